@@ -1,0 +1,393 @@
+//! The weight bundle: one `.safetensors` file holding a whole captioning model.
+//!
+//! Tensors sit under their PyTorch names, so `safetensors.torch.load_file` reads them and a
+//! PyTorch user recognises them. Metadata entries hold the model config (JSON), the vocabulary
+//! (JSON array, index = id) and the model card (JSON). Storage is F32 or F16; computation is
+//! always f32. Everything here works on bytes: the browser has no file system.
+
+use std::collections::{BTreeMap, HashMap};
+
+use half::f16;
+use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::vocab::Vocabulary;
+use crate::weights::{HostTensor, TensorMap};
+
+/// Metadata key of the model config.
+pub const CONFIG_KEY: &str = "glimpse.config";
+/// Metadata key of the vocabulary.
+pub const VOCAB_KEY: &str = "glimpse.vocab";
+/// Metadata key of the model card.
+pub const CARD_KEY: &str = "glimpse.card";
+
+/// What a bundle says about its model, shown to users beside the captions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ModelCard {
+    /// Short name (`glimpse-mobilenet-synth`).
+    pub name: String,
+    /// One or two sentences on what the model is.
+    pub description: String,
+    /// The data the decoder was trained on (`Flickr8k, Karpathy train split`), empty if none.
+    pub trained_on: String,
+    /// Whether the decoder was trained at all: an untrained decoder's captions mean nothing.
+    pub decoder_trained: bool,
+    /// Where the encoder's weights came from (`torchvision mobilenet_v2-b0353104.pth`).
+    pub encoder_weights: String,
+    /// Evaluation results by coco-caption name (`Bleu_4`, `CIDEr`, …).
+    pub metrics: BTreeMap<String, f64>,
+    /// Training epochs, when trained.
+    pub epochs: Option<u32>,
+    /// ISO 8601 date the bundle was written.
+    pub created: String,
+    /// Free-form notes.
+    pub notes: String,
+}
+
+/// How tensors are stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageType {
+    F32,
+    /// Half the size; values are rounded to the nearest f16 (weights far outside ±65504 refuse).
+    F16,
+}
+
+/// A model's config, vocabulary, card and tensors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundle {
+    pub config: ModelConfig,
+    pub vocab: Vocabulary,
+    pub card: ModelCard,
+    pub weights: TensorMap,
+}
+
+impl Bundle {
+    /// Parses and checks a bundle. Shapes against the config are checked when the model is built
+    /// ([`crate::CaptionModel::from_weights`]), which lists every missing or misshapen tensor.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle> {
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| file_error(e, bytes))?;
+        let entries = metadata.metadata().clone().unwrap_or_default();
+        let field = |key: &str| -> Result<&String> {
+            entries.get(key).ok_or_else(|| Error::Metadata {
+                field: key.to_string(),
+                message: "missing: this safetensors file is not a Glimpse bundle \
+                          (no model config, vocabulary and card in its metadata)"
+                    .into(),
+            })
+        };
+        let config = ModelConfig::from_json(field(CONFIG_KEY)?).map_err(|e| Error::Metadata {
+            field: CONFIG_KEY.into(),
+            message: e.to_string(),
+        })?;
+        let vocab = Vocabulary::from_json(field(VOCAB_KEY)?).map_err(|e| Error::Metadata {
+            field: VOCAB_KEY.into(),
+            message: e.to_string(),
+        })?;
+        let card: ModelCard = serde_json::from_str(field(CARD_KEY)?).map_err(|e| Error::Metadata {
+            field: CARD_KEY.into(),
+            message: e.to_string(),
+        })?;
+        if vocab.len() != config.decoder.vocab_size {
+            return Err(Error::Metadata {
+                field: VOCAB_KEY.into(),
+                message: format!(
+                    "{} words, but the config's decoder.vocab_size is {}",
+                    vocab.len(),
+                    config.decoder.vocab_size
+                ),
+            });
+        }
+
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| file_error(e, bytes))?;
+        let mut weights = TensorMap::new();
+        for (name, view) in tensors.iter() {
+            let tensor = host_tensor(name, &view)?;
+            tensor.check_finite(name)?;
+            weights.insert(name, tensor);
+        }
+        for name in ["decoder.embedding.weight", "decoder.fcn.weight"] {
+            if let Some(tensor) = weights.get(name) {
+                if tensor.shape.first() != Some(&vocab.len()) {
+                    return Err(Error::VocabularySize {
+                        vocab: vocab.len(),
+                        tensor: name.into(),
+                        rows: tensor.shape.first().copied().unwrap_or(0),
+                    });
+                }
+            }
+        }
+        Ok(Bundle { config, vocab, card, weights })
+    }
+
+    /// Writes the bundle as a safetensors file.
+    pub fn to_bytes(&self, storage: StorageType) -> Result<Vec<u8>> {
+        if self.vocab.len() != self.config.decoder.vocab_size {
+            return Err(Error::Config(format!(
+                "vocabulary has {} words but decoder.vocab_size is {}",
+                self.vocab.len(),
+                self.config.decoder.vocab_size
+            )));
+        }
+        self.weights.check_finite()?;
+        let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, tensor) in self.weights.iter() {
+            let (dtype, bytes) = match storage {
+                StorageType::F32 => (Dtype::F32, tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                StorageType::F16 => {
+                    let mut bytes = Vec::with_capacity(tensor.data.len() * 2);
+                    for (index, &v) in tensor.data.iter().enumerate() {
+                        let h = f16::from_f32(v);
+                        if !h.is_finite() {
+                            return Err(Error::InvalidArgument(format!(
+                                "tensor `{name}` value {v} at flat index {index} does not fit in f16"
+                            )));
+                        }
+                        bytes.extend(h.to_le_bytes());
+                    }
+                    (Dtype::F16, bytes)
+                }
+            };
+            encoded.push((name.to_string(), dtype, tensor.shape.clone(), bytes));
+        }
+        let views = encoded
+            .iter()
+            .map(|(name, dtype, shape, bytes)| {
+                TensorView::new(*dtype, shape.clone(), bytes)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| Error::InvalidArgument(format!("tensor `{name}`: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let metadata = HashMap::from([
+            ("format".to_string(), "pt".to_string()),
+            (CONFIG_KEY.to_string(), self.config.to_json()),
+            (VOCAB_KEY.to_string(), self.vocab.to_json()),
+            (
+                CARD_KEY.to_string(),
+                serde_json::to_string(&self.card).expect("a card always serialises"),
+            ),
+        ]);
+        safetensors::serialize(views, Some(metadata))
+            .map_err(|e| Error::InvalidArgument(format!("writing the bundle: {e}")))
+    }
+}
+
+/// Reads one stored tensor as f32.
+fn host_tensor(name: &str, view: &TensorView<'_>) -> Result<HostTensor> {
+    let bytes = view.data();
+    let data: Vec<f32> = match view.dtype() {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(Error::UnsupportedDtype { name: name.to_string(), dtype: format!("{other:?}") });
+        }
+    };
+    HostTensor::new(view.shape().to_vec(), data)
+}
+
+/// Explains why bytes are not a readable safetensors file, telling truncation apart.
+fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
+    let header_len = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    match err {
+        SafeTensorError::HeaderTooSmall => Error::NotSafetensors(format!(
+            "the file is {} bytes, shorter than the 8-byte header length every safetensors file starts with",
+            bytes.len()
+        )),
+        SafeTensorError::HeaderTooLarge => Error::NotSafetensors(format!(
+            "its first 8 bytes declare a header of {} bytes, which no safetensors file has",
+            header_len.unwrap_or(0)
+        )),
+        SafeTensorError::InvalidHeaderLength => Error::Truncated(format!(
+            "the header is declared as {} bytes but only {} bytes follow",
+            header_len.unwrap_or(0),
+            bytes.len().saturating_sub(8)
+        )),
+        SafeTensorError::InvalidHeader(e) => {
+            Error::NotSafetensors(format!("the header is not UTF-8 text: {e}"))
+        }
+        SafeTensorError::InvalidHeaderDeserialization(e) => {
+            Error::NotSafetensors(format!("the header is not a safetensors JSON header: {e}"))
+        }
+        SafeTensorError::MetadataIncompleteBuffer => {
+            let needed = data_end(bytes);
+            match needed {
+                Some(needed) if needed > bytes.len() => Error::Truncated(format!(
+                    "the tensors need {needed} bytes but the file holds {}",
+                    bytes.len()
+                )),
+                Some(needed) => Error::NotSafetensors(format!(
+                    "{} bytes follow the last tensor",
+                    bytes.len() - needed
+                )),
+                None => Error::NotSafetensors("tensor offsets do not cover the data".into()),
+            }
+        }
+        other => Error::NotSafetensors(other.to_string()),
+    }
+}
+
+/// Where the tensor data ends according to the header (header length + largest end offset).
+fn data_end(bytes: &[u8]) -> Option<usize> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
+    let end = header
+        .as_object()?
+        .iter()
+        .filter(|(key, _)| *key != "__metadata__")
+        .filter_map(|(_, info)| info.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    Some(8 + n + end as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_bundle() -> Bundle {
+        let vocab = Vocabulary::from_words(
+            ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"].iter().map(|s| s.to_string()).collect(),
+        )
+        .unwrap();
+        let mut weights = TensorMap::new();
+        weights.insert(
+            "decoder.embedding.weight",
+            HostTensor::new(vec![5, 2], (0..10).map(|i| i as f32 * 0.25).collect()).unwrap(),
+        );
+        weights.insert("decoder.fcn.bias", HostTensor::new(vec![5], vec![0.5; 5]).unwrap());
+        Bundle {
+            config: ModelConfig::notebook(5),
+            vocab,
+            card: ModelCard { name: "tiny".into(), ..ModelCard::default() },
+            weights,
+        }
+    }
+
+    #[test]
+    fn round_trips_in_f32_and_f16() {
+        let bundle = tiny_bundle();
+        for storage in [StorageType::F32, StorageType::F16] {
+            let back = Bundle::from_bytes(&bundle.to_bytes(storage).unwrap()).unwrap();
+            // Multiples of 0.25 are exact in f16 too.
+            assert_eq!(back, bundle, "{storage:?}");
+        }
+        let f32_len = bundle.to_bytes(StorageType::F32).unwrap().len();
+        let f16_len = bundle.to_bytes(StorageType::F16).unwrap().len();
+        assert!(f16_len + 24 <= f32_len, "f16 halves the data: {f32_len} vs {f16_len}");
+    }
+
+    #[test]
+    fn not_a_safetensors_file() {
+        let err = Bundle::from_bytes(b"GIF89a").unwrap_err().to_string();
+        assert!(err.contains("not a safetensors bundle") && err.contains("6 bytes"), "{err}");
+        let mut garbage = 20u64.to_le_bytes().to_vec();
+        garbage.extend(b"this is not json at all");
+        let err = Bundle::from_bytes(&garbage).unwrap_err().to_string();
+        assert!(err.contains("not a safetensors bundle"), "{err}");
+        let err = Bundle::from_bytes(&[0xff; 64]).unwrap_err().to_string();
+        assert!(err.contains("not a safetensors bundle"), "{err}");
+    }
+
+    #[test]
+    fn truncated_files_say_so() {
+        let bytes = tiny_bundle().to_bytes(StorageType::F32).unwrap();
+        let err = Bundle::from_bytes(&bytes[..bytes.len() - 7]).unwrap_err().to_string();
+        assert!(err.contains("truncated") && err.contains("tensors need"), "{err}");
+        let err = Bundle::from_bytes(&bytes[..40]).unwrap_err().to_string();
+        assert!(err.contains("truncated") && err.contains("header is declared"), "{err}");
+    }
+
+    #[test]
+    fn plain_safetensors_without_metadata_is_not_a_bundle() {
+        let data = [0u8; 4];
+        let view = TensorView::new(Dtype::F32, vec![1], &data).unwrap();
+        let bytes = safetensors::serialize([("w", view)], None).unwrap();
+        let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("`glimpse.config`") && err.contains("not a Glimpse bundle"), "{err}");
+    }
+
+    #[test]
+    fn vocabulary_must_fit_the_embedding() {
+        let mut bundle = tiny_bundle();
+        bundle.weights.insert(
+            "decoder.embedding.weight",
+            HostTensor::new(vec![4, 2], vec![0.0; 8]).unwrap(),
+        );
+        let err = Bundle::from_bytes(&bundle.to_bytes(StorageType::F32).unwrap()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "vocabulary has 5 words but `decoder.embedding.weight` has 4 rows"
+        );
+        let mut bundle = tiny_bundle();
+        bundle.config.decoder.vocab_size = 6;
+        assert!(bundle.to_bytes(StorageType::F32).unwrap_err().to_string().contains("vocab_size is 6"));
+    }
+
+    #[test]
+    fn non_finite_values_are_refused_on_read_and_write() {
+        let mut bundle = tiny_bundle();
+        let ok = bundle.to_bytes(StorageType::F32).unwrap();
+        bundle.weights.insert("decoder.fcn.bias", HostTensor::new(vec![5], vec![0.0, 0.0, f32::INFINITY, 0.0, 0.0]).unwrap());
+        let err = bundle.to_bytes(StorageType::F32).unwrap_err().to_string();
+        assert!(err.contains("`decoder.fcn.bias`") && err.contains("flat index 2"), "{err}");
+        // Patch a NaN into the stored bytes of a valid file.
+        let mut bytes = ok.clone();
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let (_, meta) = SafeTensors::read_metadata(&ok).unwrap();
+        let info = meta.info("decoder.fcn.bias").unwrap();
+        let at = 8 + n + info.data_offsets.0 + 4;
+        bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("`decoder.fcn.bias` holds a non-finite value") && err.contains("flat index 1"), "{err}");
+    }
+
+    #[test]
+    fn f16_overflow_is_refused() {
+        let mut bundle = tiny_bundle();
+        bundle.weights.insert("decoder.fcn.bias", HostTensor::new(vec![5], vec![1e6; 5]).unwrap());
+        let err = bundle.to_bytes(StorageType::F16).unwrap_err().to_string();
+        assert!(err.contains("does not fit in f16"), "{err}");
+    }
+
+    #[test]
+    fn other_dtypes_are_refused_by_name() {
+        let bundle = tiny_bundle();
+        let data = [0u8; 8];
+        let mut metadata = HashMap::new();
+        metadata.insert(CONFIG_KEY.to_string(), bundle.config.to_json());
+        metadata.insert(VOCAB_KEY.to_string(), bundle.vocab.to_json());
+        metadata.insert(CARD_KEY.to_string(), "{}".to_string());
+        let view = TensorView::new(Dtype::I64, vec![1], &data).unwrap();
+        let bytes = safetensors::serialize([("decoder.steps", view)], Some(metadata)).unwrap();
+        let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("`decoder.steps` is stored as I64"), "{err}");
+    }
+
+    #[test]
+    fn bad_metadata_names_the_field() {
+        let bundle = tiny_bundle();
+        let bytes = bundle.to_bytes(StorageType::F32).unwrap();
+        let (n, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        let mut config: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()[CONFIG_KEY]).unwrap();
+        config["encoder"]["dilation"] = 2.into();
+        header["__metadata__"][CONFIG_KEY] = config.to_string().into();
+        let header = header.to_string().into_bytes();
+        let mut patched = (header.len() as u64).to_le_bytes().to_vec();
+        patched.extend(&header);
+        patched.extend(&bytes[8 + n..]);
+        let err = Bundle::from_bytes(&patched).unwrap_err().to_string();
+        assert!(err.contains("`glimpse.config`") && err.contains("unknown field `dilation`"), "{err}");
+    }
+}

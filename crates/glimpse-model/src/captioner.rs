@@ -1,0 +1,106 @@
+//! The high-level API shared by the CLI and the browser: a loaded model with its vocabulary,
+//! captioning images from bytes or pixels.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::bundle::{Bundle, ModelCard};
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::generate::{Caption, GenerateOptions, beam_search, greedy};
+use crate::model::CaptionModel;
+use crate::preprocess;
+use crate::vocab::Vocabulary;
+
+/// A model ready to caption, on one device.
+#[derive(Debug)]
+pub struct Captioner {
+    pub config: ModelConfig,
+    pub vocab: Vocabulary,
+    pub card: ModelCard,
+    pub model: CaptionModel,
+    device: Device,
+}
+
+impl Captioner {
+    /// Builds the model from a parsed bundle; fails listing every tensor that does not fit.
+    pub fn from_bundle(bundle: Bundle, device: &Device) -> Result<Self> {
+        let model = CaptionModel::from_weights(&bundle.config, &bundle.weights, device)?;
+        Ok(Captioner {
+            config: bundle.config,
+            vocab: bundle.vocab,
+            card: bundle.card,
+            model,
+            device: device.clone(),
+        })
+    }
+
+    /// Parses and loads a bundle file's bytes.
+    pub fn from_bytes(bytes: &[u8], device: &Device) -> Result<Self> {
+        Captioner::from_bundle(Bundle::from_bytes(bytes)?, device)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Decodes and preprocesses an encoded image for [`Self::caption_inputs`].
+    pub fn prepare_bytes(&self, bytes: &[u8]) -> Result<Vec<f32>> {
+        preprocess::bytes_to_input(bytes, &self.config.preprocess)
+    }
+
+    /// Preprocesses browser pixels (RGBA) for [`Self::caption_inputs`].
+    pub fn prepare_rgba(&self, width: u32, height: u32, rgba: &[u8]) -> Result<Vec<f32>> {
+        preprocess::rgba_to_input(width, height, rgba, &self.config.preprocess)
+    }
+
+    /// Captions preprocessed inputs (`[3, H, W]` each): greedy decoding runs them as one batch,
+    /// beam search one after the other on the batch's features.
+    pub async fn caption_inputs(&self, inputs: &[Vec<f32>], options: GenerateOptions) -> Result<Vec<Caption>> {
+        options.validate()?;
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let [h, w] = self.config.preprocess.size;
+        let plane = 3 * h as usize * w as usize;
+        if let Some(bad) = inputs.iter().position(|input| input.len() != plane) {
+            return Err(Error::InvalidArgument(format!(
+                "input {bad} has {} values, expected 3×{h}×{w} = {plane}",
+                inputs[bad].len()
+            )));
+        }
+        let data: Vec<f32> = inputs.concat();
+        let images = Tensor::<4>::from_data(
+            TensorData::new(data, [inputs.len(), 3, h as usize, w as usize]),
+            &self.device,
+        );
+        let encoded = self.model.encode(images);
+        let grid = self.config.grid();
+        if options.beam_width == 1 {
+            return greedy(&self.model, &encoded, &self.vocab, grid, options.max_len).await;
+        }
+        let mut captions = Vec::with_capacity(inputs.len());
+        for i in 0..inputs.len() {
+            let index = Tensor::from_data(TensorData::new(vec![i as i64], [1]), &self.device);
+            let one = encoded.select(index);
+            captions.push(beam_search(&self.model, &one, &self.vocab, grid, options).await?);
+        }
+        Ok(captions)
+    }
+
+    /// Captions one encoded image (JPEG, PNG, WebP, GIF, BMP).
+    pub async fn caption_bytes(&self, bytes: &[u8], options: GenerateOptions) -> Result<Caption> {
+        let input = self.prepare_bytes(bytes)?;
+        let mut captions = self.caption_inputs(&[input], options).await?;
+        Ok(captions.remove(0))
+    }
+
+    /// The model as a bundle (weights read back from the device).
+    pub async fn to_bundle(&mut self) -> Result<Bundle> {
+        Ok(Bundle {
+            config: self.config.clone(),
+            vocab: self.vocab.clone(),
+            card: self.card.clone(),
+            weights: self.model.weights().await?,
+        })
+    }
+}

@@ -1,0 +1,452 @@
+//! The one config struct that describes a captioning model, serialised as JSON in every bundle.
+//!
+//! Unknown fields and unknown versions are refused rather than ignored: a bundle written by a
+//! newer Glimpse must not load into an older one and silently compute something else.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The config format this build reads and writes.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// A whole captioning model: encoder, attention, decoder and the image preprocessing it expects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Always [`CONFIG_VERSION`].
+    pub version: u32,
+    pub encoder: EncoderConfig,
+    pub attention: AttentionConfig,
+    pub decoder: DecoderConfig,
+    pub preprocess: PreprocessConfig,
+}
+
+/// Which convolutional network turns the image into a grid of feature vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderArch {
+    Resnet18,
+    Resnet34,
+    Resnet50,
+    Resnet101,
+    Resnet152,
+    MobilenetV2,
+}
+
+impl EncoderArch {
+    /// All architectures, in the order the CLI lists them.
+    pub const ALL: [EncoderArch; 6] = [
+        EncoderArch::Resnet18,
+        EncoderArch::Resnet34,
+        EncoderArch::Resnet50,
+        EncoderArch::Resnet101,
+        EncoderArch::Resnet152,
+        EncoderArch::MobilenetV2,
+    ];
+
+    /// The torchvision constructor name (`resnet50`, `mobilenet_v2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            EncoderArch::Resnet18 => "resnet18",
+            EncoderArch::Resnet34 => "resnet34",
+            EncoderArch::Resnet50 => "resnet50",
+            EncoderArch::Resnet101 => "resnet101",
+            EncoderArch::Resnet152 => "resnet152",
+            EncoderArch::MobilenetV2 => "mobilenet_v2",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EncoderArch> {
+        EncoderArch::ALL.into_iter().find(|arch| arch.name() == name)
+    }
+}
+
+/// The encoder: a torchvision network cut before its pooling and classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    pub arch: EncoderArch,
+    /// Channel multiplier. 1.0 is torchvision's network; MobileNetV2 applies it as torchvision's
+    /// `width_mult`, ResNets scale their base width of 64 (smaller values exist for small test
+    /// models with the same structure and names).
+    #[serde(default = "one")]
+    pub width_multiplier: f64,
+    /// Adaptive average pooling of the feature map to this grid (the sgrvinod tutorial uses
+    /// 14×14); `None` keeps the network's own grid (7×7 at 224×224).
+    #[serde(default)]
+    pub pooled_grid: Option<[usize; 2]>,
+}
+
+/// The nonlinearity between the summed projections and the score layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttentionActivation {
+    /// `tanh(U f + W h)`, as the widely used notebook and Bahdanau et al.
+    Tanh,
+    /// `relu(U f + W h)`, as sgrvinod's tutorial.
+    Relu,
+}
+
+/// Bahdanau (additive) soft attention over the encoder grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttentionConfig {
+    /// Width of the U and W projections.
+    pub dim: usize,
+    pub activation: AttentionActivation,
+    /// Multiply the context by `sigmoid(f_beta(h))` before the LSTM (Xu et al. §4.2.1).
+    pub gate: bool,
+}
+
+/// The LSTM decoder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderConfig {
+    pub vocab_size: usize,
+    pub embed_dim: usize,
+    pub hidden_dim: usize,
+    /// Dropout before the vocabulary projection, active only while training.
+    pub dropout: f64,
+}
+
+/// How an image becomes the encoder's input tensor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessConfig {
+    /// `[height, width]` the whole image is resized to (no crop, so attention covers the photo).
+    pub size: [u32; 2],
+    /// Per-channel mean subtracted after scaling to [0, 1].
+    pub mean: [f32; 3],
+    /// Per-channel standard deviation divided by after the mean.
+    pub std: [f32; 3],
+    /// Images whose header claims more pixels than this are refused before decoding.
+    pub max_pixels: u64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// ImageNet statistics used by every torchvision model.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// 50 megapixels: larger than any phone photo, small enough to decode in a browser tab.
+pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        PreprocessConfig {
+            size: [224, 224],
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The notebook's model: ResNet-50, tanh attention of 256, embeddings of 300, LSTM of 512,
+    /// dropout 0.3, no gate.
+    pub fn notebook(vocab_size: usize) -> Self {
+        ModelConfig {
+            version: CONFIG_VERSION,
+            encoder: EncoderConfig {
+                arch: EncoderArch::Resnet50,
+                width_multiplier: 1.0,
+                pooled_grid: None,
+            },
+            attention: AttentionConfig {
+                dim: 256,
+                activation: AttentionActivation::Tanh,
+                gate: false,
+            },
+            decoder: DecoderConfig {
+                vocab_size,
+                embed_dim: 300,
+                hidden_dim: 512,
+                dropout: 0.3,
+            },
+            preprocess: PreprocessConfig::default(),
+        }
+    }
+
+    /// sgrvinod's tutorial: ResNet-101 pooled to 14×14, relu attention of 512 with a gate,
+    /// embeddings of 512, LSTM of 512, dropout 0.5, 256×256 input.
+    pub fn sgrvinod(vocab_size: usize) -> Self {
+        ModelConfig {
+            version: CONFIG_VERSION,
+            encoder: EncoderConfig {
+                arch: EncoderArch::Resnet101,
+                width_multiplier: 1.0,
+                pooled_grid: Some([14, 14]),
+            },
+            attention: AttentionConfig {
+                dim: 512,
+                activation: AttentionActivation::Relu,
+                gate: true,
+            },
+            decoder: DecoderConfig {
+                vocab_size,
+                embed_dim: 512,
+                hidden_dim: 512,
+                dropout: 0.5,
+            },
+            preprocess: PreprocessConfig {
+                size: [256, 256],
+                ..PreprocessConfig::default()
+            },
+        }
+    }
+
+    /// Parses and validates a config from JSON.
+    pub fn from_json(json: &str) -> Result<Self> {
+        // Read the version first so that a newer format gets a version error, not a field error.
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| Error::Config(format!("not JSON: {e}")))?;
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v == CONFIG_VERSION as u64 => {}
+            Some(v) => {
+                return Err(Error::Config(format!(
+                    "version {v} is not supported (this build reads version {CONFIG_VERSION})"
+                )));
+            }
+            None => return Err(Error::Config("field `version` is missing".into())),
+        }
+        let config: ModelConfig =
+            serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a config always serialises")
+    }
+
+    /// Checks the values that serde's types cannot.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.version != CONFIG_VERSION {
+            return bad(format!("version {} is not supported", self.version));
+        }
+        let m = self.encoder.width_multiplier;
+        if !(m.is_finite() && m > 0.0 && m <= 4.0) {
+            return bad(format!("encoder.width_multiplier {m} must be in (0, 4]"));
+        }
+        if self.encoder.arch != EncoderArch::MobilenetV2 {
+            let base = 64.0 * m;
+            if base.fract() != 0.0 {
+                return bad(format!(
+                    "encoder.width_multiplier {m} gives a ResNet base width of {base}, not a whole number"
+                ));
+            }
+        }
+        if let Some([h, w]) = self.encoder.pooled_grid {
+            if h == 0 || w == 0 || h * w > 4096 {
+                return bad(format!("encoder.pooled_grid [{h}, {w}] must be non-empty and at most 4096 cells"));
+            }
+        }
+        for (name, value) in [
+            ("attention.dim", self.attention.dim),
+            ("decoder.embed_dim", self.decoder.embed_dim),
+            ("decoder.hidden_dim", self.decoder.hidden_dim),
+        ] {
+            if value == 0 || value > 1 << 16 {
+                return bad(format!("{name} {value} must be in 1..=65536"));
+            }
+        }
+        if self.decoder.vocab_size < 4 || self.decoder.vocab_size > 1 << 22 {
+            return bad(format!(
+                "decoder.vocab_size {} must hold the four special tokens and at most 4M words",
+                self.decoder.vocab_size
+            ));
+        }
+        let p = self.decoder.dropout;
+        if !(p.is_finite() && (0.0..1.0).contains(&p)) {
+            return bad(format!("decoder.dropout {p} must be in [0, 1)"));
+        }
+        let [h, w] = self.preprocess.size;
+        if !(32..=4096).contains(&h) || !(32..=4096).contains(&w) {
+            return bad(format!("preprocess.size [{h}, {w}] must be within 32..=4096"));
+        }
+        if self.preprocess.mean.iter().any(|v| !v.is_finite()) {
+            return bad("preprocess.mean must be finite".into());
+        }
+        if self.preprocess.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            return bad("preprocess.std must be finite and positive".into());
+        }
+        if self.preprocess.max_pixels == 0 {
+            return bad("preprocess.max_pixels must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// Channels of each grid cell's feature vector (2048 for ResNet-50, 1280 for MobileNetV2).
+    pub fn encoder_dim(&self) -> usize {
+        let m = self.encoder.width_multiplier;
+        match self.encoder.arch {
+            EncoderArch::MobilenetV2 => make_divisible(1280.0 * m.max(1.0), 8),
+            arch => {
+                let expansion = if arch.is_bottleneck() { 4 } else { 1 };
+                8 * self.resnet_base_width() * expansion
+            }
+        }
+    }
+
+    /// The ResNet stem width (64 for torchvision's).
+    pub fn resnet_base_width(&self) -> usize {
+        (64.0 * self.encoder.width_multiplier) as usize
+    }
+
+    /// `[height, width]` of the attention grid for this config's input size.
+    pub fn grid(&self) -> [usize; 2] {
+        if let Some(grid) = self.encoder.pooled_grid {
+            return grid;
+        }
+        let [h, w] = self.preprocess.size;
+        [native_grid(h as usize), native_grid(w as usize)]
+    }
+
+    /// Number of positions attention spreads over.
+    pub fn positions(&self) -> usize {
+        let [h, w] = self.grid();
+        h * w
+    }
+}
+
+impl EncoderArch {
+    /// Whether the ResNet uses bottleneck blocks (50 and deeper).
+    pub fn is_bottleneck(self) -> bool {
+        matches!(
+            self,
+            EncoderArch::Resnet50 | EncoderArch::Resnet101 | EncoderArch::Resnet152
+        )
+    }
+
+    /// Blocks per ResNet stage, as torchvision.
+    pub fn resnet_layers(self) -> Option<[usize; 4]> {
+        match self {
+            EncoderArch::Resnet18 => Some([2, 2, 2, 2]),
+            EncoderArch::Resnet34 | EncoderArch::Resnet50 => Some([3, 4, 6, 3]),
+            EncoderArch::Resnet101 => Some([3, 4, 23, 3]),
+            EncoderArch::Resnet152 => Some([3, 8, 36, 3]),
+            EncoderArch::MobilenetV2 => None,
+        }
+    }
+}
+
+/// Side of the feature map after the five stride-2 stages both torchvision families share
+/// (each a 3×3-or-larger window padded to keep `floor((n - 1) / 2) + 1`).
+fn native_grid(side: usize) -> usize {
+    (0..5).fold(side, |n, _| (n - 1) / 2 + 1)
+}
+
+/// torchvision's `_make_divisible`: round to the nearest multiple of `divisor`, never dropping
+/// more than 10%.
+pub fn make_divisible(value: f64, divisor: usize) -> usize {
+    let d = divisor as f64;
+    let mut new = (((value + d / 2.0) / d).floor() * d).max(d);
+    if new < 0.9 * value {
+        new += d;
+    }
+    new as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notebook_defaults_give_a_7x7_grid_of_2048() {
+        let config = ModelConfig::notebook(5000);
+        assert_eq!(config.encoder_dim(), 2048);
+        assert_eq!(config.grid(), [7, 7]);
+        assert_eq!(config.positions(), 49);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn encoder_dims_follow_torchvision() {
+        let mut config = ModelConfig::notebook(10);
+        for (arch, dim) in [
+            (EncoderArch::Resnet18, 512),
+            (EncoderArch::Resnet34, 512),
+            (EncoderArch::Resnet101, 2048),
+            (EncoderArch::Resnet152, 2048),
+            (EncoderArch::MobilenetV2, 1280),
+        ] {
+            config.encoder.arch = arch;
+            assert_eq!(config.encoder_dim(), dim, "{arch:?}");
+        }
+        config.encoder.width_multiplier = 1.4;
+        assert_eq!(config.encoder_dim(), 1792);
+    }
+
+    #[test]
+    fn sgrvinod_pools_to_14x14() {
+        let config = ModelConfig::sgrvinod(9490);
+        assert_eq!(config.grid(), [14, 14]);
+        assert_eq!(config.positions(), 196);
+    }
+
+    #[test]
+    fn grid_follows_input_size() {
+        let mut config = ModelConfig::notebook(10);
+        config.preprocess.size = [256, 320];
+        assert_eq!(config.grid(), [8, 10]);
+        config.preprocess.size = [225, 225];
+        assert_eq!(config.grid(), [8, 8]);
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let config = ModelConfig::sgrvinod(123);
+        let back = ModelConfig::from_json(&config.to_json()).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&ModelConfig::notebook(10).to_json()).unwrap();
+        value["decoder"]["heads"] = 8.into();
+        let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
+        assert!(err.to_string().contains("unknown field `heads`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_versions_are_refused() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&ModelConfig::notebook(10).to_json()).unwrap();
+        value["version"] = 2.into();
+        let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
+        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
+        value.as_object_mut().unwrap().remove("version");
+        let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
+        assert!(err.to_string().contains("`version` is missing"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_values_are_refused() {
+        let mut config = ModelConfig::notebook(10);
+        config.decoder.dropout = 1.0;
+        assert!(config.validate().unwrap_err().to_string().contains("decoder.dropout"));
+        let mut config = ModelConfig::notebook(10);
+        config.encoder.width_multiplier = 0.3;
+        assert!(config.validate().unwrap_err().to_string().contains("base width"));
+        let mut config = ModelConfig::notebook(10);
+        config.preprocess.std[1] = 0.0;
+        assert!(config.validate().unwrap_err().to_string().contains("preprocess.std"));
+        let mut config = ModelConfig::notebook(2);
+        config.decoder.vocab_size = 2;
+        assert!(config.validate().unwrap_err().to_string().contains("vocab_size"));
+    }
+
+    #[test]
+    fn make_divisible_matches_torchvision() {
+        assert_eq!(make_divisible(32.0 * 0.25, 8), 8);
+        assert_eq!(make_divisible(24.0 * 0.5, 8), 16);
+        assert_eq!(make_divisible(1280.0, 8), 1280);
+        assert_eq!(make_divisible(96.0 * 0.35, 8), 32);
+    }
+}

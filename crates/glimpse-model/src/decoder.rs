@@ -1,0 +1,152 @@
+//! The attention LSTM decoder, one word per step.
+//!
+//! Per step (the notebook's `DecoderRNN`, sgrvinod's `DecoderWithAttention`):
+//! ```text
+//! α, z = attention(features, h)
+//! z    = σ(f_beta(h)) ⊙ z                 only with the gate (sgrvinod)
+//! h, c = lstm_cell([embedding(word) ; z], (h, c))
+//! logits = fcn(dropout(h))
+//! ```
+//! with `h₀ = init_h(mean features)`, `c₀ = init_c(mean features)`.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Int, Tensor};
+
+use crate::attention::Attention;
+use crate::config::ModelConfig;
+use crate::lstm::{LstmCell, LstmState};
+use crate::params::{ParamSlot, TorchParams, join};
+
+#[derive(Module, Debug)]
+pub struct Decoder {
+    embedding: Embedding,
+    attention: Attention,
+    init_h: Linear,
+    init_c: Linear,
+    lstm_cell: LstmCell,
+    /// Context gate `σ(f_beta(h))`, when configured.
+    f_beta: Option<Linear>,
+    dropout: Dropout,
+    /// Vocabulary projection (the notebook's `fcn`, sgrvinod's `fc`).
+    fcn: Linear,
+}
+
+/// Encoder output prepared for decoding; the parts that do not change between steps.
+#[derive(Debug, Clone)]
+pub struct EncodedImages {
+    /// `[B, P, E]`
+    pub features: Tensor<3>,
+    /// `U f`, `[B, P, A]`
+    pub projected: Tensor<3>,
+}
+
+impl EncodedImages {
+    pub fn batch_size(&self) -> usize {
+        self.features.dims()[0]
+    }
+
+    /// Keeps the rows named by `indices` (in that order, repeats allowed): beam search uses it to
+    /// give every hypothesis its image.
+    pub fn select(&self, indices: Tensor<1, Int>) -> EncodedImages {
+        EncodedImages {
+            features: self.features.clone().select(0, indices.clone()),
+            projected: self.projected.clone().select(0, indices),
+        }
+    }
+}
+
+/// What one decoding step produces.
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// `[B, V]`, before softmax.
+    pub logits: Tensor<2>,
+    /// `[B, P]`, summing to 1 over P.
+    pub alpha: Tensor<2>,
+    pub state: LstmState,
+}
+
+impl Decoder {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let d = &config.decoder;
+        let encoder_dim = config.encoder_dim();
+        Decoder {
+            embedding: EmbeddingConfig::new(d.vocab_size, d.embed_dim).init(device),
+            attention: Attention::new(config, device),
+            init_h: LinearConfig::new(encoder_dim, d.hidden_dim).init(device),
+            init_c: LinearConfig::new(encoder_dim, d.hidden_dim).init(device),
+            lstm_cell: LstmCell::new(d.embed_dim + encoder_dim, d.hidden_dim, device),
+            f_beta: config
+                .attention
+                .gate
+                .then(|| LinearConfig::new(d.hidden_dim, encoder_dim).init(device)),
+            dropout: DropoutConfig::new(d.dropout).init(),
+            fcn: LinearConfig::new(d.hidden_dim, d.vocab_size).init(device),
+        }
+    }
+
+    /// Precomputes what every step reuses: `features` `[B, P, E]`.
+    pub fn prepare(&self, features: Tensor<3>) -> EncodedImages {
+        let projected = self.attention.project_features(features.clone());
+        EncodedImages { features, projected }
+    }
+
+    /// `h₀, c₀` from the mean feature vector.
+    pub fn init_state(&self, encoded: &EncodedImages) -> LstmState {
+        let [batch, _, dim] = encoded.features.dims();
+        let mean = encoded.features.clone().mean_dim(1).reshape([batch, dim]); // [B, E]
+        LstmState { h: self.init_h.forward(mean.clone()), c: self.init_c.forward(mean) }
+    }
+
+    /// One step: `words` `[B]` are the previous words.
+    pub fn step(&self, encoded: &EncodedImages, words: Tensor<1, Int>, state: LstmState) -> StepOutput {
+        let batch = words.dims()[0];
+        let embedded = self.embedding.forward(words.reshape([batch, 1])); // [B, 1, Em]
+        let embed_dim = embedded.dims()[2];
+        let embedded = embedded.reshape([batch, embed_dim]);
+        let (alpha, context) = self.attention.forward(
+            encoded.features.clone(),
+            encoded.projected.clone(),
+            state.h.clone(),
+        );
+        let context = match &self.f_beta {
+            Some(f_beta) => sigmoid(f_beta.forward(state.h.clone())) * context,
+            None => context,
+        };
+        let state = self.lstm_cell.forward(Tensor::cat(vec![embedded, context], 1), state);
+        let logits = self.fcn.forward(self.dropout.forward(state.h.clone()));
+        StepOutput { logits, alpha, state }
+    }
+
+    /// Teacher forcing: `captions` `[B, T]` (starting with the start token) →
+    /// (`logits` `[B, T-1, V]` predicting `captions[:, 1:]`, `alphas` `[B, T-1, P]`).
+    pub fn forward(&self, encoded: &EncodedImages, captions: Tensor<2, Int>) -> (Tensor<3>, Tensor<3>) {
+        let [_, length] = captions.dims();
+        let mut state = self.init_state(encoded);
+        let mut logits = Vec::with_capacity(length.saturating_sub(1));
+        let mut alphas = Vec::with_capacity(length.saturating_sub(1));
+        for t in 0..length.saturating_sub(1) {
+            let words = captions.clone().narrow(1, t, 1).reshape([-1]);
+            let out = self.step(encoded, words, state);
+            logits.push(out.logits);
+            alphas.push(out.alpha);
+            state = out.state;
+        }
+        (Tensor::stack(logits, 1), Tensor::stack(alphas, 1))
+    }
+}
+
+impl TorchParams for Decoder {
+    fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
+        self.embedding.visit_params(&join(prefix, "embedding"), visit);
+        self.attention.visit_params(&join(prefix, "attention"), visit);
+        self.init_h.visit_params(&join(prefix, "init_h"), visit);
+        self.init_c.visit_params(&join(prefix, "init_c"), visit);
+        self.lstm_cell.visit_params(&join(prefix, "lstm_cell"), visit);
+        if let Some(f_beta) = &mut self.f_beta {
+            f_beta.visit_params(&join(prefix, "f_beta"), visit);
+        }
+        self.fcn.visit_params(&join(prefix, "fcn"), visit);
+    }
+}

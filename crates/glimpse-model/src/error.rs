@@ -1,0 +1,142 @@
+//! Every way loading a model or captioning an image can fail, each naming what was wrong.
+
+use std::fmt;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong. Messages name the tensor, field or limit at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not a safetensors file at all.
+    #[error("not a safetensors bundle: {0}")]
+    NotSafetensors(String),
+
+    /// The header promises more bytes than the file holds.
+    #[error("bundle is truncated: {0}")]
+    Truncated(String),
+
+    /// A tensor is stored in a type the bundle format does not allow.
+    #[error("tensor `{name}` is stored as {dtype}; bundles hold F32 or F16 tensors")]
+    UnsupportedDtype { name: String, dtype: String },
+
+    /// The tensors do not fit the model the config describes.
+    #[error("{0}")]
+    Weights(WeightsMismatch),
+
+    /// A tensor holds NaN or an infinity.
+    #[error("tensor `{name}` holds a non-finite value ({value}) at flat index {index}")]
+    NonFinite { name: String, index: usize, value: f32 },
+
+    /// The vocabulary does not fit the embedding / output layers.
+    #[error("vocabulary has {vocab} words but `{tensor}` has {rows} rows")]
+    VocabularySize { vocab: usize, tensor: String, rows: usize },
+
+    /// A metadata entry is missing or malformed.
+    #[error("bundle metadata `{field}`: {message}")]
+    Metadata { field: String, message: String },
+
+    /// The model config is inconsistent or of an unknown version.
+    #[error("model config: {0}")]
+    Config(String),
+
+    /// The vocabulary cannot be used.
+    #[error("vocabulary: {0}")]
+    Vocabulary(String),
+
+    /// The image cannot be decoded.
+    #[error("image: {0}")]
+    Image(String),
+
+    /// The image header claims more pixels than the configured budget; nothing was decoded.
+    #[error(
+        "image is {width}×{height} = {pixels} pixels, over the budget of {budget} pixels (not decoded)"
+    )]
+    TooManyPixels { width: u32, height: u32, pixels: u64, budget: u64 },
+
+    /// A caller passed a value outside what the operation accepts.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The compute backend failed (a readback, a device loss).
+    #[error("backend: {0}")]
+    Backend(String),
+}
+
+/// A tensor name with its shape, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedShape {
+    pub name: String,
+    pub shape: Vec<usize>,
+}
+
+/// A tensor whose stored shape differs from what the model expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeMismatch {
+    pub name: String,
+    pub expected: Vec<usize>,
+    pub actual: Vec<usize>,
+}
+
+/// Everything that keeps a set of tensors from loading into a model, reported at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WeightsMismatch {
+    pub missing: Vec<NamedShape>,
+    pub unexpected: Vec<NamedShape>,
+    pub wrong_shape: Vec<ShapeMismatch>,
+}
+
+impl WeightsMismatch {
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.wrong_shape.is_empty()
+    }
+}
+
+/// How many names of each kind a message lists before it summarises.
+const LISTED: usize = 8;
+
+impl fmt::Display for WeightsMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!(
+                "{} missing tensor(s): {}",
+                self.missing.len(),
+                list(self.missing.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)))
+            ));
+        }
+        if !self.unexpected.is_empty() {
+            parts.push(format!(
+                "{} unexpected tensor(s): {}",
+                self.unexpected.len(),
+                list(self.unexpected.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)))
+            ));
+        }
+        if !self.wrong_shape.is_empty() {
+            parts.push(format!(
+                "{} tensor(s) with the wrong shape: {}",
+                self.wrong_shape.len(),
+                list(self.wrong_shape.iter().map(|t| format!(
+                    "`{}` is {:?}, expected {:?}",
+                    t.name, t.actual, t.expected
+                )))
+            ));
+        }
+        write!(f, "weights do not fit the model: {}", parts.join("; "))
+    }
+}
+
+fn list(items: impl ExactSizeIterator<Item = String>) -> String {
+    let total = items.len();
+    let mut shown: Vec<String> = items.take(LISTED).collect();
+    if total > LISTED {
+        shown.push(format!("and {} more", total - LISTED));
+    }
+    shown.join(", ")
+}
+
+impl From<image::ImageError> for Error {
+    fn from(err: image::ImageError) -> Self {
+        Error::Image(err.to_string())
+    }
+}

@@ -1,0 +1,206 @@
+//! From image bytes (or browser pixels) to the encoder's input tensor.
+//!
+//! The whole image is resized to the model's input size — no crop — so that attention covers
+//! the whole photo. EXIF orientation is applied, every colour type becomes 8-bit RGB (alpha is
+//! dropped, as PIL's `convert("RGB")` does), and the header's pixel count is checked against the
+//! budget before any pixel is decoded.
+
+use std::io::Cursor;
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+
+use crate::config::PreprocessConfig;
+use crate::error::{Error, Result};
+
+/// Formats the decoder accepts, for error messages.
+pub const SUPPORTED_FORMATS: &str = "JPEG, PNG, WebP, GIF, BMP";
+
+/// Decodes an encoded image to upright 8-bit RGB, refusing it unread if its header claims more
+/// than `max_pixels`.
+pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Image(format!("cannot read the image header: {e}")))?;
+    let format = reader.format().ok_or_else(|| {
+        Error::Image(format!(
+            "not a recognised image format (supported: {SUPPORTED_FORMATS})"
+        ))
+    })?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp
+    ) {
+        return Err(Error::Image(format!(
+            "{format:?} images are not supported (supported: {SUPPORTED_FORMATS})"
+        )));
+    }
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::Image(format!("corrupt {format:?} header: {e}")))?;
+    let (width, height) = decoder.dimensions();
+    let pixels = width as u64 * height as u64;
+    if pixels > max_pixels {
+        return Err(Error::TooManyPixels { width, height, pixels, budget: max_pixels });
+    }
+    if pixels == 0 {
+        return Err(Error::Image(format!("the image is {width}×{height}: it has no pixels")));
+    }
+    // The header passed the budget; also cap what decoding may allocate, in case a decoder
+    // needs more than the header suggests (16 bytes per pixel covers RGBA f32).
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
+    decoder
+        .set_limits(limits)
+        .map_err(|e| Error::Image(format!("{format:?} image: {e}")))?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder)
+        .map_err(|e| Error::Image(format!("corrupt {format:?} data: {e}")))?;
+    image.apply_orientation(orientation);
+    Ok(image.to_rgb8())
+}
+
+/// Resizes and normalises an RGB image into the encoder's `[3, H, W]` input (channel-major).
+pub fn image_to_input(image: &RgbImage, config: &PreprocessConfig) -> Vec<f32> {
+    let [height, width] = config.size;
+    let resized = if image.dimensions() == (width, height) {
+        image.clone()
+    } else {
+        // Triangle = bilinear, widened when shrinking (antialiased), like PIL's BILINEAR.
+        image::imageops::resize(image, width, height, FilterType::Triangle)
+    };
+    let plane = (width * height) as usize;
+    let mut out = vec![0.0f32; 3 * plane];
+    for (i, pixel) in resized.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (pixel[c] as f32 / 255.0 - config.mean[c]) / config.std[c];
+        }
+    }
+    out
+}
+
+/// Decodes and preprocesses encoded image bytes.
+pub fn bytes_to_input(bytes: &[u8], config: &PreprocessConfig) -> Result<Vec<f32>> {
+    Ok(image_to_input(&decode_image(bytes, config.max_pixels)?, config))
+}
+
+/// Preprocesses pixels a browser already decoded (`ImageData`: RGBA, row-major).
+pub fn rgba_to_input(width: u32, height: u32, rgba: &[u8], config: &PreprocessConfig) -> Result<Vec<f32>> {
+    let pixels = width as u64 * height as u64;
+    if pixels > config.max_pixels {
+        return Err(Error::TooManyPixels { width, height, pixels, budget: config.max_pixels });
+    }
+    if pixels == 0 || rgba.len() as u64 != pixels * 4 {
+        return Err(Error::Image(format!(
+            "{width}×{height} RGBA pixels need {} bytes, got {}",
+            pixels * 4,
+            rgba.len()
+        )));
+    }
+    let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+    let image = RgbImage::from_raw(width, height, rgb).expect("length checked above");
+    Ok(image_to_input(&image, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageBuffer, Luma, Rgb, Rgba};
+
+    fn encode(image: DynamicImage, format: ImageFormat) -> Vec<u8> {
+        let mut bytes = Cursor::new(Vec::new());
+        image.write_to(&mut bytes, format).unwrap();
+        bytes.into_inner()
+    }
+
+    fn gradient(width: u32, height: u32) -> RgbImage {
+        ImageBuffer::from_fn(width, height, |x, y| Rgb([(x * 7) as u8, (y * 5) as u8, 128]))
+    }
+
+    #[test]
+    fn every_supported_format_decodes_to_the_same_pixels() {
+        let image = DynamicImage::ImageRgb8(gradient(40, 30));
+        for format in [ImageFormat::Png, ImageFormat::Bmp, ImageFormat::WebP, ImageFormat::Gif] {
+            let decoded = decode_image(&encode(image.clone(), format), 1 << 20).unwrap();
+            assert_eq!(decoded.dimensions(), (40, 30), "{format:?}");
+            if format != ImageFormat::Gif {
+                // GIF quantises to a palette; the lossless ones must round-trip exactly.
+                assert_eq!(decoded, image.to_rgb8(), "{format:?}");
+            }
+        }
+        let jpeg = decode_image(&encode(image, ImageFormat::Jpeg), 1 << 20).unwrap();
+        assert_eq!(jpeg.dimensions(), (40, 30));
+    }
+
+    #[test]
+    fn grayscale_rgba_and_16_bit_become_rgb() {
+        let gray = DynamicImage::ImageLuma8(ImageBuffer::from_pixel(4, 4, Luma([200u8])));
+        let decoded = decode_image(&encode(gray, ImageFormat::Png), 1000).unwrap();
+        assert_eq!(decoded.get_pixel(1, 1), &Rgb([200, 200, 200]));
+
+        let rgba = DynamicImage::ImageRgba8(ImageBuffer::from_pixel(4, 4, Rgba([10u8, 20, 30, 0])));
+        let decoded = decode_image(&encode(rgba, ImageFormat::Png), 1000).unwrap();
+        assert_eq!(decoded.get_pixel(0, 0), &Rgb([10, 20, 30]));
+
+        let deep = DynamicImage::ImageRgb16(ImageBuffer::from_pixel(4, 4, Rgb([65535u16, 0, 32896])));
+        let decoded = decode_image(&encode(deep, ImageFormat::Png), 1000).unwrap();
+        assert_eq!(decoded.get_pixel(3, 3), &Rgb([255, 0, 128]));
+    }
+
+    #[test]
+    fn over_budget_images_are_refused_before_decoding() {
+        let bytes = encode(DynamicImage::ImageRgb8(gradient(100, 50)), ImageFormat::Png);
+        match decode_image(&bytes, 4999) {
+            Err(Error::TooManyPixels { width: 100, height: 50, pixels: 5000, budget: 4999 }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(decode_image(&bytes, 5000).is_ok());
+    }
+
+    #[test]
+    fn a_header_claiming_a_huge_image_is_refused_unread() {
+        // A PNG whose IHDR claims 100000×100000 and which holds no pixel data at all.
+        let mut png = encode(DynamicImage::ImageRgb8(gradient(1, 1)), ImageFormat::Png);
+        png[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let err = decode_image(&png, 50_000_000).unwrap_err();
+        assert!(matches!(err, Error::TooManyPixels { .. } | Error::Image(_)), "{err}");
+    }
+
+    #[test]
+    fn garbage_and_truncated_files_give_clear_errors() {
+        let err = decode_image(b"this is a text file, not a photo", 1000).unwrap_err();
+        assert!(err.to_string().contains("not a recognised image format"), "{err}");
+        let png = encode(DynamicImage::ImageRgb8(gradient(64, 64)), ImageFormat::Png);
+        let err = decode_image(&png[..png.len() / 2], 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("corrupt Png"), "{err}");
+        let err = decode_image(&[], 1000).unwrap_err();
+        assert!(err.to_string().contains("not a recognised image format"), "{err}");
+    }
+
+    #[test]
+    fn normalisation_is_channel_major_imagenet() {
+        let config = PreprocessConfig { size: [2, 3], ..PreprocessConfig::default() };
+        let image = ImageBuffer::from_pixel(3, 2, Rgb([255u8, 0, 128]));
+        let input = image_to_input(&image, &config);
+        assert_eq!(input.len(), 3 * 6);
+        let expect = |c: usize, v: f32| (v / 255.0 - config.mean[c]) / config.std[c];
+        assert!((input[0] - expect(0, 255.0)).abs() < 1e-6);
+        assert!((input[6] - expect(1, 0.0)).abs() < 1e-6);
+        assert!((input[17] - expect(2, 128.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn rgba_pixels_match_decoded_bytes() {
+        let config = PreprocessConfig { size: [16, 16], ..PreprocessConfig::default() };
+        let image = gradient(20, 10);
+        let rgba: Vec<u8> = image.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        let from_rgba = rgba_to_input(20, 10, &rgba, &config).unwrap();
+        let png = encode(DynamicImage::ImageRgb8(image), ImageFormat::Png);
+        assert_eq!(from_rgba, bytes_to_input(&png, &config).unwrap());
+        let err = rgba_to_input(20, 10, &rgba[4..], &config).unwrap_err();
+        assert!(err.to_string().contains("need 800 bytes, got 796"), "{err}");
+    }
+}

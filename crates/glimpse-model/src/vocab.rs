@@ -1,0 +1,190 @@
+//! The vocabulary: word ↔ id, and which ids are the special tokens.
+//!
+//! Two spellings of the special tokens are in use: the notebook's `<PAD> <SOS> <EOS> <UNK>` and
+//! sgrvinod's `<pad> <start> <end> <unk>`. Both are recognised wherever they sit.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// Spellings of each special token, the notebook's first.
+const PAD: [&str; 2] = ["<PAD>", "<pad>"];
+const START: [&str; 2] = ["<SOS>", "<start>"];
+const END: [&str; 2] = ["<EOS>", "<end>"];
+const UNK: [&str; 2] = ["<UNK>", "<unk>"];
+
+/// Words indexed by id, with the special tokens located.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vocabulary {
+    words: Vec<String>,
+    ids: HashMap<String, u32>,
+    /// Padding, when the vocabulary has one.
+    pub pad: Option<u32>,
+    /// The token that starts every caption.
+    pub start: u32,
+    /// The token that ends a caption.
+    pub end: u32,
+    /// The stand-in for rare words, when the vocabulary has one.
+    pub unk: Option<u32>,
+}
+
+impl Vocabulary {
+    /// Builds a vocabulary where `words[id]` is the word with that id.
+    pub fn from_words(words: Vec<String>) -> Result<Self> {
+        if words.len() > u32::MAX as usize {
+            return Err(Error::Vocabulary("more than 2^32 words".into()));
+        }
+        let mut ids = HashMap::with_capacity(words.len());
+        for (id, word) in words.iter().enumerate() {
+            if let Some(previous) = ids.insert(word.clone(), id as u32) {
+                return Err(Error::Vocabulary(format!(
+                    "word {word:?} appears twice (ids {previous} and {id})"
+                )));
+            }
+        }
+        let find = |spellings: [&str; 2]| spellings.iter().find_map(|s| ids.get(*s).copied());
+        let start = find(START).ok_or_else(|| {
+            Error::Vocabulary(format!("no start token (one of {START:?})"))
+        })?;
+        let end =
+            find(END).ok_or_else(|| Error::Vocabulary(format!("no end token (one of {END:?})")))?;
+        let (pad, unk) = (find(PAD), find(UNK));
+        Ok(Vocabulary { words, ids, pad, start, end, unk })
+    }
+
+    /// Reads a vocabulary from JSON: an array (index = id) or an object word → id whose ids are
+    /// exactly `0..n` (sgrvinod's `WORDMAP_*.json`).
+    pub fn from_json(json: &str) -> Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::Vocabulary(format!("not JSON: {e}")))?;
+        match value {
+            serde_json::Value::Array(items) => {
+                let words = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(id, item)| match item {
+                        serde_json::Value::String(word) => Ok(word),
+                        other => Err(Error::Vocabulary(format!(
+                            "entry {id} is {other}, not a string"
+                        ))),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Vocabulary::from_words(words)
+            }
+            serde_json::Value::Object(map) => {
+                let n = map.len();
+                let mut words: Vec<Option<String>> = vec![None; n];
+                for (word, id) in map {
+                    let id = id.as_u64().ok_or_else(|| {
+                        Error::Vocabulary(format!("id of {word:?} is {id}, not a whole number"))
+                    })? as usize;
+                    if id >= n {
+                        return Err(Error::Vocabulary(format!(
+                            "id {id} of {word:?} is out of range for {n} words (ids must be 0..{n})"
+                        )));
+                    }
+                    if let Some(other) = &words[id] {
+                        return Err(Error::Vocabulary(format!(
+                            "id {id} is given to both {other:?} and {word:?}"
+                        )));
+                    }
+                    words[id] = Some(word);
+                }
+                // n distinct ids below n cover every id, so nothing is left unset.
+                Vocabulary::from_words(words.into_iter().map(Option::unwrap).collect())
+            }
+            other => Err(Error::Vocabulary(format!(
+                "expected a JSON array or object, found {}",
+                json_kind(&other)
+            ))),
+        }
+    }
+
+    /// The JSON array form stored in bundles.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.words).expect("strings always serialise")
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// The word with this id.
+    pub fn word(&self, id: u32) -> Option<&str> {
+        self.words.get(id as usize).map(String::as_str)
+    }
+
+    /// The id of this word.
+    pub fn id(&self, word: &str) -> Option<u32> {
+        self.ids.get(word).copied()
+    }
+
+    pub fn words(&self) -> &[String] {
+        &self.words
+    }
+
+    /// Whether the id is padding, start or end (which never show in a caption).
+    pub fn is_control(&self, id: u32) -> bool {
+        id == self.start || id == self.end || Some(id) == self.pad
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(list: &[&str]) -> Vec<String> {
+        list.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn notebook_tokens_are_found() {
+        let vocab =
+            Vocabulary::from_words(words(&["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"]))
+                .unwrap();
+        assert_eq!((vocab.pad, vocab.start, vocab.end, vocab.unk), (Some(0), 1, 2, Some(3)));
+        assert_eq!(vocab.id("dog"), Some(5));
+        assert_eq!(vocab.word(4), Some("a"));
+        assert!(vocab.is_control(1) && !vocab.is_control(3));
+    }
+
+    #[test]
+    fn sgrvinod_wordmap_object_is_read() {
+        let json = r#"{"a": 1, "dog": 2, "<unk>": 3, "<start>": 4, "<end>": 5, "<pad>": 0}"#;
+        let vocab = Vocabulary::from_json(json).unwrap();
+        assert_eq!(vocab.len(), 6);
+        assert_eq!((vocab.pad, vocab.start, vocab.end, vocab.unk), (Some(0), 4, 5, Some(3)));
+        assert_eq!(vocab.word(2), Some("dog"));
+        let again = Vocabulary::from_json(&vocab.to_json()).unwrap();
+        assert_eq!(again, vocab);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let err = |json: &str| Vocabulary::from_json(json).unwrap_err().to_string();
+        assert!(err(r#"["<SOS>", "a", "a", "<EOS>"]"#).contains(r#"word "a" appears twice"#));
+        assert!(err(r#"["a", "<EOS>"]"#).contains("no start token"));
+        assert!(err(r#"["<SOS>", "a"]"#).contains("no end token"));
+        assert!(err(r#"{"<SOS>": 0, "<EOS>": 2}"#).contains("out of range"));
+        assert!(err(r#"{"<SOS>": 0, "<EOS>": 0}"#).contains("is given to both"));
+        assert!(err(r#"{"<SOS>": 0, "<EOS>": "1"}"#).contains("not a whole number"));
+        assert!(err(r#"["<SOS>", 3]"#).contains("entry 1"));
+        assert!(err("42").contains("found a number"));
+        assert!(err("[").contains("not JSON"));
+    }
+}

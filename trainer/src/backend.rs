@@ -1,0 +1,83 @@
+//! Choosing the compute backend. Each is a cargo feature: `flex` (pure-Rust CPU, the default,
+//! builds everywhere), `wgpu` (any GPU through Vulkan, Metal or DX12) and `cuda` (NVIDIA;
+//! opt-in because its build downloads LLVM).
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Flex,
+    Wgpu,
+    Cuda,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+
+    /// The first backend this build has, in the order CPU, wgpu, CUDA: for work (importing,
+    /// checking shapes) that any device does equally well.
+    pub fn first_built() -> Backend {
+        if cfg!(feature = "flex") {
+            Backend::Flex
+        } else if cfg!(feature = "wgpu") {
+            Backend::Wgpu
+        } else {
+            Backend::Cuda
+        }
+    }
+
+    /// The device, or an error saying how to build with this backend.
+    pub fn device(self) -> Result<Device> {
+        match self {
+            Backend::Flex => flex(),
+            Backend::Wgpu => wgpu(),
+            Backend::Cuda => cuda(),
+        }
+    }
+}
+
+fn not_built(backend: &str) -> Result<Device> {
+    bail!(
+        "this glimpse was built without the `{backend}` backend; rebuild with \
+         `cargo build --release -p glimpse --features {backend}`"
+    )
+}
+
+#[cfg(feature = "flex")]
+fn flex() -> Result<Device> {
+    Ok(Device::flex())
+}
+
+#[cfg(not(feature = "flex"))]
+fn flex() -> Result<Device> {
+    not_built("flex")
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu() -> Result<Device> {
+    Device::wgpu_options()
+        .init()
+        .map_err(|e| anyhow::anyhow!("no usable GPU adapter for wgpu: {e:?}"))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu() -> Result<Device> {
+    not_built("wgpu")
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> Result<Device> {
+    Ok(Device::cuda(0))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Result<Device> {
+    not_built("cuda")
+}

@@ -1,0 +1,176 @@
+//! The seed's `plot_attention` figure: one panel per word, titled with the word, showing the
+//! photo with that word's attention map upsampled over it in a grayscale colour map.
+
+use embedded_graphics::mono_font::MonoTextStyle;
+use embedded_graphics::mono_font::ascii::FONT_10X20;
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
+use glimpse_model::Caption;
+use image::imageops::FilterType;
+use image::{Rgb, RgbImage};
+
+/// Figure layout and look.
+#[derive(Debug, Clone, Copy)]
+pub struct FigureStyle {
+    /// Width of each panel's photo in pixels.
+    pub panel_width: u32,
+    /// Opacity of the attention map over the photo (the seed uses 0.7).
+    pub alpha: f32,
+}
+
+impl Default for FigureStyle {
+    fn default() -> Self {
+        FigureStyle { panel_width: 224, alpha: 0.7 }
+    }
+}
+
+const TITLE_HEIGHT: u32 = 28;
+const GAP: u32 = 8;
+
+/// Bilinear upsampling of a `[rows, cols]` grid to `width × height` pixels, sampling cell
+/// centres (PyTorch's `align_corners=False`), so each cell's value sits over its part of the photo.
+pub fn upsample_bilinear(map: &[f32], grid: [usize; 2], width: u32, height: u32) -> Vec<f32> {
+    let [rows, cols] = grid;
+    let mut out = Vec::with_capacity((width * height) as usize);
+    let coord = |i: u32, out_len: u32, in_len: usize| -> (usize, usize, f32) {
+        let x = ((i as f32 + 0.5) * in_len as f32 / out_len as f32 - 0.5).max(0.0);
+        let x0 = (x.floor() as usize).min(in_len - 1);
+        let x1 = (x0 + 1).min(in_len - 1);
+        (x0, x1, x - x0 as f32)
+    };
+    for y in 0..height {
+        let (r0, r1, fy) = coord(y, height, rows);
+        for x in 0..width {
+            let (c0, c1, fx) = coord(x, width, cols);
+            let top = map[r0 * cols + c0] * (1.0 - fx) + map[r0 * cols + c1] * fx;
+            let bottom = map[r1 * cols + c0] * (1.0 - fx) + map[r1 * cols + c1] * fx;
+            out.push(top * (1.0 - fy) + bottom * fy);
+        }
+    }
+    out
+}
+
+/// One panel: the photo with the attention map, stretched from its minimum (black) to its
+/// maximum (white) as matplotlib's `imshow(cmap="gray")` does, blended over it.
+pub fn overlay(photo: &RgbImage, attention: &[f32], grid: [usize; 2], alpha: f32) -> RgbImage {
+    let (width, height) = photo.dimensions();
+    let map = upsample_bilinear(attention, grid, width, height);
+    let (lo, hi) = attention
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let mut out = photo.clone();
+    for (pixel, value) in out.pixels_mut().zip(map) {
+        let gray = ((value - lo) / span).clamp(0.0, 1.0) * 255.0;
+        for c in 0..3 {
+            pixel[c] = (alpha * gray + (1.0 - alpha) * pixel[c] as f32).round() as u8;
+        }
+    }
+    out
+}
+
+/// The whole figure for one caption: panels in a near-square grid, each titled with its word.
+pub fn attention_figure(photo: &RgbImage, caption: &Caption, style: FigureStyle) -> RgbImage {
+    let panel_w = style.panel_width;
+    let (w, h) = photo.dimensions();
+    let panel_h = ((h as f64 * panel_w as f64 / w as f64).round() as u32).max(1);
+    let photo = image::imageops::resize(photo, panel_w, panel_h, FilterType::Triangle);
+    let n = caption.tokens.len().max(1) as u32;
+    let cols = (n as f64).sqrt().ceil() as u32;
+    let rows = n.div_ceil(cols);
+    let cell_w = panel_w + GAP;
+    let cell_h = panel_h + TITLE_HEIGHT + GAP;
+    let mut figure = RgbImage::from_pixel(cols * cell_w + GAP, rows * cell_h + GAP, Rgb([255, 255, 255]));
+    if caption.tokens.is_empty() {
+        image::imageops::overlay(&mut figure, &photo, GAP as i64, (GAP + TITLE_HEIGHT) as i64);
+        draw_title(&mut figure, "(no words)", GAP + panel_w / 2, GAP);
+        return figure;
+    }
+    for (i, (word, attention)) in caption.tokens.iter().zip(&caption.attention).enumerate() {
+        let (col, row) = (i as u32 % cols, i as u32 / cols);
+        let (x, y) = (GAP + col * cell_w, GAP + row * cell_h);
+        let panel = overlay(&photo, attention, caption.grid, style.alpha);
+        image::imageops::overlay(&mut figure, &panel, x as i64, (y + TITLE_HEIGHT) as i64);
+        draw_title(&mut figure, word, x + panel_w / 2, y);
+    }
+    figure
+}
+
+/// Draws `text` centred on `centre_x`, with its top at `top`.
+fn draw_title(image: &mut RgbImage, text: &str, centre_x: u32, top: u32) {
+    let style = MonoTextStyle::new(&FONT_10X20, Rgb888::BLACK);
+    let layout = TextStyleBuilder::new().alignment(Alignment::Center).baseline(Baseline::Top).build();
+    let mut target = ImageTarget(image);
+    let _ = Text::with_text_style(text, Point::new(centre_x as i32, top as i32 + 4), style, layout)
+        .draw(&mut target);
+}
+
+/// Lets embedded-graphics draw into an `RgbImage`, clipping at its edges.
+struct ImageTarget<'a>(&'a mut RgbImage);
+
+impl OriginDimensions for ImageTarget<'_> {
+    fn size(&self) -> Size {
+        Size::new(self.0.width(), self.0.height())
+    }
+}
+
+impl DrawTarget for ImageTarget<'_> {
+    type Color = Rgb888;
+    type Error = std::convert::Infallible;
+
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
+        let (w, h) = self.0.dimensions();
+        for Pixel(point, color) in pixels {
+            if point.x >= 0 && point.y >= 0 && (point.x as u32) < w && (point.y as u32) < h {
+                self.0.put_pixel(point.x as u32, point.y as u32, Rgb([color.r(), color.g(), color.b()]));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsampling_keeps_a_uniform_map_uniform_and_interpolates_between_cells() {
+        let up = upsample_bilinear(&[0.25; 4], [2, 2], 8, 6);
+        assert!(up.iter().all(|&v| (v - 0.25).abs() < 1e-7));
+        // Two cells side by side: the outer quarters keep their cell's value, the middle blends.
+        let up = upsample_bilinear(&[0.0, 1.0], [1, 2], 8, 1);
+        assert_eq!(up[0], 0.0);
+        assert_eq!(up[7], 1.0);
+        assert!(up[3] > 0.0 && up[3] < 0.5 && up[4] > 0.5 && up[4] < 1.0, "{up:?}");
+    }
+
+    #[test]
+    fn overlay_whitens_where_attention_peaks() {
+        let photo = RgbImage::from_pixel(20, 20, Rgb([0, 0, 0]));
+        let mut attention = vec![0.0; 4];
+        attention[3] = 1.0; // bottom-right cell
+        let panel = overlay(&photo, &attention, [2, 2], 0.7);
+        assert_eq!(panel.get_pixel(19, 19)[0], 179); // 0.7 × 255
+        assert_eq!(panel.get_pixel(0, 0)[0], 0);
+    }
+
+    #[test]
+    fn figure_has_a_titled_panel_per_word() {
+        let caption = Caption {
+            tokens: vec!["a".into(), "dog".into(), "runs".into()],
+            token_ids: vec![4, 5, 6],
+            attention: vec![vec![0.25; 4]; 3],
+            grid: [2, 2],
+            log_prob: -1.0,
+            finished: true,
+        };
+        let photo = RgbImage::from_pixel(100, 50, Rgb([128, 128, 128]));
+        let figure = attention_figure(&photo, &caption, FigureStyle { panel_width: 100, alpha: 0.5 });
+        // 3 words → 2 columns × 2 rows of 100×50 panels with titles.
+        assert_eq!(figure.dimensions(), (2 * 108 + 8, 2 * (50 + 28 + 8) + 8));
+        // Some title pixels are black.
+        let title_row = (8..8 + 28).flat_map(|y| (8..108).map(move |x| (x, y)));
+        assert!(title_row.into_iter().any(|(x, y)| figure.get_pixel(x, y)[0] == 0));
+    }
+}
