@@ -53,9 +53,11 @@ struct ErrorRecord {
 
 /// Loads a bundle file onto the backend's device.
 pub fn load_captioner(path: &Path, backend: Backend) -> Result<Captioner> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the model", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{}: cannot read the model", path.display()))?;
     let device = backend.device()?;
-    Captioner::from_bytes(&bytes, &device).with_context(|| format!("{}: cannot load the model", path.display()))
+    Captioner::from_bytes(&bytes, &device)
+        .with_context(|| format!("{}: cannot load the model", path.display()))
 }
 
 /// Captions every image, printing as it goes. Fails (after doing the others) if any image failed.
@@ -64,7 +66,11 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
     if request.images.is_empty() {
         bail!("no images given");
     }
-    let batch = if request.options.beam_width == 1 { request.batch.max(1) } else { 1 };
+    let batch = if request.options.beam_width == 1 {
+        request.batch.max(1)
+    } else {
+        1
+    };
     let captioner = load_captioner(&request.model, request.backend)?;
     if !captioner.card.decoder_trained {
         eprintln!(
@@ -73,7 +79,8 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
         );
     }
     if let Some(dir) = &request.attention_png {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
     let progress = if request.images.len() > 1 {
         ProgressBar::new(request.images.len() as u64).with_style(
@@ -91,7 +98,12 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
         for path in chunk {
             let decoded = std::fs::read(path)
                 .with_context(|| "cannot read the file".to_string())
-                .and_then(|bytes| Ok(decode_image(&bytes, captioner.config.preprocess.max_pixels)?));
+                .and_then(|bytes| {
+                    Ok(decode_image(
+                        &bytes,
+                        captioner.config.preprocess.max_pixels,
+                    )?)
+                });
             match decoded {
                 Ok(photo) => {
                     inputs.push(image_to_input(&photo, &captioner.config.preprocess));
@@ -111,21 +123,34 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
                 let figure = attention_figure(photo, caption, request.style);
                 let file = dir.join(format!(
                     "{}.attention.png",
-                    path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+                    path.file_stem()
+                        .map(|s| s.to_string_lossy())
+                        .unwrap_or_default()
                 ));
-                figure.save(&file).with_context(|| format!("{}: cannot write", file.display()))?;
+                figure
+                    .save(&file)
+                    .with_context(|| format!("{}: cannot write", file.display()))?;
             }
         }
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
     if failures > 0 {
-        bail!("{failures} of {} image(s) could not be captioned", request.images.len());
+        bail!(
+            "{failures} of {} image(s) could not be captioned",
+            request.images.len()
+        );
     }
     Ok(())
 }
 
-fn print_caption(request: &CaptionRequest, path: &Path, caption: &Caption, ms: f64, out: &mut impl Write) -> Result<()> {
+fn print_caption(
+    request: &CaptionRequest,
+    path: &Path,
+    caption: &Caption,
+    ms: f64,
+    out: &mut impl Write,
+) -> Result<()> {
     if request.json {
         let record = CaptionRecord {
             image: path.display().to_string(),
@@ -150,7 +175,10 @@ fn print_caption(request: &CaptionRequest, path: &Path, caption: &Caption, ms: f
 fn report_error(json: bool, path: &Path, err: &anyhow::Error, out: &mut impl Write) -> Result<()> {
     let message = format!("{err:#}");
     if json {
-        let record = ErrorRecord { image: path.display().to_string(), error: message };
+        let record = ErrorRecord {
+            image: path.display().to_string(),
+            error: message,
+        };
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
     } else {
         eprintln!("error: {}: {message}", path.display());

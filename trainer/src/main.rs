@@ -13,7 +13,11 @@ use glimpse_model::config::AttentionActivation;
 use glimpse_model::{Bundle, GenerateOptions, StorageType};
 
 #[derive(Parser)]
-#[command(name = "glimpse", version, about = "Image captions that show where the model looked")]
+#[command(
+    name = "glimpse",
+    version,
+    about = "Image captions that show where the model looked"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -129,7 +133,11 @@ struct ImportTorchArgs {
 
 fn parse_grid(text: &str) -> Result<[usize; 2], String> {
     let (h, w) = text.split_once(['x', 'X']).unwrap_or((text, text));
-    let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("`{text}` is not a grid like 14x14"));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("`{text}` is not a grid like 14x14"))
+    };
     Ok([parse(h)?, parse(w)?])
 }
 
@@ -156,7 +164,10 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 json: args.json,
                 attention_png: args.attention_png,
-                style: FigureStyle { alpha: args.alpha, ..FigureStyle::default() },
+                style: FigureStyle {
+                    alpha: args.alpha,
+                    ..FigureStyle::default()
+                },
                 backend: args.backend,
                 batch: args.batch,
             };
@@ -174,7 +185,11 @@ fn run(cli: Cli) -> Result<()> {
                     embed_dim: args.embed_dim,
                     attention_dim: args.attention_dim,
                     hidden_dim: args.decoder_dim,
-                    activation: if args.gated_relu { AttentionActivation::Relu } else { AttentionActivation::Tanh },
+                    activation: if args.gated_relu {
+                        AttentionActivation::Relu
+                    } else {
+                        AttentionActivation::Tanh
+                    },
                     gate: args.gated_relu,
                     dropout: args.dropout,
                     seed: args.seed,
@@ -184,9 +199,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             let device = Backend::first_built().device()?;
             let imported = import(&request, &device)?;
-            let storage = if args.f16 { StorageType::F16 } else { StorageType::F32 };
+            let storage = if args.f16 {
+                StorageType::F16
+            } else {
+                StorageType::F32
+            };
             let bytes = imported.bundle.to_bytes(storage)?;
-            std::fs::write(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
+            std::fs::write(&args.out, &bytes)
+                .with_context(|| format!("{}: cannot write", args.out.display()))?;
             for note in &imported.notes {
                 eprintln!("note: {note}");
             }
@@ -203,17 +223,22 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { bundle } => {
-            let bytes = std::fs::read(&bundle).with_context(|| format!("{}: cannot read", bundle.display()))?;
-            let bundle = Bundle::from_bytes(&bytes).with_context(|| format!("{}: not a valid bundle", bundle.display()))?;
+            let bytes = std::fs::read(&bundle)
+                .with_context(|| format!("{}: cannot read", bundle.display()))?;
+            let bundle = Bundle::from_bytes(&bytes)
+                .with_context(|| format!("{}: not a valid bundle", bundle.display()))?;
             let params: usize = bundle.weights.iter().map(|(_, t)| t.numel()).sum();
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-                "card": bundle.card,
-                "config": bundle.config,
-                "vocabulary_size": bundle.vocab.len(),
-                "tensors": bundle.weights.len(),
-                "parameters": params,
-                "grid": bundle.config.grid(),
-            }))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "card": bundle.card,
+                    "config": bundle.config,
+                    "vocabulary_size": bundle.vocab.len(),
+                    "tensors": bundle.weights.len(),
+                    "parameters": params,
+                    "grid": bundle.config.grid(),
+                }))?
+            );
             Ok(())
         }
     }

@@ -20,8 +20,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
 use glimpse_model::bundle::{Bundle, ModelCard};
 use glimpse_model::config::{
-    AttentionActivation, AttentionConfig, DecoderConfig, EncoderArch, EncoderConfig, ModelConfig,
-    PreprocessConfig, CONFIG_VERSION,
+    AttentionActivation, AttentionConfig, CONFIG_VERSION, DecoderConfig, EncoderArch,
+    EncoderConfig, ModelConfig, PreprocessConfig,
 };
 use glimpse_model::{CaptionModel, HostTensor, TensorMap, Vocabulary};
 
@@ -117,14 +117,27 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
             bail!("{}: two tensors are named `{name}`", path.display());
         }
     }
-    Ok(Checkpoint { path: path.to_path_buf(), tensors, skipped, scalars: file.scalars() })
+    Ok(Checkpoint {
+        path: path.to_path_buf(),
+        tensors,
+        skipped,
+        scalars: file.scalars(),
+    })
 }
 
 /// Runs an import: reads the files, maps names, infers the config, checks everything loads.
 pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     let mut notes = Vec::new();
-    let checkpoint = request.checkpoint.as_deref().map(read_checkpoint).transpose()?;
-    let encoder_file = request.encoder.as_deref().map(read_checkpoint).transpose()?;
+    let checkpoint = request
+        .checkpoint
+        .as_deref()
+        .map(read_checkpoint)
+        .transpose()?;
+    let encoder_file = request
+        .encoder
+        .as_deref()
+        .map(read_checkpoint)
+        .transpose()?;
     let layout = match (request.layout, &checkpoint, &encoder_file) {
         (Some(layout), _, _) => layout,
         (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
@@ -143,9 +156,14 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     let mut source_scalars = BTreeMap::new();
     match layout {
         Layout::Torchvision => {
-            let source = encoder_file.as_ref().or(checkpoint.as_ref()).expect("one file is given");
+            let source = encoder_file
+                .as_ref()
+                .or(checkpoint.as_ref())
+                .expect("one file is given");
             if encoder_file.is_some() && checkpoint.is_some() {
-                bail!("the torchvision layout takes one file: pass it as --encoder (or --checkpoint), not both");
+                bail!(
+                    "the torchvision layout takes one file: pass it as --encoder (or --checkpoint), not both"
+                );
             }
             weights.extend(torchvision_encoder(source, &mut notes)?);
         }
@@ -177,18 +195,29 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
 
     let (arch, width_multiplier) = infer_encoder(&weights, device)?;
     let (grid, input_size) = match layout {
-        Layout::Sgrvinod => (Some(request.grid.unwrap_or([14, 14])), request.input_size.unwrap_or(256)),
+        Layout::Sgrvinod => (
+            Some(request.grid.unwrap_or([14, 14])),
+            request.input_size.unwrap_or(256),
+        ),
         _ => (request.grid, request.input_size.unwrap_or(224)),
     };
-    let encoder = EncoderConfig { arch, width_multiplier, pooled_grid: grid };
-    let preprocess = PreprocessConfig { size: [input_size, input_size], ..PreprocessConfig::default() };
+    let encoder = EncoderConfig {
+        arch,
+        width_multiplier,
+        pooled_grid: grid,
+    };
+    let preprocess = PreprocessConfig {
+        size: [input_size, input_size],
+        ..PreprocessConfig::default()
+    };
 
     let vocab_path = request.vocab.as_deref().ok_or_else(|| {
         anyhow!("a vocabulary is needed: pass --vocab FILE (a JSON array, index = id, or a JSON object word → id)")
     })?;
     let vocab_json = std::fs::read_to_string(vocab_path)
         .with_context(|| format!("{}: cannot read the vocabulary", vocab_path.display()))?;
-    let vocab = Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
+    let vocab =
+        Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
 
     let config = match layout {
         Layout::Torchvision => {
@@ -196,7 +225,11 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
             let config = ModelConfig {
                 version: CONFIG_VERSION,
                 encoder,
-                attention: AttentionConfig { dim: d.attention_dim, activation: d.activation, gate: d.gate },
+                attention: AttentionConfig {
+                    dim: d.attention_dim,
+                    activation: d.activation,
+                    gate: d.gate,
+                },
                 decoder: DecoderConfig {
                     vocab_size: vocab.len(),
                     embed_dim: d.embed_dim,
@@ -212,7 +245,10 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
             let mut fresh_weights = pollster::block_on(fresh.weights())?;
             fresh_weights.remove_where(|name| name.starts_with("encoder."));
             weights.extend(fresh_weights);
-            notes.push(format!("decoder freshly initialised (seed {}): train it before trusting a caption", d.seed));
+            notes.push(format!(
+                "decoder freshly initialised (seed {}): train it before trusting a caption",
+                d.seed
+            ));
             config
         }
         Layout::Notebook | Layout::Sgrvinod => {
@@ -231,17 +267,28 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     }
     weights.check_finite()?;
     // Prove the bundle loads: every tensor present, named and shaped as the config says.
-    CaptionModel::from_weights(&config, &weights, device).context("the imported weights do not fit the inferred model")?;
+    CaptionModel::from_weights(&config, &weights, device)
+        .context("the imported weights do not fit the inferred model")?;
 
     let card = ModelCard {
         name: request.name.clone().unwrap_or_else(|| {
-            let file = request.checkpoint.as_ref().or(request.encoder.as_ref()).expect("one file is given");
-            file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            let file = request
+                .checkpoint
+                .as_ref()
+                .or(request.encoder.as_ref())
+                .expect("one file is given");
+            file.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
         }),
         description: format!(
             "{} encoder with a {} attention LSTM decoder, imported from PyTorch ({:?} layout).",
             arch.name(),
-            if config.attention.gate { "gated relu" } else { "tanh" },
+            if config.attention.gate {
+                "gated relu"
+            } else {
+                "tanh"
+            },
             layout
         ),
         trained_on: request.trained_on.clone().unwrap_or_default(),
@@ -264,7 +311,16 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
         created: today(),
         notes: notes.join("; "),
     };
-    Ok(Imported { bundle: Bundle { config, vocab, card, weights }, layout, notes })
+    Ok(Imported {
+        bundle: Bundle {
+            config,
+            vocab,
+            card,
+            weights,
+        },
+        layout,
+        notes,
+    })
 }
 
 /// Recognises a layout from characteristic keys anywhere in the checkpoint.
@@ -283,7 +339,10 @@ pub fn detect_layout(tensors: &TensorMap) -> Option<Layout> {
 
 /// Drops DataParallel's `module.` segments.
 fn without_module_segments(name: &str) -> String {
-    name.split('.').filter(|part| *part != "module").collect::<Vec<_>>().join(".")
+    name.split('.')
+        .filter(|part| *part != "module")
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The prefix (`""`, `"state_dict."`, `"model."`, …) under which `marker` sits.
@@ -305,9 +364,16 @@ const RESNET_CHILDREN: [(&str, &str); 6] = [
 ];
 
 /// Splits a notebook or sgrvinod checkpoint into canonical encoder and decoder tensors.
-fn captioner_weights(checkpoint: &Checkpoint, layout: Layout, notes: &mut Vec<String>) -> Result<(TensorMap, TensorMap)> {
+fn captioner_weights(
+    checkpoint: &Checkpoint,
+    layout: Layout,
+    notes: &mut Vec<String>,
+) -> Result<(TensorMap, TensorMap)> {
     let root = root_of(&checkpoint.tensors, "decoder.embedding.weight").ok_or_else(|| {
-        anyhow!("{}: no `decoder.embedding.weight`: not a {layout:?} checkpoint", checkpoint.path.display())
+        anyhow!(
+            "{}: no `decoder.embedding.weight`: not a {layout:?} checkpoint",
+            checkpoint.path.display()
+        )
     })?;
     let decoder_names: &[(&str, &str)] = match layout {
         Layout::Sgrvinod => &[
@@ -348,7 +414,12 @@ fn captioner_weights(checkpoint: &Checkpoint, layout: Layout, notes: &mut Vec<St
             ignored.push(stored.to_string());
         }
     }
-    if layout == Layout::Notebook && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta.")) {
+    if layout == Layout::Notebook
+        && checkpoint
+            .tensors
+            .names()
+            .any(|n| n.contains("decoder.f_beta."))
+    {
         notes.push("dropped the notebook's unused `decoder.f_beta`".into());
     }
     note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
@@ -372,7 +443,9 @@ fn torchvision_encoder(file: &Checkpoint, notes: &mut Vec<String>) -> Result<Ten
     for (stored, tensor) in file.tensors.iter() {
         let name = without_module_segments(stored);
         match name.strip_prefix(&root) {
-            Some(rest) if rest.starts_with("fc.") || rest.starts_with("classifier.") => classifier += 1,
+            Some(rest) if rest.starts_with("fc.") || rest.starts_with("classifier.") => {
+                classifier += 1
+            }
             Some(rest) => {
                 encoder.insert(format!("encoder.{rest}"), tensor.clone());
             }
@@ -380,7 +453,10 @@ fn torchvision_encoder(file: &Checkpoint, notes: &mut Vec<String>) -> Result<Ten
         }
     }
     if classifier > 0 {
-        notes.push(format!("dropped {classifier} ImageNet classifier tensor(s) from {}", file.path.display()));
+        notes.push(format!(
+            "dropped {classifier} ImageNet classifier tensor(s) from {}",
+            file.path.display()
+        ));
     }
     note_ignored(notes, &file.path, &ignored, file.skipped.len());
     Ok(encoder)
@@ -394,7 +470,11 @@ fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[String], skippe
             ignored.len(),
             path.display(),
             shown.join(", "),
-            if ignored.len() > shown.len() { ", …" } else { "" }
+            if ignored.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
         ));
     }
     if skipped > 0 {
@@ -414,21 +494,32 @@ pub fn infer_encoder(weights: &TensorMap, device: &Device) -> Result<(EncoderArc
         let ratio = stem[0] as f64 / 32.0;
         for multiplier in [1.0, ratio, 0.5, 0.75, 0.25, 0.35, 1.3, 1.4] {
             let mut config = ModelConfig::notebook(4);
-            config.encoder = EncoderConfig { arch: EncoderArch::MobilenetV2, width_multiplier: multiplier, pooled_grid: None };
+            config.encoder = EncoderConfig {
+                arch: EncoderArch::MobilenetV2,
+                width_multiplier: multiplier,
+                pooled_grid: None,
+            };
             if config.validate().is_ok() && encoder_shapes_match(&config, weights, device) {
                 return Ok((EncoderArch::MobilenetV2, multiplier));
             }
         }
         bail!("the MobileNetV2 encoder's shapes match no torchvision width multiplier");
     }
-    let stem = shape("encoder.conv1.weight")
-        .ok_or_else(|| anyhow!("no encoder weights found (neither `conv1.weight` nor `features.0.0.weight`)"))?;
+    let stem = shape("encoder.conv1.weight").ok_or_else(|| {
+        anyhow!("no encoder weights found (neither `conv1.weight` nor `features.0.0.weight`)")
+    })?;
     let mut blocks = [0usize; 4];
     for (stage, count) in blocks.iter_mut().enumerate() {
         let prefix = format!("encoder.layer{}.", stage + 1);
         *count = weights
             .names()
-            .filter_map(|n| n.strip_prefix(&prefix)?.split('.').next()?.parse::<usize>().ok())
+            .filter_map(|n| {
+                n.strip_prefix(&prefix)?
+                    .split('.')
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
             .max()
             .map_or(0, |last| last + 1);
     }
@@ -449,7 +540,11 @@ fn encoder_shapes_match(config: &ModelConfig, weights: &TensorMap, device: &Devi
     let mut encoder = glimpse_model::encoder::Encoder::new(config, device);
     glimpse_model::params::expected_shapes(&mut encoder)
         .iter()
-        .all(|e| weights.get(&format!("encoder.{}", e.name)).is_some_and(|t| t.shape == e.shape))
+        .all(|e| {
+            weights
+                .get(&format!("encoder.{}", e.name))
+                .is_some_and(|t| t.shape == e.shape)
+        })
 }
 
 /// The decoder's sizes from its tensors, cross-checked with the sizes a notebook checkpoint
@@ -476,7 +571,11 @@ fn decoder_config(
         encoder,
         attention: AttentionConfig {
             dim: attention[0],
-            activation: if sgrvinod { AttentionActivation::Relu } else { AttentionActivation::Tanh },
+            activation: if sgrvinod {
+                AttentionActivation::Relu
+            } else {
+                AttentionActivation::Tanh
+            },
             gate: sgrvinod,
         },
         decoder: DecoderConfig {
@@ -547,7 +646,13 @@ mod tests {
 
     #[test]
     fn module_segments_are_dropped() {
-        assert_eq!(without_module_segments("module.decoder.fc.weight"), "decoder.fc.weight");
-        assert_eq!(without_module_segments("decoder.module.fc.weight"), "decoder.fc.weight");
+        assert_eq!(
+            without_module_segments("module.decoder.fc.weight"),
+            "decoder.fc.weight"
+        );
+        assert_eq!(
+            without_module_segments("decoder.module.fc.weight"),
+            "decoder.fc.weight"
+        );
     }
 }

@@ -13,8 +13,13 @@ fn dir() -> PathBuf {
 
 #[test]
 fn both_containers_give_pytorchs_values_exactly() {
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap()).unwrap();
-    for (file, container) in [("mixed_zip.pth", Container::Zip), ("mixed_legacy.pth", Container::Legacy)] {
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap())
+            .unwrap();
+    for (file, container) in [
+        ("mixed_zip.pth", Container::Zip),
+        ("mixed_legacy.pth", Container::Legacy),
+    ] {
         let path = dir().join(file);
         assert_eq!(Checkpoint::open(&path).unwrap().container, container);
         let checkpoint = read_checkpoint(&path).unwrap();
@@ -30,9 +35,19 @@ fn both_containers_give_pytorchs_values_exactly() {
         );
         for (name, want) in want {
             let got = checkpoint.tensors.get(name).unwrap();
-            let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let shape: Vec<usize> = want["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
             assert_eq!(got.shape, shape, "{file}: {name}");
-            let values: Vec<f32> = want["values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let values: Vec<f32> = want["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
             assert_eq!(got.data, values, "{file}: {name}");
         }
         assert_eq!(checkpoint.skipped, vec!["steps".to_string()], "{file}");
@@ -45,7 +60,8 @@ fn both_containers_give_pytorchs_values_exactly() {
 fn whole_pickled_modules_are_read_as_their_state_dict() {
     // sgrvinod's checkpoint pickles the encoder and decoder modules themselves, plus two Adam
     // optimizers, in the legacy container.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch/sgrvinod/BEST_checkpoint_flickr8k.pth.tar");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/torch/sgrvinod/BEST_checkpoint_flickr8k.pth.tar");
     let checkpoint = read_checkpoint(&path).unwrap();
     for name in [
         "encoder.resnet.0.weight",
@@ -57,7 +73,12 @@ fn whole_pickled_modules_are_read_as_their_state_dict() {
         assert!(checkpoint.tensors.contains(name), "{name} missing");
     }
     // Optimizer objects are not model weights.
-    assert!(checkpoint.tensors.names().all(|n| n.starts_with("encoder.") || n.starts_with("decoder.")));
+    assert!(
+        checkpoint
+            .tensors
+            .names()
+            .all(|n| n.starts_with("encoder.") || n.starts_with("decoder."))
+    );
     assert_eq!(checkpoint.scalars.get("epoch"), Some(&7.0));
     assert_eq!(checkpoint.scalars.get("bleu-4"), Some(&0.2312));
 }
@@ -71,7 +92,10 @@ fn damaged_files_are_refused_with_the_reason() {
     assert!(err(zip[..zip.len() - 40].to_vec()).contains("no zip end-of-central-directory"));
     assert!(err(legacy[..legacy.len() - 10].to_vec()).contains("truncated"));
     assert!(err(legacy[..200].to_vec()).contains("ends early"));
-    assert!(err(b"\x89PNG\r\n\x1a\n not a checkpoint".to_vec()).contains("neither a zip archive nor a pickle"));
+    assert!(
+        err(b"\x89PNG\r\n\x1a\n not a checkpoint".to_vec())
+            .contains("neither a zip archive nor a pickle")
+    );
     // A plain pickle that is not a torch.save stream.
     assert!(err(b"\x80\x02}q\x00.".to_vec()).contains("not a torch.save file"));
     let mut tar = vec![0u8; 600];

@@ -43,11 +43,21 @@ fn import_case(case: &Path, expected: &Value) -> Bundle {
 }
 
 fn ids(value: &Value) -> Vec<u32> {
-    value.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn floats(value: &Value) -> Vec<f32> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
 }
 
 /// Compares one decoded caption with PyTorch's: the id sequence PyTorch records includes the end
@@ -55,17 +65,44 @@ fn floats(value: &Value) -> Vec<f32> {
 fn assert_same_caption(label: &str, got: &glimpse_model::Caption, want: &Value, end: u32) {
     let want_ids = ids(&want["ids"]);
     let finished = want_ids.last() == Some(&end);
-    let words = if finished { &want_ids[..want_ids.len() - 1] } else { &want_ids[..] };
+    let words = if finished {
+        &want_ids[..want_ids.len() - 1]
+    } else {
+        &want_ids[..]
+    };
     assert_eq!(got.token_ids, words, "{label}: words differ");
     assert_eq!(got.finished, finished, "{label}: finished differs");
-    assert_eq!(got.attention.len(), words.len(), "{label}: one attention map per word");
-    for (step, (alpha, want_alpha)) in got.attention.iter().zip(want["alphas"].as_array().unwrap()).enumerate() {
+    assert_eq!(
+        got.attention.len(),
+        words.len(),
+        "{label}: one attention map per word"
+    );
+    for (step, (alpha, want_alpha)) in got
+        .attention
+        .iter()
+        .zip(want["alphas"].as_array().unwrap())
+        .enumerate()
+    {
         let want_alpha = floats(want_alpha);
-        assert_eq!(alpha.len(), want_alpha.len(), "{label}: step {step} positions");
-        let worst = alpha.iter().zip(&want_alpha).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        assert!(worst < 1e-4, "{label}: step {step} attention differs by {worst}");
+        assert_eq!(
+            alpha.len(),
+            want_alpha.len(),
+            "{label}: step {step} positions"
+        );
+        let worst = alpha
+            .iter()
+            .zip(&want_alpha)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            worst < 1e-4,
+            "{label}: step {step} attention differs by {worst}"
+        );
         let sum: f32 = alpha.iter().sum();
-        assert!((sum - 1.0).abs() < 1e-4, "{label}: step {step} attention sums to {sum}");
+        assert!(
+            (sum - 1.0).abs() < 1e-4,
+            "{label}: step {step} attention sums to {sum}"
+        );
     }
     let want_log_prob = want["log_prob"].as_f64().unwrap();
     assert!(
@@ -82,7 +119,13 @@ fn imported_models_caption_as_pytorch_does() {
         let expected = expected(&case);
         let label = case.display().to_string();
         let bundle = import_case(&case, &expected);
-        assert_eq!(bundle.config.grid().to_vec(), ids(&expected["grid"]).iter().map(|&v| v as usize).collect::<Vec<_>>());
+        assert_eq!(
+            bundle.config.grid().to_vec(),
+            ids(&expected["grid"])
+                .iter()
+                .map(|&v| v as usize)
+                .collect::<Vec<_>>()
+        );
         let captioner = Captioner::from_bundle(bundle, &device).unwrap();
         let image = std::fs::read(case.join(expected["image"].as_str().unwrap())).unwrap();
         let input = bytes_to_input(&image, &captioner.config.preprocess).unwrap();
@@ -96,7 +139,12 @@ fn imported_models_caption_as_pytorch_does() {
         // The encoder's features (first 8 channels of every cell) first, to localise a failure.
         let features = pollster::block_on(read_f32(encoded.features.clone())).unwrap();
         let dim = encoded.features.dims()[2];
-        for (cell, want) in expected["features_head"].as_array().unwrap().iter().enumerate() {
+        for (cell, want) in expected["features_head"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
             for (c, want) in floats(want).into_iter().enumerate() {
                 let got = features[cell * dim + c];
                 assert!(
@@ -109,14 +157,40 @@ fn imported_models_caption_as_pytorch_does() {
         let end = captioner.vocab.end;
         let grid = captioner.config.grid();
         let max_len = expected["max_len"].as_u64().unwrap() as usize;
-        let greedy_caption =
-            pollster::block_on(greedy(&captioner.model, &encoded, &captioner.vocab, grid, max_len)).unwrap().remove(0);
-        assert_same_caption(&format!("{label} greedy"), &greedy_caption, &expected["greedy"], end);
+        let greedy_caption = pollster::block_on(greedy(
+            &captioner.model,
+            &encoded,
+            &captioner.vocab,
+            grid,
+            max_len,
+        ))
+        .unwrap()
+        .remove(0);
+        assert_same_caption(
+            &format!("{label} greedy"),
+            &greedy_caption,
+            &expected["greedy"],
+            end,
+        );
 
         // A beam of one is greedy decoding.
-        let one = GenerateOptions { beam_width: 1, max_len, length_penalty: 0.0 };
-        let beam_one = pollster::block_on(beam_search(&captioner.model, &encoded, &captioner.vocab, grid, one)).unwrap();
-        assert_eq!(beam_one.token_ids, greedy_caption.token_ids, "{label}: beam 1 ≠ greedy");
+        let one = GenerateOptions {
+            beam_width: 1,
+            max_len,
+            length_penalty: 0.0,
+        };
+        let beam_one = pollster::block_on(beam_search(
+            &captioner.model,
+            &encoded,
+            &captioner.vocab,
+            grid,
+            one,
+        ))
+        .unwrap();
+        assert_eq!(
+            beam_one.token_ids, greedy_caption.token_ids,
+            "{label}: beam 1 ≠ greedy"
+        );
 
         for want in expected["beams"].as_array().unwrap() {
             let options = GenerateOptions {
@@ -124,7 +198,14 @@ fn imported_models_caption_as_pytorch_does() {
                 max_len,
                 length_penalty: want["length_penalty"].as_f64().unwrap(),
             };
-            let got = pollster::block_on(beam_search(&captioner.model, &encoded, &captioner.vocab, grid, options)).unwrap();
+            let got = pollster::block_on(beam_search(
+                &captioner.model,
+                &encoded,
+                &captioner.vocab,
+                grid,
+                options,
+            ))
+            .unwrap();
             assert_same_caption(&format!("{label} beam {options:?}"), &got, want, end);
         }
     }
@@ -143,8 +224,14 @@ fn bundle_files_preserve_the_model() {
     assert_eq!(reloaded, bundle);
     let captioner = Captioner::from_bytes(&bytes, &device).unwrap();
     let image = std::fs::read(case.join("image.png")).unwrap();
-    let caption = pollster::block_on(captioner.caption_bytes(&image, GenerateOptions::default())).unwrap();
-    assert_same_caption("caption_bytes", &caption, &expected["greedy"], captioner.vocab.end);
+    let caption =
+        pollster::block_on(captioner.caption_bytes(&image, GenerateOptions::default())).unwrap();
+    assert_same_caption(
+        "caption_bytes",
+        &caption,
+        &expected["greedy"],
+        captioner.vocab.end,
+    );
 }
 
 /// f16 storage halves the file; captions stay the same words.
@@ -156,10 +243,16 @@ fn f16_bundles_keep_the_words() {
     let bundle = import_case(&case, &expected);
     let f32_bytes = bundle.to_bytes(StorageType::F32).unwrap();
     let f16_bytes = bundle.to_bytes(StorageType::F16).unwrap();
-    assert!(f16_bytes.len() * 2 < f32_bytes.len() + 200_000, "{} vs {}", f16_bytes.len(), f32_bytes.len());
+    assert!(
+        f16_bytes.len() * 2 < f32_bytes.len() + 200_000,
+        "{} vs {}",
+        f16_bytes.len(),
+        f32_bytes.len()
+    );
     let captioner = Captioner::from_bytes(&f16_bytes, &device).unwrap();
     let image = std::fs::read(case.join("image.png")).unwrap();
-    let caption = pollster::block_on(captioner.caption_bytes(&image, GenerateOptions::default())).unwrap();
+    let caption =
+        pollster::block_on(captioner.caption_bytes(&image, GenerateOptions::default())).unwrap();
     let want = ids(&expected["greedy"]["ids"]);
     assert_eq!(caption.token_ids, want[..want.len() - 1]);
 }

@@ -56,7 +56,11 @@ impl Attention {
     ) -> (Tensor<2>, Tensor<2>) {
         let [batch, positions, _] = projected.dims();
         let combined = projected + self.w.forward(hidden).unsqueeze_dim(1); // [B, P, A]
-        let combined = if self.use_relu { relu(combined) } else { tanh(combined) };
+        let combined = if self.use_relu {
+            relu(combined)
+        } else {
+            tanh(combined)
+        };
         let scores = self.a.forward(combined).reshape([batch, positions]); // [B, P]
         let alpha = softmax(scores, 1);
         // [B, 1, P] × [B, P, E] → [B, 1, E]

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use half::f16;
-use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
 use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
@@ -87,10 +87,11 @@ impl Bundle {
             field: VOCAB_KEY.into(),
             message: e.to_string(),
         })?;
-        let card: ModelCard = serde_json::from_str(field(CARD_KEY)?).map_err(|e| Error::Metadata {
-            field: CARD_KEY.into(),
-            message: e.to_string(),
-        })?;
+        let card: ModelCard =
+            serde_json::from_str(field(CARD_KEY)?).map_err(|e| Error::Metadata {
+                field: CARD_KEY.into(),
+                message: e.to_string(),
+            })?;
         if vocab.len() != config.decoder.vocab_size {
             return Err(Error::Metadata {
                 field: VOCAB_KEY.into(),
@@ -120,7 +121,12 @@ impl Bundle {
                 }
             }
         }
-        Ok(Bundle { config, vocab, card, weights })
+        Ok(Bundle {
+            config,
+            vocab,
+            card,
+            weights,
+        })
     }
 
     /// Writes the bundle as a safetensors file.
@@ -136,7 +142,10 @@ impl Bundle {
         let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, tensor) in self.weights.iter() {
             let (dtype, bytes) = match storage {
-                StorageType::F32 => (Dtype::F32, tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect()),
+                StorageType::F32 => (
+                    Dtype::F32,
+                    tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                ),
                 StorageType::F16 => {
                     let mut bytes = Vec::with_capacity(tensor.data.len() * 2);
                     for (index, &v) in tensor.data.iter().enumerate() {
@@ -188,7 +197,10 @@ fn host_tensor(name: &str, view: &TensorView<'_>) -> Result<HostTensor> {
             .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect(),
         other => {
-            return Err(Error::UnsupportedDtype { name: name.to_string(), dtype: format!("{other:?}") });
+            return Err(Error::UnsupportedDtype {
+                name: name.to_string(),
+                dtype: format!("{other:?}"),
+            });
         }
     };
     HostTensor::new(view.shape().to_vec(), data)
@@ -257,7 +269,10 @@ mod tests {
 
     fn tiny_bundle() -> Bundle {
         let vocab = Vocabulary::from_words(
-            ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"].iter().map(|s| s.to_string()).collect(),
+            ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         )
         .unwrap();
         let mut weights = TensorMap::new();
@@ -265,11 +280,17 @@ mod tests {
             "decoder.embedding.weight",
             HostTensor::new(vec![5, 2], (0..10).map(|i| i as f32 * 0.25).collect()).unwrap(),
         );
-        weights.insert("decoder.fcn.bias", HostTensor::new(vec![5], vec![0.5; 5]).unwrap());
+        weights.insert(
+            "decoder.fcn.bias",
+            HostTensor::new(vec![5], vec![0.5; 5]).unwrap(),
+        );
         Bundle {
             config: ModelConfig::notebook(5),
             vocab,
-            card: ModelCard { name: "tiny".into(), ..ModelCard::default() },
+            card: ModelCard {
+                name: "tiny".into(),
+                ..ModelCard::default()
+            },
             weights,
         }
     }
@@ -284,13 +305,19 @@ mod tests {
         }
         let f32_len = bundle.to_bytes(StorageType::F32).unwrap().len();
         let f16_len = bundle.to_bytes(StorageType::F16).unwrap().len();
-        assert!(f16_len + 24 <= f32_len, "f16 halves the data: {f32_len} vs {f16_len}");
+        assert!(
+            f16_len + 24 <= f32_len,
+            "f16 halves the data: {f32_len} vs {f16_len}"
+        );
     }
 
     #[test]
     fn not_a_safetensors_file() {
         let err = Bundle::from_bytes(b"GIF89a").unwrap_err().to_string();
-        assert!(err.contains("not a safetensors bundle") && err.contains("6 bytes"), "{err}");
+        assert!(
+            err.contains("not a safetensors bundle") && err.contains("6 bytes"),
+            "{err}"
+        );
         let mut garbage = 20u64.to_le_bytes().to_vec();
         garbage.extend(b"this is not json at all");
         let err = Bundle::from_bytes(&garbage).unwrap_err().to_string();
@@ -302,10 +329,18 @@ mod tests {
     #[test]
     fn truncated_files_say_so() {
         let bytes = tiny_bundle().to_bytes(StorageType::F32).unwrap();
-        let err = Bundle::from_bytes(&bytes[..bytes.len() - 7]).unwrap_err().to_string();
-        assert!(err.contains("truncated") && err.contains("tensors need"), "{err}");
+        let err = Bundle::from_bytes(&bytes[..bytes.len() - 7])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("truncated") && err.contains("tensors need"),
+            "{err}"
+        );
         let err = Bundle::from_bytes(&bytes[..40]).unwrap_err().to_string();
-        assert!(err.contains("truncated") && err.contains("header is declared"), "{err}");
+        assert!(
+            err.contains("truncated") && err.contains("header is declared"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -314,7 +349,10 @@ mod tests {
         let view = TensorView::new(Dtype::F32, vec![1], &data).unwrap();
         let bytes = safetensors::serialize([("w", view)], None).unwrap();
         let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
-        assert!(err.contains("`glimpse.config`") && err.contains("not a Glimpse bundle"), "{err}");
+        assert!(
+            err.contains("`glimpse.config`") && err.contains("not a Glimpse bundle"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -331,16 +369,28 @@ mod tests {
         );
         let mut bundle = tiny_bundle();
         bundle.config.decoder.vocab_size = 6;
-        assert!(bundle.to_bytes(StorageType::F32).unwrap_err().to_string().contains("vocab_size is 6"));
+        assert!(
+            bundle
+                .to_bytes(StorageType::F32)
+                .unwrap_err()
+                .to_string()
+                .contains("vocab_size is 6")
+        );
     }
 
     #[test]
     fn non_finite_values_are_refused_on_read_and_write() {
         let mut bundle = tiny_bundle();
         let ok = bundle.to_bytes(StorageType::F32).unwrap();
-        bundle.weights.insert("decoder.fcn.bias", HostTensor::new(vec![5], vec![0.0, 0.0, f32::INFINITY, 0.0, 0.0]).unwrap());
+        bundle.weights.insert(
+            "decoder.fcn.bias",
+            HostTensor::new(vec![5], vec![0.0, 0.0, f32::INFINITY, 0.0, 0.0]).unwrap(),
+        );
         let err = bundle.to_bytes(StorageType::F32).unwrap_err().to_string();
-        assert!(err.contains("`decoder.fcn.bias`") && err.contains("flat index 2"), "{err}");
+        assert!(
+            err.contains("`decoder.fcn.bias`") && err.contains("flat index 2"),
+            "{err}"
+        );
         // Patch a NaN into the stored bytes of a valid file.
         let mut bytes = ok.clone();
         let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -349,13 +399,20 @@ mod tests {
         let at = 8 + n + info.data_offsets.0 + 4;
         bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
-        assert!(err.contains("`decoder.fcn.bias` holds a non-finite value") && err.contains("flat index 1"), "{err}");
+        assert!(
+            err.contains("`decoder.fcn.bias` holds a non-finite value")
+                && err.contains("flat index 1"),
+            "{err}"
+        );
     }
 
     #[test]
     fn f16_overflow_is_refused() {
         let mut bundle = tiny_bundle();
-        bundle.weights.insert("decoder.fcn.bias", HostTensor::new(vec![5], vec![1e6; 5]).unwrap());
+        bundle.weights.insert(
+            "decoder.fcn.bias",
+            HostTensor::new(vec![5], vec![1e6; 5]).unwrap(),
+        );
         let err = bundle.to_bytes(StorageType::F16).unwrap_err().to_string();
         assert!(err.contains("does not fit in f16"), "{err}");
     }
@@ -380,7 +437,8 @@ mod tests {
         let bytes = bundle.to_bytes(StorageType::F32).unwrap();
         let (n, meta) = SafeTensors::read_metadata(&bytes).unwrap();
         let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-        let mut config: serde_json::Value = serde_json::from_str(&meta.metadata().as_ref().unwrap()[CONFIG_KEY]).unwrap();
+        let mut config: serde_json::Value =
+            serde_json::from_str(&meta.metadata().as_ref().unwrap()[CONFIG_KEY]).unwrap();
         config["encoder"]["dilation"] = 2.into();
         header["__metadata__"][CONFIG_KEY] = config.to_string().into();
         let header = header.to_string().into_bytes();
@@ -388,6 +446,9 @@ mod tests {
         patched.extend(&header);
         patched.extend(&bytes[8 + n..]);
         let err = Bundle::from_bytes(&patched).unwrap_err().to_string();
-        assert!(err.contains("`glimpse.config`") && err.contains("unknown field `dilation`"), "{err}");
+        assert!(
+            err.contains("`glimpse.config`") && err.contains("unknown field `dilation`"),
+            "{err}"
+        );
     }
 }

@@ -55,7 +55,11 @@ impl Captioner {
 
     /// Captions preprocessed inputs (`[3, H, W]` each): greedy decoding runs them as one batch,
     /// beam search one after the other on the batch's features.
-    pub async fn caption_inputs(&self, inputs: &[Vec<f32>], options: GenerateOptions) -> Result<Vec<Caption>> {
+    pub async fn caption_inputs(
+        &self,
+        inputs: &[Vec<f32>],
+        options: GenerateOptions,
+    ) -> Result<Vec<Caption>> {
         options.validate()?;
         if inputs.is_empty() {
             return Ok(Vec::new());

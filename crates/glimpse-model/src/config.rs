@@ -58,7 +58,9 @@ impl EncoderArch {
     }
 
     pub fn from_name(name: &str) -> Option<EncoderArch> {
-        EncoderArch::ALL.into_iter().find(|arch| arch.name() == name)
+        EncoderArch::ALL
+            .into_iter()
+            .find(|arch| arch.name() == name)
     }
 }
 
@@ -243,7 +245,9 @@ impl ModelConfig {
         }
         if let Some([h, w]) = self.encoder.pooled_grid {
             if h == 0 || w == 0 || h * w > 4096 {
-                return bad(format!("encoder.pooled_grid [{h}, {w}] must be non-empty and at most 4096 cells"));
+                return bad(format!(
+                    "encoder.pooled_grid [{h}, {w}] must be non-empty and at most 4096 cells"
+                ));
             }
         }
         for (name, value) in [
@@ -267,12 +271,19 @@ impl ModelConfig {
         }
         let [h, w] = self.preprocess.size;
         if !(32..=4096).contains(&h) || !(32..=4096).contains(&w) {
-            return bad(format!("preprocess.size [{h}, {w}] must be within 32..=4096"));
+            return bad(format!(
+                "preprocess.size [{h}, {w}] must be within 32..=4096"
+            ));
         }
         if self.preprocess.mean.iter().any(|v| !v.is_finite()) {
             return bad("preprocess.mean must be finite".into());
         }
-        if self.preprocess.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+        if self
+            .preprocess
+            .std
+            .iter()
+            .any(|v| !(v.is_finite() && *v > 0.0))
+        {
             return bad("preprocess.std must be finite and positive".into());
         }
         if self.preprocess.max_pixels == 0 {
@@ -420,7 +431,10 @@ mod tests {
             serde_json::from_str(&ModelConfig::notebook(10).to_json()).unwrap();
         value["version"] = 2.into();
         let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
-        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
+        assert!(
+            err.to_string().contains("version 2 is not supported"),
+            "{err}"
+        );
         value.as_object_mut().unwrap().remove("version");
         let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
         assert!(err.to_string().contains("`version` is missing"), "{err}");
@@ -430,16 +444,40 @@ mod tests {
     fn inconsistent_values_are_refused() {
         let mut config = ModelConfig::notebook(10);
         config.decoder.dropout = 1.0;
-        assert!(config.validate().unwrap_err().to_string().contains("decoder.dropout"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("decoder.dropout")
+        );
         let mut config = ModelConfig::notebook(10);
         config.encoder.width_multiplier = 0.3;
-        assert!(config.validate().unwrap_err().to_string().contains("base width"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("base width")
+        );
         let mut config = ModelConfig::notebook(10);
         config.preprocess.std[1] = 0.0;
-        assert!(config.validate().unwrap_err().to_string().contains("preprocess.std"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("preprocess.std")
+        );
         let mut config = ModelConfig::notebook(2);
         config.decoder.vocab_size = 2;
-        assert!(config.validate().unwrap_err().to_string().contains("vocab_size"));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("vocab_size")
+        );
     }
 
     #[test]

@@ -26,11 +26,19 @@ pub enum Error {
 
     /// A tensor holds NaN or an infinity.
     #[error("tensor `{name}` holds a non-finite value ({value}) at flat index {index}")]
-    NonFinite { name: String, index: usize, value: f32 },
+    NonFinite {
+        name: String,
+        index: usize,
+        value: f32,
+    },
 
     /// The vocabulary does not fit the embedding / output layers.
     #[error("vocabulary has {vocab} words but `{tensor}` has {rows} rows")]
-    VocabularySize { vocab: usize, tensor: String, rows: usize },
+    VocabularySize {
+        vocab: usize,
+        tensor: String,
+        rows: usize,
+    },
 
     /// A metadata entry is missing or malformed.
     #[error("bundle metadata `{field}`: {message}")]
@@ -52,7 +60,12 @@ pub enum Error {
     #[error(
         "image is {width}×{height} = {pixels} pixels, over the budget of {budget} pixels (not decoded)"
     )]
-    TooManyPixels { width: u32, height: u32, pixels: u64, budget: u64 },
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        budget: u64,
+    },
 
     /// A caller passed a value outside what the operation accepts.
     #[error("invalid argument: {0}")]
@@ -102,24 +115,34 @@ impl fmt::Display for WeightsMismatch {
             parts.push(format!(
                 "{} missing tensor(s): {}",
                 self.missing.len(),
-                list(self.missing.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)))
+                list(
+                    self.missing
+                        .iter()
+                        .map(|t| format!("`{}` {:?}", t.name, t.shape))
+                )
             ));
         }
         if !self.unexpected.is_empty() {
             parts.push(format!(
                 "{} unexpected tensor(s): {}",
                 self.unexpected.len(),
-                list(self.unexpected.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)))
+                list(
+                    self.unexpected
+                        .iter()
+                        .map(|t| format!("`{}` {:?}", t.name, t.shape))
+                )
             ));
         }
         if !self.wrong_shape.is_empty() {
             parts.push(format!(
                 "{} tensor(s) with the wrong shape: {}",
                 self.wrong_shape.len(),
-                list(self.wrong_shape.iter().map(|t| format!(
-                    "`{}` is {:?}, expected {:?}",
-                    t.name, t.actual, t.expected
-                )))
+                list(
+                    self.wrong_shape.iter().map(|t| format!(
+                        "`{}` is {:?}, expected {:?}",
+                        t.name, t.actual, t.expected
+                    ))
+                )
             ));
         }
         write!(f, "weights do not fit the model: {}", parts.join("; "))

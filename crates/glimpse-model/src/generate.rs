@@ -28,7 +28,11 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        GenerateOptions { beam_width: 1, max_len: 20, length_penalty: 0.0 }
+        GenerateOptions {
+            beam_width: 1,
+            max_len: 20,
+            length_penalty: 0.0,
+        }
     }
 }
 
@@ -151,7 +155,10 @@ pub async fn beam_search(
     let device = encoded.features.device();
     let decoder = &model.decoder;
     let mut state = decoder.init_state(encoded);
-    let mut live = vec![Hypothesis { caption: empty_caption(grid), last: vocab.start }];
+    let mut live = vec![Hypothesis {
+        caption: empty_caption(grid),
+        last: vocab.start,
+    }];
     let mut finished: Vec<Caption> = Vec::new();
     for _ in 0..options.max_len {
         let slots = k - finished.len();
@@ -178,7 +185,10 @@ pub async fn beam_search(
                 finished.push(caption);
             } else {
                 push_word(&mut caption, vocab, word, step.alpha(b));
-                next.push(Hypothesis { caption, last: word });
+                next.push(Hypothesis {
+                    caption,
+                    last: word,
+                });
                 keep.push(b as u32);
             }
         }
@@ -244,7 +254,9 @@ fn empty_caption(grid: [usize; 2]) -> Caption {
 
 fn push_word(caption: &mut Caption, vocab: &Vocabulary, word: u32, alpha: &[f32]) {
     caption.token_ids.push(word);
-    caption.tokens.push(vocab.word(word).unwrap_or("<?>").to_string());
+    caption
+        .tokens
+        .push(vocab.word(word).unwrap_or("<?>").to_string());
     caption.attention.push(alpha.to_vec());
 }
 
@@ -289,7 +301,11 @@ async fn read_step(logits: Tensor<2>, alpha: Tensor<2>) -> Result<StepRows> {
     let [_, positions] = alpha.dims();
     let rows = Tensor::cat(vec![log_softmax(logits, 1), alpha], 1);
     let data = read_f32(rows).await?;
-    Ok(StepRows { data, vocab, positions })
+    Ok(StepRows {
+        data,
+        vocab,
+        positions,
+    })
 }
 
 /// Reads a tensor back to the host as f32 values.
@@ -308,7 +324,13 @@ mod tests {
 
     #[test]
     fn top_candidates_orders_by_score_then_index() {
-        let cands = vec![(-1.0, 0, 5), (-0.5, 1, 2), (-1.0, 0, 3), (-2.0, 0, 0), (-0.5, 0, 9)];
+        let cands = vec![
+            (-1.0, 0, 5),
+            (-0.5, 1, 2),
+            (-1.0, 0, 3),
+            (-2.0, 0, 0),
+            (-0.5, 0, 9),
+        ];
         let top = top_candidates(cands, 3);
         assert_eq!(top, vec![(-0.5, 0, 9), (-0.5, 1, 2), (-1.0, 0, 3)]);
     }
@@ -323,12 +345,30 @@ mod tests {
         let mut options = GenerateOptions::default();
         options.validate().unwrap();
         options.beam_width = 0;
-        assert!(options.validate().unwrap_err().to_string().contains("beam width 0"));
+        assert!(
+            options
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("beam width 0")
+        );
         options.beam_width = 3;
         options.max_len = 0;
-        assert!(options.validate().unwrap_err().to_string().contains("max length 0"));
+        assert!(
+            options
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max length 0")
+        );
         options.max_len = 5;
         options.length_penalty = f64::NAN;
-        assert!(options.validate().unwrap_err().to_string().contains("length penalty"));
+        assert!(
+            options
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("length penalty")
+        );
     }
 }

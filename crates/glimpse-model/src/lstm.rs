@@ -43,7 +43,12 @@ impl LstmCell {
         let gates = self.input.forward(x) + self.recurrent.forward(state.h); // [B, 4H]
         let n = self.hidden_size;
         let gate = |k: usize| gates.clone().narrow(1, k * n, n);
-        let (i, f, g, o) = (sigmoid(gate(0)), sigmoid(gate(1)), tanh(gate(2)), sigmoid(gate(3)));
+        let (i, f, g, o) = (
+            sigmoid(gate(0)),
+            sigmoid(gate(1)),
+            tanh(gate(2)),
+            sigmoid(gate(3)),
+        );
         let c = f * state.c + i * g;
         let h = o * tanh(c.clone());
         LstmState { h, c }
@@ -52,8 +57,14 @@ impl LstmCell {
 
 impl TorchParams for LstmCell {
     fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        visit(join(prefix, "weight_ih"), ParamSlot::LinearWeight(&mut self.input.weight));
-        visit(join(prefix, "weight_hh"), ParamSlot::LinearWeight(&mut self.recurrent.weight));
+        visit(
+            join(prefix, "weight_ih"),
+            ParamSlot::LinearWeight(&mut self.input.weight),
+        );
+        visit(
+            join(prefix, "weight_hh"),
+            ParamSlot::LinearWeight(&mut self.recurrent.weight),
+        );
         if let Some(bias) = &mut self.input.bias {
             visit(join(prefix, "bias_ih"), ParamSlot::Float1(bias));
         }
@@ -74,7 +85,9 @@ mod tests {
         let device = Device::flex();
         let mut cell = LstmCell::new(1, 1, &device);
         let mut weights = crate::weights::TensorMap::new();
-        let t = |shape: Vec<usize>, data: Vec<f32>| crate::weights::HostTensor::new(shape, data).unwrap();
+        let t = |shape: Vec<usize>, data: Vec<f32>| {
+            crate::weights::HostTensor::new(shape, data).unwrap()
+        };
         // gate order i, f, g, o
         weights.insert("weight_ih", t(vec![4, 1], vec![0.5, -0.25, 1.0, 0.75]));
         weights.insert("weight_hh", t(vec![4, 1], vec![0.1, 0.2, -0.3, 0.4]));
@@ -85,16 +98,30 @@ mod tests {
         let pre = |k: usize, wi: [f32; 4], wh: [f32; 4], bi: [f32; 4], bh: [f32; 4]| {
             wi[k] * x + bi[k] + wh[k] * h + bh[k]
         };
-        let args = ([0.5, -0.25, 1.0, 0.75], [0.1, 0.2, -0.3, 0.4], [0.0, 0.1, 0.0, -0.1], [0.05, 0.0, 0.2, 0.0]);
+        let args = (
+            [0.5, -0.25, 1.0, 0.75],
+            [0.1, 0.2, -0.3, 0.4],
+            [0.0, 0.1, 0.0, -0.1],
+            [0.05, 0.0, 0.2, 0.0],
+        );
         let s = |v: f32| 1.0 / (1.0 + (-v).exp());
         let gate = |k| pre(k, args.0, args.1, args.2, args.3);
         let c_new = s(gate(1)) * c + s(gate(0)) * gate(2).tanh();
         let h_new = s(gate(3)) * c_new.tanh();
 
         let tensor = |v: f32| Tensor::<2>::from_data(TensorData::new(vec![v], [1, 1]), &device);
-        let state = cell.forward(tensor(x), LstmState { h: tensor(h), c: tensor(c) });
+        let state = cell.forward(
+            tensor(x),
+            LstmState {
+                h: tensor(h),
+                c: tensor(c),
+            },
+        );
         let got_h = state.h.into_data().try_into_vec_as::<f32>().unwrap()[0];
         let got_c = state.c.into_data().try_into_vec_as::<f32>().unwrap()[0];
-        assert!((got_h - h_new).abs() < 1e-6 && (got_c - c_new).abs() < 1e-6, "{got_h} {got_c}");
+        assert!(
+            (got_h - h_new).abs() < 1e-6 && (got_c - c_new).abs() < 1e-6,
+            "{got_h} {got_c}"
+        );
     }
 }

@@ -20,12 +20,19 @@ pub struct CaptionModel {
 impl CaptionModel {
     /// A freshly initialised model (random weights), e.g. to train from.
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        CaptionModel { encoder: Encoder::new(config, device), decoder: Decoder::new(config, device) }
+        CaptionModel {
+            encoder: Encoder::new(config, device),
+            decoder: Decoder::new(config, device),
+        }
     }
 
     /// A model holding exactly `weights`: every expected tensor present with its shape, nothing
     /// else (the error lists every missing, unexpected and misshapen tensor).
-    pub fn from_weights(config: &ModelConfig, weights: &TensorMap, device: &Device) -> Result<Self> {
+    pub fn from_weights(
+        config: &ModelConfig,
+        weights: &TensorMap,
+        device: &Device,
+    ) -> Result<Self> {
         let mut model = CaptionModel::new(config, device);
         load_params(&mut model, weights, device)?;
         Ok(model)

@@ -80,7 +80,10 @@ impl ParamSlot<'_> {
 }
 
 fn upload<const D: usize>(tensor: &HostTensor, device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(tensor.data.clone(), tensor.shape.clone()), device)
+    Tensor::from_data(
+        TensorData::new(tensor.data.clone(), tensor.shape.clone()),
+        device,
+    )
 }
 
 fn transpose_2d(tensor: &HostTensor) -> HostTensor {
@@ -91,14 +94,20 @@ fn transpose_2d(tensor: &HostTensor) -> HostTensor {
             data[c * rows + r] = tensor.data[r * cols + c];
         }
     }
-    HostTensor { shape: vec![cols, rows], data }
+    HostTensor {
+        shape: vec![cols, rows],
+        data,
+    }
 }
 
 /// Every tensor the module expects, with its PyTorch shape, in visiting order.
 pub fn expected_shapes(module: &mut impl TorchParams) -> Vec<NamedShape> {
     let mut out = Vec::new();
     module.visit_params("", &mut |name, slot| {
-        out.push(NamedShape { name, shape: slot.torch_shape() });
+        out.push(NamedShape {
+            name,
+            shape: slot.torch_shape(),
+        });
     });
     out
 }
@@ -116,7 +125,10 @@ pub fn load_params(
     let mut mismatch = WeightsMismatch::default();
     for NamedShape { name, shape } in &expected {
         match weights.get(name) {
-            None => mismatch.missing.push(NamedShape { name: name.clone(), shape: shape.clone() }),
+            None => mismatch.missing.push(NamedShape {
+                name: name.clone(),
+                shape: shape.clone(),
+            }),
             Some(tensor) if &tensor.shape != shape => mismatch.wrong_shape.push(ShapeMismatch {
                 name: name.clone(),
                 expected: shape.clone(),
@@ -128,7 +140,10 @@ pub fn load_params(
     let known: std::collections::HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
     for (name, tensor) in weights.iter() {
         if !known.contains(name) {
-            mismatch.unexpected.push(NamedShape { name: name.to_string(), shape: tensor.shape.clone() });
+            mismatch.unexpected.push(NamedShape {
+                name: name.to_string(),
+                shape: tensor.shape.clone(),
+            });
         }
     }
     if !mismatch.is_empty() {
@@ -165,7 +180,10 @@ pub async fn export_params(module: &mut impl TorchParams) -> Result<TensorMap> {
 
 impl TorchParams for Linear {
     fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        visit(join(prefix, "weight"), ParamSlot::LinearWeight(&mut self.weight));
+        visit(
+            join(prefix, "weight"),
+            ParamSlot::LinearWeight(&mut self.weight),
+        );
         if let Some(bias) = &mut self.bias {
             visit(join(prefix, "bias"), ParamSlot::Float1(bias));
         }
@@ -186,8 +204,14 @@ impl TorchParams for BatchNorm {
     fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
         visit(join(prefix, "weight"), ParamSlot::Float1(&mut self.gamma));
         visit(join(prefix, "bias"), ParamSlot::Float1(&mut self.beta));
-        visit(join(prefix, "running_mean"), ParamSlot::Running1(&mut self.running_mean));
-        visit(join(prefix, "running_var"), ParamSlot::Running1(&mut self.running_var));
+        visit(
+            join(prefix, "running_mean"),
+            ParamSlot::Running1(&mut self.running_mean),
+        );
+        visit(
+            join(prefix, "running_var"),
+            ParamSlot::Running1(&mut self.running_var),
+        );
     }
 }
 
@@ -214,7 +238,11 @@ mod tests {
         load_params(&mut linear, &weights, &device).unwrap();
         // y = x W^T + b for x = [1, 0, 0] picks W's first column.
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0], [1, 3]), &device);
-        let y = linear.forward(x).into_data().try_into_vec_as::<f32>().unwrap();
+        let y = linear
+            .forward(x)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .unwrap();
         assert_eq!(y, vec![1.5, 3.5]);
         let back = pollster::block_on(export_params(&mut linear)).unwrap();
         assert_eq!(back, weights);
@@ -228,7 +256,9 @@ mod tests {
         let mut weights = TensorMap::new();
         weights.insert("weight", HostTensor::new(vec![3, 2], vec![0.0; 6]).unwrap());
         weights.insert("extra", HostTensor::new(vec![1], vec![0.0]).unwrap());
-        let err = load_params(&mut linear, &weights, &device).unwrap_err().to_string();
+        let err = load_params(&mut linear, &weights, &device)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("missing tensor(s): `bias` [2]"), "{err}");
         assert!(err.contains("unexpected tensor(s): `extra` [1]"), "{err}");
         assert!(err.contains("`weight` is [3, 2], expected [2, 3]"), "{err}");

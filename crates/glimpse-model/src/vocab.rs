@@ -43,20 +43,26 @@ impl Vocabulary {
             }
         }
         let find = |spellings: [&str; 2]| spellings.iter().find_map(|s| ids.get(*s).copied());
-        let start = find(START).ok_or_else(|| {
-            Error::Vocabulary(format!("no start token (one of {START:?})"))
-        })?;
+        let start = find(START)
+            .ok_or_else(|| Error::Vocabulary(format!("no start token (one of {START:?})")))?;
         let end =
             find(END).ok_or_else(|| Error::Vocabulary(format!("no end token (one of {END:?})")))?;
         let (pad, unk) = (find(PAD), find(UNK));
-        Ok(Vocabulary { words, ids, pad, start, end, unk })
+        Ok(Vocabulary {
+            words,
+            ids,
+            pad,
+            start,
+            end,
+            unk,
+        })
     }
 
     /// Reads a vocabulary from JSON: an array (index = id) or an object word → id whose ids are
     /// exactly `0..n` (sgrvinod's `WORDMAP_*.json`).
     pub fn from_json(json: &str) -> Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| Error::Vocabulary(format!("not JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| Error::Vocabulary(format!("not JSON: {e}")))?;
         match value {
             serde_json::Value::Array(items) => {
                 let words = items
@@ -157,7 +163,10 @@ mod tests {
         let vocab =
             Vocabulary::from_words(words(&["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"]))
                 .unwrap();
-        assert_eq!((vocab.pad, vocab.start, vocab.end, vocab.unk), (Some(0), 1, 2, Some(3)));
+        assert_eq!(
+            (vocab.pad, vocab.start, vocab.end, vocab.unk),
+            (Some(0), 1, 2, Some(3))
+        );
         assert_eq!(vocab.id("dog"), Some(5));
         assert_eq!(vocab.word(4), Some("a"));
         assert!(vocab.is_control(1) && !vocab.is_control(3));
@@ -168,7 +177,10 @@ mod tests {
         let json = r#"{"a": 1, "dog": 2, "<unk>": 3, "<start>": 4, "<end>": 5, "<pad>": 0}"#;
         let vocab = Vocabulary::from_json(json).unwrap();
         assert_eq!(vocab.len(), 6);
-        assert_eq!((vocab.pad, vocab.start, vocab.end, vocab.unk), (Some(0), 4, 5, Some(3)));
+        assert_eq!(
+            (vocab.pad, vocab.start, vocab.end, vocab.unk),
+            (Some(0), 4, 5, Some(3))
+        );
         assert_eq!(vocab.word(2), Some("dog"));
         let again = Vocabulary::from_json(&vocab.to_json()).unwrap();
         assert_eq!(again, vocab);

@@ -104,7 +104,8 @@ impl TensorMap {
             .collect();
         for name in names {
             let tensor = self.tensors.remove(&name).expect("listed above");
-            self.tensors.insert(format!("{to}{}", &name[from.len()..]), tensor);
+            self.tensors
+                .insert(format!("{to}{}", &name[from.len()..]), tensor);
         }
     }
 
@@ -115,7 +116,9 @@ impl TensorMap {
 
     /// Checks every tensor for NaN and infinities.
     pub fn check_finite(&self) -> Result<()> {
-        self.tensors.iter().try_for_each(|(name, tensor)| tensor.check_finite(name))
+        self.tensors
+            .iter()
+            .try_for_each(|(name, tensor)| tensor.check_finite(name))
     }
 }
 
@@ -130,7 +133,9 @@ impl IntoIterator for TensorMap {
 
 impl FromIterator<(String, HostTensor)> for TensorMap {
     fn from_iter<I: IntoIterator<Item = (String, HostTensor)>>(iter: I) -> Self {
-        TensorMap { tensors: iter.into_iter().collect() }
+        TensorMap {
+            tensors: iter.into_iter().collect(),
+        }
     }
 }
 
@@ -148,8 +153,14 @@ mod tests {
     #[test]
     fn non_finite_values_are_named() {
         let tensor = HostTensor::new(vec![3], vec![1.0, f32::NAN, 2.0]).unwrap();
-        let err = tensor.check_finite("decoder.fcn.bias").unwrap_err().to_string();
-        assert!(err.contains("`decoder.fcn.bias`") && err.contains("flat index 1"), "{err}");
+        let err = tensor
+            .check_finite("decoder.fcn.bias")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`decoder.fcn.bias`") && err.contains("flat index 1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -162,6 +173,9 @@ mod tests {
         map.rename_prefix("encoder.resnet.", "encoder.");
         assert!(map.contains("encoder.0.weight") && map.contains("decoder.fcn.weight"));
         assert_eq!(map.remove_where(|n| n.starts_with("decoder.")), 1);
-        assert_eq!(map.names().collect::<Vec<_>>(), ["encoder.0.weight", "encoder.1.weight"]);
+        assert_eq!(
+            map.names().collect::<Vec<_>>(),
+            ["encoder.0.weight", "encoder.1.weight"]
+        );
     }
 }

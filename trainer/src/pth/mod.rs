@@ -75,26 +75,55 @@ impl PersistentLoad for StorageLoader {
             Some(Value::Global(g)) => g.1.clone(),
             other => return Err(format!("storage type is {other:?}")),
         };
-        let dtype = StorageDtype::from_class(&class).ok_or_else(|| format!("storage type torch.{class} is not supported"))?;
-        let key = fields.get(2).and_then(Value::as_str).ok_or("storage key is not a string")?.to_string();
-        let numel = fields.get(4).and_then(Value::as_int).filter(|&n| n >= 0).ok_or("storage size is not a count")? as usize;
+        let dtype = StorageDtype::from_class(&class)
+            .ok_or_else(|| format!("storage type torch.{class} is not supported"))?;
+        let key = fields
+            .get(2)
+            .and_then(Value::as_str)
+            .ok_or("storage key is not a string")?
+            .to_string();
+        let numel = fields
+            .get(4)
+            .and_then(Value::as_int)
+            .filter(|&n| n >= 0)
+            .ok_or("storage size is not a count")? as usize;
         self.dtypes.insert(key.clone(), dtype);
         // Legacy ids carry view metadata: (view key, offset, size) into the root storage.
         if self.legacy {
             if let Some(Value::Tuple(view)) = fields.get(5) {
-                let offset = view.get(1).and_then(Value::as_int).filter(|&o| o >= 0).ok_or("storage view offset")? as usize;
-                let size = view.get(2).and_then(Value::as_int).filter(|&s| s >= 0).ok_or("storage view size")? as usize;
-                return Ok(Value::Storage(Rc::new(StorageRef { key, dtype, offset, numel: size })));
+                let offset = view
+                    .get(1)
+                    .and_then(Value::as_int)
+                    .filter(|&o| o >= 0)
+                    .ok_or("storage view offset")? as usize;
+                let size = view
+                    .get(2)
+                    .and_then(Value::as_int)
+                    .filter(|&s| s >= 0)
+                    .ok_or("storage view size")? as usize;
+                return Ok(Value::Storage(Rc::new(StorageRef {
+                    key,
+                    dtype,
+                    offset,
+                    numel: size,
+                })));
             }
         }
-        Ok(Value::Storage(Rc::new(StorageRef { key, dtype, offset: 0, numel })))
+        Ok(Value::Storage(Rc::new(StorageRef {
+            key,
+            dtype,
+            offset: 0,
+            numel,
+        })))
     }
 }
 
 impl Checkpoint {
     pub fn open(path: &Path) -> Result<Checkpoint> {
-        let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        Checkpoint::from_bytes(data).with_context(|| format!("{}: not a readable PyTorch checkpoint", path.display()))
+        let data =
+            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        Checkpoint::from_bytes(data)
+            .with_context(|| format!("{}: not a readable PyTorch checkpoint", path.display()))
     }
 
     pub fn from_bytes(data: Vec<u8>) -> Result<Checkpoint> {
@@ -102,29 +131,49 @@ impl Checkpoint {
             return Checkpoint::from_zip(data);
         }
         if data.get(257..262) == Some(b"ustar") {
-            bail!("this is a pre-2017 (PyTorch < 0.1.10) tar checkpoint; load and re-save it with torch.save to convert it");
+            bail!(
+                "this is a pre-2017 (PyTorch < 0.1.10) tar checkpoint; load and re-save it with torch.save to convert it"
+            );
         }
         if data.first() == Some(&0x80) {
             return Checkpoint::from_legacy(data);
         }
-        bail!("neither a zip archive nor a pickle stream (the first bytes are {:02x?})", &data[..data.len().min(8)])
+        bail!(
+            "neither a zip archive nor a pickle stream (the first bytes are {:02x?})",
+            &data[..data.len().min(8)]
+        )
     }
 
     fn from_zip(data: Vec<u8>) -> Result<Checkpoint> {
         let index = ZipIndex::read(&data).map_err(|e| anyhow!(e))?;
         if let Some(order) = index.find(&data, "byteorder") {
             if order != b"little" {
-                bail!("the checkpoint was written on a big-endian machine; only little-endian files are supported");
+                bail!(
+                    "the checkpoint was written on a big-endian machine; only little-endian files are supported"
+                );
             }
         }
-        let pickle_bytes = index.find(&data, "data.pkl").ok_or_else(|| anyhow!("zip archive without data.pkl: not a torch.save file"))?;
-        let mut loader = StorageLoader { legacy: false, dtypes: HashMap::new() };
+        let pickle_bytes = index
+            .find(&data, "data.pkl")
+            .ok_or_else(|| anyhow!("zip archive without data.pkl: not a torch.save file"))?;
+        let mut loader = StorageLoader {
+            legacy: false,
+            dtypes: HashMap::new(),
+        };
         let (root, _) = parse(pickle_bytes, &mut loader).map_err(|e| anyhow!("data.pkl: {e}"))?;
-        Ok(Checkpoint { container: Container::Zip, root, storages: Storages::Zip(index), data })
+        Ok(Checkpoint {
+            container: Container::Zip,
+            root,
+            storages: Storages::Zip(index),
+            data,
+        })
     }
 
     fn from_legacy(data: Vec<u8>) -> Result<Checkpoint> {
-        let mut loader = StorageLoader { legacy: true, dtypes: HashMap::new() };
+        let mut loader = StorageLoader {
+            legacy: true,
+            dtypes: HashMap::new(),
+        };
         let mut at = 0;
         let next = |at: &mut usize, loader: &mut StorageLoader, what: &str| -> Result<Value> {
             let (value, used) = parse(&data[*at..], loader).map_err(|e| anyhow!("{what}: {e}"))?;
@@ -141,23 +190,35 @@ impl Checkpoint {
         }
         let sys_info = next(&mut at, &mut loader, "system info")?;
         if let Some(Value::Bool(false)) = sys_info.get("little_endian") {
-            bail!("the checkpoint was written on a big-endian machine; only little-endian files are supported");
+            bail!(
+                "the checkpoint was written on a big-endian machine; only little-endian files are supported"
+            );
         }
         let root = next(&mut at, &mut loader, "the saved object")?;
         let keys = next(&mut at, &mut loader, "storage keys")?;
         let keys: Vec<String> = match keys {
-            Value::List(keys) => keys.borrow().iter().map(|k| k.as_str().map(str::to_string)).collect::<Option<_>>(),
+            Value::List(keys) => keys
+                .borrow()
+                .iter()
+                .map(|k| k.as_str().map(str::to_string))
+                .collect::<Option<_>>(),
             _ => None,
         }
         .ok_or_else(|| anyhow!("the storage key list is not a list of strings"))?;
         let mut ranges = HashMap::new();
         for key in keys {
-            let dtype = *loader.dtypes.get(&key).ok_or_else(|| anyhow!("storage {key} is listed but never used"))?;
+            let dtype = *loader
+                .dtypes
+                .get(&key)
+                .ok_or_else(|| anyhow!("storage {key} is listed but never used"))?;
             let count = data
                 .get(at..at + 8)
                 .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
                 .ok_or_else(|| anyhow!("truncated: storage {key}'s size is missing"))?;
-            let bytes = usize::try_from(count).ok().and_then(|c| c.checked_mul(dtype.size())).ok_or_else(|| anyhow!("storage {key} has size {count}"))?;
+            let bytes = usize::try_from(count)
+                .ok()
+                .and_then(|c| c.checked_mul(dtype.size()))
+                .ok_or_else(|| anyhow!("storage {key} has size {count}"))?;
             let start = at + 8;
             let stop = start.checked_add(bytes).filter(|&s| s <= data.len()).ok_or_else(|| {
                 anyhow!("truncated: storage {key} needs {bytes} bytes at byte {start}, the file has {}", data.len())
@@ -165,7 +226,12 @@ impl Checkpoint {
             ranges.insert(key, (start, stop));
             at = stop;
         }
-        Ok(Checkpoint { container: Container::Legacy, root, storages: Storages::Legacy(ranges), data })
+        Ok(Checkpoint {
+            container: Container::Legacy,
+            root,
+            storages: Storages::Legacy(ranges),
+            data,
+        })
     }
 
     /// Every tensor, named by its path through dicts, lists and modules; plus the paths of
@@ -203,23 +269,41 @@ impl Checkpoint {
                 .find(&self.data, &format!("data/{}", storage.key))
                 .ok_or_else(|| anyhow!("storage {} is missing from the archive", storage.key))?,
             Storages::Legacy(ranges) => {
-                let &(start, stop) = ranges.get(&storage.key).ok_or_else(|| anyhow!("storage {} is missing", storage.key))?;
+                let &(start, stop) = ranges
+                    .get(&storage.key)
+                    .ok_or_else(|| anyhow!("storage {} is missing", storage.key))?;
                 &self.data[start..stop]
             }
         };
         let size = storage.dtype.size();
         let available = bytes.len() / size;
         if storage.offset + storage.numel > available {
-            bail!("storage {} holds {available} elements, fewer than its view needs", storage.key);
+            bail!(
+                "storage {} holds {available} elements, fewer than its view needs",
+                storage.key
+            );
         }
         let numel: usize = tensor.shape.iter().product();
         if tensor.stride.len() != tensor.shape.len() {
-            bail!("tensor has {} dimensions but {} strides", tensor.shape.len(), tensor.stride.len());
+            bail!(
+                "tensor has {} dimensions but {} strides",
+                tensor.shape.len(),
+                tensor.stride.len()
+            );
         }
         if numel > 0 {
-            let last = tensor.offset + tensor.shape.iter().zip(&tensor.stride).map(|(&n, &s)| (n - 1) * s).sum::<usize>();
+            let last = tensor.offset
+                + tensor
+                    .shape
+                    .iter()
+                    .zip(&tensor.stride)
+                    .map(|(&n, &s)| (n - 1) * s)
+                    .sum::<usize>();
             if last >= storage.numel {
-                bail!("tensor reaches element {last} of a storage of {}", storage.numel);
+                bail!(
+                    "tensor reaches element {last} of a storage of {}",
+                    storage.numel
+                );
             }
         }
         let element = |index: usize| -> f32 {
@@ -239,7 +323,12 @@ impl Checkpoint {
         let mut out = Vec::with_capacity(numel);
         let mut index = vec![0usize; tensor.shape.len()];
         for _ in 0..numel {
-            let position = tensor.offset + index.iter().zip(&tensor.stride).map(|(i, s)| i * s).sum::<usize>();
+            let position = tensor.offset
+                + index
+                    .iter()
+                    .zip(&tensor.stride)
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>();
             out.push(element(position));
             // Advance the row-major multi-index.
             for dim in (0..index.len()).rev() {
@@ -255,7 +344,11 @@ impl Checkpoint {
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path.is_empty() { name.to_string() } else { format!("{path}.{name}") }
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 fn key_name(key: &Value) -> Option<String> {
@@ -269,30 +362,53 @@ fn key_name(key: &Value) -> Option<String> {
 /// Deep enough for any real model; stops pathological self-referencing pickles.
 const MAX_DEPTH: usize = 64;
 
-fn walk(value: &Value, path: &str, found: &mut Vec<FoundTensor>, unsupported: &mut Vec<String>, depth: usize) {
+fn walk(
+    value: &Value,
+    path: &str,
+    found: &mut Vec<FoundTensor>,
+    unsupported: &mut Vec<String>,
+    depth: usize,
+) {
     if depth > MAX_DEPTH {
         return;
     }
     match value {
-        Value::Tensor(tensor) => found.push(FoundTensor { name: path.to_string(), tensor: tensor.clone() }),
+        Value::Tensor(tensor) => found.push(FoundTensor {
+            name: path.to_string(),
+            tensor: tensor.clone(),
+        }),
         Value::Opaque(description) if description.contains("tensor") => {
             unsupported.push(format!("{path}: {description}"));
         }
         Value::Dict(items) => walk_items(&items.borrow(), path, found, unsupported, depth),
         Value::List(items) => {
             for (i, item) in items.borrow().iter().enumerate() {
-                walk(item, &join(path, &i.to_string()), found, unsupported, depth + 1);
+                walk(
+                    item,
+                    &join(path, &i.to_string()),
+                    found,
+                    unsupported,
+                    depth + 1,
+                );
             }
         }
         Value::Tuple(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, &join(path, &i.to_string()), found, unsupported, depth + 1);
+                walk(
+                    item,
+                    &join(path, &i.to_string()),
+                    found,
+                    unsupported,
+                    depth + 1,
+                );
             }
         }
         Value::Object(object) => {
             let object = object.borrow();
             match &object.state {
-                Some(state @ Value::Dict(_)) if state.get("_parameters").is_some() || state.get("_modules").is_some() => {
+                Some(state @ Value::Dict(_))
+                    if state.get("_parameters").is_some() || state.get("_modules").is_some() =>
+                {
                     walk_module(state, path, found, unsupported, depth);
                 }
                 // Anything else (optimizers, custom classes) is not part of a model's weights,
@@ -304,7 +420,13 @@ fn walk(value: &Value, path: &str, found: &mut Vec<FoundTensor>, unsupported: &m
     }
 }
 
-fn walk_items(items: &[(Value, Value)], path: &str, found: &mut Vec<FoundTensor>, unsupported: &mut Vec<String>, depth: usize) {
+fn walk_items(
+    items: &[(Value, Value)],
+    path: &str,
+    found: &mut Vec<FoundTensor>,
+    unsupported: &mut Vec<String>,
+    depth: usize,
+) {
     for (key, value) in items {
         if let Some(name) = key_name(key) {
             walk(value, &join(path, &name), found, unsupported, depth + 1);
@@ -314,14 +436,24 @@ fn walk_items(items: &[(Value, Value)], path: &str, found: &mut Vec<FoundTensor>
 
 /// An `nn.Module`'s attribute dict, in `state_dict()` order: parameters, persistent buffers,
 /// then each child module.
-fn walk_module(state: &Value, path: &str, found: &mut Vec<FoundTensor>, unsupported: &mut Vec<String>, depth: usize) {
+fn walk_module(
+    state: &Value,
+    path: &str,
+    found: &mut Vec<FoundTensor>,
+    unsupported: &mut Vec<String>,
+    depth: usize,
+) {
     let non_persistent: HashSet<String> = match state.get("_non_persistent_buffers_set") {
         Some(Value::Object(set)) => set
             .borrow()
             .args
             .first()
             .map(|items| match items {
-                Value::List(items) => items.borrow().iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+                Value::List(items) => items
+                    .borrow()
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
                 _ => HashSet::new(),
             })
             .unwrap_or_default(),

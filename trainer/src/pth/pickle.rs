@@ -55,7 +55,10 @@ impl StorageDtype {
     }
 
     pub fn is_float(self) -> bool {
-        matches!(self, StorageDtype::F64 | StorageDtype::F32 | StorageDtype::F16 | StorageDtype::BF16)
+        matches!(
+            self,
+            StorageDtype::F64 | StorageDtype::F32 | StorageDtype::F16 | StorageDtype::BF16
+        )
     }
 }
 
@@ -132,7 +135,11 @@ impl Value {
     /// Looks a string key up in a dict.
     pub fn get(&self, key: &str) -> Option<Value> {
         match self {
-            Value::Dict(items) => items.borrow().iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v.clone()),
+            Value::Dict(items) => items
+                .borrow()
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v.clone()),
             _ => None,
         }
     }
@@ -164,7 +171,13 @@ pub trait PersistentLoad {
 
 /// Parses one pickle from `data`, returning its value and the number of bytes it took.
 pub fn parse(data: &[u8], persistent: &mut dyn PersistentLoad) -> Result<(Value, usize), String> {
-    let mut machine = Machine { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() };
+    let mut machine = Machine {
+        data,
+        pos: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+    };
     let value = machine.run(persistent)?;
     Ok((value, machine.pos))
 }
@@ -180,9 +193,17 @@ struct Machine<'a> {
 
 impl Machine<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.data.len()).ok_or_else(|| {
-            format!("pickle ends early: {n} bytes wanted at offset {} of {}", self.pos, self.data.len())
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.data.len())
+            .ok_or_else(|| {
+                format!(
+                    "pickle ends early: {n} bytes wanted at offset {} of {}",
+                    self.pos,
+                    self.data.len()
+                )
+            })?;
         let bytes = &self.data[self.pos..end];
         self.pos = end;
         Ok(bytes)
@@ -206,7 +227,10 @@ impl Machine<'_> {
 
     fn line(&mut self) -> Result<String, String> {
         let rest = &self.data[self.pos..];
-        let end = rest.iter().position(|&b| b == b'\n').ok_or("pickle text field without a newline")?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("pickle text field without a newline")?;
         let text = String::from_utf8_lossy(&rest[..end]).into_owned();
         self.pos += end + 1;
         Ok(text)
@@ -214,20 +238,29 @@ impl Machine<'_> {
 
     fn utf8(&mut self, n: usize) -> Result<Value, String> {
         let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map(Value::Str).map_err(|e| format!("invalid UTF-8 string in pickle: {e}"))
+        String::from_utf8(bytes.to_vec())
+            .map(Value::Str)
+            .map_err(|e| format!("invalid UTF-8 string in pickle: {e}"))
     }
 
     fn pop(&mut self) -> Result<Value, String> {
-        self.stack.pop().ok_or_else(|| "pickle pops an empty stack".to_string())
+        self.stack
+            .pop()
+            .ok_or_else(|| "pickle pops an empty stack".to_string())
     }
 
     fn top(&mut self) -> Result<&mut Value, String> {
-        self.stack.last_mut().ok_or_else(|| "pickle reads an empty stack".to_string())
+        self.stack
+            .last_mut()
+            .ok_or_else(|| "pickle reads an empty stack".to_string())
     }
 
     /// Everything pushed since the last MARK.
     fn pop_mark(&mut self) -> Result<Vec<Value>, String> {
-        let height = self.marks.pop().ok_or("pickle closes a MARK it never opened")?;
+        let height = self
+            .marks
+            .pop()
+            .ok_or("pickle closes a MARK it never opened")?;
         if height > self.stack.len() {
             return Err("pickle MARK above the stack".into());
         }
@@ -235,7 +268,10 @@ impl Machine<'_> {
     }
 
     fn memo_get(&self, index: u32) -> Result<Value, String> {
-        self.memo.get(&index).cloned().ok_or_else(|| format!("pickle refers to memo entry {index}, never stored"))
+        self.memo
+            .get(&index)
+            .cloned()
+            .ok_or_else(|| format!("pickle refers to memo entry {index}, never stored"))
     }
 
     fn run(&mut self, persistent: &mut dyn PersistentLoad) -> Result<Value, String> {
@@ -271,7 +307,10 @@ impl Machine<'_> {
                     let value = match line.as_str() {
                         "00" => Value::Bool(false),
                         "01" => Value::Bool(true),
-                        text => Value::Int(text.parse().map_err(|_| format!("bad INT {text:?} in pickle"))?),
+                        text => Value::Int(
+                            text.parse()
+                                .map_err(|_| format!("bad INT {text:?} in pickle"))?,
+                        ),
                     };
                     self.stack.push(value);
                 }
@@ -297,13 +336,20 @@ impl Machine<'_> {
                     self.stack.push(value);
                 }
                 b'\x8a' | b'\x8b' => {
-                    let n = if opcode == b'\x8a' { self.u8()? as usize } else { self.u32()? as usize };
+                    let n = if opcode == b'\x8a' {
+                        self.u8()? as usize
+                    } else {
+                        self.u32()? as usize
+                    };
                     let bytes = self.take(n)?.to_vec();
                     self.stack.push(long_from_bytes(&bytes));
                 }
                 b'F' => {
                     let line = self.line()?;
-                    let v = line.trim().parse::<f64>().map_err(|_| format!("bad FLOAT {line:?} in pickle"))?;
+                    let v = line
+                        .trim()
+                        .parse::<f64>()
+                        .map_err(|_| format!("bad FLOAT {line:?} in pickle"))?;
                     self.stack.push(Value::Float(v));
                 }
                 b'G' => {
@@ -319,12 +365,14 @@ impl Machine<'_> {
                 b'T' => {
                     let n = self.u32()? as usize;
                     let bytes = self.take(n)?.to_vec();
-                    self.stack.push(Value::Str(String::from_utf8_lossy(&bytes).into_owned()));
+                    self.stack
+                        .push(Value::Str(String::from_utf8_lossy(&bytes).into_owned()));
                 }
                 b'U' => {
                     let n = self.u8()? as usize;
                     let bytes = self.take(n)?.to_vec();
-                    self.stack.push(Value::Str(String::from_utf8_lossy(&bytes).into_owned()));
+                    self.stack
+                        .push(Value::Str(String::from_utf8_lossy(&bytes).into_owned()));
                 }
                 b'V' => {
                     let line = self.line()?;
@@ -354,7 +402,9 @@ impl Machine<'_> {
                     let bytes = self.take(n)?.to_vec();
                     self.stack.push(Value::Bytes(bytes));
                 }
-                b']' => self.stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
+                b']' => self
+                    .stack
+                    .push(Value::List(Rc::new(RefCell::new(Vec::new())))),
                 b'l' => {
                     let items = self.pop_mark()?;
                     self.stack.push(Value::List(Rc::new(RefCell::new(items))));
@@ -380,7 +430,9 @@ impl Machine<'_> {
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Value::Tuple(Rc::new(items)));
                 }
-                b'}' => self.stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
+                b'}' => self
+                    .stack
+                    .push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
                 b'd' => {
                     let items = self.pop_mark()?;
                     let pairs = pairs(items)?;
@@ -396,7 +448,9 @@ impl Machine<'_> {
                     let pairs = pairs(items)?;
                     set_items(self.top()?, pairs)?;
                 }
-                b'\x8f' => self.stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
+                b'\x8f' => self
+                    .stack
+                    .push(Value::List(Rc::new(RefCell::new(Vec::new())))),
                 b'\x90' => {
                     let items = self.pop_mark()?;
                     append(self.top()?, items)?;
@@ -414,7 +468,9 @@ impl Machine<'_> {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
-                        (Value::Str(module), Value::Str(name)) => self.stack.push(Value::Global(Rc::new((module, name)))),
+                        (Value::Str(module), Value::Str(name)) => {
+                            self.stack.push(Value::Global(Rc::new((module, name))))
+                        }
                         _ => return Err("pickle STACK_GLOBAL without two strings".into()),
                     }
                 }
@@ -443,7 +499,9 @@ impl Machine<'_> {
                 }
                 b'p' => {
                     let line = self.line()?;
-                    let index = line.parse().map_err(|_| format!("bad PUT {line:?} in pickle"))?;
+                    let index = line
+                        .parse()
+                        .map_err(|_| format!("bad PUT {line:?} in pickle"))?;
                     let top = self.top()?.clone();
                     self.memo.insert(index, top);
                 }
@@ -464,7 +522,9 @@ impl Machine<'_> {
                 }
                 b'g' => {
                     let line = self.line()?;
-                    let index = line.parse().map_err(|_| format!("bad GET {line:?} in pickle"))?;
+                    let index = line
+                        .parse()
+                        .map_err(|_| format!("bad GET {line:?} in pickle"))?;
                     let value = self.memo_get(index)?;
                     self.stack.push(value);
                 }
@@ -518,7 +578,12 @@ fn append(target: &mut Value, items: Vec<Value>) -> Result<(), String> {
         Value::Object(object) => {
             let mut object = object.borrow_mut();
             let start = object.items.len();
-            object.items.extend(items.into_iter().enumerate().map(|(i, v)| (Value::Int((start + i) as i64), v)));
+            object.items.extend(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (Value::Int((start + i) as i64), v)),
+            );
         }
         other => return Err(format!("pickle appends to a {}", other.kind())),
     }
@@ -540,7 +605,9 @@ fn build(target: &mut Value, state: Value) {
         let mut object = object.borrow_mut();
         // `(dict_state, slot_state)` tuples carry the attribute dict first.
         let state = match state {
-            Value::Tuple(parts) if parts.len() == 2 && matches!(parts[0], Value::Dict(_)) => parts[0].clone(),
+            Value::Tuple(parts) if parts.len() == 2 && matches!(parts[0], Value::Dict(_)) => {
+                parts[0].clone()
+            }
             other => other,
         };
         object.state = Some(state);
@@ -584,14 +651,22 @@ fn usize_list(value: &Value, what: &str) -> Result<Vec<usize>, String> {
     };
     items
         .iter()
-        .map(|v| v.as_int().filter(|&i| i >= 0).map(|i| i as usize).ok_or_else(|| format!("tensor {what} holds {v:?}")))
+        .map(|v| {
+            v.as_int()
+                .filter(|&i| i >= 0)
+                .map(|i| i as usize)
+                .ok_or_else(|| format!("tensor {what} holds {v:?}"))
+        })
         .collect()
 }
 
 /// REDUCE / NEWOBJ: recognise the few callables that matter, keep every other call inert.
 fn call(callable: Value, args: Value) -> Result<Value, String> {
     let Value::Global(global) = &callable else {
-        return Ok(Value::Opaque(Rc::new(format!("call of a {}", callable.kind()))));
+        return Ok(Value::Opaque(Rc::new(format!(
+            "call of a {}",
+            callable.kind()
+        ))));
     };
     let (module, name) = (global.0.as_str(), global.1.as_str());
     let args = tuple_items(&args);
@@ -603,7 +678,10 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
             let Value::Storage(storage) = storage else {
                 return Err(format!("{name} over a {}, not a storage", storage.kind()));
             };
-            let offset = offset.as_int().filter(|&o| o >= 0).ok_or("tensor offset is not a count")? as usize;
+            let offset = offset
+                .as_int()
+                .filter(|&o| o >= 0)
+                .ok_or("tensor offset is not a count")? as usize;
             Ok(Value::Tensor(Rc::new(TensorRef {
                 storage: storage.clone(),
                 offset,
@@ -611,10 +689,14 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
                 stride: usize_list(stride, "stride")?,
             })))
         }
-        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => {
+        ("torch._utils", "_rebuild_parameter")
+        | ("torch._utils", "_rebuild_parameter_with_state") => {
             Ok(args.into_iter().next().unwrap_or(Value::None))
         }
-        ("torch", "Size") => Ok(args.into_iter().next().unwrap_or(Value::Tuple(Rc::new(Vec::new())))),
+        ("torch", "Size") => Ok(args
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Tuple(Rc::new(Vec::new())))),
         ("collections", "OrderedDict") | ("builtins", "dict") | ("__builtin__", "dict") => {
             let mut dict = Vec::new();
             for item in args.first().map(tuple_items).unwrap_or_default() {
@@ -627,7 +709,9 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
             Ok(Value::Dict(Rc::new(RefCell::new(dict))))
         }
         ("torch._utils", other) if other.starts_with("_rebuild_") => {
-            Ok(Value::Opaque(Rc::new(format!("a tensor rebuilt by torch._utils.{other} (sparse, quantized, nested or meta tensors are not supported)"))))
+            Ok(Value::Opaque(Rc::new(format!(
+                "a tensor rebuilt by torch._utils.{other} (sparse, quantized, nested or meta tensors are not supported)"
+            ))))
         }
         ("copyreg", "_reconstructor") => {
             // _reconstructor(cls, base, state): an object of `cls`.
@@ -668,12 +752,16 @@ mod tests {
     fn reads_plain_values() {
         let (value, used) = parse(SIMPLE, &mut NoPersistent).unwrap();
         assert_eq!(used, SIMPLE.len());
-        let Value::List(list) = value.get("a").unwrap() else { panic!() };
+        let Value::List(list) = value.get("a").unwrap() else {
+            panic!()
+        };
         let list = list.borrow();
         assert!(matches!(list[0], Value::Int(1)));
         assert!(matches!(list[1], Value::Float(f) if f == 2.5));
         assert_eq!(list[2].as_str(), Some("x"));
-        let Value::Tuple(t) = value.get("b").unwrap() else { panic!() };
+        let Value::Tuple(t) = value.get("b").unwrap() else {
+            panic!()
+        };
         assert!(matches!(t[0], Value::Bool(true)) && matches!(t[1], Value::None));
     }
 
@@ -683,7 +771,9 @@ mod tests {
         let data = b"\x80\x02]q\x00(]q\x01h\x01eh\x01K\x07a0.";
         let (value, _) = parse(data, &mut NoPersistent).unwrap();
         let Value::List(outer) = value else { panic!() };
-        let Value::List(inner) = &outer.borrow()[0] else { panic!() };
+        let Value::List(inner) = &outer.borrow()[0] else {
+            panic!()
+        };
         assert_eq!(inner.borrow().len(), 1);
     }
 
@@ -692,19 +782,44 @@ mod tests {
         // pickle.dumps of os.system("echo hi"): a GLOBAL and a REDUCE.
         let data = b"cposix\nsystem\nq\x00X\x07\x00\x00\x00echo hiq\x01\x85q\x02Rq\x03.";
         let (value, _) = parse(data, &mut NoPersistent).unwrap();
-        let Value::Object(object) = value else { panic!("{value:?}") };
+        let Value::Object(object) = value else {
+            panic!("{value:?}")
+        };
         let object = object.borrow();
-        assert_eq!((object.module.as_str(), object.name.as_str()), ("posix", "system"));
+        assert_eq!(
+            (object.module.as_str(), object.name.as_str()),
+            ("posix", "system")
+        );
         assert_eq!(object.args[0].as_str(), Some("echo hi"));
     }
 
     #[test]
     fn malformed_pickles_give_errors() {
-        assert!(parse(b"\x80\x02}q\x00(", &mut NoPersistent).unwrap_err().contains("ends early"));
-        assert!(parse(b"\x80\x02h\x05.", &mut NoPersistent).unwrap_err().contains("memo entry 5"));
-        assert!(parse(b"\x80\x02\xff", &mut NoPersistent).unwrap_err().contains("opcode 0xff"));
-        assert!(parse(b"\x80\x02.", &mut NoPersistent).unwrap_err().contains("empty stack"));
-        assert!(parse(b"\x80\x02e.", &mut NoPersistent).unwrap_err().contains("MARK"));
+        assert!(
+            parse(b"\x80\x02}q\x00(", &mut NoPersistent)
+                .unwrap_err()
+                .contains("ends early")
+        );
+        assert!(
+            parse(b"\x80\x02h\x05.", &mut NoPersistent)
+                .unwrap_err()
+                .contains("memo entry 5")
+        );
+        assert!(
+            parse(b"\x80\x02\xff", &mut NoPersistent)
+                .unwrap_err()
+                .contains("opcode 0xff")
+        );
+        assert!(
+            parse(b"\x80\x02.", &mut NoPersistent)
+                .unwrap_err()
+                .contains("empty stack")
+        );
+        assert!(
+            parse(b"\x80\x02e.", &mut NoPersistent)
+                .unwrap_err()
+                .contains("MARK")
+        );
     }
 
     #[test]

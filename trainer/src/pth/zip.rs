@@ -17,7 +17,9 @@ pub struct ZipIndex {
 }
 
 fn u16_at(data: &[u8], at: usize) -> Result<u16, String> {
-    data.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or_else(|| "zip structure runs past the end of the file".to_string())
+    data.get(at..at + 2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .ok_or_else(|| "zip structure runs past the end of the file".to_string())
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, String> {
@@ -72,7 +74,9 @@ impl ZipIndex {
             let name_len = u16_at(data, at + 28)? as usize;
             let extra_len = u16_at(data, at + 30)? as usize;
             let comment_len = u16_at(data, at + 32)? as usize;
-            let name_bytes = data.get(at + 46..at + 46 + name_len).ok_or("zip entry name runs past the end")?;
+            let name_bytes = data
+                .get(at + 46..at + 46 + name_len)
+                .ok_or("zip entry name runs past the end")?;
             let name = String::from_utf8_lossy(name_bytes).into_owned();
             // ZIP64 extra field: the 64-bit values, in order, of the fields set to 0xFFFFFFFF.
             let mut extra = at + 46 + name_len;
@@ -101,13 +105,20 @@ impl ZipIndex {
             }
             let local = local as usize + shift;
             if u32_at(data, local)? != LOCAL_HEADER {
-                return Err(format!("zip entry `{name}` has no local header at byte {local}"));
+                return Err(format!(
+                    "zip entry `{name}` has no local header at byte {local}"
+                ));
             }
-            let start = local + 30 + u16_at(data, local + 26)? as usize + u16_at(data, local + 28)? as usize;
+            let start = local
+                + 30
+                + u16_at(data, local + 26)? as usize
+                + u16_at(data, local + 28)? as usize;
             let stop = start
                 .checked_add(compressed as usize)
                 .filter(|&stop| stop <= data.len())
-                .ok_or_else(|| format!("zip entry `{name}` runs past the end of the file: truncated"))?;
+                .ok_or_else(|| {
+                    format!("zip entry `{name}` runs past the end of the file: truncated")
+                })?;
             entries.insert(name, (start, stop));
             at += 46 + name_len + extra_len + comment_len;
         }
@@ -120,7 +131,10 @@ impl ZipIndex {
         let wanted = format!("/{suffix}");
         self.entries
             .iter()
-            .find(|(name, _)| name.ends_with(&wanted) && name.matches('/').count() == suffix.matches('/').count() + 1)
+            .find(|(name, _)| {
+                name.ends_with(&wanted)
+                    && name.matches('/').count() == suffix.matches('/').count() + 1
+            })
             .map(|(_, &(start, stop))| &data[start..stop])
     }
 }
@@ -187,7 +201,11 @@ mod tests {
     #[test]
     fn truncation_is_reported() {
         let data = sample();
-        assert!(ZipIndex::read(&data[..data.len() - 30]).unwrap_err().contains("no zip end"));
+        assert!(
+            ZipIndex::read(&data[..data.len() - 30])
+                .unwrap_err()
+                .contains("no zip end")
+        );
         assert!(ZipIndex::read(b"PK").is_err());
     }
 }

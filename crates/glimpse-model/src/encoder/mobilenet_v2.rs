@@ -63,7 +63,13 @@ impl MobileNetV2 {
             let out_channels = make_divisible(c as f64 * width_mult, 8);
             for i in 0..n {
                 let stride = if i == 0 { s } else { 1 };
-                blocks.push(InvertedResidual::new(in_channels, out_channels, stride, t, device));
+                blocks.push(InvertedResidual::new(
+                    in_channels,
+                    out_channels,
+                    stride,
+                    t,
+                    device,
+                ));
                 in_channels = out_channels;
             }
         }
@@ -82,7 +88,13 @@ impl MobileNetV2 {
 }
 
 impl ConvBnRelu6 {
-    fn new(channels: [usize; 2], kernel: usize, stride: usize, groups: usize, device: &Device) -> Self {
+    fn new(
+        channels: [usize; 2],
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        device: &Device,
+    ) -> Self {
         ConvBnRelu6 {
             conv: conv(channels, kernel, stride, groups, device),
             bn: batch_norm(channels[1], device),
@@ -126,7 +138,8 @@ impl TorchParams for MobileNetV2 {
             block.visit_params(&join(&features, &(i + 1).to_string()), visit);
         }
         let last = self.blocks.len() + 1;
-        self.head.visit_params(&join(&features, &last.to_string()), visit);
+        self.head
+            .visit_params(&join(&features, &last.to_string()), visit);
     }
 }
 
@@ -147,8 +160,11 @@ impl TorchParams for InvertedResidual {
             expand.visit_params(&join(&conv, "0"), visit);
             index = 1;
         }
-        self.depthwise.visit_params(&join(&conv, &index.to_string()), visit);
-        self.project.visit_params(&join(&conv, &(index + 1).to_string()), visit);
-        self.project_bn.visit_params(&join(&conv, &(index + 2).to_string()), visit);
+        self.depthwise
+            .visit_params(&join(&conv, &index.to_string()), visit);
+        self.project
+            .visit_params(&join(&conv, &(index + 1).to_string()), visit);
+        self.project_bn
+            .visit_params(&join(&conv, &(index + 2).to_string()), visit);
     }
 }

@@ -40,9 +40,14 @@ impl Encoder {
                 blocks,
                 device,
             )),
-            None => Backbone::MobileNetV2(MobileNetV2::new(config.encoder.width_multiplier, device)),
+            None => {
+                Backbone::MobileNetV2(MobileNetV2::new(config.encoder.width_multiplier, device))
+            }
         };
-        Encoder { backbone, pooled_grid: config.encoder.pooled_grid }
+        Encoder {
+            backbone,
+            pooled_grid: config.encoder.pooled_grid,
+        }
     }
 
     /// `[B, 3, H, W]` → feature map `[B, E, h, w]` (pooled when configured).
@@ -85,7 +90,9 @@ pub struct ImageNetHead {
 
 impl ImageNetHead {
     pub fn new(encoder_dim: usize, classes: usize, device: &Device) -> Self {
-        ImageNetHead { fc: LinearConfig::new(encoder_dim, classes).init(device) }
+        ImageNetHead {
+            fc: LinearConfig::new(encoder_dim, classes).init(device),
+        }
     }
 
     /// The state-dict name of the linear layer for this architecture.
@@ -99,7 +106,10 @@ impl ImageNetHead {
     /// Feature map `[B, E, h, w]` → logits `[B, classes]`.
     pub fn forward(&self, feature_map: Tensor<4>) -> Tensor<2> {
         let [batch, channels, h, w] = feature_map.dims();
-        let pooled = feature_map.reshape([batch, channels, h * w]).mean_dim(2).reshape([batch, channels]);
+        let pooled = feature_map
+            .reshape([batch, channels, h * w])
+            .mean_dim(2)
+            .reshape([batch, channels]);
         self.fc.forward(pooled)
     }
 }

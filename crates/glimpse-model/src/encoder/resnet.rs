@@ -62,7 +62,10 @@ pub(crate) fn conv(
 
 /// BatchNorm with PyTorch's epsilon and momentum.
 pub(crate) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels).with_epsilon(1e-5).with_momentum(0.1).init(device)
+    BatchNormConfig::new(channels)
+        .with_epsilon(1e-5)
+        .with_momentum(0.1)
+        .init(device)
 }
 
 impl ResNet {

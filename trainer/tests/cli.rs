@@ -1,0 +1,341 @@
+//! The `glimpse` binary end to end: import, caption (text, JSON lines, attention figures), info,
+//! and the errors users meet.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch")
+}
+
+fn glimpse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Imports the notebook fixture into `dir` and returns the bundle path.
+fn import_notebook(dir: &Path) -> PathBuf {
+    let bundle = dir.join("notebook.safetensors");
+    let case = fixtures().join("notebook");
+    let out = glimpse(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        case.join("attention_model_state.pth").to_str().unwrap(),
+        "--vocab",
+        case.join("vocab.json").to_str().unwrap(),
+        "--trained-on",
+        "random weights (test fixture)",
+        "--out",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("Notebook layout, resnet50 encoder, 34 words"),
+        "{}",
+        text(&out.stderr)
+    );
+    bundle
+}
+
+fn expected_words() -> String {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("notebook/expected.json")).unwrap(),
+    )
+    .unwrap();
+    let vocab: Vec<String> = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("notebook/vocab.json")).unwrap(),
+    )
+    .unwrap();
+    let ids = expected["greedy"]["ids"].as_array().unwrap();
+    ids[..ids.len() - 1]
+        .iter()
+        .map(|id| vocab[id.as_u64().unwrap() as usize].clone())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn import_then_caption_as_text_json_and_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let image = fixtures().join("notebook/image.png");
+
+    let out = glimpse(&[
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim_end(), expected_words());
+
+    let figures = dir.path().join("figures");
+    let out = glimpse(&[
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--json",
+        "--beam",
+        "3",
+        "--attention-png",
+        figures.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    for key in [
+        "image",
+        "caption",
+        "tokens",
+        "attention",
+        "grid",
+        "log_prob",
+        "backend",
+        "ms",
+    ] {
+        assert!(record.get(key).is_some(), "--json lacks `{key}`: {record}");
+    }
+    assert_eq!(record["grid"], serde_json::json!([7, 7]));
+    assert_eq!(record["backend"], "flex");
+    let tokens = record["tokens"].as_array().unwrap();
+    let attention = record["attention"].as_array().unwrap();
+    assert_eq!(attention.len(), tokens.len());
+    assert!(attention.iter().all(|a| a.as_array().unwrap().len() == 49));
+    assert!(record["ms"].as_f64().unwrap() > 0.0);
+
+    // One panel per word in a near-square grid, each 224 wide (the photo is 224×224).
+    let figure = image::open(figures.join("image.attention.png")).unwrap();
+    let n = tokens.len() as u32;
+    let cols = (n as f64).sqrt().ceil() as u32;
+    let rows = n.div_ceil(cols);
+    assert_eq!(
+        (figure.width(), figure.height()),
+        (cols * 232 + 8, rows * (224 + 28 + 8) + 8)
+    );
+}
+
+#[test]
+fn bad_images_are_reported_and_the_others_still_captioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let good = fixtures().join("notebook/image.png");
+    let not_image = dir.path().join("notes.txt");
+    std::fs::write(&not_image, "shopping list: milk, eggs").unwrap();
+    let truncated = dir.path().join("truncated.png");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    // A valid PNG whose header claims 30000 × 20000 pixels.
+    let huge_path = fixtures().join("../images/huge_header.png");
+    let missing = dir.path().join("missing.jpg");
+
+    let paths = [&not_image, &good, &truncated, &huge_path, &missing, &good];
+    let mut args = vec!["caption", "--json", "--model", bundle.to_str().unwrap()];
+    args.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let out = glimpse(&args);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("4 of 6 image(s) could not be captioned"),
+        "{}",
+        text(&out.stderr)
+    );
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    let error = |i: usize| lines[i]["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error(0).contains("not a recognised image format"),
+        "{}",
+        error(0)
+    );
+    assert!(error(2).contains("corrupt Png"), "{}", error(2));
+    assert!(error(3).contains("over the budget"), "{}", error(3));
+    assert!(error(4).contains("cannot read the file"), "{}", error(4));
+    assert_eq!(lines[1]["caption"].as_str().unwrap(), expected_words());
+    assert_eq!(lines[5]["caption"].as_str().unwrap(), expected_words());
+}
+
+#[test]
+fn batches_caption_like_single_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let a = fixtures().join("notebook/image.png");
+    let b = fixtures().join("sgrvinod/image.png");
+    let run = |batch: &str| {
+        let out = glimpse(&[
+            "caption",
+            "--batch",
+            batch,
+            "--model",
+            bundle.to_str().unwrap(),
+            a.to_str().unwrap(),
+            b.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let batched = run("2");
+    assert_eq!(batched, run("1"));
+    assert_eq!(batched.lines().count(), 2);
+    assert!(
+        batched.lines().all(|l| l.contains('\t')),
+        "several images print path<TAB>caption: {batched}"
+    );
+}
+
+#[test]
+fn info_shows_card_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let out = glimpse(&["info", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let info: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(info["config"]["encoder"]["arch"], "resnet50");
+    assert_eq!(info["card"]["trained_on"], "random weights (test fixture)");
+    assert_eq!(info["card"]["epochs"], 25);
+    assert_eq!(info["vocabulary_size"], 34);
+    assert_eq!(info["grid"], serde_json::json!([7, 7]));
+}
+
+#[test]
+fn import_errors_name_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out.safetensors");
+    let out = out_path.to_str().unwrap();
+    let case = fixtures().join("notebook");
+    let checkpoint = case.join("attention_model_state.pth");
+    let checkpoint = checkpoint.to_str().unwrap();
+    let fail = |args: &[&str]| {
+        let result = glimpse(args);
+        assert!(!result.status.success(), "{args:?} succeeded");
+        text(&result.stderr)
+    };
+
+    let err = fail(&["import", "torch", "--checkpoint", checkpoint, "--out", out]);
+    assert!(
+        err.contains("a vocabulary is needed: pass --vocab FILE"),
+        "{err}"
+    );
+
+    let short_vocab = dir.path().join("short.json");
+    std::fs::write(&short_vocab, r#"["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"]"#).unwrap();
+    let err = fail(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        checkpoint,
+        "--vocab",
+        short_vocab.to_str().unwrap(),
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("5 words, but the decoder's embedding has 34 rows"),
+        "{err}"
+    );
+
+    let png = case.join("image.png");
+    let err = fail(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        png.to_str().unwrap(),
+        "--vocab",
+        short_vocab.to_str().unwrap(),
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("not a readable PyTorch checkpoint")
+            && err.contains("neither a zip archive nor a pickle"),
+        "{err}"
+    );
+
+    let truncated = dir.path().join("truncated.pth");
+    let bytes = std::fs::read(case.join("attention_model_state.pth")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = fail(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        truncated.to_str().unwrap(),
+        "--vocab",
+        short_vocab.to_str().unwrap(),
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("no zip end-of-central-directory record"),
+        "{err}"
+    );
+
+    let vocab = case.join("vocab.json");
+    let decoder_only = case.join("decoder_only.pth");
+    let err = fail(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        decoder_only.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--out",
+        out,
+    ]);
+    assert!(
+        err.contains("holds no encoder weights; pass the torchvision ImageNet file as --encoder"),
+        "{err}"
+    );
+
+    let err = fail(&["import", "torch", "--out", out]);
+    assert!(err.contains("nothing to import"), "{err}");
+    assert!(
+        !out_path.exists(),
+        "a failed import must not leave a bundle behind"
+    );
+}
+
+#[test]
+fn bad_bundles_and_backends_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = fixtures().join("notebook/image.png");
+    let not_bundle = dir.path().join("model.safetensors");
+    std::fs::write(&not_bundle, b"<html>404 not found</html>").unwrap();
+    let out = glimpse(&[
+        "caption",
+        "--model",
+        not_bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot load the model: not a safetensors bundle"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let bundle = import_notebook(dir.path());
+    let out = glimpse(&[
+        "caption",
+        "--backend",
+        "cuda",
+        "--model",
+        bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("built without the `cuda` backend"),
+        "{}",
+        text(&out.stderr)
+    );
+}
