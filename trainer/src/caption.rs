@@ -53,8 +53,7 @@ struct ErrorRecord {
 
 /// Loads a bundle file onto the backend's device.
 pub fn load_captioner(path: &Path, backend: Backend) -> Result<Captioner> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("{}: cannot read the model", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the model", path.display()))?;
     let device = backend.device()?;
     Captioner::from_bytes(&bytes, &device)
         .with_context(|| format!("{}: cannot load the model", path.display()))
@@ -79,8 +78,7 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
         );
     }
     if let Some(dir) = &request.attention_png {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
     let progress = if request.images.len() > 1 {
         ProgressBar::new(request.images.len() as u64).with_style(
@@ -98,12 +96,7 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
         for path in chunk {
             let decoded = std::fs::read(path)
                 .with_context(|| "cannot read the file".to_string())
-                .and_then(|bytes| {
-                    Ok(decode_image(
-                        &bytes,
-                        captioner.config.preprocess.max_pixels,
-                    )?)
-                });
+                .and_then(|bytes| Ok(decode_image(&bytes, captioner.config.preprocess.max_pixels)?));
             match decoded {
                 Ok(photo) => {
                     inputs.push(image_to_input(&photo, &captioner.config.preprocess));
@@ -123,9 +116,7 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
                 let figure = attention_figure(photo, caption, request.style);
                 let file = dir.join(format!(
                     "{}.attention.png",
-                    path.file_stem()
-                        .map(|s| s.to_string_lossy())
-                        .unwrap_or_default()
+                    path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
                 ));
                 figure
                     .save(&file)

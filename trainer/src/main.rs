@@ -223,8 +223,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { bundle } => {
-            let bytes = std::fs::read(&bundle)
-                .with_context(|| format!("{}: cannot read", bundle.display()))?;
+            let bytes =
+                std::fs::read(&bundle).with_context(|| format!("{}: cannot read", bundle.display()))?;
             let bundle = Bundle::from_bytes(&bytes)
                 .with_context(|| format!("{}: not a valid bundle", bundle.display()))?;
             let params: usize = bundle.weights.iter().map(|(_, t)| t.numel()).sum();

@@ -86,11 +86,7 @@ pub fn attention_figure(photo: &RgbImage, caption: &Caption, style: FigureStyle)
     let rows = n.div_ceil(cols);
     let cell_w = panel_w + GAP;
     let cell_h = panel_h + TITLE_HEIGHT + GAP;
-    let mut figure = RgbImage::from_pixel(
-        cols * cell_w + GAP,
-        rows * cell_h + GAP,
-        Rgb([255, 255, 255]),
-    );
+    let mut figure = RgbImage::from_pixel(cols * cell_w + GAP, rows * cell_h + GAP, Rgb([255, 255, 255]));
     if caption.tokens.is_empty() {
         image::imageops::overlay(&mut figure, &photo, GAP as i64, (GAP + TITLE_HEIGHT) as i64);
         draw_title(&mut figure, "(no words)", GAP + panel_w / 2, GAP);
@@ -114,13 +110,8 @@ fn draw_title(image: &mut RgbImage, text: &str, centre_x: u32, top: u32) {
         .baseline(Baseline::Top)
         .build();
     let mut target = ImageTarget(image);
-    let _ = Text::with_text_style(
-        text,
-        Point::new(centre_x as i32, top as i32 + 4),
-        style,
-        layout,
-    )
-    .draw(&mut target);
+    let _ = Text::with_text_style(text, Point::new(centre_x as i32, top as i32 + 4), style, layout)
+        .draw(&mut target);
 }
 
 /// Lets embedded-graphics draw into an `RgbImage`, clipping at its edges.
@@ -136,10 +127,7 @@ impl DrawTarget for ImageTarget<'_> {
     type Color = Rgb888;
     type Error = std::convert::Infallible;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(
-        &mut self,
-        pixels: I,
-    ) -> Result<(), Self::Error> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
         let (w, h) = self.0.dimensions();
         for Pixel(point, color) in pixels {
             if point.x >= 0 && point.y >= 0 && (point.x as u32) < w && (point.y as u32) < h {
@@ -166,10 +154,7 @@ mod tests {
         let up = upsample_bilinear(&[0.0, 1.0], [1, 2], 8, 1);
         assert_eq!(up[0], 0.0);
         assert_eq!(up[7], 1.0);
-        assert!(
-            up[3] > 0.0 && up[3] < 0.5 && up[4] > 0.5 && up[4] < 1.0,
-            "{up:?}"
-        );
+        assert!(up[3] > 0.0 && up[3] < 0.5 && up[4] > 0.5 && up[4] < 1.0, "{up:?}");
     }
 
     #[test]
@@ -205,10 +190,6 @@ mod tests {
         assert_eq!(figure.dimensions(), (2 * 108 + 8, 2 * (50 + 28 + 8) + 8));
         // Some title pixels are black.
         let title_row = (8..8 + 28).flat_map(|y| (8..108).map(move |x| (x, y)));
-        assert!(
-            title_row
-                .into_iter()
-                .any(|(x, y)| figure.get_pixel(x, y)[0] == 0)
-        );
+        assert!(title_row.into_iter().any(|(x, y)| figure.get_pixel(x, y)[0] == 0));
     }
 }

@@ -20,8 +20,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
 use glimpse_model::bundle::{Bundle, ModelCard};
 use glimpse_model::config::{
-    AttentionActivation, AttentionConfig, CONFIG_VERSION, DecoderConfig, EncoderArch,
-    EncoderConfig, ModelConfig, PreprocessConfig,
+    AttentionActivation, AttentionConfig, CONFIG_VERSION, DecoderConfig, EncoderArch, EncoderConfig,
+    ModelConfig, PreprocessConfig,
 };
 use glimpse_model::{CaptionModel, HostTensor, TensorMap, Vocabulary};
 
@@ -128,16 +128,8 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
 /// Runs an import: reads the files, maps names, infers the config, checks everything loads.
 pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     let mut notes = Vec::new();
-    let checkpoint = request
-        .checkpoint
-        .as_deref()
-        .map(read_checkpoint)
-        .transpose()?;
-    let encoder_file = request
-        .encoder
-        .as_deref()
-        .map(read_checkpoint)
-        .transpose()?;
+    let checkpoint = request.checkpoint.as_deref().map(read_checkpoint).transpose()?;
+    let encoder_file = request.encoder.as_deref().map(read_checkpoint).transpose()?;
     let layout = match (request.layout, &checkpoint, &encoder_file) {
         (Some(layout), _, _) => layout,
         (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
@@ -212,12 +204,13 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     };
 
     let vocab_path = request.vocab.as_deref().ok_or_else(|| {
-        anyhow!("a vocabulary is needed: pass --vocab FILE (a JSON array, index = id, or a JSON object word → id)")
+        anyhow!(
+            "a vocabulary is needed: pass --vocab FILE (a JSON array, index = id, or a JSON object word → id)"
+        )
     })?;
     let vocab_json = std::fs::read_to_string(vocab_path)
         .with_context(|| format!("{}: cannot read the vocabulary", vocab_path.display()))?;
-    let vocab =
-        Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
+    let vocab = Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
 
     let config = match layout {
         Layout::Torchvision => {
@@ -414,12 +407,7 @@ fn captioner_weights(
             ignored.push(stored.to_string());
         }
     }
-    if layout == Layout::Notebook
-        && checkpoint
-            .tensors
-            .names()
-            .any(|n| n.contains("decoder.f_beta."))
-    {
+    if layout == Layout::Notebook && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta.")) {
         notes.push("dropped the notebook's unused `decoder.f_beta`".into());
     }
     note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
@@ -443,9 +431,7 @@ fn torchvision_encoder(file: &Checkpoint, notes: &mut Vec<String>) -> Result<Ten
     for (stored, tensor) in file.tensors.iter() {
         let name = without_module_segments(stored);
         match name.strip_prefix(&root) {
-            Some(rest) if rest.starts_with("fc.") || rest.starts_with("classifier.") => {
-                classifier += 1
-            }
+            Some(rest) if rest.starts_with("fc.") || rest.starts_with("classifier.") => classifier += 1,
             Some(rest) => {
                 encoder.insert(format!("encoder.{rest}"), tensor.clone());
             }
@@ -470,11 +456,7 @@ fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[String], skippe
             ignored.len(),
             path.display(),
             shown.join(", "),
-            if ignored.len() > shown.len() {
-                ", …"
-            } else {
-                ""
-            }
+            if ignored.len() > shown.len() { ", …" } else { "" }
         ));
     }
     if skipped > 0 {
@@ -513,13 +495,7 @@ pub fn infer_encoder(weights: &TensorMap, device: &Device) -> Result<(EncoderArc
         let prefix = format!("encoder.layer{}.", stage + 1);
         *count = weights
             .names()
-            .filter_map(|n| {
-                n.strip_prefix(&prefix)?
-                    .split('.')
-                    .next()?
-                    .parse::<usize>()
-                    .ok()
-            })
+            .filter_map(|n| n.strip_prefix(&prefix)?.split('.').next()?.parse::<usize>().ok())
             .max()
             .map_or(0, |last| last + 1);
     }

@@ -47,14 +47,12 @@ fn import_notebook(dir: &Path) -> PathBuf {
 }
 
 fn expected_words() -> String {
-    let expected: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("notebook/expected.json")).unwrap(),
-    )
-    .unwrap();
-    let vocab: Vec<String> = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("notebook/vocab.json")).unwrap(),
-    )
-    .unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("notebook/expected.json")).unwrap())
+            .unwrap();
+    let vocab: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("notebook/vocab.json")).unwrap())
+            .unwrap();
     let ids = expected["greedy"]["ids"].as_array().unwrap();
     ids[..ids.len() - 1]
         .iter()
@@ -153,11 +151,7 @@ fn bad_images_are_reported_and_the_others_still_captioned() {
         .collect();
     assert_eq!(lines.len(), 6);
     let error = |i: usize| lines[i]["error"].as_str().unwrap_or_default().to_string();
-    assert!(
-        error(0).contains("not a recognised image format"),
-        "{}",
-        error(0)
-    );
+    assert!(error(0).contains("not a recognised image format"), "{}", error(0));
     assert!(error(2).contains("corrupt Png"), "{}", error(2));
     assert!(error(3).contains("over the budget"), "{}", error(3));
     assert!(error(4).contains("cannot read the file"), "{}", error(4));
@@ -222,10 +216,7 @@ fn import_errors_name_the_problem() {
     };
 
     let err = fail(&["import", "torch", "--checkpoint", checkpoint, "--out", out]);
-    assert!(
-        err.contains("a vocabulary is needed: pass --vocab FILE"),
-        "{err}"
-    );
+    assert!(err.contains("a vocabulary is needed: pass --vocab FILE"), "{err}");
 
     let short_vocab = dir.path().join("short.json");
     std::fs::write(&short_vocab, r#"["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"]"#).unwrap();
@@ -274,10 +265,7 @@ fn import_errors_name_the_problem() {
         "--out",
         out,
     ]);
-    assert!(
-        err.contains("no zip end-of-central-directory record"),
-        "{err}"
-    );
+    assert!(err.contains("no zip end-of-central-directory record"), "{err}");
 
     let vocab = case.join("vocab.json");
     let decoder_only = case.join("decoder_only.pth");

@@ -44,21 +44,14 @@ impl Classifier {
         let device = Device::flex();
         let weights = assets().join("mobilenet_v2-b0353104.pth");
         let vocab = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(
-            vocab.path(),
-            r#"["<PAD>", "<SOS>", "<EOS>", "<UNK>", "photo"]"#,
-        )
-        .unwrap();
+        std::fs::write(vocab.path(), r#"["<PAD>", "<SOS>", "<EOS>", "<UNK>", "photo"]"#).unwrap();
         let request = ImportRequest {
             encoder: Some(weights.clone()),
             vocab: Some(vocab.path().to_path_buf()),
             ..ImportRequest::default()
         };
         let imported = import(&request, &device).unwrap();
-        assert_eq!(
-            imported.bundle.config.encoder.arch,
-            EncoderArch::MobilenetV2
-        );
+        assert_eq!(imported.bundle.config.encoder.arch, EncoderArch::MobilenetV2);
         assert!(!imported.bundle.card.decoder_trained);
         let captioner = Captioner::from_bundle(imported.bundle, &device).unwrap();
 
@@ -99,8 +92,7 @@ fn top(logits: &[f32], k: usize) -> Vec<usize> {
 
 fn expected() -> Value {
     serde_json::from_str(
-        &std::fs::read_to_string(repo().join("tests/fixtures/torch/mobilenet_v2_imagenet.json"))
-            .unwrap(),
+        &std::fs::read_to_string(repo().join("tests/fixtures/torch/mobilenet_v2_imagenet.json")).unwrap(),
     )
     .unwrap()
 }
@@ -141,10 +133,7 @@ fn logits_match_pytorch_on_its_exact_input() {
         .unwrap()
         .to_rgb8();
     assert_eq!(png.dimensions(), (224, 224));
-    let logits = classifier.logits(image_to_input(
-        &png,
-        &classifier.captioner.config.preprocess,
-    ));
+    let logits = classifier.logits(image_to_input(&png, &classifier.captioner.config.preprocess));
     let classes = photo["top10"].as_array().unwrap();
     let values = photo["logits"].as_array().unwrap();
     assert_eq!(
@@ -155,10 +144,7 @@ fn logits_match_pytorch_on_its_exact_input() {
             .collect::<Vec<_>>()
     );
     for (class, want) in classes.iter().zip(values) {
-        let (class, want) = (
-            class.as_u64().unwrap() as usize,
-            want.as_f64().unwrap() as f32,
-        );
+        let (class, want) = (class.as_u64().unwrap() as usize, want.as_f64().unwrap() as f32);
         assert!(
             (logits[class] - want).abs() < 1e-3,
             "class {class}: {} vs PyTorch {want}",

@@ -14,8 +14,7 @@ fn dir() -> PathBuf {
 #[test]
 fn both_containers_give_pytorchs_values_exactly() {
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap()).unwrap();
     for (file, container) in [
         ("mixed_zip.pth", Container::Zip),
         ("mixed_legacy.pth", Container::Legacy),
@@ -93,8 +92,7 @@ fn damaged_files_are_refused_with_the_reason() {
     assert!(err(legacy[..legacy.len() - 10].to_vec()).contains("truncated"));
     assert!(err(legacy[..200].to_vec()).contains("ends early"));
     assert!(
-        err(b"\x89PNG\r\n\x1a\n not a checkpoint".to_vec())
-            .contains("neither a zip archive nor a pickle")
+        err(b"\x89PNG\r\n\x1a\n not a checkpoint".to_vec()).contains("neither a zip archive nor a pickle")
     );
     // A plain pickle that is not a torch.save stream.
     assert!(err(b"\x80\x02}q\x00.".to_vec()).contains("not a torch.save file"));

@@ -87,11 +87,10 @@ impl Bundle {
             field: VOCAB_KEY.into(),
             message: e.to_string(),
         })?;
-        let card: ModelCard =
-            serde_json::from_str(field(CARD_KEY)?).map_err(|e| Error::Metadata {
-                field: CARD_KEY.into(),
-                message: e.to_string(),
-            })?;
+        let card: ModelCard = serde_json::from_str(field(CARD_KEY)?).map_err(|e| Error::Metadata {
+            field: CARD_KEY.into(),
+            message: e.to_string(),
+        })?;
         if vocab.len() != config.decoder.vocab_size {
             return Err(Error::Metadata {
                 field: VOCAB_KEY.into(),
@@ -238,10 +237,9 @@ fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
                     "the tensors need {needed} bytes but the file holds {}",
                     bytes.len()
                 )),
-                Some(needed) => Error::NotSafetensors(format!(
-                    "{} bytes follow the last tensor",
-                    bytes.len() - needed
-                )),
+                Some(needed) => {
+                    Error::NotSafetensors(format!("{} bytes follow the last tensor", bytes.len() - needed))
+                }
                 None => Error::NotSafetensors("tensor offsets do not cover the data".into()),
             }
         }
@@ -332,10 +330,7 @@ mod tests {
         let err = Bundle::from_bytes(&bytes[..bytes.len() - 7])
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("truncated") && err.contains("tensors need"),
-            "{err}"
-        );
+        assert!(err.contains("truncated") && err.contains("tensors need"), "{err}");
         let err = Bundle::from_bytes(&bytes[..40]).unwrap_err().to_string();
         assert!(
             err.contains("truncated") && err.contains("header is declared"),
@@ -400,8 +395,7 @@ mod tests {
         bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
         let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
         assert!(
-            err.contains("`decoder.fcn.bias` holds a non-finite value")
-                && err.contains("flat index 1"),
+            err.contains("`decoder.fcn.bias` holds a non-finite value") && err.contains("flat index 1"),
             "{err}"
         );
     }

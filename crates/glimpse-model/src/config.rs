@@ -58,9 +58,7 @@ impl EncoderArch {
     }
 
     pub fn from_name(name: &str) -> Option<EncoderArch> {
-        EncoderArch::ALL
-            .into_iter()
-            .find(|arch| arch.name() == name)
+        EncoderArch::ALL.into_iter().find(|arch| arch.name() == name)
     }
 }
 
@@ -215,8 +213,7 @@ impl ModelConfig {
             }
             None => return Err(Error::Config("field `version` is missing".into())),
         }
-        let config: ModelConfig =
-            serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        let config: ModelConfig = serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -271,19 +268,12 @@ impl ModelConfig {
         }
         let [h, w] = self.preprocess.size;
         if !(32..=4096).contains(&h) || !(32..=4096).contains(&w) {
-            return bad(format!(
-                "preprocess.size [{h}, {w}] must be within 32..=4096"
-            ));
+            return bad(format!("preprocess.size [{h}, {w}] must be within 32..=4096"));
         }
         if self.preprocess.mean.iter().any(|v| !v.is_finite()) {
             return bad("preprocess.mean must be finite".into());
         }
-        if self
-            .preprocess
-            .std
-            .iter()
-            .any(|v| !(v.is_finite() && *v > 0.0))
-        {
+        if self.preprocess.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
             return bad("preprocess.std must be finite and positive".into());
         }
         if self.preprocess.max_pixels == 0 {
@@ -431,10 +421,7 @@ mod tests {
             serde_json::from_str(&ModelConfig::notebook(10).to_json()).unwrap();
         value["version"] = 2.into();
         let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
-        assert!(
-            err.to_string().contains("version 2 is not supported"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("version 2 is not supported"), "{err}");
         value.as_object_mut().unwrap().remove("version");
         let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
         assert!(err.to_string().contains("`version` is missing"), "{err}");
@@ -453,13 +440,7 @@ mod tests {
         );
         let mut config = ModelConfig::notebook(10);
         config.encoder.width_multiplier = 0.3;
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("base width")
-        );
+        assert!(config.validate().unwrap_err().to_string().contains("base width"));
         let mut config = ModelConfig::notebook(10);
         config.preprocess.std[1] = 0.0;
         assert!(
@@ -471,13 +452,7 @@ mod tests {
         );
         let mut config = ModelConfig::notebook(2);
         config.decoder.vocab_size = 2;
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .to_string()
-                .contains("vocab_size")
-        );
+        assert!(config.validate().unwrap_err().to_string().contains("vocab_size"));
     }
 
     #[test]

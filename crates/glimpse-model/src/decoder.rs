@@ -89,10 +89,7 @@ impl Decoder {
     /// Precomputes what every step reuses: `features` `[B, P, E]`.
     pub fn prepare(&self, features: Tensor<3>) -> EncodedImages {
         let projected = self.attention.project_features(features.clone());
-        EncodedImages {
-            features,
-            projected,
-        }
+        EncodedImages { features, projected }
     }
 
     /// `h₀, c₀` from the mean feature vector.
@@ -106,12 +103,7 @@ impl Decoder {
     }
 
     /// One step: `words` `[B]` are the previous words.
-    pub fn step(
-        &self,
-        encoded: &EncodedImages,
-        words: Tensor<1, Int>,
-        state: LstmState,
-    ) -> StepOutput {
+    pub fn step(&self, encoded: &EncodedImages, words: Tensor<1, Int>, state: LstmState) -> StepOutput {
         let batch = words.dims()[0];
         let embedded = self.embedding.forward(words.reshape([batch, 1])); // [B, 1, Em]
         let embed_dim = embedded.dims()[2];
@@ -129,20 +121,12 @@ impl Decoder {
             .lstm_cell
             .forward(Tensor::cat(vec![embedded, context], 1), state);
         let logits = self.fcn.forward(self.dropout.forward(state.h.clone()));
-        StepOutput {
-            logits,
-            alpha,
-            state,
-        }
+        StepOutput { logits, alpha, state }
     }
 
     /// Teacher forcing: `captions` `[B, T]` (starting with the start token) →
     /// (`logits` `[B, T-1, V]` predicting `captions[:, 1:]`, `alphas` `[B, T-1, P]`).
-    pub fn forward(
-        &self,
-        encoded: &EncodedImages,
-        captions: Tensor<2, Int>,
-    ) -> (Tensor<3>, Tensor<3>) {
+    pub fn forward(&self, encoded: &EncodedImages, captions: Tensor<2, Int>) -> (Tensor<3>, Tensor<3>) {
         let [_, length] = captions.dims();
         let mut state = self.init_state(encoded);
         let mut logits = Vec::with_capacity(length.saturating_sub(1));
@@ -160,14 +144,11 @@ impl Decoder {
 
 impl TorchParams for Decoder {
     fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        self.embedding
-            .visit_params(&join(prefix, "embedding"), visit);
-        self.attention
-            .visit_params(&join(prefix, "attention"), visit);
+        self.embedding.visit_params(&join(prefix, "embedding"), visit);
+        self.attention.visit_params(&join(prefix, "attention"), visit);
         self.init_h.visit_params(&join(prefix, "init_h"), visit);
         self.init_c.visit_params(&join(prefix, "init_c"), visit);
-        self.lstm_cell
-            .visit_params(&join(prefix, "lstm_cell"), visit);
+        self.lstm_cell.visit_params(&join(prefix, "lstm_cell"), visit);
         if let Some(f_beta) = &mut self.f_beta {
             f_beta.visit_params(&join(prefix, "f_beta"), visit);
         }

@@ -26,11 +26,7 @@ pub enum Error {
 
     /// A tensor holds NaN or an infinity.
     #[error("tensor `{name}` holds a non-finite value ({value}) at flat index {index}")]
-    NonFinite {
-        name: String,
-        index: usize,
-        value: f32,
-    },
+    NonFinite { name: String, index: usize, value: f32 },
 
     /// The vocabulary does not fit the embedding / output layers.
     #[error("vocabulary has {vocab} words but `{tensor}` has {rows} rows")]
@@ -57,9 +53,7 @@ pub enum Error {
     Image(String),
 
     /// The image header claims more pixels than the configured budget; nothing was decoded.
-    #[error(
-        "image is {width}×{height} = {pixels} pixels, over the budget of {budget} pixels (not decoded)"
-    )]
+    #[error("image is {width}×{height} = {pixels} pixels, over the budget of {budget} pixels (not decoded)")]
     TooManyPixels {
         width: u32,
         height: u32,
@@ -115,11 +109,7 @@ impl fmt::Display for WeightsMismatch {
             parts.push(format!(
                 "{} missing tensor(s): {}",
                 self.missing.len(),
-                list(
-                    self.missing
-                        .iter()
-                        .map(|t| format!("`{}` {:?}", t.name, t.shape))
-                )
+                list(self.missing.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)))
             ));
         }
         if !self.unexpected.is_empty() {
@@ -138,10 +128,9 @@ impl fmt::Display for WeightsMismatch {
                 "{} tensor(s) with the wrong shape: {}",
                 self.wrong_shape.len(),
                 list(
-                    self.wrong_shape.iter().map(|t| format!(
-                        "`{}` is {:?}, expected {:?}",
-                        t.name, t.actual, t.expected
-                    ))
+                    self.wrong_shape
+                        .iter()
+                        .map(|t| format!("`{}` is {:?}, expected {:?}", t.name, t.actual, t.expected))
                 )
             ));
         }

@@ -185,10 +185,7 @@ pub async fn beam_search(
                 finished.push(caption);
             } else {
                 push_word(&mut caption, vocab, word, step.alpha(b));
-                next.push(Hypothesis {
-                    caption,
-                    last: word,
-                });
+                next.push(Hypothesis { caption, last: word });
                 keep.push(b as u32);
             }
         }
@@ -254,9 +251,7 @@ fn empty_caption(grid: [usize; 2]) -> Caption {
 
 fn push_word(caption: &mut Caption, vocab: &Vocabulary, word: u32, alpha: &[f32]) {
     caption.token_ids.push(word);
-    caption
-        .tokens
-        .push(vocab.word(word).unwrap_or("<?>").to_string());
+    caption.tokens.push(vocab.word(word).unwrap_or("<?>").to_string());
     caption.attention.push(alpha.to_vec());
 }
 

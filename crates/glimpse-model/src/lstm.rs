@@ -85,9 +85,7 @@ mod tests {
         let device = Device::flex();
         let mut cell = LstmCell::new(1, 1, &device);
         let mut weights = crate::weights::TensorMap::new();
-        let t = |shape: Vec<usize>, data: Vec<f32>| {
-            crate::weights::HostTensor::new(shape, data).unwrap()
-        };
+        let t = |shape: Vec<usize>, data: Vec<f32>| crate::weights::HostTensor::new(shape, data).unwrap();
         // gate order i, f, g, o
         weights.insert("weight_ih", t(vec![4, 1], vec![0.5, -0.25, 1.0, 0.75]));
         weights.insert("weight_hh", t(vec![4, 1], vec![0.1, 0.2, -0.3, 0.4]));

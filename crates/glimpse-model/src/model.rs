@@ -28,11 +28,7 @@ impl CaptionModel {
 
     /// A model holding exactly `weights`: every expected tensor present with its shape, nothing
     /// else (the error lists every missing, unexpected and misshapen tensor).
-    pub fn from_weights(
-        config: &ModelConfig,
-        weights: &TensorMap,
-        device: &Device,
-    ) -> Result<Self> {
+    pub fn from_weights(config: &ModelConfig, weights: &TensorMap, device: &Device) -> Result<Self> {
         let mut model = CaptionModel::new(config, device);
         load_params(&mut model, weights, device)?;
         Ok(model)

@@ -80,10 +80,7 @@ impl ParamSlot<'_> {
 }
 
 fn upload<const D: usize>(tensor: &HostTensor, device: &Device) -> Tensor<D> {
-    Tensor::from_data(
-        TensorData::new(tensor.data.clone(), tensor.shape.clone()),
-        device,
-    )
+    Tensor::from_data(TensorData::new(tensor.data.clone(), tensor.shape.clone()), device)
 }
 
 fn transpose_2d(tensor: &HostTensor) -> HostTensor {
@@ -116,11 +113,7 @@ pub fn expected_shapes(module: &mut impl TorchParams) -> Vec<NamedShape> {
 ///
 /// All-or-nothing: every expected tensor must be present with its shape and no other tensor may
 /// be left over, otherwise nothing is assigned and the error lists every problem.
-pub fn load_params(
-    module: &mut impl TorchParams,
-    weights: &TensorMap,
-    device: &Device,
-) -> Result<()> {
+pub fn load_params(module: &mut impl TorchParams, weights: &TensorMap, device: &Device) -> Result<()> {
     let expected = expected_shapes(module);
     let mut mismatch = WeightsMismatch::default();
     for NamedShape { name, shape } in &expected {
@@ -180,10 +173,7 @@ pub async fn export_params(module: &mut impl TorchParams) -> Result<TensorMap> {
 
 impl TorchParams for Linear {
     fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        visit(
-            join(prefix, "weight"),
-            ParamSlot::LinearWeight(&mut self.weight),
-        );
+        visit(join(prefix, "weight"), ParamSlot::LinearWeight(&mut self.weight));
         if let Some(bias) = &mut self.bias {
             visit(join(prefix, "bias"), ParamSlot::Float1(bias));
         }
@@ -238,11 +228,7 @@ mod tests {
         load_params(&mut linear, &weights, &device).unwrap();
         // y = x W^T + b for x = [1, 0, 0] picks W's first column.
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0], [1, 3]), &device);
-        let y = linear
-            .forward(x)
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .unwrap();
+        let y = linear.forward(x).into_data().try_into_vec_as::<f32>().unwrap();
         assert_eq!(y, vec![1.5, 3.5]);
         let back = pollster::block_on(export_params(&mut linear)).unwrap();
         assert_eq!(back, weights);

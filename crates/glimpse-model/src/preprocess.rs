@@ -29,11 +29,7 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
     })?;
     if !matches!(
         format,
-        ImageFormat::Jpeg
-            | ImageFormat::Png
-            | ImageFormat::WebP
-            | ImageFormat::Gif
-            | ImageFormat::Bmp
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp
     ) {
         return Err(Error::Image(format!(
             "{format:?} images are not supported (supported: {SUPPORTED_FORMATS})"
@@ -96,19 +92,11 @@ pub fn image_to_input(image: &RgbImage, config: &PreprocessConfig) -> Vec<f32> {
 
 /// Decodes and preprocesses encoded image bytes.
 pub fn bytes_to_input(bytes: &[u8], config: &PreprocessConfig) -> Result<Vec<f32>> {
-    Ok(image_to_input(
-        &decode_image(bytes, config.max_pixels)?,
-        config,
-    ))
+    Ok(image_to_input(&decode_image(bytes, config.max_pixels)?, config))
 }
 
 /// Preprocesses pixels a browser already decoded (`ImageData`: RGBA, row-major).
-pub fn rgba_to_input(
-    width: u32,
-    height: u32,
-    rgba: &[u8],
-    config: &PreprocessConfig,
-) -> Result<Vec<f32>> {
+pub fn rgba_to_input(width: u32, height: u32, rgba: &[u8], config: &PreprocessConfig) -> Result<Vec<f32>> {
     let pixels = width as u64 * height as u64;
     if pixels > config.max_pixels {
         return Err(Error::TooManyPixels {
@@ -125,10 +113,7 @@ pub fn rgba_to_input(
             rgba.len()
         )));
     }
-    let rgb: Vec<u8> = rgba
-        .chunks_exact(4)
-        .flat_map(|p| [p[0], p[1], p[2]])
-        .collect();
+    let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
     let image = RgbImage::from_raw(width, height, rgb).expect("length checked above");
     Ok(image_to_input(&image, config))
 }
@@ -145,9 +130,7 @@ mod tests {
     }
 
     fn gradient(width: u32, height: u32) -> RgbImage {
-        ImageBuffer::from_fn(width, height, |x, y| {
-            Rgb([(x * 7) as u8, (y * 5) as u8, 128])
-        })
+        ImageBuffer::from_fn(width, height, |x, y| Rgb([(x * 7) as u8, (y * 5) as u8, 128]))
     }
 
     #[test]
@@ -180,8 +163,7 @@ mod tests {
         let decoded = decode_image(&encode(rgba, ImageFormat::Png), 1000).unwrap();
         assert_eq!(decoded.get_pixel(0, 0), &Rgb([10, 20, 30]));
 
-        let deep =
-            DynamicImage::ImageRgb16(ImageBuffer::from_pixel(4, 4, Rgb([65535u16, 0, 32896])));
+        let deep = DynamicImage::ImageRgb16(ImageBuffer::from_pixel(4, 4, Rgb([65535u16, 0, 32896])));
         let decoded = decode_image(&encode(deep, ImageFormat::Png), 1000).unwrap();
         assert_eq!(decoded.get_pixel(3, 3), &Rgb([255, 0, 128]));
     }
@@ -219,18 +201,12 @@ mod tests {
     #[test]
     fn garbage_and_truncated_files_give_clear_errors() {
         let err = decode_image(b"this is a text file, not a photo", 1000).unwrap_err();
-        assert!(
-            err.to_string().contains("not a recognised image format"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("not a recognised image format"), "{err}");
         let png = encode(DynamicImage::ImageRgb8(gradient(64, 64)), ImageFormat::Png);
         let err = decode_image(&png[..png.len() / 2], 1 << 20).unwrap_err();
         assert!(err.to_string().contains("corrupt Png"), "{err}");
         let err = decode_image(&[], 1000).unwrap_err();
-        assert!(
-            err.to_string().contains("not a recognised image format"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("not a recognised image format"), "{err}");
     }
 
     #[test]
@@ -255,10 +231,7 @@ mod tests {
             ..PreprocessConfig::default()
         };
         let image = gradient(20, 10);
-        let rgba: Vec<u8> = image
-            .pixels()
-            .flat_map(|p| [p[0], p[1], p[2], 255])
-            .collect();
+        let rgba: Vec<u8> = image.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect();
         let from_rgba = rgba_to_input(20, 10, &rgba, &config).unwrap();
         let png = encode(DynamicImage::ImageRgb8(image), ImageFormat::Png);
         assert_eq!(from_rgba, bytes_to_input(&png, &config).unwrap());

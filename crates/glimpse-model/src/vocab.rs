@@ -43,10 +43,9 @@ impl Vocabulary {
             }
         }
         let find = |spellings: [&str; 2]| spellings.iter().find_map(|s| ids.get(*s).copied());
-        let start = find(START)
-            .ok_or_else(|| Error::Vocabulary(format!("no start token (one of {START:?})")))?;
-        let end =
-            find(END).ok_or_else(|| Error::Vocabulary(format!("no end token (one of {END:?})")))?;
+        let start =
+            find(START).ok_or_else(|| Error::Vocabulary(format!("no start token (one of {START:?})")))?;
+        let end = find(END).ok_or_else(|| Error::Vocabulary(format!("no end token (one of {END:?})")))?;
         let (pad, unk) = (find(PAD), find(UNK));
         Ok(Vocabulary {
             words,
@@ -70,9 +69,7 @@ impl Vocabulary {
                     .enumerate()
                     .map(|(id, item)| match item {
                         serde_json::Value::String(word) => Ok(word),
-                        other => Err(Error::Vocabulary(format!(
-                            "entry {id} is {other}, not a string"
-                        ))),
+                        other => Err(Error::Vocabulary(format!("entry {id} is {other}, not a string"))),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Vocabulary::from_words(words)
@@ -160,9 +157,7 @@ mod tests {
 
     #[test]
     fn notebook_tokens_are_found() {
-        let vocab =
-            Vocabulary::from_words(words(&["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"]))
-                .unwrap();
+        let vocab = Vocabulary::from_words(words(&["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"])).unwrap();
         assert_eq!(
             (vocab.pad, vocab.start, vocab.end, vocab.unk),
             (Some(0), 1, 2, Some(3))

@@ -153,10 +153,7 @@ mod tests {
     #[test]
     fn non_finite_values_are_named() {
         let tensor = HostTensor::new(vec![3], vec![1.0, f32::NAN, 2.0]).unwrap();
-        let err = tensor
-            .check_finite("decoder.fcn.bias")
-            .unwrap_err()
-            .to_string();
+        let err = tensor.check_finite("decoder.fcn.bias").unwrap_err().to_string();
         assert!(
             err.contains("`decoder.fcn.bias`") && err.contains("flat index 1"),
             "{err}"

@@ -17,8 +17,7 @@ const TOLERANCE: f64 = 4.0;
 #[test]
 fn decoded_pixels_match_pil() {
     let expected: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir().join("expected.json")).unwrap()).unwrap();
     for (name, want) in expected.as_object().unwrap() {
         let bytes = std::fs::read(dir().join(name)).unwrap();
         let image = decode_image(&bytes, 1_000_000).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -32,12 +31,7 @@ fn decoded_pixels_match_pil() {
             "{name}: size"
         );
         let (hw, hh) = (w / 2, h / 2);
-        let quadrants = [
-            (0, 0, hw, hh),
-            (hw, 0, w, hh),
-            (0, hh, hw, h),
-            (hw, hh, w, h),
-        ];
+        let quadrants = [(0, 0, hw, hh), (hw, 0, w, hh), (0, hh, hw, h), (hw, hh, w, h)];
         for (q, ((x0, y0, x1, y1), want)) in quadrants
             .iter()
             .zip(want["quadrant_means"].as_array().unwrap())

@@ -7,8 +7,7 @@ use glimpse_model::config::{AttentionActivation, EncoderArch, ModelConfig};
 use glimpse_model::generate::{beam_search, read_f32};
 use glimpse_model::params::expected_shapes;
 use glimpse_model::{
-    Bundle, CaptionModel, Captioner, GenerateOptions, HostTensor, ModelCard, StorageType,
-    Vocabulary,
+    Bundle, CaptionModel, Captioner, GenerateOptions, HostTensor, ModelCard, StorageType, Vocabulary,
 };
 
 fn small_config(arch: EncoderArch) -> ModelConfig {
@@ -61,28 +60,18 @@ fn every_architecture_builds_with_torchvision_names() {
     for arch in EncoderArch::ALL {
         let config = small_config(arch);
         let mut model = CaptionModel::new(&config, &device);
-        let names: Vec<String> = expected_shapes(&mut model)
-            .into_iter()
-            .map(|s| s.name)
-            .collect();
+        let names: Vec<String> = expected_shapes(&mut model).into_iter().map(|s| s.name).collect();
         let has = |name: &str| names.iter().any(|n| n == name);
         match arch {
             EncoderArch::MobilenetV2 => {
-                assert!(
-                    has("encoder.features.0.0.weight") && has("encoder.features.1.conv.0.0.weight")
-                );
-                assert!(
-                    has("encoder.features.2.conv.3.running_var")
-                        && has("encoder.features.18.1.bias")
-                );
+                assert!(has("encoder.features.0.0.weight") && has("encoder.features.1.conv.0.0.weight"));
+                assert!(has("encoder.features.2.conv.3.running_var") && has("encoder.features.18.1.bias"));
             }
             _ => {
                 let blocks = arch.resnet_layers().unwrap();
                 let last = format!("encoder.layer4.{}.conv2.weight", blocks[3] - 1);
                 assert!(
-                    has("encoder.conv1.weight")
-                        && has("encoder.layer2.0.downsample.0.weight")
-                        && has(&last),
+                    has("encoder.conv1.weight") && has("encoder.layer2.0.downsample.0.weight") && has(&last),
                     "{arch:?}"
                 );
                 assert_eq!(
@@ -180,8 +169,7 @@ fn beam_search_stays_within_its_bounds_and_checks_arguments() {
     let config = small_config(EncoderArch::Resnet18);
     let captioner = random_captioner(&config, 11);
     let device = captioner.device().clone();
-    let images =
-        Tensor::<4>::from_data(TensorData::new(input(&config, 1), [1, 3, 64, 64]), &device);
+    let images = Tensor::<4>::from_data(TensorData::new(input(&config, 1), [1, 3, 64, 64]), &device);
     let encoded = captioner.model.encode(images);
     let grid = config.grid();
     for k in [2, 4, 7] {
@@ -212,9 +200,8 @@ fn beam_search_stays_within_its_bounds_and_checks_arguments() {
     ))
     .unwrap_err();
     assert!(err.to_string().contains("beam width 0"));
-    let err =
-        pollster::block_on(captioner.caption_inputs(&[vec![0.0; 10]], GenerateOptions::default()))
-            .unwrap_err();
+    let err = pollster::block_on(captioner.caption_inputs(&[vec![0.0; 10]], GenerateOptions::default()))
+        .unwrap_err();
     assert!(err.to_string().contains("expected 3×64×64"), "{err}");
 }
 
@@ -224,10 +211,7 @@ fn teacher_forcing_equals_stepping() {
     let captioner = random_captioner(&config, 5);
     let device = captioner.device().clone();
     let images = Tensor::<4>::from_data(
-        TensorData::new(
-            [input(&config, 0), input(&config, 2)].concat(),
-            [2, 3, 64, 64],
-        ),
+        TensorData::new([input(&config, 0), input(&config, 2)].concat(), [2, 3, 64, 64]),
         &device,
     );
     let encoded = captioner.model.encode(images);
@@ -242,10 +226,8 @@ fn teacher_forcing_equals_stepping() {
     let mut state = captioner.model.decoder.init_state(&encoded);
     let words = [[1i64, 4, 5, 7], [1, 4, 6, 8]];
     for t in 0..4 {
-        let step_words = Tensor::<1, Int>::from_data(
-            TensorData::new(vec![words[0][t], words[1][t]], [2]),
-            &device,
-        );
+        let step_words =
+            Tensor::<1, Int>::from_data(TensorData::new(vec![words[0][t], words[1][t]], [2]), &device);
         let out = captioner.model.decoder.step(&encoded, step_words, state);
         let stepped = pollster::block_on(read_f32(out.logits)).unwrap();
         for b in 0..2 {

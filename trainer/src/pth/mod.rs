@@ -120,8 +120,7 @@ impl PersistentLoad for StorageLoader {
 
 impl Checkpoint {
     pub fn open(path: &Path) -> Result<Checkpoint> {
-        let data =
-            std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+        let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
         Checkpoint::from_bytes(data)
             .with_context(|| format!("{}: not a readable PyTorch checkpoint", path.display()))
     }
@@ -220,9 +219,15 @@ impl Checkpoint {
                 .and_then(|c| c.checked_mul(dtype.size()))
                 .ok_or_else(|| anyhow!("storage {key} has size {count}"))?;
             let start = at + 8;
-            let stop = start.checked_add(bytes).filter(|&s| s <= data.len()).ok_or_else(|| {
-                anyhow!("truncated: storage {key} needs {bytes} bytes at byte {start}, the file has {}", data.len())
-            })?;
+            let stop = start
+                .checked_add(bytes)
+                .filter(|&s| s <= data.len())
+                .ok_or_else(|| {
+                    anyhow!(
+                        "truncated: storage {key} needs {bytes} bytes at byte {start}, the file has {}",
+                        data.len()
+                    )
+                })?;
             ranges.insert(key, (start, stop));
             at = stop;
         }
@@ -237,10 +242,9 @@ impl Checkpoint {
     /// Every tensor, named by its path through dicts, lists and modules; plus the paths of
     /// values that are tensors of a kind this reader cannot represent.
     pub fn tensors(&self) -> (Vec<FoundTensor>, Vec<String>) {
-        let mut found = Vec::new();
-        let mut unsupported = Vec::new();
-        walk(&self.root, "", &mut found, &mut unsupported, 0);
-        (found, unsupported)
+        let mut walker = Walker::default();
+        walker.value(&self.root, "", 0);
+        (walker.found, walker.unsupported)
     }
 
     /// Top-level numbers of a dict checkpoint (`epoch`, `embed_size`, `bleu-4`, …).
@@ -300,10 +304,7 @@ impl Checkpoint {
                     .map(|(&n, &s)| (n - 1) * s)
                     .sum::<usize>();
             if last >= storage.numel {
-                bail!(
-                    "tensor reaches element {last} of a storage of {}",
-                    storage.numel
-                );
+                bail!("tensor reaches element {last} of a storage of {}", storage.numel);
             }
         }
         let element = |index: usize| -> f32 {
@@ -362,116 +363,88 @@ fn key_name(key: &Value) -> Option<String> {
 /// Deep enough for any real model; stops pathological self-referencing pickles.
 const MAX_DEPTH: usize = 64;
 
-fn walk(
-    value: &Value,
-    path: &str,
-    found: &mut Vec<FoundTensor>,
-    unsupported: &mut Vec<String>,
-    depth: usize,
-) {
-    if depth > MAX_DEPTH {
-        return;
-    }
-    match value {
-        Value::Tensor(tensor) => found.push(FoundTensor {
-            name: path.to_string(),
-            tensor: tensor.clone(),
-        }),
-        Value::Opaque(description) if description.contains("tensor") => {
-            unsupported.push(format!("{path}: {description}"));
+/// Collects tensors from an object tree, naming each by its path.
+#[derive(Default)]
+struct Walker {
+    found: Vec<FoundTensor>,
+    unsupported: Vec<String>,
+}
+
+impl Walker {
+    fn value(&mut self, value: &Value, path: &str, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
         }
-        Value::Dict(items) => walk_items(&items.borrow(), path, found, unsupported, depth),
-        Value::List(items) => {
-            for (i, item) in items.borrow().iter().enumerate() {
-                walk(
-                    item,
-                    &join(path, &i.to_string()),
-                    found,
-                    unsupported,
-                    depth + 1,
-                );
+        match value {
+            Value::Tensor(tensor) => self.found.push(FoundTensor {
+                name: path.to_string(),
+                tensor: tensor.clone(),
+            }),
+            Value::Opaque(description) if description.contains("tensor") => {
+                self.unsupported.push(format!("{path}: {description}"));
             }
-        }
-        Value::Tuple(items) => {
-            for (i, item) in items.iter().enumerate() {
-                walk(
-                    item,
-                    &join(path, &i.to_string()),
-                    found,
-                    unsupported,
-                    depth + 1,
-                );
-            }
-        }
-        Value::Object(object) => {
-            let object = object.borrow();
-            match &object.state {
-                Some(state @ Value::Dict(_))
-                    if state.get("_parameters").is_some() || state.get("_modules").is_some() =>
-                {
-                    walk_module(state, path, found, unsupported, depth);
+            Value::Dict(items) => self.items(&items.borrow(), path, depth),
+            Value::List(items) => self.sequence(items.borrow().iter(), path, depth),
+            Value::Tuple(items) => self.sequence(items.iter(), path, depth),
+            Value::Object(object) => {
+                let object = object.borrow();
+                match &object.state {
+                    Some(state @ Value::Dict(_))
+                        if state.get("_parameters").is_some() || state.get("_modules").is_some() =>
+                    {
+                        self.module(state, path, depth);
+                    }
+                    // Anything else (optimizers, custom classes) is not part of a model's weights,
+                    // except for dict-like objects whose items hold tensors.
+                    _ => self.items(&object.items, path, depth),
                 }
-                // Anything else (optimizers, custom classes) is not part of a model's weights,
-                // except for dict-like objects whose items hold tensors.
-                _ => walk_items(&object.items, path, found, unsupported, depth),
+            }
+            _ => {}
+        }
+    }
+
+    fn sequence<'a>(&mut self, items: impl Iterator<Item = &'a Value>, path: &str, depth: usize) {
+        for (i, item) in items.enumerate() {
+            self.value(item, &join(path, &i.to_string()), depth + 1);
+        }
+    }
+
+    fn items(&mut self, items: &[(Value, Value)], path: &str, depth: usize) {
+        for (key, value) in items {
+            if let Some(name) = key_name(key) {
+                self.value(value, &join(path, &name), depth + 1);
             }
         }
-        _ => {}
     }
-}
 
-fn walk_items(
-    items: &[(Value, Value)],
-    path: &str,
-    found: &mut Vec<FoundTensor>,
-    unsupported: &mut Vec<String>,
-    depth: usize,
-) {
-    for (key, value) in items {
-        if let Some(name) = key_name(key) {
-            walk(value, &join(path, &name), found, unsupported, depth + 1);
-        }
-    }
-}
-
-/// An `nn.Module`'s attribute dict, in `state_dict()` order: parameters, persistent buffers,
-/// then each child module.
-fn walk_module(
-    state: &Value,
-    path: &str,
-    found: &mut Vec<FoundTensor>,
-    unsupported: &mut Vec<String>,
-    depth: usize,
-) {
-    let non_persistent: HashSet<String> = match state.get("_non_persistent_buffers_set") {
-        Some(Value::Object(set)) => set
-            .borrow()
-            .args
-            .first()
-            .map(|items| match items {
-                Value::List(items) => items
+    /// An `nn.Module`'s attribute dict, in `state_dict()` order: parameters, persistent buffers,
+    /// then each child module.
+    fn module(&mut self, state: &Value, path: &str, depth: usize) {
+        let non_persistent: HashSet<String> = match state.get("_non_persistent_buffers_set") {
+            Some(Value::Object(set)) => match set.borrow().args.first() {
+                Some(Value::List(names)) => names
                     .borrow()
                     .iter()
                     .filter_map(|v| v.as_str().map(str::to_string))
                     .collect(),
                 _ => HashSet::new(),
-            })
-            .unwrap_or_default(),
-        _ => HashSet::new(),
-    };
-    if let Some(Value::Dict(parameters)) = state.get("_parameters") {
-        walk_items(&parameters.borrow(), path, found, unsupported, depth);
-    }
-    if let Some(Value::Dict(buffers)) = state.get("_buffers") {
-        let persistent: Vec<(Value, Value)> = buffers
-            .borrow()
-            .iter()
-            .filter(|(k, _)| k.as_str().is_none_or(|name| !non_persistent.contains(name)))
-            .cloned()
-            .collect();
-        walk_items(&persistent, path, found, unsupported, depth);
-    }
-    if let Some(Value::Dict(modules)) = state.get("_modules") {
-        walk_items(&modules.borrow(), path, found, unsupported, depth);
+            },
+            _ => HashSet::new(),
+        };
+        if let Some(Value::Dict(parameters)) = state.get("_parameters") {
+            self.items(&parameters.borrow(), path, depth);
+        }
+        if let Some(Value::Dict(buffers)) = state.get("_buffers") {
+            let persistent: Vec<(Value, Value)> = buffers
+                .borrow()
+                .iter()
+                .filter(|(k, _)| k.as_str().is_none_or(|name| !non_persistent.contains(name)))
+                .cloned()
+                .collect();
+            self.items(&persistent, path, depth);
+        }
+        if let Some(Value::Dict(modules)) = state.get("_modules") {
+            self.items(&modules.borrow(), path, depth);
+        }
     }
 }

@@ -257,10 +257,7 @@ impl Machine<'_> {
 
     /// Everything pushed since the last MARK.
     fn pop_mark(&mut self) -> Result<Vec<Value>, String> {
-        let height = self
-            .marks
-            .pop()
-            .ok_or("pickle closes a MARK it never opened")?;
+        let height = self.marks.pop().ok_or("pickle closes a MARK it never opened")?;
         if height > self.stack.len() {
             return Err("pickle MARK above the stack".into());
         }
@@ -307,10 +304,7 @@ impl Machine<'_> {
                     let value = match line.as_str() {
                         "00" => Value::Bool(false),
                         "01" => Value::Bool(true),
-                        text => Value::Int(
-                            text.parse()
-                                .map_err(|_| format!("bad INT {text:?} in pickle"))?,
-                        ),
+                        text => Value::Int(text.parse().map_err(|_| format!("bad INT {text:?} in pickle"))?),
                     };
                     self.stack.push(value);
                 }
@@ -402,9 +396,7 @@ impl Machine<'_> {
                     let bytes = self.take(n)?.to_vec();
                     self.stack.push(Value::Bytes(bytes));
                 }
-                b']' => self
-                    .stack
-                    .push(Value::List(Rc::new(RefCell::new(Vec::new())))),
+                b']' => self.stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
                 b'l' => {
                     let items = self.pop_mark()?;
                     self.stack.push(Value::List(Rc::new(RefCell::new(items))));
@@ -430,9 +422,7 @@ impl Machine<'_> {
                     let items = self.stack.split_off(self.stack.len() - n);
                     self.stack.push(Value::Tuple(Rc::new(items)));
                 }
-                b'}' => self
-                    .stack
-                    .push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
+                b'}' => self.stack.push(Value::Dict(Rc::new(RefCell::new(Vec::new())))),
                 b'd' => {
                     let items = self.pop_mark()?;
                     let pairs = pairs(items)?;
@@ -448,9 +438,7 @@ impl Machine<'_> {
                     let pairs = pairs(items)?;
                     set_items(self.top()?, pairs)?;
                 }
-                b'\x8f' => self
-                    .stack
-                    .push(Value::List(Rc::new(RefCell::new(Vec::new())))),
+                b'\x8f' => self.stack.push(Value::List(Rc::new(RefCell::new(Vec::new())))),
                 b'\x90' => {
                     let items = self.pop_mark()?;
                     append(self.top()?, items)?;
@@ -499,9 +487,7 @@ impl Machine<'_> {
                 }
                 b'p' => {
                     let line = self.line()?;
-                    let index = line
-                        .parse()
-                        .map_err(|_| format!("bad PUT {line:?} in pickle"))?;
+                    let index = line.parse().map_err(|_| format!("bad PUT {line:?} in pickle"))?;
                     let top = self.top()?.clone();
                     self.memo.insert(index, top);
                 }
@@ -522,9 +508,7 @@ impl Machine<'_> {
                 }
                 b'g' => {
                     let line = self.line()?;
-                    let index = line
-                        .parse()
-                        .map_err(|_| format!("bad GET {line:?} in pickle"))?;
+                    let index = line.parse().map_err(|_| format!("bad GET {line:?} in pickle"))?;
                     let value = self.memo_get(index)?;
                     self.stack.push(value);
                 }
@@ -605,9 +589,7 @@ fn build(target: &mut Value, state: Value) {
         let mut object = object.borrow_mut();
         // `(dict_state, slot_state)` tuples carry the attribute dict first.
         let state = match state {
-            Value::Tuple(parts) if parts.len() == 2 && matches!(parts[0], Value::Dict(_)) => {
-                parts[0].clone()
-            }
+            Value::Tuple(parts) if parts.len() == 2 && matches!(parts[0], Value::Dict(_)) => parts[0].clone(),
             other => other,
         };
         object.state = Some(state);
@@ -663,10 +645,7 @@ fn usize_list(value: &Value, what: &str) -> Result<Vec<usize>, String> {
 /// REDUCE / NEWOBJ: recognise the few callables that matter, keep every other call inert.
 fn call(callable: Value, args: Value) -> Result<Value, String> {
     let Value::Global(global) = &callable else {
-        return Ok(Value::Opaque(Rc::new(format!(
-            "call of a {}",
-            callable.kind()
-        ))));
+        return Ok(Value::Opaque(Rc::new(format!("call of a {}", callable.kind()))));
     };
     let (module, name) = (global.0.as_str(), global.1.as_str());
     let args = tuple_items(&args);
@@ -689,8 +668,7 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
                 stride: usize_list(stride, "stride")?,
             })))
         }
-        ("torch._utils", "_rebuild_parameter")
-        | ("torch._utils", "_rebuild_parameter_with_state") => {
+        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => {
             Ok(args.into_iter().next().unwrap_or(Value::None))
         }
         ("torch", "Size") => Ok(args
@@ -708,11 +686,9 @@ fn call(callable: Value, args: Value) -> Result<Value, String> {
             }
             Ok(Value::Dict(Rc::new(RefCell::new(dict))))
         }
-        ("torch._utils", other) if other.starts_with("_rebuild_") => {
-            Ok(Value::Opaque(Rc::new(format!(
-                "a tensor rebuilt by torch._utils.{other} (sparse, quantized, nested or meta tensors are not supported)"
-            ))))
-        }
+        ("torch._utils", other) if other.starts_with("_rebuild_") => Ok(Value::Opaque(Rc::new(format!(
+            "a tensor rebuilt by torch._utils.{other} (sparse, quantized, nested or meta tensors are not supported)"
+        )))),
         ("copyreg", "_reconstructor") => {
             // _reconstructor(cls, base, state): an object of `cls`.
             let class = match args.first() {

@@ -105,20 +105,13 @@ impl ZipIndex {
             }
             let local = local as usize + shift;
             if u32_at(data, local)? != LOCAL_HEADER {
-                return Err(format!(
-                    "zip entry `{name}` has no local header at byte {local}"
-                ));
+                return Err(format!("zip entry `{name}` has no local header at byte {local}"));
             }
-            let start = local
-                + 30
-                + u16_at(data, local + 26)? as usize
-                + u16_at(data, local + 28)? as usize;
+            let start = local + 30 + u16_at(data, local + 26)? as usize + u16_at(data, local + 28)? as usize;
             let stop = start
                 .checked_add(compressed as usize)
                 .filter(|&stop| stop <= data.len())
-                .ok_or_else(|| {
-                    format!("zip entry `{name}` runs past the end of the file: truncated")
-                })?;
+                .ok_or_else(|| format!("zip entry `{name}` runs past the end of the file: truncated"))?;
             entries.insert(name, (start, stop));
             at += 46 + name_len + extra_len + comment_len;
         }
@@ -132,8 +125,7 @@ impl ZipIndex {
         self.entries
             .iter()
             .find(|(name, _)| {
-                name.ends_with(&wanted)
-                    && name.matches('/').count() == suffix.matches('/').count() + 1
+                name.ends_with(&wanted) && name.matches('/').count() == suffix.matches('/').count() + 1
             })
             .map(|(_, &(start, stop))| &data[start..stop])
     }

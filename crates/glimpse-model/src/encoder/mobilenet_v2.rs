@@ -88,13 +88,7 @@ impl MobileNetV2 {
 }
 
 impl ConvBnRelu6 {
-    fn new(
-        channels: [usize; 2],
-        kernel: usize,
-        stride: usize,
-        groups: usize,
-        device: &Device,
-    ) -> Self {
+    fn new(channels: [usize; 2], kernel: usize, stride: usize, groups: usize, device: &Device) -> Self {
         ConvBnRelu6 {
             conv: conv(channels, kernel, stride, groups, device),
             bn: batch_norm(channels[1], device),
@@ -138,8 +132,7 @@ impl TorchParams for MobileNetV2 {
             block.visit_params(&join(&features, &(i + 1).to_string()), visit);
         }
         let last = self.blocks.len() + 1;
-        self.head
-            .visit_params(&join(&features, &last.to_string()), visit);
+        self.head.visit_params(&join(&features, &last.to_string()), visit);
     }
 }
 

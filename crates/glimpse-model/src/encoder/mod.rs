@@ -40,9 +40,7 @@ impl Encoder {
                 blocks,
                 device,
             )),
-            None => {
-                Backbone::MobileNetV2(MobileNetV2::new(config.encoder.width_multiplier, device))
-            }
+            None => Backbone::MobileNetV2(MobileNetV2::new(config.encoder.width_multiplier, device)),
         };
         Encoder {
             backbone,

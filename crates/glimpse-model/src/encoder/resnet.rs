@@ -124,13 +124,7 @@ impl ResNet {
 }
 
 impl ResidualBlock {
-    fn new(
-        in_channels: usize,
-        planes: usize,
-        stride: usize,
-        bottleneck: bool,
-        device: &Device,
-    ) -> Self {
+    fn new(in_channels: usize, planes: usize, stride: usize, bottleneck: bool, device: &Device) -> Self {
         let expansion = if bottleneck { 4 } else { 1 };
         let out_channels = planes * expansion;
         let downsample = (stride != 1 || in_channels != out_channels).then(|| Downsample {
