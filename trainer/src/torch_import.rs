@@ -616,8 +616,88 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_517), (2026, 3, 4));
+        assert_eq!(civil_from_days(20_517), (2026, 3, 5));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    fn names(names: &[String]) -> TensorMap {
+        names
+            .iter()
+            .map(|n| (n.clone(), HostTensor::new(vec![1], vec![0.0]).unwrap()))
+            .collect()
+    }
+
+    fn resnet_keys(blocks: [usize; 4], bottleneck: bool, base: usize) -> TensorMap {
+        let mut keys = vec![];
+        for (stage, &count) in blocks.iter().enumerate() {
+            for i in 0..count {
+                keys.push(format!("encoder.layer{}.{i}.conv1.weight", stage + 1));
+                if bottleneck {
+                    keys.push(format!("encoder.layer{}.{i}.conv3.weight", stage + 1));
+                }
+            }
+        }
+        let mut map = names(&keys);
+        map.insert(
+            "encoder.conv1.weight",
+            HostTensor::new(vec![base, 3, 7, 7], vec![0.0; base * 147]).unwrap(),
+        );
+        map
+    }
+
+    #[test]
+    fn resnet_depth_and_width_come_from_the_keys() {
+        let device = Device::flex();
+        let infer = |blocks, bottleneck, base| infer_encoder(&resnet_keys(blocks, bottleneck, base), &device);
+        assert_eq!(
+            infer([2, 2, 2, 2], false, 64).unwrap(),
+            (EncoderArch::Resnet18, 1.0)
+        );
+        assert_eq!(
+            infer([3, 4, 6, 3], false, 64).unwrap(),
+            (EncoderArch::Resnet34, 1.0)
+        );
+        assert_eq!(
+            infer([3, 4, 6, 3], true, 8).unwrap(),
+            (EncoderArch::Resnet50, 0.125)
+        );
+        assert_eq!(
+            infer([3, 4, 23, 3], true, 64).unwrap(),
+            (EncoderArch::Resnet101, 1.0)
+        );
+        assert_eq!(
+            infer([3, 8, 36, 3], true, 64).unwrap(),
+            (EncoderArch::Resnet152, 1.0)
+        );
+        let err = infer([3, 4, 5, 3], true, 64).unwrap_err().to_string();
+        assert!(
+            err.contains("bottleneck blocks [3, 4, 5, 3] is not a torchvision depth"),
+            "{err}"
+        );
+        let err = infer_encoder(&names(&["decoder.fcn.weight".into()]), &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no encoder weights found"), "{err}");
+    }
+
+    #[test]
+    fn layouts_are_recognised_by_their_keys() {
+        let detect =
+            |keys: &[&str]| detect_layout(&names(&keys.iter().map(|k| k.to_string()).collect::<Vec<_>>()));
+        assert_eq!(
+            detect(&["state_dict.decoder.attention.U.weight"]),
+            Some(Layout::Notebook)
+        );
+        assert_eq!(detect(&["decoder.decode_step.weight_ih"]), Some(Layout::Sgrvinod));
+        assert_eq!(
+            detect(&["conv1.weight", "layer1.0.conv1.weight", "fc.weight"]),
+            Some(Layout::Torchvision)
+        );
+        assert_eq!(
+            detect(&["features.0.0.weight", "classifier.1.weight"]),
+            Some(Layout::Torchvision)
+        );
+        assert_eq!(detect(&["bert.embeddings.word_embeddings.weight"]), None);
     }
 
     #[test]

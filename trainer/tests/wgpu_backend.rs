@@ -1,0 +1,37 @@
+//! The GPU backend (built with `--features wgpu`) captions as the CPU one does: same words,
+//! attention within 1e-3. Runs on any wgpu adapter, lavapipe (Mesa's CPU Vulkan) included:
+//! `cargo test --release -p glimpse --features wgpu --test wgpu_backend`.
+#![cfg(feature = "wgpu")]
+
+use std::path::Path;
+
+use glimpse::backend::Backend;
+use glimpse::torch_import::{ImportRequest, import};
+use glimpse_model::{Captioner, GenerateOptions};
+
+#[test]
+fn wgpu_captions_like_flex() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch/notebook");
+    let request = ImportRequest {
+        checkpoint: Some(case.join("attention_model_state.pth")),
+        vocab: Some(case.join("vocab.json")),
+        ..ImportRequest::default()
+    };
+    let bundle = import(&request, &Backend::Flex.device().unwrap()).unwrap().bundle;
+    let image = std::fs::read(case.join("image.png")).unwrap();
+    let caption = |backend: Backend| {
+        let captioner = Captioner::from_bundle(bundle.clone(), &backend.device().unwrap()).unwrap();
+        let options = GenerateOptions {
+            beam_width: 3,
+            ..GenerateOptions::default()
+        };
+        pollster::block_on(captioner.caption_bytes(&image, options)).unwrap()
+    };
+    let (cpu, gpu) = (caption(Backend::Flex), caption(Backend::Wgpu));
+    assert_eq!(gpu.tokens, cpu.tokens);
+    for (a, b) in gpu.attention.iter().zip(&cpu.attention) {
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-3, "attention differs by {worst}");
+    }
+    assert!((gpu.log_prob - cpu.log_prob).abs() < 1e-2);
+}
