@@ -1,0 +1,148 @@
+//! JavaScript values in and out: options objects, images (bytes or `ImageData`), results with
+//! one `Float32Array` per word.
+
+use glimpse_model::{Caption, Captioner, GenerateOptions};
+use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
+use wasm_bindgen::{JsCast, JsError, JsValue};
+
+use crate::device::BackendChoice;
+use crate::to_js;
+
+fn get(object: &JsValue, key: &str) -> JsValue {
+    if object.is_object() {
+        Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
+    } else {
+        JsValue::UNDEFINED
+    }
+}
+
+fn number(object: &JsValue, key: &str, default: f64) -> Result<f64, JsError> {
+    let value = get(object, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(default);
+    }
+    value
+        .as_f64()
+        .ok_or_else(|| JsError::new(&format!("option `{key}` must be a number")))
+}
+
+fn whole(object: &JsValue, key: &str, default: usize) -> Result<usize, JsError> {
+    let value = number(object, key, default as f64)?;
+    if value.fract() != 0.0 || value < 0.0 {
+        return Err(JsError::new(&format!(
+            "option `{key}` must be a whole number, got {value}"
+        )));
+    }
+    Ok(value as usize)
+}
+
+/// `{ backend: "auto" | "webgpu" | "cpu" }`.
+pub fn read_load_options(options: &JsValue) -> Result<BackendChoice, JsError> {
+    let value = get(options, "backend");
+    if value.is_undefined() || value.is_null() {
+        return Ok(BackendChoice::Auto);
+    }
+    let name = value.as_string().unwrap_or_default();
+    BackendChoice::parse(&name).ok_or_else(|| {
+        JsError::new(&format!(
+            "backend {value:?} is not one of \"auto\", \"webgpu\", \"cpu\""
+        ))
+    })
+}
+
+/// `{ beam, maxLen, lengthPenalty }`.
+pub fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsError> {
+    let defaults = GenerateOptions::default();
+    Ok(GenerateOptions {
+        beam_width: whole(options, "beam", defaults.beam_width)?,
+        max_len: whole(options, "maxLen", defaults.max_len)?,
+        length_penalty: number(options, "lengthPenalty", defaults.length_penalty)?,
+    })
+}
+
+/// The encoder input for encoded bytes or decoded RGBA pixels.
+pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<Vec<f32>, JsError> {
+    if let Some(bytes) = image.dyn_ref::<Uint8Array>() {
+        return captioner.prepare_bytes(&bytes.to_vec()).map_err(to_js);
+    }
+    if let Some(buffer) = image.dyn_ref::<ArrayBuffer>() {
+        return captioner
+            .prepare_bytes(&Uint8Array::new(buffer).to_vec())
+            .map_err(to_js);
+    }
+    let data = get(image, "data");
+    let (width, height) = (get(image, "width").as_f64(), get(image, "height").as_f64());
+    if let (Some(width), Some(height)) = (width, height) {
+        let pixels = if let Some(clamped) = data.dyn_ref::<Uint8ClampedArray>() {
+            clamped.to_vec()
+        } else if let Some(plain) = data.dyn_ref::<Uint8Array>() {
+            plain.to_vec()
+        } else {
+            return Err(JsError::new(
+                "image.data must be a Uint8ClampedArray of RGBA pixels",
+            ));
+        };
+        return captioner
+            .prepare_rgba(width as u32, height as u32, &pixels)
+            .map_err(to_js);
+    }
+    Err(JsError::new(
+        "image must be encoded bytes (Uint8Array or ArrayBuffer) or ImageData",
+    ))
+}
+
+fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(object, &key.into(), &value.into());
+}
+
+/// The result object: attention as one `Float32Array` per word.
+pub fn caption_to_js(caption: &Caption, backend: &str, ms: f64, note: Option<&str>) -> JsValue {
+    let out = Object::new();
+    set(&out, "caption", caption.text());
+    set(
+        &out,
+        "tokens",
+        caption
+            .tokens
+            .iter()
+            .map(|t| JsValue::from_str(t))
+            .collect::<Array>(),
+    );
+    set(
+        &out,
+        "attention",
+        caption
+            .attention
+            .iter()
+            .map(|a| JsValue::from(Float32Array::from(a.as_slice())))
+            .collect::<Array>(),
+    );
+    set(
+        &out,
+        "grid",
+        caption
+            .grid
+            .iter()
+            .map(|&g| JsValue::from(g as u32))
+            .collect::<Array>(),
+    );
+    set(&out, "logProb", caption.log_prob);
+    set(&out, "finished", caption.finished);
+    set(&out, "backend", backend);
+    set(&out, "ms", ms);
+    set(&out, "note", note.map(JsValue::from_str).unwrap_or(JsValue::NULL));
+    out.into()
+}
+
+/// `{ card, config, vocabularySize, grid, backend, note }`.
+pub fn info_to_js(captioner: &Captioner, backend: &str, note: Option<&str>) -> Result<JsValue, JsError> {
+    let info = serde_json::json!({
+        "card": captioner.card,
+        "config": captioner.config,
+        "vocabularySize": captioner.vocab.len(),
+        "grid": captioner.config.grid(),
+        "backend": backend,
+        "note": note,
+    });
+    js_sys::JSON::parse(&info.to_string()).map_err(|_| JsError::new("model info is not JSON"))
+}

@@ -1,0 +1,103 @@
+//! Where the model runs: WebGPU (burn's wgpu backend, initialised asynchronously as browsers
+//! require) or the CPU (burn's `flex`).
+
+use std::cell::RefCell;
+
+use burn::tensor::Device;
+use wasm_bindgen::JsError;
+
+/// What the page asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// WebGPU when the browser offers an adapter, else the CPU.
+    Auto,
+    WebGpu,
+    Cpu,
+}
+
+impl BackendChoice {
+    pub fn parse(name: &str) -> Option<BackendChoice> {
+        match name {
+            "auto" => Some(BackendChoice::Auto),
+            "webgpu" => Some(BackendChoice::WebGpu),
+            "cpu" => Some(BackendChoice::Cpu),
+            _ => None,
+        }
+    }
+}
+
+/// The device a captioner uses, and why, when it is not the one asked for.
+pub struct Placement {
+    pub device: Device,
+    gpu: bool,
+    /// Why the CPU is used although WebGPU was wanted (no adapter, a later failure).
+    pub note: Option<String>,
+}
+
+impl Placement {
+    pub fn cpu(note: Option<String>) -> Placement {
+        Placement {
+            device: Device::flex(),
+            gpu: false,
+            note,
+        }
+    }
+
+    fn gpu(device: Device) -> Placement {
+        Placement {
+            device,
+            gpu: true,
+            note: None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        if self.gpu { "webgpu" } else { "cpu" }
+    }
+
+    pub fn choice_is_gpu(&self) -> bool {
+        self.gpu
+    }
+}
+
+thread_local! {
+    /// burn initialises a wgpu runtime once per page; later loads reuse it (or its failure).
+    static WEBGPU: RefCell<Option<Result<Device, String>>> = const { RefCell::new(None) };
+}
+
+/// After a GPU fault the device is gone for this page; later loads go to the CPU.
+pub fn forget_webgpu(reason: &str) {
+    WEBGPU.with(|cell| *cell.borrow_mut() = Some(Err(format!("the GPU device was lost earlier ({reason})"))));
+}
+
+async fn webgpu() -> Result<Device, String> {
+    if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
+        return known;
+    }
+    let result = Device::wgpu_options()
+        .init_async()
+        .await
+        .map_err(|e| e.to_string());
+    WEBGPU.with(|cell| *cell.borrow_mut() = Some(result.clone()));
+    result
+}
+
+/// Finds the device for `choice`.
+pub async fn place(choice: BackendChoice) -> Result<Placement, JsError> {
+    match choice {
+        BackendChoice::Cpu => Ok(Placement::cpu(None)),
+        BackendChoice::WebGpu => webgpu()
+            .await
+            .map(Placement::gpu)
+            .map_err(|e| JsError::new(&format!("WebGPU is not available in this browser: {e}"))),
+        BackendChoice::Auto => Ok(match webgpu().await {
+            Ok(device) => Placement::gpu(device),
+            Err(e) => {
+                web_sys::console::info_1(&format!("WebGPU unavailable: {e}").into());
+                Placement::cpu(Some(
+                    "This browser offers no WebGPU adapter, so the model runs on the CPU".into(),
+                ))
+            }
+        }),
+    }
+}

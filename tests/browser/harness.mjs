@@ -1,0 +1,161 @@
+// Shared pieces of the browser tests: Debian's Chromium in both WebGPU modes, the page served
+// from web/, the native `glimpse` binary as the reference, and helpers to read results.
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+import { serve } from "./server.mjs";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const WEB = path.join(ROOT, "web");
+export const ASSETS = process.env.GLIMPSE_ASSETS ?? path.join(ROOT, ".assets");
+export const FIXTURES = path.join(ROOT, "tests/fixtures");
+export const ARTIFACTS = path.join(ROOT, "tests/artifacts");
+export const GLIMPSE = process.env.GLIMPSE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "release/glimpse");
+export const DEFAULT_BUNDLE = path.join(WEB, "models/default.safetensors");
+
+/** Each scenario runs twice: with WebGPU (SwiftShader's adapter) and without (no adapter → CPU). */
+export const MODES = [
+  { name: "webgpu", flags: ["--enable-unsafe-webgpu"], backend: "webgpu" },
+  { name: "cpu", flags: [], backend: "cpu" },
+];
+
+const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-default-apps",
+];
+
+/** Chromium with a fresh profile, every request recorded. */
+export async function launch(mode) {
+  const profile = mkdtempSync(path.join(tmpdir(), "glimpse-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: [...CHROMIUM_FLAGS, ...mode.flags],
+    viewport: { width: 1280, height: 1000 },
+    acceptDownloads: true,
+  });
+  const requests = [];
+  context.on("request", (request) => requests.push(request.url()));
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleLines = [];
+  page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+  page.on("pageerror", (error) => consoleLines.push(`pageerror: ${error.message}`));
+  return {
+    context,
+    page,
+    requests,
+    consoleLines,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function servePage(prefix = "/", extra = {}) {
+  return serve(WEB, prefix, extra);
+}
+
+/** Waits until the model status says ready (or fails with what the page printed). */
+export async function waitForModel(browser, timeout = 600_000) {
+  const status = browser.page.locator("[data-testid=model-status]");
+  try {
+    await browser.page.waitForFunction(
+      () => document.querySelector("[data-testid=model-status]")?.dataset.state === "ready",
+      null,
+      { timeout },
+    );
+  } catch (err) {
+    throw new Error(`model never became ready: "${await status.textContent()}"\n${browser.consoleLines.join("\n")}`, {
+      cause: err,
+    });
+  }
+  return status.textContent();
+}
+
+/** Waits until `count` results are captioned or failed. */
+export async function waitForResults(page, count, timeout = 600_000) {
+  await page.waitForFunction(
+    (n) => document.querySelectorAll("[data-testid=result][data-state=done], [data-testid=result][data-state=error]").length >= n,
+    count,
+    { timeout },
+  );
+}
+
+/** Waits until no photo is waiting for its caption. */
+export async function waitForIdle(page, timeout = 600_000) {
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=result][data-state=pending]").length === 0, null, {
+    timeout,
+  });
+}
+
+/** Every result on the page, by file name, with its attention as plain arrays. */
+export async function readResults(page) {
+  const list = await page.$$eval("[data-testid=result]", (elements) =>
+    elements.map((element) => ({
+      name: element.querySelector(".file-name").textContent,
+      state: element.dataset.state,
+      backend: element.dataset.backend,
+      caption: element.querySelector("[data-testid=caption]").textContent,
+      error: element.querySelector("[data-testid=error]").hidden ? null : element.querySelector("[data-testid=error]").textContent,
+      result: element.glimpseResult
+        ? {
+            tokens: element.glimpseResult.tokens,
+            grid: element.glimpseResult.grid,
+            attention: element.glimpseResult.attention.map((a) => Array.from(a)),
+            ms: element.glimpseResult.ms,
+          }
+        : null,
+    })),
+  );
+  return new Map(list.map((r) => [r.name, r]));
+}
+
+/** Native `glimpse caption --json` for the same bundle, images and beam: image path → record. */
+export function nativeCaptions(bundle, images, beam = 1) {
+  const out = execFileSync(GLIMPSE, ["caption", "--json", "--beam", String(beam), "--model", bundle, ...images], {
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
+  const records = out.trim().split("\n").map((line) => JSON.parse(line));
+  return new Map(records.map((r) => [path.basename(r.image), r]));
+}
+
+/** Imports a PyTorch fixture as a second bundle (to drop on the page). */
+export function importFixtureBundle(outPath) {
+  const notebook = path.join(FIXTURES, "torch/notebook");
+  execFileSync(GLIMPSE, [
+    "import", "torch",
+    "--checkpoint", path.join(notebook, "attention_model_state.pth"),
+    "--vocab", path.join(notebook, "vocab.json"),
+    "--name", "notebook-fixture",
+    "--trained-on", "random weights (a test fixture)",
+    "--out", outPath,
+  ], { stdio: "pipe" });
+  return outPath;
+}
+
+export function artifact(name) {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return path.join(ARTIFACTS, name);
+}
+
+/** Largest absolute difference between two attention lists. */
+export function attentionGap(a, b) {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = 0; j < a[i].length; j++) worst = Math.max(worst, Math.abs(a[i][j] - b[i][j]));
+  }
+  return worst;
+}

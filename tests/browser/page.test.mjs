@@ -1,0 +1,307 @@
+// Glimpse's page in Debian's headless Chromium, every scenario twice: with WebGPU (SwiftShader's
+// adapter, `--enable-unsafe-webgpu`) and without it (no adapter → the CPU build). The page is
+// served under a sub-path, as a static host would. Captions and attention are compared with the
+// native `glimpse caption` for the same bundle, images and beam.
+
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import {
+  ASSETS,
+  DEFAULT_BUNDLE,
+  FIXTURES,
+  MODES,
+  artifact,
+  attentionGap,
+  importFixtureBundle,
+  launch,
+  nativeCaptions,
+  readResults,
+  servePage,
+  waitForModel,
+  waitForIdle,
+  waitForResults,
+} from "./harness.mjs";
+
+const REAL = [path.join(ASSETS, "darknet/dog.jpg"), path.join(ASSETS, "darknet/eagle.jpg"), path.join(ASSETS, "skimage/chelsea.png")];
+const SYNTHETIC = [path.join(FIXTURES, "images/lossy.webp"), path.join(FIXTURES, "images/animated.gif"), path.join(FIXTURES, "images/exif_rotated.jpg")];
+const PHOTOS = [...REAL, ...SYNTHETIC];
+const ATTENTION_TOLERANCE = 1e-3;
+
+const scratch = mkdtempSync(path.join(tmpdir(), "glimpse-browser-"));
+const bad = {
+  text: path.join(scratch, "notes.txt"),
+  corrupt: path.join(scratch, "truncated.png"),
+  huge: path.join(FIXTURES, "images/huge_header.png"),
+};
+writeFileSync(bad.text, "shopping list: milk, eggs, bread\n");
+const chelsea = readFileSync(path.join(ASSETS, "skimage/chelsea.png"));
+writeFileSync(bad.corrupt, chelsea.subarray(0, chelsea.length / 3));
+
+const nativeGreedy = nativeCaptions(DEFAULT_BUNDLE, PHOTOS, 1);
+const nativeBeam = nativeCaptions(DEFAULT_BUNDLE, [REAL[0]], 3);
+
+function assertMatchesNative(label, got, want) {
+  assert.ok(got.result, `${label}: no result (${got.error ?? got.state})`);
+  assert.equal(got.caption, want.caption, `${label}: caption differs from native`);
+  assert.deepEqual(got.result.tokens, want.tokens, `${label}: tokens differ`);
+  assert.deepEqual(got.result.grid, want.grid, `${label}: grid differs`);
+  const gap = attentionGap(got.result.attention, want.attention);
+  assert.ok(gap <= ATTENTION_TOLERANCE, `${label}: attention differs from native by ${gap}`);
+}
+
+/** Drops a file on the page the way a user's drag and drop does. */
+async function dropFile(page, file) {
+  const bytes = readFileSync(file).toString("base64");
+  await page.evaluate(
+    ({ name, bytes }) => {
+      const data = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([data], name));
+      document.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    },
+    { name: path.basename(file), bytes },
+  );
+}
+
+for (const mode of MODES) {
+  describe(`the page with ${mode.name === "webgpu" ? "WebGPU" : "no WebGPU adapter"}`, () => {
+    let server;
+    let browser;
+
+    before(async () => {
+      server = await servePage("/some/sub/path/glimpse/");
+      browser = await launch(mode);
+      await browser.page.goto(server.url);
+      await waitForModel(browser);
+    });
+
+    after(async () => {
+      await browser?.close();
+      await server?.close();
+    });
+
+    test("the model loads on the expected backend, with its card", async () => {
+      const { page } = browser;
+      const status = page.locator("[data-testid=model-status]");
+      assert.equal(await status.getAttribute("data-backend"), mode.backend);
+      assert.match(await status.textContent(), /Ready: default\.safetensors on (WebGPU|CPU)/);
+      const card = await page.locator("[data-testid=model-card]").textContent();
+      assert.match(card, /mobilenet_v2/);
+      assert.match(card, /203 words/);
+      // Downloaded with progress, every byte of it.
+      assert.equal(Number(await status.getAttribute("data-downloaded")), statSync(DEFAULT_BUNDLE).size);
+      // The default model's decoder is untrained and the page says so.
+      assert.ok(await page.locator("#model-warning").isVisible());
+    });
+
+    test("real and synthetic photos get native glimpse's captions and attention", async () => {
+      const { page } = browser;
+      await page.setInputFiles("input[type=file]", PHOTOS);
+      await waitForResults(page, PHOTOS.length);
+      const results = await readResults(page);
+      for (const photo of PHOTOS) {
+        const name = path.basename(photo);
+        const got = results.get(name);
+        assert.equal(got.state, "done", `${name}: ${got.error}`);
+        assert.equal(got.backend, mode.backend, `${name}: ran on ${got.backend}`);
+        assertMatchesNative(name, got, nativeGreedy.get(name));
+      }
+
+      // Beam search, re-captioning without reloading the model.
+      await page.fill("#beam", "3");
+      try {
+        await page.click("#recaption");
+        await waitForIdle(page);
+        const beamed = await readResults(page);
+        const name = path.basename(REAL[0]);
+        assertMatchesNative(`${name} (beam 3)`, beamed.get(name), nativeBeam.get(name));
+      } finally {
+        await page.fill("#beam", "1");
+      }
+    });
+
+    test("the heatmap draws, follows the selected word, and the grid has a panel per word", async () => {
+      const { page } = browser;
+      const card = page.locator("[data-testid=result][data-state=done]").first();
+      const canvas = card.locator("canvas[data-testid=attention]");
+      const words = card.locator("[data-testid=word]");
+      assert.ok((await words.count()) >= 2, "need two words to switch between");
+      const pixels = () =>
+        canvas.evaluate((c) => {
+          const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+          let sum = 0;
+          let alpha = 0;
+          for (let i = 0; i < data.length; i += 4) {
+            sum += data[i] + 2 * data[i + 1] + 3 * data[i + 2];
+            alpha += data[i + 3] > 0 ? 1 : 0;
+          }
+          return { sum, alpha, size: c.width * c.height };
+        });
+      await words.nth(0).click();
+      const first = await pixels();
+      assert.ok(first.alpha > first.size / 2, "the heatmap canvas is blank");
+      await words.nth(1).hover();
+      const second = await pixels();
+      assert.notEqual(second.sum, first.sum, "the heatmap did not change with the word");
+      assert.equal(await words.nth(1).getAttribute("aria-pressed"), "true");
+
+      // Keyboard: arrows move between words.
+      await words.nth(1).focus();
+      await page.keyboard.press("ArrowLeft");
+      assert.equal(await words.nth(0).getAttribute("aria-pressed"), "true");
+
+      await card.locator(".toggle-grid").click();
+      const panels = card.locator("[data-testid=grid] [data-testid=panel]");
+      assert.equal(await panels.count(), await words.count());
+      assert.equal(await panels.nth(0).locator("figcaption").textContent(), await words.nth(0).textContent());
+
+      const download = page.waitForEvent("download");
+      await card.locator(".download").click();
+      const file = await (await download).path();
+      assert.ok(readFileSync(file).subarray(1, 4).toString() === "PNG", "the figure is not a PNG");
+
+      // The caption is the photo's alternative text.
+      assert.equal(await card.locator("img").getAttribute("alt"), await card.locator("[data-testid=caption]").textContent());
+      await page.screenshot({ path: artifact(`page-${mode.name}-heatmap.png`), fullPage: true });
+    });
+
+    test("a non-image, a corrupt file and an over-budget image each get an error; the next photo still gets its caption", async () => {
+      const { page } = browser;
+      const before = (await readResults(page)).size;
+      const good = path.join(ASSETS, "darknet/horses.jpg");
+      await page.setInputFiles("input[type=file]", [bad.text, bad.corrupt, bad.huge, good]);
+      await waitForResults(page, before + 4);
+      const results = await readResults(page);
+      assert.match(results.get("notes.txt").error, /not a recognised image format/);
+      assert.match(results.get("truncated.png").error, /corrupt Png/);
+      assert.match(results.get("huge_header.png").error, /over the budget of 50000000 pixels/);
+      for (const name of ["notes.txt", "truncated.png", "huge_header.png"]) {
+        assert.equal(results.get(name).state, "error");
+        assert.ok(await page.locator(`[data-testid=result][data-state=error] [data-testid=error]`).first().isVisible());
+      }
+      const native = nativeCaptions(DEFAULT_BUNDLE, [good], 1).get("horses.jpg");
+      assertMatchesNative("horses.jpg after the errors", results.get("horses.jpg"), native);
+    });
+
+    test("a dropped bundle replaces the model; a broken one is refused and the old model stays", async () => {
+      const { page } = browser;
+      const other = importFixtureBundle(path.join(scratch, `notebook-${mode.name}.safetensors`));
+      const broken = path.join(scratch, "broken.safetensors");
+      writeFileSync(broken, readFileSync(other).subarray(0, 5000));
+
+      await dropFile(page, broken);
+      const error = page.locator("#model-error");
+      await error.waitFor({ state: "visible" });
+      assert.match(await error.textContent(), /Could not load broken\.safetensors: bundle is truncated/);
+      assert.match(await page.locator("[data-testid=model-status]").textContent(), /default\.safetensors/);
+
+      await dropFile(page, other);
+      await page.waitForFunction(() => /notebook-/.test(document.querySelector("[data-testid=model-status]").textContent), null, {
+        timeout: 300_000,
+      });
+      await waitForModel(browser);
+      assert.match(await page.locator("[data-testid=model-card]").textContent(), /notebook-fixture.*resnet50/s);
+      const before = (await readResults(page)).size;
+      const photo = path.join(FIXTURES, "torch/notebook/image.png");
+      await page.setInputFiles("input[type=file]", [photo]);
+      await waitForResults(page, before + 1);
+      const got = (await readResults(page)).get("image.png");
+      assertMatchesNative("image.png with the dropped bundle", got, nativeCaptions(other, [photo], 1).get("image.png"));
+    });
+
+    test("?model= loads a bundle by URL from the same site, and refuses other sites", async () => {
+      const bundle = importFixtureBundle(path.join(scratch, `by-url-${mode.name}.safetensors`));
+      const other = await servePage("/hosted/", { "bundles/notebook.safetensors": bundle });
+      const page = await browser.context.newPage();
+      try {
+        await page.goto(`${other.url}?model=bundles/notebook.safetensors`);
+        await page.waitForFunction(() => document.querySelector("[data-testid=model-status]")?.dataset.state === "ready", null, {
+          timeout: 300_000,
+        });
+        assert.match(await page.locator("[data-testid=model-status]").textContent(), /notebook\.safetensors/);
+        assert.match(await page.locator("[data-testid=model-card]").textContent(), /notebook-fixture/);
+        assert.ok(await page.locator("#model-warning").isHidden(), "a trained decoder gets no warning");
+
+        await page.goto(`${other.url}?model=${encodeURIComponent("https://example.com/model.safetensors")}`);
+        await page.waitForFunction(
+          () =>
+            /Ready: default\.safetensors/.test(document.querySelector("[data-testid=model-status]").textContent) &&
+            /Loaded the default model instead/.test(document.querySelector("#model-error").textContent),
+          null,
+          { timeout: 300_000 },
+        );
+        const error = page.locator("#model-error");
+        assert.ok(await error.isVisible());
+        assert.match(await error.textContent(), /example\.com.* is on another site.*Loaded the default model instead/s);
+      } finally {
+        await page.close();
+        await other.close();
+      }
+    });
+
+    test(
+      "when WebGPU fails mid-session (a real device loss), the caption still arrives, from the CPU",
+      { skip: mode.name === "webgpu" ? false : "without WebGPU there is no GPU to lose" },
+      async () => {
+        const { page } = browser;
+        // The next time the model's worker encodes GPU work, destroy its real GPUDevice first.
+        const [worker] = page.workers();
+        await worker.evaluate(() => {
+          const encode = GPUDevice.prototype.createCommandEncoder;
+          GPUDevice.prototype.createCommandEncoder = function (descriptor) {
+            GPUDevice.prototype.createCommandEncoder = encode;
+            this.destroy();
+            return encode.call(this, descriptor);
+          };
+        });
+        const before = (await readResults(page)).size;
+        const photo = path.join(ASSETS, "darknet/giraffe.jpg");
+        await page.setInputFiles("input[type=file]", [photo]);
+        await waitForResults(page, before + 1);
+        const got = (await readResults(page)).get("giraffe.jpg");
+        assert.equal(got.state, "done", got.error);
+        assert.equal(got.backend, "cpu");
+        // The model in use is the bundle dropped in the previous test.
+        const bundle = path.join(scratch, `notebook-${mode.name}.safetensors`);
+        assertMatchesNative("giraffe.jpg after the GPU was lost", got, nativeCaptions(bundle, [photo], 1).get("giraffe.jpg"));
+        const status = page.locator("[data-testid=model-status]");
+        assert.equal(await status.getAttribute("data-backend"), "cpu");
+        assert.match(await status.textContent(), /WebGPU failed while captioning .*moved to the CPU/);
+      },
+    );
+
+    test("nothing leaves 127.0.0.1, and after one visit the page captions offline", async () => {
+      const { page, context, requests } = browser;
+      const local = (url) => ["http:", "https:"].includes(url.protocol) && url.hostname === "127.0.0.1";
+      const foreign = requests.filter((address) => {
+        const url = new URL(address);
+        if (url.protocol === "blob:") return !local(new URL(url.pathname));
+        return url.protocol !== "data:" && !local(url);
+      });
+      assert.deepEqual(foreign, [], "requests left 127.0.0.1");
+
+      await page.evaluate(async () => {
+        await navigator.serviceWorker.ready;
+        const cache = await caches.open("glimpse-v1");
+        const keys = (await cache.keys()).map((r) => r.url);
+        if (!keys.some((k) => k.endsWith("default.safetensors"))) throw new Error(`not cached: ${keys}`);
+      });
+      await context.setOffline(true);
+      try {
+        await page.reload();
+        await waitForModel(browser);
+        const photo = path.join(ASSETS, "darknet/kite.jpg");
+        await page.setInputFiles("input[type=file]", [photo]);
+        await waitForResults(page, 1);
+        const got = (await readResults(page)).get("kite.jpg");
+        assertMatchesNative("kite.jpg offline", got, nativeCaptions(DEFAULT_BUNDLE, [photo], 1).get("kite.jpg"));
+      } finally {
+        await context.setOffline(false);
+      }
+    });
+  });
+}

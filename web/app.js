@@ -1,0 +1,398 @@
+// Glimpse's page: caption local photos with the model in a Web Worker and show, for each word,
+// where the model looked. Nothing leaves the device: photos are read with FileReader-style APIs
+// and handed to the worker; the only fetches are this site's own files.
+
+import { CaptionerClient } from "./captioner-client.js";
+import { drawHeatmap, figure, panel } from "./heatmap.js";
+
+const $ = (selector, root = document) => root.querySelector(selector);
+const params = new URLSearchParams(location.search);
+const DEFAULT_MODEL = new URL("./models/default.safetensors", import.meta.url);
+
+const els = {
+  status: $("[data-testid=model-status]"),
+  progress: $("#model-progress"),
+  card: $("[data-testid=model-card]"),
+  warning: $("#model-warning"),
+  modelError: $("#model-error"),
+  backend: $("#backend"),
+  beam: $("#beam"),
+  maxLen: $("#max-len"),
+  recaption: $("#recaption"),
+  files: $("#files"),
+  drop: $("#drop"),
+  results: $("#results"),
+  template: $("#result-template"),
+};
+
+const client = new CaptionerClient();
+client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on CPU. ${note}.`, "cpu");
+let model = null; // { info, label }
+let modelLoading = Promise.resolve();
+const photos = []; // { file, bytes, element, url, result }
+
+// ---------------------------------------------------------------- model
+
+function setStatus(state, text, backend) {
+  els.status.dataset.state = state;
+  if (backend) els.status.dataset.backend = backend;
+  els.status.textContent = text;
+}
+
+function formatMB(bytes) {
+  return (bytes / 1e6).toFixed(1);
+}
+
+/** Fetches a same-origin URL, reporting bytes / total as they arrive. */
+async function fetchWithProgress(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
+  const total = Number(response.headers.get("Content-Length")) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let received = 0;
+  els.progress.hidden = false;
+  els.progress.max = total || 1;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    received += value.length;
+    els.progress.value = total ? received : 0;
+    setStatus("loading", `Downloading model… ${formatMB(received)}${total ? ` / ${formatMB(total)}` : ""} MB`);
+  }
+  els.progress.hidden = true;
+  els.status.dataset.downloaded = String(received);
+  const bytes = new Uint8Array(received);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes.buffer;
+}
+
+function showCard(info) {
+  const card = info.card ?? {};
+  const config = info.config;
+  const metrics = Object.entries(card.metrics ?? {}).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ");
+  const rows = [
+    ["Model", card.name || "(unnamed)"],
+    ["Encoder", `${config.encoder.arch}${config.encoder.width_multiplier !== 1 ? ` ×${config.encoder.width_multiplier}` : ""}, ${info.grid[0]}×${info.grid[1]} attention grid`],
+    ["Vocabulary", `${info.vocabularySize.toLocaleString("en")} words`],
+    ["Trained on", card.trained_on || "not stated"],
+    ["Metrics", metrics || "none reported"],
+    ["Encoder weights", card.encoder_weights || "not stated"],
+  ];
+  els.card.replaceChildren(
+    ...rows.flatMap(([term, value]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = value;
+      return [dt, dd];
+    }),
+  );
+  els.warning.hidden = card.decoder_trained !== false;
+}
+
+/** Loads a bundle (bytes) on the chosen backend; on failure the previous model stays. */
+async function loadModel(bytes, label) {
+  const previous = model;
+  setStatus("loading", `Loading ${label}…`);
+  els.modelError.hidden = true;
+  try {
+    const info = await client.load(bytes, els.backend.value);
+    model = { info, label };
+    showCard(info);
+    const where = info.backend === "webgpu" ? "WebGPU" : "CPU";
+    setStatus("ready", `Ready: ${label} on ${where}.${info.note ? ` ${info.note}.` : ""}`, info.backend);
+    els.recaption.disabled = photos.length === 0;
+  } catch (err) {
+    els.modelError.textContent = `Could not load ${label}: ${err.message}`;
+    els.modelError.hidden = false;
+    if (previous) {
+      setStatus("ready", `Ready: ${previous.label} (kept: the new model did not load).`);
+    } else {
+      setStatus("error", `No model loaded.`);
+    }
+    throw err;
+  }
+}
+
+async function loadModelFromUrl(url) {
+  if (url.origin !== location.origin) {
+    throw new Error(
+      `${url.href} is on another site. This page only fetches its own files, so that nothing you ` +
+        "caption can ever leave this device: download the bundle and drop it on the page instead.",
+    );
+  }
+  const bytes = await fetchWithProgress(url);
+  await loadModel(bytes, decodeURIComponent(url.pathname.split("/").pop()));
+}
+
+function startModel() {
+  const requested = params.get("model");
+  const url = requested ? new URL(requested, location.href) : DEFAULT_MODEL;
+  modelLoading = loadModelFromUrl(url).catch(async (err) => {
+    els.modelError.textContent = err.message;
+    els.modelError.hidden = false;
+    if (requested && url.href !== DEFAULT_MODEL.href) {
+      await loadModelFromUrl(DEFAULT_MODEL).catch(() => {});
+      els.modelError.textContent = `${err.message} Loaded the default model instead.`;
+      els.modelError.hidden = false;
+    } else {
+      setStatus("error", "No model loaded.");
+    }
+  });
+}
+
+// ---------------------------------------------------------------- photos
+
+function isBundle(file) {
+  return file.name.toLowerCase().endsWith(".safetensors");
+}
+
+async function addFiles(files) {
+  for (const file of files) {
+    if (isBundle(file)) {
+      const bytes = await file.arrayBuffer();
+      modelLoading = loadModel(bytes, file.name).catch(() => {});
+      await modelLoading;
+    } else {
+      addPhoto(file);
+    }
+  }
+}
+
+function addPhoto(file) {
+  const element = els.template.content.firstElementChild.cloneNode(true);
+  const photo = { file, bytes: file.arrayBuffer(), element, url: URL.createObjectURL(file), result: null };
+  photos.push(photo);
+  $(".file-name", element).textContent = file.name;
+  els.results.prepend(element);
+  els.recaption.disabled = false;
+  caption(photo);
+}
+
+function options() {
+  return { beam: Number(els.beam.value), maxLen: Number(els.maxLen.value) };
+}
+
+// Captions run one after another (the worker takes one at a time anyway).
+let captionQueue = Promise.resolve();
+
+function caption(photo) {
+  const { element } = photo;
+  element.dataset.state = "pending";
+  $("[data-testid=caption]", element).textContent = "Captioning…";
+  $("[data-testid=error]", element).hidden = true;
+  captionQueue = captionQueue.then(async () => {
+    await modelLoading;
+    if (!model) {
+      showError(photo, "No model is loaded.");
+      return;
+    }
+    try {
+      const result = await client.caption(await photo.bytes, options());
+      await render(photo, result);
+    } catch (err) {
+      showError(photo, err.message);
+    }
+  });
+  return captionQueue;
+}
+
+function showError(photo, message) {
+  const { element } = photo;
+  element.dataset.state = "error";
+  delete element.dataset.backend;
+  photo.result = null;
+  element.glimpseResult = null;
+  $("[data-testid=caption]", element).textContent = "";
+  $(".view", element).hidden = true;
+  const error = $("[data-testid=error]", element);
+  error.textContent = `${photo.file.name}: ${message}`;
+  error.hidden = false;
+}
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const img = new Image();
+    img.onload = () => resolve(img);
+    img.onerror = () => reject(new Error("the browser cannot display this image"));
+    img.src = url;
+  });
+}
+
+async function render(photo, result) {
+  const { element } = photo;
+  photo.result = result;
+  element.glimpseResult = result;
+  element.dataset.state = "done";
+  element.dataset.backend = result.backend;
+  $("[data-testid=caption]", element).textContent = result.caption || "(no words)";
+  const where = result.backend === "webgpu" ? "WebGPU" : "CPU";
+  $(".meta", element).textContent = `${where} · ${Math.round(result.ms)} ms · log p = ${result.logProb.toFixed(2)}`;
+  if (result.note) {
+    // The model changed device during this caption (a GPU fault): say so where the model is shown.
+    $(".meta", element).textContent += ` · ${result.note}`;
+    setStatus("ready", `Ready: ${model.label} on CPU. ${result.note}.`, result.backend);
+  }
+  const view = $(".view", element);
+  view.hidden = false;
+
+  const img = $("img", element);
+  img.alt = result.caption || "photo (no caption)";
+  img.src = photo.url;
+  let image;
+  try {
+    image = await loadImage(photo.url);
+  } catch {
+    image = null;
+  }
+  const canvas = $("canvas[data-testid=attention]", element);
+  const opacity = $(".opacity", element);
+  const words = $(".words", element);
+  let selected = 0;
+
+  const draw = () => {
+    const box = img.getBoundingClientRect();
+    canvas.width = Math.max(1, Math.round(box.width || img.naturalWidth || 224));
+    canvas.height = Math.max(1, Math.round(box.height || img.naturalHeight || 224));
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (result.attention.length) drawHeatmap(ctx, result.attention[selected], result.grid, Number(opacity.value));
+    canvas.dataset.word = String(selected);
+    for (const [i, chip] of [...words.children].entries()) chip.setAttribute("aria-pressed", String(i === selected));
+  };
+  const select = (i) => {
+    selected = i;
+    draw();
+  };
+
+  words.replaceChildren(
+    ...result.tokens.map((token, i) => {
+      const chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "word";
+      chip.dataset.testid = "word";
+      chip.textContent = token;
+      chip.setAttribute("aria-pressed", "false");
+      chip.addEventListener("mouseenter", () => select(i));
+      chip.addEventListener("focus", () => select(i));
+      chip.addEventListener("click", () => select(i));
+      chip.addEventListener("keydown", (event) => {
+        const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+        if (!step) return;
+        event.preventDefault();
+        words.children[(i + step + result.tokens.length) % result.tokens.length].focus();
+      });
+      return chip;
+    }),
+  );
+  opacity.oninput = draw;
+  if (img.complete) draw();
+  else img.onload = draw;
+  new ResizeObserver(draw).observe(img);
+
+  const play = $(".play", element);
+  let timer = null;
+  play.onclick = () => {
+    if (timer) {
+      clearInterval(timer);
+      timer = null;
+      play.textContent = "▶ Play";
+      return;
+    }
+    play.textContent = "■ Stop";
+    let i = 0;
+    select(i);
+    timer = setInterval(() => {
+      i += 1;
+      if (i >= result.tokens.length) {
+        clearInterval(timer);
+        timer = null;
+        play.textContent = "▶ Play";
+        return;
+      }
+      select(i);
+    }, 800);
+  };
+
+  const gridView = $("[data-testid=grid]", element);
+  gridView.hidden = true;
+  gridView.replaceChildren();
+  const toggle = $(".toggle-grid", element);
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.onclick = () => {
+    const show = gridView.hidden;
+    gridView.hidden = !show;
+    toggle.setAttribute("aria-expanded", String(show));
+    if (show && image) {
+      gridView.replaceChildren(
+        ...result.tokens.map((token, i) => {
+          const fig = document.createElement("figure");
+          fig.dataset.testid = "panel";
+          const title = document.createElement("figcaption");
+          title.textContent = token;
+          fig.append(title, panel(image, result.attention[i], result.grid, 160, Number(opacity.value)));
+          return fig;
+        }),
+      );
+    }
+  };
+
+  $(".download", element).onclick = () => {
+    if (!image) return;
+    figure(image, result, { opacity: Number(opacity.value) }).toBlob((blob) => {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob);
+      a.download = `${photo.file.name.replace(/\.[^.]+$/, "")}.attention.png`;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+    }, "image/png");
+  };
+}
+
+// ---------------------------------------------------------------- wiring
+
+els.files.addEventListener("change", () => {
+  addFiles([...els.files.files]);
+  els.files.value = "";
+});
+
+for (const type of ["dragenter", "dragover"]) {
+  document.addEventListener(type, (event) => {
+    event.preventDefault();
+    els.drop.classList.add("dragging");
+  });
+}
+for (const type of ["dragleave", "drop"]) {
+  document.addEventListener(type, () => els.drop.classList.remove("dragging"));
+}
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  addFiles([...(event.dataTransfer?.files ?? [])]);
+});
+document.addEventListener("paste", (event) => {
+  const files = [...(event.clipboardData?.files ?? [])];
+  if (files.length) addFiles(files);
+});
+
+els.recaption.addEventListener("click", () => {
+  for (const photo of photos) caption(photo);
+});
+
+els.backend.value = ["auto", "webgpu", "cpu"].includes(params.get("backend")) ? params.get("backend") : "auto";
+els.backend.addEventListener("change", () => {
+  if (model) modelLoading = loadModel(client.bundle, model.label).catch(() => {});
+});
+
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register(new URL("./sw.js", import.meta.url)).catch((err) => {
+    console.warn(`offline use unavailable: ${err.message}`);
+  });
+}
+
+startModel();

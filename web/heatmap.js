@@ -1,0 +1,103 @@
+// Attention heatmaps: a word's attention grid (rows × cols weights summing to 1) upsampled
+// smoothly over the photo, in a colour map, at an adjustable opacity; and the seed report's
+// `plot_attention` figure (a titled panel per word).
+
+/** Bilinear upsampling sampling cell centres (PyTorch's align_corners=False), as the native
+ * figure does, so each cell's weight sits over its part of the photo. */
+export function upsample(map, [rows, cols], width, height) {
+  const out = new Float32Array(width * height);
+  const axis = (i, outLen, inLen) => {
+    const x = Math.max(0, ((i + 0.5) * inLen) / outLen - 0.5);
+    const x0 = Math.min(Math.floor(x), inLen - 1);
+    return [x0, Math.min(x0 + 1, inLen - 1), x - x0];
+  };
+  const columns = Array.from({ length: width }, (_, x) => axis(x, width, cols));
+  for (let y = 0; y < height; y++) {
+    const [r0, r1, fy] = axis(y, height, rows);
+    for (let x = 0; x < width; x++) {
+      const [c0, c1, fx] = columns[x];
+      const top = map[r0 * cols + c0] * (1 - fx) + map[r0 * cols + c1] * fx;
+      const bottom = map[r1 * cols + c0] * (1 - fx) + map[r1 * cols + c1] * fx;
+      out[y * width + x] = top * (1 - fy) + bottom * fy;
+    }
+  }
+  return out;
+}
+
+// Control points of "inferno" (matplotlib), dark → bright.
+const INFERNO = [
+  [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99],
+  [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164],
+];
+
+/** The colour for t in [0, 1]. */
+export function colour(t) {
+  const x = Math.min(Math.max(t, 0), 1) * (INFERNO.length - 1);
+  const i = Math.min(Math.floor(x), INFERNO.length - 2);
+  const f = x - i;
+  return INFERNO[i].map((v, c) => Math.round(v + (INFERNO[i + 1][c] - v) * f));
+}
+
+/** Draws a word's heatmap over whatever the canvas holds: `opacity` (0–1) scales the alpha,
+ * and weights are stretched from the map's minimum to its maximum so the peak always shows. */
+export function drawHeatmap(ctx, attention, grid, opacity) {
+  const { width, height } = ctx.canvas;
+  const up = upsample(attention, grid, width, height);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of attention) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  const span = hi > lo ? hi - lo : 1;
+  const layer = ctx.createImageData(width, height);
+  for (let i = 0; i < up.length; i++) {
+    const t = (up[i] - lo) / span;
+    const [r, g, b] = colour(t);
+    layer.data.set([r, g, b, Math.round(255 * opacity * (0.35 + 0.65 * t))], i * 4);
+  }
+  // putImageData replaces pixels; blend through a scratch canvas instead.
+  const scratch = new OffscreenCanvas(width, height);
+  scratch.getContext("2d").putImageData(layer, 0, 0);
+  ctx.drawImage(scratch, 0, 0);
+}
+
+/** A panel: the photo scaled to `width` with one word's heatmap over it. */
+export function panel(photo, attention, grid, width, opacity) {
+  const height = Math.max(1, Math.round((photo.naturalHeight * width) / photo.naturalWidth));
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(photo, 0, 0, width, height);
+  drawHeatmap(ctx, attention, grid, opacity);
+  return canvas;
+}
+
+/** The whole figure on one canvas, for download: panels in a near-square grid, each titled with
+ * its word (the seed report's plot_attention). */
+export function figure(photo, result, { panelWidth = 224, opacity = 0.7 } = {}) {
+  const n = Math.max(result.tokens.length, 1);
+  const cols = Math.ceil(Math.sqrt(n));
+  const rows = Math.ceil(n / cols);
+  const panelHeight = Math.max(1, Math.round((photo.naturalHeight * panelWidth) / photo.naturalWidth));
+  const gap = 8;
+  const title = 28;
+  const canvas = document.createElement("canvas");
+  canvas.width = cols * (panelWidth + gap) + gap;
+  canvas.height = rows * (panelHeight + title + gap) + gap;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "#111";
+  ctx.font = "18px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  ctx.textBaseline = "top";
+  result.tokens.forEach((word, i) => {
+    const x = gap + (i % cols) * (panelWidth + gap);
+    const y = gap + Math.floor(i / cols) * (panelHeight + title + gap);
+    ctx.fillText(word, x + panelWidth / 2, y + 4);
+    ctx.drawImage(panel(photo, result.attention[i], result.grid, panelWidth, opacity), x, y + title);
+  });
+  return canvas;
+}

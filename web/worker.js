@@ -1,0 +1,50 @@
+// The Web Worker that owns the model, so the page never freezes while it loads or captions.
+//
+// Messages in:  { id, type: "load", bytes: ArrayBuffer, backend }
+//               { id, type: "caption", image: ArrayBuffer | ImageData, beam, maxLen }
+// Messages out: { id, ok: true, value } | { id, ok: false, error, fatal }
+// `fatal` means the WebAssembly instance trapped (a panic, a lost GPU): this worker is unusable
+// and the page starts a fresh one.
+
+import init, { Captioner } from "./pkg/glimpse_wasm.js";
+
+const ready = init();
+let captioner = null;
+let broken = null;
+
+async function handle({ type, bytes, backend, image, beam, maxLen }) {
+  await ready;
+  if (broken) throw new Error(broken);
+  switch (type) {
+    case "load": {
+      const next = await Captioner.load(new Uint8Array(bytes), { backend });
+      // The old model stays until the new one has loaded: a bad bundle keeps it.
+      captioner?.free();
+      captioner = next;
+      return captioner.info();
+    }
+    case "caption": {
+      if (!captioner) throw new Error("no model is loaded");
+      const input = image instanceof ArrayBuffer ? new Uint8Array(image) : image;
+      return await captioner.caption(input, { beam, maxLen });
+    }
+    default:
+      throw new Error(`unknown request ${type}`);
+  }
+}
+
+// One request at a time: the captioner is borrowed for the whole of each call.
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => {
+  queue = queue.then(async () => {
+    try {
+      const value = await handle(data);
+      const transfer = value?.attention ? value.attention.map((a) => a.buffer) : [];
+      self.postMessage({ id: data.id, ok: true, value }, transfer);
+    } catch (err) {
+      const fatal = err instanceof WebAssembly.RuntimeError;
+      if (fatal) broken = `the model crashed earlier: ${err.message}`;
+      self.postMessage({ id: data.id, ok: false, error: String(err?.message ?? err), fatal });
+    }
+  });
+};
