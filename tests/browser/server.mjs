@@ -18,7 +18,7 @@ const TYPES = {
   ".safetensors": "application/octet-stream",
 };
 
-/** Serves `root` at http://127.0.0.1:PORT`prefix`, plus `extra` files (URL path under the prefix →
+/** Serves `root` at http://127.0.0.1:PORT`prefix` with Last-Modified revalidation, plus `extra` files (URL path under the prefix →
  * file); resolves with { url, close, requests, bytes } (`bytes`: path → bytes sent). */
 export async function serve(root, prefix = "/", extra = {}) {
   const requests = [];
@@ -42,10 +42,18 @@ export async function serve(root, prefix = "/", extra = {}) {
         file = path.join(file, "index.html");
         stat = await fs.stat(file);
       }
+      // Revalidation as static hosts do it, so a file fetched twice (page, then service worker)
+      // is sent once.
+      const modified = stat.mtime.toUTCString();
+      if (req.headers["if-modified-since"] === modified) {
+        res.writeHead(304, { "Last-Modified": modified, "Cache-Control": "no-cache" }).end();
+        return;
+      }
       res.writeHead(200, {
         "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
         "Content-Length": stat.size,
         "Cache-Control": "no-cache",
+        "Last-Modified": modified,
       });
       const name = url.pathname.slice(prefix.length);
       bytes.set(name, (bytes.get(name) ?? 0) + stat.size);
