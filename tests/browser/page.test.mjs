@@ -53,17 +53,21 @@ function assertMatchesNative(label, got, want) {
   assert.ok(gap <= ATTENTION_TOLERANCE, `${label}: attention differs from native by ${gap}`);
 }
 
-/** Drops a file on the page the way a user's drag and drop does. */
-async function dropFile(page, file) {
+/** Hands the page a file the way a user's drag and drop ("drop") or paste ("paste") does. */
+async function sendFile(page, file, how = "drop") {
   const bytes = readFileSync(file).toString("base64");
   await page.evaluate(
-    ({ name, bytes }) => {
+    ({ name, bytes, how }) => {
       const data = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
       const transfer = new DataTransfer();
       transfer.items.add(new File([data], name));
-      document.dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      const event =
+        how === "paste"
+          ? new ClipboardEvent("paste", { clipboardData: transfer, bubbles: true, cancelable: true })
+          : new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+      document.dispatchEvent(event);
     },
-    { name: path.basename(file), bytes },
+    { name: path.basename(file), bytes, how },
   );
 }
 
@@ -187,19 +191,33 @@ for (const mode of MODES) {
       assertMatchesNative("horses.jpg after the errors", results.get("horses.jpg"), native);
     });
 
+    test("photos can be pasted and dropped as well as chosen", async () => {
+      const { page } = browser;
+      const before = (await readResults(page)).size;
+      const pasted = path.join(FIXTURES, "images/gray16.png");
+      const dropped = path.join(ASSETS, "skimage/coffee.png");
+      await sendFile(page, pasted, "paste");
+      await sendFile(page, dropped, "drop");
+      await waitForResults(page, before + 2);
+      const results = await readResults(page);
+      const native = nativeCaptions(DEFAULT_BUNDLE, [pasted, dropped], 1);
+      assertMatchesNative("pasted gray16.png", results.get("gray16.png"), native.get("gray16.png"));
+      assertMatchesNative("dropped coffee.png", results.get("coffee.png"), native.get("coffee.png"));
+    });
+
     test("a dropped bundle replaces the model; a broken one is refused and the old model stays", async () => {
       const { page } = browser;
       const other = importFixtureBundle(path.join(scratch, `notebook-${mode.name}.safetensors`));
       const broken = path.join(scratch, "broken.safetensors");
       writeFileSync(broken, readFileSync(other).subarray(0, 5000));
 
-      await dropFile(page, broken);
+      await sendFile(page, broken);
       const error = page.locator("#model-error");
       await error.waitFor({ state: "visible" });
       assert.match(await error.textContent(), /Could not load broken\.safetensors: bundle is truncated/);
       assert.match(await page.locator("[data-testid=model-status]").textContent(), /default\.safetensors/);
 
-      await dropFile(page, other);
+      await sendFile(page, other);
       await page.waitForFunction(() => /notebook-/.test(document.querySelector("[data-testid=model-status]").textContent), null, {
         timeout: 300_000,
       });
