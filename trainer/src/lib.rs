@@ -3,6 +3,12 @@
 
 pub mod backend;
 pub mod caption;
+pub mod data;
+pub mod download;
+pub mod export;
 pub mod plot;
 pub mod pth;
+pub mod rng;
+pub mod synth;
 pub mod torch_import;
+pub mod train;

@@ -1,4 +1,5 @@
-//! `glimpse`: caption images, import PyTorch checkpoints, inspect weight bundles.
+//! `glimpse`: caption images, import PyTorch checkpoints, make synthetic data, train, export
+//! weight bundles, download datasets.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,8 +8,13 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::caption::{CaptionRequest, run as run_caption};
+use glimpse::download;
+use glimpse::export::{ExportRequest, Which, export};
 use glimpse::plot::FigureStyle;
+use glimpse::synth;
 use glimpse::torch_import::{FreshDecoder, ImportRequest, Layout, import};
+use glimpse::train::config::TrainConfig;
+use glimpse::train::{self, TrainOutcome, TrainRequest};
 use glimpse_model::config::AttentionActivation;
 use glimpse_model::{Bundle, GenerateOptions, StorageType};
 
@@ -35,6 +41,94 @@ enum Command {
         /// The `.safetensors` bundle.
         bundle: PathBuf,
     },
+    /// Write a synthetic captioning set (coloured shapes, five captions each) in Flickr8k's
+    /// Kaggle layout, with every object's box in synth.json.
+    Synth(SynthArgs),
+    /// Train a captioner on a dataset folder (Flickr8k Kaggle or original, Karpathy JSON, synth).
+    Train(TrainArgs),
+    /// Write a training run's checkpoint as a weight bundle with its model card.
+    Export(ExportArgs),
+    /// Download public datasets and weights.
+    #[command(subcommand)]
+    Data(DataSource),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// Output folder (created; must be empty).
+    dir: PathBuf,
+    /// Number of images (80% train, 10% val, 10% test).
+    #[arg(long, default_value_t = 2000)]
+    images: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// The data folder (optional with --resume: the run remembers it).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The run folder (checkpoints, metrics, curves).
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Training config (JSON); every field optional.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in this folder exactly where it stopped.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "out"])]
+    resume: Option<PathBuf>,
+    /// Overrides the config's epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Overrides the config's encoder weights (torchvision .pth).
+    #[arg(long)]
+    encoder_weights: Option<PathBuf>,
+    /// Compute backend (each is a cargo feature; flex is built by default).
+    #[arg(long, value_enum, default_value_t = Backend::first_built())]
+    backend: Backend,
+    /// Also checkpoint every N steps (0: after each epoch only).
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Stop after this many steps in all (resumable), e.g. for benchmarks.
+    #[arg(long)]
+    max_steps: Option<u64>,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// The run folder.
+    run: PathBuf,
+    /// Output bundle.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which checkpoint.
+    #[arg(long, value_enum, default_value_t = Which::Best)]
+    which: Which,
+    /// Store tensors as f16.
+    #[arg(long)]
+    f16: bool,
+    /// Model name for the card.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DataSource {
+    /// Flickr8k (images and captions) and torchvision's ResNet-50 and MobileNetV2 weights.
+    Flickr8k(DownloadArgs),
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    /// Destination folder.
+    dir: PathBuf,
+    /// Base URL replacing every default address (a mirror); files keep their names.
+    #[arg(long)]
+    mirror: Option<String>,
+    /// Skip the encoder weights.
+    #[arg(long)]
+    no_weights: bool,
 }
 
 #[derive(Args)]
@@ -143,7 +237,9 @@ fn parse_grid(text: &str) -> Result<[usize; 2], String> {
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Exit::Done) => ExitCode::SUCCESS,
+        // 130 = "terminated by Ctrl-C", as shells report it; the run is saved and resumable.
+        Ok(Exit::Interrupted) => ExitCode::from(130),
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -151,8 +247,100 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+enum Exit {
+    Done,
+    Interrupted,
+}
+
+fn run(cli: Cli) -> Result<Exit> {
     match cli.command {
+        Command::Synth(args) => {
+            let sidecar = synth::generate(&args.dir, args.images, args.seed)?;
+            println!(
+                "wrote {} images with 5 captions each to {} (seed {})",
+                sidecar.images.len(),
+                args.dir.display(),
+                args.seed
+            );
+            Ok(Exit::Done)
+        }
+        Command::Train(args) => {
+            let mut config = match &args.config {
+                Some(path) => TrainConfig::read(path)?,
+                None => TrainConfig::default(),
+            };
+            if let Some(epochs) = args.epochs {
+                config.epochs = epochs;
+            }
+            if let Some(weights) = args.encoder_weights {
+                config.encoder_weights = Some(weights);
+            }
+            let request = TrainRequest {
+                data: args.data,
+                run: args
+                    .resume
+                    .clone()
+                    .or(args.out)
+                    .expect("clap requires --out or --resume"),
+                config,
+                resume: args.resume.is_some(),
+                backend: args.backend,
+                checkpoint_every: args.checkpoint_every,
+                max_steps: args.max_steps,
+            };
+            match train::run(&request)? {
+                TrainOutcome::Finished(state) => {
+                    println!(
+                        "done: best validation BLEU-4 {:.4} at epoch {}, {:.0} s of training; export with `glimpse export {}`",
+                        state.best_bleu4.unwrap_or(0.0),
+                        state.best_epoch.unwrap_or(0),
+                        state.train_seconds,
+                        request.run.display()
+                    );
+                    Ok(Exit::Done)
+                }
+                TrainOutcome::Paused(_) if request.max_steps.is_some() => Ok(Exit::Done),
+                TrainOutcome::Paused(_) => Ok(Exit::Interrupted),
+            }
+        }
+        Command::Export(args) => {
+            let bundle = export(&ExportRequest {
+                run: args.run,
+                which: args.which,
+                out: args.out.clone(),
+                storage: if args.f16 {
+                    StorageType::F16
+                } else {
+                    StorageType::F32
+                },
+                name: args.name,
+            })?;
+            println!(
+                "wrote {}: {}, {} words, trained on {}, {}",
+                args.out.display(),
+                bundle.card.name,
+                bundle.vocab.len(),
+                bundle.card.trained_on,
+                bundle
+                    .card
+                    .metrics
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(Exit::Done)
+        }
+        Command::Data(DataSource::Flickr8k(args)) => {
+            let files = download::flickr8k_files(args.mirror.as_deref(), !args.no_weights);
+            download::fetch_all(&files, &args.dir)?;
+            println!(
+                "{}: ready (train with `glimpse train --data {}`)",
+                args.dir.display(),
+                args.dir.display()
+            );
+            Ok(Exit::Done)
+        }
         Command::Caption(args) => {
             let request = CaptionRequest {
                 model: args.model,
@@ -171,7 +359,8 @@ fn run(cli: Cli) -> Result<()> {
                 backend: args.backend,
                 batch: args.batch,
             };
-            run_caption(&request, &mut std::io::stdout().lock())
+            run_caption(&request, &mut std::io::stdout().lock())?;
+            Ok(Exit::Done)
         }
         Command::Import(ImportSource::Torch(args)) => {
             let request = ImportRequest {
@@ -220,7 +409,7 @@ fn run(cli: Cli) -> Result<()> {
                 imported.bundle.vocab.len(),
                 imported.bundle.weights.len()
             );
-            Ok(())
+            Ok(Exit::Done)
         }
         Command::Info { bundle } => {
             let bytes =
@@ -239,7 +428,7 @@ fn run(cli: Cli) -> Result<()> {
                     "grid": bundle.config.grid(),
                 }))?
             );
-            Ok(())
+            Ok(Exit::Done)
         }
     }
 }

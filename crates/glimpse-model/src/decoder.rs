@@ -104,6 +104,19 @@ impl Decoder {
 
     /// One step: `words` `[B]` are the previous words.
     pub fn step(&self, encoded: &EncodedImages, words: Tensor<1, Int>, state: LstmState) -> StepOutput {
+        let (alpha, state) = self.recur(encoded, words, state);
+        let logits = self.fcn.forward(self.dropout.forward(state.h.clone()));
+        StepOutput { logits, alpha, state }
+    }
+
+    /// Attention and the LSTM cell: the recurrent part of a step, without the vocabulary
+    /// projection. Returns (`alpha` `[B, P]`, the new state).
+    fn recur(
+        &self,
+        encoded: &EncodedImages,
+        words: Tensor<1, Int>,
+        state: LstmState,
+    ) -> (Tensor<2>, LstmState) {
         let batch = words.dims()[0];
         let embedded = self.embedding.forward(words.reshape([batch, 1])); // [B, 1, Em]
         let embed_dim = embedded.dims()[2];
@@ -120,25 +133,35 @@ impl Decoder {
         let state = self
             .lstm_cell
             .forward(Tensor::cat(vec![embedded, context], 1), state);
-        let logits = self.fcn.forward(self.dropout.forward(state.h.clone()));
-        StepOutput { logits, alpha, state }
+        (alpha, state)
     }
 
     /// Teacher forcing: `captions` `[B, T]` (starting with the start token) →
     /// (`logits` `[B, T-1, V]` predicting `captions[:, 1:]`, `alphas` `[B, T-1, P]`).
+    ///
+    /// The same computation as T-1 calls of [`Self::step`], except that the vocabulary
+    /// projection runs once over all steps: one large matrix product (and one weight gradient
+    /// in training) instead of T-1 small ones.
     pub fn forward(&self, encoded: &EncodedImages, captions: Tensor<2, Int>) -> (Tensor<3>, Tensor<3>) {
-        let [_, length] = captions.dims();
+        let [batch, length] = captions.dims();
+        let steps = length.saturating_sub(1);
         let mut state = self.init_state(encoded);
-        let mut logits = Vec::with_capacity(length.saturating_sub(1));
-        let mut alphas = Vec::with_capacity(length.saturating_sub(1));
-        for t in 0..length.saturating_sub(1) {
+        let mut hidden = Vec::with_capacity(steps);
+        let mut alphas = Vec::with_capacity(steps);
+        for t in 0..steps {
             let words = captions.clone().narrow(1, t, 1).reshape([-1]);
-            let out = self.step(encoded, words, state);
-            logits.push(out.logits);
-            alphas.push(out.alpha);
-            state = out.state;
+            let (alpha, next) = self.recur(encoded, words, state);
+            hidden.push(next.h.clone());
+            alphas.push(alpha);
+            state = next;
         }
-        (Tensor::stack(logits, 1), Tensor::stack(alphas, 1))
+        let hidden = Tensor::stack::<3>(hidden, 1); // [B, T-1, D]
+        let dim = hidden.dims()[2];
+        let logits = self
+            .fcn
+            .forward(self.dropout.forward(hidden.reshape([batch * steps, dim]))) // [B·(T-1), V]
+            .reshape([batch as i32, steps as i32, -1]);
+        (logits, Tensor::stack(alphas, 1))
     }
 }
 

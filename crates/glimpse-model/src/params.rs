@@ -3,7 +3,7 @@
 //! Every module lists its tensors once, in [`TorchParams::visit_params`]; loading, exporting and
 //! the list of expected shapes all walk that same list, so they cannot disagree.
 
-use burn::module::{Param, RunningState};
+use burn::module::{Param, ParamId, RunningState};
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Embedding, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -53,16 +53,21 @@ impl ParamSlot<'_> {
     }
 
     /// Replaces the value with `tensor` (already checked to have [`Self::torch_shape`]).
-    fn assign(self, tensor: &HostTensor, device: &Device) {
+    ///
+    /// The parameter's id is derived from its name, so that state keyed by id (an optimizer's
+    /// moments) finds its parameter again when a checkpoint is loaded in another process.
+    fn assign(self, name: &str, tensor: &HostTensor, device: &Device) {
         match self {
-            ParamSlot::Float1(p) => *p = Param::from_tensor(upload::<1>(tensor, device)),
-            ParamSlot::Float2(p) => *p = Param::from_tensor(upload::<2>(tensor, device)),
+            ParamSlot::Float1(p) => *p = named_param(name, upload::<1>(tensor, device)),
+            ParamSlot::Float2(p) => *p = named_param(name, upload::<2>(tensor, device)),
             ParamSlot::LinearWeight(p) => {
                 let transposed = transpose_2d(tensor);
-                *p = Param::from_tensor(upload::<2>(&transposed, device));
+                *p = named_param(name, upload::<2>(&transposed, device));
             }
-            ParamSlot::Float4(p) => *p = Param::from_tensor(upload::<4>(tensor, device)),
-            ParamSlot::Running1(r) => *r = RunningState::new(upload::<1>(tensor, device)),
+            ParamSlot::Float4(p) => *p = named_param(name, upload::<4>(tensor, device)),
+            ParamSlot::Running1(r) => {
+                *r = RunningState::with_id(ParamId::from(stable_id(name)), upload::<1>(tensor, device))
+            }
         }
     }
 
@@ -77,6 +82,19 @@ impl ParamSlot<'_> {
             ParamSlot::Running1(r) => r.value(),
         }
     }
+}
+
+/// A trainable parameter whose id is a hash (FNV-1a) of its PyTorch name.
+fn named_param<const D: usize>(name: &str, value: Tensor<D>) -> Param<Tensor<D>> {
+    let (_, value, mapper) = Param::from_tensor(value).consume();
+    Param::from_mapped_value(ParamId::from(stable_id(name)), value, mapper)
+}
+
+/// FNV-1a, 64 bit: stable across processes, platforms and releases.
+pub fn stable_id(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ byte as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn upload<const D: usize>(tensor: &HostTensor, device: &Device) -> Tensor<D> {
@@ -144,9 +162,23 @@ pub fn load_params(module: &mut impl TorchParams, weights: &TensorMap, device: &
     }
     module.visit_params("", &mut |name, slot| {
         let tensor = weights.get(&name).expect("checked above");
-        slot.assign(tensor, device);
+        slot.assign(&name, tensor, device);
     });
     Ok(())
+}
+
+/// Sets which parameters receive gradients: those whose PyTorch name `trainable` accepts.
+/// (Buffers such as BatchNorm running statistics never do.)
+pub fn set_trainable(module: &mut impl TorchParams, trainable: &dyn Fn(&str) -> bool) {
+    module.visit_params("", &mut |name, slot| {
+        let grad = trainable(&name);
+        match slot {
+            ParamSlot::Float1(p) => *p = p.clone().set_require_grad(grad),
+            ParamSlot::Float2(p) | ParamSlot::LinearWeight(p) => *p = p.clone().set_require_grad(grad),
+            ParamSlot::Float4(p) => *p = p.clone().set_require_grad(grad),
+            ParamSlot::Running1(_) => {}
+        }
+    });
 }
 
 /// Reads every parameter back to the host under its PyTorch name and shape.

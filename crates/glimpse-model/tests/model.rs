@@ -239,3 +239,32 @@ fn teacher_forcing_equals_stepping() {
         state = out.state;
     }
 }
+
+/// Collects the ids of a module's trainable parameters in visiting order.
+struct Ids(Vec<u64>);
+
+impl burn::module::ModuleVisitor for Ids {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        self.0.push(param.id.val());
+    }
+}
+
+#[test]
+fn loaded_parameters_have_ids_derived_from_their_names() {
+    // An optimizer keys its state by parameter id; a checkpoint's state must find the same
+    // parameters when the weights are loaded again in another process.
+    use burn::module::Module;
+    let config = small_config(EncoderArch::Resnet18);
+    let first = random_captioner(&config, 1);
+    let second = random_captioner(&config, 2);
+    let ids = |model: &CaptionModel| {
+        let mut ids = Ids(Vec::new());
+        model.visit(&mut ids);
+        ids.0
+    };
+    let (a, b) = (ids(&first.model), ids(&second.model));
+    assert_eq!(a, b, "same names, same ids, whatever the values");
+    let unique: std::collections::HashSet<_> = a.iter().collect();
+    assert_eq!(unique.len(), a.len(), "every parameter has its own id");
+    assert!(a.contains(&glimpse_model::params::stable_id("decoder.fcn.weight")));
+}

@@ -1,0 +1,163 @@
+//! Flickr8k as it is distributed: Kaggle's `captions.txt`, the original `Flickr8k.token.txt`,
+//! and the original split files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use super::{CaptionTable, Problems, Split, text_lines};
+
+/// The original split files, as `glimpse synth` also writes them.
+pub const SPLIT_FILES: [(Split, &str); 3] = [
+    (Split::Train, "Flickr_8k.trainImages.txt"),
+    (Split::Val, "Flickr_8k.devImages.txt"),
+    (Split::Test, "Flickr_8k.testImages.txt"),
+];
+
+/// Kaggle's `captions.txt`: a header `image,caption`, then one `image,caption` row per caption.
+/// The caption is everything after the first comma; a quoted caption may contain commas and
+/// doubled quotes.
+pub fn read_kaggle(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
+    let mut lines = text_lines(path, problems)?.into_iter();
+    match lines.next() {
+        Some((_, header)) if header.trim() == "image,caption" => {}
+        Some((location, header)) => bail!(
+            "{location}: expected the header `image,caption` (Kaggle's Flickr8k captions.txt), found `{}`",
+            header.chars().take(60).collect::<String>()
+        ),
+        None => bail!(
+            "{}: empty file; expected the header `image,caption`",
+            path.display()
+        ),
+    }
+    let mut table = CaptionTable::new();
+    for (location, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((image, caption)) = line.split_once(',') else {
+            problems.bad_row(&location, "no comma between image and caption; skipped");
+            continue;
+        };
+        let image = image.trim();
+        if image.is_empty() {
+            problems.bad_row(&location, "empty image name; skipped");
+            continue;
+        }
+        let caption = match unquote(caption.trim()) {
+            Ok(caption) => caption,
+            Err(message) => {
+                problems.bad_row(&location, message);
+                continue;
+            }
+        };
+        table
+            .entry(image.to_string())
+            .or_default()
+            .push((location, caption));
+    }
+    Ok(table)
+}
+
+/// A CSV field: plain, or quoted with `""` for a quote inside.
+fn unquote(field: &str) -> std::result::Result<String, String> {
+    let Some(inner) = field.strip_prefix('"') else {
+        return Ok(field.to_string());
+    };
+    let Some(inner) = inner.strip_suffix('"') else {
+        return Err("a quoted caption without its closing quote; skipped".to_string());
+    };
+    Ok(inner.replace("\"\"", "\""))
+}
+
+/// `Flickr8k.token.txt`: `image.jpg#N<TAB>caption` per line.
+pub fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
+    let mut table = CaptionTable::new();
+    for (location, line) in text_lines(path, problems)? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((key, caption)) = line.split_once('\t') else {
+            problems.bad_row(&location, "no tab between `image#N` and the caption; skipped");
+            continue;
+        };
+        let Some((image, number)) = key.rsplit_once('#') else {
+            problems.bad_row(&location, format!("`{key}` is not `image#N`; skipped"));
+            continue;
+        };
+        if image.is_empty() || number.parse::<u32>().is_err() {
+            problems.bad_row(&location, format!("`{key}` is not `image#N`; skipped"));
+            continue;
+        }
+        table
+            .entry(image.to_string())
+            .or_default()
+            .push((location, caption.trim().to_string()));
+    }
+    Ok(table)
+}
+
+/// The original split files, if present: image name → split. All three or none.
+pub fn read_split_files(
+    root: &Path,
+    problems: &mut Problems,
+) -> Result<Option<BTreeMap<String, (Split, Option<PathBuf>)>>> {
+    let present: Vec<_> = SPLIT_FILES
+        .iter()
+        .filter(|(_, f)| root.join(f).is_file())
+        .collect();
+    if present.is_empty() {
+        return Ok(None);
+    }
+    if present.len() < SPLIT_FILES.len() {
+        let missing: Vec<_> = SPLIT_FILES
+            .iter()
+            .filter(|(_, f)| !root.join(f).is_file())
+            .map(|(_, f)| *f)
+            .collect();
+        bail!(
+            "{}: split files incomplete, missing {}",
+            root.display(),
+            missing.join(", ")
+        );
+    }
+    let mut assignments = BTreeMap::new();
+    for (split, file) in SPLIT_FILES {
+        for (location, line) in text_lines(&root.join(file), problems)? {
+            let name = line.trim();
+            if name.is_empty() {
+                continue;
+            }
+            if let Some((earlier, _)) = assignments.insert(name.to_string(), (split, None)) {
+                problems.at(
+                    &location,
+                    format!(
+                        "{name} was already in the {} split; now in {}",
+                        earlier.name(),
+                        split.name()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(Some(assignments))
+}
+
+/// A fixed split when the data comes without one: by a hash of the image name, 80% train, 10%
+/// val, 10% test — the same on every machine and independent of the file's order.
+pub fn default_split<'a>(
+    names: impl Iterator<Item = &'a String>,
+) -> BTreeMap<String, (Split, Option<PathBuf>)> {
+    names
+        .map(|name| {
+            let bucket = glimpse_model::params::stable_id(name) % 10;
+            let split = match bucket {
+                0 => Split::Test,
+                1 => Split::Val,
+                _ => Split::Train,
+            };
+            (name.clone(), (split, None))
+        })
+        .collect()
+}

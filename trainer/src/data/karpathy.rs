@@ -1,0 +1,107 @@
+//! Karpathy's split files (`dataset_flickr8k.json`, `dataset_flickr30k.json`,
+//! `dataset_coco.json`): `{"dataset", "images": [{"filename", "filepath"?, "split",
+//! "sentences": [{"raw", "tokens"}]}]}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+use super::{CaptionTable, Problems, Split};
+
+#[derive(Deserialize)]
+struct File {
+    #[serde(default)]
+    dataset: Option<String>,
+    images: Vec<Image>,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    filename: String,
+    /// COCO's subfolder (`train2014`, `val2014`).
+    #[serde(default)]
+    filepath: Option<String>,
+    split: String,
+    sentences: Vec<Sentence>,
+}
+
+#[derive(Deserialize)]
+struct Sentence {
+    raw: String,
+}
+
+/// What a Karpathy file holds.
+pub struct KarpathySplits {
+    pub name: String,
+    pub splits: BTreeMap<String, (Split, Option<PathBuf>)>,
+    pub captions: CaptionTable,
+}
+
+/// The one `dataset_*.json` in `root`, if any.
+pub fn find(root: &Path) -> Result<Option<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(root).with_context(|| format!("{}", root.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("dataset_") && name.ends_with(".json") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => bail!(
+            "{}: several Karpathy split files ({}); keep one",
+            root.display(),
+            found
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Reads a Karpathy file. Images in an unknown split are reported and skipped.
+pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
+    let text = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let file: File = serde_json::from_slice(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not a Karpathy split file: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let mut splits = BTreeMap::new();
+    let mut captions = CaptionTable::new();
+    for (index, image) in file.images.into_iter().enumerate() {
+        let location = format!("{}: images[{index}]", path.display());
+        let split = match image.split.as_str() {
+            "train" | "restval" => Split::Train,
+            "val" => Split::Val,
+            "test" => Split::Test,
+            other => {
+                problems.bad_row(&location, format!("unknown split `{other}`; skipped"));
+                continue;
+            }
+        };
+        let relative = image
+            .filepath
+            .as_ref()
+            .map(|dir| PathBuf::from(dir).join(&image.filename));
+        let entries = captions.entry(image.filename.clone()).or_default();
+        for (k, sentence) in image.sentences.into_iter().enumerate() {
+            entries.push((format!("{location}.sentences[{k}]"), sentence.raw));
+        }
+        splits.insert(image.filename, (split, relative));
+    }
+    Ok(KarpathySplits {
+        name: file.dataset.unwrap_or_else(|| "karpathy".to_string()),
+        splits,
+        captions,
+    })
+}

@@ -1,0 +1,324 @@
+//! Captioning datasets as people have them on disk, read into one shape: images with their
+//! tokenised reference captions, split into train / val / test.
+//!
+//! Layouts (detected from the files in the data folder):
+//! - Kaggle Flickr8k: `captions.txt` (`image,caption`) + `Images/`; splits from the original
+//!   split files or Karpathy's JSON when present beside it, else a fixed 80/10/10 split.
+//! - Original Flickr8k: `Flickr8k.token.txt` + `Flickr_8k.{train,dev,test}Images.txt` +
+//!   `Flicker8k_Dataset/` (or `Images/`).
+//! - Karpathy JSON (`dataset_flickr8k.json`, `dataset_flickr30k.json`, `dataset_coco.json`):
+//!   the file's own split; `restval` counts as train, as in Karpathy's code.
+//!
+//! Bad data never panics: each problem is reported with its file and line, counted and skipped.
+//! When more than `max_bad_fraction` of the captions or images are bad the load fails, because
+//! that many problems mean a wrong folder or a broken download, not a few stray rows.
+
+pub mod flickr8k;
+mod karpathy;
+pub mod problems;
+pub mod vocab_builder;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use glimpse_metrics::tokenize;
+use serde::{Deserialize, Serialize};
+
+pub use problems::Problems;
+pub use vocab_builder::build_vocabulary;
+
+/// Which part of the data an image belongs to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Val,
+    Test,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// One image and its reference captions.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The image's name as the dataset gives it (`1000268201_693b08cb0e.jpg`).
+    pub name: String,
+    pub path: PathBuf,
+    /// Each reference as written.
+    pub raw: Vec<String>,
+    /// Each reference tokenised as coco-caption scores it.
+    pub tokens: Vec<Vec<String>>,
+}
+
+/// Which files the data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    Kaggle,
+    Flickr8kOriginal,
+    Karpathy,
+}
+
+/// What [`Dataset::load`] is told.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Captions longer than this many tokens are skipped (counted).
+    pub max_caption_tokens: usize,
+    /// Fail when more than this fraction of captions or images is bad.
+    pub max_bad_fraction: f64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            max_caption_tokens: 40,
+            max_bad_fraction: 0.05,
+        }
+    }
+}
+
+/// A dataset: samples per split, and every problem met while reading it.
+#[derive(Debug)]
+pub struct Dataset {
+    pub root: PathBuf,
+    pub layout: Layout,
+    /// A name for model cards ("Flickr8k", "flickr30k", or the folder's name).
+    pub name: String,
+    pub splits: BTreeMap<Split, Vec<Sample>>,
+    pub problems: Problems,
+}
+
+/// Captions read from a file before splitting: image name → (`file:line`, caption) in file order.
+pub(crate) type CaptionTable = BTreeMap<String, Vec<(String, String)>>;
+
+impl Dataset {
+    /// Reads the dataset in `root`, whichever layout it has.
+    pub fn load(root: &Path, options: &LoadOptions) -> Result<Dataset> {
+        if !root.is_dir() {
+            bail!("{}: no such data folder", root.display());
+        }
+        let mut problems = Problems::default();
+        let karpathy_file = karpathy::find(root)?;
+        let (layout, name, assignments, table, images_dir) = if root.join("captions.txt").is_file() {
+            let table = flickr8k::read_kaggle(&root.join("captions.txt"), &mut problems)?;
+            let assignments = match flickr8k::read_split_files(root, &mut problems)? {
+                Some(assignments) => assignments,
+                None => match &karpathy_file {
+                    Some(file) => karpathy::read(file, &mut problems)?.splits,
+                    None => flickr8k::default_split(table.keys()),
+                },
+            };
+            (
+                Layout::Kaggle,
+                folder_name(root),
+                assignments,
+                table,
+                images_folder(root),
+            )
+        } else if root.join("Flickr8k.token.txt").is_file() {
+            let table = flickr8k::read_token_file(&root.join("Flickr8k.token.txt"), &mut problems)?;
+            let Some(assignments) = flickr8k::read_split_files(root, &mut problems)? else {
+                bail!(
+                    "{}: Flickr8k.token.txt is here but the split files Flickr_8k.{{train,dev,test}}Images.txt are not",
+                    root.display()
+                );
+            };
+            (
+                Layout::Flickr8kOriginal,
+                "Flickr8k".to_string(),
+                assignments,
+                table,
+                images_folder(root),
+            )
+        } else if let Some(file) = karpathy_file {
+            let read = karpathy::read(&file, &mut problems)?;
+            let images_dir = images_folder(root);
+            (
+                Layout::Karpathy,
+                read.name,
+                read.splits,
+                read.captions,
+                images_dir,
+            )
+        } else {
+            bail!(
+                "{}: no dataset found: expected captions.txt (Kaggle Flickr8k), Flickr8k.token.txt (original Flickr8k) or dataset_*.json (Karpathy splits)",
+                root.display()
+            );
+        };
+        let mut dataset = Dataset {
+            root: root.to_path_buf(),
+            layout,
+            name,
+            splits: BTreeMap::new(),
+            problems,
+        };
+        dataset.assemble(table, assignments, &images_dir, options)?;
+        Ok(dataset)
+    }
+
+    /// Tokenises, checks image files, and files every sample under its split.
+    fn assemble(
+        &mut self,
+        table: CaptionTable,
+        assignments: BTreeMap<String, (Split, Option<PathBuf>)>,
+        images_dir: &Path,
+        options: &LoadOptions,
+    ) -> Result<()> {
+        let (mut captions_seen, mut captions_bad) = (0usize, 0usize);
+        let (mut images_seen, mut images_bad) = (0usize, 0usize);
+        for (name, (split, relative)) in assignments {
+            let Some(captions) = table.get(&name) else {
+                self.problems
+                    .note(format!("{name}: listed in a split but has no captions; skipped"));
+                continue;
+            };
+            images_seen += 1;
+            let path = match relative {
+                Some(relative) => self.root.join(relative),
+                None => images_dir.join(&name),
+            };
+            if !path.is_file() {
+                images_bad += 1;
+                self.problems
+                    .note(format!("{}: image file missing; skipped", path.display()));
+                continue;
+            }
+            let mut sample = Sample {
+                name: name.clone(),
+                path,
+                raw: Vec::new(),
+                tokens: Vec::new(),
+            };
+            for (location, caption) in captions {
+                captions_seen += 1;
+                let tokens = tokenize(caption);
+                if tokens.is_empty() {
+                    captions_bad += 1;
+                    self.problems
+                        .at(location, format!("{name}: empty caption; skipped"));
+                } else if tokens.len() > options.max_caption_tokens {
+                    captions_bad += 1;
+                    self.problems.at(
+                        location,
+                        format!(
+                            "{name}: caption of {} tokens is over the limit of {}; skipped",
+                            tokens.len(),
+                            options.max_caption_tokens
+                        ),
+                    );
+                } else {
+                    sample.raw.push(caption.clone());
+                    sample.tokens.push(tokens);
+                }
+            }
+            if sample.tokens.is_empty() {
+                self.problems.note(format!("{name}: no usable caption; skipped"));
+                continue;
+            }
+            self.splits.entry(split).or_default().push(sample);
+        }
+        let bad_rows = self.problems.bad_rows();
+        check_fraction(
+            "captions",
+            captions_bad + bad_rows,
+            captions_seen + bad_rows,
+            options,
+            &self.problems,
+        )?;
+        check_fraction("images", images_bad, images_seen, options, &self.problems)?;
+        if self.split(Split::Train).is_empty() {
+            bail!("{}: the train split has no usable images", self.root.display());
+        }
+        Ok(())
+    }
+
+    /// The samples of `split` (empty when the dataset has none).
+    pub fn split(&self, split: Split) -> &[Sample] {
+        self.splits.get(&split).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// One line per split: `train 6000 images, 30000 captions`.
+    pub fn summary(&self) -> String {
+        self.splits
+            .iter()
+            .map(|(split, samples)| {
+                let captions: usize = samples.iter().map(|s| s.tokens.len()).sum();
+                format!("{} {} images, {captions} captions", split.name(), samples.len())
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn check_fraction(
+    what: &str,
+    bad: usize,
+    seen: usize,
+    options: &LoadOptions,
+    problems: &Problems,
+) -> Result<()> {
+    if seen > 0 && bad as f64 > options.max_bad_fraction * seen as f64 {
+        bail!(
+            "{bad} of {seen} {what} are unusable (more than {:.0}%), so this looks like the wrong folder or a broken download. First problems:\n{}",
+            options.max_bad_fraction * 100.0,
+            problems.first(10).join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// `Images/` (Kaggle, synth), else `Flicker8k_Dataset/` (the original zip, sic), else the root.
+fn images_folder(root: &Path) -> PathBuf {
+    for name in [
+        "Images",
+        "Flicker8k_Dataset",
+        "Flickr8k_Dataset",
+        "flickr30k_images",
+    ] {
+        if root.join(name).is_dir() {
+            return root.join(name);
+        }
+    }
+    root.to_path_buf()
+}
+
+fn folder_name(root: &Path) -> String {
+    let name = root
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    if name.is_empty() {
+        "dataset".to_string()
+    } else {
+        name
+    }
+}
+
+/// Splits a file into lines of text, each with its `file:line`; a line that is not UTF-8 is
+/// reported and left out.
+pub(crate) fn text_lines(path: &Path, problems: &mut Problems) -> Result<Vec<(String, String)>> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut lines = Vec::new();
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let location = format!("{}:{}", path.display(), index + 1);
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        match std::str::from_utf8(raw) {
+            Ok(text) => lines.push((location, text.trim_start_matches('\u{feff}').to_string())),
+            Err(e) => problems.bad_row(&location, format!("not UTF-8 text ({e}); skipped")),
+        }
+    }
+    Ok(lines)
+}

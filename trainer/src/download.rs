@@ -1,0 +1,354 @@
+//! `glimpse data flickr8k`: fetches Flickr8k and torchvision's encoder weights from their usual
+//! public addresses (or a mirror), resuming partial downloads, checking digests, and unpacking
+//! the archives into the layout `glimpse train --data` reads.
+//!
+//! Digests: torchvision names its weight files after the first 8 hex digits of their SHA-256
+//! and checks that prefix; we check the same. The Flickr8k archives have no published SHA-256
+//! (only MD5 sums circulate), so the first download records its SHA-256 in `SHA256SUMS` beside
+//! the files and every later download is checked against it; `--sha256 NAME=HEX` pins one.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest as _, Sha256};
+
+const FLICKR8K_BASE: &str = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k";
+const TORCHVISION_BASE: &str = "https://download.pytorch.org/models";
+/// How many times a dropped connection is resumed before giving up.
+const RETRIES: usize = 3;
+const SUMS: &str = "SHA256SUMS";
+
+/// What a file's bytes must hash to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expected {
+    /// The full SHA-256 in hex.
+    Sha256(String),
+    /// A prefix of the SHA-256 (torchvision's file-name convention).
+    Sha256Prefix(String),
+    /// Nothing published: trust on first download, recorded in `SHA256SUMS`.
+    Recorded,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteFile {
+    /// Where it is saved, relative to the destination folder.
+    pub path: String,
+    pub url: String,
+    pub expected: Expected,
+    /// Unpack this zip archive into the destination folder after checking it.
+    pub unzip: bool,
+}
+
+/// Flickr8k's two archives and, with `weights`, torchvision's ResNet-50 and MobileNetV2.
+pub fn flickr8k_files(mirror: Option<&str>, weights: bool) -> Vec<RemoteFile> {
+    let at = |base: &str, name: &str| format!("{}/{name}", mirror.unwrap_or(base).trim_end_matches('/'));
+    let mut files = vec![
+        RemoteFile {
+            path: "Flickr8k_text.zip".into(),
+            url: at(FLICKR8K_BASE, "Flickr8k_text.zip"),
+            expected: Expected::Recorded,
+            unzip: true,
+        },
+        RemoteFile {
+            path: "Flickr8k_Dataset.zip".into(),
+            url: at(FLICKR8K_BASE, "Flickr8k_Dataset.zip"),
+            expected: Expected::Recorded,
+            unzip: true,
+        },
+    ];
+    if weights {
+        for (name, prefix) in [
+            ("resnet50-0676ba61.pth", "0676ba61"),
+            ("mobilenet_v2-b0353104.pth", "b0353104"),
+        ] {
+            files.push(RemoteFile {
+                path: format!("weights/{name}"),
+                url: at(TORCHVISION_BASE, name),
+                expected: Expected::Sha256Prefix(prefix.into()),
+                unzip: false,
+            });
+        }
+    }
+    files
+}
+
+/// Downloads (or finds already downloaded), checks and unpacks every file.
+pub fn fetch_all(files: &[RemoteFile], dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    let mut sums = read_sums(dir)?;
+    for file in files {
+        let path = fetch(file, dir, &mut sums)?;
+        if file.unzip {
+            unzip(&path, dir)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_sums(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = dir.join(SUMS);
+    let Ok(text) = fs::read_to_string(&path) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut sums = BTreeMap::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (hex, name) = line
+            .split_once("  ")
+            .ok_or_else(|| anyhow!("{}:{}: expected `SHA256  name`", path.display(), index + 1))?;
+        sums.insert(name.trim().to_string(), hex.trim().to_lowercase());
+    }
+    Ok(sums)
+}
+
+fn write_sums(dir: &Path, sums: &BTreeMap<String, String>) -> Result<()> {
+    let text: String = sums
+        .iter()
+        .map(|(name, hex)| format!("{hex}  {name}\n"))
+        .collect();
+    fs::write(dir.join(SUMS), text)?;
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut hash = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buffer[..n]);
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Checks `path` against what is expected (or recorded); records a first download.
+fn verify(file: &RemoteFile, path: &Path, dir: &Path, sums: &mut BTreeMap<String, String>) -> Result<()> {
+    let actual = sha256_file(path)?;
+    let recorded = sums.get(&file.path).cloned();
+    let expected = match (&file.expected, recorded) {
+        (Expected::Sha256(hex), _) => Some(hex.to_lowercase()),
+        (Expected::Sha256Prefix(prefix), _) => {
+            if actual.starts_with(&prefix.to_lowercase()) {
+                None
+            } else {
+                Some(format!("{prefix}…"))
+            }
+        }
+        (Expected::Recorded, Some(hex)) => Some(hex),
+        (Expected::Recorded, None) => None,
+    };
+    if let Some(expected) = expected
+        && !(expected == actual)
+    {
+        bail!(
+            "{}: SHA-256 mismatch: expected {expected}, got {actual} (from {}); the file is corrupt or not the published one, so it was removed — run again to download it afresh",
+            file.path,
+            file.url
+        );
+    }
+    if file.expected == Expected::Recorded && !sums.contains_key(&file.path) {
+        eprintln!("{}: no published SHA-256; recorded {actual} in {SUMS}", file.path);
+    }
+    sums.insert(file.path.clone(), actual);
+    write_sums(dir, sums)
+}
+
+/// Downloads one file into `dir` unless it is already there and checks out.
+pub fn fetch(file: &RemoteFile, dir: &Path, sums: &mut BTreeMap<String, String>) -> Result<PathBuf> {
+    let target = dir.join(&file.path);
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    if target.is_file() {
+        match verify(file, &target, dir, sums) {
+            Ok(()) => {
+                eprintln!("{}: already downloaded", file.path);
+                return Ok(target);
+            }
+            Err(e) => {
+                fs::remove_file(&target)?;
+                return Err(e);
+            }
+        }
+    }
+    let partial = PathBuf::from(format!("{}.part", target.display()));
+    let mut attempt = 0;
+    loop {
+        match download_into(&file.url, &partial, &file.path) {
+            Ok(()) => break,
+            Err(DownloadError::Retryable(message)) if attempt < RETRIES => {
+                attempt += 1;
+                eprintln!("{}: {message}; resuming (try {attempt} of {RETRIES})", file.path);
+                std::thread::sleep(Duration::from_millis(200 * attempt as u64));
+            }
+            Err(DownloadError::Retryable(message)) => bail!(
+                "{}: {message}; gave up after {RETRIES} retries; run again to resume from the {} bytes kept in {}",
+                file.path,
+                fs::metadata(&partial).map(|m| m.len()).unwrap_or(0),
+                partial.display()
+            ),
+            Err(DownloadError::Fatal(error)) => return Err(error),
+        }
+    }
+    if let Err(e) = verify(file, &partial, dir, sums) {
+        fs::remove_file(&partial)?;
+        return Err(e);
+    }
+    fs::rename(&partial, &target)?;
+    Ok(target)
+}
+
+enum DownloadError {
+    /// A dropped connection or a server hiccup: resume.
+    Retryable(String),
+    Fatal(anyhow::Error),
+}
+
+fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<(), DownloadError> {
+    let offset = fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(20))
+        .timeout_read(Duration::from_secs(60))
+        .build();
+    let mut request = agent.get(url);
+    if offset > 0 {
+        request = request.set("Range", &format!("bytes={offset}-"));
+    }
+    let response = match request.call() {
+        Ok(response) => response,
+        // The part file already holds everything.
+        Err(ureq::Error::Status(416, _)) if offset > 0 => return Ok(()),
+        Err(ureq::Error::Status(code, _)) if code >= 500 => {
+            return Err(DownloadError::Retryable(format!(
+                "server error {code} from {url}"
+            )));
+        }
+        Err(ureq::Error::Status(code, _)) => {
+            return Err(DownloadError::Fatal(anyhow!(
+                "{label}: {url} answered HTTP {code}"
+            )));
+        }
+        Err(ureq::Error::Transport(t)) => {
+            return Err(DownloadError::Retryable(format!("cannot reach {url}: {t}")));
+        }
+    };
+    // 206: the server continues where we stopped; 200: it sends everything again.
+    let resume = offset > 0 && response.status() == 206;
+    let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
+    let start = if resume { offset } else { 0 };
+    let mut out = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(resume)
+        .truncate(!resume)
+        .open(partial)
+        .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+    let progress = match length {
+        Some(length) => ProgressBar::new(start + length).with_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("a valid template"),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    progress.set_prefix(label.to_string());
+    progress.set_position(start);
+    let mut reader = response.into_reader();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut received = 0u64;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(n) => n,
+            Err(e) => {
+                progress.abandon();
+                return Err(DownloadError::Retryable(format!(
+                    "connection dropped after {} bytes ({e})",
+                    start + received
+                )));
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buffer[..n])
+            .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+        received += n as u64;
+        progress.inc(n as u64);
+    }
+    out.sync_all()
+        .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+    progress.finish_and_clear();
+    if let Some(length) = length
+        && received < length
+    {
+        return Err(DownloadError::Retryable(format!(
+            "connection closed after {} of {} bytes",
+            start + received,
+            start + length
+        )));
+    }
+    Ok(())
+}
+
+/// Unpacks a zip into `dir` (once: a marker remembers it), skipping macOS metadata and refusing
+/// entries that would land outside `dir`.
+pub fn unzip(archive: &Path, dir: &Path) -> Result<()> {
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let marker = dir.join(format!(".{name}.unpacked"));
+    if marker.is_file() {
+        return Ok(());
+    }
+    let file = fs::File::open(archive).with_context(|| format!("{}", archive.display()))?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| anyhow!("{}: not a readable zip archive: {e}", archive.display()))?;
+    let progress = ProgressBar::new(zip.len() as u64).with_style(
+        ProgressStyle::with_template("unpacking {prefix} {bar:30} {pos}/{len}").expect("a valid template"),
+    );
+    progress.set_prefix(name.clone());
+    for index in 0..zip.len() {
+        let mut entry = zip
+            .by_index(index)
+            .map_err(|e| anyhow!("{}: entry {index}: {e}", archive.display()))?;
+        let Some(relative) = entry.enclosed_name() else {
+            bail!(
+                "{}: entry `{}` points outside the folder; refusing to unpack",
+                archive.display(),
+                String::from_utf8_lossy(entry.name_raw())
+            );
+        };
+        progress.inc(1);
+        if relative.starts_with("__MACOSX")
+            || relative
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("._"))
+        {
+            continue;
+        }
+        let target = dir.join(&relative);
+        if entry.is_dir() {
+            fs::create_dir_all(&target)?;
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut out = fs::File::create(&target).with_context(|| format!("{}", target.display()))?;
+        std::io::copy(&mut entry, &mut out)
+            .map_err(|e| anyhow!("{}: entry `{}`: {e}", archive.display(), relative.display()))?;
+    }
+    progress.finish_and_clear();
+    fs::write(&marker, b"")?;
+    Ok(())
+}

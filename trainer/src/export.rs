@@ -1,0 +1,120 @@
+//! `glimpse export`: a training run's checkpoint → the one-file weight bundle the page and
+//! `glimpse caption` load, with a model card saying what it was trained on and how well it did.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use glimpse_model::{Bundle, ModelCard, StorageType};
+
+use crate::torch_import::today;
+use crate::train::checkpoint::Checkpoint;
+use crate::train::{BEST, LAST};
+
+/// Which checkpoint of the run to export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    /// The epoch with the best validation BLEU-4.
+    Best,
+    /// The latest state.
+    Last,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub run: PathBuf,
+    pub which: Which,
+    pub out: PathBuf,
+    pub storage: StorageType,
+    pub name: Option<String>,
+}
+
+/// Writes the bundle and returns it.
+pub fn export(request: &ExportRequest) -> Result<Bundle> {
+    let file = match request.which {
+        Which::Best => BEST,
+        Which::Last => LAST,
+    };
+    let path = request.run.join(file);
+    if !path.is_file() {
+        bail!(
+            "{}: no {file} (has this run finished an epoch? `--which last` exports the latest state)",
+            request.run.display()
+        );
+    }
+    let checkpoint = Checkpoint::read(&path)?;
+    let bundle = to_bundle(checkpoint, &path, request.name.clone());
+    let bytes = bundle.to_bytes(request.storage)?;
+    crate::train::checkpoint::write_atomically(&request.out, &bytes)?;
+    Ok(bundle)
+}
+
+fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>) -> Bundle {
+    let state = &checkpoint.state;
+    let train = &checkpoint.train_config;
+    // The card reports the exported epoch's own validation scores.
+    let exported_epoch = state
+        .history
+        .iter()
+        .rev()
+        .find(|r| Some(r.epoch) == state.best_epoch && path.ends_with(BEST));
+    let record = exported_epoch.or(state.history.last());
+    let mut metrics = BTreeMap::new();
+    if let Some(r) = record {
+        for (k, v) in r.bleu.iter().enumerate() {
+            metrics.insert(format!("val_Bleu_{}", k + 1), *v);
+        }
+        metrics.insert("val_loss".to_string(), r.val_loss);
+    }
+    let encoder_weights = match &train.encoder_weights {
+        Some(file) => format!(
+            "{} ({})",
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            if train.fine_tune_stages == 0 {
+                "frozen".to_string()
+            } else {
+                format!("last {} stages fine-tuned", train.fine_tune_stages)
+            }
+        ),
+        None => "trained from scratch".to_string(),
+    };
+    let epochs = record.map(|r| r.epoch as u32);
+    Bundle {
+        card: ModelCard {
+            name: name.unwrap_or_else(|| {
+                format!(
+                    "{} on {}",
+                    checkpoint.model_config.encoder.arch.name(),
+                    state.dataset
+                )
+            }),
+            description: format!(
+                "Show, Attend and Tell captioner trained with glimpse train: {} encoder, embeddings {}, attention {}, LSTM {}.",
+                checkpoint.model_config.encoder.arch.name(),
+                train.embed_dim,
+                train.attention_dim,
+                train.decoder_dim
+            ),
+            trained_on: state.dataset.clone(),
+            decoder_trained: true,
+            encoder_weights,
+            metrics,
+            epochs,
+            created: today(),
+            notes: format!(
+                "{} steps, {:.0} s of training; batch {}, decoder lr {}, λ {}, seed {}",
+                record.map_or(state.step, |r| r.step),
+                state.train_seconds,
+                train.batch_size,
+                train.decoder_lr,
+                train.alpha_c,
+                train.seed
+            ),
+        },
+        config: checkpoint.model_config,
+        vocab: checkpoint.vocab,
+        weights: checkpoint.weights,
+    }
+}

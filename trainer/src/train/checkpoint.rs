@@ -1,0 +1,198 @@
+//! Training checkpoints: one safetensors file holding the model's weights (f32, PyTorch names,
+//! so Python's `safetensors` reads them), the optimizer state (burn's burnpack bytes as a `U8`
+//! tensor), and in its metadata the model config, vocabulary, training config and progress.
+//!
+//! Written atomically (temporary file, fsync, rename, fsync of the folder): a crash or `kill -9`
+//! at any moment leaves either the previous checkpoint or the new one, never half a file.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use glimpse_model::{HostTensor, ModelConfig, TensorMap, Vocabulary};
+use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+
+const CONFIG_KEY: &str = "glimpse.config";
+const VOCAB_KEY: &str = "glimpse.vocab";
+const TRAIN_KEY: &str = "glimpse.train_config";
+const STATE_KEY: &str = "glimpse.train_state";
+const DECODER_OPTIM: &str = "optimizer.decoder";
+const ENCODER_OPTIM: &str = "optimizer.encoder";
+
+/// One epoch's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub step: u64,
+    pub train_loss: f64,
+    pub val_loss: f64,
+    /// Validation BLEU-1..4 (coco-caption's corpus BLEU).
+    pub bleu: [f64; 4],
+    pub decoder_lr: f64,
+    pub encoder_lr: f64,
+    /// Training samples (image–caption pairs) per second in this epoch.
+    pub samples_per_s: f64,
+    pub seconds: f64,
+}
+
+/// Where training stands. Together with the seed this is the whole random state: the batch
+/// order of epoch `e` is drawn from (seed, e) and the dropout masks of step `s` from (seed, s),
+/// so a resumed run draws exactly what the uninterrupted run would have.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub data: PathBuf,
+    pub dataset: String,
+    /// The epoch in progress (0-based).
+    pub epoch: usize,
+    /// Batches of `epoch` already trained.
+    pub batch_in_epoch: usize,
+    /// Optimizer steps taken in all.
+    pub step: u64,
+    /// Running sums over the batches of `epoch` done so far (they survive a resume).
+    pub epoch_loss_sum: f64,
+    pub epoch_samples: usize,
+    pub epoch_seconds: f64,
+    pub best_bleu4: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub epochs_without_improvement: usize,
+    /// Set when training ended (all epochs, or early stopping).
+    pub finished: bool,
+    pub train_seconds: f64,
+    pub history: Vec<EpochRecord>,
+}
+
+/// Everything a checkpoint holds.
+pub struct Checkpoint {
+    pub model_config: ModelConfig,
+    pub vocab: Vocabulary,
+    pub train_config: TrainConfig,
+    pub state: TrainState,
+    pub weights: TensorMap,
+    pub decoder_optimizer: Vec<u8>,
+    pub encoder_optimizer: Option<Vec<u8>>,
+}
+
+impl Checkpoint {
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (name, tensor) in self.weights.iter() {
+            let bytes = tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+            encoded.push((name.to_string(), Dtype::F32, tensor.shape.clone(), bytes));
+        }
+        encoded.push((
+            DECODER_OPTIM.into(),
+            Dtype::U8,
+            vec![self.decoder_optimizer.len()],
+            self.decoder_optimizer.clone(),
+        ));
+        if let Some(bytes) = &self.encoder_optimizer {
+            encoded.push((ENCODER_OPTIM.into(), Dtype::U8, vec![bytes.len()], bytes.clone()));
+        }
+        let views = encoded
+            .iter()
+            .map(|(name, dtype, shape, bytes)| {
+                TensorView::new(*dtype, shape.clone(), bytes)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| anyhow!("tensor `{name}`: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let metadata = HashMap::from([
+            ("format".to_string(), "pt".to_string()),
+            (CONFIG_KEY.to_string(), self.model_config.to_json()),
+            (VOCAB_KEY.to_string(), self.vocab.to_json()),
+            (TRAIN_KEY.to_string(), serde_json::to_string(&self.train_config)?),
+            (STATE_KEY.to_string(), serde_json::to_string(&self.state)?),
+        ]);
+        Ok(safetensors::serialize(views, Some(metadata))?)
+    }
+
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+        let at = || path.display().to_string();
+        let (_, metadata) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| anyhow!("{}: not a glimpse training checkpoint: {e}", at()))?;
+        let entries = metadata.metadata().clone().unwrap_or_default();
+        let field = |key: &str| {
+            entries.get(key).ok_or_else(|| {
+                anyhow!(
+                    "{}: metadata `{key}` missing: not a glimpse training checkpoint",
+                    at()
+                )
+            })
+        };
+        let model_config =
+            ModelConfig::from_json(field(CONFIG_KEY)?).map_err(|e| anyhow!("{}: {CONFIG_KEY}: {e}", at()))?;
+        let vocab =
+            Vocabulary::from_json(field(VOCAB_KEY)?).map_err(|e| anyhow!("{}: {VOCAB_KEY}: {e}", at()))?;
+        let train_config: TrainConfig =
+            serde_json::from_str(field(TRAIN_KEY)?).map_err(|e| anyhow!("{}: {TRAIN_KEY}: {e}", at()))?;
+        let state: TrainState =
+            serde_json::from_str(field(STATE_KEY)?).map_err(|e| anyhow!("{}: {STATE_KEY}: {e}", at()))?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("{}: {e}", at()))?;
+        let mut weights = TensorMap::new();
+        let (mut decoder_optimizer, mut encoder_optimizer) = (None, None);
+        for (name, view) in tensors.iter() {
+            match (name, view.dtype()) {
+                (DECODER_OPTIM, Dtype::U8) => decoder_optimizer = Some(view.data().to_vec()),
+                (ENCODER_OPTIM, Dtype::U8) => encoder_optimizer = Some(view.data().to_vec()),
+                (_, Dtype::F32) => {
+                    let data = view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                        .collect();
+                    let tensor = HostTensor::new(view.shape().to_vec(), data)
+                        .map_err(|e| anyhow!("{}: `{name}`: {e}", at()))?;
+                    weights.insert(name, tensor);
+                }
+                (_, dtype) => bail!(
+                    "{}: tensor `{name}` has dtype {dtype:?}; checkpoints hold f32 weights",
+                    at()
+                ),
+            }
+        }
+        Ok(Checkpoint {
+            model_config,
+            vocab,
+            train_config,
+            state,
+            weights,
+            decoder_optimizer: decoder_optimizer
+                .ok_or_else(|| anyhow!("{}: tensor `{DECODER_OPTIM}` missing", at()))?,
+            encoder_optimizer,
+        })
+    }
+
+    pub fn read(path: &Path) -> Result<Checkpoint> {
+        let bytes = fs::read(path).with_context(|| format!("{}", path.display()))?;
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_atomically(path, &self.to_bytes()?)
+    }
+}
+
+/// Write to `path.tmp`, fsync, rename over `path`, fsync the folder.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+        file.write_all(bytes)
+            .with_context(|| format!("{}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("{}", tmp.display()))?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        // Makes the rename itself durable; not supported everywhere, so best effort.
+        if let Ok(dir) = fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The frozen-encoder feature cache: each image's encoder output `[P, E]` computed once and
+//! kept on disk as f16, reused by every epoch and every later run with the same encoder.
+//!
+//! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), where the
+//! fingerprint hashes the encoder's weights and the preprocessing, so a different encoder or
+//! input size never reads stale features. Files are written atomically; a truncated one (a crash
+//! mid-write) has the wrong size and is recomputed.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use burn::tensor::{Device, Tensor, TensorData};
+use glimpse_model::preprocess::bytes_to_input;
+use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
+use half::f16;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::data::Sample;
+
+/// How many images go through the encoder together.
+const ENCODE_BATCH: usize = 16;
+
+pub struct FeatureCache {
+    dir: PathBuf,
+    /// `P · E` values per image.
+    values: usize,
+}
+
+/// What [`FeatureCache::ensure`] did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CacheReport {
+    pub hits: usize,
+    pub computed: usize,
+    /// Images that could not be read or decoded: (name, reason).
+    pub failed: Vec<(String, String)>,
+}
+
+impl FeatureCache {
+    /// The cache for `config`'s encoder holding `encoder_weights`, under `data_root`.
+    pub fn open(data_root: &Path, config: &ModelConfig, encoder_weights: &TensorMap) -> Result<FeatureCache> {
+        let mut hash = Sha256::new();
+        hash.update(serde_json::to_vec(&config.encoder)?);
+        hash.update(serde_json::to_vec(&config.preprocess)?);
+        for (name, tensor) in encoder_weights.iter() {
+            hash.update(name.as_bytes());
+            for v in &tensor.data {
+                hash.update(v.to_le_bytes());
+            }
+        }
+        let fingerprint: String = hash
+            .finalize()
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let dir = data_root
+            .join(".glimpse-cache")
+            .join(format!("features-{fingerprint}"));
+        fs::create_dir_all(&dir).with_context(|| format!("creating the feature cache {}", dir.display()))?;
+        Ok(FeatureCache {
+            dir,
+            values: config.positions() * config.encoder_dim(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cache file of an image: its name plus a hash of the image file's size and
+    /// modification time, so an edited or replaced image is encoded again.
+    fn path(&self, sample: &Sample) -> PathBuf {
+        let stamp = fs::metadata(&sample.path)
+            .map(|m| {
+                let modified = m
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                format!("{}:{}", m.len(), modified.map_or(0, |d| d.as_nanos()))
+            })
+            .unwrap_or_default();
+        let stamp = glimpse_model::params::stable_id(&stamp);
+        self.dir.join(format!(
+            "{}.{:08x}.f16",
+            sample.name.replace(['/', '\\'], "__"),
+            stamp as u32
+        ))
+    }
+
+    fn is_cached(&self, sample: &Sample) -> bool {
+        fs::metadata(self.path(sample)).is_ok_and(|m| m.len() == (self.values * 2) as u64)
+    }
+
+    /// Computes the features of every sample not yet cached.
+    pub fn ensure(
+        &self,
+        samples: &[&Sample],
+        model: &CaptionModel,
+        config: &ModelConfig,
+        device: &Device,
+    ) -> Result<CacheReport> {
+        let mut report = CacheReport::default();
+        let missing: Vec<&Sample> = samples.iter().copied().filter(|s| !self.is_cached(s)).collect();
+        report.hits = samples.len() - missing.len();
+        if missing.is_empty() {
+            return Ok(report);
+        }
+        let progress = ProgressBar::new(missing.len() as u64).with_style(
+            ProgressStyle::with_template("encoding {bar:30} {pos}/{len} images, {per_sec}, eta {eta}")
+                .expect("a valid template"),
+        );
+        let [height, width] = config.preprocess.size.map(|s| s as usize);
+        for chunk in missing.chunks(ENCODE_BATCH) {
+            let mut inputs = Vec::new();
+            let mut names: Vec<&Sample> = Vec::new();
+            for sample in chunk {
+                let decoded = fs::read(&sample.path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| bytes_to_input(&bytes, &config.preprocess).map_err(|e| e.to_string()));
+                match decoded {
+                    Ok(input) => {
+                        inputs.extend(input);
+                        names.push(sample);
+                    }
+                    Err(reason) => report.failed.push((
+                        sample.name.clone(),
+                        format!("{}: {reason}", sample.path.display()),
+                    )),
+                }
+            }
+            if !names.is_empty() {
+                let images =
+                    Tensor::<4>::from_data(TensorData::new(inputs, [names.len(), 3, height, width]), device);
+                let features = model.encoder.forward(images); // [B, P, E]
+                let values = pollster::block_on(glimpse_model::generate::read_f32(features))?;
+                for (sample, row) in names.iter().zip(values.chunks_exact(self.values)) {
+                    self.write(sample, row)?;
+                    report.computed += 1;
+                }
+            }
+            progress.inc(chunk.len() as u64);
+        }
+        progress.finish_and_clear();
+        Ok(report)
+    }
+
+    fn write(&self, sample: &Sample, values: &[f32]) -> Result<()> {
+        let path = self.path(sample);
+        let tmp = path.with_extension("f16.tmp");
+        let bytes: Vec<u8> = values
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
+        let mut file = fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+        file.write_all(&bytes)?;
+        fs::rename(&tmp, &path).with_context(|| format!("{}", path.display()))?;
+        Ok(())
+    }
+
+    /// The cached features of `sample`, `[P · E]` as f32.
+    pub fn read(&self, sample: &Sample) -> Result<Vec<f32>> {
+        let path = self.path(sample);
+        let bytes = fs::read(&path).with_context(|| format!("feature cache {}", path.display()))?;
+        if bytes.len() != self.values * 2 {
+            anyhow::bail!(
+                "feature cache {}: {} bytes, expected {}; delete it to recompute",
+                path.display(),
+                bytes.len(),
+                self.values * 2
+            );
+        }
+        Ok(bytes
+            .chunks_exact(2)
+            .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect())
+    }
+}

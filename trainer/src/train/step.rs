@@ -1,0 +1,141 @@
+//! One optimisation step, shared by `glimpse train` and the training benchmark.
+
+use anyhow::{Result, bail};
+use burn::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use glimpse_model::CaptionModel;
+use glimpse_model::decoder::EncodedImages;
+
+use super::loss::caption_loss;
+
+/// What the encoder side of a batch is.
+pub enum BatchInput {
+    /// Cached encoder output `[B, P, E]` (frozen encoder).
+    Features(Tensor<3>),
+    /// Preprocessed images `[B, 3, H, W]` (fine-tuned encoder).
+    Images(Tensor<4>),
+}
+
+/// A batch on the device: decoder inputs and what the loss needs.
+pub struct Batch {
+    pub input: BatchInput,
+    /// `[B, T]`: `<SOS> words… <EOS>` then padding.
+    pub captions: Tensor<2, Int>,
+    /// `[B, T-1]`: the words each step must predict.
+    pub targets: Tensor<2, Int>,
+    /// `[B, T-1]`: 1 for a real word, 0 for padding.
+    pub mask: Tensor<2>,
+    /// Real words in the batch (Σ mask).
+    pub tokens: usize,
+}
+
+impl Batch {
+    /// Pads `captions` (each `<SOS> … <EOS>` as ids) with `pad` to the longest one.
+    pub fn new(input: BatchInput, captions: &[&[u32]], pad: u32, device: &Device) -> Batch {
+        let batch = captions.len();
+        let length = captions.iter().map(|c| c.len()).max().unwrap_or(2).max(2);
+        let mut ids = vec![pad as i64; batch * length];
+        let mut mask = vec![0.0f32; batch * (length - 1)];
+        let mut tokens = 0;
+        for (row, caption) in captions.iter().enumerate() {
+            for (t, &id) in caption.iter().enumerate() {
+                ids[row * length + t] = id as i64;
+                if t > 0 {
+                    mask[row * (length - 1) + t - 1] = 1.0;
+                    tokens += 1;
+                }
+            }
+        }
+        let targets: Vec<i64> = (0..batch)
+            .flat_map(|row| ids[row * length + 1..(row + 1) * length].to_vec())
+            .collect();
+        Batch {
+            input,
+            captions: Tensor::from_data(TensorData::new(ids, [batch, length]), device),
+            targets: Tensor::from_data(TensorData::new(targets, [batch, length - 1]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [batch, length - 1]), device),
+            tokens,
+        }
+    }
+}
+
+/// Adam for the decoder and, when fine-tuning, a second one for the encoder (its own rate).
+pub struct Optimizers {
+    pub decoder: ModuleOptimizer,
+    pub encoder: Option<ModuleOptimizer>,
+}
+
+impl Optimizers {
+    /// PyTorch's Adam (ε = 1e-8) with gradients clipped to ±`grad_clip` (0: no clipping).
+    pub fn adam(grad_clip: f64, fine_tune: bool) -> Optimizers {
+        let make = || {
+            AdamConfig::new()
+                .with_epsilon(1e-8)
+                .with_grad_clipping(
+                    (grad_clip > 0.0).then(|| GradientClippingConfig::Value(grad_clip as f32)),
+                )
+                .init()
+        };
+        Optimizers {
+            decoder: make(),
+            encoder: fine_tune.then(make),
+        }
+    }
+}
+
+/// The loss of one step as numbers: (total, cross-entropy, attention term).
+pub type StepLoss = [f64; 3];
+
+/// Decoder input from either cached features or images through the encoder.
+pub fn encode_input(model: &CaptionModel, input: BatchInput) -> EncodedImages {
+    match input {
+        BatchInput::Features(features) => model.decoder.prepare(features),
+        BatchInput::Images(images) => model.encode(images),
+    }
+}
+
+/// Forward (teacher forcing), backward, and one Adam step per optimizer.
+pub fn train_step(
+    model: CaptionModel,
+    optimizers: &mut Optimizers,
+    batch: Batch,
+    learning_rates: (f64, f64),
+    alpha_c: f64,
+) -> Result<(CaptionModel, StepLoss)> {
+    let encoded = encode_input(&model, batch.input);
+    let (logits, alphas) = model.decoder.forward(&encoded, batch.captions); // [B, T-1, V], [B, T-1, P]
+    let loss = caption_loss(logits, alphas, batch.targets, batch.mask, batch.tokens, alpha_c);
+    let total = loss.total();
+    let values = read_scalars(Tensor::cat(
+        vec![total.clone(), loss.cross_entropy.clone(), loss.attention.clone()],
+        0,
+    ))?;
+    if !values[0].is_finite() {
+        bail!(
+            "the loss became {}; lower the learning rates or the gradient clip",
+            values[0]
+        );
+    }
+    let mut grads = total.backward();
+    let CaptionModel { encoder, decoder } = model;
+    let decoder_grads = GradientsParams::from_module(&mut grads, &decoder);
+    let decoder = optimizers.decoder.step(learning_rates.0, decoder, decoder_grads);
+    let encoder = match &mut optimizers.encoder {
+        Some(optim) => {
+            let encoder_grads = GradientsParams::from_module(&mut grads, &encoder);
+            optim.step(learning_rates.1, encoder, encoder_grads)
+        }
+        None => encoder,
+    };
+    Ok((
+        CaptionModel { encoder, decoder },
+        [values[0], values[1], values[2]],
+    ))
+}
+
+/// A small tensor's values on the host.
+pub fn read_scalars(tensor: Tensor<1>) -> Result<Vec<f64>> {
+    let values = pollster::block_on(glimpse_model::generate::read_f32(tensor.inner()))?;
+    Ok(values.into_iter().map(f64::from).collect())
+}

@@ -1,0 +1,244 @@
+//! Every dataset layout the trainer reads, and every kind of bad data: each problem is reported
+//! with its file and line and skipped, or the load fails with a clear message past the
+//! threshold.
+
+use std::fs;
+use std::path::Path;
+
+use glimpse::data::{Dataset, Layout, LoadOptions, Split};
+
+/// A tiny valid JPEG-or-not does not matter here: image files are only checked for existence
+/// when loading (decoding happens when features are computed).
+fn touch_images(dir: &Path, names: &[&str]) {
+    fs::create_dir_all(dir).unwrap();
+    for name in names {
+        fs::write(dir.join(name), b"jpeg").unwrap();
+    }
+}
+
+fn names(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("img{i}.jpg")).collect()
+}
+
+fn write_splits(root: &Path, names: &[String]) {
+    let (train, rest) = names.split_at(names.len() - 2);
+    fs::write(root.join("Flickr_8k.trainImages.txt"), train.join("\n")).unwrap();
+    fs::write(root.join("Flickr_8k.devImages.txt"), &rest[0]).unwrap();
+    fs::write(root.join("Flickr_8k.testImages.txt"), &rest[1]).unwrap();
+}
+
+#[test]
+fn kaggle_layout_with_quotes_commas_and_split_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(5);
+    touch_images(
+        &root.join("Images"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut csv = String::from("image,caption\n");
+    for name in &names {
+        csv.push_str(&format!(
+            "{name},A dog runs .\n{name},\"A dog , brown and \"\"happy\"\" .\"\n"
+        ));
+    }
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    write_splits(root, &names);
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.layout, Layout::Kaggle);
+    assert_eq!(data.split(Split::Train).len(), 3);
+    assert_eq!(data.split(Split::Val).len(), 1);
+    let sample = &data.split(Split::Train)[0];
+    assert_eq!(sample.raw[1], "A dog , brown and \"happy\" .");
+    assert_eq!(sample.tokens[1], ["a", "dog", "brown", "and", "happy"]);
+    assert!(data.problems.is_empty(), "{:?}", data.problems.all());
+}
+
+#[test]
+fn original_flickr8k_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(4);
+    touch_images(
+        &root.join("Flicker8k_Dataset"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let token: String = names
+        .iter()
+        .flat_map(|n| (0..5).map(move |k| format!("{n}#{k}\tA child in a pink dress {k} .\n")))
+        .collect();
+    fs::write(root.join("Flickr8k.token.txt"), token).unwrap();
+    write_splits(root, &names);
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.layout, Layout::Flickr8kOriginal);
+    assert_eq!(data.split(Split::Train).len(), 2);
+    assert_eq!(data.split(Split::Train)[0].tokens.len(), 5);
+    assert!(
+        data.split(Split::Train)[0]
+            .path
+            .ends_with("Flicker8k_Dataset/img0.jpg")
+    );
+}
+
+#[test]
+fn karpathy_json_with_restval_and_subfolders() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch_images(&root.join("val2014"), &["a.jpg", "b.jpg", "c.jpg", "d.jpg"]);
+    let image = |file: &str, split: &str| {
+        serde_json::json!({"filename": file, "filepath": "val2014", "split": split,
+            "sentences": [{"raw": "A man rides a horse.", "tokens": ["a", "man"]}]})
+    };
+    let json = serde_json::json!({"dataset": "coco", "images": [
+        image("a.jpg", "train"), image("b.jpg", "restval"), image("c.jpg", "val"), image("d.jpg", "test")]});
+    fs::write(root.join("dataset_coco.json"), json.to_string()).unwrap();
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.layout, Layout::Karpathy);
+    assert_eq!(data.name, "coco");
+    assert_eq!(data.split(Split::Train).len(), 2, "restval counts as train");
+    assert_eq!(data.split(Split::Test).len(), 1);
+    assert_eq!(
+        data.split(Split::Val)[0].tokens[0],
+        ["a", "man", "rides", "a", "horse"]
+    );
+}
+
+#[test]
+fn bad_rows_are_reported_with_file_and_line_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(40);
+    let existing: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != "img7.jpg")
+        .collect();
+    touch_images(&root.join("Images"), &existing);
+    let mut csv = b"image,caption\n".to_vec();
+    for name in &names {
+        for k in 0..5 {
+            csv.extend(format!("{name},a small dog number {k}\n").as_bytes());
+        }
+    }
+    csv.extend(b"img1.jpg a caption without a comma\n"); // line 202
+    csv.extend(b"img2.jpg,caf\xe9 not utf-8\n"); // line 203
+    csv.extend(b"img3.jpg,  .  \n"); // line 204: empty once tokenised
+    csv.extend(format!("img4.jpg,{}\n", "word ".repeat(50)).as_bytes()); // line 205: too long
+    csv.extend(b"img5.jpg,\"unterminated quote\n"); // line 206
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    write_splits(root, &names);
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    let all = data.problems.all().join("\n");
+    let file = root.join("captions.txt").display().to_string();
+    for (line, what) in [
+        (202, "no comma"),
+        (203, "not UTF-8"),
+        (204, "empty caption"),
+        (205, "over the limit"),
+        (206, "closing quote"),
+    ] {
+        assert!(
+            all.contains(&format!("{file}:{line}: ")) && all.contains(what),
+            "{line} {what}:\n{all}"
+        );
+    }
+    assert!(all.contains("img7.jpg: image file missing"), "{all}");
+    assert_eq!(
+        data.problems.bad_rows(),
+        3,
+        "no comma, not UTF-8, unterminated quote"
+    );
+    // img7 is gone; every other image kept its five good captions.
+    let train = data.split(Split::Train);
+    assert!(train.iter().all(|s| s.name != "img7.jpg"));
+    assert!(train.iter().all(|s| s.tokens.len() == 5));
+}
+
+#[test]
+fn too_much_bad_data_fails_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(10);
+    touch_images(
+        &root.join("Images"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut csv = String::from("image,caption\n");
+    for name in &names {
+        csv.push_str(&format!("{name},a dog\n{name} broken row\n"));
+    }
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    write_splits(root, &names);
+    let err = Dataset::load(root, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("10 of 20 captions are unusable") && err.contains("wrong folder"),
+        "{err}"
+    );
+    assert!(err.contains("captions.txt:3: no comma"), "{err}");
+    // The threshold is the user's to raise.
+    let options = LoadOptions {
+        max_bad_fraction: 0.6,
+        ..LoadOptions::default()
+    };
+    assert!(Dataset::load(root, &options).is_ok());
+}
+
+#[test]
+fn wrong_folders_and_headers_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Dataset::load(dir.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no dataset found") && err.contains("captions.txt"),
+        "{err}"
+    );
+    fs::write(dir.path().join("captions.txt"), "file,text\na.jpg,x\n").unwrap();
+    let err = Dataset::load(dir.path(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("captions.txt:1") && err.contains("image,caption"),
+        "{err}"
+    );
+    let err = Dataset::load(&dir.path().join("nope"), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no such data folder"), "{err}");
+}
+
+#[test]
+fn without_split_files_the_split_is_fixed_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(200);
+    touch_images(
+        &root.join("Images"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let csv: String = std::iter::once("image,caption\n".to_string())
+        .chain(names.iter().map(|n| format!("{n},a dog\n")))
+        .collect();
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    let first = Dataset::load(root, &LoadOptions::default()).unwrap();
+    let (train, val, test) = (
+        first.split(Split::Train).len(),
+        first.split(Split::Val).len(),
+        first.split(Split::Test).len(),
+    );
+    assert_eq!(train + val + test, 200);
+    assert!(
+        (130..=185).contains(&train) && val >= 8 && test >= 8,
+        "{train} {val} {test}"
+    );
+    let again = Dataset::load(root, &LoadOptions::default()).unwrap();
+    let names_of = |d: &Dataset| {
+        d.split(Split::Test)
+            .iter()
+            .map(|s| s.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names_of(&first), names_of(&again));
+}

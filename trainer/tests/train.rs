@@ -1,0 +1,378 @@
+//! `glimpse synth`, `glimpse train` and `glimpse export` end to end, through the binary: the
+//! loss goes down, frozen features are computed once and then read from the cache, a run killed
+//! with SIGKILL or stopped with Ctrl-C resumes exactly where it stopped (the same losses as an
+//! uninterrupted run), unreadable images are skipped and counted, and the exported bundle
+//! captions images.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
+
+fn glimpse(args: &[&str]) -> Output {
+    let output = Command::new(GLIMPSE).args(args).output().expect("glimpse runs");
+    output
+}
+
+fn ok(args: &[&str]) -> String {
+    let output = glimpse(args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "glimpse {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout.into_owned()
+}
+
+fn synth(dir: &Path, images: usize, seed: u64) {
+    ok(&[
+        "synth",
+        dir.to_str().unwrap(),
+        "--images",
+        &images.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+}
+
+/// A small model on a random frozen ResNet-18 at 64×64 (a 2×2 grid): seconds per epoch.
+fn tiny_config(dir: &Path, overrides: serde_json::Value) -> PathBuf {
+    let mut config = serde_json::json!({"encoder": "resnet18", "input_size": 64, "embed_dim": 32,
+        "attention_dim": 32, "decoder_dim": 64, "batch_size": 16, "min_word_count": 1,
+        "decoder_lr": 0.003, "seed": 5});
+    for (key, value) in overrides.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    let path = dir.join("config.json");
+    fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// `(step, loss)` rows of a run's `steps.csv`.
+fn losses(run: &Path) -> Vec<(u64, String)> {
+    fs::read_to_string(run.join("steps.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields[0].parse().unwrap(), fields[3].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn training_lowers_the_loss_and_reuses_cached_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 60, 1);
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 4}));
+    let run = dir.path().join("run");
+    let out = ok(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("0 cached, 54 computed"),
+        "train + val images encoded once:\n{out}"
+    );
+    let rows = losses(&run);
+    assert_eq!(
+        rows.len(),
+        4 * (48usize * 5).div_ceil(16),
+        "4 epochs of 48 train images × 5 captions"
+    );
+    let mean = |rows: &[(u64, String)]| {
+        rows.iter().map(|r| r.1.parse::<f64>().unwrap()).sum::<f64>() / rows.len() as f64
+    };
+    let (first, last) = (mean(&rows[..5]), mean(&rows[rows.len() - 5..]));
+    assert!(last < 0.75 * first, "loss {first:.3} → {last:.3}");
+    for file in [
+        "metrics.csv",
+        "loss.svg",
+        "bleu.svg",
+        "best.safetensors",
+        "last.safetensors",
+        "vocab.json",
+        "config.json",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 5, "{metrics}");
+
+    // A second run on the same data and encoder reads every feature from the cache.
+    let again = dir.path().join("again");
+    let out = ok(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    assert!(out.contains("54 cached, 0 computed"), "{out}");
+
+    // Export: a bundle `glimpse caption` loads, with its card.
+    let bundle = dir.path().join("model.safetensors");
+    let out = ok(&[
+        "export",
+        run.to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+        "--f16",
+    ]);
+    assert!(out.contains("val_Bleu_4"), "{out}");
+    let info = ok(&["info", bundle.to_str().unwrap()]);
+    let info: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["card"]["decoder_trained"], true);
+    assert_eq!(info["card"]["trained_on"], "data");
+    assert!(info["card"]["metrics"]["val_Bleu_4"].as_f64().is_some());
+    let image = data.join("Images/synth_000009.jpg");
+    let caption = ok(&[
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+    ]);
+    assert!(
+        caption.trim().split(' ').count() >= 2,
+        "a caption of words: {caption}"
+    );
+
+    // The run folder is not overwritten by accident.
+    let output = glimpse(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
+}
+
+/// Starts a run, waits until it has trained past `steps` steps, then signals it.
+fn interrupt(args: &[&str], run: &Path, steps: usize, signal: &str) -> std::process::ExitStatus {
+    let mut child = Command::new(GLIMPSE)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let done = fs::read_to_string(run.join("steps.csv"))
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        if done > steps {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be interrupted"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before it could be interrupted"
+    );
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap()
+}
+
+#[test]
+fn killed_and_interrupted_runs_resume_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 80, 2);
+    // Bigger than the tiny config so a step takes long enough to be caught mid-epoch.
+    let config = tiny_config(
+        dir.path(),
+        serde_json::json!({"epochs": 2, "decoder_dim": 256, "attention_dim": 128, "batch_size": 8}),
+    );
+    let args = |run: &Path| {
+        vec![
+            "train".to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--out".into(),
+            run.display().to_string(),
+            "--config".into(),
+            config.display().to_string(),
+            "--checkpoint-every".into(),
+            "7".into(),
+        ]
+    };
+    let reference = dir.path().join("reference");
+    let a = args(&reference);
+    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let expected = losses(&reference);
+
+    // kill -9 mid-epoch: the last checkpoint (a multiple of 7 steps) survives intact.
+    let killed = dir.path().join("killed");
+    let a = args(&killed);
+    let status = interrupt(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &killed,
+        16,
+        "-KILL",
+    );
+    assert!(!status.success());
+    let out = ok(&["train", "--resume", killed.to_str().unwrap()]);
+    assert!(
+        out.contains("resuming at epoch 1, batch 14, step 14") || out.contains("batch 21, step 21"),
+        "{out}"
+    );
+    assert_eq!(
+        losses(&killed),
+        expected,
+        "every step's loss equals the uninterrupted run's"
+    );
+
+    // Ctrl-C: saved at the current step, exit status 130.
+    let stopped = dir.path().join("stopped");
+    let a = args(&stopped);
+    let status = interrupt(
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+        &stopped,
+        30,
+        "-INT",
+    );
+    assert_eq!(status.code(), Some(130));
+    let out = ok(&["train", "--resume", stopped.to_str().unwrap()]);
+    assert!(out.contains("resuming at epoch"), "{out}");
+    assert_eq!(losses(&stopped), expected);
+    let metrics = |run: &Path| fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let columns = |text: String| {
+        text.lines()
+            .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        columns(metrics(&stopped)),
+        columns(metrics(&reference)),
+        "same validation losses and BLEU"
+    );
+}
+
+#[test]
+fn unreadable_images_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 60, 3);
+    fs::write(data.join("Images/synth_000001.jpg"), b"not a jpeg at all").unwrap();
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    let output = glimpse(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("53 computed, 1 unreadable"), "{stdout}");
+    assert!(stderr.contains("synth_000001.jpg"), "{stderr}");
+    let problems = fs::read_to_string(run.join("data-problems.txt")).unwrap();
+    assert!(
+        problems.contains("synth_000001.jpg") && problems.contains("unreadable image"),
+        "{problems}"
+    );
+
+    // Past the threshold the run stops and says why (edited images are not read from the cache).
+    for k in 2..12 {
+        fs::write(data.join(format!("Images/synth_{k:06}.jpg")), b"garbage").unwrap();
+    }
+    let output = glimpse(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        dir.path().join("run2").to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("are unreadable (more than 5%)"), "{stderr}");
+}
+
+#[test]
+fn synthetic_sets_are_deterministic_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    synth(&a, 20, 9);
+    synth(&b, 20, 9);
+    for file in [
+        "captions.txt",
+        "synth.json",
+        "Flickr_8k.trainImages.txt",
+        "Images/synth_000013.jpg",
+    ] {
+        assert_eq!(
+            fs::read(a.join(file)).unwrap(),
+            fs::read(b.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&fs::read(a.join("synth.json")).unwrap()).unwrap();
+    let images = sidecar["images"].as_array().unwrap();
+    assert_eq!(images.len(), 20);
+    for image in images {
+        assert_eq!(image["captions"].as_array().unwrap().len(), 5);
+        let objects = image["objects"].as_array().unwrap();
+        assert!((1..=3).contains(&objects.len()));
+        // Every caption names the first object's colour (the scenes are described fully).
+        let colour = objects[0]["color"].as_str().unwrap();
+        let captions: Vec<&str> = image["captions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(
+            captions.iter().filter(|c| c.contains(colour)).count() >= 4,
+            "{captions:?}"
+        );
+    }
+    let output = glimpse(&["synth", a.to_str().unwrap(), "--images", "5"]);
+    assert!(!output.status.success(), "refuses a non-empty folder");
+    let c = dir.path().join("c");
+    synth(&c, 20, 10);
+    assert_ne!(
+        fs::read(a.join("captions.txt")).unwrap(),
+        fs::read(c.join("captions.txt")).unwrap()
+    );
+}
