@@ -78,6 +78,7 @@ function showCard(info) {
   const metrics = Object.entries(card.metrics ?? {}).map(([k, v]) => `${k} ${Number(v).toFixed(3)}`).join(", ");
   const rows = [
     ["Model", card.name || "(unnamed)"],
+    ["About", card.description || "no description"],
     ["Encoder", `${config.encoder.arch}${config.encoder.width_multiplier !== 1 ? ` ×${config.encoder.width_multiplier}` : ""}, ${info.grid[0]}×${info.grid[1]} attention grid`],
     ["Vocabulary", `${info.vocabularySize.toLocaleString("en")} words`],
     ["Trained on", card.trained_on || "not stated"],

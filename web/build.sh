@@ -3,9 +3,8 @@
 #   web/pkg/     the WebAssembly (release profile `wasm-release`: LTO, opt-level s, stripped),
 #                shrunk by wasm-opt BEFORE wasm-bindgen (after it, wasm-opt breaks the externref
 #                table), then wrapped by wasm-bindgen of the exact version Cargo.lock pins;
-#   web/models/default.safetensors
-#                the default model, if missing: torchvision's real MobileNetV2 ImageNet encoder
-#                with an untrained decoder (the page says its captions are meaningless).
+# The default model, web/models/default.safetensors, is committed (web/models/make-default.sh
+# reproduces it).
 # Installs the wasm32 target, wasm-bindgen-cli and binaryen (wasm-opt) when they are missing.
 # Honours CARGO_TARGET_DIR and GLIMPSE_ASSETS.
 set -euo pipefail
@@ -51,13 +50,6 @@ EOF
 echo "wasm: $raw bytes raw, $gz gzip -9, $br brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
 
 if [ ! -f web/models/default.safetensors ]; then
-  bash tests/setup-assets.sh
-  assets="${GLIMPSE_ASSETS:-$root/.assets}"
-  cargo build --release -p glimpse
-  "$target_dir/release/glimpse" import torch \
-    --encoder "$assets/mobilenet_v2-b0353104.pth" \
-    --vocab web/models/default-vocab.json \
-    --embed-dim 128 --attention-dim 128 --decoder-dim 256 --seed 7 --f16 \
-    --name "glimpse-mobilenet-v2-untrained" \
-    --out web/models/default.safetensors
+  echo "web/models/default.safetensors is missing: restore it (git checkout web/models) or rebuild it with bash web/models/make-default.sh" >&2
+  exit 1
 fi

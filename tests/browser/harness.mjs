@@ -146,6 +146,24 @@ export function importFixtureBundle(outPath) {
   return outPath;
 }
 
+/** A bundle with torchvision's real MobileNetV2 encoder and an untrained decoder. */
+export function importUntrainedBundle(outPath) {
+  execFileSync(GLIMPSE, [
+    "import", "torch",
+    "--encoder", path.join(ASSETS, "mobilenet_v2-b0353104.pth"),
+    "--vocab", path.join(FIXTURES, "untrained-vocab.json"),
+    "--embed-dim", "32", "--attention-dim", "32", "--decoder-dim", "64",
+    "--name", "untrained-fixture",
+    "--out", outPath,
+  ], { stdio: "pipe" });
+  return outPath;
+}
+
+/** Native `glimpse info` of a bundle: card, config, vocabulary size. */
+export function bundleInfo(bundle) {
+  return JSON.parse(execFileSync(GLIMPSE, ["info", bundle], { encoding: "utf8" }));
+}
+
 export function artifact(name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   return path.join(ARTIFACTS, name);

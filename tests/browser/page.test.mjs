@@ -16,7 +16,9 @@ import {
   MODES,
   artifact,
   attentionGap,
+  bundleInfo,
   importFixtureBundle,
+  importUntrainedBundle,
   launch,
   nativeCaptions,
   readResults,
@@ -94,12 +96,14 @@ for (const mode of MODES) {
       assert.equal(await status.getAttribute("data-backend"), mode.backend);
       assert.match(await status.textContent(), /Ready: default\.safetensors on (WebGPU|CPU)/);
       const card = await page.locator("[data-testid=model-card]").textContent();
+      const info = bundleInfo(DEFAULT_BUNDLE);
       assert.match(card, /mobilenet_v2/);
-      assert.match(card, /203 words/);
+      assert.ok(card.includes(info.card.name) && card.includes(info.card.trained_on), card);
+      assert.ok(card.includes(`${info.vocabulary_size} words`), card);
       // Downloaded with progress, every byte of it.
       assert.equal(Number(await status.getAttribute("data-downloaded")), statSync(DEFAULT_BUNDLE).size);
-      // The default model's decoder is untrained and the page says so.
-      assert.ok(await page.locator("#model-warning").isVisible());
+      // The untrained-decoder warning shows exactly when the card says the decoder is untrained.
+      assert.equal(await page.locator("#model-warning").isVisible(), info.card.decoder_trained === false);
     });
 
     test("real and synthetic photos get native glimpse's captions and attention", async () => {
@@ -217,10 +221,20 @@ for (const mode of MODES) {
       assert.match(await error.textContent(), /Could not load broken\.safetensors: bundle is truncated/);
       assert.match(await page.locator("[data-testid=model-status]").textContent(), /default\.safetensors/);
 
+      // A bundle whose decoder was never trained loads with a plain warning.
+      const untrained = importUntrainedBundle(path.join(scratch, `untrained-${mode.name}.safetensors`));
+      await sendFile(page, untrained);
+      await page.waitForFunction(() => /untrained-/.test(document.querySelector("[data-testid=model-status]").textContent), null, {
+        timeout: 300_000,
+      });
+      await waitForModel(browser);
+      assert.ok(await page.locator("#model-warning").isVisible(), "an untrained decoder is flagged");
+
       await sendFile(page, other);
       await page.waitForFunction(() => /notebook-/.test(document.querySelector("[data-testid=model-status]").textContent), null, {
         timeout: 300_000,
       });
+      assert.ok(await page.locator("#model-warning").isHidden(), "a trained decoder gets no warning");
       await waitForModel(browser);
       assert.match(await page.locator("[data-testid=model-card]").textContent(), /notebook-fixture.*resnet50/s);
       const before = (await readResults(page)).size;

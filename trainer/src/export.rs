@@ -27,6 +27,8 @@ pub struct ExportRequest {
     pub out: PathBuf,
     pub storage: StorageType,
     pub name: Option<String>,
+    /// Replaces the generated description on the card.
+    pub description: Option<String>,
 }
 
 /// Writes the bundle and returns it.
@@ -43,7 +45,10 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
         );
     }
     let checkpoint = Checkpoint::read(&path)?;
-    let bundle = to_bundle(checkpoint, &path, request.name.clone());
+    let mut bundle = to_bundle(checkpoint, &path, request.name.clone());
+    if let Some(description) = &request.description {
+        bundle.card.description = description.clone();
+    }
     let bytes = bundle.to_bytes(request.storage)?;
     crate::train::checkpoint::write_atomically(&request.out, &bytes)?;
     Ok(bundle)

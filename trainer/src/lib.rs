@@ -3,11 +3,15 @@
 
 pub mod backend;
 pub mod caption;
+pub mod compare;
 pub mod data;
 pub mod download;
+pub mod evaluate;
 pub mod export;
+pub mod grounding;
 pub mod plot;
 pub mod pth;
+pub mod report;
 pub mod rng;
 pub mod synth;
 pub mod torch_import;

@@ -8,7 +8,10 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::caption::{CaptionRequest, run as run_caption};
+use glimpse::compare::{CompareRequest, compare, parse_set};
+use glimpse::data::Split;
 use glimpse::download;
+use glimpse::evaluate::{EvalRequest, evaluate};
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::plot::FigureStyle;
 use glimpse::synth;
@@ -46,6 +49,10 @@ enum Command {
     Synth(SynthArgs),
     /// Train a captioner on a dataset folder (Flickr8k Kaggle or original, Karpathy JSON, synth).
     Train(TrainArgs),
+    /// Caption a dataset split and score it as coco-caption does (metrics.json, captions.json).
+    Eval(EvalArgs),
+    /// Score several captioners' outputs ({"image": "caption"} JSON) on the same split, side by side.
+    Compare(CompareArgs),
     /// Write a training run's checkpoint as a weight bundle with its model card.
     Export(ExportArgs),
     /// Download public datasets and weights.
@@ -96,6 +103,49 @@ struct TrainArgs {
 }
 
 #[derive(Args)]
+struct EvalArgs {
+    /// The `.safetensors` weight bundle.
+    #[arg(long)]
+    model: PathBuf,
+    /// The data folder (any layout `glimpse train` reads).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    split: Split,
+    /// Beam width; 1 decodes greedily.
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    #[arg(long, default_value_t = 20)]
+    max_len: usize,
+    /// Score at most this many images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write metrics.json and captions.json here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// Images decoded together (greedy).
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    /// The data folder (any layout `glimpse train` reads).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    split: Split,
+    /// Caption sets as NAME=CAPTIONS.json (e.g. glimpse=run/eval/captions.json vit-gpt2=vit.json).
+    #[arg(required = true, value_parser = parse_set)]
+    sets: Vec<(String, PathBuf)>,
+    /// Write metrics.json and report.html here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args)]
 struct ExportArgs {
     /// The run folder.
     run: PathBuf,
@@ -111,6 +161,9 @@ struct ExportArgs {
     /// Model name for the card.
     #[arg(long)]
     name: Option<String>,
+    /// Description for the card (what the model is for, what it cannot do).
+    #[arg(long)]
+    description: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -303,6 +356,44 @@ fn run(cli: Cli) -> Result<Exit> {
                 TrainOutcome::Paused(_) => Ok(Exit::Interrupted),
             }
         }
+        Command::Eval(args) => {
+            let evaluation = evaluate(&EvalRequest {
+                model: args.model,
+                data: args.data,
+                split: args.split,
+                options: GenerateOptions {
+                    beam_width: args.beam,
+                    max_len: args.max_len,
+                    length_penalty: 0.0,
+                },
+                backend: args.backend,
+                batch: args.batch,
+                limit: args.limit,
+                out: args.out,
+            })?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "images": evaluation.images,
+                    "unreadable": evaluation.unreadable.len(),
+                    "metrics": evaluation.metrics,
+                    "grounding": evaluation.grounding,
+                }))?
+            );
+            Ok(Exit::Done)
+        }
+        Command::Compare(args) => {
+            let models = compare(&CompareRequest {
+                data: args.data,
+                split: args.split,
+                sets: args.sets,
+                out: args.out,
+            })?;
+            let table: std::collections::BTreeMap<&str, _> =
+                models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
+            println!("{}", serde_json::to_string_pretty(&table)?);
+            Ok(Exit::Done)
+        }
         Command::Export(args) => {
             let bundle = export(&ExportRequest {
                 run: args.run,
@@ -314,6 +405,7 @@ fn run(cli: Cli) -> Result<Exit> {
                     StorageType::F32
                 },
                 name: args.name,
+                description: args.description,
             })?;
             println!(
                 "wrote {}: {}, {} words, trained on {}, {}",

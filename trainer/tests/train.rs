@@ -139,7 +139,7 @@ fn training_lowers_the_loss_and_reuses_cached_features() {
     let info = ok(&["info", bundle.to_str().unwrap()]);
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["card"]["decoder_trained"], true);
-    assert_eq!(info["card"]["trained_on"], "data");
+    assert_eq!(info["card"]["trained_on"], "glimpse synth (seed 1, 60 images)");
     assert!(info["card"]["metrics"]["val_Bleu_4"].as_f64().is_some());
     let image = data.join("Images/synth_000009.jpg");
     let caption = ok(&[
@@ -375,4 +375,64 @@ fn synthetic_sets_are_deterministic_and_complete() {
         fs::read(a.join("captions.txt")).unwrap(),
         fs::read(c.join("captions.txt")).unwrap()
     );
+}
+
+#[test]
+fn fine_tuning_trains_only_the_last_stages_and_resumes() {
+    use glimpse::train::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let config = tiny_config(
+        dir.path(),
+        serde_json::json!({"epochs": 1, "fine_tune_stages": 1, "encoder_lr": 0.01}),
+    );
+    let run = dir.path().join("run");
+    let args = [
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let out = ok(&[&args[..], &["--max-steps", "3"]].concat());
+    assert!(
+        !out.contains("feature cache"),
+        "a fine-tuned encoder cannot use cached features:\n{out}"
+    );
+    let initial = Checkpoint::read(&run.join("last.safetensors")).unwrap();
+    assert!(
+        initial.encoder_optimizer.is_some(),
+        "the encoder has its own optimizer state"
+    );
+    let out = ok(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(out.contains("resuming at epoch 1, batch 3, step 3"), "{out}");
+    let trained = Checkpoint::read(&run.join("last.safetensors")).unwrap();
+    let changed =
+        |name: &str| initial.weights.get(name).unwrap().data != trained.weights.get(name).unwrap().data;
+    assert!(
+        changed("encoder.layer4.1.conv2.weight"),
+        "the last stage is trained"
+    );
+    assert!(changed("decoder.fcn.weight"));
+    assert!(
+        !changed("encoder.layer3.1.conv2.weight"),
+        "earlier stages stay frozen"
+    );
+    assert!(!changed("encoder.conv1.weight"));
+
+    // The same run without the interruption has the same losses.
+    let straight = dir.path().join("straight");
+    ok(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        straight.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(losses(&run), losses(&straight));
 }

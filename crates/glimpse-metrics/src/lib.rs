@@ -4,7 +4,11 @@
 //! so that the trainer, the evaluator and CI need no Python or Java.
 
 pub mod bleu;
+pub mod cider;
+pub mod rouge;
 pub mod tokenize;
 
 pub use bleu::{Bleu, BleuScores};
+pub use cider::Cider;
+pub use rouge::{RougeL, rouge_l};
 pub use tokenize::tokenize;

@@ -121,7 +121,7 @@ impl Dataset {
             };
             (
                 Layout::Kaggle,
-                folder_name(root),
+                dataset_name(root),
                 assignments,
                 table,
                 images_folder(root),
@@ -292,6 +292,19 @@ fn images_folder(root: &Path) -> PathBuf {
         }
     }
     root.to_path_buf()
+}
+
+/// A `glimpse synth` set names itself after its seed and size; other Kaggle-layout folders
+/// after the folder.
+fn dataset_name(root: &Path) -> String {
+    match crate::synth::SynthSidecar::read(&root.join("synth.json")) {
+        Ok(sidecar) => format!(
+            "glimpse synth (seed {}, {} images)",
+            sidecar.seed,
+            sidecar.images.len()
+        ),
+        Err(_) => folder_name(root),
+    }
 }
 
 fn folder_name(root: &Path) -> String {

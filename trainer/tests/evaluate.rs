@@ -1,0 +1,158 @@
+//! `glimpse eval` and `glimpse compare` end to end on a small trained model: metrics under
+//! coco-caption's names equal glimpse-metrics on the written captions, grounding is reported
+//! on synthetic data, the report is one self-contained HTML file, and caption sets that do not
+//! cover the split are refused with the missing images named.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use glimpse::data::{Dataset, LoadOptions, Split};
+use glimpse::evaluate::score_captions;
+use glimpse_metrics::tokenize;
+
+const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
+
+fn ok(args: &[&str]) -> String {
+    let output = Command::new(GLIMPSE).args(args).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(output.status.success(), "glimpse {args:?}:\n{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
+fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
+    ok(&["synth", data.to_str().unwrap(), "--images", "60", "--seed", "8"]);
+    let config = dir.join("config.json");
+    fs::write(
+        &config,
+        r#"{"encoder": "resnet18", "input_size": 64, "embed_dim": 32, "attention_dim": 32, "decoder_dim": 64,
+            "batch_size": 16, "min_word_count": 1, "decoder_lr": 0.003, "epochs": 3, "seed": 2}"#,
+    )
+    .unwrap();
+    let run = dir.join("run");
+    ok(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let bundle = dir.join("model.safetensors");
+    ok(&["export", run.to_str().unwrap(), "--out", bundle.to_str().unwrap()]);
+    (data, bundle)
+}
+
+#[test]
+fn eval_and_compare_score_write_and_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, bundle) = trained_model(dir.path());
+    let out = dir.path().join("eval");
+    ok(&[
+        "eval",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let metrics: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for key in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
+        assert!(metrics[key].as_f64().is_some(), "{key} missing: {metrics}");
+    }
+    assert_eq!(metrics["images"], 6);
+    let grounding = &metrics["grounding"];
+    for key in [
+        "pointing_game",
+        "pointing_game_uniform",
+        "attention_mass_in_box",
+        "attention_mass_uniform",
+    ] {
+        let v = grounding[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+
+    // The written captions, scored independently, give the written metrics.
+    let captions: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&fs::read_to_string(out.join("captions.json")).unwrap()).unwrap();
+    let dataset = Dataset::load(&data, &LoadOptions::default()).unwrap();
+    let test = dataset.split(Split::Test);
+    assert_eq!(captions.len(), test.len());
+    let tokens: Vec<Vec<String>> = test.iter().map(|s| tokenize(&captions[&s.name])).collect();
+    let pairs: Vec<(&[String], &[Vec<String>])> = tokens
+        .iter()
+        .zip(test)
+        .map(|(t, s)| (t.as_slice(), s.tokens.as_slice()))
+        .collect();
+    let scores = score_captions(&pairs);
+    for (key, value) in &scores.corpus {
+        assert!((metrics[key].as_f64().unwrap() - value).abs() < 1e-12, "{key}");
+    }
+
+    // The report stands alone: no external resources, every image embedded.
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(
+        html.contains("<table")
+            && html.contains("Attention grounding")
+            && html.contains("data:image/jpeg;base64,")
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("<script"),
+        "self-contained and static"
+    );
+
+    // compare: ours against a constant captioner, side by side.
+    let constant: std::collections::BTreeMap<&String, &str> =
+        captions.keys().map(|k| (k, "a red circle")).collect();
+    let constant_file = dir.path().join("constant.json");
+    fs::write(&constant_file, serde_json::to_string(&constant).unwrap()).unwrap();
+    let compared = dir.path().join("compare");
+    let printed = ok(&[
+        "compare",
+        "--data",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        "--out",
+        compared.to_str().unwrap(),
+        &format!("glimpse={}", out.join("captions.json").display()),
+        &format!("constant={}", constant_file.display()),
+    ]);
+    let table: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    // (CIDEr sums in hash order, so the last bit may differ between runs.)
+    assert!((table["glimpse"]["CIDEr"].as_f64().unwrap() - metrics["CIDEr"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(table["constant"]["Bleu_1"].as_f64().is_some());
+    let html = fs::read_to_string(compared.join("report.html")).unwrap();
+    assert!(html.contains(">glimpse<") || html.contains("glimpse</td>"));
+    assert!(html.contains("constant"));
+
+    // A set missing images is refused, naming them.
+    let mut partial = constant.clone();
+    let dropped = partial.keys().next().copied().unwrap().clone();
+    partial.remove(&dropped);
+    fs::write(&constant_file, serde_json::to_string(&partial).unwrap()).unwrap();
+    let output = Command::new(GLIMPSE)
+        .args([
+            "compare",
+            "--data",
+            data.to_str().unwrap(),
+            &format!("constant={}", constant_file.display()),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("no caption for 1 of the 6 images") && stderr.contains(dropped.as_str()),
+        "{stderr}"
+    );
+}
