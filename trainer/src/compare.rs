@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_metrics::tokenize;
 
-use crate::data::{Dataset, LoadOptions, Split};
-use crate::evaluate::{per_image_scores, score_captions};
+use crate::data::Split;
+use crate::evaluate::{encoder_name, load_for_scoring, per_image_scores, score_captions};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
+use crate::similarity::{TextEmbedder, caption_similarity};
 
 #[derive(Debug, Clone)]
 pub struct CompareRequest {
@@ -20,6 +21,8 @@ pub struct CompareRequest {
     /// (name, captions file).
     pub sets: Vec<(String, PathBuf)>,
     pub out: Option<PathBuf>,
+    /// A sentence-transformers folder for the embedding similarity.
+    pub text_encoder: Option<PathBuf>,
 }
 
 /// `NAME=FILE`.
@@ -50,13 +53,7 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
     if request.sets.is_empty() {
         bail!("give at least one NAME=CAPTIONS.json");
     }
-    let dataset = Dataset::load(
-        &request.data,
-        &LoadOptions {
-            max_caption_tokens: usize::MAX,
-            ..LoadOptions::default()
-        },
-    )?;
+    let dataset = load_for_scoring(&request.data)?;
     let samples = dataset.split(request.split);
     if samples.is_empty() {
         bail!(
@@ -65,6 +62,12 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
             request.split.name()
         );
     }
+    let embedder = request
+        .text_encoder
+        .as_deref()
+        .map(TextEmbedder::load)
+        .transpose()?;
+    let references: Vec<Vec<String>> = samples.iter().map(|s| s.raw.clone()).collect();
     let mut models = Vec::new();
     for (name, path) in &request.sets {
         let captions = read_captions(path)?;
@@ -97,16 +100,29 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
             .map(|(t, s)| (t.as_slice(), s.tokens.as_slice()))
             .collect();
         let scores = score_captions(&pairs);
+        let mut metrics = scores.corpus;
+        let similarity = match (&embedder, &request.text_encoder) {
+            (Some(embedder), Some(dir)) => {
+                let texts: Vec<String> = samples.iter().map(|s| captions[&s.name].clone()).collect();
+                let (per_image, summary) =
+                    caption_similarity(embedder, &encoder_name(dir), &texts, &references)?;
+                metrics.insert("similarity_mean_max".to_string(), summary.mean_max);
+                metrics.insert("similarity_mean_mean".to_string(), summary.mean_mean);
+                per_image.into_iter().map(Some).collect()
+            }
+            _ => vec![None; samples.len()],
+        };
         models.push(ReportModel {
             name: name.clone(),
-            metrics: scores.corpus,
+            metrics,
             grounding: None,
             captions: samples
                 .iter()
                 .zip(scores.per_image)
-                .map(|(s, (bleu, rouge_l, cider))| ReportCaption {
+                .zip(similarity)
+                .map(|((s, (bleu, rouge_l, cider)), similarity)| ReportCaption {
                     text: captions[&s.name].clone(),
-                    scores: per_image_scores(bleu, rouge_l, cider),
+                    scores: per_image_scores(bleu, rouge_l, cider, similarity),
                     attention: None,
                 })
                 .collect(),

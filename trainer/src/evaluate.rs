@@ -17,6 +17,7 @@ use crate::caption::load_captioner;
 use crate::data::{Dataset, LoadOptions, Sample, Split};
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
+use crate::similarity::{ImageSimilarity, SimilaritySummary, TextEmbedder, caption_similarity};
 use crate::synth::SynthSidecar;
 
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct EvalRequest {
     /// Score at most this many images.
     pub limit: Option<usize>,
     pub out: Option<PathBuf>,
+    /// A sentence-transformers folder (all-MiniLM-L6-v2) for the embedding similarity.
+    pub text_encoder: Option<PathBuf>,
 }
 
 /// One image's result.
@@ -42,6 +45,8 @@ pub struct ImageResult {
     pub bleu: [f64; 4],
     pub rouge_l: f64,
     pub cider: f64,
+    /// (best, mean) embedding similarity to the references, when a text encoder is given.
+    pub similarity: Option<ImageSimilarity>,
     /// Colour and shape words scored against the objects' boxes (synth data only).
     pub grounding: Vec<WordGrounding>,
 }
@@ -54,20 +59,15 @@ pub struct Evaluation {
     pub unreadable: Vec<String>,
     /// On `glimpse synth` data: where the attention of colour and shape words falls.
     pub grounding: Option<Grounding>,
+    /// The seed's embedding similarity, when a text encoder is given.
+    pub similarity: Option<SimilaritySummary>,
     #[serde(skip)]
     pub results: Vec<ImageResult>,
 }
 
 pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     request.options.validate()?;
-    let dataset = Dataset::load(
-        &request.data,
-        &LoadOptions {
-            // Evaluation keeps every reference a scorer would see.
-            max_caption_tokens: usize::MAX,
-            ..LoadOptions::default()
-        },
-    )?;
+    let dataset = load_for_scoring(&request.data)?;
     let mut samples: Vec<Sample> = dataset.split(request.split).to_vec();
     if samples.is_empty() {
         bail!(
@@ -119,6 +119,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
                     bleu: [0.0; 4],
                     rouge_l: 0.0,
                     cider: 0.0,
+                    similarity: None,
                     grounding: Vec::new(),
                 });
             }
@@ -138,17 +139,43 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     }
     let metrics = scores.corpus;
     let grounding = ground(&request.data, &mut results)?;
+    let similarity = match &request.text_encoder {
+        Some(dir) => {
+            let embedder = TextEmbedder::load(dir)?;
+            let captions: Vec<String> = results.iter().map(|r| r.caption.text()).collect();
+            let references: Vec<Vec<String>> = results.iter().map(|r| r.sample.raw.clone()).collect();
+            let (per_image, summary) =
+                caption_similarity(&embedder, &encoder_name(dir), &captions, &references)?;
+            for (result, similarity) in results.iter_mut().zip(per_image) {
+                result.similarity = Some(similarity);
+            }
+            Some(summary)
+        }
+        None => None,
+    };
     let evaluation = Evaluation {
         metrics,
         images: results.len(),
         unreadable,
         grounding,
+        similarity,
         results,
     };
     if let Some(out) = &request.out {
         write_outputs(&evaluation, request, out)?;
     }
     Ok(evaluation)
+}
+
+/// A dataset as scorers see it: every reference kept, however long.
+pub fn load_for_scoring(data: &Path) -> Result<Dataset> {
+    Dataset::load(
+        data,
+        &LoadOptions {
+            max_caption_tokens: usize::MAX,
+            ..LoadOptions::default()
+        },
+    )
 }
 
 /// Grounding figures when the data is a `glimpse synth` set (it has `synth.json`).
@@ -217,6 +244,9 @@ fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> 
     if let Some(grounding) = &evaluation.grounding {
         metrics["grounding"] = serde_json::to_value(grounding)?;
     }
+    if let Some(similarity) = &evaluation.similarity {
+        metrics["similarity"] = serde_json::to_value(similarity)?;
+    }
     std::fs::write(
         out.join("metrics.json"),
         serde_json::to_string_pretty(&metrics)? + "\n",
@@ -253,7 +283,7 @@ fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> 
             .iter()
             .map(|r| ReportCaption {
                 text: r.caption.text(),
-                scores: per_image_scores(r.bleu, r.rouge_l, r.cider),
+                scores: per_image_scores(r.bleu, r.rouge_l, r.cider, r.similarity),
                 attention: Some(r.caption.clone()),
             })
             .collect(),
@@ -275,10 +305,27 @@ fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> 
 }
 
 /// The per-image scores a report shows, under coco-caption's names.
-pub fn per_image_scores(bleu: [f64; 4], rouge_l: f64, cider: f64) -> BTreeMap<String, f64> {
-    BTreeMap::from([
+pub fn per_image_scores(
+    bleu: [f64; 4],
+    rouge_l: f64,
+    cider: f64,
+    similarity: Option<ImageSimilarity>,
+) -> BTreeMap<String, f64> {
+    let mut scores = BTreeMap::from([
         ("Bleu_4".to_string(), bleu[3]),
         ("ROUGE_L".to_string(), rouge_l),
         ("CIDEr".to_string(), cider),
-    ])
+    ]);
+    if let Some((max, mean)) = similarity {
+        scores.insert("similarity_max".to_string(), max);
+        scores.insert("similarity_mean".to_string(), mean);
+    }
+    scores
+}
+
+/// The text encoder's name for reports: its folder name.
+pub fn encoder_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
 }

@@ -13,6 +13,7 @@ pub mod plot;
 pub mod pth;
 pub mod report;
 pub mod rng;
+pub mod similarity;
 pub mod synth;
 pub mod torch_import;
 pub mod train;

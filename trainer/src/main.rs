@@ -128,6 +128,10 @@ struct EvalArgs {
     /// Images decoded together (greedy).
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// A sentence-transformers folder (all-MiniLM-L6-v2: config.json, tokenizer.json,
+    /// model.safetensors) for the seed's embedding similarity.
+    #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
+    text_encoder: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -143,6 +147,9 @@ struct CompareArgs {
     /// Write metrics.json and report.html here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// A sentence-transformers folder for the embedding similarity.
+    #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
+    text_encoder: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -370,6 +377,7 @@ fn run(cli: Cli) -> Result<Exit> {
                 batch: args.batch,
                 limit: args.limit,
                 out: args.out,
+                text_encoder: args.text_encoder,
             })?;
             println!(
                 "{}",
@@ -378,6 +386,7 @@ fn run(cli: Cli) -> Result<Exit> {
                     "unreadable": evaluation.unreadable.len(),
                     "metrics": evaluation.metrics,
                     "grounding": evaluation.grounding,
+                "similarity": evaluation.similarity,
                 }))?
             );
             Ok(Exit::Done)
@@ -388,6 +397,7 @@ fn run(cli: Cli) -> Result<Exit> {
                 split: args.split,
                 sets: args.sets,
                 out: args.out,
+                text_encoder: args.text_encoder,
             })?;
             let table: std::collections::BTreeMap<&str, _> =
                 models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();

@@ -11,21 +11,13 @@ use glimpse::data::{Dataset, LoadOptions, Split};
 use glimpse::evaluate::score_captions;
 use glimpse_metrics::tokenize;
 
-const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
+mod common;
 
-fn ok(args: &[&str]) -> String {
-    let output = Command::new(GLIMPSE).args(args).output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(output.status.success(), "glimpse {args:?}:\n{stdout}\n{stderr}");
-    stdout.into_owned()
-}
+use common::{GLIMPSE, ok, synth};
 
 fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = dir.join("data");
-    ok(&["synth", data.to_str().unwrap(), "--images", "60", "--seed", "8"]);
+    synth(&data, 60, 8);
     let config = dir.join("config.json");
     fs::write(
         &config,

@@ -5,36 +5,14 @@
 //! Threshold: test BLEU-4 ≥ 0.30 (measured 0.50 when this test was written; the best constant
 //! caption — the most frequent training caption, scored the same way — gets about 0.1).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use glimpse::data::{Dataset, LoadOptions, Split};
 use glimpse_metrics::Bleu;
 
-const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
+mod common;
+
+use common::{assets, ok as run};
+
 const THRESHOLD: f64 = 0.30;
-
-fn assets() -> PathBuf {
-    let dir = std::env::var_os("GLIMPSE_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.assets"));
-    assert!(
-        dir.join("mobilenet_v2-b0353104.pth").exists(),
-        "test assets missing in {}: run tests/setup-assets.sh (README's test command does)",
-        dir.display()
-    );
-    dir
-}
-
-fn run(args: &[&str]) -> String {
-    let output = Command::new(GLIMPSE).args(args).output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(output.status.success(), "glimpse {args:?}:\n{stdout}\n{stderr}");
-    stdout.into_owned()
-}
 
 #[test]
 fn a_few_minutes_of_training_beat_the_best_constant_caption() {

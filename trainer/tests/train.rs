@@ -5,53 +5,13 @@
 //! captions images.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
+mod common;
 
-fn glimpse(args: &[&str]) -> Output {
-    let output = Command::new(GLIMPSE).args(args).output().expect("glimpse runs");
-    output
-}
-
-fn ok(args: &[&str]) -> String {
-    let output = glimpse(args);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(
-        output.status.success(),
-        "glimpse {args:?} failed:\n{stdout}\n{stderr}"
-    );
-    stdout.into_owned()
-}
-
-fn synth(dir: &Path, images: usize, seed: u64) {
-    ok(&[
-        "synth",
-        dir.to_str().unwrap(),
-        "--images",
-        &images.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
-}
-
-/// A small model on a random frozen ResNet-18 at 64×64 (a 2×2 grid): seconds per epoch.
-fn tiny_config(dir: &Path, overrides: serde_json::Value) -> PathBuf {
-    let mut config = serde_json::json!({"encoder": "resnet18", "input_size": 64, "embed_dim": 32,
-        "attention_dim": 32, "decoder_dim": 64, "batch_size": 16, "min_word_count": 1,
-        "decoder_lr": 0.003, "seed": 5});
-    for (key, value) in overrides.as_object().unwrap() {
-        config[key] = value.clone();
-    }
-    let path = dir.join("config.json");
-    fs::write(&path, config.to_string()).unwrap();
-    path
-}
+use common::{GLIMPSE, glimpse, ok, synth, tiny_config};
 
 /// `(step, loss)` rows of a run's `steps.csv`.
 fn losses(run: &Path) -> Vec<(u64, String)> {

@@ -1,0 +1,213 @@
+//! The seed report's embedding evaluation: how close, in a sentence-embedding space, each
+//! generated caption is to its references (cosine similarity; per image the best and the mean
+//! over references; over the set the mean, median and a histogram).
+//!
+//! The text encoder is sentence-transformers' all-MiniLM-L6-v2 run by candle-transformers'
+//! BERT with Hugging Face's `tokenizers`: token embeddings mean-pooled under the attention mask
+//! and L2-normalised, exactly as sentence-transformers does (inputs truncated at its 256 tokens).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use serde::Serialize;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2.
+const MAX_TOKENS: usize = 256;
+const BATCH: usize = 64;
+/// Histogram bins over [-1, 1].
+pub const BINS: usize = 20;
+
+pub struct TextEmbedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+}
+
+impl TextEmbedder {
+    /// Loads a sentence-transformers folder: `config.json`, `tokenizer.json`, `model.safetensors`.
+    pub fn load(dir: &Path) -> Result<TextEmbedder> {
+        let file = |name: &str| {
+            let path = dir.join(name);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(anyhow!(
+                    "{}: no {name}; the text encoder folder must hold a sentence-transformers model (config.json, tokenizer.json, model.safetensors)",
+                    dir.display()
+                ))
+            }
+        };
+        let config_path = file("config.json")?;
+        let config: Config = serde_json::from_str(
+            &std::fs::read_to_string(&config_path).with_context(|| format!("{}", config_path.display()))?,
+        )
+        .map_err(|e| anyhow!("{}: not a BERT config: {e}", config_path.display()))?;
+        let tokenizer_path = file("tokenizer.json")?;
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", tokenizer_path.display()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| anyhow!("{}: {e}", tokenizer_path.display()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..PaddingParams::default()
+        }));
+        let weights = file("model.safetensors")?;
+        let device = Device::Cpu;
+        // SAFETY (of the mapping): the file is only read, and we hold no other handle to it.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
+            .map_err(|e| anyhow!("{}: {e}", weights.display()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
+        Ok(TextEmbedder {
+            model,
+            tokenizer,
+            device,
+        })
+    }
+
+    /// Unit-length embeddings, one per text.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(BATCH) {
+            let encodings = self
+                .tokenizer
+                .encode_batch(chunk.to_vec(), true)
+                .map_err(|e| anyhow!("tokenizing: {e}"))?;
+            let rows = encodings.len();
+            let length = encodings.first().map_or(0, |e| e.get_ids().len());
+            let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+                encodings.iter().flat_map(|e| f(e).to_vec()).collect()
+            };
+            let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, length), &self.device)?;
+            let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, length), &self.device)?;
+            let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, length), &self.device)?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask))?; // [rows, length, H]
+            // Mean over the real tokens.
+            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [rows, length, 1]
+            let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // [rows, H]
+            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?; // [rows, 1]
+            let pooled = summed.broadcast_div(&counts)?;
+            let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            let normalised = pooled.broadcast_div(&norms)?;
+            out.extend(normalised.to_vec2::<f32>()?);
+        }
+        Ok(out)
+    }
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}
+
+/// Per image: (best, mean) similarity of the caption to its references.
+pub type ImageSimilarity = (f64, f64);
+
+/// The set's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimilaritySummary {
+    pub text_encoder: String,
+    /// Over images, of each image's best reference similarity.
+    pub mean_max: f64,
+    pub median_max: f64,
+    /// Over images, of each image's mean reference similarity.
+    pub mean_mean: f64,
+    pub median_mean: f64,
+    /// Counts of per-image best similarity in `BINS` equal bins over [-1, 1].
+    pub histogram_max: Vec<usize>,
+}
+
+/// Similarities of `captions[i]` to `references[i]`, and their summary.
+pub fn caption_similarity(
+    embedder: &TextEmbedder,
+    name: &str,
+    captions: &[String],
+    references: &[Vec<String>],
+) -> Result<(Vec<ImageSimilarity>, SimilaritySummary)> {
+    if captions.len() != references.len() {
+        bail!(
+            "{} captions for {} reference sets",
+            captions.len(),
+            references.len()
+        );
+    }
+    let caption_vectors = embedder.embed(captions)?;
+    let flat: Vec<String> = references.iter().flatten().cloned().collect();
+    let reference_vectors = embedder.embed(&flat)?;
+    let mut per_image = Vec::with_capacity(captions.len());
+    let mut offset = 0;
+    for (caption, refs) in caption_vectors.iter().zip(references) {
+        let sims: Vec<f64> = reference_vectors[offset..offset + refs.len()]
+            .iter()
+            .map(|r| cosine(caption, r))
+            .collect();
+        offset += refs.len();
+        let max = sims.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = sims.iter().sum::<f64>() / sims.len().max(1) as f64;
+        per_image.push((if sims.is_empty() { 0.0 } else { max }, mean));
+    }
+    let summary = summarise(name, &per_image);
+    Ok((per_image, summary))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
+}
+
+pub fn summarise(name: &str, per_image: &[ImageSimilarity]) -> SimilaritySummary {
+    let n = per_image.len().max(1) as f64;
+    let mut histogram_max = vec![0; BINS];
+    for (max, _) in per_image {
+        let bin = (((max + 1.0) / 2.0) * BINS as f64)
+            .floor()
+            .clamp(0.0, (BINS - 1) as f64) as usize;
+        histogram_max[bin] += 1;
+    }
+    SimilaritySummary {
+        text_encoder: name.to_string(),
+        mean_max: per_image.iter().map(|p| p.0).sum::<f64>() / n,
+        median_max: median(per_image.iter().map(|p| p.0).collect()),
+        mean_mean: per_image.iter().map(|p| p.1).sum::<f64>() / n,
+        median_mean: median(per_image.iter().map(|p| p.1).collect()),
+        histogram_max,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_by_hand() {
+        let s = summarise("x", &[(1.0, 0.5), (0.0, 0.0), (0.5, 0.25)]);
+        assert_eq!(s.mean_max, 0.5);
+        assert_eq!(s.median_max, 0.5);
+        assert_eq!(s.median_mean, 0.25);
+        assert_eq!(s.histogram_max.iter().sum::<usize>(), 3);
+        assert_eq!(s.histogram_max[BINS - 1], 1, "1.0 falls in the last bin");
+        assert_eq!(s.histogram_max[BINS / 2], 1, "0.0 in the middle one");
+        assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f64.sqrt()).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,64 @@
+//! Helpers shared by the integration tests that drive the `glimpse` binary.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
+
+/// Runs `glimpse ARGS`.
+pub fn glimpse(args: &[&str]) -> Output {
+    Command::new(GLIMPSE).args(args).output().expect("glimpse runs")
+}
+
+/// Runs `glimpse ARGS`, requires success, returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let output = glimpse(args);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "glimpse {args:?} failed:\n{stdout}\n{stderr}"
+    );
+    stdout.into_owned()
+}
+
+/// The real files tests/setup-assets.sh fetches.
+pub fn assets() -> PathBuf {
+    let dir = std::env::var_os("GLIMPSE_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.assets"));
+    assert!(
+        dir.join("mobilenet_v2-b0353104.pth").exists(),
+        "test assets missing in {}: run tests/setup-assets.sh (README's test command does)",
+        dir.display()
+    );
+    dir
+}
+
+pub fn synth(dir: &Path, images: usize, seed: u64) {
+    ok(&[
+        "synth",
+        dir.to_str().unwrap(),
+        "--images",
+        &images.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+}
+
+/// A small model on a random frozen ResNet-18 at 64×64 (a 2×2 grid): seconds per epoch.
+pub fn tiny_config(dir: &Path, overrides: serde_json::Value) -> PathBuf {
+    let mut config = serde_json::json!({"encoder": "resnet18", "input_size": 64, "embed_dim": 32,
+        "attention_dim": 32, "decoder_dim": 64, "batch_size": 16, "min_word_count": 1,
+        "decoder_lr": 0.003, "seed": 5});
+    for (key, value) in overrides.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    let path = dir.join("config.json");
+    fs::write(&path, config.to_string()).unwrap();
+    path
+}

@@ -1,0 +1,91 @@
+//! The embedding similarity's text encoder against sentence-transformers itself: the real
+//! all-MiniLM-L6-v2 weights give the same unit-length embeddings (every component within 1e-4)
+//! and the same cosine similarities (within 1e-5) as `SentenceTransformer.encode` in Python
+//! (tests/fixtures/make_embedding_fixtures.py), including empty, punctuated, non-ASCII and long
+//! inputs.
+
+use std::path::{Path, PathBuf};
+
+use glimpse::similarity::{TextEmbedder, cosine};
+
+fn minilm() -> PathBuf {
+    let dir = std::env::var_os("GLIMPSE_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.assets"))
+        .join("all-MiniLM-L6-v2");
+    assert!(
+        dir.join("model.safetensors").exists(),
+        "all-MiniLM-L6-v2 missing in {}: run tests/setup-assets.sh (README's test command does)",
+        dir.display()
+    );
+    dir
+}
+
+#[test]
+fn minilm_embeddings_equal_sentence_transformers() {
+    let fixture: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/embeddings/minilm.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let sentences: Vec<String> = fixture["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<Vec<f64>> = fixture["embeddings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    let embedder = TextEmbedder::load(&minilm()).unwrap();
+    let ours = embedder.embed(&sentences).unwrap();
+    assert_eq!(ours.len(), sentences.len());
+    for (i, (a, b)) in ours.iter().zip(&expected).enumerate() {
+        assert_eq!(a.len(), 384);
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (*x as f64 - y).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            worst < 1e-4,
+            "sentence {i} {:?}: largest difference {worst}",
+            sentences[i]
+        );
+    }
+    let similarities = fixture["similarities"].as_array().unwrap();
+    for i in 0..ours.len() {
+        for j in 0..ours.len() {
+            let theirs = similarities[i][j].as_f64().unwrap();
+            let mine = cosine(&ours[i], &ours[j]);
+            assert!(
+                (mine - theirs).abs() < 1e-5,
+                "similarity {i},{j}: {mine} vs {theirs}"
+            );
+        }
+    }
+    // One at a time (no padding) gives the same vectors as the padded batch.
+    let single = embedder.embed(&sentences[..1]).unwrap();
+    assert!(single[0].iter().zip(&ours[0]).all(|(a, b)| (a - b).abs() < 1e-5));
+}
+
+#[test]
+fn a_folder_without_the_model_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = TextEmbedder::load(dir.path()).err().unwrap().to_string();
+    assert!(
+        err.contains("config.json") && err.contains("sentence-transformers"),
+        "{err}"
+    );
+}
