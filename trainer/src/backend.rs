@@ -33,6 +33,20 @@ impl Backend {
         }
     }
 
+    /// `count` devices for data-parallel training: CUDA devices 0..count, wgpu discrete GPUs
+    /// 0..count. The CPU is one device: `count` replicas share it (the computation is the same;
+    /// it only checks the data-parallel path).
+    pub fn devices(self, count: usize) -> Result<Vec<Device>> {
+        if count <= 1 {
+            return Ok(vec![self.device()?]);
+        }
+        match self {
+            Backend::Flex => Ok(vec![flex()?; count]),
+            Backend::Cuda => (0..count).map(cuda_index).collect(),
+            Backend::Wgpu => (0..count).map(wgpu_index).collect(),
+        }
+    }
+
     /// The device, or an error saying how to build with this backend.
     pub fn device(self) -> Result<Device> {
         match self {
@@ -72,6 +86,16 @@ fn wgpu() -> Result<Device> {
     not_built("wgpu")
 }
 
+#[cfg(feature = "wgpu")]
+fn wgpu_index(index: usize) -> Result<Device> {
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DiscreteGpu(index)))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_index(_: usize) -> Result<Device> {
+    not_built("wgpu")
+}
+
 #[cfg(feature = "cuda")]
 fn cuda() -> Result<Device> {
     Ok(Device::cuda(0))
@@ -79,5 +103,15 @@ fn cuda() -> Result<Device> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda() -> Result<Device> {
+    not_built("cuda")
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_index(index: usize) -> Result<Device> {
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_index(_: usize) -> Result<Device> {
     not_built("cuda")
 }

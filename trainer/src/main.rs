@@ -100,6 +100,9 @@ struct TrainArgs {
     /// Stop after this many steps in all (resumable), e.g. for benchmarks.
     #[arg(long)]
     max_steps: Option<u64>,
+    /// Train data-parallel on this many devices of the backend (CUDA or wgpu GPUs 0..N).
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
 }
 
 #[derive(Args)]
@@ -347,6 +350,7 @@ fn run(cli: Cli) -> Result<Exit> {
                 backend: args.backend,
                 checkpoint_every: args.checkpoint_every,
                 max_steps: args.max_steps,
+                devices: args.devices,
             };
             match train::run(&request)? {
                 TrainOutcome::Finished(state) => {

@@ -396,3 +396,44 @@ fn fine_tuning_trains_only_the_last_stages_and_resumes() {
     ]);
     assert_eq!(losses(&run), losses(&straight));
 }
+
+#[test]
+fn data_parallel_training_matches_one_device() {
+    // Two replicas (here both on the CPU, the only device this machine has) each take half of
+    // every batch; burn's step_multi sums their gradients. Without dropout the losses must follow
+    // the one-device run's up to float rounding.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 6);
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1, "dropout": 0.0}));
+    let runs: Vec<Vec<(u64, String)>> = [1, 2]
+        .iter()
+        .map(|devices| {
+            let run = dir.path().join(format!("run{devices}"));
+            let out = ok(&[
+                "train",
+                "--data",
+                data.to_str().unwrap(),
+                "--out",
+                run.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "--devices",
+                &devices.to_string(),
+                "--max-steps",
+                "8",
+            ]);
+            assert_eq!(out.contains("data-parallel over 2"), *devices == 2, "{out}");
+            losses(&run)
+        })
+        .collect();
+    assert_eq!(runs[0].len(), 8);
+    assert_eq!(runs[1].len(), 8);
+    for ((step, one), (_, two)) in runs[0].iter().zip(&runs[1]) {
+        let (one, two): (f64, f64) = (one.parse().unwrap(), two.parse().unwrap());
+        assert!(
+            (one - two).abs() < 1e-4 * one.abs(),
+            "step {step}: one device {one}, two {two}"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 //! precisions 1..n, and the brevity penalty `exp(1 - r/c)` applies when `c < r`. The small
 //! constants (1e-15 over 1e-9) are coco-caption's and make a zero count give ~0, not NaN.
 
-use std::collections::HashMap;
+use crate::ngrams::{FxMap, Gram, Interner, counts};
 
 const MAX_N: usize = 4;
 const TINY: f64 = 1e-15;
@@ -33,16 +33,7 @@ struct CandidateStats {
 #[derive(Debug, Default, Clone)]
 pub struct Bleu {
     stats: Vec<CandidateStats>,
-}
-
-fn ngrams(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
-    let mut counts = HashMap::new();
-    if tokens.len() >= n {
-        for gram in tokens.windows(n) {
-            *counts.entry(gram).or_insert(0) += 1;
-        }
-    }
-    counts
+    words: Interner,
 }
 
 impl Bleu {
@@ -61,18 +52,20 @@ impl Bleu {
             .unwrap_or(0);
         let mut guess = [0; MAX_N];
         let mut correct = [0; MAX_N];
+        let candidate = self.words.ids(candidate);
+        let references: Vec<Vec<u32>> = references.iter().map(|r| self.words.ids(r)).collect();
         for n in 1..=MAX_N {
-            let mut max_ref: HashMap<&[String], usize> = HashMap::new();
-            for reference in references {
-                for (gram, count) in ngrams(reference, n) {
+            let mut max_ref: FxMap<Gram, u32> = FxMap::default();
+            for reference in &references {
+                for (gram, count) in counts(reference, n) {
                     let slot = max_ref.entry(gram).or_insert(0);
                     *slot = (*slot).max(count);
                 }
             }
             guess[n - 1] = (test_len + 1).saturating_sub(n);
-            correct[n - 1] = ngrams(candidate, n)
+            correct[n - 1] = counts(&candidate, n)
                 .into_iter()
-                .map(|(gram, count)| count.min(max_ref.get(gram).copied().unwrap_or(0)))
+                .map(|(gram, count)| count.min(max_ref.get(&gram).copied().unwrap_or(0)) as usize)
                 .sum();
         }
         self.stats.push(CandidateStats {

@@ -7,23 +7,23 @@
 //! *bigrams* (`if n == 1` on a 0-based n-gram index), and scores are only comparable with
 //! published ones if the penalty uses the same length.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use crate::ngrams::{FxMap, Gram, Interner, counts, order};
 
 const N: usize = 4;
 const SIGMA: f64 = 6.0;
 
-type Counts = HashMap<Vec<String>, f64>;
+type Counts = FxMap<Gram, f64>;
 
-fn ngram_counts(tokens: &[String]) -> Counts {
-    let mut counts = Counts::new();
+fn ngram_counts(ids: &[u32]) -> Counts {
+    let mut all = Counts::default();
     for n in 1..=N {
-        if tokens.len() >= n {
-            for gram in tokens.windows(n) {
-                *counts.entry(gram.to_vec()).or_insert(0.0) += 1.0;
-            }
+        for (gram, count) in counts(ids, n) {
+            all.insert(gram, count as f64);
         }
     }
-    counts
+    all
 }
 
 /// Accumulates candidates and references; scores once all are in (the IDF needs them all).
@@ -31,11 +31,13 @@ fn ngram_counts(tokens: &[String]) -> Counts {
 pub struct Cider {
     candidates: Vec<Counts>,
     references: Vec<Vec<Counts>>,
+    words: Interner,
 }
 
-/// tf-idf vectors per n, their norms, and the caption's "length".
+/// tf-idf vectors per n (sorted by n-gram, for a merge join), their norms, and the caption's
+/// "length".
 struct Vector {
-    weights: [HashMap<Vec<String>, f64>; N],
+    weights: [Vec<(Gram, f64)>; N],
     norms: [f64; N],
     length: f64,
 }
@@ -46,9 +48,13 @@ impl Cider {
     }
 
     pub fn add(&mut self, candidate: &[String], references: &[Vec<String>]) {
-        self.candidates.push(ngram_counts(candidate));
-        self.references
-            .push(references.iter().map(|r| ngram_counts(r)).collect());
+        let candidate = self.words.ids(candidate);
+        self.candidates.push(ngram_counts(&candidate));
+        let references = references
+            .iter()
+            .map(|r| ngram_counts(&self.words.ids(r)))
+            .collect();
+        self.references.push(references);
     }
 
     /// (corpus score = mean of per-candidate scores, per-candidate scores).
@@ -56,35 +62,31 @@ impl Cider {
         if self.candidates.is_empty() {
             return (0.0, Vec::new());
         }
-        let mut document_frequency: HashMap<&[String], f64> = HashMap::new();
+        let mut document_frequency: FxMap<Gram, f64> = FxMap::default();
         for references in &self.references {
-            let grams: HashSet<&[String]> = references
-                .iter()
-                .flat_map(|r| r.keys().map(Vec::as_slice))
-                .collect();
+            let grams: HashSet<&Gram, std::hash::BuildHasherDefault<crate::ngrams::FxHasher>> =
+                references.iter().flat_map(|r| r.keys()).collect();
             for gram in grams {
-                *document_frequency.entry(gram).or_insert(0.0) += 1.0;
+                *document_frequency.entry(*gram).or_insert(0.0) += 1.0;
             }
         }
         let log_documents = (self.references.len() as f64).ln();
         let vector = |counts: &Counts| {
-            let mut weights: [HashMap<Vec<String>, f64>; N] = Default::default();
+            let mut weights: [Vec<(Gram, f64)>; N] = Default::default();
             let mut norms = [0.0; N];
             let mut length = 0.0;
             for (gram, &tf) in counts {
-                let df = document_frequency
-                    .get(gram.as_slice())
-                    .copied()
-                    .unwrap_or(0.0)
-                    .max(1.0)
-                    .ln();
-                let n = gram.len() - 1;
+                let df = document_frequency.get(gram).copied().unwrap_or(0.0).max(1.0).ln();
+                let n = order(gram) - 1;
                 let weight = tf * (log_documents - df);
                 norms[n] += weight * weight;
-                weights[n].insert(gram.clone(), weight);
+                weights[n].push((*gram, weight));
                 if n == 1 {
                     length += tf;
                 }
+            }
+            for list in &mut weights {
+                list.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             }
             Vector {
                 weights,
@@ -103,13 +105,7 @@ impl Cider {
                     let r = vector(reference);
                     let delta = hyp.length - r.length;
                     for n in 0..N {
-                        let mut value: f64 = hyp.weights[n]
-                            .iter()
-                            .map(|(gram, &w)| {
-                                let wr = r.weights[n].get(gram).copied().unwrap_or(0.0);
-                                w.min(wr) * wr
-                            })
-                            .sum();
+                        let mut value = clipped_dot(&hyp.weights[n], &r.weights[n]);
                         if hyp.norms[n] != 0.0 && r.norms[n] != 0.0 {
                             value /= hyp.norms[n] * r.norms[n];
                         }
@@ -123,6 +119,24 @@ impl Cider {
         let corpus = per_candidate.iter().sum::<f64>() / per_candidate.len() as f64;
         (corpus, per_candidate)
     }
+}
+
+/// Σ over shared n-grams of min(w_hyp, w_ref) · w_ref (both lists sorted by n-gram).
+fn clipped_dot(hyp: &[(Gram, f64)], reference: &[(Gram, f64)]) -> f64 {
+    let (mut i, mut j, mut sum) = (0, 0, 0.0);
+    while i < hyp.len() && j < reference.len() {
+        match hyp[i].0.cmp(&reference[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                let (w, wr) = (hyp[i].1, reference[j].1);
+                sum += w.min(wr) * wr;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    sum
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 
 pub mod bleu;
 pub mod cider;
+mod ngrams;
 pub mod rouge;
 pub mod tokenize;
 

@@ -39,7 +39,7 @@ use checkpoint::{Checkpoint, EpochRecord, TrainState, write_atomically};
 use config::TrainConfig;
 use features::FeatureCache;
 use loss::caption_loss;
-use step::{Batch, BatchInput, Optimizers, encode_input, read_scalars, train_step};
+use step::{Batch, BatchInput, Optimizers, encode_input, read_scalars, train_step, train_step_parallel};
 
 pub const LAST: &str = "last.safetensors";
 pub const BEST: &str = "best.safetensors";
@@ -62,6 +62,8 @@ pub struct TrainRequest {
     pub checkpoint_every: u64,
     /// Stop (saving a checkpoint) after this many steps in all; for benchmarks and tests.
     pub max_steps: Option<u64>,
+    /// Data-parallel training over this many devices of the backend (1: one device).
+    pub devices: usize,
 }
 
 /// How a run ended.
@@ -87,6 +89,8 @@ struct Trainer<'a> {
     run: PathBuf,
     device: Device,
     autodiff: Device,
+    /// Every device of a data-parallel run (autodiff), the first being `autodiff`.
+    replicas: Vec<Device>,
     /// `Some` when the encoder is frozen.
     cache: Option<FeatureCache>,
     train: Vec<&'a Sample>,
@@ -194,8 +198,17 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         );
     }
 
-    let device = request.backend.device()?;
+    let devices = request.backend.devices(request.devices)?;
+    let device = devices[0].clone();
     let autodiff = device.clone().autodiff();
+    let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
+    if replicas.len() > 1 {
+        println!(
+            "data-parallel over {} {} devices",
+            replicas.len(),
+            request.backend.name()
+        );
+    }
     let mut model = CaptionModel::from_weights(&model_config, &weights, &autodiff)?;
     let stages = config.fine_tune_stages;
     set_trainable(&mut model, &|name| init::is_trainable(name, stages));
@@ -285,6 +298,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         run: request.run.clone(),
         device,
         autodiff,
+        replicas,
         cache,
         train,
         val,
@@ -435,18 +449,43 @@ impl Trainer<'_> {
                 let indices = &order[batch_index * self.config.batch_size
                     ..((batch_index + 1) * self.config.batch_size).min(order.len())];
                 let pairs: Vec<&Pair> = indices.iter().map(|&i| &self.pairs[i]).collect();
-                let batch = self.make_batch(&pairs, &self.train, &self.autodiff)?;
                 let batch_size = pairs.len();
-                self.autodiff
-                    .seed(Rng::derive(self.config.seed, DROPOUT_STREAM + self.state.step).next_u64());
+                let learning_rates = (decoder_lr, encoder_lr);
                 let [loss, cross_entropy, attention];
-                (model, [loss, cross_entropy, attention]) = train_step(
-                    model,
-                    &mut self.optimizers,
-                    batch,
-                    (decoder_lr, encoder_lr),
-                    self.config.alpha_c,
-                )
+                (model, [loss, cross_entropy, attention]) = if self.replicas.len() == 1 {
+                    let batch = self.make_batch(&pairs, &self.train, &self.autodiff)?;
+                    let seed = Rng::derive(self.config.seed, DROPOUT_STREAM + self.state.step).next_u64();
+                    self.autodiff.seed(seed);
+                    train_step(
+                        model,
+                        &mut self.optimizers,
+                        batch,
+                        learning_rates,
+                        self.config.alpha_c,
+                    )
+                } else {
+                    // Contiguous shares of the batch, one per device.
+                    let share = pairs.len().div_ceil(self.replicas.len());
+                    let mut batches = Vec::new();
+                    for (k, (chunk, device)) in pairs.chunks(share).zip(&self.replicas).enumerate() {
+                        batches.push(self.make_batch(chunk, &self.train, device)?);
+                        let stream = DROPOUT_STREAM + self.state.step + ((k as u64) << 40);
+                        device.seed(Rng::derive(self.config.seed, stream).next_u64());
+                    }
+                    let devices = &self.replicas[..batches.len()];
+                    let learning_rates = learning_rates;
+                    let alpha_c = self.config.alpha_c;
+                    train_step_parallel(
+                        model,
+                        &mut self.optimizers,
+                        batches,
+                        devices,
+                        learning_rates,
+                        alpha_c,
+                    )
+                    // The optimizer leaves parameters on the devices that updated them.
+                    .map(|(model, loss)| (model.fork(&self.autodiff), loss))
+                }
                 .with_context(|| format!("step {}", self.state.step + 1))?;
                 self.state.step += 1;
                 self.state.batch_in_epoch = batch_index + 1;

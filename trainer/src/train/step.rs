@@ -2,7 +2,8 @@
 
 use anyhow::{Result, bail};
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use glimpse_model::CaptionModel;
 use glimpse_model::decoder::EncodedImages;
@@ -132,6 +133,86 @@ pub fn train_step(
         CaptionModel { encoder, decoder },
         [values[0], values[1], values[2]],
     ))
+}
+
+/// Data-parallel step: `batches[k]` (built on `devices[k]`) runs on a replica of the model
+/// forked to that device, each in its own thread; burn's `step_multi` sums the replicas'
+/// gradients and applies one Adam step. Each replica's loss is weighted by its share of the
+/// batch's words (cross-entropy) and rows (attention term), so the summed gradient equals the
+/// whole batch's on one device.
+pub fn train_step_parallel(
+    model: CaptionModel,
+    optimizers: &mut Optimizers,
+    batches: Vec<Batch>,
+    devices: &[Device],
+    learning_rates: (f64, f64),
+    alpha_c: f64,
+) -> Result<(CaptionModel, StepLoss)> {
+    let total_tokens: usize = batches.iter().map(|b| b.tokens).sum();
+    let total_rows: usize = batches.iter().map(|b| b.captions.dims()[0]).sum();
+    let fine_tune = optimizers.encoder.is_some();
+    type Replica = (GradientsParams, Option<GradientsParams>, StepLoss);
+    let results: Vec<Result<Replica>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = batches
+            .into_iter()
+            .zip(devices)
+            .map(|(batch, device)| {
+                let replica = model.clone().fork(device);
+                scope.spawn(move || -> Result<Replica> {
+                    let rows = batch.captions.dims()[0];
+                    let token_share = batch.tokens as f32 / total_tokens.max(1) as f32;
+                    let row_share = rows as f32 / total_rows.max(1) as f32;
+                    let encoded = encode_input(&replica, batch.input);
+                    let (logits, alphas) = replica.decoder.forward(&encoded, batch.captions);
+                    let loss = caption_loss(logits, alphas, batch.targets, batch.mask, batch.tokens, alpha_c);
+                    let cross_entropy = loss.cross_entropy * token_share;
+                    let attention = loss.attention * row_share;
+                    let total = cross_entropy.clone() + attention.clone();
+                    let values = read_scalars(Tensor::cat(vec![total.clone(), cross_entropy, attention], 0))?;
+                    let mut grads = total.backward();
+                    let decoder = GradientsParams::from_module(&mut grads, &replica.decoder);
+                    let encoder =
+                        fine_tune.then(|| GradientsParams::from_module(&mut grads, &replica.encoder));
+                    Ok((decoder, encoder, [values[0], values[1], values[2]]))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a device's training thread panicked")))
+            })
+            .collect()
+    });
+    let mut decoder_grads = MultiGradientsParams::default();
+    let mut encoder_grads = MultiGradientsParams::default();
+    let mut losses = [0.0; 3];
+    for (result, device) in results.into_iter().zip(devices) {
+        let (decoder, encoder, values) = result?;
+        decoder_grads.grads.push((decoder, device.clone()));
+        if let Some(encoder) = encoder {
+            encoder_grads.grads.push((encoder, device.clone()));
+        }
+        for k in 0..3 {
+            losses[k] += values[k];
+        }
+    }
+    if !losses[0].is_finite() {
+        bail!(
+            "the loss became {}; lower the learning rates or the gradient clip",
+            losses[0]
+        );
+    }
+    let CaptionModel { encoder, decoder } = model;
+    let decoder = optimizers
+        .decoder
+        .step_multi(learning_rates.0, decoder, decoder_grads);
+    let encoder = match &mut optimizers.encoder {
+        Some(optim) => optim.step_multi(learning_rates.1, encoder, encoder_grads),
+        None => encoder,
+    };
+    Ok((CaptionModel { encoder, decoder }, losses))
 }
 
 /// A small tensor's values on the host.
