@@ -234,8 +234,8 @@ for (const mode of MODES) {
       await page.waitForFunction(() => /notebook-/.test(document.querySelector("[data-testid=model-status]").textContent), null, {
         timeout: 300_000,
       });
-      assert.ok(await page.locator("#model-warning").isHidden(), "a trained decoder gets no warning");
       await waitForModel(browser);
+      assert.ok(await page.locator("#model-warning").isHidden(), "a trained decoder gets no warning");
       assert.match(await page.locator("[data-testid=model-card]").textContent(), /notebook-fixture.*resnet50/s);
       const before = (await readResults(page)).size;
       const photo = path.join(FIXTURES, "torch/notebook/image.png");

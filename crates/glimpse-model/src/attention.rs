@@ -10,9 +10,10 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{relu, softmax, tanh};
+use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
+use crate::activation::stable_tanh;
 use crate::config::{AttentionActivation, ModelConfig};
 use crate::params::{ParamSlot, TorchParams, join};
 
@@ -59,7 +60,7 @@ impl Attention {
         let combined = if self.use_relu {
             relu(combined)
         } else {
-            tanh(combined)
+            stable_tanh(combined)
         };
         let scores = self.a.forward(combined).reshape([batch, positions]); // [B, P]
         let alpha = softmax(scores, 1);

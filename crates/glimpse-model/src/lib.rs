@@ -13,6 +13,7 @@
 //!                                                               └─ lstm([embed(w); z]) ─▶ fcn ─▶ word
 //! ```
 
+pub mod activation;
 pub mod attention;
 pub mod bundle;
 pub mod captioner;

@@ -8,9 +8,10 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{sigmoid, tanh};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
+use crate::activation::stable_tanh;
 use crate::params::{ParamSlot, TorchParams, join};
 
 #[derive(Module, Debug)]
@@ -46,11 +47,11 @@ impl LstmCell {
         let (i, f, g, o) = (
             sigmoid(gate(0)),
             sigmoid(gate(1)),
-            tanh(gate(2)),
+            stable_tanh(gate(2)),
             sigmoid(gate(3)),
         );
         let c = f * state.c + i * g;
-        let h = o * tanh(c.clone());
+        let h = o * stable_tanh(c.clone());
         LstmState { h, c }
     }
 }
