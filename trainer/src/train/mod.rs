@@ -473,7 +473,6 @@ impl Trainer<'_> {
                         device.seed(Rng::derive(self.config.seed, stream).next_u64());
                     }
                     let devices = &self.replicas[..batches.len()];
-                    let learning_rates = learning_rates;
                     let alpha_c = self.config.alpha_c;
                     train_step_parallel(
                         model,
