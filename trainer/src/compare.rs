@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_metrics::tokenize;
 
+use crate::clip::Clip;
+use crate::clip_score::clip_evaluation;
 use crate::data::Split;
-use crate::evaluate::{encoder_name, load_for_scoring, per_image_scores, score_captions};
+use crate::evaluate::{load_for_scoring, per_image_scores, score_captions};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::similarity::{TextEmbedder, caption_similarity};
 
@@ -23,6 +25,8 @@ pub struct CompareRequest {
     pub out: Option<PathBuf>,
     /// A sentence-transformers folder for the embedding similarity.
     pub text_encoder: Option<PathBuf>,
+    /// A Hugging Face CLIP folder for CLIPScore, RefCLIPScore and CLIP text similarity.
+    pub clip: Option<PathBuf>,
 }
 
 /// `NAME=FILE`.
@@ -67,6 +71,8 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
         .as_deref()
         .map(TextEmbedder::load)
         .transpose()?;
+    let clip = request.clip.as_deref().map(Clip::load).transpose()?;
+    let paths: Vec<PathBuf> = samples.iter().map(|s| s.path.clone()).collect();
     let references: Vec<Vec<String>> = samples.iter().map(|s| s.raw.clone()).collect();
     let mut models = Vec::new();
     for (name, path) in &request.sets {
@@ -101,16 +107,23 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
             .collect();
         let scores = score_captions(&pairs);
         let mut metrics = scores.corpus;
-        let similarity = match (&embedder, &request.text_encoder) {
-            (Some(embedder), Some(dir)) => {
-                let texts: Vec<String> = samples.iter().map(|s| captions[&s.name].clone()).collect();
-                let (per_image, summary) =
-                    caption_similarity(embedder, &encoder_name(dir), &texts, &references)?;
+        let texts: Vec<String> = samples.iter().map(|s| captions[&s.name].clone()).collect();
+        let similarity = match &embedder {
+            Some(embedder) => {
+                let (per_image, summary) = caption_similarity(embedder, &texts, &references)?;
                 metrics.insert("similarity_mean_max".to_string(), summary.mean_max);
                 metrics.insert("similarity_mean_mean".to_string(), summary.mean_mean);
                 per_image.into_iter().map(Some).collect()
             }
-            _ => vec![None; samples.len()],
+            None => vec![None; samples.len()],
+        };
+        let clip_scores = match &clip {
+            Some(clip) => {
+                let (per_image, summary) = clip_evaluation(clip, &paths, &texts, &references)?;
+                summary.insert_into(&mut metrics);
+                per_image.into_iter().map(Some).collect()
+            }
+            None => vec![None; samples.len()],
         };
         models.push(ReportModel {
             name: name.clone(),
@@ -120,11 +133,14 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
                 .iter()
                 .zip(scores.per_image)
                 .zip(similarity)
-                .map(|((s, (bleu, rouge_l, cider)), similarity)| ReportCaption {
-                    text: captions[&s.name].clone(),
-                    scores: per_image_scores(bleu, rouge_l, cider, similarity),
-                    attention: None,
-                })
+                .zip(clip_scores)
+                .map(
+                    |(((s, (bleu, rouge_l, cider)), similarity), clip)| ReportCaption {
+                        text: captions[&s.name].clone(),
+                        scores: per_image_scores(bleu, rouge_l, cider, similarity, clip),
+                        attention: None,
+                    },
+                )
                 .collect(),
         });
     }

@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::caption::load_captioner;
+use crate::clip::Clip;
+use crate::clip_score::{ClipSummary, ImageClip, clip_evaluation};
 use crate::data::{Dataset, LoadOptions, Sample, Split};
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
@@ -34,6 +36,8 @@ pub struct EvalRequest {
     pub out: Option<PathBuf>,
     /// A sentence-transformers folder (all-MiniLM-L6-v2) for the embedding similarity.
     pub text_encoder: Option<PathBuf>,
+    /// A Hugging Face CLIP folder for CLIPScore, RefCLIPScore and CLIP text similarity.
+    pub clip: Option<PathBuf>,
 }
 
 /// One image's result.
@@ -47,6 +51,8 @@ pub struct ImageResult {
     pub cider: f64,
     /// (best, mean) embedding similarity to the references, when a text encoder is given.
     pub similarity: Option<ImageSimilarity>,
+    /// CLIPScore, RefCLIPScore and CLIP text similarity, when a CLIP folder is given.
+    pub clip: Option<ImageClip>,
     /// Colour and shape words scored against the objects' boxes (synth data only).
     pub grounding: Vec<WordGrounding>,
 }
@@ -61,6 +67,8 @@ pub struct Evaluation {
     pub grounding: Option<Grounding>,
     /// The seed's embedding similarity, when a text encoder is given.
     pub similarity: Option<SimilaritySummary>,
+    /// The CLIP figures, when a CLIP folder is given.
+    pub clip: Option<ClipSummary>,
     #[serde(skip)]
     pub results: Vec<ImageResult>,
 }
@@ -120,6 +128,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
                     rouge_l: 0.0,
                     cider: 0.0,
                     similarity: None,
+                    clip: None,
                     grounding: Vec::new(),
                 });
             }
@@ -137,18 +146,34 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
         result.rouge_l = rouge_l;
         result.cider = cider;
     }
-    let metrics = scores.corpus;
+    let mut metrics = scores.corpus;
     let grounding = ground(&request.data, &mut results)?;
     let similarity = match &request.text_encoder {
         Some(dir) => {
             let embedder = TextEmbedder::load(dir)?;
             let captions: Vec<String> = results.iter().map(|r| r.caption.text()).collect();
             let references: Vec<Vec<String>> = results.iter().map(|r| r.sample.raw.clone()).collect();
-            let (per_image, summary) =
-                caption_similarity(&embedder, &encoder_name(dir), &captions, &references)?;
+            let (per_image, summary) = caption_similarity(&embedder, &captions, &references)?;
             for (result, similarity) in results.iter_mut().zip(per_image) {
                 result.similarity = Some(similarity);
             }
+            metrics.insert("similarity_mean_max".to_string(), summary.mean_max);
+            metrics.insert("similarity_mean_mean".to_string(), summary.mean_mean);
+            Some(summary)
+        }
+        None => None,
+    };
+    let clip = match &request.clip {
+        Some(dir) => {
+            let clip = Clip::load(dir)?;
+            let paths: Vec<PathBuf> = results.iter().map(|r| r.sample.path.clone()).collect();
+            let captions: Vec<String> = results.iter().map(|r| r.caption.text()).collect();
+            let references: Vec<Vec<String>> = results.iter().map(|r| r.sample.raw.clone()).collect();
+            let (per_image, summary) = clip_evaluation(&clip, &paths, &captions, &references)?;
+            for (result, scores) in results.iter_mut().zip(per_image) {
+                result.clip = Some(scores);
+            }
+            summary.insert_into(&mut metrics);
             Some(summary)
         }
         None => None,
@@ -159,6 +184,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
         unreadable,
         grounding,
         similarity,
+        clip,
         results,
     };
     if let Some(out) = &request.out {
@@ -247,6 +273,9 @@ fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> 
     if let Some(similarity) = &evaluation.similarity {
         metrics["similarity"] = serde_json::to_value(similarity)?;
     }
+    if let Some(clip) = &evaluation.clip {
+        metrics["clip"] = serde_json::to_value(clip)?;
+    }
     std::fs::write(
         out.join("metrics.json"),
         serde_json::to_string_pretty(&metrics)? + "\n",
@@ -283,7 +312,7 @@ fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> 
             .iter()
             .map(|r| ReportCaption {
                 text: r.caption.text(),
-                scores: per_image_scores(r.bleu, r.rouge_l, r.cider, r.similarity),
+                scores: per_image_scores(r.bleu, r.rouge_l, r.cider, r.similarity, r.clip),
                 attention: Some(r.caption.clone()),
             })
             .collect(),
@@ -310,6 +339,7 @@ pub fn per_image_scores(
     rouge_l: f64,
     cider: f64,
     similarity: Option<ImageSimilarity>,
+    clip: Option<ImageClip>,
 ) -> BTreeMap<String, f64> {
     let mut scores = BTreeMap::from([
         ("Bleu_4".to_string(), bleu[3]),
@@ -320,12 +350,12 @@ pub fn per_image_scores(
         scores.insert("similarity_max".to_string(), max);
         scores.insert("similarity_mean".to_string(), mean);
     }
+    if let Some(clip) = clip {
+        if let (Some(clip_s), Some(ref_clip_s)) = (clip.clip_score, clip.ref_clip_score) {
+            scores.insert("CLIPScore".to_string(), clip_s);
+            scores.insert("RefCLIPScore".to_string(), ref_clip_s);
+        }
+        scores.insert("clip_similarity_max".to_string(), clip.similarity.0);
+    }
     scores
-}
-
-/// The text encoder's name for reports: its folder name.
-pub fn encoder_name(dir: &Path) -> String {
-    dir.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| dir.display().to_string())
 }

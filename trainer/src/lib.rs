@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod caption;
+pub mod clip;
+pub mod clip_score;
 pub mod compare;
 pub mod data;
 pub mod download;

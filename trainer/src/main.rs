@@ -135,6 +135,11 @@ struct EvalArgs {
     /// model.safetensors) for the seed's embedding similarity.
     #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
     text_encoder: Option<PathBuf>,
+    /// A Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32: config.json,
+    /// model.safetensors, tokenizer.json, preprocessor_config.json) for CLIPScore, RefCLIPScore
+    /// and the seed's similarity in CLIP's text space.
+    #[arg(long, env = "GLIMPSE_CLIP")]
+    clip: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -153,6 +158,9 @@ struct CompareArgs {
     /// A sentence-transformers folder for the embedding similarity.
     #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
     text_encoder: Option<PathBuf>,
+    /// A Hugging Face CLIP folder for CLIPScore, RefCLIPScore and CLIP text similarity.
+    #[arg(long, env = "GLIMPSE_CLIP")]
+    clip: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -382,6 +390,7 @@ fn run(cli: Cli) -> Result<Exit> {
                 limit: args.limit,
                 out: args.out,
                 text_encoder: args.text_encoder,
+                clip: args.clip,
             })?;
             println!(
                 "{}",
@@ -390,7 +399,8 @@ fn run(cli: Cli) -> Result<Exit> {
                     "unreadable": evaluation.unreadable.len(),
                     "metrics": evaluation.metrics,
                     "grounding": evaluation.grounding,
-                "similarity": evaluation.similarity,
+                    "similarity": evaluation.similarity,
+                    "clip": evaluation.clip,
                 }))?
             );
             Ok(Exit::Done)
@@ -402,6 +412,7 @@ fn run(cli: Cli) -> Result<Exit> {
                 sets: args.sets,
                 out: args.out,
                 text_encoder: args.text_encoder,
+                clip: args.clip,
             })?;
             let table: std::collections::BTreeMap<&str, _> =
                 models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();

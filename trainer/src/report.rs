@@ -215,7 +215,7 @@ ul {{ margin: .2rem 0; padding-left: 1.2rem; }} .scores {{ color: #555; font-siz
     }
     html.push_str("</div>");
     // Best and worst images by the first model's ranking score.
-    let rank_by = ["similarity_max", "CIDEr"]
+    let rank_by = ["similarity_max", "clip_similarity_max", "CIDEr"]
         .into_iter()
         .find(|m| per_image.iter().any(|p| p == m))
         .unwrap_or("CIDEr");

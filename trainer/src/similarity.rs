@@ -21,7 +21,17 @@ const BATCH: usize = 64;
 /// Histogram bins over [-1, 1].
 pub const BINS: usize = 20;
 
+/// A sentence encoder whose embedding space the similarity is measured in.
+pub trait TextEncoder {
+    /// How reports name it.
+    fn name(&self) -> &str;
+    /// Unit-length embeddings, one per text.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+}
+
+/// all-MiniLM-L6-v2 (or any sentence-transformers BERT with mean pooling).
 pub struct TextEmbedder {
+    name: String,
     model: BertModel,
     tokenizer: Tokenizer,
     device: Device,
@@ -66,39 +76,79 @@ impl TextEmbedder {
             .map_err(|e| anyhow!("{}: {e}", weights.display()))?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
         Ok(TextEmbedder {
+            name: dir
+                .file_name()
+                .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
             model,
             tokenizer,
             device,
         })
     }
+}
 
-    /// Unit-length embeddings, one per text.
-    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(BATCH) {
-            let encodings = self
-                .tokenizer
-                .encode_batch(chunk.to_vec(), true)
-                .map_err(|e| anyhow!("tokenizing: {e}"))?;
-            let rows = encodings.len();
-            let length = encodings.first().map_or(0, |e| e.get_ids().len());
-            let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
-                encodings.iter().flat_map(|e| f(e).to_vec()).collect()
-            };
-            let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, length), &self.device)?;
-            let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, length), &self.device)?;
-            let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, length), &self.device)?;
-            let hidden = self.model.forward(&ids, &types, Some(&mask))?; // [rows, length, H]
-            // Mean over the real tokens.
-            let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [rows, length, 1]
-            let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // [rows, H]
-            let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?; // [rows, 1]
-            let pooled = summed.broadcast_div(&counts)?;
-            let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-            let normalised = pooled.broadcast_div(&norms)?;
-            out.extend(normalised.to_vec2::<f32>()?);
+impl TextEncoder for TextEmbedder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        in_length_batches(texts, BATCH, |chunk| self.embed_batch(chunk))
+    }
+}
+
+impl TextEmbedder {
+    fn embed_batch(&self, chunk: &[String]) -> Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(chunk.to_vec(), true)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let rows = encodings.len();
+        let length = encodings.first().map_or(0, |e| e.get_ids().len());
+        let flat = |f: &dyn Fn(&tokenizers::Encoding) -> &[u32]| -> Vec<u32> {
+            encodings.iter().flat_map(|e| f(e).to_vec()).collect()
+        };
+        let ids = Tensor::from_vec(flat(&|e| e.get_ids()), (rows, length), &self.device)?;
+        let types = Tensor::from_vec(flat(&|e| e.get_type_ids()), (rows, length), &self.device)?;
+        let mask = Tensor::from_vec(flat(&|e| e.get_attention_mask()), (rows, length), &self.device)?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // [rows, length, H]
+        // Mean over the real tokens.
+        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [rows, length, 1]
+        let summed = hidden.broadcast_mul(&mask)?.sum(1)?; // [rows, H]
+        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?; // [rows, 1]
+        let pooled = summed.broadcast_div(&counts)?;
+        let norms = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+        let normalised = pooled.broadcast_div(&norms)?;
+        Ok(normalised.to_vec2::<f32>()?)
+    }
+}
+
+/// Runs `embed` over batches of texts of similar length, longest first (as
+/// sentence-transformers does, so that batches carry little padding), and returns the results
+/// in the texts' order. Padding does not change any text's result.
+pub fn in_length_batches(
+    texts: &[String],
+    batch: usize,
+    mut embed: impl FnMut(&[String]) -> Result<Vec<Vec<f32>>>,
+) -> Result<Vec<Vec<f32>>> {
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(texts[i].chars().count()));
+    let mut out = vec![Vec::new(); texts.len()];
+    for indices in order.chunks(batch.max(1)) {
+        let chunk: Vec<String> = indices.iter().map(|&i| texts[i].clone()).collect();
+        for (&i, vector) in indices.iter().zip(embed(&chunk)?) {
+            out[i] = vector;
         }
-        Ok(out)
+    }
+    Ok(out)
+}
+
+/// `v` scaled to unit length (a zero vector stays zero).
+pub fn normalised(v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        v
+    } else {
+        v.into_iter().map(|x| (x as f64 / norm) as f32).collect()
     }
 }
 
@@ -132,8 +182,7 @@ pub struct SimilaritySummary {
 
 /// Similarities of `captions[i]` to `references[i]`, and their summary.
 pub fn caption_similarity(
-    embedder: &TextEmbedder,
-    name: &str,
+    embedder: &dyn TextEncoder,
     captions: &[String],
     references: &[Vec<String>],
 ) -> Result<(Vec<ImageSimilarity>, SimilaritySummary)> {
@@ -159,7 +208,7 @@ pub fn caption_similarity(
         let mean = sims.iter().sum::<f64>() / sims.len().max(1) as f64;
         per_image.push((if sims.is_empty() { 0.0 } else { max }, mean));
     }
-    let summary = summarise(name, &per_image);
+    let summary = summarise(embedder.name(), &per_image);
     Ok((per_image, summary))
 }
 

@@ -1,6 +1,7 @@
 //! `glimpse eval` and `glimpse compare` end to end on a small trained model: metrics under
 //! coco-caption's names equal glimpse-metrics on the written captions, grounding is reported
-//! on synthetic data, the report is one self-contained HTML file, and caption sets that do not
+//! on synthetic data, CLIPScore and RefCLIPScore are written (with the tiny random CLIP) and agree
+//! between eval and compare, the report is one self-contained HTML file, and caption sets that do not
 //! cover the split are refused with the missing images named.
 
 use std::fs;
@@ -45,6 +46,8 @@ fn eval_and_compare_score_write_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let (data, bundle) = trained_model(dir.path());
     let out = dir.path().join("eval");
+    // The tiny random CLIP of tests/clip.rs: figures without meaning, but the whole path.
+    let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip/tiny");
     ok(&[
         "eval",
         "--model",
@@ -55,6 +58,8 @@ fn eval_and_compare_score_write_and_report() {
         "test",
         "--out",
         out.to_str().unwrap(),
+        "--clip",
+        clip.to_str().unwrap(),
     ]);
     let metrics: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -62,6 +67,21 @@ fn eval_and_compare_score_write_and_report() {
         assert!(metrics[key].as_f64().is_some(), "{key} missing: {metrics}");
     }
     assert_eq!(metrics["images"], 6);
+    for key in ["CLIPScore", "RefCLIPScore"] {
+        let v = metrics[key].as_f64().unwrap();
+        assert!((0.0..=2.5).contains(&v), "{key} = {v}");
+        assert_eq!(metrics["clip"][key], metrics[key]);
+    }
+    assert_eq!(metrics["clip"]["images_scored"], 6);
+    assert_eq!(
+        metrics["clip"]["similarity"]["histogram_max"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>(),
+        6
+    );
     let grounding = &metrics["grounding"];
     for key in [
         "pointing_game",
@@ -118,14 +138,24 @@ fn eval_and_compare_score_write_and_report() {
         compared.to_str().unwrap(),
         &format!("glimpse={}", out.join("captions.json").display()),
         &format!("constant={}", constant_file.display()),
+        "--clip",
+        clip.to_str().unwrap(),
     ]);
     let table: serde_json::Value = serde_json::from_str(&printed).unwrap();
     // (CIDEr sums in hash order, so the last bit may differ between runs.)
     assert!((table["glimpse"]["CIDEr"].as_f64().unwrap() - metrics["CIDEr"].as_f64().unwrap()).abs() < 1e-12);
     assert!(table["constant"]["Bleu_1"].as_f64().is_some());
+    // The same captions of the same photos score the same CLIPScore in eval and compare.
+    for key in ["CLIPScore", "RefCLIPScore"] {
+        assert!(
+            (table["glimpse"][key].as_f64().unwrap() - metrics[key].as_f64().unwrap()).abs() < 1e-9,
+            "{key}"
+        );
+    }
+    assert!(table["constant"]["clip_similarity_mean_max"].as_f64().is_some());
     let html = fs::read_to_string(compared.join("report.html")).unwrap();
     assert!(html.contains(">glimpse<") || html.contains("glimpse</td>"));
-    assert!(html.contains("constant"));
+    assert!(html.contains("constant") && html.contains("RefCLIPScore"));
 
     // A set missing images is refused, naming them.
     let mut partial = constant.clone();
