@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
-use candle_core::{DType, Device, IndexOp, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_core::{Device, IndexOp, Tensor};
+use candle_nn::{Linear, Module};
 use candle_transformers::models::clip::text_model::{Activation, ClipTextConfig, ClipTextTransformer};
 use candle_transformers::models::clip::vision_model::{ClipVisionConfig, ClipVisionTransformer};
 use image::RgbImage;
@@ -20,6 +20,7 @@ use image::imageops::FilterType;
 use serde::Deserialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::hf_folder::HfFolder;
 use crate::similarity::{TextEncoder, in_length_batches, normalised};
 
 const BATCH: usize = 32;
@@ -27,12 +28,15 @@ const BATCH: usize = 32;
 /// HF `CLIPConfig`, the fields the towers need; missing ones take HF's defaults (ViT-B/32).
 #[derive(Debug, Deserialize)]
 struct HfConfig {
+    model_type: Option<String>,
     #[serde(default = "default_projection_dim")]
     projection_dim: usize,
-    #[serde(default)]
-    text_config: HfTextConfig,
-    #[serde(default)]
-    vision_config: HfVisionConfig,
+    text_config: Option<HfTextConfig>,
+    vision_config: Option<HfVisionConfig>,
+    /// Configs saved by transformers before 4.20 (e.g. openai/clip-vit-base-patch32's first
+    /// revision) may carry the towers here instead.
+    text_config_dict: Option<HfTextConfig>,
+    vision_config_dict: Option<HfVisionConfig>,
 }
 
 fn default_projection_dim() -> usize {
@@ -243,23 +247,19 @@ fn unsupported(path: &Path, field: &str, value: impl std::fmt::Display, supporte
 impl Clip {
     /// Loads a Hugging Face CLIP folder.
     pub fn load(dir: &Path) -> Result<Clip> {
-        let file = |name: &str| {
-            let path = dir.join(name);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(anyhow!(
-                    "{}: no {name}; a CLIP folder must hold Hugging Face's config.json, model.safetensors and tokenizer.json (and preprocessor_config.json)",
-                    dir.display()
-                ))
-            }
+        let folder = HfFolder {
+            dir,
+            expects: "a CLIP folder must hold Hugging Face's config.json, model.safetensors and tokenizer.json (and preprocessor_config.json)",
         };
-        let config_path = file("config.json")?;
-        let config: HfConfig = serde_json::from_str(
-            &std::fs::read_to_string(&config_path).with_context(|| format!("{}", config_path.display()))?,
-        )
-        .map_err(|e| anyhow!("{}: not a CLIP config: {e}", config_path.display()))?;
-        let (text_cfg, vision_cfg) = (&config.text_config, &config.vision_config);
+        let (config, config_path): (HfConfig, _) = folder.json("config.json", "a CLIP config")?;
+        if let Some(model_type) = config.model_type.as_deref().filter(|t| *t != "clip") {
+            return Err(unsupported(&config_path, "model_type", model_type, "clip"));
+        }
+        let text_cfg = &config.text_config.or(config.text_config_dict).unwrap_or_default();
+        let vision_cfg = &config
+            .vision_config
+            .or(config.vision_config_dict)
+            .unwrap_or_default();
         for (tower, act, eps) in [
             ("text_config", &text_cfg.hidden_act, text_cfg.layer_norm_eps),
             ("vision_config", &vision_cfg.hidden_act, vision_cfg.layer_norm_eps),
@@ -327,9 +327,7 @@ impl Clip {
             patch_size: vision_cfg.patch_size,
         };
 
-        let tokenizer_path = file("tokenizer.json")?;
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", tokenizer_path.display()))?;
+        let (mut tokenizer, tokenizer_path) = folder.tokenizer()?;
         let end_of_text = tokenizer.token_to_id("<|endoftext|>").ok_or_else(|| {
             anyhow!(
                 "{}: no <|endoftext|> token; not a CLIP tokenizer",
@@ -383,11 +381,7 @@ impl Clip {
         };
         let preprocess = preprocess_from(&preprocessor, &preprocess_path, vision_cfg.image_size as u32)?;
 
-        let weights = file("model.safetensors")?;
-        let device = Device::Cpu;
-        // SAFETY (of the mapping): the file is only read, and we hold no other handle to it.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
-            .map_err(|e| anyhow!("{}: {e}", weights.display()))?;
+        let (vb, weights) = folder.weights()?;
         let tensor_error = |e: candle_core::Error| anyhow!("{}: {e}", weights.display());
         let text = ClipTextTransformer::new(vb.pp("text_model"), &text_config).map_err(tensor_error)?;
         let vision =
@@ -420,12 +414,8 @@ impl Clip {
             pooling,
             preprocess,
             image_size: vision_config.image_size,
-            name: format!(
-                "CLIP {}",
-                dir.file_name()
-                    .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
-            ),
-            device,
+            name: format!("CLIP {}", folder.name()),
+            device: Device::Cpu,
         })
     }
 
@@ -453,7 +443,7 @@ impl Clip {
         let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().to_vec()).collect();
         let pooled_at: Vec<usize> = encodings
             .iter()
-            .map(|e| self.pooled_position(e.get_ids()))
+            .map(|e| pooled_position(self.pooling, e.get_ids()))
             .collect();
         let ids = Tensor::from_vec(ids, (rows, length), &self.device)?; // [rows, length]
         let hidden = self.text.forward_with_mask(&ids, usize::MAX)?; // [rows, length, H]
@@ -465,23 +455,6 @@ impl Clip {
         let pooled = Tensor::stack(&pooled, 0)?; // [rows, H]
         let projected = self.text_projection.forward(&pooled)?; // [rows, P]
         Ok(projected.to_vec2::<f32>()?)
-    }
-
-    fn pooled_position(&self, ids: &[u32]) -> usize {
-        match self.pooling {
-            // torch.argmax returns the first of equal maxima.
-            Pooling::LargestId => {
-                ids.iter()
-                    .enumerate()
-                    .fold(
-                        (0, 0),
-                        |(best, max), (i, &id)| if id > max { (i, id) } else { (best, max) },
-                    )
-                    .0
-            }
-            // HF's `(ids == eos).argmax()` is 0 when the text has no end token.
-            Pooling::FirstEos(eos) => ids.iter().position(|&id| id == eos).unwrap_or(0),
-        }
     }
 
     /// The image tower's input for one photo: `[3, S, S]`, channel-major (S is checked at load).
@@ -524,6 +497,24 @@ impl TextEncoder for Clip {
 
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         Ok(self.text_features(texts)?.into_iter().map(normalised).collect())
+    }
+}
+
+/// The position HF pools the text tower at.
+fn pooled_position(pooling: Pooling, ids: &[u32]) -> usize {
+    match pooling {
+        // torch.argmax returns the first of equal maxima.
+        Pooling::LargestId => {
+            ids.iter()
+                .enumerate()
+                .fold(
+                    (0, 0),
+                    |(best, max), (i, &id)| if id > max { (i, id) } else { (best, max) },
+                )
+                .0
+        }
+        // HF's `(ids == eos).argmax()` is 0 when the text has no end token.
+        Pooling::FirstEos(eos) => ids.iter().position(|&id| id == eos).unwrap_or(0),
     }
 }
 
@@ -596,4 +587,69 @@ fn preprocess_from(config: &HfPreprocessor, path: &Path, image_size: u32) -> Res
             [1.0; 3]
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of openai/clip-vit-base-patch32's files: towers under `*_config_dict` beside
+    /// `null`s, the legacy `eos_token_id: 2`, sizes as plain numbers, defaults for the rest.
+    #[test]
+    fn openai_style_files_are_read() {
+        let config: HfConfig = serde_json::from_str(
+            r#"{"model_type": "clip", "projection_dim": 512, "text_config": null, "vision_config": null,
+                "text_config_dict": {"eos_token_id": 2, "hidden_act": "quick_gelu"},
+                "vision_config_dict": {"patch_size": 32, "layer_norm_eps": 1e-05}}"#,
+        )
+        .unwrap();
+        let text = config.text_config.or(config.text_config_dict).unwrap_or_default();
+        assert_eq!(
+            (text.eos_token_id, text.hidden_size, text.vocab_size),
+            (2, 512, 49408)
+        );
+        let vision = config
+            .vision_config
+            .or(config.vision_config_dict)
+            .unwrap_or_default();
+        assert_eq!(
+            (vision.hidden_size, vision.image_size, vision.patch_size),
+            (768, 224, 32)
+        );
+        let preprocessor: HfPreprocessor = serde_json::from_str(
+            r#"{"crop_size": 224, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+                "feature_extractor_type": "CLIPFeatureExtractor", "resample": 3, "size": 224}"#,
+        )
+        .unwrap();
+        let preprocess = preprocess_from(&preprocessor, Path::new("p.json"), 224).unwrap();
+        // A 448×300 photo: shorter side to 224 (longer floored to 334), centre 224×224.
+        let photo = RgbImage::from_pixel(448, 300, image::Rgb([255, 0, 0]));
+        let pixels = preprocess.pixel_values(&photo);
+        assert_eq!(pixels.len(), 3 * 224 * 224);
+        let red = (1.0 - 0.481_454_66) / 0.268_629_54;
+        assert!(
+            (pixels[0] - red).abs() < 1e-5 && (pixels[224 * 224] + 0.457_827_5 / 0.261_302_58).abs() < 1e-5
+        );
+        let wrong = preprocess_from(&preprocessor, Path::new("p.json"), 336)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong.contains("crop_size 224×224") && wrong.contains("336×336"),
+            "{wrong}"
+        );
+    }
+
+    #[test]
+    fn pooling_follows_transformers() {
+        let ids = [49406, 320, 1929, 49407, 49407, 49407];
+        assert_eq!(
+            pooled_position(Pooling::LargestId, &ids),
+            3,
+            "the first of equal maxima, as torch.argmax"
+        );
+        assert_eq!(pooled_position(Pooling::FirstEos(49407), &ids), 3);
+        // A tokenizer whose end token is not the largest id: the configured id decides.
+        assert_eq!(pooled_position(Pooling::FirstEos(320), &ids), 1);
+        assert_eq!(pooled_position(Pooling::FirstEos(7), &ids), 0);
+    }
 }

@@ -11,6 +11,7 @@ pub mod download;
 pub mod evaluate;
 pub mod export;
 pub mod grounding;
+pub mod hf_folder;
 pub mod plot;
 pub mod pth;
 pub mod report;

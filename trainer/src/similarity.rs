@@ -8,12 +8,13 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Serialize;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::hf_folder::HfFolder;
 
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2.
 const MAX_TOKENS: usize = 256;
@@ -40,25 +41,12 @@ pub struct TextEmbedder {
 impl TextEmbedder {
     /// Loads a sentence-transformers folder: `config.json`, `tokenizer.json`, `model.safetensors`.
     pub fn load(dir: &Path) -> Result<TextEmbedder> {
-        let file = |name: &str| {
-            let path = dir.join(name);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(anyhow!(
-                    "{}: no {name}; the text encoder folder must hold a sentence-transformers model (config.json, tokenizer.json, model.safetensors)",
-                    dir.display()
-                ))
-            }
+        let folder = HfFolder {
+            dir,
+            expects: "the text encoder folder must hold a sentence-transformers model (config.json, tokenizer.json, model.safetensors)",
         };
-        let config_path = file("config.json")?;
-        let config: Config = serde_json::from_str(
-            &std::fs::read_to_string(&config_path).with_context(|| format!("{}", config_path.display()))?,
-        )
-        .map_err(|e| anyhow!("{}: not a BERT config: {e}", config_path.display()))?;
-        let tokenizer_path = file("tokenizer.json")?;
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", tokenizer_path.display()))?;
+        let (config, _): (Config, _) = folder.json("config.json", "a BERT config")?;
+        let (mut tokenizer, tokenizer_path) = folder.tokenizer()?;
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_TOKENS,
@@ -69,19 +57,13 @@ impl TextEmbedder {
             strategy: PaddingStrategy::BatchLongest,
             ..PaddingParams::default()
         }));
-        let weights = file("model.safetensors")?;
-        let device = Device::Cpu;
-        // SAFETY (of the mapping): the file is only read, and we hold no other handle to it.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device) }
-            .map_err(|e| anyhow!("{}: {e}", weights.display()))?;
+        let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
         Ok(TextEmbedder {
-            name: dir
-                .file_name()
-                .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            name: folder.name(),
             model,
             tokenizer,
-            device,
+            device: Device::Cpu,
         })
     }
 }

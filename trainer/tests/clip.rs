@@ -314,6 +314,15 @@ fn broken_clip_folders_are_refused_with_the_problem_named() {
     });
     assert!(message.contains("text_config.hidden_act is gelu"), "{message}");
 
+    // Another model's folder (e.g. the MiniLM one) passed as --clip.
+    let (_d, message) = broken_folder(|d| {
+        let path = d.join("config.json");
+        let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config["model_type"] = "bert".into();
+        std::fs::write(path, config.to_string()).unwrap();
+    });
+    assert!(message.contains("config.json: model_type is bert"), "{message}");
+
     // Weights for a wider model than the config describes.
     let (_d, message) = broken_folder(|d| {
         let path = d.join("config.json");

@@ -1,0 +1,62 @@
+//! Reading the Hugging Face model folders that the evaluation's text and image encoders come
+//! in (`config.json`, `tokenizer.json`, `model.safetensors`), with errors that name the file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::de::DeserializeOwned;
+use tokenizers::Tokenizer;
+
+/// A model folder and what it must hold, for error messages.
+pub struct HfFolder<'a> {
+    pub dir: &'a Path,
+    /// e.g. "a CLIP folder must hold Hugging Face's config.json, model.safetensors and tokenizer.json".
+    pub expects: &'a str,
+}
+
+impl HfFolder<'_> {
+    /// The path of `name` in the folder, which must exist.
+    pub fn file(&self, name: &str) -> Result<PathBuf> {
+        let path = self.dir.join(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(anyhow!("{}: no {name}; {}", self.dir.display(), self.expects))
+        }
+    }
+
+    /// `name` parsed as JSON; `what` says what it should be ("a CLIP config").
+    pub fn json<T: DeserializeOwned>(&self, name: &str, what: &str) -> Result<(T, PathBuf)> {
+        let path = self.file(name)?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        let value =
+            serde_json::from_str(&text).map_err(|e| anyhow!("{}: not {what}: {e}", path.display()))?;
+        Ok((value, path))
+    }
+
+    pub fn tokenizer(&self) -> Result<(Tokenizer, PathBuf)> {
+        let path = self.file("tokenizer.json")?;
+        let tokenizer = Tokenizer::from_file(&path)
+            .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", path.display()))?;
+        Ok((tokenizer, path))
+    }
+
+    /// `model.safetensors`, mapped, as f32 on the CPU.
+    pub fn weights(&self) -> Result<(VarBuilder<'static>, PathBuf)> {
+        let path = self.file("model.safetensors")?;
+        // SAFETY (of the mapping): the file is only read, and we hold no other handle to it.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, &Device::Cpu) }
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        Ok((vb, path))
+    }
+
+    /// The folder's name, for reports.
+    pub fn name(&self) -> String {
+        self.dir.file_name().map_or_else(
+            || self.dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    }
+}
