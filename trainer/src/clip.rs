@@ -18,7 +18,7 @@ use candle_transformers::models::clip::vision_model::{ClipVisionConfig, ClipVisi
 use image::RgbImage;
 use image::imageops::FilterType;
 use serde::Deserialize;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 
 use crate::hf_folder::HfFolder;
 use crate::similarity::{TextEncoder, in_length_batches, normalised};
@@ -327,13 +327,18 @@ impl Clip {
             patch_size: vision_cfg.patch_size,
         };
 
-        let (mut tokenizer, tokenizer_path) = folder.tokenizer()?;
+        let (mut tokenizer, tokenizer_path) = folder.tokenizer(text_cfg.max_position_embeddings)?;
         let end_of_text = tokenizer.token_to_id("<|endoftext|>").ok_or_else(|| {
             anyhow!(
                 "{}: no <|endoftext|> token; not a CLIP tokenizer",
                 tokenizer_path.display()
             )
         })?;
+        // Batches are padded with end-of-text (CLIP's pad token), which the causal mask keeps
+        // from the pooled position.
+        if let Some(padding) = tokenizer.get_padding_mut() {
+            (padding.pad_token, padding.pad_id) = ("<|endoftext|>".to_string(), end_of_text);
+        }
         let pooling = if text_cfg.eos_token_id == 2 {
             Pooling::LargestId
         } else {
@@ -348,22 +353,6 @@ impl Clip {
                 text_cfg.vocab_size
             );
         }
-        // Longer texts are cut to the position table, keeping the end-of-text token, as HF's
-        // `truncation=True` does; batches are padded with end-of-text (CLIP's pad token), which
-        // the causal mask keeps from the pooled position.
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: text_cfg.max_position_embeddings,
-                ..TruncationParams::default()
-            }))
-            .map_err(|e| anyhow!("{}: {e}", tokenizer_path.display()))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            pad_id: end_of_text,
-            pad_token: "<|endoftext|>".into(),
-            ..PaddingParams::default()
-        }));
-
         let preprocess_path = dir.join("preprocessor_config.json");
         let preprocessor: HfPreprocessor = if preprocess_path.is_file() {
             serde_json::from_str(

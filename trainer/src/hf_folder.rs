@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use serde::de::DeserializeOwned;
-use tokenizers::Tokenizer;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// A model folder and what it must hold, for error messages.
 pub struct HfFolder<'a> {
@@ -36,10 +36,23 @@ impl HfFolder<'_> {
         Ok((value, path))
     }
 
-    pub fn tokenizer(&self) -> Result<(Tokenizer, PathBuf)> {
+    /// `tokenizer.json`, set to cut texts at `max_length` tokens (keeping the special tokens,
+    /// as transformers' `truncation=True` does) and to pad batches to their longest text (with
+    /// tokenizers' default pad, [PAD] = 0, which `get_padding_mut` can change).
+    pub fn tokenizer(&self, max_length: usize) -> Result<(Tokenizer, PathBuf)> {
         let path = self.file("tokenizer.json")?;
-        let tokenizer = Tokenizer::from_file(&path)
+        let mut tokenizer = Tokenizer::from_file(&path)
             .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", path.display()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..PaddingParams::default()
+        }));
         Ok((tokenizer, path))
     }
 

@@ -12,7 +12,7 @@ use anyhow::{Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{BertModel, Config};
 use serde::Serialize;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::Tokenizer;
 
 use crate::hf_folder::HfFolder;
 
@@ -46,17 +46,7 @@ impl TextEmbedder {
             expects: "the text encoder folder must hold a sentence-transformers model (config.json, tokenizer.json, model.safetensors)",
         };
         let (config, _): (Config, _) = folder.json("config.json", "a BERT config")?;
-        let (mut tokenizer, tokenizer_path) = folder.tokenizer()?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
-                ..TruncationParams::default()
-            }))
-            .map_err(|e| anyhow!("{}: {e}", tokenizer_path.display()))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
+        let (tokenizer, _) = folder.tokenizer(MAX_TOKENS)?;
         let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
         Ok(TextEmbedder {
