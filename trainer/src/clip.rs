@@ -184,24 +184,22 @@ impl ClipPreprocess {
             None => image.clone(),
         };
         let cropped = match self.crop {
-            Some((h, w)) if resized.dimensions() != (w, h) => {
-                let (rw, rh) = resized.dimensions();
-                if rw < w || rh < h {
-                    // CLIP's processor pads small images with zeros around the centre.
-                    let mut padded = RgbImage::new(w.max(rw), h.max(rh));
-                    image::imageops::replace(
-                        &mut padded,
-                        &resized,
-                        ((w.max(rw) - rw) / 2) as i64,
-                        ((h.max(rh) - rh) / 2) as i64,
-                    );
-                    let (pw, ph) = padded.dimensions();
-                    image::imageops::crop_imm(&padded, (pw - w) / 2, (ph - h) / 2, w, h).to_image()
-                } else {
-                    image::imageops::crop_imm(&resized, (rw - w) / 2, (rh - h) / 2, w, h).to_image()
-                }
+            Some((h, w)) => {
+                // Centre crop (the top-left corner rounds down, as HF's); an image smaller than
+                // the crop lands in zeros, its padding rounded up before it (HF's `ceil`).
+                let offset = |size: u32, crop: u32| -> i64 {
+                    if size < crop {
+                        (crop - size).div_ceil(2) as i64
+                    } else {
+                        -(((size - crop) / 2) as i64)
+                    }
+                };
+                let mut canvas = RgbImage::new(w, h);
+                let (x, y) = (offset(resized.width(), w), offset(resized.height(), h));
+                image::imageops::replace(&mut canvas, &resized, x, y);
+                canvas
             }
-            _ => resized,
+            None => resized,
         };
         let plane = (cropped.width() * cropped.height()) as usize;
         let mut values = vec![0.0f32; 3 * plane];
@@ -626,6 +624,34 @@ mod tests {
             wrong.contains("crop_size 224×224") && wrong.contains("336×336"),
             "{wrong}"
         );
+    }
+
+    /// An image narrower than the crop: 3 columns of padding, 2 before; the expected values are
+    /// what transformers.image_transforms.center_crop gives for the same array.
+    #[test]
+    fn small_images_are_padded_as_transformers_pads_them() {
+        let preprocess = ClipPreprocess {
+            resize: None,
+            filter: FilterType::CatmullRom,
+            crop: Some((4, 4)),
+            scale: 1.0,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
+        // 1 column × 7 rows, rows numbered 1..=7: rows 2..=5 are kept (top = (7 - 4) // 2 = 1).
+        let mut photo = RgbImage::new(1, 7);
+        for y in 0..7 {
+            photo.put_pixel(0, y, image::Rgb([y as u8 + 1; 3]));
+        }
+        let pixels = preprocess.pixel_values(&photo);
+        let red: Vec<f32> = pixels[..16].to_vec();
+        #[rustfmt::skip]
+        assert_eq!(red, [
+            0.0, 0.0, 2.0, 0.0,
+            0.0, 0.0, 3.0, 0.0,
+            0.0, 0.0, 4.0, 0.0,
+            0.0, 0.0, 5.0, 0.0,
+        ]);
     }
 
     #[test]
