@@ -14,7 +14,7 @@ use glimpse_metrics::tokenize;
 
 mod common;
 
-use common::{GLIMPSE, ok, synth};
+use common::{GLIMPSE, ok, synth, train_args};
 
 fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = dir.join("data");
@@ -27,15 +27,7 @@ fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     )
     .unwrap();
     let run = dir.join("run");
-    ok(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    ok(&train_args(&data, &run, &config, &[]));
     let bundle = dir.join("model.safetensors");
     ok(&["export", run.to_str().unwrap(), "--out", bundle.to_str().unwrap()]);
     (data, bundle)

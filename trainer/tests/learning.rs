@@ -11,7 +11,7 @@ use glimpse_metrics::Bleu;
 
 mod common;
 
-use common::{assets, ok as run};
+use common::{assets, ok as run, train_args};
 
 const THRESHOLD: f64 = 0.30;
 
@@ -31,17 +31,12 @@ fn a_few_minutes_of_training_beat_the_best_constant_caption() {
             "seed": 4}"#,
     )
     .unwrap();
-    run(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run_dir.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--encoder-weights",
-        weights.to_str().unwrap(),
-    ]);
+    run(&train_args(
+        &data,
+        &run_dir,
+        &config,
+        &["--encoder-weights", weights.to_str().unwrap()],
+    ));
     run(&[
         "export",
         run_dir.to_str().unwrap(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{GLIMPSE, glimpse, ok, synth, tiny_config};
+use common::{GLIMPSE, glimpse, ok, synth, tiny_config, train_args};
 
 /// `(step, loss)` rows of a run's `steps.csv`.
 fn losses(run: &Path) -> Vec<(u64, String)> {
@@ -33,15 +33,7 @@ fn training_lowers_the_loss_and_reuses_cached_features() {
     synth(&data, 60, 1);
     let config = tiny_config(dir.path(), serde_json::json!({"epochs": 4}));
     let run = dir.path().join("run");
-    let out = ok(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let out = ok(&train_args(&data, &run, &config, &[]));
     assert!(
         out.contains("0 cached, 54 computed"),
         "train + val images encoded once:\n{out}"
@@ -73,17 +65,7 @@ fn training_lowers_the_loss_and_reuses_cached_features() {
 
     // A second run on the same data and encoder reads every feature from the cache.
     let again = dir.path().join("again");
-    let out = ok(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--epochs",
-        "1",
-    ]);
+    let out = ok(&train_args(&data, &again, &config, &["--epochs", "1"]));
     assert!(out.contains("54 cached, 0 computed"), "{out}");
 
     // Export: a bundle `glimpse caption` loads, with its card.
@@ -114,21 +96,13 @@ fn training_lowers_the_loss_and_reuses_cached_features() {
     );
 
     // The run folder is not overwritten by accident.
-    let output = glimpse(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let output = glimpse(&train_args(&data, &run, &config, &[]));
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
 }
 
 /// Starts a run, waits until it has trained past `steps` steps, then signals it.
-fn interrupt(args: &[&str], run: &Path, steps: usize, signal: &str) -> std::process::ExitStatus {
+fn interrupt(args: &[String], run: &Path, steps: usize, signal: &str) -> std::process::ExitStatus {
     let mut child = Command::new(GLIMPSE)
         .args(args)
         .stdout(Stdio::null())
@@ -175,33 +149,14 @@ fn killed_and_interrupted_runs_resume_exactly() {
         dir.path(),
         serde_json::json!({"epochs": 2, "decoder_dim": 256, "attention_dim": 128, "batch_size": 8}),
     );
-    let args = |run: &Path| {
-        vec![
-            "train".to_string(),
-            "--data".into(),
-            data.display().to_string(),
-            "--out".into(),
-            run.display().to_string(),
-            "--config".into(),
-            config.display().to_string(),
-            "--checkpoint-every".into(),
-            "7".into(),
-        ]
-    };
+    let args = |run: &Path| train_args(&data, run, &config, &["--checkpoint-every", "7"]);
     let reference = dir.path().join("reference");
-    let a = args(&reference);
-    ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&args(&reference));
     let expected = losses(&reference);
 
     // kill -9 mid-epoch: the last checkpoint (a multiple of 7 steps) survives intact.
     let killed = dir.path().join("killed");
-    let a = args(&killed);
-    let status = interrupt(
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        &killed,
-        16,
-        "-KILL",
-    );
+    let status = interrupt(&args(&killed), &killed, 16, "-KILL");
     assert!(!status.success());
     let out = ok(&["train", "--resume", killed.to_str().unwrap()]);
     assert!(
@@ -216,13 +171,7 @@ fn killed_and_interrupted_runs_resume_exactly() {
 
     // Ctrl-C: saved at the current step, exit status 130.
     let stopped = dir.path().join("stopped");
-    let a = args(&stopped);
-    let status = interrupt(
-        &a.iter().map(String::as_str).collect::<Vec<_>>(),
-        &stopped,
-        30,
-        "-INT",
-    );
+    let status = interrupt(&args(&stopped), &stopped, 30, "-INT");
     assert_eq!(status.code(), Some(130));
     let out = ok(&["train", "--resume", stopped.to_str().unwrap()]);
     assert!(out.contains("resuming at epoch"), "{out}");
@@ -248,15 +197,7 @@ fn unreadable_images_are_skipped_and_counted() {
     fs::write(data.join("Images/synth_000001.jpg"), b"not a jpeg at all").unwrap();
     let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
-    let output = glimpse(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let output = glimpse(&train_args(&data, &run, &config, &[]));
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
@@ -274,15 +215,7 @@ fn unreadable_images_are_skipped_and_counted() {
     for k in 2..12 {
         fs::write(data.join(format!("Images/synth_{k:06}.jpg")), b"garbage").unwrap();
     }
-    let output = glimpse(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        dir.path().join("run2").to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let output = glimpse(&train_args(&data, &dir.path().join("run2"), &config, &[]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("are unreadable (more than 5%)"), "{stderr}");
@@ -348,16 +281,7 @@ fn fine_tuning_trains_only_the_last_stages_and_resumes() {
         serde_json::json!({"epochs": 1, "fine_tune_stages": 1, "encoder_lr": 0.01}),
     );
     let run = dir.path().join("run");
-    let args = [
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ];
-    let out = ok(&[&args[..], &["--max-steps", "3"]].concat());
+    let out = ok(&train_args(&data, &run, &config, &["--max-steps", "3"]));
     assert!(
         !out.contains("feature cache"),
         "a fine-tuned encoder cannot use cached features:\n{out}"
@@ -385,15 +309,7 @@ fn fine_tuning_trains_only_the_last_stages_and_resumes() {
 
     // The same run without the interruption has the same losses.
     let straight = dir.path().join("straight");
-    ok(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        straight.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    ok(&train_args(&data, &straight, &config, &[]));
     assert_eq!(losses(&run), losses(&straight));
 }
 
@@ -410,19 +326,12 @@ fn data_parallel_training_matches_one_device() {
         .iter()
         .map(|devices| {
             let run = dir.path().join(format!("run{devices}"));
-            let out = ok(&[
-                "train",
-                "--data",
-                data.to_str().unwrap(),
-                "--out",
-                run.to_str().unwrap(),
-                "--config",
-                config.to_str().unwrap(),
-                "--devices",
-                &devices.to_string(),
-                "--max-steps",
-                "8",
-            ]);
+            let out = ok(&train_args(
+                &data,
+                &run,
+                &config,
+                &["--devices", &devices.to_string(), "--max-steps", "8"],
+            ));
             assert_eq!(out.contains("data-parallel over 2"), *devices == 2, "{out}");
             losses(&run)
         })

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests that drive the `glimpse` binary.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -8,12 +9,13 @@ use std::process::{Command, Output};
 pub const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
 
 /// Runs `glimpse ARGS`.
-pub fn glimpse(args: &[&str]) -> Output {
+pub fn glimpse<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(GLIMPSE).args(args).output().expect("glimpse runs")
 }
 
 /// Runs `glimpse ARGS`, requires success, returns stdout.
-pub fn ok(args: &[&str]) -> String {
+pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
+    let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
     let output = glimpse(args);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
@@ -21,7 +23,7 @@ pub fn ok(args: &[&str]) -> String {
     );
     assert!(
         output.status.success(),
-        "glimpse {args:?} failed:\n{stdout}\n{stderr}"
+        "glimpse {shown:?} failed:\n{stdout}\n{stderr}"
     );
     stdout.into_owned()
 }
@@ -61,4 +63,13 @@ pub fn tiny_config(dir: &Path, overrides: serde_json::Value) -> PathBuf {
     let path = dir.join("config.json");
     fs::write(&path, config.to_string()).unwrap();
     path
+}
+
+/// `train --data DATA --out RUN --config CONFIG EXTRA...`.
+pub fn train_args(data: &Path, run: &Path, config: &Path, extra: &[&str]) -> Vec<String> {
+    let paths = [data, run, config].map(|p| p.to_str().unwrap());
+    let fixed = [
+        "train", "--data", paths[0], "--out", paths[1], "--config", paths[2],
+    ];
+    fixed.iter().chain(extra).map(|a| a.to_string()).collect()
 }
