@@ -13,9 +13,9 @@
 use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse::rng::Rng;
 use glimpse::train::init::is_trainable;
 use glimpse::train::step::{Batch, BatchInput, Optimizers, train_step};
+use glimpse_data::Rng;
 use glimpse_model::CaptionModel;
 use glimpse_model::config::{EncoderArch, ModelConfig};
 use glimpse_model::params::set_trainable;

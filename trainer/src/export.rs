@@ -7,17 +7,26 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use glimpse_model::{Bundle, ModelCard, StorageType};
 
-use crate::torch_import::today;
+use crate::card::today;
 use crate::train::checkpoint::Checkpoint;
 use crate::train::{BEST, LAST};
 
 /// Which checkpoint of the run to export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
     /// The epoch with the best validation BLEU-4.
     Best,
     /// The latest state.
     Last,
+}
+
+impl std::fmt::Display for Which {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Which::Best => "best",
+            Which::Last => "last",
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,22 +1,9 @@
-//! The native Glimpse tool as a library: the `glimpse` binary is a thin command-line layer over
-//! these modules, and the integration tests call them directly.
+//! The native Glimpse trainer as a library: training runs (loop, step, loss, checkpoints, the
+//! frozen encoder's feature cache, curves) and their export as bundles. The `glimpse` binary
+//! (`src/main.rs`, one file per command under `src/commands/`) is a thin layer over this crate
+//! and the `glimpse-*` crates.
 
 pub mod backend;
-pub mod caption;
-pub mod clip;
-pub mod clip_score;
-pub mod compare;
-pub mod data;
-pub mod download;
-pub mod evaluate;
+pub mod card;
 pub mod export;
-pub mod grounding;
-pub mod hf_folder;
-pub mod plot;
-pub mod pth;
-pub mod report;
-pub mod rng;
-pub mod similarity;
-pub mod synth;
-pub mod torch_import;
 pub mod train;

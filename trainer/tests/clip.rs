@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use glimpse::clip::Clip;
-use glimpse::clip_score::{PREFIX, clip_evaluation, clip_score, ref_clip_score};
-use glimpse::similarity::cosine;
+use glimpse_eval::embed::clip::Clip;
+use glimpse_eval::embed::clip_score::{PREFIX, clip_evaluation, clip_score, ref_clip_score};
+use glimpse_eval::embed::similarity::cosine;
 use glimpse_model::preprocess::decode_image;
 use serde_json::Value;
 

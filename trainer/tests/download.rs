@@ -9,8 +9,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use glimpse::data::{Dataset, LoadOptions, Split};
-use glimpse::download::{Expected, RemoteFile, fetch_all};
+use glimpse_data::download::{Expected, RemoteFile, fetch_all};
+use glimpse_data::{Dataset, LoadOptions, Split};
 use sha2::{Digest, Sha256};
 
 /// How the server answers a path.

@@ -8,8 +8,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use glimpse::data::{Dataset, LoadOptions, Split};
-use glimpse::evaluate::score_captions;
+use glimpse_data::{Dataset, LoadOptions, Split};
+use glimpse_eval::evaluate::score_captions;
 use glimpse_metrics::tokenize;
 
 mod common;

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse::torch_import::{ImportRequest, import, read_checkpoint};
+use glimpse_import::{ImportRequest, import, read_checkpoint};
 use glimpse_model::encoder::ImageNetHead;
 use glimpse_model::generate::read_f32;
 use glimpse_model::params::load_params;

@@ -6,7 +6,7 @@
 //! caption — the most frequent training caption, scored the same way — gets 0.000, since no
 //! single caption shares 4-grams with most images' references).
 
-use glimpse::data::{Dataset, LoadOptions, Split};
+use glimpse_data::{Dataset, LoadOptions, Split};
 use glimpse_metrics::Bleu;
 
 mod common;

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use glimpse::torch_import::{ImportRequest, import};
+use glimpse_import::{ImportRequest, import};
 use glimpse_model::decoder::EncodedImages;
 use glimpse_model::generate::{beam_search, greedy, read_f32};
 use glimpse_model::preprocess::bytes_to_input;

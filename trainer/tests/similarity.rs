@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use glimpse::similarity::{TextEmbedder, TextEncoder, cosine};
+use glimpse_eval::embed::similarity::{TextEmbedder, TextEncoder, cosine};
 
 fn minilm() -> PathBuf {
     let dir = std::env::var_os("GLIMPSE_ASSETS")

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use glimpse::backend::Backend;
-use glimpse::torch_import::{ImportRequest, import};
+use glimpse_import::{ImportRequest, import};
 use glimpse_model::{Captioner, GenerateOptions};
 
 #[test]

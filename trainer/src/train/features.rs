@@ -18,7 +18,7 @@ use half::f16;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use crate::data::Sample;
+use glimpse_data::Sample;
 
 /// How many images go through the encoder together.
 const ENCODE_BATCH: usize = 16;

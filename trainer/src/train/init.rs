@@ -12,7 +12,7 @@ use glimpse_model::{
 };
 
 use super::config::TrainConfig;
-use crate::torch_import::{FreshDecoder, ImportRequest, Layout, import};
+use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 
 /// (model config, weights) for a new run; `vocab_path` holds `vocab` as JSON.
 pub fn initial_model(
@@ -35,7 +35,7 @@ pub fn initial_model(
             &ImportRequest {
                 encoder: Some(weights.clone()),
                 vocab: Some(vocab_path.to_path_buf()),
-                layout: Some(Layout::Torchvision),
+                layout: Some(CheckpointLayout::Torchvision),
                 input_size: Some(config.input_size),
                 fresh_decoder: fresh,
                 ..ImportRequest::default()

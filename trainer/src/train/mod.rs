@@ -31,13 +31,11 @@ use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, GenerateOptions, ModelConfig, TensorMap, Vocabulary};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend::Backend;
-use crate::data::vocab_builder::encode;
-use crate::data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use crate::rng::Rng;
 use checkpoint::{Checkpoint, EpochRecord, TrainState, write_atomically};
 use config::TrainConfig;
 use features::FeatureCache;
+use glimpse_data::vocab_builder::encode;
+use glimpse_data::{Dataset, LoadOptions, Rng, Sample, Split, build_vocabulary};
 use loss::caption_loss;
 use step::{Batch, BatchInput, Optimizers, encode_input, read_scalars, train_step, train_step_parallel};
 
@@ -57,13 +55,23 @@ pub struct TrainRequest {
     /// A new run's config (ignored when resuming: the checkpoint has it).
     pub config: TrainConfig,
     pub resume: bool,
-    pub backend: Backend,
+    /// The devices to train on: one, or several for data-parallel training (the first one
+    /// also initialises the model and holds the optimiser).
+    pub devices: Vec<Device>,
+    /// The backend's name, for messages ("flex", "wgpu", …).
+    pub backend_name: &'static str,
     /// Save `last.safetensors` every this many steps as well as after every epoch (0: epochs only).
     pub checkpoint_every: u64,
     /// Stop (saving a checkpoint) after this many steps in all; for benchmarks and tests.
     pub max_steps: Option<u64>,
-    /// Data-parallel training over this many devices of the backend (1: one device).
-    pub devices: usize,
+}
+
+impl TrainRequest {
+    fn first_device(&self) -> Result<&Device> {
+        self.devices
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no device to train on"))
+    }
 }
 
 /// How a run ended.
@@ -176,8 +184,8 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
                 request.run.join("config.json"),
                 serde_json::to_string_pretty(&config)?,
             )?;
-            let device = request.backend.device()?;
-            let (model_config, weights) = init::initial_model(&config, &vocab, &vocab_path, &device)?;
+            let device = request.first_device()?;
+            let (model_config, weights) = init::initial_model(&config, &vocab, &vocab_path, device)?;
             (vocab, model_config, weights)
         }
     };
@@ -198,15 +206,15 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         );
     }
 
-    let devices = request.backend.devices(request.devices)?;
-    let device = devices[0].clone();
+    let devices = &request.devices;
+    let device = request.first_device()?.clone();
     let autodiff = device.clone().autodiff();
     let replicas: Vec<Device> = devices.iter().map(|d| d.clone().autodiff()).collect();
     if replicas.len() > 1 {
         println!(
             "data-parallel over {} {} devices",
             replicas.len(),
-            request.backend.name()
+            request.backend_name
         );
     }
     let mut model = CaptionModel::from_weights(&model_config, &weights, &autodiff)?;

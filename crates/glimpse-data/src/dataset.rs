@@ -1,7 +1,7 @@
 //! Captioning datasets as people have them on disk, read into one shape: images with their
 //! tokenised reference captions, split into train / val / test.
 //!
-//! Layouts (detected from the files in the data folder):
+//! Formats (detected from the files in the data folder):
 //! - Kaggle Flickr8k: `captions.txt` (`image,caption`) + `Images/`; splits from the original
 //!   split files or Karpathy's JSON when present beside it, else a fixed 80/10/10 split.
 //! - Original Flickr8k: `Flickr8k.token.txt` + `Flickr_8k.{train,dev,test}Images.txt` +
@@ -13,11 +13,6 @@
 //! When more than `max_bad_fraction` of the captions or images are bad the load fails, because
 //! that many problems mean a wrong folder or a broken download, not a few stray rows.
 
-pub mod flickr8k;
-mod karpathy;
-pub mod problems;
-pub mod vocab_builder;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -25,29 +20,9 @@ use anyhow::{Result, bail};
 use glimpse_metrics::tokenize;
 use serde::{Deserialize, Serialize};
 
-pub use problems::Problems;
-pub use vocab_builder::build_vocabulary;
-
-/// Which part of the data an image belongs to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    Train,
-    Val,
-    Test,
-}
-
-impl Split {
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-            Split::Test => "test",
-        }
-    }
-}
+use crate::problems::Problems;
+use crate::split::Split;
+use crate::{flickr8k, karpathy};
 
 /// One image and its reference captions.
 #[derive(Debug, Clone)]
@@ -64,7 +39,7 @@ pub struct Sample {
 /// Which files the data came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Layout {
+pub enum DatasetFormat {
     Kaggle,
     Flickr8kOriginal,
     Karpathy,
@@ -92,7 +67,7 @@ impl Default for LoadOptions {
 #[derive(Debug)]
 pub struct Dataset {
     pub root: PathBuf,
-    pub layout: Layout,
+    pub layout: DatasetFormat,
     /// A name for model cards ("Flickr8k", "flickr30k", or the folder's name).
     pub name: String,
     pub splits: BTreeMap<Split, Vec<Sample>>,
@@ -120,7 +95,7 @@ impl Dataset {
                 },
             };
             (
-                Layout::Kaggle,
+                DatasetFormat::Kaggle,
                 dataset_name(root),
                 assignments,
                 table,
@@ -135,7 +110,7 @@ impl Dataset {
                 );
             };
             (
-                Layout::Flickr8kOriginal,
+                DatasetFormat::Flickr8kOriginal,
                 "Flickr8k".to_string(),
                 assignments,
                 table,
@@ -145,7 +120,7 @@ impl Dataset {
             let read = karpathy::read(&file, &mut problems)?;
             let images_dir = images_folder(root);
             (
-                Layout::Karpathy,
+                DatasetFormat::Karpathy,
                 read.name,
                 read.splits,
                 read.captions,
@@ -297,7 +272,7 @@ fn images_folder(root: &Path) -> PathBuf {
 /// A `glimpse synth` set names itself after its seed and size; other Kaggle-layout folders
 /// after the folder.
 fn dataset_name(root: &Path) -> String {
-    match crate::synth::SynthSidecar::read(&root.join("synth.json")) {
+    match crate::synth::schema::SynthSidecar::read(&root.join("synth.json")) {
         Ok(sidecar) => format!(
             "glimpse synth (seed {}, {} images)",
             sidecar.seed,

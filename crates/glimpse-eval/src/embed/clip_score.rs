@@ -15,8 +15,8 @@ use glimpse_model::config::DEFAULT_MAX_PIXELS;
 use glimpse_model::preprocess::decode_image;
 use serde::Serialize;
 
-use crate::clip::Clip;
-use crate::similarity::{
+use crate::embed::clip::Clip;
+use crate::embed::similarity::{
     ImageSimilarity, SimilaritySummary, TextEncoder, caption_similarity, cosine, normalised,
 };
 

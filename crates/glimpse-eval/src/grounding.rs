@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::synth::{COLORS, SHAPES, SynthImage};
+use glimpse_data::synth::{COLORS, SHAPES, SynthImage};
 
 /// The grounding figures over a set of captions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -174,8 +174,8 @@ pub fn by_file(images: &[SynthImage]) -> HashMap<&str, &SynthImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Split;
-    use crate::synth::SynthObject;
+    use glimpse_data::Split;
+    use glimpse_data::synth::SynthObject;
 
     fn image() -> SynthImage {
         SynthImage {

@@ -31,7 +31,7 @@ pub enum Container {
 
 /// An opened checkpoint: its object tree and where each storage's bytes are.
 #[derive(Debug)]
-pub struct Checkpoint {
+pub struct PthFile {
     pub container: Container,
     pub root: Value,
     data: Vec<u8>,
@@ -118,16 +118,16 @@ impl PersistentLoad for StorageLoader {
     }
 }
 
-impl Checkpoint {
-    pub fn open(path: &Path) -> Result<Checkpoint> {
+impl PthFile {
+    pub fn open(path: &Path) -> Result<PthFile> {
         let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        Checkpoint::from_bytes(data)
+        PthFile::from_bytes(data)
             .with_context(|| format!("{}: not a readable PyTorch checkpoint", path.display()))
     }
 
-    pub fn from_bytes(data: Vec<u8>) -> Result<Checkpoint> {
+    pub fn from_bytes(data: Vec<u8>) -> Result<PthFile> {
         if data.starts_with(b"PK\x03\x04") {
-            return Checkpoint::from_zip(data);
+            return PthFile::from_zip(data);
         }
         if data.get(257..262) == Some(b"ustar") {
             bail!(
@@ -135,7 +135,7 @@ impl Checkpoint {
             );
         }
         if data.first() == Some(&0x80) {
-            return Checkpoint::from_legacy(data);
+            return PthFile::from_legacy(data);
         }
         bail!(
             "neither a zip archive nor a pickle stream (the first bytes are {:02x?})",
@@ -143,7 +143,7 @@ impl Checkpoint {
         )
     }
 
-    fn from_zip(data: Vec<u8>) -> Result<Checkpoint> {
+    fn from_zip(data: Vec<u8>) -> Result<PthFile> {
         let index = ZipIndex::read(&data).map_err(|e| anyhow!(e))?;
         if let Some(order) = index.find(&data, "byteorder") {
             if order != b"little" {
@@ -160,7 +160,7 @@ impl Checkpoint {
             dtypes: HashMap::new(),
         };
         let (root, _) = parse(pickle_bytes, &mut loader).map_err(|e| anyhow!("data.pkl: {e}"))?;
-        Ok(Checkpoint {
+        Ok(PthFile {
             container: Container::Zip,
             root,
             storages: Storages::Zip(index),
@@ -168,7 +168,7 @@ impl Checkpoint {
         })
     }
 
-    fn from_legacy(data: Vec<u8>) -> Result<Checkpoint> {
+    fn from_legacy(data: Vec<u8>) -> Result<PthFile> {
         let mut loader = StorageLoader {
             legacy: true,
             dtypes: HashMap::new(),
@@ -231,7 +231,7 @@ impl Checkpoint {
             ranges.insert(key, (start, stop));
             at = stop;
         }
-        Ok(Checkpoint {
+        Ok(PthFile {
             container: Container::Legacy,
             root,
             storages: Storages::Legacy(ranges),

@@ -7,26 +7,51 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use glimpse_model::preprocess::{decode_image, image_to_input};
-use glimpse_model::{Caption, Captioner, GenerateOptions};
+use glimpse_model::{Caption, GenerateOptions};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::backend::Backend;
-use crate::plot::{FigureStyle, attention_figure};
+use clap::Args;
+use glimpse::backend::Backend;
+use glimpse_eval::captioning::load_captioner;
+use glimpse_eval::figure::{FigureStyle, attention_figure};
 
-/// What `glimpse caption` was asked to do.
-#[derive(Debug, Clone)]
-pub struct CaptionRequest {
-    pub model: PathBuf,
-    pub images: Vec<PathBuf>,
-    pub options: GenerateOptions,
-    pub json: bool,
-    pub attention_png: Option<PathBuf>,
-    pub style: FigureStyle,
-    pub backend: Backend,
-    /// Images decoded and captioned together (greedy decoding only).
-    pub batch: usize,
+use super::Exit;
+
+/// `glimpse caption`.
+#[derive(Args)]
+pub struct CaptionArgs {
+    /// The `.safetensors` weight bundle.
+    #[arg(long)]
+    model: PathBuf,
+    /// Image files (JPEG, PNG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// Beam width; 1 decodes greedily.
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    /// Most words per caption, the end token included.
+    #[arg(long, default_value_t = 20)]
+    max_len: usize,
+    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
+    #[arg(long, default_value_t = 0.0)]
+    length_penalty: f64,
+    /// One JSON object per line: image, caption, tokens, attention, grid, log_prob, backend, ms.
+    #[arg(long)]
+    json: bool,
+    /// Write each image's attention figure (a panel per word) to DIR as PNG.
+    #[arg(long, value_name = "DIR")]
+    attention_png: Option<PathBuf>,
+    /// Opacity of the attention maps in the figure.
+    #[arg(long, default_value_t = 0.7)]
+    alpha: f32,
+    /// Compute backend (each is a cargo feature; flex is built by default).
+    #[arg(long, value_enum, default_value_t = Backend::first_built())]
+    backend: Backend,
+    /// Images decoded together in one batch (greedy decoding).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
 }
 
 /// One line of `--json` output.
@@ -51,26 +76,32 @@ struct ErrorRecord {
     error: String,
 }
 
-/// Loads a bundle file onto the backend's device.
-pub fn load_captioner(path: &Path, backend: Backend) -> Result<Captioner> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the model", path.display()))?;
-    let device = backend.device()?;
-    Captioner::from_bytes(&bytes, &device)
-        .with_context(|| format!("{}: cannot load the model", path.display()))
+/// Captions every image, printing as it goes. Fails (after doing the others) if any image failed.
+pub fn run(args: CaptionArgs) -> Result<Exit> {
+    caption_all(&args, &mut std::io::stdout().lock())?;
+    Ok(Exit::Done)
 }
 
-/// Captions every image, printing as it goes. Fails (after doing the others) if any image failed.
-pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
-    request.options.validate()?;
+fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
+    let options = GenerateOptions {
+        beam_width: request.beam,
+        max_len: request.max_len,
+        length_penalty: request.length_penalty,
+    };
+    let style = FigureStyle {
+        alpha: request.alpha,
+        ..FigureStyle::default()
+    };
+    options.validate()?;
     if request.images.is_empty() {
         bail!("no images given");
     }
-    let batch = if request.options.beam_width == 1 {
+    let batch = if options.beam_width == 1 {
         request.batch.max(1)
     } else {
         1
     };
-    let captioner = load_captioner(&request.model, request.backend)?;
+    let captioner = load_captioner(&request.model, &request.backend.device()?)?;
     if !captioner.card.decoder_trained {
         eprintln!(
             "warning: {}'s decoder was never trained; its captions are meaningless",
@@ -108,12 +139,12 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
                 }
             }
         }
-        let captions = pollster::block_on(captioner.caption_inputs(&inputs, request.options))?;
+        let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
         for ((path, photo), caption) in photos.iter().zip(&captions) {
             print_caption(request, path, caption, ms, out)?;
             if let Some(dir) = &request.attention_png {
-                let figure = attention_figure(photo, caption, request.style);
+                let figure = attention_figure(photo, caption, style);
                 let file = dir.join(format!(
                     "{}.attention.png",
                     path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
@@ -136,7 +167,7 @@ pub fn run(request: &CaptionRequest, out: &mut impl Write) -> Result<()> {
 }
 
 fn print_caption(
-    request: &CaptionRequest,
+    request: &CaptionArgs,
     path: &Path,
     caption: &Caption,
     ms: f64,

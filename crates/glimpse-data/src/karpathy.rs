@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use super::{CaptionTable, Problems, Split};
+use crate::dataset::CaptionTable;
+use crate::problems::Problems;
+use crate::split::Split;
 
 #[derive(Deserialize)]
 struct File {

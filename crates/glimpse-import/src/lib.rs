@@ -1,6 +1,6 @@
 //! `glimpse import torch`: PyTorch checkpoints → one-file bundles.
 //!
-//! Reads zip-format and legacy `.pth` files with `pytorch-reader`, which parses the pickle
+//! Reads zip-format and legacy `.pth` files with `glimpse-pth`, which parses the pickle
 //! without executing anything in it. Three layouts are understood:
 //!
 //! - **torchvision**: an ImageNet state dict (ResNet-18…152 or MobileNetV2); `fc`/`classifier`
@@ -25,14 +25,31 @@ use glimpse_model::config::{
 };
 use glimpse_model::{CaptionModel, HostTensor, TensorMap, Vocabulary};
 
-use crate::pth;
+use glimpse_pth as pth;
 
 /// Which code wrote the checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Layout {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointLayout {
     Notebook,
     Sgrvinod,
     Torchvision,
+}
+
+impl CheckpointLayout {
+    pub const ALL: [CheckpointLayout; 3] = [
+        CheckpointLayout::Notebook,
+        CheckpointLayout::Sgrvinod,
+        CheckpointLayout::Torchvision,
+    ];
+
+    /// The name `--layout` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckpointLayout::Notebook => "notebook",
+            CheckpointLayout::Sgrvinod => "sgrvinod",
+            CheckpointLayout::Torchvision => "torchvision",
+        }
+    }
 }
 
 /// The shape of a freshly initialised decoder (torchvision layout only).
@@ -68,7 +85,7 @@ pub struct ImportRequest {
     pub checkpoint: Option<PathBuf>,
     pub encoder: Option<PathBuf>,
     pub vocab: Option<PathBuf>,
-    pub layout: Option<Layout>,
+    pub layout: Option<CheckpointLayout>,
     /// Adaptive pooling grid (defaults: none, sgrvinod 14×14).
     pub grid: Option<[usize; 2]>,
     /// Square input size (defaults: 224, sgrvinod 256).
@@ -76,19 +93,21 @@ pub struct ImportRequest {
     pub fresh_decoder: FreshDecoder,
     pub name: Option<String>,
     pub trained_on: Option<String>,
+    /// The card's creation date (`YYYY-MM-DD`); the caller decides what "now" is.
+    pub created: String,
 }
 
 /// The bundle and what the import left out, for the user to read.
 #[derive(Debug)]
 pub struct Imported {
     pub bundle: Bundle,
-    pub layout: Layout,
+    pub layout: CheckpointLayout,
     pub notes: Vec<String>,
 }
 
 /// A checkpoint's float tensors (as f32) and its top-level numbers.
 #[derive(Debug)]
-pub struct Checkpoint {
+pub struct TorchWeights {
     pub path: PathBuf,
     pub tensors: TensorMap,
     /// Tensors left out: integer ones (step counters, `num_batches_tracked`) and kinds that
@@ -99,8 +118,8 @@ pub struct Checkpoint {
 }
 
 /// Reads every float tensor of a `.pth` / `.pt` file (zip or legacy container).
-pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let file = pth::Checkpoint::open(path)?;
+pub fn read_checkpoint(path: &Path) -> Result<TorchWeights> {
+    let file = pth::PthFile::open(path)?;
     let (found, mut skipped) = file.tensors();
     let mut tensors = TensorMap::new();
     for pth::FoundTensor { name, tensor } in found {
@@ -117,7 +136,7 @@ pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
             bail!("{}: two tensors are named `{name}`", path.display());
         }
     }
-    Ok(Checkpoint {
+    Ok(TorchWeights {
         path: path.to_path_buf(),
         tensors,
         skipped,
@@ -139,7 +158,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
                 checkpoint.tensors.names().take(5).collect::<Vec<_>>().join(", ")
             )
         })?,
-        (None, None, Some(_)) => Layout::Torchvision,
+        (None, None, Some(_)) => CheckpointLayout::Torchvision,
         (None, None, None) => bail!("nothing to import: pass --checkpoint FILE and/or --encoder FILE"),
     };
 
@@ -147,7 +166,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     let mut weights = TensorMap::new();
     let mut source_scalars = BTreeMap::new();
     match layout {
-        Layout::Torchvision => {
+        CheckpointLayout::Torchvision => {
             let source = encoder_file
                 .as_ref()
                 .or(checkpoint.as_ref())
@@ -159,7 +178,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
             }
             weights.extend(torchvision_encoder(source, &mut notes)?);
         }
-        Layout::Notebook | Layout::Sgrvinod => {
+        CheckpointLayout::Notebook | CheckpointLayout::Sgrvinod => {
             let checkpoint = checkpoint
                 .as_ref()
                 .ok_or_else(|| anyhow!("the {layout:?} layout needs --checkpoint FILE"))?;
@@ -187,7 +206,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
 
     let (arch, width_multiplier) = infer_encoder(&weights, device)?;
     let (grid, input_size) = match layout {
-        Layout::Sgrvinod => (
+        CheckpointLayout::Sgrvinod => (
             Some(request.grid.unwrap_or([14, 14])),
             request.input_size.unwrap_or(256),
         ),
@@ -213,7 +232,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     let vocab = Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
 
     let config = match layout {
-        Layout::Torchvision => {
+        CheckpointLayout::Torchvision => {
             let d = &request.fresh_decoder;
             let config = ModelConfig {
                 version: CONFIG_VERSION,
@@ -244,7 +263,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
             ));
             config
         }
-        Layout::Notebook | Layout::Sgrvinod => {
+        CheckpointLayout::Notebook | CheckpointLayout::Sgrvinod => {
             let config = decoder_config(&weights, layout, encoder, preprocess, &source_scalars)?;
             config.validate()?;
             config
@@ -285,7 +304,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
             layout
         ),
         trained_on: request.trained_on.clone().unwrap_or_default(),
-        decoder_trained: layout != Layout::Torchvision,
+        decoder_trained: layout != CheckpointLayout::Torchvision,
         encoder_weights: request
             .encoder
             .as_ref()
@@ -301,7 +320,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
             .get("num_epochs")
             .or(source_scalars.get("epoch"))
             .map(|&e| e as u32),
-        created: today(),
+        created: request.created.clone(),
         notes: notes.join("; "),
     };
     Ok(Imported {
@@ -317,14 +336,14 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
 }
 
 /// Recognises a layout from characteristic keys anywhere in the checkpoint.
-pub fn detect_layout(tensors: &TensorMap) -> Option<Layout> {
+pub fn detect_layout(tensors: &TensorMap) -> Option<CheckpointLayout> {
     let has = |suffix: &str| tensors.names().any(|n| n.ends_with(suffix));
     if has("decoder.attention.U.weight") || has("decoder.fcn.weight") {
-        Some(Layout::Notebook)
+        Some(CheckpointLayout::Notebook)
     } else if has("decoder.attention.encoder_att.weight") || has("decoder.decode_step.weight_ih") {
-        Some(Layout::Sgrvinod)
+        Some(CheckpointLayout::Sgrvinod)
     } else if has("layer1.0.conv1.weight") || has("features.0.0.weight") {
-        Some(Layout::Torchvision)
+        Some(CheckpointLayout::Torchvision)
     } else {
         None
     }
@@ -358,8 +377,8 @@ const RESNET_CHILDREN: [(&str, &str); 6] = [
 
 /// Splits a notebook or sgrvinod checkpoint into canonical encoder and decoder tensors.
 fn captioner_weights(
-    checkpoint: &Checkpoint,
-    layout: Layout,
+    checkpoint: &TorchWeights,
+    layout: CheckpointLayout,
     notes: &mut Vec<String>,
 ) -> Result<(TensorMap, TensorMap)> {
     let root = root_of(&checkpoint.tensors, "decoder.embedding.weight").ok_or_else(|| {
@@ -369,7 +388,7 @@ fn captioner_weights(
         )
     })?;
     let decoder_names: &[(&str, &str)] = match layout {
-        Layout::Sgrvinod => &[
+        CheckpointLayout::Sgrvinod => &[
             ("attention.encoder_att.", "attention.U."),
             ("attention.decoder_att.", "attention.W."),
             ("attention.full_att.", "attention.A."),
@@ -395,7 +414,7 @@ fn captioner_weights(
                 None => ignored.push(stored.to_string()),
             }
         } else if let Some(rest) = name.strip_prefix("decoder.") {
-            if layout == Layout::Notebook && rest.starts_with("f_beta.") {
+            if layout == CheckpointLayout::Notebook && rest.starts_with("f_beta.") {
                 continue; // defined but never called by the notebook
             }
             let renamed = decoder_names
@@ -407,7 +426,9 @@ fn captioner_weights(
             ignored.push(stored.to_string());
         }
     }
-    if layout == Layout::Notebook && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta.")) {
+    if layout == CheckpointLayout::Notebook
+        && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta."))
+    {
         notes.push("dropped the notebook's unused `decoder.f_beta`".into());
     }
     note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
@@ -415,7 +436,7 @@ fn captioner_weights(
 }
 
 /// A torchvision ImageNet state dict → `encoder.*` tensors (its classifier dropped).
-fn torchvision_encoder(file: &Checkpoint, notes: &mut Vec<String>) -> Result<TensorMap> {
+fn torchvision_encoder(file: &TorchWeights, notes: &mut Vec<String>) -> Result<TensorMap> {
     let root = root_of(&file.tensors, "conv1.weight")
         .filter(|root| !root.ends_with("layer1.0.") && !root.contains("downsample"))
         .or_else(|| root_of(&file.tensors, "features.0.0.weight"))
@@ -527,7 +548,7 @@ fn encoder_shapes_match(config: &ModelConfig, weights: &TensorMap, device: &Devi
 /// stores beside its state dict.
 fn decoder_config(
     weights: &TensorMap,
-    layout: Layout,
+    layout: CheckpointLayout,
     encoder: EncoderConfig,
     preprocess: PreprocessConfig,
     scalars: &BTreeMap<String, f64>,
@@ -541,7 +562,7 @@ fn decoder_config(
     let embedding = shape("decoder.embedding.weight")?;
     let attention = shape("decoder.attention.U.weight")?;
     let init_h = shape("decoder.init_h.weight")?;
-    let sgrvinod = layout == Layout::Sgrvinod;
+    let sgrvinod = layout == CheckpointLayout::Sgrvinod;
     let config = ModelConfig {
         version: CONFIG_VERSION,
         encoder,
@@ -586,39 +607,9 @@ fn decoder_config(
     Ok(config)
 }
 
-/// Today's date as `YYYY-MM-DD` (UTC).
-pub fn today() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + (m <= 2) as i64, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_517), (2026, 3, 5));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 
     fn names(names: &[String]) -> TensorMap {
         names
@@ -686,16 +677,19 @@ mod tests {
             |keys: &[&str]| detect_layout(&names(&keys.iter().map(|k| k.to_string()).collect::<Vec<_>>()));
         assert_eq!(
             detect(&["state_dict.decoder.attention.U.weight"]),
-            Some(Layout::Notebook)
+            Some(CheckpointLayout::Notebook)
         );
-        assert_eq!(detect(&["decoder.decode_step.weight_ih"]), Some(Layout::Sgrvinod));
+        assert_eq!(
+            detect(&["decoder.decode_step.weight_ih"]),
+            Some(CheckpointLayout::Sgrvinod)
+        );
         assert_eq!(
             detect(&["conv1.weight", "layer1.0.conv1.weight", "fc.weight"]),
-            Some(Layout::Torchvision)
+            Some(CheckpointLayout::Torchvision)
         );
         assert_eq!(
             detect(&["features.0.0.weight", "classifier.1.weight"]),
-            Some(Layout::Torchvision)
+            Some(CheckpointLayout::Torchvision)
         );
         assert_eq!(detect(&["bert.embeddings.word_embeddings.weight"]), None);
     }

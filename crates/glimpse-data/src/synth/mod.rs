@@ -6,68 +6,23 @@
 //! every object's box, which the attention-grounding metric needs. Output is a pure function of
 //! the seed and the image count.
 
+pub mod schema;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use image::{Rgb, RgbImage};
-use serde::{Deserialize, Serialize};
 
-use crate::data::Split;
-use crate::data::flickr8k::SPLIT_FILES;
+use crate::flickr8k::SPLIT_FILES;
 use crate::rng::Rng;
+use crate::split::Split;
 
-pub const SIZE: u32 = 224;
-pub const SHAPES: [&str; 4] = ["circle", "square", "triangle", "diamond"];
-pub const COLORS: [(&str, [u8; 3]); 6] = [
-    ("red", [220, 40, 40]),
-    ("green", [40, 180, 60]),
-    ("blue", [40, 80, 220]),
-    ("yellow", [235, 215, 40]),
-    ("purple", [150, 60, 190]),
-    ("orange", [245, 140, 30]),
-];
+pub use schema::{COLORS, SHAPES, SIZE, SynthImage, SynthObject, SynthSidecar};
+
 const SIZES: [(&str, f64); 2] = [("small", 44.0), ("large", 84.0)];
 const BACKGROUNDS: [&str; 4] = ["plain", "striped", "checkered", "dotted"];
-
-/// One drawn object.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SynthObject {
-    pub shape: String,
-    pub color: String,
-    pub size: String,
-    /// `[x0, y0, x1, y1]` in pixels of the `SIZE`×`SIZE` image, end exclusive.
-    #[serde(rename = "box")]
-    pub bbox: [u32; 4],
-}
-
-/// One image of the set.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SynthImage {
-    pub file: String,
-    pub split: Split,
-    pub background: String,
-    pub objects: Vec<SynthObject>,
-    pub captions: Vec<String>,
-}
-
-/// The sidecar `synth.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SynthSidecar {
-    pub seed: u64,
-    pub width: u32,
-    pub height: u32,
-    pub images: Vec<SynthImage>,
-}
-
-impl SynthSidecar {
-    pub fn read(path: &Path) -> Result<SynthSidecar> {
-        let bytes = fs::read(path).with_context(|| format!("{}", path.display()))?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a glimpse synth sidecar", path.display()))
-    }
-}
 
 /// Writes `images` images into `dir` (created; must be empty or absent).
 pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {

@@ -12,15 +12,15 @@ use glimpse_model::{Caption, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::backend::Backend;
-use crate::caption::load_captioner;
-use crate::clip::Clip;
-use crate::clip_score::{ClipSummary, ImageClip, clip_evaluation};
-use crate::data::{Dataset, LoadOptions, Sample, Split};
+use crate::captioning::load_captioner;
+use crate::embed::clip::Clip;
+use crate::embed::clip_score::{ClipSummary, ImageClip, clip_evaluation};
+use crate::embed::similarity::{ImageSimilarity, SimilaritySummary, TextEmbedder, caption_similarity};
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
-use crate::similarity::{ImageSimilarity, SimilaritySummary, TextEmbedder, caption_similarity};
-use crate::synth::SynthSidecar;
+use burn::tensor::Device;
+use glimpse_data::synth::SynthSidecar;
+use glimpse_data::{Dataset, LoadOptions, Sample, Split};
 
 #[derive(Debug, Clone)]
 pub struct EvalRequest {
@@ -28,7 +28,7 @@ pub struct EvalRequest {
     pub data: PathBuf,
     pub split: Split,
     pub options: GenerateOptions,
-    pub backend: Backend,
+    pub device: Device,
     /// Images decoded together (greedy only).
     pub batch: usize,
     /// Score at most this many images.
@@ -87,7 +87,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     if let Some(limit) = request.limit {
         samples.truncate(limit);
     }
-    let captioner = load_captioner(&request.model, request.backend)?;
+    let captioner = load_captioner(&request.model, &request.device)?;
     let batch = if request.options.beam_width == 1 {
         request.batch.max(1)
     } else {

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_metrics::tokenize;
 
-use crate::clip::Clip;
-use crate::clip_score::clip_evaluation;
-use crate::data::Split;
+use crate::embed::clip::Clip;
+use crate::embed::clip_score::clip_evaluation;
+use crate::embed::similarity::{TextEmbedder, caption_similarity};
 use crate::evaluate::{load_for_scoring, per_image_scores, score_captions};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
-use crate::similarity::{TextEmbedder, caption_similarity};
+use glimpse_data::Split;
 
 #[derive(Debug, Clone)]
 pub struct CompareRequest {

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use glimpse::data::{Dataset, Layout, LoadOptions, Split};
+use glimpse_data::{Dataset, DatasetFormat as Layout, LoadOptions, Split};
 
 /// A tiny valid JPEG-or-not does not matter here: image files are only checked for existence
 /// when loading (decoding happens when features are computed).

@@ -12,8 +12,8 @@ use anyhow::Result;
 use base64::Engine as _;
 use image::imageops::FilterType;
 
+use crate::figure::{FigureStyle, attention_figure};
 use crate::grounding::Grounding;
-use crate::plot::{FigureStyle, attention_figure};
 
 /// One captioner's results over the split.
 pub struct ReportModel {

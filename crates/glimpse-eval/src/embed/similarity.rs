@@ -14,7 +14,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
-use crate::hf_folder::HfFolder;
+use crate::embed::hf_folder::HfFolder;
 
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2.
 const MAX_TOKENS: usize = 256;

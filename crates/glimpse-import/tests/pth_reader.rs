@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use glimpse::pth::{Checkpoint, Container};
-use glimpse::torch_import::read_checkpoint;
+use glimpse_import::read_checkpoint;
+use glimpse_pth::{Container, PthFile as Checkpoint};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch/pth")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/torch/pth")
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn whole_pickled_modules_are_read_as_their_state_dict() {
     // sgrvinod's checkpoint pickles the encoder and decoder modules themselves, plus two Adam
     // optimizers, in the legacy container.
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/torch/sgrvinod/BEST_checkpoint_flickr8k.pth.tar");
+        .join("../../tests/fixtures/torch/sgrvinod/BEST_checkpoint_flickr8k.pth.tar");
     let checkpoint = read_checkpoint(&path).unwrap();
     for name in [
         "encoder.resnet.0.weight",

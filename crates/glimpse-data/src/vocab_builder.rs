@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use glimpse_model::Vocabulary;
 
-use super::Sample;
+use crate::dataset::Sample;
 
 pub const SPECIALS: [&str; 4] = ["<PAD>", "<SOS>", "<EOS>", "<UNK>"];
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use super::{CaptionTable, Problems, Split, text_lines};
+use crate::dataset::{CaptionTable, text_lines};
+use crate::problems::Problems;
+use crate::split::Split;
 
 /// The original split files, as `glimpse synth` also writes them.
 pub const SPLIT_FILES: [(Split, &str); 3] = [

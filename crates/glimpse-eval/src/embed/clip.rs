@@ -20,8 +20,8 @@ use image::imageops::FilterType;
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
-use crate::hf_folder::HfFolder;
-use crate::similarity::{TextEncoder, in_length_batches, normalised};
+use crate::embed::hf_folder::HfFolder;
+use crate::embed::similarity::{TextEncoder, in_length_batches, normalised};
 
 const BATCH: usize = 32;
 

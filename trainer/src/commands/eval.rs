@@ -1,0 +1,83 @@
+//! `glimpse eval`: caption a dataset split with a bundle and score it.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use glimpse::backend::Backend;
+use glimpse_data::Split;
+use glimpse_eval::evaluate::{EvalRequest, evaluate};
+use glimpse_model::GenerateOptions;
+
+use super::{Exit, choice};
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// The `.safetensors` weight bundle.
+    #[arg(long)]
+    model: PathBuf,
+    /// The data folder (any layout `glimpse train` reads).
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long, value_parser = choice::<Split>(), default_value_t = Split::Test)]
+    split: Split,
+    /// Beam width; 1 decodes greedily.
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    #[arg(long, default_value_t = 20)]
+    max_len: usize,
+    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
+    #[arg(long, default_value_t = 0.0)]
+    length_penalty: f64,
+    /// Score at most this many images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Write metrics.json and captions.json here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Backend::first_built())]
+    backend: Backend,
+    /// Images decoded together (greedy).
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// A sentence-transformers folder (all-MiniLM-L6-v2: config.json, tokenizer.json,
+    /// model.safetensors) for the original report's embedding similarity.
+    #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
+    text_encoder: Option<PathBuf>,
+    /// A Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32: config.json,
+    /// model.safetensors, tokenizer.json, preprocessor_config.json) for CLIPScore, RefCLIPScore
+    /// and the original report's similarity in CLIP's text space.
+    #[arg(long, env = "GLIMPSE_CLIP")]
+    clip: Option<PathBuf>,
+}
+
+pub fn run(args: EvalArgs) -> Result<Exit> {
+    let evaluation = evaluate(&EvalRequest {
+        model: args.model,
+        data: args.data,
+        split: args.split,
+        options: GenerateOptions {
+            beam_width: args.beam,
+            max_len: args.max_len,
+            length_penalty: args.length_penalty,
+        },
+        device: args.backend.device()?,
+        batch: args.batch,
+        limit: args.limit,
+        out: args.out,
+        text_encoder: args.text_encoder,
+        clip: args.clip,
+    })?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "images": evaluation.images,
+            "unreadable": evaluation.unreadable.len(),
+            "metrics": evaluation.metrics,
+            "grounding": evaluation.grounding,
+            "similarity": evaluation.similarity,
+            "clip": evaluation.clip,
+        }))?
+    );
+    Ok(Exit::Done)
+}

@@ -1,0 +1,35 @@
+//! `glimpse info`: a bundle's model card, config and sizes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use glimpse_model::Bundle;
+
+use super::Exit;
+
+#[derive(Args)]
+pub struct InfoArgs {
+    /// The `.safetensors` bundle.
+    bundle: PathBuf,
+}
+
+pub fn run(args: InfoArgs) -> Result<Exit> {
+    let path = &args.bundle;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bundle =
+        Bundle::from_bytes(&bytes).with_context(|| format!("{}: not a valid bundle", path.display()))?;
+    let params: usize = bundle.weights.iter().map(|(_, t)| t.numel()).sum();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "card": bundle.card,
+            "config": bundle.config,
+            "vocabulary_size": bundle.vocab.len(),
+            "tensors": bundle.weights.len(),
+            "parameters": params,
+            "grid": bundle.config.grid(),
+        }))?
+    );
+    Ok(Exit::Done)
+}

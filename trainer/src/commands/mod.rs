@@ -1,0 +1,87 @@
+//! One module per subcommand, each with its clap arguments and a `run` that calls the libraries
+//! (as cargo's `src/bin/cargo/commands/` does).
+
+pub mod caption;
+pub mod compare;
+pub mod data;
+pub mod eval;
+pub mod export;
+pub mod import;
+pub mod info;
+pub mod synth;
+pub mod train;
+
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use glimpse::export::Which;
+use glimpse_data::Split;
+use glimpse_import::CheckpointLayout;
+use glimpse_model::StorageType;
+
+/// How a command ended.
+pub enum Exit {
+    Done,
+    /// Stopped by Ctrl-C after saving its state (exit status 130).
+    Interrupted,
+}
+
+/// A library enum offered on the command line: its values, each with its name and help.
+pub trait Choice: Copy + Send + Sync + 'static {
+    const ALL: &'static [Self];
+    fn name(self) -> &'static str;
+    fn help(self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Parses a [`Choice`]; `--help` lists its values as clap's `ValueEnum` would.
+pub fn choice<T: Choice>() -> impl TypedValueParser<Value = T> {
+    let values = T::ALL.iter().map(|&value| {
+        let possible = PossibleValue::new(value.name());
+        match value.help() {
+            Some(help) => possible.help(help),
+            None => possible,
+        }
+    });
+    PossibleValuesParser::new(values).try_map(|name| {
+        T::ALL
+            .iter()
+            .copied()
+            .find(|value| value.name() == name)
+            .ok_or_else(|| format!("`{name}` is not one of the listed values"))
+    })
+}
+
+impl Choice for Split {
+    const ALL: &'static [Split] = &Split::ALL;
+    fn name(self) -> &'static str {
+        Split::name(self)
+    }
+}
+
+impl Choice for CheckpointLayout {
+    const ALL: &'static [CheckpointLayout] = &CheckpointLayout::ALL;
+    fn name(self) -> &'static str {
+        CheckpointLayout::name(self)
+    }
+}
+
+impl Choice for Which {
+    const ALL: &'static [Which] = &[Which::Best, Which::Last];
+    fn name(self) -> &'static str {
+        match self {
+            Which::Best => "best",
+            Which::Last => "last",
+        }
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(match self {
+            Which::Best => "The epoch with the best validation BLEU-4",
+            Which::Last => "The latest state",
+        })
+    }
+}
+
+/// `--f16` as a storage type.
+pub fn storage(f16: bool) -> StorageType {
+    if f16 { StorageType::F16 } else { StorageType::F32 }
+}

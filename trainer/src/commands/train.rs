@@ -1,0 +1,85 @@
+//! `glimpse train`: train a captioner, or resume a run where it stopped.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use glimpse::backend::Backend;
+use glimpse::train::config::TrainConfig;
+use glimpse::train::{self, TrainOutcome, TrainRequest};
+
+use super::Exit;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The data folder (optional with --resume: the run remembers it).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The run folder (checkpoints, metrics, curves).
+    #[arg(long, required_unless_present = "resume")]
+    out: Option<PathBuf>,
+    /// Training config (JSON); every field optional.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in this folder exactly where it stopped.
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["config", "out"])]
+    resume: Option<PathBuf>,
+    /// Overrides the config's epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Overrides the config's encoder weights (torchvision .pth).
+    #[arg(long)]
+    encoder_weights: Option<PathBuf>,
+    /// Compute backend (each is a cargo feature; flex is built by default).
+    #[arg(long, value_enum, default_value_t = Backend::first_built())]
+    backend: Backend,
+    /// Also checkpoint every N steps (0: after each epoch only).
+    #[arg(long, default_value_t = 200)]
+    checkpoint_every: u64,
+    /// Stop after this many steps in all (resumable), e.g. for benchmarks.
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Train data-parallel on this many devices of the backend (CUDA or wgpu GPUs 0..N).
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
+}
+
+pub fn run(args: TrainArgs) -> Result<Exit> {
+    let mut config = match &args.config {
+        Some(path) => TrainConfig::read(path)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(epochs) = args.epochs {
+        config.epochs = epochs;
+    }
+    if let Some(weights) = args.encoder_weights {
+        config.encoder_weights = Some(weights);
+    }
+    let Some(run) = args.resume.clone().or(args.out) else {
+        anyhow::bail!("pass --out RUN for a new run, or --resume RUN");
+    };
+    let request = TrainRequest {
+        data: args.data,
+        run,
+        config,
+        resume: args.resume.is_some(),
+        devices: args.backend.devices(args.devices)?,
+        backend_name: args.backend.name(),
+        checkpoint_every: args.checkpoint_every,
+        max_steps: args.max_steps,
+    };
+    match train::run(&request)? {
+        TrainOutcome::Finished(state) => {
+            println!(
+                "done: best validation BLEU-4 {:.4} at epoch {}, {:.0} s of training; export with `glimpse export {}`",
+                state.best_bleu4.unwrap_or(0.0),
+                state.best_epoch.unwrap_or(0),
+                state.train_seconds,
+                request.run.display()
+            );
+            Ok(Exit::Done)
+        }
+        TrainOutcome::Paused(_) if request.max_steps.is_some() => Ok(Exit::Done),
+        TrainOutcome::Paused(_) => Ok(Exit::Interrupted),
+    }
+}
