@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use glimpse_eval::embed::clip::Clip;
-use glimpse_eval::embed::similarity::{TextEmbedder, TextEncoder};
+use glimpse_eval::embed::minilm::TextEmbedder;
+use glimpse_eval::similarity::TextEncoder;
 use glimpse_model::preprocess::decode_image;
 
 const PHOTOS: [&str; 8] = [

@@ -8,7 +8,8 @@ use anyhow::{Result, bail};
 use glimpse_model::{Bundle, ModelCard, StorageType};
 
 use crate::card::today;
-use crate::train::checkpoint::Checkpoint;
+use crate::train::checkpoint::{Checkpoint, EpochRecord};
+use crate::train::config::TrainConfig;
 use crate::train::{BEST, LAST};
 
 /// Which checkpoint of the run to export.
@@ -73,49 +74,19 @@ fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>) -> Bundl
         .rev()
         .find(|r| Some(r.epoch) == state.best_epoch && path.ends_with(BEST));
     let record = exported_epoch.or(state.history.last());
-    let mut metrics = BTreeMap::new();
-    if let Some(r) = record {
-        for (k, v) in r.bleu.iter().enumerate() {
-            metrics.insert(format!("val_Bleu_{}", k + 1), *v);
-        }
-        metrics.insert("val_loss".to_string(), r.val_loss);
-    }
-    let encoder_weights = match &train.encoder_weights {
-        Some(file) => format!(
-            "{} ({})",
-            file.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            if train.fine_tune_stages == 0 {
-                "frozen".to_string()
-            } else {
-                format!("last {} stages fine-tuned", train.fine_tune_stages)
-            }
-        ),
-        None => "trained from scratch".to_string(),
-    };
-    let epochs = record.map(|r| r.epoch as u32);
+    let arch = checkpoint.model_config.encoder.arch.name();
     Bundle {
         card: ModelCard {
-            name: name.unwrap_or_else(|| {
-                format!(
-                    "{} on {}",
-                    checkpoint.model_config.encoder.arch.name(),
-                    state.dataset
-                )
-            }),
+            name: name.unwrap_or_else(|| format!("{arch} on {}", state.dataset)),
             description: format!(
-                "Show, Attend and Tell captioner trained with glimpse train: {} encoder, embeddings {}, attention {}, LSTM {}.",
-                checkpoint.model_config.encoder.arch.name(),
-                train.embed_dim,
-                train.attention_dim,
-                train.decoder_dim
+                "Show, Attend and Tell captioner trained with glimpse train: {arch} encoder, embeddings {}, attention {}, LSTM {}.",
+                train.embed_dim, train.attention_dim, train.decoder_dim
             ),
             trained_on: state.dataset.clone(),
             decoder_trained: true,
-            encoder_weights,
-            metrics,
-            epochs,
+            encoder_weights: encoder_weights(train),
+            metrics: record.map(validation_metrics).unwrap_or_default(),
+            epochs: record.map(|r| r.epoch as u32),
             created: today(),
             notes: format!(
                 "{} steps, {:.0} s of training; batch {}, decoder lr {}, λ {}, seed {}",
@@ -130,5 +101,33 @@ fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>) -> Bundl
         config: checkpoint.model_config,
         vocab: checkpoint.vocab,
         weights: checkpoint.weights,
+    }
+}
+
+/// An epoch's validation scores by the card's metric names.
+fn validation_metrics(record: &EpochRecord) -> BTreeMap<String, f64> {
+    let mut metrics = BTreeMap::new();
+    for (k, v) in record.bleu.iter().enumerate() {
+        metrics.insert(format!("val_Bleu_{}", k + 1), *v);
+    }
+    metrics.insert("val_loss".to_string(), record.val_loss);
+    metrics
+}
+
+/// Where the encoder's weights came from and whether training changed them.
+fn encoder_weights(train: &TrainConfig) -> String {
+    match &train.encoder_weights {
+        Some(file) => format!(
+            "{} ({})",
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            if train.fine_tune_stages == 0 {
+                "frozen".to_string()
+            } else {
+                format!("last {} stages fine-tuned", train.fine_tune_stages)
+            }
+        ),
+        None => "trained from scratch".to_string(),
     }
 }

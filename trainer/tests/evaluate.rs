@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use glimpse_data::{Dataset, LoadOptions, Split};
-use glimpse_eval::evaluate::score_captions;
+use glimpse_eval::score::score_captions;
 use glimpse_metrics::tokenize;
 
 mod common;
@@ -38,7 +38,7 @@ fn eval_and_compare_score_write_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let (data, bundle) = trained_model(dir.path());
     let out = dir.path().join("eval");
-    // The tiny random CLIP of tests/clip.rs: figures without meaning, but the whole path.
+    // The tiny random CLIP of glimpse-eval's tests/clip.rs: figures without meaning, but the whole path.
     let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip/tiny");
     ok(&[
         "eval",

@@ -14,7 +14,7 @@ use glimpse_import::{ImportRequest, import};
 use glimpse_model::decoder::EncodedImages;
 use glimpse_model::generate::{beam_search, greedy, read_f32};
 use glimpse_model::preprocess::bytes_to_input;
-use glimpse_model::{Bundle, Captioner, GenerateOptions, StorageType};
+use glimpse_model::{Bundle, Captioner, Decoding, GenerateOptions, StorageType};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -169,9 +169,11 @@ fn imported_models_caption_as_pytorch_does() {
 
         // A beam of one is greedy decoding.
         let one = GenerateOptions {
-            beam_width: 1,
+            decoding: Decoding::Beam {
+                width: 1,
+                length_penalty: 0.0,
+            },
             max_len,
-            length_penalty: 0.0,
         };
         let beam_one = pollster::block_on(beam_search(
             &captioner.model,
@@ -188,9 +190,11 @@ fn imported_models_caption_as_pytorch_does() {
 
         for want in expected["beams"].as_array().unwrap() {
             let options = GenerateOptions {
-                beam_width: want["k"].as_u64().unwrap() as usize,
+                decoding: Decoding::Beam {
+                    width: want["k"].as_u64().unwrap() as usize,
+                    length_penalty: want["length_penalty"].as_f64().unwrap(),
+                },
                 max_len,
-                length_penalty: want["length_penalty"].as_f64().unwrap(),
             };
             let got = pollster::block_on(beam_search(
                 &captioner.model,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use glimpse::backend::Backend;
 use glimpse_import::{ImportRequest, import};
-use glimpse_model::{Captioner, GenerateOptions};
+use glimpse_model::{Captioner, Decoding, GenerateOptions};
 
 #[test]
 fn wgpu_captions_like_flex() {
@@ -22,7 +22,10 @@ fn wgpu_captions_like_flex() {
     let caption = |backend: Backend| {
         let captioner = Captioner::from_bundle(bundle.clone(), &backend.device().unwrap()).unwrap();
         let options = GenerateOptions {
-            beam_width: 3,
+            decoding: Decoding::Beam {
+                width: 3,
+                length_penalty: 0.0,
+            },
             ..GenerateOptions::default()
         };
         pollster::block_on(captioner.caption_bytes(&image, options)).unwrap()

@@ -1,14 +1,121 @@
-//! Captioning image files with a bundle: loading the bundle onto a device.
+//! Captioning image files with a bundle, as `glimpse caption` and `glimpse eval` both do:
+//! loading the bundle onto a device, then reading and decoding the files a batch at a time,
+//! skipping (and reporting) the ones that cannot be read, and captioning the rest together.
 
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use glimpse_model::Captioner;
+use glimpse_model::preprocess::{decode_image, image_to_input};
+use glimpse_model::{Caption, Captioner, GenerateOptions};
+use image::RgbImage;
+use indicatif::ProgressBar;
 
 /// Loads a bundle file onto `device`.
 pub fn load_captioner(path: &Path, device: &Device) -> Result<Captioner> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the model", path.display()))?;
     Captioner::from_bytes(&bytes, device)
         .with_context(|| format!("{}: cannot load the model", path.display()))
+}
+
+/// Why an image file could not be captioned. Both variants show only their cause, so that
+/// `format!("{:#}", anyhow::Error::from(error))` reads as the underlying error does.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// The file could not be read.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// Its bytes are not an image Glimpse decodes, or it has too many pixels.
+    #[error(transparent)]
+    Decode(#[from] glimpse_model::Error),
+}
+
+/// Reads and decodes one image file, refusing images of more than `max_pixels`.
+pub fn read_image(path: &Path, max_pixels: u64) -> std::result::Result<RgbImage, ImageError> {
+    let bytes = std::fs::read(path)?;
+    Ok(decode_image(&bytes, max_pixels)?)
+}
+
+/// What became of one image of [`caption_files`].
+pub enum Captioned<'a, T> {
+    /// The file could not be read or decoded; nothing else is done with it.
+    Unreadable { item: &'a T, error: ImageError },
+    /// The image's caption and its decoded photo. `ms` is the image's share of its batch's time
+    /// (reading, decoding, preprocessing, encoder and decoder), the batch's time split equally
+    /// among all its images, the unreadable ones included.
+    Caption {
+        item: &'a T,
+        photo: RgbImage,
+        caption: Caption,
+        ms: f64,
+    },
+}
+
+/// Captions the image file of every item (`path` says where it is), `batch` at a time, in
+/// order. `each` hears about every unreadable file as soon as it fails, then about each
+/// captioned image of the batch; `progress` advances a batch at a time and is cleared at the end.
+pub fn caption_files<'a, T>(
+    captioner: &Captioner,
+    items: &'a [T],
+    path: impl Fn(&T) -> &Path,
+    options: GenerateOptions,
+    batch: usize,
+    progress: ProgressBar,
+    mut each: impl FnMut(Captioned<'a, T>) -> Result<()>,
+) -> Result<()> {
+    let preprocess = &captioner.config.preprocess;
+    for chunk in items.chunks(batch.max(1)) {
+        let started = Instant::now();
+        let mut inputs = Vec::new(); // [3, H, W] each
+        let mut kept = Vec::new();
+        for item in chunk {
+            match read_image(path(item), preprocess.max_pixels) {
+                Ok(photo) => {
+                    inputs.push(image_to_input(&photo, preprocess));
+                    kept.push((item, photo));
+                }
+                Err(error) => each(Captioned::Unreadable { item, error })?,
+            }
+        }
+        let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
+        for ((item, photo), caption) in kept.into_iter().zip(captions) {
+            each(Captioned::Caption {
+                item,
+                photo,
+                caption,
+                ms,
+            })?;
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The messages `glimpse eval` prints for skipped images are the underlying errors' own.
+    #[test]
+    fn unreadable_images_say_why_in_the_underlying_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.jpg");
+        let io = std::fs::read(&missing).unwrap_err().to_string();
+        let error = read_image(&missing, u64::MAX).unwrap_err();
+        assert!(matches!(error, ImageError::Read(_)));
+        assert_eq!(format!("{:#}", anyhow::Error::from(error)), io);
+
+        let garbage = dir.path().join("garbage.jpg");
+        std::fs::write(&garbage, b"not an image").unwrap();
+        let decode = decode_image(b"not an image", u64::MAX).unwrap_err();
+        let error = read_image(&garbage, u64::MAX).unwrap_err();
+        assert!(matches!(error, ImageError::Decode(_)));
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(error)),
+            format!("{:#}", anyhow::Error::from(decode))
+        );
+    }
 }

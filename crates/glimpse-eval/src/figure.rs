@@ -1,5 +1,5 @@
-//! The seed's `plot_attention` figure: one panel per word, titled with the word, showing the
-//! photo with that word's attention map upsampled over it in a grayscale colour map.
+//! The original report's `plot_attention` figure: one panel per word, titled with the word,
+//! showing the photo with that word's attention map upsampled over it in a grayscale colour map.
 
 use embedded_graphics::mono_font::MonoTextStyle;
 use embedded_graphics::mono_font::ascii::FONT_10X20;
@@ -15,7 +15,7 @@ use image::{Rgb, RgbImage};
 pub struct FigureStyle {
     /// Width of each panel's photo in pixels.
     pub panel_width: u32,
-    /// Opacity of the attention map over the photo (the seed uses 0.7).
+    /// Opacity of the attention map over the photo (the original report uses 0.7).
     pub alpha: f32,
 }
 

@@ -62,7 +62,9 @@ fn overlap(a: [f64; 4], b: [f64; 4]) -> f64 {
     w * h
 }
 
-/// Scores one caption's words against one image's objects.
+/// Scores one caption's words against one image's objects: each grounded word's scores, the
+/// number of hallucinated words, and each grounded word's uniform baselines (pointing game,
+/// mass).
 pub fn ground_caption(
     image: &SynthImage,
     size: [u32; 2],
@@ -70,17 +72,6 @@ pub fn ground_caption(
     attention: &[Vec<f32>],
     grid: [usize; 2],
 ) -> (Vec<WordGrounding>, usize, Vec<(f64, f64)>) {
-    let [width, height] = size.map(f64::from);
-    let [rows, cols] = grid;
-    let cell = |r: usize, c: usize| {
-        [
-            c as f64 * width / cols as f64,
-            r as f64 * height / rows as f64,
-            (c + 1) as f64 * width / cols as f64,
-            (r + 1) as f64 * height / rows as f64,
-        ]
-    };
-    let cell_area = (width / cols as f64) * (height / rows as f64);
     let mut words = Vec::new();
     let mut hallucinated = 0;
     let mut baselines = Vec::new();
@@ -88,29 +79,12 @@ pub fn ground_caption(
         let Some((kind, value)) = attribute(word) else {
             continue;
         };
-        let boxes: Vec<[f64; 4]> = image
-            .objects
-            .iter()
-            .filter(|o| {
-                if kind == "color" {
-                    o.color == value
-                } else {
-                    o.shape == value
-                }
-            })
-            .map(|o| o.bbox.map(f64::from))
-            .collect();
+        let boxes = referent_boxes(image, kind, &value);
         if boxes.is_empty() {
             hallucinated += 1;
             continue;
         }
-        // Share of each cell covered by referents (boxes never overlap each other in synth).
-        let covered: Vec<f64> = (0..rows * cols)
-            .map(|k| {
-                let rect = cell(k / cols, k % cols);
-                (boxes.iter().map(|b| overlap(rect, *b)).sum::<f64>() / cell_area).min(1.0)
-            })
-            .collect();
+        let covered = cell_coverage(&boxes, size, grid);
         let best = weights
             .iter()
             .enumerate()
@@ -128,6 +102,44 @@ pub fn ground_caption(
         });
     }
     (words, hallucinated, baselines)
+}
+
+/// The `[x0, y0, x1, y1]` boxes of the objects whose `kind` ("color" or "shape") is `value`.
+fn referent_boxes(image: &SynthImage, kind: &str, value: &str) -> Vec<[f64; 4]> {
+    image
+        .objects
+        .iter()
+        .filter(|o| {
+            if kind == "color" {
+                o.color == value
+            } else {
+                o.shape == value
+            }
+        })
+        .map(|o| o.bbox.map(f64::from))
+        .collect()
+}
+
+/// Share of each cell of the `[rows, cols]` attention grid over a `size` image covered by
+/// `boxes`, row-major (`[rows × cols]`; boxes never overlap each other in synth).
+fn cell_coverage(boxes: &[[f64; 4]], size: [u32; 2], grid: [usize; 2]) -> Vec<f64> {
+    let [width, height] = size.map(f64::from);
+    let [rows, cols] = grid;
+    let cell = |r: usize, c: usize| {
+        [
+            c as f64 * width / cols as f64,
+            r as f64 * height / rows as f64,
+            (c + 1) as f64 * width / cols as f64,
+            (r + 1) as f64 * height / rows as f64,
+        ]
+    };
+    let cell_area = (width / cols as f64) * (height / rows as f64);
+    (0..rows * cols)
+        .map(|k| {
+            let rect = cell(k / cols, k % cols);
+            (boxes.iter().map(|b| overlap(rect, *b)).sum::<f64>() / cell_area).min(1.0)
+        })
+        .collect()
 }
 
 /// Accumulates grounding over many captions.

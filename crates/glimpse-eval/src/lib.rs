@@ -5,29 +5,42 @@
 //! measure where the attention of colour and shape words falls on synthetic data (grounding),
 //! and write a self-contained HTML report with the attention figures. With the `embeddings`
 //! feature, also the original report's embedding similarity (all-MiniLM-L6-v2), CLIPScore and
-//! RefCLIPScore, run by candle.
+//! RefCLIPScore, run by candle; without it, asking for them is an error.
 //!
 //! ```no_run
+//! use burn::tensor::Device;
 //! use glimpse_data::Split;
 //! use glimpse_eval::evaluate::{EvalRequest, evaluate};
-//! use glimpse_model::Decoding;
+//! use glimpse_model::GenerateOptions;
 //!
-//! # fn device() -> burn::tensor::Device { unimplemented!() }
+//! # fn main() -> anyhow::Result<()> {
 //! let evaluation = evaluate(&EvalRequest {
 //!     model: "model.safetensors".into(),
 //!     data: "data/flickr8k".into(),
 //!     split: Split::Test,
-//!     ..EvalRequest::new(device())
+//!     options: GenerateOptions::default(),
+//!     device: Device::default(),
+//!     batch: 16,
+//!     limit: Some(100),
+//!     out: Some("eval".into()),
+//!     text_encoder: None,
+//!     clip: None,
 //! })?;
-//! println!("{:?}", evaluation.metrics);
-//! # anyhow::Ok(())
+//! println!("CIDEr {:.3} over {} images", evaluation.metrics["CIDEr"], evaluation.images);
+//! # Ok(())
+//! # }
 //! ```
 
 pub mod captioning;
+pub mod clip_score;
 pub mod compare;
 #[cfg(feature = "embeddings")]
 pub mod embed;
+mod embedders;
 pub mod evaluate;
 pub mod figure;
 pub mod grounding;
 pub mod report;
+pub mod score;
+pub mod similarity;
+pub mod svg;

@@ -14,8 +14,20 @@ use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
 use crate::activation::stable_tanh;
-use crate::config::{AttentionActivation, ModelConfig};
+use crate::config::AttentionActivation;
 use crate::params::{ParamSlot, TorchParams, join};
+
+/// The sizes of one attention layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionDims {
+    /// Channels of each grid cell's feature vector `f`.
+    pub encoder_dim: usize,
+    /// Width of the LSTM state `h`.
+    pub decoder_dim: usize,
+    /// Width of the U and W projections.
+    pub attention_dim: usize,
+    pub activation: AttentionActivation,
+}
 
 #[derive(Module, Debug)]
 pub struct Attention {
@@ -30,13 +42,13 @@ pub struct Attention {
 }
 
 impl Attention {
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let dim = config.attention.dim;
+    pub fn new(dims: &AttentionDims, device: &Device) -> Self {
+        let dim = dims.attention_dim;
         Attention {
-            u: LinearConfig::new(config.encoder_dim(), dim).init(device),
-            w: LinearConfig::new(config.decoder.hidden_dim, dim).init(device),
+            u: LinearConfig::new(dims.encoder_dim, dim).init(device),
+            w: LinearConfig::new(dims.decoder_dim, dim).init(device),
             a: LinearConfig::new(dim, 1).init(device),
-            use_relu: config.attention.activation == AttentionActivation::Relu,
+            use_relu: dims.activation == AttentionActivation::Relu,
         }
     }
 
@@ -67,7 +79,7 @@ impl Attention {
         // [B, 1, P] × [B, P, E] → [B, 1, E]
         let context = alpha.clone().unsqueeze_dim::<3>(1).matmul(features);
         let encoder_dim = context.dims()[2];
-        (alpha, context.reshape([batch, encoder_dim]))
+        (alpha, context.reshape([batch, encoder_dim])) // [B, P], [B, E]
     }
 }
 

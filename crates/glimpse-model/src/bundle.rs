@@ -138,49 +138,92 @@ impl Bundle {
             )));
         }
         self.weights.check_finite()?;
-        let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut stored = Vec::with_capacity(self.weights.len());
         for (name, tensor) in self.weights.iter() {
-            let (dtype, bytes) = match storage {
-                StorageType::F32 => (
-                    Dtype::F32,
-                    tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                ),
-                StorageType::F16 => {
-                    let mut bytes = Vec::with_capacity(tensor.data.len() * 2);
-                    for (index, &v) in tensor.data.iter().enumerate() {
-                        let h = f16::from_f32(v);
-                        if !h.is_finite() {
-                            return Err(Error::InvalidArgument(format!(
-                                "tensor `{name}` value {v} at flat index {index} does not fit in f16"
-                            )));
-                        }
-                        bytes.extend(h.to_le_bytes());
-                    }
-                    (Dtype::F16, bytes)
-                }
-            };
-            encoded.push((name.to_string(), dtype, tensor.shape.clone(), bytes));
+            stored.push(match storage {
+                StorageType::F32 => StoredTensor::f32(name, tensor),
+                StorageType::F16 => StoredTensor::f16(name, tensor)?,
+            });
         }
-        let views = encoded
-            .iter()
-            .map(|(name, dtype, shape, bytes)| {
-                TensorView::new(*dtype, shape.clone(), bytes)
-                    .map(|view| (name.clone(), view))
-                    .map_err(|e| Error::InvalidArgument(format!("tensor `{name}`: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let metadata = HashMap::from([
-            ("format".to_string(), "pt".to_string()),
-            (CONFIG_KEY.to_string(), self.config.to_json()),
-            (VOCAB_KEY.to_string(), self.vocab.to_json()),
-            (
-                CARD_KEY.to_string(),
-                serde_json::to_string(&self.card).expect("a card always serialises"),
-            ),
-        ]);
-        safetensors::serialize(views, Some(metadata))
-            .map_err(|e| Error::InvalidArgument(format!("writing the bundle: {e}")))
+        let card = serde_json::to_string(&self.card).expect("a card always serialises");
+        write_safetensors(
+            "the bundle",
+            &stored,
+            &self.config,
+            &self.vocab,
+            [(CARD_KEY, card)],
+        )
     }
+}
+
+/// One tensor as a safetensors file stores it: dtype, shape and little-endian bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTensor {
+    pub name: String,
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub bytes: Vec<u8>,
+}
+
+impl StoredTensor {
+    /// `tensor` as F32, exactly.
+    pub fn f32(name: &str, tensor: &HostTensor) -> StoredTensor {
+        StoredTensor {
+            name: name.to_string(),
+            dtype: Dtype::F32,
+            shape: tensor.shape.clone(),
+            bytes: tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        }
+    }
+
+    /// `tensor` as F16, each value rounded to the nearest; refuses values beyond f16's range.
+    pub fn f16(name: &str, tensor: &HostTensor) -> Result<StoredTensor> {
+        let mut bytes = Vec::with_capacity(tensor.data.len() * 2);
+        for (index, &v) in tensor.data.iter().enumerate() {
+            let h = f16::from_f32(v);
+            if !h.is_finite() {
+                return Err(Error::InvalidArgument(format!(
+                    "tensor `{name}` value {v} at flat index {index} does not fit in f16"
+                )));
+            }
+            bytes.extend(h.to_le_bytes());
+        }
+        Ok(StoredTensor {
+            name: name.to_string(),
+            dtype: Dtype::F16,
+            shape: tensor.shape.clone(),
+            bytes,
+        })
+    }
+}
+
+/// A safetensors file of `tensors` whose metadata holds PyTorch's `format` marker, `config`
+/// under [`CONFIG_KEY`], `vocab` under [`VOCAB_KEY`] and the `extra` entries. Bundles and
+/// training checkpoints both carry their model this way, so one reader finds it in either.
+/// `what` names the file in errors (`"the bundle"`).
+pub fn write_safetensors<'a>(
+    what: &str,
+    tensors: &[StoredTensor],
+    config: &ModelConfig,
+    vocab: &Vocabulary,
+    extra: impl IntoIterator<Item = (&'a str, String)>,
+) -> Result<Vec<u8>> {
+    let views = tensors
+        .iter()
+        .map(|t| {
+            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                .map(|view| (t.name.clone(), view))
+                .map_err(|e| Error::InvalidArgument(format!("tensor `{}`: {e}", t.name)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (CONFIG_KEY.to_string(), config.to_json()),
+        (VOCAB_KEY.to_string(), vocab.to_json()),
+    ]);
+    metadata.extend(extra.into_iter().map(|(key, value)| (key.to_string(), value)));
+    safetensors::serialize(views, Some(metadata))
+        .map_err(|e| Error::InvalidArgument(format!("writing {what}: {e}")))
 }
 
 /// Reads one stored tensor as f32.

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::bundle::{Bundle, ModelCard};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::generate::{Caption, GenerateOptions, beam_search, greedy};
+use crate::generate::{Caption, GenerateOptions, decode};
 use crate::model::CaptionModel;
 use crate::preprocess;
 use crate::vocab::Vocabulary;
@@ -53,8 +53,8 @@ impl Captioner {
         preprocess::rgba_to_input(width, height, rgba, &self.config.preprocess)
     }
 
-    /// Captions preprocessed inputs (`[3, H, W]` each): greedy decoding runs them as one batch,
-    /// beam search one after the other on the batch's features.
+    /// Captions preprocessed inputs (`[3, H, W]` each), encoded as one batch: greedy decoding
+    /// decodes them together, beam search one after the other (see [`decode`]).
     pub async fn caption_inputs(
         &self,
         inputs: &[Vec<f32>],
@@ -76,19 +76,9 @@ impl Captioner {
         let images = Tensor::<4>::from_data(
             TensorData::new(data, [inputs.len(), 3, h as usize, w as usize]),
             &self.device,
-        );
+        ); // [B, 3, H, W]
         let encoded = self.model.encode(images);
-        let grid = self.config.grid();
-        if options.beam_width == 1 {
-            return greedy(&self.model, &encoded, &self.vocab, grid, options.max_len).await;
-        }
-        let mut captions = Vec::with_capacity(inputs.len());
-        for i in 0..inputs.len() {
-            let index = Tensor::from_data(TensorData::new(vec![i as i64], [1]), &self.device);
-            let one = encoded.select(index);
-            captions.push(beam_search(&self.model, &one, &self.vocab, grid, options).await?);
-        }
-        Ok(captions)
+        decode(&self.model, &encoded, &self.vocab, self.config.grid(), options).await
     }
 
     /// Captions one encoded image (JPEG, PNG, WebP, GIF, BMP).

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decoder::DecoderDims;
+use crate::encoder::{self, resnet::BASE_WIDTH};
 use crate::error::{Error, Result};
 
 /// The config format this build reads and writes.
@@ -105,7 +107,9 @@ pub struct AttentionConfig {
 pub struct DecoderConfig {
     pub vocab_size: usize,
     pub embed_dim: usize,
-    pub hidden_dim: usize,
+    /// The LSTM's hidden size; serialised as `hidden_dim`, the key every existing bundle holds.
+    #[serde(rename = "hidden_dim")]
+    pub decoder_dim: usize,
     /// Dropout before the vocabulary projection, active only while training.
     pub dropout: f64,
 }
@@ -145,6 +149,8 @@ impl Default for PreprocessConfig {
     }
 }
 
+/// The presets are the only place model defaults live: the CLI's flags, a fresh decoder for an
+/// imported encoder and training's config all start from one of them.
 impl ModelConfig {
     /// The notebook's model: ResNet-50, tanh attention of 256, embeddings of 300, LSTM of 512,
     /// dropout 0.3, no gate.
@@ -164,7 +170,7 @@ impl ModelConfig {
             decoder: DecoderConfig {
                 vocab_size,
                 embed_dim: 300,
-                hidden_dim: 512,
+                decoder_dim: 512,
                 dropout: 0.3,
             },
             preprocess: PreprocessConfig::default(),
@@ -189,7 +195,7 @@ impl ModelConfig {
             decoder: DecoderConfig {
                 vocab_size,
                 embed_dim: 512,
-                hidden_dim: 512,
+                decoder_dim: 512,
                 dropout: 0.5,
             },
             preprocess: PreprocessConfig {
@@ -233,24 +239,24 @@ impl ModelConfig {
             return bad(format!("encoder.width_multiplier {m} must be in (0, 4]"));
         }
         if self.encoder.arch != EncoderArch::MobilenetV2 {
-            let base = 64.0 * m;
+            let base = BASE_WIDTH as f64 * m;
             if base.fract() != 0.0 {
                 return bad(format!(
                     "encoder.width_multiplier {m} gives a ResNet base width of {base}, not a whole number"
                 ));
             }
         }
-        if let Some([h, w]) = self.encoder.pooled_grid {
-            if h == 0 || w == 0 || h * w > 4096 {
-                return bad(format!(
-                    "encoder.pooled_grid [{h}, {w}] must be non-empty and at most 4096 cells"
-                ));
-            }
+        if let Some([h, w]) = self.encoder.pooled_grid
+            && (h == 0 || w == 0 || h.checked_mul(w).is_none_or(|cells| cells > 4096))
+        {
+            return bad(format!(
+                "encoder.pooled_grid [{h}, {w}] must be non-empty and at most 4096 cells"
+            ));
         }
         for (name, value) in [
             ("attention.dim", self.attention.dim),
             ("decoder.embed_dim", self.decoder.embed_dim),
-            ("decoder.hidden_dim", self.decoder.hidden_dim),
+            ("decoder.hidden_dim", self.decoder.decoder_dim),
         ] {
             if value == 0 || value > 1 << 16 {
                 return bad(format!("{name} {value} must be in 1..=65536"));
@@ -284,19 +290,7 @@ impl ModelConfig {
 
     /// Channels of each grid cell's feature vector (2048 for ResNet-50, 1280 for MobileNetV2).
     pub fn encoder_dim(&self) -> usize {
-        let m = self.encoder.width_multiplier;
-        match self.encoder.arch {
-            EncoderArch::MobilenetV2 => make_divisible(1280.0 * m.max(1.0), 8),
-            arch => {
-                let expansion = if arch.is_bottleneck() { 4 } else { 1 };
-                8 * self.resnet_base_width() * expansion
-            }
-        }
-    }
-
-    /// The ResNet stem width (64 for torchvision's).
-    pub fn resnet_base_width(&self) -> usize {
-        (64.0 * self.encoder.width_multiplier) as usize
+        encoder::encoder_dim(&self.encoder)
     }
 
     /// `[height, width]` of the attention grid for this config's input size.
@@ -305,7 +299,7 @@ impl ModelConfig {
             return grid;
         }
         let [h, w] = self.preprocess.size;
-        [native_grid(h as usize), native_grid(w as usize)]
+        [encoder::native_grid(h as usize), encoder::native_grid(w as usize)]
     }
 
     /// Number of positions attention spreads over.
@@ -313,44 +307,20 @@ impl ModelConfig {
         let [h, w] = self.grid();
         h * w
     }
-}
 
-impl EncoderArch {
-    /// Whether the ResNet uses bottleneck blocks (50 and deeper).
-    pub fn is_bottleneck(self) -> bool {
-        matches!(
-            self,
-            EncoderArch::Resnet50 | EncoderArch::Resnet101 | EncoderArch::Resnet152
-        )
-    }
-
-    /// Blocks per ResNet stage, as torchvision.
-    pub fn resnet_layers(self) -> Option<[usize; 4]> {
-        match self {
-            EncoderArch::Resnet18 => Some([2, 2, 2, 2]),
-            EncoderArch::Resnet34 | EncoderArch::Resnet50 => Some([3, 4, 6, 3]),
-            EncoderArch::Resnet101 => Some([3, 4, 23, 3]),
-            EncoderArch::Resnet152 => Some([3, 8, 36, 3]),
-            EncoderArch::MobilenetV2 => None,
+    /// The decoder's sizes (attention's among them) for this config's encoder.
+    pub fn decoder_dims(&self) -> DecoderDims {
+        DecoderDims {
+            vocab_size: self.decoder.vocab_size,
+            embed_dim: self.decoder.embed_dim,
+            decoder_dim: self.decoder.decoder_dim,
+            encoder_dim: self.encoder_dim(),
+            attention_dim: self.attention.dim,
+            activation: self.attention.activation,
+            gate: self.attention.gate,
+            dropout: self.decoder.dropout,
         }
     }
-}
-
-/// Side of the feature map after the five stride-2 stages both torchvision families share
-/// (each a 3×3-or-larger window padded to keep `floor((n - 1) / 2) + 1`).
-fn native_grid(side: usize) -> usize {
-    (0..5).fold(side, |n, _| (n - 1) / 2 + 1)
-}
-
-/// torchvision's `_make_divisible`: round to the nearest multiple of `divisor`, never dropping
-/// more than 10%.
-pub fn make_divisible(value: f64, divisor: usize) -> usize {
-    let d = divisor as f64;
-    let mut new = (((value + d / 2.0) / d).floor() * d).max(d);
-    if new < 0.9 * value {
-        new += d;
-    }
-    new as usize
 }
 
 #[cfg(test)]
@@ -407,6 +377,13 @@ mod tests {
     }
 
     #[test]
+    fn the_lstm_size_keeps_its_json_key() {
+        let json = ModelConfig::notebook(10).to_json();
+        assert!(json.contains(r#""hidden_dim":512"#), "{json}");
+        assert!(!json.contains("decoder_dim"), "{json}");
+    }
+
+    #[test]
     fn unknown_fields_are_refused_with_their_name() {
         let mut value: serde_json::Value =
             serde_json::from_str(&ModelConfig::notebook(10).to_json()).unwrap();
@@ -453,13 +430,5 @@ mod tests {
         let mut config = ModelConfig::notebook(2);
         config.decoder.vocab_size = 2;
         assert!(config.validate().unwrap_err().to_string().contains("vocab_size"));
-    }
-
-    #[test]
-    fn make_divisible_matches_torchvision() {
-        assert_eq!(make_divisible(32.0 * 0.25, 8), 8);
-        assert_eq!(make_divisible(24.0 * 0.5, 8), 16);
-        assert_eq!(make_divisible(1280.0, 8), 1280);
-        assert_eq!(make_divisible(96.0 * 0.35, 8), 32);
     }
 }

@@ -14,10 +14,39 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, Linea
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Int, Tensor};
 
-use crate::attention::Attention;
-use crate::config::ModelConfig;
+use crate::attention::{Attention, AttentionDims};
+use crate::config::AttentionActivation;
 use crate::lstm::{LstmCell, LstmState};
 use crate::params::{ParamSlot, TorchParams, join};
+
+/// The sizes of the decoder and its attention, built by [`crate::ModelConfig::decoder_dims`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecoderDims {
+    pub vocab_size: usize,
+    pub embed_dim: usize,
+    /// The LSTM's hidden size.
+    pub decoder_dim: usize,
+    /// Channels of each grid cell's feature vector.
+    pub encoder_dim: usize,
+    pub attention_dim: usize,
+    pub activation: AttentionActivation,
+    /// Whether the context passes the gate `σ(f_beta(h))`.
+    pub gate: bool,
+    /// Dropout before the vocabulary projection, active only while training.
+    pub dropout: f64,
+}
+
+impl DecoderDims {
+    /// The sizes of the attention layer inside this decoder.
+    pub fn attention(&self) -> AttentionDims {
+        AttentionDims {
+            encoder_dim: self.encoder_dim,
+            decoder_dim: self.decoder_dim,
+            attention_dim: self.attention_dim,
+            activation: self.activation,
+        }
+    }
+}
 
 #[derive(Module, Debug)]
 pub struct Decoder {
@@ -68,21 +97,20 @@ pub struct StepOutput {
 }
 
 impl Decoder {
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let d = &config.decoder;
-        let encoder_dim = config.encoder_dim();
+    /// A freshly initialised decoder (weights are loaded over it, or trained).
+    pub fn new(dims: &DecoderDims, device: &Device) -> Self {
+        let (encoder_dim, decoder_dim) = (dims.encoder_dim, dims.decoder_dim);
         Decoder {
-            embedding: EmbeddingConfig::new(d.vocab_size, d.embed_dim).init(device),
-            attention: Attention::new(config, device),
-            init_h: LinearConfig::new(encoder_dim, d.hidden_dim).init(device),
-            init_c: LinearConfig::new(encoder_dim, d.hidden_dim).init(device),
-            lstm_cell: LstmCell::new(d.embed_dim + encoder_dim, d.hidden_dim, device),
-            f_beta: config
-                .attention
+            embedding: EmbeddingConfig::new(dims.vocab_size, dims.embed_dim).init(device),
+            attention: Attention::new(&dims.attention(), device),
+            init_h: LinearConfig::new(encoder_dim, decoder_dim).init(device),
+            init_c: LinearConfig::new(encoder_dim, decoder_dim).init(device),
+            lstm_cell: LstmCell::new(dims.embed_dim + encoder_dim, decoder_dim, device),
+            f_beta: dims
                 .gate
-                .then(|| LinearConfig::new(d.hidden_dim, encoder_dim).init(device)),
-            dropout: DropoutConfig::new(d.dropout).init(),
-            fcn: LinearConfig::new(d.hidden_dim, d.vocab_size).init(device),
+                .then(|| LinearConfig::new(decoder_dim, encoder_dim).init(device)),
+            dropout: DropoutConfig::new(dims.dropout).init(),
+            fcn: LinearConfig::new(decoder_dim, dims.vocab_size).init(device),
         }
     }
 
@@ -97,15 +125,15 @@ impl Decoder {
         let [batch, _, dim] = encoded.features.dims();
         let mean = encoded.features.clone().mean_dim(1).reshape([batch, dim]); // [B, E]
         LstmState {
-            h: self.init_h.forward(mean.clone()),
-            c: self.init_c.forward(mean),
+            h: self.init_h.forward(mean.clone()), // [B, D]
+            c: self.init_c.forward(mean),         // [B, D]
         }
     }
 
     /// One step: `words` `[B]` are the previous words.
     pub fn step(&self, encoded: &EncodedImages, words: Tensor<1, Int>, state: LstmState) -> StepOutput {
         let (alpha, state) = self.recur(encoded, words, state);
-        let logits = self.fcn.forward(self.dropout.forward(state.h.clone()));
+        let logits = self.fcn.forward(self.dropout.forward(state.h.clone())); // [B, V]
         StepOutput { logits, alpha, state }
     }
 
@@ -120,19 +148,19 @@ impl Decoder {
         let batch = words.dims()[0];
         let embedded = self.embedding.forward(words.reshape([batch, 1])); // [B, 1, Em]
         let embed_dim = embedded.dims()[2];
-        let embedded = embedded.reshape([batch, embed_dim]);
+        let embedded = embedded.reshape([batch, embed_dim]); // [B, Em]
+        // [B, P], [B, E]
         let (alpha, context) = self.attention.forward(
             encoded.features.clone(),
             encoded.projected.clone(),
             state.h.clone(),
         );
         let context = match &self.f_beta {
-            Some(f_beta) => sigmoid(f_beta.forward(state.h.clone())) * context,
+            Some(f_beta) => sigmoid(f_beta.forward(state.h.clone())) * context, // [B, E]
             None => context,
         };
-        let state = self
-            .lstm_cell
-            .forward(Tensor::cat(vec![embedded, context], 1), state);
+        let input = Tensor::cat(vec![embedded, context], 1); // [B, Em + E]
+        let state = self.lstm_cell.forward(input, state); // h, c: [B, D]
         (alpha, state)
     }
 
@@ -149,7 +177,7 @@ impl Decoder {
         let mut hidden = Vec::with_capacity(steps);
         let mut alphas = Vec::with_capacity(steps);
         for t in 0..steps {
-            let words = captions.clone().narrow(1, t, 1).reshape([-1]);
+            let words = captions.clone().narrow(1, t, 1).reshape([-1]); // [B]
             let (alpha, next) = self.recur(encoded, words, state);
             hidden.push(next.h.clone());
             alphas.push(alpha);
@@ -160,8 +188,8 @@ impl Decoder {
         let logits = self
             .fcn
             .forward(self.dropout.forward(hidden.reshape([batch * steps, dim]))) // [B·(T-1), V]
-            .reshape([batch as i32, steps as i32, -1]);
-        (logits, Tensor::stack(alphas, 1))
+            .reshape([batch as i32, steps as i32, -1]); // [B, T-1, V]
+        (logits, Tensor::stack(alphas, 1)) // alphas: [B, T-1, P]
     }
 }
 

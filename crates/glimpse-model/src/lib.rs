@@ -12,6 +12,36 @@
 //! image bytes ─ preprocess ─▶ [B,3,H,W] ─ encoder ─▶ [B,P,E] ─┬─ attention(h) ─▶ α [B,P], z [B,E]
 //!                                                               └─ lstm([embed(w); z]) ─▶ fcn ─▶ word
 //! ```
+//!
+//! ## Quick start
+//!
+//! Load a bundle onto burn's pure-Rust CPU backend (`flex`; any burn `Device` works) and caption
+//! a photo with a beam of three. Captioning is async because browsers forbid blocking readback;
+//! natively, block on it.
+//!
+//! ```no_run
+//! use burn::tensor::Device;
+//! use glimpse_model::{Captioner, Decoding, GenerateOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let captioner = Captioner::from_bytes(&std::fs::read("model.safetensors")?, &Device::flex())?;
+//! let options = GenerateOptions {
+//!     decoding: Decoding::Beam { width: 3, length_penalty: 0.0 },
+//!     ..GenerateOptions::default()
+//! };
+//! let image = std::fs::read("photo.jpg")?;
+//! let caption = pollster::block_on(captioner.caption_bytes(&image, options))?;
+//! println!("{}", caption.text());
+//! let [rows, columns] = caption.grid;
+//! // One map per word: rows × columns weights, row-major, summing to 1.
+//! for (word, map) in caption.tokens.iter().zip(&caption.attention) {
+//!     let peak = (0..map.len()).fold(0, |best, cell| if map[cell] > map[best] { cell } else { best });
+//!     let (row, column) = (peak / columns, peak % columns);
+//!     println!("{word}: {map:.2?}, most at row {row} of {rows}, column {column} of {columns}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod activation;
 pub mod attention;
@@ -36,7 +66,7 @@ pub use config::{
     PreprocessConfig,
 };
 pub use error::{Error, Result};
-pub use generate::{Caption, GenerateOptions};
+pub use generate::{Caption, Decoding, GenerateOptions};
 pub use model::CaptionModel;
 pub use vocab::Vocabulary;
 pub use weights::{HostTensor, TensorMap};

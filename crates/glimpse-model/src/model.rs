@@ -21,8 +21,8 @@ impl CaptionModel {
     /// A freshly initialised model (random weights), e.g. to train from.
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         CaptionModel {
-            encoder: Encoder::new(config, device),
-            decoder: Decoder::new(config, device),
+            encoder: Encoder::new(&config.encoder, device),
+            decoder: Decoder::new(&config.decoder_dims(), device),
         }
     }
 
@@ -39,7 +39,7 @@ impl CaptionModel {
         export_params(self).await
     }
 
-    /// Images `[B, 3, H, W]` → features ready for decoding.
+    /// Images `[B, 3, H, W]` → features `[B, P, E]` ready for decoding.
     pub fn encode(&self, images: Tensor<4>) -> EncodedImages {
         self.decoder.prepare(self.encoder.forward(images))
     }

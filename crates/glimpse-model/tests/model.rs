@@ -7,7 +7,8 @@ use glimpse_model::config::{AttentionActivation, EncoderArch, ModelConfig};
 use glimpse_model::generate::{beam_search, read_f32};
 use glimpse_model::params::expected_shapes;
 use glimpse_model::{
-    Bundle, CaptionModel, Captioner, GenerateOptions, HostTensor, ModelCard, StorageType, Vocabulary,
+    Bundle, CaptionModel, Captioner, Decoding, GenerateOptions, HostTensor, ModelCard, StorageType,
+    Vocabulary,
 };
 
 fn small_config(arch: EncoderArch) -> ModelConfig {
@@ -21,7 +22,7 @@ fn small_config(arch: EncoderArch) -> ModelConfig {
     config.preprocess.size = [64, 64];
     config.attention.dim = 8;
     config.decoder.embed_dim = 6;
-    config.decoder.hidden_dim = 10;
+    config.decoder.decoder_dim = 10;
     config
 }
 
@@ -174,9 +175,11 @@ fn beam_search_stays_within_its_bounds_and_checks_arguments() {
     let grid = config.grid();
     for k in [2, 4, 7] {
         let options = GenerateOptions {
-            beam_width: k,
+            decoding: Decoding::Beam {
+                width: k,
+                length_penalty: 0.0,
+            },
             max_len: 6,
-            length_penalty: 0.0,
         };
         let beam = pollster::block_on(beam_search(
             &captioner.model,
@@ -194,7 +197,10 @@ fn beam_search_stays_within_its_bounds_and_checks_arguments() {
     let err = pollster::block_on(captioner.caption_inputs(
         &[input(&config, 0)],
         GenerateOptions {
-            beam_width: 0,
+            decoding: Decoding::Beam {
+                width: 0,
+                length_penalty: 0.0,
+            },
             ..GenerateOptions::default()
         },
     ))
@@ -267,4 +273,43 @@ fn loaded_parameters_have_ids_derived_from_their_names() {
     let unique: std::collections::HashSet<_> = a.iter().collect();
     assert_eq!(unique.len(), a.len(), "every parameter has its own id");
     assert!(a.contains(&glimpse_model::params::stable_id("decoder.fcn.weight")));
+}
+
+/// The PyTorch names of `module` cover every parameter and buffer burn knows of, and each once:
+/// a field left out of `visit_params` would keep its random weights when a bundle is loaded.
+fn assert_names_cover_every_parameter<M>(module: &mut M, what: &str)
+where
+    M: burn::module::Module + glimpse_model::params::TorchParams,
+{
+    let named = expected_shapes(module);
+    let elements: usize = named.iter().map(|s| s.shape.iter().product::<usize>()).sum();
+    assert_eq!(elements, module.num_params(), "{what}: elements");
+    let mut ids = Ids(Vec::new());
+    module.visit(&mut ids);
+    assert_eq!(named.len(), ids.0.len(), "{what}: tensors");
+    let unique: std::collections::HashSet<_> = named.iter().map(|s| &s.name).collect();
+    assert_eq!(unique.len(), named.len(), "{what}: every name once");
+}
+
+#[test]
+fn torch_names_cover_every_parameter_of_every_encoder_and_decoder() {
+    use glimpse_model::decoder::Decoder;
+    use glimpse_model::encoder::Encoder;
+    // torchvision's full-size networks: burn allocates the weights only when they are read.
+    let device = Device::flex();
+    for arch in EncoderArch::ALL {
+        let mut config = ModelConfig::notebook(12);
+        config.encoder.arch = arch;
+        assert_names_cover_every_parameter(&mut Encoder::new(&config.encoder, &device), arch.name());
+    }
+    for (config, gate) in [
+        (ModelConfig::notebook(50), false),
+        (ModelConfig::sgrvinod(50), true),
+    ] {
+        assert_eq!(config.attention.gate, gate);
+        let what = format!("decoder, gate {gate}");
+        assert_names_cover_every_parameter(&mut Decoder::new(&config.decoder_dims(), &device), &what);
+        let what = format!("model, gate {gate}");
+        assert_names_cover_every_parameter(&mut CaptionModel::new(&config, &device), &what);
+    }
 }

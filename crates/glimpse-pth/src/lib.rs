@@ -1,26 +1,51 @@
 //! Reading PyTorch checkpoints (`.pth`, `.pt`, `.pth.tar`) without PyTorch and without executing
 //! anything in them.
 //!
+//! ```no_run
+//! use glimpse_pth::PthFile;
+//!
+//! # fn main() -> Result<(), glimpse_pth::PthError> {
+//! let file = PthFile::open("BEST_checkpoint_flickr8k.pth.tar")?;
+//! let (tensors, unsupported) = file.tensors();
+//! for found in &tensors {
+//!     println!("{} {:?} {:?}", found.name, found.tensor.shape, found.tensor.storage.dtype);
+//! }
+//! println!("{} tensors of kinds this reader cannot represent", unsupported.len());
+//! if let Some(first) = tensors.iter().find(|t| t.tensor.storage.dtype.is_float()) {
+//!     let values: Vec<f32> = file.read_f32(&first.tensor)?; // row-major, shape `first.tensor.shape`
+//!     println!("{}: {} values", first.name, values.len());
+//! }
+//! println!("epoch {:?}", file.scalars().get("epoch"));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Two containers exist: the zip archive `torch.save` has written since PyTorch 1.6 (`data.pkl`
 //! plus one entry per storage) and the legacy stream before it (magic number, protocol, system
 //! info, the pickle, the storage keys, then each storage's element count and bytes). Both are
 //! read here, including whole pickled modules (`torch.save(model)`), which are walked as their
 //! `state_dict()` would list them.
 
+mod archive;
+mod error;
+mod legacy;
+mod persistent;
 pub mod pickle;
-pub mod zip;
+mod strided;
+mod walk;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::ops::Range;
 use std::path::Path;
 use std::rc::Rc;
 
-use anyhow::{Context, Result, anyhow, bail};
-
-use self::pickle::{PersistentLoad, StorageDtype, StorageRef, TensorRef, Value, parse};
-use self::zip::ZipIndex;
-
-/// The legacy container's magic number, as the reader spells huge integers.
-const LEGACY_MAGIC: &str = "0x1950a86a20f9469cfc6c";
+use self::archive::ZipStorages;
+pub use self::error::PthError;
+use self::persistent::StorageLoader;
+use self::pickle::{TensorRef, Value, parse};
+use self::walk::Walker;
 
 /// Which container the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,15 +59,29 @@ pub enum Container {
 pub struct PthFile {
     pub container: Container,
     pub root: Value,
-    data: Vec<u8>,
     storages: Storages,
 }
 
-#[derive(Debug)]
 enum Storages {
-    Zip(ZipIndex),
-    /// Storage key → byte range.
-    Legacy(HashMap<String, (usize, usize)>),
+    Zip(ZipStorages),
+    Legacy {
+        data: Vec<u8>,
+        /// Storage key → byte range in `data`.
+        ranges: HashMap<String, Range<usize>>,
+    },
+}
+
+impl fmt::Debug for Storages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Storages::Zip(zip) => zip.fmt(f),
+            Storages::Legacy { data, ranges } => f
+                .debug_struct("Legacy")
+                .field("bytes", &data.len())
+                .field("ranges", ranges)
+                .finish(),
+        }
+    }
 }
 
 /// A tensor found in the object tree, under its dotted path (`state_dict.decoder.fc.weight`).
@@ -52,190 +91,62 @@ pub struct FoundTensor {
     pub tensor: Rc<TensorRef>,
 }
 
-/// Collects storage references from persistent ids.
-struct StorageLoader {
-    legacy: bool,
-    /// Root storage key → its dtype (the legacy stream needs it to size each storage).
-    dtypes: HashMap<String, StorageDtype>,
-}
-
-impl PersistentLoad for StorageLoader {
-    fn load(&mut self, pid: &Value) -> Result<Value, String> {
-        let Value::Tuple(fields) = pid else {
-            return Err(format!("unexpected persistent id {pid:?}"));
-        };
-        match fields.first().and_then(Value::as_str) {
-            Some("storage") => {}
-            // Legacy whole-module saves file each class with its source code: the class stays a
-            // name, and its source is never looked at.
-            Some("module") => return Ok(fields.get(1).cloned().unwrap_or(Value::None)),
-            _ => return Err(format!("unexpected persistent id {fields:?}")),
-        }
-        let class = match fields.get(1) {
-            Some(Value::Global(g)) => g.1.clone(),
-            other => return Err(format!("storage type is {other:?}")),
-        };
-        let dtype = StorageDtype::from_class(&class)
-            .ok_or_else(|| format!("storage type torch.{class} is not supported"))?;
-        let key = fields
-            .get(2)
-            .and_then(Value::as_str)
-            .ok_or("storage key is not a string")?
-            .to_string();
-        let numel = fields
-            .get(4)
-            .and_then(Value::as_int)
-            .filter(|&n| n >= 0)
-            .ok_or("storage size is not a count")? as usize;
-        self.dtypes.insert(key.clone(), dtype);
-        // Legacy ids carry view metadata: (view key, offset, size) into the root storage.
-        if self.legacy {
-            if let Some(Value::Tuple(view)) = fields.get(5) {
-                let offset = view
-                    .get(1)
-                    .and_then(Value::as_int)
-                    .filter(|&o| o >= 0)
-                    .ok_or("storage view offset")? as usize;
-                let size = view
-                    .get(2)
-                    .and_then(Value::as_int)
-                    .filter(|&s| s >= 0)
-                    .ok_or("storage view size")? as usize;
-                return Ok(Value::Storage(Rc::new(StorageRef {
-                    key,
-                    dtype,
-                    offset,
-                    numel: size,
-                })));
-            }
-        }
-        Ok(Value::Storage(Rc::new(StorageRef {
-            key,
-            dtype,
-            offset: 0,
-            numel,
-        })))
-    }
-}
-
 impl PthFile {
-    pub fn open(path: &Path) -> Result<PthFile> {
-        let data = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        PthFile::from_bytes(data)
-            .with_context(|| format!("{}: not a readable PyTorch checkpoint", path.display()))
+    pub fn open(path: impl AsRef<Path>) -> Result<PthFile, PthError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| PthError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        PthFile::from_bytes(data).map_err(|source| PthError::Checkpoint {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })
     }
 
-    pub fn from_bytes(data: Vec<u8>) -> Result<PthFile> {
+    /// Tells the containers apart by their first bytes.
+    pub fn from_bytes(data: Vec<u8>) -> Result<PthFile, PthError> {
         if data.starts_with(b"PK\x03\x04") {
             return PthFile::from_zip(data);
         }
         if data.get(257..262) == Some(b"ustar") {
-            bail!(
-                "this is a pre-2017 (PyTorch < 0.1.10) tar checkpoint; load and re-save it with torch.save to convert it"
-            );
+            return Err(PthError::TarCheckpoint);
         }
         if data.first() == Some(&0x80) {
             return PthFile::from_legacy(data);
         }
-        bail!(
-            "neither a zip archive nor a pickle stream (the first bytes are {:02x?})",
-            &data[..data.len().min(8)]
-        )
-    }
-
-    fn from_zip(data: Vec<u8>) -> Result<PthFile> {
-        let index = ZipIndex::read(&data).map_err(|e| anyhow!(e))?;
-        if let Some(order) = index.find(&data, "byteorder") {
-            if order != b"little" {
-                bail!(
-                    "the checkpoint was written on a big-endian machine; only little-endian files are supported"
-                );
-            }
-        }
-        let pickle_bytes = index
-            .find(&data, "data.pkl")
-            .ok_or_else(|| anyhow!("zip archive without data.pkl: not a torch.save file"))?;
-        let mut loader = StorageLoader {
-            legacy: false,
-            dtypes: HashMap::new(),
-        };
-        let (root, _) = parse(pickle_bytes, &mut loader).map_err(|e| anyhow!("data.pkl: {e}"))?;
-        Ok(PthFile {
-            container: Container::Zip,
-            root,
-            storages: Storages::Zip(index),
-            data,
+        Err(PthError::UnknownFormat {
+            first_bytes: data[..data.len().min(8)].to_vec(),
         })
     }
 
-    fn from_legacy(data: Vec<u8>) -> Result<PthFile> {
-        let mut loader = StorageLoader {
-            legacy: true,
-            dtypes: HashMap::new(),
-        };
-        let mut at = 0;
-        let next = |at: &mut usize, loader: &mut StorageLoader, what: &str| -> Result<Value> {
-            let (value, used) = parse(&data[*at..], loader).map_err(|e| anyhow!("{what}: {e}"))?;
-            *at += used;
-            Ok(value)
-        };
-        let magic = next(&mut at, &mut loader, "magic number")?;
-        if !matches!(&magic, Value::Opaque(m) if m.as_str() == LEGACY_MAGIC) {
-            bail!("a pickle, but not a torch.save file (no PyTorch magic number)");
+    fn from_zip(data: Vec<u8>) -> Result<PthFile, PthError> {
+        let zip = ZipStorages::open(data)?;
+        if let Some(order) = zip.entry("byteorder", None)?
+            && *order != *b"little"
+        {
+            return Err(PthError::BigEndian);
         }
-        let protocol = next(&mut at, &mut loader, "protocol version")?;
-        if protocol.as_int() != Some(1001) {
-            bail!("legacy protocol version {protocol:?} is not 1001");
-        }
-        let sys_info = next(&mut at, &mut loader, "system info")?;
-        if let Some(Value::Bool(false)) = sys_info.get("little_endian") {
-            bail!(
-                "the checkpoint was written on a big-endian machine; only little-endian files are supported"
-            );
-        }
-        let root = next(&mut at, &mut loader, "the saved object")?;
-        let keys = next(&mut at, &mut loader, "storage keys")?;
-        let keys: Vec<String> = match keys {
-            Value::List(keys) => keys
-                .borrow()
-                .iter()
-                .map(|k| k.as_str().map(str::to_string))
-                .collect::<Option<_>>(),
-            _ => None,
-        }
-        .ok_or_else(|| anyhow!("the storage key list is not a list of strings"))?;
-        let mut ranges = HashMap::new();
-        for key in keys {
-            let dtype = *loader
-                .dtypes
-                .get(&key)
-                .ok_or_else(|| anyhow!("storage {key} is listed but never used"))?;
-            let count = data
-                .get(at..at + 8)
-                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-                .ok_or_else(|| anyhow!("truncated: storage {key}'s size is missing"))?;
-            let bytes = usize::try_from(count)
-                .ok()
-                .and_then(|c| c.checked_mul(dtype.size()))
-                .ok_or_else(|| anyhow!("storage {key} has size {count}"))?;
-            let start = at + 8;
-            let stop = start
-                .checked_add(bytes)
-                .filter(|&s| s <= data.len())
-                .ok_or_else(|| {
-                    anyhow!(
-                        "truncated: storage {key} needs {bytes} bytes at byte {start}, the file has {}",
-                        data.len()
-                    )
-                })?;
-            ranges.insert(key, (start, stop));
-            at = stop;
-        }
+        let pickle = zip.entry("data.pkl", None)?.ok_or(PthError::NoDataPkl)?;
+        let mut loader = StorageLoader::new(false);
+        let (root, _) = parse(&pickle, &mut loader).map_err(|error| PthError::Pickle {
+            part: "data.pkl",
+            error,
+        })?;
+        drop(pickle);
+        Ok(PthFile {
+            container: Container::Zip,
+            root,
+            storages: Storages::Zip(zip),
+        })
+    }
+
+    fn from_legacy(data: Vec<u8>) -> Result<PthFile, PthError> {
+        let legacy::Legacy { root, ranges } = legacy::read(&data)?;
         Ok(PthFile {
             container: Container::Legacy,
             root,
-            storages: Storages::Legacy(ranges),
-            data,
+            storages: Storages::Legacy { data, ranges },
         })
     }
 
@@ -265,186 +176,26 @@ impl PthFile {
         out
     }
 
-    /// A float tensor's values in row-major order, whatever its strides.
-    pub fn read_f32(&self, tensor: &TensorRef) -> Result<Vec<f32>> {
-        let storage = &tensor.storage;
-        let bytes = match &self.storages {
-            Storages::Zip(index) => index
-                .find(&self.data, &format!("data/{}", storage.key))
-                .ok_or_else(|| anyhow!("storage {} is missing from the archive", storage.key))?,
-            Storages::Legacy(ranges) => {
-                let &(start, stop) = ranges
-                    .get(&storage.key)
-                    .ok_or_else(|| anyhow!("storage {} is missing", storage.key))?;
-                &self.data[start..stop]
-            }
-        };
-        let size = storage.dtype.size();
-        let available = bytes.len() / size;
-        if storage.offset + storage.numel > available {
-            bail!(
-                "storage {} holds {available} elements, fewer than its view needs",
-                storage.key
-            );
-        }
-        let numel: usize = tensor.shape.iter().product();
-        if tensor.stride.len() != tensor.shape.len() {
-            bail!(
-                "tensor has {} dimensions but {} strides",
-                tensor.shape.len(),
-                tensor.stride.len()
-            );
-        }
-        if numel > 0 {
-            let last = tensor.offset
-                + tensor
-                    .shape
-                    .iter()
-                    .zip(&tensor.stride)
-                    .map(|(&n, &s)| (n - 1) * s)
-                    .sum::<usize>();
-            if last >= storage.numel {
-                bail!("tensor reaches element {last} of a storage of {}", storage.numel);
-            }
-        }
-        let element = |index: usize| -> f32 {
-            let at = (storage.offset + index) * size;
-            let b = &bytes[at..at + size];
-            match storage.dtype {
-                StorageDtype::F32 => f32::from_le_bytes(b.try_into().unwrap()),
-                StorageDtype::F64 => f64::from_le_bytes(b.try_into().unwrap()) as f32,
-                StorageDtype::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
-                StorageDtype::BF16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-                _ => f32::NAN,
-            }
-        };
-        if !storage.dtype.is_float() {
-            bail!("a {:?} tensor is not a float tensor", storage.dtype);
-        }
-        let mut out = Vec::with_capacity(numel);
-        let mut index = vec![0usize; tensor.shape.len()];
-        for _ in 0..numel {
-            let position = tensor.offset
-                + index
-                    .iter()
-                    .zip(&tensor.stride)
-                    .map(|(i, s)| i * s)
-                    .sum::<usize>();
-            out.push(element(position));
-            // Advance the row-major multi-index.
-            for dim in (0..index.len()).rev() {
-                index[dim] += 1;
-                if index[dim] < tensor.shape[dim] {
-                    break;
-                }
-                index[dim] = 0;
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    }
-}
-
-fn key_name(key: &Value) -> Option<String> {
-    match key {
-        Value::Str(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        _ => None,
-    }
-}
-
-/// Deep enough for any real model; stops pathological self-referencing pickles.
-const MAX_DEPTH: usize = 64;
-
-/// Collects tensors from an object tree, naming each by its path.
-#[derive(Default)]
-struct Walker {
-    found: Vec<FoundTensor>,
-    unsupported: Vec<String>,
-}
-
-impl Walker {
-    fn value(&mut self, value: &Value, path: &str, depth: usize) {
-        if depth > MAX_DEPTH {
-            return;
-        }
-        match value {
-            Value::Tensor(tensor) => self.found.push(FoundTensor {
-                name: path.to_string(),
-                tensor: tensor.clone(),
-            }),
-            Value::Opaque(description) if description.contains("tensor") => {
-                self.unsupported.push(format!("{path}: {description}"));
-            }
-            Value::Dict(items) => self.items(&items.borrow(), path, depth),
-            Value::List(items) => self.sequence(items.borrow().iter(), path, depth),
-            Value::Tuple(items) => self.sequence(items.iter(), path, depth),
-            Value::Object(object) => {
-                let object = object.borrow();
-                match &object.state {
-                    Some(state @ Value::Dict(_))
-                        if state.get("_parameters").is_some() || state.get("_modules").is_some() =>
-                    {
-                        self.module(state, path, depth);
-                    }
-                    // Anything else (optimizers, custom classes) is not part of a model's weights,
-                    // except for dict-like objects whose items hold tensors.
-                    _ => self.items(&object.items, path, depth),
-                }
-            }
-            _ => {}
-        }
+    /// A float tensor's values in row-major order, whatever its strides. The storage is read
+    /// now, once, and not kept.
+    pub fn read_f32(&self, tensor: &TensorRef) -> Result<Vec<f32>, PthError> {
+        let bytes = self.storage_bytes(tensor)?;
+        strided::read_f32(tensor, &bytes)
     }
 
-    fn sequence<'a>(&mut self, items: impl Iterator<Item = &'a Value>, path: &str, depth: usize) {
-        for (i, item) in items.enumerate() {
-            self.value(item, &join(path, &i.to_string()), depth + 1);
-        }
-    }
-
-    fn items(&mut self, items: &[(Value, Value)], path: &str, depth: usize) {
-        for (key, value) in items {
-            if let Some(name) = key_name(key) {
-                self.value(value, &join(path, &name), depth + 1);
+    /// The bytes of the (root) storage a tensor views.
+    fn storage_bytes(&self, tensor: &TensorRef) -> Result<Cow<'_, [u8]>, PthError> {
+        let key = &tensor.storage.key;
+        let missing = || PthError::StorageMissing { key: key.clone() };
+        match &self.storages {
+            Storages::Zip(zip) => {
+                let limit = strided::storage_bytes_needed(tensor).and_then(|n| u64::try_from(n).ok());
+                zip.entry(&format!("data/{key}"), limit)?.ok_or_else(missing)
             }
-        }
-    }
-
-    /// An `nn.Module`'s attribute dict, in `state_dict()` order: parameters, persistent buffers,
-    /// then each child module.
-    fn module(&mut self, state: &Value, path: &str, depth: usize) {
-        let non_persistent: HashSet<String> = match state.get("_non_persistent_buffers_set") {
-            Some(Value::Object(set)) => match set.borrow().args.first() {
-                Some(Value::List(names)) => names
-                    .borrow()
-                    .iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect(),
-                _ => HashSet::new(),
-            },
-            _ => HashSet::new(),
-        };
-        if let Some(Value::Dict(parameters)) = state.get("_parameters") {
-            self.items(&parameters.borrow(), path, depth);
-        }
-        if let Some(Value::Dict(buffers)) = state.get("_buffers") {
-            let persistent: Vec<(Value, Value)> = buffers
-                .borrow()
-                .iter()
-                .filter(|(k, _)| k.as_str().is_none_or(|name| !non_persistent.contains(name)))
-                .cloned()
-                .collect();
-            self.items(&persistent, path, depth);
-        }
-        if let Some(Value::Dict(modules)) = state.get("_modules") {
-            self.items(&modules.borrow(), path, depth);
+            Storages::Legacy { data, ranges } => {
+                let range = ranges.get(key).ok_or_else(missing)?;
+                data.get(range.clone()).map(Cow::Borrowed).ok_or_else(missing)
+            }
         }
     }
 }

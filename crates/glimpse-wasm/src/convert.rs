@@ -1,7 +1,7 @@
 //! JavaScript values in and out: options objects, images (bytes or `ImageData`), results with
 //! one `Float32Array` per word.
 
-use glimpse_model::{Caption, Captioner, GenerateOptions};
+use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions};
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
@@ -50,13 +50,15 @@ pub fn read_load_options(options: &JsValue) -> Result<BackendChoice, JsError> {
     })
 }
 
-/// `{ beam, maxLen, lengthPenalty }`.
+/// `{ beam, maxLen, lengthPenalty }`: a beam of 1 decodes greedily.
 pub fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsError> {
     let defaults = GenerateOptions::default();
+    let beam = whole(options, "beam", defaults.decoding.beam_width())?;
+    let max_len = whole(options, "maxLen", defaults.max_len)?;
+    let length_penalty = number(options, "lengthPenalty", defaults.decoding.length_penalty())?;
     Ok(GenerateOptions {
-        beam_width: whole(options, "beam", defaults.beam_width)?,
-        max_len: whole(options, "maxLen", defaults.max_len)?,
-        length_penalty: number(options, "lengthPenalty", defaults.length_penalty)?,
+        decoding: Decoding::from_beam(beam, length_penalty).map_err(to_js)?,
+        max_len,
     })
 }
 

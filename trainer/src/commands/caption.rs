@@ -3,18 +3,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use glimpse_model::preprocess::{decode_image, image_to_input};
-use glimpse_model::{Caption, GenerateOptions};
+use glimpse_model::{Caption, Decoding, GenerateOptions};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use clap::Args;
 use glimpse::backend::Backend;
-use glimpse_eval::captioning::load_captioner;
+use glimpse_eval::captioning::{Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::figure::{FigureStyle, attention_figure};
 
 use super::Exit;
@@ -84,9 +82,8 @@ pub fn run(args: CaptionArgs) -> Result<Exit> {
 
 fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     let options = GenerateOptions {
-        beam_width: request.beam,
+        decoding: Decoding::from_beam(request.beam, request.length_penalty)?,
         max_len: request.max_len,
-        length_penalty: request.length_penalty,
     };
     let style = FigureStyle {
         alpha: request.alpha,
@@ -96,11 +93,7 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     if request.images.is_empty() {
         bail!("no images given");
     }
-    let batch = if options.beam_width == 1 {
-        request.batch.max(1)
-    } else {
-        1
-    };
+    let batch = options.decoding.batch_size(request.batch);
     let captioner = load_captioner(&request.model, &request.backend.device()?)?;
     if !captioner.card.decoder_trained {
         eprintln!(
@@ -111,52 +104,33 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     if let Some(dir) = &request.attention_png {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    let progress = if request.images.len() > 1 {
-        ProgressBar::new(request.images.len() as u64).with_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
-                .expect("a valid template"),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
     let mut failures = 0;
-    for chunk in request.images.chunks(batch) {
-        let started = Instant::now();
-        let mut photos: Vec<(&PathBuf, RgbImage)> = Vec::new();
-        let mut inputs = Vec::new();
-        for path in chunk {
-            let decoded = std::fs::read(path)
-                .with_context(|| "cannot read the file".to_string())
-                .and_then(|bytes| Ok(decode_image(&bytes, captioner.config.preprocess.max_pixels)?));
-            match decoded {
-                Ok(photo) => {
-                    inputs.push(image_to_input(&photo, &captioner.config.preprocess));
-                    photos.push((path, photo));
-                }
-                Err(err) => {
-                    failures += 1;
-                    report_error(request.json, path, &err, out)?;
+    caption_files(
+        &captioner,
+        &request.images,
+        |path| path.as_path(),
+        options,
+        batch,
+        progress_bar(request.images.len()),
+        |outcome| match outcome {
+            Captioned::Unreadable { item, error } => {
+                failures += 1;
+                report_error(request.json, item, &why_unreadable(error), out)
+            }
+            Captioned::Caption {
+                item,
+                photo,
+                caption,
+                ms,
+            } => {
+                print_caption(request, item, &caption, ms, out)?;
+                match &request.attention_png {
+                    Some(dir) => save_figure(dir, item, &photo, &caption, style),
+                    None => Ok(()),
                 }
             }
-        }
-        let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
-        for ((path, photo), caption) in photos.iter().zip(&captions) {
-            print_caption(request, path, caption, ms, out)?;
-            if let Some(dir) = &request.attention_png {
-                let figure = attention_figure(photo, caption, style);
-                let file = dir.join(format!(
-                    "{}.attention.png",
-                    path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
-                ));
-                figure
-                    .save(&file)
-                    .with_context(|| format!("{}: cannot write", file.display()))?;
-            }
-        }
-        progress.inc(chunk.len() as u64);
-    }
-    progress.finish_and_clear();
+        },
+    )?;
     if failures > 0 {
         bail!(
             "{failures} of {} image(s) could not be captioned",
@@ -164,6 +138,45 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A progress bar for more than one image; none for one.
+fn progress_bar(images: usize) -> ProgressBar {
+    if images > 1 {
+        ProgressBar::new(images as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} images {per_sec} eta {eta}")
+                .expect("a valid template"),
+        )
+    } else {
+        ProgressBar::hidden()
+    }
+}
+
+/// Writes the attention figure of `path`'s caption to `DIR/STEM.attention.png`.
+fn save_figure(
+    dir: &Path,
+    path: &Path,
+    photo: &RgbImage,
+    caption: &Caption,
+    style: FigureStyle,
+) -> Result<()> {
+    let figure = attention_figure(photo, caption, style);
+    let file = dir.join(format!(
+        "{}.attention.png",
+        path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
+    ));
+    figure
+        .save(&file)
+        .with_context(|| format!("{}: cannot write", file.display()))
+}
+
+/// The message of an image that cannot be captioned: a read failure says so, a decoding
+/// failure speaks for itself.
+fn why_unreadable(error: ImageError) -> anyhow::Error {
+    match error {
+        ImageError::Read(e) => anyhow::Error::from(e).context("cannot read the file"),
+        ImageError::Decode(e) => anyhow::Error::from(e),
+    }
 }
 
 fn print_caption(

@@ -7,7 +7,7 @@ use clap::Args;
 use glimpse::backend::Backend;
 use glimpse_data::Split;
 use glimpse_eval::evaluate::{EvalRequest, evaluate};
-use glimpse_model::GenerateOptions;
+use glimpse_model::{Decoding, GenerateOptions};
 
 use super::{Exit, choice};
 
@@ -52,16 +52,17 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> Result<Exit> {
+    // A backend that is not built is reported before bad decoding numbers.
+    let device = args.backend.device()?;
     let evaluation = evaluate(&EvalRequest {
         model: args.model,
         data: args.data,
         split: args.split,
         options: GenerateOptions {
-            beam_width: args.beam,
+            decoding: Decoding::from_beam(args.beam, args.length_penalty)?,
             max_len: args.max_len,
-            length_penalty: args.length_penalty,
         },
-        device: args.backend.device()?,
+        device,
         batch: args.batch,
         limit: args.limit,
         out: args.out,

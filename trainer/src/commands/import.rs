@@ -63,7 +63,7 @@ pub struct ImportTorchArgs {
     #[arg(long, default_value_t = NOTEBOOK.attention.dim)]
     attention_dim: usize,
     /// Fresh decoder: LSTM size.
-    #[arg(long, default_value_t = NOTEBOOK.decoder.hidden_dim)]
+    #[arg(long, default_value_t = NOTEBOOK.decoder.decoder_dim)]
     decoder_dim: usize,
     /// Fresh decoder: relu attention with a sigmoid context gate (sgrvinod) instead of tanh.
     #[arg(long)]
@@ -98,7 +98,7 @@ pub fn run(source: ImportSource) -> Result<Exit> {
         fresh_decoder: FreshDecoder {
             embed_dim: args.embed_dim,
             attention_dim: args.attention_dim,
-            hidden_dim: args.decoder_dim,
+            decoder_dim: args.decoder_dim,
             activation: if args.gated_relu {
                 AttentionActivation::Relu
             } else {

@@ -5,21 +5,20 @@
 //! Written atomically (temporary file, fsync, rename, fsync of the folder): a crash or `kill -9`
 //! at any moment leaves either the previous checkpoint or the new one, never half a file.
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use glimpse_model::bundle::{CONFIG_KEY, StoredTensor, VOCAB_KEY, write_safetensors};
 use glimpse_model::{HostTensor, ModelConfig, TensorMap, Vocabulary};
 use safetensors::SafeTensors;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 
-const CONFIG_KEY: &str = "glimpse.config";
-const VOCAB_KEY: &str = "glimpse.vocab";
+/// Metadata keys beside the bundle's [`CONFIG_KEY`] and [`VOCAB_KEY`].
 const TRAIN_KEY: &str = "glimpse.train_config";
 const STATE_KEY: &str = "glimpse.train_state";
 const DECODER_OPTIM: &str = "optimizer.decoder";
@@ -79,37 +78,29 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The weights as F32 and the optimizer states as U8 tensors, the model, vocabulary,
+    /// training config and progress in the metadata (the model as a bundle holds it).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (name, tensor) in self.weights.iter() {
-            let bytes = tensor.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-            encoded.push((name.to_string(), Dtype::F32, tensor.shape.clone(), bytes));
-        }
-        encoded.push((
-            DECODER_OPTIM.into(),
-            Dtype::U8,
-            vec![self.decoder_optimizer.len()],
-            self.decoder_optimizer.clone(),
-        ));
-        if let Some(bytes) = &self.encoder_optimizer {
-            encoded.push((ENCODER_OPTIM.into(), Dtype::U8, vec![bytes.len()], bytes.clone()));
-        }
-        let views = encoded
+        let mut tensors: Vec<StoredTensor> = self
+            .weights
             .iter()
-            .map(|(name, dtype, shape, bytes)| {
-                TensorView::new(*dtype, shape.clone(), bytes)
-                    .map(|view| (name.clone(), view))
-                    .map_err(|e| anyhow!("tensor `{name}`: {e}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let metadata = HashMap::from([
-            ("format".to_string(), "pt".to_string()),
-            (CONFIG_KEY.to_string(), self.model_config.to_json()),
-            (VOCAB_KEY.to_string(), self.vocab.to_json()),
-            (TRAIN_KEY.to_string(), serde_json::to_string(&self.train_config)?),
-            (STATE_KEY.to_string(), serde_json::to_string(&self.state)?),
-        ]);
-        Ok(safetensors::serialize(views, Some(metadata))?)
+            .map(|(name, tensor)| StoredTensor::f32(name, tensor))
+            .collect();
+        tensors.push(optimizer_tensor(DECODER_OPTIM, &self.decoder_optimizer));
+        if let Some(bytes) = &self.encoder_optimizer {
+            tensors.push(optimizer_tensor(ENCODER_OPTIM, bytes));
+        }
+        let extra = [
+            (TRAIN_KEY, serde_json::to_string(&self.train_config)?),
+            (STATE_KEY, serde_json::to_string(&self.state)?),
+        ];
+        Ok(write_safetensors(
+            "the checkpoint",
+            &tensors,
+            &self.model_config,
+            &self.vocab,
+            extra,
+        )?)
     }
 
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
@@ -175,6 +166,16 @@ impl Checkpoint {
 
     pub fn write(&self, path: &Path) -> Result<()> {
         write_atomically(path, &self.to_bytes()?)
+    }
+}
+
+/// An optimizer's burnpack bytes as a `U8` tensor of shape `[len]`.
+fn optimizer_tensor(name: &str, bytes: &[u8]) -> StoredTensor {
+    StoredTensor {
+        name: name.to_string(),
+        dtype: Dtype::U8,
+        shape: vec![bytes.len()],
+        bytes: bytes.to_vec(),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_model::config::{AttentionActivation, EncoderArch};
+use glimpse_model::config::{AttentionActivation, EncoderArch, ModelConfig};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,18 +56,21 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
+    /// The model of [`ModelConfig::notebook`]; the training settings of the notebook and
+    /// sgrvinod's tutorial.
     fn default() -> Self {
+        let notebook = ModelConfig::notebook(0);
         TrainConfig {
-            encoder: "resnet50".to_string(),
+            encoder: notebook.encoder.arch.name().to_string(),
             encoder_weights: None,
             fine_tune_stages: 0,
-            input_size: 224,
-            embed_dim: 300,
-            attention_dim: 256,
-            decoder_dim: 512,
-            dropout: 0.3,
-            attention_activation: AttentionActivation::Tanh,
-            gate: false,
+            input_size: notebook.preprocess.size[0],
+            embed_dim: notebook.decoder.embed_dim,
+            attention_dim: notebook.attention.dim,
+            decoder_dim: notebook.decoder.decoder_dim,
+            dropout: notebook.decoder.dropout,
+            attention_activation: notebook.attention.activation,
+            gate: notebook.attention.gate,
             min_word_count: 5,
             max_caption_tokens: 30,
             batch_size: 32,

@@ -1,6 +1,7 @@
-//! Loss and BLEU-4 curves as small self-contained SVG files in the run folder.
+//! Loss and BLEU-4 curves as small self-contained SVG files in the run folder, drawn with the
+//! report's SVG writer.
 
-use std::fmt::Write as _;
+use glimpse_eval::svg::Svg;
 
 /// One line of a chart.
 pub struct Series<'a> {
@@ -11,102 +12,163 @@ pub struct Series<'a> {
 
 /// A line chart with axes, ticks and a legend.
 pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
-    let (width, height) = (640.0, 400.0);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 50.0);
-    let all: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .collect();
-    let (mut x_min, mut x_max) = bounds(all.iter().map(|p| p.0));
-    let (mut y_min, mut y_max) = bounds(all.iter().map(|p| p.1));
-    if x_max <= x_min {
-        x_min -= 1.0;
-        x_max += 1.0;
-    }
-    if y_max <= y_min {
-        y_min -= 0.5;
-        y_max += 0.5;
-    }
-    let plot_w = width - left - right;
-    let plot_h = height - top - bottom;
-    let sx = |x: f64| left + (x - x_min) / (x_max - x_min) * plot_w;
-    let sy = |y: f64| top + (1.0 - (y - y_min) / (y_max - y_min)) * plot_h;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    let frame = Frame::around(series);
+    let mut svg = Svg::new(&[
+        ("xmlns", &"http://www.w3.org/2000/svg"),
+        ("width", &WIDTH),
+        ("height", &HEIGHT),
+        ("viewBox", &format!("0 0 {WIDTH} {HEIGHT}")),
+        ("font-family", &"sans-serif"),
+        ("font-size", &12),
+    ]);
+    svg.element(
+        "rect",
+        &[("width", &"100%"), ("height", &"100%"), ("fill", &"white")],
     );
-    let _ = write!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = write!(
-        svg,
-        r#"<text x="{}" y="24" font-size="16" text-anchor="middle">{}</text>"#,
-        width / 2.0,
-        escape(title)
+    svg.text(
+        &[
+            ("x", &(WIDTH / 2.0)),
+            ("y", &24),
+            ("font-size", &16),
+            ("text-anchor", &"middle"),
+        ],
+        title,
     );
+    axes(&mut svg, &frame, x_label);
+    for (k, s) in series.iter().enumerate() {
+        draw_series(&mut svg, &frame, k, s);
+    }
+    svg.finish() + "\n"
+}
+
+/// The chart's size in pixels.
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 400.0;
+/// Margins around the plot.
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 20.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 50.0;
+const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
+
+/// The data's ranges, widened when flat, and the mapping from data to pixels.
+struct Frame {
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Frame {
+    fn around(series: &[Series<'_>]) -> Frame {
+        let all: Vec<(f64, f64)> = series
+            .iter()
+            .flat_map(|s| s.points.iter().copied())
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect();
+        let (mut x_min, mut x_max) = bounds(all.iter().map(|p| p.0));
+        let (mut y_min, mut y_max) = bounds(all.iter().map(|p| p.1));
+        if x_max <= x_min {
+            x_min -= 1.0;
+            x_max += 1.0;
+        }
+        if y_max <= y_min {
+            y_min -= 0.5;
+            y_max += 0.5;
+        }
+        Frame {
+            x: (x_min, x_max),
+            y: (y_min, y_max),
+        }
+    }
+
+    fn sx(&self, x: f64) -> f64 {
+        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * PLOT_W
+    }
+
+    fn sy(&self, y: f64) -> f64 {
+        TOP + (1.0 - (y - self.y.0) / (self.y.1 - self.y.0)) * PLOT_H
+    }
+}
+
+/// Five grid lines with their ticks on each axis, the plot's border and the x label.
+fn axes(svg: &mut Svg, frame: &Frame, x_label: &str) {
+    let ((x_min, x_max), (y_min, y_max)) = (frame.x, frame.y);
     for i in 0..=4 {
         let fy = y_min + (y_max - y_min) * i as f64 / 4.0;
         let fx = x_min + (x_max - x_min) * i as f64 / 4.0;
-        let _ = write!(
-            svg,
-            r##"<line x1="{left}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{}</text>"##,
-            width - right,
-            left - 6.0,
-            sy(fy) + 4.0,
-            tick(fy),
-            y = sy(fy)
+        let y = frame.sy(fy);
+        svg.element(
+            "line",
+            &[
+                ("x1", &LEFT),
+                ("x2", &(WIDTH - RIGHT)),
+                ("y1", &y),
+                ("y2", &y),
+                ("stroke", &"#ddd"),
+            ],
         );
-        let _ = write!(
-            svg,
-            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-            sx(fx),
-            height - bottom + 18.0,
-            tick(fx)
+        svg.text(
+            &[("x", &(LEFT - 6.0)), ("y", &(y + 4.0)), ("text-anchor", &"end")],
+            &tick(fy),
+        );
+        svg.text(
+            &[
+                ("x", &frame.sx(fx)),
+                ("y", &(HEIGHT - BOTTOM + 18.0)),
+                ("text-anchor", &"middle"),
+            ],
+            &tick(fx),
         );
     }
-    let _ = write!(
-        svg,
-        r#"<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="black"/><text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-        left + plot_w / 2.0,
-        height - 12.0,
-        escape(x_label)
+    svg.element(
+        "rect",
+        &[
+            ("x", &LEFT),
+            ("y", &TOP),
+            ("width", &PLOT_W),
+            ("height", &PLOT_H),
+            ("fill", &"none"),
+            ("stroke", &"black"),
+        ],
     );
-    for (k, s) in series.iter().enumerate() {
-        let points: Vec<String> = s
-            .points
-            .iter()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
-            .collect();
-        if let [(x, y)] = s.points.as_slice() {
-            let _ = write!(
-                svg,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"#,
-                sx(*x),
-                sy(*y),
-                s.color
-            );
-        }
-        let _ = write!(
-            svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>"#,
-            s.color,
-            points.join(" ")
-        );
-        let ly = top + 16.0 + 16.0 * k as f64;
-        let _ = write!(
-            svg,
-            r#"<line x1="{}" x2="{}" y1="{ly}" y2="{ly}" stroke="{}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
-            width - right - 130.0,
-            width - right - 110.0,
-            s.color,
-            width - right - 104.0,
-            ly + 4.0,
-            escape(s.name)
+    svg.text(
+        &[
+            ("x", &(LEFT + PLOT_W / 2.0)),
+            ("y", &(HEIGHT - 12.0)),
+            ("text-anchor", &"middle"),
+        ],
+        x_label,
+    );
+}
+
+/// The `k`th series: its line (a dot when it has one point) and its legend entry.
+fn draw_series(svg: &mut Svg, frame: &Frame, k: usize, s: &Series<'_>) {
+    if let [(x, y)] = s.points.as_slice() {
+        svg.element(
+            "circle",
+            &[
+                ("cx", &format!("{:.1}", frame.sx(*x))),
+                ("cy", &format!("{:.1}", frame.sy(*y))),
+                ("r", &3),
+                ("fill", &s.color),
+            ],
         );
     }
-    svg.push_str("</svg>\n");
-    svg
+    let finite = s.points.iter().filter(|(x, y)| x.is_finite() && y.is_finite());
+    svg.polyline(s.color, finite.map(|&(x, y)| (frame.sx(x), frame.sy(y))));
+    let ly = TOP + 16.0 + 16.0 * k as f64;
+    svg.element(
+        "line",
+        &[
+            ("x1", &(WIDTH - RIGHT - 130.0)),
+            ("x2", &(WIDTH - RIGHT - 110.0)),
+            ("y1", &ly),
+            ("y2", &ly),
+            ("stroke", &s.color),
+            ("stroke-width", &2),
+        ],
+    );
+    svg.text(&[("x", &(WIDTH - RIGHT - 104.0)), ("y", &(ly + 4.0))], s.name);
 }
 
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -122,12 +184,6 @@ fn tick(v: f64) -> String {
     } else {
         format!("{v:.3}")
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 #[cfg(test)]

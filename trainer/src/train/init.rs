@@ -1,85 +1,85 @@
-//! The model a new run starts from: the encoder from torchvision weights (through the same
-//! importer as `glimpse import torch`) or freshly initialised, and a fresh decoder.
+//! The model a new run starts from: the encoder from torchvision weights (read by the same
+//! code as `glimpse import torch`) or freshly initialised, and a fresh decoder.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
-use glimpse_model::config::CONFIG_VERSION;
-use glimpse_model::{
-    AttentionConfig, CaptionModel, DecoderConfig, EncoderConfig, ModelConfig, PreprocessConfig, TensorMap,
-    Vocabulary,
-};
+use glimpse_import::{FreshDecoder, infer_encoder, read_checkpoint, torchvision_encoder};
+use glimpse_model::{CaptionModel, EncoderConfig, ModelConfig, PreprocessConfig, TensorMap, Vocabulary};
 
 use super::config::TrainConfig;
-use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 
-/// (model config, weights) for a new run; `vocab_path` holds `vocab` as JSON.
+/// (model config, weights) for a new run over `vocab`. The weights are those
+/// `glimpse import torch --encoder FILE --seed S` gives for the same file and seed.
 pub fn initial_model(
     config: &TrainConfig,
     vocab: &Vocabulary,
-    vocab_path: &Path,
     device: &Device,
 ) -> Result<(ModelConfig, TensorMap)> {
-    let fresh = FreshDecoder {
+    let decoder = fresh_decoder(config);
+    let preprocess = PreprocessConfig {
+        size: [config.input_size, config.input_size],
+        ..PreprocessConfig::default()
+    };
+    let Some(path) = &config.encoder_weights else {
+        let encoder = EncoderConfig {
+            arch: config.arch()?,
+            width_multiplier: 1.0,
+            pooled_grid: None,
+        };
+        let model_config = decoder.model_config(encoder, preprocess, vocab.len());
+        let weights = decoder.initial_weights(&model_config, device)?;
+        return Ok((model_config, weights));
+    };
+    let (encoder, mut weights) = pretrained_encoder(path, config, device)?;
+    let model_config = decoder.model_config(encoder, preprocess, vocab.len());
+    weights.extend(decoder.decoder_weights(&model_config, device)?);
+    weights.check_finite()?;
+    // Every tensor present, named and shaped as the config says.
+    CaptionModel::from_weights(&model_config, &weights, device)
+        .context("the imported weights do not fit the inferred model")?;
+    Ok((model_config, weights))
+}
+
+/// The decoder the training config describes, seeded with the run's seed.
+fn fresh_decoder(config: &TrainConfig) -> FreshDecoder {
+    FreshDecoder {
         embed_dim: config.embed_dim,
         attention_dim: config.attention_dim,
-        hidden_dim: config.decoder_dim,
+        decoder_dim: config.decoder_dim,
         activation: config.attention_activation,
         gate: config.gate,
         dropout: config.dropout,
         seed: config.seed,
-    };
-    if let Some(weights) = &config.encoder_weights {
-        let imported = import(
-            &ImportRequest {
-                encoder: Some(weights.clone()),
-                vocab: Some(vocab_path.to_path_buf()),
-                layout: Some(CheckpointLayout::Torchvision),
-                input_size: Some(config.input_size),
-                fresh_decoder: fresh,
-                ..ImportRequest::default()
-            },
-            device,
-        )?;
-        if imported.bundle.config.encoder.arch != config.arch()? {
-            anyhow::bail!(
-                "{}: holds a {} but the config asks for `{}`",
-                weights.display(),
-                imported.bundle.config.encoder.arch.name(),
-                config.encoder
-            );
-        }
-        return Ok((imported.bundle.config, imported.bundle.weights));
     }
-    let model_config = ModelConfig {
-        version: CONFIG_VERSION,
-        encoder: EncoderConfig {
-            arch: config.arch()?,
-            width_multiplier: 1.0,
-            pooled_grid: None,
-        },
-        attention: AttentionConfig {
-            dim: config.attention_dim,
-            activation: config.attention_activation,
-            gate: config.gate,
-        },
-        decoder: DecoderConfig {
-            vocab_size: vocab.len(),
-            embed_dim: config.embed_dim,
-            hidden_dim: config.decoder_dim,
-            dropout: config.dropout,
-        },
-        preprocess: PreprocessConfig {
-            size: [config.input_size, config.input_size],
-            ..PreprocessConfig::default()
-        },
+}
+
+/// The torchvision encoder in `path` (`encoder.*` tensors) and its config, which must be the
+/// architecture the training config asks for.
+fn pretrained_encoder(
+    path: &Path,
+    config: &TrainConfig,
+    device: &Device,
+) -> Result<(EncoderConfig, TensorMap)> {
+    let file = read_checkpoint(path)?;
+    // What the file holds beside the encoder (its classifier, counters) is not the run's concern.
+    let weights = torchvision_encoder(&file, &mut Vec::new())?;
+    let (arch, width_multiplier) = infer_encoder(&weights, device)?;
+    if arch != config.arch()? {
+        bail!(
+            "{}: holds a {} but the config asks for `{}`",
+            path.display(),
+            arch.name(),
+            config.encoder
+        );
+    }
+    let encoder = EncoderConfig {
+        arch,
+        width_multiplier,
+        pooled_grid: None,
     };
-    model_config.validate()?;
-    device.seed(config.seed);
-    let mut model = CaptionModel::new(&model_config, device);
-    let weights = pollster::block_on(model.weights())?;
-    Ok((model_config, weights))
+    Ok((encoder, weights))
 }
 
 /// The encoder stage a parameter belongs to and how many stages the encoder has, for

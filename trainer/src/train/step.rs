@@ -148,33 +148,18 @@ pub fn train_step_parallel(
     learning_rates: (f64, f64),
     alpha_c: f64,
 ) -> Result<(CaptionModel, StepLoss)> {
-    let total_tokens: usize = batches.iter().map(|b| b.tokens).sum();
-    let total_rows: usize = batches.iter().map(|b| b.captions.dims()[0]).sum();
+    let totals = Totals {
+        tokens: batches.iter().map(|b| b.tokens).sum(),
+        rows: batches.iter().map(|b| b.captions.dims()[0]).sum(),
+    };
     let fine_tune = optimizers.encoder.is_some();
-    type Replica = (GradientsParams, Option<GradientsParams>, StepLoss);
-    let results: Vec<Result<Replica>> = std::thread::scope(|scope| {
+    let results: Vec<Result<ReplicaGrads>> = std::thread::scope(|scope| {
         let handles: Vec<_> = batches
             .into_iter()
             .zip(devices)
             .map(|(batch, device)| {
                 let replica = model.clone().fork(device);
-                scope.spawn(move || -> Result<Replica> {
-                    let rows = batch.captions.dims()[0];
-                    let token_share = batch.tokens as f32 / total_tokens.max(1) as f32;
-                    let row_share = rows as f32 / total_rows.max(1) as f32;
-                    let encoded = encode_input(&replica, batch.input);
-                    let (logits, alphas) = replica.decoder.forward(&encoded, batch.captions);
-                    let loss = caption_loss(logits, alphas, batch.targets, batch.mask, batch.tokens, alpha_c);
-                    let cross_entropy = loss.cross_entropy * token_share;
-                    let attention = loss.attention * row_share;
-                    let total = cross_entropy.clone() + attention.clone();
-                    let values = read_scalars(Tensor::cat(vec![total.clone(), cross_entropy, attention], 0))?;
-                    let mut grads = total.backward();
-                    let decoder = GradientsParams::from_module(&mut grads, &replica.decoder);
-                    let encoder =
-                        fine_tune.then(|| GradientsParams::from_module(&mut grads, &replica.encoder));
-                    Ok((decoder, encoder, [values[0], values[1], values[2]]))
-                })
+                scope.spawn(move || replica_grads(&replica, batch, totals, alpha_c, fine_tune))
             })
             .collect();
         handles
@@ -213,6 +198,41 @@ pub fn train_step_parallel(
         None => encoder,
     };
     Ok((CaptionModel { encoder, decoder }, losses))
+}
+
+/// Words and rows of a whole data-parallel batch, over which each replica's share is taken.
+#[derive(Clone, Copy)]
+struct Totals {
+    tokens: usize,
+    rows: usize,
+}
+
+/// One replica's gradients (decoder; encoder when fine-tuning) and its share of the loss.
+type ReplicaGrads = (GradientsParams, Option<GradientsParams>, StepLoss);
+
+/// Forward and backward on one replica's share of the batch, its loss weighted by that share
+/// of the batch's words (cross-entropy) and rows (attention term).
+fn replica_grads(
+    replica: &CaptionModel,
+    batch: Batch,
+    totals: Totals,
+    alpha_c: f64,
+    fine_tune: bool,
+) -> Result<ReplicaGrads> {
+    let rows = batch.captions.dims()[0];
+    let token_share = batch.tokens as f32 / totals.tokens.max(1) as f32;
+    let row_share = rows as f32 / totals.rows.max(1) as f32;
+    let encoded = encode_input(replica, batch.input);
+    let (logits, alphas) = replica.decoder.forward(&encoded, batch.captions); // [B, T-1, V], [B, T-1, P]
+    let loss = caption_loss(logits, alphas, batch.targets, batch.mask, batch.tokens, alpha_c);
+    let cross_entropy = loss.cross_entropy * token_share;
+    let attention = loss.attention * row_share;
+    let total = cross_entropy.clone() + attention.clone();
+    let values = read_scalars(Tensor::cat(vec![total.clone(), cross_entropy, attention], 0))?;
+    let mut grads = total.backward();
+    let decoder = GradientsParams::from_module(&mut grads, &replica.decoder);
+    let encoder = fine_tune.then(|| GradientsParams::from_module(&mut grads, &replica.encoder));
+    Ok((decoder, encoder, [values[0], values[1], values[2]]))
 }
 
 /// A small tensor's values on the host.

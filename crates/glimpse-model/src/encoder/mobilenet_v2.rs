@@ -1,4 +1,5 @@
-//! torchvision's MobileNetV2 `features` (the light encoder for the web), cut before `classifier`.
+//! torchvision's MobileNetV2 `features` (the light encoder for the web), cut before `classifier`,
+//! and its table of inverted residual stages.
 //!
 //! Names follow torchvision's `state_dict()`: `features.0.0` (stem conv), `features.0.1` (its
 //! BatchNorm), `features.N.conv.*` for the 17 inverted residual blocks, `features.18.*` for the
@@ -9,8 +10,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
 
-use super::resnet::{batch_norm, conv};
-use crate::config::make_divisible;
+use super::layers::{ConvNorm, batch_norm, conv, relu6};
 use crate::params::{ParamSlot, TorchParams, join};
 
 /// torchvision's `inverted_residual_setting`: expansion t, channels c, repeats n, stride s.
@@ -24,43 +24,58 @@ const SETTINGS: [(usize, usize, usize, usize); 7] = [
     (6, 320, 1, 1),
 ];
 
+/// Channels of the stem convolution before `width_mult`.
+const STEM_CHANNELS: f64 = 32.0;
+/// Channels of the last 1×1 convolution before `width_mult`.
+const LAST_CHANNELS: f64 = 1280.0;
+/// torchvision rounds every channel count to a multiple of 8.
+const ROUND_TO: usize = 8;
+
+/// torchvision's `_make_divisible`: round to the nearest multiple of `divisor`, never dropping
+/// more than 10%.
+pub fn make_divisible(value: f64, divisor: usize) -> usize {
+    let d = divisor as f64;
+    let mut new = (((value + d / 2.0) / d).floor() * d).max(d);
+    if new < 0.9 * value {
+        new += d;
+    }
+    new as usize
+}
+
 #[derive(Module, Debug)]
 pub struct MobileNetV2 {
     /// `features.0`: 3×3 stride-2 convolution, BatchNorm, ReLU6.
-    stem: ConvBnRelu6,
+    stem: ConvNorm,
     /// `features.1` … `features.17`.
     blocks: Vec<InvertedResidual>,
     /// `features.18`: 1×1 convolution to the last channel count, BatchNorm, ReLU6.
-    head: ConvBnRelu6,
-}
-
-/// torchvision's `Conv2dNormActivation` with ReLU6.
-#[derive(Module, Debug)]
-pub struct ConvBnRelu6 {
-    conv: Conv2d,
-    bn: BatchNorm,
+    head: ConvNorm,
 }
 
 /// Expand (1×1, skipped when t = 1), depthwise 3×3, linear projection (1×1) with BatchNorm;
-/// a residual connection when the shape is kept.
+/// a residual connection when the shape is kept. The first two end in ReLU6.
 #[derive(Module, Debug)]
 pub struct InvertedResidual {
-    expand: Option<ConvBnRelu6>,
-    depthwise: ConvBnRelu6,
+    expand: Option<ConvNorm>,
+    depthwise: ConvNorm,
     project: Conv2d,
     project_bn: BatchNorm,
     residual: bool,
 }
 
 impl MobileNetV2 {
+    /// Channels of the output for torchvision's `width_mult` (1280 up to 1.0, then scaled).
+    pub fn out_channels(width_mult: f64) -> usize {
+        make_divisible(LAST_CHANNELS * width_mult.max(1.0), ROUND_TO)
+    }
+
     /// A freshly initialised network with torchvision's `width_mult`.
     pub fn new(width_mult: f64, device: &Device) -> Self {
-        let mut in_channels = make_divisible(32.0 * width_mult, 8);
-        let last_channels = make_divisible(1280.0 * width_mult.max(1.0), 8);
-        let stem = ConvBnRelu6::new([3, in_channels], 3, 2, 1, device);
+        let mut in_channels = make_divisible(STEM_CHANNELS * width_mult, ROUND_TO);
+        let stem = ConvNorm::new([3, in_channels], 3, 2, 1, device);
         let mut blocks = Vec::new();
         for (t, c, n, s) in SETTINGS {
-            let out_channels = make_divisible(c as f64 * width_mult, 8);
+            let out_channels = make_divisible(c as f64 * width_mult, ROUND_TO);
             for i in 0..n {
                 let stride = if i == 0 { s } else { 1 };
                 blocks.push(InvertedResidual::new(
@@ -73,30 +88,17 @@ impl MobileNetV2 {
                 in_channels = out_channels;
             }
         }
-        let head = ConvBnRelu6::new([in_channels, last_channels], 1, 1, 1, device);
+        let head = ConvNorm::new([in_channels, Self::out_channels(width_mult)], 1, 1, 1, device);
         MobileNetV2 { stem, blocks, head }
     }
 
     /// `[B, 3, H, W]` → `[B, 1280, H/32, W/32]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = self.stem.forward(images);
+        let mut x = relu6(self.stem.forward(images)); // [B, 32·width_mult, H/2, W/2]
         for block in &self.blocks {
             x = block.forward(x);
         }
-        self.head.forward(x)
-    }
-}
-
-impl ConvBnRelu6 {
-    fn new(channels: [usize; 2], kernel: usize, stride: usize, groups: usize, device: &Device) -> Self {
-        ConvBnRelu6 {
-            conv: conv(channels, kernel, stride, groups, device),
-            bn: batch_norm(channels[1], device),
-        }
-    }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x)).clamp(0.0, 6.0)
+        relu6(self.head.forward(x))
     }
 }
 
@@ -105,21 +107,22 @@ impl InvertedResidual {
         // torchvision: hidden_dim = int(round(inp * expand_ratio)); exact for whole ratios.
         let hidden = inp * expand_ratio;
         InvertedResidual {
-            expand: (expand_ratio != 1).then(|| ConvBnRelu6::new([inp, hidden], 1, 1, 1, device)),
-            depthwise: ConvBnRelu6::new([hidden, hidden], 3, stride, hidden, device),
+            expand: (expand_ratio != 1).then(|| ConvNorm::new([inp, hidden], 1, 1, 1, device)),
+            depthwise: ConvNorm::new([hidden, hidden], 3, stride, hidden, device),
             project: conv([hidden, oup], 1, 1, 1, device),
             project_bn: batch_norm(oup, device),
             residual: stride == 1 && inp == oup,
         }
     }
 
+    /// `[B, inp, H, W]` → `[B, oup, H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = match &self.expand {
-            Some(expand) => expand.forward(x.clone()),
+            Some(expand) => relu6(expand.forward(x.clone())), // [B, t·inp, H, W]
             None => x.clone(),
         };
-        let out = self.depthwise.forward(out);
-        let out = self.project_bn.forward(self.project.forward(out));
+        let out = relu6(self.depthwise.forward(out)); // [B, t·inp, H/s, W/s]
+        let out = self.project_bn.forward(self.project.forward(out)); // [B, oup, H/s, W/s]
         if self.residual { x + out } else { out }
     }
 }
@@ -133,13 +136,6 @@ impl TorchParams for MobileNetV2 {
         }
         let last = self.blocks.len() + 1;
         self.head.visit_params(&join(&features, &last.to_string()), visit);
-    }
-}
-
-impl TorchParams for ConvBnRelu6 {
-    fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        self.conv.visit_params(&join(prefix, "0"), visit);
-        self.bn.visit_params(&join(prefix, "1"), visit);
     }
 }
 
@@ -159,5 +155,18 @@ impl TorchParams for InvertedResidual {
             .visit_params(&join(&conv, &(index + 1).to_string()), visit);
         self.project_bn
             .visit_params(&join(&conv, &(index + 2).to_string()), visit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn make_divisible_matches_torchvision() {
+        assert_eq!(make_divisible(32.0 * 0.25, 8), 8);
+        assert_eq!(make_divisible(24.0 * 0.5, 8), 16);
+        assert_eq!(make_divisible(1280.0, 8), 1280);
+        assert_eq!(make_divisible(96.0 * 0.35, 8), 32);
     }
 }

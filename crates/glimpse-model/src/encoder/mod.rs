@@ -1,20 +1,30 @@
 //! The image encoder: a torchvision CNN cut before pooling, turned into a sequence of grid-cell
 //! feature vectors for attention.
+//!
+//! Each network sits in its own file with its architecture table (ResNet depths, MobileNetV2's
+//! inverted residual settings); [`encoder_dim`] and [`native_grid`] derive the output shape
+//! from them, and [`crate::config::ModelConfig`] asks here rather than repeating the arithmetic.
 
+pub mod block;
+pub mod imagenet_head;
+pub mod layers;
 pub mod mobilenet_v2;
 pub mod resnet;
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor};
 
-use crate::config::{EncoderArch, ModelConfig};
+use crate::config::EncoderConfig;
 use crate::params::{ParamSlot, TorchParams};
+pub use block::{BlockKind, ResidualBlock};
+pub use imagenet_head::ImageNetHead;
 pub use mobilenet_v2::MobileNetV2;
-pub use resnet::ResNet;
+pub use resnet::{ResNet, ResNetDims};
 
 /// The convolutional network, one of the torchvision families.
+// One per model: the size difference between the variants costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     ResNet(ResNet),
@@ -29,22 +39,31 @@ pub struct Encoder {
     pooled_grid: Option<[usize; 2]>,
 }
 
+/// Channels of each grid cell's feature vector (2048 for ResNet-50, 1280 for MobileNetV2).
+pub fn encoder_dim(config: &EncoderConfig) -> usize {
+    match ResNetDims::from_config(config) {
+        Some(dims) => dims.out_channels(),
+        None => MobileNetV2::out_channels(config.width_multiplier),
+    }
+}
+
+/// Side of the feature map after the five stride-2 stages both torchvision families share
+/// (each a 3×3-or-larger window padded to keep `floor((n - 1) / 2) + 1`). `side` must be
+/// positive.
+pub fn native_grid(side: usize) -> usize {
+    (0..5).fold(side, |n, _| n.saturating_sub(1) / 2 + 1)
+}
+
 impl Encoder {
     /// A freshly initialised encoder for `config` (weights are loaded over it).
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let arch = config.encoder.arch;
-        let backbone = match arch.resnet_layers() {
-            Some(blocks) => Backbone::ResNet(ResNet::new(
-                config.resnet_base_width(),
-                arch.is_bottleneck(),
-                blocks,
-                device,
-            )),
-            None => Backbone::MobileNetV2(MobileNetV2::new(config.encoder.width_multiplier, device)),
+    pub fn new(config: &EncoderConfig, device: &Device) -> Self {
+        let backbone = match ResNetDims::from_config(config) {
+            Some(dims) => Backbone::ResNet(ResNet::new(&dims, device)),
+            None => Backbone::MobileNetV2(MobileNetV2::new(config.width_multiplier, device)),
         };
         Encoder {
             backbone,
-            pooled_grid: config.encoder.pooled_grid,
+            pooled_grid: config.pooled_grid,
         }
     }
 
@@ -75,45 +94,5 @@ impl TorchParams for Encoder {
             Backbone::ResNet(net) => net.visit_params(prefix, visit),
             Backbone::MobileNetV2(net) => net.visit_params(prefix, visit),
         }
-    }
-}
-
-/// torchvision's ImageNet classifier on top of the trunk: global average pooling and the final
-/// linear layer (`fc` for ResNets, `classifier.1` for MobileNetV2). Not part of captioning; it
-/// checks an imported encoder against PyTorch's ImageNet predictions.
-#[derive(Module, Debug)]
-pub struct ImageNetHead {
-    fc: Linear,
-}
-
-impl ImageNetHead {
-    pub fn new(encoder_dim: usize, classes: usize, device: &Device) -> Self {
-        ImageNetHead {
-            fc: LinearConfig::new(encoder_dim, classes).init(device),
-        }
-    }
-
-    /// The state-dict name of the linear layer for this architecture.
-    pub fn torch_name(arch: EncoderArch) -> &'static str {
-        match arch {
-            EncoderArch::MobilenetV2 => "classifier.1",
-            _ => "fc",
-        }
-    }
-
-    /// Feature map `[B, E, h, w]` → logits `[B, classes]`.
-    pub fn forward(&self, feature_map: Tensor<4>) -> Tensor<2> {
-        let [batch, channels, h, w] = feature_map.dims();
-        let pooled = feature_map
-            .reshape([batch, channels, h * w])
-            .mean_dim(2)
-            .reshape([batch, channels]);
-        self.fc.forward(pooled)
-    }
-}
-
-impl TorchParams for ImageNetHead {
-    fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        self.fc.visit_params(prefix, visit);
     }
 }

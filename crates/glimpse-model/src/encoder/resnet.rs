@@ -1,16 +1,77 @@
-//! torchvision's ResNet (v1.5: the stride sits on the 3×3 convolution), cut before `avgpool`/`fc`.
+//! torchvision's ResNet (v1.5: the stride sits on the 3×3 convolution), cut before `avgpool`/`fc`,
+//! and the table of its depths.
 //!
 //! Tensor names follow torchvision's `state_dict()` exactly (`conv1`, `bn1`, `layer3.5.conv2`,
 //! `layer2.0.downsample.0`), so an ImageNet checkpoint loads without renaming.
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use super::block::{BlockKind, ResidualBlock, ResidualBlockDims};
+use super::layers::batch_norm;
+use crate::config::{EncoderArch, EncoderConfig};
 use crate::params::{ParamSlot, TorchParams, join};
+
+/// torchvision's stem width; `EncoderConfig::width_multiplier` scales it.
+pub const BASE_WIDTH: usize = 64;
+
+impl EncoderArch {
+    /// Blocks per ResNet stage, as torchvision (`None` for MobileNetV2).
+    pub fn resnet_layers(self) -> Option<[usize; 4]> {
+        match self {
+            EncoderArch::Resnet18 => Some([2, 2, 2, 2]),
+            EncoderArch::Resnet34 | EncoderArch::Resnet50 => Some([3, 4, 6, 3]),
+            EncoderArch::Resnet101 => Some([3, 4, 23, 3]),
+            EncoderArch::Resnet152 => Some([3, 8, 36, 3]),
+            EncoderArch::MobilenetV2 => None,
+        }
+    }
+
+    /// Whether the ResNet uses bottleneck blocks (50 and deeper).
+    pub fn is_bottleneck(self) -> bool {
+        matches!(
+            self,
+            EncoderArch::Resnet50 | EncoderArch::Resnet101 | EncoderArch::Resnet152
+        )
+    }
+}
+
+/// The shape of a ResNet trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResNetDims {
+    /// Stem width, 64 in torchvision; stage `k` (from 0) has blocks of width `base_width · 2ᵏ`.
+    pub base_width: usize,
+    pub block: BlockKind,
+    /// Blocks per stage (`layer1` … `layer4`).
+    pub blocks: [usize; 4],
+}
+
+impl ResNetDims {
+    /// The trunk `encoder` describes, or `None` when it is not a ResNet.
+    pub fn from_config(encoder: &EncoderConfig) -> Option<Self> {
+        let blocks = encoder.arch.resnet_layers()?;
+        let block = if encoder.arch.is_bottleneck() {
+            BlockKind::Bottleneck
+        } else {
+            BlockKind::Basic
+        };
+        Some(ResNetDims {
+            base_width: (BASE_WIDTH as f64 * encoder.width_multiplier) as usize,
+            block,
+            blocks,
+        })
+    }
+
+    /// Channels of the last stage's output (2048 for ResNet-50, 512 for ResNet-18).
+    pub fn out_channels(&self) -> usize {
+        8 * self.base_width * self.block.expansion()
+    }
+}
 
 /// The convolutional trunk of a torchvision ResNet.
 #[derive(Module, Debug)]
@@ -22,79 +83,11 @@ pub struct ResNet {
     layers: Vec<Vec<ResidualBlock>>,
 }
 
-/// A BasicBlock (two 3×3 convolutions) or a Bottleneck (1×1, 3×3, 1×1), with the shortcut
-/// projection torchvision calls `downsample` when the shape changes.
-#[derive(Module, Debug)]
-pub struct ResidualBlock {
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
-    /// Present in Bottleneck blocks only.
-    conv3: Option<Conv2d>,
-    bn3: Option<BatchNorm>,
-    downsample: Option<Downsample>,
-}
-
-/// torchvision's `downsample = Sequential(conv1x1, BatchNorm)`.
-#[derive(Module, Debug)]
-pub struct Downsample {
-    conv: Conv2d,
-    bn: BatchNorm,
-}
-
-/// A bias-free convolution with torchvision's padding.
-pub(crate) fn conv(
-    channels: [usize; 2],
-    kernel: usize,
-    stride: usize,
-    groups: usize,
-    device: &Device,
-) -> Conv2d {
-    let pad = kernel / 2;
-    Conv2dConfig::new(channels, [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .with_groups(groups)
-        .with_bias(false)
-        .init(device)
-}
-
-/// BatchNorm with PyTorch's epsilon and momentum.
-pub(crate) fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
-    BatchNormConfig::new(channels)
-        .with_epsilon(1e-5)
-        .with_momentum(0.1)
-        .init(device)
-}
-
 impl ResNet {
-    /// A freshly initialised trunk: `base` is the stem width (64 in torchvision), `bottleneck`
-    /// selects the block type, `blocks` the number of blocks per stage.
-    pub fn new(base: usize, bottleneck: bool, blocks: [usize; 4], device: &Device) -> Self {
-        let expansion = if bottleneck { 4 } else { 1 };
-        let mut in_channels = base;
-        let layers = blocks
-            .iter()
-            .enumerate()
-            .map(|(stage, &count)| {
-                let planes = base << stage;
-                let stride = if stage == 0 { 1 } else { 2 };
-                (0..count)
-                    .map(|i| {
-                        let block = ResidualBlock::new(
-                            in_channels,
-                            planes,
-                            if i == 0 { stride } else { 1 },
-                            bottleneck,
-                            device,
-                        );
-                        in_channels = planes * expansion;
-                        block
-                    })
-                    .collect()
-            })
-            .collect();
+    /// A freshly initialised trunk.
+    pub fn new(dims: &ResNetDims, device: &Device) -> Self {
+        let base = dims.base_width;
+        let layers = stages(dims, device);
         ResNet {
             conv1: Conv2dConfig::new([3, base], [7, 7])
                 .with_stride([2, 2])
@@ -112,8 +105,8 @@ impl ResNet {
 
     /// `[B, 3, H, W]` → `[B, 8·base·expansion, H/32, W/32]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
-        let mut x = self.maxpool.forward(x);
+        let x = relu(self.bn1.forward(self.conv1.forward(images))); // [B, base, H/2, W/2]
+        let mut x = self.maxpool.forward(x); // [B, base, H/4, W/4]
         for layer in &self.layers {
             for block in layer {
                 x = block.forward(x);
@@ -123,50 +116,25 @@ impl ResNet {
     }
 }
 
-impl ResidualBlock {
-    fn new(in_channels: usize, planes: usize, stride: usize, bottleneck: bool, device: &Device) -> Self {
-        let expansion = if bottleneck { 4 } else { 1 };
-        let out_channels = planes * expansion;
-        let downsample = (stride != 1 || in_channels != out_channels).then(|| Downsample {
-            conv: conv([in_channels, out_channels], 1, stride, 1, device),
-            bn: batch_norm(out_channels, device),
-        });
-        if bottleneck {
-            ResidualBlock {
-                conv1: conv([in_channels, planes], 1, 1, 1, device),
-                bn1: batch_norm(planes, device),
-                conv2: conv([planes, planes], 3, stride, 1, device),
-                bn2: batch_norm(planes, device),
-                conv3: Some(conv([planes, out_channels], 1, 1, 1, device)),
-                bn3: Some(batch_norm(out_channels, device)),
-                downsample,
-            }
-        } else {
-            ResidualBlock {
-                conv1: conv([in_channels, planes], 3, stride, 1, device),
-                bn1: batch_norm(planes, device),
-                conv2: conv([planes, planes], 3, 1, 1, device),
-                bn2: batch_norm(planes, device),
-                conv3: None,
-                bn3: None,
-                downsample,
-            }
+/// The four stages: widths `base · 2ᵏ`, stride 2 on the first block of every stage but the first.
+fn stages(dims: &ResNetDims, device: &Device) -> Vec<Vec<ResidualBlock>> {
+    let mut in_channels = dims.base_width;
+    let mut layers = Vec::with_capacity(dims.blocks.len());
+    for (stage, &count) in dims.blocks.iter().enumerate() {
+        let mut layer = Vec::with_capacity(count);
+        for i in 0..count {
+            let block = ResidualBlockDims {
+                in_channels,
+                planes: dims.base_width << stage,
+                stride: if stage > 0 && i == 0 { 2 } else { 1 },
+                kind: dims.block,
+            };
+            layer.push(ResidualBlock::new(&block, device));
+            in_channels = block.out_channels();
         }
+        layers.push(layer);
     }
-
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
-        let out = match (&self.conv3, &self.bn3) {
-            (Some(conv3), Some(bn3)) => bn3.forward(conv3.forward(relu(out))),
-            _ => out,
-        };
-        let shortcut = match &self.downsample {
-            Some(down) => down.bn.forward(down.conv.forward(x)),
-            None => x,
-        };
-        relu(out + shortcut)
-    }
+    layers
 }
 
 impl TorchParams for ResNet {
@@ -177,25 +145,6 @@ impl TorchParams for ResNet {
             for (i, block) in layer.iter_mut().enumerate() {
                 block.visit_params(&join(prefix, &format!("layer{}.{i}", stage + 1)), visit);
             }
-        }
-    }
-}
-
-impl TorchParams for ResidualBlock {
-    fn visit_params(&mut self, prefix: &str, visit: &mut dyn FnMut(String, ParamSlot<'_>)) {
-        self.conv1.visit_params(&join(prefix, "conv1"), visit);
-        self.bn1.visit_params(&join(prefix, "bn1"), visit);
-        self.conv2.visit_params(&join(prefix, "conv2"), visit);
-        self.bn2.visit_params(&join(prefix, "bn2"), visit);
-        if let Some(conv3) = &mut self.conv3 {
-            conv3.visit_params(&join(prefix, "conv3"), visit);
-        }
-        if let Some(bn3) = &mut self.bn3 {
-            bn3.visit_params(&join(prefix, "bn3"), visit);
-        }
-        if let Some(down) = &mut self.downsample {
-            down.conv.visit_params(&join(prefix, "downsample.0"), visit);
-            down.bn.visit_params(&join(prefix, "downsample.1"), visit);
         }
     }
 }

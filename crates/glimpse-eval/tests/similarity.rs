@@ -6,12 +6,13 @@
 
 use std::path::{Path, PathBuf};
 
-use glimpse_eval::embed::similarity::{TextEmbedder, TextEncoder, cosine};
+use glimpse_eval::embed::minilm::TextEmbedder;
+use glimpse_eval::similarity::{TextEncoder, cosine};
 
 fn minilm() -> PathBuf {
     let dir = std::env::var_os("GLIMPSE_ASSETS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.assets"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.assets"))
         .join("all-MiniLM-L6-v2");
     assert!(
         dir.join("model.safetensors").exists(),
@@ -25,7 +26,7 @@ fn minilm() -> PathBuf {
 fn minilm_embeddings_equal_sentence_transformers() {
     let fixture: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/embeddings/minilm.json"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/embeddings/minilm.json"),
         )
         .unwrap(),
     )

@@ -6,16 +6,27 @@
 
 use std::path::{Path, PathBuf};
 
-use glimpse_eval::embed::clip::Clip;
-use glimpse_eval::embed::clip_score::{PREFIX, clip_evaluation, clip_score, ref_clip_score};
-use glimpse_eval::embed::similarity::cosine;
+use glimpse_eval::clip_score::{PREFIX, clip_score, ref_clip_score};
+use glimpse_eval::embed::clip::{Clip, clip_evaluation};
+use glimpse_eval::similarity::cosine;
 use glimpse_model::preprocess::decode_image;
 use serde_json::Value;
 
-mod common;
-
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/clip")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/clip")
+}
+
+/// The real files tests/setup-assets.sh fetches.
+fn assets() -> PathBuf {
+    let dir = std::env::var_os("GLIMPSE_ASSETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.assets"));
+    assert!(
+        dir.join("mobilenet_v2-b0353104.pth").exists(),
+        "test assets missing in {}: run tests/setup-assets.sh (README's test command does)",
+        dir.display()
+    );
+    dir
 }
 
 fn expected() -> Value {
@@ -109,7 +120,7 @@ fn image_features_equal_transformers_on_its_pixel_values() {
 }
 
 fn photos(expected: &Value) -> Vec<PathBuf> {
-    let assets = common::assets();
+    let assets = assets();
     expected["items"]
         .as_array()
         .unwrap()
@@ -225,8 +236,8 @@ fn clip_score_and_ref_clip_score_equal_clipscore_py() {
     }
 }
 
-/// End to end from the photo files, with our preprocessing (see above), and the seed's
-/// similarity in CLIP's text space, which is text only and so exact.
+/// End to end from the photo files, with our preprocessing (see above), and the original
+/// report's similarity in CLIP's text space, which is text only and so exact.
 #[test]
 fn clip_evaluation_of_photos_follows_clipscore_py() {
     let expected = expected();
@@ -249,9 +260,9 @@ fn clip_evaluation_of_photos_follows_clipscore_py() {
             ref_clip_s[i]
         );
         assert_eq!(ours == 0.0, clip_s[i] == 0.0, "CLIPScore {i} clips at zero alike");
-        let seed = floats(&expected["reference_similarity"][i]);
-        let best = seed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mean = seed.iter().sum::<f64>() / seed.len() as f64;
+        let theirs = floats(&expected["reference_similarity"][i]);
+        let best = theirs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mean = theirs.iter().sum::<f64>() / theirs.len() as f64;
         assert!(
             (image.similarity.0 - best).abs() < 1e-5 && (image.similarity.1 - mean).abs() < 1e-5,
             "similarity {i}"

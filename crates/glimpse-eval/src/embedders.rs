@@ -1,0 +1,147 @@
+//! The embedding models a scoring run was asked for (a sentence encoder for the original
+//! report's similarity, CLIP for CLIPScore), loaded once and used on every caption set. Builds
+//! without the `embeddings` feature have none, and refuse to be asked for them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use crate::clip_score::ClipSummary;
+use crate::score::{Candidate, ImageScores};
+use crate::similarity::SimilaritySummary;
+
+/// The embedders asked for; either may be absent.
+pub struct Embedders {
+    #[cfg(feature = "embeddings")]
+    text: Option<crate::embed::minilm::TextEmbedder>,
+    #[cfg(feature = "embeddings")]
+    clip: Option<crate::embed::clip::Clip>,
+}
+
+/// The similarity and CLIP figures of a set, each when its embedder is given.
+pub type EmbeddingSummaries = (Option<SimilaritySummary>, Option<ClipSummary>);
+
+impl Embedders {
+    /// No embedding scores.
+    pub fn none() -> Embedders {
+        Embedders {
+            #[cfg(feature = "embeddings")]
+            text: None,
+            #[cfg(feature = "embeddings")]
+            clip: None,
+        }
+    }
+
+    /// Fails when this build cannot load what is asked for (it has no `embeddings` feature), so
+    /// that a run can refuse before it does any work.
+    pub fn check_available(text_encoder: Option<&Path>, clip: Option<&Path>) -> Result<()> {
+        if cfg!(feature = "embeddings") {
+            return Ok(());
+        }
+        for (what, path) in [("text encoder", text_encoder), ("CLIP model", clip)] {
+            if let Some(path) = path {
+                bail!(
+                    "cannot use the {what} {}: this build has no embeddings: rebuild with the `embeddings` feature",
+                    path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "embeddings"))]
+impl Embedders {
+    /// Refuses any folder given (see [`Embedders::check_available`]).
+    pub fn load(text_encoder: Option<&Path>, clip: Option<&Path>) -> Result<Embedders> {
+        Embedders::check_available(text_encoder, clip)?;
+        Ok(Embedders::none())
+    }
+
+    /// Nothing to add without embedders.
+    pub(crate) fn score(
+        &self,
+        _candidates: &[Candidate<'_>],
+        _per_image: &mut [ImageScores],
+        _metrics: &mut BTreeMap<String, f64>,
+    ) -> Result<EmbeddingSummaries> {
+        Ok((None, None))
+    }
+}
+
+#[cfg(feature = "embeddings")]
+impl Embedders {
+    /// Loads the sentence-transformers folder and the Hugging Face CLIP folder given.
+    pub fn load(text_encoder: Option<&Path>, clip: Option<&Path>) -> Result<Embedders> {
+        use crate::embed::clip::Clip;
+        use crate::embed::minilm::TextEmbedder;
+        Ok(Embedders {
+            text: text_encoder.map(TextEmbedder::load).transpose()?,
+            clip: clip.map(Clip::load).transpose()?,
+        })
+    }
+
+    /// Adds each embedder's figures to every image's scores and their means to `metrics`.
+    pub(crate) fn score(
+        &self,
+        candidates: &[Candidate<'_>],
+        per_image: &mut [ImageScores],
+        metrics: &mut BTreeMap<String, f64>,
+    ) -> Result<EmbeddingSummaries> {
+        use crate::embed::clip::clip_evaluation;
+        use crate::similarity::caption_similarity;
+
+        let texts: Vec<String> = candidates.iter().map(|c| c.text.clone()).collect();
+        let references: Vec<Vec<String>> = candidates.iter().map(|c| c.sample.raw.clone()).collect();
+        let similarity = match &self.text {
+            Some(embedder) => {
+                let (scores, summary) = caption_similarity(embedder, &texts, &references)?;
+                for (image, similarity) in per_image.iter_mut().zip(scores) {
+                    image.similarity = Some(similarity);
+                }
+                metrics.insert("similarity_mean_max".to_string(), summary.mean_max);
+                metrics.insert("similarity_mean_mean".to_string(), summary.mean_mean);
+                Some(summary)
+            }
+            None => None,
+        };
+        let clip = match &self.clip {
+            Some(clip) => {
+                let paths: Vec<_> = candidates.iter().map(|c| c.sample.path.clone()).collect();
+                let (scores, summary) = clip_evaluation(clip, &paths, &texts, &references)?;
+                for (image, clip) in per_image.iter_mut().zip(scores) {
+                    image.clip = Some(clip);
+                }
+                summary.insert_into(metrics);
+                Some(summary)
+            }
+            None => None,
+        };
+        Ok((similarity, clip))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asking_for_nothing_always_works() {
+        assert!(Embedders::check_available(None, None).is_ok());
+        assert!(Embedders::load(None, None).is_ok());
+    }
+
+    #[cfg(not(feature = "embeddings"))]
+    #[test]
+    fn builds_without_embeddings_refuse_them_by_name() {
+        let error = Embedders::load(None, Some(Path::new("clip-vit")))
+            .err()
+            .map(|e| e.to_string());
+        let error = error.unwrap_or_default();
+        assert!(
+            error.contains("CLIP model clip-vit") && error.contains("rebuild with the `embeddings` feature"),
+            "{error}"
+        );
+    }
+}

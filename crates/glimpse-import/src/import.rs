@@ -1,0 +1,281 @@
+//! One import: read the files, choose the layout, bring the names to canonical ones, infer the
+//! config (or add a fresh decoder), check that everything loads, and describe it on a card.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::tensor::Device;
+use glimpse_model::bundle::{Bundle, ModelCard};
+use glimpse_model::config::{EncoderConfig, ModelConfig, PreprocessConfig};
+use glimpse_model::{CaptionModel, TensorMap, Vocabulary};
+
+use crate::fresh::FreshDecoder;
+use crate::infer::{decoder_config, infer_encoder};
+use crate::layout::{CaptionerWeights, CheckpointLayout, captioner_weights, detect_layout};
+use crate::torch_weights::{TorchWeights, read_checkpoint};
+use crate::torchvision::torchvision_encoder;
+
+/// Everything `glimpse import torch` is told.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    pub checkpoint: Option<PathBuf>,
+    pub encoder: Option<PathBuf>,
+    pub vocab: Option<PathBuf>,
+    pub layout: Option<CheckpointLayout>,
+    /// Adaptive pooling grid (defaults: none, sgrvinod 14×14).
+    pub grid: Option<[usize; 2]>,
+    /// Square input size (defaults: 224, sgrvinod 256).
+    pub input_size: Option<u32>,
+    pub fresh_decoder: FreshDecoder,
+    pub name: Option<String>,
+    pub trained_on: Option<String>,
+    /// The card's creation date (`YYYY-MM-DD`); the caller decides what "now" is.
+    pub created: String,
+}
+
+/// The bundle and what the import left out, for the user to read.
+#[derive(Debug)]
+pub struct Imported {
+    pub bundle: Bundle,
+    pub layout: CheckpointLayout,
+    pub notes: Vec<String>,
+}
+
+/// Runs an import: reads the files, maps names, infers the config, checks everything loads.
+pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
+    let mut notes = Vec::new();
+    let checkpoint = request.checkpoint.as_deref().map(read_checkpoint).transpose()?;
+    let encoder_file = request.encoder.as_deref().map(read_checkpoint).transpose()?;
+    let layout = choose_layout(request.layout, checkpoint.as_ref(), encoder_file.as_ref())?;
+    let Canonical { mut weights, scalars } =
+        canonical_weights(layout, checkpoint.as_ref(), encoder_file.as_ref(), &mut notes)?;
+    let (encoder, preprocess) = encoder_config(request, layout, &weights, device)?;
+    let (vocab, vocab_path) = read_vocabulary(request)?;
+    let config = match layout {
+        CheckpointLayout::Torchvision => {
+            let decoder = &request.fresh_decoder;
+            let config = decoder.model_config(encoder, preprocess, vocab.len());
+            weights.extend(decoder.decoder_weights(&config, device)?);
+            notes.push(format!(
+                "decoder freshly initialised (seed {}): train it before trusting a caption",
+                decoder.seed
+            ));
+            config
+        }
+        CheckpointLayout::Notebook | CheckpointLayout::Sgrvinod => {
+            let config = decoder_config(&weights, layout, encoder, preprocess, &scalars)?;
+            config.validate()?;
+            config
+        }
+    };
+    check_loads(&config, &vocab, vocab_path, &weights, device)?;
+    let card = model_card(request, layout, &config, &scalars, &notes);
+    Ok(Imported {
+        bundle: Bundle {
+            config,
+            vocab,
+            card,
+            weights,
+        },
+        layout,
+        notes,
+    })
+}
+
+/// The layout asked for, or the one the checkpoint's keys show; a lone encoder file is a
+/// torchvision one.
+fn choose_layout(
+    asked: Option<CheckpointLayout>,
+    checkpoint: Option<&TorchWeights>,
+    encoder_file: Option<&TorchWeights>,
+) -> Result<CheckpointLayout> {
+    Ok(match (asked, checkpoint, encoder_file) {
+        (Some(layout), _, _) => layout,
+        (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
+            anyhow!(
+                "{}: cannot tell the layout from its keys (first: {}); pass --layout notebook|sgrvinod|torchvision",
+                checkpoint.path.display(),
+                checkpoint.tensors.names().take(5).collect::<Vec<_>>().join(", ")
+            )
+        })?,
+        (None, None, Some(_)) => CheckpointLayout::Torchvision,
+        (None, None, None) => bail!("nothing to import: pass --checkpoint FILE and/or --encoder FILE"),
+    })
+}
+
+/// The tensors under canonical names (`encoder.<torchvision name>`, `decoder.<notebook name>`)
+/// and the numbers a captioning checkpoint stores beside them.
+struct Canonical {
+    weights: TensorMap,
+    scalars: BTreeMap<String, f64>,
+}
+
+fn canonical_weights(
+    layout: CheckpointLayout,
+    checkpoint: Option<&TorchWeights>,
+    encoder_file: Option<&TorchWeights>,
+    notes: &mut Vec<String>,
+) -> Result<Canonical> {
+    match layout {
+        CheckpointLayout::Torchvision => {
+            if encoder_file.is_some() && checkpoint.is_some() {
+                bail!(
+                    "the torchvision layout takes one file: pass it as --encoder (or --checkpoint), not both"
+                );
+            }
+            let source = encoder_file
+                .or(checkpoint)
+                .ok_or_else(|| anyhow!("nothing to import: pass --checkpoint FILE and/or --encoder FILE"))?;
+            Ok(Canonical {
+                weights: torchvision_encoder(source, notes)?,
+                scalars: BTreeMap::new(),
+            })
+        }
+        CheckpointLayout::Notebook | CheckpointLayout::Sgrvinod => {
+            let checkpoint =
+                checkpoint.ok_or_else(|| anyhow!("the {layout:?} layout needs --checkpoint FILE"))?;
+            Ok(Canonical {
+                weights: captioner_with_encoder(checkpoint, encoder_file, layout, notes)?,
+                scalars: checkpoint.scalars.clone(),
+            })
+        }
+    }
+}
+
+/// A captioning checkpoint's decoder with its own encoder, or with `encoder_file`'s when given
+/// (a checkpoint saved without its encoder needs one).
+fn captioner_with_encoder(
+    checkpoint: &TorchWeights,
+    encoder_file: Option<&TorchWeights>,
+    layout: CheckpointLayout,
+    notes: &mut Vec<String>,
+) -> Result<TensorMap> {
+    let CaptionerWeights { encoder, decoder } = captioner_weights(checkpoint, layout, notes)?;
+    let mut weights = match (encoder_file, encoder.is_empty()) {
+        (Some(file), _) => {
+            if !encoder.is_empty() {
+                notes.push(format!(
+                    "encoder weights taken from {} instead of the checkpoint's",
+                    file.path.display()
+                ));
+            }
+            torchvision_encoder(file, notes)?
+        }
+        (None, false) => encoder,
+        (None, true) => bail!(
+            "{}: the checkpoint holds no encoder weights; pass the torchvision ImageNet file as --encoder FILE",
+            checkpoint.path.display()
+        ),
+    };
+    weights.extend(decoder);
+    Ok(weights)
+}
+
+/// The encoder the tensors describe, pooled and fed as the request (or sgrvinod's defaults:
+/// 14×14 grid, 256 pixels) says.
+fn encoder_config(
+    request: &ImportRequest,
+    layout: CheckpointLayout,
+    weights: &TensorMap,
+    device: &Device,
+) -> Result<(EncoderConfig, PreprocessConfig)> {
+    let (arch, width_multiplier) = infer_encoder(weights, device)?;
+    let (grid, input_size) = match layout {
+        CheckpointLayout::Sgrvinod => (
+            Some(request.grid.unwrap_or([14, 14])),
+            request.input_size.unwrap_or(256),
+        ),
+        _ => (request.grid, request.input_size.unwrap_or(224)),
+    };
+    let encoder = EncoderConfig {
+        arch,
+        width_multiplier,
+        pooled_grid: grid,
+    };
+    let preprocess = PreprocessConfig {
+        size: [input_size, input_size],
+        ..PreprocessConfig::default()
+    };
+    Ok((encoder, preprocess))
+}
+
+/// The request's vocabulary file, read.
+fn read_vocabulary(request: &ImportRequest) -> Result<(Vocabulary, &Path)> {
+    let vocab_path = request.vocab.as_deref().ok_or_else(|| {
+        anyhow!(
+            "a vocabulary is needed: pass --vocab FILE (a JSON array, index = id, or a JSON object word → id)"
+        )
+    })?;
+    let vocab_json = std::fs::read_to_string(vocab_path)
+        .with_context(|| format!("{}: cannot read the vocabulary", vocab_path.display()))?;
+    let vocab = Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
+    Ok((vocab, vocab_path))
+}
+
+/// Proves the bundle loads: the vocabulary fits the embedding, every value is finite, and every
+/// tensor is present, named and shaped as the config says.
+fn check_loads(
+    config: &ModelConfig,
+    vocab: &Vocabulary,
+    vocab_path: &Path,
+    weights: &TensorMap,
+    device: &Device,
+) -> Result<()> {
+    if vocab.len() != config.decoder.vocab_size {
+        bail!(
+            "{}: {} words, but the decoder's embedding has {} rows",
+            vocab_path.display(),
+            vocab.len(),
+            config.decoder.vocab_size
+        );
+    }
+    weights.check_finite()?;
+    CaptionModel::from_weights(config, weights, device)
+        .context("the imported weights do not fit the inferred model")?;
+    Ok(())
+}
+
+/// What the bundle says about itself: names from the files, scores and epochs from the
+/// checkpoint's numbers, the import's notes.
+fn model_card(
+    request: &ImportRequest,
+    layout: CheckpointLayout,
+    config: &ModelConfig,
+    scalars: &BTreeMap<String, f64>,
+    notes: &[String],
+) -> ModelCard {
+    let lossy = |name: Option<&OsStr>| name.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let checkpoint_first = request.checkpoint.as_deref().or(request.encoder.as_deref());
+    let encoder_first = request.encoder.as_deref().or(request.checkpoint.as_deref());
+    ModelCard {
+        name: request
+            .name
+            .clone()
+            .unwrap_or_else(|| lossy(checkpoint_first.and_then(Path::file_stem))),
+        description: format!(
+            "{} encoder with a {} attention LSTM decoder, imported from PyTorch ({:?} layout).",
+            config.encoder.arch.name(),
+            if config.attention.gate {
+                "gated relu"
+            } else {
+                "tanh"
+            },
+            layout
+        ),
+        trained_on: request.trained_on.clone().unwrap_or_default(),
+        decoder_trained: layout != CheckpointLayout::Torchvision,
+        encoder_weights: lossy(encoder_first.and_then(Path::file_name)),
+        metrics: scalars
+            .get("bleu-4")
+            .map(|&b| BTreeMap::from([("Bleu_4".to_string(), b)]))
+            .unwrap_or_default(),
+        epochs: scalars
+            .get("num_epochs")
+            .or(scalars.get("epoch"))
+            .map(|&e| e as u32),
+        created: request.created.clone(),
+        notes: notes.join("; "),
+    }
+}

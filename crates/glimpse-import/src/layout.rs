@@ -1,0 +1,228 @@
+//! Which code wrote a checkpoint, told from its keys, and the renames that bring each layout's
+//! names to the canonical ones: `encoder.<torchvision name>`, `decoder.<notebook name>`.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use glimpse_model::TensorMap;
+
+use crate::torch_weights::TorchWeights;
+
+/// Which code wrote the checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointLayout {
+    Notebook,
+    Sgrvinod,
+    Torchvision,
+}
+
+impl CheckpointLayout {
+    pub const ALL: [CheckpointLayout; 3] = [
+        CheckpointLayout::Notebook,
+        CheckpointLayout::Sgrvinod,
+        CheckpointLayout::Torchvision,
+    ];
+
+    /// The name `--layout` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckpointLayout::Notebook => "notebook",
+            CheckpointLayout::Sgrvinod => "sgrvinod",
+            CheckpointLayout::Torchvision => "torchvision",
+        }
+    }
+
+    /// sgrvinod's decoder names → the notebook's (prefixes after `decoder.`); the notebook's
+    /// names are the canonical ones.
+    fn decoder_renames(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            CheckpointLayout::Sgrvinod => &[
+                ("attention.encoder_att.", "attention.U."),
+                ("attention.decoder_att.", "attention.W."),
+                ("attention.full_att.", "attention.A."),
+                ("decode_step.", "lstm_cell."),
+                ("fc.", "fcn."),
+            ],
+            CheckpointLayout::Notebook | CheckpointLayout::Torchvision => &[],
+        }
+    }
+}
+
+/// Recognises a layout from characteristic keys anywhere in the checkpoint.
+pub fn detect_layout(tensors: &TensorMap) -> Option<CheckpointLayout> {
+    let has = |suffix: &str| tensors.names().any(|n| n.ends_with(suffix));
+    if has("decoder.attention.U.weight") || has("decoder.fcn.weight") {
+        Some(CheckpointLayout::Notebook)
+    } else if has("decoder.attention.encoder_att.weight") || has("decoder.decode_step.weight_ih") {
+        Some(CheckpointLayout::Sgrvinod)
+    } else if has("layer1.0.conv1.weight") || has("features.0.0.weight") {
+        Some(CheckpointLayout::Torchvision)
+    } else {
+        None
+    }
+}
+
+/// Drops DataParallel's `module.` segments.
+pub(crate) fn without_module_segments(name: &str) -> String {
+    name.split('.')
+        .filter(|part| *part != "module")
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The prefix (`""`, `"state_dict."`, `"model."`, …) under which `marker` sits.
+pub(crate) fn root_of(tensors: &TensorMap, marker: &str) -> Option<String> {
+    tensors.names().find_map(|name| {
+        let name = without_module_segments(name);
+        name.strip_suffix(marker).map(str::to_string)
+    })
+}
+
+/// torchvision's ResNet `children()[:-2]` indices → attribute names.
+const RESNET_CHILDREN: [(&str, &str); 6] = [
+    ("0", "conv1"),
+    ("1", "bn1"),
+    ("4", "layer1"),
+    ("5", "layer2"),
+    ("6", "layer3"),
+    ("7", "layer4"),
+];
+
+/// A captioning checkpoint's tensors under canonical names.
+pub(crate) struct CaptionerWeights {
+    pub encoder: TensorMap,
+    pub decoder: TensorMap,
+}
+
+/// Splits a notebook or sgrvinod checkpoint into canonical encoder and decoder tensors.
+pub(crate) fn captioner_weights(
+    checkpoint: &TorchWeights,
+    layout: CheckpointLayout,
+    notes: &mut Vec<String>,
+) -> Result<CaptionerWeights> {
+    let root = root_of(&checkpoint.tensors, "decoder.embedding.weight").ok_or_else(|| {
+        anyhow!(
+            "{}: no `decoder.embedding.weight`: not a {layout:?} checkpoint",
+            checkpoint.path.display()
+        )
+    })?;
+    let (mut encoder, mut decoder) = (TensorMap::new(), TensorMap::new());
+    let mut ignored = Vec::new();
+    for (stored, tensor) in checkpoint.tensors.iter() {
+        let name = without_module_segments(stored);
+        let Some(name) = name.strip_prefix(&root) else {
+            ignored.push(stored.to_string());
+            continue;
+        };
+        if let Some(rest) = name.strip_prefix("encoder.resnet.") {
+            match resnet_child_name(rest) {
+                Some(renamed) => {
+                    encoder.insert(renamed, tensor.clone());
+                }
+                None => ignored.push(stored.to_string()),
+            }
+        } else if let Some(rest) = name.strip_prefix("decoder.") {
+            if layout == CheckpointLayout::Notebook && rest.starts_with("f_beta.") {
+                continue; // defined but never called by the notebook
+            }
+            decoder.insert(decoder_name(layout, rest), tensor.clone());
+        } else {
+            ignored.push(stored.to_string());
+        }
+    }
+    if layout == CheckpointLayout::Notebook
+        && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta."))
+    {
+        notes.push("dropped the notebook's unused `decoder.f_beta`".into());
+    }
+    note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
+    Ok(CaptionerWeights { encoder, decoder })
+}
+
+/// `encoder.resnet.<index>.<rest>` (the notebook's `Sequential` of ResNet children, `rest` being
+/// what follows `encoder.resnet.`) → `encoder.<attribute>.<rest>`; `None` for children the
+/// encoder does not use.
+fn resnet_child_name(rest: &str) -> Option<String> {
+    let (child, tail) = rest.split_once('.').unwrap_or((rest, ""));
+    RESNET_CHILDREN
+        .iter()
+        .find(|(index, _)| *index == child)
+        .map(|(_, attribute)| format!("encoder.{attribute}.{tail}"))
+}
+
+/// The canonical `decoder.*` name of `rest` (what follows `decoder.`) in `layout`.
+fn decoder_name(layout: CheckpointLayout, rest: &str) -> String {
+    let renamed = layout
+        .decoder_renames()
+        .iter()
+        .find_map(|(from, to)| rest.strip_prefix(from).map(|tail| format!("{to}{tail}")))
+        .unwrap_or_else(|| rest.to_string());
+    format!("decoder.{renamed}")
+}
+
+/// Notes the tensors of `path` that were left out: outside the model (`ignored`, the first few
+/// named) and integer ones (`skipped`).
+pub(crate) fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[String], skipped: usize) {
+    if !ignored.is_empty() {
+        let shown: Vec<_> = ignored.iter().take(4).map(String::as_str).collect();
+        notes.push(format!(
+            "ignored {} tensor(s) of {} outside the model ({}{})",
+            ignored.len(),
+            path.display(),
+            shown.join(", "),
+            if ignored.len() > shown.len() { ", …" } else { "" }
+        ));
+    }
+    if skipped > 0 {
+        notes.push(format!(
+            "skipped {skipped} integer tensor(s) of {} (step counters such as num_batches_tracked)",
+            path.display()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glimpse_model::HostTensor;
+
+    fn names(keys: &[&str]) -> TensorMap {
+        keys.iter()
+            .map(|n| (n.to_string(), HostTensor::new(vec![1], vec![0.0]).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn layouts_are_recognised_by_their_keys() {
+        let detect = |keys: &[&str]| detect_layout(&names(keys));
+        assert_eq!(
+            detect(&["state_dict.decoder.attention.U.weight"]),
+            Some(CheckpointLayout::Notebook)
+        );
+        assert_eq!(
+            detect(&["decoder.decode_step.weight_ih"]),
+            Some(CheckpointLayout::Sgrvinod)
+        );
+        assert_eq!(
+            detect(&["conv1.weight", "layer1.0.conv1.weight", "fc.weight"]),
+            Some(CheckpointLayout::Torchvision)
+        );
+        assert_eq!(
+            detect(&["features.0.0.weight", "classifier.1.weight"]),
+            Some(CheckpointLayout::Torchvision)
+        );
+        assert_eq!(detect(&["bert.embeddings.word_embeddings.weight"]), None);
+    }
+
+    #[test]
+    fn module_segments_are_dropped() {
+        assert_eq!(
+            without_module_segments("module.decoder.fc.weight"),
+            "decoder.fc.weight"
+        );
+        assert_eq!(
+            without_module_segments("decoder.module.fc.weight"),
+            "decoder.fc.weight"
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! torchvision ImageNet state dicts (ResNet-18…152, MobileNetV2) as Glimpse encoders.
+
+use anyhow::{Result, anyhow};
+use glimpse_model::TensorMap;
+
+use crate::layout::{note_ignored, root_of, without_module_segments};
+use crate::torch_weights::TorchWeights;
+
+/// A torchvision ImageNet state dict → `encoder.*` tensors (its classifier dropped). What was
+/// left out is added to `notes`.
+pub fn torchvision_encoder(file: &TorchWeights, notes: &mut Vec<String>) -> Result<TensorMap> {
+    let root = root_of(&file.tensors, "conv1.weight")
+        .filter(|root| !root.ends_with("layer1.0.") && !root.contains("downsample"))
+        .or_else(|| root_of(&file.tensors, "features.0.0.weight"))
+        .ok_or_else(|| {
+            anyhow!(
+                "{}: neither `conv1.weight` (ResNet) nor `features.0.0.weight` (MobileNetV2): not a torchvision ImageNet state dict",
+                file.path.display()
+            )
+        })?;
+    let mut encoder = TensorMap::new();
+    let mut ignored = Vec::new();
+    let mut classifier = 0;
+    for (stored, tensor) in file.tensors.iter() {
+        let name = without_module_segments(stored);
+        match name.strip_prefix(&root) {
+            Some(rest) if rest.starts_with("fc.") || rest.starts_with("classifier.") => classifier += 1,
+            Some(rest) => {
+                encoder.insert(format!("encoder.{rest}"), tensor.clone());
+            }
+            None => ignored.push(stored.to_string()),
+        }
+    }
+    if classifier > 0 {
+        notes.push(format!(
+            "dropped {classifier} ImageNet classifier tensor(s) from {}",
+            file.path.display()
+        ));
+    }
+    note_ignored(notes, &file.path, &ignored, file.skipped.len());
+    Ok(encoder)
+}

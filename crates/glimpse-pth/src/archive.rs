@@ -1,0 +1,208 @@
+//! The zip container `torch.save` writes (PyTorch 1.6 and later): `<top>/data.pkl`, optional
+//! `<top>/byteorder`, and one `<top>/data/<key>` entry per storage, where `<top>` is whatever
+//! the file was called when it was saved. Reading is the `zip` crate's; stored entries (what
+//! `torch.save` writes) are borrowed from the file's bytes, deflated ones are inflated on demand.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{Cursor, Read};
+use std::sync::Arc;
+
+use zip::result::ZipError;
+use zip::{CompressionMethod, ZipArchive};
+
+use crate::error::PthError;
+
+/// The whole file, shared between the archive reader and the borrowed entries.
+#[derive(Clone)]
+struct Bytes(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} bytes", self.0.len())
+    }
+}
+
+/// An opened archive: its entries by their path below the top folder.
+#[derive(Debug)]
+pub(crate) struct ZipStorages {
+    bytes: Bytes,
+    archive: ZipArchive<Cursor<Bytes>>,
+    /// `data.pkl`, `data/0`, … → entry index.
+    entries: HashMap<String, usize>,
+}
+
+impl ZipStorages {
+    pub(crate) fn open(data: Vec<u8>) -> Result<ZipStorages, PthError> {
+        if !has_end_record(&data) {
+            return Err(PthError::NoZipEnd);
+        }
+        let bytes = Bytes(Arc::new(data));
+        let archive = ZipArchive::new(Cursor::new(bytes.clone())).map_err(PthError::Zip)?;
+        let mut entries = HashMap::new();
+        for (index, raw) in archive.file_names_raw().enumerate() {
+            let name = String::from_utf8_lossy(raw);
+            // Exactly one top folder, as `torch.save` writes; the first of duplicates wins.
+            if let Some((_top, inner)) = name.split_once('/') {
+                entries.entry(inner.to_string()).or_insert(index);
+            }
+        }
+        Ok(ZipStorages {
+            bytes,
+            archive,
+            entries,
+        })
+    }
+
+    /// The entry at `<top>/<path>`, or `None` if there is none. At most `limit` bytes are
+    /// inflated from a compressed entry: a storage needs no more than its view covers.
+    pub(crate) fn entry(&self, path: &str, limit: Option<u64>) -> Result<Option<Cow<'_, [u8]>>, PthError> {
+        let Some(&index) = self.entries.get(path) else {
+            return Ok(None);
+        };
+        let entry_error = |error| PthError::ZipEntry {
+            name: path.to_string(),
+            error,
+        };
+        // Clones share the parsed directory and the bytes: this is cheap.
+        let mut archive = self.archive.clone();
+        let raw = archive.by_index_raw(index).map_err(entry_error)?;
+        match raw.compression() {
+            CompressionMethod::Stored => {
+                let range = raw.data_start().zip(Some(raw.compressed_size()));
+                let bytes = range.and_then(|(start, size)| self.slice(start, size));
+                bytes.map(|b| Some(Cow::Borrowed(b))).ok_or_else(|| {
+                    entry_error(ZipError::InvalidArchive(
+                        "the entry runs past the end of the file".into(),
+                    ))
+                })
+            }
+            CompressionMethod::Deflated => {
+                drop(raw);
+                let mut out = Vec::new();
+                let entry = archive.by_index(index).map_err(entry_error)?;
+                let mut entry = entry.take(limit.unwrap_or(u64::MAX));
+                entry.read_to_end(&mut out).map_err(|e| entry_error(e.into()))?;
+                Ok(Some(Cow::Owned(out)))
+            }
+            other => Err(PthError::Compressed {
+                name: path.to_string(),
+                method: format!("{other:?}"),
+            }),
+        }
+    }
+
+    /// `size` bytes of the file from `start`, if they are all there.
+    fn slice(&self, start: u64, size: u64) -> Option<&[u8]> {
+        let start = usize::try_from(start).ok()?;
+        let stop = start.checked_add(usize::try_from(size).ok()?)?;
+        self.bytes.0.get(start..stop)
+    }
+}
+
+/// Whether the end-of-central-directory signature is where it must be: in the last 22 bytes
+/// plus the longest comment. Its absence is the usual sign of a truncated download.
+fn has_end_record(data: &[u8]) -> bool {
+    const SIGNATURE: &[u8; 4] = b"PK\x05\x06";
+    let tail = &data[data.len().saturating_sub(22 + usize::from(u16::MAX))..];
+    tail.windows(SIGNATURE.len()).any(|window| window == SIGNATURE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCAL_HEADER: u32 = 0x0403_4b50;
+    const CENTRAL_HEADER: u32 = 0x0201_4b50;
+    const END_OF_DIRECTORY: u32 = 0x0605_4b50;
+
+    /// A stored zip as Python's zipfile writes it: {"arch/data.pkl": b"hello", "arch/data/0": b"xy"}.
+    fn sample() -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut central = Vec::new();
+        let files: [(&str, &[u8]); 2] = [("arch/data.pkl", b"hello"), ("arch/data/0", b"xy")];
+        for (name, body) in files {
+            let offset = out.len() as u32;
+            let crc = crc32(body);
+            out.extend(LOCAL_HEADER.to_le_bytes());
+            out.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend(crc.to_le_bytes());
+            out.extend((body.len() as u32).to_le_bytes());
+            out.extend((body.len() as u32).to_le_bytes());
+            out.extend((name.len() as u16).to_le_bytes());
+            out.extend(0u16.to_le_bytes());
+            out.extend(name.as_bytes());
+            out.extend(body);
+            central.extend(CENTRAL_HEADER.to_le_bytes());
+            central.extend([20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend(crc.to_le_bytes());
+            central.extend((body.len() as u32).to_le_bytes());
+            central.extend((body.len() as u32).to_le_bytes());
+            central.extend((name.len() as u16).to_le_bytes());
+            central.extend([0u8; 12]);
+            central.extend(offset.to_le_bytes());
+            central.extend(name.as_bytes());
+        }
+        let cd_offset = out.len() as u32;
+        out.extend(&central);
+        out.extend(END_OF_DIRECTORY.to_le_bytes());
+        out.extend([0u8; 4]);
+        out.extend(2u16.to_le_bytes());
+        out.extend(2u16.to_le_bytes());
+        out.extend((central.len() as u32).to_le_bytes());
+        out.extend(cd_offset.to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn find(zip: &ZipStorages, path: &str) -> Option<Vec<u8>> {
+        zip.entry(path, None).unwrap().map(|b| b.into_owned())
+    }
+
+    #[test]
+    fn finds_entries_by_suffix() {
+        let zip = ZipStorages::open(sample()).unwrap();
+        assert_eq!(find(&zip, "data.pkl").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(find(&zip, "data/0").as_deref(), Some(&b"xy"[..]));
+        assert_eq!(find(&zip, "0"), None);
+    }
+
+    #[test]
+    fn tolerates_prepended_bytes() {
+        let mut data = b"#!/bin/sh\n".to_vec();
+        data.extend(sample());
+        let zip = ZipStorages::open(data).unwrap();
+        assert_eq!(find(&zip, "data.pkl").as_deref(), Some(&b"hello"[..]));
+        assert_eq!(find(&zip, "data/0").as_deref(), Some(&b"xy"[..]));
+    }
+
+    #[test]
+    fn truncation_is_reported() {
+        let data = sample();
+        let err = ZipStorages::open(data[..data.len() - 30].to_vec()).unwrap_err();
+        assert!(err.to_string().contains("no zip end"), "{err}");
+        assert!(ZipStorages::open(b"PK".to_vec()).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! `torch.save`'s persistent ids: each names a storage (its class, key and size) whose bytes
+//! sit outside the pickle.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::pickle::{PersistentIdError, PersistentLoad, StorageDtype, StorageRef, Value};
+
+/// Turns persistent ids into storage references, remembering each storage's dtype.
+pub(crate) struct StorageLoader {
+    /// Legacy ids carry view metadata; zip ids do not.
+    legacy: bool,
+    /// Root storage key → its dtype (the legacy stream needs it to size each storage).
+    pub(crate) dtypes: HashMap<String, StorageDtype>,
+}
+
+impl StorageLoader {
+    pub(crate) fn new(legacy: bool) -> StorageLoader {
+        StorageLoader {
+            legacy,
+            dtypes: HashMap::new(),
+        }
+    }
+}
+
+impl PersistentLoad for StorageLoader {
+    /// `('storage', torch.FloatStorage, key, location, numel[, view])`.
+    fn load(&mut self, pid: &Value) -> Result<Value, PersistentIdError> {
+        let Value::Tuple(fields) = pid else {
+            return Err(PersistentIdError::Unexpected(format!("{pid:?}")));
+        };
+        match fields.first().and_then(Value::as_str) {
+            Some("storage") => {}
+            // Legacy whole-module saves file each class with its source code: the class stays a
+            // name, and its source is never looked at.
+            Some("module") => return Ok(fields.get(1).cloned().unwrap_or(Value::None)),
+            _ => return Err(PersistentIdError::Unexpected(format!("{fields:?}"))),
+        }
+        let dtype = storage_dtype(fields.get(1))?;
+        let key = fields
+            .get(2)
+            .and_then(Value::as_str)
+            .ok_or(PersistentIdError::Key)?;
+        let numel = fields
+            .get(4)
+            .and_then(Value::as_count)
+            .ok_or(PersistentIdError::Size)?;
+        self.dtypes.insert(key.to_string(), dtype);
+        let (offset, numel) = match (self.legacy, fields.get(5)) {
+            // (view key, offset, size) into the root storage.
+            (true, Some(Value::Tuple(view))) => legacy_view(view)?,
+            _ => (0, numel),
+        };
+        Ok(Value::Storage(Rc::new(StorageRef {
+            key: key.to_string(),
+            dtype,
+            offset,
+            numel,
+        })))
+    }
+}
+
+fn storage_dtype(class: Option<&Value>) -> Result<StorageDtype, PersistentIdError> {
+    let class = match class {
+        Some(Value::Global(g)) => &g.1,
+        other => return Err(PersistentIdError::StorageType(format!("{other:?}"))),
+    };
+    StorageDtype::from_class(class).ok_or_else(|| PersistentIdError::UnsupportedDtype(class.clone()))
+}
+
+/// A legacy view's offset and size, in elements of its root storage.
+fn legacy_view(view: &[Value]) -> Result<(usize, usize), PersistentIdError> {
+    let offset = view
+        .get(1)
+        .and_then(Value::as_count)
+        .ok_or(PersistentIdError::ViewOffset)?;
+    let size = view
+        .get(2)
+        .and_then(Value::as_count)
+        .ok_or(PersistentIdError::ViewSize)?;
+    Ok((offset, size))
+}

@@ -1,0 +1,294 @@
+//! One handler per opcode, or per family of opcodes that differ only in their operand's width.
+
+use std::rc::Rc;
+
+use super::calls::{append, build, call, pairs, set_items};
+use super::error::PickleErrorKind;
+use super::machine::{Machine, Step};
+use super::opcode::OpCode;
+use super::value::Value;
+
+/// The highest protocol Python writes today.
+const MAX_PROTOCOL: u8 = 5;
+
+impl Machine<'_> {
+    pub(super) fn proto(&mut self) -> Step<()> {
+        let protocol = self.byte()?;
+        if protocol > MAX_PROTOCOL {
+            return Err(PickleErrorKind::Protocol(protocol));
+        }
+        Ok(())
+    }
+
+    /// Frames only tell a streaming reader how much to buffer: the length is skipped.
+    pub(super) fn frame(&mut self) -> Step<()> {
+        self.array::<8>().map(drop)
+    }
+
+    pub(super) fn dup(&mut self) -> Step<()> {
+        let top = self.top()?.clone();
+        self.push(top);
+        Ok(())
+    }
+
+    // Numbers.
+
+    pub(super) fn int_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        let value = match line.as_str() {
+            "00" => Value::Bool(false),
+            "01" => Value::Bool(true),
+            text => Value::Int(text.parse().map_err(|_| bad_number("INT", text))?),
+        };
+        self.push(value);
+        Ok(())
+    }
+
+    /// BININT is signed 32-bit; BININT1 and BININT2 are unsigned.
+    pub(super) fn bin_int(&mut self, opcode: OpCode) -> Step<()> {
+        let value = match opcode {
+            OpCode::BinInt => i64::from(i32::from_le_bytes(self.array()?)),
+            OpCode::BinInt1 => i64::from(self.byte()?),
+            _ => i64::from(u16::from_le_bytes(self.array()?)),
+        };
+        self.push(Value::Int(value));
+        Ok(())
+    }
+
+    pub(super) fn long_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        let digits = line.trim_end_matches('L');
+        let value = digits
+            .parse::<i64>()
+            .map(Value::Int)
+            .unwrap_or_else(|_| Value::opaque(format!("integer {digits}")));
+        self.push(value);
+        Ok(())
+    }
+
+    pub(super) fn long_bytes(&mut self, opcode: OpCode) -> Step<()> {
+        let bytes = self.sized(opcode)?;
+        self.push(long_from_bytes(bytes));
+        Ok(())
+    }
+
+    pub(super) fn float_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        let value = line
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| bad_number("FLOAT", &line))?;
+        self.push(Value::Float(value));
+        Ok(())
+    }
+
+    pub(super) fn bin_float(&mut self) -> Step<()> {
+        let value = f64::from_be_bytes(self.array()?);
+        self.push(Value::Float(value));
+        Ok(())
+    }
+
+    // Text and bytes.
+
+    /// Protocol 0 string: a Python repr in quotes, kept without them.
+    pub(super) fn string_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        let text = line.trim_matches(|c| c == '\'' || c == '"').to_string();
+        self.push(Value::Str(text));
+        Ok(())
+    }
+
+    /// Python 2 byte strings, read as (lossy) text: they hold names and keys.
+    pub(super) fn bin_string(&mut self, opcode: OpCode) -> Step<()> {
+        let bytes = self.sized(opcode)?;
+        self.push(Value::Str(String::from_utf8_lossy(bytes).into_owned()));
+        Ok(())
+    }
+
+    pub(super) fn unicode_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        self.push(Value::Str(line));
+        Ok(())
+    }
+
+    pub(super) fn bin_unicode(&mut self, opcode: OpCode) -> Step<()> {
+        let bytes = self.sized(opcode)?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(PickleErrorKind::Utf8)?;
+        self.push(Value::Str(text));
+        Ok(())
+    }
+
+    pub(super) fn bin_bytes(&mut self, opcode: OpCode) -> Step<()> {
+        let bytes = self.sized(opcode)?;
+        self.push(Value::Bytes(bytes.to_vec()));
+        Ok(())
+    }
+
+    // Containers.
+
+    pub(super) fn list(&mut self) -> Step<()> {
+        let items = self.pop_mark()?;
+        self.push(Value::list(items));
+        Ok(())
+    }
+
+    pub(super) fn append(&mut self) -> Step<()> {
+        let item = self.pop()?;
+        append(self.top()?, vec![item])
+    }
+
+    pub(super) fn appends(&mut self) -> Step<()> {
+        let items = self.pop_mark()?;
+        append(self.top()?, items)
+    }
+
+    pub(super) fn tuple(&mut self) -> Step<()> {
+        let items = self.pop_mark()?;
+        self.push(Value::tuple(items));
+        Ok(())
+    }
+
+    /// TUPLE1, TUPLE2, TUPLE3: the top one, two or three values.
+    pub(super) fn short_tuple(&mut self, opcode: OpCode) -> Step<()> {
+        let wanted = usize::from(opcode as u8 - OpCode::Tuple1 as u8) + 1;
+        let len = self.stack.len();
+        let start = len
+            .checked_sub(wanted)
+            .ok_or(PickleErrorKind::ShortStack { wanted, len })?;
+        let items = self.stack.split_off(start);
+        self.push(Value::tuple(items));
+        Ok(())
+    }
+
+    pub(super) fn dict(&mut self) -> Step<()> {
+        let items = self.pop_mark()?;
+        self.push(Value::dict(pairs(items)?));
+        Ok(())
+    }
+
+    pub(super) fn set_item(&mut self) -> Step<()> {
+        let value = self.pop()?;
+        let key = self.pop()?;
+        set_items(self.top()?, vec![(key, value)])
+    }
+
+    pub(super) fn set_items(&mut self) -> Step<()> {
+        let items = self.pop_mark()?;
+        let pairs = pairs(items)?;
+        set_items(self.top()?, pairs)
+    }
+
+    // Classes and calls: recorded, never executed.
+
+    pub(super) fn global(&mut self) -> Step<()> {
+        let module = self.line()?;
+        let name = self.line()?;
+        self.push(Value::Global(Rc::new((module, name))));
+        Ok(())
+    }
+
+    pub(super) fn stack_global(&mut self) -> Step<()> {
+        let name = self.pop()?;
+        let module = self.pop()?;
+        match (module, name) {
+            (Value::Str(module), Value::Str(name)) => self.push(Value::Global(Rc::new((module, name)))),
+            _ => return Err(PickleErrorKind::StackGlobal),
+        }
+        Ok(())
+    }
+
+    /// REDUCE (`callable(*args)`) and NEWOBJ (`cls.__new__(cls, *args)`).
+    pub(super) fn reduce(&mut self) -> Step<()> {
+        let args = self.pop()?;
+        let callable = self.pop()?;
+        self.push(call(callable, args)?);
+        Ok(())
+    }
+
+    /// NEWOBJ_EX: as NEWOBJ; the keyword arguments are dropped.
+    pub(super) fn new_obj_ex(&mut self) -> Step<()> {
+        let _kwargs = self.pop()?;
+        self.reduce()
+    }
+
+    pub(super) fn build(&mut self) -> Step<()> {
+        let state = self.pop()?;
+        build(self.top()?, state);
+        Ok(())
+    }
+
+    // Memo.
+
+    pub(super) fn put_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        let index = line.parse().map_err(|_| bad_number("PUT", &line))?;
+        self.memo_put(index)
+    }
+
+    pub(super) fn bin_put(&mut self, opcode: OpCode) -> Step<()> {
+        let index = self.memo_index(opcode)?;
+        self.memo_put(index)
+    }
+
+    pub(super) fn memoize(&mut self) -> Step<()> {
+        let index = u32::try_from(self.memo.len()).map_err(|_| PickleErrorKind::MemoFull)?;
+        self.memo_put(index)
+    }
+
+    pub(super) fn get_line(&mut self) -> Step<()> {
+        let line = self.line()?;
+        let index = line.parse().map_err(|_| bad_number("GET", &line))?;
+        self.memo_get(index)
+    }
+
+    pub(super) fn bin_get(&mut self, opcode: OpCode) -> Step<()> {
+        let index = self.memo_index(opcode)?;
+        self.memo_get(index)
+    }
+
+    /// BINPUT/BINGET take a 1-byte index, LONG_BINPUT/LONG_BINGET a 4-byte one.
+    fn memo_index(&mut self, opcode: OpCode) -> Step<u32> {
+        match opcode {
+            OpCode::BinPut | OpCode::BinGet => Ok(u32::from(self.byte()?)),
+            _ => Ok(u32::from_le_bytes(self.array()?)),
+        }
+    }
+
+    // Persistent ids: the container decides what they stand for.
+
+    pub(super) fn pers_id(&mut self) -> Step<()> {
+        let pid = Value::Str(self.line()?);
+        let value = self.persistent.load(&pid)?;
+        self.push(value);
+        Ok(())
+    }
+
+    pub(super) fn bin_pers_id(&mut self) -> Step<()> {
+        let pid = self.pop()?;
+        let value = self.persistent.load(&pid)?;
+        self.push(value);
+        Ok(())
+    }
+}
+
+fn bad_number(what: &'static str, text: &str) -> PickleErrorKind {
+    PickleErrorKind::BadNumber {
+        what,
+        text: text.to_string(),
+    }
+}
+
+/// A two's-complement little-endian integer (LONG1, LONG4).
+pub(super) fn long_from_bytes(bytes: &[u8]) -> Value {
+    let Some(&last) = bytes.last() else {
+        return Value::Int(0);
+    };
+    if bytes.len() > 8 {
+        // Only the legacy container's magic number is this long: keep its digits.
+        let hex: String = bytes.iter().rev().map(|b| format!("{b:02x}")).collect();
+        return Value::opaque(format!("0x{hex}"));
+    }
+    let mut buf = if last & 0x80 != 0 { [0xffu8; 8] } else { [0u8; 8] };
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Value::Int(i64::from_le_bytes(buf))
+}

@@ -1,0 +1,97 @@
+//! Training examples and the batches built from them: cached encoder features when the encoder
+//! is frozen, preprocessed images when it is fine-tuned.
+
+use std::fs;
+
+use anyhow::{Context, Result, anyhow};
+use burn::tensor::{Device, Tensor, TensorData};
+use glimpse_data::Sample;
+use glimpse_data::vocab_builder::encode;
+use glimpse_model::Vocabulary;
+use glimpse_model::preprocess::bytes_to_input;
+
+use super::step::{Batch, BatchInput};
+use super::trainer::Trainer;
+
+/// One training example: an image (index into the split) and one of its captions as ids.
+#[derive(Debug, Clone)]
+pub(super) struct Pair {
+    pub sample: usize,
+    pub caption: Vec<u32>,
+}
+
+/// A split's images and every (image, caption) pair of it.
+pub(super) struct Examples<'a> {
+    pub samples: Vec<&'a Sample>,
+    pub pairs: Vec<Pair>,
+}
+
+impl<'a> Examples<'a> {
+    pub fn new(samples: Vec<&'a Sample>, vocab: &Vocabulary) -> Examples<'a> {
+        let mut pairs = Vec::new();
+        for (index, sample) in samples.iter().enumerate() {
+            for tokens in &sample.tokens {
+                pairs.push(Pair {
+                    sample: index,
+                    caption: encode(vocab, tokens),
+                });
+            }
+        }
+        Examples { samples, pairs }
+    }
+}
+
+impl Trainer<'_> {
+    /// The batch of `pairs` (indices into `samples`) on `device`.
+    pub(super) fn make_batch(&self, pairs: &[&Pair], samples: &[&Sample], device: &Device) -> Result<Batch> {
+        let input = match &self.cache {
+            Some(cache) => {
+                let batch = pairs.len();
+                let (positions, dim) = (self.model_config.positions(), self.model_config.encoder_dim());
+                let mut values = Vec::with_capacity(batch * positions * dim);
+                for pair in pairs {
+                    values.extend(cache.read(samples[pair.sample])?);
+                }
+                BatchInput::Features(Tensor::from_data(
+                    TensorData::new(values, [batch, positions, dim]),
+                    device,
+                ))
+            }
+            None => BatchInput::Images(self.images(pairs, samples, device)?),
+        };
+        let captions: Vec<&[u32]> = pairs.iter().map(|p| p.caption.as_slice()).collect();
+        Ok(Batch::new(input, &captions, self.vocab.pad.unwrap_or(0), device))
+    }
+
+    /// The images of `pairs`, read and preprocessed: `[B, 3, H, W]`.
+    fn images(&self, pairs: &[&Pair], samples: &[&Sample], device: &Device) -> Result<Tensor<4>> {
+        let [height, width] = self.model_config.preprocess.size.map(|s| s as usize);
+        let mut values = Vec::with_capacity(pairs.len() * 3 * height * width);
+        for pair in pairs {
+            let sample = samples[pair.sample];
+            let bytes = fs::read(&sample.path).with_context(|| format!("{}", sample.path.display()))?;
+            let input = bytes_to_input(&bytes, &self.model_config.preprocess)
+                .map_err(|e| anyhow!("{}: {e}", sample.path.display()))?;
+            values.extend(input);
+        }
+        Ok(Tensor::from_data(
+            TensorData::new(values, [pairs.len(), 3, height, width]),
+            device,
+        ))
+    }
+
+    /// Encoder inputs for whole validation images (no captions), on the plain device.
+    pub(super) fn make_batch_images(&self, pairs: &[&Pair]) -> Result<BatchInput> {
+        let with_caption: Vec<Pair> = pairs
+            .iter()
+            .map(|p| Pair {
+                sample: p.sample,
+                caption: vec![self.vocab.start, self.vocab.end],
+            })
+            .collect();
+        let refs: Vec<&Pair> = with_caption.iter().collect();
+        Ok(self
+            .make_batch(&refs, &self.val.samples, &self.devices.plain)?
+            .input)
+    }
+}

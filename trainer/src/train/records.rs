@@ -1,0 +1,171 @@
+//! The run's records beside its checkpoints: `steps.csv` (one row per step, appended as
+//! training goes), `metrics.csv` (one row per epoch) and the `loss.svg` / `bleu.svg` curves.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::checkpoint::{EpochRecord, write_atomically};
+use super::curves;
+use super::step::StepLoss;
+
+/// Steps averaged by the per-step loss curve.
+const SMOOTHING_WINDOW: usize = 25;
+
+/// The run folder and its open `steps.csv`.
+pub(super) struct Records {
+    pub run: PathBuf,
+    steps_csv: fs::File,
+}
+
+impl Records {
+    /// Opens `steps.csv`, cut back to `step` rows when resuming (rows after the checkpoint were
+    /// trained again).
+    pub fn open(run: &Path, step: u64) -> Result<Records> {
+        let path = run.join("steps.csv");
+        let mut kept = String::from("step,epoch,batch,loss,cross_entropy,attention\n");
+        if step > 0
+            && let Ok(text) = fs::read_to_string(&path)
+        {
+            for line in text.lines().skip(1) {
+                let row_step: u64 = line
+                    .split(',')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(u64::MAX);
+                if row_step <= step {
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        fs::write(&path, kept)?;
+        Ok(Records {
+            run: run.to_path_buf(),
+            steps_csv: fs::OpenOptions::new().append(true).open(&path)?,
+        })
+    }
+
+    /// Appends one step's row (`epoch` and `batch` 1-based).
+    pub fn log_step(&mut self, step: u64, epoch: usize, batch: usize, loss: StepLoss) -> Result<()> {
+        let [loss, cross_entropy, attention] = loss;
+        writeln!(
+            self.steps_csv,
+            "{step},{epoch},{batch},{loss},{cross_entropy},{attention}"
+        )?;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        Ok(self.steps_csv.flush()?)
+    }
+
+    /// Rewrites `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs so far.
+    pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
+        write_atomically(&self.run.join("metrics.csv"), metrics_csv(history).as_bytes())?;
+        let steps = fs::read_to_string(self.run.join("steps.csv"))?;
+        fs::write(self.run.join("loss.svg"), loss_chart(&steps, history))?;
+        fs::write(self.run.join("bleu.svg"), bleu_chart(history))?;
+        Ok(())
+    }
+}
+
+fn metrics_csv(history: &[EpochRecord]) -> String {
+    let mut csv = String::from(
+        "epoch,step,train_loss,val_loss,bleu1,bleu2,bleu3,bleu4,decoder_lr,encoder_lr,samples_per_s,seconds\n",
+    );
+    for r in history {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{:.2},{:.2}\n",
+            r.epoch,
+            r.step,
+            r.train_loss,
+            r.val_loss,
+            r.bleu[0],
+            r.bleu[1],
+            r.bleu[2],
+            r.bleu[3],
+            r.decoder_lr,
+            r.encoder_lr,
+            r.samples_per_s,
+            r.seconds
+        ));
+    }
+    csv
+}
+
+/// Training loss per step (smoothed, from `steps.csv`'s text) and per epoch, and validation
+/// loss, against the step.
+fn loss_chart(steps_csv: &str, history: &[EpochRecord]) -> String {
+    let step_losses: Vec<(f64, f64)> = steps_csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split(',');
+            let step = fields.next()?.parse().ok()?;
+            let loss = fields.nth(2)?.parse().ok()?;
+            Some((step, loss))
+        })
+        .collect();
+    let smoothed = moving_average(&step_losses, SMOOTHING_WINDOW);
+    let val: Vec<(f64, f64)> = history.iter().map(|r| (r.step as f64, r.val_loss)).collect();
+    let train_epoch: Vec<(f64, f64)> = history.iter().map(|r| (r.step as f64, r.train_loss)).collect();
+    curves::line_chart(
+        "Loss",
+        "step",
+        &[
+            curves::Series {
+                name: "train (per step, smoothed)",
+                color: "#9ecae1",
+                points: smoothed,
+            },
+            curves::Series {
+                name: "train (epoch mean)",
+                color: "#1f77b4",
+                points: train_epoch,
+            },
+            curves::Series {
+                name: "validation",
+                color: "#d62728",
+                points: val,
+            },
+        ],
+    )
+}
+
+/// Validation BLEU-4 and BLEU-1 against the epoch.
+fn bleu_chart(history: &[EpochRecord]) -> String {
+    let bleu: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.bleu[3])).collect();
+    let bleu1: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.bleu[0])).collect();
+    curves::line_chart(
+        "Validation BLEU",
+        "epoch",
+        &[
+            curves::Series {
+                name: "BLEU-4",
+                color: "#2ca02c",
+                points: bleu,
+            },
+            curves::Series {
+                name: "BLEU-1",
+                color: "#ff7f0e",
+                points: bleu1,
+            },
+        ],
+    )
+}
+
+/// The mean of each point's `y` and the `window - 1` before it.
+fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, _))| {
+            let from = i.saturating_sub(window - 1);
+            let slice = &points[from..=i];
+            (x, slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64)
+        })
+        .collect()
+}

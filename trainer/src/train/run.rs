@@ -1,0 +1,401 @@
+//! Starting or resuming a run: check the run folder, load the data, build or read back the
+//! model and optimisers, fill the feature cache, and hand everything to the trainer.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result, anyhow, bail};
+use burn::module::Module;
+use burn::tensor::{Bytes, Device};
+use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
+use glimpse_model::params::set_trainable;
+use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
+
+use super::batch::Examples;
+use super::checkpoint::{Checkpoint, TrainState};
+use super::config::TrainConfig;
+use super::features::FeatureCache;
+use super::init;
+use super::records::Records;
+use super::step::Optimizers;
+use super::trainer::{Devices, Limits, Trainer};
+use super::{LAST, TrainOutcome, TrainRequest};
+
+/// Starts or resumes a run.
+pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
+    let stop = stop_on_signals()?;
+    let resumed = previous_checkpoint(request)?;
+    let setup = Setup::new(request, resumed.as_ref())?;
+    if let Some(checkpoint) = &resumed
+        && checkpoint.state.finished
+    {
+        println!("{}: this run has already finished", request.run.display());
+        return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
+    }
+    fs::create_dir_all(&request.run).with_context(|| format!("{}", request.run.display()))?;
+    let mut dataset = setup.load_dataset()?;
+    let start = match resumed {
+        Some(checkpoint) => Start::resumed(checkpoint),
+        None => setup.new_start(&dataset)?,
+    };
+    setup.print_model(&start);
+    let devices = setup.devices()?;
+    let mut model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff)?;
+    let stages = setup.config.fine_tune_stages;
+    set_trainable(&mut model, &|name| init::is_trainable(name, stages));
+    let cache = match stages {
+        0 => Some(setup.feature_cache(&start, &model, &mut dataset, &devices.plain)?),
+        _ => None,
+    };
+    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset)?;
+    let records = Records::open(&request.run, state.step)?;
+    let (train, val) = setup.examples(&dataset, &start.vocab)?;
+    let mut trainer = Trainer {
+        config: setup.config,
+        model_config: start.model_config,
+        vocab: start.vocab,
+        devices,
+        cache,
+        train,
+        val,
+        optimizers,
+        state,
+        limits: Limits {
+            stop,
+            checkpoint_every: request.checkpoint_every,
+            max_steps: request.max_steps,
+        },
+        records,
+    };
+    trainer.train(model)
+}
+
+/// A flag that Ctrl-C and SIGTERM set; the trainer saves and pauses when it sees it.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the Ctrl-C handler")?;
+    }
+    Ok(stop)
+}
+
+/// The checkpoint to resume from; `None` for a new run, whose folder must not hold one and
+/// whose config must be valid.
+fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
+    let path = request.run.join(LAST);
+    if request.resume {
+        if !path.is_file() {
+            bail!(
+                "{}: nothing to resume (no {LAST} in the run folder)",
+                request.run.display()
+            );
+        }
+        return Ok(Some(Checkpoint::read(&path)?));
+    }
+    if path.exists() {
+        bail!(
+            "{}: already holds a run; continue it with `glimpse train --resume {}` or choose a new folder",
+            request.run.display(),
+            request.run.display()
+        );
+    }
+    request.config.validate()?;
+    Ok(None)
+}
+
+/// Where training continues from: a new run's initial model, or a checkpoint's.
+struct Start {
+    vocab: Vocabulary,
+    model_config: ModelConfig,
+    weights: TensorMap,
+    /// The checkpoint's progress and optimiser states when resuming.
+    resumed: Option<Resumed>,
+}
+
+struct Resumed {
+    state: TrainState,
+    decoder_optimizer: Vec<u8>,
+    encoder_optimizer: Option<Vec<u8>>,
+}
+
+impl Start {
+    fn resumed(checkpoint: Checkpoint) -> Start {
+        Start {
+            vocab: checkpoint.vocab,
+            model_config: checkpoint.model_config,
+            weights: checkpoint.weights,
+            resumed: Some(Resumed {
+                state: checkpoint.state,
+                decoder_optimizer: checkpoint.decoder_optimizer,
+                encoder_optimizer: checkpoint.encoder_optimizer,
+            }),
+        }
+    }
+}
+
+/// What every setup step reads: the request, the run's config (the checkpoint's when
+/// resuming) and its data folder.
+struct Setup<'r> {
+    request: &'r TrainRequest,
+    config: TrainConfig,
+    data: PathBuf,
+}
+
+impl<'r> Setup<'r> {
+    fn new(request: &'r TrainRequest, resumed: Option<&Checkpoint>) -> Result<Setup<'r>> {
+        let config = resumed.map_or_else(|| request.config.clone(), |c| c.train_config.clone());
+        let data = match (&request.data, resumed) {
+            (Some(data), _) => data.clone(),
+            (None, Some(checkpoint)) => checkpoint.state.data.clone(),
+            (None, None) => bail!("--data DIR is required for a new run"),
+        };
+        Ok(Setup {
+            request,
+            config,
+            data,
+        })
+    }
+
+    fn run(&self) -> &Path {
+        &self.request.run
+    }
+
+    /// The dataset, its problems reported on stderr and in `data-problems.txt`.
+    fn load_dataset(&self) -> Result<Dataset> {
+        let dataset = Dataset::load(
+            &self.data,
+            &LoadOptions {
+                max_caption_tokens: self.config.max_caption_tokens,
+                max_bad_fraction: self.config.max_bad_fraction,
+            },
+        )?;
+        println!(
+            "data: {} ({:?}): {}",
+            dataset.name,
+            dataset.layout,
+            dataset.summary()
+        );
+        report_problems(&dataset, self.run())?;
+        Ok(dataset)
+    }
+
+    /// A new run: the vocabulary of the train split and the config written to the run folder,
+    /// the initial model built on the first device.
+    fn new_start(&self, dataset: &Dataset) -> Result<Start> {
+        let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count);
+        fs::write(self.run().join("vocab.json"), vocab.to_json())?;
+        fs::write(
+            self.run().join("config.json"),
+            serde_json::to_string_pretty(&self.config)?,
+        )?;
+        let device = self.request.first_device()?;
+        let (model_config, weights) = init::initial_model(&self.config, &vocab, device)?;
+        Ok(Start {
+            vocab,
+            model_config,
+            weights,
+            resumed: None,
+        })
+    }
+
+    fn print_model(&self, start: &Start) {
+        let stages = self.config.fine_tune_stages;
+        println!(
+            "model: {} encoder ({}), vocabulary {} words, {} parameters",
+            start.model_config.encoder.arch.name(),
+            if stages == 0 {
+                "frozen".to_string()
+            } else {
+                format!("last {stages} stages fine-tuned")
+            },
+            start.vocab.len(),
+            start.weights.iter().map(|(_, t)| t.numel()).sum::<usize>()
+        );
+        if self.config.encoder_weights.is_none() && stages == 0 {
+            eprintln!(
+                "warning: the encoder is frozen with random weights; its features carry little information"
+            );
+        }
+    }
+
+    fn devices(&self) -> Result<Devices> {
+        let plain = self.request.first_device()?.clone();
+        let autodiff = plain.clone().autodiff();
+        let replicas: Vec<Device> = self
+            .request
+            .devices
+            .iter()
+            .map(|d| d.clone().autodiff())
+            .collect();
+        if replicas.len() > 1 {
+            println!(
+                "data-parallel over {} {} devices",
+                replicas.len(),
+                self.request.backend_name
+            );
+        }
+        Ok(Devices {
+            plain,
+            autodiff,
+            replicas,
+        })
+    }
+
+    /// The frozen encoder's features of every train and val image, computed where missing;
+    /// images it cannot read leave the dataset.
+    fn feature_cache(
+        &self,
+        start: &Start,
+        model: &CaptionModel,
+        dataset: &mut Dataset,
+        device: &Device,
+    ) -> Result<FeatureCache> {
+        let encoder_weights = encoder_only(&start.weights);
+        let cache = FeatureCache::open(&self.data, &start.model_config, &encoder_weights)?;
+        let plain = model.valid();
+        let wanted: Vec<&Sample> = dataset
+            .split(Split::Train)
+            .iter()
+            .chain(dataset.split(Split::Val))
+            .collect();
+        let report = cache.ensure(&wanted, &plain, &start.model_config, device)?;
+        println!(
+            "feature cache {}: {} cached, {} computed, {} unreadable",
+            cache.dir().display(),
+            report.hits,
+            report.computed,
+            report.failed.len()
+        );
+        drop_unreadable(dataset, &report.failed, &self.config, self.run())?;
+        Ok(cache)
+    }
+
+    /// Fresh optimisers and progress for a new run; the checkpoint's for a resumed one.
+    fn optimizers_and_state(
+        &self,
+        resumed: Option<Resumed>,
+        dataset: &Dataset,
+    ) -> Result<(Optimizers, TrainState)> {
+        let mut optimizers = Optimizers::adam(self.config.grad_clip, self.config.fine_tune_stages > 0);
+        let Some(resumed) = resumed else {
+            return Ok((optimizers, new_state(&self.data, dataset)));
+        };
+        optimizers.decoder = optimizers
+            .decoder
+            .from_bytes(Bytes::from_bytes_vec(resumed.decoder_optimizer))
+            .map_err(|e| anyhow!("{LAST}: optimizer state: {e:?}"))?;
+        if let (Some(optim), Some(bytes)) = (optimizers.encoder.take(), resumed.encoder_optimizer) {
+            optimizers.encoder = Some(
+                optim
+                    .from_bytes(Bytes::from_bytes_vec(bytes))
+                    .map_err(|e| anyhow!("{LAST}: encoder optimizer state: {e:?}"))?,
+            );
+        }
+        let state = resumed.state;
+        println!(
+            "resuming at epoch {}, batch {}, step {}",
+            state.epoch + 1,
+            state.batch_in_epoch,
+            state.step
+        );
+        Ok((optimizers, state))
+    }
+
+    /// The train and val examples; validation scores at most `val_images` images.
+    fn examples<'d>(&self, dataset: &'d Dataset, vocab: &Vocabulary) -> Result<(Examples<'d>, Examples<'d>)> {
+        let train: Vec<&Sample> = dataset.split(Split::Train).iter().collect();
+        let mut val: Vec<&Sample> = dataset.split(Split::Val).iter().collect();
+        if val.is_empty() {
+            bail!(
+                "{}: the val split is empty; validation BLEU-4 needs it",
+                self.data.display()
+            );
+        }
+        if let Some(limit) = self.config.val_images {
+            val.truncate(limit.max(1));
+        }
+        Ok((Examples::new(train, vocab), Examples::new(val, vocab)))
+    }
+}
+
+/// A new run's progress: nothing done yet.
+fn new_state(data: &Path, dataset: &Dataset) -> TrainState {
+    TrainState {
+        data: data.canonicalize().unwrap_or(data.to_path_buf()),
+        dataset: dataset.name.clone(),
+        epoch: 0,
+        batch_in_epoch: 0,
+        step: 0,
+        epoch_loss_sum: 0.0,
+        epoch_samples: 0,
+        epoch_seconds: 0.0,
+        best_bleu4: None,
+        best_epoch: None,
+        epochs_without_improvement: 0,
+        finished: false,
+        train_seconds: 0.0,
+        history: Vec::new(),
+    }
+}
+
+fn encoder_only(weights: &TensorMap) -> TensorMap {
+    let mut encoder = TensorMap::new();
+    for (name, tensor) in weights.iter() {
+        if name.starts_with("encoder.") {
+            encoder.insert(name, tensor.clone());
+        }
+    }
+    encoder
+}
+
+fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
+    let problems = &dataset.problems;
+    fs::write(run.join("data-problems.txt"), problems.all().join("\n") + "\n")?;
+    if !problems.is_empty() {
+        eprintln!(
+            "data: {} problems, {} unreadable rows (all in {}):",
+            problems.len(),
+            problems.bad_rows(),
+            run.join("data-problems.txt").display()
+        );
+        for message in problems.first(5) {
+            eprintln!("  {message}");
+        }
+    }
+    Ok(())
+}
+
+/// Leaves out images the encoder could not read, within the same threshold as the data.
+fn drop_unreadable(
+    dataset: &mut Dataset,
+    failed: &[(String, String)],
+    config: &TrainConfig,
+    run: &Path,
+) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let total: usize = dataset.splits.values().map(Vec::len).sum();
+    let mut log = fs::OpenOptions::new()
+        .append(true)
+        .open(run.join("data-problems.txt"))?;
+    for (_, reason) in failed {
+        eprintln!("  unreadable image, skipped: {reason}");
+        writeln!(log, "{reason}: unreadable image; skipped")?;
+    }
+    if failed.len() as f64 > config.max_bad_fraction * total as f64 {
+        bail!(
+            "{} of {total} images are unreadable (more than {:.0}%); first: {}",
+            failed.len(),
+            config.max_bad_fraction * 100.0,
+            failed[0].1
+        );
+    }
+    for samples in dataset.splits.values_mut() {
+        samples.retain(|s| !failed.iter().any(|(name, _)| name == &s.name));
+    }
+    Ok(())
+}
