@@ -9,6 +9,7 @@ use std::fmt;
 use std::io::{Cursor, Read};
 use std::sync::Arc;
 
+use zip::read::{ArchiveOffset, Config};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
@@ -30,6 +31,19 @@ impl fmt::Debug for Bytes {
     }
 }
 
+/// `torch.save` archives start at byte 0, as PyTorch's reader assumes; the zip crate's offset
+/// detection (zip 9.8, `ArchiveOffset::Detect`) rejects every archive PyTorch writes (its zip64
+/// end record) with "Invalid Central Directory header", so offset 0 is tried first. Detection is
+/// the fallback for archives with bytes prepended, which Python's `zipfile` also reads.
+fn open_archive(bytes: &Bytes) -> Result<ZipArchive<Cursor<Bytes>>, PthError> {
+    let at_start = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
+    ZipArchive::with_config(at_start, Cursor::new(bytes.clone()))
+        .or_else(|_| ZipArchive::new(Cursor::new(bytes.clone())))
+        .map_err(PthError::Zip)
+}
+
 /// An opened archive: its entries by their path below the top folder.
 #[derive(Debug)]
 pub(crate) struct ZipStorages {
@@ -45,7 +59,7 @@ impl ZipStorages {
             return Err(PthError::NoZipEnd);
         }
         let bytes = Bytes(Arc::new(data));
-        let archive = ZipArchive::new(Cursor::new(bytes.clone())).map_err(PthError::Zip)?;
+        let archive = open_archive(&bytes)?;
         let mut entries = HashMap::new();
         for (index, raw) in archive.file_names_raw().enumerate() {
             let name = String::from_utf8_lossy(raw);

@@ -62,6 +62,40 @@ fn both_containers_give_pytorchs_values() {
     }
 }
 
+/// Archives exactly as `torch.save` writes them (zip64 end record, 64-byte aligned storages):
+/// the notebook's whole model and a decoder-only state dict. Each tensor here owns its storage,
+/// so floats + skipped integer tensors = the `data/N` entries Python's zipfile lists (337, 19).
+#[test]
+fn torch_save_archives_open() {
+    for (file, storages, one) in [
+        (
+            "notebook/attention_model_state.pth",
+            337,
+            "state_dict.encoder.resnet.0.weight",
+        ),
+        (
+            "notebook/decoder_only.pth",
+            19,
+            "state_dict.decoder.attention.A.bias",
+        ),
+    ] {
+        let opened = PthFile::open(fixtures().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(opened.container, Container::Zip);
+        let (floats, skipped) = float_tensors(&opened);
+        assert_eq!(floats.len() + skipped.len(), storages, "{file}");
+        assert!(
+            floats.contains_key(one),
+            "{file}: no {one} in {:?}",
+            floats.keys().take(3).collect::<Vec<_>>()
+        );
+        assert!(
+            floats
+                .values()
+                .all(|(_, values)| values.iter().all(|v| v.is_finite()))
+        );
+    }
+}
+
 #[test]
 fn whole_pickled_modules_are_read_as_their_state_dict() {
     let file = PthFile::open(fixtures().join("sgrvinod/BEST_checkpoint_flickr8k.pth.tar")).unwrap();
