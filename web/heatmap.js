@@ -1,5 +1,5 @@
 // Attention heatmaps: a word's attention grid (rows × cols weights summing to 1) upsampled
-// smoothly over the photo, in a colour map, at an adjustable opacity; and the seed report's
+// smoothly over the photo, in a colour map, at an adjustable opacity; and the original report's
 // `plot_attention` figure (a titled panel per word).
 
 /** Bilinear upsampling sampling cell centres (PyTorch's align_corners=False), as the native
@@ -75,7 +75,7 @@ export function panel(photo, attention, grid, width, opacity) {
 }
 
 /** The whole figure on one canvas, for download: panels in a near-square grid, each titled with
- * its word (the seed report's plot_attention). */
+ * its word (the original report's plot_attention). */
 export function figure(photo, result, { panelWidth = 224, opacity = 0.7 } = {}) {
   const n = Math.max(result.tokens.length, 1);
   const cols = Math.ceil(Math.sqrt(n));

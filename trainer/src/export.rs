@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use glimpse_model::{Bundle, ModelCard, StorageType};
+use glimpse_model::{Bundle, ModelCard};
 
 use crate::card::today;
 use crate::train::checkpoint::{Checkpoint, EpochRecord};
@@ -15,18 +15,33 @@ use crate::train::{BEST, LAST};
 /// Which checkpoint of the run to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
-    /// The epoch with the best validation BLEU-4.
     Best,
-    /// The latest state.
     Last,
+}
+
+impl Which {
+    pub const ALL: [Which; 2] = [Which::Best, Which::Last];
+
+    /// The name `--which` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Best => "best",
+            Which::Last => "last",
+        }
+    }
+
+    /// What it means, for `--help`.
+    pub fn help(self) -> &'static str {
+        match self {
+            Which::Best => "The epoch with the best validation BLEU-4",
+            Which::Last => "The latest state",
+        }
+    }
 }
 
 impl std::fmt::Display for Which {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Which::Best => "best",
-            Which::Last => "last",
-        })
+        f.write_str(self.name())
     }
 }
 
@@ -34,14 +49,12 @@ impl std::fmt::Display for Which {
 pub struct ExportRequest {
     pub run: PathBuf,
     pub which: Which,
-    pub out: PathBuf,
-    pub storage: StorageType,
     pub name: Option<String>,
     /// Replaces the generated description on the card.
     pub description: Option<String>,
 }
 
-/// Writes the bundle and returns it.
+/// The run's checkpoint as a bundle with its model card (the caller writes it).
 pub fn export(request: &ExportRequest) -> Result<Bundle> {
     let file = match request.which {
         Which::Best => BEST,
@@ -59,8 +72,6 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     if let Some(description) = &request.description {
         bundle.card.description = description.clone();
     }
-    let bytes = bundle.to_bytes(request.storage)?;
-    crate::train::checkpoint::write_atomically(&request.out, &bytes)?;
     Ok(bundle)
 }
 

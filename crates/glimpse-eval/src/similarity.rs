@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 /// Histogram bins over [-1, 1].
-pub const BINS: usize = 20;
+pub const SIMILARITY_BINS: usize = 20;
 
 /// A sentence encoder whose embedding space the similarity is measured in.
 pub trait TextEncoder {
@@ -55,7 +55,7 @@ pub struct SimilaritySummary {
     /// Over images, of each image's mean reference similarity.
     pub mean_mean: f64,
     pub median_mean: f64,
-    /// Counts of per-image best similarity in `BINS` equal bins over [-1, 1].
+    /// Counts of per-image best similarity in `SIMILARITY_BINS` equal bins over [-1, 1].
     pub histogram_max: Vec<usize>,
 }
 
@@ -107,11 +107,11 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// The set's means, medians and histogram of per-image similarities.
 pub fn summarise(name: &str, per_image: &[ImageSimilarity]) -> SimilaritySummary {
     let n = per_image.len().max(1) as f64;
-    let mut histogram_max = vec![0; BINS];
+    let mut histogram_max = vec![0; SIMILARITY_BINS];
     for (max, _) in per_image {
-        let bin = (((max + 1.0) / 2.0) * BINS as f64)
+        let bin = (((max + 1.0) / 2.0) * SIMILARITY_BINS as f64)
             .floor()
-            .clamp(0.0, (BINS - 1) as f64) as usize;
+            .clamp(0.0, (SIMILARITY_BINS - 1) as f64) as usize;
         histogram_max[bin] += 1;
     }
     SimilaritySummary {
@@ -135,8 +135,12 @@ mod tests {
         assert_eq!(s.median_max, 0.5);
         assert_eq!(s.median_mean, 0.25);
         assert_eq!(s.histogram_max.iter().sum::<usize>(), 3);
-        assert_eq!(s.histogram_max[BINS - 1], 1, "1.0 falls in the last bin");
-        assert_eq!(s.histogram_max[BINS / 2], 1, "0.0 in the middle one");
+        assert_eq!(
+            s.histogram_max[SIMILARITY_BINS - 1],
+            1,
+            "1.0 falls in the last bin"
+        );
+        assert_eq!(s.histogram_max[SIMILARITY_BINS / 2], 1, "0.0 in the middle one");
         assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f64.sqrt()).abs() < 1e-12);
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use glimpse::export::{ExportRequest, Which, export};
+use glimpse::files::write_atomically;
 
 use super::{Exit, choice, storage};
 
@@ -33,11 +34,10 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
     let bundle = export(&ExportRequest {
         run: args.run,
         which: args.which,
-        out: args.out.clone(),
-        storage: storage(args.f16),
         name: args.name,
         description: args.description,
     })?;
+    write_atomically(&args.out, &bundle.to_bytes(storage(args.f16))?)?;
     let metrics: Vec<String> = bundle
         .card
         .metrics

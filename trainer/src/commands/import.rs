@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::card::today;
+use glimpse::files::write_atomically;
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
 use glimpse_model::config::AttentionActivation;
@@ -115,7 +116,7 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     let device = Backend::first_built().device()?;
     let imported = import(&request, &device)?;
     let bytes = imported.bundle.to_bytes(storage(args.f16))?;
-    std::fs::write(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
+    write_atomically(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
     for note in &imported.notes {
         eprintln!("note: {note}");
     }

@@ -66,18 +66,12 @@ impl Choice for CheckpointLayout {
 }
 
 impl Choice for Which {
-    const ALL: &'static [Which] = &[Which::Best, Which::Last];
+    const ALL: &'static [Which] = &Which::ALL;
     fn name(self) -> &'static str {
-        match self {
-            Which::Best => "best",
-            Which::Last => "last",
-        }
+        Which::name(self)
     }
     fn help(self) -> Option<&'static str> {
-        Some(match self {
-            Which::Best => "The epoch with the best validation BLEU-4",
-            Which::Last => "The latest state",
-        })
+        Some(Which::help(self))
     }
 }
 

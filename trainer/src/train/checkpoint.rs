@@ -6,7 +6,6 @@
 //! at any moment leaves either the previous checkpoint or the new one, never half a file.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -165,7 +164,7 @@ impl Checkpoint {
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        write_atomically(path, &self.to_bytes()?)
+        crate::files::write_atomically(path, &self.to_bytes()?)
     }
 }
 
@@ -177,23 +176,4 @@ fn optimizer_tensor(name: &str, bytes: &[u8]) -> StoredTensor {
         shape: vec![bytes.len()],
         bytes: bytes.to_vec(),
     }
-}
-
-/// Write to `path.tmp`, fsync, rename over `path`, fsync the folder.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut file = fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
-        file.write_all(bytes)
-            .with_context(|| format!("{}", tmp.display()))?;
-        file.sync_all().with_context(|| format!("{}", tmp.display()))?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))?;
-    if let Some(dir) = path.parent() {
-        // Makes the rename itself durable; not supported everywhere, so best effort.
-        if let Ok(dir) = fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(())
 }

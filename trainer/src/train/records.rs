@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::checkpoint::{EpochRecord, write_atomically};
+use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
+use crate::files::write_atomically;
 
 /// Steps averaged by the per-step loss curve.
 const SMOOTHING_WINDOW: usize = 25;

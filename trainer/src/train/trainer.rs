@@ -14,12 +14,13 @@ use glimpse_model::{CaptionModel, ModelConfig, Vocabulary};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::batch::{Examples, Pair};
-use super::checkpoint::{Checkpoint, EpochRecord, TrainState, write_atomically};
+use super::checkpoint::{Checkpoint, EpochRecord, TrainState};
 use super::config::TrainConfig;
 use super::features::FeatureCache;
 use super::records::Records;
 use super::step::{Optimizers, StepLoss, train_step, train_step_parallel};
 use super::{BEST, DROPOUT_STREAM, LAST, ORDER_STREAM, TrainOutcome};
+use crate::files::write_atomically;
 
 /// The devices a run computes on.
 pub(super) struct Devices {

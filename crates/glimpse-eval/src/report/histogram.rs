@@ -8,7 +8,7 @@ use super::{ReportModel, model_color};
 use crate::svg::{Attr, Svg};
 
 /// Bins over [0, the largest score].
-const BINS: usize = 20;
+const HISTOGRAM_BINS: usize = 20;
 
 /// A chart per per-image score (the first model's first caption names them); returns the
 /// score names.
@@ -67,7 +67,7 @@ fn histogram(metric: &str, models: &[ReportModel]) -> String {
     );
     for (k, c) in counts.iter().enumerate() {
         // Each bin is a flat step from its left edge to its right edge.
-        let x = |i: usize| left + (w - left - 10.0) * i as f64 / BINS as f64;
+        let x = |i: usize| left + (w - left - 10.0) * i as f64 / HISTOGRAM_BINS as f64;
         let steps = c.iter().enumerate().flat_map(|(i, n)| {
             let y = h - bottom - (h - bottom - 10.0) * *n as f64 / top;
             [(x(i), y), (x(i + 1), y)]
@@ -90,11 +90,11 @@ fn histogram(metric: &str, models: &[ReportModel]) -> String {
     svg.finish()
 }
 
-/// How many of `values` fall in each of [`BINS`] equal bins over [0, `max`] (the top one closed).
+/// How many of `values` fall in each of [`HISTOGRAM_BINS`] equal bins over [0, `max`] (the top one closed).
 fn bin_counts(values: &[f64], max: f64) -> Vec<usize> {
-    let mut counts = vec![0; BINS];
+    let mut counts = vec![0; HISTOGRAM_BINS];
     for x in values {
-        counts[((x / max * BINS as f64) as usize).min(BINS - 1)] += 1;
+        counts[((x / max * HISTOGRAM_BINS as f64) as usize).min(HISTOGRAM_BINS - 1)] += 1;
     }
     counts
 }
