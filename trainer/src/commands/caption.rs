@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_model::{Caption, Decoding, GenerateOptions};
+use glimpse_model::Caption;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -15,7 +15,7 @@ use glimpse::backend::Backend;
 use glimpse_eval::captioning::{Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::figure::{FigureStyle, attention_figure};
 
-use super::Exit;
+use super::{DecodingArgs, Exit};
 
 /// `glimpse caption`.
 #[derive(Args)]
@@ -26,15 +26,8 @@ pub struct CaptionArgs {
     /// Image files (JPEG, PNG, WebP, GIF, BMP).
     #[arg(required = true)]
     images: Vec<PathBuf>,
-    /// Beam width; 1 decodes greedily.
-    #[arg(long, default_value_t = 1)]
-    beam: usize,
-    /// Most words per caption, the end token included.
-    #[arg(long, default_value_t = 20)]
-    max_len: usize,
-    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
-    #[arg(long, default_value_t = 0.0)]
-    length_penalty: f64,
+    #[command(flatten)]
+    decoding: DecodingArgs,
     /// One JSON object per line: image, caption, tokens, attention, grid, log_prob, backend, ms.
     #[arg(long)]
     json: bool,
@@ -81,15 +74,11 @@ pub fn run(args: CaptionArgs) -> Result<Exit> {
 }
 
 fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
-    let options = GenerateOptions {
-        decoding: Decoding::from_beam(request.beam, request.length_penalty)?,
-        max_len: request.max_len,
-    };
+    let options = request.decoding.options()?;
     let style = FigureStyle {
         alpha: request.alpha,
         ..FigureStyle::default()
     };
-    options.validate()?;
     if request.images.is_empty() {
         bail!("no images given");
     }

@@ -7,9 +7,8 @@ use clap::Args;
 use glimpse::backend::Backend;
 use glimpse_data::Split;
 use glimpse_eval::evaluate::{EvalRequest, evaluate};
-use glimpse_model::{Decoding, GenerateOptions};
 
-use super::{Exit, choice};
+use super::{DecodingArgs, Exit, choice};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -21,14 +20,8 @@ pub struct EvalArgs {
     data: PathBuf,
     #[arg(long, value_parser = choice::<Split>(), default_value_t = Split::Test)]
     split: Split,
-    /// Beam width; 1 decodes greedily.
-    #[arg(long, default_value_t = 1)]
-    beam: usize,
-    #[arg(long, default_value_t = 20)]
-    max_len: usize,
-    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
-    #[arg(long, default_value_t = 0.0)]
-    length_penalty: f64,
+    #[command(flatten)]
+    decoding: DecodingArgs,
     /// Score at most this many images.
     #[arg(long)]
     limit: Option<usize>,
@@ -58,10 +51,7 @@ pub fn run(args: EvalArgs) -> Result<Exit> {
         model: args.model,
         data: args.data,
         split: args.split,
-        options: GenerateOptions {
-            decoding: Decoding::from_beam(args.beam, args.length_penalty)?,
-            max_len: args.max_len,
-        },
+        options: args.decoding.options()?,
         device,
         batch: args.batch,
         limit: args.limit,

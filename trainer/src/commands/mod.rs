@@ -11,17 +11,45 @@ pub mod info;
 pub mod synth;
 pub mod train;
 
+use anyhow::Result;
+use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use glimpse::export::Which;
 use glimpse_data::Split;
 use glimpse_import::CheckpointLayout;
-use glimpse_model::StorageType;
+use glimpse_model::{Decoding, GenerateOptions, StorageType};
 
 /// How a command ended.
 pub enum Exit {
     Done,
     /// Stopped by Ctrl-C after saving its state (exit status 130).
     Interrupted,
+}
+
+/// How captions are decoded: the same flags for `caption` and `eval`.
+#[derive(Args)]
+pub struct DecodingArgs {
+    /// Beam width; 1 decodes greedily.
+    #[arg(long, default_value_t = 1)]
+    beam: usize,
+    /// Most words per caption, the end token included.
+    #[arg(long, default_value_t = GenerateOptions::default().max_len)]
+    max_len: usize,
+    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
+    #[arg(long, default_value_t = 0.0)]
+    length_penalty: f64,
+}
+
+impl DecodingArgs {
+    /// The options these flags ask for, checked.
+    pub fn options(&self) -> Result<GenerateOptions> {
+        let options = GenerateOptions {
+            decoding: Decoding::from_beam(self.beam, self.length_penalty)?,
+            max_len: self.max_len,
+        };
+        options.validate()?;
+        Ok(options)
+    }
 }
 
 /// A library enum offered on the command line: its values, each with its name and help.
