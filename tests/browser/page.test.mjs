@@ -73,6 +73,43 @@ async function sendFile(page, file, how = "drop") {
   );
 }
 
+/**
+ * Writes `bundle` with its model config changed by `edit` to `outPath`: the header is parsed,
+ * edited and written back padded to 8 bytes, the tensors untouched.
+ */
+function craftBundle(bundle, outPath, edit) {
+  const bytes = readFileSync(bundle);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString("utf8"));
+  const config = JSON.parse(header.__metadata__["glimpse.config"]);
+  edit(config);
+  header.__metadata__["glimpse.config"] = JSON.stringify(config);
+  let text = JSON.stringify(header);
+  text += " ".repeat((8 - (Buffer.byteLength(text) % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(text)));
+  writeFileSync(outPath, Buffer.concat([length, Buffer.from(text), bytes.subarray(8 + n)]));
+  return outPath;
+}
+
+// Bundles whose configs once crashed or poisoned the model (issue 14): a pooled grid whose
+// product wraps to 0 (an out-of-bounds write in adaptive pooling) and a std that makes NaN.
+const hostileBundles = [
+  {
+    file: craftBundle(DEFAULT_BUNDLE, path.join(scratch, "hostile-std.safetensors"), (config) => {
+      config.preprocess.std = [1e-45, 1e-45, 1e-45];
+    }),
+    message: /Could not load hostile-std\.safetensors: bundle metadata `glimpse\.config`: model config: preprocess\.std\[0\] 1e-45 must be finite and at least 0\.001/,
+  },
+  {
+    file: craftBundle(DEFAULT_BUNDLE, path.join(scratch, "hostile-grid.safetensors"), (config) => {
+      config.encoder.pooled_grid = [4294967296, 4294967296];
+    }),
+    // wasm32's usize cannot even hold the number; either way the config is refused.
+    message: /Could not load hostile-grid\.safetensors: bundle metadata `glimpse\.config`: model config: .*4294967296/,
+  },
+];
+
 for (const mode of MODES) {
   describe(`the page with ${mode.name === "webgpu" ? "WebGPU" : "no WebGPU adapter"}`, () => {
     let server;
@@ -245,6 +282,32 @@ for (const mode of MODES) {
       assertMatchesNative("image.png with the dropped bundle", got, nativeCaptions(other, [photo], 1).get("image.png"));
     });
 
+    test("crafted bundles are refused and the model stays; an extreme-aspect image gets an error and the next photo its caption", async () => {
+      const { page } = browser;
+      // The model in use is the bundle dropped in the previous test.
+      const current = path.join(scratch, `notebook-${mode.name}.safetensors`);
+      for (const { file, message } of hostileBundles) {
+        await sendFile(page, file);
+        await page.waitForFunction((name) => document.querySelector("#model-error")?.textContent.includes(name), path.basename(file), {
+          timeout: 300_000,
+        });
+        assert.ok(await page.locator("#model-error").isVisible());
+        assert.match(await page.locator("#model-error").textContent(), message);
+        assert.match(await page.locator("[data-testid=model-status]").textContent(), /notebook-/);
+      }
+
+      const before = (await readResults(page)).size;
+      const wide = path.join(FIXTURES, "hostile/wide_20000x1.png");
+      const good = path.join(ASSETS, "darknet/person.jpg");
+      await page.setInputFiles("input[type=file]", [wide, good]);
+      await waitForResults(page, before + 2);
+      const results = await readResults(page);
+      assert.equal(results.get("wide_20000x1.png").state, "error");
+      assert.match(results.get("wide_20000x1.png").error, /image is 20000×1: its longer side is more than 64 times its shorter one/);
+      const native = nativeCaptions(current, [good], 1).get("person.jpg");
+      assertMatchesNative("person.jpg after the hostile files", results.get("person.jpg"), native);
+    });
+
     test("?model= loads a bundle by URL from the same site, and refuses other sites", async () => {
       const bundle = importFixtureBundle(path.join(scratch, `by-url-${mode.name}.safetensors`));
       const other = await servePage("/hosted/", { "bundles/notebook.safetensors": bundle });
@@ -297,7 +360,8 @@ for (const mode of MODES) {
         const got = (await readResults(page)).get("giraffe.jpg");
         assert.equal(got.state, "done", got.error);
         assert.equal(got.backend, "cpu");
-        // The model in use is the bundle dropped in the previous test.
+        // The model in use is the bundle dropped in "a dropped bundle replaces the model" (the
+        // crafted ones dropped after it were refused).
         const bundle = path.join(scratch, `notebook-${mode.name}.safetensors`);
         assertMatchesNative("giraffe.jpg after the GPU was lost", got, nativeCaptions(bundle, [photo], 1).get("giraffe.jpg"));
         const status = page.locator("[data-testid=model-status]");

@@ -30,7 +30,7 @@ fn model(arch: EncoderArch, device: &Device) -> (CaptionModel, Vocabulary, Model
     words.extend((4..5000).map(|i| format!("w{i}")));
     let vocab = Vocabulary::from_words(words).unwrap();
     device.seed(1);
-    let mut model = CaptionModel::new(&config, device);
+    let mut model = CaptionModel::new(&config, device).unwrap();
     let mut weights = pollster::block_on(model.weights()).unwrap();
     // Never end early, so every run decodes exactly STEPS words.
     let bias = weights.get("decoder.fcn.bias").unwrap();

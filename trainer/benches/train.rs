@@ -53,7 +53,7 @@ fn main() {
             let mut config = ModelConfig::notebook(VOCAB);
             config.encoder.arch = arch;
             device.seed(1);
-            let mut model = CaptionModel::new(&config, &device);
+            let mut model = CaptionModel::new(&config, &device).unwrap();
             let stages = usize::from(fine_tune);
             set_trainable(&mut model, &|n| is_trainable(n, stages));
             let mut optimizers = Optimizers::adam(5.0, fine_tune);

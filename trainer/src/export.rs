@@ -68,14 +68,15 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
         );
     }
     let checkpoint = Checkpoint::read(&path)?;
-    let mut bundle = to_bundle(checkpoint, &path, request.name.clone());
+    let mut bundle = to_bundle(checkpoint, &path, request.name.clone(), today()?);
     if let Some(description) = &request.description {
         bundle.card.description = description.clone();
     }
     Ok(bundle)
 }
 
-fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>) -> Bundle {
+/// `created` is the card's date ([`today`]).
+fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>, created: String) -> Bundle {
     let state = &checkpoint.state;
     let train = &checkpoint.train_config;
     // The card reports the exported epoch's own validation scores.
@@ -98,7 +99,7 @@ fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>) -> Bundl
             encoder_weights: encoder_weights(train),
             metrics: record.map(validation_metrics).unwrap_or_default(),
             epochs: record.map(|r| r.epoch as u32),
-            created: today(),
+            created,
             notes: format!(
                 "{} steps, {:.0} s of training; batch {}, decoder lr {}, λ {}, seed {}",
                 record.map_or(state.step, |r| r.step),

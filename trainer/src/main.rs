@@ -63,7 +63,12 @@ fn main() -> ExitCode {
         // 130 = "terminated by Ctrl-C", as shells report it; the run is saved and resumable.
         Ok(Exit::Interrupted) => ExitCode::from(130),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Names and words from files are escaped where they enter a message; this catches
+            // any escape sequence that got through (the message's own line breaks are kept).
+            eprintln!(
+                "error: {}",
+                glimpse_files::terminal_safe_message(&format!("{err:#}"))
+            );
             ExitCode::FAILURE
         }
     }

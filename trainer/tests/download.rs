@@ -1,7 +1,7 @@
 //! `glimpse data flickr8k` against a local HTTP server on 127.0.0.1 serving small fixture
 //! archives: a clean download unpacks into a folder `glimpse train` reads; a dropped connection
 //! is resumed with a Range request; a corrupt file is refused by its SHA-256 and removed; a
-//! partial file left by an earlier run is continued.
+//! partial file left by an earlier run is continued; a zip bomb is refused before unpacking.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -291,4 +291,46 @@ fn the_command_records_digests_and_checks_them_later() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("SHA-256 mismatch"));
     // Running again downloads it afresh.
     assert!(run().status.success());
+}
+
+/// A zip bomb served as Flickr8k's text archive (20 MB of zeros in 20 KB): `glimpse data`
+/// refuses to unpack it instead of filling the disk.
+#[test]
+fn the_command_refuses_a_zip_bomb() {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut out);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer.start_file("Flickr8k.token.txt", options).unwrap();
+    writer.write_all(&vec![0u8; 20 << 20]).unwrap();
+    writer.finish().unwrap();
+    let bomb = out.into_inner();
+    assert!(bomb.len() < 100 << 10, "{} bytes", bomb.len());
+    let state = Arc::new(Mutex::new(State::default()));
+    state
+        .lock()
+        .unwrap()
+        .files
+        .insert("/m/Flickr8k_text.zip".into(), Behaviour::Serve(bomb));
+    let address = serve(Arc::clone(&state));
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args([
+            "data",
+            "flickr8k",
+            dir.path().to_str().unwrap(),
+            "--mirror",
+            &format!("{address}/m"),
+            "--no-weights",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("Flickr8k_text.zip: entry `Flickr8k.token.txt` would expand")
+            && stderr.contains("over the 100× limit: a zip bomb? refusing to unpack"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("Flickr8k.token.txt").exists());
 }

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use glimpse_files::{PathError, caps, confined, read_regular, shown};
 use glimpse_metrics::tokenize;
 use serde::{Deserialize, Serialize};
 
@@ -81,11 +82,13 @@ impl Dataset {
     /// Reads the dataset in `root`, whichever layout it has.
     pub fn load(root: &Path, options: &LoadOptions) -> Result<Dataset> {
         if !root.is_dir() {
-            bail!("{}: no such data folder", root.display());
+            bail!("{}: no such data folder", shown(root));
         }
         let mut problems = Problems::default();
         let karpathy_file = karpathy::find(root)?;
-        let (layout, name, assignments, table, images_dir) = if root.join("captions.txt").is_file() {
+        // `exists`, not `is_file`: a captions.txt that is a FIFO or a folder is refused by name
+        // when read, rather than mistaken for no dataset at all.
+        let (layout, name, assignments, table, images_dir) = if root.join("captions.txt").exists() {
             let table = flickr8k::read_kaggle(&root.join("captions.txt"), &mut problems)?;
             let assignments = match flickr8k::read_split_files(root, &mut problems)? {
                 Some(assignments) => assignments,
@@ -101,12 +104,12 @@ impl Dataset {
                 table,
                 images_folder(root),
             )
-        } else if root.join("Flickr8k.token.txt").is_file() {
+        } else if root.join("Flickr8k.token.txt").exists() {
             let table = flickr8k::read_token_file(&root.join("Flickr8k.token.txt"), &mut problems)?;
             let Some(assignments) = flickr8k::read_split_files(root, &mut problems)? else {
                 bail!(
                     "{}: Flickr8k.token.txt is here but the split files Flickr_8k.{{train,dev,test}}Images.txt are not",
-                    root.display()
+                    shown(root)
                 );
             };
             (
@@ -129,7 +132,7 @@ impl Dataset {
         } else {
             bail!(
                 "{}: no dataset found: expected captions.txt (Kaggle Flickr8k), Flickr8k.token.txt (original Flickr8k) or dataset_*.json (Karpathy splits)",
-                root.display()
+                shown(root)
             );
         };
         let mut dataset = Dataset {
@@ -160,14 +163,19 @@ impl Dataset {
                 continue;
             };
             images_seen += 1;
-            let path = match relative {
-                Some(relative) => self.root.join(relative),
-                None => images_dir.join(&name),
+            let path = match image_path(&self.root, images_dir, &name, relative.as_deref()) {
+                Ok(path) => path,
+                Err(problem) => {
+                    images_bad += 1;
+                    let location = captions.first().map_or("", |(location, _)| location.as_str());
+                    self.problems.at(location, format!("{name}: {problem}; skipped"));
+                    continue;
+                }
             };
-            if !path.is_file() {
+            if let Some(problem) = image_file_problem(&path) {
                 images_bad += 1;
                 self.problems
-                    .note(format!("{}: image file missing; skipped", path.display()));
+                    .note(format!("{}: {problem}; skipped", shown(&path)));
                 continue;
             }
             let mut sample = Sample {
@@ -214,7 +222,7 @@ impl Dataset {
         )?;
         check_fraction("images", images_bad, images_seen, options, &self.problems)?;
         if self.split(Split::Train).is_empty() {
-            bail!("{}: the train split has no usable images", self.root.display());
+            bail!("{}: the train split has no usable images", shown(&self.root));
         }
         Ok(())
     }
@@ -252,6 +260,30 @@ fn check_fraction(
         );
     }
     Ok(())
+}
+
+/// Where the image `name` is: `relative` (a Karpathy `filepath/filename`) under the data folder,
+/// else `name` in the images folder. Either must stay inside its folder: a name written in a
+/// data file never reaches an absolute path or climbs out with `..`.
+fn image_path(
+    root: &Path,
+    images_dir: &Path,
+    name: &str,
+    relative: Option<&Path>,
+) -> std::result::Result<PathBuf, PathError> {
+    match relative {
+        Some(relative) => confined(root, relative),
+        None => confined(images_dir, Path::new(name)),
+    }
+}
+
+/// Why the image at `path` cannot be used, if it cannot: missing, or not a regular file.
+fn image_file_problem(path: &Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => None,
+        Ok(_) => Some("image is not a regular file"),
+        Err(_) => Some("image file missing"),
+    }
 }
 
 /// `Images/` (Kaggle, synth), else `Flicker8k_Dataset/` (the original zip, sic), else the root.
@@ -296,12 +328,12 @@ fn folder_name(root: &Path) -> String {
 }
 
 /// Splits a file into lines of text, each with its `file:line`; a line that is not UTF-8 is
-/// reported and left out.
+/// reported and left out. Only a regular file of at most [`caps::DATASET_TEXT`] bytes is read.
 pub(crate) fn text_lines(path: &Path, problems: &mut Problems) -> Result<Vec<(String, String)>> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = read_regular(path, caps::DATASET_TEXT, "dataset file")?;
     let mut lines = Vec::new();
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let location = format!("{}:{}", path.display(), index + 1);
+        let location = format!("{}:{}", shown(path), index + 1);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         match std::str::from_utf8(raw) {
             Ok(text) => lines.push((location, text.trim_start_matches('\u{feff}').to_string())),

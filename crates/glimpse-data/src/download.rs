@@ -17,6 +17,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
+pub use crate::unzip::{UnzipLimits, unzip, unzip_with_limits};
+
 const FLICKR8K_BASE: &str = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k";
 const TORCHVISION_BASE: &str = "https://download.pytorch.org/models";
 /// How many times a dropped connection is resumed before giving up.
@@ -92,9 +94,12 @@ pub fn fetch_all(files: &[RemoteFile], dir: &Path) -> Result<()> {
 
 fn read_sums(dir: &Path) -> Result<BTreeMap<String, String>> {
     let path = dir.join(SUMS);
-    let Ok(text) = fs::read_to_string(&path) else {
-        return Ok(BTreeMap::new());
-    };
+    let text =
+        match glimpse_files::read_regular_to_string(&path, glimpse_files::caps::CONFIG, "checksum list") {
+            Ok(text) => text,
+            Err(e) if e.is_not_found() => return Ok(BTreeMap::new()),
+            Err(e) => return Err(e.into()),
+        };
     let mut sums = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -118,7 +123,7 @@ fn write_sums(dir: &Path, sums: &BTreeMap<String, String>) -> Result<()> {
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let (mut file, _) = glimpse_files::open_regular(path, "download")?;
     let mut hash = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
@@ -296,59 +301,5 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
             start + length
         )));
     }
-    Ok(())
-}
-
-/// Unpacks a zip into `dir` (once: a marker remembers it), skipping macOS metadata and refusing
-/// entries that would land outside `dir`.
-pub fn unzip(archive: &Path, dir: &Path) -> Result<()> {
-    let name = archive
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let marker = dir.join(format!(".{name}.unpacked"));
-    if marker.is_file() {
-        return Ok(());
-    }
-    let file = fs::File::open(archive).with_context(|| format!("{}", archive.display()))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| anyhow!("{}: not a readable zip archive: {e}", archive.display()))?;
-    let progress = ProgressBar::new(zip.len() as u64).with_style(
-        ProgressStyle::with_template("unpacking {prefix} {bar:30} {pos}/{len}").expect("a valid template"),
-    );
-    progress.set_prefix(name.clone());
-    for index in 0..zip.len() {
-        let mut entry = zip
-            .by_index(index)
-            .map_err(|e| anyhow!("{}: entry {index}: {e}", archive.display()))?;
-        let Some(relative) = entry.enclosed_name() else {
-            bail!(
-                "{}: entry `{}` points outside the folder; refusing to unpack",
-                archive.display(),
-                String::from_utf8_lossy(entry.name_raw())
-            );
-        };
-        progress.inc(1);
-        if relative.starts_with("__MACOSX")
-            || relative
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("._"))
-        {
-            continue;
-        }
-        let target = dir.join(&relative);
-        if entry.is_dir() {
-            fs::create_dir_all(&target)?;
-            continue;
-        }
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        let mut out = fs::File::create(&target).with_context(|| format!("{}", target.display()))?;
-        std::io::copy(&mut entry, &mut out)
-            .map_err(|e| anyhow!("{}: entry `{}`: {e}", archive.display(), relative.display()))?;
-    }
-    progress.finish_and_clear();
-    fs::write(&marker, b"")?;
     Ok(())
 }

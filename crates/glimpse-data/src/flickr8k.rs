@@ -100,14 +100,15 @@ pub fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTa
     Ok(table)
 }
 
-/// The original split files, if present: image name → split. All three or none.
+/// The original split files, if present: image name → split. All three or none. (Present means
+/// existing: one that is not a regular file is refused by name when read.)
 pub fn read_split_files(
     root: &Path,
     problems: &mut Problems,
 ) -> Result<Option<BTreeMap<String, (Split, Option<PathBuf>)>>> {
     let present: Vec<_> = SPLIT_FILES
         .iter()
-        .filter(|(_, f)| root.join(f).is_file())
+        .filter(|(_, f)| root.join(f).exists())
         .collect();
     if present.is_empty() {
         return Ok(None);
@@ -115,7 +116,7 @@ pub fn read_split_files(
     if present.len() < SPLIT_FILES.len() {
         let missing: Vec<_> = SPLIT_FILES
             .iter()
-            .filter(|(_, f)| !root.join(f).is_file())
+            .filter(|(_, f)| !root.join(f).exists())
             .map(|(_, f)| *f)
             .collect();
         bail!(

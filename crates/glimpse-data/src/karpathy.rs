@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use glimpse_files::{PathError, caps, confined, read_regular, shown};
 use serde::Deserialize;
 
 use crate::dataset::CaptionTable;
@@ -67,13 +68,15 @@ pub fn find(root: &Path) -> Result<Option<PathBuf>> {
     }
 }
 
-/// Reads a Karpathy file. Images in an unknown split are reported and skipped.
+/// Reads a Karpathy file (a regular file of at most [`caps::DATASET_TEXT`] bytes). Images in an
+/// unknown split, and images whose `filepath` or `filename` would lead outside the data folder
+/// (absolute, or with `..`), are reported and skipped.
 pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
-    let text = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    let text = read_regular(path, caps::DATASET_TEXT, "Karpathy split file")?;
     let file: File = serde_json::from_slice(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}:{}:{}: not a Karpathy split file: {e}",
-            path.display(),
+            shown(path),
             e.line(),
             e.column()
         )
@@ -81,7 +84,7 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
     let mut splits = BTreeMap::new();
     let mut captions = CaptionTable::new();
     for (index, image) in file.images.into_iter().enumerate() {
-        let location = format!("{}: images[{index}]", path.display());
+        let location = format!("{}: images[{index}]", shown(path));
         let split = match image.split.as_str() {
             "train" | "restval" => Split::Train,
             "val" => Split::Val,
@@ -91,10 +94,13 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
                 continue;
             }
         };
-        let relative = image
-            .filepath
-            .as_ref()
-            .map(|dir| PathBuf::from(dir).join(&image.filename));
+        let relative = match inside_data_folder(&image) {
+            Ok(relative) => relative,
+            Err(problem) => {
+                problems.bad_row(&location, format!("{problem}; skipped"));
+                continue;
+            }
+        };
         let entries = captions.entry(image.filename.clone()).or_default();
         for (k, sentence) in image.sentences.into_iter().enumerate() {
             entries.push((format!("{location}.sentences[{k}]"), sentence.raw));
@@ -106,4 +112,20 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
         splits,
         captions,
     })
+}
+
+/// The image's path relative to the data folder (`filepath/filename`, or `None` for a file in
+/// the images folder), when neither part is absolute or climbs out with `..`.
+fn inside_data_folder(image: &Image) -> std::result::Result<Option<PathBuf>, PathError> {
+    // `confined` only judges the names here; the folder they are joined to comes later.
+    let check = |name: &Path| confined(Path::new(""), name).map(|_| ());
+    check(Path::new(&image.filename))?;
+    match &image.filepath {
+        Some(dir) => {
+            let relative = PathBuf::from(dir).join(&image.filename);
+            check(&relative)?;
+            Ok(Some(relative))
+        }
+        None => Ok(None),
+    }
 }

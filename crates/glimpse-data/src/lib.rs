@@ -26,6 +26,8 @@ pub mod problems;
 pub mod rng;
 pub mod split;
 pub mod synth;
+#[cfg(feature = "download")]
+pub mod unzip;
 pub mod vocab_builder;
 
 pub use dataset::{Dataset, DatasetFormat, LoadOptions, Sample};

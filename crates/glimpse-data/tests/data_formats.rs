@@ -242,3 +242,132 @@ fn without_split_files_the_split_is_fixed_by_name() {
     };
     assert_eq!(names_of(&first), names_of(&again));
 }
+
+/// Karpathy `filepath` / `filename` values that are absolute or climb out with `..` are reported
+/// with their entry and skipped, even when the file they name exists.
+#[test]
+fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let good = names(100);
+    touch_images(
+        &root.join("Images"),
+        &good.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    touch_images(&dir.path().join("outside"), &["secret.jpg"]);
+    let secret = dir.path().join("outside/secret.jpg");
+    let entry = |file: &str, path: Option<&str>, split: &str| {
+        let mut image = serde_json::json!({"filename": file, "split": split,
+            "sentences": [{"raw": "A man rides a horse."}]});
+        if let Some(path) = path {
+            image["filepath"] = path.into();
+        }
+        image
+    };
+    let mut images: Vec<serde_json::Value> = good
+        .iter()
+        .enumerate()
+        .map(|(i, name)| entry(name, None, if i % 10 == 0 { "val" } else { "train" }))
+        .collect();
+    images.push(entry("secret.jpg", Some("../outside"), "train"));
+    images.push(entry(secret.to_str().unwrap(), None, "train"));
+    images.push(entry("../outside/secret.jpg", None, "train"));
+    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
+    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+
+    let data = Dataset::load(&root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.split(Split::Train).len() + data.split(Split::Val).len(), 100);
+    assert!(
+        data.splits
+            .values()
+            .flatten()
+            .all(|s| s.path.starts_with(&root) && !s.name.contains("secret")),
+        "nothing outside the data folder is used"
+    );
+    assert_eq!(data.problems.bad_rows(), 3);
+    let problems = data.problems.all().join("\n");
+    for (index, expected) in [
+        (100, "`../outside/secret.jpg` contains `..`"),
+        (101, &format!("`{}` is an absolute path", secret.display())),
+        (102, "`../outside/secret.jpg` contains `..`"),
+    ] {
+        let line = format!("dataset_flickr8k.json: images[{index}]: {expected}");
+        assert!(problems.contains(&line), "{line} not in:\n{problems}");
+    }
+}
+
+/// The same for image names in `captions.txt`: reported with the row's `file:line`, counted and
+/// skipped.
+#[test]
+fn image_names_leaving_the_images_folder_are_reported_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let good = names(100);
+    touch_images(
+        &root.join("Images"),
+        &good.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    touch_images(&root, &["secret.jpg"]);
+    let mut csv = String::from("image,caption\n");
+    for name in &good {
+        csv.push_str(&format!("{name},A dog runs .\n"));
+    }
+    csv.push_str("../secret.jpg,A dog runs .\n");
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    let data = Dataset::load(&root, &LoadOptions::default()).unwrap();
+    let problems = data.problems.all().join("\n");
+    assert!(
+        problems.contains(
+            "captions.txt:102: ../secret.jpg: `../secret.jpg` contains `..`; paths in data files must stay inside the data folder; skipped"
+        ),
+        "{problems}"
+    );
+    assert!(data.splits.values().flatten().all(|s| s.name != "../secret.jpg"));
+}
+
+/// A captions file that is a FIFO is refused by name at once (reading it would block forever),
+/// and control characters in names are escaped in the problems reported.
+#[cfg(unix)]
+#[test]
+fn special_files_are_refused_and_problems_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("Images")).unwrap();
+    let fifo = root.join("captions.txt");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = Dataset::load(root, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "captions.txt: the dataset file is a named pipe (FIFO), not a regular file; refusing to read it"
+        ),
+        "{err}"
+    );
+    fs::remove_file(&fifo).unwrap();
+
+    let good = names(100);
+    touch_images(
+        &root.join("Images"),
+        &good.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut csv = String::from("image,caption\n");
+    for name in &good {
+        csv.push_str(&format!("{name},A dog runs .\n"));
+    }
+    csv.push_str("evil\u{1b}]0;owned\u{7}.jpg,A dog runs .\n");
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    let problems = data.problems.all().join("\n");
+    assert!(!problems.contains('\u{1b}'), "{problems}");
+    assert!(
+        problems.contains("evil\\u{1b}]0;owned\\u{7}.jpg: image file missing; skipped"),
+        "{problems}"
+    );
+}

@@ -7,33 +7,35 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
+use glimpse_files::{FileProblem, caps, read_regular, shown};
 use glimpse_model::preprocess::{decode_image, image_to_input};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use image::RgbImage;
 use indicatif::ProgressBar;
 
-/// Loads a bundle file onto `device`.
+/// Loads a bundle file onto `device`. Only a regular file of at most [`caps::MODEL`] bytes is
+/// read: a FIFO or a device given as the model is refused at once.
 pub fn load_captioner(path: &Path, device: &Device) -> Result<Captioner> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the model", path.display()))?;
-    Captioner::from_bytes(&bytes, device)
-        .with_context(|| format!("{}: cannot load the model", path.display()))
+    let bytes = read_regular(path, caps::MODEL, "model")?;
+    Captioner::from_bytes(&bytes, device).with_context(|| format!("{}: cannot load the model", shown(path)))
 }
 
 /// Why an image file could not be captioned. Both variants show only their cause, so that
 /// `format!("{:#}", anyhow::Error::from(error))` reads as the underlying error does.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    /// The file could not be read.
+    /// The file could not be read, is not a regular file, or is over [`caps::IMAGE`].
     #[error(transparent)]
-    Read(#[from] std::io::Error),
+    Read(#[from] FileProblem),
     /// Its bytes are not an image Glimpse decodes, or it has too many pixels.
     #[error(transparent)]
     Decode(#[from] glimpse_model::Error),
 }
 
-/// Reads and decodes one image file, refusing images of more than `max_pixels`.
+/// Reads and decodes one image file, refusing images of more than `max_pixels` and files that
+/// are not regular or hold more than [`caps::IMAGE`] bytes.
 pub fn read_image(path: &Path, max_pixels: u64) -> std::result::Result<RgbImage, ImageError> {
-    let bytes = std::fs::read(path)?;
+    let bytes = read_regular(path, caps::IMAGE, "image").map_err(|e| e.problem)?;
     Ok(decode_image(&bytes, max_pixels)?)
 }
 
@@ -116,6 +118,27 @@ mod tests {
         assert_eq!(
             format!("{:#}", anyhow::Error::from(error)),
             format!("{:#}", anyhow::Error::from(decode))
+        );
+    }
+
+    /// A FIFO given as an image is refused at once instead of blocking on its first read.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_image_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.png");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let error = read_image(&fifo, u64::MAX).unwrap_err();
+        assert!(matches!(error, ImageError::Read(FileProblem::NotRegular { .. })));
+        assert_eq!(
+            error.to_string(),
+            "is a named pipe (FIFO), not a regular file; refusing to read it"
         );
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_data::{Sample, Split};
+use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe};
 use glimpse_metrics::tokenize;
 
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
@@ -37,12 +38,13 @@ pub fn parse_set(text: &str) -> std::result::Result<(String, PathBuf), String> {
     Ok((name.to_string(), PathBuf::from(file)))
 }
 
+/// A caption file: a regular file of at most [`caps::CONFIG`] bytes holding one JSON object.
 fn read_captions(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let text = read_regular_to_string(path, caps::CONFIG, "caption file")?;
     serde_json::from_str(&text).map_err(|e| {
         anyhow!(
             "{}:{}:{}: expected a JSON object {{\"image\": \"caption\"}}: {e}",
-            path.display(),
+            shown(path),
             e.line(),
             e.column()
         )
@@ -93,18 +95,19 @@ fn check_coverage(
     if !missing.is_empty() {
         bail!(
             "{}: no caption for {} of the {} images of the {} split (first: {})",
-            path.display(),
+            shown(path),
             missing.len(),
             samples.len(),
             split.name(),
-            missing[..missing.len().min(3)].join(", ")
+            terminal_safe(&missing[..missing.len().min(3)].join(", "))
         );
     }
     // Every split image has a caption here, so the rest are for other images.
     let extra = captions.len().saturating_sub(samples.len());
     if extra > 0 {
         eprintln!(
-            "{name}: {extra} captions are for images outside the {} split; ignored",
+            "{}: {extra} captions are for images outside the {} split; ignored",
+            terminal_safe(name),
             split.name()
         );
     }

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_data::synth::SynthSidecar;
 use glimpse_data::{Sample, Split};
+use glimpse_files::{shown, terminal_safe};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -146,7 +147,11 @@ fn caption_samples(
         |outcome| {
             match outcome {
                 Captioned::Unreadable { item, error } => {
-                    let message = format!("{}: {:#}", item.path.display(), anyhow::Error::from(error));
+                    let message = format!(
+                        "{}: {}",
+                        shown(&item.path),
+                        terminal_safe(&format!("{:#}", anyhow::Error::from(error)))
+                    );
                     eprintln!("skipped unreadable image {message}");
                     unreadable.push(message);
                 }
@@ -166,7 +171,8 @@ fn caption_samples(
 /// Grounding figures when the data is a `glimpse synth` set (it has `synth.json`).
 fn ground(data: &Path, results: &mut [ImageResult]) -> Result<Option<Grounding>> {
     let path = data.join("synth.json");
-    if !path.is_file() {
+    // `exists`, not `is_file`: a synth.json that is a FIFO or a folder is refused by name.
+    if !path.exists() {
         return Ok(None);
     }
     let sidecar = SynthSidecar::read(&path)?;

@@ -7,13 +7,14 @@ use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
 use glimpse_model::Caption;
-use image::imageops::FilterType;
+use glimpse_model::preprocess::resize_rgb;
 use image::{Rgb, RgbImage};
 
 /// Figure layout and look.
 #[derive(Debug, Clone, Copy)]
 pub struct FigureStyle {
-    /// Width of each panel's photo in pixels.
+    /// Width of each panel's photo in pixels (the longer side is capped at
+    /// [`MAX_PANEL_SIDE`]).
     pub panel_width: u32,
     /// Opacity of the attention map over the photo (the original report uses 0.7).
     pub alpha: f32,
@@ -31,11 +32,34 @@ impl Default for FigureStyle {
 const TITLE_HEIGHT: u32 = 28;
 const GAP: u32 = 8;
 
+/// Longest side of a panel's photo. Panels keep the photo's aspect ratio, so without a cap a
+/// 1×20000 photo made a 224-wide panel 4.5 million pixels high, and the figure gigabytes.
+pub const MAX_PANEL_SIDE: u32 = 512;
+
+/// The `(width, height)` of each panel for a `width × height` photo: `panel_width` wide unless
+/// that makes the panel taller than [`MAX_PANEL_SIDE`], in which case it is that tall; never
+/// less than one pixel either way.
+pub fn panel_size(photo: (u32, u32), panel_width: u32) -> (u32, u32) {
+    let (w, h) = (photo.0.max(1) as f64, photo.1.max(1) as f64);
+    let panel_w = panel_width.clamp(1, MAX_PANEL_SIDE);
+    let panel_h = (h * panel_w as f64 / w).round();
+    if panel_h <= MAX_PANEL_SIDE as f64 {
+        return (panel_w, (panel_h as u32).max(1));
+    }
+    let narrow = (w * MAX_PANEL_SIDE as f64 / h).round() as u32;
+    (narrow.max(1), MAX_PANEL_SIDE)
+}
+
 /// Bilinear upsampling of a `[rows, cols]` grid to `width × height` pixels, sampling cell
 /// centres (PyTorch's `align_corners=False`), so each cell's value sits over its part of the photo.
+/// A map that does not hold `rows × cols` values upsamples to zeros.
 pub fn upsample_bilinear(map: &[f32], grid: [usize; 2], width: u32, height: u32) -> Vec<f32> {
     let [rows, cols] = grid;
-    let mut out = Vec::with_capacity((width * height) as usize);
+    let pixels = width as usize * height as usize;
+    if rows == 0 || cols == 0 || rows.checked_mul(cols) != Some(map.len()) {
+        return vec![0.0; pixels];
+    }
+    let mut out = Vec::with_capacity(pixels);
     let coord = |i: u32, out_len: u32, in_len: usize| -> (usize, usize, f32) {
         let x = ((i as f32 + 0.5) * in_len as f32 / out_len as f32 - 0.5).max(0.0);
         let x0 = (x.floor() as usize).min(in_len - 1);
@@ -77,10 +101,8 @@ pub fn overlay(photo: &RgbImage, attention: &[f32], grid: [usize; 2], alpha: f32
 
 /// The whole figure for one caption: panels in a near-square grid, each titled with its word.
 pub fn attention_figure(photo: &RgbImage, caption: &Caption, style: FigureStyle) -> RgbImage {
-    let panel_w = style.panel_width;
-    let (w, h) = photo.dimensions();
-    let panel_h = ((h as f64 * panel_w as f64 / w as f64).round() as u32).max(1);
-    let photo = image::imageops::resize(photo, panel_w, panel_h, FilterType::Triangle);
+    let (panel_w, panel_h) = panel_size(photo.dimensions(), style.panel_width);
+    let photo = resize_rgb(photo, panel_w, panel_h);
     let n = caption.tokens.len().max(1) as u32;
     let cols = (n as f64).sqrt().ceil() as u32;
     let rows = n.div_ceil(cols);
@@ -191,5 +213,35 @@ mod tests {
         // Some title pixels are black.
         let title_row = (8..8 + 28).flat_map(|y| (8..108).map(move |x| (x, y)));
         assert!(title_row.into_iter().any(|(x, y)| figure.get_pixel(x, y)[0] == 0));
+    }
+
+    #[test]
+    fn panels_of_extreme_photos_stay_small() {
+        assert_eq!(panel_size((100, 50), 100), (100, 50));
+        assert_eq!(panel_size((224, 224), 224), (224, 224));
+        // 1×20000: the panel would be 224 × 4,480,000.
+        assert_eq!(panel_size((1, 20000), 224), (1, MAX_PANEL_SIDE));
+        assert_eq!(panel_size((20000, 1), 224), (224, 1));
+        assert_eq!(panel_size((300, 1000), 4000), (154, MAX_PANEL_SIDE));
+        let caption = Caption {
+            tokens: vec!["tall".into()],
+            token_ids: vec![4],
+            attention: vec![vec![1.0]],
+            grid: [1, 1],
+            log_prob: -1.0,
+            finished: true,
+        };
+        let photo = RgbImage::from_pixel(1, 20000, Rgb([9, 9, 9]));
+        let figure = attention_figure(&photo, &caption, FigureStyle::default());
+        assert_eq!(
+            figure.dimensions(),
+            (1 + 2 * GAP, MAX_PANEL_SIDE + TITLE_HEIGHT + 2 * GAP)
+        );
+    }
+
+    #[test]
+    fn a_map_that_does_not_fit_its_grid_upsamples_to_zeros() {
+        assert_eq!(upsample_bilinear(&[1.0; 3], [2, 2], 2, 1), vec![0.0, 0.0]);
+        assert_eq!(upsample_bilinear(&[], [0, 0], 1, 1), vec![0.0]);
     }
 }

@@ -75,9 +75,8 @@ impl FreshDecoder {
     /// `self.seed`: the encoder is random too (a run without pretrained encoder weights keeps
     /// it). The decoder's values depend on the encoder's size, which is drawn first.
     pub fn initial_weights(&self, config: &ModelConfig, device: &Device) -> Result<TensorMap> {
-        config.validate()?;
         device.seed(self.seed);
-        let mut model = CaptionModel::new(config, device);
+        let mut model = CaptionModel::new(config, device)?;
         Ok(pollster::block_on(model.weights())?)
     }
 

@@ -208,8 +208,8 @@ fn read_vocabulary(request: &ImportRequest) -> Result<(Vocabulary, &Path)> {
             "a vocabulary is needed: pass --vocab FILE (a JSON array, index = id, or a JSON object word → id)"
         )
     })?;
-    let vocab_json = std::fs::read_to_string(vocab_path)
-        .with_context(|| format!("{}: cannot read the vocabulary", vocab_path.display()))?;
+    let vocab_json =
+        glimpse_files::read_regular_to_string(vocab_path, glimpse_files::caps::CONFIG, "vocabulary")?;
     let vocab = Vocabulary::from_json(&vocab_json).map_err(|e| anyhow!("{}: {e}", vocab_path.display()))?;
     Ok((vocab, vocab_path))
 }

@@ -141,10 +141,10 @@ fn check_stored_sizes(config: &ModelConfig, scalars: &BTreeMap<String, f64>) -> 
         ("decoder_dim", config.decoder.decoder_dim),
         ("vocab_size", config.decoder.vocab_size),
     ] {
-        if let Some(&stored) = scalars.get(key) {
-            if stored != value as f64 {
-                bail!("the checkpoint says {key} = {stored} but its tensors give {value}");
-            }
+        if let Some(&stored) = scalars.get(key)
+            && stored != value as f64
+        {
+            bail!("the checkpoint says {key} = {stored} but its tensors give {value}");
         }
     }
     Ok(())
@@ -213,5 +213,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no encoder weights found"), "{err}");
+    }
+
+    #[test]
+    fn a_stem_of_the_wrong_rank_is_named() {
+        let device = Device::flex();
+        for (name, shape) in [
+            ("encoder.features.0.0.weight", vec![]),
+            ("encoder.conv1.weight", vec![64]),
+        ] {
+            let mut weights = TensorMap::new();
+            let values = vec![0.0; shape.iter().product()];
+            weights.insert(name, HostTensor::new(shape.clone(), values).unwrap());
+            let err = infer_encoder(&weights, &device).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("`{name}` has shape {shape:?}; expected 4 dimensions"),
+                "{name}"
+            );
+        }
     }
 }

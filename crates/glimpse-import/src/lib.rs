@@ -55,5 +55,5 @@ pub use fresh::FreshDecoder;
 pub use import::{ImportRequest, Imported, import};
 pub use infer::infer_encoder;
 pub use layout::{CheckpointLayout, detect_layout};
-pub use torch_weights::{TorchWeights, read_checkpoint};
+pub use torch_weights::{MAX_TOTAL_ELEMENTS, TorchWeights, read_checkpoint};
 pub use torchvision::torchvision_encoder;

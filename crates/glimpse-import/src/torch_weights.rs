@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
+use glimpse_files::{caps, read_regular};
 use glimpse_model::{HostTensor, TensorMap};
 
 use glimpse_pth as pth;
@@ -21,21 +22,41 @@ pub struct TorchWeights {
     pub scalars: BTreeMap<String, f64>,
 }
 
-/// Reads every float tensor of a `.pth` / `.pt` file (zip or legacy container).
+/// The most float elements read from one checkpoint, all tensors together: 2^28 (1 GiB as f32).
+/// A ResNet-152 state dict with an Adam optimizer's two moments holds about 180 million; a
+/// hostile file whose many tensors view one storage (or broadcast with zero strides) is stopped
+/// here rather than by the machine's memory.
+pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
+
+/// Reads every float tensor of a `.pth` / `.pt` file (zip or legacy container). Only a regular
+/// file of at most [`caps::MODEL`] bytes is read: a FIFO or a device is refused at once.
 pub fn read_checkpoint(path: &Path) -> Result<TorchWeights> {
-    let file = pth::PthFile::open(path)?;
-    let (found, mut skipped) = file.tensors();
+    let bytes = read_regular(path, caps::MODEL, "checkpoint")?;
+    let file = pth::PthFile::from_bytes(bytes).map_err(|source| pth::PthError::Checkpoint {
+        path: path.to_path_buf(),
+        source: Box::new(source),
+    })?;
+    let pth::TensorWalk {
+        found,
+        unsupported: mut skipped,
+        left_out,
+    } = file.walk_tensors();
+    if let Some(first) = left_out.first() {
+        bail!(
+            "{}: refused: part of the object tree was not searched for tensors ({first}{})",
+            path.display(),
+            if left_out.len() > 1 { "; …" } else { "" }
+        );
+    }
     let mut tensors = TensorMap::new();
+    let mut budget = MAX_TOTAL_ELEMENTS;
     for pth::FoundTensor { name, tensor } in found {
         if !tensor.storage.dtype.is_float() {
             skipped.push(name);
             continue;
         }
-        let data = file
-            .read_f32(&tensor)
+        let tensor = read_tensor(&file, &tensor, &mut budget)
             .with_context(|| format!("{}: tensor `{name}`", path.display()))?;
-        let tensor = HostTensor::new(tensor.shape.clone(), data)
-            .map_err(|e| anyhow!("{}: tensor `{name}`: {e}", path.display()))?;
         if tensors.insert(name.clone(), tensor).is_some() {
             bail!("{}: two tensors are named `{name}`", path.display());
         }
@@ -46,4 +67,24 @@ pub fn read_checkpoint(path: &Path) -> Result<TorchWeights> {
         skipped,
         scalars: file.scalars(),
     })
+}
+
+/// One float tensor, its element count first taken from `budget` (geometry, bounds and the
+/// per-tensor cap are checked by `read_f32` before anything is allocated).
+fn read_tensor(
+    file: &pth::PthFile,
+    tensor: &pth::pickle::TensorRef,
+    budget: &mut usize,
+) -> Result<HostTensor> {
+    let numel = tensor.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if let Some(numel) = numel {
+        *budget = budget.checked_sub(numel).ok_or_else(|| {
+            anyhow!(
+                "shape {:?}: the checkpoint's float tensors hold more than {MAX_TOTAL_ELEMENTS} elements in all",
+                tensor.shape
+            )
+        })?;
+    }
+    let data = file.read_f32(tensor)?;
+    HostTensor::new(tensor.shape.clone(), data).map_err(|e| anyhow!("{e}"))
 }

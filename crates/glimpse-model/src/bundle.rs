@@ -5,7 +5,7 @@
 //! (JSON array, index = id) and the model card (JSON). Storage is F32 or F16; computation is
 //! always f32. Everything here works on bytes: the browser has no file system.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use half::f16;
 use safetensors::SafeTensors;
@@ -145,7 +145,7 @@ impl Bundle {
                 StorageType::F16 => StoredTensor::f16(name, tensor)?,
             });
         }
-        let card = serde_json::to_string(&self.card).expect("a card always serialises");
+        let card = to_json("the bundle's card", &self.card)?;
         write_safetensors(
             "the bundle",
             &stored,
@@ -201,6 +201,11 @@ impl StoredTensor {
 /// under [`CONFIG_KEY`], `vocab` under [`VOCAB_KEY`] and the `extra` entries. Bundles and
 /// training checkpoints both carry their model this way, so one reader finds it in either.
 /// `what` names the file in errors (`"the bundle"`).
+///
+/// The bytes depend only on the arguments: the header lists the metadata with its keys sorted
+/// (the safetensors crate writes them in `HashMap` order, different on every run), then the
+/// tensors in the crate's own order (alignment descending, then name), their data packed in
+/// that order, and the header padded with spaces to a multiple of 8 bytes, as the crate does.
 pub fn write_safetensors<'a>(
     what: &str,
     tensors: &[StoredTensor],
@@ -208,22 +213,87 @@ pub fn write_safetensors<'a>(
     vocab: &Vocabulary,
     extra: impl IntoIterator<Item = (&'a str, String)>,
 ) -> Result<Vec<u8>> {
-    let views = tensors
-        .iter()
-        .map(|t| {
-            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
-                .map(|view| (t.name.clone(), view))
-                .map_err(|e| Error::InvalidArgument(format!("tensor `{}`: {e}", t.name)))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut metadata = HashMap::from([
+    let mut metadata = BTreeMap::from([
         ("format".to_string(), "pt".to_string()),
         (CONFIG_KEY.to_string(), config.to_json()),
         (VOCAB_KEY.to_string(), vocab.to_json()),
     ]);
     metadata.extend(extra.into_iter().map(|(key, value)| (key.to_string(), value)));
-    safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::InvalidArgument(format!("writing {what}: {e}")))
+    let order = storage_order(what, tensors)?;
+    let header = header_bytes(what, &metadata, &order)?;
+    let data_len: usize = order.iter().map(|t| t.bytes.len()).sum();
+    let mut out = Vec::with_capacity(8 + header.len() + data_len);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(&header);
+    for tensor in order {
+        out.extend(&tensor.bytes);
+    }
+    Ok(out)
+}
+
+/// safetensors' own limit on the header, which its reader enforces.
+const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// The tensors in the order the safetensors crate stores them (alignment descending, then
+/// name), each checked to hold exactly its shape's bytes, names unique.
+fn storage_order<'t>(what: &str, tensors: &'t [StoredTensor]) -> Result<Vec<&'t StoredTensor>> {
+    for t in tensors {
+        TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+            .map_err(|e| Error::InvalidArgument(format!("writing {what}: tensor `{}`: {e}", t.name)))?;
+    }
+    let mut order: Vec<&StoredTensor> = tensors.iter().collect();
+    order.sort_by(|a, b| b.dtype.cmp(&a.dtype).then(a.name.cmp(&b.name)));
+    if let Some(pair) = order.windows(2).find(|pair| pair[0].name == pair[1].name) {
+        return Err(Error::InvalidArgument(format!(
+            "writing {what}: two tensors are named `{}`",
+            pair[0].name
+        )));
+    }
+    Ok(order)
+}
+
+/// One tensor's header entry, serialised as the safetensors crate serialises its `TensorInfo`.
+#[derive(Serialize)]
+struct HeaderEntry<'a> {
+    dtype: Dtype,
+    shape: &'a [usize],
+    data_offsets: [usize; 2],
+}
+
+/// The JSON header, `__metadata__` first (keys sorted) and the tensors in `order` with their
+/// data offsets, padded with spaces to a multiple of 8 bytes.
+fn header_bytes(what: &str, metadata: &BTreeMap<String, String>, order: &[&StoredTensor]) -> Result<Vec<u8>> {
+    let mut header = format!("{{\"__metadata__\":{}", to_json(what, metadata)?);
+    let mut offset = 0usize;
+    for tensor in order {
+        let end = offset + tensor.bytes.len(); // the sum of buffers already in memory
+        let entry = HeaderEntry {
+            dtype: tensor.dtype,
+            shape: &tensor.shape,
+            data_offsets: [offset, end],
+        };
+        header.push_str(&format!(
+            ",{}:{}",
+            to_json(what, &tensor.name)?,
+            to_json(what, &entry)?
+        ));
+        offset = end;
+    }
+    header.push('}');
+    let mut bytes = header.into_bytes();
+    bytes.resize(bytes.len().next_multiple_of(8), b' ');
+    if bytes.len() > MAX_HEADER_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "writing {what}: the header would be {} bytes, over safetensors' limit of {MAX_HEADER_BYTES}",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Compact JSON of a header part.
+fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::InvalidArgument(format!("writing {what}: {e}")))
 }
 
 /// Reads one stored tensor as f32.
@@ -290,10 +360,12 @@ fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
     }
 }
 
-/// Where the tensor data ends according to the header (header length + largest end offset).
+/// Where the tensor data ends according to the header (header length + largest end offset),
+/// `None` when the header cannot say or the sum does not fit (checked: the numbers are the
+/// file's).
 fn data_end(bytes: &[u8]) -> Option<usize> {
-    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?) as usize;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + n)?).ok()?;
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
     let end = header
         .as_object()?
         .iter()
@@ -301,7 +373,7 @@ fn data_end(bytes: &[u8]) -> Option<usize> {
         .filter_map(|(_, info)| info.get("data_offsets")?.get(1)?.as_u64())
         .max()
         .unwrap_or(0);
-    Some(8 + n + end as usize)
+    (8 + n).checked_add(usize::try_from(end).ok()?)
 }
 
 #[cfg(test)]
@@ -458,7 +530,7 @@ mod tests {
     fn other_dtypes_are_refused_by_name() {
         let bundle = tiny_bundle();
         let data = [0u8; 8];
-        let mut metadata = HashMap::new();
+        let mut metadata = std::collections::HashMap::new();
         metadata.insert(CONFIG_KEY.to_string(), bundle.config.to_json());
         metadata.insert(VOCAB_KEY.to_string(), bundle.vocab.to_json());
         metadata.insert(CARD_KEY.to_string(), "{}".to_string());

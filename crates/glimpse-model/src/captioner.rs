@@ -24,6 +24,13 @@ pub struct Captioner {
 impl Captioner {
     /// Builds the model from a parsed bundle; fails listing every tensor that does not fit.
     pub fn from_bundle(bundle: Bundle, device: &Device) -> Result<Self> {
+        if bundle.vocab.len() != bundle.config.decoder.vocab_size {
+            return Err(Error::Config(format!(
+                "vocabulary has {} words but decoder.vocab_size is {}",
+                bundle.vocab.len(),
+                bundle.config.decoder.vocab_size
+            )));
+        }
         let model = CaptionModel::from_weights(&bundle.config, &bundle.weights, device)?;
         Ok(Captioner {
             config: bundle.config,
@@ -54,7 +61,10 @@ impl Captioner {
     }
 
     /// Captions preprocessed inputs (`[3, H, W]` each), encoded as one batch: greedy decoding
-    /// decodes them together, beam search one after the other (see [`decode`]).
+    /// decodes them together, beam search one after the other (see [`decode`]). Fails if the
+    /// model computes NaN or an infinity; captions holding `<PAD>` or the start token are
+    /// returned as computed (callers may refuse them with
+    /// [`crate::generate::check_special_tokens`]).
     pub async fn caption_inputs(
         &self,
         inputs: &[Vec<f32>],

@@ -149,6 +149,118 @@ impl Default for PreprocessConfig {
     }
 }
 
+impl PreprocessConfig {
+    /// Input size, normalisation and pixel budget against [`limits`].
+    pub fn validate(&self) -> Result<()> {
+        let [h, w] = self.size;
+        let sides = limits::MIN_INPUT_SIDE..=limits::MAX_INPUT_SIDE;
+        if !(sides.contains(&h) && sides.contains(&w)) {
+            return Err(Error::Config(format!(
+                "preprocess.size [{h}, {w}] must be within {}..={} on each side",
+                limits::MIN_INPUT_SIDE,
+                limits::MAX_INPUT_SIDE
+            )));
+        }
+        if let Some((c, v)) = self
+            .mean
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && v.abs() <= limits::MAX_ABS_MEAN))
+        {
+            return Err(Error::Config(format!(
+                "preprocess.mean[{c}] {v:?} must be finite and within ±{}",
+                limits::MAX_ABS_MEAN
+            )));
+        }
+        if let Some((c, v)) = self
+            .std
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v >= limits::MIN_STD))
+        {
+            return Err(Error::Config(format!(
+                "preprocess.std[{c}] {v:?} must be finite and at least {} (dividing by less turns \
+                 pixels into infinities)",
+                limits::MIN_STD
+            )));
+        }
+        if !(1..=DEFAULT_MAX_PIXELS).contains(&self.max_pixels) {
+            return Err(Error::Config(format!(
+                "preprocess.max_pixels {} must be within 1..={DEFAULT_MAX_PIXELS} (a bundle may \
+                 lower the tool's pixel budget, not raise it)",
+                self.max_pixels
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One weight matrix of the decoder, for [`ModelConfig::validate`].
+struct Matrix {
+    /// Which matrix, by the config fields that size it.
+    what: &'static str,
+    rows: usize,
+    columns: usize,
+    /// How many matrices of this shape the decoder holds.
+    copies: u64,
+}
+
+/// A pooled grid within [`limits::MAX_GRID_SIDE`] per side and [`limits::MAX_GRID_CELLS`]
+/// cells. burn-flex's adaptive pooling writes its output through an unchecked pointer into a
+/// buffer sized by the wrapping product of the grid's sides, so this check is what keeps a
+/// crafted grid from writing outside memory.
+fn check_grid(h: usize, w: usize) -> Result<()> {
+    let sides = 1..=limits::MAX_GRID_SIDE;
+    let cells = (h as u64).checked_mul(w as u64);
+    if sides.contains(&h) && sides.contains(&w) && cells.is_some_and(|c| c <= limits::MAX_GRID_CELLS as u64) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "encoder.pooled_grid [{h}, {w}] must be within 1..={} per side and at most {} cells",
+        limits::MAX_GRID_SIDE,
+        limits::MAX_GRID_CELLS
+    )))
+}
+
+/// The hard caps this build puts on every number a model config supplies. A bundle can lower
+/// a limit (its own `max_pixels`), never raise one. Each cap is far above what real
+/// Show-Attend-Tell models use (ResNet-152 pooled to 14×14 at 256 pixels, a vocabulary of
+/// about 10,000 words, layers of 512) and low enough that a crafted config cannot make the
+/// model allocate more than a few GiB or overflow an index, on 64-bit or on wasm32.
+pub mod limits {
+    /// Smallest input side: the encoders downsample by 32.
+    pub const MIN_INPUT_SIDE: u32 = 32;
+    /// Largest input side (real models use 224 or 256): the encoder's activations grow with
+    /// its square, so 4096 meant 38 s and 2.4 GB per image.
+    pub const MAX_INPUT_SIDE: u32 = 1024;
+    /// Largest side of a pooled attention grid (sgrvinod uses 14).
+    pub const MAX_GRID_SIDE: usize = 64;
+    /// Most cells of a pooled attention grid.
+    pub const MAX_GRID_CELLS: usize = 4096;
+    /// Fewest words: the four special tokens.
+    pub const MIN_VOCAB_SIZE: usize = 4;
+    /// Most words (captioning vocabularies hold 5,000–30,000).
+    pub const MAX_VOCAB_SIZE: usize = 1_000_000;
+    /// Widest embedding, attention or LSTM layer (real models use 256–1024).
+    pub const MAX_LAYER_DIM: usize = 8192;
+    /// Most elements of one decoder weight matrix (2²⁷, 512 MiB as f32); a 10,000-word
+    /// embedding of 512 has 5 million.
+    pub const MAX_MATRIX_ELEMENTS: u64 = 1 << 27;
+    /// Most elements of all the decoder's weight matrices together (2²⁸, 1 GiB as f32).
+    pub const MAX_DECODER_PARAMETERS: u64 = 1 << 28;
+    /// Widest encoder (torchvision's widest MobileNetV2 is 1.4).
+    pub const MAX_WIDTH_MULTIPLIER: f64 = 2.0;
+    /// Smallest normalisation std (ImageNet's are about 0.22; 1e-45 turned pixels into
+    /// infinities and captions into `<PAD> <PAD> …`).
+    pub const MIN_STD: f32 = 1e-3;
+    /// Largest normalisation mean in magnitude (pixels are scaled to [0, 1] first).
+    pub const MAX_ABS_MEAN: f32 = 1000.0;
+    /// Most an image's longer side may exceed its shorter one (panoramas are about 4–10).
+    /// Resizing costs time in proportion to the longer side times the output size, so a
+    /// 4,000,000×1 image within the pixel budget would still take minutes.
+    pub const MAX_ASPECT_RATIO: u32 = 64;
+}
+
 /// The presets are the only place model defaults live: the CLI's flags, a fresh decoder for an
 /// imported encoder and training's config all start from one of them.
 impl ModelConfig {
@@ -228,64 +340,167 @@ impl ModelConfig {
         serde_json::to_string(self).expect("a config always serialises")
     }
 
-    /// Checks the values that serde's types cannot.
+    /// Checks every value against the caps in [`limits`], before anything is allocated from
+    /// it: a config comes from a file, and its numbers size the model's tensors.
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::Config(msg));
         if self.version != CONFIG_VERSION {
-            return bad(format!("version {} is not supported", self.version));
+            return Err(Error::Config(format!(
+                "version {} is not supported",
+                self.version
+            )));
         }
+        self.validate_encoder()?;
+        self.validate_sizes()?;
+        self.validate_matrices()?;
+        self.preprocess.validate()
+    }
+
+    /// The width multiplier and the pooled grid.
+    fn validate_encoder(&self) -> Result<()> {
         let m = self.encoder.width_multiplier;
-        if !(m.is_finite() && m > 0.0 && m <= 4.0) {
-            return bad(format!("encoder.width_multiplier {m} must be in (0, 4]"));
+        if !(m.is_finite() && m > 0.0 && m <= limits::MAX_WIDTH_MULTIPLIER) {
+            return Err(Error::Config(format!(
+                "encoder.width_multiplier {m} must be in (0, {}]",
+                limits::MAX_WIDTH_MULTIPLIER
+            )));
         }
         if self.encoder.arch != EncoderArch::MobilenetV2 {
             let base = BASE_WIDTH as f64 * m;
             if base.fract() != 0.0 {
-                return bad(format!(
+                return Err(Error::Config(format!(
                     "encoder.width_multiplier {m} gives a ResNet base width of {base}, not a whole number"
-                ));
+                )));
             }
         }
-        if let Some([h, w]) = self.encoder.pooled_grid
-            && (h == 0 || w == 0 || h.checked_mul(w).is_none_or(|cells| cells > 4096))
-        {
-            return bad(format!(
-                "encoder.pooled_grid [{h}, {w}] must be non-empty and at most 4096 cells"
-            ));
+        if let Some([h, w]) = self.encoder.pooled_grid {
+            check_grid(h, w)?;
+        }
+        Ok(())
+    }
+
+    /// Vocabulary, layer widths and dropout.
+    fn validate_sizes(&self) -> Result<()> {
+        let vocab = self.decoder.vocab_size;
+        if !(limits::MIN_VOCAB_SIZE..=limits::MAX_VOCAB_SIZE).contains(&vocab) {
+            return Err(Error::Config(format!(
+                "decoder.vocab_size {vocab} must be within {}..={} (the four special tokens, \
+                 and at most {} words)",
+                limits::MIN_VOCAB_SIZE,
+                limits::MAX_VOCAB_SIZE,
+                limits::MAX_VOCAB_SIZE
+            )));
         }
         for (name, value) in [
             ("attention.dim", self.attention.dim),
             ("decoder.embed_dim", self.decoder.embed_dim),
             ("decoder.hidden_dim", self.decoder.decoder_dim),
         ] {
-            if value == 0 || value > 1 << 16 {
-                return bad(format!("{name} {value} must be in 1..=65536"));
+            if !(1..=limits::MAX_LAYER_DIM).contains(&value) {
+                return Err(Error::Config(format!(
+                    "{name} {value} must be within 1..={}",
+                    limits::MAX_LAYER_DIM
+                )));
             }
-        }
-        if self.decoder.vocab_size < 4 || self.decoder.vocab_size > 1 << 22 {
-            return bad(format!(
-                "decoder.vocab_size {} must hold the four special tokens and at most 4M words",
-                self.decoder.vocab_size
-            ));
         }
         let p = self.decoder.dropout;
         if !(p.is_finite() && (0.0..1.0).contains(&p)) {
-            return bad(format!("decoder.dropout {p} must be in [0, 1)"));
-        }
-        let [h, w] = self.preprocess.size;
-        if !(32..=4096).contains(&h) || !(32..=4096).contains(&w) {
-            return bad(format!("preprocess.size [{h}, {w}] must be within 32..=4096"));
-        }
-        if self.preprocess.mean.iter().any(|v| !v.is_finite()) {
-            return bad("preprocess.mean must be finite".into());
-        }
-        if self.preprocess.std.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-            return bad("preprocess.std must be finite and positive".into());
-        }
-        if self.preprocess.max_pixels == 0 {
-            return bad("preprocess.max_pixels must be positive".into());
+            return Err(Error::Config(format!("decoder.dropout {p} must be in [0, 1)")));
         }
         Ok(())
+    }
+
+    /// The element count of every decoder weight matrix, and of them all, computed in `u64`
+    /// with checked arithmetic (on wasm32 `usize` has 32 bits): the model allocates them
+    /// before any weight from the file is compared with them.
+    fn validate_matrices(&self) -> Result<()> {
+        let mut total: u64 = 0;
+        for Matrix {
+            what,
+            rows,
+            columns,
+            copies,
+        } in self.decoder_matrices()
+        {
+            let elements = (rows as u64).checked_mul(columns as u64);
+            match elements {
+                Some(n) if n <= limits::MAX_MATRIX_ELEMENTS => total = total.saturating_add(n * copies),
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{what} would be a {rows}×{columns} matrix, over the limit of {} elements",
+                        limits::MAX_MATRIX_ELEMENTS
+                    )));
+                }
+            }
+        }
+        if total > limits::MAX_DECODER_PARAMETERS {
+            return Err(Error::Config(format!(
+                "the decoder would have {total} weights, over the limit of {}",
+                limits::MAX_DECODER_PARAMETERS
+            )));
+        }
+        Ok(())
+    }
+
+    /// Every decoder weight matrix, named by the config fields that size it. Only called once
+    /// the individual sizes passed their caps.
+    fn decoder_matrices(&self) -> [Matrix; 7] {
+        let (vocab, embed) = (self.decoder.vocab_size, self.decoder.embed_dim);
+        let (hidden, attention) = (self.decoder.decoder_dim, self.attention.dim);
+        let encoder = self.encoder_dim();
+        // 4 · hidden ≤ 4 · MAX_LAYER_DIM and embed + encoder stay far below usize::MAX on
+        // every target once the sizes passed their caps.
+        let (gates, lstm_in) = (4 * hidden, embed + encoder);
+        let matrix = |what, rows, columns, copies| Matrix {
+            what,
+            rows,
+            columns,
+            copies,
+        };
+        [
+            matrix(
+                "the embedding (decoder.vocab_size × decoder.embed_dim)",
+                vocab,
+                embed,
+                1,
+            ),
+            matrix(
+                "the output layer (decoder.vocab_size × decoder.hidden_dim)",
+                vocab,
+                hidden,
+                1,
+            ),
+            matrix(
+                "the LSTM input weights (4·decoder.hidden_dim × (decoder.embed_dim + encoder channels))",
+                gates,
+                lstm_in,
+                1,
+            ),
+            matrix(
+                "the LSTM recurrent weights (4·decoder.hidden_dim × decoder.hidden_dim)",
+                gates,
+                hidden,
+                1,
+            ),
+            matrix(
+                "attention U (encoder channels × attention.dim)",
+                encoder,
+                attention,
+                1,
+            ),
+            matrix(
+                "attention W (decoder.hidden_dim × attention.dim)",
+                hidden,
+                attention,
+                1,
+            ),
+            // init_h and init_c, and f_beta (its transpose) counted whether gated or not.
+            matrix(
+                "init_h, init_c and f_beta (encoder channels × decoder.hidden_dim)",
+                encoder,
+                hidden,
+                3,
+            ),
+        ]
     }
 
     /// Channels of each grid cell's feature vector (2048 for ResNet-50, 1280 for MobileNetV2).

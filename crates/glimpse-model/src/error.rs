@@ -61,6 +61,37 @@ pub enum Error {
         budget: u64,
     },
 
+    /// One side of the image is so much longer than the other that resizing it would take
+    /// time out of proportion to its pixels; nothing was decoded.
+    #[error(
+        "image is {width}×{height}: its longer side is more than {limit} times its shorter one \
+         (not decoded; crop it first)"
+    )]
+    AspectRatio { width: u32, height: u32, limit: u32 },
+
+    /// The model computed NaN or an infinity: with finite weights and a validated config this
+    /// means the weights are extreme enough to overflow f32.
+    #[error(
+        "the model computed a non-finite value ({value}) among its {what} at step {step}: its \
+         weights, config or input are broken"
+    )]
+    NonFiniteOutput {
+        what: &'static str,
+        step: usize,
+        value: f32,
+    },
+
+    /// A caption holds the padding or start token, which are never words.
+    #[error(
+        "the model produced {token} as word {position} of image {image}'s caption: its weights \
+         or config are broken"
+    )]
+    SpecialToken {
+        token: String,
+        image: usize,
+        position: usize,
+    },
+
     /// A caller passed a value outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

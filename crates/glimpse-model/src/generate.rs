@@ -159,6 +159,26 @@ impl Caption {
     }
 }
 
+/// Refuses captions that hold the padding or the start token, naming the first: they are
+/// never words. `<UNK>` is a legitimate word. Decoding itself returns such captions as
+/// computed, as the PyTorch references it is compared with do (a random-weight model often
+/// starts with `<SOS>`); NaN, which used to caption `<PAD> <PAD> …`, is refused at every step
+/// instead.
+pub fn check_special_tokens(captions: &[Caption], vocab: &Vocabulary) -> Result<()> {
+    for (image, caption) in captions.iter().enumerate() {
+        let special = |id: &u32| *id == vocab.start || Some(*id) == vocab.pad;
+        if let Some(position) = caption.token_ids.iter().position(special) {
+            let id = caption.token_ids[position];
+            return Err(Error::SpecialToken {
+                token: vocab.word(id).unwrap_or("<?>").to_string(),
+                image,
+                position: position + 1,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Captions every image of `encoded` as `options.decoding` says: greedy decodes the batch at
 /// once, beam search each image in turn. The one place that chooses between the two.
 pub async fn decode(
@@ -197,10 +217,10 @@ pub async fn greedy(
     let mut words = vec![vocab.start; batch];
     let mut captions = vec![empty_caption(grid); batch];
     let mut done = vec![false; batch];
-    for _ in 0..max_len {
+    for step in 1..=max_len {
         // logits [B, V], alpha [B, P]
         let out = decoder.step(encoded, index_tensor(&words, &device), state);
-        let rows = read_step(out.logits, out.alpha).await?;
+        let rows = read_step(out.logits, out.alpha, step).await?;
         for (i, caption) in captions.iter_mut().enumerate() {
             if done[i] {
                 continue;
@@ -255,14 +275,14 @@ pub async fn beam_search(
         last: vocab.start,
     }];
     let mut finished: Vec<Caption> = Vec::new();
-    for _ in 0..options.max_len {
+    for step in 1..=options.max_len {
         let rows = encoded.select(index_tensor(&vec![0; live.len()], &device)); // features [L, P, E]
         let last: Vec<u32> = live.iter().map(|h| h.last).collect();
         // logits [L, V], alpha [L, P]
         let out = decoder.step(&rows, index_tensor(&last, &device), state);
-        let step = read_step(out.logits, out.alpha).await?;
-        let best = top_candidates(extensions(&live, &step), k - finished.len());
-        let (next, keep) = advance(&live, best, &step, vocab, &mut finished);
+        let scores = read_step(out.logits, out.alpha, step).await?;
+        let best = top_candidates(extensions(&live, &scores), k - finished.len());
+        let (next, keep) = advance(&live, best, &scores, vocab, &mut finished);
         live = next;
         if live.is_empty() || finished.len() == k {
             break;
@@ -401,6 +421,23 @@ struct StepRows {
 }
 
 impl StepRows {
+    /// Names the first non-finite value: a word log-probability or an attention weight.
+    fn check_finite(&self, step: usize) -> Result<()> {
+        let width = self.vocab + self.positions;
+        match self.data.iter().position(|v| !v.is_finite()) {
+            None => Ok(()),
+            Some(at) => Err(Error::NonFiniteOutput {
+                what: if at % width.max(1) < self.vocab {
+                    "word log-probabilities"
+                } else {
+                    "attention weights"
+                },
+                step,
+                value: self.data[at],
+            }),
+        }
+    }
+
     fn log_probs(&self, row: usize) -> &[f32] {
         let start = row * (self.vocab + self.positions);
         &self.data[start..start + self.vocab]
@@ -412,17 +449,21 @@ impl StepRows {
     }
 }
 
-/// Log-softmax of `logits` `[B, V]` and `alpha` `[B, P]`, read back in one transfer.
-async fn read_step(logits: Tensor<2>, alpha: Tensor<2>) -> Result<StepRows> {
+/// Log-softmax of `logits` `[B, V]` and `alpha` `[B, P]`, read back in one transfer, and
+/// refused if any value is not finite: NaN would otherwise be "chosen" as word 0 (`<PAD>`)
+/// and printed as a caption. A NaN or infinite encoder output reaches the first step's
+/// values, so this also catches a broken encoder without reading its output back.
+async fn read_step(logits: Tensor<2>, alpha: Tensor<2>, step: usize) -> Result<StepRows> {
     let [_, vocab] = logits.dims();
     let [_, positions] = alpha.dims();
     let rows = Tensor::cat(vec![log_softmax(logits, 1), alpha], 1); // [B, V + P]
-    let data = read_f32(rows).await?;
-    Ok(StepRows {
-        data,
+    let rows = StepRows {
+        data: read_f32(rows).await?,
         vocab,
         positions,
-    })
+    };
+    rows.check_finite(step)?;
+    Ok(rows)
 }
 
 /// Reads a tensor back to the host as f32 values.

@@ -18,18 +18,21 @@ pub struct CaptionModel {
 }
 
 impl CaptionModel {
-    /// A freshly initialised model (random weights), e.g. to train from.
-    pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        CaptionModel {
+    /// A freshly initialised model (random weights), e.g. to train from. The config is
+    /// validated first: its numbers size every tensor allocated here (see
+    /// [`crate::config::limits`]).
+    pub fn new(config: &ModelConfig, device: &Device) -> Result<Self> {
+        config.validate()?;
+        Ok(CaptionModel {
             encoder: Encoder::new(&config.encoder, device),
             decoder: Decoder::new(&config.decoder_dims(), device),
-        }
+        })
     }
 
     /// A model holding exactly `weights`: every expected tensor present with its shape, nothing
     /// else (the error lists every missing, unexpected and misshapen tensor).
     pub fn from_weights(config: &ModelConfig, weights: &TensorMap, device: &Device) -> Result<Self> {
-        let mut model = CaptionModel::new(config, device);
+        let mut model = CaptionModel::new(config, device)?;
         load_params(&mut model, weights, device)?;
         Ok(model)
     }

@@ -2,23 +2,44 @@
 //!
 //! The whole image is resized to the model's input size — no crop — so that attention covers
 //! the whole photo. EXIF orientation is applied, every colour type becomes 8-bit RGB (alpha is
-//! dropped, as PIL's `convert("RGB")` does), and the header's pixel count is checked against the
-//! budget before any pixel is decoded.
+//! dropped, as PIL's `convert("RGB")` does), and the header's pixel count and aspect ratio are
+//! checked against the budget before any pixel is decoded. Memory is bounded by the pixel
+//! budget whatever the image's shape: the resize keeps one row of scratch
+//! ([`resize::resize_rgb`]).
+
+mod resize;
 
 use std::io::Cursor;
 
-use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
+pub use self::resize::resize_rgb;
 use crate::config::PreprocessConfig;
+use crate::config::limits::MAX_ASPECT_RATIO;
 use crate::error::{Error, Result};
 
 /// Formats the decoder accepts, for error messages.
 pub const SUPPORTED_FORMATS: &str = "JPEG, PNG, WebP, GIF, BMP";
 
+/// A decoded image and what the user should be told about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedImage {
+    /// Upright 8-bit RGB.
+    pub image: RgbImage,
+    /// Set when the file was damaged but the decoder still produced a whole image (a JPEG cut
+    /// short has its missing part filled in): its caption describes a partly invented photo.
+    pub warning: Option<String>,
+}
+
 /// Decodes an encoded image to upright 8-bit RGB, refusing it unread if its header claims more
-/// than `max_pixels`.
+/// than `max_pixels` or an aspect ratio beyond [`MAX_ASPECT_RATIO`]. A warning about a
+/// truncated file is dropped: [`decode_image_checked`] returns it.
 pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
+    decode_image_checked(bytes, max_pixels).map(|decoded| decoded.image)
+}
+
+/// [`decode_image`], with a warning when the file is truncated but still decoded.
+pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Image(format!("cannot read the image header: {e}")))?;
@@ -39,7 +60,40 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
         .into_decoder()
         .map_err(|e| Error::Image(format!("corrupt {format:?} header: {e}")))?;
     let (width, height) = decoder.dimensions();
-    let pixels = width as u64 * height as u64;
+    let pixels = check_dimensions(width, height, max_pixels)?;
+    // The header passed the budget; also cap what decoding may allocate, in case a decoder
+    // needs more than the header suggests (16 bytes per pixel covers RGBA f32).
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(width);
+    limits.max_image_height = Some(height);
+    limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
+    decoder
+        .set_limits(limits)
+        .map_err(|e| Error::Image(format!("{format:?} image: {e}")))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let truncated = format == ImageFormat::Jpeg && jpeg_is_truncated(bytes);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| {
+        let hint = if truncated { " (the file is truncated)" } else { "" };
+        Error::Image(format!("corrupt {format:?} data{hint}: {e}"))
+    })?;
+    image.apply_orientation(orientation);
+    let warning = truncated.then(|| {
+        "the JPEG file ends before its image data does (truncated): the missing part was \
+         filled in, so the caption describes a partly invented image"
+            .to_string()
+    });
+    Ok(DecodedImage {
+        image: image.to_rgb8(),
+        warning,
+    })
+}
+
+/// Checks a `width × height` image against the pixel budget and [`MAX_ASPECT_RATIO`], before
+/// anything is allocated for it; returns its pixel count.
+pub fn check_dimensions(width: u32, height: u32, max_pixels: u64) -> Result<u64> {
+    let pixels = u64::from(width) * u64::from(height); // < 2⁶⁴: both factors are below 2³²
     if pixels > max_pixels {
         return Err(Error::TooManyPixels {
             width,
@@ -53,34 +107,35 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
             "the image is {width}×{height}: it has no pixels"
         )));
     }
-    // The header passed the budget; also cap what decoding may allocate, in case a decoder
-    // needs more than the header suggests (16 bytes per pixel covers RGBA f32).
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(width);
-    limits.max_image_height = Some(height);
-    limits.max_alloc = Some(pixels.saturating_mul(16).max(1 << 20));
-    decoder
-        .set_limits(limits)
-        .map_err(|e| Error::Image(format!("{format:?} image: {e}")))?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder)
-        .map_err(|e| Error::Image(format!("corrupt {format:?} data: {e}")))?;
-    image.apply_orientation(orientation);
-    Ok(image.to_rgb8())
+    let (long, short) = (width.max(height), width.min(height));
+    if u64::from(long) > u64::from(short) * u64::from(MAX_ASPECT_RATIO) {
+        return Err(Error::AspectRatio {
+            width,
+            height,
+            limit: MAX_ASPECT_RATIO,
+        });
+    }
+    Ok(pixels)
+}
+
+/// Whether a JPEG file ends inside its image data: no end-of-image marker (FF D9) follows its
+/// last start-of-scan marker (FF DA). Inside scan data every FF byte is followed by 00 or a
+/// restart marker, so an FF D9 after the last scan can only be the real end.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    match bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) {
+        Some(scan) => !bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
 }
 
 /// Resizes and normalises an RGB image into the encoder's `[3, H, W]` input (channel-major).
+/// `config` is a validated one (a bundle's always is). Memory is the output plus one row of
+/// the input, whatever the image's shape.
 pub fn image_to_input(image: &RgbImage, config: &PreprocessConfig) -> Vec<f32> {
     let [height, width] = config.size;
-    let resized = if image.dimensions() == (width, height) {
-        image.clone()
-    } else {
-        // Triangle = bilinear, widened when shrinking (antialiased), like PIL's BILINEAR.
-        image::imageops::resize(image, width, height, FilterType::Triangle)
-    };
-    let plane = (width * height) as usize;
+    // Triangle = bilinear, widened when shrinking (antialiased), like PIL's BILINEAR.
+    let resized = resize_rgb(image, width, height);
+    let plane = width as usize * height as usize;
     let mut out = vec![0.0f32; 3 * plane];
     for (i, pixel) in resized.pixels().enumerate() {
         for c in 0..3 {
@@ -95,26 +150,21 @@ pub fn bytes_to_input(bytes: &[u8], config: &PreprocessConfig) -> Result<Vec<f32
     Ok(image_to_input(&decode_image(bytes, config.max_pixels)?, config))
 }
 
-/// Preprocesses pixels a browser already decoded (`ImageData`: RGBA, row-major).
+/// Preprocesses pixels a browser already decoded (`ImageData`: RGBA, row-major), with the
+/// same budget and aspect-ratio checks as encoded images.
 pub fn rgba_to_input(width: u32, height: u32, rgba: &[u8], config: &PreprocessConfig) -> Result<Vec<f32>> {
-    let pixels = width as u64 * height as u64;
-    if pixels > config.max_pixels {
-        return Err(Error::TooManyPixels {
-            width,
-            height,
-            pixels,
-            budget: config.max_pixels,
-        });
-    }
-    if pixels == 0 || rgba.len() as u64 != pixels * 4 {
+    let pixels = check_dimensions(width, height, config.max_pixels)?;
+    let needed = pixels.checked_mul(4);
+    if needed != Some(rgba.len() as u64) {
         return Err(Error::Image(format!(
             "{width}×{height} RGBA pixels need {} bytes, got {}",
-            pixels * 4,
+            u128::from(pixels) * 4,
             rgba.len()
         )));
     }
     let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-    let image = RgbImage::from_raw(width, height, rgb).expect("length checked above");
+    let image = RgbImage::from_raw(width, height, rgb)
+        .ok_or_else(|| Error::Image(format!("{width}×{height} RGBA pixels do not fit their buffer")))?;
     Ok(image_to_input(&image, config))
 }
 

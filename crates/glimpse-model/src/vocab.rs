@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::config::limits::MAX_VOCAB_SIZE;
 use crate::error::{Error, Result};
 
 /// Spellings of each special token, the notebook's first.
@@ -30,12 +31,18 @@ pub struct Vocabulary {
 
 impl Vocabulary {
     /// Builds a vocabulary where `words[id]` is the word with that id.
+    /// Words holding control characters are refused: they would reach the terminal as escape
+    /// sequences when a caption is printed.
     pub fn from_words(words: Vec<String>) -> Result<Self> {
-        if words.len() > u32::MAX as usize {
-            return Err(Error::Vocabulary("more than 2^32 words".into()));
+        if words.len() > MAX_VOCAB_SIZE {
+            return Err(Error::Vocabulary(format!(
+                "{} words, over the limit of {MAX_VOCAB_SIZE}",
+                words.len()
+            )));
         }
         let mut ids = HashMap::with_capacity(words.len());
         for (id, word) in words.iter().enumerate() {
+            check_word(id, word)?;
             if let Some(previous) = ids.insert(word.clone(), id as u32) {
                 return Err(Error::Vocabulary(format!(
                     "word {word:?} appears twice (ids {previous} and {id})"
@@ -80,12 +87,14 @@ impl Vocabulary {
                 for (word, id) in map {
                     let id = id.as_u64().ok_or_else(|| {
                         Error::Vocabulary(format!("id of {word:?} is {id}, not a whole number"))
-                    })? as usize;
-                    if id >= n {
+                    })?;
+                    // Compared as u64: on wasm32 `as usize` would wrap a large id into range.
+                    if id >= n as u64 {
                         return Err(Error::Vocabulary(format!(
                             "id {id} of {word:?} is out of range for {n} words (ids must be 0..{n})"
                         )));
                     }
+                    let id = id as usize;
                     if let Some(other) = &words[id] {
                         return Err(Error::Vocabulary(format!(
                             "id {id} is given to both {other:?} and {word:?}"
@@ -94,7 +103,7 @@ impl Vocabulary {
                     words[id] = Some(word);
                 }
                 // n distinct ids below n cover every id, so nothing is left unset.
-                Vocabulary::from_words(words.into_iter().map(Option::unwrap).collect())
+                Vocabulary::from_words(words.into_iter().flatten().collect())
             }
             other => Err(Error::Vocabulary(format!(
                 "expected a JSON array or object, found {}",
@@ -133,6 +142,19 @@ impl Vocabulary {
     /// Whether the id is padding, start or end (which never show in a caption).
     pub fn is_control(&self, id: u32) -> bool {
         id == self.start || id == self.end || Some(id) == self.pad
+    }
+}
+
+/// Refuses a word with a control character (U+0000–U+001F, U+007F–U+009F), naming its id and
+/// the character; the word is shown escaped.
+fn check_word(id: usize, word: &str) -> Result<()> {
+    match word.chars().find(|c| c.is_control()) {
+        Some(c) => Err(Error::Vocabulary(format!(
+            "word {id} ({word:?}) contains the control character U+{:04X}; words are printed \
+             on terminals, where control characters act as commands",
+            c as u32
+        ))),
+        None => Ok(()),
     }
 }
 

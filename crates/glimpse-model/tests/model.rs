@@ -36,7 +36,7 @@ fn vocab() -> Vocabulary {
 fn random_captioner(config: &ModelConfig, seed: u64) -> Captioner {
     let device = Device::flex();
     device.seed(seed);
-    let mut model = CaptionModel::new(config, &device);
+    let mut model = CaptionModel::new(config, &device).unwrap();
     let weights = pollster::block_on(model.weights()).unwrap();
     let bundle = Bundle {
         config: config.clone(),
@@ -60,7 +60,7 @@ fn every_architecture_builds_with_torchvision_names() {
     let device = Device::flex();
     for arch in EncoderArch::ALL {
         let config = small_config(arch);
-        let mut model = CaptionModel::new(&config, &device);
+        let mut model = CaptionModel::new(&config, &device).unwrap();
         let names: Vec<String> = expected_shapes(&mut model).into_iter().map(|s| s.name).collect();
         let has = |name: &str| names.iter().any(|n| n == name);
         match arch {
@@ -104,7 +104,7 @@ fn every_architecture_builds_with_torchvision_names() {
 fn loading_lists_every_missing_unexpected_and_misshapen_tensor() {
     let config = small_config(EncoderArch::Resnet18);
     let device = Device::flex();
-    let mut model = CaptionModel::new(&config, &device);
+    let mut model = CaptionModel::new(&config, &device).unwrap();
     let mut weights = pollster::block_on(model.weights()).unwrap();
     weights.remove("decoder.init_c.bias");
     weights.remove("encoder.layer3.1.bn2.running_mean");
@@ -310,6 +310,6 @@ fn torch_names_cover_every_parameter_of_every_encoder_and_decoder() {
         let what = format!("decoder, gate {gate}");
         assert_names_cover_every_parameter(&mut Decoder::new(&config.decoder_dims(), &device), &what);
         let what = format!("model, gate {gate}");
-        assert_names_cover_every_parameter(&mut CaptionModel::new(&config, &device), &what);
+        assert_names_cover_every_parameter(&mut CaptionModel::new(&config, &device).unwrap(), &what);
     }
 }

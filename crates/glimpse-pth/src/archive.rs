@@ -1,9 +1,16 @@
 //! The zip container `torch.save` writes (PyTorch 1.6 and later): `<top>/data.pkl`, optional
 //! `<top>/byteorder`, and one `<top>/data/<key>` entry per storage, where `<top>` is whatever
 //! the file was called when it was saved. Reading is the `zip` crate's; stored entries (what
-//! `torch.save` writes) are borrowed from the file's bytes, deflated ones are inflated on demand.
+//! `torch.save` writes) are borrowed from the file's bytes, deflated ones are inflated on demand,
+//! within [`MAX_INFLATED_ENTRY`] bytes each and [`MAX_INFLATED_TOTAL`] in all.
+//!
+//! Only the one top folder that holds `data.pkl` is read. An archive where two top folders
+//! hold one is refused, naming both: which checkpoint it holds would depend on the order of its
+//! entries. (A name listed twice is kept once by the zip crate, the last copy; two names that
+//! read alike once invalid UTF-8 is replaced are refused too.)
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{Cursor, Read};
@@ -14,6 +21,7 @@ use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 use crate::error::PthError;
+use crate::pickle::preview_text;
 
 /// The whole file, shared between the archive reader and the borrowed entries.
 #[derive(Clone)]
@@ -44,6 +52,13 @@ fn open_archive(bytes: &Bytes) -> Result<ZipArchive<Cursor<Bytes>>, PthError> {
         .map_err(PthError::Zip)
 }
 
+/// The most bytes one entry may inflate to: 1 GiB (`torch.save` stores entries uncompressed;
+/// a re-compressed ResNet-152 storage is under 250 MB).
+pub const MAX_INFLATED_ENTRY: u64 = 1 << 30;
+
+/// The most bytes all entries of one archive may inflate to, however often they are read.
+pub const MAX_INFLATED_TOTAL: u64 = 1 << 32;
+
 /// An opened archive: its entries by their path below the top folder.
 #[derive(Debug)]
 pub(crate) struct ZipStorages {
@@ -51,6 +66,8 @@ pub(crate) struct ZipStorages {
     archive: ZipArchive<Cursor<Bytes>>,
     /// `data.pkl`, `data/0`, … → entry index.
     entries: HashMap<String, usize>,
+    /// What is left of [`MAX_INFLATED_TOTAL`].
+    inflate_left: Cell<u64>,
 }
 
 impl ZipStorages {
@@ -60,18 +77,16 @@ impl ZipStorages {
         }
         let bytes = Bytes(Arc::new(data));
         let archive = open_archive(&bytes)?;
-        let mut entries = HashMap::new();
-        for (index, raw) in archive.file_names_raw().enumerate() {
-            let name = String::from_utf8_lossy(raw);
-            // Exactly one top folder, as `torch.save` writes; the first of duplicates wins.
-            if let Some((_top, inner)) = name.split_once('/') {
-                entries.entry(inner.to_string()).or_insert(index);
-            }
-        }
+        let names: Vec<String> = archive
+            .file_names_raw()
+            .map(|raw| String::from_utf8_lossy(raw).into_owned())
+            .collect();
+        let entries = checkpoint_entries(&names)?;
         Ok(ZipStorages {
             bytes,
             archive,
             entries,
+            inflate_left: Cell::new(MAX_INFLATED_TOTAL),
         })
     }
 
@@ -100,10 +115,13 @@ impl ZipStorages {
             }
             CompressionMethod::Deflated => {
                 drop(raw);
+                let limit = self.inflate_limit(path, limit)?;
                 let mut out = Vec::new();
                 let entry = archive.by_index(index).map_err(entry_error)?;
-                let mut entry = entry.take(limit.unwrap_or(u64::MAX));
+                let mut entry = entry.take(limit);
                 entry.read_to_end(&mut out).map_err(|e| entry_error(e.into()))?;
+                self.inflate_left
+                    .set(self.inflate_left.get().saturating_sub(out.len() as u64));
                 Ok(Some(Cow::Owned(out)))
             }
             other => Err(PthError::Compressed {
@@ -113,11 +131,64 @@ impl ZipStorages {
         }
     }
 
+    /// How many bytes `path` may inflate to: what the caller needs, within the caps.
+    fn inflate_limit(&self, path: &str, wanted: Option<u64>) -> Result<u64, PthError> {
+        let wanted = wanted.unwrap_or(MAX_INFLATED_ENTRY);
+        if wanted > MAX_INFLATED_ENTRY {
+            return Err(PthError::EntryTooLarge {
+                name: path.to_string(),
+                limit: MAX_INFLATED_ENTRY,
+            });
+        }
+        if wanted > self.inflate_left.get() {
+            return Err(PthError::InflateBudget {
+                limit: MAX_INFLATED_TOTAL,
+            });
+        }
+        Ok(wanted)
+    }
+
     /// `size` bytes of the file from `start`, if they are all there.
     fn slice(&self, start: u64, size: u64) -> Option<&[u8]> {
         let start = usize::try_from(start).ok()?;
         let stop = start.checked_add(usize::try_from(size).ok()?)?;
         self.bytes.0.get(start..stop)
+    }
+}
+
+/// The entries of the one top folder that holds `data.pkl`, by their path below it (all of
+/// them when none does: the caller then reports the missing `data.pkl`). Two candidate
+/// `data.pkl`s, or a name listed twice, make the archive ambiguous.
+fn checkpoint_entries(names: &[String]) -> Result<HashMap<String, usize>, PthError> {
+    let mut pickles = names
+        .iter()
+        .filter(|name| name.split_once('/').is_some_and(|(_, inner)| inner == "data.pkl"));
+    let top = match (pickles.next(), pickles.next()) {
+        (Some(first), Some(second)) => return Err(ambiguous(first, second)),
+        (Some(only), None) => only.split_once('/').map(|(top, _)| top),
+        _ => None,
+    };
+    let mut entries = HashMap::new();
+    let mut full_names: HashMap<&str, &str> = HashMap::new();
+    for (index, name) in names.iter().enumerate() {
+        let Some((this_top, inner)) = name.split_once('/') else {
+            continue;
+        };
+        if top.is_some_and(|top| top != this_top) {
+            continue;
+        }
+        if let Some(earlier) = full_names.insert(inner, name) {
+            return Err(ambiguous(earlier, name));
+        }
+        entries.insert(inner.to_string(), index);
+    }
+    Ok(entries)
+}
+
+fn ambiguous(first: &str, second: &str) -> PthError {
+    PthError::AmbiguousArchive {
+        first: preview_text(first),
+        second: preview_text(second),
     }
 }
 
@@ -139,10 +210,15 @@ mod tests {
 
     /// A stored zip as Python's zipfile writes it: {"arch/data.pkl": b"hello", "arch/data/0": b"xy"}.
     fn sample() -> Vec<u8> {
+        stored_zip(&[("arch/data.pkl", b"hello"), ("arch/data/0", b"xy")])
+    }
+
+    /// A stored zip of `files`, in order, duplicates included (the zip crate's writer refuses
+    /// to write those).
+    fn stored_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut out = Vec::new();
         let mut central = Vec::new();
-        let files: [(&str, &[u8]); 2] = [("arch/data.pkl", b"hello"), ("arch/data/0", b"xy")];
-        for (name, body) in files {
+        for &(name, body) in files {
             let offset = out.len() as u32;
             let crc = crc32(body);
             out.extend(LOCAL_HEADER.to_le_bytes());
@@ -168,8 +244,8 @@ mod tests {
         out.extend(&central);
         out.extend(END_OF_DIRECTORY.to_le_bytes());
         out.extend([0u8; 4]);
-        out.extend(2u16.to_le_bytes());
-        out.extend(2u16.to_le_bytes());
+        out.extend((files.len() as u16).to_le_bytes());
+        out.extend((files.len() as u16).to_le_bytes());
         out.extend((central.len() as u32).to_le_bytes());
         out.extend(cd_offset.to_le_bytes());
         out.extend(0u16.to_le_bytes());
@@ -210,6 +286,18 @@ mod tests {
         let zip = ZipStorages::open(data).unwrap();
         assert_eq!(find(&zip, "data.pkl").as_deref(), Some(&b"hello"[..]));
         assert_eq!(find(&zip, "data/0").as_deref(), Some(&b"xy"[..]));
+    }
+
+    #[test]
+    fn a_name_listed_twice_is_read_one_way() {
+        // The zip crate keeps one entry per name (the last): reading does not depend on luck.
+        let data = stored_zip(&[
+            ("arch/data.pkl", b"hello"),
+            ("arch/data/0", b"xy"),
+            ("arch/data/0", b"zw"),
+        ]);
+        let zip = ZipStorages::open(data).unwrap();
+        assert_eq!(find(&zip, "data/0").as_deref(), Some(&b"zw"[..]));
     }
 
     #[test]

@@ -10,6 +10,10 @@ use crate::pickle::{PickleError, StorageDtype};
 pub enum PthError {
     #[error("{}: cannot read", path.display())]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a regular file", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("{}: {size} bytes, more than the {limit} a checkpoint may have", path.display())]
+    FileTooLarge { path: PathBuf, size: u64, limit: u64 },
     #[error("{}: not a readable PyTorch checkpoint", path.display())]
     Checkpoint { path: PathBuf, source: Box<PthError> },
 
@@ -39,6 +43,12 @@ pub enum PthError {
     Compressed { name: String, method: String },
     #[error("zip archive without data.pkl: not a torch.save file")]
     NoDataPkl,
+    #[error("ambiguous zip archive: both `{first}` and `{second}` could be the checkpoint")]
+    AmbiguousArchive { first: String, second: String },
+    #[error("zip entry `{name}` would inflate to more than {limit} bytes")]
+    EntryTooLarge { name: String, limit: u64 },
+    #[error("zip entries inflate to more than {limit} bytes in all")]
+    InflateBudget { limit: u64 },
 
     // The legacy container.
     #[error("a pickle, but not a torch.save file (no PyTorch magic number)")]
@@ -72,6 +82,10 @@ pub enum PthError {
     OutOfStorage { last: usize, numel: usize },
     #[error("tensor of shape {shape:?} over a storage at element {offset} is too large to address")]
     Overflow { shape: Vec<usize>, offset: usize },
+    #[error("tensor of shape {shape:?} has more than {limit} elements, this reader's limit")]
+    TooManyElements { shape: Vec<usize>, limit: usize },
+    #[error("tensor has {rank} dimensions, more than the limit of {limit}")]
+    Rank { rank: usize, limit: usize },
     #[error("a {0:?} tensor is not a float tensor")]
     NotFloat(StorageDtype),
 }

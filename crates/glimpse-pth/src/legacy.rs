@@ -102,7 +102,7 @@ pub(crate) fn read(data: &[u8]) -> Result<Legacy, PthError> {
 }
 
 fn storage_keys(keys: Value) -> Result<Vec<String>, PthError> {
-    match keys {
+    match &keys {
         Value::List(keys) => keys
             .borrow()
             .iter()

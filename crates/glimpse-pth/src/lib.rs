@@ -25,9 +25,17 @@
 //! info, the pickle, the storage keys, then each storage's element count and bytes). Both are
 //! read here, including whole pickled modules (`torch.save(model)`), which are walked as their
 //! `state_dict()` would list them.
+//!
+//! Every file is untrusted. Reading one is bounded whatever it claims: only a regular file of at
+//! most [`MAX_FILE_BYTES`] is read; the pickle machine caps its work, memo and containers and
+//! shares values instead of copying them ([`pickle`]); the tensor walk visits each container
+//! once, at most [`MAX_DEPTH`] deep; a tensor's geometry is checked with checked arithmetic and
+//! capped at [`MAX_ELEMENTS`] before its storage is read; ambiguous archives (two `data.pkl`)
+//! are refused. Errors show at most a short preview of any value from the file.
 
 mod archive;
 mod error;
+mod geometry;
 mod legacy;
 mod persistent;
 pub mod pickle;
@@ -43,9 +51,11 @@ use std::rc::Rc;
 
 use self::archive::ZipStorages;
 pub use self::error::PthError;
+pub use self::geometry::MAX_ELEMENTS;
 use self::persistent::StorageLoader;
 use self::pickle::{TensorRef, Value, parse};
 use self::walk::Walker;
+pub use self::walk::{MAX_DEPTH, MAX_FOUND, MAX_NAME_BYTES};
 
 /// Which container the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +94,20 @@ impl fmt::Debug for Storages {
     }
 }
 
+/// What [`PthFile::walk_tensors`] found.
+#[derive(Debug, Clone, Default)]
+pub struct TensorWalk {
+    /// Every tensor, under its path.
+    pub found: Vec<FoundTensor>,
+    /// `path: description` of tensors of a kind this reader cannot represent (sparse,
+    /// quantized, …).
+    pub unsupported: Vec<String>,
+    /// `path: why` of parts of the tree the walk did not search (nested deeper than
+    /// [`MAX_DEPTH`], names longer than [`MAX_NAME_BYTES`], past [`MAX_FOUND`] entries): empty
+    /// for every real checkpoint, and a reason to refuse the file when not.
+    pub left_out: Vec<String>,
+}
+
 /// A tensor found in the object tree, under its dotted path (`state_dict.decoder.fc.weight`).
 #[derive(Debug, Clone)]
 pub struct FoundTensor {
@@ -91,13 +115,19 @@ pub struct FoundTensor {
     pub tensor: Rc<TensorRef>,
 }
 
+/// The largest checkpoint file read: 4 GiB. The largest models read here (ResNet-152 with an
+/// optimizer's state) take under 1 GB.
+pub const MAX_FILE_BYTES: u64 = 1 << 32;
+
+/// The longest top-level key [`PthFile::scalars`] reports (real ones are words like `epoch`).
+const MAX_SCALAR_KEY_BYTES: usize = 256;
+
 impl PthFile {
+    /// Reads a regular file of at most [`MAX_FILE_BYTES`] (a FIFO would block, `/dev/zero`
+    /// never ends) and parses it.
     pub fn open(path: impl AsRef<Path>) -> Result<PthFile, PthError> {
         let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| PthError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let data = read_regular_file(path)?;
         PthFile::from_bytes(data).map_err(|source| PthError::Checkpoint {
             path: path.to_path_buf(),
             source: Box::new(source),
@@ -152,10 +182,29 @@ impl PthFile {
 
     /// Every tensor, named by its path through dicts, lists and modules; plus the paths of
     /// values that are tensors of a kind this reader cannot represent.
+    ///
+    /// Bounded whatever the pickle shares: each container is walked once (the first path that
+    /// reaches it names what is below it), at most [`MAX_DEPTH`] levels deep, with at most
+    /// [`MAX_FOUND`] entries; what is left out is listed among the unsupported paths.
     pub fn tensors(&self) -> (Vec<FoundTensor>, Vec<String>) {
+        let TensorWalk {
+            found,
+            mut unsupported,
+            left_out,
+        } = self.walk_tensors();
+        unsupported.extend(left_out);
+        (found, unsupported)
+    }
+
+    /// As [`PthFile::tensors`], with the parts of the tree left out kept apart.
+    pub fn walk_tensors(&self) -> TensorWalk {
         let mut walker = Walker::default();
         walker.value(&self.root, "", 0);
-        (walker.found, walker.unsupported)
+        TensorWalk {
+            found: walker.found,
+            unsupported: walker.unsupported,
+            left_out: walker.left_out,
+        }
     }
 
     /// Top-level numbers of a dict checkpoint (`epoch`, `embed_size`, `bleu-4`, …).
@@ -168,7 +217,9 @@ impl PthFile {
                     Value::Float(v) => Some(*v),
                     _ => None,
                 };
-                if let (Some(key), Some(number)) = (key.as_str(), number) {
+                if let (Some(key), Some(number)) = (key.as_str(), number)
+                    && key.len() <= MAX_SCALAR_KEY_BYTES
+                {
                     out.insert(key.to_string(), number);
                 }
             }
@@ -176,9 +227,14 @@ impl PthFile {
         out
     }
 
-    /// A float tensor's values in row-major order, whatever its strides. The storage is read
-    /// now, once, and not kept.
+    /// A float tensor's values in row-major order, whatever its strides. The view's geometry
+    /// is checked first (at most [`MAX_ELEMENTS`] elements, all inside the storage); then the
+    /// storage is read, once, and not kept.
     pub fn read_f32(&self, tensor: &TensorRef) -> Result<Vec<f32>, PthError> {
+        geometry::check(tensor)?;
+        if !tensor.storage.dtype.is_float() {
+            return Err(PthError::NotFloat(tensor.storage.dtype));
+        }
         let bytes = self.storage_bytes(tensor)?;
         strided::read_f32(tensor, &bytes)
     }
@@ -186,16 +242,54 @@ impl PthFile {
     /// The bytes of the (root) storage a tensor views.
     fn storage_bytes(&self, tensor: &TensorRef) -> Result<Cow<'_, [u8]>, PthError> {
         let key = &tensor.storage.key;
-        let missing = || PthError::StorageMissing { key: key.clone() };
+        let missing = || PthError::StorageMissing { key: key.to_string() };
         match &self.storages {
             Storages::Zip(zip) => {
                 let limit = strided::storage_bytes_needed(tensor).and_then(|n| u64::try_from(n).ok());
                 zip.entry(&format!("data/{key}"), limit)?.ok_or_else(missing)
             }
             Storages::Legacy { data, ranges } => {
-                let range = ranges.get(key).ok_or_else(missing)?;
+                let range = ranges.get(&**key).ok_or_else(missing)?;
                 data.get(range.clone()).map(Cow::Borrowed).ok_or_else(missing)
             }
         }
     }
+}
+
+/// The bytes of `path`, refused unless it is a regular file of at most [`MAX_FILE_BYTES`].
+/// The kind is checked before opening (opening a FIFO blocks until a writer comes).
+fn read_regular_file(path: &Path) -> Result<Vec<u8>, PthError> {
+    use std::io::Read;
+
+    let read_error = |source| PthError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(PthError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(PthError::FileTooLarge {
+            path: path.to_path_buf(),
+            size: metadata.len(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut data = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(read_error)?;
+    let size = data.len() as u64;
+    if size > MAX_FILE_BYTES {
+        return Err(PthError::FileTooLarge {
+            path: path.to_path_buf(),
+            size,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    Ok(data)
 }

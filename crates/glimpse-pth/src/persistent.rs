@@ -4,14 +4,20 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::pickle::{PersistentIdError, PersistentLoad, StorageDtype, StorageRef, Value};
+use crate::pickle::{
+    PersistentIdError, PersistentLoad, StorageDtype, StorageRef, Value, preview, preview_text,
+};
+
+/// The longest storage key accepted. `torch.save` writes decimal numbers ("0", "1", … in the
+/// zip container, object ids of about 15 digits in the legacy one).
+const MAX_KEY_BYTES: usize = 256;
 
 /// Turns persistent ids into storage references, remembering each storage's dtype.
 pub(crate) struct StorageLoader {
     /// Legacy ids carry view metadata; zip ids do not.
     legacy: bool,
     /// Root storage key → its dtype (the legacy stream needs it to size each storage).
-    pub(crate) dtypes: HashMap<String, StorageDtype>,
+    pub(crate) dtypes: HashMap<Rc<str>, StorageDtype>,
 }
 
 impl StorageLoader {
@@ -27,32 +33,32 @@ impl PersistentLoad for StorageLoader {
     /// `('storage', torch.FloatStorage, key, location, numel[, view])`.
     fn load(&mut self, pid: &Value) -> Result<Value, PersistentIdError> {
         let Value::Tuple(fields) = pid else {
-            return Err(PersistentIdError::Unexpected(format!("{pid:?}")));
+            return Err(PersistentIdError::Unexpected(preview(pid)));
         };
         match fields.first().and_then(Value::as_str) {
             Some("storage") => {}
             // Legacy whole-module saves file each class with its source code: the class stays a
             // name, and its source is never looked at.
             Some("module") => return Ok(fields.get(1).cloned().unwrap_or(Value::None)),
-            _ => return Err(PersistentIdError::Unexpected(format!("{fields:?}"))),
+            _ => return Err(PersistentIdError::Unexpected(preview(pid))),
         }
         let dtype = storage_dtype(fields.get(1))?;
-        let key = fields
-            .get(2)
-            .and_then(Value::as_str)
-            .ok_or(PersistentIdError::Key)?;
+        let key = match fields.get(2) {
+            Some(Value::Str(key)) if key.len() <= MAX_KEY_BYTES => key.clone(),
+            _ => return Err(PersistentIdError::Key),
+        };
         let numel = fields
             .get(4)
             .and_then(Value::as_count)
             .ok_or(PersistentIdError::Size)?;
-        self.dtypes.insert(key.to_string(), dtype);
+        self.dtypes.insert(key.clone(), dtype);
         let (offset, numel) = match (self.legacy, fields.get(5)) {
             // (view key, offset, size) into the root storage.
             (true, Some(Value::Tuple(view))) => legacy_view(view)?,
             _ => (0, numel),
         };
         Ok(Value::Storage(Rc::new(StorageRef {
-            key: key.to_string(),
+            key,
             dtype,
             offset,
             numel,
@@ -62,10 +68,11 @@ impl PersistentLoad for StorageLoader {
 
 fn storage_dtype(class: Option<&Value>) -> Result<StorageDtype, PersistentIdError> {
     let class = match class {
-        Some(Value::Global(g)) => &g.1,
-        other => return Err(PersistentIdError::StorageType(format!("{other:?}"))),
+        Some(Value::Global(g)) => &g.name,
+        Some(other) => return Err(PersistentIdError::StorageType(preview(other))),
+        None => return Err(PersistentIdError::StorageType("nothing".into())),
     };
-    StorageDtype::from_class(class).ok_or_else(|| PersistentIdError::UnsupportedDtype(class.clone()))
+    StorageDtype::from_class(class).ok_or_else(|| PersistentIdError::UnsupportedDtype(preview_text(class)))
 }
 
 /// A legacy view's offset and size, in elements of its root storage.

@@ -2,6 +2,7 @@
 //! dtypes PyTorch stores, in row-major order.
 
 use crate::error::PthError;
+use crate::geometry::{self, Extent};
 use crate::pickle::{StorageDtype, TensorRef};
 
 /// Elements `storage.offset .. storage.offset + storage.numel` of the root storage are the
@@ -14,8 +15,10 @@ pub(crate) fn storage_bytes_needed(tensor: &TensorRef) -> Option<usize> {
         .checked_mul(storage.dtype.size())
 }
 
-/// Checks the view against the storage, then converts each element to `f32`.
+/// Checks the view (`geometry.rs`) and the storage's bytes, then converts each element to
+/// `f32`. Nothing is allocated before the checks pass.
 pub(crate) fn read_f32(tensor: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>, PthError> {
+    let Extent { numel } = geometry::check(tensor)?;
     let storage = &tensor.storage;
     let available = bytes.len() / storage.dtype.size();
     if storage
@@ -24,17 +27,10 @@ pub(crate) fn read_f32(tensor: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>, Pth
         .is_none_or(|end| end > available)
     {
         return Err(PthError::StorageTooSmall {
-            key: storage.key.clone(),
+            key: storage.key.to_string(),
             available,
         });
     }
-    if tensor.stride.len() != tensor.shape.len() {
-        return Err(PthError::Strides {
-            dims: tensor.shape.len(),
-            strides: tensor.stride.len(),
-        });
-    }
-    let numel = checked_extent(tensor)?;
     if !storage.dtype.is_float() {
         return Err(PthError::NotFloat(storage.dtype));
     }
@@ -58,38 +54,6 @@ pub(crate) fn read_f32(tensor: &TensorRef, bytes: &[u8]) -> Result<Vec<f32>, Pth
         advance(&mut index, &tensor.shape);
     }
     Ok(out)
-}
-
-/// The number of elements, after checking that the last one the view reaches lies inside the
-/// storage (`offset + Σ (size - 1) · stride < numel`).
-fn checked_extent(tensor: &TensorRef) -> Result<usize, PthError> {
-    let overflow = || PthError::Overflow {
-        shape: tensor.shape.clone(),
-        offset: tensor.offset,
-    };
-    let numel = tensor
-        .shape
-        .iter()
-        .try_fold(1usize, |n, &d| n.checked_mul(d))
-        .ok_or_else(overflow)?;
-    if numel == 0 {
-        return Ok(0);
-    }
-    let last = tensor
-        .shape
-        .iter()
-        .zip(&tensor.stride)
-        .try_fold(tensor.offset, |sum, (&n, &s)| {
-            sum.checked_add((n - 1).checked_mul(s)?)
-        })
-        .ok_or_else(overflow)?;
-    if last >= tensor.storage.numel {
-        return Err(PthError::OutOfStorage {
-            last,
-            numel: tensor.storage.numel,
-        });
-    }
-    Ok(numel)
 }
 
 /// Steps a row-major multi-index to the next element.

@@ -14,6 +14,7 @@ use clap::Args;
 use glimpse::backend::Backend;
 use glimpse_eval::captioning::{Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::figure::{FigureStyle, attention_figure};
+use glimpse_files::{shown, terminal_safe, unique_names};
 
 use super::{DecodingArgs, Exit};
 
@@ -87,34 +88,38 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     if !captioner.card.decoder_trained {
         eprintln!(
             "warning: {}'s decoder was never trained; its captions are meaningless",
-            request.model.display()
+            shown(&request.model)
         );
     }
     if let Some(dir) = &request.attention_png {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", shown(dir)))?;
     }
+    let items = with_figure_names(&request.images);
     let mut failures = 0;
     caption_files(
         &captioner,
-        &request.images,
-        |path| path.as_path(),
+        &items,
+        |(path, _)| path.as_path(),
         options,
         batch,
         progress_bar(request.images.len()),
         |outcome| match outcome {
-            Captioned::Unreadable { item, error } => {
+            Captioned::Unreadable {
+                item: (path, _),
+                error,
+            } => {
                 failures += 1;
-                report_error(request.json, item, &why_unreadable(error), out)
+                report_error(request.json, path, &why_unreadable(error), out)
             }
             Captioned::Caption {
-                item,
+                item: (path, figure),
                 photo,
                 caption,
                 ms,
             } => {
-                print_caption(request, item, &caption, ms, out)?;
+                print_caption(request, path, &caption, ms, out)?;
                 match &request.attention_png {
-                    Some(dir) => save_figure(dir, item, &photo, &caption, style),
+                    Some(dir) => save_figure(&dir.join(figure), &photo, &caption, style),
                     None => Ok(()),
                 }
             }
@@ -141,22 +146,30 @@ fn progress_bar(images: usize) -> ProgressBar {
     }
 }
 
-/// Writes the attention figure of `path`'s caption to `DIR/STEM.attention.png`.
-fn save_figure(
-    dir: &Path,
-    path: &Path,
-    photo: &RgbImage,
-    caption: &Caption,
-    style: FigureStyle,
-) -> Result<()> {
+/// Each image with the file name of its attention figure, `STEM.attention.png`: images that
+/// share a stem (`a/cat.jpg`, `b/cat.png`) get `cat.attention.png`, `cat-2.attention.png`, … in
+/// the order given, so no figure overwrites another.
+fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    let stems = images
+        .iter()
+        .map(|path| path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default());
+    images
+        .iter()
+        .cloned()
+        .zip(
+            unique_names(stems)
+                .into_iter()
+                .map(|stem| format!("{stem}.attention.png")),
+        )
+        .collect()
+}
+
+/// Writes the attention figure of a caption to `file`.
+fn save_figure(file: &Path, photo: &RgbImage, caption: &Caption, style: FigureStyle) -> Result<()> {
     let figure = attention_figure(photo, caption, style);
-    let file = dir.join(format!(
-        "{}.attention.png",
-        path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default()
-    ));
     figure
-        .save(&file)
-        .with_context(|| format!("{}: cannot write", file.display()))
+        .save(file)
+        .with_context(|| format!("{}: cannot write", shown(file)))
 }
 
 /// The message of an image that cannot be captioned: a read failure says so, a decoding
@@ -189,9 +202,10 @@ fn print_caption(
         };
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
     } else if request.images.len() == 1 {
-        writeln!(out, "{}", caption.text())?;
+        writeln!(out, "{}", terminal_safe(&caption.text()))?;
     } else {
-        writeln!(out, "{}\t{}", path.display(), caption.text())?;
+        // Escaped, a tab or newline in a file name or a word cannot forge a column or a line.
+        writeln!(out, "{}\t{}", shown(path), terminal_safe(&caption.text()))?;
     }
     Ok(())
 }
@@ -205,7 +219,7 @@ fn report_error(json: bool, path: &Path, err: &anyhow::Error, out: &mut impl Wri
         };
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
     } else {
-        eprintln!("error: {}: {message}", path.display());
+        eprintln!("error: {}: {}", shown(path), terminal_safe(&message));
     }
     Ok(())
 }

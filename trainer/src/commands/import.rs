@@ -111,14 +111,14 @@ pub fn run(source: ImportSource) -> Result<Exit> {
         },
         name: args.name,
         trained_on: args.trained_on,
-        created: today(),
+        created: today()?,
     };
     let device = Backend::first_built().device()?;
     let imported = import(&request, &device)?;
     let bytes = imported.bundle.to_bytes(storage(args.f16))?;
     write_atomically(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
     for note in &imported.notes {
-        eprintln!("note: {note}");
+        eprintln!("note: {}", glimpse_files::terminal_safe(note));
     }
     let config = &imported.bundle.config;
     eprintln!(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use glimpse_files::{caps, read_regular, shown};
 use glimpse_model::Bundle;
 
 use super::Exit;
@@ -16,9 +17,9 @@ pub struct InfoArgs {
 
 pub fn run(args: InfoArgs) -> Result<Exit> {
     let path = &args.bundle;
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let bytes = read_regular(path, caps::MODEL, "bundle")?;
     let bundle =
-        Bundle::from_bytes(&bytes).with_context(|| format!("{}: not a valid bundle", path.display()))?;
+        Bundle::from_bytes(&bytes).with_context(|| format!("{}: not a valid bundle", shown(path)))?;
     let params: usize = bundle.weights.iter().map(|(_, t)| t.numel()).sum();
     println!(
         "{}",

@@ -1,12 +1,11 @@
 //! Training examples and the batches built from them: cached encoder features when the encoder
 //! is frozen, preprocessed images when it is fine-tuned.
 
-use std::fs;
-
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_data::Sample;
 use glimpse_data::vocab_builder::encode;
+use glimpse_files::{caps, read_regular, shown};
 use glimpse_model::Vocabulary;
 use glimpse_model::preprocess::bytes_to_input;
 
@@ -69,9 +68,9 @@ impl Trainer<'_> {
         let mut values = Vec::with_capacity(pairs.len() * 3 * height * width);
         for pair in pairs {
             let sample = samples[pair.sample];
-            let bytes = fs::read(&sample.path).with_context(|| format!("{}", sample.path.display()))?;
+            let bytes = read_regular(&sample.path, caps::IMAGE, "image")?;
             let input = bytes_to_input(&bytes, &self.model_config.preprocess)
-                .map_err(|e| anyhow!("{}: {e}", sample.path.display()))?;
+                .map_err(|e| anyhow!("{}: {e}", shown(&sample.path)))?;
             values.extend(input);
         }
         Ok(Tensor::from_data(

@@ -5,10 +5,10 @@
 //! Written atomically (temporary file, fsync, rename, fsync of the folder): a crash or `kill -9`
 //! at any moment leaves either the previous checkpoint or the new one, never half a file.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
+use glimpse_files::{caps, read_regular};
 use glimpse_model::bundle::{CONFIG_KEY, StoredTensor, VOCAB_KEY, write_safetensors};
 use glimpse_model::{HostTensor, ModelConfig, TensorMap, Vocabulary};
 use safetensors::SafeTensors;
@@ -158,13 +158,15 @@ impl Checkpoint {
         })
     }
 
+    /// Reads a checkpoint file: a regular file of at most [`caps::MODEL`] bytes. The training
+    /// config in it is not validated here; resuming validates it as a fresh start does.
     pub fn read(path: &Path) -> Result<Checkpoint> {
-        let bytes = fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let bytes = read_regular(path, caps::MODEL, "checkpoint")?;
         Checkpoint::from_bytes(&bytes, path)
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
-        crate::files::write_atomically(path, &self.to_bytes()?)
+        Ok(crate::files::write_atomically(path, &self.to_bytes()?)?)
     }
 }
 

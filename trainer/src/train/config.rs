@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe};
 use glimpse_model::config::{AttentionActivation, EncoderArch, ModelConfig};
+use glimpse_model::generate::MAX_LENGTH;
+use glimpse_model::{Decoding, GenerateOptions};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,12 +94,29 @@ impl Default for TrainConfig {
     }
 }
 
+/// The largest values a training config may hold: far above any useful run, low enough that no
+/// product of them overflows or asks for an impossible allocation before training starts.
+pub mod limits {
+    /// Images per batch.
+    pub const MAX_BATCH_SIZE: usize = 4096;
+    pub const MAX_EPOCHS: usize = 100_000;
+    /// Input side in pixels (the notebook uses 224, sgrvinod 256).
+    pub const MIN_INPUT_SIZE: u32 = 32;
+    pub const MAX_INPUT_SIZE: u32 = 1024;
+    /// Embedding, attention and LSTM sizes.
+    pub const MAX_LAYER_DIM: usize = 16_384;
+    /// Encoder stages: ResNet's stem and layer1–4; MobileNetV2's features.0–18.
+    pub const RESNET_STAGES: usize = 5;
+    pub const MOBILENET_V2_STAGES: usize = 19;
+}
+
 impl TrainConfig {
+    /// Reads and validates a config file: a regular file of at most [`caps::CONFIG`] bytes.
     pub fn read(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+        let text = read_regular_to_string(path, caps::CONFIG, "training config")?;
         let config: TrainConfig = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
-        config.validate().with_context(|| format!("{}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", shown(path), e.line(), e.column()))?;
+        config.validate().with_context(|| format!("{}", shown(path)))?;
         Ok(config)
     }
 
@@ -104,39 +124,67 @@ impl TrainConfig {
         EncoderArch::from_name(&self.encoder).ok_or_else(|| {
             anyhow::anyhow!(
                 "field `encoder`: unknown encoder `{}` (resnet18, resnet34, resnet50, resnet101, resnet152, mobilenet_v2)",
-                self.encoder
+                terminal_safe(&self.encoder)
             )
         })
     }
 
+    /// Range-checks every field. A fresh run and a resumed one (whose config comes from the
+    /// checkpoint) both call it before the first step, so no value can divide by zero, overflow
+    /// or fail an epoch later.
     pub fn validate(&self) -> Result<()> {
-        self.arch()?;
-        let positive = [
-            ("input_size", self.input_size as usize),
-            ("embed_dim", self.embed_dim),
-            ("attention_dim", self.attention_dim),
-            ("decoder_dim", self.decoder_dim),
-            ("batch_size", self.batch_size),
-            ("epochs", self.epochs),
-            ("lr_decay_every", self.lr_decay_every),
-            ("val_beam", self.val_beam),
-            ("val_max_len", self.val_max_len),
-            ("max_caption_tokens", self.max_caption_tokens),
+        let arch = self.arch()?;
+        self.validate_sizes(arch)?;
+        self.validate_rates()?;
+        self.validate_decoding()?;
+        if !(0.0..=1.0).contains(&self.max_bad_fraction) {
+            bail!(
+                "field `max_bad_fraction` must be in [0, 1], got {}",
+                self.max_bad_fraction
+            );
+        }
+        Ok(())
+    }
+
+    /// Counts and sizes: each within `1..=` its limit.
+    fn validate_sizes(&self, arch: EncoderArch) -> Result<()> {
+        let ranges = [
+            ("embed_dim", self.embed_dim, limits::MAX_LAYER_DIM),
+            ("attention_dim", self.attention_dim, limits::MAX_LAYER_DIM),
+            ("decoder_dim", self.decoder_dim, limits::MAX_LAYER_DIM),
+            ("batch_size", self.batch_size, limits::MAX_BATCH_SIZE),
+            ("epochs", self.epochs, limits::MAX_EPOCHS),
+            ("lr_decay_every", self.lr_decay_every, limits::MAX_EPOCHS),
+            ("max_caption_tokens", self.max_caption_tokens, MAX_LENGTH),
         ];
-        for (field, value) in positive {
-            if value == 0 {
-                bail!("field `{field}` must be at least 1");
+        for (field, value, max) in ranges {
+            if !(1..=max).contains(&value) {
+                bail!("field `{field}` must be within 1..={max}, got {value}");
             }
         }
-        if self.input_size < 32 {
+        let (min, max) = (limits::MIN_INPUT_SIZE, limits::MAX_INPUT_SIZE);
+        if !(min..=max).contains(&self.input_size) {
             bail!(
-                "field `input_size`: {} is below 32 pixels, too small for the encoders",
+                "field `input_size` must be within {min}..={max} pixels, got {}",
                 self.input_size
             );
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            bail!("field `dropout` must be in [0, 1), got {}", self.dropout);
+        let stages = match arch {
+            EncoderArch::MobilenetV2 => limits::MOBILENET_V2_STAGES,
+            _ => limits::RESNET_STAGES,
+        };
+        if self.fine_tune_stages > stages {
+            bail!(
+                "field `fine_tune_stages`: {} has only {stages} stages, got {}",
+                arch.name(),
+                self.fine_tune_stages
+            );
         }
+        Ok(())
+    }
+
+    /// Learning rates, decay, clipping, the attention regulariser and dropout.
+    fn validate_rates(&self) -> Result<()> {
         for (field, value) in [("decoder_lr", self.decoder_lr), ("encoder_lr", self.encoder_lr)] {
             if !(value.is_finite() && value > 0.0) {
                 bail!("field `{field}` must be a positive number, got {value}");
@@ -145,11 +193,28 @@ impl TrainConfig {
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
             bail!("field `lr_decay` must be in (0, 1], got {}", self.lr_decay);
         }
-        if !(self.grad_clip >= 0.0 && self.alpha_c >= 0.0) {
-            bail!("fields `grad_clip` and `alpha_c` must not be negative");
+        for (field, value) in [("grad_clip", self.grad_clip), ("alpha_c", self.alpha_c)] {
+            if !(value.is_finite() && value >= 0.0) {
+                bail!("field `{field}` must be a finite number, not negative, got {value}");
+            }
         }
-        if !(0.0..=1.0).contains(&self.max_bad_fraction) {
-            bail!("field `max_bad_fraction` must be in [0, 1]");
+        if !(0.0..1.0).contains(&self.dropout) {
+            bail!("field `dropout` must be in [0, 1), got {}", self.dropout);
+        }
+        Ok(())
+    }
+
+    /// Validation decodes as `glimpse caption` does, within the model crate's limits.
+    fn validate_decoding(&self) -> Result<()> {
+        let decoding = Decoding::from_beam(self.val_beam, 0.0).context("field `val_beam`")?;
+        GenerateOptions {
+            decoding,
+            max_len: self.val_max_len,
+        }
+        .validate()
+        .context("field `val_max_len`")?;
+        if self.val_images == Some(0) {
+            bail!("field `val_images` must be at least 1 (or null for all)");
         }
         Ok(())
     }
@@ -178,6 +243,114 @@ mod tests {
         std::fs::write(&path, r#"{"encoder": "vgg16"}"#).unwrap();
         let err = format!("{:#}", TrainConfig::read(&path).unwrap_err());
         assert!(err.contains("vgg16"), "{err}");
+    }
+
+    /// Every field a file can set is range-checked, with the field named: these values used to
+    /// divide by zero (`batch_size`, `lr_decay_every`), fail after a whole epoch (`val_beam`) or
+    /// pass unchecked.
+    #[test]
+    fn every_field_is_range_checked() {
+        let cases: [(&str, serde_json::Value, &str); 14] = [
+            (
+                "batch_size",
+                0.into(),
+                "field `batch_size` must be within 1..=4096, got 0",
+            ),
+            (
+                "batch_size",
+                5000.into(),
+                "field `batch_size` must be within 1..=4096, got 5000",
+            ),
+            (
+                "lr_decay_every",
+                0.into(),
+                "field `lr_decay_every` must be within 1..=100000, got 0",
+            ),
+            (
+                "epochs",
+                0.into(),
+                "field `epochs` must be within 1..=100000, got 0",
+            ),
+            (
+                "val_beam",
+                100_000.into(),
+                "field `val_beam`: invalid argument: beam width 100000 must be within 1..=64",
+            ),
+            (
+                "val_max_len",
+                1000.into(),
+                "field `val_max_len`: invalid argument: max length 1000 must be within 1..=200",
+            ),
+            (
+                "val_images",
+                0.into(),
+                "field `val_images` must be at least 1 (or null for all)",
+            ),
+            (
+                "input_size",
+                4096.into(),
+                "field `input_size` must be within 32..=1024 pixels, got 4096",
+            ),
+            (
+                "embed_dim",
+                1_000_000.into(),
+                "field `embed_dim` must be within 1..=16384, got 1000000",
+            ),
+            (
+                "max_caption_tokens",
+                0.into(),
+                "field `max_caption_tokens` must be within 1..=200, got 0",
+            ),
+            (
+                "fine_tune_stages",
+                6.into(),
+                "field `fine_tune_stages`: resnet50 has only 5 stages, got 6",
+            ),
+            ("dropout", 1.0.into(), "field `dropout` must be in [0, 1), got 1"),
+            (
+                "grad_clip",
+                (-1.0).into(),
+                "field `grad_clip` must be a finite number, not negative, got -1",
+            ),
+            (
+                "max_bad_fraction",
+                2.0.into(),
+                "field `max_bad_fraction` must be in [0, 1], got 2",
+            ),
+        ];
+        for (field, value, expected) in cases {
+            let mut json = serde_json::to_value(TrainConfig::default()).unwrap();
+            json[field] = value;
+            let config: TrainConfig = serde_json::from_value(json).unwrap();
+            let err = format!("{:#}", config.validate().unwrap_err());
+            assert_eq!(err, expected, "{field}");
+        }
+        let mobilenet = TrainConfig {
+            encoder: "mobilenet_v2".into(),
+            fine_tune_stages: 19,
+            ..TrainConfig::default()
+        };
+        mobilenet.validate().unwrap();
+        TrainConfig::default().validate().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_config_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = format!("{:#}", TrainConfig::read(&path).unwrap_err());
+        assert!(
+            err.ends_with("config.json: the training config is a named pipe (FIFO), not a regular file; refusing to read it"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
+use glimpse_files::{caps, read_regular, shown};
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
 use half::f16;
@@ -83,15 +84,13 @@ impl FeatureCache {
             })
             .unwrap_or_default();
         let stamp = glimpse_model::params::stable_id(&stamp);
-        self.dir.join(format!(
-            "{}.{:08x}.f16",
-            sample.name.replace(['/', '\\'], "__"),
-            stamp as u32
-        ))
+        self.dir
+            .join(format!("{}.{:08x}.f16", cache_stem(&sample.name), stamp as u32))
     }
 
     fn is_cached(&self, sample: &Sample) -> bool {
-        fs::metadata(self.path(sample)).is_ok_and(|m| m.len() == (self.values * 2) as u64)
+        // A FIFO or a device in the cache folder is never taken for a cached file.
+        fs::metadata(self.path(sample)).is_ok_and(|m| m.is_file() && m.len() == self.file_bytes())
     }
 
     /// Computes the features of every sample not yet cached.
@@ -117,18 +116,17 @@ impl FeatureCache {
             let mut inputs = Vec::new();
             let mut names: Vec<&Sample> = Vec::new();
             for sample in chunk {
-                let decoded = fs::read(&sample.path)
-                    .map_err(|e| e.to_string())
+                let decoded = read_regular(&sample.path, caps::IMAGE, "image")
+                    .map_err(|e| e.problem.to_string())
                     .and_then(|bytes| bytes_to_input(&bytes, &config.preprocess).map_err(|e| e.to_string()));
                 match decoded {
                     Ok(input) => {
                         inputs.extend(input);
                         names.push(sample);
                     }
-                    Err(reason) => report.failed.push((
-                        sample.name.clone(),
-                        format!("{}: {reason}", sample.path.display()),
-                    )),
+                    Err(reason) => report
+                        .failed
+                        .push((sample.name.clone(), format!("{}: {reason}", shown(&sample.path)))),
                 }
             }
             if !names.is_empty() {
@@ -147,6 +145,11 @@ impl FeatureCache {
         Ok(report)
     }
 
+    /// The size of one cache file: `P · E` f16 values.
+    fn file_bytes(&self) -> u64 {
+        self.values as u64 * 2
+    }
+
     fn write(&self, sample: &Sample, values: &[f32]) -> Result<()> {
         let path = self.path(sample);
         let tmp = path.with_extension("f16.tmp");
@@ -163,18 +166,51 @@ impl FeatureCache {
     /// The cached features of `sample`, `[P · E]` as f32.
     pub fn read(&self, sample: &Sample) -> Result<Vec<f32>> {
         let path = self.path(sample);
-        let bytes = fs::read(&path).with_context(|| format!("feature cache {}", path.display()))?;
-        if bytes.len() != self.values * 2 {
+        let expected = self.file_bytes();
+        let bytes = read_regular(&path, expected, "feature cache file")?;
+        if bytes.len() as u64 != expected {
             anyhow::bail!(
-                "feature cache {}: {} bytes, expected {}; delete it to recompute",
-                path.display(),
+                "feature cache {}: {} bytes, expected {expected}; delete it to recompute",
+                shown(&path),
                 bytes.len(),
-                self.values * 2
             );
         }
         Ok(bytes
             .chunks_exact(2)
             .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
             .collect())
+    }
+}
+
+/// The longest image-name part of a cache file name: with the stamp and extension it stays
+/// under the 255 bytes most file systems allow in one name.
+const MAX_CACHE_STEM: usize = 200;
+
+/// The image's name as part of a cache file name: the name itself (folders flattened) when it
+/// is short enough, else a hash of it, so that an image with a 255-byte name is cached like any
+/// other instead of stopping the run when its cache file cannot be created.
+fn cache_stem(name: &str) -> String {
+    let flat = name.replace(['/', '\\'], "__");
+    if flat.len() <= MAX_CACHE_STEM {
+        return flat;
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("long-name-{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_image_names_get_short_cache_names() {
+        assert_eq!(cache_stem("a/b.jpg"), "a__b.jpg");
+        let long = format!("{}.jpg", "x".repeat(251));
+        let stem = cache_stem(&long);
+        assert!(stem.starts_with("long-name-") && stem.len() == 42, "{stem}");
+        assert_ne!(stem, cache_stem(&format!("{}.jpg", "y".repeat(251))));
+        // The whole file name, stamp and extension included, fits in 255 bytes.
+        assert!(format!("{}.{:08x}.f16", cache_stem(&"é".repeat(100)), 0u32).len() <= 255);
     }
 }

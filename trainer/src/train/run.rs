@@ -11,6 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
+use glimpse_files::{shown, terminal_safe};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -82,18 +83,24 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-/// The checkpoint to resume from; `None` for a new run, whose folder must not hold one and
-/// whose config must be valid.
+/// The checkpoint to resume from; `None` for a new run, whose folder must not hold one. Either
+/// way the config the run will use is validated here, before anything is loaded or trained: a
+/// checkpoint's is checked exactly as a fresh one's.
 fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
     let path = request.run.join(LAST);
     if request.resume {
-        if !path.is_file() {
+        if !path.exists() {
             bail!(
                 "{}: nothing to resume (no {LAST} in the run folder)",
-                request.run.display()
+                shown(&request.run)
             );
         }
-        return Ok(Some(Checkpoint::read(&path)?));
+        let checkpoint = Checkpoint::read(&path)?;
+        checkpoint
+            .train_config
+            .validate()
+            .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
+        return Ok(Some(checkpoint));
     }
     if path.exists() {
         bail!(
@@ -174,7 +181,7 @@ impl<'r> Setup<'r> {
         )?;
         println!(
             "data: {} ({:?}): {}",
-            dataset.name,
+            terminal_safe(&dataset.name),
             dataset.layout,
             dataset.summary()
         );
@@ -383,6 +390,7 @@ fn drop_unreadable(
         .append(true)
         .open(run.join("data-problems.txt"))?;
     for (_, reason) in failed {
+        let reason = terminal_safe(reason);
         eprintln!("  unreadable image, skipped: {reason}");
         writeln!(log, "{reason}: unreadable image; skipped")?;
     }
@@ -391,7 +399,7 @@ fn drop_unreadable(
             "{} of {total} images are unreadable (more than {:.0}%); first: {}",
             failed.len(),
             config.max_bad_fraction * 100.0,
-            failed[0].1
+            terminal_safe(&failed[0].1)
         );
     }
     for samples in dataset.splits.values_mut() {

@@ -4,13 +4,52 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub const GLIMPSE: &str = env!("CARGO_BIN_EXE_glimpse");
 
 /// Runs `glimpse ARGS`.
 pub fn glimpse<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(GLIMPSE).args(args).output().expect("glimpse runs")
+}
+
+/// Runs `glimpse ARGS` with the environment variables `env`, failing the test if it has not
+/// finished within `seconds` (it is killed then): hostile files must never make it hang.
+/// Output goes to files rather than pipes, so a chatty command cannot block on a full pipe.
+pub fn glimpse_within<S: AsRef<OsStr>>(seconds: u64, env: &[(&str, &str)], args: &[S]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = Command::new(GLIMPSE)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("glimpse runs");
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "glimpse {:?} still running after {seconds} s: it hangs",
+                args.iter()
+                    .map(|a| a.as_ref().to_string_lossy())
+                    .collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: fs::read(&out_path).unwrap(),
+        stderr: fs::read(&err_path).unwrap(),
+    }
 }
 
 /// Runs `glimpse ARGS`, requires success, returns stdout.

@@ -2,10 +2,10 @@
 //! object's box, which the attention-grounding metric reads. Kept apart from the generator so
 //! that readers of the sidecar do not depend on it.
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use glimpse_files::{caps, read_regular, shown};
 use serde::{Deserialize, Serialize};
 
 use crate::split::Split;
@@ -53,9 +53,10 @@ pub struct SynthSidecar {
 }
 
 impl SynthSidecar {
+    /// Reads `synth.json`: a regular file of at most [`caps::DATASET_TEXT`] bytes.
     pub fn read(path: &Path) -> Result<SynthSidecar> {
-        let bytes = fs::read(path).with_context(|| format!("{}", path.display()))?;
+        let bytes = read_regular(path, caps::DATASET_TEXT, "synth sidecar")?;
         serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a glimpse synth sidecar", path.display()))
+            .with_context(|| format!("{}: not a glimpse synth sidecar", shown(path)))
     }
 }

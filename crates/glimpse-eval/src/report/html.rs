@@ -100,7 +100,7 @@ pub(super) fn data_uri_jpeg(image: &image::RgbImage) -> String {
 
 /// The photo at `path`, shrunk to at most `max_side` pixels a side; `None` when unreadable.
 pub(super) fn load_photo(path: &Path, max_side: u32) -> Option<image::RgbImage> {
-    let bytes = std::fs::read(path).ok()?;
+    let bytes = glimpse_files::read_regular(path, glimpse_files::caps::IMAGE, "image").ok()?;
     let image = glimpse_model::preprocess::decode_image(&bytes, MAX_PIXELS).ok()?;
     let (w, h) = image.dimensions();
     let scale = (max_side as f64 / w.max(h) as f64).min(1.0);

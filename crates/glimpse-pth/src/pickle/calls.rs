@@ -5,7 +5,9 @@
 use std::rc::Rc;
 
 use super::error::PickleErrorKind;
+use super::limits::{MAX_RANK, Work, check_container};
 use super::machine::Step;
+use super::preview::preview_text;
 use super::value::{Object, TensorRef, Value};
 
 /// Flat `[k0, v0, k1, v1, …]` from the stack into `(key, value)` pairs.
@@ -23,11 +25,16 @@ pub(super) fn pairs(items: Vec<Value>) -> Step<Vec<(Value, Value)>> {
 
 pub(super) fn append(target: &mut Value, items: Vec<Value>) -> Step<()> {
     match target {
-        Value::List(list) => list.borrow_mut().extend(items),
+        Value::List(list) => {
+            let mut list = list.borrow_mut();
+            check_container("list", list.len().saturating_add(items.len()))?;
+            list.extend(items);
+        }
         // A list subclass: keep the elements as (index, value) items.
         Value::Object(object) => {
             let mut object = object.borrow_mut();
             let start = object.items.len();
+            check_container("object", start.saturating_add(items.len()))?;
             let indexed = items
                 .into_iter()
                 .enumerate()
@@ -44,11 +51,16 @@ fn index_key(index: usize) -> Value {
 }
 
 pub(super) fn set_items(target: &mut Value, items: Vec<(Value, Value)>) -> Step<()> {
-    match target {
-        Value::Dict(dict) => dict.borrow_mut().extend(items),
-        Value::Object(object) => object.borrow_mut().items.extend(items),
+    let (kind, mut existing) = match target {
+        Value::Dict(dict) => ("dict", dict.borrow_mut()),
+        Value::Object(object) => {
+            let object = object.borrow_mut();
+            ("object", std::cell::RefMut::map(object, |o| &mut o.items))
+        }
         other => return Err(PickleErrorKind::SetItemsOn(other.kind())),
-    }
+    };
+    check_container(kind, existing.len().saturating_add(items.len()))?;
+    existing.extend(items);
     Ok(())
 }
 
@@ -56,24 +68,28 @@ pub(super) fn set_items(target: &mut Value, items: Vec<(Value, Value)>) -> Step<
 pub(super) fn build(target: &mut Value, state: Value) {
     if let Value::Object(object) = target {
         // `(dict_state, slot_state)` tuples carry the attribute dict first.
-        let state = match state {
-            Value::Tuple(parts) if parts.len() == 2 && matches!(parts[0], Value::Dict(_)) => parts[0].clone(),
-            other => other,
+        let dict_state = match &state {
+            Value::Tuple(parts) if parts.len() == 2 && matches!(parts[0], Value::Dict(_)) => {
+                Some(parts[0].clone())
+            }
+            _ => None,
         };
+        let state = dict_state.unwrap_or(state);
         object.borrow_mut().state = Some(state);
     }
     // Tensors, dicts and the rest take no state the reader needs.
 }
 
 /// REDUCE / NEWOBJ: recognise the few callables that matter, keep every other call inert.
-pub(super) fn call(callable: Value, args: Value) -> Step<Value> {
-    let Value::Global(global) = &callable else {
+/// Copying the arguments is charged to `work`.
+pub(super) fn call(callable: &Value, args: &Value, work: &mut Work) -> Step<Value> {
+    let Value::Global(global) = callable else {
         return Ok(Value::opaque(format!("call of a {}", callable.kind())));
     };
-    let (module, name) = (global.0.as_str(), global.1.as_str());
-    let args = tuple_items(&args);
+    let (module, name) = (&*global.module, &*global.name);
+    let args = tuple_items(args, work)?;
     match (module, name) {
-        ("torch._utils", "_rebuild_tensor_v2" | "_rebuild_tensor") => rebuild_tensor(name, &args),
+        ("torch._utils", "_rebuild_tensor_v2" | "_rebuild_tensor") => rebuild_tensor(name, &args, work),
         ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
             Ok(args.into_iter().next().unwrap_or(Value::None))
         }
@@ -81,9 +97,10 @@ pub(super) fn call(callable: Value, args: Value) -> Step<Value> {
             .into_iter()
             .next()
             .unwrap_or_else(|| Value::tuple(Vec::new()))),
-        ("collections", "OrderedDict") | ("builtins" | "__builtin__", "dict") => Ok(dict_from_pairs(&args)),
+        ("collections", "OrderedDict") | ("builtins" | "__builtin__", "dict") => dict_from_pairs(&args, work),
         ("torch._utils", other) if other.starts_with("_rebuild_") => Ok(Value::opaque(format!(
-            "a tensor rebuilt by torch._utils.{other} (sparse, quantized, nested or meta tensors are not supported)"
+            "a tensor rebuilt by torch._utils.{} (sparse, quantized, nested or meta tensors are not supported)",
+            preview_text(other)
         ))),
         ("copyreg", "_reconstructor") => {
             // _reconstructor(cls, base, state): an object of `cls`.
@@ -91,23 +108,18 @@ pub(super) fn call(callable: Value, args: Value) -> Step<Value> {
                 Some(Value::Global(g)) => g.clone(),
                 _ => global.clone(),
             };
-            Ok(Value::object(Object {
-                module: class.0.clone(),
-                name: class.1.clone(),
-                ..Object::default()
-            }))
+            Ok(Value::object(Object::new(class)))
         }
         _ => Ok(Value::object(Object {
-            module: module.to_string(),
-            name: name.to_string(),
             args,
-            ..Object::default()
+            ..Object::new(global.clone())
         })),
     }
 }
 
-/// `_rebuild_tensor_v2(storage, offset, size, stride, …)`: a strided view of a storage.
-fn rebuild_tensor(function: &str, args: &[Value]) -> Step<Value> {
+/// `_rebuild_tensor_v2(storage, offset, size, stride, …)`: a strided view of a storage. Its
+/// geometry is checked against the storage when it is read (`strided.rs`); here only its rank.
+fn rebuild_tensor(function: &str, args: &[Value], work: &mut Work) -> Step<Value> {
     let [storage, offset, size, stride, ..] = args else {
         return Err(PickleErrorKind::TensorArgs {
             function: function.to_string(),
@@ -123,46 +135,62 @@ fn rebuild_tensor(function: &str, args: &[Value]) -> Step<Value> {
     Ok(Value::Tensor(Rc::new(TensorRef {
         storage: storage.clone(),
         offset: offset.as_count().ok_or(PickleErrorKind::TensorOffset)?,
-        shape: usize_list(size, "size")?,
-        stride: usize_list(stride, "stride")?,
+        shape: usize_list(size, "size", work)?,
+        stride: usize_list(stride, "stride", work)?,
     })))
 }
 
 /// `OrderedDict([(k, v), …])` and `dict(…)`: the pairs of the first argument, in order.
-fn dict_from_pairs(args: &[Value]) -> Value {
+fn dict_from_pairs(args: &[Value], work: &mut Work) -> Step<Value> {
     let mut dict = Vec::new();
-    for item in args.first().map(tuple_items).unwrap_or_default() {
+    let items = match args.first() {
+        Some(first) => tuple_items(first, work)?,
+        None => Vec::new(),
+    };
+    for item in &items {
         if let Value::Tuple(pair) = item
             && let [key, value] = pair.as_slice()
         {
             dict.push((key.clone(), value.clone()));
         }
     }
-    Value::dict(dict)
+    Ok(Value::dict(dict))
 }
 
-fn tuple_items(args: &Value) -> Vec<Value> {
-    match args {
-        Value::Tuple(items) => items.to_vec(),
-        Value::List(items) => items.borrow().clone(),
+/// The items of a tuple or list argument (a copy, charged as work), or the argument alone.
+fn tuple_items(args: &Value, work: &mut Work) -> Step<Vec<Value>> {
+    Ok(match args {
+        Value::Tuple(items) => {
+            work.charge(items.len())?;
+            items.to_vec()
+        }
+        Value::List(items) => {
+            let items = items.borrow();
+            work.charge(items.len())?;
+            items.clone()
+        }
         Value::None => Vec::new(),
         other => vec![other.clone()],
-    }
+    })
 }
 
-/// A tensor's size or stride. `torch.Size` pickles as a tuple subclass, which `call` has
-/// already turned into its tuple argument.
-fn usize_list(value: &Value, what: &'static str) -> Step<Vec<usize>> {
-    let items = match value {
-        Value::Tuple(items) => items.to_vec(),
-        Value::List(items) => items.borrow().clone(),
-        other => {
-            return Err(PickleErrorKind::TensorDims {
-                what,
-                found: other.kind(),
-            });
-        }
-    };
+/// A tensor's size or stride, of at most [`MAX_RANK`] dimensions. `torch.Size` pickles as a
+/// tuple subclass, which `call` has already turned into its tuple argument.
+fn usize_list(value: &Value, what: &'static str, work: &mut Work) -> Step<Vec<usize>> {
+    if !matches!(value, Value::Tuple(_) | Value::List(_)) {
+        return Err(PickleErrorKind::TensorDims {
+            what,
+            found: value.kind(),
+        });
+    }
+    let items = tuple_items(value, work)?;
+    if items.len() > MAX_RANK {
+        return Err(PickleErrorKind::TensorRank {
+            what,
+            rank: items.len(),
+            limit: MAX_RANK,
+        });
+    }
     items
         .iter()
         .map(|v| {

@@ -1,6 +1,6 @@
 //! What can go wrong reading a pickle, and where.
 
-use std::string::FromUtf8Error;
+use std::str::Utf8Error;
 
 use thiserror::Error;
 
@@ -37,7 +37,7 @@ pub enum PickleErrorKind {
     #[error("a length of {0} bytes does not fit in memory")]
     Length(u64),
     #[error("invalid UTF-8 string in pickle: {0}")]
-    Utf8(FromUtf8Error),
+    Utf8(Utf8Error),
     #[error("pickle pops an empty stack")]
     PopEmpty,
     #[error("pickle reads the top of an empty stack")]
@@ -52,6 +52,16 @@ pub enum PickleErrorKind {
     MissingMemo(u32),
     #[error("pickle memo is full")]
     MemoFull,
+    #[error("pickle does more than {limit} units of work (opcodes and values copied): refused as hostile")]
+    WorkLimit { limit: u64 },
+    #[error("pickle memo would hold more than {limit} entries")]
+    MemoLimit { limit: usize },
+    #[error("pickle {kind} would hold {len} items, more than the limit of {limit}")]
+    ContainerLimit {
+        kind: &'static str,
+        len: usize,
+        limit: usize,
+    },
     #[error("pickle dict with an odd number of items")]
     OddDict,
     #[error("pickle appends to a {0}")]
@@ -70,11 +80,18 @@ pub enum PickleErrorKind {
     TensorDims { what: &'static str, found: &'static str },
     #[error("tensor {what} holds {value}")]
     TensorDim { what: &'static str, value: String },
+    #[error("tensor {what} has {rank} dimensions, more than the limit of {limit}")]
+    TensorRank {
+        what: &'static str,
+        rank: usize,
+        limit: usize,
+    },
     #[error(transparent)]
     PersistentId(#[from] PersistentIdError),
 }
 
-/// A persistent id the container cannot turn into a storage.
+/// A persistent id the container cannot turn into a storage. Values and names in these
+/// messages are previews (at most 200 characters), never whole values.
 #[derive(Debug, Error)]
 pub enum PersistentIdError {
     #[error("unexpected persistent id {0}")]
@@ -83,7 +100,7 @@ pub enum PersistentIdError {
     StorageType(String),
     #[error("storage type torch.{0} is not supported")]
     UnsupportedDtype(String),
-    #[error("storage key is not a string")]
+    #[error("storage key is not a string of at most 256 bytes")]
     Key,
     #[error("storage size is not a count")]
     Size,

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::error::{PickleError, PickleErrorKind};
+use super::limits::{MAX_MEMO, Work};
 use super::opcode::OpCode;
 use super::{PersistentLoad, Value};
 
@@ -17,6 +18,8 @@ pub(super) struct Machine<'a> {
     pub(super) marks: Vec<usize>,
     pub(super) memo: HashMap<u32, Value>,
     pub(super) persistent: &'a mut dyn PersistentLoad,
+    /// What is left of the work budget: every opcode and every value a bulk operation moves.
+    pub(super) work: Work,
 }
 
 impl<'a> Machine<'a> {
@@ -28,6 +31,7 @@ impl<'a> Machine<'a> {
             marks: Vec::new(),
             memo: HashMap::new(),
             persistent,
+            work: Work::default(),
         }
     }
 
@@ -36,7 +40,9 @@ impl<'a> Machine<'a> {
         loop {
             let offset = self.pos;
             let opcode = self
-                .byte()
+                .work
+                .charge(1)
+                .and_then(|()| self.byte())
                 .and_then(OpCode::try_from)
                 .map_err(|kind| PickleError {
                     offset,
@@ -171,17 +177,24 @@ impl<'a> Machine<'a> {
         self.stack.last_mut().ok_or(PickleErrorKind::TopEmpty)
     }
 
-    /// Everything pushed since the last MARK.
+    /// Everything pushed since the last MARK, each value moved charged as work.
     pub(super) fn pop_mark(&mut self) -> Step<Vec<Value>> {
         let height = self.marks.pop().ok_or(PickleErrorKind::NoMark)?;
-        if height > self.stack.len() {
-            return Err(PickleErrorKind::MarkAboveStack);
-        }
+        let moved = self
+            .stack
+            .len()
+            .checked_sub(height)
+            .ok_or(PickleErrorKind::MarkAboveStack)?;
+        self.work.charge(moved)?;
         Ok(self.stack.split_off(height))
     }
 
+    /// Stores the top of the stack; a new index beyond [`MAX_MEMO`] entries is refused.
     pub(super) fn memo_put(&mut self, index: u32) -> Step<()> {
         let top = self.top()?.clone();
+        if self.memo.len() >= MAX_MEMO && !self.memo.contains_key(&index) {
+            return Err(PickleErrorKind::MemoLimit { limit: MAX_MEMO });
+        }
         self.memo.insert(index, top);
         Ok(())
     }

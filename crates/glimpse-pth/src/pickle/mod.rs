@@ -5,17 +5,27 @@
 //! call becomes an inert value: tensors and ordered dicts are recognised, every other object is
 //! kept as its class name, arguments and state, which is enough to walk a pickled `nn.Module`'s
 //! `_parameters`, `_buffers` and `_modules`.
+//!
+//! The machine is bounded whatever the pickle: it is iterative, values are shared rather than
+//! copied (`DUP`, `GET` and the memo cost one reference count), its total work, memo and
+//! container sizes are capped (`limits.rs`), values drop without recursion (`drop.rs`) and are
+//! printed as short previews (`preview.rs`).
 
 mod calls;
+mod drop;
 mod error;
+mod limits;
 mod machine;
 mod opcode;
 mod ops;
+mod preview;
 mod value;
 
 pub use self::error::{PersistentIdError, PickleError, PickleErrorKind};
+pub use self::limits::{MAX_CONTAINER, MAX_MEMO, MAX_RANK, MAX_WORK};
 pub use self::opcode::OpCode;
-pub use self::value::{Object, Shared, StorageDtype, StorageRef, TensorRef, Value};
+pub use self::preview::{PREVIEW_CHARS, PREVIEW_DEPTH, preview, preview_text};
+pub use self::value::{ClassName, Object, Shared, StorageDtype, StorageRef, TensorRef, Value};
 
 use self::machine::Machine;
 
@@ -51,14 +61,14 @@ mod tests {
     fn reads_plain_values() {
         let (value, used) = parse(SIMPLE, &mut NoPersistent).unwrap();
         assert_eq!(used, SIMPLE.len());
-        let Value::List(list) = value.get("a").unwrap() else {
+        let Value::List(list) = &value.get("a").unwrap() else {
             panic!()
         };
         let list = list.borrow();
         assert!(matches!(list[0], Value::Int(1)));
         assert!(matches!(list[1], Value::Float(f) if f == 2.5));
         assert_eq!(list[2].as_str(), Some("x"));
-        let Value::Tuple(t) = value.get("b").unwrap() else {
+        let Value::Tuple(t) = &value.get("b").unwrap() else {
             panic!()
         };
         assert!(matches!(t[0], Value::Bool(true)) && matches!(t[1], Value::None));
@@ -69,7 +79,7 @@ mod tests {
         // l = []; pickle.dumps([l, l]) then APPEND to the memoised list: both refer to one list.
         let data = b"\x80\x02]q\x00(]q\x01h\x01eh\x01K\x07a0.";
         let (value, _) = parse(data, &mut NoPersistent).unwrap();
-        let Value::List(outer) = value else { panic!() };
+        let Value::List(outer) = &value else { panic!() };
         let Value::List(inner) = &outer.borrow()[0] else {
             panic!()
         };
@@ -81,14 +91,11 @@ mod tests {
         // pickle.dumps of os.system("echo hi"): a GLOBAL and a REDUCE.
         let data = b"cposix\nsystem\nq\x00X\x07\x00\x00\x00echo hiq\x01\x85q\x02Rq\x03.";
         let (value, _) = parse(data, &mut NoPersistent).unwrap();
-        let Value::Object(object) = value else {
+        let Value::Object(object) = &value else {
             panic!("{value:?}")
         };
         let object = object.borrow();
-        assert_eq!(
-            (object.module.as_str(), object.name.as_str()),
-            ("posix", "system")
-        );
+        assert_eq!((&*object.class.module, &*object.class.name), ("posix", "system"));
         assert_eq!(object.args[0].as_str(), Some("echo hi"));
     }
 
@@ -131,7 +138,7 @@ mod tests {
         assert!(matches!(long_from_bytes(&[0xff]), Value::Int(-1)));
         assert!(matches!(long_from_bytes(&[0x00, 0x01]), Value::Int(256)));
         let magic = long_from_bytes(&[0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
-        assert!(matches!(magic, Value::Opaque(s) if s.as_str() == "0x1950a86a20f9469cfc6c"));
+        assert!(matches!(&magic, Value::Opaque(s) if s.as_str() == "0x1950a86a20f9469cfc6c"));
     }
 
     #[test]
@@ -157,7 +164,7 @@ mod tests {
                      K\x07M\x07\x00J\x07\x00\x00\x00J\xff\xff\xff\xfft.";
         let (value, used) = parse(data, &mut NoPersistent).unwrap();
         assert_eq!(used, data.len());
-        let Value::Tuple(items) = value else {
+        let Value::Tuple(items) = &value else {
             panic!("{value:?}")
         };
         assert!(items[..3].iter().all(|v| v.as_str() == Some("hi")));

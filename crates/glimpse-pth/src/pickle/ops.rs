@@ -4,9 +4,11 @@ use std::rc::Rc;
 
 use super::calls::{append, build, call, pairs, set_items};
 use super::error::PickleErrorKind;
+use super::limits::check_container;
 use super::machine::{Machine, Step};
 use super::opcode::OpCode;
-use super::value::Value;
+use super::preview::preview_text;
+use super::value::{ClassName, Value};
 
 /// The highest protocol Python writes today.
 const MAX_PROTOCOL: u8 = 5;
@@ -61,7 +63,7 @@ impl Machine<'_> {
         let value = digits
             .parse::<i64>()
             .map(Value::Int)
-            .unwrap_or_else(|_| Value::opaque(format!("integer {digits}")));
+            .unwrap_or_else(|_| Value::opaque(format!("integer {}", preview_text(digits))));
         self.push(value);
         Ok(())
     }
@@ -93,34 +95,34 @@ impl Machine<'_> {
     /// Protocol 0 string: a Python repr in quotes, kept without them.
     pub(super) fn string_line(&mut self) -> Step<()> {
         let line = self.line()?;
-        let text = line.trim_matches(|c| c == '\'' || c == '"').to_string();
-        self.push(Value::Str(text));
+        let text = line.trim_matches(|c| c == '\'' || c == '"');
+        self.push(Value::str(text));
         Ok(())
     }
 
     /// Python 2 byte strings, read as (lossy) text: they hold names and keys.
     pub(super) fn bin_string(&mut self, opcode: OpCode) -> Step<()> {
         let bytes = self.sized(opcode)?;
-        self.push(Value::Str(String::from_utf8_lossy(bytes).into_owned()));
+        self.push(Value::str(String::from_utf8_lossy(bytes)));
         Ok(())
     }
 
     pub(super) fn unicode_line(&mut self) -> Step<()> {
         let line = self.line()?;
-        self.push(Value::Str(line));
+        self.push(Value::str(line));
         Ok(())
     }
 
     pub(super) fn bin_unicode(&mut self, opcode: OpCode) -> Step<()> {
         let bytes = self.sized(opcode)?;
-        let text = String::from_utf8(bytes.to_vec()).map_err(PickleErrorKind::Utf8)?;
-        self.push(Value::Str(text));
+        let text = std::str::from_utf8(bytes).map_err(PickleErrorKind::Utf8)?;
+        self.push(Value::str(text));
         Ok(())
     }
 
     pub(super) fn bin_bytes(&mut self, opcode: OpCode) -> Step<()> {
         let bytes = self.sized(opcode)?;
-        self.push(Value::Bytes(bytes.to_vec()));
+        self.push(Value::Bytes(bytes.into()));
         Ok(())
     }
 
@@ -128,6 +130,7 @@ impl Machine<'_> {
 
     pub(super) fn list(&mut self) -> Step<()> {
         let items = self.pop_mark()?;
+        check_container("list", items.len())?;
         self.push(Value::list(items));
         Ok(())
     }
@@ -144,6 +147,7 @@ impl Machine<'_> {
 
     pub(super) fn tuple(&mut self) -> Step<()> {
         let items = self.pop_mark()?;
+        check_container("tuple", items.len())?;
         self.push(Value::tuple(items));
         Ok(())
     }
@@ -162,6 +166,7 @@ impl Machine<'_> {
 
     pub(super) fn dict(&mut self) -> Step<()> {
         let items = self.pop_mark()?;
+        check_container("dict", items.len() / 2)?;
         self.push(Value::dict(pairs(items)?));
         Ok(())
     }
@@ -183,17 +188,24 @@ impl Machine<'_> {
     pub(super) fn global(&mut self) -> Step<()> {
         let module = self.line()?;
         let name = self.line()?;
-        self.push(Value::Global(Rc::new((module, name))));
+        self.push(Value::Global(Rc::new(ClassName {
+            module: module.into(),
+            name: name.into(),
+        })));
         Ok(())
     }
 
     pub(super) fn stack_global(&mut self) -> Step<()> {
         let name = self.pop()?;
         let module = self.pop()?;
-        match (module, name) {
-            (Value::Str(module), Value::Str(name)) => self.push(Value::Global(Rc::new((module, name)))),
-            _ => return Err(PickleErrorKind::StackGlobal),
-        }
+        let (Value::Str(module), Value::Str(name)) = (&module, &name) else {
+            return Err(PickleErrorKind::StackGlobal);
+        };
+        let class = ClassName {
+            module: module.clone(),
+            name: name.clone(),
+        };
+        self.push(Value::Global(Rc::new(class)));
         Ok(())
     }
 
@@ -201,7 +213,8 @@ impl Machine<'_> {
     pub(super) fn reduce(&mut self) -> Step<()> {
         let args = self.pop()?;
         let callable = self.pop()?;
-        self.push(call(callable, args)?);
+        let value = call(&callable, &args, &mut self.work)?;
+        self.push(value);
         Ok(())
     }
 
@@ -257,7 +270,7 @@ impl Machine<'_> {
     // Persistent ids: the container decides what they stand for.
 
     pub(super) fn pers_id(&mut self) -> Step<()> {
-        let pid = Value::Str(self.line()?);
+        let pid = Value::str(self.line()?);
         let value = self.persistent.load(&pid)?;
         self.push(value);
         Ok(())
@@ -274,7 +287,7 @@ impl Machine<'_> {
 fn bad_number(what: &'static str, text: &str) -> PickleErrorKind {
     PickleErrorKind::BadNumber {
         what,
-        text: text.to_string(),
+        text: preview_text(text),
     }
 }
 
@@ -283,8 +296,11 @@ pub(super) fn long_from_bytes(bytes: &[u8]) -> Value {
     let Some(&last) = bytes.last() else {
         return Value::Int(0);
     };
+    if bytes.len() > 16 {
+        return Value::opaque(format!("a {}-byte integer", bytes.len()));
+    }
     if bytes.len() > 8 {
-        // Only the legacy container's magic number is this long: keep its digits.
+        // Only the legacy container's magic number (10 bytes) is this long: keep its digits.
         let hex: String = bytes.iter().rev().map(|b| format!("{b:02x}")).collect();
         return Value::opaque(format!("0x{hex}"));
     }

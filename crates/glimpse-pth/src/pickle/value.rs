@@ -61,7 +61,7 @@ impl StorageDtype {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StorageRef {
     /// The key its bytes are filed under (the root storage's, for a legacy view).
-    pub key: String,
+    pub key: Rc<str>,
     pub dtype: StorageDtype,
     /// Elements from the start of the root storage where this storage begins (legacy views).
     pub offset: usize,
@@ -80,30 +80,51 @@ pub struct TensorRef {
 }
 
 /// An object the reader does not interpret: its class, constructor arguments, pickled state
-/// and any items or elements added to it.
-#[derive(Debug, Clone, Default)]
+/// and any items or elements added to it. Its `Debug` is a bounded preview (`preview.rs`).
+/// A Python callable or class, `module.name`: shared by every object of the class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassName {
+    pub module: Rc<str>,
+    pub name: Rc<str>,
+}
+
+impl Object {
+    /// An object of `class` with nothing in it yet.
+    pub fn new(class: Rc<ClassName>) -> Object {
+        Object {
+            class,
+            args: Vec::new(),
+            state: None,
+            items: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone)]
 pub struct Object {
-    pub module: String,
-    pub name: String,
+    pub class: Rc<ClassName>,
     pub args: Vec<Value>,
     pub state: Option<Value>,
     pub items: Vec<(Value, Value)>,
 }
 
-#[derive(Debug, Clone)]
+/// A pickled value. Text, bytes and containers are reference-counted, so `DUP`, `GET` and the
+/// memo share a value instead of copying it; dropping is iterative (`drop.rs`) and `Debug` is a
+/// bounded preview (`preview.rs`), so neither recurses through a deep or cyclic value.
+#[derive(Clone)]
 pub enum Value {
     None,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
-    Bytes(Vec<u8>),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
     List(Shared<Vec<Value>>),
     Tuple(Rc<Vec<Value>>),
     /// Dicts and `OrderedDict`s, in insertion order.
     Dict(Shared<Vec<(Value, Value)>>),
     /// A reference to a Python callable or class (`module.name`), never resolved.
-    Global(Rc<(String, String)>),
+    Global(Rc<ClassName>),
     Object(Shared<Object>),
     Storage(Rc<StorageRef>),
     Tensor(Rc<TensorRef>),
@@ -112,6 +133,10 @@ pub enum Value {
 }
 
 impl Value {
+    pub fn str(text: impl Into<Rc<str>>) -> Value {
+        Value::Str(text.into())
+    }
+
     pub fn list(items: Vec<Value>) -> Value {
         Value::List(Rc::new(RefCell::new(items)))
     }

@@ -1,0 +1,286 @@
+//! Unpacking the downloaded zip archives, safely: entries that would land outside the folder
+//! are refused (zip-slip), and so is a zip bomb (a few MB that expand to GBs), from the sizes the
+//! entries declare before anything is written and again from what they really expand to.
+
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use glimpse_files::{shown, terminal_safe};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// What unpacking one archive may write. A zip bomb (a few MB that expand to GBs) is refused
+/// from the sizes its entries declare, before anything is written, and again while writing in
+/// case a header lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnzipLimits {
+    /// The most bytes one entry may expand to.
+    pub max_entry: u64,
+    /// The most bytes all entries together may expand to.
+    pub max_total: u64,
+    /// An entry of more than [`UnzipLimits::ratio_from`] bytes may be at most this many times
+    /// its compressed size (photos barely compress; text about 5×; zeros 1000×).
+    pub max_ratio: u64,
+    pub ratio_from: u64,
+}
+
+impl Default for UnzipLimits {
+    /// Flickr8k's archives (about 1.1 GB of JPEGs and 3 MB of text) with room to spare.
+    fn default() -> Self {
+        UnzipLimits {
+            max_entry: glimpse_files::caps::IMAGE,
+            max_total: 8 << 30,
+            max_ratio: 100,
+            ratio_from: 1 << 20,
+        }
+    }
+}
+
+/// Unpacks a zip into `dir` (once: a marker remembers it), skipping macOS metadata, refusing
+/// entries that would land outside `dir` and archives over the [`UnzipLimits::default`] caps.
+pub fn unzip(archive: &Path, dir: &Path) -> Result<()> {
+    unzip_with_limits(archive, dir, &UnzipLimits::default())
+}
+
+/// [`unzip`] under the given limits.
+pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Result<()> {
+    let name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let marker = dir.join(format!(".{name}.unpacked"));
+    if marker.is_file() {
+        return Ok(());
+    }
+    let (file, _) = glimpse_files::open_regular(archive, "archive")?;
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| anyhow!("{}: not a readable zip archive: {e}", shown(archive)))?;
+    check_declared_sizes(&mut zip, archive, limits)?;
+    let progress = ProgressBar::new(zip.len() as u64).with_style(
+        ProgressStyle::with_template("unpacking {prefix} {bar:30} {pos}/{len}").expect("a valid template"),
+    );
+    progress.set_prefix(name.clone());
+    let mut written = 0u64;
+    for index in 0..zip.len() {
+        let entry = zip
+            .by_index(index)
+            .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
+        progress.inc(1);
+        unpack_entry(entry, archive, dir, limits, &mut written)?;
+    }
+    progress.finish_and_clear();
+    fs::write(&marker, b"")?;
+    Ok(())
+}
+
+/// Refuses an archive whose entries declare more than the limits allow, before writing.
+fn check_declared_sizes<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    archive: &Path,
+    limits: &UnzipLimits,
+) -> Result<()> {
+    let mut total = 0u64;
+    for index in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(index)
+            .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
+        let (size, packed) = (entry.size(), entry.compressed_size());
+        let label = || terminal_safe(&String::from_utf8_lossy(entry.name_raw())).into_owned();
+        if size > limits.max_entry {
+            bail!(
+                "{}: entry `{}` would expand to {size} bytes, over the {}-byte limit for one file; refusing to unpack",
+                shown(archive),
+                label(),
+                limits.max_entry
+            );
+        }
+        if size > limits.ratio_from && size / packed.max(1) > limits.max_ratio {
+            bail!(
+                "{}: entry `{}` would expand {}× ({packed} bytes to {size}), over the {}× limit: a zip bomb? refusing to unpack",
+                shown(archive),
+                label(),
+                size / packed.max(1),
+                limits.max_ratio
+            );
+        }
+        total = total.saturating_add(size);
+        if total > limits.max_total {
+            bail!(
+                "{}: the entries would expand to more than {} bytes in all; refusing to unpack",
+                shown(archive),
+                limits.max_total
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes one entry under `dir` (macOS metadata skipped), counting what it really expands to
+/// against the limits: a header that understates its size is caught while writing, and the
+/// partial file removed.
+fn unpack_entry<R: Read>(
+    mut entry: zip::read::ZipFile<'_, R>,
+    archive: &Path,
+    dir: &Path,
+    limits: &UnzipLimits,
+    written: &mut u64,
+) -> Result<()> {
+    let Some(relative) = entry.enclosed_name() else {
+        bail!(
+            "{}: entry `{}` points outside the folder; refusing to unpack",
+            shown(archive),
+            terminal_safe(&String::from_utf8_lossy(entry.name_raw()))
+        );
+    };
+    if relative.starts_with("__MACOSX")
+        || relative
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("._"))
+    {
+        return Ok(());
+    }
+    let target = dir.join(&relative);
+    if entry.is_dir() {
+        fs::create_dir_all(&target)?;
+        return Ok(());
+    }
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let room = limits.max_entry.min(limits.max_total.saturating_sub(*written));
+    let copied = write_capped(&mut entry, &target, room)
+        .map_err(|e| anyhow!("{}: entry `{}`: {e:#}", shown(archive), shown(&relative)))?;
+    if copied > room {
+        let _ = fs::remove_file(&target);
+        bail!(
+            "{}: entry `{}` expands past its declared {} bytes and the unpacking limits ({} bytes per file, {} in all); refusing to unpack",
+            shown(archive),
+            shown(&relative),
+            entry.size(),
+            limits.max_entry,
+            limits.max_total
+        );
+    }
+    *written += copied;
+    Ok(())
+}
+
+/// Copies at most `room + 1` bytes of `entry` into a new file at `target` and returns how many
+/// were copied (more than `room` means the entry is over its limit). A failed copy removes the
+/// partial file.
+fn write_capped(entry: &mut impl Read, target: &Path, room: u64) -> Result<u64> {
+    let mut out = fs::File::create(target).with_context(|| format!("{}", shown(target)))?;
+    match std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out) {
+        Ok(copied) => Ok(copied),
+        Err(e) => {
+            drop(out);
+            let _ = fs::remove_file(target);
+            Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write};
+
+    use super::*;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    fn unzip_bytes(archive: &[u8], limits: &UnzipLimits) -> (tempfile::TempDir, Result<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.zip");
+        fs::write(&path, archive).unwrap();
+        let result = unzip_with_limits(&path, &dir.path().join("out"), limits);
+        (dir, result)
+    }
+
+    /// 20 MB of zeros compress to about 20 KB: refused by the default limits from the declared
+    /// sizes, before anything is written.
+    #[test]
+    fn a_zip_bomb_is_refused_before_writing() {
+        let archive = zip_of(&[("zeros.txt", &vec![0u8; 20 << 20])]);
+        assert!(archive.len() < 100 << 10);
+        let (dir, result) = unzip_bytes(&archive, &UnzipLimits::default());
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("bomb.zip: entry `zeros.txt` would expand")
+                && err.contains("over the 100× limit: a zip bomb?"),
+            "{err}"
+        );
+        assert!(!dir.path().join("out/zeros.txt").exists());
+    }
+
+    #[test]
+    fn entries_and_totals_over_the_caps_are_refused() {
+        let limits = UnzipLimits {
+            max_entry: 1000,
+            max_total: 1500,
+            ..UnzipLimits::default()
+        };
+        let (_dir, result) = unzip_bytes(&zip_of(&[("big.bin", &[7u8; 1001])]), &limits);
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("entry `big.bin` would expand to 1001 bytes, over the 1000-byte limit for one file"),
+            "{err}"
+        );
+        let (_dir, result) = unzip_bytes(&zip_of(&[("a", &[1u8; 800]), ("b", &[2u8; 800])]), &limits);
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("would expand to more than 1500 bytes in all"),
+            "{err}"
+        );
+        let (dir, result) = unzip_bytes(&zip_of(&[("a", &[1u8; 700]), ("b", &[2u8; 700])]), &limits);
+        result.unwrap();
+        assert_eq!(fs::read(dir.path().join("out/b")).unwrap(), [2u8; 700]);
+    }
+
+    /// An entry whose headers claim 10 bytes but that inflates to 100 KB is stopped while
+    /// writing, and its partial file removed.
+    #[test]
+    fn a_lying_header_is_caught_while_writing() {
+        let mut archive = zip_of(&[("liar.bin", &vec![0u8; 100_000])]);
+        patch_sizes(&mut archive, b"PK\x03\x04", 22, 10);
+        patch_sizes(&mut archive, b"PK\x01\x02", 24, 10);
+        let limits = UnzipLimits {
+            max_entry: 1000,
+            ..UnzipLimits::default()
+        };
+        let (dir, result) = unzip_bytes(&archive, &limits);
+        let err = format!("{:#}", result.unwrap_err());
+        assert!(
+            err.contains("entry `liar.bin`")
+                && (err.contains("expands past its declared 10 bytes") || err.contains("liar.bin")),
+            "{err}"
+        );
+        assert!(!dir.path().join("out/liar.bin").exists());
+    }
+
+    /// Overwrites the 4-byte uncompressed size at `offset` of the header starting with `magic`.
+    fn patch_sizes(archive: &mut [u8], magic: &[u8], offset: usize, size: u32) {
+        let at = archive.windows(4).position(|w| w == magic).unwrap() + offset;
+        archive[at..at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+
+    #[test]
+    fn entries_outside_the_folder_are_refused() {
+        let (dir, result) = unzip_bytes(&zip_of(&[("../escape.txt", b"x")]), &UnzipLimits::default());
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("entry `../escape.txt` points outside the folder"),
+            "{err}"
+        );
+        assert!(!dir.path().join("escape.txt").exists());
+    }
+}

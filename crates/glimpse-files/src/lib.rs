@@ -1,0 +1,39 @@
+//! # glimpse-files
+//!
+//! Glimpse reads files that come from strangers: downloaded checkpoints and bundles, photos,
+//! datasets. This crate is the one way it opens them, so that no file can hang it, exhaust its
+//! memory or make it read outside the folder it was pointed at, and no name or word in one can
+//! take over the terminal:
+//!
+//! - [`read_regular`] / [`read_regular_to_string`] read only regular files (a FIFO, a device such
+//!   as `/dev/zero`, a directory or a socket is refused without blocking), and at most a cap
+//!   that depends on the kind of file ([`caps`]);
+//! - [`confined`] joins a path named inside a data file to its folder, refusing absolute paths
+//!   and `..`;
+//! - [`unique_names`] gives output files (attention figures) names that never collide;
+//! - [`terminal_safe`] escapes control characters (ESC, tabs, newlines, …) in text bound for a
+//!   terminal or a line-oriented output, and [`shown`] does so for paths;
+//! - [`write_atomically`] writes outputs so that a crash never leaves half of one.
+//!
+//! ```no_run
+//! use glimpse_files::{caps, read_regular, shown};
+//!
+//! let bytes = read_regular("model.safetensors".as_ref(), caps::MODEL, "model")?;
+//! println!("{}: {} bytes", shown("model.safetensors".as_ref()), bytes.len());
+//! # Ok::<(), glimpse_files::FileError>(())
+//! ```
+
+mod atomic;
+pub mod caps;
+mod confine;
+mod error;
+mod names;
+mod read;
+mod terminal;
+
+pub use atomic::{WriteError, write_atomically};
+pub use confine::{PathError, confined};
+pub use error::{FileError, FileProblem};
+pub use names::unique_names;
+pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use terminal::{Shown, shown, terminal_safe, terminal_safe_message};

@@ -1,0 +1,83 @@
+//! Text safe for a terminal and for line-oriented output.
+//!
+//! A vocabulary word, a caption or a file name comes from a file someone else wrote. Printed as
+//! is, an escape sequence in it can retitle the terminal, move the cursor or hide text, and a
+//! tab or newline in a file name forges columns and lines of `path<TAB>caption` output. Every
+//! control character is therefore shown as `\u{..}`: C0 (including ESC, tab, newline, carriage
+//! return), DEL and C1.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+
+/// `text` with every control character written as `\u{XX}`; borrowed when there is none.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    escape(text, |_| false)
+}
+
+/// [`terminal_safe`] except for newlines, for messages of several lines that the tool composes
+/// itself (an error followed by a list of problems). The parts that come from files should
+/// already have been escaped with [`terminal_safe`] or [`shown`]; this is the last line of
+/// defence against escape sequences.
+pub fn terminal_safe_message(text: &str) -> Cow<'_, str> {
+    escape(text, |c| c == '\n')
+}
+
+fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !keep(c);
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A path for a message or a line of output, control characters escaped.
+pub struct Shown<'a>(&'a Path);
+
+/// `path` as [`Shown`]: `format!("{}: …", shown(path))`.
+pub fn shown(path: &Path) -> Shown<'_> {
+    Shown(path)
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&terminal_safe(&self.0.to_string_lossy()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            terminal_safe("a\u{1b}]0;owned\u{7}b\tc\nd\re\u{7f}f\u{9b}g"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{9}c\\u{a}d\\u{d}e\\u{7f}f\\u{9b}g"
+        );
+        assert!(matches!(terminal_safe("a cat on a mat"), Cow::Borrowed(_)));
+        assert_eq!(terminal_safe("café ☕"), "café ☕");
+    }
+
+    #[test]
+    fn messages_keep_their_lines() {
+        assert_eq!(
+            terminal_safe_message("error\n  \u{1b}[2Jfirst\tproblem"),
+            "error\n  \\u{1b}[2Jfirst\\u{9}problem"
+        );
+    }
+
+    #[test]
+    fn paths_are_shown_escaped() {
+        let path = Path::new("photos/evil\nname\t.jpg");
+        assert_eq!(shown(path).to_string(), "photos/evil\\u{a}name\\u{9}.jpg");
+    }
+}

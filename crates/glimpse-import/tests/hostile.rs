@@ -1,0 +1,206 @@
+//! Checkpoints whose tensors have the wrong number of dimensions (issue 14, class 5): a 0-dim
+//! or 1-D tensor where the importer or the model expects a 2-D or 4-D one gives an error naming
+//! the tensor and its shape, never an indexing panic. The checkpoints are written here: a tiny
+//! notebook-layout state dict (ResNet-18 at width 1/8, a decoder of 8), one tensor then bent.
+
+use std::io::{Cursor, Write};
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import, read_checkpoint};
+use glimpse_model::config::{EncoderArch, EncoderConfig, PreprocessConfig};
+use zip::CompressionMethod;
+use zip::write::SimpleFileOptions;
+
+const WORDS: [&str; 5] = ["<pad>", "<start>", "<end>", "<unk>", "a"];
+
+/// The tiny model's tensors under the notebook's names, with their shapes.
+fn notebook_shapes(device: &Device) -> Vec<(String, Vec<usize>)> {
+    let decoder = FreshDecoder {
+        embed_dim: 8,
+        attention_dim: 8,
+        decoder_dim: 8,
+        ..FreshDecoder::default()
+    };
+    let encoder = EncoderConfig {
+        arch: EncoderArch::Resnet18,
+        width_multiplier: 0.125,
+        pooled_grid: None,
+    };
+    let config = decoder.model_config(encoder, PreprocessConfig::default(), WORDS.len());
+    let weights = decoder.initial_weights(&config, device).unwrap();
+    weights
+        .iter()
+        .map(|(name, tensor)| (notebook_name(name), tensor.shape.clone()))
+        .collect()
+}
+
+/// `encoder.conv1.weight` → `encoder.resnet.0.weight` (the notebook keeps ResNet's children
+/// in a `Sequential`); decoder names are the notebook's already.
+fn notebook_name(canonical: &str) -> String {
+    const CHILDREN: [(&str, &str); 6] = [
+        ("conv1.", "0."),
+        ("bn1.", "1."),
+        ("layer1.", "4."),
+        ("layer2.", "5."),
+        ("layer3.", "6."),
+        ("layer4.", "7."),
+    ];
+    let Some(rest) = canonical.strip_prefix("encoder.") else {
+        return canonical.to_string();
+    };
+    let (from, to) = CHILDREN.iter().find(|(from, _)| rest.starts_with(from)).unwrap();
+    format!("encoder.resnet.{to}{}", &rest[from.len()..])
+}
+
+/// A state dict pickled as `torch.save` writes it: an `OrderedDict` of tensors, each a
+/// contiguous view of one float storage `0` of `total` elements.
+fn state_dict_pickle(tensors: &[(String, Vec<usize>)], total: usize) -> Vec<u8> {
+    let mut out = b"\x80\x02ccollections\nOrderedDict\n)R".to_vec();
+    let mut offset = 0;
+    for (name, shape) in tensors {
+        text(&mut out, name);
+        out.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        out.push(b'(');
+        text(&mut out, "storage");
+        out.extend(b"ctorch\nFloatStorage\n");
+        text(&mut out, "0");
+        text(&mut out, "cpu");
+        int(&mut out, total);
+        out.extend(b"tQ");
+        int(&mut out, offset);
+        let strides: Vec<usize> = (0..shape.len())
+            .map(|i| shape[i + 1..].iter().product())
+            .collect();
+        ints(&mut out, shape);
+        ints(&mut out, &strides);
+        out.extend(b"\x89ccollections\nOrderedDict\n)RtRs");
+        offset += shape.iter().product::<usize>();
+    }
+    out.push(b'.');
+    out
+}
+
+fn text(out: &mut Vec<u8>, text: &str) {
+    out.push(b'X');
+    out.extend((text.len() as u32).to_le_bytes());
+    out.extend(text.as_bytes());
+}
+
+fn int(out: &mut Vec<u8>, value: usize) {
+    out.push(b'J');
+    out.extend((value as i32).to_le_bytes());
+}
+
+fn ints(out: &mut Vec<u8>, values: &[usize]) {
+    out.push(b'(');
+    for &v in values {
+        int(out, v);
+    }
+    out.push(b't');
+}
+
+/// Writes the checkpoint and its vocabulary; returns their paths.
+fn write_checkpoint(case: &str, tensors: &[(String, Vec<usize>)]) -> (PathBuf, PathBuf) {
+    let total: usize = tensors.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    zip.start_file("tiny/data.pkl", stored).unwrap();
+    zip.write_all(&state_dict_pickle(tensors, total)).unwrap();
+    zip.start_file("tiny/data/0", stored).unwrap();
+    zip.write_all(&vec![0u8; total * 4]).unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let dir = std::env::temp_dir().join(format!("glimpse-import-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join(format!("{case}.pth"));
+    std::fs::write(&checkpoint, bytes).unwrap();
+    let vocab = dir.join("vocab.json");
+    std::fs::write(&vocab, serde_json::to_string(&WORDS).unwrap()).unwrap();
+    (checkpoint, vocab)
+}
+
+/// Imports the tiny checkpoint with `name` given `shape`; the error's full text, if any.
+fn import_with(case: &str, bent: Option<(&str, Vec<usize>)>, device: &Device) -> Result<(), String> {
+    let mut tensors = notebook_shapes(device);
+    if let Some((name, shape)) = &bent {
+        let slot = tensors.iter_mut().find(|(n, _)| n == name);
+        slot.unwrap_or_else(|| panic!("no {name}")).1 = shape.clone();
+    }
+    let (checkpoint, vocab) = write_checkpoint(case, &tensors);
+    let request = ImportRequest {
+        checkpoint: Some(checkpoint.clone()),
+        vocab: Some(vocab),
+        layout: Some(CheckpointLayout::Notebook),
+        created: "2026-01-01".into(),
+        ..ImportRequest::default()
+    };
+    let result = import(&request, device).map(drop).map_err(|e| format!("{e:#}"));
+    std::fs::remove_file(checkpoint).unwrap();
+    result
+}
+
+#[test]
+fn tensors_of_the_wrong_rank_are_named_with_their_shape() {
+    let device = Device::flex();
+    import_with("good", None, &device).expect("the unbent tiny checkpoint imports");
+    let cases: [(&str, Vec<usize>, &str); 6] = [
+        // The stem convolution is read for its width (its name in canonical form).
+        (
+            "encoder.resnet.0.weight",
+            vec![8],
+            "`encoder.conv1.weight` has shape [8]; expected 4 dimensions",
+        ),
+        (
+            "decoder.embedding.weight",
+            vec![5],
+            "`decoder.embedding.weight` has shape [5]; expected 2 dimensions",
+        ),
+        (
+            "decoder.attention.U.weight",
+            vec![],
+            "`decoder.attention.U.weight` has shape []; expected 2 dimensions",
+        ),
+        (
+            "decoder.init_h.weight",
+            vec![8],
+            "`decoder.init_h.weight` has shape [8]; expected 2 dimensions",
+        ),
+        (
+            "decoder.lstm_cell.weight_ih",
+            vec![512],
+            "`decoder.lstm_cell.weight_ih` is [512], expected [32, ",
+        ),
+        (
+            "decoder.fcn.weight",
+            vec![],
+            "`decoder.fcn.weight` is [], expected [5, 8]",
+        ),
+    ];
+    for (name, shape, expected) in cases {
+        let err = import_with(name, Some((name, shape)), &device).unwrap_err();
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_checkpoint_the_walk_could_not_search_is_refused() {
+    // A tuple nested 100 deep: deeper than any model, so its contents are not searched, and
+    // an import that might miss tensors is refused rather than left incomplete.
+    let mut pickle = b"\x80\x02)".to_vec();
+    pickle.extend([0x85; 100]);
+    pickle.push(b'.');
+    let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    zip.start_file("deep/data.pkl", stored).unwrap();
+    zip.write_all(&pickle).unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let path = std::env::temp_dir().join(format!("glimpse-import-deep-{}.pth", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let err = format!("{:#}", read_checkpoint(&path).unwrap_err());
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        err.contains("refused: part of the object tree was not searched for tensors")
+            && err.contains("nested deeper than 64 levels"),
+        "{err}"
+    );
+}

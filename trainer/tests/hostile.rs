@@ -1,0 +1,445 @@
+//! Hostile files given to the binary (issue 14, classes 8–10): special files (FIFOs,
+//! `/dev/zero`) are refused at once instead of hanging or filling memory; a resumed run validates
+//! its checkpoint's training config as a fresh start does; an image whose name is too long for a
+//! cache file is still trained on; names and words cannot send escape sequences or forge output
+//! lines; figures of images sharing a stem do not overwrite each other; `SOURCE_DATE_EPOCH`
+//! dates model cards.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+mod common;
+
+use common::{glimpse_within, ok, synth, tiny_config, train_args};
+
+/// Generous for a debug build loading a ResNet-50; a hang never finishes at all.
+const PROMPT: u64 = 120;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Runs `glimpse ARGS` within [`PROMPT`] seconds and requires it to fail with `expected` in
+/// its stderr.
+fn fails_with(args: &[&str], expected: &str) -> Output {
+    let out = glimpse_within(PROMPT, &[], args);
+    assert!(!out.status.success(), "glimpse {args:?} succeeded");
+    assert!(
+        text(&out.stderr).contains(expected),
+        "glimpse {args:?}: expected `{expected}` in:\n{}",
+        text(&out.stderr)
+    );
+    out
+}
+
+/// `glimpse import torch` of the notebook fixture into `dir/notebook.safetensors`.
+fn import_notebook(dir: &Path, env: &[(&str, &str)]) -> PathBuf {
+    let bundle = dir.join("notebook.safetensors");
+    let case = fixtures().join("notebook");
+    let checkpoint = case.join("attention_model_state.pth");
+    let vocab = case.join("vocab.json");
+    let out = glimpse_within(
+        PROMPT,
+        env,
+        &[
+            "import",
+            "torch",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--vocab",
+            vocab.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    bundle
+}
+
+const FIFO: &str = "is a named pipe (FIFO), not a regular file; refusing to read it";
+
+#[test]
+fn fifos_given_as_model_image_checkpoint_vocabulary_or_config_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe");
+    mkfifo(&fifo);
+    let fifo = fifo.to_str().unwrap();
+    let case = fixtures().join("notebook");
+    let (checkpoint, vocab) = (case.join("attention_model_state.pth"), case.join("vocab.json"));
+    let (checkpoint, vocab) = (checkpoint.to_str().unwrap(), vocab.to_str().unwrap());
+    let out = dir.path().join("out.safetensors");
+    let out = out.to_str().unwrap();
+    let image = case.join("image.png");
+
+    fails_with(
+        &["caption", "--model", fifo, image.to_str().unwrap()],
+        &format!("pipe: the model {FIFO}"),
+    );
+    fails_with(&["info", fifo], &format!("pipe: the bundle {FIFO}"));
+    let import = ["import", "torch", "--out", out];
+    fails_with(
+        &[&import[..], &["--checkpoint", fifo, "--vocab", vocab]].concat(),
+        &format!("pipe: the checkpoint {FIFO}"),
+    );
+    fails_with(
+        &[&import[..], &["--checkpoint", checkpoint, "--vocab", fifo]].concat(),
+        &format!("pipe: the vocabulary {FIFO}"),
+    );
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    fails_with(
+        &["train", "--data", data, "--out", data, "--config", fifo],
+        &format!("pipe: the training config {FIFO}"),
+    );
+
+    // An image: that one is reported, the others still captioned.
+    let bundle = import_notebook(dir.path(), &[]);
+    let out = glimpse_within(
+        PROMPT,
+        &[],
+        &[
+            "caption",
+            "--json",
+            "--model",
+            bundle.to_str().unwrap(),
+            fifo,
+            image.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", text(&out.stdout));
+    assert_eq!(
+        lines[0]["error"],
+        format!("cannot read the file: {FIFO}"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1]["caption"].is_string());
+}
+
+#[test]
+fn a_fifo_captions_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(data.join("Images")).unwrap();
+    mkfifo(&data.join("captions.txt"));
+    let config = tiny_config(dir.path(), serde_json::json!({}));
+    let args = train_args(&data, &dir.path().join("run"), &config, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, &format!("captions.txt: the dataset file {FIFO}"));
+}
+
+#[test]
+fn dev_zero_as_a_model_is_refused_not_read_until_memory_runs_out() {
+    let image = fixtures().join("notebook/image.png");
+    fails_with(
+        &["caption", "--model", "/dev/zero", image.to_str().unwrap()],
+        "/dev/zero: the model is a character device, not a regular file; refusing to read it",
+    );
+    fails_with(
+        &["info", "/dev/zero"],
+        "/dev/zero: the bundle is a character device, not a regular file",
+    );
+}
+
+/// Rewrites one field of the training config stored in a checkpoint's safetensors metadata.
+fn edit_train_config(checkpoint: &Path, field: &str, value: Value) {
+    let bytes = fs::read(checkpoint).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let stored = &mut header["__metadata__"]["glimpse.train_config"];
+    let mut config: Value = serde_json::from_str(stored.as_str().unwrap()).unwrap();
+    config[field] = value;
+    *stored = Value::String(config.to_string());
+    let mut new_header = serde_json::to_vec(&header).unwrap();
+    while !new_header.len().is_multiple_of(8) {
+        new_header.push(b' ');
+    }
+    let mut out = (new_header.len() as u64).to_le_bytes().to_vec();
+    out.extend(new_header);
+    out.extend(&bytes[8 + n..]);
+    fs::write(checkpoint, out).unwrap();
+}
+
+#[test]
+fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let last = run.join("last.safetensors");
+    let steps = fs::read_to_string(run.join("steps.csv")).unwrap();
+    let original = fs::read(&last).unwrap();
+    let resume = ["train", "--resume", run.to_str().unwrap()];
+    for (field, value, expected) in [
+        (
+            "batch_size",
+            0,
+            "field `batch_size` must be within 1..=4096, got 0",
+        ),
+        (
+            "lr_decay_every",
+            0,
+            "field `lr_decay_every` must be within 1..=100000, got 0",
+        ),
+        (
+            "val_beam",
+            100_000,
+            "field `val_beam`: invalid argument: beam width 100000 must be within 1..=64",
+        ),
+    ] {
+        fs::write(&last, &original).unwrap();
+        edit_train_config(&last, field, value.into());
+        fails_with(
+            &resume,
+            &format!("last.safetensors: the training config it holds: {expected}"),
+        );
+        assert_eq!(
+            fs::read_to_string(run.join("steps.csv")).unwrap(),
+            steps,
+            "no step was taken"
+        );
+    }
+}
+
+#[test]
+fn a_beam_past_the_limit_fails_at_the_start_not_after_an_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let config = tiny_config(dir.path(), serde_json::json!({"val_beam": 100_000}));
+    let run = dir.path().join("run");
+    let args = train_args(&data, &run, &config, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(
+        &args,
+        "config.json: field `val_beam`: invalid argument: beam width 100000 must be within 1..=64",
+    );
+    assert!(!run.join("steps.csv").exists());
+}
+
+/// The first image of the train split file, renamed to `new` everywhere in the data folder.
+fn rename_train_image(data: &Path, new: &str) -> String {
+    let split = fs::read_to_string(data.join("Flickr_8k.trainImages.txt")).unwrap();
+    let old = split.lines().next().unwrap().to_string();
+    for file in ["captions.txt", "Flickr_8k.trainImages.txt"] {
+        let text = fs::read_to_string(data.join(file)).unwrap();
+        fs::write(data.join(file), text.replace(&old, new)).unwrap();
+    }
+    fs::rename(data.join("Images").join(&old), data.join("Images").join(new)).unwrap();
+    old
+}
+
+/// A 255-byte image name (the most a file system allows) cannot be a cache file's name with the
+/// stamp added: it is cached under a hashed name and trained on. An image that is a FIFO is
+/// reported and skipped when the data is read.
+#[test]
+fn a_255_byte_image_name_and_a_fifo_image_do_not_stop_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let long = format!("{}.jpg", "x".repeat(251));
+    rename_train_image(&data, &long);
+    let split = fs::read_to_string(data.join("Flickr_8k.trainImages.txt")).unwrap();
+    let piped = split.lines().nth(1).unwrap().to_string();
+    fs::remove_file(data.join("Images").join(&piped)).unwrap();
+    mkfifo(&data.join("Images").join(&piped));
+
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    let args = train_args(&data, &run, &config, &["--max-steps", "1"]);
+    let out = glimpse_within(600, &[], &args);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(" computed, 0 unreadable"), "{stdout}");
+    let problems = fs::read_to_string(run.join("data-problems.txt")).unwrap();
+    assert!(
+        problems.contains(&format!("{piped}: image is not a regular file; skipped")),
+        "{problems}"
+    );
+    let cache = fs::read_dir(data.join(".glimpse-cache"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let hashed = fs::read_dir(cache)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("long-name-")
+        })
+        .count();
+    assert_eq!(hashed, 1, "the long-named image is cached under a hashed name");
+}
+
+#[test]
+fn names_and_words_cannot_send_escape_sequences_or_forge_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let good = fixtures().join("notebook/image.png");
+    let evil = dir.path().join("evil\u{1b}]0;owned\u{7}\nforged\tline.png");
+    fs::copy(&good, &evil).unwrap();
+    let out = glimpse_within(
+        PROMPT,
+        &[],
+        &[
+            "caption",
+            "--model",
+            bundle.to_str().unwrap(),
+            evil.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "one line per image:\n{stdout}");
+    assert!(!out.stdout.contains(&0x1b), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .contains("evil\\u{1b}]0;owned\\u{7}\\u{a}forged\\u{9}line.png\t"),
+        "{stdout}"
+    );
+    // The same name in an error message on stderr.
+    let missing = dir.path().join("gone\u{1b}[2J.png");
+    let out = glimpse_within(
+        PROMPT,
+        &[],
+        &[
+            "caption",
+            "--model",
+            bundle.to_str().unwrap(),
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(!out.stderr.contains(&0x1b), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("gone\\u{1b}[2J.png"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A vocabulary whose words carry escape sequences never reaches the terminal raw.
+    let mut words: Vec<String> =
+        serde_json::from_str(&fs::read_to_string(fixtures().join("notebook/vocab.json")).unwrap()).unwrap();
+    for word in &mut words[4..] {
+        *word = format!("{word}\u{1b}]0;owned\u{7}");
+    }
+    let vocab = dir.path().join("vocab.json");
+    fs::write(&vocab, serde_json::to_string(&words).unwrap()).unwrap();
+    let checkpoint = fixtures().join("notebook/attention_model_state.pth");
+    let out = glimpse_within(
+        PROMPT,
+        &[],
+        &[
+            "import",
+            "torch",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--vocab",
+            vocab.to_str().unwrap(),
+            "--out",
+            dir.path().join("evil.safetensors").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.stderr.contains(&0x1b), "{}", text(&out.stderr));
+    assert!(!out.stdout.contains(&0x1b), "{}", text(&out.stdout));
+}
+
+#[test]
+fn images_sharing_a_stem_get_their_own_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let figures = dir.path().join("figures");
+    let photo = fixtures().join("notebook/image.png");
+    let (a, b) = (dir.path().join("a/cat.png"), dir.path().join("b/cat.png"));
+    let real = dir.path().join("cat-2.png");
+    for path in [&a, &b, &real] {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::copy(&photo, path).unwrap();
+    }
+    let args = [&a, &b, &real].map(|p| p.to_str().unwrap().to_string());
+    ok(&[
+        &[
+            "caption",
+            "--model",
+            bundle.to_str().unwrap(),
+            "--attention-png",
+            figures.to_str().unwrap(),
+        ][..],
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ]
+    .concat());
+    let mut names: Vec<String> = fs::read_dir(&figures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cat-2-2.attention.png",
+            "cat-2.attention.png",
+            "cat.attention.png"
+        ],
+        "a/cat, b/cat and a real cat-2, each with its own figure"
+    );
+    for name in names {
+        image::open(figures.join(&name)).unwrap();
+    }
+}
+
+#[test]
+fn source_date_epoch_dates_the_model_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[("SOURCE_DATE_EPOCH", "1772668800")]);
+    let info: Value = serde_json::from_str(&ok(&["info", bundle.to_str().unwrap()])).unwrap();
+    assert_eq!(info["card"]["created"], "2026-03-05");
+
+    let case = fixtures().join("notebook");
+    let out = glimpse_within(
+        PROMPT,
+        &[("SOURCE_DATE_EPOCH", "yesterday")],
+        &[
+            "import",
+            "torch",
+            "--checkpoint",
+            case.join("attention_model_state.pth").to_str().unwrap(),
+            "--vocab",
+            case.join("vocab.json").to_str().unwrap(),
+            "--out",
+            dir.path().join("other.safetensors").to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("SOURCE_DATE_EPOCH=`yesterday` is not a number of seconds"),
+        "{}",
+        text(&out.stderr)
+    );
+}
