@@ -12,7 +12,7 @@
 //!
 //! let data = Dataset::load("data/flickr8k".as_ref(), &LoadOptions::default())?;
 //! let train = data.split(Split::Train);
-//! let vocab = build_vocabulary(train, 5);
+//! let vocab = build_vocabulary(train, 5)?;
 //! println!("{} training images, {} words", train.len(), vocab.len());
 //! # anyhow::Ok(())
 //! ```

@@ -100,6 +100,13 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
             .train_config
             .validate()
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
+        if checkpoint.vocab.unk.is_none() {
+            // Training maps words outside the vocabulary to <UNK>; a run always has one.
+            bail!(
+                "{}: its vocabulary has no <UNK> token, so no run wrote it",
+                shown(&path)
+            );
+        }
         return Ok(Some(checkpoint));
     }
     if path.exists() {
@@ -192,7 +199,7 @@ impl<'r> Setup<'r> {
     /// A new run: the vocabulary of the train split and the config written to the run folder,
     /// the initial model built on the first device.
     fn new_start(&self, dataset: &Dataset) -> Result<Start> {
-        let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count);
+        let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
         fs::write(self.run().join("vocab.json"), vocab.to_json())?;
         fs::write(
             self.run().join("config.json"),
