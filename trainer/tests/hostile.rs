@@ -443,3 +443,45 @@ fn source_date_epoch_dates_the_model_card() {
         text(&out.stderr)
     );
 }
+
+/// A JPEG cut in half still decodes (the missing part filled in): it is captioned, and the
+/// person is told, on stderr and in the JSON record, that the photo was partly invented.
+#[test]
+fn a_truncated_jpeg_is_captioned_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let photo = image::open(fixtures().join("notebook/image.png")).unwrap();
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    photo.write_to(&mut bytes, image::ImageFormat::Jpeg).unwrap();
+    let bytes = bytes.into_inner();
+    let (whole, cut) = (dir.path().join("whole.jpg"), dir.path().join("cut.jpg"));
+    fs::write(&whole, &bytes).unwrap();
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let out = glimpse_within(
+        PROMPT,
+        &[],
+        &[
+            "caption",
+            "--json",
+            "--model",
+            bundle.to_str().unwrap(),
+            whole.to_str().unwrap(),
+            cut.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let records: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert!(records[0].get("warning").is_none(), "{}", records[0]);
+    let warning = records[1]["warning"].as_str().unwrap();
+    assert!(warning.contains("truncated"), "{warning}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("warning: {}: {warning}", cut.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("whole.jpg"), "{stderr}");
+}

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use glimpse_files::{FileProblem, caps, read_regular, shown};
-use glimpse_model::preprocess::{decode_image, image_to_input};
+use glimpse_model::preprocess::{DecodedImage, decode_image_checked, image_to_input};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use image::RgbImage;
 use indicatif::ProgressBar;
@@ -35,8 +35,13 @@ pub enum ImageError {
 /// Reads and decodes one image file, refusing images of more than `max_pixels` and files that
 /// are not regular or hold more than [`caps::IMAGE`] bytes.
 pub fn read_image(path: &Path, max_pixels: u64) -> std::result::Result<RgbImage, ImageError> {
+    Ok(read_image_checked(path, max_pixels)?.image)
+}
+
+/// [`read_image`], keeping the decoder's warning (a truncated file still decoded).
+pub fn read_image_checked(path: &Path, max_pixels: u64) -> std::result::Result<DecodedImage, ImageError> {
     let bytes = read_regular(path, caps::IMAGE, "image").map_err(|e| e.problem)?;
-    Ok(decode_image(&bytes, max_pixels)?)
+    Ok(decode_image_checked(&bytes, max_pixels)?)
 }
 
 /// What became of one image of [`caption_files`].
@@ -45,12 +50,14 @@ pub enum Captioned<'a, T> {
     Unreadable { item: &'a T, error: ImageError },
     /// The image's caption and its decoded photo. `ms` is the image's share of its batch's time
     /// (reading, decoding, preprocessing, encoder and decoder), the batch's time split equally
-    /// among all its images, the unreadable ones included.
+    /// among all its images, the unreadable ones included. `warning` says the file was damaged
+    /// but still decoded (a truncated JPEG), so the caption describes a partly invented photo.
     Caption {
         item: &'a T,
         photo: RgbImage,
         caption: Caption,
         ms: f64,
+        warning: Option<String>,
     },
 }
 
@@ -72,22 +79,23 @@ pub fn caption_files<'a, T>(
         let mut inputs = Vec::new(); // [3, H, W] each
         let mut kept = Vec::new();
         for item in chunk {
-            match read_image(path(item), preprocess.max_pixels) {
-                Ok(photo) => {
-                    inputs.push(image_to_input(&photo, preprocess));
-                    kept.push((item, photo));
+            match read_image_checked(path(item), preprocess.max_pixels) {
+                Ok(DecodedImage { image, warning }) => {
+                    inputs.push(image_to_input(&image, preprocess));
+                    kept.push((item, image, warning));
                 }
                 Err(error) => each(Captioned::Unreadable { item, error })?,
             }
         }
         let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
-        for ((item, photo), caption) in kept.into_iter().zip(captions) {
+        for ((item, photo, warning), caption) in kept.into_iter().zip(captions) {
             each(Captioned::Caption {
                 item,
                 photo,
                 caption,
                 ms,
+                warning,
             })?;
         }
         progress.inc(chunk.len() as u64);
@@ -112,7 +120,7 @@ mod tests {
 
         let garbage = dir.path().join("garbage.jpg");
         std::fs::write(&garbage, b"not an image").unwrap();
-        let decode = decode_image(b"not an image", u64::MAX).unwrap_err();
+        let decode = glimpse_model::preprocess::decode_image(b"not an image", u64::MAX).unwrap_err();
         let error = read_image(&garbage, u64::MAX).unwrap_err();
         assert!(matches!(error, ImageError::Decode(_)));
         assert_eq!(

@@ -155,12 +155,22 @@ fn caption_samples(
                     eprintln!("skipped unreadable image {message}");
                     unreadable.push(message);
                 }
-                Captioned::Caption { item, caption, .. } => results.push(ImageResult {
-                    sample: item.clone(),
+                Captioned::Caption {
+                    item,
                     caption,
-                    scores: ImageScores::default(),
-                    grounding: Vec::new(),
-                }),
+                    warning,
+                    ..
+                } => {
+                    if let Some(warning) = warning {
+                        eprintln!("warning: {}: {warning}", shown(&item.path));
+                    }
+                    results.push(ImageResult {
+                        sample: item.clone(),
+                        caption,
+                        scores: ImageScores::default(),
+                        grounding: Vec::new(),
+                    })
+                }
             }
             Ok(())
         },

@@ -60,6 +60,9 @@ pub struct CaptionRecord<'a> {
     /// Milliseconds for this image: decoding, preprocessing, encoder and decoder (a batch's time
     /// is shared equally among its images).
     pub ms: f64,
+    /// Present when the file was damaged but still decoded (a truncated JPEG).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -116,8 +119,12 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
                 photo,
                 caption,
                 ms,
+                warning,
             } => {
-                print_caption(request, path, &caption, ms, out)?;
+                if let Some(warning) = &warning {
+                    eprintln!("warning: {}: {warning}", shown(path));
+                }
+                print_caption(request, path, &caption, ms, warning, out)?;
                 match &request.attention_png {
                     Some(dir) => save_figure(&dir.join(figure), &photo, &caption, style),
                     None => Ok(()),
@@ -186,6 +193,7 @@ fn print_caption(
     path: &Path,
     caption: &Caption,
     ms: f64,
+    warning: Option<String>,
     out: &mut impl Write,
 ) -> Result<()> {
     if request.json {
@@ -199,6 +207,7 @@ fn print_caption(
             finished: caption.finished,
             backend: request.backend.name(),
             ms,
+            warning,
         };
         writeln!(out, "{}", serde_json::to_string(&record)?)?;
     } else if request.images.len() == 1 {
