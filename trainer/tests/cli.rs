@@ -2,24 +2,12 @@
 //! and the errors users meet.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch")
-}
+mod common;
 
-fn glimpse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_glimpse"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{glimpse, text, torch_fixtures as fixtures};
 
 /// Imports the notebook fixture into `dir` and returns the bundle path.
 fn import_notebook(dir: &Path) -> PathBuf {

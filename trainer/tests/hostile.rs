@@ -13,18 +13,10 @@ use serde_json::Value;
 
 mod common;
 
-use common::{glimpse_within, ok, synth, tiny_config, train_args};
+use common::{glimpse_within, ok, synth, text, tiny_config, torch_fixtures as fixtures, train_args};
 
 /// Generous for a debug build loading a ResNet-50; a hang never finishes at all.
 const PROMPT: u64 = 120;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");

@@ -85,24 +85,8 @@ fn overflow(tensor: &TensorRef) -> PthError {
 
 #[cfg(test)]
 mod tests {
-    use std::rc::Rc;
-
     use super::*;
-    use crate::pickle::{StorageDtype, StorageRef};
-
-    fn view(offset: usize, shape: &[usize], stride: &[usize], numel: usize) -> TensorRef {
-        TensorRef {
-            storage: Rc::new(StorageRef {
-                key: "0".into(),
-                dtype: StorageDtype::F32,
-                offset: 0,
-                numel,
-            }),
-            offset,
-            shape: shape.to_vec(),
-            stride: stride.to_vec(),
-        }
-    }
+    use crate::test_views::view;
 
     #[test]
     fn hostile_geometry_is_refused_before_reading() {

@@ -40,6 +40,8 @@ mod legacy;
 mod persistent;
 pub mod pickle;
 mod strided;
+#[cfg(test)]
+mod test_views;
 mod walk;
 
 use std::borrow::Cow;

@@ -81,24 +81,8 @@ fn element(bytes: &[u8], dtype: StorageDtype, position: usize) -> Option<f32> {
 
 #[cfg(test)]
 mod tests {
-    use std::rc::Rc;
-
     use super::*;
-    use crate::pickle::StorageRef;
-
-    fn view(offset: usize, shape: &[usize], stride: &[usize], numel: usize) -> TensorRef {
-        TensorRef {
-            storage: Rc::new(StorageRef {
-                key: "0".into(),
-                dtype: StorageDtype::F32,
-                offset: 0,
-                numel,
-            }),
-            offset,
-            shape: shape.to_vec(),
-            stride: stride.to_vec(),
-        }
-    }
+    use crate::test_views::view;
 
     fn bytes(values: &[f32]) -> Vec<u8> {
         values.iter().flat_map(|v| v.to_le_bytes()).collect()

@@ -67,6 +67,16 @@ pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
     stdout.into_owned()
 }
 
+/// The PyTorch fixtures (tests/fixtures/torch): the notebook's and sgrvinod's checkpoints.
+pub fn torch_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch")
+}
+
+/// A process's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 /// The real files tests/setup-assets.sh fetches.
 pub fn assets() -> PathBuf {
     let dir = std::env::var_os("GLIMPSE_ASSETS")
