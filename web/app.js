@@ -188,6 +188,7 @@ function caption(photo) {
   element.dataset.state = "pending";
   $("[data-testid=caption]", element).textContent = "Captioning…";
   $("[data-testid=error]", element).hidden = true;
+  $("[data-testid=photo-warning]", element).hidden = true;
   captionQueue = captionQueue.then(async () => {
     await modelLoading;
     if (!model) {
@@ -240,6 +241,10 @@ async function render(photo, result) {
     $(".meta", element).textContent += ` · ${result.note}`;
     setStatus("ready", `Ready: ${model.label} on CPU. ${result.note}.`, result.backend);
   }
+  // A damaged photo that still decoded, or <PAD>/<SOS> in the caption: say so beside it.
+  const warning = $("[data-testid=photo-warning]", element);
+  warning.textContent = result.warning ? `Warning: ${result.warning}.` : "";
+  warning.hidden = !result.warning;
   const view = $(".view", element);
   view.hidden = false;
 

@@ -109,6 +109,9 @@ export async function readResults(page) {
       backend: element.dataset.backend,
       caption: element.querySelector("[data-testid=caption]").textContent,
       error: element.querySelector("[data-testid=error]").hidden ? null : element.querySelector("[data-testid=error]").textContent,
+      warning: element.querySelector("[data-testid=photo-warning]").hidden
+        ? null
+        : element.querySelector("[data-testid=photo-warning]").textContent,
       result: element.glimpseResult
         ? {
             tokens: element.glimpseResult.tokens,

@@ -282,7 +282,7 @@ for (const mode of MODES) {
       assertMatchesNative("image.png with the dropped bundle", got, nativeCaptions(other, [photo], 1).get("image.png"));
     });
 
-    test("crafted bundles are refused and the model stays; an extreme-aspect image gets an error and the next photo its caption", async () => {
+    test("crafted bundles are refused and the model stays; an extreme-aspect image gets an error, a truncated one a warning, and the next photo its caption", async () => {
       const { page } = browser;
       // The model in use is the bundle dropped in the previous test.
       const current = path.join(scratch, `notebook-${mode.name}.safetensors`);
@@ -299,13 +299,21 @@ for (const mode of MODES) {
       const before = (await readResults(page)).size;
       const wide = path.join(FIXTURES, "hostile/wide_20000x1.png");
       const good = path.join(ASSETS, "darknet/person.jpg");
-      await page.setInputFiles("input[type=file]", [wide, good]);
-      await waitForResults(page, before + 2);
+      // A JPEG cut in half still decodes: captioned, with the same warning as the CLI gives.
+      const cut = path.join(scratch, "cut.jpg");
+      const whole = readFileSync(good);
+      writeFileSync(cut, whole.subarray(0, whole.length >> 1));
+      await page.setInputFiles("input[type=file]", [wide, good, cut]);
+      await waitForResults(page, before + 3);
       const results = await readResults(page);
       assert.equal(results.get("wide_20000x1.png").state, "error");
       assert.match(results.get("wide_20000x1.png").error, /image is 20000×1: its longer side is more than 64 times its shorter one/);
-      const native = nativeCaptions(current, [good], 1).get("person.jpg");
-      assertMatchesNative("person.jpg after the hostile files", results.get("person.jpg"), native);
+      const native = nativeCaptions(current, [good, cut], 1);
+      assertMatchesNative("person.jpg after the hostile files", results.get("person.jpg"), native.get("person.jpg"));
+      assert.equal(results.get("person.jpg").warning, null);
+      assertMatchesNative("a truncated JPEG", results.get("cut.jpg"), native.get("cut.jpg"));
+      assert.match(native.get("cut.jpg").warning, /truncated/);
+      assert.equal(results.get("cut.jpg").warning, `Warning: ${native.get("cut.jpg").warning}.`);
     });
 
     test("?model= loads a bundle by URL from the same site, and refuses other sites", async () => {

@@ -51,7 +51,8 @@ pub enum Captioned<'a, T> {
     /// The image's caption and its decoded photo. `ms` is the image's share of its batch's time
     /// (reading, decoding, preprocessing, encoder and decoder), the batch's time split equally
     /// among all its images, the unreadable ones included. `warning` says the file was damaged
-    /// but still decoded (a truncated JPEG), so the caption describes a partly invented photo.
+    /// but still decoded (a truncated JPEG), so the caption describes a partly invented photo,
+    /// or that the caption holds `<PAD>` or the start token ([`Captioner::caption_warning`]).
     Caption {
         item: &'a T,
         photo: RgbImage,
@@ -90,6 +91,7 @@ pub fn caption_files<'a, T>(
         let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
         for ((item, photo, warning), caption) in kept.into_iter().zip(captions) {
+            let warning = captioner.caption_warning(warning, &caption);
             each(Captioned::Caption {
                 item,
                 photo,

@@ -137,6 +137,7 @@ fn caption_samples(
     );
     let mut results = Vec::with_capacity(samples.len());
     let mut unreadable = Vec::new();
+    let mut warnings = 0;
     caption_files(
         captioner,
         samples,
@@ -162,7 +163,10 @@ fn caption_samples(
                     ..
                 } => {
                     if let Some(warning) = warning {
-                        eprintln!("warning: {}: {warning}", shown(&item.path));
+                        warnings += 1;
+                        if warnings <= WARNINGS_SHOWN {
+                            eprintln!("warning: {}: {warning}", shown(&item.path));
+                        }
                     }
                     results.push(ImageResult {
                         sample: item.clone(),
@@ -175,8 +179,18 @@ fn caption_samples(
             Ok(())
         },
     )?;
+    if warnings > WARNINGS_SHOWN {
+        eprintln!(
+            "warning: {} more captions with a warning (a damaged photo, or <PAD>/<SOS> in the caption)",
+            warnings - WARNINGS_SHOWN
+        );
+    }
     Ok((results, unreadable))
 }
+
+/// Per-image warnings printed before the rest are counted: an untrained model would otherwise
+/// print one line per image.
+const WARNINGS_SHOWN: usize = 5;
 
 /// Grounding figures when the data is a `glimpse synth` set (it has `synth.json`).
 fn ground(data: &Path, results: &mut [ImageResult]) -> Result<Option<Grounding>> {

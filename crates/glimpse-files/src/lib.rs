@@ -36,4 +36,4 @@ pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use names::unique_names;
 pub use read::{open_regular, read_regular, read_regular_to_string};
-pub use terminal::{Shown, shown, terminal_safe, terminal_safe_message};
+pub use terminal::{Shown, shown, terminal_safe, terminal_safe_json, terminal_safe_message};

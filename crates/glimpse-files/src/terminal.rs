@@ -39,6 +39,25 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// JSON text (as `serde_json` writes it) with DEL and the C1 controls, which JSON allows raw
+/// inside strings but some terminals obey, written as `\u00XX` escapes: the same JSON value,
+/// safe to print. (`serde_json` already escapes C0.)
+pub fn terminal_safe_json(json: String) -> String {
+    let raw_control = |c: char| c.is_control();
+    if !json.contains(raw_control) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if raw_control(c) && c != '\n' {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A path for a message or a line of output, control characters escaped.
 pub struct Shown<'a>(&'a Path);
 
@@ -56,6 +75,17 @@ impl fmt::Display for Shown<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_keeps_its_value_and_loses_del_and_c1() {
+        let json = "{\n  \"word\": \"a\u{7f}b\u{9b}2J\u{e9}\"\n}".to_string();
+        assert_eq!(
+            terminal_safe_json(json),
+            "{\n  \"word\": \"a\\u007fb\\u009b2J\u{e9}\"\n}"
+        );
+        let plain = "{\"word\": \"caf\u{e9}\"}".to_string();
+        assert_eq!(terminal_safe_json(plain.clone()), plain);
+    }
 
     #[test]
     fn control_characters_are_escaped() {

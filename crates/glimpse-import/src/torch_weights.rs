@@ -32,41 +32,48 @@ pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
 /// file of at most [`caps::MODEL`] bytes is read: a FIFO or a device is refused at once.
 pub fn read_checkpoint(path: &Path) -> Result<TorchWeights> {
     let bytes = read_regular(path, caps::MODEL, "checkpoint")?;
-    let file = pth::PthFile::from_bytes(bytes).map_err(|source| pth::PthError::Checkpoint {
-        path: path.to_path_buf(),
-        source: Box::new(source),
-    })?;
-    let pth::TensorWalk {
-        found,
-        unsupported: mut skipped,
-        left_out,
-    } = file.walk_tensors();
-    if let Some(first) = left_out.first() {
-        bail!(
-            "{}: refused: part of the object tree was not searched for tensors ({first}{})",
-            path.display(),
-            if left_out.len() > 1 { "; …" } else { "" }
-        );
-    }
-    let mut tensors = TensorMap::new();
-    let mut budget = MAX_TOTAL_ELEMENTS;
-    for pth::FoundTensor { name, tensor } in found {
-        if !tensor.storage.dtype.is_float() {
-            skipped.push(name);
-            continue;
+    TorchWeights::from_bytes(path, bytes)
+}
+
+impl TorchWeights {
+    /// Reads the float tensors of a checkpoint's bytes; `path` names it in messages.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<TorchWeights> {
+        let file = pth::PthFile::from_bytes(bytes).map_err(|source| pth::PthError::Checkpoint {
+            path: path.to_path_buf(),
+            source: Box::new(source),
+        })?;
+        let pth::TensorWalk {
+            found,
+            unsupported: mut skipped,
+            left_out,
+        } = file.walk_tensors();
+        if let Some(first) = left_out.first() {
+            bail!(
+                "{}: refused: part of the object tree was not searched for tensors ({first}{})",
+                path.display(),
+                if left_out.len() > 1 { "; …" } else { "" }
+            );
         }
-        let tensor = read_tensor(&file, &tensor, &mut budget)
-            .with_context(|| format!("{}: tensor `{name}`", path.display()))?;
-        if tensors.insert(name.clone(), tensor).is_some() {
-            bail!("{}: two tensors are named `{name}`", path.display());
+        let mut tensors = TensorMap::new();
+        let mut budget = MAX_TOTAL_ELEMENTS;
+        for pth::FoundTensor { name, tensor } in found {
+            if !tensor.storage.dtype.is_float() {
+                skipped.push(name);
+                continue;
+            }
+            let tensor = read_tensor(&file, &tensor, &mut budget)
+                .with_context(|| format!("{}: tensor `{name}`", path.display()))?;
+            if tensors.insert(name.clone(), tensor).is_some() {
+                bail!("{}: two tensors are named `{name}`", path.display());
+            }
         }
+        Ok(TorchWeights {
+            path: path.to_path_buf(),
+            tensors,
+            skipped,
+            scalars: file.scalars(),
+        })
     }
-    Ok(TorchWeights {
-        path: path.to_path_buf(),
-        tensors,
-        skipped,
-        scalars: file.scalars(),
-    })
 }
 
 /// One float tensor, its element count first taken from `budget` (geometry, bounds and the

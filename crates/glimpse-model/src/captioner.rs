@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::bundle::{Bundle, ModelCard};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::generate::{Caption, GenerateOptions, decode};
+use crate::generate::{Caption, GenerateOptions, decode, special_token_warning};
 use crate::model::CaptionModel;
 use crate::preprocess;
 use crate::vocab::Vocabulary;
@@ -63,8 +63,7 @@ impl Captioner {
     /// Captions preprocessed inputs (`[3, H, W]` each), encoded as one batch: greedy decoding
     /// decodes them together, beam search one after the other (see [`decode`]). Fails if the
     /// model computes NaN or an infinity; captions holding `<PAD>` or the start token are
-    /// returned as computed (callers may refuse them with
-    /// [`crate::generate::check_special_tokens`]).
+    /// returned as computed (callers show [`crate::generate::special_token_warning`]).
     pub async fn caption_inputs(
         &self,
         inputs: &[Vec<f32>],
@@ -96,6 +95,17 @@ impl Captioner {
         let input = self.prepare_bytes(bytes)?;
         let mut captions = self.caption_inputs(&[input], options).await?;
         Ok(captions.remove(0))
+    }
+
+    /// What the user should read beside `caption`: `image_warning` (a damaged photo that still
+    /// decoded, from [`preprocess::decode_image_checked`]) and the caption's own
+    /// [`special_token_warning`], joined; `None` when there is nothing to say.
+    pub fn caption_warning(&self, image_warning: Option<String>, caption: &Caption) -> Option<String> {
+        let warnings: Vec<String> = image_warning
+            .into_iter()
+            .chain(special_token_warning(caption, &self.vocab))
+            .collect();
+        (!warnings.is_empty()).then(|| warnings.join("; "))
     }
 
     /// The model as a bundle (weights read back from the device).

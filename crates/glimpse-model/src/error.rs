@@ -81,17 +81,6 @@ pub enum Error {
         value: f32,
     },
 
-    /// A caption holds the padding or start token, which are never words.
-    #[error(
-        "the model produced {token} as word {position} of image {image}'s caption: its weights \
-         or config are broken"
-    )]
-    SpecialToken {
-        token: String,
-        image: usize,
-        position: usize,
-    },
-
     /// A caller passed a value outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

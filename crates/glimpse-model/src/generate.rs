@@ -159,24 +159,20 @@ impl Caption {
     }
 }
 
-/// Refuses captions that hold the padding or the start token, naming the first: they are
-/// never words. `<UNK>` is a legitimate word. Decoding itself returns such captions as
-/// computed, as the PyTorch references it is compared with do (a random-weight model often
-/// starts with `<SOS>`); NaN, which used to caption `<PAD> <PAD> …`, is refused at every step
-/// instead.
-pub fn check_special_tokens(captions: &[Caption], vocab: &Vocabulary) -> Result<()> {
-    for (image, caption) in captions.iter().enumerate() {
-        let special = |id: &u32| *id == vocab.start || Some(*id) == vocab.pad;
-        if let Some(position) = caption.token_ids.iter().position(special) {
-            let id = caption.token_ids[position];
-            return Err(Error::SpecialToken {
-                token: vocab.word(id).unwrap_or("<?>").to_string(),
-                image,
-                position: position + 1,
-            });
-        }
-    }
-    Ok(())
+/// Why a caption holding the padding or the start token should not be trusted, naming the
+/// first such word; `None` for a caption of words (`<UNK>` is a word). Decoding returns such
+/// captions as computed, as the PyTorch references it is compared with do (an untrained
+/// decoder often starts with `<SOS>`), and the tools show this beside them; NaN, which used to
+/// caption `<PAD> <PAD> …`, is refused at every step instead.
+pub fn special_token_warning(caption: &Caption, vocab: &Vocabulary) -> Option<String> {
+    let special = |id: &u32| *id == vocab.start || Some(*id) == vocab.pad;
+    let position = caption.token_ids.iter().position(special)?;
+    let token = vocab.word(caption.token_ids[position]).unwrap_or("<?>");
+    Some(format!(
+        "the model generated {token} as word {}, which a trained model never does: its weights \
+         are untrained or damaged",
+        position + 1
+    ))
 }
 
 /// Captions every image of `encoded` as `options.decoding` says: greedy decodes the batch at

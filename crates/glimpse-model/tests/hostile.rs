@@ -10,7 +10,7 @@ use std::io::Cursor;
 use burn::tensor::Device;
 use glimpse_model::bundle::{CARD_KEY, write_safetensors};
 use glimpse_model::config::limits;
-use glimpse_model::generate::check_special_tokens;
+use glimpse_model::generate::special_token_warning;
 use glimpse_model::preprocess::{
     check_dimensions, decode_image, decode_image_checked, image_to_input, resize_rgb, rgba_to_input,
 };
@@ -299,7 +299,7 @@ fn non_finite_model_output_is_an_error_not_a_caption_of_pad() {
 }
 
 #[test]
-fn pad_and_start_tokens_in_a_caption_are_named_unk_is_a_word() {
+fn pad_and_start_tokens_in_a_caption_get_a_warning_unk_is_a_word() {
     let plane = 3 * 64 * 64;
     let options = |decoding| GenerateOptions { decoding, max_len: 3 };
     for (id, token) in [(0, "<PAD>"), (1, "<SOS>")] {
@@ -310,12 +310,14 @@ fn pad_and_start_tokens_in_a_caption_are_named_unk_is_a_word() {
             let inputs = [vec![0.5; plane], vec![0.25; plane]];
             let captions = pollster::block_on(captioner.caption_inputs(&inputs, options(decoding))).unwrap();
             assert_eq!(captions[1].text(), [token; 3].join(" "));
-            let err = check_special_tokens(&captions, &captioner.vocab).unwrap_err();
             assert_eq!(
-                err.to_string(),
-                format!(
-                    "the model produced {token} as word 1 of image 0's caption: its weights or \
-                     config are broken"
+                special_token_warning(&captions[1], &captioner.vocab).as_deref(),
+                Some(
+                    format!(
+                        "the model generated {token} as word 1, which a trained model never \
+                         does: its weights are untrained or damaged"
+                    )
+                    .as_str()
                 ),
                 "{decoding:?}"
             );
@@ -327,7 +329,35 @@ fn pad_and_start_tokens_in_a_caption_are_named_unk_is_a_word() {
     let caption =
         pollster::block_on(captioner.caption_inputs(&[vec![0.5; plane]], options(Decoding::Greedy))).unwrap();
     assert_eq!(caption[0].text(), "<UNK> <UNK> <UNK>");
-    check_special_tokens(&caption, &captioner.vocab).unwrap();
+    assert_eq!(special_token_warning(&caption[0], &captioner.vocab), None);
+    assert_eq!(captioner.caption_warning(None, &caption[0]), None);
+    assert_eq!(
+        captioner
+            .caption_warning(Some("cut short".into()), &caption[0])
+            .as_deref(),
+        Some("cut short")
+    );
+}
+
+#[test]
+fn a_damaged_photo_and_a_start_token_give_one_warning_saying_both() {
+    let mut bias = vec![0.0; 8];
+    bias[1] = 50.0;
+    let (captioner, _) = captioner_with_output(0.0, &bias);
+    let options = GenerateOptions {
+        decoding: Decoding::Greedy,
+        max_len: 2,
+    };
+    let caption = pollster::block_on(captioner.caption_inputs(&[vec![0.5; 3 * 64 * 64]], options)).unwrap();
+    assert_eq!(
+        captioner
+            .caption_warning(Some("the file is truncated".into()), &caption[0])
+            .as_deref(),
+        Some(
+            "the file is truncated; the model generated <SOS> as word 1, which a trained model \
+             never does: its weights are untrained or damaged"
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! JavaScript values in and out: options objects, images (bytes or `ImageData`), results with
 //! one `Float32Array` per word.
 
+use glimpse_model::preprocess::{decode_image_checked, image_to_input};
 use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions};
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::{JsCast, JsError, JsValue};
@@ -62,15 +63,14 @@ pub fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsErr
     })
 }
 
-/// The encoder input for encoded bytes or decoded RGBA pixels.
-pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<Vec<f32>, JsError> {
+/// The encoder input for encoded bytes or decoded RGBA pixels, and the decoder's warning
+/// about a damaged file that still decoded (a truncated JPEG).
+pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, Option<String>), JsError> {
     if let Some(bytes) = image.dyn_ref::<Uint8Array>() {
-        return captioner.prepare_bytes(&bytes.to_vec()).map_err(to_js);
+        return encoded_input(captioner, &bytes.to_vec());
     }
     if let Some(buffer) = image.dyn_ref::<ArrayBuffer>() {
-        return captioner
-            .prepare_bytes(&Uint8Array::new(buffer).to_vec())
-            .map_err(to_js);
+        return encoded_input(captioner, &Uint8Array::new(buffer).to_vec());
     }
     let data = get(image, "data");
     let (width, height) = (get(image, "width").as_f64(), get(image, "height").as_f64());
@@ -84,21 +84,36 @@ pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<Vec<f32>, J
                 "image.data must be a Uint8ClampedArray of RGBA pixels",
             ));
         };
-        return captioner
-            .prepare_rgba(width as u32, height as u32, &pixels)
-            .map_err(to_js);
+        let input = captioner.prepare_rgba(width as u32, height as u32, &pixels);
+        return Ok((input.map_err(to_js)?, None));
     }
     Err(JsError::new(
         "image must be encoded bytes (Uint8Array or ArrayBuffer) or ImageData",
     ))
 }
 
+fn encoded_input(captioner: &Captioner, bytes: &[u8]) -> Result<(Vec<f32>, Option<String>), JsError> {
+    let preprocess = &captioner.config.preprocess;
+    let decoded = decode_image_checked(bytes, preprocess.max_pixels).map_err(to_js)?;
+    Ok((image_to_input(&decoded.image, preprocess), decoded.warning))
+}
+
 fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(object, &key.into(), &value.into());
 }
 
+/// What [`caption_to_js`] reports beside the words.
+pub struct CaptionMeta<'a> {
+    pub backend: &'a str,
+    pub ms: f64,
+    /// A device change made while captioning.
+    pub note: Option<&'a str>,
+    /// A damaged photo, or special tokens in the caption ([`Captioner::caption_warning`]).
+    pub warning: Option<String>,
+}
+
 /// The result object: attention as one `Float32Array` per word.
-pub fn caption_to_js(caption: &Caption, backend: &str, ms: f64, note: Option<&str>) -> JsValue {
+pub fn caption_to_js(caption: &Caption, meta: CaptionMeta) -> JsValue {
     let out = Object::new();
     set(&out, "caption", caption.text());
     set(
@@ -130,9 +145,18 @@ pub fn caption_to_js(caption: &Caption, backend: &str, ms: f64, note: Option<&st
     );
     set(&out, "logProb", caption.log_prob);
     set(&out, "finished", caption.finished);
-    set(&out, "backend", backend);
-    set(&out, "ms", ms);
-    set(&out, "note", note.map(JsValue::from_str).unwrap_or(JsValue::NULL));
+    set(&out, "backend", meta.backend);
+    set(&out, "ms", meta.ms);
+    set(
+        &out,
+        "note",
+        meta.note.map(JsValue::from_str).unwrap_or(JsValue::NULL),
+    );
+    set(
+        &out,
+        "warning",
+        meta.warning.map(JsValue::from).unwrap_or(JsValue::NULL),
+    );
     out.into()
 }
 

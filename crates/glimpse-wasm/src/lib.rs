@@ -26,7 +26,9 @@ use glimpse_model::{Bundle, GenerateOptions};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{caption_to_js, image_input, info_to_js, read_generate_options, read_load_options};
+use crate::convert::{
+    CaptionMeta, caption_to_js, image_input, info_to_js, read_generate_options, read_load_options,
+};
 use crate::device::{Placement, forget_webgpu, place};
 
 #[wasm_bindgen(start)]
@@ -72,7 +74,7 @@ impl Captioner {
         options.validate().map_err(to_js)?;
         let started = js_sys::Date::now();
         let gpu_before = self.placement.choice_is_gpu();
-        let input = image_input(&self.inner, &image)?;
+        let (input, image_warning) = image_input(&self.inner, &image)?;
         let caption = match self
             .inner
             .caption_inputs(std::slice::from_ref(&input), options)
@@ -101,7 +103,13 @@ impl Captioner {
         } else {
             None
         };
-        Ok(caption_to_js(&caption, self.placement.name(), ms, note))
+        let meta = CaptionMeta {
+            backend: self.placement.name(),
+            ms,
+            note,
+            warning: self.inner.caption_warning(image_warning, &caption),
+        };
+        Ok(caption_to_js(&caption, meta))
     }
 
     /// The model card, config, vocabulary size, attention grid and the backend in use.

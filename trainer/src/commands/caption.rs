@@ -209,7 +209,7 @@ fn print_caption(
             ms,
             warning,
         };
-        writeln!(out, "{}", serde_json::to_string(&record)?)?;
+        writeln!(out, "{}", super::json_line(&record)?)?;
     } else if request.images.len() == 1 {
         writeln!(out, "{}", terminal_safe(&caption.text()))?;
     } else {
@@ -226,7 +226,7 @@ fn report_error(json: bool, path: &Path, err: &anyhow::Error, out: &mut impl Wri
             image: path.display().to_string(),
             error: message,
         };
-        writeln!(out, "{}", serde_json::to_string(&record)?)?;
+        writeln!(out, "{}", super::json_line(&record)?)?;
     } else {
         eprintln!("error: {}: {}", shown(path), terminal_safe(&message));
     }

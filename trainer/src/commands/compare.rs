@@ -41,6 +41,6 @@ pub fn run(args: CompareArgs) -> Result<Exit> {
         clip: args.clip,
     })?;
     let table: BTreeMap<&str, _> = models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
-    println!("{}", serde_json::to_string_pretty(&table)?);
+    println!("{}", super::json_pretty(&table)?);
     Ok(Exit::Done)
 }

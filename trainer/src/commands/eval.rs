@@ -61,7 +61,7 @@ pub fn run(args: EvalArgs) -> Result<Exit> {
     })?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
+        super::json_pretty(&serde_json::json!({
             "images": evaluation.images,
             "unreadable": evaluation.unreadable.len(),
             "metrics": evaluation.metrics,

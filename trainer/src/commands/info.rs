@@ -23,7 +23,7 @@ pub fn run(args: InfoArgs) -> Result<Exit> {
     let params: usize = bundle.weights.iter().map(|(_, t)| t.numel()).sum();
     println!(
         "{}",
-        serde_json::to_string_pretty(&serde_json::json!({
+        super::json_pretty(&serde_json::json!({
             "card": bundle.card,
             "config": bundle.config,
             "vocabulary_size": bundle.vocab.len(),

@@ -107,3 +107,15 @@ impl Choice for Which {
 pub fn storage(f16: bool) -> StorageType {
     if f16 { StorageType::F16 } else { StorageType::F32 }
 }
+
+/// `value` as one line of JSON for the terminal (DEL and C1 escaped, see `terminal_safe_json`).
+pub fn json_line(value: &impl serde::Serialize) -> Result<String> {
+    Ok(glimpse_files::terminal_safe_json(serde_json::to_string(value)?))
+}
+
+/// `value` as indented JSON for the terminal.
+pub fn json_pretty(value: &impl serde::Serialize) -> Result<String> {
+    Ok(glimpse_files::terminal_safe_json(serde_json::to_string_pretty(
+        value,
+    )?))
+}

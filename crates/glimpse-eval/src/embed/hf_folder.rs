@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
+use glimpse_files::{caps, read_regular, read_regular_to_string};
 use serde::de::DeserializeOwned;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
@@ -30,7 +31,7 @@ impl HfFolder<'_> {
     /// `name` parsed as JSON; `what` says what it should be ("a CLIP config").
     pub fn json<T: DeserializeOwned>(&self, name: &str, what: &str) -> Result<(T, PathBuf)> {
         let path = self.file(name)?;
-        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        let text = read_regular_to_string(&path, caps::CONFIG, "model config")?;
         let value =
             serde_json::from_str(&text).map_err(|e| anyhow!("{}: not {what}: {e}", path.display()))?;
         Ok((value, path))
@@ -41,7 +42,8 @@ impl HfFolder<'_> {
     /// tokenizers' default pad, [PAD] = 0, which `get_padding_mut` can change).
     pub fn tokenizer(&self, max_length: usize) -> Result<(Tokenizer, PathBuf)> {
         let path = self.file("tokenizer.json")?;
-        let mut tokenizer = Tokenizer::from_file(&path)
+        let bytes = read_regular(&path, caps::CONFIG, "tokenizer")?;
+        let mut tokenizer = Tokenizer::from_bytes(bytes)
             .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", path.display()))?;
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -56,11 +58,12 @@ impl HfFolder<'_> {
         Ok((tokenizer, path))
     }
 
-    /// `model.safetensors`, mapped, as f32 on the CPU.
+    /// `model.safetensors`, read (not mapped: a file changed while mapped would change memory
+    /// under us), as f32 on the CPU.
     pub fn weights(&self) -> Result<(VarBuilder<'static>, PathBuf)> {
         let path = self.file("model.safetensors")?;
-        // SAFETY (of the mapping): the file is only read, and we hold no other handle to it.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, &Device::Cpu) }
+        let bytes = read_regular(&path, caps::MODEL, "model weights")?;
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok((vb, path))
     }

@@ -6,8 +6,8 @@
 //! that already sits inside another), so a depth recorded at construction goes stale. Instead,
 //! dropping a value moves the children it owns alone onto a heap stack and drops them one by one:
 //! each value is emptied before it is freed, so no drop ever recurses more than one level.
-//! Children still shared elsewhere are left to their other owners; cycles (`l.append(l)`) are
-//! never freed by reference counting and are bounded by the machine's work limit instead.
+//! Children still shared elsewhere are left to their other owners; there are no cycles to
+//! leak (`cycles.rs` never closes one).
 
 use std::rc::Rc;
 

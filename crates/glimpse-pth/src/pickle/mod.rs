@@ -8,10 +8,12 @@
 //!
 //! The machine is bounded whatever the pickle: it is iterative, values are shared rather than
 //! copied (`DUP`, `GET` and the memo cost one reference count), its total work, memo and
-//! container sizes are capped (`limits.rs`), values drop without recursion (`drop.rs`) and are
-//! printed as short previews (`preview.rs`).
+//! container sizes are capped (`limits.rs`), values drop without recursion (`drop.rs`), no
+//! reference cycle is ever closed (`cycles.rs`) and values are printed as short previews
+//! (`preview.rs`).
 
 mod calls;
+mod cycles;
 mod drop;
 mod error;
 mod limits;
@@ -47,7 +49,8 @@ mod tests {
     use super::ops::long_from_bytes;
     use super::*;
 
-    struct NoPersistent;
+    /// A container without persistent ids (shared with the other modules' tests).
+    pub(super) struct NoPersistent;
     impl PersistentLoad for NoPersistent {
         fn load(&mut self, _: &Value) -> Result<Value, PersistentIdError> {
             Err(PersistentIdError::Unexpected("no persistent ids here".into()))

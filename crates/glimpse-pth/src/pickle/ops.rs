@@ -3,6 +3,7 @@
 use std::rc::Rc;
 
 use super::calls::{append, build, call, pairs, set_items};
+use super::cycles::acyclic;
 use super::error::PickleErrorKind;
 use super::limits::check_container;
 use super::machine::{Machine, Step};
@@ -137,11 +138,13 @@ impl Machine<'_> {
 
     pub(super) fn append(&mut self) -> Step<()> {
         let item = self.pop()?;
-        append(self.top()?, vec![item])
+        let items = self.acyclic_items(vec![item])?;
+        append(self.top()?, items)
     }
 
     pub(super) fn appends(&mut self) -> Step<()> {
         let items = self.pop_mark()?;
+        let items = self.acyclic_items(items)?;
         append(self.top()?, items)
     }
 
@@ -174,13 +177,35 @@ impl Machine<'_> {
     pub(super) fn set_item(&mut self) -> Step<()> {
         let value = self.pop()?;
         let key = self.pop()?;
-        set_items(self.top()?, vec![(key, value)])
+        let pairs = self.acyclic_pairs(vec![(key, value)])?;
+        set_items(self.top()?, pairs)
     }
 
     pub(super) fn set_items(&mut self) -> Step<()> {
         let items = self.pop_mark()?;
-        let pairs = pairs(items)?;
+        let pairs = self.acyclic_pairs(pairs(items)?)?;
         set_items(self.top()?, pairs)
+    }
+
+    /// `items`, each kept as a description if storing it in the top container would close a
+    /// reference cycle (`cycles.rs`).
+    fn acyclic_items(&mut self, items: Vec<Value>) -> Step<Vec<Value>> {
+        let container = self.top()?.clone();
+        items
+            .into_iter()
+            .map(|item| acyclic(&container, item, &mut self.work))
+            .collect()
+    }
+
+    fn acyclic_pairs(&mut self, pairs: Vec<(Value, Value)>) -> Step<Vec<(Value, Value)>> {
+        let container = self.top()?.clone();
+        pairs
+            .into_iter()
+            .map(|(key, value)| {
+                let key = acyclic(&container, key, &mut self.work)?;
+                Ok((key, acyclic(&container, value, &mut self.work)?))
+            })
+            .collect()
     }
 
     // Classes and calls: recorded, never executed.
@@ -226,6 +251,7 @@ impl Machine<'_> {
 
     pub(super) fn build(&mut self) -> Step<()> {
         let state = self.pop()?;
+        let state = self.acyclic_items(vec![state])?.remove(0);
         build(self.top()?, state);
         Ok(())
     }

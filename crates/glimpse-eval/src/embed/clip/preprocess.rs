@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
+use glimpse_files::{caps, read_regular_to_string};
 use image::RgbImage;
 use image::imageops::FilterType;
 use serde::Deserialize;
@@ -130,9 +131,14 @@ fn centre_crop(image: &RgbImage, (h, w): (u32, u32)) -> RgbImage {
 /// none; photos must come out `image_size` square, as the image tower's position table fixes.
 pub(super) fn read_preprocess(dir: &Path, image_size: u32) -> Result<ClipPreprocess> {
     let path = dir.join("preprocessor_config.json");
-    let config: HfPreprocessor = if path.is_file() {
-        serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?)
-            .map_err(|e| anyhow!("{}: not an image processor config: {e}", path.display()))?
+    // `exists`, not `is_file`: a FIFO or a folder by that name is refused by name, not skipped.
+    let config: HfPreprocessor = if path.exists() {
+        serde_json::from_str(&read_regular_to_string(
+            &path,
+            caps::CONFIG,
+            "image processor config",
+        )?)
+        .map_err(|e| anyhow!("{}: not an image processor config: {e}", path.display()))?
     } else {
         HfPreprocessor::default()
     };

@@ -1,0 +1,159 @@
+//! Writes the seed inputs each fuzz target starts from into `DIR/<target>/seed-*`: the
+//! repository's real PyTorch files and photos, a tiny bundle, and a small dataset of each
+//! layout. `fuzz.sh` starts from them when a target has no `corpus/<target>.zip` yet.
+//!
+//! `cargo run -p glimpse-fuzz --example write_seeds -- DIR`
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use glimpse_fuzz::Target;
+use glimpse_import::FreshDecoder;
+use glimpse_model::Vocabulary;
+use glimpse_model::bundle::{Bundle, ModelCard, StorageType};
+use glimpse_model::config::{EncoderArch, EncoderConfig, PreprocessConfig};
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+
+fn main() {
+    let out = PathBuf::from(std::env::args().nth(1).expect("usage: write_seeds DIR"));
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let seeds: [(Target, Vec<(String, Vec<u8>)>); 5] = [
+        (Target::Pth, pth_seeds(&fixtures)),
+        (
+            Target::Import,
+            vec![("notebook".into(), glimpse_fuzz::notebook_pickle())],
+        ),
+        (Target::Bundle, bundle_seeds()),
+        (Target::Image, image_seeds(&fixtures)),
+        (Target::Dataset, dataset_seeds()),
+    ];
+    for (target, inputs) in seeds {
+        let dir = out.join(target.name());
+        fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in inputs {
+            fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
+        }
+    }
+}
+
+fn read(path: PathBuf) -> Vec<u8> {
+    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// PyTorch's own files, both containers.
+fn pth_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+    ["mixed_legacy", "mixed_zip"]
+        .into_iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                read(fixtures.join(format!("torch/pth/{name}.pth"))),
+            )
+        })
+        .collect()
+}
+
+/// A whole model small enough to caption in a fuzzing iteration: ResNet-18 at width 1/32 on
+/// 32×32 inputs, a decoder of 4, six words. Stored whole (mode 0) and as its header (mode 1).
+fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
+    let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"];
+    let vocab = Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap();
+    let decoder = FreshDecoder {
+        embed_dim: 4,
+        attention_dim: 4,
+        decoder_dim: 4,
+        ..FreshDecoder::default()
+    };
+    let encoder = EncoderConfig {
+        arch: EncoderArch::Resnet18,
+        width_multiplier: 1.0 / 32.0,
+        pooled_grid: Some([2, 2]),
+    };
+    let preprocess = PreprocessConfig {
+        size: [32, 32],
+        ..PreprocessConfig::default()
+    };
+    let config = decoder.model_config(encoder, preprocess, vocab.len());
+    let weights = decoder.initial_weights(&config, &Device::flex()).unwrap();
+    let card = ModelCard {
+        name: "fuzz-seed".into(),
+        ..ModelCard::default()
+    };
+    let bundle = Bundle {
+        config,
+        vocab,
+        card,
+        weights,
+    };
+    let file = bundle.to_bytes(StorageType::F16).unwrap();
+    let header_len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+    vec![
+        ("tiny".into(), [&[0u8][..], &file].concat()),
+        (
+            "tiny-header".into(),
+            [&[1u8][..], &file[8..8 + header_len]].concat(),
+        ),
+    ]
+}
+
+/// The repository's odd photos (CMYK, 16-bit, EXIF-rotated, animated, a header bomb, a
+/// 20000×1 strip), small ones in every format, and browser pixels.
+fn image_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    for entry in fs::read_dir(fixtures.join("images")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e != "json") {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            seeds.push((name, [&[0u8][..], &read(path)].concat()));
+        }
+    }
+    seeds.push((
+        "wide.png".into(),
+        [&[0u8][..], &read(fixtures.join("hostile/wide_20000x1.png"))].concat(),
+    ));
+    let photo = RgbImage::from_fn(7, 5, |x, y| Rgb([(x * 36) as u8, (y * 50) as u8, 128]));
+    for (name, format) in [
+        ("small.png", ImageFormat::Png),
+        ("small.jpg", ImageFormat::Jpeg),
+        ("small.bmp", ImageFormat::Bmp),
+        ("small.gif", ImageFormat::Gif),
+    ] {
+        let mut bytes = Cursor::new(vec![0u8]);
+        bytes.set_position(1);
+        DynamicImage::ImageRgb8(photo.clone())
+            .write_to(&mut bytes, format)
+            .unwrap();
+        seeds.push((name.into(), bytes.into_inner()));
+    }
+    let mut pixels = vec![1u8, 3, 0, 2, 0];
+    pixels.extend((0..3 * 2 * 4).map(|i| (i * 21) as u8));
+    seeds.push(("rgba-3x2".into(), pixels));
+    seeds
+}
+
+/// One small dataset per layout over images `0.jpg` … `4.jpg` (see the target's docs).
+fn dataset_seeds() -> Vec<(String, Vec<u8>)> {
+    let splits = "\00.jpg\n1.jpg\n2.jpg\n\03.jpg\n\04.jpg\n";
+    let kaggle = format!(
+        "\0image,caption\n0.jpg,A dog runs on the grass .\n0.jpg,\"A dog, running\"\n1.jpg,A cat sits\n\
+         2.jpg,Two men play football\n3.jpg,A red ball\n4.jpg,A woman 's hat\n{splits}\0{{\"seed\":1,\"images\":[]}}"
+    );
+    let token = format!(
+        "\u{1}0.jpg#0\tA dog runs .\n0.jpg#1\tThe dog is brown\n1.jpg#0\tA cat sits\n2.jpg#0\tTwo men\n\
+         3.jpg#0\tA red ball\n4.jpg#0\tA hat\n{splits}"
+    );
+    let karpathy = "\u{2}{\"dataset\":\"flickr8k\",\"images\":[\
+        {\"filename\":\"0.jpg\",\"split\":\"train\",\"sentences\":[{\"raw\":\"A dog runs .\"}]},\
+        {\"filename\":\"1.jpg\",\"split\":\"train\",\"sentences\":[{\"raw\":\"A cat\"},{\"raw\":\"A small cat\"}]},\
+        {\"filename\":\"2.jpg\",\"filepath\":\"Images\",\"split\":\"restval\",\"sentences\":[{\"raw\":\"Two men\"}]},\
+        {\"filename\":\"3.jpg\",\"split\":\"val\",\"sentences\":[{\"raw\":\"A red ball\"}]},\
+        {\"filename\":\"4.jpg\",\"split\":\"test\",\"sentences\":[{\"raw\":\"A hat\"}]}]}"
+        .to_string();
+    vec![
+        ("kaggle".into(), kaggle.into_bytes()),
+        ("flickr8k".into(), token.into_bytes()),
+        ("karpathy".into(), karpathy.into_bytes()),
+    ]
+}

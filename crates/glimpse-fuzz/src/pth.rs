@@ -1,0 +1,27 @@
+//! `.pth` files as bytes: every float tensor read as the importer reads it.
+
+use std::path::Path;
+
+use glimpse_import::TorchWeights;
+
+use crate::check_refusal;
+
+pub fn run(data: &[u8]) {
+    match TorchWeights::from_bytes(Path::new("fuzz.pth"), data.to_vec()) {
+        Ok(weights) => check_weights(&weights),
+        Err(error) => check_refusal(error),
+    }
+}
+
+/// Every tensor read holds exactly as many values as its shape says.
+pub(crate) fn check_weights(weights: &TorchWeights) {
+    for (name, tensor) in weights.tensors.iter() {
+        let numel = tensor.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        assert_eq!(
+            numel,
+            Some(tensor.data.len()),
+            "tensor `{name}`: shape {:?}",
+            tensor.shape
+        );
+    }
+}
