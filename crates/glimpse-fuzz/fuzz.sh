@@ -65,8 +65,9 @@ for target in "${targets[@]}"; do
   pack "$target" "$named" "$merged"
   unzip -q "corpus/$target.zip" -d "$packed"
   for corpus in "$full" "$packed"; do
-    fuzz run "$target" "$corpus" -- "${limits[@]}" -runs=0 2>&1 | grep -m1 -o 'INITED cov: [0-9]*' |
-      sed "s|^|$target: $(ls "$corpus" | wc -l) inputs of $corpus: |"
+    # (tail, not grep -m1: an early close would kill the fuzzer with SIGPIPE and this script.)
+    fuzz run "$target" "$corpus" -- "${limits[@]}" -runs=0 2>&1 | grep -o 'INITED cov: [0-9]*' |
+      tail -n 1 | sed "s|^|$target: $(ls "$corpus" | wc -l) inputs of $corpus: |"
   done
   rm -rf "$named" "$merged" "$packed"
 done

@@ -16,20 +16,25 @@ use crate::check_refusal;
 /// within a fuzzing iteration.
 const MAX_FILL: u64 = 16 << 20;
 /// Models whose input is larger than this many pixels are loaded but not run.
-const MAX_RUN_PIXELS: u64 = 64 * 64;
+pub const MAX_RUN_PIXELS: u64 = 64 * 64;
 
 pub fn run(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
+    let Some(file) = bundle_file(data) else {
         return;
-    };
-    let file = match mode {
-        1 => with_filled_data(rest),
-        _ => rest.to_vec(),
     };
     match Bundle::from_bytes(&file) {
         Ok(bundle) => check_bundle(bundle),
         Err(error) => check_refusal(error),
     }
+}
+
+/// The bundle file `data` stands for (see the module's docs); `None` for an empty input.
+pub fn bundle_file(data: &[u8]) -> Option<Vec<u8>> {
+    let (&mode, rest) = data.split_first()?;
+    Some(match mode {
+        1 => with_filled_data(rest),
+        _ => rest.to_vec(),
+    })
 }
 
 /// `header` as a safetensors file: its length, itself, and `0x3C` bytes (finite in f32, f16

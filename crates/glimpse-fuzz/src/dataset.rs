@@ -23,17 +23,21 @@ const OTHER_FILES: [&str; 4] = [
 ];
 
 pub fn run(data: &[u8]) {
-    let Some((&layout, rest)) = data.split_first() else {
-        return;
-    };
     let dir = tempfile::tempdir().expect("a temporary folder");
     let root = dir.path().join("data");
-    write_folder(&root, layout, rest);
     let options = LoadOptions::default();
-    match Dataset::load(&root, &options) {
-        Ok(dataset) => check_dataset(&dataset, &root, &options),
-        Err(error) => check_refusal(error),
+    match load(data, &root, &options) {
+        Some(Ok(dataset)) => check_dataset(&dataset, &root, &options),
+        Some(Err(error)) => check_refusal(error),
+        None => {}
     }
+}
+
+/// The dataset `data` describes, written to `root` and loaded; `None` for an empty input.
+pub fn load(data: &[u8], root: &Path, options: &LoadOptions) -> Option<anyhow::Result<Dataset>> {
+    let (&layout, rest) = data.split_first()?;
+    write_folder(root, layout, rest);
+    Some(Dataset::load(root, options))
 }
 
 fn write_folder(root: &Path, layout: u8, data: &[u8]) {

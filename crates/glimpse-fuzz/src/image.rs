@@ -10,20 +10,23 @@ use glimpse_model::preprocess::{decode_image_checked, image_to_input, rgba_to_in
 use crate::check_refusal;
 
 pub fn run(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
-        return;
-    };
     for config in configs() {
-        let input = match mode {
-            1 => browser_pixels(rest, &config),
-            _ => decode_image_checked(rest, config.max_pixels)
-                .map(|decoded| image_to_input(&decoded.image, &config)),
-        };
-        match input {
-            Ok(input) => check_input(&input, &config),
-            Err(error) => check_refusal(error),
+        match preprocess(data, &config) {
+            Some(Ok(input)) => check_input(&input, &config),
+            Some(Err(error)) => check_refusal(error),
+            None => {}
         }
     }
+}
+
+/// The encoder input `data` gives under `config`; `None` for an empty input.
+pub fn preprocess(data: &[u8], config: &PreprocessConfig) -> Option<glimpse_model::Result<Vec<f32>>> {
+    let (&mode, rest) = data.split_first()?;
+    Some(match mode {
+        1 => browser_pixels(rest, config),
+        _ => decode_image_checked(rest, config.max_pixels)
+            .map(|decoded| image_to_input(&decoded.image, config)),
+    })
 }
 
 /// The default preprocessing, and a small non-square one with a small pixel budget (bundles

@@ -5,7 +5,7 @@
 use std::fs;
 
 use burn::tensor::Device;
-use glimpse_import::{ImportRequest, import};
+use glimpse_import::{ImportRequest, Imported, import};
 use glimpse_model::Captioner;
 use glimpse_model::bundle::{Bundle, StorageType};
 
@@ -13,22 +13,27 @@ use crate::archive::{NOTEBOOK_VOCAB, with_pickle};
 use crate::check_refusal;
 
 pub fn run(pickle: &[u8]) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let device = Device::flex();
+    match import_pickle(pickle, &device) {
+        Ok(imported) => check_bundle_loads(imported.bundle, &device),
+        Err(error) => check_refusal(error),
+    }
+}
+
+/// `glimpse import torch` of the notebook checkpoint with `pickle` as its `data.pkl`.
+pub fn import_pickle(pickle: &[u8], device: &Device) -> anyhow::Result<Imported> {
+    let dir = tempfile::tempdir()?;
     let checkpoint = dir.path().join("checkpoint.pth");
     let vocab = dir.path().join("vocab.json");
-    fs::write(&checkpoint, with_pickle(pickle)).expect("a temporary file");
-    fs::write(&vocab, NOTEBOOK_VOCAB).expect("a temporary file");
+    fs::write(&checkpoint, with_pickle(pickle))?;
+    fs::write(&vocab, NOTEBOOK_VOCAB)?;
     let request = ImportRequest {
         checkpoint: Some(checkpoint),
         vocab: Some(vocab),
         created: "2026-01-01".into(),
         ..ImportRequest::default()
     };
-    let device = Device::flex();
-    match import(&request, &device) {
-        Ok(imported) => check_bundle_loads(imported.bundle, &device),
-        Err(error) => check_refusal(error),
-    }
+    import(&request, device)
 }
 
 /// An imported bundle is written, read back unchanged, and loads (the import promises it).

@@ -2,7 +2,11 @@
 //! for the coverage it reached (`min-*`), and every seed and every crash, leak or hang ever
 //! found (`seed-*`, `leak-*`, `crash-*`, …), runs through its target without a panic.
 
-use glimpse_fuzz::{Target, corpus};
+use burn::tensor::Device;
+use glimpse_data::{LoadOptions, Split};
+use glimpse_fuzz::{Target, bundle, corpus, dataset, image, import, notebook_pickle};
+use glimpse_model::Captioner;
+use glimpse_model::config::PreprocessConfig;
 
 fn replay(target: Target) {
     let inputs = corpus::read(target).unwrap_or_else(|e| panic!("{}: {e}", corpus::path(target).display()));
@@ -46,4 +50,40 @@ fn image_corpus() {
 #[test]
 fn dataset_corpus() {
     replay(Target::Dataset);
+}
+
+/// The seeds reach each reader's deepest path, so a harness that refused everything could not
+/// replay green: the notebook pickle imports, both seed bundles load a model small enough to
+/// caption in the target, every seed photo preprocesses, every seed dataset loads.
+#[test]
+fn the_seeds_are_accepted() {
+    let device = Device::flex();
+    let seeds = |target: Target| -> Vec<(String, Vec<u8>)> {
+        let inputs = corpus::read(target).unwrap();
+        inputs
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("seed-"))
+            .collect()
+    };
+    let imported = import::import_pickle(&notebook_pickle(), &device).unwrap();
+    Captioner::from_bundle(imported.bundle, &device).unwrap();
+    for (name, data) in seeds(Target::Bundle) {
+        let file = bundle::bundle_file(&data).unwrap();
+        let captioner = Captioner::from_bytes(&file, &device).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let [h, w] = captioner.config.preprocess.size;
+        assert!(u64::from(h) * u64::from(w) <= bundle::MAX_RUN_PIXELS, "{name}");
+    }
+    for (name, data) in seeds(Target::Image) {
+        let config = PreprocessConfig::default();
+        let outcome = image::preprocess(&data, &config).unwrap();
+        // The header bomb and the 20000×1 strip are refused by design; the rest decode.
+        let refused = name.contains("huge_header") || name.contains("wide");
+        assert_eq!(outcome.is_err(), refused, "{name}");
+    }
+    for (name, data) in seeds(Target::Dataset) {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = dataset::load(&data, &dir.path().join("data"), &LoadOptions::default()).unwrap();
+        let dataset = dataset.unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert_eq!(dataset.split(Split::Train).len(), 3, "{name}");
+    }
 }
