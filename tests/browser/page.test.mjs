@@ -310,10 +310,14 @@ for (const mode of MODES) {
       assert.match(results.get("wide_20000x1.png").error, /image is 20000×1: its longer side is more than 64 times its shorter one/);
       const native = nativeCaptions(current, [good, cut], 1);
       assertMatchesNative("person.jpg after the hostile files", results.get("person.jpg"), native.get("person.jpg"));
-      assert.equal(results.get("person.jpg").warning, null);
       assertMatchesNative("a truncated JPEG", results.get("cut.jpg"), native.get("cut.jpg"));
       assert.match(native.get("cut.jpg").warning, /truncated/);
-      assert.equal(results.get("cut.jpg").warning, `Warning: ${native.get("cut.jpg").warning}.`);
+      // The page warns exactly when the CLI does, with its words (this small fixture model also
+      // starts some captions with <SOS>, which both report).
+      for (const name of ["person.jpg", "cut.jpg"]) {
+        const want = native.get(name).warning;
+        assert.equal(results.get(name).warning, want ? `Warning: ${want}.` : null, name);
+      }
     });
 
     test("?model= loads a bundle by URL from the same site, and refuses other sites", async () => {
