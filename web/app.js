@@ -4,6 +4,7 @@
 
 import { CaptionerClient } from "./captioner-client.js";
 import { drawHeatmap, figure, panel } from "./heatmap.js";
+import { CACHE, fetchOnce, keepForOffline } from "./offline.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const params = new URLSearchParams(location.search);
@@ -27,6 +28,15 @@ const els = {
 
 const client = new CaptionerClient();
 client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on CPU. ${note}.`, "cpu");
+// `auto`: the background comparison of WebGPU with the CPU decided.
+client.onBackend = ({ backend, note }) => {
+  if (!model) return;
+  const where = backend === "webgpu" ? "WebGPU" : "CPU";
+  setStatus("ready", `Ready: ${model.label} on ${where}. ${note}.`, backend);
+  els.status.dataset.decided = "true";
+  keepForOffline(client.workerFiles()).catch(() => {});
+};
+document.documentElement.dataset.cache = CACHE;
 let model = null; // { info, label }
 let modelLoading = Promise.resolve();
 const photos = []; // { file, bytes, element, url, result }
@@ -45,7 +55,7 @@ function formatMB(bytes) {
 
 /** Fetches a same-origin URL, reporting bytes / total as they arrive. */
 async function fetchWithProgress(url) {
-  const response = await fetch(url);
+  const response = await fetchOnce(url);
   if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
   const total = Number(response.headers.get("Content-Length")) || 0;
   const reader = response.body.getReader();
@@ -107,6 +117,7 @@ async function loadModel(bytes, label) {
     model = { info, label };
     showCard(info);
     const where = info.backend === "webgpu" ? "WebGPU" : "CPU";
+    delete els.status.dataset.decided;
     setStatus("ready", `Ready: ${label} on ${where}.${info.note ? ` ${info.note}.` : ""}`, info.backend);
     els.recaption.disabled = photos.length === 0;
   } catch (err) {
@@ -395,10 +406,19 @@ els.backend.addEventListener("change", () => {
   if (model) modelLoading = loadModel(client.bundle, model.label).catch(() => {});
 });
 
-if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register(new URL("./sw.js", import.meta.url)).catch((err) => {
+/** Offline use, once the model is ready: the service worker, and into the cache what the page
+ * and its workers loaded (see offline.js). */
+async function enableOffline() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    // "none": the update check also fetches pkg/version.js afresh, which names the build.
+    await navigator.serviceWorker.register(new URL("./sw.js", import.meta.url), { updateViaCache: "none" });
+    await navigator.serviceWorker.ready;
+    await keepForOffline(client.workerFiles());
+  } catch (err) {
     console.warn(`offline use unavailable: ${err.message}`);
-  });
+  }
 }
 
 startModel();
+modelLoading.finally(enableOffline);

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Builds everything the page needs into web/:
-#   web/pkg/     the WebAssembly (release profile `wasm-release`: LTO, opt-level s, stripped),
-#                shrunk by wasm-opt BEFORE wasm-bindgen (after it, wasm-opt breaks the externref
-#                table), then wrapped by wasm-bindgen of the exact version Cargo.lock pins;
+#   web/pkg/cpu/     the CPU-only WebAssembly (profile `wasm-cpu`: LTO, opt-level 3), which every
+#                    visitor loads first;
+#   web/pkg/webgpu/  the module with WebGPU too (profile `wasm-release`: opt-level z), fetched
+#                    only where the browser has a WebGPU adapter;
+#                    each passed through wasm-opt BEFORE wasm-bindgen (after it, wasm-opt breaks
+#                    the externref table), then wrapped by wasm-bindgen of the exact version
+#                    Cargo.lock pins;
+#   web/pkg/version.js  the build's version, a hash of every file the page serves, which names
+#                    the service worker's cache (so a new glimpse_wasm.js never meets an old .wasm);
 # The default model, web/models/default.safetensors, is committed (web/models/make-default.sh
 # reproduces it).
 # Installs the wasm32 target, wasm-bindgen-cli and binaryen (wasm-opt) when they are missing.
@@ -26,30 +32,33 @@ if ! command -v wasm-opt >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen
 fi
 
-cargo build -p glimpse-wasm --target wasm32-unknown-unknown --profile wasm-release
-built="$target_dir/wasm32-unknown-unknown/wasm-release/glimpse_wasm.wasm"
-optimised="$target_dir/wasm-opt/glimpse_wasm.wasm"
-mkdir -p "$(dirname "$optimised")"
-wasm-opt -Oz "$built" -o "$optimised"
-rm -rf web/pkg
-wasm-bindgen --target web --no-typescript --out-dir web/pkg --out-name glimpse_wasm "$optimised"
+# One module: cargo profile, features, wasm-opt level, output folder under web/pkg.
+build_module() {
+  local profile=$1 features=$2 level=$3 name=$4
+  cargo build -p glimpse-wasm --target wasm32-unknown-unknown --profile "$profile" $features
+  local built="$target_dir/wasm32-unknown-unknown/$profile/glimpse_wasm.wasm"
+  local optimised="$target_dir/wasm-opt/$name/glimpse_wasm.wasm"
+  mkdir -p "$(dirname "$optimised")"
+  wasm-opt "$level" "$built" -o "$optimised"
+  wasm-bindgen --target web --no-typescript --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
+  local wasm="web/pkg/$name/glimpse_wasm_bg.wasm"
+  echo "$name wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) gzip -9, $(brotli_size "$wasm") brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
+}
 
-wasm="web/pkg/glimpse_wasm_bg.wasm"
-raw=$(stat -c %s "$wasm")
-gz=$(gzip -9 -c "$wasm" | wc -c)
-br=$(python3 - "$wasm" <<'EOF' 2>/dev/null || echo "n/a"
-import sys
-try:
-    import brotli
-except ImportError:
-    sys.exit(1)
-print(len(brotli.compress(open(sys.argv[1], "rb").read(), quality=11)))
-EOF
-)
-[ "$br" = "n/a" ] && command -v brotli >/dev/null && br=$(brotli -c -q 11 "$wasm" | wc -c)
-echo "wasm: $raw bytes raw, $gz gzip -9, $br brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
+brotli_size() {
+  node -e 'const z = require("zlib"); const q = z.constants.BROTLI_PARAM_QUALITY;
+    console.log(z.brotliCompressSync(require("fs").readFileSync(process.argv[1]), { params: { [q]: 11 } }).length)' "$1" 2>/dev/null ||
+    echo "n/a"
+}
+
+rm -rf web/pkg
+# The CPU-only module every visitor loads first: built for speed (see Cargo.toml).
+build_module wasm-cpu "" -O3 cpu
+# The WebGPU module, fetched only where an adapter exists: CubeCL makes it large, so for size.
+build_module wasm-release "--features webgpu" -Oz webgpu
 
 if [ ! -f web/models/default.safetensors ]; then
   echo "web/models/default.safetensors is missing: restore it (git checkout web/models) or rebuild it with bash web/models/make-default.sh" >&2
   exit 1
 fi
+bash web/version.sh

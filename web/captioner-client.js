@@ -1,18 +1,25 @@
-// The page's handle on the model worker: promises for load and caption, and recovery when the
-// WebAssembly instance traps (a lost GPU, a shader or limits error): a fresh worker on the CPU
-// reloads the same bundle and the caption is retried, so it still arrives.
+// The page's handle on the model: promises for load and caption, run in Web Workers so the page
+// never freezes.
+//
+// Two WebAssembly modules: pkg/cpu (small, every visitor loads it first and captions at once)
+// and pkg/webgpu (CubeCL and WebGPU, large). With `auto`, the WebGPU module is fetched only when
+// the browser offers an adapter, in the background, and used only when it captions a test
+// image faster than the CPU does (on a software adapter such as SwiftShader it never does).
+// When the WebGPU worker traps (a lost GPU, a shader or limits error), captions move to the CPU
+// worker and the caption is retried, so it still arrives.
 
-export class CaptionerClient {
-  #worker = null;
+/** Words decoded by the backend comparison: enough to compile every decoder shader. */
+const PROBE_STEPS = 3;
+
+/** One worker running one of the two modules. */
+class ModelWorker {
+  #worker;
   #next = 1;
   #pending = new Map();
-  #bundle = null; // the current model's bytes, to reload after a crash
-  #backend = "auto";
-  onNote = () => {};
 
-  #start() {
-    this.#worker?.terminate();
-    this.#worker = new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+  constructor(module) {
+    this.module = module;
+    this.#worker = new Worker(new URL(`./worker.js?module=${module}`, import.meta.url), { type: "module" });
     this.#worker.onmessage = ({ data }) => {
       const pending = this.#pending.get(data.id);
       if (!pending) return;
@@ -28,8 +35,7 @@ export class CaptionerClient {
     };
   }
 
-  #request(message, transfer = []) {
-    if (!this.#worker) this.#start();
+  request(message, transfer = []) {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -37,37 +43,156 @@ export class CaptionerClient {
     });
   }
 
+  load(bytes, backend) {
+    return this.request({ type: "load", bytes: bytes.slice(0), backend });
+  }
+
+  caption(image, options) {
+    const copy = image instanceof ArrayBuffer ? image.slice(0) : image;
+    return this.request({ type: "caption", image: copy, ...options }, copy instanceof ArrayBuffer ? [copy] : []);
+  }
+
+  terminate() {
+    this.#worker.terminate();
+    const error = Object.assign(new Error("the model worker was stopped"), { fatal: false });
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
+  }
+}
+
+/** Whether this browser offers a WebGPU adapter (a real GPU or a software one). */
+async function hasWebGpuAdapter() {
+  try {
+    return Boolean(await navigator.gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+/** A grey photo for timing: every shader compiled, nothing depends on its content. */
+function probeImage() {
+  const [width, height] = [224, 224];
+  const data = new Uint8ClampedArray(width * height * 4).fill(128);
+  return { width, height, data };
+}
+
+export class CaptionerClient {
+  #active = null; // the ModelWorker that captions
+  #spare = null; // the CPU worker kept while WebGPU captions, for a fall back without reloading
+  #probing = null; // the WebGPU worker being measured
+  #bundle = null; // the current model's bytes, to reload after a crash
+  #generation = 0; // bumps on every load, so a stale comparison never switches the new model
+  /** (text): a device change the page should show. */
+  onNote = () => {};
+  /** ({ backend, note }): the comparison in `auto` moved captions or decided to stay. */
+  onBackend = () => {};
+
+  /** The files the live workers loaded besides their .wasm (for the offline cache). */
+  workerFiles() {
+    const modules = new Set([this.#active, this.#spare].filter(Boolean).map((worker) => worker.module));
+    return [...modules].flatMap((module) =>
+      [`./worker.js?module=${module}`, "./offline.js", `./pkg/${module}/glimpse_wasm.js`].map((file) => new URL(file, import.meta.url).href),
+    );
+  }
+
   /** The current model's bundle bytes. */
   get bundle() {
     return this.#bundle;
   }
 
-  /** Loads a bundle (ArrayBuffer) on `backend`; resolves with the model info. A bundle that fails
-   * to load leaves the previous model in place. */
+  #stopAll() {
+    for (const worker of [this.#active, this.#spare, this.#probing]) worker?.terminate();
+    this.#active = this.#spare = this.#probing = null;
+  }
+
+  /** Loads a bundle (ArrayBuffer) on `backend` ("auto", "cpu" or "webgpu"); resolves with the
+   * model info. A bundle that fails to load leaves the previous model in place. With "auto" the
+   * CPU answers at once and WebGPU is measured in the background (see `onBackend`). */
   async load(bytes, backend = "auto") {
-    const info = await this.#request({ type: "load", bytes: bytes.slice(0), backend });
+    const module = backend === "webgpu" ? "webgpu" : "cpu";
+    const worker = new ModelWorker(module);
+    let info;
+    try {
+      info = await worker.load(bytes, backend === "webgpu" ? "webgpu" : "cpu");
+    } catch (err) {
+      worker.terminate();
+      throw err;
+    }
+    this.#stopAll();
+    this.#active = worker;
     this.#bundle = bytes;
-    this.#backend = backend;
+    const generation = ++this.#generation;
+    if (backend === "auto") {
+      if (await hasWebGpuAdapter()) {
+        info = { ...info, note: "Checking in the background whether WebGPU captions faster" };
+        this.#compare(bytes, generation).catch((err) => this.#settle(generation, null, `WebGPU could not be used (${err.message}), so captions stay on the CPU`));
+      } else {
+        info = { ...info, note: "This browser offers no WebGPU adapter, so the model runs on the CPU" };
+      }
+    }
     return info;
+  }
+
+  /** Times the same short caption on both workers (after a warm-up that compiles WebGPU's
+   * shaders) and moves captions to WebGPU only if it is faster. */
+  async #compare(bytes, generation) {
+    const gpu = new ModelWorker("webgpu");
+    this.#probing = gpu;
+    const options = { beam: 1, maxLen: PROBE_STEPS };
+    await gpu.load(bytes, "webgpu");
+    await gpu.caption(probeImage(), options); // warm-up: shader compilation, autotuning
+    const gpuMs = (await gpu.caption(probeImage(), options)).ms;
+    if (generation !== this.#generation) return gpu.terminate();
+    const cpuMs = (await this.#active.caption(probeImage(), options)).ms;
+    if (generation !== this.#generation) return gpu.terminate();
+    const times = `a test caption took ${Math.round(gpuMs)} ms on WebGPU against ${Math.round(cpuMs)} ms on the CPU`;
+    this.#probing = null;
+    if (gpuMs < cpuMs) {
+      this.#spare = this.#active;
+      this.#active = gpu;
+      this.#settle(generation, "webgpu", `WebGPU is faster (${times}), so captions run on WebGPU`);
+    } else {
+      gpu.terminate();
+      this.#settle(generation, "cpu", `WebGPU is slower here (${times}), so captions stay on the CPU`);
+    }
+  }
+
+  #settle(generation, backend, note) {
+    if (generation !== this.#generation) return;
+    this.#probing?.terminate();
+    this.#probing = null;
+    this.onBackend({ backend: backend ?? this.#active.module, note });
   }
 
   /** Captions encoded image bytes (ArrayBuffer) or ImageData with `{ beam, maxLen }`. */
   async caption(image, options) {
-    const send = () => {
-      const copy = image instanceof ArrayBuffer ? image.slice(0) : image;
-      return this.#request({ type: "caption", image: copy, ...options }, copy instanceof ArrayBuffer ? [copy] : []);
-    };
+    await this.#recovering;
+    if (!this.#active) throw new Error("no model is loaded");
+    const worker = this.#active;
     try {
-      return await send();
+      return await worker.caption(image, options);
     } catch (err) {
-      if (!err.fatal || !this.#bundle || this.#backend === "cpu") throw err;
+      if (!err.fatal || worker.module !== "webgpu" || !this.#bundle) throw err;
       const note = `WebGPU failed (${err.message}), so the model moved to the CPU`;
       this.onNote(note);
-      this.#start();
-      this.#backend = "cpu";
-      await this.#request({ type: "load", bytes: this.#bundle.slice(0), backend: "cpu" });
-      const result = await send();
+      if (this.#active === worker) this.#recovering = this.#toCpu(worker);
+      await this.#recovering;
+      const result = await this.#active.caption(image, options);
       return { ...result, note };
     }
+  }
+
+  #recovering = null;
+
+  /** Replaces the broken WebGPU worker by the spare CPU one, or a fresh one. */
+  async #toCpu(broken) {
+    broken.terminate();
+    let cpu = this.#spare;
+    this.#spare = null;
+    if (!cpu) {
+      cpu = new ModelWorker("cpu");
+      await cpu.load(this.#bundle, "cpu");
+    }
+    this.#active = cpu;
   }
 }

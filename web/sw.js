@@ -1,37 +1,26 @@
-// Offline use: the page, its scripts, the WebAssembly and the default model are cached on the
-// first visit; afterwards the page works with the network off. Requests go to the network first
-// (so a new version shows up when online) and fall back to the cache; only this site's own GET
-// requests are handled. Every URL is relative to this file, so any static host and sub-path work.
+// Offline use: after one visit the page works with the network off. Requests go to the network
+// first (so a new version shows up when online) and fall back to this build's cache; only this
+// site's own GET requests are handled. Every URL is relative to this file, so any static host and
+// sub-path work.
+//
+// One cache per build (see offline.js): pkg/version.js names it, and a new build changes that
+// file, so the browser installs a new service worker, which deletes the older builds' caches.
+// The page, not this worker, fills the cache on a first visit (offline.js), with exactly the
+// files it loaded and without downloading any of them twice.
 
-const CACHE = "glimpse-v1";
-const SHELL = [
-  "./",
-  "./index.html",
-  "./style.css",
-  "./favicon.svg",
-  "./app.js",
-  "./captioner-client.js",
-  "./heatmap.js",
-  "./worker.js",
-  "./pkg/glimpse_wasm.js",
-  "./pkg/glimpse_wasm_bg.wasm",
-  "./models/default.safetensors",
-].map((path) => new URL(path, self.location).href);
+importScripts("./pkg/version.js");
+
+const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(
-    caches
-      .open(CACHE)
-      .then((cache) => cache.addAll(SHELL))
-      .then(() => self.skipWaiting()),
-  );
+  event.waitUntil(self.skipWaiting());
 });
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(
     caches
       .keys()
-      .then((keys) => Promise.all(keys.filter((key) => key !== CACHE).map((key) => caches.delete(key))))
+      .then((keys) => Promise.all(keys.filter((key) => key.startsWith("glimpse-") && key !== CACHE).map((key) => caches.delete(key))))
       .then(() => self.clients.claim()),
   );
 });
@@ -45,10 +34,12 @@ self.addEventListener("fetch", (event) => {
       const cache = await caches.open(CACHE);
       try {
         const response = await fetch(request);
-        if (response.ok && response.status === 200) await cache.put(stripSearch(url, request), response.clone());
+        if (response.status === 200) await cache.put(request, response.clone());
         return response;
       } catch (offline) {
-        const cached = await cache.match(stripSearch(url, request));
+        // `index.html?model=…` is the page cached as `./?backend=cpu`; `worker.js?module=cpu`
+        // the one script whatever its query (the worker reads its own URL).
+        const cached = (await cache.match(request, { ignoreSearch: true })) ?? (await cache.match(samePage(url), { ignoreSearch: true }));
         if (cached) return cached;
         throw offline;
       }
@@ -56,8 +47,9 @@ self.addEventListener("fetch", (event) => {
   );
 });
 
-/** `index.html?model=…` and `index.html` are the same file. */
-function stripSearch(url, request) {
-  if (!url.search) return request;
-  return new Request(url.origin + url.pathname);
+/** `…/index.html` and `…/` are the same page. */
+function samePage(url) {
+  const { pathname } = url;
+  if (pathname.endsWith("/index.html")) return url.origin + pathname.slice(0, -"index.html".length);
+  return url.origin + (pathname.endsWith("/") ? `${pathname}index.html` : pathname);
 }

@@ -1,4 +1,5 @@
 // The Web Worker that owns the model, so the page never freezes while it loads or captions.
+// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=webgpu` runs pkg/webgpu.
 //
 // Messages in:  { id, type: "load", bytes: ArrayBuffer, backend }
 //               { id, type: "caption", image: ArrayBuffer | ImageData, beam, maxLen }
@@ -6,14 +7,21 @@
 // `fatal` means the WebAssembly instance trapped (a panic, a lost GPU): this worker is unusable
 // and the page starts a fresh one.
 
-import init, { Captioner } from "./pkg/glimpse_wasm.js";
-
-const ready = init();
+// No static imports: offline.js awaits at its top level, and until a module worker's imports
+// have run it has no `onmessage`, so the page's first message would be lost.
+const module = new URL(import.meta.url).searchParams.get("module") === "webgpu" ? "webgpu" : "cpu";
+const ready = (async () => {
+  const { fetchOnce } = await import("./offline.js");
+  const glue = await import(`./pkg/${module}/glimpse_wasm.js`);
+  // The .wasm goes into the offline cache as it arrives: no second download for it.
+  await glue.default({ module_or_path: fetchOnce(new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url)) });
+  return glue.Captioner;
+})();
 let captioner = null;
 let broken = null;
 
 async function handle({ type, bytes, backend, image, beam, maxLen }) {
-  await ready;
+  const Captioner = await ready;
   if (broken) throw new Error(broken);
   switch (type) {
     case "load": {

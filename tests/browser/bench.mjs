@@ -1,52 +1,150 @@
-// Speed in headless Chromium, for both paths (WebGPU on SwiftShader; the CPU build): time to the
-// first caption from a cold start (page, wasm and model download, initialisation, first caption),
-// the warm time per photo, and the bytes downloaded; native `glimpse caption` beside them.
-// Writes a Markdown table (README's) to stdout and target/bench/browser.json.
+// Speed in headless Chromium, by stage, with native `glimpse caption` in the same run.
+// For each path (the CPU-only module on a browser without WebGPU; the WebGPU module forced on
+// SwiftShader; `auto` on SwiftShader, which measures both and picks one): what a first visit
+// downloads before its first caption (every request of the page, its workers and its service
+// worker, from the server's log), the cold times to model ready and to the first caption, the
+// warm time per photo split into decode+resize, encoder and decoder (the decoder's time includes
+// its readbacks), the renderer's peak memory (VmHWM from /proc: it holds the workers' wasm
+// memory), and the ratio to native single-threaded and with all cores.
+// Prints Markdown tables (README's) and writes target/bench/browser.json.
 //
 //   node tests/browser/bench.mjs           (after web/build.sh and a native release build)
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
 import path from "node:path";
+import zlib from "node:zlib";
 
-import { ASSETS, DEFAULT_BUNDLE, MODES, ROOT, launch, nativeCaptions, readResults, servePage, waitForModel, waitForResults } from "./harness.mjs";
+import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, launch, readResults, servePage, waitForModel, waitForResults } from "./harness.mjs";
 
 const PHOTOS = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "darknet/horses.jpg", "darknet/person.jpg", "skimage/chelsea.png", "skimage/coffee.png", "skimage/astronaut.png"].map((p) => path.join(ASSETS, p));
+const PATHS = [
+  { label: "CPU module, no WebGPU adapter", mode: MODES[1], query: "" },
+  { label: "WebGPU module on SwiftShader (forced)", mode: MODES[0], query: "?backend=webgpu" },
+  { label: "auto on SwiftShader", mode: MODES[0], query: "" },
+];
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const rows = [];
+const sum = (map) => [...map.values()].reduce((a, b) => a + b, 0);
 
-for (const mode of MODES) {
+/** Peak resident memory (VmHWM, bytes) of the Chromium processes of `profile` (each carries
+ * `--user-data-dir=<profile>`), the largest renderer and the GPU process. */
+function peakMemory(profile) {
+  const procs = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  const peak = { renderer: 0, gpu: 0 };
+  for (const pid of procs) {
+    let cmdline, status;
+    try {
+      // Chromium rewrites its process title: arguments may be separated by spaces, not NULs.
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/);
+      status = readFileSync(`/proc/${pid}/status`, "utf8");
+    } catch {
+      continue;
+    }
+    if (!cmdline.some((arg) => arg.includes(profile))) continue;
+    const type = cmdline.find((arg) => arg.startsWith("--type="))?.slice(7);
+    const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    if (type === "renderer") peak.renderer = Math.max(peak.renderer, hwm);
+    if (type === "gpu-process") peak.gpu = Math.max(peak.gpu, hwm);
+  }
+  return peak;
+}
+
+
+async function browserPath({ label, mode, query }) {
   const server = await servePage("/");
   const browser = await launch(mode);
   const { page } = browser;
-  const start = Date.now();
-  await page.goto(server.url);
-  await waitForModel(browser);
-  const ready = Date.now() - start;
-  await page.setInputFiles("input[type=file]", [PHOTOS[0]]);
-  await waitForResults(page, 1);
-  const firstCaption = Date.now() - start;
-  await page.setInputFiles("input[type=file]", PHOTOS.slice(1));
-  await waitForResults(page, PHOTOS.length);
-  const results = [...(await readResults(page)).values()].filter((r) => r.result);
-  const warm = median(results.filter((r) => r.name !== path.basename(PHOTOS[0])).map((r) => r.result.ms));
-  const backend = results[0].backend;
-  const wasm = server.bytes.get("pkg/glimpse_wasm_bg.wasm") ?? 0;
-  const model = server.bytes.get("models/default.safetensors") ?? 0;
-  const total = [...server.bytes.values()].reduce((a, b) => a + b, 0);
-  rows.push({ path: `browser, ${backend === "webgpu" ? "WebGPU (SwiftShader)" : "CPU (wasm SIMD)"}`, ready_ms: ready, first_caption_ms: firstCaption, warm_ms: warm, wasm_bytes: wasm, model_bytes: model, total_bytes: total });
-  await browser.close();
-  await server.close();
+  try {
+    const start = Date.now();
+    await page.goto(server.url + query);
+    await waitForModel(browser);
+    const ready = Date.now() - start;
+    await page.setInputFiles("input[type=file]", [PHOTOS[0]]);
+    await waitForResults(page, 1);
+    const firstCaption = Date.now() - start;
+    const bytesBefore = sum(server.bytes);
+    const requestsBefore = server.requests.length;
+    const wasmBefore = [...server.bytes].filter(([name]) => name.endsWith(".wasm")).map(([name]) => name);
+    if (query === "" && mode.name === "webgpu") {
+      await page.waitForFunction(() => document.querySelector("[data-testid=model-status]").dataset.decided === "true", null, { timeout: 600_000 });
+    }
+    await page.setInputFiles("input[type=file]", PHOTOS.slice(1));
+    await waitForResults(page, PHOTOS.length);
+    const results = [...(await readResults(page)).values()].filter((r) => r.result && r.name !== path.basename(PHOTOS[0]));
+    const stages = await page.$$eval("[data-testid=result]", (elements) => elements.slice(1).map((e) => e.glimpseResult?.stages));
+    const stage = (key) => median(stages.filter(Boolean).map((s) => s[key]));
+    return {
+      path: label,
+      backend: results[0].backend,
+      wasm_fetched_before_first_caption: wasmBefore,
+      bytes_before_first_caption: bytesBefore,
+      requests_before_first_caption: requestsBefore,
+      bytes_all: sum(server.bytes),
+      ready_ms: ready,
+      first_caption_ms: firstCaption,
+      warm_ms: median(results.map((r) => r.result.ms)),
+      prepare_ms: stage("prepareMs"),
+      encoder_ms: stage("encoderMs"),
+      decoder_ms: stage("decoderMs"),
+      peak_renderer_bytes: peakMemory(browser.profile).renderer,
+      peak_gpu_process_bytes: peakMemory(browser.profile).gpu,
+      status: await page.locator("[data-testid=model-status]").textContent(),
+    };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
 }
 
-const native = [...nativeCaptions(DEFAULT_BUNDLE, PHOTOS, 1).values()].map((r) => r.ms);
-rows.push({ path: "native glimpse (flex, CPU)", ready_ms: null, first_caption_ms: null, warm_ms: median(native.slice(1)), wasm_bytes: null, model_bytes: null, total_bytes: null });
+/** Native `glimpse caption --json --timings` over the photos: median warm ms per stage. */
+function native(threads) {
+  const env = { ...process.env, RAYON_NUM_THREADS: String(threads) };
+  const out = execFileSync(GLIMPSE, ["caption", "--json", "--model", DEFAULT_BUNDLE, ...PHOTOS], { encoding: "utf8", env, maxBuffer: 64 << 20 });
+  const records = out.trim().split("\n").map((line) => JSON.parse(line)).slice(1);
+  const stage = (key) => median(records.map((r) => r.stages[key]));
+  return {
+    path: `native glimpse, ${threads} thread${threads > 1 ? "s" : ""}`,
+    warm_ms: median(records.map((r) => r.ms)),
+    prepare_ms: stage("prepare_ms"),
+    encoder_ms: stage("encoder_ms"),
+    decoder_ms: stage("decoder_ms"),
+  };
+}
+
+const rows = [];
+for (const p of PATHS) rows.push(await browserPath(p));
+const natives = [native(1), native(cpus().length)];
 
 const mb = (b) => (b == null ? "–" : (b / 1e6).toFixed(1));
 const ms = (t) => (t == null ? "–" : Math.round(t).toLocaleString("en"));
-console.log("| path | cold: model ready ms | cold: first caption ms | warm ms / photo | wasm MB | model MB | all downloads MB |");
-console.log("|---|---|---|---|---|---|---|");
-for (const r of rows) console.log(`| ${r.path} | ${ms(r.ready_ms)} | ${ms(r.first_caption_ms)} | ${ms(r.warm_ms)} | ${mb(r.wasm_bytes)} | ${mb(r.model_bytes)} | ${mb(r.total_bytes)} |`);
+const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
+console.log("| path | runs on | MB before first caption (requests) | cold: model ready ms | cold: first caption ms | warm ms / photo | decode+resize | encoder | decoder | × native 1 thread | × native all cores | peak renderer MB |");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+for (const r of rows) {
+  console.log(
+    `| ${r.path} | ${r.backend} | ${mb(r.bytes_before_first_caption)} (${r.requests_before_first_caption}) | ${ms(r.ready_ms)} | ${ms(r.first_caption_ms)} | ${ms(r.warm_ms)} | ${ms(r.prepare_ms)} | ${ms(r.encoder_ms)} | ${ms(r.decoder_ms)} | ${ratio(r.warm_ms, natives[0].warm_ms)} | ${ratio(r.warm_ms, natives[1].warm_ms)} | ${mb(r.peak_renderer_bytes)} |`,
+  );
+}
+for (const n of natives) console.log(`| ${n.path} | cpu | – | – | – | ${ms(n.warm_ms)} | ${ms(n.prepare_ms)} | ${ms(n.encoder_ms)} | ${ms(n.decoder_ms)} | – | – | – |`);
+
+const modules = ["cpu", "webgpu"].map((name) => {
+  const file = path.join(WEB, `pkg/${name}/glimpse_wasm_bg.wasm`);
+  const bytes = readFileSync(file);
+  return { module: name, raw: statSync(file).size, gzip: gzipSize(bytes), brotli: brotliSize(bytes) };
+});
+console.log("\n| module | raw MB | gzip MB | brotli MB |\n|---|---|---|---|");
+for (const m of modules) console.log(`| pkg/${m.module} | ${mb(m.raw)} | ${mb(m.gzip)} | ${mb(m.brotli)} |`);
+
 const out = path.join(ROOT, "target/bench");
 mkdirSync(out, { recursive: true });
-writeFileSync(path.join(out, "browser.json"), JSON.stringify(rows, null, 1) + "\n");
+writeFileSync(path.join(out, "browser.json"), JSON.stringify({ browser: rows, native: natives, modules }, null, 1) + "\n");
+
+function gzipSize(bytes) {
+  return zlib.gzipSync(bytes, { level: 9 }).length;
+}
+
+function brotliSize(bytes) {
+  return zlib.brotliCompressSync(bytes, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+}

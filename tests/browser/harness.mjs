@@ -19,10 +19,12 @@ export const ARTIFACTS = path.join(ROOT, "tests/artifacts");
 export const GLIMPSE = process.env.GLIMPSE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "release/glimpse");
 export const DEFAULT_BUNDLE = path.join(WEB, "models/default.safetensors");
 
-/** Each scenario runs twice: with WebGPU (SwiftShader's adapter) and without (no adapter → CPU). */
+/** Each scenario runs twice: on WebGPU (SwiftShader's adapter, the WebGPU module forced with
+ * `?backend=webgpu`: left to `auto`, the page measures SwiftShader slower and stays on the CPU)
+ * and without an adapter (`auto` → the CPU-only module). */
 export const MODES = [
-  { name: "webgpu", flags: ["--enable-unsafe-webgpu"], backend: "webgpu" },
-  { name: "cpu", flags: [], backend: "cpu" },
+  { name: "webgpu", flags: ["--enable-unsafe-webgpu"], backend: "webgpu", query: "?backend=webgpu" },
+  { name: "cpu", flags: [], backend: "cpu", query: "" },
 ];
 
 const CHROMIUM_FLAGS = [
@@ -54,6 +56,7 @@ export async function launch(mode) {
   return {
     context,
     page,
+    profile,
     requests,
     consoleLines,
     close: async () => {
@@ -90,6 +93,27 @@ export async function waitForResults(page, count, timeout = 600_000) {
     (n) => document.querySelectorAll("[data-testid=result][data-state=done], [data-testid=result][data-state=error]").length >= n,
     count,
     { timeout },
+  );
+}
+
+/** The page's offline cache name (`glimpse-<build version>`, see web/offline.js). */
+export function cacheName(page) {
+  return page.evaluate(() => document.documentElement.dataset.cache);
+}
+
+/** Waits until the service worker controls the page and has cached `paths` (relative to the
+ * page) besides the model: then nothing more is downloaded for offline use. */
+export async function waitForOfflineCache(page, paths = []) {
+  await page.waitForFunction(
+    async (wanted) => {
+      if (!navigator.serviceWorker.controller) return false;
+      const cache = await caches.open(document.documentElement.dataset.cache);
+      const bare = (url) => url.split("?")[0];
+      const keys = (await cache.keys()).map((r) => bare(r.url));
+      return wanted.every((p) => keys.includes(bare(new URL(p, location.href).href)));
+    },
+    ["models/default.safetensors", "./", "app.js", "worker.js", "pkg/version.js", ...paths],
+    { timeout: 120_000, polling: 200 },
   );
 }
 

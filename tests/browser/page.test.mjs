@@ -4,7 +4,8 @@
 // native `glimpse caption` for the same bundle, images and beam.
 
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -12,11 +13,13 @@ import { after, before, describe, test } from "node:test";
 import {
   ASSETS,
   DEFAULT_BUNDLE,
+  WEB,
   FIXTURES,
   MODES,
   artifact,
   attentionGap,
   bundleInfo,
+  cacheName,
   importFixtureBundle,
   importUntrainedBundle,
   launch,
@@ -24,9 +27,11 @@ import {
   readResults,
   servePage,
   waitForModel,
+  waitForOfflineCache,
   waitForIdle,
   waitForResults,
 } from "./harness.mjs";
+import { serve } from "./server.mjs";
 
 const REAL = [path.join(ASSETS, "darknet/dog.jpg"), path.join(ASSETS, "darknet/eagle.jpg"), path.join(ASSETS, "skimage/chelsea.png")];
 const SYNTHETIC = [path.join(FIXTURES, "images/lossy.webp"), path.join(FIXTURES, "images/animated.gif"), path.join(FIXTURES, "images/exif_rotated.jpg")];
@@ -118,7 +123,7 @@ for (const mode of MODES) {
     before(async () => {
       server = await servePage("/some/sub/path/glimpse/");
       browser = await launch(mode);
-      await browser.page.goto(server.url);
+      await browser.page.goto(server.url + mode.query);
       await waitForModel(browser);
     });
 
@@ -325,7 +330,7 @@ for (const mode of MODES) {
       const other = await servePage("/hosted/", { "bundles/notebook.safetensors": bundle });
       const page = await browser.context.newPage();
       try {
-        await page.goto(`${other.url}?model=bundles/notebook.safetensors`);
+        await page.goto(`${other.url}?model=bundles/notebook.safetensors&backend=${mode.backend}`);
         await page.waitForFunction(() => document.querySelector("[data-testid=model-status]")?.dataset.state === "ready", null, {
           timeout: 300_000,
         });
@@ -333,7 +338,7 @@ for (const mode of MODES) {
         assert.match(await page.locator("[data-testid=model-card]").textContent(), /notebook-fixture/);
         assert.ok(await page.locator("#model-warning").isHidden(), "a trained decoder gets no warning");
 
-        await page.goto(`${other.url}?model=${encodeURIComponent("https://example.com/model.safetensors")}`);
+        await page.goto(`${other.url}?model=${encodeURIComponent("https://example.com/model.safetensors")}&backend=${mode.backend}`);
         await page.waitForFunction(
           () =>
             /Ready: default\.safetensors/.test(document.querySelector("[data-testid=model-status]").textContent) &&
@@ -392,12 +397,16 @@ for (const mode of MODES) {
       });
       assert.deepEqual(foreign, [], "requests left 127.0.0.1");
 
-      await page.evaluate(async () => {
-        await navigator.serviceWorker.ready;
-        const cache = await caches.open("glimpse-v1");
-        const keys = (await cache.keys()).map((r) => r.url);
-        if (!keys.some((k) => k.endsWith("default.safetensors"))) throw new Error(`not cached: ${keys}`);
-      });
+      const modules = [`pkg/${mode.backend}/glimpse_wasm.js`, `pkg/${mode.backend}/glimpse_wasm_bg.wasm`];
+      await waitForOfflineCache(page, modules);
+      // The page, its workers and its service worker downloaded every file once.
+      for (const [name, sent] of server.bytes) {
+        assert.equal(sent, statSync(path.join(WEB, name || "index.html")).size, `${name || "the page"}: ${sent} bytes sent`);
+      }
+      if (mode.name === "cpu") {
+        const webgpu = server.requests.filter((url) => url.includes("/pkg/webgpu/"));
+        assert.deepEqual(webgpu, [], "without an adapter only the CPU module is fetched");
+      }
       await context.setOffline(true);
       try {
         await page.reload();
@@ -413,3 +422,84 @@ for (const mode of MODES) {
     });
   });
 }
+
+describe("auto, and updates", () => {
+  test("auto on SwiftShader: the CPU captions at once, WebGPU is measured slower in the background, and captions stay on the CPU", async () => {
+    const server = await servePage("/");
+    const browser = await launch(MODES[0]);
+    const { page } = browser;
+    try {
+      await page.goto(server.url);
+      await waitForModel(browser);
+      const status = page.locator("[data-testid=model-status]");
+      assert.equal(await status.getAttribute("data-backend"), "cpu");
+      await page.waitForFunction(() => document.querySelector("[data-testid=model-status]").dataset.decided === "true", null, {
+        timeout: 600_000,
+      });
+      assert.match(
+        await status.textContent(),
+        /on CPU\. WebGPU is slower here \(a test caption took \d+ ms on WebGPU against \d+ ms on the CPU\), so captions stay on the CPU/,
+      );
+      assert.equal(await status.getAttribute("data-backend"), "cpu");
+      assert.ok(server.requests.some((url) => url.includes("/pkg/webgpu/glimpse_wasm_bg.wasm")), "the WebGPU module was tried");
+      const photo = path.join(ASSETS, "darknet/dog.jpg");
+      await page.setInputFiles("input[type=file]", [photo]);
+      await waitForResults(page, 1);
+      const got = (await readResults(page)).get("dog.jpg");
+      assert.equal(got.backend, "cpu");
+      assertMatchesNative("dog.jpg (auto)", got, nativeCaptions(DEFAULT_BUNDLE, [photo], 1).get("dog.jpg"));
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+
+  test("a new build replaces the old one whole: a new cache, the old one deleted, the new module runs, online and offline", async () => {
+    const site = mkdtempSync(path.join(tmpdir(), "glimpse-site-"));
+    cpSync(WEB, site, { recursive: true });
+    const server = await serve(site, "/app/");
+    const browser = await launch(MODES[1]);
+    const { page, context } = browser;
+    const photo = path.join(ASSETS, "darknet/horses.jpg");
+    const native = nativeCaptions(DEFAULT_BUNDLE, [photo], 1).get("horses.jpg");
+    const captionOnce = async (label) => {
+      await page.setInputFiles("input[type=file]", [photo]);
+      await waitForResults(page, 1);
+      assertMatchesNative(label, (await readResults(page)).get("horses.jpg"), native);
+    };
+    const secondBuild = () => page.workers().find((w) => w.url().includes("module=cpu")).evaluate(() => globalThis.GLIMPSE_SECOND_BUILD === true);
+    try {
+      await page.goto(server.url);
+      await waitForModel(browser);
+      await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm.js", "pkg/cpu/glimpse_wasm_bg.wasm"]);
+      const first = await cacheName(page);
+
+      // The second build: its glue differs from the first's.
+      appendFileSync(path.join(site, "pkg/cpu/glimpse_wasm.js"), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
+      execFileSync("bash", [path.join(site, "version.sh")], { stdio: "pipe" });
+      await page.reload();
+      await waitForModel(browser);
+      const second = await cacheName(page);
+      assert.notEqual(second, first);
+      assert.ok(await secondBuild(), "the new glue runs");
+      await page.waitForFunction(async (name) => {
+        const keys = await caches.keys();
+        return keys.length === 1 && keys[0] === name;
+      }, second, { timeout: 120_000, polling: 200 });
+      await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm.js", "pkg/cpu/glimpse_wasm_bg.wasm"]);
+      await captionOnce("horses.jpg after the update");
+
+      await context.setOffline(true);
+      await page.reload();
+      await waitForModel(browser);
+      assert.equal(await cacheName(page), second);
+      assert.ok(await secondBuild(), "offline, the new glue runs");
+      await captionOnce("horses.jpg offline after the update");
+    } finally {
+      await context.setOffline(false);
+      await browser.close();
+      await server.close();
+      rmSync(site, { recursive: true, force: true });
+    }
+  });
+});

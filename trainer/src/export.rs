@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use glimpse_files::{caps, read_regular, shown};
 use glimpse_model::{Bundle, ModelCard};
 
 use crate::card::today;
@@ -56,6 +57,9 @@ pub struct ExportRequest {
 
 /// The run's checkpoint as a bundle with its model card (the caller writes it).
 pub fn export(request: &ExportRequest) -> Result<Bundle> {
+    if request.run.is_file() {
+        return stored_again(request);
+    }
     let file = match request.which {
         Which::Best => BEST,
         Which::Last => LAST,
@@ -69,6 +73,21 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     }
     let checkpoint = Checkpoint::read(&path)?;
     let mut bundle = to_bundle(checkpoint, &path, request.name.clone(), today()?);
+    if let Some(description) = &request.description {
+        bundle.card.description = description.clone();
+    }
+    Ok(bundle)
+}
+
+/// A bundle file read back to be written again (with another storage), its card's name and
+/// description replaced when the request gives them.
+fn stored_again(request: &ExportRequest) -> Result<Bundle> {
+    let bytes = read_regular(&request.run, caps::MODEL, "model")?;
+    let mut bundle = Bundle::from_bytes(&bytes)
+        .with_context(|| format!("{}: cannot read the bundle", shown(&request.run)))?;
+    if let Some(name) = &request.name {
+        bundle.card.name = name.clone();
+    }
     if let Some(description) = &request.description {
         bundle.card.description = description.clone();
     }

@@ -175,6 +175,40 @@ fn batches_caption_like_single_images() {
     );
 }
 
+/// `glimpse export BUNDLE --int8` stores a bundle again: weights as int8 (under a third of F32),
+/// the same card and config, and it loads and captions. `--f16` with `--int8` is refused.
+#[test]
+fn export_stores_a_bundle_again_as_int8() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path()); // F32
+    let int8 = dir.path().join("int8.safetensors");
+    let (from, to) = (bundle.to_str().unwrap(), int8.to_str().unwrap());
+    let out = glimpse(&["export", from, "--int8", "--out", to]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+    assert!(
+        size(&int8) * 10 < size(&bundle) * 3,
+        "{} bytes from {}",
+        size(&int8),
+        size(&bundle)
+    );
+    let info = |p: &str| -> Value { serde_json::from_str(&text(&glimpse(&["info", p]).stdout)).unwrap() };
+    assert_eq!(info(to), info(from));
+    let image = fixtures().join("notebook/image.png");
+    let out = glimpse(&["caption", "--json", "--model", to, image.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(record["grid"], serde_json::json!([7, 7]));
+
+    let out = glimpse(&["export", from, "--int8", "--f16", "--out", to]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("cannot be used with"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn info_shows_card_and_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use glimpse_files::{FileProblem, caps, read_regular, shown};
 use glimpse_model::preprocess::{DecodedImage, decode_image_checked, image_to_input};
-use glimpse_model::{Caption, Captioner, GenerateOptions};
+use glimpse_model::{Caption, Captioner, GenerateOptions, StageTimes};
 use image::RgbImage;
 use indicatif::ProgressBar;
 
@@ -58,6 +58,8 @@ pub enum Captioned<'a, T> {
         photo: RgbImage,
         caption: Caption,
         ms: f64,
+        /// `ms` by stage, shared out the same way.
+        stages: StageTimes,
         warning: Option<String>,
     },
 }
@@ -88,8 +90,16 @@ pub fn caption_files<'a, T>(
                 Err(error) => each(Captioned::Unreadable { item, error })?,
             }
         }
-        let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0 / chunk.len() as f64;
+        let prepared = Instant::now();
+        let (captions, encoded) = encode_and_decode(captioner, &inputs, options)?;
+        let share = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0 / chunk.len() as f64;
+        let done = Instant::now();
+        let stages = StageTimes {
+            prepare_ms: share(started, prepared),
+            encoder_ms: share(prepared, encoded),
+            decoder_ms: share(encoded, done),
+        };
+        let ms = share(started, done);
         for ((item, photo, warning), caption) in kept.into_iter().zip(captions) {
             let warning = captioner.caption_warning(warning, &caption);
             each(Captioned::Caption {
@@ -97,6 +107,7 @@ pub fn caption_files<'a, T>(
                 photo,
                 caption,
                 ms,
+                stages,
                 warning,
             })?;
         }
@@ -104,6 +115,22 @@ pub fn caption_files<'a, T>(
     }
     progress.finish_and_clear();
     Ok(())
+}
+
+/// [`Captioner::caption_inputs`] in its two halves; also returns when the encoder finished.
+fn encode_and_decode(
+    captioner: &Captioner,
+    inputs: &[Vec<f32>],
+    options: GenerateOptions,
+) -> Result<(Vec<Caption>, Instant)> {
+    if inputs.is_empty() {
+        return Ok((Vec::new(), Instant::now()));
+    }
+    let encoded = captioner.encode_inputs(inputs)?;
+    pollster::block_on(captioner.finish_encoding(&encoded))?;
+    let encoded_at = Instant::now();
+    let captions = pollster::block_on(captioner.decode_encoded(&encoded, options))?;
+    Ok((captions, encoded_at))
 }
 
 #[cfg(test)]

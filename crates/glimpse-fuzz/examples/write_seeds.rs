@@ -56,7 +56,8 @@ fn pth_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 /// A whole model small enough to caption in a fuzzing iteration: ResNet-18 at width 1/32 on
-/// 32×32 inputs, a decoder of 4, six words. Stored whole (mode 0) and as its header (mode 1).
+/// 32×32 inputs, a decoder of 4, six words. Stored as F16 and as int8, each whole (mode 0) and
+/// as its header (mode 1).
 fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
     let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"];
     let vocab = Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap();
@@ -87,15 +88,17 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
         card,
         weights,
     };
-    let file = bundle.to_bytes(StorageType::F16).unwrap();
-    let header_len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
-    vec![
-        ("tiny".into(), [&[0u8][..], &file].concat()),
-        (
-            "tiny-header".into(),
+    let mut seeds = Vec::new();
+    for (name, storage) in [("tiny", StorageType::F16), ("tiny-int8", StorageType::Int8)] {
+        let file = bundle.to_bytes(storage).unwrap();
+        let header_len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+        seeds.push((name.to_string(), [&[0u8][..], &file].concat()));
+        seeds.push((
+            format!("{name}-header"),
             [&[1u8][..], &file[8..8 + header_len]].concat(),
-        ),
-    ]
+        ));
+    }
+    seeds
 }
 
 /// The repository's odd photos (CMYK, 16-bit, EXIF-rotated, animated, a header bomb, a

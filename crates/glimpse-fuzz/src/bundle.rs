@@ -68,6 +68,17 @@ fn check_bundle(bundle: Bundle) {
         .expect("an accepted bundle is writable");
     let read = Bundle::from_bytes(&bytes).expect("a written bundle reads back");
     assert_eq!(read, bundle, "the bundle changed on its way through a file");
+    // Stored as int8 (when its other tensors fit in f16), it reads back with the same tensors.
+    if let Ok(int8) = bundle.to_bytes(StorageType::Int8) {
+        let read = Bundle::from_bytes(&int8).expect("an int8 bundle reads back");
+        let shapes = |b: &Bundle| {
+            b.weights
+                .iter()
+                .map(|(name, t)| (name.to_string(), t.shape.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shapes(&read), shapes(&bundle), "int8 storage changed the tensors");
+    }
     let device = Device::flex();
     let captioner = match Captioner::from_bundle(bundle, &device) {
         Ok(captioner) => captioner,

@@ -53,7 +53,7 @@ fn dataset_corpus() {
 }
 
 /// The seeds reach each reader's deepest path, so a harness that refused everything could not
-/// replay green: the notebook pickle imports, both seed bundles load a model small enough to
+/// replay green: the notebook pickle imports, every seed bundle (F16 and int8) loads a model small enough to
 /// caption in the target, every seed photo preprocesses, every seed dataset loads.
 #[test]
 fn the_seeds_are_accepted() {

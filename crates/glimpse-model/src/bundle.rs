@@ -2,8 +2,8 @@
 //!
 //! Tensors sit under their PyTorch names, so `safetensors.torch.load_file` reads them and a
 //! PyTorch user recognises them. Metadata entries hold the model config (JSON), the vocabulary
-//! (JSON array, index = id) and the model card (JSON). Storage is F32 or F16; computation is
-//! always f32. Everything here works on bytes: the browser has no file system.
+//! (JSON array, index = id) and the model card (JSON). Storage is F32, F16 or int8 (weights as
+//! I8 with per-channel scales, see [`crate::quantize`]); computation is always f32. Everything here works on bytes: the browser has no file system.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
+use crate::quantize;
 use crate::vocab::Vocabulary;
 use crate::weights::{HostTensor, TensorMap};
 
@@ -54,6 +55,9 @@ pub enum StorageType {
     F32,
     /// Half the size; values are rounded to the nearest f16 (weights far outside ±65504 refuse).
     F16,
+    /// About a quarter of F32: weights of rank ≥ 2 as I8 with a scale per output channel, the
+    /// rest as F16 ([`crate::quantize`]).
+    Int8,
 }
 
 /// A model's config, vocabulary, card and tensors.
@@ -103,12 +107,7 @@ impl Bundle {
         }
 
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| file_error(e, bytes))?;
-        let mut weights = TensorMap::new();
-        for (name, view) in tensors.iter() {
-            let tensor = host_tensor(name, &view)?;
-            tensor.check_finite(name)?;
-            weights.insert(name, tensor);
-        }
+        let weights = read_weights(&tensors.iter().collect())?;
         for name in ["decoder.embedding.weight", "decoder.fcn.weight"] {
             if let Some(tensor) = weights.get(name) {
                 if tensor.shape.first() != Some(&vocab.len()) {
@@ -140,10 +139,14 @@ impl Bundle {
         self.weights.check_finite()?;
         let mut stored = Vec::with_capacity(self.weights.len());
         for (name, tensor) in self.weights.iter() {
-            stored.push(match storage {
-                StorageType::F32 => StoredTensor::f32(name, tensor),
-                StorageType::F16 => StoredTensor::f16(name, tensor)?,
-            });
+            match storage {
+                StorageType::F32 => stored.push(StoredTensor::f32(name, tensor)),
+                StorageType::F16 => stored.push(StoredTensor::f16(name, tensor)?),
+                StorageType::Int8 if quantize::quantizes(tensor) => {
+                    stored.extend(quantize::quantize(name, tensor))
+                }
+                StorageType::Int8 => stored.push(StoredTensor::f16(name, tensor)?),
+            }
         }
         let card = to_json("the bundle's card", &self.card)?;
         write_safetensors(
@@ -296,10 +299,33 @@ fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::InvalidArgument(format!("writing {what}: {e}")))
 }
 
-/// Reads one stored tensor as f32.
-fn host_tensor(name: &str, view: &TensorView<'_>) -> Result<HostTensor> {
+/// Every tensor of the file as f32, by name: I8 weights dequantised with their `_scale`
+/// tensors (which are consumed), each checked to be finite.
+fn read_weights(views: &BTreeMap<&str, TensorView<'_>>) -> Result<TensorMap> {
+    let mut weights = TensorMap::new();
+    for (&name, view) in views {
+        let scale_of_int8 = name
+            .strip_suffix(quantize::SCALE_SUFFIX)
+            .and_then(|base| views.get(base))
+            .is_some_and(|base| base.dtype() == Dtype::I8);
+        let tensor = match view.dtype() {
+            _ if scale_of_int8 => continue,
+            Dtype::I8 => {
+                let scale = views.get(format!("{name}{}", quantize::SCALE_SUFFIX).as_str());
+                quantize::dequantize(name, view, scale)?
+            }
+            _ => HostTensor::new(view.shape().to_vec(), read_floats(name, view)?)?,
+        };
+        tensor.check_finite(name)?;
+        weights.insert(name, tensor);
+    }
+    Ok(weights)
+}
+
+/// The values of an F32 or F16 tensor as f32.
+pub(crate) fn read_floats(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
     let bytes = view.data();
-    let data: Vec<f32> = match view.dtype() {
+    Ok(match view.dtype() {
         Dtype::F32 => bytes
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -314,8 +340,7 @@ fn host_tensor(name: &str, view: &TensorView<'_>) -> Result<HostTensor> {
                 dtype: format!("{other:?}"),
             });
         }
-    };
-    HostTensor::new(view.shape().to_vec(), data)
+    })
 }
 
 /// Explains why bytes are not a readable safetensors file, telling truncation apart.
@@ -406,6 +431,61 @@ mod tests {
             },
             weights,
         }
+    }
+
+    /// Int8 storage: rank-2 weights as I8 beside their `_scale`, the bias as F16; read back
+    /// under the same names and shapes, the scales consumed.
+    #[test]
+    fn int8_stores_weights_as_i8_with_scales_and_the_rest_as_f16() {
+        let bundle = tiny_bundle();
+        let bytes = bundle.to_bytes(StorageType::Int8).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let dtype = |name: &str| file.tensor(name).unwrap().dtype();
+        assert_eq!(dtype("decoder.embedding.weight"), Dtype::I8);
+        assert_eq!(dtype("decoder.embedding.weight_scale"), Dtype::F32);
+        assert_eq!(dtype("decoder.fcn.bias"), Dtype::F16);
+        let read = Bundle::from_bytes(&bytes).unwrap();
+        let names = |b: &Bundle| {
+            b.weights
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.shape.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&read), names(&bundle));
+        assert_eq!(
+            (&read.config, &read.vocab, &read.card),
+            (&bundle.config, &bundle.vocab, &bundle.card)
+        );
+        assert_eq!(
+            read.weights.get("decoder.fcn.bias"),
+            bundle.weights.get("decoder.fcn.bias")
+        );
+    }
+
+    /// A crafted file whose I8 tensor lost its scale is refused, naming the tensor.
+    #[test]
+    fn int8_tensors_without_their_scale_are_refused_by_name() {
+        let bundle = tiny_bundle();
+        let weight = bundle.weights.get("decoder.embedding.weight").unwrap();
+        let [values, _] = crate::quantize::quantize("decoder.embedding.weight", weight);
+        let bias = StoredTensor::f32(
+            "decoder.fcn.bias",
+            bundle.weights.get("decoder.fcn.bias").unwrap(),
+        );
+        let card = serde_json::to_string(&bundle.card).unwrap();
+        let bytes = write_safetensors(
+            "a test",
+            &[values, bias],
+            &bundle.config,
+            &bundle.vocab,
+            [(CARD_KEY, card)],
+        )
+        .unwrap();
+        let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "int8 tensor `decoder.embedding.weight`: it has no `decoder.embedding.weight_scale` tensor"
+        );
     }
 
     #[test]

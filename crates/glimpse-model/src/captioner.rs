@@ -5,11 +5,23 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::bundle::{Bundle, ModelCard};
 use crate::config::ModelConfig;
+use crate::decoder::EncodedImages;
 use crate::error::{Error, Result};
-use crate::generate::{Caption, GenerateOptions, decode, special_token_warning};
+use crate::generate::{Caption, GenerateOptions, decode, read_f32, special_token_warning};
 use crate::model::CaptionModel;
 use crate::preprocess;
 use crate::vocab::Vocabulary;
+
+/// Milliseconds one caption spent in each stage: reading, decoding and resizing the photo; the
+/// encoder (waited for with [`Captioner::finish_encoding`]); the decoder's steps with their
+/// readbacks. Callers time the stages themselves (the browser has no `Instant`); a batch's times
+/// are shared equally among its images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    pub prepare_ms: f64,
+    pub encoder_ms: f64,
+    pub decoder_ms: f64,
+}
 
 /// A model ready to caption, on one device.
 #[derive(Debug)]
@@ -73,6 +85,16 @@ impl Captioner {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
+        let encoded = self.encode_inputs(inputs)?;
+        self.decode_encoded(&encoded, options).await
+    }
+
+    /// Runs the encoder on preprocessed inputs (`[3, H, W]` each, at least one) as one batch:
+    /// the first half of [`Captioner::caption_inputs`], apart so that the page can time it.
+    pub fn encode_inputs(&self, inputs: &[Vec<f32>]) -> Result<EncodedImages> {
+        if inputs.is_empty() {
+            return Err(Error::InvalidArgument("no images to encode".into()));
+        }
         let [h, w] = self.config.preprocess.size;
         let plane = 3 * h as usize * w as usize;
         if let Some(bad) = inputs.iter().position(|input| input.len() != plane) {
@@ -86,8 +108,29 @@ impl Captioner {
             TensorData::new(data, [inputs.len(), 3, h as usize, w as usize]),
             &self.device,
         ); // [B, 3, H, W]
-        let encoded = self.model.encode(images);
-        decode(&self.model, &encoded, &self.vocab, self.config.grid(), options).await
+        Ok(self.model.encode(images))
+    }
+
+    /// Waits until the device has computed `encoded` (WebGPU runs work lazily) by reading one
+    /// value back, so that timing the encoder measures the encoder.
+    pub async fn finish_encoding(&self, encoded: &EncodedImages) -> Result<()> {
+        let first = encoded
+            .features
+            .clone()
+            .narrow(0, 0, 1)
+            .narrow(1, 0, 1)
+            .narrow(2, 0, 1);
+        read_f32(first).await.map(drop)
+    }
+
+    /// Decodes what [`Captioner::encode_inputs`] returned: the second half of
+    /// [`Captioner::caption_inputs`].
+    pub async fn decode_encoded(
+        &self,
+        encoded: &EncodedImages,
+        options: GenerateOptions,
+    ) -> Result<Vec<Caption>> {
+        decode(&self.model, encoded, &self.vocab, self.config.grid(), options).await
     }
 
     /// Captions one encoded image (JPEG, PNG, WebP, GIF, BMP).

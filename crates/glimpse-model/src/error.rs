@@ -17,12 +17,18 @@ pub enum Error {
     Truncated(String),
 
     /// A tensor is stored in a type the bundle format does not allow.
-    #[error("tensor `{name}` is stored as {dtype}; bundles hold F32 or F16 tensors")]
+    #[error(
+        "tensor `{name}` is stored as {dtype}; bundles hold F32 or F16 tensors, or I8 ones with a scale tensor"
+    )]
     UnsupportedDtype { name: String, dtype: String },
 
     /// The tensors do not fit the model the config describes.
     #[error("{0}")]
     Weights(WeightsMismatch),
+
+    /// An int8 tensor and its scales do not belong together.
+    #[error("int8 tensor `{name}`: {message}")]
+    Quantized { name: String, message: String },
 
     /// A tensor holds NaN or an infinity.
     #[error("tensor `{name}` holds a non-finite value ({value}) at flat index {index}")]

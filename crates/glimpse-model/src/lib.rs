@@ -56,11 +56,12 @@ pub mod lstm;
 pub mod model;
 pub mod params;
 pub mod preprocess;
+pub mod quantize;
 pub mod vocab;
 pub mod weights;
 
 pub use bundle::{Bundle, ModelCard, StorageType};
-pub use captioner::Captioner;
+pub use captioner::{Captioner, StageTimes};
 pub use config::{
     AttentionActivation, AttentionConfig, DecoderConfig, EncoderArch, EncoderConfig, ModelConfig,
     PreprocessConfig,

@@ -2,7 +2,7 @@
 //! one `Float32Array` per word.
 
 use glimpse_model::preprocess::{decode_image_checked, image_to_input};
-use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions};
+use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions, StageTimes};
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
@@ -106,6 +106,7 @@ fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
 pub struct CaptionMeta<'a> {
     pub backend: &'a str,
     pub ms: f64,
+    pub stages: StageTimes,
     /// A device change made while captioning.
     pub note: Option<&'a str>,
     /// A damaged photo, or special tokens in the caption ([`Captioner::caption_warning`]).
@@ -147,6 +148,11 @@ pub fn caption_to_js(caption: &Caption, meta: CaptionMeta) -> JsValue {
     set(&out, "finished", caption.finished);
     set(&out, "backend", meta.backend);
     set(&out, "ms", meta.ms);
+    let stages = Object::new();
+    set(&stages, "prepareMs", meta.stages.prepare_ms);
+    set(&stages, "encoderMs", meta.stages.encoder_ms);
+    set(&stages, "decoderMs", meta.stages.decoder_ms);
+    set(&out, "stages", stages);
     set(
         &out,
         "note",
@@ -160,14 +166,20 @@ pub fn caption_to_js(caption: &Caption, meta: CaptionMeta) -> JsValue {
     out.into()
 }
 
-/// `{ card, config, vocabularySize, grid, backend, note }`.
-pub fn info_to_js(captioner: &Captioner, backend: &str, note: Option<&str>) -> Result<JsValue, JsError> {
+/// `{ card, config, vocabularySize, grid, backend, module, note }`.
+pub fn info_to_js(
+    captioner: &Captioner,
+    backend: &str,
+    note: Option<&str>,
+    module: &str,
+) -> Result<JsValue, JsError> {
     let info = serde_json::json!({
         "card": captioner.card,
         "config": captioner.config,
         "vocabularySize": captioner.vocab.len(),
         "grid": captioner.config.grid(),
         "backend": backend,
+        "module": module,
         "note": note,
     });
     js_sys::JSON::parse(&info.to_string()).map_err(|_| JsError::new("model info is not JSON"))

@@ -1,6 +1,7 @@
 //! Where the model runs: WebGPU (burn's wgpu backend, initialised asynchronously as browsers
 //! require) or the CPU (burn's `flex`).
 
+#[cfg(feature = "webgpu")]
 use std::cell::RefCell;
 
 use burn::tensor::Device;
@@ -60,6 +61,7 @@ impl Placement {
     }
 }
 
+#[cfg(feature = "webgpu")]
 thread_local! {
     /// burn initialises a wgpu runtime once per page; later loads reuse it (or its failure).
     static WEBGPU: RefCell<Option<Result<Device, String>>> = const { RefCell::new(None) };
@@ -67,9 +69,13 @@ thread_local! {
 
 /// After a GPU fault the device is gone for this page; later loads go to the CPU.
 pub fn forget_webgpu(reason: &str) {
+    #[cfg(feature = "webgpu")]
     WEBGPU.with(|cell| *cell.borrow_mut() = Some(Err(format!("the GPU device was lost earlier ({reason})"))));
+    #[cfg(not(feature = "webgpu"))]
+    let _ = reason;
 }
 
+#[cfg(feature = "webgpu")]
 async fn webgpu() -> Result<Device, String> {
     if let Some(known) = WEBGPU.with(|cell| cell.borrow().clone()) {
         return known;
@@ -82,10 +88,17 @@ async fn webgpu() -> Result<Device, String> {
     result
 }
 
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu() -> Result<Device, String> {
+    Err("this is the CPU-only module (pkg/cpu); WebGPU needs pkg/webgpu".into())
+}
+
 /// Finds the device for `choice`.
 pub async fn place(choice: BackendChoice) -> Result<Placement, JsError> {
     match choice {
         BackendChoice::Cpu => Ok(Placement::cpu(None)),
+        // The CPU-only module has nothing to choose from (the page decides between modules).
+        BackendChoice::Auto if MODULE == "cpu" => Ok(Placement::cpu(None)),
         BackendChoice::WebGpu => webgpu()
             .await
             .map(Placement::gpu)
@@ -101,3 +114,6 @@ pub async fn place(choice: BackendChoice) -> Result<Placement, JsError> {
         }),
     }
 }
+
+/// `"webgpu"` in the WebGPU module, `"cpu"` in the CPU-only one.
+pub const MODULE: &str = if cfg!(feature = "webgpu") { "webgpu" } else { "cpu" };

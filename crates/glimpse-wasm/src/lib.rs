@@ -5,14 +5,18 @@
 //! `flex` backend built with wasm SIMD.
 //!
 //! ```js
-//! import init, { Captioner } from "./pkg/glimpse_wasm.js";
+//! import init, { Captioner } from "./pkg/cpu/glimpse_wasm.js"; // or ./pkg/webgpu/…
 //! await init();
 //! const captioner = await Captioner.load(bundleBytes, { backend: "auto" }); // "webgpu" | "cpu"
 //! const result = await captioner.caption(imageBytesOrImageData, { beam: 3, maxLen: 20 });
 //! // { caption, tokens, attention: [Float32Array per word], grid: [h, w], logProb, finished,
-//! //   backend: "webgpu" | "cpu", ms, note }
-//! captioner.info(); // { card, config, vocabularySize, grid, backend, note }
+//! //   backend: "webgpu" | "cpu", ms, stages: { prepareMs, encoderMs, decoderMs }, note }
+//! captioner.info(); // { card, config, vocabularySize, grid, backend, module, note }
 //! ```
+//!
+//! Built twice: `pkg/cpu` (burn's CPU backend only, small, what every visitor loads first) and
+//! `pkg/webgpu` (with the `webgpu` feature: both backends), which the page fetches only where
+//! the browser has a WebGPU adapter and uses only when it captions faster.
 //!
 //! Every readback is async (browsers forbid synchronous ones) and device initialisation is
 //! `init_async`. When WebGPU fails after loading (device lost, a shader or limits error), the
@@ -22,14 +26,14 @@
 mod convert;
 mod device;
 
-use glimpse_model::{Bundle, GenerateOptions};
+use glimpse_model::{Bundle, Caption, GenerateOptions, StageTimes};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
 use crate::convert::{
     CaptionMeta, caption_to_js, image_input, info_to_js, read_generate_options, read_load_options,
 };
-use crate::device::{Placement, forget_webgpu, place};
+use crate::device::{MODULE, Placement, forget_webgpu, place};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -75,23 +79,16 @@ impl Captioner {
         let started = js_sys::Date::now();
         let gpu_before = self.placement.choice_is_gpu();
         let (input, image_warning) = image_input(&self.inner, &image)?;
-        let caption = match self
-            .inner
-            .caption_inputs(std::slice::from_ref(&input), options)
-            .await
-        {
-            Ok(mut captions) => captions.remove(0),
+        let prepare_ms = js_sys::Date::now() - started;
+        let (caption, stages) = match self.timed_caption(&input, options).await {
+            Ok(done) => done,
             Err(err) if self.placement.choice_is_gpu() => {
                 let cause = err.to_string();
                 let cause = cause.lines().next().unwrap_or_default().trim_end_matches(':');
                 self.move_to_cpu(format!(
                     "WebGPU failed while captioning ({cause}), so the model moved to the CPU"
                 ))?;
-                self.inner
-                    .caption_inputs(&[input], options)
-                    .await
-                    .map_err(to_js)?
-                    .remove(0)
+                self.timed_caption(&input, options).await.map_err(to_js)?
             }
             Err(err) => return Err(to_js(err)),
         };
@@ -106,15 +103,40 @@ impl Captioner {
         let meta = CaptionMeta {
             backend: self.placement.name(),
             ms,
+            stages: StageTimes { prepare_ms, ..stages },
             note,
             warning: self.inner.caption_warning(image_warning, &caption),
         };
         Ok(caption_to_js(&caption, meta))
     }
 
+    /// Encodes and decodes one prepared input, timing the two halves.
+    async fn timed_caption(
+        &self,
+        input: &[f32],
+        options: GenerateOptions,
+    ) -> glimpse_model::Result<(Caption, StageTimes)> {
+        let started = js_sys::Date::now();
+        let encoded = self.inner.encode_inputs(&[input.to_vec()])?;
+        self.inner.finish_encoding(&encoded).await?;
+        let encoded_at = js_sys::Date::now();
+        let caption = self.inner.decode_encoded(&encoded, options).await?.remove(0);
+        let stages = StageTimes {
+            prepare_ms: 0.0,
+            encoder_ms: encoded_at - started,
+            decoder_ms: js_sys::Date::now() - encoded_at,
+        };
+        Ok((caption, stages))
+    }
+
     /// The model card, config, vocabulary size, attention grid and the backend in use.
     pub fn info(&self) -> Result<JsValue, JsError> {
-        info_to_js(&self.inner, self.placement.name(), self.placement.note.as_deref())
+        info_to_js(
+            &self.inner,
+            self.placement.name(),
+            self.placement.note.as_deref(),
+            MODULE,
+        )
     }
 
     /// `"webgpu"` or `"cpu"`.

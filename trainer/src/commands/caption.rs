@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_model::Caption;
+use glimpse_model::{Caption, StageTimes};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -29,7 +29,8 @@ pub struct CaptionArgs {
     images: Vec<PathBuf>,
     #[command(flatten)]
     decoding: DecodingArgs,
-    /// One JSON object per line: image, caption, tokens, attention, grid, log_prob, backend, ms.
+    /// One JSON object per line: image, caption, tokens, attention, grid, log_prob, backend, ms,
+    /// stages.
     #[arg(long)]
     json: bool,
     /// Write each image's attention figure (a panel per word) to DIR as PNG.
@@ -60,6 +61,8 @@ pub struct CaptionRecord<'a> {
     /// Milliseconds for this image: decoding, preprocessing, encoder and decoder (a batch's time
     /// is shared equally among its images).
     pub ms: f64,
+    /// `ms` by stage: prepare_ms (reading, decoding, resizing), encoder_ms, decoder_ms.
+    pub stages: StageTimes,
     /// Present when the file was damaged but still decoded (a truncated JPEG).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -119,12 +122,13 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
                 photo,
                 caption,
                 ms,
+                stages,
                 warning,
             } => {
                 if let Some(warning) = &warning {
                     eprintln!("warning: {}: {warning}", shown(path));
                 }
-                print_caption(request, path, &caption, ms, warning, out)?;
+                print_caption(request, path, &caption, (ms, stages), warning, out)?;
                 match &request.attention_png {
                     Some(dir) => save_figure(&dir.join(figure), &photo, &caption, style),
                     None => Ok(()),
@@ -192,7 +196,7 @@ fn print_caption(
     request: &CaptionArgs,
     path: &Path,
     caption: &Caption,
-    ms: f64,
+    (ms, stages): (f64, StageTimes),
     warning: Option<String>,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -207,6 +211,7 @@ fn print_caption(
             finished: caption.finished,
             backend: request.backend.name(),
             ms,
+            stages,
             warning,
         };
         writeln!(out, "{}", super::json_line(&record)?)?;

@@ -1,4 +1,5 @@
-//! `glimpse export`: a training run's checkpoint as a weight bundle.
+//! `glimpse export`: a training run's checkpoint as a weight bundle, or a bundle stored again
+//! (as int8 or f16, to shrink it).
 
 use std::path::PathBuf;
 
@@ -7,21 +8,20 @@ use clap::Args;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
 
-use super::{Exit, choice, storage};
+use super::{Exit, StorageArgs, choice};
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The run folder.
+    /// The run folder, or a bundle (`.safetensors`) to write again with another storage.
     run: PathBuf,
     /// Output bundle.
     #[arg(long)]
     out: PathBuf,
-    /// Which checkpoint.
+    /// Which checkpoint of a run.
     #[arg(long, value_parser = choice::<Which>(), default_value_t = Which::Best)]
     which: Which,
-    /// Store tensors as f16.
-    #[arg(long)]
-    f16: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
     /// Model name for the card.
     #[arg(long)]
     name: Option<String>,
@@ -37,7 +37,8 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         name: args.name,
         description: args.description,
     })?;
-    write_atomically(&args.out, &bundle.to_bytes(storage(args.f16))?)?;
+    let bytes = bundle.to_bytes(args.storage.storage())?;
+    write_atomically(&args.out, &bytes)?;
     let metrics: Vec<String> = bundle
         .card
         .metrics
@@ -45,8 +46,9 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         .map(|(k, v)| format!("{k} {v:.4}"))
         .collect();
     println!(
-        "wrote {}: {}, {} words, trained on {}, {}",
+        "wrote {} ({:.1} MB): {}, {} words, trained on {}, {}",
         args.out.display(),
+        bytes.len() as f64 / 1e6,
         bundle.card.name,
         bundle.vocab.len(),
         bundle.card.trained_on,

@@ -12,7 +12,7 @@ use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
 use glimpse_model::config::AttentionActivation;
 
-use super::{Exit, choice, storage};
+use super::{Exit, StorageArgs, choice};
 
 /// The notebook's model: where the fresh decoder's defaults come from.
 static NOTEBOOK: LazyLock<ModelConfig> = LazyLock::new(|| ModelConfig::notebook(0));
@@ -42,9 +42,8 @@ pub struct ImportTorchArgs {
     /// Output bundle.
     #[arg(long)]
     out: PathBuf,
-    /// Store tensors as f16 (half the size; computation stays f32).
-    #[arg(long)]
-    f16: bool,
+    #[command(flatten)]
+    storage: StorageArgs,
     /// Adaptive pooling grid, e.g. 14x14 (sgrvinod's default).
     #[arg(long, value_parser = parse_grid)]
     grid: Option<[usize; 2]>,
@@ -115,7 +114,7 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     };
     let device = Backend::first_built().device()?;
     let imported = import(&request, &device)?;
-    let bytes = imported.bundle.to_bytes(storage(args.f16))?;
+    let bytes = imported.bundle.to_bytes(args.storage.storage())?;
     write_atomically(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
     for note in &imported.notes {
         eprintln!("note: {}", glimpse_files::terminal_safe(note));

@@ -103,9 +103,26 @@ impl Choice for Which {
     }
 }
 
-/// `--f16` as a storage type.
-pub fn storage(f16: bool) -> StorageType {
-    if f16 { StorageType::F16 } else { StorageType::F32 }
+/// How a written bundle stores its tensors (computation is f32 whichever is chosen).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct StorageArgs {
+    /// Store tensors as f16 (half the size).
+    #[arg(long, conflicts_with = "int8")]
+    f16: bool,
+    /// Store weights as int8 with a scale per output channel, the rest as f16 (about a quarter
+    /// of the size; captions can change: README's "Smaller bundles" has what it cost one model).
+    #[arg(long)]
+    int8: bool,
+}
+
+impl StorageArgs {
+    pub fn storage(self) -> StorageType {
+        match (self.f16, self.int8) {
+            (_, true) => StorageType::Int8,
+            (true, false) => StorageType::F16,
+            (false, false) => StorageType::F32,
+        }
+    }
 }
 
 /// `value` as one line of JSON for the terminal (DEL and C1 escaped, see `terminal_safe_json`).

@@ -1,0 +1,39 @@
+// The offline cache, shared by the page, its workers and the service worker (sw.js): one cache
+// per build, named from pkg/version.js, which web/build.sh writes from a hash of every file the
+// page serves. Files from one build therefore never mix with another's (a new glimpse_wasm.js
+// never meets an old .wasm), and the service worker deletes the caches of older builds.
+//
+// Nothing is downloaded twice on a first visit: the WebAssembly and the model are put into the
+// cache by whoever downloads them (`fetchOnce`), and once the model is ready the page adds the
+// rest of what it loaded (`keepForOffline`), which the browser's HTTP cache still holds.
+
+await import("./pkg/version.js");
+
+/** This build's cache name. */
+export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
+
+/** `fetch(url)` that also keeps a successful answer in this build's offline cache. */
+export async function fetchOnce(url) {
+  const response = await fetch(url);
+  if (response.status === 200 && "caches" in self) {
+    const copy = response.clone();
+    caches
+      .open(CACHE)
+      .then((cache) => cache.put(url, copy))
+      .catch((err) => console.warn(`not cached for offline use: ${url} (${err.message})`));
+  }
+  return response;
+}
+
+/** Adds what the page loaded to this build's cache: the page itself, its scripts, styles and
+ * model (its Resource Timing entries) and `extra`, the files only its workers loaded. The
+ * browser's HTTP cache answers ("not modified"), so nothing is downloaded again. */
+export async function keepForOffline(extra = []) {
+  const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
+  const ours = loaded.filter((url) => {
+    const parsed = new URL(url);
+    return parsed.origin === location.origin && parsed.protocol.startsWith("http");
+  });
+  const cache = await caches.open(CACHE);
+  for (const url of new Set(ours)) if (!(await cache.match(url))) await cache.add(url);
+}
