@@ -34,8 +34,10 @@ fn evaluate_on(model: PathBuf, data: &Path) -> Evaluation {
 fn int8_where(bundle: &Bundle, pick: impl Fn(&str) -> bool) -> Bundle {
     let mut out = bundle.clone();
     for (name, tensor) in bundle.weights.iter() {
-        if pick(name) && quantize::quantizes(tensor) {
-            let [values, scale] = quantize::quantize(name, tensor);
+        if !pick(name) {
+            continue;
+        }
+        if let Some([values, scale]) = quantize::quantize(name, tensor) {
             out.weights.insert(
                 name,
                 quantize::dequantize(name, &view(&values), Some(&view(&scale))).unwrap(),

@@ -19,14 +19,13 @@ use crate::weights::HostTensor;
 /// The scale tensor of `<name>` is `<name>_scale`.
 pub const SCALE_SUFFIX: &str = "_scale";
 
-/// Whether int8 storage quantises this tensor (rank ≥ 2, not empty).
-pub fn quantizes(tensor: &HostTensor) -> bool {
-    tensor.shape.len() >= 2 && tensor.numel() > 0
-}
-
-/// `tensor` as I8 values and the F32 scale of each output channel.
-pub fn quantize(name: &str, tensor: &HostTensor) -> [StoredTensor; 2] {
-    let rows = tensor.shape[0];
+/// `tensor` as I8 values and the F32 scale of each output channel; `None` for a tensor int8
+/// storage leaves alone (rank below 2, or empty), which is stored as F16.
+pub fn quantize(name: &str, tensor: &HostTensor) -> Option<[StoredTensor; 2]> {
+    let (&rows, rest) = tensor.shape.split_first()?;
+    if rest.is_empty() || tensor.numel() == 0 {
+        return None;
+    }
     let width = tensor.numel() / rows; // rows > 0: the tensor is not empty
     let mut values = Vec::with_capacity(tensor.numel());
     let mut scales = Vec::with_capacity(rows);
@@ -38,7 +37,7 @@ pub fn quantize(name: &str, tensor: &HostTensor) -> [StoredTensor; 2] {
                 .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
         );
     }
-    [
+    Some([
         StoredTensor {
             name: name.to_string(),
             dtype: Dtype::I8,
@@ -52,7 +51,7 @@ pub fn quantize(name: &str, tensor: &HostTensor) -> [StoredTensor; 2] {
                 data: scales,
             },
         ),
-    ]
+    ])
 }
 
 /// The scale, among `max |v| / 127` and smaller ones down to half of it, that stores the channel
@@ -141,7 +140,7 @@ mod tests {
     }
 
     fn round_trip(tensor: &HostTensor) -> HostTensor {
-        let [values, scale] = quantize("w", tensor);
+        let [values, scale] = quantize("w", tensor).unwrap();
         assert_eq!((values.dtype, scale.name.as_str()), (Dtype::I8, "w_scale"));
         assert_eq!(scale.shape, vec![tensor.shape[0]]);
         dequantize("w", &view(&values), Some(&view(&scale))).unwrap()
@@ -197,7 +196,7 @@ mod tests {
     #[test]
     fn mismatched_or_missing_scales_are_refused_by_name() {
         let tensor = HostTensor::new(vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap();
-        let [values, _] = quantize("decoder.fcn.weight", &tensor);
+        let [values, _] = quantize("decoder.fcn.weight", &tensor).unwrap();
         let err = dequantize("decoder.fcn.weight", &view(&values), None)
             .unwrap_err()
             .to_string();

@@ -80,7 +80,7 @@ impl Captioner {
         let gpu_before = self.placement.choice_is_gpu();
         let (input, image_warning) = image_input(&self.inner, &image)?;
         let prepare_ms = js_sys::Date::now() - started;
-        let (caption, stages) = match self.timed_caption(&input, options).await {
+        let (caption, stages) = match self.timed_caption(std::slice::from_ref(&input), options).await {
             Ok(done) => done,
             Err(err) if self.placement.choice_is_gpu() => {
                 let cause = err.to_string();
@@ -88,7 +88,9 @@ impl Captioner {
                 self.move_to_cpu(format!(
                     "WebGPU failed while captioning ({cause}), so the model moved to the CPU"
                 ))?;
-                self.timed_caption(&input, options).await.map_err(to_js)?
+                self.timed_caption(std::slice::from_ref(&input), options)
+                    .await
+                    .map_err(to_js)?
             }
             Err(err) => return Err(to_js(err)),
         };
@@ -110,14 +112,14 @@ impl Captioner {
         Ok(caption_to_js(&caption, meta))
     }
 
-    /// Encodes and decodes one prepared input, timing the two halves.
+    /// Encodes and decodes one prepared input (a slice of one), timing the two halves.
     async fn timed_caption(
         &self,
-        input: &[f32],
+        input: &[Vec<f32>],
         options: GenerateOptions,
     ) -> glimpse_model::Result<(Caption, StageTimes)> {
         let started = js_sys::Date::now();
-        let encoded = self.inner.encode_inputs(&[input.to_vec()])?;
+        let encoded = self.inner.encode_inputs(input)?;
         self.inner.finish_encoding(&encoded).await?;
         let encoded_at = js_sys::Date::now();
         let caption = self.inner.decode_encoded(&encoded, options).await?.remove(0);
