@@ -3,8 +3,8 @@
 // and handed to the worker; the only fetches are this site's own files.
 
 import { CaptionerClient } from "./captioner-client.js";
-import { drawHeatmap, figure, panel } from "./heatmap.js";
 import { CACHE, fetchOnce, keepForOffline } from "./offline.js";
+import { ResultView } from "./result-view.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const params = new URLSearchParams(location.search);
@@ -39,7 +39,7 @@ client.onBackend = ({ backend, note }) => {
 document.documentElement.dataset.cache = CACHE;
 let model = null; // { info, label }
 let modelLoading = Promise.resolve();
-const photos = []; // { file, bytes, element, url, result }
+const photos = []; // { file, bytes, element, url, result, view }
 
 // ---------------------------------------------------------------- model
 
@@ -182,6 +182,7 @@ function addPhoto(file) {
   const photo = { file, bytes: file.arrayBuffer(), element, url: URL.createObjectURL(file), result: null };
   photos.push(photo);
   $(".file-name", element).textContent = file.name;
+  photo.view = new ResultView(photo, { client, settings: options, mean: () => model.info.config.preprocess.mean });
   els.results.prepend(element);
   els.recaption.disabled = false;
   caption(photo);
@@ -207,7 +208,7 @@ function caption(photo) {
       return;
     }
     try {
-      const result = await client.caption(await photo.bytes, options());
+      const result = await client.caption(await photo.bytes, photo.view.captionOptions());
       await render(photo, result);
     } catch (err) {
       showError(photo, err.message);
@@ -242,9 +243,7 @@ async function render(photo, result) {
   const { element } = photo;
   photo.result = result;
   element.glimpseResult = result;
-  element.dataset.state = "done";
   element.dataset.backend = result.backend;
-  $("[data-testid=caption]", element).textContent = result.caption || "(no words)";
   const where = result.backend === "webgpu" ? "WebGPU" : "CPU";
   $(".meta", element).textContent = `${where} · ${Math.round(result.ms)} ms · log p = ${result.logProb.toFixed(2)}`;
   if (result.note) {
@@ -256,11 +255,8 @@ async function render(photo, result) {
   const warning = $("[data-testid=photo-warning]", element);
   warning.textContent = result.warning ? `Warning: ${result.warning}.` : "";
   warning.hidden = !result.warning;
-  const view = $(".view", element);
-  view.hidden = false;
-
+  $(".view", element).hidden = false;
   const img = $("img", element);
-  img.alt = result.caption || "photo (no caption)";
   img.src = photo.url;
   let image;
   try {
@@ -268,108 +264,9 @@ async function render(photo, result) {
   } catch {
     image = null;
   }
-  const canvas = $("canvas[data-testid=attention]", element);
-  const opacity = $(".opacity", element);
-  const words = $(".words", element);
-  let selected = 0;
-
-  const draw = () => {
-    const box = img.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(box.width || img.naturalWidth || 224));
-    canvas.height = Math.max(1, Math.round(box.height || img.naturalHeight || 224));
-    const ctx = canvas.getContext("2d");
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    if (result.attention.length) drawHeatmap(ctx, result.attention[selected], result.grid, Number(opacity.value));
-    canvas.dataset.word = String(selected);
-    for (const [i, chip] of [...words.children].entries()) chip.setAttribute("aria-pressed", String(i === selected));
-  };
-  const select = (i) => {
-    selected = i;
-    draw();
-  };
-
-  words.replaceChildren(
-    ...result.tokens.map((token, i) => {
-      const chip = document.createElement("button");
-      chip.type = "button";
-      chip.className = "word";
-      chip.dataset.testid = "word";
-      chip.textContent = token;
-      chip.setAttribute("aria-pressed", "false");
-      chip.addEventListener("mouseenter", () => select(i));
-      chip.addEventListener("focus", () => select(i));
-      chip.addEventListener("click", () => select(i));
-      chip.addEventListener("keydown", (event) => {
-        const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
-        if (!step) return;
-        event.preventDefault();
-        words.children[(i + step + result.tokens.length) % result.tokens.length].focus();
-      });
-      return chip;
-    }),
-  );
-  opacity.oninput = draw;
-  if (img.complete) draw();
-  else img.onload = draw;
-  new ResizeObserver(draw).observe(img);
-
-  const play = $(".play", element);
-  let timer = null;
-  play.onclick = () => {
-    if (timer) {
-      clearInterval(timer);
-      timer = null;
-      play.textContent = "▶ Play";
-      return;
-    }
-    play.textContent = "■ Stop";
-    let i = 0;
-    select(i);
-    timer = setInterval(() => {
-      i += 1;
-      if (i >= result.tokens.length) {
-        clearInterval(timer);
-        timer = null;
-        play.textContent = "▶ Play";
-        return;
-      }
-      select(i);
-    }, 800);
-  };
-
-  const gridView = $("[data-testid=grid]", element);
-  gridView.hidden = true;
-  gridView.replaceChildren();
-  const toggle = $(".toggle-grid", element);
-  toggle.setAttribute("aria-expanded", "false");
-  toggle.onclick = () => {
-    const show = gridView.hidden;
-    gridView.hidden = !show;
-    toggle.setAttribute("aria-expanded", String(show));
-    if (show && image) {
-      gridView.replaceChildren(
-        ...result.tokens.map((token, i) => {
-          const fig = document.createElement("figure");
-          fig.dataset.testid = "panel";
-          const title = document.createElement("figcaption");
-          title.textContent = token;
-          fig.append(title, panel(image, result.attention[i], result.grid, 160, Number(opacity.value)));
-          return fig;
-        }),
-      );
-    }
-  };
-
-  $(".download", element).onclick = () => {
-    if (!image) return;
-    figure(image, result, { opacity: Number(opacity.value) }).toBlob((blob) => {
-      const a = document.createElement("a");
-      a.href = URL.createObjectURL(blob);
-      a.download = `${photo.file.name.replace(/\.[^.]+$/, "")}.attention.png`;
-      a.click();
-      setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-    }, "image/png");
-  };
+  await photo.view.show(result, image);
+  // Done only once the caption, its words and its heatmap are on the page.
+  element.dataset.state = "done";
 }
 
 // ---------------------------------------------------------------- wiring

@@ -48,8 +48,17 @@ class ModelWorker {
   }
 
   caption(image, options) {
+    return this.#withImage({ type: "caption", options }, image);
+  }
+
+  score(image, caption, options) {
+    return this.#withImage({ type: "score", caption, options }, image);
+  }
+
+  /** Sends `message` with a copy of `image` (bytes are transferred, pixels cloned). */
+  #withImage(message, image) {
     const copy = image instanceof ArrayBuffer ? image.slice(0) : image;
-    return this.request({ type: "caption", image: copy, ...options }, copy instanceof ArrayBuffer ? [copy] : []);
+    return this.request({ ...message, image: copy }, copy instanceof ArrayBuffer ? [copy] : []);
   }
 
   terminate() {
@@ -164,20 +173,33 @@ export class CaptionerClient {
     this.onBackend({ backend: backend ?? this.#active.module, note });
   }
 
-  /** Captions encoded image bytes (ArrayBuffer) or ImageData with `{ beam, maxLen }`. */
-  async caption(image, options) {
+  /** Captions encoded image bytes (ArrayBuffer) or ImageData with `{ beam, maxLen }`, and to
+   * explore `{ prefix, alternatives, allBeams }` (see glimpse-wasm). */
+  caption(image, options) {
+    return this.#run((worker) => worker.caption(image, options));
+  }
+
+  /** Scores `caption` (text or an array of words) for the image: each word's probability,
+   * rank and attention; `{ alternatives }` adds the top words at every position. */
+  score(image, caption, options = {}) {
+    return this.#run((worker) => worker.score(image, caption, options));
+  }
+
+  /** Runs `work` on the active worker; when the WebGPU worker traps, moves to the CPU and runs
+   * it again there, so the answer still arrives (with a note). */
+  async #run(work) {
     await this.#recovering;
     if (!this.#active) throw new Error("no model is loaded");
     const worker = this.#active;
     try {
-      return await worker.caption(image, options);
+      return await work(worker);
     } catch (err) {
       if (!err.fatal || worker.module !== "webgpu" || !this.#bundle) throw err;
       const note = `WebGPU failed (${err.message}), so the model moved to the CPU`;
       this.onNote(note);
       if (this.#active === worker) this.#recovering = this.#toCpu(worker);
       await this.#recovering;
-      const result = await this.#active.caption(image, options);
+      const result = await work(this.#active);
       return { ...result, note };
     }
   }

@@ -2,6 +2,8 @@
 // smoothly over the photo, in a colour map, at an adjustable opacity; and the original report's
 // `plot_attention` figure (a titled panel per word).
 
+import { INFERNO, VIRIDIS } from "./colormaps.js";
+
 /** Bilinear upsampling sampling cell centres (PyTorch's align_corners=False), as the native
  * figure does, so each cell's weight sits over its part of the photo. */
 export function upsample(map, [rows, cols], width, height) {
@@ -24,23 +26,29 @@ export function upsample(map, [rows, cols], width, height) {
   return out;
 }
 
-// Control points of "inferno" (matplotlib), dark → bright.
-const INFERNO = [
-  [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99],
-  [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164],
-];
+/** The colour maps offered: matplotlib's inferno and viridis (their 256-entry tables) and
+ * grayscale, which the original report's figure used. */
+export const COLORMAPS = ["inferno", "viridis", "gray"];
+const TABLES = { inferno: INFERNO, viridis: VIRIDIS };
 
-/** The colour for t in [0, 1]. */
-export function colour(t) {
-  const x = Math.min(Math.max(t, 0), 1) * (INFERNO.length - 1);
-  const i = Math.min(Math.floor(x), INFERNO.length - 2);
-  const f = x - i;
-  return INFERNO[i].map((v, c) => Math.round(v + (INFERNO[i + 1][c] - v) * f));
+/** The colour of t in [0, 1] in `colormap`, written to `out` at `offset` (no allocation): a
+ * table's entry as matplotlib picks it, min(⌊256·t⌋, 255); grayscale continuous. */
+export function colour(t, colormap, out, offset) {
+  const clamped = Math.min(Math.max(t || 0, 0), 1);
+  const table = TABLES[colormap];
+  if (!table) {
+    out[offset] = out[offset + 1] = out[offset + 2] = Math.round(255 * clamped);
+    return;
+  }
+  const entry = 3 * Math.min(Math.floor(256 * clamped), 255);
+  out[offset] = table[entry];
+  out[offset + 1] = table[entry + 1];
+  out[offset + 2] = table[entry + 2];
 }
 
 /** Draws a word's heatmap over whatever the canvas holds: `opacity` (0–1) scales the alpha,
  * and weights are stretched from the map's minimum to its maximum so the peak always shows. */
-export function drawHeatmap(ctx, attention, grid, opacity) {
+export function drawHeatmap(ctx, attention, grid, opacity, colormap = "inferno") {
   const { width, height } = ctx.canvas;
   const up = upsample(attention, grid, width, height);
   let lo = Infinity;
@@ -53,8 +61,8 @@ export function drawHeatmap(ctx, attention, grid, opacity) {
   const layer = ctx.createImageData(width, height);
   for (let i = 0; i < up.length; i++) {
     const t = (up[i] - lo) / span;
-    const [r, g, b] = colour(t);
-    layer.data.set([r, g, b, Math.round(255 * opacity * (0.35 + 0.65 * t))], i * 4);
+    colour(t, colormap, layer.data, i * 4);
+    layer.data[i * 4 + 3] = Math.round(255 * opacity * (0.35 + 0.65 * t));
   }
   // putImageData replaces pixels; blend through a scratch canvas instead.
   const scratch = new OffscreenCanvas(width, height);
@@ -63,20 +71,20 @@ export function drawHeatmap(ctx, attention, grid, opacity) {
 }
 
 /** A panel: the photo scaled to `width` with one word's heatmap over it. */
-export function panel(photo, attention, grid, width, opacity) {
+export function panel(photo, attention, grid, width, opacity, colormap) {
   const height = Math.max(1, Math.round((photo.naturalHeight * width) / photo.naturalWidth));
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
   const ctx = canvas.getContext("2d");
   ctx.drawImage(photo, 0, 0, width, height);
-  drawHeatmap(ctx, attention, grid, opacity);
+  drawHeatmap(ctx, attention, grid, opacity, colormap);
   return canvas;
 }
 
 /** The whole figure on one canvas, for download: panels in a near-square grid, each titled with
  * its word (the original report's plot_attention). */
-export function figure(photo, result, { panelWidth = 224, opacity = 0.7 } = {}) {
+export function figure(photo, result, { panelWidth = 224, opacity = 0.7, colormap = "inferno" } = {}) {
   const n = Math.max(result.tokens.length, 1);
   const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
@@ -97,7 +105,7 @@ export function figure(photo, result, { panelWidth = 224, opacity = 0.7 } = {}) 
     const x = gap + (i % cols) * (panelWidth + gap);
     const y = gap + Math.floor(i / cols) * (panelHeight + title + gap);
     ctx.fillText(word, x + panelWidth / 2, y + 4);
-    ctx.drawImage(panel(photo, result.attention[i], result.grid, panelWidth, opacity), x, y + title);
+    ctx.drawImage(panel(photo, result.attention[i], result.grid, panelWidth, opacity, colormap), x, y + title);
   });
   return canvas;
 }

@@ -2,7 +2,8 @@
 // `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=webgpu` runs pkg/webgpu.
 //
 // Messages in:  { id, type: "load", bytes: ArrayBuffer, backend }
-//               { id, type: "caption", image: ArrayBuffer | ImageData, beam, maxLen }
+//               { id, type: "caption", image: ArrayBuffer | ImageData, options }
+//               { id, type: "score", image: ArrayBuffer | ImageData, caption, options }
 // Messages out: { id, ok: true, value } | { id, ok: false, error, fatal }
 // `fatal` means the WebAssembly instance trapped (a panic, a lost GPU): this worker is unusable
 // and the page starts a fresh one.
@@ -20,7 +21,7 @@ const ready = (async () => {
 let captioner = null;
 let broken = null;
 
-async function handle({ type, bytes, backend, image, beam, maxLen }) {
+async function handle({ type, bytes, backend, image, caption, options }) {
   const Captioner = await ready;
   if (broken) throw new Error(broken);
   switch (type) {
@@ -31,10 +32,11 @@ async function handle({ type, bytes, backend, image, beam, maxLen }) {
       captioner = next;
       return captioner.info();
     }
-    case "caption": {
+    case "caption":
+    case "score": {
       if (!captioner) throw new Error("no model is loaded");
       const input = image instanceof ArrayBuffer ? new Uint8Array(image) : image;
-      return await captioner.caption(input, { beam, maxLen });
+      return type === "caption" ? await captioner.caption(input, options) : await captioner.score(input, caption, options);
     }
     default:
       throw new Error(`unknown request ${type}`);

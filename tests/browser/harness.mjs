@@ -2,7 +2,7 @@
 // from web/, the native `glimpse` binary as the reference, and helpers to read results.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -203,4 +203,19 @@ export function attentionGap(a, b) {
     for (let j = 0; j < a[i].length; j++) worst = Math.max(worst, Math.abs(a[i][j] - b[i][j]));
   }
   return worst;
+}
+
+/** The `glimpse synth` set the default model was trained on, as its card names it ("glimpse
+ * synth (seed 7, 2000 images)"), written once beside the binary (a few seconds): its photos and
+ * `synth.json` with every object's box. */
+export function defaultModelSynthData() {
+  const card = bundleInfo(DEFAULT_BUNDLE).card;
+  const match = /glimpse synth \(seed (\d+), (\d+) images\)/.exec(card.trained_on);
+  if (!match) throw new Error(`the default model's card does not name its synth set: ${card.trained_on}`);
+  const [, seed, images] = match;
+  const data = path.join(path.dirname(GLIMPSE), "test-data", `synth-${seed}-${images}`);
+  if (!existsSync(path.join(data, "synth.json"))) {
+    execFileSync(GLIMPSE, ["synth", data, "--images", images, "--seed", seed], { stdio: "pipe" });
+  }
+  return { data, sidecar: JSON.parse(readFileSync(path.join(data, "synth.json"), "utf8")) };
 }

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! python tests/fixtures/make_torch_fixtures.py --bench target/bench/pytorch.json
-//! cargo bench -p glimpse --bench caption
+//! cargo bench -p glimpse-captioner --bench caption
 //! ```
 //! Prints a Markdown table (README's) with PyTorch's times from `target/bench/pytorch.json` (or
 //! `$PYTORCH_RESULTS`) and writes `target/bench/caption.json`.

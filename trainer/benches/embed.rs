@@ -7,7 +7,7 @@
 //! ```text
 //! bash tests/setup-assets.sh
 //! python trainer/benches/embed_torch.py          # PyTorch side; writes /tmp/glimpse-clip-b32
-//! cargo bench -p glimpse --bench embed           # GLIMPSE_BENCH_CLIP=DIR to use another folder
+//! cargo bench -p glimpse-captioner --bench embed           # GLIMPSE_BENCH_CLIP=DIR to use another folder
 //! ```
 
 use std::path::{Path, PathBuf};

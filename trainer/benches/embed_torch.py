@@ -1,4 +1,4 @@
-"""The PyTorch side of `cargo bench -p glimpse --bench embed`: the same work in Python on the
+"""The PyTorch side of `cargo bench -p glimpse-captioner --bench embed`: the same work in Python on the
 same machine (2 threads, like the 2-core CI machine), for the side-by-side table in README.
 
     pip install torch transformers sentence-transformers pillow

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! python tests/fixtures/make_torch_fixtures.py --bench-train target/bench/pytorch-train.json
-//! cargo bench -p glimpse --bench train
+//! cargo bench -p glimpse-captioner --bench train
 //! ```
 //! Prints README's Markdown table and writes `target/bench/train.json`.
 

@@ -3,7 +3,7 @@
 //! the encoder's only — on the synth test split of the data it was trained on
 //! (web/models/make-default.sh: 2000 images, seed 7). Prints a Markdown table (README's).
 //!
-//!   cargo run --release -p glimpse --example int8_quality
+//!   cargo run --release -p glimpse-captioner --example int8_quality
 
 use std::path::{Path, PathBuf};
 

@@ -60,7 +60,7 @@ impl Backend {
 fn not_built(backend: &str) -> Result<Device> {
     bail!(
         "this glimpse was built without the `{backend}` backend; rebuild with \
-         `cargo build --release -p glimpse --features {backend}`"
+         `cargo build --release -p glimpse-captioner --features {backend}`"
     )
 }
 

@@ -6,9 +6,11 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use commands::{Exit, caption, compare, data, eval, export, import, info, synth, train};
+use commands::{
+    Exit, caption, compare, completions, data, eval, export, import, info, man, score, synth, train,
+};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +27,9 @@ struct Cli {
 enum Command {
     /// Caption images with a weight bundle.
     Caption(caption::CaptionArgs),
+    /// Score a caption you give for an image: each word's probability and rank, and where the
+    /// model would look for it.
+    Score(score::ScoreArgs),
     /// Make a weight bundle from another framework's files.
     #[command(subcommand)]
     Import(import::ImportSource),
@@ -44,11 +49,16 @@ enum Command {
     /// Download public datasets and weights.
     #[command(subcommand)]
     Data(data::DataSource),
+    /// Print the shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::CompletionsArgs),
+    /// Write the manual pages.
+    Man(man::ManArgs),
 }
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Caption(args) => caption::run(args),
+        Command::Score(args) => score::run(args),
         Command::Import(source) => import::run(source),
         Command::Info(args) => info::run(args),
         Command::Synth(args) => synth::run(args),
@@ -57,6 +67,8 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Export(args) => export::run(args),
         Command::Data(source) => data::run(source),
+        Command::Completions(args) => completions::run(args, Cli::command()),
+        Command::Man(args) => man::run(args, Cli::command()),
     };
     match outcome {
         Ok(Exit::Done) => ExitCode::SUCCESS,
@@ -71,5 +83,41 @@ fn main() -> ExitCode {
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand (nested ones too) with its missing help texts and whether it has an
+    /// example.
+    fn audit(command: &clap::Command, path: &str, problems: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if arg.get_help().is_none() && !["help", "version"].contains(&id) {
+                problems.push(format!("{path}: --{id} has no help"));
+            }
+        }
+        let subcommands: Vec<_> = command.get_subcommands().collect();
+        if subcommands.is_empty() {
+            let after = command
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            if !after.contains("Example") {
+                problems.push(format!("{path}: no example after its help"));
+            }
+        }
+        for sub in subcommands {
+            audit(sub, &format!("{path} {}", sub.get_name()), problems);
+        }
+    }
+
+    #[test]
+    fn every_flag_has_help_and_every_command_an_example() {
+        let mut problems = Vec::new();
+        audit(&Cli::command(), "glimpse", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }

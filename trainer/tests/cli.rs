@@ -7,7 +7,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{glimpse, text, torch_fixtures as fixtures};
+use common::{fails_saying, glimpse, ok, synth, text, tiny_config, torch_fixtures as fixtures, train_args};
 
 /// Imports the notebook fixture into `dir` and returns the bundle path.
 fn import_notebook(dir: &Path) -> PathBuf {
@@ -348,4 +348,208 @@ fn bad_bundles_and_backends_are_refused_clearly() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// A folder holding the imported notebook bundle, the bundle, the fixture's image and PyTorch's
+/// explore references (`explore.json`).
+fn explore_setup() -> (tempfile::TempDir, PathBuf, PathBuf, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let image = fixtures().join("notebook/image.png");
+    let explore =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("notebook/explore.json")).unwrap())
+            .unwrap();
+    (dir, bundle, image, explore)
+}
+
+fn assert_close(label: &str, got: &Value, want: &Value, tolerance: f64) {
+    let (got, want) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+    assert!((got - want).abs() < tolerance, "{label}: {got} vs PyTorch {want}");
+}
+
+/// `glimpse score --json` gives PyTorch's teacher-forced numbers for a typed caption with an
+/// unknown word, names that word, and shows the model's own caption; the text table lists the
+/// same words.
+#[test]
+fn score_rates_a_typed_caption_word_by_word() {
+    let (_dir, bundle, image, explore) = explore_setup();
+    let want = &explore["scores"][2];
+    let typed = format!("{}!", want["text"].as_str().unwrap().to_uppercase());
+    let args = [
+        "score",
+        "--model",
+        bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--caption",
+        &typed,
+        "--alternatives",
+        "3",
+    ];
+    let out = glimpse(&[&args[..], &["--json"]].concat());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let words = record["words"].as_array().unwrap();
+    assert_eq!(words.len(), want["words"].as_array().unwrap().len());
+    for (got, want) in words.iter().zip(want["words"].as_array().unwrap()) {
+        assert_eq!(got["id"], want["id"]);
+        assert_eq!(got["rank"], want["rank"]);
+        assert_close("log_prob", &got["log_prob"], &want["log_prob"], 1e-3);
+        assert_eq!(got["alternatives"][0]["id"], want["top"]["ids"][0]);
+    }
+    assert_close("end", &record["end"]["log_prob"], &want["end"]["log_prob"], 1e-3);
+    assert_close("total", &record["log_prob"], &want["log_prob"], 1e-3);
+    assert_eq!(record["typed"][1], "zebra");
+    assert_eq!(record["words"][1]["word"], "<UNK>");
+    let notes = record["notes"].to_string();
+    assert!(
+        notes.contains("\\\"zebra\\\" is not in the vocabulary"),
+        "{notes}"
+    );
+    assert_eq!(record["model_caption"], expected_words());
+
+    let out = glimpse(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("zebra (<UNK>)"), "{table}");
+    assert!(
+        table.contains(&format!("the model's own caption: {}", expected_words())),
+        "{table}"
+    );
+    assert!(text(&out.stderr).contains("\"zebra\" is not in the vocabulary"));
+}
+
+/// `caption --prefix --alternatives --all-beams --json` continues the prefix by beam search and
+/// lists every hypothesis with its alternatives, as PyTorch's reference search does.
+#[test]
+fn caption_continues_a_prefix_and_lists_every_beam() {
+    let (_dir, bundle, image, explore) = explore_setup();
+    let prefix = &explore["prefix"];
+    let words: Vec<&str> = prefix["words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let out = glimpse(&[
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--prefix",
+        &words.join(" "),
+        "--beam",
+        "3",
+        "--alternatives",
+        "3",
+        "--all-beams",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let hypotheses = prefix["beam"]["hypotheses"].as_array().unwrap();
+    let beams = record["beams"].as_array().unwrap();
+    assert_eq!(beams.len(), hypotheses.len());
+    assert_eq!(beams[0]["tokens"], record["tokens"]);
+    let vocab: Vec<String> =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("notebook/vocab.json")).unwrap())
+            .unwrap();
+    let words_of = |hypothesis: &Value| -> Vec<String> {
+        let ids = hypothesis["ids"].as_array().unwrap();
+        let ids = &ids[..ids.len() - hypothesis["finished"].as_bool().unwrap() as usize];
+        ids.iter()
+            .map(|id| vocab[id.as_u64().unwrap() as usize].clone())
+            .collect()
+    };
+    for (got, want) in beams.iter().zip(hypotheses) {
+        let got_words: Vec<String> = serde_json::from_value(got["tokens"].clone()).unwrap();
+        assert_eq!(got_words, words_of(want));
+        assert_eq!(got_words[..2], words[..]);
+        assert_close("log_prob", &got["log_prob"], &want["log_prob"], 1e-3);
+        let positions = got["alternatives"].as_array().unwrap();
+        assert_eq!(positions.len(), want["alternatives"].as_array().unwrap().len());
+    }
+    assert_close("score", &beams[1]["score"], &hypotheses[1]["score"], 1e-3);
+
+    let out = glimpse(&[
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        image.to_str().unwrap(),
+        "--prefix",
+        "a b c d e f g h i j k l m n o p q r s t",
+    ]);
+    fails_saying(&out, "prefix of 20 words leaves nothing to decode");
+}
+
+/// Completions and manual pages come from the CLI's own definition, so they know every flag.
+#[test]
+fn completions_and_man_pages_know_every_command() {
+    let out = glimpse(&["completions", "bash"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = text(&out.stdout);
+    assert!(script.contains("complete -F _glimpse"), "{script}");
+    assert!(script.contains("--all-beams") && script.contains("--colormap"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = glimpse(&["man", "--out", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for command in [
+        "glimpse",
+        "glimpse-caption",
+        "glimpse-score",
+        "glimpse-import-torch",
+    ] {
+        let page = std::fs::read_to_string(dir.path().join(format!("{command}.1"))).unwrap();
+        assert!(page.contains(&format!(".TH {command} 1")), "{command}: {page}");
+    }
+    let caption = std::fs::read_to_string(dir.path().join("glimpse-caption.1")).unwrap();
+    assert!(
+        caption.contains("colormap") && caption.contains("Example"),
+        "{caption}"
+    );
+}
+
+/// Scoring needs no train split: `eval` scores a test-only Karpathy file, while `train` refuses
+/// it, naming the missing split.
+#[test]
+fn a_test_only_set_is_scored_but_not_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth_dir = dir.path().join("synth");
+    synth(&synth_dir, 20, 3);
+    let sidecar: Value =
+        serde_json::from_str(&std::fs::read_to_string(synth_dir.join("synth.json")).unwrap()).unwrap();
+    let images: Vec<Value> = sidecar["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(4)
+        .map(|image| {
+            let sentences: Vec<Value> = image["captions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| serde_json::json!({ "raw": c }))
+                .collect();
+            serde_json::json!({"filepath": "Images", "filename": image["file"], "split": "test", "sentences": sentences})
+        })
+        .collect();
+    let data = dir.path().join("test-only");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink(synth_dir.join("Images"), data.join("Images")).unwrap();
+    let karpathy = serde_json::json!({"dataset": "shapes", "images": images});
+    std::fs::write(data.join("dataset_shapes.json"), karpathy.to_string()).unwrap();
+
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
+    let report = ok(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["images"], 4);
+
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let out = glimpse(&train_args(&data, &dir.path().join("run"), &config, &[]));
+    fails_saying(&out, "the train split has no usable images");
 }

@@ -5,6 +5,10 @@
 //! Threshold: test BLEU-4 ≥ 0.30 (measured 0.415 when this test was written; the best constant
 //! caption — the most frequent training caption, scored the same way — gets 0.000, since no
 //! single caption shares 4-grams with most images' references).
+//!
+//! Its attention is causal too: hiding the objects a colour or shape word names removes the word
+//! far more often than hiding boxes of the same sizes elsewhere (measured 0.83 against 0.23 over
+//! 101 words; asserted: at least 0.3 more often, over at least 50 words).
 
 use glimpse_data::{Dataset, LoadOptions, Split};
 use glimpse_metrics::Bleu;
@@ -75,6 +79,15 @@ fn a_few_minutes_of_training_beat_the_best_constant_caption() {
         constant.join(" ")
     );
     assert!(bleu4 >= THRESHOLD, "test BLEU-4 {bleu4:.4} below {THRESHOLD}");
+    let occlusion = &report["grounding"]["occlusion"];
+    let hidden = occlusion["removed_when_objects_hidden"].as_f64().unwrap();
+    let elsewhere = occlusion["removed_when_elsewhere_hidden"].as_f64().unwrap();
+    println!("occlusion: {occlusion}");
+    assert!(occlusion["words_tested"].as_u64().unwrap() >= 50, "{occlusion}");
+    assert!(
+        hidden >= elsewhere + 0.3,
+        "hiding the named objects removes the word {hidden:.2} of the time, hiding boxes elsewhere {elsewhere:.2}"
+    );
     assert!(
         bleu4 > baseline + 0.15,
         "test BLEU-4 {bleu4:.4} hardly beats the constant caption's {baseline:.4}"

@@ -252,3 +252,156 @@ fn f16_bundles_keep_the_words() {
     let want = ids(&expected["greedy"]["ids"]);
     assert_eq!(caption.token_ids, want[..want.len() - 1]);
 }
+
+/// A fixture case's captioner with its test image encoded, and `explore.json`: PyTorch's
+/// references for scoring, prefixes, alternatives and every beam hypothesis.
+fn explore_case(case: &Path) -> (Captioner, EncodedImages, Value) {
+    let expected = expected(case);
+    let captioner = Captioner::from_bundle(import_case(case, &expected), &Device::flex()).unwrap();
+    let image = std::fs::read(case.join(expected["image"].as_str().unwrap())).unwrap();
+    let input = bytes_to_input(&image, &captioner.config.preprocess).unwrap();
+    let encoded = captioner.encode_inputs(&[input]).unwrap();
+    let explore = std::fs::read_to_string(case.join("explore.json")).unwrap();
+    (captioner, encoded, serde_json::from_str(&explore).unwrap())
+}
+
+fn close(label: &str, got: f64, want: &Value, tolerance: f64) {
+    let want = want.as_f64().unwrap();
+    assert!(
+        (got - want).abs() < tolerance,
+        "{label}: {got} vs PyTorch {want} (tolerance {tolerance})"
+    );
+}
+
+fn assert_same_map(label: &str, got: &[f32], want: &Value) {
+    let want = floats(want);
+    assert_eq!(got.len(), want.len(), "{label}: positions");
+    let worst = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst < 1e-4, "{label}: attention differs by {worst}");
+}
+
+/// The top words at one position: the same ids in the same order, log-probabilities within
+/// 1e-3 and probabilities within 1e-4.
+fn assert_same_alternatives(label: &str, got: &[glimpse_model::Alternative], want: &Value) {
+    let got_ids: Vec<u32> = got.iter().map(|a| a.id).collect();
+    assert_eq!(got_ids, ids(&want["ids"]), "{label}: alternatives differ");
+    for (alternative, want_lp) in got.iter().zip(want["log_probs"].as_array().unwrap()) {
+        close(label, alternative.log_prob as f64, want_lp, 1e-3);
+        let want_prob = want_lp.as_f64().unwrap().exp();
+        close(label, alternative.prob as f64, &want_prob.into(), 1e-4);
+    }
+}
+
+/// A caption with its alternatives at every position (one per word, one more for the end).
+fn assert_same_explored(label: &str, got: &glimpse_model::Caption, want: &Value, end: u32) {
+    assert_same_caption(label, got, want, end);
+    let want_alternatives = want["alternatives"].as_array().unwrap();
+    assert_eq!(
+        got.alternatives.len(),
+        want_alternatives.len(),
+        "{label}: positions"
+    );
+    for (t, (alternatives, want)) in got.alternatives.iter().zip(want_alternatives).enumerate() {
+        assert_same_alternatives(&format!("{label} position {t}"), alternatives, want);
+    }
+}
+
+fn assert_same_scored_word(label: &str, got: &glimpse_model::ScoredWord, want: &Value) {
+    assert_eq!(got.id as u64, want["id"].as_u64().unwrap(), "{label}: word");
+    close(label, got.log_prob as f64, &want["log_prob"], 1e-3);
+    let want_prob = want["log_prob"].as_f64().unwrap().exp();
+    close(label, got.prob as f64, &want_prob.into(), 1e-4);
+    assert_eq!(got.rank as u64, want["rank"].as_u64().unwrap(), "{label}: rank");
+    assert_same_map(label, &got.attention, &want["alpha"]);
+    assert_same_alternatives(label, &got.alternatives, &want["top"]);
+}
+
+/// `glimpse score`'s computation: each typed word's probability, rank, attention and
+/// alternatives as PyTorch's teacher-forced pass gives them; an unknown word reads as `<UNK>`.
+#[test]
+fn scores_match_pytorch_teacher_forcing() {
+    for case in cases().iter().filter(|case| case.join("explore.json").exists()) {
+        let (captioner, encoded, explore) = explore_case(case);
+        let k = explore["alternatives"].as_u64().unwrap() as usize;
+        for want in explore["scores"].as_array().unwrap() {
+            let text = want["text"].as_str().unwrap();
+            let label = format!("{} score {text:?}", case.display());
+            let words = glimpse_model::generate::caption_words(text);
+            let scored = pollster::block_on(captioner.score_encoded(&encoded, &words, k)).unwrap();
+            let got_ids: Vec<u32> = scored.words.iter().map(|w| w.id).collect();
+            assert_eq!(got_ids, ids(&want["ids"]), "{label}: ids");
+            assert_eq!(
+                scored.notes.len(),
+                text.contains("zebra") as usize,
+                "{label}: {:?}",
+                scored.notes
+            );
+            let want_words = want["words"].as_array().unwrap();
+            for (t, (got, want)) in scored.words.iter().zip(want_words).enumerate() {
+                assert_same_scored_word(&format!("{label} word {t}"), got, want);
+            }
+            assert_same_scored_word(&format!("{label} end"), &scored.end, &want["end"]);
+            close(&label, scored.log_prob, &want["log_prob"], 1e-3);
+        }
+    }
+}
+
+/// Continuing a prefix (greedy and by beam), alternatives at every position, and every
+/// hypothesis of each beam, best first, as PyTorch's reference search gives them.
+#[test]
+fn prefixes_alternatives_and_all_beams_match_pytorch() {
+    for case in cases().iter().filter(|case| case.join("explore.json").exists()) {
+        let (captioner, encoded, explore) = explore_case(case);
+        let max_len = expected(case)["max_len"].as_u64().unwrap() as usize;
+        let end = captioner.vocab.end;
+        let search = |decoding, prefix: Vec<u32>| {
+            let options = GenerateOptions { decoding, max_len };
+            let explore_options = glimpse_model::ExploreOptions {
+                prefix,
+                alternatives: explore["alternatives"].as_u64().unwrap() as usize,
+                all_beams: true,
+            };
+            pollster::block_on(captioner.explore_encoded(&encoded, options, &explore_options)).unwrap()
+        };
+        let beam = |want: &Value| Decoding::Beam {
+            width: want["k"].as_u64().unwrap() as usize,
+            length_penalty: want["length_penalty"].as_f64().unwrap(),
+        };
+        let assert_all = |label: &str, got: &[glimpse_model::Caption], want: &Value| {
+            let penalty = want["length_penalty"].as_f64().unwrap();
+            let want = want["hypotheses"].as_array().unwrap();
+            assert_eq!(got.len(), want.len(), "{label}: hypotheses");
+            for (i, (got, want)) in got.iter().zip(want).enumerate() {
+                let label = format!("{label} hypothesis {i}");
+                assert_same_explored(&label, got, want, end);
+                close(&label, got.beam_score(penalty), &want["score"], 1e-3);
+            }
+        };
+
+        let prefix = &explore["prefix"];
+        let words: Vec<String> = prefix["words"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        let (prefix_ids, notes) = captioner.lookup_words(&words).unwrap();
+        assert_eq!((prefix_ids.clone(), notes), (ids(&prefix["ids"]), Vec::new()));
+        let label = format!("{} from {words:?}", case.display());
+        let greedy = search(Decoding::Greedy, prefix_ids.clone());
+        assert_eq!(greedy.len(), 1, "{label}: greedy keeps one hypothesis");
+        assert_eq!(greedy[0].token_ids[..2], prefix_ids[..], "{label}: prefix kept");
+        assert_same_explored(&format!("{label} greedy"), &greedy[0], &prefix["greedy"], end);
+        let from_prefix = search(beam(&prefix["beam"]), prefix_ids);
+        assert_all(&format!("{label} beam"), &from_prefix, &prefix["beam"]);
+
+        for want in explore["all_beams"].as_array().unwrap() {
+            let label = format!("{} all beams {:?}", case.display(), beam(want));
+            assert_all(&label, &search(beam(want), Vec::new()), want);
+        }
+    }
+}

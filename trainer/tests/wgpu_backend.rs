@@ -1,6 +1,6 @@
 //! The GPU backend (built with `--features wgpu`) captions as the CPU one does: same words,
 //! attention within 1e-3. Runs on any wgpu adapter, lavapipe (Mesa's CPU Vulkan) included:
-//! `cargo test --release -p glimpse --features wgpu --test wgpu_backend`.
+//! `cargo test --release -p glimpse-captioner --features wgpu --test wgpu_backend`.
 #![cfg(feature = "wgpu")]
 
 use std::path::Path;

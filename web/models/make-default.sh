@@ -14,7 +14,7 @@ target_dir="${CARGO_TARGET_DIR:-$root/target}"
 work="${1:-$(mktemp -d)}"
 bash tests/setup-assets.sh
 assets="${GLIMPSE_ASSETS:-$root/.assets}"
-cargo build --release -p glimpse
+cargo build --release -p glimpse-captioner
 glimpse="$target_dir/release/glimpse"
 
 rm -rf "$work/synth" "$work/run"

@@ -221,8 +221,9 @@ impl Dataset {
             &self.problems,
         )?;
         check_fraction("images", images_bad, images_seen, options, &self.problems)?;
-        if self.split(Split::Train).is_empty() {
-            bail!("{}: the train split has no usable images", shown(&self.root));
+        // Training needs a train split and checks for it; scoring a test-only set needs none.
+        if self.splits.values().all(Vec::is_empty) {
+            bail!("{}: no split has usable images", shown(&self.root));
         }
         Ok(())
     }

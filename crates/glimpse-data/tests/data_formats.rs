@@ -103,6 +103,33 @@ fn karpathy_json_with_restval_and_subfolders() {
     );
 }
 
+/// A set with only a test split (what one scores a captioner on) loads; one with no usable
+/// image at all does not.
+#[test]
+fn a_test_only_set_loads_and_an_empty_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch_images(&root.join("val2014"), &["a.jpg", "b.jpg"]);
+    let image = |file: &str| {
+        serde_json::json!({"filename": file, "filepath": "val2014", "split": "test",
+            "sentences": [{"raw": "A man rides a horse.", "tokens": ["a", "man"]}]})
+    };
+    let json = serde_json::json!({"dataset": "coco", "images": [image("a.jpg"), image("b.jpg")]});
+    fs::write(root.join("dataset_coco.json"), json.to_string()).unwrap();
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        (data.split(Split::Train).len(), data.split(Split::Test).len()),
+        (0, 2)
+    );
+
+    let empty = serde_json::json!({"dataset": "coco", "images": []});
+    fs::write(root.join("dataset_coco.json"), empty.to_string()).unwrap();
+    let err = Dataset::load(root, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no split has usable images"), "{err}");
+}
+
 #[test]
 fn bad_rows_are_reported_with_file_and_line_and_skipped() {
     let dir = tempfile::tempdir().unwrap();

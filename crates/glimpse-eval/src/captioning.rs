@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use glimpse_files::{FileProblem, caps, read_regular, shown};
 use glimpse_model::preprocess::{DecodedImage, decode_image_checked, image_to_input};
-use glimpse_model::{Caption, Captioner, GenerateOptions, StageTimes};
+use glimpse_model::{Caption, Captioner, ExploreOptions, GenerateOptions, StageTimes};
 use image::RgbImage;
 use indicatif::ProgressBar;
 
@@ -57,11 +57,20 @@ pub enum Captioned<'a, T> {
         item: &'a T,
         photo: RgbImage,
         caption: Caption,
+        /// The beam's other hypotheses, best first (only with [`ExploreOptions::all_beams`]).
+        beams: Vec<Caption>,
         ms: f64,
         /// `ms` by stage, shared out the same way.
         stages: StageTimes,
         warning: Option<String>,
     },
+}
+
+/// How [`caption_files`] decodes: the search, and what else to ask of each image.
+#[derive(Debug, Clone, Default)]
+pub struct CaptionRequest {
+    pub options: GenerateOptions,
+    pub explore: ExploreOptions,
 }
 
 /// Captions the image file of every item (`path` says where it is), `batch` at a time, in
@@ -71,7 +80,7 @@ pub fn caption_files<'a, T>(
     captioner: &Captioner,
     items: &'a [T],
     path: impl Fn(&T) -> &Path,
-    options: GenerateOptions,
+    request: &CaptionRequest,
     batch: usize,
     progress: ProgressBar,
     mut each: impl FnMut(Captioned<'a, T>) -> Result<()>,
@@ -91,7 +100,7 @@ pub fn caption_files<'a, T>(
             }
         }
         let prepared = Instant::now();
-        let (captions, encoded) = encode_and_decode(captioner, &inputs, options)?;
+        let (captions, encoded) = encode_and_decode(captioner, &inputs, request)?;
         let share = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0 / chunk.len() as f64;
         let done = Instant::now();
         let stages = StageTimes {
@@ -100,12 +109,14 @@ pub fn caption_files<'a, T>(
             decoder_ms: share(encoded, done),
         };
         let ms = share(started, done);
-        for ((item, photo, warning), caption) in kept.into_iter().zip(captions) {
+        for ((item, photo, warning), mut ranked) in kept.into_iter().zip(captions) {
+            let caption = ranked.remove(0);
             let warning = captioner.caption_warning(warning, &caption);
             each(Captioned::Caption {
                 item,
                 photo,
                 caption,
+                beams: ranked,
                 ms,
                 stages,
                 warning,
@@ -117,19 +128,20 @@ pub fn caption_files<'a, T>(
     Ok(())
 }
 
-/// [`Captioner::caption_inputs`] in its two halves; also returns when the encoder finished.
+/// Each input's captions, best first (at least one), the encoder waited for apart; also
+/// returns when the encoder finished.
 fn encode_and_decode(
     captioner: &Captioner,
     inputs: &[Vec<f32>],
-    options: GenerateOptions,
-) -> Result<(Vec<Caption>, Instant)> {
+    request: &CaptionRequest,
+) -> Result<(Vec<Vec<Caption>>, Instant)> {
     if inputs.is_empty() {
         return Ok((Vec::new(), Instant::now()));
     }
     let encoded = captioner.encode_inputs(inputs)?;
     pollster::block_on(captioner.finish_encoding(&encoded))?;
     let encoded_at = Instant::now();
-    let captions = pollster::block_on(captioner.decode_encoded(&encoded, options))?;
+    let captions = pollster::block_on(captioner.explore_images(&encoded, request.options, &request.explore))?;
     Ok((captions, encoded_at))
 }
 

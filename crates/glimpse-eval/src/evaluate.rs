@@ -14,9 +14,10 @@ use glimpse_model::{Caption, Captioner, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::captioning::{Captioned, caption_files, load_captioner};
+use crate::captioning::{CaptionRequest, Captioned, caption_files, load_captioner, read_image};
 use crate::clip_score::ClipSummary;
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
+use crate::occlusion::{Occlusion, OcclusionCase, occlusion_test};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, ImageScores, load_for_scoring, score_set};
 use crate::similarity::SimilaritySummary;
@@ -75,7 +76,13 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     let samples = samples_to_score(request)?;
     let captioner = load_captioner(&request.model, &request.device)?;
     let (mut results, unreadable) = caption_samples(&captioner, &samples, request)?;
-    let grounding = ground(&request.data, &mut results)?;
+    let grounding = match ground(&request.data, &mut results)? {
+        Some((mut grounding, sidecar)) => {
+            grounding.occlusion = occlude(&captioner, request, &sidecar, &results)?;
+            Some(grounding)
+        }
+        None => None,
+    };
     let embedders = Embedders::load(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let texts: Vec<String> = results.iter().map(|r| r.caption.text()).collect();
     let candidates: Vec<Candidate<'_>> = results
@@ -142,7 +149,10 @@ fn caption_samples(
         captioner,
         samples,
         |sample| sample.path.as_path(),
-        request.options,
+        &CaptionRequest {
+            options: request.options,
+            ..CaptionRequest::default()
+        },
         batch,
         progress,
         |outcome| {
@@ -192,8 +202,9 @@ fn caption_samples(
 /// print one line per image.
 const WARNINGS_SHOWN: usize = 5;
 
-/// Grounding figures when the data is a `glimpse synth` set (it has `synth.json`).
-fn ground(data: &Path, results: &mut [ImageResult]) -> Result<Option<Grounding>> {
+/// Grounding figures when the data is a `glimpse synth` set (it has `synth.json`), with the
+/// sidecar read.
+fn ground(data: &Path, results: &mut [ImageResult]) -> Result<Option<(Grounding, SynthSidecar)>> {
     let path = data.join("synth.json");
     // `exists`, not `is_file`: a synth.json that is a FIFO or a folder is refused by name.
     if !path.exists() {
@@ -217,7 +228,29 @@ fn ground(data: &Path, results: &mut [ImageResult]) -> Result<Option<Grounding>>
         totals.add(&words, hallucinated, &baselines);
         result.grounding = words;
     }
-    Ok(Some(totals.finish()))
+    Ok(Some((totals.finish(), sidecar)))
+}
+
+/// The occlusion test ([`occlusion_test`]) on every captioned synth photo, with the split's
+/// decoding; photos that can no longer be read are left out.
+fn occlude(
+    captioner: &Captioner,
+    request: &EvalRequest,
+    sidecar: &SynthSidecar,
+    results: &[ImageResult],
+) -> Result<Occlusion> {
+    let images = by_file(&sidecar.images);
+    let max_pixels = captioner.config.preprocess.max_pixels;
+    let cases = results.iter().filter_map(|result| {
+        let image = images.get(result.sample.name.as_str())?;
+        let photo = read_image(&result.sample.path, max_pixels).ok()?;
+        Some(OcclusionCase {
+            photo,
+            image,
+            caption: &result.caption,
+        })
+    });
+    occlusion_test(captioner, request.options, cases, sidecar.seed)
 }
 
 /// `metrics.json`, `captions.json` and `report.html` in `out`.

@@ -1,14 +1,17 @@
 //! The original report's `plot_attention` figure: one panel per word, titled with the word,
-//! showing the photo with that word's attention map upsampled over it in a grayscale colour map.
+//! showing the photo with that word's attention map upsampled over it in a colour map (grayscale,
+//! as the report's, by default).
 
 use embedded_graphics::mono_font::MonoTextStyle;
-use embedded_graphics::mono_font::ascii::FONT_10X20;
+use embedded_graphics::mono_font::iso_8859_1::FONT_10X20;
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::text::{Alignment, Baseline, Text, TextStyleBuilder};
 use glimpse_model::Caption;
 use glimpse_model::preprocess::resize_rgb;
 use image::{Rgb, RgbImage};
+
+use crate::colormap::Colormap;
 
 /// Figure layout and look.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +21,7 @@ pub struct FigureStyle {
     pub panel_width: u32,
     /// Opacity of the attention map over the photo (the original report uses 0.7).
     pub alpha: f32,
+    pub colormap: Colormap,
 }
 
 impl Default for FigureStyle {
@@ -25,6 +29,7 @@ impl Default for FigureStyle {
         FigureStyle {
             panel_width: 224,
             alpha: 0.7,
+            colormap: Colormap::default(),
         }
     }
 }
@@ -78,9 +83,10 @@ pub fn upsample_bilinear(map: &[f32], grid: [usize; 2], width: u32, height: u32)
     out
 }
 
-/// One panel: the photo with the attention map, stretched from its minimum (black) to its
-/// maximum (white) as matplotlib's `imshow(cmap="gray")` does, blended over it.
-pub fn overlay(photo: &RgbImage, attention: &[f32], grid: [usize; 2], alpha: f32) -> RgbImage {
+/// One panel: the photo with the attention map, stretched from its minimum to its maximum as
+/// matplotlib's `imshow` does, coloured by `style.colormap` and blended over it at
+/// `style.alpha`.
+pub fn overlay(photo: &RgbImage, attention: &[f32], grid: [usize; 2], style: FigureStyle) -> RgbImage {
     let (width, height) = photo.dimensions();
     let map = upsample_bilinear(attention, grid, width, height);
     let (lo, hi) = attention
@@ -90,10 +96,11 @@ pub fn overlay(photo: &RgbImage, attention: &[f32], grid: [usize; 2], alpha: f32
         });
     let span = if hi > lo { hi - lo } else { 1.0 };
     let mut out = photo.clone();
+    let alpha = style.alpha;
     for (pixel, value) in out.pixels_mut().zip(map) {
-        let gray = ((value - lo) / span).clamp(0.0, 1.0) * 255.0;
+        let colour = style.colormap.colour((value - lo) / span);
         for c in 0..3 {
-            pixel[c] = (alpha * gray + (1.0 - alpha) * pixel[c] as f32).round() as u8;
+            pixel[c] = (alpha * colour[c] + (1.0 - alpha) * pixel[c] as f32).round() as u8;
         }
     }
     out
@@ -117,7 +124,7 @@ pub fn attention_figure(photo: &RgbImage, caption: &Caption, style: FigureStyle)
     for (i, (word, attention)) in caption.tokens.iter().zip(&caption.attention).enumerate() {
         let (col, row) = (i as u32 % cols, i as u32 / cols);
         let (x, y) = (GAP + col * cell_w, GAP + row * cell_h);
-        let panel = overlay(&photo, attention, caption.grid, style.alpha);
+        let panel = overlay(&photo, attention, caption.grid, style);
         image::imageops::overlay(&mut figure, &panel, x as i64, (y + TITLE_HEIGHT) as i64);
         draw_title(&mut figure, word, x + panel_w / 2, y);
     }
@@ -184,9 +191,39 @@ mod tests {
         let photo = RgbImage::from_pixel(20, 20, Rgb([0, 0, 0]));
         let mut attention = vec![0.0; 4];
         attention[3] = 1.0; // bottom-right cell
-        let panel = overlay(&photo, &attention, [2, 2], 0.7);
+        let panel = overlay(&photo, &attention, [2, 2], FigureStyle::default());
         assert_eq!(panel.get_pixel(19, 19)[0], 179); // 0.7 × 255
         assert_eq!(panel.get_pixel(0, 0)[0], 0);
+    }
+
+    #[test]
+    fn overlay_takes_the_colour_maps_own_colours() {
+        let photo = RgbImage::from_pixel(20, 20, Rgb([0, 0, 0]));
+        let attention = [0.0, 0.0, 0.0, 1.0];
+        for colormap in [Colormap::Inferno, Colormap::Viridis] {
+            let style = FigureStyle {
+                alpha: 1.0,
+                colormap,
+                ..FigureStyle::default()
+            };
+            let panel = overlay(&photo, &attention, [2, 2], style);
+            let table = colormap.table().unwrap();
+            assert_eq!(panel.get_pixel(19, 19).0, table[255], "{}", colormap.name());
+            assert_eq!(panel.get_pixel(0, 0).0, table[0], "{}", colormap.name());
+        }
+    }
+
+    /// Titles cover Latin-1: "café" is drawn with its é, not the `?` an ASCII font falls back to.
+    #[test]
+    fn titles_draw_latin_1_letters() {
+        let title = |text: &str| {
+            let mut image = RgbImage::from_pixel(60, 28, Rgb([255, 255, 255]));
+            draw_title(&mut image, text, 30, 0);
+            image
+        };
+        assert_ne!(title("café"), title("caf?"));
+        assert_ne!(title("naïve"), title("na?ve"));
+        assert_ne!(title("é"), title(" "));
     }
 
     #[test]
@@ -195,6 +232,7 @@ mod tests {
             tokens: vec!["a".into(), "dog".into(), "runs".into()],
             token_ids: vec![4, 5, 6],
             attention: vec![vec![0.25; 4]; 3],
+            alternatives: Vec::new(),
             grid: [2, 2],
             log_prob: -1.0,
             finished: true,
@@ -206,6 +244,7 @@ mod tests {
             FigureStyle {
                 panel_width: 100,
                 alpha: 0.5,
+                ..FigureStyle::default()
             },
         );
         // 3 words → 2 columns × 2 rows of 100×50 panels with titles.
@@ -227,6 +266,7 @@ mod tests {
             tokens: vec!["tall".into()],
             token_ids: vec![4],
             attention: vec![vec![1.0]],
+            alternatives: Vec::new(),
             grid: [1, 1],
             log_prob: -1.0,
             finished: true,

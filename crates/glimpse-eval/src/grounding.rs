@@ -17,6 +17,8 @@ use serde::Serialize;
 
 use glimpse_data::synth::{COLORS, SHAPES, SynthImage};
 
+use crate::occlusion::Occlusion;
+
 /// The grounding figures over a set of captions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Grounding {
@@ -32,6 +34,9 @@ pub struct Grounding {
     pub grounded_words: usize,
     /// Colour and shape words with no referent in the image.
     pub hallucinated_words: usize,
+    /// Whether hiding a word's objects removes the word (filled in by the evaluation, which
+    /// captions the hidden photos).
+    pub occlusion: Occlusion,
 }
 
 /// One word's scores, for the report.
@@ -44,7 +49,7 @@ pub struct WordGrounding {
 }
 
 /// What attribute a word names, if any.
-fn attribute(word: &str) -> Option<(&'static str, String)> {
+pub(crate) fn attribute(word: &str) -> Option<(&'static str, String)> {
     if let Some((name, _)) = COLORS.iter().find(|(name, _)| *name == word) {
         return Some(("color", name.to_string()));
     }
@@ -56,7 +61,7 @@ fn attribute(word: &str) -> Option<(&'static str, String)> {
 }
 
 /// Overlap area of two `[x0, y0, x1, y1]` rectangles.
-fn overlap(a: [f64; 4], b: [f64; 4]) -> f64 {
+pub(crate) fn overlap(a: [f64; 4], b: [f64; 4]) -> f64 {
     let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
     let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
     w * h
@@ -105,7 +110,7 @@ pub fn ground_caption(
 }
 
 /// The `[x0, y0, x1, y1]` boxes of the objects whose `kind` ("color" or "shape") is `value`.
-fn referent_boxes(image: &SynthImage, kind: &str, value: &str) -> Vec<[f64; 4]> {
+pub(crate) fn referent_boxes(image: &SynthImage, kind: &str, value: &str) -> Vec<[f64; 4]> {
     image
         .objects
         .iter()
@@ -174,6 +179,7 @@ impl GroundingTotals {
             attention_mass_uniform: self.area / n,
             grounded_words: self.words,
             hallucinated_words: self.hallucinated,
+            occlusion: Occlusion::default(),
         }
     }
 }

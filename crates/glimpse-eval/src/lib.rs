@@ -33,6 +33,7 @@
 
 pub mod captioning;
 pub mod clip_score;
+pub mod colormap;
 pub mod compare;
 #[cfg(feature = "embeddings")]
 pub mod embed;
@@ -40,6 +41,7 @@ mod embedders;
 pub mod evaluate;
 pub mod figure;
 pub mod grounding;
+pub mod occlusion;
 pub mod report;
 pub mod score;
 pub mod similarity;

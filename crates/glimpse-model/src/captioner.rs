@@ -7,7 +7,11 @@ use crate::bundle::{Bundle, ModelCard};
 use crate::config::ModelConfig;
 use crate::decoder::EncodedImages;
 use crate::error::{Error, Result};
-use crate::generate::{Caption, GenerateOptions, decode, read_f32, special_token_warning};
+use crate::generate::rows::index_tensor;
+use crate::generate::{
+    Caption, ExploreOptions, GenerateOptions, ScoredCaption, beam_hypotheses, decode, lookup_words, read_f32,
+    score, special_token_warning,
+};
 use crate::model::CaptionModel;
 use crate::preprocess;
 use crate::vocab::Vocabulary;
@@ -131,6 +135,64 @@ impl Captioner {
         options: GenerateOptions,
     ) -> Result<Vec<Caption>> {
         decode(&self.model, encoded, &self.vocab, self.config.grid(), options).await
+    }
+
+    /// Asks more of one encoded image than its caption (`encoded` holds one row): continue
+    /// `explore.prefix`, record the top words at every position, keep every beam. The captions
+    /// come best first: one, or every hypothesis with `explore.all_beams`.
+    pub async fn explore_encoded(
+        &self,
+        encoded: &EncodedImages,
+        options: GenerateOptions,
+        explore: &ExploreOptions,
+    ) -> Result<Vec<Caption>> {
+        let grid = self.config.grid();
+        let mut ranked = beam_hypotheses(&self.model, encoded, &self.vocab, grid, options, explore).await?;
+        if !explore.all_beams {
+            ranked.truncate(1);
+        }
+        Ok(ranked)
+    }
+
+    /// [`Self::explore_encoded`] for every image of `encoded`, one after the other (a plain
+    /// request decodes the batch as [`Self::decode_encoded`] does): each image's captions, best
+    /// first.
+    pub async fn explore_images(
+        &self,
+        encoded: &EncodedImages,
+        options: GenerateOptions,
+        explore: &ExploreOptions,
+    ) -> Result<Vec<Vec<Caption>>> {
+        if *explore == ExploreOptions::default() {
+            let captions = self.decode_encoded(encoded, options).await?;
+            return Ok(captions.into_iter().map(|caption| vec![caption]).collect());
+        }
+        let mut all = Vec::with_capacity(encoded.batch_size());
+        for image in 0..encoded.batch_size() {
+            let one = encoded.select(index_tensor(&[image as u32], &self.device)); // [1, P, E]
+            all.push(self.explore_encoded(&one, options, explore).await?);
+        }
+        Ok(all)
+    }
+
+    /// Scores a person's caption for one encoded image: `words` as
+    /// [`crate::generate::caption_words`] splits them; words the vocabulary lacks are read as
+    /// `<UNK>` and named in the result's `notes`.
+    pub async fn score_encoded(
+        &self,
+        encoded: &EncodedImages,
+        words: &[String],
+        alternatives: usize,
+    ) -> Result<ScoredCaption> {
+        let (ids, notes) = self.lookup_words(words)?;
+        let grid = self.config.grid();
+        let scored = score(&self.model, encoded, &self.vocab, grid, &ids, alternatives).await?;
+        Ok(ScoredCaption { notes, ..scored })
+    }
+
+    /// Vocabulary ids for a person's words, with a note per word read as `<UNK>`.
+    pub fn lookup_words(&self, words: &[String]) -> Result<(Vec<u32>, Vec<String>)> {
+        lookup_words(&self.vocab, words)
     }
 
     /// Captions one encoded image (JPEG, PNG, WebP, GIF, BMP).

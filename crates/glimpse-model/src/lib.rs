@@ -67,7 +67,9 @@ pub use config::{
     PreprocessConfig,
 };
 pub use error::{Error, Result};
-pub use generate::{Caption, Decoding, GenerateOptions};
+pub use generate::{
+    Alternative, Caption, Decoding, ExploreOptions, GenerateOptions, ScoredCaption, ScoredWord,
+};
 pub use model::CaptionModel;
 pub use vocab::Vocabulary;
 pub use weights::{HostTensor, TensorMap};

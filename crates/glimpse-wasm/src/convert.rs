@@ -1,15 +1,17 @@
 //! JavaScript values in and out: options objects, images (bytes or `ImageData`), results with
 //! one `Float32Array` per word.
 
+use glimpse_model::generate::attention_entropy;
 use glimpse_model::preprocess::{decode_image_checked, image_to_input};
 use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions, StageTimes};
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use crate::device::BackendChoice;
+use crate::explore::alternatives_to_js;
 use crate::to_js;
 
-fn get(object: &JsValue, key: &str) -> JsValue {
+pub(crate) fn get(object: &JsValue, key: &str) -> JsValue {
     if object.is_object() {
         Reflect::get(object, &key.into()).unwrap_or(JsValue::UNDEFINED)
     } else {
@@ -27,7 +29,7 @@ fn number(object: &JsValue, key: &str, default: f64) -> Result<f64, JsError> {
         .ok_or_else(|| JsError::new(&format!("option `{key}` must be a number")))
 }
 
-fn whole(object: &JsValue, key: &str, default: usize) -> Result<usize, JsError> {
+pub(crate) fn whole(object: &JsValue, key: &str, default: usize) -> Result<usize, JsError> {
     let value = number(object, key, default as f64)?;
     if value.fract() != 0.0 || value < 0.0 {
         return Err(JsError::new(&format!(
@@ -98,7 +100,7 @@ fn encoded_input(captioner: &Captioner, bytes: &[u8]) -> Result<(Vec<f32>, Optio
     Ok((image_to_input(&decoded.image, preprocess), decoded.warning))
 }
 
-fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
+pub(crate) fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(object, &key.into(), &value.into());
 }
 
@@ -109,50 +111,69 @@ pub struct CaptionMeta<'a> {
     pub stages: StageTimes,
     /// A device change made while captioning.
     pub note: Option<&'a str>,
-    /// A damaged photo, or special tokens in the caption ([`Captioner::caption_warning`]).
+    /// A damaged photo, special tokens in the caption ([`Captioner::caption_warning`]), or
+    /// prefix words read as `<UNK>`.
     pub warning: Option<String>,
+    /// Beam search's ranking exponent, for each beam's `score`.
+    pub length_penalty: f64,
+    /// Whether every hypothesis was asked for (`beams` is then present).
+    pub all_beams: bool,
 }
 
-/// The result object: attention as one `Float32Array` per word.
-pub fn caption_to_js(caption: &Caption, meta: CaptionMeta) -> JsValue {
+/// One caption's own fields: `{ caption, tokens, attention: [Float32Array per word], entropy,
+/// logProb, score, finished, alternatives }` (`alternatives` only when asked for).
+fn caption_object(caption: &Caption, length_penalty: f64) -> Object {
     let out = Object::new();
     set(&out, "caption", caption.text());
-    set(
-        &out,
-        "tokens",
-        caption
-            .tokens
-            .iter()
-            .map(|t| JsValue::from_str(t))
-            .collect::<Array>(),
-    );
-    set(
-        &out,
-        "attention",
-        caption
-            .attention
-            .iter()
-            .map(|a| JsValue::from(Float32Array::from(a.as_slice())))
-            .collect::<Array>(),
-    );
-    set(
-        &out,
-        "grid",
-        caption
-            .grid
-            .iter()
-            .map(|&g| JsValue::from(g as u32))
-            .collect::<Array>(),
-    );
+    let tokens: Array = caption.tokens.iter().map(|t| JsValue::from_str(t)).collect();
+    set(&out, "tokens", tokens);
+    let maps = caption.attention.iter();
+    let attention: Array = maps
+        .clone()
+        .map(|a| JsValue::from(Float32Array::from(a.as_slice())))
+        .collect();
+    set(&out, "attention", attention);
+    let entropy: Array = maps.map(|a| JsValue::from(attention_entropy(a))).collect();
+    set(&out, "entropy", entropy);
     set(&out, "logProb", caption.log_prob);
+    set(&out, "score", caption.beam_score(length_penalty));
     set(&out, "finished", caption.finished);
+    if !caption.alternatives.is_empty() {
+        let positions: Array = caption
+            .alternatives
+            .iter()
+            .map(|a| JsValue::from(alternatives_to_js(a)))
+            .collect();
+        set(&out, "alternatives", positions);
+    }
+    out
+}
+
+pub(crate) fn set_stages(out: &Object, times: StageTimes) {
+    let stages = Object::new();
+    set(&stages, "prepareMs", times.prepare_ms);
+    set(&stages, "encoderMs", times.encoder_ms);
+    set(&stages, "decoderMs", times.decoder_ms);
+    set(out, "stages", stages);
+}
+
+/// The result object for the best of `ranked` (best first): its fields, `grid`, `backend`,
+/// `ms`, `stages`, `note`, `warning`, and with `allBeams` every hypothesis in `beams`.
+pub fn caption_to_js(ranked: &[Caption], meta: CaptionMeta) -> JsValue {
+    let best = &ranked[0];
+    let out = caption_object(best, meta.length_penalty);
+    let grid: Array = best.grid.iter().map(|&g| JsValue::from(g as u32)).collect();
+    set(&out, "grid", grid);
+    if meta.all_beams {
+        let beams: Array = ranked
+            .iter()
+            .map(|caption| JsValue::from(caption_object(caption, meta.length_penalty)))
+            .collect();
+        set(&out, "beams", beams);
+    }
     set(&out, "backend", meta.backend);
     set(&out, "ms", meta.ms);
-    let stages = Object::new();
-    set(&stages, "prepareMs", meta.stages.prepare_ms);
-    set(&stages, "encoderMs", meta.stages.encoder_ms);
-    set(&stages, "decoderMs", meta.stages.decoder_ms);
-    set(&out, "stages", stages);
+    set_stages(&out, meta.stages);
     set(
         &out,
         "note",

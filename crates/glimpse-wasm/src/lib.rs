@@ -9,8 +9,15 @@
 //! await init();
 //! const captioner = await Captioner.load(bundleBytes, { backend: "auto" }); // "webgpu" | "cpu"
 //! const result = await captioner.caption(imageBytesOrImageData, { beam: 3, maxLen: 20 });
-//! // { caption, tokens, attention: [Float32Array per word], grid: [h, w], logProb, finished,
-//! //   backend: "webgpu" | "cpu", ms, stages: { prepareMs, encoderMs, decoderMs }, note }
+//! // { caption, tokens, attention: [Float32Array per word], entropy, grid: [h, w], logProb,
+//! //   score, finished, backend: "webgpu" | "cpu", ms, stages: { prepareMs, encoderMs,
+//! //   decoderMs }, note, warning }
+//! // Exploring: continue given words, the top words at every position, every beam.
+//! await captioner.caption(image, { prefix: ["a", "cat"], alternatives: 5, beam: 3, allBeams: true });
+//! // + alternatives: [[{ word, id, prob, logProb }] per position], beams: [caption objects]
+//! const scored = await captioner.score(image, "a dog runs on the grass", { alternatives: 5 });
+//! // { words: [{ word, typed, id, prob, logProb, rank, attention, entropy, alternatives }],
+//! //   end, logProb, grid, notes, backend, ms, stages }
 //! captioner.info(); // { card, config, vocabularySize, grid, backend, module, note }
 //! ```
 //!
@@ -25,8 +32,9 @@
 
 mod convert;
 mod device;
+mod explore;
 
-use glimpse_model::{Bundle, Caption, GenerateOptions, StageTimes};
+use glimpse_model::{Bundle, ExploreOptions, GenerateOptions, StageTimes};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
@@ -34,6 +42,7 @@ use crate::convert::{
     CaptionMeta, caption_to_js, image_input, info_to_js, read_generate_options, read_load_options,
 };
 use crate::device::{MODULE, Placement, forget_webgpu, place};
+use crate::explore::{read_explore_request, read_words, scored_to_js};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -72,63 +81,108 @@ impl Captioner {
 
     /// Captions an encoded image (`Uint8Array`/`ArrayBuffer` of JPEG, PNG, WebP, GIF or BMP
     /// bytes) or decoded pixels (`ImageData`, or any `{ width, height, data }` RGBA object).
-    /// Options: `{ beam = 1, maxLen = 20, lengthPenalty = 0 }`.
+    /// Options: `{ beam = 1, maxLen = 20, lengthPenalty = 0 }`, and to explore: `prefix` (words
+    /// the caption starts with: a string or an array of vocabulary words), `alternatives` (the
+    /// top words recorded at every position), `allBeams` (every hypothesis in `beams`).
     pub async fn caption(&mut self, image: JsValue, options: JsValue) -> Result<JsValue, JsError> {
-        let options: GenerateOptions = read_generate_options(&options)?;
-        options.validate().map_err(to_js)?;
+        let generate: GenerateOptions = read_generate_options(&options)?;
+        generate.validate().map_err(to_js)?;
+        let request = read_explore_request(&options)?;
+        let (prefix, prefix_notes) = self.inner.lookup_words(&request.prefix).map_err(to_js)?;
+        let explore = ExploreOptions {
+            prefix,
+            alternatives: request.alternatives,
+            all_beams: request.all_beams,
+        };
+        explore
+            .validate(&self.inner.vocab, generate.max_len)
+            .map_err(to_js)?;
         let started = js_sys::Date::now();
         let gpu_before = self.placement.choice_is_gpu();
         let (input, image_warning) = image_input(&self.inner, &image)?;
         let prepare_ms = js_sys::Date::now() - started;
-        let (caption, stages) = match self.timed_caption(std::slice::from_ref(&input), options).await {
-            Ok(done) => done,
+        let input = std::slice::from_ref(&input);
+        let explore = &explore;
+        let (ranked, stages) = self
+            .on_device("captioning", async |inner| {
+                timed(inner, input, async |inner, encoded| {
+                    Ok(inner.explore_images(encoded, generate, explore).await?.remove(0))
+                })
+                .await
+            })
+            .await?;
+        let warnings = self.inner.caption_warning(image_warning, &ranked[0]);
+        let meta = CaptionMeta {
+            backend: self.placement.name(),
+            ms: js_sys::Date::now() - started,
+            stages: StageTimes { prepare_ms, ..stages },
+            note: self.switch_note(gpu_before),
+            warning: join_warnings(warnings, prefix_notes),
+            length_penalty: generate.decoding.length_penalty(),
+            all_beams: explore.all_beams,
+        };
+        Ok(caption_to_js(&ranked, meta))
+    }
+
+    /// Scores a caption for an image: `caption` is a string (split as training captions are)
+    /// or an array of words; options `{ alternatives = 0 }`. Each word's probability, rank,
+    /// attention and attention entropy, by teacher forcing; words the vocabulary lacks are read
+    /// as `<UNK>` and named in `notes`.
+    pub async fn score(
+        &mut self,
+        image: JsValue,
+        caption: JsValue,
+        options: JsValue,
+    ) -> Result<JsValue, JsError> {
+        let typed = read_words(&caption, "caption")?;
+        let alternatives = convert::whole(&options, "alternatives", 0)?;
+        let started = js_sys::Date::now();
+        let (input, _) = image_input(&self.inner, &image)?;
+        let prepare_ms = js_sys::Date::now() - started;
+        let input = std::slice::from_ref(&input);
+        let typed_words = &typed;
+        let (scored, stages) = self
+            .on_device("scoring", async |inner| {
+                timed(inner, input, async |inner, encoded| {
+                    inner.score_encoded(encoded, typed_words, alternatives).await
+                })
+                .await
+            })
+            .await?;
+        let stages = StageTimes { prepare_ms, ..stages };
+        let ms = js_sys::Date::now() - started;
+        Ok(scored_to_js(&scored, &typed, self.placement.name(), ms, stages))
+    }
+
+    /// Runs `work` on the model; when WebGPU fails during it, moves the model to the CPU and
+    /// runs `work` again there (the note says so).
+    async fn on_device<T>(
+        &mut self,
+        what: &str,
+        work: impl AsyncFn(&glimpse_model::Captioner) -> glimpse_model::Result<T>,
+    ) -> Result<T, JsError> {
+        match work(&self.inner).await {
+            Ok(done) => Ok(done),
             Err(err) if self.placement.choice_is_gpu() => {
                 let cause = err.to_string();
                 let cause = cause.lines().next().unwrap_or_default().trim_end_matches(':');
                 self.move_to_cpu(format!(
-                    "WebGPU failed while captioning ({cause}), so the model moved to the CPU"
+                    "WebGPU failed while {what} ({cause}), so the model moved to the CPU"
                 ))?;
-                self.timed_caption(std::slice::from_ref(&input), options)
-                    .await
-                    .map_err(to_js)?
+                work(&self.inner).await.map_err(to_js)
             }
-            Err(err) => return Err(to_js(err)),
-        };
-        let ms = js_sys::Date::now() - started;
-        // Only a switch made during this very call is news for this caption.
+            Err(err) => Err(to_js(err)),
+        }
+    }
+
+    /// The device-change note for this call: only a switch made during it is news.
+    fn switch_note(&self, gpu_before: bool) -> Option<&str> {
         let switched = gpu_before && !self.placement.choice_is_gpu();
-        let note = if switched {
+        if switched {
             self.placement.note.as_deref()
         } else {
             None
-        };
-        let meta = CaptionMeta {
-            backend: self.placement.name(),
-            ms,
-            stages: StageTimes { prepare_ms, ..stages },
-            note,
-            warning: self.inner.caption_warning(image_warning, &caption),
-        };
-        Ok(caption_to_js(&caption, meta))
-    }
-
-    /// Encodes and decodes one prepared input (a slice of one), timing the two halves.
-    async fn timed_caption(
-        &self,
-        input: &[Vec<f32>],
-        options: GenerateOptions,
-    ) -> glimpse_model::Result<(Caption, StageTimes)> {
-        let started = js_sys::Date::now();
-        let encoded = self.inner.encode_inputs(input)?;
-        self.inner.finish_encoding(&encoded).await?;
-        let encoded_at = js_sys::Date::now();
-        let caption = self.inner.decode_encoded(&encoded, options).await?.remove(0);
-        let stages = StageTimes {
-            prepare_ms: 0.0,
-            encoder_ms: encoded_at - started,
-            decoder_ms: js_sys::Date::now() - encoded_at,
-        };
-        Ok((caption, stages))
+        }
     }
 
     /// The model card, config, vocabulary size, attention grid and the backend in use.
@@ -161,6 +215,34 @@ impl Captioner {
         web_sys::console::warn_1(&JsValue::from_str(self.placement.note.as_deref().unwrap_or("")));
         Ok(())
     }
+}
+
+/// Encodes one prepared input (a slice of one) and runs `decode` on it, timing the two halves.
+async fn timed<T>(
+    inner: &glimpse_model::Captioner,
+    input: &[Vec<f32>],
+    decode: impl AsyncFn(
+        &glimpse_model::Captioner,
+        &glimpse_model::decoder::EncodedImages,
+    ) -> glimpse_model::Result<T>,
+) -> glimpse_model::Result<(T, StageTimes)> {
+    let started = js_sys::Date::now();
+    let encoded = inner.encode_inputs(input)?;
+    inner.finish_encoding(&encoded).await?;
+    let encoded_at = js_sys::Date::now();
+    let done = decode(inner, &encoded).await?;
+    let stages = StageTimes {
+        prepare_ms: 0.0,
+        encoder_ms: encoded_at - started,
+        decoder_ms: js_sys::Date::now() - encoded_at,
+    };
+    Ok((done, stages))
+}
+
+/// The caption's warnings and the prefix's notes as one message.
+fn join_warnings(warning: Option<String>, notes: Vec<String>) -> Option<String> {
+    let all: Vec<String> = warning.into_iter().chain(notes).collect();
+    (!all.is_empty()).then(|| all.join("; "))
 }
 
 pub(crate) fn to_js(err: impl std::fmt::Display) -> JsError {

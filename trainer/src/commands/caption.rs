@@ -5,21 +5,25 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_model::{Caption, StageTimes};
+use glimpse_model::{Alternative, Caption, Captioner, ExploreOptions, StageTimes};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use clap::Args;
 use glimpse::backend::Backend;
-use glimpse_eval::captioning::{Captioned, ImageError, caption_files, load_captioner};
+use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_files, load_captioner};
+use glimpse_eval::colormap::Colormap;
 use glimpse_eval::figure::{FigureStyle, attention_figure};
 use glimpse_files::{shown, terminal_safe, unique_names};
 
-use super::{DecodingArgs, Exit};
+use super::{DecodingArgs, Exit, choice};
 
 /// `glimpse caption`.
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  glimpse caption --model model.safetensors --beam 3 --attention-png figures/ photos/*.jpg"
+)]
 pub struct CaptionArgs {
     /// The `.safetensors` weight bundle.
     #[arg(long)]
@@ -29,8 +33,19 @@ pub struct CaptionArgs {
     images: Vec<PathBuf>,
     #[command(flatten)]
     decoding: DecodingArgs,
+    /// Start every caption with these words and let the model continue (greedy or by beam);
+    /// words the vocabulary lacks are read as <UNK>, with a warning.
+    #[arg(long, value_name = "TEXT")]
+    prefix: Option<String>,
+    /// Also show the K most probable words at every position of the caption, with their
+    /// probabilities (at most 50).
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    alternatives: usize,
+    /// Show every hypothesis the beam search ends with, best first, with its score.
+    #[arg(long)]
+    all_beams: bool,
     /// One JSON object per line: image, caption, tokens, attention, grid, log_prob, backend, ms,
-    /// stages.
+    /// stages; with --alternatives and --all-beams also alternatives and beams.
     #[arg(long)]
     json: bool,
     /// Write each image's attention figure (a panel per word) to DIR as PNG.
@@ -39,6 +54,10 @@ pub struct CaptionArgs {
     /// Opacity of the attention maps in the figure.
     #[arg(long, default_value_t = 0.7)]
     alpha: f32,
+    /// Colour map of the attention in the figure: gray (the original report's), or matplotlib's
+    /// inferno or viridis.
+    #[arg(long, value_parser = choice::<Colormap>(), default_value = Colormap::default().name())]
+    colormap: Colormap,
     /// Compute backend (each is a cargo feature; flex is built by default).
     #[arg(long, value_enum, default_value_t = Backend::first_built())]
     backend: Backend,
@@ -66,6 +85,27 @@ pub struct CaptionRecord<'a> {
     /// Present when the file was damaged but still decoded (a truncated JPEG).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// With --alternatives: the top words at every position (one list per word, one more for
+    /// the end token when the caption finished).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub alternatives: &'a [Vec<Alternative>],
+    /// With --all-beams: every hypothesis, best first (the first is this caption).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub beams: Vec<BeamRecord<'a>>,
+}
+
+/// One beam hypothesis in `--json` output.
+#[derive(Debug, Serialize)]
+pub struct BeamRecord<'a> {
+    pub caption: String,
+    pub tokens: &'a [String],
+    pub attention: &'a [Vec<f32>],
+    pub log_prob: f64,
+    /// What beam search ranks by: log_prob / length^length_penalty.
+    pub score: f64,
+    pub finished: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub alternatives: &'a [Vec<Alternative>],
 }
 
 #[derive(Debug, Serialize)]
@@ -82,8 +122,10 @@ pub fn run(args: CaptionArgs) -> Result<Exit> {
 
 fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     let options = request.decoding.options()?;
+    glimpse_model::generate::explore::check_alternatives(request.alternatives)?;
     let style = FigureStyle {
         alpha: request.alpha,
+        colormap: request.colormap,
         ..FigureStyle::default()
     };
     if request.images.is_empty() {
@@ -91,6 +133,10 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     }
     let batch = options.decoding.batch_size(request.batch);
     let captioner = load_captioner(&request.model, &request.backend.device()?)?;
+    let caption_request = CaptionRequest {
+        options,
+        explore: explore_options(request, &captioner)?,
+    };
     if !captioner.card.decoder_trained {
         eprintln!(
             "warning: {}'s decoder was never trained; its captions are meaningless",
@@ -106,7 +152,7 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         &captioner,
         &items,
         |(path, _)| path.as_path(),
-        options,
+        &caption_request,
         batch,
         progress_bar(request.images.len()),
         |outcome| match outcome {
@@ -121,6 +167,7 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
                 item: (path, figure),
                 photo,
                 caption,
+                beams,
                 ms,
                 stages,
                 warning,
@@ -128,7 +175,13 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
                 if let Some(warning) = &warning {
                     eprintln!("warning: {}: {warning}", shown(path));
                 }
-                print_caption(request, path, &caption, (ms, stages), warning, out)?;
+                let captioned = Shown {
+                    caption: &caption,
+                    beams: &beams,
+                    times: (ms, stages),
+                    warning,
+                };
+                print_caption(request, path, captioned, out)?;
                 match &request.attention_png {
                     Some(dir) => save_figure(&dir.join(figure), &photo, &caption, style),
                     None => Ok(()),
@@ -143,6 +196,29 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the flags ask of each image besides its caption; the prefix's words looked up in the
+/// model's vocabulary (a warning for each it lacks).
+fn explore_options(request: &CaptionArgs, captioner: &Captioner) -> Result<ExploreOptions> {
+    let prefix = match &request.prefix {
+        Some(text) => {
+            let words = glimpse_model::generate::caption_words(text);
+            let (ids, notes) = captioner.lookup_words(&words).context("--prefix")?;
+            for note in notes {
+                eprintln!("warning: --prefix: {}", terminal_safe(&note));
+            }
+            ids
+        }
+        None => Vec::new(),
+    };
+    let explore = ExploreOptions {
+        prefix,
+        alternatives: request.alternatives,
+        all_beams: request.all_beams,
+    };
+    explore.validate(&captioner.vocab, request.decoding.options()?.max_len)?;
+    Ok(explore)
 }
 
 /// A progress bar for more than one image; none for one.
@@ -192,14 +268,29 @@ fn why_unreadable(error: ImageError) -> anyhow::Error {
     }
 }
 
+/// One image's outcome as [`print_caption`] shows it.
+struct Shown<'a> {
+    caption: &'a Caption,
+    /// The beam's other hypotheses, best first.
+    beams: &'a [Caption],
+    /// Milliseconds, in all and by stage.
+    times: (f64, StageTimes),
+    warning: Option<String>,
+}
+
 fn print_caption(
     request: &CaptionArgs,
     path: &Path,
-    caption: &Caption,
-    (ms, stages): (f64, StageTimes),
-    warning: Option<String>,
+    shown_caption: Shown,
     out: &mut impl Write,
 ) -> Result<()> {
+    let Shown {
+        caption,
+        beams,
+        times: (ms, stages),
+        warning,
+    } = shown_caption;
+    let penalty = request.decoding.options()?.decoding.length_penalty();
     if request.json {
         let record = CaptionRecord {
             image: path.display().to_string(),
@@ -213,13 +304,65 @@ fn print_caption(
             ms,
             stages,
             warning,
+            alternatives: &caption.alternatives,
+            beams: match request.all_beams {
+                true => std::iter::once(caption)
+                    .chain(beams)
+                    .map(|beam| beam_record(beam, penalty))
+                    .collect(),
+                false => Vec::new(),
+            },
         };
         writeln!(out, "{}", super::json_line(&record)?)?;
-    } else if request.images.len() == 1 {
+        return Ok(());
+    }
+    if request.images.len() == 1 {
         writeln!(out, "{}", terminal_safe(&caption.text()))?;
     } else {
         // Escaped, a tab or newline in a file name or a word cannot forge a column or a line.
         writeln!(out, "{}\t{}", shown(path), terminal_safe(&caption.text()))?;
+    }
+    print_alternatives(caption, out)?;
+    for (rank, beam) in beams.iter().enumerate() {
+        let score = beam.beam_score(penalty);
+        writeln!(
+            out,
+            "  beam {} ({score:.3}): {}",
+            rank + 2,
+            terminal_safe(&beam.text())
+        )?;
+        print_alternatives(beam, out)?;
+    }
+    Ok(())
+}
+
+fn beam_record(beam: &Caption, length_penalty: f64) -> BeamRecord<'_> {
+    BeamRecord {
+        caption: beam.text(),
+        tokens: &beam.tokens,
+        attention: &beam.attention,
+        log_prob: beam.log_prob,
+        score: beam.beam_score(length_penalty),
+        finished: beam.finished,
+        alternatives: &beam.alternatives,
+    }
+}
+
+/// One line per position: the chosen word, then the top words with their probabilities.
+fn print_alternatives(caption: &Caption, out: &mut impl Write) -> Result<()> {
+    let chosen = caption.tokens.iter().map(String::as_str).chain(["<end>"]);
+    for (position, (word, top)) in chosen.zip(&caption.alternatives).enumerate() {
+        let listed: Vec<String> = top
+            .iter()
+            .map(|a| format!("{} {:.3}", terminal_safe(&a.word), a.prob))
+            .collect();
+        writeln!(
+            out,
+            "  {:>2} {:<12} {}",
+            position + 1,
+            terminal_safe(word),
+            listed.join(", ")
+        )?;
     }
     Ok(())
 }

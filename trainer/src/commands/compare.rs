@@ -11,10 +11,14 @@ use glimpse_eval::compare::{CompareRequest, compare, parse_set};
 use super::{Exit, choice};
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  glimpse compare --data data/flickr8k --split test --out cmp/ glimpse=eval/captions.json vit-gpt2=vit.json"
+)]
 pub struct CompareArgs {
     /// The data folder (any layout `glimpse train` reads).
     #[arg(long)]
     data: PathBuf,
+    /// The split to caption and score.
     #[arg(long, value_parser = choice::<Split>(), default_value_t = Split::Test)]
     split: Split,
     /// Caption sets as NAME=CAPTIONS.json (e.g. glimpse=run/eval/captions.json vit-gpt2=vit.json).

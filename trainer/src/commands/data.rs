@@ -15,6 +15,7 @@ pub enum DataSource {
 }
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  glimpse data flickr8k data/flickr8k")]
 pub struct DownloadArgs {
     /// Destination folder.
     dir: PathBuf,

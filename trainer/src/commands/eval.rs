@@ -11,6 +11,9 @@ use glimpse_eval::evaluate::{EvalRequest, evaluate};
 use super::{DecodingArgs, Exit, choice};
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  glimpse eval --model model.safetensors --data data/shapes --split test --out eval/"
+)]
 pub struct EvalArgs {
     /// The `.safetensors` weight bundle.
     #[arg(long)]
@@ -18,6 +21,7 @@ pub struct EvalArgs {
     /// The data folder (any layout `glimpse train` reads).
     #[arg(long)]
     data: PathBuf,
+    /// The split to caption and score.
     #[arg(long, value_parser = choice::<Split>(), default_value_t = Split::Test)]
     split: Split,
     #[command(flatten)]
@@ -28,6 +32,7 @@ pub struct EvalArgs {
     /// Write metrics.json and captions.json here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Compute backend (each is a cargo feature; flex is built by default).
     #[arg(long, value_enum, default_value_t = Backend::first_built())]
     backend: Backend,
     /// Images decoded together (greedy).

@@ -11,6 +11,7 @@ use glimpse::files::write_atomically;
 use super::{Exit, StorageArgs, choice};
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  glimpse export runs/shapes --which best --f16 --out model.safetensors")]
 pub struct ExportArgs {
     /// The run folder, or a bundle (`.safetensors`) to write again with another storage.
     run: PathBuf,

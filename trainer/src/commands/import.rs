@@ -25,6 +25,9 @@ pub enum ImportSource {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  glimpse import torch --checkpoint attention_model_state.pth --vocab vocab.json --out model.safetensors"
+)]
 pub struct ImportTorchArgs {
     /// A captioning checkpoint (notebook or sgrvinod), or a torchvision state dict.
     #[arg(long)]

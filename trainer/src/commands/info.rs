@@ -10,6 +10,7 @@ use glimpse_model::Bundle;
 use super::Exit;
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  glimpse info model.safetensors")]
 pub struct InfoArgs {
     /// The `.safetensors` bundle.
     bundle: PathBuf,

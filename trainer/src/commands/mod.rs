@@ -3,11 +3,14 @@
 
 pub mod caption;
 pub mod compare;
+pub mod completions;
 pub mod data;
 pub mod eval;
 pub mod export;
 pub mod import;
 pub mod info;
+pub mod man;
+pub mod score;
 pub mod synth;
 pub mod train;
 
@@ -90,6 +93,13 @@ impl Choice for CheckpointLayout {
     const ALL: &'static [CheckpointLayout] = &CheckpointLayout::ALL;
     fn name(self) -> &'static str {
         CheckpointLayout::name(self)
+    }
+}
+
+impl Choice for glimpse_eval::colormap::Colormap {
+    const ALL: &'static [Self] = &Self::ALL;
+    fn name(self) -> &'static str {
+        glimpse_eval::colormap::Colormap::name(self)
     }
 }
 

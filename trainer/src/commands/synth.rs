@@ -9,12 +9,14 @@ use glimpse_data::synth;
 use super::Exit;
 
 #[derive(Args)]
+#[command(after_help = "Example:\n  glimpse synth data/shapes --images 2000 --seed 7")]
 pub struct SynthArgs {
     /// Output folder (created; must be empty).
     dir: PathBuf,
     /// Number of images (80% train, 10% val, 10% test).
     #[arg(long, default_value_t = 2000)]
     images: usize,
+    /// Random seed: the same seed and count always write the same images and captions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }

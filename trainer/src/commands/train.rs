@@ -11,6 +11,9 @@ use glimpse::train::{self, TrainOutcome, TrainRequest};
 use super::Exit;
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  glimpse train --data data/shapes --out runs/shapes --config config.json --encoder-weights mobilenet_v2-b0353104.pth"
+)]
 pub struct TrainArgs {
     /// The data folder (optional with --resume: the run remembers it).
     #[arg(long)]

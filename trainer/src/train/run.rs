@@ -186,6 +186,13 @@ impl<'r> Setup<'r> {
                 max_bad_fraction: self.config.max_bad_fraction,
             },
         )?;
+        if dataset.split(Split::Train).is_empty() {
+            bail!(
+                "{}: the train split has no usable images (training needs one; `glimpse eval` scores \
+                 the other splits without it)",
+                shown(&self.data)
+            );
+        }
         println!(
             "data: {} ({:?}): {}",
             terminal_safe(&dataset.name),

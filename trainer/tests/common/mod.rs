@@ -67,6 +67,13 @@ pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
     stdout.into_owned()
 }
 
+/// Asserts that a `glimpse` run failed and that its stderr says `needle`.
+pub fn fails_saying(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "succeeded, expected: {needle}");
+    assert!(stderr.contains(needle), "expected {needle:?} in:\n{stderr}");
+}
+
 /// The PyTorch fixtures (tests/fixtures/torch): the notebook's and sgrvinod's checkpoints.
 pub fn torch_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/torch")

@@ -68,19 +68,22 @@ pub(super) fn grounding_table(page: &mut String, models: &[ReportModel]) {
     if !models.iter().any(|m| m.grounding.is_some()) {
         return;
     }
-    page.push_str("<h2>Attention grounding</h2><p>For generated colour and shape words, where the attention falls relative to the objects' boxes; beside each figure, what uniform attention would score.</p><table><thead><tr><th>model</th><th>pointing game</th><th>uniform</th><th>attention mass in box</th><th>uniform</th><th>words scored</th><th>hallucinated</th></tr></thead><tbody>");
+    page.push_str("<h2>Attention grounding</h2><p>For generated colour and shape words, where the attention falls relative to the objects' boxes; beside each figure, what uniform attention would score. Then whether the caption depends on what the attention found: how often a word disappears when the objects it names are hidden (filled with the normalisation mean), against hiding boxes of the same sizes elsewhere.</p><table><thead><tr><th>model</th><th>pointing game</th><th>uniform</th><th>attention mass in box</th><th>uniform</th><th>words scored</th><th>hallucinated</th><th>word gone when its objects are hidden</th><th>when boxes elsewhere are hidden</th><th>words tested</th></tr></thead><tbody>");
     for model in models {
         if let Some(g) = &model.grounding {
             let _ = write!(
                 page,
-                "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
                 escape(&model.name),
                 g.pointing_game,
                 g.pointing_game_uniform,
                 g.attention_mass_in_box,
                 g.attention_mass_uniform,
                 g.grounded_words,
-                g.hallucinated_words
+                g.hallucinated_words,
+                g.occlusion.removed_when_objects_hidden,
+                g.occlusion.removed_when_elsewhere_hidden,
+                g.occlusion.words_tested
             );
         }
     }

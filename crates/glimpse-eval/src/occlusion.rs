@@ -1,0 +1,179 @@
+//! Whether the attention is causal, on `glimpse synth` data: hiding the objects a colour or
+//! shape word names (their boxes filled with the normalisation mean, which the model sees as
+//! zero input) should remove the word from the caption far more often than hiding boxes of the
+//! same sizes elsewhere. The pointing game says where attention falls; this says whether the
+//! caption depends on what is there.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+use glimpse_data::rng::Rng;
+use glimpse_data::synth::SynthImage;
+use glimpse_model::preprocess::image_to_input;
+use glimpse_model::{Caption, Captioner, GenerateOptions};
+use image::{Rgb, RgbImage};
+use serde::Serialize;
+
+use crate::grounding::{attribute, overlap, referent_boxes};
+
+/// Random placements tried for a word's boxes before the word is skipped.
+const PLACEMENT_TRIES: usize = 100;
+
+/// The occlusion test over a set of captions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Occlusion {
+    /// Colour and shape words tested (each with a referent in the image).
+    pub words_tested: usize,
+    /// Fraction of them gone from the caption once their objects are hidden.
+    pub removed_when_objects_hidden: f64,
+    /// Fraction gone once boxes of the same sizes, off those objects, are hidden instead.
+    pub removed_when_elsewhere_hidden: f64,
+    /// Words skipped because no place off their objects could hold the boxes.
+    pub words_skipped: usize,
+}
+
+/// One captioned synth photo to test.
+pub struct OcclusionCase<'a> {
+    pub photo: RgbImage,
+    pub image: &'a SynthImage,
+    pub caption: &'a Caption,
+}
+
+/// Runs the test on every case: per distinct colour or shape word of its caption with a
+/// referent, the photo is captioned again with the referents hidden and with boxes of the same
+/// sizes hidden elsewhere (placed by `seed`), as `options` decodes.
+pub fn occlusion_test<'a>(
+    captioner: &Captioner,
+    options: GenerateOptions,
+    cases: impl IntoIterator<Item = OcclusionCase<'a>>,
+    seed: u64,
+) -> Result<Occlusion> {
+    let fill = captioner
+        .config
+        .preprocess
+        .mean
+        .map(|m| (m * 255.0).round() as u8);
+    let mut rng = Rng::new(seed);
+    let (mut tested, mut removed_hidden, mut removed_elsewhere, mut skipped) = (0, 0, 0, 0);
+    for case in cases {
+        let mut words = Vec::new(); // (kind, value)
+        let mut inputs = Vec::new(); // [3, H, W] each: hidden, then elsewhere, per word
+        for (kind, value) in named_attributes(case.caption) {
+            let boxes = referent_boxes(case.image, kind, &value);
+            if boxes.is_empty() {
+                continue;
+            }
+            let size = [case.photo.width(), case.photo.height()];
+            let Some(elsewhere) = place_elsewhere(&boxes, size, &mut rng) else {
+                skipped += 1;
+                continue;
+            };
+            let preprocess = &captioner.config.preprocess;
+            inputs.push(image_to_input(&hide(&case.photo, &boxes, fill), preprocess));
+            inputs.push(image_to_input(&hide(&case.photo, &elsewhere, fill), preprocess));
+            words.push((kind, value));
+        }
+        let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
+        for ((kind, value), pair) in words.iter().zip(captions.chunks(2)) {
+            tested += 1;
+            removed_hidden += usize::from(!names(&pair[0], kind, value));
+            removed_elsewhere += usize::from(!names(&pair[1], kind, value));
+        }
+    }
+    let n = tested.max(1) as f64;
+    Ok(Occlusion {
+        words_tested: tested,
+        removed_when_objects_hidden: removed_hidden as f64 / n,
+        removed_when_elsewhere_hidden: removed_elsewhere as f64 / n,
+        words_skipped: skipped,
+    })
+}
+
+/// The distinct (kind, value) attributes the caption's words name (`red`, `circles` → circle).
+fn named_attributes(caption: &Caption) -> BTreeSet<(&'static str, String)> {
+    caption.tokens.iter().filter_map(|t| attribute(t)).collect()
+}
+
+/// Whether a word of `caption` names the attribute.
+fn names(caption: &Caption, kind: &str, value: &str) -> bool {
+    caption
+        .tokens
+        .iter()
+        .any(|t| attribute(t).is_some_and(|(k, v)| k == kind && v == value))
+}
+
+/// `photo` with `boxes` (`[x0, y0, x1, y1]`, end exclusive) filled with `fill`.
+fn hide(photo: &RgbImage, boxes: &[[f64; 4]], fill: [u8; 3]) -> RgbImage {
+    let mut hidden = photo.clone();
+    let (width, height) = (photo.width() as f64, photo.height() as f64);
+    for b in boxes {
+        let (x0, x1) = (b[0].clamp(0.0, width) as u32, b[2].clamp(0.0, width) as u32);
+        let (y0, y1) = (b[1].clamp(0.0, height) as u32, b[3].clamp(0.0, height) as u32);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                hidden.put_pixel(x, y, Rgb(fill));
+            }
+        }
+    }
+    hidden
+}
+
+/// Boxes of the sizes of `boxes`, each placed at random inside the image and overlapping none
+/// of `boxes` nor each other; `None` when no such placement turned up.
+fn place_elsewhere(boxes: &[[f64; 4]], size: [u32; 2], rng: &mut Rng) -> Option<Vec<[f64; 4]>> {
+    let [width, height] = size.map(f64::from);
+    'tries: for _ in 0..PLACEMENT_TRIES {
+        let mut placed: Vec<[f64; 4]> = Vec::with_capacity(boxes.len());
+        for b in boxes {
+            let (w, h) = (b[2] - b[0], b[3] - b[1]);
+            if w > width || h > height {
+                return None;
+            }
+            let (x, y) = (
+                rng.range(0.0, width - w).floor(),
+                rng.range(0.0, height - h).floor(),
+            );
+            let candidate = [x, y, x + w, y + h];
+            if boxes.iter().chain(&placed).any(|o| overlap(candidate, *o) > 0.0) {
+                continue 'tries;
+            }
+            placed.push(candidate);
+        }
+        return Some(placed);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_boxes_take_the_fill_and_nothing_else_changes() {
+        let photo = RgbImage::from_pixel(8, 6, Rgb([1, 2, 3]));
+        let hidden = hide(&photo, &[[2.0, 1.0, 4.0, 3.0]], [9, 9, 9]);
+        let filled = hidden.pixels().filter(|p| p.0 == [9, 9, 9]).count();
+        assert_eq!(filled, 4);
+        assert_eq!(hidden.get_pixel(3, 2).0, [9, 9, 9]);
+        assert_eq!(hidden.get_pixel(4, 2).0, [1, 2, 3]);
+    }
+
+    #[test]
+    fn boxes_are_placed_off_the_objects_at_the_same_sizes() {
+        let mut rng = Rng::new(3);
+        let boxes = [[10.0, 10.0, 30.0, 40.0], [50.0, 0.0, 60.0, 10.0]];
+        for _ in 0..20 {
+            let placed = place_elsewhere(&boxes, [100, 100], &mut rng).unwrap();
+            for (p, b) in placed.iter().zip(&boxes) {
+                assert_eq!((p[2] - p[0], p[3] - p[1]), (b[2] - b[0], b[3] - b[1]));
+                assert!(p[0] >= 0.0 && p[1] >= 0.0 && p[2] <= 100.0 && p[3] <= 100.0);
+                assert!(boxes.iter().all(|o| overlap(*p, *o) == 0.0));
+            }
+        }
+        // No room: a box covering most of the image cannot move off itself.
+        assert_eq!(
+            place_elsewhere(&[[0.0, 0.0, 90.0, 90.0]], [100, 100], &mut rng),
+            None
+        );
+    }
+}

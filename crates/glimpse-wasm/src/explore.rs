@@ -1,0 +1,126 @@
+//! The exploring half of the JavaScript API: reading `prefix`/`alternatives`/`allBeams` and
+//! caption text, and writing scored captions and alternatives as JavaScript values.
+
+use glimpse_model::generate::caption_words;
+use glimpse_model::{Alternative, ScoredCaption, ScoredWord, StageTimes};
+use js_sys::{Array, Float32Array, Object};
+use wasm_bindgen::{JsError, JsValue};
+
+use crate::convert::{get, set, set_stages, whole};
+
+/// What `caption()` is asked besides the words: `{ prefix, alternatives, allBeams }`.
+pub struct ExploreRequest {
+    /// The prefix's words, not yet looked up in the vocabulary.
+    pub prefix: Vec<String>,
+    pub alternatives: usize,
+    pub all_beams: bool,
+}
+
+/// `{ prefix = [], alternatives = 0, allBeams = false }`.
+pub fn read_explore_request(options: &JsValue) -> Result<ExploreRequest, JsError> {
+    let prefix = get(options, "prefix");
+    let all_beams = get(options, "allBeams");
+    Ok(ExploreRequest {
+        prefix: if prefix.is_undefined() || prefix.is_null() {
+            Vec::new()
+        } else {
+            read_words(&prefix, "prefix")?
+        },
+        alternatives: whole(options, "alternatives", 0)?,
+        all_beams: match all_beams.as_bool() {
+            Some(all) => all,
+            None if all_beams.is_undefined() || all_beams.is_null() => false,
+            None => return Err(JsError::new("option `allBeams` must be true or false")),
+        },
+    })
+}
+
+/// Words from a string (split as training captions are) or an array of vocabulary words (kept
+/// as they are, so `"<UNK>"` picked from the alternatives stays one word).
+pub fn read_words(value: &JsValue, what: &str) -> Result<Vec<String>, JsError> {
+    if let Some(text) = value.as_string() {
+        return Ok(caption_words(&text));
+    }
+    if Array::is_array(value) {
+        return Array::from(value)
+            .iter()
+            .enumerate()
+            .map(|(i, word)| {
+                word.as_string()
+                    .ok_or_else(|| JsError::new(&format!("{what}[{i}] must be a string")))
+            })
+            .collect();
+    }
+    Err(JsError::new(&format!(
+        "{what} must be a string or an array of words"
+    )))
+}
+
+/// `[{ word, id, prob, logProb }]`, most probable first.
+pub fn alternatives_to_js(alternatives: &[Alternative]) -> Array {
+    alternatives
+        .iter()
+        .map(|alternative| {
+            let out = Object::new();
+            set(&out, "word", alternative.word.as_str());
+            set(&out, "id", alternative.id);
+            set(&out, "prob", alternative.prob);
+            set(&out, "logProb", alternative.log_prob);
+            JsValue::from(out)
+        })
+        .collect()
+}
+
+/// `{ word, typed, id, prob, logProb, rank, attention: Float32Array, entropy, alternatives }`.
+fn scored_word_to_js(word: &ScoredWord, typed: Option<&str>) -> JsValue {
+    let out = Object::new();
+    set(&out, "word", word.word.as_str());
+    set(
+        &out,
+        "typed",
+        typed.map(JsValue::from_str).unwrap_or(JsValue::NULL),
+    );
+    set(&out, "id", word.id);
+    set(&out, "prob", word.prob);
+    set(&out, "logProb", word.log_prob);
+    set(&out, "rank", word.rank as u32);
+    set(&out, "attention", Float32Array::from(word.attention.as_slice()));
+    set(&out, "entropy", word.entropy);
+    set(&out, "alternatives", alternatives_to_js(&word.alternatives));
+    out.into()
+}
+
+/// The result of `score()`: `{ words, end, logProb, grid, notes, backend, ms, stages }`.
+pub fn scored_to_js(
+    scored: &ScoredCaption,
+    typed: &[String],
+    backend: &str,
+    ms: f64,
+    stages: StageTimes,
+) -> JsValue {
+    let out = Object::new();
+    let words: Array = scored
+        .words
+        .iter()
+        .zip(typed)
+        .map(|(word, typed)| scored_word_to_js(word, Some(typed)))
+        .collect();
+    set(&out, "words", words);
+    set(&out, "end", scored_word_to_js(&scored.end, None));
+    set(&out, "logProb", scored.log_prob);
+    set(
+        &out,
+        "grid",
+        scored
+            .grid
+            .iter()
+            .map(|&g| JsValue::from(g as u32))
+            .collect::<Array>(),
+    );
+    let notes: Array = scored.notes.iter().map(|n| JsValue::from_str(n)).collect();
+    set(&out, "notes", notes);
+    set(&out, "backend", backend);
+    set(&out, "ms", ms);
+    set_stages(&out, stages);
+    out.into()
+}

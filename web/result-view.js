@@ -1,0 +1,406 @@
+// One photo's result: the caption with a chip per word and the heatmap of the selected word, and
+// the ways to question the model about it: each word's alternatives (picking one rewrites the
+// caption from that word on; Back walks the branches back), every beam, a caption of your own
+// scored word by word, a hidden region and the caption without it, and the "overall" and "focus"
+// views. Whatever is shown feeds the heatmap, the grid of panels and the PNG figure alike.
+
+import { drawHeatmap, figure, panel } from "./heatmap.js";
+import { Occlusion } from "./occlusion.js";
+
+const $ = (selector, root) => root.querySelector(selector);
+
+/** Top words asked for at every position of every caption. */
+export const ALTERNATIVES = 5;
+/** Tokens that cannot be picked as a word (the caption's own start, end and padding). */
+const SPECIAL = /^<(pad|sos|eos|start|end)>$/i;
+
+/** The sum of the maps, divided by their number: where the model looked over the whole caption. */
+function overall(maps) {
+  const sum = new Float32Array(maps[0]?.length ?? 0);
+  for (const map of maps) for (let i = 0; i < map.length; i++) sum[i] += map[i] / maps.length;
+  return sum;
+}
+
+function button(text, className, testid) {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.className = className;
+  element.dataset.testid = testid;
+  element.textContent = text;
+  return element;
+}
+
+/** Arrow keys move the focus along a row of buttons. */
+function arrowKeys(row, event, i) {
+  const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+  if (!step) return;
+  event.preventDefault();
+  const n = row.children.length;
+  row.children[(i + step + n) % n].focus();
+}
+
+export class ResultView {
+  #history = []; // caption results, the current one last (branches push, Back pops)
+  #beam = 0; // which of the current result's beams is shown
+  #scored = null; // the score of the caption typed in the box
+  #showScored = false; // whether the typed caption (not the model's) is shown
+  #selected = 0;
+  #image = null; // the decoded photo, for panels and figures
+  #busy = 0;
+
+  /** `photo`: { file, bytes, element, url }; `client`: the CaptionerClient; `settings()`: the
+   * page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills hidden regions). */
+  constructor(photo, { client, settings, mean }) {
+    this.photo = photo;
+    this.client = client;
+    this.settings = settings;
+    this.element = photo.element;
+    this.occlusion = new Occlusion(this, mean);
+    this.#wire();
+  }
+
+  /** The options every caption of this photo is asked with. */
+  captionOptions(extra = {}) {
+    const { beam, maxLen } = this.settings();
+    return { beam, maxLen, alternatives: ALTERNATIVES, allBeams: beam > 1, ...extra };
+  }
+
+  /** Shows a fresh caption of the photo: branches, score and hidden region start over. */
+  async show(result, image) {
+    this.#image = image;
+    this.#history = [result];
+    this.#beam = 0;
+    this.#scored = null;
+    this.#showScored = false;
+    this.#selected = 0;
+    this.occlusion.reset();
+    $("[data-testid=scored-words]", this.element).replaceChildren();
+    $("[data-testid=score-summary]", this.element).textContent = "";
+    this.#render();
+  }
+
+  /** The decoded photo (null until shown, or when the browser cannot display it). */
+  get image() {
+    return this.#image;
+  }
+
+  /** The colour map chosen for this photo's heatmaps, panels and figure. */
+  get colormap() {
+    return $("[data-testid=colormap]", this.element).value;
+  }
+
+  /** The map of the selected word in the sequence shown, with its grid. */
+  get selectedMap() {
+    const { attention, grid } = this.sequence;
+    return { map: attention[this.#selected], grid };
+  }
+
+  /** The caption result now shown (the current branch). */
+  get current() {
+    return this.#history.at(-1);
+  }
+
+  /** The caption shown: the chosen beam of the current branch. */
+  get caption() {
+    return this.current.beams?.[this.#beam] ?? this.current;
+  }
+
+  /** What the heatmap, grid and figure show: `{ tokens, attention, grid, titles }`. */
+  get sequence() {
+    const grid = this.current.grid;
+    if (this.#showScored && this.#scored) {
+      const words = this.#scored.words;
+      return { tokens: words.map((w) => w.word), attention: words.map((w) => w.attention), grid, probs: words.map((w) => w.prob) };
+    }
+    const { tokens, attention, entropy } = this.caption;
+    return { tokens, attention, grid, entropy };
+  }
+
+  /** The maps as the chosen view draws them, with a title each. */
+  get panels() {
+    const { tokens, attention, grid, entropy } = this.sequence;
+    const view = $("[data-testid=view]", this.element).value;
+    if (view === "overall") return { tokens: ["overall"], attention: attention.length ? [overall(attention)] : [], grid };
+    if (view === "focus" && entropy) {
+      return { tokens: tokens.map((t, i) => `${t} (${entropy[i].toFixed(2)} nats)`), attention, grid };
+    }
+    return { tokens, attention, grid };
+  }
+
+  /** Runs a request for this photo, marking the result busy meanwhile and showing its error. */
+  async request(work) {
+    const error = $("[data-testid=explore-error]", this.element);
+    error.hidden = true;
+    this.element.dataset.busy = String(++this.#busy);
+    try {
+      return await work();
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+      return null;
+    } finally {
+      if (--this.#busy === 0) delete this.element.dataset.busy;
+      else this.element.dataset.busy = String(this.#busy);
+    }
+  }
+
+  async #bytes() {
+    return this.photo.bytes;
+  }
+
+  // ------------------------------------------------------------ drawing
+
+  #render() {
+    const { element } = this;
+    const caption = this.caption;
+    $("[data-testid=caption]", element).textContent = caption.caption || "(no words)";
+    $("img", element).alt = caption.caption || "photo (no caption)";
+    this.#selected = Math.min(this.#selected, Math.max(0, this.sequence.tokens.length - 1));
+    this.#renderWords();
+    this.#renderBeams();
+    $("[data-testid=back]", element).hidden = this.#history.length < 2;
+    this.draw();
+  }
+
+  /** The heatmap of the selected word (or the overall map), with the hidden region on top. */
+  draw() {
+    const { element } = this;
+    if (!this.current) return;
+    const img = $("img", element);
+    const canvas = $("canvas[data-testid=attention]", element);
+    const box = img.getBoundingClientRect();
+    canvas.width = Math.max(1, Math.round(box.width || img.naturalWidth || 224));
+    canvas.height = Math.max(1, Math.round(box.height || img.naturalHeight || 224));
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const { attention, grid } = this.panels;
+    const overallView = attention.length === 1 && $("[data-testid=view]", element).value === "overall";
+    const map = overallView ? attention[0] : attention[this.#selected];
+    if (map) drawHeatmap(ctx, map, grid, Number($(".opacity", element).value), this.colormap);
+    canvas.dataset.word = overallView ? "overall" : String(this.#selected);
+    this.occlusion.drawMask(ctx);
+    for (const row of element.querySelectorAll("[data-testid=words], [data-testid=scored-words]")) {
+      const active = (row.dataset.testid === "scored-words") === this.#showScored;
+      for (const [i, chip] of [...row.children].entries()) chip.setAttribute("aria-pressed", String(active && i === this.#selected));
+    }
+    this.#renderWordInfo();
+    if (!$("[data-testid=grid]", element).hidden) this.#renderGrid();
+  }
+
+  select(i, scored = false) {
+    this.#selected = i;
+    this.#showScored = scored;
+    this.draw();
+  }
+
+  /** One chip per word of the caption shown; the fill of a chip in the focus view is how
+   * concentrated its attention is. */
+  #renderWords() {
+    const row = $("[data-testid=words]", this.element);
+    const caption = this.caption;
+    const cells = caption.attention[0]?.length ?? 1;
+    const focusView = $("[data-testid=view]", this.element).value === "focus";
+    row.replaceChildren(
+      ...caption.tokens.map((token, i) => {
+        const chip = button(token, "word", "word");
+        chip.setAttribute("aria-pressed", "false");
+        const alternatives = caption.alternatives?.[i] ?? [];
+        chip.title = alternatives.map((a) => `${a.word} ${(100 * a.prob).toFixed(1)}%`).join(", ");
+        if (focusView && cells > 1) chip.style.setProperty("--fill", `${100 * (1 - caption.entropy[i] / Math.log(cells))}%`);
+        chip.classList.toggle("filled", focusView);
+        chip.addEventListener("mouseenter", () => this.select(i));
+        chip.addEventListener("focus", () => this.select(i));
+        chip.addEventListener("click", () => this.select(i));
+        chip.addEventListener("keydown", (event) => arrowKeys(row, event, i));
+        return chip;
+      }),
+    );
+  }
+
+  /** With a beam wider than one, every hypothesis with its score; selecting one shows it. */
+  #renderBeams() {
+    const list = $("[data-testid=beams]", this.element);
+    const beams = this.current.beams ?? [];
+    list.hidden = beams.length < 2;
+    list.replaceChildren(
+      ...beams.map((beam, i) => {
+        const item = button(`${beam.score.toFixed(2)} · ${beam.caption || "(no words)"}`, "beam", "beam");
+        item.setAttribute("aria-pressed", String(i === this.#beam));
+        item.addEventListener("click", () => {
+          this.#beam = i;
+          this.#showScored = false;
+          this.#render();
+        });
+        item.addEventListener("keydown", (event) => arrowKeys(list, event, i));
+        return item;
+      }),
+    );
+  }
+
+  /** The selected word: its probability where known, its attention entropy, and the words the
+   * model considered in its place (picking one rewrites the caption from there). */
+  #renderWordInfo() {
+    const info = $("[data-testid=word-info]", this.element);
+    const list = $("[data-testid=alternatives]", this.element);
+    const i = this.#selected;
+    if (this.#showScored && this.#scored) {
+      const word = this.#scored.words[i];
+      list.replaceChildren();
+      info.textContent = word
+        ? `“${word.typed}”${word.typed !== word.word ? ` (read as ${word.word})` : ""}: p = ${word.prob.toFixed(4)}, rank ${word.rank}, attention entropy ${word.entropy.toFixed(2)} nats`
+        : "";
+      return;
+    }
+    const caption = this.caption;
+    const token = caption.tokens[i];
+    const alternatives = caption.alternatives?.[i] ?? [];
+    if (token === undefined) {
+      info.textContent = "";
+      list.replaceChildren();
+      return;
+    }
+    const own = alternatives.find((a) => a.word === token);
+    info.textContent = `“${token}”: ${own ? `p = ${own.prob.toFixed(4)}, ` : ""}attention entropy ${caption.entropy[i].toFixed(2)} nats`;
+    const choices = alternatives.filter((a) => !SPECIAL.test(a.word));
+    list.replaceChildren(
+      ...choices.map((alternative, j) => {
+        const choice = button(`${alternative.word} ${(100 * alternative.prob).toFixed(1)}%`, "alternative", "alternative");
+        choice.dataset.word = alternative.word;
+        choice.disabled = alternative.word === token;
+        choice.addEventListener("click", () => this.#branch(i, alternative.word));
+        choice.addEventListener("keydown", (event) => arrowKeys(list, event, j));
+        return choice;
+      }),
+    );
+    list.setAttribute("aria-label", `Words the model considered instead of “${token}”: pick one to rewrite the caption from there`);
+  }
+
+  #renderGrid() {
+    const gridView = $("[data-testid=grid]", this.element);
+    if (!this.#image) return;
+    const { tokens, attention, grid } = this.panels;
+    const opacity = Number($(".opacity", this.element).value);
+    gridView.replaceChildren(
+      ...tokens.map((token, i) => {
+        const fig = document.createElement("figure");
+        fig.dataset.testid = "panel";
+        const title = document.createElement("figcaption");
+        title.textContent = token;
+        fig.append(title, panel(this.#image, attention[i], grid, 160, opacity, this.colormap));
+        return fig;
+      }),
+    );
+  }
+
+  // ------------------------------------------------------------ questions
+
+  /** Keeps the words before position `i`, puts `word` there and lets the model go on. */
+  async #branch(i, word) {
+    const prefix = [...this.caption.tokens.slice(0, i), word];
+    const result = await this.request(async () => this.client.caption(await this.#bytes(), this.captionOptions({ prefix })));
+    if (!result) return;
+    this.#history.push(result);
+    this.#beam = 0;
+    this.#showScored = false;
+    this.#selected = i;
+    this.#render();
+  }
+
+  #back() {
+    if (this.#history.length < 2) return;
+    this.#history.pop();
+    this.#beam = 0;
+    this.#render();
+  }
+
+  /** Scores the typed caption and shows its words, each filled by its probability, beside the
+   * model's own caption and its log-probability. */
+  async #score(text) {
+    const scored = await this.request(async () => this.client.score(await this.#bytes(), text, { alternatives: ALTERNATIVES }));
+    if (!scored) return;
+    this.#scored = scored;
+    this.element.glimpseScore = scored;
+    const row = $("[data-testid=scored-words]", this.element);
+    row.replaceChildren(
+      ...scored.words.map((word, i) => {
+        const chip = button(word.typed, "word filled", "scored-word");
+        chip.style.setProperty("--fill", `${100 * word.prob}%`);
+        chip.title = `p = ${word.prob.toFixed(4)}, rank ${word.rank}`;
+        chip.dataset.prob = String(word.prob);
+        chip.addEventListener("mouseenter", () => this.select(i, true));
+        chip.addEventListener("focus", () => this.select(i, true));
+        chip.addEventListener("click", () => this.select(i, true));
+        chip.addEventListener("keydown", (event) => arrowKeys(row, event, i));
+        return chip;
+      }),
+    );
+    const own = this.caption;
+    const prefers = scored.logProb > own.logProb ? "yours" : "its own";
+    const notes = scored.notes.length ? ` ${scored.notes.join("; ")}.` : "";
+    $("[data-testid=score-summary]", this.element).textContent =
+      `Your caption: log p = ${scored.logProb.toFixed(2)}; the model's own (“${own.caption}”): ` +
+      `log p = ${own.logProb.toFixed(2)}. The model prefers ${prefers}.${notes}`;
+    this.select(0, scored.words.length > 0);
+  }
+
+  #wire() {
+    const { element } = this;
+    $("[data-testid=back]", element).addEventListener("click", () => this.#back());
+    $("[data-testid=view]", element).addEventListener("change", () => this.#render());
+    $("[data-testid=colormap]", element).addEventListener("change", () => this.draw());
+    $(".opacity", element).addEventListener("input", () => this.draw());
+    $("[data-testid=score-form]", element).addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = $("[data-testid=score-input]", element).value.trim();
+      if (text) this.#score(text);
+    });
+    const img = $("img", element);
+    img.addEventListener("load", () => this.draw());
+    new ResizeObserver(() => this.draw()).observe(img);
+    this.#wirePlay();
+    this.#wireFigures();
+  }
+
+  #wirePlay() {
+    const play = $(".play", this.element);
+    let timer = null;
+    const stop = () => {
+      clearInterval(timer);
+      timer = null;
+      play.textContent = "▶ Play";
+    };
+    play.addEventListener("click", () => {
+      if (timer) return stop();
+      play.textContent = "■ Stop";
+      let i = 0;
+      this.select(i, this.#showScored);
+      timer = setInterval(() => {
+        i += 1;
+        if (i >= this.sequence.tokens.length) return stop();
+        this.select(i, this.#showScored);
+      }, 800);
+    });
+  }
+
+  #wireFigures() {
+    const { element } = this;
+    const gridView = $("[data-testid=grid]", element);
+    const toggle = $(".toggle-grid", element);
+    toggle.addEventListener("click", () => {
+      gridView.hidden = !gridView.hidden;
+      toggle.setAttribute("aria-expanded", String(!gridView.hidden));
+      if (!gridView.hidden) this.#renderGrid();
+    });
+    $(".download", element).addEventListener("click", () => {
+      if (!this.#image) return;
+      const opacity = Number($(".opacity", element).value);
+      figure(this.#image, this.panels, { opacity, colormap: this.colormap }).toBlob((blob) => {
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = `${this.photo.file.name.replace(/\.[^.]+$/, "")}.attention.png`;
+        a.click();
+        setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+      }, "image/png");
+    });
+  }
+}
