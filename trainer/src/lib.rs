@@ -37,4 +37,5 @@ pub mod backend;
 pub mod card;
 pub mod export;
 pub mod files;
+pub mod model_card;
 pub mod train;

@@ -56,6 +56,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    restore_sigpipe();
     let outcome = match Cli::parse().command {
         Command::Caption(args) => caption::run(args),
         Command::Score(args) => score::run(args),
@@ -83,6 +84,17 @@ fn main() -> ExitCode {
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Lets a closed pipe end the program quietly, as it ends other command-line tools: Rust ignores
+/// SIGPIPE, so `glimpse caption … | head -1` printed "Broken pipe" errors (or panicked in
+/// `println!`) once `head` had what it wanted.
+fn restore_sigpipe() {
+    // SAFETY: called first thing in main, before any thread starts; SIG_DFL is a valid handler.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

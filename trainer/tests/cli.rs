@@ -553,3 +553,57 @@ fn a_test_only_set_is_scored_but_not_trained_on() {
     let out = glimpse(&train_args(&data, &dir.path().join("run"), &config, &[]));
     fails_saying(&out, "the train split has no usable images");
 }
+
+/// Output cut short by the reader (`| head -1`) ends the program quietly: no "Broken pipe"
+/// error, no panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
+    let image = fixtures().join("notebook/image.png");
+    let images = vec![image.to_str().unwrap(); 40].join(" ");
+    let script = format!(
+        "{} caption --json --model {} {images} | head -c 1 >/dev/null",
+        common::GLIMPSE,
+        model.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(text(&out.stderr), "", "the closed pipe was reported");
+}
+
+/// `import` and `export` write a model card beside the bundle (README.md, or STEM.README.md when
+/// the folder's README.md is someone else's), with the card's name and the bundle's file name.
+#[test]
+fn import_and_export_write_a_model_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let card = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
+    assert!(card.contains("\n---\nlicense: other\n"), "{card}");
+    assert!(
+        card.contains("glimpse caption --model notebook.safetensors photo.jpg"),
+        "{card}"
+    );
+    assert!(card.contains("Data: random weights (test fixture)"), "{card}");
+
+    std::fs::write(dir.path().join("README.md"), "# notes of my own\n").unwrap();
+    let copy = dir.path().join("copy.safetensors");
+    ok(&[
+        "export",
+        bundle.to_str().unwrap(),
+        "--f16",
+        "--out",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
+        "# notes of my own\n"
+    );
+    let card = std::fs::read_to_string(dir.path().join("copy.README.md")).unwrap();
+    assert!(
+        card.contains("glimpse caption --model copy.safetensors photo.jpg"),
+        "{card}"
+    );
+}

@@ -41,24 +41,38 @@ fn serve(state: Arc<Mutex<State>>) -> String {
     address
 }
 
+/// The value of header `name` in a request line `header`, whatever its case.
+fn header_value(header: &str, name: &str) -> Option<String> {
+    let (key, value) = header.split_once(':')?;
+    key.trim()
+        .eq_ignore_ascii_case(name)
+        .then(|| value.trim().to_string())
+}
+
+/// A body's entity tag: its digest, so a changed file has another.
+fn etag(body: &[u8]) -> String {
+    format!("\"{}\"", &sha256(body)[..16])
+}
+
 fn answer(mut stream: TcpStream, state: &Mutex<State>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
-    let path = line.split(' ').nth(1).unwrap_or("/").to_string();
-    let mut range = None;
+    let target = line.split(' ').nth(1).unwrap_or("/");
+    // Through a proxy the request names the whole URL: keep its path.
+    let path = match target.strip_prefix("http://") {
+        Some(rest) => format!("/{}", rest.split_once('/').map_or("", |(_, path)| path)),
+        None => target.to_string(),
+    };
+    let (mut range, mut if_range) = (None, None);
     loop {
         let mut header = String::new();
         reader.read_line(&mut header).unwrap();
         if header.trim().is_empty() {
             break;
         }
-        if let Some(value) = header
-            .strip_prefix("Range: ")
-            .or_else(|| header.strip_prefix("range: "))
-        {
-            range = Some(value.trim().to_string());
-        }
+        range = range.or_else(|| header_value(&header, "Range"));
+        if_range = if_range.or_else(|| header_value(&header, "If-Range"));
     }
     let behaviour = {
         let mut state = state.lock().unwrap();
@@ -72,8 +86,11 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
     let body = match &behaviour {
         Behaviour::Serve(body) | Behaviour::DropOnce(body) => body.clone(),
     };
+    // As RFC 9110 says: a range is honoured only while If-Range names the current version.
+    let current = if_range.is_none_or(|tag| tag == etag(&body));
     let start: usize = range
         .as_deref()
+        .filter(|_| current)
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.trim_end_matches('-').parse().ok())
         .unwrap_or(0);
@@ -84,8 +101,9 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         "200 OK"
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        rest.len()
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {}\r\nConnection: close\r\n\r\n",
+        rest.len(),
+        etag(&body)
     );
     stream.write_all(head.as_bytes()).unwrap();
     let drop_now = matches!(behaviour, Behaviour::DropOnce(_)) && start == 0 && {
@@ -225,8 +243,10 @@ fn a_corrupt_file_is_refused_and_removed() {
     assert!(err.contains("HTTP 404"), "{err}");
 }
 
+/// A partial file from an earlier run is continued only when the server still has the version
+/// its bytes came from (If-Range); a changed file, or bytes of unknown version, start over.
 #[test]
-fn a_partial_file_from_an_earlier_run_is_continued() {
+fn a_partial_file_from_an_earlier_run_is_continued_only_if_unchanged() {
     let (text, _) = archives();
     let state = Arc::new(Mutex::new(State::default()));
     state
@@ -235,15 +255,78 @@ fn a_partial_file_from_an_earlier_run_is_continued() {
         .files
         .insert("/t/Flickr8k_text.zip".into(), Behaviour::Serve(text.clone()));
     let address = serve(Arc::clone(&state));
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Flickr8k_text.zip.part"), &text[..100]).unwrap();
-    fetch_all(&[remote(&address, "/t/Flickr8k_text.zip", &text)], dir.path()).unwrap();
-    let requests = state.lock().unwrap().requests.clone();
+    let file = remote(&address, "/t/Flickr8k_text.zip", &text);
+    let attempt = |part: &[u8], version: Option<&str>| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Flickr8k_text.zip.part"), part).unwrap();
+        if let Some(version) = version {
+            std::fs::write(dir.path().join("Flickr8k_text.zip.part.version"), version).unwrap();
+        }
+        state.lock().unwrap().requests.clear();
+        fetch_all(std::slice::from_ref(&file), dir.path()).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("Flickr8k_text.zip")).unwrap(), text);
+        assert!(!dir.path().join("Flickr8k_text.zip.part.version").exists());
+        state.lock().unwrap().requests.clone()
+    };
+    let range = |r: Option<&str>| vec![("/t/Flickr8k_text.zip".to_string(), r.map(String::from))];
+    // The same version on the server: continued from byte 100.
     assert_eq!(
-        requests,
-        vec![("/t/Flickr8k_text.zip".into(), Some("bytes=100-".into()))]
+        attempt(&text[..100], Some(&etag(&text))),
+        range(Some("bytes=100-"))
     );
-    assert_eq!(std::fs::read(dir.path().join("Flickr8k_text.zip")).unwrap(), text);
+    // Bytes of another version (the file changed on the server): sent whole, not appended to.
+    let mut stale = text[..100].to_vec();
+    stale[50] ^= 0xFF;
+    assert_eq!(
+        attempt(&stale, Some("\"an-older-version\"")),
+        range(Some("bytes=100-"))
+    );
+    // Bytes of unknown version: no range asked for at all.
+    assert_eq!(attempt(&text[..100], None), range(None));
+}
+
+/// `glimpse data` goes through the proxy HTTP_PROXY names, unless NO_PROXY names the host.
+#[test]
+fn downloads_go_through_the_environments_proxy() {
+    let (text, images) = archives();
+    let state = Arc::new(Mutex::new(State::default()));
+    {
+        let mut s = state.lock().unwrap();
+        s.files
+            .insert("/m/Flickr8k_text.zip".into(), Behaviour::Serve(text));
+        s.files
+            .insert("/m/Flickr8k_Dataset.zip".into(), Behaviour::Serve(images));
+    }
+    let proxy = serve(Arc::clone(&state));
+    let run = |no_proxy: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+            .args(["data", "flickr8k", dir.path().to_str().unwrap()])
+            // A host that does not exist: only the proxy can answer for it.
+            .args(["--mirror", "http://flickr8k.invalid/m", "--no-weights"])
+            .env("HTTP_PROXY", &proxy)
+            .env("NO_PROXY", no_proxy)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = run("localhost");
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        state.lock().unwrap().requests.len(),
+        2,
+        "both archives came through the proxy"
+    );
+    let (ok, stderr) = run(".invalid");
+    assert!(!ok && stderr.contains("flickr8k.invalid"), "{stderr}");
+    assert_eq!(
+        state.lock().unwrap().requests.len(),
+        2,
+        "NO_PROXY bypassed the proxy"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `glimpse data flickr8k`: fetches Flickr8k and torchvision's encoder weights from their usual
-//! public addresses (or a mirror), resuming partial downloads, checking digests, and unpacking
-//! the archives into the layout `glimpse train --data` reads.
+//! public addresses (or a mirror), resuming partial downloads (with `If-Range`, so a file that
+//! changed on the server is fetched whole again), through the proxy the environment names
+//! ([`crate::proxy`]), checking digests, and unpacking the archives into the layout
+//! `glimpse train --data` reads.
 //!
 //! Digests: torchvision names its weight files after the first 8 hex digits of their SHA-256
 //! and checks that prefix; we check the same. The Flickr8k archives have no published SHA-256
@@ -17,6 +19,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
+use crate::proxy::proxy_for;
 pub use crate::unzip::{UnzipLimits, unzip, unzip_with_limits};
 
 const FLICKR8K_BASE: &str = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k";
@@ -207,10 +210,29 @@ pub fn fetch(file: &RemoteFile, dir: &Path, sums: &mut BTreeMap<String, String>)
     }
     if let Err(e) = verify(file, &partial, dir, sums) {
         fs::remove_file(&partial)?;
+        let _ = fs::remove_file(validator_path(&partial));
         return Err(e);
     }
     fs::rename(&partial, &target)?;
+    let _ = fs::remove_file(validator_path(&partial));
     Ok(target)
+}
+
+/// Records the version of the response a partial file starts from (nothing when the server
+/// gives none, so the file will not be continued).
+fn record_version(partial: &Path, response: &ureq::Response) -> std::result::Result<(), DownloadError> {
+    let path = validator_path(partial);
+    let version = response
+        .header("ETag")
+        .or_else(|| response.header("Last-Modified"));
+    let written = match version {
+        Some(version) => fs::write(&path, version),
+        None => fs::remove_file(&path).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }),
+    };
+    written.map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", path.display())))
 }
 
 enum DownloadError {
@@ -219,15 +241,40 @@ enum DownloadError {
     Fatal(anyhow::Error),
 }
 
-fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<(), DownloadError> {
-    let offset = fs::metadata(partial).map(|m| m.len()).unwrap_or(0);
-    let agent = ureq::AgentBuilder::new()
+/// Where the version of a partial file is kept: the `ETag` (or `Last-Modified`) of the response
+/// its bytes came from, sent back as `If-Range` so that a file changed on the server since is
+/// sent whole instead of appended to.
+fn validator_path(partial: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.version", partial.display()))
+}
+
+/// An agent with timeouts, through the proxy the environment names for `url` ([`proxy_for`]).
+fn agent_for(url: &str) -> std::result::Result<ureq::Agent, DownloadError> {
+    let mut builder = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(20))
-        .timeout_read(Duration::from_secs(60))
-        .build();
+        .timeout_read(Duration::from_secs(60));
+    if let Some(proxy) = proxy_for(url, |name| std::env::var(name).ok()) {
+        let parsed = ureq::Proxy::new(&proxy)
+            .map_err(|e| DownloadError::Fatal(anyhow!("proxy `{proxy}` from the environment: {e}")))?;
+        builder = builder.proxy(parsed);
+    }
+    Ok(builder.build())
+}
+
+fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<(), DownloadError> {
+    let version = fs::read_to_string(validator_path(partial)).ok();
+    // Bytes of unknown version are never continued: without If-Range a changed file would be
+    // appended to.
+    let offset = match version {
+        Some(_) => fs::metadata(partial).map(|m| m.len()).unwrap_or(0),
+        None => 0,
+    };
+    let agent = agent_for(url)?;
     let mut request = agent.get(url);
-    if offset > 0 {
-        request = request.set("Range", &format!("bytes={offset}-"));
+    if let (true, Some(version)) = (offset > 0, &version) {
+        request = request
+            .set("Range", &format!("bytes={offset}-"))
+            .set("If-Range", version.trim());
     }
     let response = match request.call() {
         Ok(response) => response,
@@ -247,8 +294,12 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
             return Err(DownloadError::Retryable(format!("cannot reach {url}: {t}")));
         }
     };
-    // 206: the server continues where we stopped; 200: it sends everything again.
+    // 206: the server continues where we stopped; 200: it sends everything again (the file
+    // changed, or the server ignores ranges), whose version is recorded for the next resume.
     let resume = offset > 0 && response.status() == 206;
+    if !resume {
+        record_version(partial, &response)?;
+    }
     let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
     let start = if resume { offset } else { 0 };
     let mut out = fs::OpenOptions::new()

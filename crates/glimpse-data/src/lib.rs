@@ -23,6 +23,8 @@ pub mod download;
 pub mod flickr8k;
 mod karpathy;
 pub mod problems;
+#[cfg(feature = "download")]
+pub mod proxy;
 pub mod rng;
 pub mod split;
 pub mod synth;

@@ -89,6 +89,47 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Axis ticks at round numbers (1, 2 or 5 × 10^k apart) from at or below `min` to at or above
+/// `max`, about `intervals` of them (Heckbert's "nice numbers"): what people expect on a chart
+/// they paste into a paper. An empty or non-finite range gives `[min]` (or `[0]`).
+pub fn nice_ticks(min: f64, max: f64, intervals: usize) -> Vec<f64> {
+    if !(min.is_finite() && max.is_finite()) || max <= min {
+        return vec![if min.is_finite() { min } else { 0.0 }];
+    }
+    let step = nice_number((max - min) / intervals.max(1) as f64);
+    let (first, last) = ((min / step).floor() as i64, (max / step).ceil() as i64);
+    // Multiples of the step, rounded to its decimals so 0.1 × 3 prints as 0.3.
+    let decimals = tick_decimals(step) as i32;
+    let round = |v: f64| (v * 10f64.powi(decimals)).round() / 10f64.powi(decimals);
+    (first..=last).map(|k| round(k as f64 * step)).collect()
+}
+
+/// 1, 2 or 5 × 10^k, the one nearest `x` (Heckbert's rounding).
+fn nice_number(x: f64) -> f64 {
+    let unit = 10f64.powf(x.log10().floor());
+    let nice = match x / unit {
+        f if f < 1.5 => 1.0,
+        f if f < 3.0 => 2.0,
+        f if f < 7.0 => 5.0,
+        _ => 10.0,
+    };
+    nice * unit
+}
+
+/// Decimals that show ticks `step` apart exactly (0 for whole steps).
+fn tick_decimals(step: f64) -> usize {
+    (-step.log10().floor()).max(0.0) as usize
+}
+
+/// A tick's label, with as many decimals as its axis's step needs.
+pub fn tick_label(value: f64, ticks: &[f64]) -> String {
+    let step = match ticks {
+        [a, b, ..] => b - a,
+        _ => 1.0,
+    };
+    format!("{value:.*}", tick_decimals(step))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +144,24 @@ mod tests {
             svg.finish(),
             r##"<svg width="640" height="400"><line x1="70" stroke="#ddd"/><text x="4">a &lt; b &amp; &quot;c&quot;</text><polyline fill="none" stroke="red" stroke-width="2" points="0.0,1.0 2.3,3.0"/></svg>"##
         );
+    }
+
+    #[test]
+    fn ticks_are_round_numbers_around_the_data() {
+        assert_eq!(nice_ticks(0.0, 0.87, 5), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
+        assert_eq!(nice_ticks(1.23, 3.4, 5), [1.0, 1.5, 2.0, 2.5, 3.0, 3.5]);
+        assert_eq!(
+            nice_ticks(0.0, 2750.0, 5),
+            [0.0, 500.0, 1000.0, 1500.0, 2000.0, 2500.0, 3000.0]
+        );
+        assert_eq!(
+            nice_ticks(-0.03, 0.07, 4),
+            [-0.04, -0.02, 0.0, 0.02, 0.04, 0.06, 0.08]
+        );
+        assert_eq!(nice_ticks(2.0, 2.0, 5), [2.0]);
+        assert_eq!(nice_ticks(f64::NAN, 1.0, 5), [0.0]);
+        let ticks = nice_ticks(0.0, 0.87, 5);
+        assert_eq!(tick_label(0.4, &ticks), "0.4");
+        assert_eq!(tick_label(1000.0, &nice_ticks(0.0, 2750.0, 5)), "1000");
     }
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
+use glimpse::model_card::write_model_card;
 
 use super::{Exit, StorageArgs, choice};
 
@@ -40,6 +41,7 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
     })?;
     let bytes = bundle.to_bytes(args.storage.storage())?;
     write_atomically(&args.out, &bytes)?;
+    let card = write_model_card(&args.out, &bundle)?;
     let metrics: Vec<String> = bundle
         .card
         .metrics
@@ -47,8 +49,9 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         .map(|(k, v)| format!("{k} {v:.4}"))
         .collect();
     println!(
-        "wrote {} ({:.1} MB): {}, {} words, trained on {}, {}",
+        "wrote {} ({:.1} MB) and its model card {}: {}, {} words, trained on {}, {}",
         args.out.display(),
+        card.display(),
         bytes.len() as f64 / 1e6,
         bundle.card.name,
         bundle.vocab.len(),

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::card::today;
 use glimpse::files::write_atomically;
+use glimpse::model_card::write_model_card;
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
 use glimpse_model::config::AttentionActivation;
@@ -119,13 +120,15 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     let imported = import(&request, &device)?;
     let bytes = imported.bundle.to_bytes(args.storage.storage())?;
     write_atomically(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
+    let card = write_model_card(&args.out, &imported.bundle)?;
     for note in &imported.notes {
         eprintln!("note: {}", glimpse_files::terminal_safe(note));
     }
     let config = &imported.bundle.config;
     eprintln!(
-        "wrote {} ({:.1} MB): {:?} layout, {} encoder, {} words, {} tensors",
+        "wrote {} ({:.1} MB) and its model card {}: {:?} layout, {} encoder, {} words, {} tensors",
         args.out.display(),
+        card.display(),
         bytes.len() as f64 / 1e6,
         imported.layout,
         config.encoder.arch.name(),

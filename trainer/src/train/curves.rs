@@ -1,7 +1,7 @@
 //! Loss and BLEU-4 curves as small self-contained SVG files in the run folder, drawn with the
 //! report's SVG writer.
 
-use glimpse_eval::svg::Svg;
+use glimpse_eval::svg::{Svg, nice_ticks, tick_label};
 
 /// One line of a chart.
 pub struct Series<'a> {
@@ -10,8 +10,8 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A line chart with axes, ticks and a legend.
-pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
+/// A line chart with axes (labelled, with their units), ticks at round numbers and a legend.
+pub fn line_chart(title: &str, [x_label, y_label]: [&str; 2], series: &[Series<'_>]) -> String {
     let frame = Frame::around(series);
     let mut svg = Svg::new(&[
         ("xmlns", &"http://www.w3.org/2000/svg"),
@@ -34,7 +34,7 @@ pub fn line_chart(title: &str, x_label: &str, series: &[Series<'_>]) -> String {
         ],
         title,
     );
-    axes(&mut svg, &frame, x_label);
+    axes(&mut svg, &frame, [x_label, y_label]);
     for (k, s) in series.iter().enumerate() {
         draw_series(&mut svg, &frame, k, s);
     }
@@ -52,10 +52,11 @@ const BOTTOM: f64 = 50.0;
 const PLOT_W: f64 = WIDTH - LEFT - RIGHT;
 const PLOT_H: f64 = HEIGHT - TOP - BOTTOM;
 
-/// The data's ranges, widened when flat, and the mapping from data to pixels.
+/// Ticks at round numbers covering the data (widened when flat), and the mapping from data to
+/// pixels: the first and last ticks are the plot's edges.
 struct Frame {
-    x: (f64, f64),
-    y: (f64, f64),
+    x: Vec<f64>,
+    y: Vec<f64>,
 }
 
 impl Frame {
@@ -76,26 +77,33 @@ impl Frame {
             y_max += 0.5;
         }
         Frame {
-            x: (x_min, x_max),
-            y: (y_min, y_max),
+            x: nice_ticks(x_min, x_max, TICKS),
+            y: nice_ticks(y_min, y_max, TICKS),
         }
     }
 
+    /// An axis's data range: its first and last ticks.
+    fn range(ticks: &[f64]) -> (f64, f64) {
+        (ticks[0], ticks[ticks.len() - 1])
+    }
+
     fn sx(&self, x: f64) -> f64 {
-        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * PLOT_W
+        let (lo, hi) = Frame::range(&self.x);
+        LEFT + (x - lo) / (hi - lo) * PLOT_W
     }
 
     fn sy(&self, y: f64) -> f64 {
-        TOP + (1.0 - (y - self.y.0) / (self.y.1 - self.y.0)) * PLOT_H
+        let (lo, hi) = Frame::range(&self.y);
+        TOP + (1.0 - (y - lo) / (hi - lo)) * PLOT_H
     }
 }
 
-/// Five grid lines with their ticks on each axis, the plot's border and the x label.
-fn axes(svg: &mut Svg, frame: &Frame, x_label: &str) {
-    let ((x_min, x_max), (y_min, y_max)) = (frame.x, frame.y);
-    for i in 0..=4 {
-        let fy = y_min + (y_max - y_min) * i as f64 / 4.0;
-        let fx = x_min + (x_max - x_min) * i as f64 / 4.0;
+/// About this many intervals between ticks on each axis.
+const TICKS: usize = 5;
+
+/// A grid line and label at every tick of each axis, the plot's border and the axis labels.
+fn axes(svg: &mut Svg, frame: &Frame, [x_label, y_label]: [&str; 2]) {
+    for &fy in &frame.y {
         let y = frame.sy(fy);
         svg.element(
             "line",
@@ -109,15 +117,17 @@ fn axes(svg: &mut Svg, frame: &Frame, x_label: &str) {
         );
         svg.text(
             &[("x", &(LEFT - 6.0)), ("y", &(y + 4.0)), ("text-anchor", &"end")],
-            &tick(fy),
+            &tick_label(fy, &frame.y),
         );
+    }
+    for &fx in &frame.x {
         svg.text(
             &[
                 ("x", &frame.sx(fx)),
                 ("y", &(HEIGHT - BOTTOM + 18.0)),
                 ("text-anchor", &"middle"),
             ],
-            &tick(fx),
+            &tick_label(fx, &frame.x),
         );
     }
     svg.element(
@@ -138,6 +148,16 @@ fn axes(svg: &mut Svg, frame: &Frame, x_label: &str) {
             ("text-anchor", &"middle"),
         ],
         x_label,
+    );
+    let (cx, cy) = (16.0, TOP + PLOT_H / 2.0);
+    svg.text(
+        &[
+            ("x", &cx),
+            ("y", &cy),
+            ("text-anchor", &"middle"),
+            ("transform", &format!("rotate(-90 {cx} {cy})")),
+        ],
+        y_label,
     );
 }
 
@@ -178,14 +198,6 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) }
 }
 
-fn tick(v: f64) -> String {
-    if v.abs() >= 100.0 || v == v.round() {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,7 +206,7 @@ mod tests {
     fn draws_every_series_within_the_canvas() {
         let svg = line_chart(
             "loss",
-            "step",
+            ["step", "loss (nats per word)"],
             &[Series {
                 name: "train",
                 color: "#1f77b4",
@@ -202,7 +214,19 @@ mod tests {
             }],
         );
         assert!(svg.starts_with("<svg") && svg.contains("<polyline") && svg.contains("train"));
-        // Extremes map to the plot's corners (70..620 × 40..350).
+        // Extremes map to the plot's corners (70..620 × 40..350): 0–10 and 1–3 are round.
         assert!(svg.contains("70.0,40.0") && svg.contains("620.0,350.0"), "{svg}");
+        // Ticks at round numbers, with the decimals their step needs, and the axes' labels.
+        for label in [
+            ">0<",
+            ">2<",
+            ">10<",
+            ">1.0<",
+            ">1.5<",
+            ">3.0<",
+            ">loss (nats per word)<",
+        ] {
+            assert!(svg.contains(label), "{label} missing: {svg}");
+        }
     }
 }

@@ -115,7 +115,7 @@ fn loss_chart(steps_csv: &str, history: &[EpochRecord]) -> String {
     let train_epoch: Vec<(f64, f64)> = history.iter().map(|r| (r.step as f64, r.train_loss)).collect();
     curves::line_chart(
         "Loss",
-        "step",
+        ["step", "loss (nats per word)"],
         &[
             curves::Series {
                 name: "train (per step, smoothed)",
@@ -142,7 +142,7 @@ fn bleu_chart(history: &[EpochRecord]) -> String {
     let bleu1: Vec<(f64, f64)> = history.iter().map(|r| (r.epoch as f64, r.bleu[0])).collect();
     curves::line_chart(
         "Validation BLEU",
-        "epoch",
+        ["epoch", "BLEU (0–1)"],
         &[
             curves::Series {
                 name: "BLEU-4",

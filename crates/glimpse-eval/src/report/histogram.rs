@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::html::escape;
 use super::{ReportModel, model_color};
-use crate::svg::{Attr, Svg};
+use crate::svg::{Attr, Svg, nice_ticks, tick_label};
 
-/// Bins over [0, the largest score].
+/// Bins over [0, the first round number at or above the largest score].
 const HISTOGRAM_BINS: usize = 20;
 
 /// A chart per per-image score (the first model's first caption names them); returns the
@@ -42,7 +42,9 @@ fn histogram(metric: &str, models: &[ReportModel]) -> String {
                 .collect()
         })
         .collect();
-    let max = values.iter().flatten().copied().fold(0.0f64, f64::max).max(1e-9);
+    let largest = values.iter().flatten().copied().fold(0.0f64, f64::max).max(1e-9);
+    let ticks = nice_ticks(0.0, largest, 4);
+    let max = ticks[ticks.len() - 1];
     let counts: Vec<Vec<usize>> = values.iter().map(|v| bin_counts(v, max)).collect();
     let top = counts.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
     let (w, h, left, bottom) = (420.0, 200.0, 40.0, 30.0);
@@ -75,16 +77,14 @@ fn histogram(metric: &str, models: &[ReportModel]) -> String {
         svg.polyline(model_color(k), steps);
     }
     let small: Attr<'_> = ("font-size", &11);
-    svg.text(&[("x", &left), ("y", &(h - 12.0)), small], "0");
-    svg.text(
-        &[
-            ("x", &(w - 10.0)),
-            ("y", &(h - 12.0)),
-            small,
-            ("text-anchor", &"end"),
-        ],
-        &format!("{max:.2}"),
-    );
+    for &tick in &ticks {
+        let x = left + (w - left - 10.0) * tick / max;
+        let anchor: Attr<'_> = ("text-anchor", &"middle");
+        svg.text(
+            &[("x", &x), ("y", &(h - 12.0)), small, anchor],
+            &tick_label(tick, &ticks),
+        );
+    }
     let images = values.first().map_or(0, Vec::len);
     svg.text(&[("x", &4), ("y", &14), small], &format!("{images} images"));
     svg.finish()

@@ -49,13 +49,7 @@ pub fn check_alternatives(alternatives: usize) -> Result<()> {
 /// Checks ids that stand for a caption's words: within the vocabulary, not the start, end or
 /// padding token, and fewer than [`MAX_LENGTH`].
 pub fn check_caption_ids(vocab: &Vocabulary, ids: &[u32]) -> Result<()> {
-    if ids.len() >= MAX_LENGTH {
-        return Err(Error::InvalidArgument(format!(
-            "a caption of {} words is over the limit of {}",
-            ids.len(),
-            MAX_LENGTH - 1
-        )));
-    }
+    check_length(ids.len())?;
     for (position, &id) in ids.iter().enumerate() {
         let Some(word) = vocab.word(id) else {
             return Err(Error::InvalidArgument(format!(
@@ -74,6 +68,17 @@ pub fn check_caption_ids(vocab: &Vocabulary, ids: &[u32]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses captions of [`MAX_LENGTH`] words or more (the end token must fit).
+fn check_length(words: usize) -> Result<()> {
+    if words >= MAX_LENGTH {
+        return Err(Error::InvalidArgument(format!(
+            "a caption of {words} words is over the limit of {}",
+            MAX_LENGTH - 1
+        )));
+    }
+    Ok(())
+}
+
 /// The words of a caption a person typed, split and lowercased as training captions are
 /// (coco-caption's tokenisation, punctuation dropped).
 pub fn caption_words(text: &str) -> Vec<String> {
@@ -84,6 +89,7 @@ pub fn caption_words(text: &str) -> Vec<String> {
 /// stands as `<UNK>` (refused when the vocabulary has no `<UNK>`). Special tokens other than
 /// `<UNK>` are refused, naming the word.
 pub fn lookup_words(vocab: &Vocabulary, words: &[String]) -> Result<(Vec<u32>, Vec<String>)> {
+    check_length(words.len())?; // before anything is allocated for them
     let mut ids = Vec::with_capacity(words.len());
     let mut notes = Vec::new();
     for (position, word) in words.iter().enumerate() {

@@ -1,0 +1,102 @@
+//! Which proxy a download goes through, from the environment as curl reads it: `HTTPS_PROXY`
+//! for https URLs, `HTTP_PROXY` for http ones, `ALL_PROXY` for both (lower-case names too), and
+//! `NO_PROXY` — hosts (and their subdomains) to reach directly, `*` for all. ureq 2 reads the
+//! first three but not `NO_PROXY`, so the choice is made here.
+
+/// The proxy for `url`, given how to read an environment variable; `None` to connect directly.
+pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let read = |name: &str| {
+        env(name)
+            .or_else(|| env(&name.to_lowercase()))
+            .filter(|value| !value.trim().is_empty())
+    };
+    let (scheme, rest) = url.split_once("://")?;
+    let host = host_of(rest);
+    if let Some(no_proxy) = read("NO_PROXY")
+        && bypasses(&no_proxy, &host)
+    {
+        return None;
+    }
+    let specific = match scheme.to_ascii_lowercase().as_str() {
+        "https" => read("HTTPS_PROXY"),
+        "http" => read("HTTP_PROXY"),
+        _ => None,
+    };
+    specific.or_else(|| read("ALL_PROXY"))
+}
+
+/// The host of what follows `scheme://`, lower-case, without user info, port or path.
+fn host_of(rest: &str) -> String {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host.to_ascii_lowercase()
+}
+
+/// Whether `NO_PROXY` (comma-separated hosts or domains, a leading dot optional, `*` for all)
+/// covers `host`.
+fn bypasses(no_proxy: &str, host: &str) -> bool {
+    no_proxy.split(',').map(str::trim).any(|entry| {
+        let entry = entry.trim_start_matches('.').to_ascii_lowercase();
+        // `host:port` loses its port; an IPv6 address (several colons) is kept whole.
+        let entry = match entry.matches(':').count() {
+            1 => entry.split(':').next().unwrap_or(""),
+            _ => entry.trim_start_matches('[').trim_end_matches(']'),
+        };
+        entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_scheme_picks_the_variable_and_all_proxy_is_the_fallback() {
+        let vars = env(&[
+            ("HTTPS_PROXY", "http://secure:3128"),
+            ("http_proxy", "http://plain:3128"),
+        ]);
+        assert_eq!(
+            proxy_for("https://download.pytorch.org/x", &vars).as_deref(),
+            Some("http://secure:3128")
+        );
+        assert_eq!(
+            proxy_for("http://example.org/x", &vars).as_deref(),
+            Some("http://plain:3128")
+        );
+        let all = env(&[("ALL_PROXY", "socks5://s:1080")]);
+        assert_eq!(
+            proxy_for("https://a.b/c", &all).as_deref(),
+            Some("socks5://s:1080")
+        );
+        assert_eq!(proxy_for("https://a.b/c", env(&[])), None);
+        assert_eq!(proxy_for("https://a.b/c", env(&[("HTTPS_PROXY", " ")])), None);
+    }
+
+    #[test]
+    fn no_proxy_names_hosts_domains_or_everything() {
+        let vars = |no: &str| env(&[("HTTPS_PROXY", "http://p:1"), ("NO_PROXY", no)]);
+        let direct = |url: &str, no: &str| proxy_for(url, vars(no)).is_none();
+        assert!(direct("https://files.example.org/a", "example.org"));
+        assert!(direct("https://files.example.org/a", ".example.org"));
+        assert!(direct("https://example.org:8443/a", "localhost, example.org"));
+        assert!(direct("https://user:pw@EXAMPLE.org/a", "example.org"));
+        assert!(direct("https://anything.net/a", "*"));
+        assert!(direct("https://[::1]:8080/a", "::1"));
+        assert!(!direct("https://badexample.org/a", "example.org"));
+        assert!(!direct("https://example.org.evil.net/a", "example.org"));
+        assert!(!direct("https://example.org/a", ""));
+    }
+}

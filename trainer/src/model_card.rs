@@ -1,0 +1,245 @@
+//! The Hugging Face-style `README.md` written beside every bundle `export` and `import` make:
+//! YAML front matter a model hub reads (license, tags, datasets, base model, metrics with their
+//! values), then what the model is, how it was trained and how to use it — all from the bundle's
+//! own `glimpse.card` and config, so the two never disagree.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use glimpse_files::shown;
+use glimpse_model::Bundle;
+
+use crate::files::write_atomically;
+
+/// The first line of every card Glimpse writes: a README.md that lacks it is someone else's and
+/// is never overwritten.
+const MARKER: &str = "<!-- model card written by glimpse from";
+
+/// Writes the card of `bundle` (stored at `bundle_path`) as `README.md` in the bundle's folder,
+/// or, when that folder holds a README.md Glimpse did not write, as `<stem>.README.md`.
+/// Returns where it went.
+pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> {
+    let file_name = bundle_path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let folder = bundle_path.parent().unwrap_or(Path::new("."));
+    let mut path = folder.join("README.md");
+    let theirs = std::fs::read_to_string(&path).is_ok_and(|text| !text.starts_with(MARKER));
+    if theirs || path.is_dir() {
+        let stem = bundle_path
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        path = folder.join(format!("{stem}.README.md"));
+    }
+    write_atomically(&path, model_card(bundle, &file_name).as_bytes())
+        .with_context(|| format!("{}: cannot write the model card", shown(&path)))?;
+    Ok(path)
+}
+
+/// A YAML string: JSON's quoting is valid YAML and escapes everything a card's text may hold.
+fn yaml(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Card text for Markdown: angle brackets escaped, so a name cannot smuggle in HTML.
+fn markdown(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// [`markdown`] on one line (headings, list items, the marker comment).
+fn line(text: &str) -> String {
+    markdown(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// The card of `bundle`, stored as `file_name`.
+pub fn model_card(bundle: &Bundle, file_name: &str) -> String {
+    let mut out = format!("{MARKER} {} -->\n", line(file_name).replace("--", "- -"));
+    front_matter(&mut out, bundle);
+    body(&mut out, bundle, file_name);
+    out
+}
+
+fn front_matter(out: &mut String, bundle: &Bundle) {
+    let card = &bundle.card;
+    let arch = bundle.config.encoder.arch.name();
+    out.push_str("---\nlicense: other\nlibrary_name: glimpse\npipeline_tag: image-to-text\n");
+    out.push_str("tags:\n  - image-captioning\n  - show-attend-and-tell\n  - attention\n  - safetensors\n");
+    let _ = writeln!(out, "  - {arch}");
+    if !card.trained_on.is_empty() {
+        let _ = writeln!(out, "datasets:\n  - {}", yaml(&card.trained_on));
+    }
+    let _ = writeln!(out, "base_model: {}", yaml(&format!("torchvision/{arch}")));
+    if card.metrics.is_empty() {
+        out.push_str("---\n\n");
+        return;
+    }
+    let _ = writeln!(out, "model-index:\n  - name: {}\n    results:", yaml(&card.name));
+    out.push_str("      - task:\n          type: image-to-text\n          name: Image captioning\n");
+    let dataset = if card.trained_on.is_empty() {
+        "unknown"
+    } else {
+        &card.trained_on
+    };
+    let _ = writeln!(
+        out,
+        "        dataset:\n          name: {}\n          type: {}",
+        yaml(dataset),
+        yaml(dataset)
+    );
+    out.push_str("        metrics:\n");
+    for (name, value) in &card.metrics {
+        let kind = name
+            .trim_start_matches("val_")
+            .split('_')
+            .next()
+            .unwrap_or(name)
+            .to_lowercase();
+        let _ = writeln!(
+            out,
+            "          - type: {}\n            name: {}\n            value: {value}",
+            yaml(&kind),
+            yaml(name)
+        );
+    }
+    out.push_str("---\n\n");
+}
+
+fn body(out: &mut String, bundle: &Bundle, file_name: &str) {
+    let (card, config) = (&bundle.card, &bundle.config);
+    let [rows, cols] = config.grid();
+    let name = if card.name.is_empty() {
+        "(unnamed model)"
+    } else {
+        &card.name
+    };
+    let _ = writeln!(out, "# {}\n\n{}\n", line(name), markdown(&card.description));
+    if !card.decoder_trained {
+        out.push_str("**Its decoder was never trained: its captions are meaningless word sequences.**\n\n");
+    }
+    let _ = writeln!(
+        out,
+        "## Model\n\n\"Show, Attend and Tell\": a torchvision {} encoder (width ×{}, encoder weights: {}), \
+         Bahdanau attention ({}, over a {rows}×{cols} grid) and an LSTM decoder (embeddings {}, hidden {}), \
+         {} words. One `.safetensors` file with PyTorch's tensor names; its config, vocabulary and this \
+         card are in its metadata.\n",
+        config.encoder.arch.name(),
+        config.encoder.width_multiplier,
+        line(or_not_stated(&card.encoder_weights)),
+        format!("{:?}", config.attention.activation).to_lowercase(),
+        config.decoder.embed_dim,
+        config.decoder.decoder_dim,
+        bundle.vocab.len(),
+    );
+    let epochs = card.epochs.map_or("not stated".to_string(), |e| e.to_string());
+    let _ = writeln!(
+        out,
+        "## Training\n\n- Data: {}\n- Epochs: {epochs}\n- Written: {}\n- Notes: {}\n",
+        line(or_not_stated(&card.trained_on)),
+        line(or_not_stated(&card.created)),
+        line(or_not_stated(&card.notes)),
+    );
+    if !card.metrics.is_empty() {
+        out.push_str("## Metrics\n\n| metric | value |\n|---|---|\n");
+        for (metric, value) in &card.metrics {
+            let _ = writeln!(out, "| {} | {value:.4} |", line(metric).replace('|', "\\|"));
+        }
+        out.push('\n');
+    }
+    let file = line(file_name);
+    let _ = writeln!(
+        out,
+        "## Use it\n\n- **In the browser**: open Glimpse's page and drop `{file}` on it (photos never \
+         leave the device), or serve it beside the page and open `?model={file}`.\n\
+         - **On the command line**: `glimpse caption --model {file} photo.jpg` (`--beam 3`, `--json`, \
+         `--attention-png DIR`); `glimpse score --model {file} photo.jpg --caption \"…\"`.\n\
+         - **In Python**: the tensors load with `safetensors` into the PyTorch notebook's \
+         `EncoderDecoder`; Glimpse's README (\"Back to PyTorch\") has the lines.\n\
+         \n\
+         The license of these weights was not stated when they were exported; the encoder's \
+         ImageNet weights, when torchvision's, are BSD-3-Clause."
+    );
+}
+
+fn or_not_stated(text: &str) -> &str {
+    if text.is_empty() { "not stated" } else { text }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The demo model's bundle: a real card with metrics.
+    fn demo() -> Bundle {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/models/default.safetensors");
+        Bundle::from_bytes(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_card_carries_front_matter_metrics_and_usage() {
+        let bundle = demo();
+        let card = model_card(&bundle, "default.safetensors");
+        assert!(card.starts_with(MARKER));
+        let front = card.split("---\n").nth(1).unwrap();
+        assert!(front.contains("library_name: glimpse\n"), "{front}");
+        assert!(
+            front.contains("datasets:\n  - \"glimpse synth (seed 7, 2000 images)\"\n"),
+            "{front}"
+        );
+        assert!(
+            front.contains("base_model: \"torchvision/mobilenet_v2\"\n"),
+            "{front}"
+        );
+        let bleu = bundle.card.metrics["val_Bleu_4"];
+        assert!(
+            front.contains(&format!("name: \"val_Bleu_4\"\n            value: {bleu}\n")),
+            "{front}"
+        );
+        assert!(card.contains("# glimpse-demo-shapes\n"));
+        assert!(card.contains(&format!("| val_Bleu_4 | {bleu:.4} |")));
+        assert!(card.contains("glimpse caption --model default.safetensors photo.jpg"));
+    }
+
+    #[test]
+    fn card_text_cannot_break_the_yaml_or_inject_html() {
+        let mut bundle = demo();
+        bundle.card.name = "x\"\n---\nlicense: mit <script>".into();
+        bundle.card.trained_on = String::new();
+        bundle.card.metrics.clear();
+        let card = model_card(&bundle, "m.safetensors");
+        // The front matter still opens and closes where Glimpse puts it; the name is one line.
+        assert_eq!(card.matches("\n---\n").count(), 2, "{card}");
+        assert!(!card.contains("<script>"), "{card}");
+        assert!(!card.contains("datasets:"));
+    }
+
+    #[test]
+    fn someone_elses_readme_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = demo();
+        let path = dir.path().join("m.safetensors");
+        assert_eq!(
+            write_model_card(&path, &bundle).unwrap(),
+            dir.path().join("README.md")
+        );
+        // Glimpse's own card is replaced on the next export…
+        assert_eq!(
+            write_model_card(&path, &bundle).unwrap(),
+            dir.path().join("README.md")
+        );
+        // …but a README.md written by someone else is not.
+        std::fs::write(dir.path().join("README.md"), "# my project\n").unwrap();
+        assert_eq!(
+            write_model_card(&path, &bundle).unwrap(),
+            dir.path().join("m.README.md")
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
+            "# my project\n"
+        );
+    }
+}
