@@ -61,7 +61,9 @@ export class Occlusion {
   }
 
   reset() {
+    clearTimeout(this.#timer);
     this.mask = null;
+    $("[data-testid=clear-mask]", this.element).disabled = true;
     this.#showCaption(null);
   }
 
@@ -84,7 +86,7 @@ export class Occlusion {
    * than a quarter of the photo (attention spread nearly evenly). */
   hideWhereLooked() {
     const { map, grid } = this.view.selectedMap;
-    if (!map) return;
+    if (!map || !this.view.image) return;
     const [rows, cols] = grid;
     const peak = map.indexOf(Math.max(...map));
     const strong = (cell) => map[cell] >= LOOKED * map[peak];
@@ -131,8 +133,10 @@ export class Occlusion {
     if (result && this.mask === mask) this.#showCaption(result);
   }
 
-  /** "Without the hidden region: …": the new caption, its words that are not in the caption
-   * shown marked, and the shown caption's words it lost struck through (a word diff). */
+  /** "Without the hidden region: …": the new caption, its words that are not in the model's own
+   * caption of the whole photo marked, and the words it lost struck through (a word diff). The
+   * region is captioned without any branch's prefix, so it is compared with the unbranched
+   * caption. */
   #showCaption(result) {
     const out = $("[data-testid=occluded-caption]", this.element);
     this.element.occludedResult = result;
@@ -141,7 +145,7 @@ export class Occlusion {
       delete out.dataset.changed;
       return;
     }
-    const diff = wordDiff(this.view.caption.tokens, result.tokens);
+    const diff = wordDiff(this.view.baseCaption.tokens, result.tokens);
     const parts = diff.flatMap(({ word, change }) => {
       if (!change) return [`${word} `];
       const element = document.createElement(change === "added" ? "mark" : "del");

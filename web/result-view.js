@@ -47,6 +47,7 @@ export class ResultView {
   #selected = 0;
   #image = null; // the decoded photo, for panels and figures
   #busy = 0;
+  #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
 
   /** `photo`: { file, bytes, element, url }; `client`: the CaptionerClient; `settings()`: the
    * page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills hidden regions). */
@@ -67,6 +68,7 @@ export class ResultView {
 
   /** Shows a fresh caption of the photo: branches, score and hidden region start over. */
   async show(result, image) {
+    this.#generation += 1;
     this.#image = image;
     this.#history = [result];
     this.#beam = 0;
@@ -89,10 +91,16 @@ export class ResultView {
     return $("[data-testid=colormap]", this.element).value;
   }
 
-  /** The map of the selected word in the sequence shown, with its grid. */
+  /** The map shown: the selected word's, or the overall one in that view; with its grid. */
   get selectedMap() {
-    const { attention, grid } = this.sequence;
-    return { map: attention[this.#selected], grid };
+    const { attention, grid } = this.panels;
+    const overallView = $("[data-testid=view]", this.element).value === "overall";
+    return { map: overallView ? attention[0] : attention[this.#selected], grid };
+  }
+
+  /** The model's own caption of the whole photo (before any branch), best beam. */
+  get baseCaption() {
+    return this.#history[0];
   }
 
   /** The caption result now shown (the current branch). */
@@ -120,7 +128,7 @@ export class ResultView {
   get panels() {
     const { tokens, attention, grid, entropy } = this.sequence;
     const view = $("[data-testid=view]", this.element).value;
-    if (view === "overall") return { tokens: ["overall"], attention: attention.length ? [overall(attention)] : [], grid };
+    if (view === "overall") return attention.length ? { tokens: ["overall"], attention: [overall(attention)], grid } : { tokens: [], attention: [], grid };
     if (view === "focus" && entropy) {
       return { tokens: tokens.map((t, i) => `${t} (${entropy[i].toFixed(2)} nats)`), attention, grid };
     }
@@ -230,6 +238,7 @@ export class ResultView {
           this.#beam = i;
           this.#showScored = false;
           this.#render();
+          list.children[i]?.focus(); // the list was rebuilt: keep the keyboard where it was
         });
         item.addEventListener("keydown", (event) => arrowKeys(list, event, i));
         return item;
@@ -297,13 +306,15 @@ export class ResultView {
   /** Keeps the words before position `i`, puts `word` there and lets the model go on. */
   async #branch(i, word) {
     const prefix = [...this.caption.tokens.slice(0, i), word];
+    const asked = this.#generation;
     const result = await this.request(async () => this.client.caption(await this.#bytes(), this.captionOptions({ prefix })));
-    if (!result) return;
+    if (!result || asked !== this.#generation) return;
     this.#history.push(result);
     this.#beam = 0;
     this.#showScored = false;
     this.#selected = i;
     this.#render();
+    $("[data-testid=words]", this.element).children[i]?.focus();
   }
 
   #back() {
@@ -311,13 +322,16 @@ export class ResultView {
     this.#history.pop();
     this.#beam = 0;
     this.#render();
+    // Back hides itself at the first caption: the keyboard goes to the selected word.
+    if (this.#history.length < 2) $("[data-testid=words]", this.element).children[this.#selected]?.focus();
   }
 
   /** Scores the typed caption and shows its words, each filled by its probability, beside the
    * model's own caption and its log-probability. */
   async #score(text) {
+    const asked = this.#generation;
     const scored = await this.request(async () => this.client.score(await this.#bytes(), text, { alternatives: ALTERNATIVES }));
-    if (!scored) return;
+    if (!scored || asked !== this.#generation) return;
     this.#scored = scored;
     this.element.glimpseScore = scored;
     const row = $("[data-testid=scored-words]", this.element);

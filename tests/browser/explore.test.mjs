@@ -119,12 +119,12 @@ for (const mode of MODES) {
       const { page } = browser;
       const before = await card.locator("[data-testid=caption]").textContent();
       const words = card.locator("[data-testid=word]");
+      const first = (await words.nth(0).textContent()).trim();
       await words.nth(1).click();
       const choice = card.locator("[data-testid=alternative]:not([disabled])").first();
       const word = await choice.getAttribute("data-word");
       await choice.click();
       await settled(card);
-      const first = (await words.nth(0).textContent()).trim();
       const [native] = glimpseJson(["caption", "--json", "--model", BUNDLE, IMAGE, "--prefix", `${first} ${word}`]);
       const after = await card.locator("[data-testid=caption]").textContent();
       assert.equal(after, native.caption);

@@ -26,8 +26,14 @@ pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> 
         .unwrap_or_default();
     let folder = bundle_path.parent().unwrap_or(Path::new("."));
     let mut path = folder.join("README.md");
-    let theirs = std::fs::read_to_string(&path).is_ok_and(|text| !text.starts_with(MARKER));
-    if theirs || path.is_dir() {
+    // Replaced only when it is this bundle's own card; anything else there (another bundle's
+    // card, someone's notes, a file that cannot be read) is kept.
+    let own = format!("{MARKER} {} -->", marker_name(&file_name));
+    let ours = match std::fs::read(&path) {
+        Ok(bytes) => bytes.starts_with(own.as_bytes()),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    if !ours {
         let stem = bundle_path
             .file_stem()
             .map(|s| s.to_string_lossy())
@@ -39,9 +45,31 @@ pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> 
     Ok(path)
 }
 
-/// A YAML string: JSON's quoting is valid YAML and escapes everything a card's text may hold.
+/// The bundle's file name as the marker comment holds it (one line, no `--`).
+fn marker_name(file_name: &str) -> String {
+    line(file_name).replace("--", "- -")
+}
+
+/// A YAML string: JSON's quoting is valid YAML, with the characters YAML parsers refuse in a
+/// quoted scalar (DEL, C1 controls, line and paragraph separators) escaped too.
 fn yaml(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
+    let quoted = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
+    quoted
+        .chars()
+        .map(|c| match c {
+            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => format!("\\u{:04x}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// A metric's value as YAML reads it (`.nan` and `.inf` for what JSON cannot hold).
+fn yaml_number(value: f64) -> String {
+    match value {
+        v if v.is_nan() => ".nan".into(),
+        v if v.is_infinite() => if v > 0.0 { ".inf" } else { "-.inf" }.into(),
+        v => v.to_string(),
+    }
 }
 
 /// Card text for Markdown: angle brackets escaped, so a name cannot smuggle in HTML.
@@ -58,7 +86,7 @@ fn line(text: &str) -> String {
 
 /// The card of `bundle`, stored as `file_name`.
 pub fn model_card(bundle: &Bundle, file_name: &str) -> String {
-    let mut out = format!("{MARKER} {} -->\n", line(file_name).replace("--", "- -"));
+    let mut out = format!("{MARKER} {} -->\n", marker_name(file_name));
     front_matter(&mut out, bundle);
     body(&mut out, bundle, file_name);
     out
@@ -101,9 +129,10 @@ fn front_matter(out: &mut String, bundle: &Bundle) {
             .to_lowercase();
         let _ = writeln!(
             out,
-            "          - type: {}\n            name: {}\n            value: {value}",
+            "          - type: {}\n            name: {}\n            value: {}",
             yaml(&kind),
-            yaml(name)
+            yaml(name),
+            yaml_number(*value)
         );
     }
     out.push_str("---\n\n");
@@ -208,13 +237,16 @@ mod tests {
     fn card_text_cannot_break_the_yaml_or_inject_html() {
         let mut bundle = demo();
         bundle.card.name = "x\"\n---\nlicense: mit <script>".into();
-        bundle.card.trained_on = String::new();
+        bundle.card.trained_on = "shapes\u{85}\u{2028}".into();
         bundle.card.metrics.clear();
         let card = model_card(&bundle, "m.safetensors");
         // The front matter still opens and closes where Glimpse puts it; the name is one line.
         assert_eq!(card.matches("\n---\n").count(), 2, "{card}");
         assert!(!card.contains("<script>"), "{card}");
-        assert!(!card.contains("datasets:"));
+        assert!(
+            card.contains("  - \"shapes\\u0085\\u2028\"\n"),
+            "C1 and separators escaped: {card}"
+        );
     }
 
     #[test]
@@ -231,7 +263,12 @@ mod tests {
             write_model_card(&path, &bundle).unwrap(),
             dir.path().join("README.md")
         );
-        // …but a README.md written by someone else is not.
+        // …but another bundle's card is not, nor a README.md written by someone else.
+        let other = dir.path().join("other.safetensors");
+        assert_eq!(
+            write_model_card(&other, &bundle).unwrap(),
+            dir.path().join("other.README.md")
+        );
         std::fs::write(dir.path().join("README.md"), "# my project\n").unwrap();
         assert_eq!(
             write_model_card(&path, &bundle).unwrap(),

@@ -253,6 +253,19 @@ fn f16_bundles_keep_the_words() {
     assert_eq!(caption.token_ids, want[..want.len() - 1]);
 }
 
+/// The cases with PyTorch's explore references (`explore.json`): the two committed ones at least.
+fn explore_cases() -> Vec<PathBuf> {
+    let found: Vec<PathBuf> = cases()
+        .into_iter()
+        .filter(|case| case.join("explore.json").exists())
+        .collect();
+    assert!(
+        found.len() >= 2,
+        "explore.json missing from the committed fixtures: {found:?}"
+    );
+    found
+}
+
 /// A fixture case's captioner with its test image encoded, and `explore.json`: PyTorch's
 /// references for scoring, prefixes, alternatives and every beam hypothesis.
 fn explore_case(case: &Path) -> (Captioner, EncodedImages, Value) {
@@ -324,7 +337,7 @@ fn assert_same_scored_word(label: &str, got: &glimpse_model::ScoredWord, want: &
 /// alternatives as PyTorch's teacher-forced pass gives them; an unknown word reads as `<UNK>`.
 #[test]
 fn scores_match_pytorch_teacher_forcing() {
-    for case in cases().iter().filter(|case| case.join("explore.json").exists()) {
+    for case in &explore_cases() {
         let (captioner, encoded, explore) = explore_case(case);
         let k = explore["alternatives"].as_u64().unwrap() as usize;
         for want in explore["scores"].as_array().unwrap() {
@@ -354,7 +367,7 @@ fn scores_match_pytorch_teacher_forcing() {
 /// hypothesis of each beam, best first, as PyTorch's reference search gives them.
 #[test]
 fn prefixes_alternatives_and_all_beams_match_pytorch() {
-    for case in cases().iter().filter(|case| case.join("explore.json").exists()) {
+    for case in &explore_cases() {
         let (captioner, encoded, explore) = explore_case(case);
         let max_len = expected(case)["max_len"].as_u64().unwrap() as usize;
         let end = captioner.vocab.end;

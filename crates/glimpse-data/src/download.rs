@@ -254,6 +254,11 @@ fn agent_for(url: &str) -> std::result::Result<ureq::Agent, DownloadError> {
         .timeout_connect(Duration::from_secs(20))
         .timeout_read(Duration::from_secs(60));
     if let Some(proxy) = proxy_for(url, |name| std::env::var(name).ok()) {
+        if proxy.to_ascii_lowercase().starts_with("socks") {
+            return Err(DownloadError::Fatal(anyhow!(
+                "proxy `{proxy}` from the environment: SOCKS proxies are not supported; use an HTTP proxy"
+            )));
+        }
         let parsed = ureq::Proxy::new(&proxy)
             .map_err(|e| DownloadError::Fatal(anyhow!("proxy `{proxy}` from the environment: {e}")))?;
         builder = builder.proxy(parsed);
@@ -297,9 +302,6 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
     // 206: the server continues where we stopped; 200: it sends everything again (the file
     // changed, or the server ignores ranges), whose version is recorded for the next resume.
     let resume = offset > 0 && response.status() == 206;
-    if !resume {
-        record_version(partial, &response)?;
-    }
     let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
     let start = if resume { offset } else { 0 };
     let mut out = fs::OpenOptions::new()
@@ -309,6 +311,10 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
         .truncate(!resume)
         .open(partial)
         .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+    // Only once the old bytes are gone: a version never labels bytes of another.
+    if !resume {
+        record_version(partial, &response)?;
+    }
     let progress = match length {
         Some(length) => ProgressBar::new(start + length).with_style(
             ProgressStyle::with_template("{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")

@@ -5,10 +5,11 @@
 
 /// The proxy for `url`, given how to read an environment variable; `None` to connect directly.
 pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    // The upper-case name first, then the lower-case one; an empty value counts as unset.
     let read = |name: &str| {
-        env(name)
-            .or_else(|| env(&name.to_lowercase()))
-            .filter(|value| !value.trim().is_empty())
+        [name.to_string(), name.to_lowercase()]
+            .iter()
+            .find_map(|n| env(n).filter(|value| !value.trim().is_empty()))
     };
     let (scheme, rest) = url.split_once("://")?;
     let host = host_of(rest);
@@ -83,6 +84,12 @@ mod tests {
         );
         assert_eq!(proxy_for("https://a.b/c", env(&[])), None);
         assert_eq!(proxy_for("https://a.b/c", env(&[("HTTPS_PROXY", " ")])), None);
+        let empty_upper = env(&[
+            ("NO_PROXY", ""),
+            ("no_proxy", "a.b"),
+            ("HTTPS_PROXY", "http://p:1"),
+        ]);
+        assert_eq!(proxy_for("https://a.b/c", empty_upper), None);
     }
 
     #[test]

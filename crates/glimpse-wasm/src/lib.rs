@@ -136,6 +136,9 @@ impl Captioner {
     ) -> Result<JsValue, JsError> {
         let typed = read_words(&caption, "caption")?;
         let alternatives = convert::whole(&options, "alternatives", 0)?;
+        // Checked here, not inside `on_device`: a bad caption is not a WebGPU failure.
+        self.inner.lookup_words(&typed).map_err(to_js)?;
+        glimpse_model::generate::explore::check_alternatives(alternatives).map_err(to_js)?;
         let started = js_sys::Date::now();
         let (input, _) = image_input(&self.inner, &image)?;
         let prepare_ms = js_sys::Date::now() - started;

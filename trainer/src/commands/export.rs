@@ -51,8 +51,8 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
     println!(
         "wrote {} ({:.1} MB) and its model card {}: {}, {} words, trained on {}, {}",
         args.out.display(),
-        card.display(),
         bytes.len() as f64 / 1e6,
+        card.display(),
         bundle.card.name,
         bundle.vocab.len(),
         bundle.card.trained_on,

@@ -128,8 +128,8 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     eprintln!(
         "wrote {} ({:.1} MB) and its model card {}: {:?} layout, {} encoder, {} words, {} tensors",
         args.out.display(),
-        card.display(),
         bytes.len() as f64 / 1e6,
+        card.display(),
         imported.layout,
         config.encoder.arch.name(),
         imported.bundle.vocab.len(),
