@@ -161,7 +161,7 @@ for (const mode of MODES) {
       }
     });
 
-    test("hiding where a word looked captions the photo again, filled with the mean, changed words marked", async () => {
+    test("hiding where a word looked captions the photo again and marks the changed words; the keyboard places and clears a region", async () => {
       const { page } = browser;
       await card.locator("[data-testid=word]").nth(0).click();
       await card.locator("[data-testid=hide-top]").click();
