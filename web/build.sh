@@ -6,7 +6,8 @@
 #                    only where the browser has a WebGPU adapter;
 #                    each passed through wasm-opt BEFORE wasm-bindgen (after it, wasm-opt breaks
 #                    the externref table), then wrapped by wasm-bindgen of the exact version
-#                    Cargo.lock pins;
+#                    Cargo.lock pins, with TypeScript types (glimpse_wasm.d.ts, for the npm
+#                    package: web/npm/pack.sh);
 #   web/pkg/version.js  the build's version, a hash of every file the page serves, which names
 #                    the service worker's cache (so a new glimpse_wasm.js never meets an old .wasm);
 # The default model, web/models/default.safetensors, is committed (web/models/make-default.sh
@@ -40,7 +41,7 @@ build_module() {
   local optimised="$target_dir/wasm-opt/$name/glimpse_wasm.wasm"
   mkdir -p "$(dirname "$optimised")"
   wasm-opt "$level" "$built" -o "$optimised"
-  wasm-bindgen --target web --no-typescript --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
+  wasm-bindgen --target web --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
   local wasm="web/pkg/$name/glimpse_wasm_bg.wasm"
   echo "$name wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) gzip -9, $(brotli_size "$wasm") brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
 }

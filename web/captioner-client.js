@@ -7,6 +7,11 @@
 // image faster than the CPU does (on a software adapter such as SwiftShader it never does).
 // When the WebGPU worker traps (a lost GPU, a shader or limits error), captions move to the CPU
 // worker and the caption is retried, so it still arrives.
+// The npm package (web/npm) ships this file as its main module, typed by captioner-client.d.ts.
+
+/** The default model, beside this file here and in the npm package. Only a URL: nothing is
+ * downloaded until a page fetches it. */
+export const defaultModelUrl = new URL("./models/default.safetensors", import.meta.url);
 
 /** Words decoded by the backend comparison: enough to compile every decoder shader. */
 const PROBE_STEPS = 3;

@@ -607,3 +607,87 @@ fn import_and_export_write_a_model_card() {
         "{card}"
     );
 }
+
+#[test]
+fn export_pth_writes_the_notebook_state_dict_and_imports_back_to_the_same_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path());
+    let pth = dir.path().join("back.pth");
+    let out = glimpse(&[
+        "export",
+        bundle.to_str().unwrap(),
+        "--format",
+        "pth",
+        "--out",
+        pth.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let vocab = dir.path().join("back.vocab.json");
+    assert_eq!(
+        std::fs::read_to_string(&vocab).unwrap(),
+        glimpse_model::Bundle::from_bytes(&std::fs::read(&bundle).unwrap())
+            .unwrap()
+            .vocab
+            .to_json()
+    );
+
+    // The notebook's own file holds every tensor written, under the same name with the same
+    // values; what it has beyond them is its unused f_beta and BatchNorm's step counters.
+    let read = |path: &Path| {
+        let file = glimpse_pth::PthFile::open(path).unwrap();
+        let (found, _) = file.tensors();
+        let values: std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> = found
+            .iter()
+            .filter(|t| t.tensor.storage.dtype.is_float())
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    (t.tensor.shape.clone(), file.read_f32(&t.tensor).unwrap()),
+                )
+            })
+            .collect();
+        values
+    };
+    let written = read(&pth);
+    let original = read(&fixtures().join("notebook/attention_model_state.pth"));
+    for (name, tensor) in &written {
+        assert_eq!(original.get(name), Some(tensor), "{name}");
+    }
+    let left: Vec<&String> = original.keys().filter(|n| !written.contains_key(*n)).collect();
+    assert!(left.iter().all(|n| n.contains("f_beta")), "{left:?}");
+
+    let again = dir.path().join("again.safetensors");
+    let (pth, vocab) = (pth.to_str().unwrap(), vocab.to_str().unwrap());
+    let out = glimpse(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        pth,
+        "--vocab",
+        vocab,
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let load = |p: &Path| glimpse_model::Bundle::from_bytes(&std::fs::read(p).unwrap()).unwrap();
+    let (first, second) = (load(&bundle), load(&again));
+    assert_eq!(
+        first.weights.names().collect::<Vec<_>>(),
+        second.weights.names().collect::<Vec<_>>()
+    );
+    for (name, tensor) in first.weights.iter() {
+        assert_eq!(second.weights.get(name), Some(tensor), "{name}");
+    }
+    assert_eq!(first.config, second.config);
+
+    let out = glimpse(&[
+        "export",
+        bundle.to_str().unwrap(),
+        "--format",
+        "pth",
+        "--f16",
+        "--out",
+        pth,
+    ]);
+    fails_saying(&out, "--format pth writes float32");
+}

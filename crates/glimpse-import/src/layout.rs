@@ -121,6 +121,9 @@ pub(crate) fn captioner_weights(
                 }
                 None => ignored.push(stored.to_string()),
             }
+        } else if name.starts_with("encoder.features.") {
+            // A MobileNetV2 encoder, as `glimpse export --format pth` writes it.
+            encoder.insert(name.to_string(), tensor.clone());
         } else if let Some(rest) = name.strip_prefix("decoder.") {
             if layout == CheckpointLayout::Notebook && rest.starts_with("f_beta.") {
                 continue; // defined but never called by the notebook
@@ -137,6 +140,21 @@ pub(crate) fn captioner_weights(
     }
     note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
     Ok(CaptionerWeights { encoder, decoder })
+}
+
+/// A canonical name as the notebook's `EncoderDecoder.state_dict()` has it: a ResNet's attributes
+/// become its `nn.Sequential` indices (`encoder.layer1.0.conv1.weight` →
+/// `encoder.resnet.4.0.conv1.weight`); MobileNetV2's `encoder.features.*` and the decoder's names
+/// are kept (the decoder's canonical names are the notebook's).
+pub fn notebook_name(canonical: &str) -> String {
+    let Some(rest) = canonical.strip_prefix("encoder.") else {
+        return canonical.to_string();
+    };
+    let (attribute, tail) = rest.split_once('.').unwrap_or((rest, ""));
+    match RESNET_CHILDREN.iter().find(|(_, name)| *name == attribute) {
+        Some((index, _)) => format!("encoder.resnet.{index}.{tail}"),
+        None => canonical.to_string(),
+    }
 }
 
 /// `encoder.resnet.<index>.<rest>` (the notebook's `Sequential` of ResNet children, `rest` being

@@ -8,7 +8,8 @@
 //! - **notebook**: the widely used Kaggle notebook's `EncoderDecoder` state dict, at the top level
 //!   or under `state_dict`, keys `encoder.resnet.{0,1,4,5,6,7}.*` and
 //!   `decoder.{embedding,attention.{U,W,A},init_h,init_c,lstm_cell,f_beta,fcn}.*` (its `f_beta` is
-//!   never used and is dropped);
+//!   never used and is dropped), or `encoder.features.*` for MobileNetV2 (as
+//!   [`notebook_state_dict`] writes a bundle back to PyTorch);
 //! - **sgrvinod**: the tutorial's checkpoint (whole `encoder`/`decoder` modules, or their state
 //!   dicts), `decoder.{attention.{encoder_att,decoder_att,full_att},decode_step,f_beta,fc,…}`,
 //!   relu attention with the sigmoid gate and 14×14 pooling.
@@ -48,12 +49,14 @@ mod fresh;
 mod import;
 mod infer;
 mod layout;
+mod notebook_export;
 mod torch_weights;
 mod torchvision;
 
 pub use fresh::FreshDecoder;
 pub use import::{ImportRequest, Imported, import};
 pub use infer::infer_encoder;
-pub use layout::{CheckpointLayout, detect_layout};
+pub use layout::{CheckpointLayout, detect_layout, notebook_name};
+pub use notebook_export::notebook_state_dict;
 pub use torch_weights::{MAX_TOTAL_ELEMENTS, TorchWeights, read_checkpoint};
 pub use torchvision::torchvision_encoder;

@@ -44,6 +44,8 @@ impl Bleu {
     /// Adds one candidate and its references. With no references every n-gram is unmatched and
     /// the reference length is 0 (coco-caption refuses that case; we score it as a miss).
     pub fn add(&mut self, candidate: &[String], references: &[Vec<String>]) {
+        let candidate = self.words.ids(candidate);
+        let references: Vec<Vec<u32>> = references.iter().map(|r| self.words.ids(r)).collect();
         let test_len = candidate.len();
         let ref_len = references
             .iter()
@@ -52,8 +54,6 @@ impl Bleu {
             .unwrap_or(0);
         let mut guess = [0; MAX_N];
         let mut correct = [0; MAX_N];
-        let candidate = self.words.ids(candidate);
-        let references: Vec<Vec<u32>> = references.iter().map(|r| self.words.ids(r)).collect();
         for n in 1..=MAX_N {
             let mut max_ref: FxMap<Gram, u32> = FxMap::default();
             for reference in &references {

@@ -56,12 +56,15 @@ pub struct Interner {
 }
 
 impl Interner {
+    /// The ids of `tokens` as coco-caption's BLEU and CIDEr count words: split again on
+    /// whitespace (Python's `str.split()`), so `1\u{a0}1/2` is two words there.
     pub fn ids(&mut self, tokens: &[String]) -> Vec<u32> {
         tokens
             .iter()
-            .map(|t| {
+            .flat_map(|t| t.split_whitespace())
+            .map(|word| {
                 let next = self.ids.len() as u32;
-                *self.ids.entry(t.clone()).or_insert(next)
+                *self.ids.entry(word.to_string()).or_insert(next)
             })
             .collect()
     }

@@ -50,6 +50,16 @@ pub enum PthError {
     #[error("zip entries inflate to more than {limit} bytes in all")]
     InflateBudget { limit: u64 },
 
+    // Writing.
+    #[error("tensor `{name}`: shape {shape:?} holds {} values, but {values} were given", shape.iter().product::<usize>())]
+    WriteShape {
+        name: String,
+        shape: Vec<usize>,
+        values: usize,
+    },
+    #[error("tensor `{name}`: {value} does not fit a pickle integer (at most 2147483647)")]
+    WriteDimension { name: String, value: usize },
+
     // The legacy container.
     #[error("a pickle, but not a torch.save file (no PyTorch magic number)")]
     NotTorchSave,

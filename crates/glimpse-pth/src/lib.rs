@@ -43,6 +43,7 @@ mod strided;
 #[cfg(test)]
 mod test_views;
 mod walk;
+mod write;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -58,6 +59,7 @@ use self::persistent::StorageLoader;
 use self::pickle::{TensorRef, Value, parse};
 use self::walk::Walker;
 pub use self::walk::{MAX_DEPTH, MAX_FOUND, MAX_NAME_BYTES};
+pub use self::write::{NamedTensor, write_checkpoint, write_state_dict};
 
 /// Which container the file uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,11 +5,155 @@ use glimpse_model::generate::attention_entropy;
 use glimpse_model::preprocess::{decode_image_checked, image_to_input};
 use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions, StageTimes};
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use crate::device::BackendChoice;
 use crate::explore::alternatives_to_js;
 use crate::to_js;
+
+// TypeScript for what this file reads and writes (wasm-bindgen puts it in glimpse_wasm.d.ts).
+// Keep each interface in step with the function below that reads or writes it: the package
+// test (tests/browser/package.test.mjs) compares the keys of real results with these.
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT: &str = r#"
+/** Where a model runs: burn's wgpu backend on WebGPU, or burn's CPU backend. */
+export type Backend = "webgpu" | "cpu";
+
+/** `Captioner.load`'s options. Null or missing means the default. */
+export interface LoadOptions {
+  /** `"auto"` (default): WebGPU when the browser has an adapter, else the CPU (pkg/cpu always
+   * runs on the CPU); `"webgpu"` fails without an adapter. */
+  backend?: "auto" | "webgpu" | "cpu" | null;
+}
+
+/** Decoded RGBA pixels, row by row: an `ImageData` or any object like it. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8ClampedArray | Uint8Array;
+}
+
+/** A photo: encoded bytes (JPEG, PNG, WebP, GIF or BMP) or decoded RGBA pixels. */
+export type ImageInput = Uint8Array | ArrayBuffer | RgbaImage;
+
+/** `caption()`'s options. Null or missing means the default; counts are whole numbers. */
+export interface CaptionOptions {
+  /** Beam width; 1 (default) decodes greedily. */
+  beam?: number | null;
+  /** The most words a caption has, the prefix's included (default 20). */
+  maxLen?: number | null;
+  /** Beam search ranks captions by `logProb / length ** lengthPenalty` (default 0; greedy
+   * decoding ignores it). */
+  lengthPenalty?: number | null;
+  /** Words the caption starts with: text (split as training captions are) or vocabulary words. */
+  prefix?: string | string[] | null;
+  /** How many of the most probable words to record at every position, at most 50 (default 0). */
+  alternatives?: number | null;
+  /** Every beam hypothesis in `beams`, best first (default false). */
+  allBeams?: boolean | null;
+}
+
+/** Milliseconds of each stage of one call, timed inside the module. */
+export interface StageTimes {
+  /** Decoding and resizing the photo. */
+  prepareMs: number;
+  encoderMs: number;
+  /** The decoder, its readbacks included. */
+  decoderMs: number;
+}
+
+/** One caption (the best one, or one hypothesis in `beams`). */
+export interface CaptionHypothesis {
+  /** The words joined by spaces. */
+  caption: string;
+  /** The words, without the end token. */
+  tokens: string[];
+  /** Where the model looked for each word: `grid[0] * grid[1]` weights, row-major, summing to 1. */
+  attention: Float32Array[];
+  /** Each map's entropy in nats (0: one cell; ln(cells): spread evenly). */
+  entropy: number[];
+  /** Natural log-probability of every generated token, the end token included. */
+  logProb: number;
+  /** What beam search ranked it by: `logProb / length ** lengthPenalty` (the end token counted). */
+  score: number;
+  /** Whether the end token was generated (else `maxLen` stopped it). */
+  finished: boolean;
+  /** With `alternatives`: the most probable words at each position, one list per word and one
+   * more for the end token when `finished`. */
+  alternatives?: Alternative[][];
+}
+
+/** What `caption()` resolves with. */
+export interface CaptionResult extends CaptionHypothesis {
+  /** `[rows, columns]` of the attention maps. */
+  grid: [number, number];
+  /** With `allBeams`: every hypothesis, best first (the first is this caption). */
+  beams?: CaptionHypothesis[];
+  backend: Backend;
+  /** The whole call, in milliseconds. */
+  ms: number;
+  stages: StageTimes;
+  /** A device change made during this call (WebGPU failed, so the model moved to the CPU). */
+  note: string | null;
+  /** A damaged photo that still decoded, special tokens in the caption (an untrained or damaged
+   * decoder), or prefix words read as `<UNK>`. */
+  warning: string | null;
+}
+
+/** A bundle's model card (`glimpse info` shows the same). */
+export interface ModelCard {
+  name: string;
+  description: string;
+  /** The data the decoder was trained on; empty if none. */
+  trained_on: string;
+  /** An untrained decoder's captions mean nothing. */
+  decoder_trained: boolean;
+  encoder_weights: string;
+  /** Evaluation results by coco-caption name (`Bleu_4`, `CIDEr`, …). */
+  metrics: Record<string, number>;
+  epochs: number | null;
+  /** ISO 8601 date the bundle was written. */
+  created: string;
+  notes: string;
+}
+
+/** A bundle's model config, as the bundle stores it. */
+export interface ModelConfig {
+  version: number;
+  encoder: {
+    arch: "resnet18" | "resnet34" | "resnet50" | "resnet101" | "resnet152" | "mobilenet_v2";
+    width_multiplier: number;
+    /** Adaptive pooling of the feature map to `[rows, columns]`; null keeps the network's grid. */
+    pooled_grid: [number, number] | null;
+  };
+  attention: { dim: number; activation: "tanh" | "relu"; gate: boolean };
+  decoder: { vocab_size: number; embed_dim: number; hidden_dim: number; dropout: number };
+  preprocess: {
+    /** `[height, width]` the whole photo is resized to. */
+    size: [number, number];
+    mean: [number, number, number];
+    std: [number, number, number];
+    /** Photos whose header claims more pixels are refused before decoding. */
+    max_pixels: number;
+  };
+}
+
+/** What `info()` returns. */
+export interface Info {
+  card: ModelCard;
+  config: ModelConfig;
+  /** Words in the vocabulary, special tokens included. */
+  vocabularySize: number;
+  /** `[rows, columns]` of the attention maps. */
+  grid: [number, number];
+  backend: Backend;
+  /** Which module this is: pkg/cpu or pkg/webgpu. */
+  module: Backend;
+  /** Why the CPU is used although WebGPU was wanted (no adapter, a failure). */
+  note: string | null;
+}
+"#;
 
 pub(crate) fn get(object: &JsValue, key: &str) -> JsValue {
     if object.is_object() {

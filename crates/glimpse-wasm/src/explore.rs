@@ -4,9 +4,67 @@
 use glimpse_model::generate::caption_words;
 use glimpse_model::{Alternative, ScoredCaption, ScoredWord, StageTimes};
 use js_sys::{Array, Float32Array, Object};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsError, JsValue};
 
 use crate::convert::{get, set, set_stages, whole};
+
+// TypeScript for `score()` and the alternatives (see convert.rs for the rest).
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT: &str = r#"
+/** `score()`'s options. Null or missing means the default. */
+export interface ScoreOptions {
+  /** How many of the most probable words to record at every position, at most 50 (default 0). */
+  alternatives?: number | null;
+}
+
+/** One of the words the model considered at a position. */
+export interface Alternative {
+  word: string;
+  /** Its vocabulary id. */
+  id: number;
+  prob: number;
+  /** Natural log of `prob`. */
+  logProb: number;
+}
+
+/** One word of a scored caption. */
+export interface ScoredWord {
+  /** The vocabulary's word (`<UNK>` for a word it lacks). */
+  word: string;
+  /** The word as given; null for the end token (`end`). */
+  typed: string | null;
+  id: number;
+  /** Its probability given the photo and the words before it. */
+  prob: number;
+  logProb: number;
+  /** 1 when no word was more probable here. */
+  rank: number;
+  /** Where the model looked when predicting it: `grid[0] * grid[1]` weights, row-major. */
+  attention: Float32Array;
+  /** Entropy of `attention` in nats. */
+  entropy: number;
+  /** The most probable words here, most probable first (empty unless asked for). */
+  alternatives: Alternative[];
+}
+
+/** What `score()` resolves with. */
+export interface ScoreResult {
+  words: ScoredWord[];
+  /** The end token after the last word: how ready the model is to stop there. */
+  end: ScoredWord;
+  /** Every word's log-probability summed, the end token's included. */
+  logProb: number;
+  /** `[rows, columns]` of the attention maps. */
+  grid: [number, number];
+  /** Words the vocabulary lacks, read as `<UNK>`. */
+  notes: string[];
+  backend: Backend;
+  /** The whole call, in milliseconds. */
+  ms: number;
+  stages: StageTimes;
+}
+"#;
 
 /// What `caption()` is asked besides the words: `{ prefix, alternatives, allBeams }`.
 pub struct ExploreRequest {

@@ -25,6 +25,10 @@
 //! `pkg/webgpu` (with the `webgpu` feature: both backends), which the page fetches only where
 //! the browser has a WebGPU adapter and uses only when it captions faster.
 //!
+//! Its TypeScript types (`glimpse_wasm.d.ts`: `CaptionOptions`, `CaptionResult`, `Info`, …) are
+//! the `typescript_custom_section`s beside the code that reads and writes each object
+//! (`convert.rs`, `explore.rs`).
+//!
 //! Every readback is async (browsers forbid synchronous ones) and device initialisation is
 //! `init_async`. When WebGPU fails after loading (device lost, a shader or limits error), the
 //! captioner moves to the CPU, says so in `note`, and the caption still arrives.
@@ -63,7 +67,10 @@ impl Captioner {
     /// Parses a `.safetensors` bundle and loads it on the chosen backend:
     /// `{ backend: "auto" | "webgpu" | "cpu" }` (default `"auto"`: WebGPU when the browser has an
     /// adapter, else the CPU).
-    pub async fn load(bundle: Uint8Array, options: JsValue) -> Result<Captioner, JsError> {
+    pub async fn load(
+        bundle: Uint8Array,
+        #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
+    ) -> Result<Captioner, JsError> {
         let choice = read_load_options(&options)?;
         let bytes = bundle.to_vec();
         let parsed = Bundle::from_bytes(&bytes).map_err(to_js)?;
@@ -84,7 +91,12 @@ impl Captioner {
     /// Options: `{ beam = 1, maxLen = 20, lengthPenalty = 0 }`, and to explore: `prefix` (words
     /// the caption starts with: a string or an array of vocabulary words), `alternatives` (the
     /// top words recorded at every position), `allBeams` (every hypothesis in `beams`).
-    pub async fn caption(&mut self, image: JsValue, options: JsValue) -> Result<JsValue, JsError> {
+    #[wasm_bindgen(unchecked_return_type = "CaptionResult")]
+    pub async fn caption(
+        &mut self,
+        #[wasm_bindgen(unchecked_param_type = "ImageInput")] image: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "CaptionOptions")] options: JsValue,
+    ) -> Result<JsValue, JsError> {
         let generate: GenerateOptions = read_generate_options(&options)?;
         generate.validate().map_err(to_js)?;
         let request = read_explore_request(&options)?;
@@ -128,11 +140,12 @@ impl Captioner {
     /// or an array of words; options `{ alternatives = 0 }`. Each word's probability, rank,
     /// attention and attention entropy, by teacher forcing; words the vocabulary lacks are read
     /// as `<UNK>` and named in `notes`.
+    #[wasm_bindgen(unchecked_return_type = "ScoreResult")]
     pub async fn score(
         &mut self,
-        image: JsValue,
-        caption: JsValue,
-        options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ImageInput")] image: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "string | string[]")] caption: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ScoreOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
         let typed = read_words(&caption, "caption")?;
         let alternatives = convert::whole(&options, "alternatives", 0)?;
@@ -189,6 +202,7 @@ impl Captioner {
     }
 
     /// The model card, config, vocabulary size, attention grid and the backend in use.
+    #[wasm_bindgen(unchecked_return_type = "Info")]
     pub fn info(&self) -> Result<JsValue, JsError> {
         info_to_js(
             &self.inner,
@@ -199,7 +213,7 @@ impl Captioner {
     }
 
     /// `"webgpu"` or `"cpu"`.
-    #[wasm_bindgen(getter)]
+    #[wasm_bindgen(getter, unchecked_return_type = "Backend")]
     pub fn backend(&self) -> String {
         self.placement.name().to_string()
     }

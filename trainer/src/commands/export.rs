@@ -1,18 +1,51 @@
 //! `glimpse export`: a training run's checkpoint as a weight bundle, or a bundle stored again
-//! (as int8 or f16, to shrink it).
+//! (as int8 or f16, to shrink it), or either as a PyTorch state dict in the notebook's layout.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
 use glimpse::model_card::write_model_card;
+use glimpse_import::notebook_state_dict;
+use glimpse_model::{Bundle, StorageType};
 
-use super::{Exit, StorageArgs, choice};
+use super::{Choice, Exit, StorageArgs, choice};
+
+/// What `glimpse export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Safetensors,
+    Pth,
+}
+
+impl Choice for Format {
+    const ALL: &'static [Format] = &[Format::Safetensors, Format::Pth];
+    fn name(self) -> &'static str {
+        match self {
+            Format::Safetensors => "safetensors",
+            Format::Pth => "pth",
+        }
+    }
+    fn help(self) -> Option<&'static str> {
+        Some(match self {
+            Format::Safetensors => {
+                "Glimpse's bundle (weights, config, vocabulary, card), with a model card beside it"
+            }
+            Format::Pth => {
+                "A PyTorch state dict in the notebook's layout (float32; torch.load(weights_only=True) reads it), \
+                 with the vocabulary beside it as STEM.vocab.json"
+            }
+        })
+    }
+}
 
 #[derive(Args)]
-#[command(after_help = "Example:\n  glimpse export runs/shapes --which best --f16 --out model.safetensors")]
+#[command(
+    after_help = "Examples:\n  glimpse export runs/shapes --which best --f16 --out model.safetensors\n  \
+                       glimpse export model.safetensors --format pth --out model.pth"
+)]
 pub struct ExportArgs {
     /// The run folder, or a bundle (`.safetensors`) to write again with another storage.
     run: PathBuf,
@@ -22,6 +55,9 @@ pub struct ExportArgs {
     /// Which checkpoint of a run.
     #[arg(long, value_parser = choice::<Which>(), default_value_t = Which::Best)]
     which: Which,
+    /// What to write.
+    #[arg(long, value_parser = choice::<Format>(), default_value = "safetensors")]
+    format: Format,
     #[command(flatten)]
     storage: StorageArgs,
     /// Model name for the card.
@@ -39,6 +75,9 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         name: args.name,
         description: args.description,
     })?;
+    if args.format == Format::Pth {
+        return write_pth(&args.out, &bundle, args.storage);
+    }
     let bytes = bundle.to_bytes(args.storage.storage())?;
     write_atomically(&args.out, &bytes)?;
     let card = write_model_card(&args.out, &bundle)?;
@@ -57,6 +96,28 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         bundle.vocab.len(),
         bundle.card.trained_on,
         metrics.join(", ")
+    );
+    Ok(Exit::Done)
+}
+
+/// The bundle as the notebook's state dict, and its vocabulary beside it.
+fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> {
+    if storage.storage() != StorageType::F32 {
+        bail!("--format pth writes float32 tensors, as the notebook holds them: drop --f16/--int8");
+    }
+    let bytes = notebook_state_dict(bundle)?;
+    let vocab = out.with_extension("vocab.json");
+    write_atomically(out, &bytes)?;
+    write_atomically(&vocab, bundle.vocab.to_json().as_bytes())?;
+    println!(
+        "wrote {} ({:.1} MB, {} tensors, the notebook's names) and its vocabulary {}; back into Glimpse: \
+         glimpse import torch --checkpoint {} --vocab {} --out model.safetensors",
+        out.display(),
+        bytes.len() as f64 / 1e6,
+        bundle.weights.names().count(),
+        vocab.display(),
+        out.display(),
+        vocab.display()
     );
     Ok(Exit::Done)
 }

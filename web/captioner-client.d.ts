@@ -1,0 +1,72 @@
+// Types of captioner-client.js, written by hand. The options and results are the WebAssembly
+// module's own types, which wasm-bindgen generates from crates/glimpse-wasm (pkg/cpu and
+// pkg/webgpu declare the same ones): imported here, never repeated.
+
+import type {
+  Backend,
+  CaptionOptions,
+  CaptionResult,
+  ImageInput,
+  Info,
+  ScoreOptions,
+  ScoreResult,
+} from "./pkg/cpu/glimpse_wasm.js";
+
+export type {
+  Alternative,
+  Backend,
+  CaptionHypothesis,
+  CaptionOptions,
+  CaptionResult,
+  ImageInput,
+  Info,
+  LoadOptions,
+  ModelCard,
+  ModelConfig,
+  RgbaImage,
+  ScoreOptions,
+  ScoredWord,
+  ScoreResult,
+  StageTimes,
+} from "./pkg/cpu/glimpse_wasm.js";
+
+/** The default model (models/default.safetensors beside this file): shapes, colours, counts
+ * and positions of `glimpse synth` images; it has never seen a real photo. */
+export declare const defaultModelUrl: URL;
+
+/** A change of where captions run, after `load(bytes, "auto")` compared WebGPU with the CPU. */
+export interface BackendChange {
+  backend: Backend;
+  /** What was measured and decided, in words. */
+  note: string;
+}
+
+/** The model in Web Workers (the page never freezes), with promises for loading, captioning and
+ * scoring. Each worker resolves its script, WebAssembly and model files from this module's
+ * URL (`new URL(…, import.meta.url)`). */
+export declare class CaptionerClient {
+  /** Called with a device change to show (WebGPU failed, so the model moved to the CPU). */
+  onNote: (text: string) => void;
+  /** Called once `load(bytes, "auto")`'s background comparison has decided where captions run
+   * (only where the browser offers a WebGPU adapter). */
+  onBackend: (change: BackendChange) => void;
+
+  /** URLs of the files the live workers loaded besides their .wasm (for an offline cache). */
+  workerFiles(): string[];
+
+  /** The current model's bundle bytes; null before the first load. */
+  get bundle(): ArrayBuffer | Uint8Array | null;
+
+  /** Loads a `.safetensors` bundle and resolves with its info. `"auto"` (default) captions on
+   * the CPU at once and, where the browser offers a WebGPU adapter, moves captions to WebGPU
+   * in the background if it is faster (`onBackend`); `"webgpu"` and `"cpu"` force a module.
+   * A bundle that fails to load leaves the previous model in place. */
+  load(bytes: ArrayBuffer | Uint8Array, backend?: "auto" | "webgpu" | "cpu"): Promise<Info>;
+
+  /** Captions a photo; rejects when no model is loaded. */
+  caption(image: ImageInput, options?: CaptionOptions): Promise<CaptionResult>;
+
+  /** Scores a caption (text, or vocabulary words) for a photo: each word's probability, rank
+   * and attention. `note` says when WebGPU failed and the CPU answered instead. */
+  score(image: ImageInput, caption: string | string[], options?: ScoreOptions): Promise<ScoreResult & { note?: string }>;
+}
