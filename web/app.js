@@ -26,7 +26,7 @@ const els = {
   template: $("#result-template"),
 };
 
-const client = new CaptionerClient();
+const client = new CaptionerClient({ offlineCache: true });
 client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on CPU. ${note}.`, "cpu");
 // `auto`: the background comparison of WebGPU with the CPU decided.
 client.onBackend = ({ backend, note }) => {

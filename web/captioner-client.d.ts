@@ -51,6 +51,11 @@ export declare class CaptionerClient {
    * (only where the browser offers a WebGPU adapter). */
   onBackend: (change: BackendChange) => void;
 
+  /** `offlineCache` (default false): the workers keep each `.wasm` they download in Cache Storage
+   * (`glimpse-<build>`), for a page whose service worker serves it offline and deletes older
+   * builds' caches, as Glimpse's own page does. */
+  constructor(options?: { offlineCache?: boolean });
+
   /** URLs of the files the live workers loaded besides their .wasm (for an offline cache). */
   workerFiles(): string[];
 

@@ -16,15 +16,20 @@ export const defaultModelUrl = new URL("./models/default.safetensors", import.me
 /** Words decoded by the backend comparison: enough to compile every decoder shader. */
 const PROBE_STEPS = 3;
 
+/** The worker script running `module`; `cache`: it keeps the .wasm in the offline cache. */
+function workerUrl(module, cache) {
+  return new URL(`./worker.js?module=${module}${cache ? "&cache=1" : ""}`, import.meta.url);
+}
+
 /** One worker running one of the two modules. */
 class ModelWorker {
   #worker;
   #next = 1;
   #pending = new Map();
 
-  constructor(module) {
+  constructor(module, cache) {
     this.module = module;
-    this.#worker = new Worker(new URL(`./worker.js?module=${module}`, import.meta.url), { type: "module" });
+    this.#worker = new Worker(workerUrl(module, cache), { type: "module" });
     this.#worker.onmessage = ({ data }) => {
       const pending = this.#pending.get(data.id);
       if (!pending) return;
@@ -100,12 +105,24 @@ export class CaptionerClient {
   onNote = () => {};
   /** ({ backend, note }): the comparison in `auto` moved captions or decided to stay. */
   onBackend = () => {};
+  #offlineCache;
+
+  /** `offlineCache`: the workers keep each .wasm they download in this build's Cache Storage
+   * cache (`glimpse-<build>`), for a page whose service worker serves it offline and deletes
+   * older builds' caches (this page does). Off by default: nothing else would ever delete them. */
+  constructor({ offlineCache = false } = {}) {
+    this.#offlineCache = offlineCache;
+  }
+
+  #worker(module) {
+    return new ModelWorker(module, this.#offlineCache);
+  }
 
   /** The files the live workers loaded besides their .wasm (for the offline cache). */
   workerFiles() {
     const modules = new Set([this.#active, this.#spare].filter(Boolean).map((worker) => worker.module));
     return [...modules].flatMap((module) =>
-      [`./worker.js?module=${module}`, "./offline.js", `./pkg/${module}/glimpse_wasm.js`].map((file) => new URL(file, import.meta.url).href),
+      [workerUrl(module, this.#offlineCache), "./offline.js", `./pkg/${module}/glimpse_wasm.js`].map((file) => new URL(file, import.meta.url).href),
     );
   }
 
@@ -124,7 +141,7 @@ export class CaptionerClient {
    * CPU answers at once and WebGPU is measured in the background (see `onBackend`). */
   async load(bytes, backend = "auto") {
     const module = backend === "webgpu" ? "webgpu" : "cpu";
-    const worker = new ModelWorker(module);
+    const worker = this.#worker(module);
     let info;
     try {
       info = await worker.load(bytes, backend === "webgpu" ? "webgpu" : "cpu");
@@ -150,7 +167,7 @@ export class CaptionerClient {
   /** Times the same short caption on both workers (after a warm-up that compiles WebGPU's
    * shaders) and moves captions to WebGPU only if it is faster. */
   async #compare(bytes, generation) {
-    const gpu = new ModelWorker("webgpu");
+    const gpu = this.#worker("webgpu");
     this.#probing = gpu;
     const options = { beam: 1, maxLen: PROBE_STEPS };
     await gpu.load(bytes, "webgpu");
@@ -217,7 +234,7 @@ export class CaptionerClient {
     let cpu = this.#spare;
     this.#spare = null;
     if (!cpu) {
-      cpu = new ModelWorker("cpu");
+      cpu = this.#worker("cpu");
       await cpu.load(this.#bundle, "cpu");
     }
     this.#active = cpu;

@@ -1,5 +1,6 @@
 // The Web Worker that owns the model, so the page never freezes while it loads or captions.
-// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=webgpu` runs pkg/webgpu.
+// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=webgpu` runs pkg/webgpu; `&cache=1`
+// keeps the .wasm in the offline cache (see offline.js).
 //
 // Messages in:  { id, type: "load", bytes: ArrayBuffer, backend }
 //               { id, type: "caption", image: ArrayBuffer | ImageData, options }
@@ -10,9 +11,12 @@
 
 // No static imports: offline.js awaits at its top level, and until a module worker's imports
 // have run it has no `onmessage`, so the page's first message would be lost.
-const module = new URL(import.meta.url).searchParams.get("module") === "webgpu" ? "webgpu" : "cpu";
+const params = new URL(import.meta.url).searchParams;
+const module = params.get("module") === "webgpu" ? "webgpu" : "cpu";
 const ready = (async () => {
-  const { fetchOnce } = await import("./offline.js");
+  // `cache=1` (the page): keep the .wasm in the offline cache; a page without a service worker
+  // to clean old caches up (the npm package's users, by default) fetches it plainly.
+  const fetchOnce = params.get("cache") === "1" ? (await import("./offline.js")).fetchOnce : fetch;
   const glue = await import(`./pkg/${module}/glimpse_wasm.js`);
   // The .wasm goes into the offline cache as it arrives: no second download for it.
   await glue.default({ module_or_path: fetchOnce(new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url)) });

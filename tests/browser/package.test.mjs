@@ -130,6 +130,8 @@ describe("the npm package", () => {
       throw new Error(`the consumer failed: ${err.message}\n${consoleLines.join("\n")}`, { cause: err });
     }
     assert.deepEqual(report.problems, []);
+    // A client made without `offlineCache` leaves nothing in Cache Storage (no one would delete it).
+    assert.deepEqual(await page.evaluate(() => caches.keys()), []);
 
     const info = bundleInfo(DEFAULT_BUNDLE);
     assert.equal(report.info.card.name, info.card.name);
