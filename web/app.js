@@ -24,6 +24,9 @@ const els = {
   drop: $("#drop"),
   results: $("#results"),
   template: $("#result-template"),
+  queue: $("#queue"),
+  queueCount: $("[data-testid=queue-count]"),
+  cancel: $("[data-testid=cancel]"),
 };
 
 const client = new CaptionerClient({ offlineCache: true });
@@ -39,7 +42,7 @@ client.onBackend = ({ backend, note }) => {
 document.documentElement.dataset.cache = CACHE;
 let model = null; // { info, label }
 let modelLoading = Promise.resolve();
-const photos = []; // { file, bytes, element, url, result, view }
+const photos = []; // { file, element, url, result, view }
 
 // ---------------------------------------------------------------- model
 
@@ -179,7 +182,8 @@ async function addFiles(files) {
 
 function addPhoto(file) {
   const element = els.template.content.firstElementChild.cloneNode(true);
-  const photo = { file, bytes: file.arrayBuffer(), element, url: URL.createObjectURL(file), result: null };
+  // The photo's bytes are read from `file` when needed, not kept: a hundred photos stay on disk.
+  const photo = { file, element, copy: null, result: null }; // copy: the Blob shown (displayCopy)
   photos.push(photo);
   $(".file-name", element).textContent = file.name;
   photo.view = new ResultView(photo, { client, settings: options, mean: () => model.info.config.preprocess.mean });
@@ -192,29 +196,71 @@ function options() {
   return { beam: Number(els.beam.value), maxLen: Number(els.maxLen.value) };
 }
 
-// Captions run one after another (the worker takes one at a time anyway).
+// Captions run one after another (the worker takes one at a time anyway); the queue shows how
+// many are waiting, and the waiting ones can be cancelled.
 let captionQueue = Promise.resolve();
+const waiting = new Set(); // photos queued and not started
+const queued = { total: 0, done: 0 }; // this run of the queue, since it was last empty
+
+function updateQueue() {
+  const running = queued.done < queued.total;
+  els.queue.hidden = !running;
+  els.queue.dataset.waiting = String(waiting.size);
+  els.queueCount.textContent = running
+    ? `Captioning photo ${queued.done + 1} of ${queued.total}` + (waiting.size ? ` · ${waiting.size} waiting` : "")
+    : "";
+  els.cancel.disabled = waiting.size === 0;
+  if (!running) queued.total = queued.done = 0;
+}
 
 function caption(photo) {
   const { element } = photo;
   element.dataset.state = "pending";
-  $("[data-testid=caption]", element).textContent = "Captioning…";
+  $("[data-testid=caption]", element).textContent = "Waiting…";
   $("[data-testid=error]", element).hidden = true;
   $("[data-testid=photo-warning]", element).hidden = true;
+  if (!waiting.has(photo)) {
+    waiting.add(photo);
+    queued.total += 1;
+  }
+  updateQueue();
   captionQueue = captionQueue.then(async () => {
-    await modelLoading;
-    if (!model) {
-      showError(photo, "No model is loaded.");
-      return;
-    }
+    if (!waiting.delete(photo)) return; // cancelled while waiting
+    $("[data-testid=caption]", element).textContent = "Captioning…";
+    updateQueue();
     try {
-      const result = await client.caption(await photo.bytes, photo.view.captionOptions());
-      await render(photo, result);
-    } catch (err) {
-      showError(photo, err.message);
+      await captionNow(photo);
+    } finally {
+      queued.done += 1;
+      updateQueue();
     }
   });
   return captionQueue;
+}
+
+async function captionNow(photo) {
+  await modelLoading;
+  if (!model) {
+    showError(photo, "No model is loaded.");
+    return;
+  }
+  try {
+    const result = await client.caption(await photo.file.arrayBuffer(), photo.view.captionOptions());
+    await render(photo, result);
+  } catch (err) {
+    showError(photo, err.message);
+  }
+}
+
+/** Cancels every photo still waiting; the one being captioned finishes. */
+function cancelWaiting() {
+  for (const photo of waiting) {
+    photo.element.dataset.state = "cancelled";
+    $("[data-testid=caption]", photo.element).textContent = "Cancelled: “Caption all again” captions it.";
+    queued.total -= 1;
+  }
+  waiting.clear();
+  updateQueue();
 }
 
 function showError(photo, message) {
@@ -230,13 +276,29 @@ function showError(photo, message) {
   error.hidden = false;
 }
 
-function loadImage(url) {
-  return new Promise((resolve, reject) => {
-    const img = new Image();
-    img.onload = () => resolve(img);
-    img.onerror = () => reject(new Error("the browser cannot display this image"));
-    img.src = url;
-  });
+/** Photos wider than this many pixels are shown as a copy this wide (at least; see displayCopy). */
+const MIN_DISPLAY_WIDTH = 480;
+
+/** `file` scaled to `width` pixels wide (never less than MIN_DISPLAY_WIDTH, never enlarged), as
+ * a Blob: decoding a 12-megapixel photo for display would keep 48 MB per photo. Null when the
+ * browser cannot decode it (the model's own decoder may still caption it). */
+async function displayCopy(file, width) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    return null;
+  }
+  const scale = Math.min(1, Math.max(MIN_DISPLAY_WIDTH, Math.ceil(width)) / bitmap.width);
+  if (scale === 1) {
+    bitmap.close();
+    return file;
+  }
+  const [w, h] = [Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale))];
+  const canvas = new OffscreenCanvas(w, h);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
+  bitmap.close();
+  return canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
 }
 
 async function render(photo, result) {
@@ -256,14 +318,11 @@ async function render(photo, result) {
   warning.textContent = result.warning ? `Warning: ${result.warning}.` : "";
   warning.hidden = !result.warning;
   $(".view", element).hidden = false;
-  const img = $("img", element);
-  img.src = photo.url;
-  let image;
-  try {
-    image = await loadImage(photo.url);
-  } catch {
-    image = null;
-  }
+  // The page shows (and draws panels and figures from) a copy of the photo at the size it is
+  // shown; the full photo is decoded only when needed (hiding a region) and let go again.
+  const picture = $(".picture", element);
+  photo.copy ??= await displayCopy(photo.file, picture.parentElement.clientWidth * devicePixelRatio);
+  const image = photo.copy && (await photo.view.showPhoto());
   await photo.view.show(result, image);
   // Done only once the caption, its words and its heatmap are on the page.
   element.dataset.state = "done";
@@ -293,6 +352,8 @@ document.addEventListener("paste", (event) => {
   const files = [...(event.clipboardData?.files ?? [])];
   if (files.length) addFiles(files);
 });
+
+els.cancel.addEventListener("click", cancelWaiting);
 
 els.recaption.addEventListener("click", () => {
   for (const photo of photos) caption(photo);

@@ -54,7 +54,9 @@ class ModelWorker {
   }
 
   load(bytes, backend) {
-    return this.request({ type: "load", bytes: bytes.slice(0), backend });
+    // A copy of its own, transferred: the page keeps its bytes, and no third copy is made.
+    const copy = bytes.slice(0);
+    return this.request({ type: "load", bytes: copy, backend }, [copy.buffer ?? copy]);
   }
 
   caption(image, options) {

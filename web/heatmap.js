@@ -70,9 +70,15 @@ export function drawHeatmap(ctx, attention, grid, opacity, colormap = "inferno")
   ctx.drawImage(scratch, 0, 0);
 }
 
-/** A panel: the photo scaled to `width` with one word's heatmap over it. */
+/** The height of `photo` (an <img> or a canvas) scaled to `width`. */
+function scaledHeight(photo, width) {
+  const [w, h] = [photo.naturalWidth ?? photo.width, photo.naturalHeight ?? photo.height];
+  return Math.max(1, Math.round((h * width) / w));
+}
+
+/** A panel: the photo (an <img> or a canvas) scaled to `width` with one word's heatmap over it. */
 export function panel(photo, attention, grid, width, opacity, colormap) {
-  const height = Math.max(1, Math.round((photo.naturalHeight * width) / photo.naturalWidth));
+  const height = scaledHeight(photo, width);
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
@@ -88,7 +94,7 @@ export function figure(photo, result, { panelWidth = 224, opacity = 0.7, colorma
   const n = Math.max(result.tokens.length, 1);
   const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
-  const panelHeight = Math.max(1, Math.round((photo.naturalHeight * panelWidth) / photo.naturalWidth));
+  const panelHeight = scaledHeight(photo, panelWidth);
   const gap = 8;
   const title = 28;
   const canvas = document.createElement("canvas");

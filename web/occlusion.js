@@ -113,13 +113,15 @@ export class Occlusion {
     else this.#showCaption(null);
   }
 
-  /** The photo's pixels with the region filled, at most MAX_PIXELS. */
-  #pixels() {
-    const image = this.view.image;
-    const scale = Math.min(1, Math.sqrt(MAX_PIXELS / (image.naturalWidth * image.naturalHeight)));
-    const [width, height] = [Math.max(1, Math.round(image.naturalWidth * scale)), Math.max(1, Math.round(image.naturalHeight * scale))];
+  /** The photo's pixels with the region filled, at most MAX_PIXELS: decoded afresh from its file
+   * at full resolution (the page shows a smaller copy), then let go. */
+  async #pixels() {
+    const image = await createImageBitmap(this.view.photo.file);
+    const scale = Math.min(1, Math.sqrt(MAX_PIXELS / (image.width * image.height)));
+    const [width, height] = [Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale))];
     const ctx = new OffscreenCanvas(width, height).getContext("2d");
     ctx.drawImage(image, 0, 0, width, height);
+    image.close();
     ctx.fillStyle = `rgb(${this.#fill.join(" ")})`;
     const { x, y, w, h } = this.mask;
     ctx.fillRect(Math.floor(x * width), Math.floor(y * height), Math.ceil(w * width), Math.ceil(h * height));
@@ -129,7 +131,7 @@ export class Occlusion {
   async #recaption() {
     const mask = this.mask;
     const options = this.view.captionOptions({ alternatives: 0, allBeams: false });
-    const result = await this.view.request(() => this.view.client.caption(this.#pixels(), options));
+    const result = await this.view.request(async () => this.view.client.caption(await this.#pixels(), options));
     if (result && this.mask === mask) this.#showCaption(result);
   }
 

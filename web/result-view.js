@@ -39,6 +39,15 @@ function arrowKeys(row, event, i) {
   row.children[(i + step + n) % n].focus();
 }
 
+/** Results more than this far off screen give their heatmap canvas's and photo's memory back (a
+ * hundred photos would otherwise keep a hundred of each); they draw again when they come near. */
+const farFromScreen = new IntersectionObserver(
+  (entries) => {
+    for (const { target, isIntersecting } of entries) target.glimpseView?.nearScreen(isIntersecting);
+  },
+  { rootMargin: "3000px 0px" },
+);
+
 export class ResultView {
   #history = []; // caption results, the current one last (branches push, Back pops)
   #beam = 0; // which of the current result's beams is shown
@@ -47,9 +56,11 @@ export class ResultView {
   #selected = 0;
   #image = null; // the decoded photo, for panels and figures
   #busy = 0;
+  #farOffScreen = false; // the heatmap canvas is released while the result is far off screen
+  #pictureShown = false; // the photo's display copy has been painted (see showPhoto)
   #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
 
-  /** `photo`: { file, bytes, element, url }; `client`: the CaptionerClient; `settings()`: the
+  /** `photo`: { file, element, url }; `client`: the CaptionerClient; `settings()`: the
    * page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills hidden regions). */
   constructor(photo, { client, settings, mean }) {
     this.photo = photo;
@@ -152,8 +163,9 @@ export class ResultView {
     }
   }
 
+  /** The photo's bytes, read afresh from its file (the page keeps no copy). */
   async #bytes() {
-    return this.photo.bytes;
+    return this.photo.file.arrayBuffer();
   }
 
   // ------------------------------------------------------------ drawing
@@ -162,7 +174,7 @@ export class ResultView {
     const { element } = this;
     const caption = this.caption;
     $("[data-testid=caption]", element).textContent = caption.caption || "(no words)";
-    $("img", element).alt = caption.caption || "photo (no caption)";
+    $(".picture", element).setAttribute("aria-label", caption.caption || "photo (no caption)");
     this.#selected = Math.min(this.#selected, Math.max(0, this.sequence.tokens.length - 1));
     this.#renderWords();
     this.#renderBeams();
@@ -173,12 +185,12 @@ export class ResultView {
   /** The heatmap of the selected word (or the overall map), with the hidden region on top. */
   draw() {
     const { element } = this;
-    if (!this.current) return;
-    const img = $("img", element);
+    if (!this.current || this.#farOffScreen) return;
+    const picture = $(".picture", element);
     const canvas = $("canvas[data-testid=attention]", element);
-    const box = img.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(box.width || img.naturalWidth || 224));
-    canvas.height = Math.max(1, Math.round(box.height || img.naturalHeight || 224));
+    const box = picture.getBoundingClientRect();
+    canvas.width = Math.max(1, Math.round(box.width || picture.width || 224));
+    canvas.height = Math.max(1, Math.round(box.height || picture.height || 224));
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const { attention, grid } = this.panels;
@@ -193,6 +205,45 @@ export class ResultView {
     }
     this.#renderWordInfo();
     if (!$("[data-testid=grid]", element).hidden) this.#renderGrid();
+  }
+
+  /** Paints the photo's display copy (`photo.copy`, a Blob) on the picture canvas; resolves
+   * with the canvas, or null when the browser cannot decode the photo. A canvas, not an <img>:
+   * the browser keeps no decoded copy of its own, so a result far off screen can give its
+   * pixels back by emptying the canvas. */
+  async showPhoto() {
+    const picture = $(".picture", this.element);
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(this.photo.copy);
+    } catch {
+      return null;
+    }
+    // The box keeps the photo's shape while the canvas is emptied far off screen.
+    picture.style.aspectRatio = `${bitmap.width} / ${bitmap.height}`;
+    this.#pictureShown = true;
+    // It may have gone far off screen while decoding: then it is painted when it comes near.
+    if (!this.#farOffScreen) {
+      picture.width = bitmap.width;
+      picture.height = bitmap.height;
+      picture.getContext("2d").drawImage(bitmap, 0, 0);
+      this.draw();
+    }
+    bitmap.close();
+    return picture;
+  }
+
+  /** Called as the result comes within (or goes beyond) 3000 px of the screen: far away, its
+   * heatmap canvas and its photo give their pixels back; near again, they are painted again. */
+  nearScreen(near) {
+    this.#farOffScreen = !near;
+    if (near) {
+      if (this.#pictureShown && !$(".picture", this.element).width) this.showPhoto();
+      return this.draw();
+    }
+    for (const canvas of this.element.querySelectorAll(".picture, canvas[data-testid=attention]")) {
+      canvas.width = canvas.height = 0;
+    }
   }
 
   select(i, scored = false) {
@@ -368,9 +419,9 @@ export class ResultView {
       const text = $("[data-testid=score-input]", element).value.trim();
       if (text) this.#score(text);
     });
-    const img = $("img", element);
-    img.addEventListener("load", () => this.draw());
-    new ResizeObserver(() => this.draw()).observe(img);
+    new ResizeObserver(() => this.draw()).observe($(".picture", element));
+    farFromScreen.observe(element);
+    element.glimpseView = this;
     this.#wirePlay();
     this.#wireFigures();
   }

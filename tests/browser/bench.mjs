@@ -11,12 +11,12 @@
 //   node tests/browser/bench.mjs           (after web/build.sh and a native release build)
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 
-import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, launch, readResults, servePage, waitForModel, waitForResults } from "./harness.mjs";
+import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, chromiumMemory, launch, readResults, servePage, waitForModel, waitForResults } from "./harness.mjs";
 
 const PHOTOS = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "darknet/horses.jpg", "darknet/person.jpg", "skimage/chelsea.png", "skimage/coffee.png", "skimage/astronaut.png"].map((p) => path.join(ASSETS, p));
 const PATHS = [
@@ -27,30 +27,6 @@ const PATHS = [
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const sum = (map) => [...map.values()].reduce((a, b) => a + b, 0);
-
-/** Peak resident memory (VmHWM, bytes) of the Chromium processes of `profile` (each carries
- * `--user-data-dir=<profile>`), the largest renderer and the GPU process. */
-function peakMemory(profile) {
-  const procs = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
-  const peak = { renderer: 0, gpu: 0 };
-  for (const pid of procs) {
-    let cmdline, status;
-    try {
-      // Chromium rewrites its process title: arguments may be separated by spaces, not NULs.
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/);
-      status = readFileSync(`/proc/${pid}/status`, "utf8");
-    } catch {
-      continue;
-    }
-    if (!cmdline.some((arg) => arg.includes(profile))) continue;
-    const type = cmdline.find((arg) => arg.startsWith("--type="))?.slice(7);
-    const hwm = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-    if (type === "renderer") peak.renderer = Math.max(peak.renderer, hwm);
-    if (type === "gpu-process") peak.gpu = Math.max(peak.gpu, hwm);
-  }
-  return peak;
-}
-
 
 async function browserPath({ label, mode, query }) {
   const server = await servePage("/");
@@ -88,8 +64,8 @@ async function browserPath({ label, mode, query }) {
       prepare_ms: stage("prepareMs"),
       encoder_ms: stage("encoderMs"),
       decoder_ms: stage("decoderMs"),
-      peak_renderer_bytes: peakMemory(browser.profile).renderer,
-      peak_gpu_process_bytes: peakMemory(browser.profile).gpu,
+      peak_renderer_bytes: chromiumMemory(browser.profile).renderer.hwm,
+      peak_gpu_process_bytes: chromiumMemory(browser.profile).gpu.hwm,
       status: await page.locator("[data-testid=model-status]").textContent(),
     };
   } finally {

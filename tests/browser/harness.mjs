@@ -2,7 +2,7 @@
 // from web/, the native `glimpse` binary as the reference, and helpers to read results.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -218,4 +218,28 @@ export function defaultModelSynthData() {
     execFileSync(GLIMPSE, ["synth", data, "--images", images, "--seed", seed], { stdio: "pipe" });
   }
   return { data, sidecar: JSON.parse(readFileSync(path.join(data, "synth.json"), "utf8")) };
+}
+
+/** Memory of the Chromium processes of `profile` (each carries `--user-data-dir=<profile>`): the
+ * largest renderer's and the GPU process's resident size now (VmRSS) and at its peak (VmHWM), in
+ * bytes. The renderer holds the page and its workers, WebAssembly memory included. */
+export function chromiumMemory(profile) {
+  const memory = { renderer: { rss: 0, hwm: 0 }, gpu: { rss: 0, hwm: 0 } };
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    let cmdline, status;
+    try {
+      // Chromium rewrites its process title: arguments may be separated by spaces, not NULs.
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/);
+      status = readFileSync(`/proc/${pid}/status`, "utf8");
+    } catch {
+      continue;
+    }
+    if (!cmdline.some((arg) => arg.includes(profile))) continue;
+    const type = { renderer: "renderer", "gpu-process": "gpu" }[cmdline.find((arg) => arg.startsWith("--type="))?.slice(7)];
+    if (!type) continue;
+    const kb = (field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+    memory[type].rss = Math.max(memory[type].rss, kb("VmRSS"));
+    memory[type].hwm = Math.max(memory[type].hwm, kb("VmHWM"));
+  }
+  return memory;
 }

@@ -215,7 +215,7 @@ for (const mode of MODES) {
       assert.ok(readFileSync(file).subarray(1, 4).toString() === "PNG", "the figure is not a PNG");
 
       // The caption is the photo's alternative text.
-      assert.equal(await card.locator("img").getAttribute("alt"), await card.locator("[data-testid=caption]").textContent());
+      assert.equal(await card.locator("canvas.picture[role=img]").getAttribute("aria-label"), await card.locator("[data-testid=caption]").textContent());
       await page.screenshot({ path: artifact(`page-${mode.name}-heatmap.png`), fullPage: true });
     });
 

@@ -1,0 +1,110 @@
+// A hundred photos dropped at once, in real headless Chromium (the CPU module): they queue with
+// a visible count and a cancel button, the page answers while they are captioned, every one gets
+// its caption, and the renderer's memory after 100 is within 10% of its memory after 10.
+
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { ASSETS, MODES, chromiumMemory, launch, servePage, waitForIdle, waitForModel, waitForResults } from "./harness.mjs";
+
+const SOURCES = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "darknet/horses.jpg", "darknet/person.jpg", "skimage/chelsea.png", "skimage/coffee.png", "skimage/astronaut.png"];
+
+describe("a hundred photos at once", () => {
+  let server, browser, folder, photos;
+
+  before(async () => {
+    // Real photos under 120 distinct names (the page lists each file it was given).
+    folder = mkdtempSync(path.join(tmpdir(), "glimpse-queue-"));
+    photos = Array.from({ length: 120 }, (_, i) => {
+      const source = path.join(ASSETS, SOURCES[i % SOURCES.length]);
+      const copy = path.join(folder, `photo-${String(i).padStart(3, "0")}${path.extname(source)}`);
+      copyFileSync(source, copy);
+      return copy;
+    });
+    server = await servePage("/");
+    // --expose-gc: the test collects the page's and the workers' garbage before it measures.
+    browser = await launch({ ...MODES[1], flags: [...MODES[1].flags, "--js-flags=--expose-gc"] });
+    await browser.page.goto(server.url);
+    await waitForModel(browser);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    if (folder) rmSync(folder, { recursive: true, force: true });
+  });
+
+  /** The renderer's resident memory once garbage is collected everywhere: the least of three
+   * samples a second apart (allocators give pages back lazily). */
+  async function settledMemory() {
+    const samples = [];
+    for (let i = 0; i < 3; i++) {
+      for (const worker of browser.page.workers()) await worker.evaluate(() => gc());
+      await browser.page.evaluate(() => gc());
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      samples.push(chromiumMemory(browser.profile).renderer.rss);
+    }
+    return Math.min(...samples);
+  }
+
+  const doneCount = () => browser.page.locator("[data-testid=result][data-state=done]").count();
+
+  test("90 queued photos show a count and all get captions; memory after 100 is within 10% of after 10", async () => {
+    const { page } = browser;
+    await page.setInputFiles("input[type=file]", photos.slice(0, 10));
+    await waitForResults(page, 10);
+    const afterTen = await settledMemory();
+
+    await page.setInputFiles("input[type=file]", photos.slice(10, 100));
+    const queue = page.locator("[data-testid=queue]");
+    await queue.waitFor({ state: "visible" });
+    const count = await page.locator("[data-testid=queue-count]").textContent();
+    const [, current, total, waiting] = /^Captioning photo (\d+) of (\d+) · (\d+) waiting$/.exec(count) ?? [];
+    assert.equal(Number(total), 90, count);
+    assert.ok(Number(current) >= 1 && Number(waiting) === 90 - Number(current), count);
+    assert.equal(await page.locator("[data-testid=cancel]").isEnabled(), true);
+
+    // The page answers while the queue runs: the beam width can be changed and read back.
+    await page.fill("#beam", "2");
+    assert.equal(await page.inputValue("#beam"), "2");
+    await page.fill("#beam", "1");
+    assert.ok((await doneCount()) < 100, "the queue finished before the page was tried");
+
+    await waitForResults(page, 100);
+    await waitForIdle(page);
+    await queue.waitFor({ state: "hidden" });
+    assert.equal(await doneCount(), 100, "every photo has its caption");
+    const afterHundred = await settledMemory();
+    const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
+    console.log(`renderer memory: ${mb(afterTen)} MB after 10 photos, ${mb(afterHundred)} MB after 100`);
+    assert.ok(afterHundred <= afterTen * 1.1, `${mb(afterHundred)} MB after 100 photos, ${mb(afterTen)} MB after 10`);
+  });
+
+  test("cancel stops the waiting photos; the one being captioned finishes; “Caption all again” captions them", async () => {
+    const { page } = browser;
+    const before = await doneCount();
+    await page.setInputFiles("input[type=file]", photos.slice(100, 120));
+    await page.waitForFunction((n) => document.querySelectorAll("[data-testid=result][data-state=done]").length >= n, before + 2);
+    await page.click("[data-testid=cancel]");
+    await waitForIdle(page);
+    await page.locator("[data-testid=queue]").waitFor({ state: "hidden" });
+    const cancelled = page.locator("[data-testid=result][data-state=cancelled]");
+    const stopped = await cancelled.count();
+    const finished = (await doneCount()) - before;
+    assert.ok(finished >= 2 && stopped >= 1, `${finished} finished, ${stopped} cancelled`);
+    assert.equal(finished + stopped, 20, "every new photo is either captioned or cancelled");
+    assert.match(await cancelled.first().locator("[data-testid=caption]").textContent(), /^Cancelled/);
+    // Nothing cancelled starts later.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.equal(await doneCount(), before + finished);
+
+    await page.click("#recaption");
+    await page.locator("[data-testid=queue]").waitFor({ state: "visible" });
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=result][data-state=cancelled]").length === 0);
+    await waitForIdle(page);
+    assert.equal(await doneCount(), 120);
+  });
+});
