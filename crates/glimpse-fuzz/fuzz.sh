@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the named targets (default: all five) with libFuzzer, each for FUZZ_SECONDS (default
+# Fuzzes the named targets (default: all six) with libFuzzer, each for FUZZ_SECONDS (default
 # 600; 0 only repacks), then repacks corpus/<target>.zip: the named inputs kept by hand (seeds,
 # and every crash, leak or hang ever found: `seed-*`, `leak-*`, `crash-*`, …) and, smallest
 # first up to FUZZ_PACK_KIB compressed, the fewest inputs that reach every edge the fuzzer
@@ -11,7 +11,7 @@ seconds=${FUZZ_SECONDS:-600}
 work=${FUZZ_WORK:-/var/tmp/glimpse/fuzz}
 pack_kib=${FUZZ_PACK_KIB:-768}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pth import bundle image dataset)
+[ ${#targets[@]} -gt 0 ] || targets=(pth import bundle image dataset caption)
 fuzz() { cargo +nightly fuzz "$1" --release --target-dir "${FUZZ_TARGET_DIR:-$work/target}" "${@:2}"; }
 # -timeout and -rss_limit_mb are the failure lines: an input slower than 10 s or taking more
 # than 4 GiB (half the independent campaign's limit) is a finding, saved to artifacts/.

@@ -19,7 +19,7 @@ use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 fn main() {
     let out = PathBuf::from(std::env::args().nth(1).expect("usage: write_seeds DIR"));
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    let seeds: [(Target, Vec<(String, Vec<u8>)>); 5] = [
+    let seeds: [(Target, Vec<(String, Vec<u8>)>); 6] = [
         (Target::Pth, pth_seeds(&fixtures)),
         (
             Target::Import,
@@ -28,6 +28,7 @@ fn main() {
         (Target::Bundle, bundle_seeds()),
         (Target::Image, image_seeds(&fixtures)),
         (Target::Dataset, dataset_seeds()),
+        (Target::Caption, caption_seeds(&fixtures)),
     ];
     for (target, inputs) in seeds {
         let dir = out.join(target.name());
@@ -159,4 +160,23 @@ fn dataset_seeds() -> Vec<(String, Vec<u8>)> {
         ("flickr8k".into(), token.into_bytes()),
         ("karpathy".into(), karpathy.into_bytes()),
     ]
+}
+
+/// Pairs of captions (candidate NUL reference) from the tokenizer's fixture: every rule of the
+/// jar's lexer, with brackets, quotes, dashes, clitics, numbers, abbreviations, symbols.
+fn caption_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+    let cases: serde_json::Value =
+        serde_json::from_slice(&read(fixtures.join("metrics/ptb_tokens.json"))).unwrap();
+    let texts: Vec<&str> = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    texts
+        .chunks(2)
+        .take(200)
+        .enumerate()
+        .map(|(i, pair)| (format!("ptb-{i:03}"), pair.join("\0").into_bytes()))
+        .collect()
 }

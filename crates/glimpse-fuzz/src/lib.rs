@@ -17,6 +17,7 @@
 
 mod archive;
 pub mod bundle;
+pub mod caption;
 pub mod corpus;
 pub mod dataset;
 pub mod image;
@@ -40,15 +41,18 @@ pub enum Target {
     Image,
     /// A dataset folder's caption and split files.
     Dataset,
+    /// A candidate and a reference caption, tokenised as coco-caption does and scored.
+    Caption,
 }
 
 impl Target {
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Pth,
         Target::Import,
         Target::Bundle,
         Target::Image,
         Target::Dataset,
+        Target::Caption,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +62,7 @@ impl Target {
             Target::Bundle => "bundle",
             Target::Image => "image",
             Target::Dataset => "dataset",
+            Target::Caption => "caption",
         }
     }
 
@@ -69,6 +74,7 @@ impl Target {
             Target::Bundle => bundle::run(data),
             Target::Image => image::run(data),
             Target::Dataset => dataset::run(data),
+            Target::Caption => caption::run(data),
         }
     }
 }

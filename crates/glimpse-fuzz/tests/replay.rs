@@ -52,6 +52,11 @@ fn dataset_corpus() {
     replay(Target::Dataset);
 }
 
+#[test]
+fn caption_corpus() {
+    replay(Target::Caption);
+}
+
 /// The seeds reach each reader's deepest path, so a harness that refused everything could not
 /// replay green: the notebook pickle imports, every seed bundle (F16 and int8) loads a model small enough to
 /// caption in the target, every seed photo preprocesses, every seed dataset loads.
