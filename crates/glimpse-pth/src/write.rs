@@ -153,10 +153,17 @@ impl Pickle {
     /// `torch._utils._rebuild_tensor_v2(storage, 0, shape, strides, False, OrderedDict())` over
     /// the storage `key`, contiguous.
     fn tensor(&mut self, key: &str, shape: &[usize], name: &str) -> Result<(), PthError> {
-        let elements: usize = shape.iter().product();
+        let elements: usize = shape.iter().product(); // checked by `state_dict`
+        // Row-major strides, checked: a zero dimension lets the others' product overflow.
         let mut strides = vec![1usize; shape.len()];
         for d in (0..shape.len().saturating_sub(1)).rev() {
-            strides[d] = strides[d + 1] * shape[d + 1];
+            strides[d] = strides[d + 1]
+                .checked_mul(shape[d + 1])
+                .ok_or_else(|| PthError::WriteShape {
+                    name: name.to_string(),
+                    shape: shape.to_vec(),
+                    values: elements,
+                })?;
         }
         self.global("torch._utils", "_rebuild_tensor_v2");
         self.op(OpCode::Mark);
@@ -229,5 +236,14 @@ mod tests {
         }])
         .unwrap_err();
         assert!(error.to_string().contains("`w`"), "{error}");
+        // No values, but strides that would overflow: refused, not wrapped.
+        let huge = usize::MAX / 2;
+        let error = write_state_dict(&[NamedTensor {
+            name: "z",
+            shape: &[0, huge, huge],
+            data: &[],
+        }])
+        .unwrap_err();
+        assert!(error.to_string().contains("`z`"), "{error}");
     }
 }
