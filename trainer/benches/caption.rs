@@ -89,7 +89,7 @@ fn main() {
             let images = Tensor::<4>::from_data(TensorData::new(input.clone(), [1, 3, 224, 224]), &device);
             let encoded = model.encode(images);
             let captions =
-                pollster::block_on(greedy(&model, &encoded, &vocab, config.grid(), STEPS)).unwrap();
+                pollster::block_on(greedy(&model, &encoded, &vocab, config.grid(), STEPS, 1)).unwrap();
             assert_eq!(captions[0].token_ids.len(), STEPS);
         };
         let encode = || {

@@ -21,6 +21,7 @@ fn evaluate_on(model: PathBuf, data: &Path) -> Evaluation {
         split: Split::Test,
         options: GenerateOptions::default(),
         device: Device::flex(),
+        steps_per_readback: 1,
         batch: 8,
         limit: None,
         out: None,

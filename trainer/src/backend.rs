@@ -47,6 +47,15 @@ impl Backend {
         }
     }
 
+    /// Greedy decoding's steps between two readbacks: every step on the CPU, where a readback
+    /// costs nothing; a few on a GPU, where each is a round trip.
+    pub fn steps_per_readback(self) -> usize {
+        match self {
+            Backend::Flex => 1,
+            Backend::Wgpu | Backend::Cuda => glimpse_model::GPU_STEPS_PER_READBACK,
+        }
+    }
+
     /// The device, or an error saying how to build with this backend.
     pub fn device(self) -> Result<Device> {
         match self {

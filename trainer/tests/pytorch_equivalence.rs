@@ -14,7 +14,7 @@ use glimpse_import::{ImportRequest, import};
 use glimpse_model::decoder::EncodedImages;
 use glimpse_model::generate::{beam_search, greedy, read_f32};
 use glimpse_model::preprocess::bytes_to_input;
-use glimpse_model::{Bundle, Captioner, Decoding, GenerateOptions, StorageType};
+use glimpse_model::{Bundle, Captioner, Decoding, GPU_STEPS_PER_READBACK, GenerateOptions, StorageType};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
@@ -151,21 +151,34 @@ fn imported_models_caption_as_pytorch_does() {
         let end = captioner.vocab.end;
         let grid = captioner.config.grid();
         let max_len = expected["max_len"].as_u64().unwrap() as usize;
-        let greedy_caption = pollster::block_on(greedy(
-            &captioner.model,
-            &encoded,
-            &captioner.vocab,
-            grid,
-            max_len,
-        ))
-        .unwrap()
-        .remove(0);
+        // Read back every step (the CPU's cadence) and every few (a GPU's): the same caption.
+        let greedy_every = |steps_per_readback| {
+            let model = &captioner.model;
+            pollster::block_on(greedy(
+                model,
+                &encoded,
+                &captioner.vocab,
+                grid,
+                max_len,
+                steps_per_readback,
+            ))
+            .unwrap()
+            .remove(0)
+        };
+        let greedy_caption = greedy_every(1);
         assert_same_caption(
             &format!("{label} greedy"),
             &greedy_caption,
             &expected["greedy"],
             end,
         );
+        for steps in [GPU_STEPS_PER_READBACK, max_len + 3] {
+            assert_eq!(
+                greedy_every(steps),
+                greedy_caption,
+                "{label}: greedy reading back every {steps} steps"
+            );
+        }
 
         // A beam of one is greedy decoding.
         let one = GenerateOptions {
@@ -415,6 +428,47 @@ fn prefixes_alternatives_and_all_beams_match_pytorch() {
         for want in explore["all_beams"].as_array().unwrap() {
             let label = format!("{} all beams {:?}", case.display(), beam(want));
             assert_all(&label, &search(beam(want), Vec::new()), want);
+        }
+    }
+}
+
+/// Greedy decoding picks words on the device and reads them back every few steps on a GPU:
+/// every cadence gives the same captions, also for a batch whose captions end at different
+/// steps (the steps computed past an end word are discarded) or run to the length limit. The
+/// page's trained default model on a fresh `glimpse synth` set.
+#[test]
+fn greedy_captions_do_not_depend_on_the_readback_cadence() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = std::fs::read(root.join("web/models/default.safetensors")).unwrap();
+    let mut captioner = Captioner::from_bytes(&model, &Device::flex()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = glimpse_data::synth::generate(dir.path(), 6, 3).unwrap();
+    let inputs: Vec<Vec<f32>> = (sidecar.images.iter())
+        .map(|image| std::fs::read(dir.path().join("Images").join(&image.file)).unwrap())
+        .map(|bytes| captioner.prepare_bytes(&bytes).unwrap())
+        .collect();
+    let encoded = captioner.encode_inputs(&inputs).unwrap();
+    for max_len in [6, 20] {
+        let options = GenerateOptions {
+            max_len,
+            ..GenerateOptions::default()
+        };
+        let mut caption = |steps| {
+            captioner.set_steps_per_readback(steps);
+            pollster::block_on(captioner.decode_encoded(&encoded, options)).unwrap()
+        };
+        let every_step = caption(1);
+        let ends: Vec<(usize, bool)> = every_step
+            .iter()
+            .map(|c| (c.token_ids.len(), c.finished))
+            .collect();
+        eprintln!("max_len {max_len}: {ends:?}");
+        let lengths: std::collections::BTreeSet<usize> = ends.iter().map(|&(length, _)| length).collect();
+        assert!(lengths.len() > 1, "the captions end at the same step: {ends:?}");
+        assert!(ends.iter().any(|&(_, finished)| finished), "{ends:?}");
+        for steps in [0, 2, 3, GPU_STEPS_PER_READBACK, 5, 19, 50] {
+            // Ids, words, attention maps and log-probabilities: all equal.
+            assert_eq!(caption(steps), every_step, "reading back every {steps} steps");
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct EvalRequest {
     pub split: Split,
     pub options: GenerateOptions,
     pub device: Device,
+    /// Greedy decoding's steps between two readbacks: 1 on the CPU,
+    /// [`glimpse_model::GPU_STEPS_PER_READBACK`] on a GPU.
+    pub steps_per_readback: usize,
     /// Images decoded together (greedy only).
     pub batch: usize,
     /// Score at most this many images.
@@ -74,7 +77,8 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     request.options.validate()?;
     Embedders::check_available(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let samples = samples_to_score(request)?;
-    let captioner = load_captioner(&request.model, &request.device)?;
+    let mut captioner = load_captioner(&request.model, &request.device)?;
+    captioner.set_steps_per_readback(request.steps_per_readback);
     let (mut results, unreadable) = caption_samples(&captioner, &samples, request)?;
     let grounding = match ground(&request.data, &mut results)? {
         Some((mut grounding, sidecar)) => {

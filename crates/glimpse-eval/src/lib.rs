@@ -20,6 +20,7 @@
 //!     split: Split::Test,
 //!     options: GenerateOptions::default(),
 //!     device: Device::default(),
+//!     steps_per_readback: 1,
 //!     batch: 16,
 //!     limit: Some(100),
 //!     out: Some("eval".into()),

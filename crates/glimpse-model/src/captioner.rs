@@ -35,6 +35,8 @@ pub struct Captioner {
     pub card: ModelCard,
     pub model: CaptionModel,
     device: Device,
+    /// Greedy decoding's steps between two readbacks (see [`crate::generate::greedy`]).
+    steps_per_readback: usize,
 }
 
 impl Captioner {
@@ -54,6 +56,7 @@ impl Captioner {
             card: bundle.card,
             model,
             device: device.clone(),
+            steps_per_readback: 1,
         })
     }
 
@@ -64,6 +67,13 @@ impl Captioner {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Lets greedy decoding run `steps` steps on the device between two readbacks (1, the
+    /// default, suits the CPU; [`crate::GPU_STEPS_PER_READBACK`] a GPU). The captions do not
+    /// change.
+    pub fn set_steps_per_readback(&mut self, steps: usize) {
+        self.steps_per_readback = steps.max(1);
     }
 
     /// Decodes and preprocesses an encoded image for [`Self::caption_inputs`].
@@ -134,7 +144,16 @@ impl Captioner {
         encoded: &EncodedImages,
         options: GenerateOptions,
     ) -> Result<Vec<Caption>> {
-        decode(&self.model, encoded, &self.vocab, self.config.grid(), options).await
+        let grid = self.config.grid();
+        decode(
+            &self.model,
+            encoded,
+            &self.vocab,
+            grid,
+            options,
+            self.steps_per_readback,
+        )
+        .await
     }
 
     /// Asks more of one encoded image than its caption (`encoded` holds one row): continue

@@ -68,7 +68,8 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use generate::{
-    Alternative, Caption, Decoding, ExploreOptions, GenerateOptions, ScoredCaption, ScoredWord,
+    Alternative, Caption, Decoding, ExploreOptions, GPU_STEPS_PER_READBACK, GenerateOptions, ScoredCaption,
+    ScoredWord,
 };
 pub use model::CaptionModel;
 pub use vocab::Vocabulary;

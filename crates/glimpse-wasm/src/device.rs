@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 
 use burn::tensor::Device;
+use glimpse_model::{Bundle, GPU_STEPS_PER_READBACK};
 use wasm_bindgen::JsError;
 
 /// What the page asked for.
@@ -58,6 +59,16 @@ impl Placement {
 
     pub fn choice_is_gpu(&self) -> bool {
         self.gpu
+    }
+
+    /// Builds the model on this device. On WebGPU greedy decoding reads its words back every
+    /// few steps, since each readback is a round trip to the GPU; on the CPU every step.
+    pub fn load(&self, bundle: Bundle) -> glimpse_model::Result<glimpse_model::Captioner> {
+        let mut captioner = glimpse_model::Captioner::from_bundle(bundle, &self.device)?;
+        if self.gpu {
+            captioner.set_steps_per_readback(GPU_STEPS_PER_READBACK);
+        }
+        Ok(captioner)
     }
 }
 

@@ -30,7 +30,8 @@
 //! (`convert.rs`, `explore.rs`).
 //!
 //! Every readback is async (browsers forbid synchronous ones) and device initialisation is
-//! `init_async`. When WebGPU fails after loading (device lost, a shader or limits error), the
+//! `init_async`. On WebGPU greedy decoding chooses its words on the GPU and reads them back
+//! every `GPU_STEPS_PER_READBACK` steps, not every step: each readback is a round trip. When WebGPU fails after loading (device lost, a shader or limits error), the
 //! captioner moves to the CPU, says so in `note`, and the caption still arrives.
 #![cfg(target_family = "wasm")]
 
@@ -57,8 +58,8 @@ pub fn start() {
 #[wasm_bindgen]
 pub struct Captioner {
     inner: glimpse_model::Captioner,
-    /// The bundle file, kept to rebuild the model on the CPU if WebGPU fails later.
-    bundle_bytes: Vec<u8>,
+    /// The bundle file, kept on WebGPU only: to rebuild the model on the CPU if the GPU fails.
+    bundle_bytes: Option<Vec<u8>>,
     placement: Placement,
 }
 
@@ -75,13 +76,13 @@ impl Captioner {
         let bytes = bundle.to_vec();
         let parsed = Bundle::from_bytes(&bytes).map_err(to_js)?;
         let placement = place(choice).await?;
-        let inner = match glimpse_model::Captioner::from_bundle(parsed, &placement.device) {
-            Ok(inner) => inner,
-            Err(err) => return Err(to_js(err)),
-        };
+        // On the CPU the file's copy goes before the model is built: WebAssembly memory never
+        // shrinks, so its high-water mark is what the page keeps.
+        let bundle_bytes = placement.choice_is_gpu().then_some(bytes);
+        let inner = placement.load(parsed).map_err(to_js)?;
         Ok(Captioner {
             inner,
-            bundle_bytes: bytes,
+            bundle_bytes,
             placement,
         })
     }
@@ -224,11 +225,16 @@ impl Captioner {
         self.move_to_cpu(reason)
     }
 
+    /// Rebuilds the model on the CPU; nothing to do when it is there already.
     fn move_to_cpu(&mut self, reason: String) -> Result<(), JsError> {
+        let Some(bytes) = self.bundle_bytes.take() else {
+            return Ok(());
+        };
         forget_webgpu(&reason);
-        let bundle = Bundle::from_bytes(&self.bundle_bytes).map_err(to_js)?;
+        let bundle = Bundle::from_bytes(&bytes).map_err(to_js)?;
+        drop(bytes);
         self.placement = Placement::cpu(Some(reason));
-        self.inner = glimpse_model::Captioner::from_bundle(bundle, &self.placement.device).map_err(to_js)?;
+        self.inner = self.placement.load(bundle).map_err(to_js)?;
         web_sys::console::warn_1(&JsValue::from_str(self.placement.note.as_deref().unwrap_or("")));
         Ok(())
     }

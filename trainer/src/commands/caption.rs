@@ -132,7 +132,8 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         bail!("no images given");
     }
     let batch = options.decoding.batch_size(request.batch);
-    let captioner = load_captioner(&request.model, &request.backend.device()?)?;
+    let mut captioner = load_captioner(&request.model, &request.backend.device()?)?;
+    captioner.set_steps_per_readback(request.backend.steps_per_readback());
     let caption_request = CaptionRequest {
         options,
         explore: explore_options(request, &captioner)?,

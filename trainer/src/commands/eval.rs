@@ -58,6 +58,7 @@ pub fn run(args: EvalArgs) -> Result<Exit> {
         split: args.split,
         options: args.decoding.options()?,
         device,
+        steps_per_readback: args.backend.steps_per_readback(),
         batch: args.batch,
         limit: args.limit,
         out: args.out,

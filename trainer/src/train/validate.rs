@@ -71,12 +71,15 @@ impl Trainer<'_> {
             max_len: self.config.val_max_len,
         };
         let grid = self.model_config.grid();
+        // Reading back every step: validation decodes a whole batch per step, so a GPU's round
+        // trips are shared by the batch's images.
         Ok(pollster::block_on(decode(
             eval,
             &encoded,
             &self.vocab,
             grid,
             options,
+            1,
         ))?)
     }
 }

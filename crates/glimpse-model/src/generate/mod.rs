@@ -3,9 +3,11 @@
 //! one image (a prefix to continue, the top words at every position, every beam) and [`score`]
 //! rates a given caption word by word.
 //!
-//! Every step reads the step's log-probabilities and attention back to the host in one async
-//! readback, and all choosing (argmax, top-k, beam bookkeeping) happens there: browsers forbid
-//! synchronous readback, and sort/argsort read back synchronously.
+//! Greedy decoding picks its words on the device and reads them back every few steps (see
+//! [`greedy`]). The searches that need whole rows (beam search, exploring, scoring) read each
+//! step's log-probabilities and attention back in one async readback and do their choosing
+//! (top-k, beam bookkeeping) on the host: browsers forbid synchronous readback, and
+//! sort/argsort read back synchronously.
 
 mod beam;
 pub mod explore;
@@ -15,7 +17,7 @@ mod score;
 
 pub use beam::{beam_hypotheses, beam_search};
 pub use explore::{ExploreOptions, MAX_ALTERNATIVES, caption_words, lookup_words};
-pub use greedy::greedy;
+pub use greedy::{GPU_STEPS_PER_READBACK, greedy};
 pub use rows::read_f32;
 pub use score::{ScoredCaption, ScoredWord, score};
 
@@ -226,17 +228,19 @@ pub fn special_token_warning(caption: &Caption, vocab: &Vocabulary) -> Option<St
 }
 
 /// Captions every image of `encoded` as `options.decoding` says: greedy decodes the batch at
-/// once, beam search each image in turn. The one place that chooses between the two.
+/// once (reading its words back every `steps_per_readback` steps), beam search each image in
+/// turn. The one place that chooses between the two.
 pub async fn decode(
     model: &CaptionModel,
     encoded: &EncodedImages,
     vocab: &Vocabulary,
     grid: [usize; 2],
     options: GenerateOptions,
+    steps_per_readback: usize,
 ) -> Result<Vec<Caption>> {
     options.validate()?;
     if options.decoding.batches_images() {
-        return greedy(model, encoded, vocab, grid, options.max_len).await;
+        return greedy(model, encoded, vocab, grid, options.max_len, steps_per_readback).await;
     }
     let device = encoded.features.device();
     let batch = encoded.batch_size();

@@ -1,5 +1,5 @@
 //! One decoding step's output on the host, and the small host-side choices made from it
-//! (argmax, the top words of a row): everything the searches read back goes through here.
+//! (the top words of a row, a word's rank): everything the searches read back goes through here.
 
 use std::cmp::Ordering;
 
@@ -91,17 +91,6 @@ pub(crate) fn push_word(caption: &mut Caption, vocab: &Vocabulary, word: u32, al
     caption.attention.push(alpha.to_vec());
 }
 
-/// First index of the largest value (as `torch.argmax`), with that value.
-pub(crate) fn argmax(values: &[f32]) -> (u32, f32) {
-    let mut best = 0;
-    for (i, &v) in values.iter().enumerate() {
-        if v > values[best] {
-            best = i;
-        }
-    }
-    (best as u32, values[best])
-}
-
 /// The first `n` of `items` in `order`, sorted: a partial selection, then a sort of only those.
 pub(crate) fn first_n_by<T>(
     mut items: Vec<T>,
@@ -148,11 +137,6 @@ mod tests {
     fn vocab() -> Vocabulary {
         let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"];
         Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap()
-    }
-
-    #[test]
-    fn argmax_takes_the_first_maximum() {
-        assert_eq!(argmax(&[0.1, 0.7, 0.7, -1.0]), (1, 0.7));
     }
 
     #[test]
