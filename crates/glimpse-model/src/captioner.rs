@@ -88,7 +88,7 @@ impl Captioner {
 
     /// Captions preprocessed inputs (`[3, H, W]` each), encoded as one batch: greedy decoding
     /// decodes them together, beam search one after the other (see [`decode`]). Fails if the
-    /// model computes NaN or an infinity; captions holding `<PAD>` or the start token are
+    /// model computes NaN or an infinity for an image still being decoded; captions holding `<PAD>` or the start token are
     /// returned as computed (callers show [`crate::generate::special_token_warning`]).
     pub async fn caption_inputs(
         &self,

@@ -225,16 +225,18 @@ impl Captioner {
         self.move_to_cpu(reason)
     }
 
-    /// Rebuilds the model on the CPU; nothing to do when it is there already.
+    /// Rebuilds the model on the CPU; nothing to do when it is there already (only a WebGPU
+    /// captioner keeps the file). If rebuilding fails, everything stays as it was, to retry.
     fn move_to_cpu(&mut self, reason: String) -> Result<(), JsError> {
-        let Some(bytes) = self.bundle_bytes.take() else {
+        let Some(bytes) = &self.bundle_bytes else {
             return Ok(());
         };
         forget_webgpu(&reason);
-        let bundle = Bundle::from_bytes(&bytes).map_err(to_js)?;
-        drop(bytes);
-        self.placement = Placement::cpu(Some(reason));
-        self.inner = self.placement.load(bundle).map_err(to_js)?;
+        let bundle = Bundle::from_bytes(bytes).map_err(to_js)?;
+        let placement = Placement::cpu(Some(reason));
+        self.inner = placement.load(bundle).map_err(to_js)?;
+        self.placement = placement;
+        self.bundle_bytes = None;
         web_sys::console::warn_1(&JsValue::from_str(self.placement.note.as_deref().unwrap_or("")));
         Ok(())
     }

@@ -18,8 +18,9 @@ use crate::lstm::LstmState;
 use crate::model::CaptionModel;
 use crate::vocab::Vocabulary;
 
-/// Decoding steps between two readbacks on a GPU: a caption of the usual 8–12 words then
-/// needs 3 round trips instead of 10–13, and at most 3 steps are computed past its end word.
+/// Decoding steps between two readbacks on a GPU: a caption of the usual 8–12 words (9–13
+/// steps with its end word) then needs 3–4 round trips instead of 9–13, and at most 3 steps
+/// are computed past its end word.
 pub const GPU_STEPS_PER_READBACK: usize = 4;
 
 /// Decodes every image of the batch greedily (the notebook's `generate_caption`), reading
