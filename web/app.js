@@ -37,7 +37,7 @@ client.onBackend = ({ backend, note }) => {
   const where = backend === "webgpu" ? "WebGPU" : "CPU";
   setStatus("ready", `Ready: ${model.label} on ${where}. ${note}.`, backend);
   els.status.dataset.decided = "true";
-  keepForOffline(client.workerFiles()).catch(() => {});
+  keepOffline().catch(() => {});
 };
 document.documentElement.dataset.cache = CACHE;
 let model = null; // { info, label }
@@ -364,6 +364,13 @@ els.backend.addEventListener("change", () => {
   if (model) modelLoading = loadModel(client.bundle, model.label).catch(() => {});
 });
 
+/** Puts what the page and its workers loaded into this build's cache, then says so on the page
+ * (`data-offline` on <html> names the cache): until then, going offline could miss a file. */
+async function keepOffline() {
+  await keepForOffline(client.workerFiles());
+  document.documentElement.dataset.offline = CACHE;
+}
+
 /** Offline use, once the model is ready: the service worker, and into the cache what the page
  * and its workers loaded (see offline.js). */
 async function enableOffline() {
@@ -372,7 +379,7 @@ async function enableOffline() {
     // "none": the update check also fetches pkg/version.js afresh, which names the build.
     await navigator.serviceWorker.register(new URL("./sw.js", import.meta.url), { updateViaCache: "none" });
     await navigator.serviceWorker.ready;
-    await keepForOffline(client.workerFiles());
+    await keepOffline();
   } catch (err) {
     console.warn(`offline use unavailable: ${err.message}`);
   }

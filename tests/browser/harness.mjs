@@ -107,6 +107,8 @@ export async function waitForOfflineCache(page, paths = []) {
   await page.waitForFunction(
     async (wanted) => {
       if (!navigator.serviceWorker.controller) return false;
+      // The page has put everything it loaded into the cache (see keepOffline in app.js).
+      if (document.documentElement.dataset.offline !== document.documentElement.dataset.cache) return false;
       const cache = await caches.open(document.documentElement.dataset.cache);
       const bare = (url) => url.split("?")[0];
       const keys = (await cache.keys()).map((r) => bare(r.url));
