@@ -176,7 +176,8 @@ fn batches_caption_like_single_images() {
 }
 
 /// `glimpse export BUNDLE --int8` stores a bundle again: weights as int8 (under a third of F32),
-/// the same card and config, and it loads and captions. `--f16` with `--int8` is refused.
+/// the same card and config, and it loads and captions. `--int8-decoder` (the encoder as f16)
+/// lands between int8 and f16. Two storages at once are refused.
 #[test]
 fn export_stores_a_bundle_again_as_int8() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,13 +201,31 @@ fn export_stores_a_bundle_again_as_int8() {
     let record: Value = serde_json::from_str(&text(&out.stdout)).unwrap();
     assert_eq!(record["grid"], serde_json::json!([7, 7]));
 
-    let out = glimpse(&["export", from, "--int8", "--f16", "--out", to]);
-    assert!(!out.status.success());
+    let mixed = dir.path().join("int8-decoder.safetensors");
+    let out = glimpse(&["export", from, "--int8-decoder", "--out", mixed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("cannot be used with"),
-        "{}",
-        text(&out.stderr)
+        size(&int8) < size(&mixed) && size(&mixed) < size(&bundle) / 2,
+        "int8 {}, int8-decoder {}, f32 {}",
+        size(&int8),
+        size(&mixed),
+        size(&bundle)
     );
+    assert_eq!(info(mixed.to_str().unwrap()), info(from));
+
+    for both in [
+        ["--int8", "--f16"],
+        ["--int8-decoder", "--f16"],
+        ["--int8", "--int8-decoder"],
+    ] {
+        let out = glimpse(&["export", from, both[0], both[1], "--out", to]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains("cannot be used with"),
+            "{both:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

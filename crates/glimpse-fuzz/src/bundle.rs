@@ -68,8 +68,12 @@ fn check_bundle(bundle: Bundle) {
         .expect("an accepted bundle is writable");
     let read = Bundle::from_bytes(&bytes).expect("a written bundle reads back");
     assert_eq!(read, bundle, "the bundle changed on its way through a file");
-    // Stored as int8 (when its other tensors fit in f16), it reads back with the same tensors.
-    if let Ok(int8) = bundle.to_bytes(StorageType::Int8) {
+    // Stored as int8, all or the decoder's (when its other tensors fit in f16), it reads back with
+    // the same tensors.
+    for storage in [StorageType::Int8, StorageType::Int8Decoder] {
+        let Ok(int8) = bundle.to_bytes(storage) else {
+            continue;
+        };
         let read = Bundle::from_bytes(&int8).expect("an int8 bundle reads back");
         let shapes = |b: &Bundle| {
             b.weights
@@ -77,7 +81,11 @@ fn check_bundle(bundle: Bundle) {
                 .map(|(name, t)| (name.to_string(), t.shape.clone()))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(shapes(&read), shapes(&bundle), "int8 storage changed the tensors");
+        assert_eq!(
+            shapes(&read),
+            shapes(&bundle),
+            "{storage:?} storage changed the tensors"
+        );
     }
     let device = Device::flex();
     let captioner = match Captioner::from_bundle(bundle, &device) {

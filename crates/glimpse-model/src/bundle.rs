@@ -58,7 +58,25 @@ pub enum StorageType {
     /// About a quarter of F32: weights of rank ≥ 2 as I8 with a scale per output channel, the
     /// rest as F16 ([`crate::quantize`]).
     Int8,
+    /// The decoder's weights as [`StorageType::Int8`] stores them, the encoder's as F16: the
+    /// frozen ImageNet encoder's features are what int8 storage disturbs (README, "Smaller
+    /// bundles").
+    Int8Decoder,
 }
+
+impl StorageType {
+    /// Whether `name` is stored as I8 (when [`quantize::quantize`] accepts its shape).
+    fn int8(self, name: &str) -> bool {
+        match self {
+            StorageType::F32 | StorageType::F16 => false,
+            StorageType::Int8 => true,
+            StorageType::Int8Decoder => name.starts_with(DECODER_PREFIX),
+        }
+    }
+}
+
+/// Every decoder tensor's name begins with this.
+const DECODER_PREFIX: &str = "decoder.";
 
 /// A model's config, vocabulary, card and tensors.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,13 +157,20 @@ impl Bundle {
         self.weights.check_finite()?;
         let mut stored = Vec::with_capacity(self.weights.len());
         for (name, tensor) in self.weights.iter() {
-            match storage {
-                StorageType::F32 => stored.push(StoredTensor::f32(name, tensor)),
-                StorageType::F16 => stored.push(StoredTensor::f16(name, tensor)?),
-                StorageType::Int8 => match quantize::quantize(name, tensor) {
-                    Some(pair) => stored.extend(pair),
-                    None => stored.push(StoredTensor::f16(name, tensor)?),
-                },
+            let quantized = storage.int8(name).then(|| quantize::quantize(name, tensor));
+            match (storage, quantized.flatten()) {
+                (StorageType::F32, _) => stored.push(StoredTensor::f32(name, tensor)),
+                (_, Some(pair)) if self.weights.get(&pair[1].name).is_some() => {
+                    return Err(Error::Quantized {
+                        name: name.to_string(),
+                        message: format!(
+                            "its scales would be stored as `{}`, a tensor the bundle already has; store it as F32 or F16",
+                            pair[1].name
+                        ),
+                    });
+                }
+                (_, Some(pair)) => stored.extend(pair),
+                (_, None) => stored.push(StoredTensor::f16(name, tensor)?),
             }
         }
         let card = to_json("the bundle's card", &self.card)?;
@@ -244,14 +269,16 @@ fn storage_order<'t>(what: &str, tensors: &'t [StoredTensor]) -> Result<Vec<&'t 
         TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
             .map_err(|e| Error::InvalidArgument(format!("writing {what}: tensor `{}`: {e}", t.name)))?;
     }
-    let mut order: Vec<&StoredTensor> = tensors.iter().collect();
-    order.sort_by(|a, b| b.dtype.cmp(&a.dtype).then(a.name.cmp(&b.name)));
-    if let Some(pair) = order.windows(2).find(|pair| pair[0].name == pair[1].name) {
+    let mut names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
         return Err(Error::InvalidArgument(format!(
             "writing {what}: two tensors are named `{}`",
-            pair[0].name
+            pair[0]
         )));
     }
+    let mut order: Vec<&StoredTensor> = tensors.iter().collect();
+    order.sort_by(|a, b| b.dtype.cmp(&a.dtype).then(a.name.cmp(&b.name)));
     Ok(order)
 }
 
@@ -459,6 +486,76 @@ mod tests {
         assert_eq!(
             read.weights.get("decoder.fcn.bias"),
             bundle.weights.get("decoder.fcn.bias")
+        );
+    }
+
+    /// Decoder-only int8: the decoder's weight as I8, the encoder's kernel F16 (exactly its f16
+    /// value when read back), and no scale for it.
+    #[test]
+    fn int8_decoder_leaves_the_encoder_f16() {
+        let mut bundle = tiny_bundle();
+        let kernel = HostTensor::new(vec![2, 1, 1, 3], vec![0.1, -0.2, 0.3, 1.5, 2.5, -3.5]).unwrap();
+        bundle
+            .weights
+            .insert("encoder.features.0.0.weight", kernel.clone());
+        let bytes = bundle.to_bytes(StorageType::Int8Decoder).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let dtype = |name: &str| file.tensor(name).map(|t| t.dtype()).ok();
+        assert_eq!(dtype("decoder.embedding.weight"), Some(Dtype::I8));
+        assert_eq!(dtype("decoder.fcn.bias"), Some(Dtype::F16));
+        assert_eq!(dtype("encoder.features.0.0.weight"), Some(Dtype::F16));
+        assert_eq!(dtype("encoder.features.0.0.weight_scale"), None);
+        let read = Bundle::from_bytes(&bytes).unwrap();
+        let f16_rounded: Vec<f32> = kernel
+            .data
+            .iter()
+            .map(|&v| half::f16::from_f32(v).to_f32())
+            .collect();
+        assert_eq!(
+            read.weights.get("encoder.features.0.0.weight").unwrap().data,
+            f16_rounded
+        );
+        let int8_all = bundle.to_bytes(StorageType::Int8).unwrap();
+        assert_eq!(
+            Bundle::from_bytes(&int8_all)
+                .unwrap()
+                .weights
+                .get("decoder.embedding.weight"),
+            read.weights.get("decoder.embedding.weight"),
+            "the decoder is stored as --int8 stores it"
+        );
+    }
+
+    /// A bundle that already has a tensor named as an int8 weight's scales would be (found by
+    /// the `bundle` fuzzer) is refused as int8, naming both, and still writes as F32 and F16;
+    /// the writer refuses two tensors of one name even when their dtypes differ.
+    #[test]
+    fn int8_refuses_a_scale_name_the_bundle_already_uses() {
+        let mut bundle = tiny_bundle();
+        let taken = HostTensor::new(vec![1, 5], vec![0.5; 5]).unwrap();
+        bundle.weights.insert("decoder.embedding.weight_scale", taken);
+        for storage in [StorageType::Int8, StorageType::Int8Decoder] {
+            let err = bundle.to_bytes(storage).unwrap_err().to_string();
+            assert!(
+                err.contains("`decoder.embedding.weight`")
+                    && err.contains("`decoder.embedding.weight_scale`"),
+                "{err}"
+            );
+        }
+        for storage in [StorageType::F32, StorageType::F16] {
+            let read = Bundle::from_bytes(&bundle.to_bytes(storage).unwrap()).unwrap();
+            assert_eq!(read.weights.len(), bundle.weights.len());
+        }
+
+        let weight = bundle.weights.get("decoder.embedding.weight").unwrap();
+        let [values, _] = crate::quantize::quantize("decoder.embedding.weight", weight).unwrap();
+        let same_name = StoredTensor::f32("decoder.embedding.weight", weight);
+        let err = write_safetensors("a test", &[values, same_name], &bundle.config, &bundle.vocab, [])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("two tensors are named `decoder.embedding.weight`"),
+            "{err}"
         );
     }
 

@@ -26,7 +26,7 @@ pub enum Error {
     #[error("{0}")]
     Weights(WeightsMismatch),
 
-    /// An int8 tensor and its scales do not belong together.
+    /// An int8 tensor and its scales do not belong together, or cannot be written together.
     #[error("int8 tensor `{name}`: {message}")]
     Quantized { name: String, message: String },
 

@@ -103,7 +103,9 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
 /// The bundle as the notebook's state dict, and its vocabulary beside it.
 fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> {
     if storage.storage() != StorageType::F32 {
-        bail!("--format pth writes float32 tensors, as the notebook holds them: drop --f16/--int8");
+        bail!(
+            "--format pth writes float32 tensors, as the notebook holds them: drop --f16/--int8/--int8-decoder"
+        );
     }
     let bytes = notebook_state_dict(bundle)?;
     let vocab = out.with_extension("vocab.json");

@@ -117,20 +117,25 @@ impl Choice for Which {
 #[derive(Args, Debug, Clone, Copy)]
 pub struct StorageArgs {
     /// Store tensors as f16 (half the size).
-    #[arg(long, conflicts_with = "int8")]
+    #[arg(long, conflicts_with_all = ["int8", "int8_decoder"])]
     f16: bool,
     /// Store weights as int8 with a scale per output channel, the rest as f16 (about a quarter
     /// of the size; captions can change: README's "Smaller bundles" has what it cost one model).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "int8_decoder")]
     int8: bool,
+    /// Store the decoder's weights as --int8 does and the encoder's as f16 (the page's default
+    /// model: the decoder takes int8 almost for free, the encoder does not).
+    #[arg(long)]
+    int8_decoder: bool,
 }
 
 impl StorageArgs {
     pub fn storage(self) -> StorageType {
-        match (self.f16, self.int8) {
-            (_, true) => StorageType::Int8,
-            (true, false) => StorageType::F16,
-            (false, false) => StorageType::F32,
+        match (self.f16, self.int8, self.int8_decoder) {
+            (_, _, true) => StorageType::Int8Decoder,
+            (_, true, false) => StorageType::Int8,
+            (true, false, false) => StorageType::F16,
+            (false, false, false) => StorageType::F32,
         }
     }
 }
