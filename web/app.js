@@ -29,13 +29,13 @@ const els = {
   cancel: $("[data-testid=cancel]"),
 };
 
-const client = new CaptionerClient({ offlineCache: true });
-client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on CPU. ${note}.`, "cpu");
+// `?threads=0`: the single-threaded CPU module even where threads could run.
+const client = new CaptionerClient({ offlineCache: true, threads: params.get("threads") !== "0" });
+client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on ${where("cpu")}. ${note}.`, "cpu");
 // `auto`: the background comparison of WebGPU with the CPU decided.
 client.onBackend = ({ backend, note }) => {
   if (!model) return;
-  const where = backend === "webgpu" ? "WebGPU" : "CPU";
-  setStatus("ready", `Ready: ${model.label} on ${where}. ${note}.`, backend);
+  setStatus("ready", `Ready: ${model.label} on ${where(backend)}. ${note}.`, backend);
   els.status.dataset.decided = "true";
   keepOffline().catch(() => {});
 };
@@ -50,6 +50,12 @@ function setStatus(state, text, backend) {
   els.status.dataset.state = state;
   if (backend) els.status.dataset.backend = backend;
   els.status.textContent = text;
+}
+
+/** "WebGPU", "CPU" or "CPU (2 threads)". */
+function where(backend, info = model?.info) {
+  if (backend === "webgpu") return "WebGPU";
+  return info?.threads > 1 ? `CPU (${info.threads} threads)` : "CPU";
 }
 
 function formatMB(bytes) {
@@ -119,9 +125,9 @@ async function loadModel(bytes, label) {
     const info = await client.load(bytes, els.backend.value);
     model = { info, label };
     showCard(info);
-    const where = info.backend === "webgpu" ? "WebGPU" : "CPU";
     delete els.status.dataset.decided;
-    setStatus("ready", `Ready: ${label} on ${where}.${info.note ? ` ${info.note}.` : ""}`, info.backend);
+    els.status.dataset.module = info.module;
+    setStatus("ready", `Ready: ${label} on ${where(info.backend, info)}.${info.note ? ` ${info.note}.` : ""}`, info.backend);
     els.recaption.disabled = photos.length === 0;
   } catch (err) {
     els.modelError.textContent = `Could not load ${label}: ${err.message}`;
@@ -367,7 +373,7 @@ els.backend.addEventListener("change", () => {
 /** Puts what the page and its workers loaded into this build's cache, then says so on the page
  * (`data-offline` on <html> names the cache): until then, going offline could miss a file. */
 async function keepOffline() {
-  await keepForOffline(client.workerFiles());
+  await keepForOffline(await client.workerFiles());
   document.documentElement.dataset.offline = CACHE;
 }
 

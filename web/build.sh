@@ -2,6 +2,9 @@
 # Builds everything the page needs into web/:
 #   web/pkg/cpu/     the CPU-only WebAssembly (profile `wasm-cpu`: LTO, opt-level 3), which every
 #                    visitor loads first;
+#   web/pkg/cpu-threads/  the same over a pool of one Web Worker per core (wasm-bindgen-rayon;
+#                    std rebuilt with atomics on the pinned nightly), which the page runs instead
+#                    when it is cross-origin isolated;
 #   web/pkg/webgpu/  the module with WebGPU too (profile `wasm-release`: opt-level z), fetched
 #                    only where the browser has a WebGPU adapter;
 #                    each passed through wasm-opt BEFORE wasm-bindgen (after it, wasm-opt breaks
@@ -12,7 +15,8 @@
 #                    the service worker's cache (so a new glimpse_wasm.js never meets an old .wasm);
 # The default model, web/models/default.safetensors, is committed (web/models/make-default.sh
 # reproduces it).
-# Installs the wasm32 target, wasm-bindgen-cli and binaryen (wasm-opt) when they are missing.
+# Installs the wasm32 target, the pinned nightly with rust-src, wasm-bindgen-cli and binaryen
+# (wasm-opt) when they are missing.
 # Honours CARGO_TARGET_DIR and GLIMPSE_ASSETS.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,10 +37,24 @@ if ! command -v wasm-opt >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen
 fi
 
-# One module: cargo profile, features, wasm-opt level, output folder under web/pkg.
+# The nightly that builds the threaded module's std with atomics: pinned, because build-std
+# follows the compiler's own library sources.
+nightly_date=2026-05-19
+nightly=nightly-$nightly_date
+if rustc +nightly --version 2>/dev/null | grep -q "$nightly_date"; then
+  nightly=nightly # the preinstalled one is that date
+elif ! rustc "+$nightly" --version >/dev/null 2>&1; then
+  rustup toolchain install "$nightly" --profile minimal
+fi
+if ! rustup component list --toolchain "$nightly" --installed | grep -q '^rust-src'; then
+  rustup component add rust-src --toolchain "$nightly"
+fi
+
+# One module: cargo profile, cargo arguments, wasm-opt level, output folder under web/pkg;
+# $toolchain (`+nightly…`) and $RUSTFLAGS as the caller sets them.
 build_module() {
-  local profile=$1 features=$2 level=$3 name=$4
-  cargo build -p glimpse-wasm --target wasm32-unknown-unknown --profile "$profile" $features
+  local profile=$1 arguments=$2 level=$3 name=$4
+  cargo ${toolchain:-} build -p glimpse-wasm --target wasm32-unknown-unknown --profile "$profile" $arguments
   local built="$target_dir/wasm32-unknown-unknown/$profile/glimpse_wasm.wasm"
   local optimised="$target_dir/wasm-opt/$name/glimpse_wasm.wasm"
   mkdir -p "$(dirname "$optimised")"
@@ -55,6 +73,10 @@ brotli_size() {
 rm -rf web/pkg
 # The CPU-only module every visitor loads first: built for speed (see Cargo.toml).
 build_module wasm-cpu "" -O3 cpu
+# The threaded one: the CPU module with shared memory and atomics (+simd128 repeated: RUSTFLAGS
+# replaces .cargo/config.toml's flags).
+RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" toolchain="+$nightly" \
+  build_module wasm-threads "--features threads -Z build-std=panic_abort,std" -O3 cpu-threads
 # The WebGPU module, fetched only where an adapter exists: CubeCL makes it large, so for size.
 build_module wasm-release "--features webgpu" -Oz webgpu
 

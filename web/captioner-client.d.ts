@@ -53,11 +53,14 @@ export declare class CaptionerClient {
 
   /** `offlineCache` (default false): the workers keep each `.wasm` they download in Cache Storage
    * (`glimpse-<build>`), for a page whose service worker serves it offline and deletes older
-   * builds' caches, as Glimpse's own page does. */
-  constructor(options?: { offlineCache?: boolean });
+   * builds' caches, as Glimpse's own page does. `threads` (default false): on a cross-origin
+   * isolated page with more than one core, the CPU runs `pkg/cpu-threads` (Glimpse's page
+   * ships it; this package does not). */
+  constructor(options?: { offlineCache?: boolean; threads?: boolean });
 
-  /** URLs of the files the live workers loaded besides their .wasm (for an offline cache). */
-  workerFiles(): string[];
+  /** URLs of the files the live workers loaded, their scripts and `.wasm` included (for an
+   * offline cache). */
+  workerFiles(): Promise<string[]>;
 
   /** The current model's bundle bytes; null before the first load. */
   get bundle(): ArrayBuffer | Uint8Array | null;

@@ -1,8 +1,10 @@
 // The page's handle on the model: promises for load and caption, run in Web Workers so the page
 // never freezes.
 //
-// Two WebAssembly modules: pkg/cpu (small, every visitor loads it first and captions at once)
-// and pkg/webgpu (CubeCL and WebGPU, large). With `auto`, the WebGPU module is fetched only when
+// Three WebAssembly modules: pkg/cpu (small, every visitor loads it first and captions at once),
+// pkg/cpu-threads (the same over one thread per core, used instead where `threads` is on and the
+// page is cross-origin isolated, as shared memory requires; pkg/cpu when it does not start) and
+// pkg/webgpu (CubeCL and WebGPU, large). With `auto`, the WebGPU module is fetched only when
 // the browser offers an adapter, in the background, and used only when it captions a test
 // image faster than the CPU does (on a software adapter such as SwiftShader it never does).
 // When the WebGPU worker traps (a lost GPU, a shader or limits error), captions move to the CPU
@@ -21,7 +23,7 @@ function workerUrl(module, cache) {
   return new URL(`./worker.js?module=${module}${cache ? "&cache=1" : ""}`, import.meta.url);
 }
 
-/** One worker running one of the two modules. */
+/** One worker running one of the modules. */
 class ModelWorker {
   #worker;
   #next = 1;
@@ -29,13 +31,14 @@ class ModelWorker {
 
   constructor(module, cache) {
     this.module = module;
-    this.#worker = new Worker(workerUrl(module, cache), { type: "module" });
+    this.url = workerUrl(module, cache);
+    this.#worker = new Worker(this.url, { type: "module" });
     this.#worker.onmessage = ({ data }) => {
       const pending = this.#pending.get(data.id);
       if (!pending) return;
       this.#pending.delete(data.id);
       if (data.ok) pending.resolve(data.value);
-      else pending.reject(Object.assign(new Error(data.error), { fatal: data.fatal }));
+      else pending.reject(Object.assign(new Error(data.error), { fatal: data.fatal, startup: data.startup }));
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
@@ -108,24 +111,49 @@ export class CaptionerClient {
   /** ({ backend, note }): the comparison in `auto` moved captions or decided to stay. */
   onBackend = () => {};
   #offlineCache;
+  #threads;
 
   /** `offlineCache`: the workers keep each .wasm they download in this build's Cache Storage
    * cache (`glimpse-<build>`), for a page whose service worker serves it offline and deletes
-   * older builds' caches (this page does). Off by default: nothing else would ever delete them. */
-  constructor({ offlineCache = false } = {}) {
+   * older builds' caches (this page does). Off by default: nothing else would ever delete them.
+   * `threads`: on a cross-origin isolated page with more than one core, the CPU runs
+   * pkg/cpu-threads. Off by default (the npm package ships pkg/cpu only). */
+  constructor({ offlineCache = false, threads = false } = {}) {
     this.#offlineCache = offlineCache;
+    this.#threads = threads;
   }
 
   #worker(module) {
     return new ModelWorker(module, this.#offlineCache);
   }
 
-  /** The files the live workers loaded besides their .wasm (for the offline cache). */
-  workerFiles() {
-    const modules = new Set([this.#active, this.#spare].filter(Boolean).map((worker) => worker.module));
-    return [...modules].flatMap((module) =>
-      [workerUrl(module, this.#offlineCache), "./offline.js", `./pkg/${module}/glimpse_wasm.js`].map((file) => new URL(file, import.meta.url).href),
-    );
+  /** The CPU module for this page: threads need shared memory, which needs isolation. */
+  #cpuModule() {
+    const shared = globalThis.crossOriginIsolated === true;
+    return this.#threads && shared && navigator.hardwareConcurrency > 1 ? "cpu-threads" : "cpu";
+  }
+
+  /** A worker on `module` with the bundle loaded; the threaded module that does not start (not
+   * downloaded while offline, no thread pool) gives way to pkg/cpu. Resolves `[worker, info]`. */
+  async #loaded(module, bytes, backend) {
+    const worker = this.#worker(module);
+    try {
+      return [worker, await worker.load(bytes, backend)];
+    } catch (err) {
+      worker.terminate();
+      if (module === "cpu-threads" && err.startup) {
+        console.warn(`${err.message}; the single-threaded module runs instead`);
+        return this.#loaded("cpu", bytes, backend);
+      }
+      throw err;
+    }
+  }
+
+  /** The URLs the live workers loaded, their scripts and .wasm included (for the offline cache). */
+  async workerFiles() {
+    const workers = [this.#active, this.#spare].filter(Boolean);
+    const files = await Promise.all(workers.map(async (worker) => [worker.url.href, ...(await worker.request({ type: "files" }))]));
+    return [...new Set(files.flat())];
   }
 
   /** The current model's bundle bytes. */
@@ -142,15 +170,8 @@ export class CaptionerClient {
    * model info. A bundle that fails to load leaves the previous model in place. With "auto" the
    * CPU answers at once and WebGPU is measured in the background (see `onBackend`). */
   async load(bytes, backend = "auto") {
-    const module = backend === "webgpu" ? "webgpu" : "cpu";
-    const worker = this.#worker(module);
-    let info;
-    try {
-      info = await worker.load(bytes, backend === "webgpu" ? "webgpu" : "cpu");
-    } catch (err) {
-      worker.terminate();
-      throw err;
-    }
+    const module = backend === "webgpu" ? "webgpu" : this.#cpuModule();
+    let [worker, info] = await this.#loaded(module, bytes, backend === "webgpu" ? "webgpu" : "cpu");
     this.#stopAll();
     this.#active = worker;
     this.#bundle = bytes;
@@ -235,10 +256,7 @@ export class CaptionerClient {
     broken.terminate();
     let cpu = this.#spare;
     this.#spare = null;
-    if (!cpu) {
-      cpu = this.#worker("cpu");
-      await cpu.load(this.#bundle, "cpu");
-    }
+    if (!cpu) [cpu] = await this.#loaded(this.#cpuModule(), this.#bundle, "cpu");
     this.#active = cpu;
   }
 }

@@ -12,9 +12,18 @@ await import("./pkg/version.js");
 /** This build's cache name. */
 export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
 
-/** `fetch(url)` that also keeps a successful answer in this build's offline cache. */
+/** `fetch(url)` that also keeps a successful answer in this build's offline cache, and answers
+ * from that cache when the network fails even if no service worker does (a reload that
+ * bypassed it, a worker it does not control). */
 export async function fetchOnce(url) {
-  const response = await fetch(url);
+  let response;
+  try {
+    response = await fetch(url);
+  } catch (offline) {
+    const cached = "caches" in self ? await caches.match(url, { cacheName: CACHE }) : undefined;
+    if (cached) return cached;
+    throw offline;
+  }
   if (response.status === 200 && "caches" in self) {
     const copy = response.clone();
     caches

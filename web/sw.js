@@ -7,6 +7,11 @@
 // file, so the browser installs a new service worker, which deletes the older builds' caches.
 // The page, not this worker, fills the cache on a first visit (offline.js), with exactly the
 // files it loaded and without downloading any of them twice.
+//
+// Every answer also carries the cross-origin isolation headers (COOP and COEP), which most
+// static hosts cannot be told to send: an isolated page may share memory between workers, so
+// from the second visit on the CPU runs pkg/cpu-threads (the "COI service worker" technique).
+// The page only ever loads its own files, so `require-corp` blocks nothing.
 
 importScripts("./pkg/version.js");
 
@@ -35,17 +40,28 @@ self.addEventListener("fetch", (event) => {
       try {
         const response = await fetch(request);
         if (response.status === 200) await cache.put(request, response.clone());
-        return response;
+        return isolated(response);
       } catch (offline) {
         // `index.html?model=…` is the page cached as `./?backend=cpu`; `worker.js?module=cpu`
         // the one script whatever its query (the worker reads its own URL).
         const cached = (await cache.match(request, { ignoreSearch: true })) ?? (await cache.match(samePage(url), { ignoreSearch: true }));
-        if (cached) return cached;
+        if (cached) return isolated(cached);
         throw offline;
       }
     })(),
   );
 });
+
+/** `response` with the cross-origin isolation headers added. */
+function isolated(response) {
+  // A redirect the browser follows itself (status 0) cannot be rebuilt, nor needs the headers.
+  if (response.type === "opaqueredirect" || response.status === 0) return response;
+  const headers = new Headers(response.headers);
+  headers.set("Cross-Origin-Opener-Policy", "same-origin");
+  headers.set("Cross-Origin-Embedder-Policy", "require-corp");
+  const { status, statusText } = response;
+  return new Response(response.body, { status, statusText, headers });
+}
 
 /** `…/index.html` and `…/` are the same page. */
 function samePage(url) {

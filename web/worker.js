@@ -1,18 +1,21 @@
 // The Web Worker that owns the model, so the page never freezes while it loads or captions.
-// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=webgpu` runs pkg/webgpu; `&cache=1`
-// keeps the .wasm in the offline cache (see offline.js).
+// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=cpu-threads` pkg/cpu-threads (the
+// CPU over a pool of one thread per core: needs a cross-origin isolated page), `?module=webgpu`
+// pkg/webgpu; `&cache=1` keeps the .wasm in the offline cache (see offline.js).
 //
 // Messages in:  { id, type: "load", bytes: ArrayBuffer, backend }
 //               { id, type: "caption", image: ArrayBuffer | ImageData, options }
 //               { id, type: "score", image: ArrayBuffer | ImageData, caption, options }
-// Messages out: { id, ok: true, value } | { id, ok: false, error, fatal }
+//               { id, type: "files" }: the URLs this worker loaded (for the offline cache)
+// Messages out: { id, ok: true, value } | { id, ok: false, error, fatal, startup }
 // `fatal` means the WebAssembly instance trapped (a panic, a lost GPU): this worker is unusable
-// and the page starts a fresh one.
+// and the page starts a fresh one. `startup`: the module itself did not start (not downloaded,
+// no thread pool), whatever the request.
 
 // No static imports: offline.js awaits at its top level, and until a module worker's imports
 // have run it has no `onmessage`, so the page's first message would be lost.
 const params = new URL(import.meta.url).searchParams;
-const module = params.get("module") === "webgpu" ? "webgpu" : "cpu";
+const module = ["cpu-threads", "webgpu"].includes(params.get("module")) ? params.get("module") : "cpu";
 const ready = (async () => {
   // `cache=1` (the page): keep the .wasm in the offline cache; a page without a service worker
   // to clean old caches up (the npm package's users, by default) fetches it plainly.
@@ -20,13 +23,24 @@ const ready = (async () => {
   const glue = await import(`./pkg/${module}/glimpse_wasm.js`);
   // The .wasm goes into the offline cache as it arrives: no second download for it.
   await glue.default({ module_or_path: fetchOnce(new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url)) });
+  // One pool thread per core; this worker only waits while they run a kernel.
+  if (module === "cpu-threads") await glue.initThreadPool(navigator.hardwareConcurrency);
   return glue.Captioner;
 })();
 let captioner = null;
 let broken = null;
 
+/** The module's `Captioner` class; a failure to start is marked `startup`. */
+async function started() {
+  try {
+    return await ready;
+  } catch (err) {
+    throw Object.assign(new Error(`the ${module} module did not start: ${err?.message ?? err}`), { startup: true });
+  }
+}
+
 async function handle({ type, bytes, backend, image, caption, options }) {
-  const Captioner = await ready;
+  const Captioner = await started();
   if (broken) throw new Error(broken);
   switch (type) {
     case "load": {
@@ -42,6 +56,8 @@ async function handle({ type, bytes, backend, image, caption, options }) {
       const input = image instanceof ArrayBuffer ? new Uint8Array(image) : image;
       return type === "caption" ? await captioner.caption(input, options) : await captioner.score(input, caption, options);
     }
+    case "files":
+      return performance.getEntriesByType("resource").map((entry) => entry.name);
     default:
       throw new Error(`unknown request ${type}`);
   }
@@ -58,7 +74,7 @@ self.onmessage = ({ data }) => {
     } catch (err) {
       const fatal = err instanceof WebAssembly.RuntimeError;
       if (fatal) broken = `the model crashed earlier: ${err.message}`;
-      self.postMessage({ id: data.id, ok: false, error: String(err?.message ?? err), fatal });
+      self.postMessage({ id: data.id, ok: false, error: String(err?.message ?? err), fatal, startup: err?.startup === true });
     }
   });
 };

@@ -1,5 +1,6 @@
 // Speed in headless Chromium, by stage, with native `glimpse caption` in the same run.
-// For each path (the CPU-only module on a browser without WebGPU; the WebGPU module forced on
+// For each path (the CPU-only module on a browser without WebGPU, single-threaded and, on a
+// cross-origin isolated page, threaded; the WebGPU module forced on
 // SwiftShader; `auto` on SwiftShader, which measures both and picks one): what a first visit
 // downloads before its first caption (every request of the page, its workers and its service
 // worker, from the server's log), the cold times to model ready and to the first caption, the
@@ -21,6 +22,7 @@ import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, chromiumMemory, laun
 const PHOTOS = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "darknet/horses.jpg", "darknet/person.jpg", "skimage/chelsea.png", "skimage/coffee.png", "skimage/astronaut.png"].map((p) => path.join(ASSETS, p));
 const PATHS = [
   { label: "CPU module, no WebGPU adapter", mode: MODES[1], query: "" },
+  { label: "threaded CPU module (isolated page), no WebGPU adapter", mode: MODES[1], query: "", isolate: true },
   { label: "WebGPU module on SwiftShader (forced)", mode: MODES[0], query: "?backend=webgpu" },
   { label: "auto on SwiftShader", mode: MODES[0], query: "" },
 ];
@@ -28,8 +30,8 @@ const PATHS = [
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const sum = (map) => [...map.values()].reduce((a, b) => a + b, 0);
 
-async function browserPath({ label, mode, query }) {
-  const server = await servePage("/");
+async function browserPath({ label, mode, query, isolate = false }) {
+  const server = await servePage("/", {}, { isolate });
   const browser = await launch(mode);
   const { page } = browser;
   try {
@@ -54,6 +56,7 @@ async function browserPath({ label, mode, query }) {
     return {
       path: label,
       backend: results[0].backend,
+      module: await page.locator("[data-testid=model-status]").getAttribute("data-module"),
       wasm_fetched_before_first_caption: wasmBefore,
       bytes_before_first_caption: bytesBefore,
       requests_before_first_caption: requestsBefore,
@@ -105,7 +108,7 @@ for (const r of rows) {
 }
 for (const n of natives) console.log(`| ${n.path} | cpu | – | – | – | ${ms(n.warm_ms)} | ${ms(n.prepare_ms)} | ${ms(n.encoder_ms)} | ${ms(n.decoder_ms)} | – | – | – |`);
 
-const modules = ["cpu", "webgpu"].map((name) => {
+const modules = ["cpu", "cpu-threads", "webgpu"].map((name) => {
   const file = path.join(WEB, `pkg/${name}/glimpse_wasm_bg.wasm`);
   const bytes = readFileSync(file);
   return { module: name, raw: statSync(file).size, gzip: gzipSize(bytes), brotli: brotliSize(bytes) };

@@ -1,6 +1,7 @@
 // Shared pieces of the browser tests: Debian's Chromium in both WebGPU modes, the page served
 // from web/, the native `glimpse` binary as the reference, and helpers to read results.
 
+import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -53,6 +54,8 @@ export async function launch(mode) {
   const consoleLines = [];
   page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
   page.on("pageerror", (error) => consoleLines.push(`pageerror: ${error.message}`));
+  // Which URL failed, with why (the console's "Failed to load resource" names neither).
+  context.on("requestfailed", (request) => consoleLines.push(`request failed: ${request.url()} (${request.failure()?.errorText})`));
   return {
     context,
     page,
@@ -66,11 +69,11 @@ export async function launch(mode) {
   };
 }
 
-export async function servePage(prefix = "/", extra = {}) {
-  return serve(WEB, prefix, extra);
+export async function servePage(prefix = "/", extra = {}, options = {}) {
+  return serve(WEB, prefix, extra, options);
 }
 
-/** Waits until the model status says ready (or fails with what the page printed). */
+/** Waits until the model status says ready (or fails with the page's error and what it printed). */
 export async function waitForModel(browser, timeout = 600_000) {
   const status = browser.page.locator("[data-testid=model-status]");
   try {
@@ -80,7 +83,8 @@ export async function waitForModel(browser, timeout = 600_000) {
       { timeout },
     );
   } catch (err) {
-    throw new Error(`model never became ready: "${await status.textContent()}"\n${browser.consoleLines.join("\n")}`, {
+    const error = await browser.page.locator("#model-error").textContent().catch(() => "");
+    throw new Error(`model never became ready: "${await status.textContent()}" ${error}\n${browser.consoleLines.join("\n")}`, {
       cause: err,
     });
   }
@@ -199,6 +203,19 @@ export function artifact(name) {
 }
 
 /** Largest absolute difference between two attention lists. */
+/** How far the page's attention may be from native glimpse's (f32 on different kernels). */
+export const ATTENTION_TOLERANCE = 1e-3;
+
+/** Asserts a page result (`readResults`) has native `glimpse caption`'s words and attention. */
+export function assertMatchesNative(label, got, want) {
+  assert.ok(got.result, `${label}: no result (${got.error ?? got.state})`);
+  assert.equal(got.caption, want.caption, `${label}: caption differs from native`);
+  assert.deepEqual(got.result.tokens, want.tokens, `${label}: tokens differ`);
+  assert.deepEqual(got.result.grid, want.grid, `${label}: grid differs`);
+  const gap = attentionGap(got.result.attention, want.attention);
+  assert.ok(gap <= ATTENTION_TOLERANCE, `${label}: attention differs from native by ${gap}`);
+}
+
 export function attentionGap(a, b) {
   let worst = 0;
   for (let i = 0; i < a.length; i++) {

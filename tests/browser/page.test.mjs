@@ -17,7 +17,7 @@ import {
   FIXTURES,
   MODES,
   artifact,
-  attentionGap,
+  assertMatchesNative,
   bundleInfo,
   cacheName,
   importFixtureBundle,
@@ -36,7 +36,6 @@ import { serve } from "./server.mjs";
 const REAL = [path.join(ASSETS, "darknet/dog.jpg"), path.join(ASSETS, "darknet/eagle.jpg"), path.join(ASSETS, "skimage/chelsea.png")];
 const SYNTHETIC = [path.join(FIXTURES, "images/lossy.webp"), path.join(FIXTURES, "images/animated.gif"), path.join(FIXTURES, "images/exif_rotated.jpg")];
 const PHOTOS = [...REAL, ...SYNTHETIC];
-const ATTENTION_TOLERANCE = 1e-3;
 
 const scratch = mkdtempSync(path.join(tmpdir(), "glimpse-browser-"));
 const bad = {
@@ -50,15 +49,6 @@ writeFileSync(bad.corrupt, chelsea.subarray(0, chelsea.length / 3));
 
 const nativeGreedy = nativeCaptions(DEFAULT_BUNDLE, PHOTOS, 1);
 const nativeBeam = nativeCaptions(DEFAULT_BUNDLE, [REAL[0]], 3);
-
-function assertMatchesNative(label, got, want) {
-  assert.ok(got.result, `${label}: no result (${got.error ?? got.state})`);
-  assert.equal(got.caption, want.caption, `${label}: caption differs from native`);
-  assert.deepEqual(got.result.tokens, want.tokens, `${label}: tokens differ`);
-  assert.deepEqual(got.result.grid, want.grid, `${label}: grid differs`);
-  const gap = attentionGap(got.result.attention, want.attention);
-  assert.ok(gap <= ATTENTION_TOLERANCE, `${label}: attention differs from native by ${gap}`);
-}
 
 /** Hands the page a file the way a user's drag and drop ("drop") or paste ("paste") does. */
 async function sendFile(page, file, how = "drop") {
@@ -411,6 +401,12 @@ for (const mode of MODES) {
       try {
         await page.reload();
         await waitForModel(browser);
+        if (mode.name === "cpu") {
+          // The service worker isolates the page from now on, but pkg/cpu-threads was never
+          // downloaded: the page falls back to pkg/cpu, which it has.
+          assert.ok(await page.evaluate(() => globalThis.crossOriginIsolated), "the service worker isolates the page");
+          assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), "cpu");
+        }
         const photo = path.join(ASSETS, "darknet/kite.jpg");
         await page.setInputFiles("input[type=file]", [photo]);
         await waitForResults(page, 1);
@@ -474,8 +470,11 @@ describe("auto, and updates", () => {
       await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm.js", "pkg/cpu/glimpse_wasm_bg.wasm"]);
       const first = await cacheName(page);
 
-      // The second build: its glue differs from the first's.
-      appendFileSync(path.join(site, "pkg/cpu/glimpse_wasm.js"), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
+      // The second build: its glue differs from the first's (both CPU modules': from this
+      // reload on, the service worker isolates the page, so it runs pkg/cpu-threads).
+      for (const module of ["cpu", "cpu-threads"]) {
+        appendFileSync(path.join(site, `pkg/${module}/glimpse_wasm.js`), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
+      }
       execFileSync("bash", [path.join(site, "version.sh")], { stdio: "pipe" });
       await page.reload();
       await waitForModel(browser);
@@ -486,7 +485,9 @@ describe("auto, and updates", () => {
         const keys = await caches.keys();
         return keys.length === 1 && keys[0] === name;
       }, second, { timeout: 120_000, polling: 200 });
-      await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm.js", "pkg/cpu/glimpse_wasm_bg.wasm"]);
+      const module = await page.locator("[data-testid=model-status]").getAttribute("data-module");
+      assert.equal(module, "cpu-threads");
+      await waitForOfflineCache(page, [`pkg/${module}/glimpse_wasm.js`, `pkg/${module}/glimpse_wasm_bg.wasm`]);
       await captionOnce("horses.jpg after the update");
 
       await context.setOffline(true);

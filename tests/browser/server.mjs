@@ -19,8 +19,10 @@ const TYPES = {
 };
 
 /** Serves `root` at http://127.0.0.1:PORT`prefix` with Last-Modified revalidation, plus `extra` files (URL path under the prefix →
- * file); resolves with { url, close, requests, bytes } (`bytes`: path → bytes sent). */
-export async function serve(root, prefix = "/", extra = {}) {
+ * file); `isolate`: with the cross-origin isolation headers (COOP/COEP), as web/serve.sh sends
+ * them. Resolves with { url, close, requests, bytes } (`bytes`: path → bytes sent). */
+export async function serve(root, prefix = "/", extra = {}, { isolate = false } = {}) {
+  const isolation = isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   const requests = [];
   const bytes = new Map();
   const server = http.createServer(async (req, res) => {
@@ -46,7 +48,7 @@ export async function serve(root, prefix = "/", extra = {}) {
       // is sent once.
       const modified = stat.mtime.toUTCString();
       if (req.headers["if-modified-since"] === modified) {
-        res.writeHead(304, { "Last-Modified": modified, "Cache-Control": "no-cache" }).end();
+        res.writeHead(304, { "Last-Modified": modified, "Cache-Control": "no-cache", ...isolation }).end();
         return;
       }
       res.writeHead(200, {
@@ -54,6 +56,7 @@ export async function serve(root, prefix = "/", extra = {}) {
         "Content-Length": stat.size,
         "Cache-Control": "no-cache",
         "Last-Modified": modified,
+        ...isolation,
       });
       const name = url.pathname.slice(prefix.length);
       bytes.set(name, (bytes.get(name) ?? 0) + stat.size);

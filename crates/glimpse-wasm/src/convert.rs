@@ -148,8 +148,10 @@ export interface Info {
   /** `[rows, columns]` of the attention maps. */
   grid: [number, number];
   backend: Backend;
-  /** Which module this is: pkg/cpu or pkg/webgpu. */
-  module: Backend;
+  /** Which module this is: pkg/cpu, pkg/cpu-threads or pkg/webgpu. */
+  module: "cpu" | "cpu-threads" | "webgpu";
+  /** Threads burn's CPU kernels run on: the pool's size in pkg/cpu-threads, else 1. */
+  threads: number;
   /** Why the CPU is used although WebGPU was wanted (no adapter, a failure). */
   note: string | null;
 }
@@ -331,12 +333,12 @@ pub fn caption_to_js(ranked: &[Caption], meta: CaptionMeta) -> JsValue {
     out.into()
 }
 
-/// `{ card, config, vocabularySize, grid, backend, module, note }`.
+/// `{ card, config, vocabularySize, grid, backend, module, threads, note }`.
 pub fn info_to_js(
     captioner: &Captioner,
     backend: &str,
     note: Option<&str>,
-    module: &str,
+    (module, threads): (&str, usize),
 ) -> Result<JsValue, JsError> {
     let info = serde_json::json!({
         "card": captioner.card,
@@ -345,6 +347,7 @@ pub fn info_to_js(
         "grid": captioner.config.grid(),
         "backend": backend,
         "module": module,
+        "threads": threads,
         "note": note,
     });
     js_sys::JSON::parse(&info.to_string()).map_err(|_| JsError::new("model info is not JSON"))

@@ -101,7 +101,9 @@ async fn webgpu() -> Result<Device, String> {
 
 #[cfg(not(feature = "webgpu"))]
 async fn webgpu() -> Result<Device, String> {
-    Err("this is the CPU-only module (pkg/cpu); WebGPU needs pkg/webgpu".into())
+    Err(format!(
+        "this is a CPU-only module (pkg/{MODULE}); WebGPU needs pkg/webgpu"
+    ))
 }
 
 /// Finds the device for `choice`.
@@ -109,7 +111,7 @@ pub async fn place(choice: BackendChoice) -> Result<Placement, JsError> {
     match choice {
         BackendChoice::Cpu => Ok(Placement::cpu(None)),
         // The CPU-only module has nothing to choose from (the page decides between modules).
-        BackendChoice::Auto if MODULE == "cpu" => Ok(Placement::cpu(None)),
+        BackendChoice::Auto if MODULE != "webgpu" => Ok(Placement::cpu(None)),
         BackendChoice::WebGpu => webgpu()
             .await
             .map(Placement::gpu)
@@ -126,5 +128,20 @@ pub async fn place(choice: BackendChoice) -> Result<Placement, JsError> {
     }
 }
 
-/// `"webgpu"` in the WebGPU module, `"cpu"` in the CPU-only one.
-pub const MODULE: &str = if cfg!(feature = "webgpu") { "webgpu" } else { "cpu" };
+/// `"webgpu"` in the WebGPU module, `"cpu-threads"` in the threaded CPU one, `"cpu"` in the
+/// single-threaded one.
+pub const MODULE: &str = if cfg!(feature = "webgpu") {
+    "webgpu"
+} else if cfg!(feature = "threads") {
+    "cpu-threads"
+} else {
+    "cpu"
+};
+
+/// Threads burn's CPU kernels run on: the rayon pool's size in the threaded module, else 1.
+pub fn cpu_threads() -> usize {
+    #[cfg(feature = "threads")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "threads"))]
+    return 1;
+}

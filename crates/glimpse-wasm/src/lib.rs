@@ -18,12 +18,14 @@
 //! const scored = await captioner.score(image, "a dog runs on the grass", { alternatives: 5 });
 //! // { words: [{ word, typed, id, prob, logProb, rank, attention, entropy, alternatives }],
 //! //   end, logProb, grid, notes, backend, ms, stages }
-//! captioner.info(); // { card, config, vocabularySize, grid, backend, module, note }
+//! captioner.info(); // { card, config, vocabularySize, grid, backend, module, threads, note }
 //! ```
 //!
-//! Built twice: `pkg/cpu` (burn's CPU backend only, small, what every visitor loads first) and
-//! `pkg/webgpu` (with the `webgpu` feature: both backends), which the page fetches only where
-//! the browser has a WebGPU adapter and uses only when it captions faster.
+//! Built three times: `pkg/cpu` (burn's CPU backend only, small, what every visitor loads
+//! first), `pkg/cpu-threads` (the same with the `threads` feature: burn's CPU kernels over a
+//! rayon pool of Web Workers, started by `initThreadPool(n)`; for cross-origin isolated pages)
+//! and `pkg/webgpu` (with the `webgpu` feature: both backends), which the page fetches only
+//! where the browser has a WebGPU adapter and uses only when it captions faster.
 //!
 //! Its TypeScript types (`glimpse_wasm.d.ts`: `CaptionOptions`, `CaptionResult`, `Info`, …) are
 //! the `typescript_custom_section`s beside the code that reads and writes each object
@@ -46,8 +48,12 @@ use wasm_bindgen::prelude::*;
 use crate::convert::{
     CaptionMeta, caption_to_js, image_input, info_to_js, read_generate_options, read_load_options,
 };
-use crate::device::{MODULE, Placement, forget_webgpu, place};
+use crate::device::{MODULE, Placement, cpu_threads, forget_webgpu, place};
 use crate::explore::{read_explore_request, read_words, scored_to_js};
+
+/// `initThreadPool(n)` (the `threads` module only): starts `n` Web Workers for burn's CPU kernels.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -209,7 +215,7 @@ impl Captioner {
             &self.inner,
             self.placement.name(),
             self.placement.note.as_deref(),
-            MODULE,
+            (MODULE, cpu_threads()),
         )
     }
 

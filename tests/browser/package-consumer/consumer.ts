@@ -75,6 +75,7 @@ const INFO_KEYS = {
   grid: true,
   backend: true,
   module: true,
+  threads: true,
   note: true,
 } satisfies Keys<Info>;
 const CARD_KEYS = {

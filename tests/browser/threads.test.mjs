@@ -1,0 +1,120 @@
+// The threaded CPU module (pkg/cpu-threads) in Debian's headless Chromium without a WebGPU
+// adapter. A cross-origin isolated page (COOP/COEP from the server, as web/serve.sh sends them,
+// or from the service worker on hosts that cannot) runs the CPU over one thread per core, and
+// its captions and attention are native `glimpse caption`'s, as the single-threaded module's are.
+
+import assert from "node:assert/strict";
+import path from "node:path";
+import { describe, test } from "node:test";
+
+import {
+  ASSETS,
+  DEFAULT_BUNDLE,
+  MODES,
+  assertMatchesNative,
+  launch,
+  nativeCaptions,
+  readResults,
+  servePage,
+  waitForIdle,
+  waitForModel,
+  waitForOfflineCache,
+  waitForResults,
+} from "./harness.mjs";
+
+const PHOTOS = [path.join(ASSETS, "darknet/dog.jpg"), path.join(ASSETS, "darknet/eagle.jpg"), path.join(ASSETS, "skimage/chelsea.png")];
+const NO_ADAPTER = MODES.find((mode) => mode.name === "cpu");
+const THREADS_MODULE = ["pkg/cpu-threads/glimpse_wasm.js", "pkg/cpu-threads/glimpse_wasm_bg.wasm"];
+
+/** The module the page's model runs on, whether the page is isolated, and the status line. */
+async function running(page) {
+  const status = page.locator("[data-testid=model-status]");
+  return {
+    module: await status.getAttribute("data-module"),
+    isolated: await page.evaluate(() => globalThis.crossOriginIsolated),
+    cores: await page.evaluate(() => navigator.hardwareConcurrency),
+    text: await status.textContent(),
+  };
+}
+
+/** Adds `photos` to a freshly loaded page; asserts each gets native glimpse's greedy caption
+ * and attention. Resolves name → caption. */
+async function captionsAsNative(page, label, photos) {
+  await page.setInputFiles("input[type=file]", photos);
+  await waitForResults(page, photos.length);
+  const results = await readResults(page);
+  for (const [name, want] of nativeCaptions(DEFAULT_BUNDLE, photos, 1)) assertMatchesNative(`${name} (${label})`, results.get(name), want);
+  return new Map([...results].map(([name, got]) => [name, got.caption]));
+}
+
+/** Captions the page's photos again with a beam of 3; asserts native glimpse's for `photo`. */
+async function beamAsNative(page, label, photo) {
+  await page.fill("#beam", "3");
+  await page.click("#recaption");
+  await waitForIdle(page);
+  const name = path.basename(photo);
+  assertMatchesNative(`${name} (${label}, beam 3)`, (await readResults(page)).get(name), nativeCaptions(DEFAULT_BUNDLE, [photo], 3).get(name));
+}
+
+describe("threads", () => {
+  test("served isolated, the CPU runs pkg/cpu-threads on one thread per core with native glimpse's words; ?threads=0 runs pkg/cpu with the same words", async () => {
+    const server = await servePage("/isolated/", {}, { isolate: true });
+    const browser = await launch(NO_ADAPTER);
+    const { page } = browser;
+    try {
+      await page.goto(server.url);
+      await waitForModel(browser);
+      const threaded = await running(page);
+      assert.ok(threaded.isolated, "the server's headers isolate the page");
+      assert.equal(threaded.module, "cpu-threads");
+      assert.ok(threaded.text.includes(`on CPU (${threaded.cores} threads)`), threaded.text);
+      const wasm = server.requests.filter((url) => url.endsWith(".wasm"));
+      assert.deepEqual(wasm, ["/isolated/pkg/cpu-threads/glimpse_wasm_bg.wasm"], "only the threaded module is fetched");
+      const withThreads = await captionsAsNative(page, "threads", PHOTOS);
+      await beamAsNative(page, "threads", PHOTOS[0]);
+
+      await page.goto(`${server.url}?threads=0`);
+      await waitForModel(browser);
+      const single = await running(page);
+      assert.equal(single.module, "cpu");
+      assert.match(single.text, /on CPU\./);
+      const withoutThreads = await captionsAsNative(page, "one thread", PHOTOS);
+      assert.deepEqual(withoutThreads, withThreads, "threads on and off give the same words");
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+
+  test("served plainly, the first visit runs pkg/cpu; the service worker isolates the next, which runs pkg/cpu-threads, online and offline", async () => {
+    const server = await servePage("/plain/");
+    const browser = await launch(NO_ADAPTER);
+    const { page, context } = browser;
+    try {
+      await page.goto(server.url);
+      await waitForModel(browser);
+      const first = await running(page);
+      assert.equal(first.isolated, false);
+      assert.equal(first.module, "cpu");
+      await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm_bg.wasm"]);
+
+      await page.reload();
+      await waitForModel(browser);
+      const second = await running(page);
+      assert.ok(second.isolated, "the service worker's headers isolate the page");
+      assert.equal(second.module, "cpu-threads");
+      await captionsAsNative(page, "threads via the service worker", PHOTOS.slice(0, 1));
+      await waitForOfflineCache(page, THREADS_MODULE);
+
+      await context.setOffline(true);
+      await page.reload();
+      await waitForModel(browser);
+      assert.equal((await running(page)).module, "cpu-threads", "offline, the cached threaded module runs");
+      await captionsAsNative(page, "threads offline", PHOTOS.slice(1, 2));
+    } finally {
+      await context.setOffline(false);
+      await browser.close();
+      await server.close();
+    }
+  });
+});
