@@ -202,7 +202,6 @@ export function artifact(name) {
   return path.join(ARTIFACTS, name);
 }
 
-/** Largest absolute difference between two attention lists. */
 /** How far the page's attention may be from native glimpse's (f32 on different kernels). */
 export const ATTENTION_TOLERANCE = 1e-3;
 
@@ -216,6 +215,7 @@ export function assertMatchesNative(label, got, want) {
   assert.ok(gap <= ATTENTION_TOLERANCE, `${label}: attention differs from native by ${gap}`);
 }
 
+/** Largest absolute difference between two attention lists. */
 export function attentionGap(a, b) {
   let worst = 0;
   for (let i = 0; i < a.length; i++) {
