@@ -66,7 +66,8 @@ function formatMB(bytes) {
 async function fetchWithProgress(url) {
   const response = await fetchOnce(url);
   if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
-  const total = Number(response.headers.get("Content-Length")) || 0;
+  // An encoded answer's length counts its compressed bytes, not those the body yields.
+  const total = response.headers.has("Content-Encoding") ? 0 : Number(response.headers.get("Content-Length")) || 0;
   const reader = response.body.getReader();
   const chunks = [];
   let received = 0;

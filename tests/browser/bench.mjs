@@ -31,7 +31,8 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const sum = (map) => [...map.values()].reduce((a, b) => a + b, 0);
 
 async function browserPath({ label, mode, query, isolate = false }) {
-  const server = await servePage("/", {}, { isolate });
+  // gzip-encoded, as web/serve.sh and most static hosts send files.
+  const server = await servePage("/", {}, { isolate, compress: true });
   const browser = await launch(mode);
   const { page } = browser;
   try {
@@ -43,6 +44,7 @@ async function browserPath({ label, mode, query, isolate = false }) {
     await waitForResults(page, 1);
     const firstCaption = Date.now() - start;
     const bytesBefore = sum(server.bytes);
+    const fileBytesBefore = sum(server.fileBytes);
     const requestsBefore = server.requests.length;
     const wasmBefore = [...server.bytes].filter(([name]) => name.endsWith(".wasm")).map(([name]) => name);
     if (query === "" && mode.name === "webgpu") {
@@ -59,6 +61,7 @@ async function browserPath({ label, mode, query, isolate = false }) {
       module: await page.locator("[data-testid=model-status]").getAttribute("data-module"),
       wasm_fetched_before_first_caption: wasmBefore,
       bytes_before_first_caption: bytesBefore,
+      file_bytes_before_first_caption: fileBytesBefore,
       requests_before_first_caption: requestsBefore,
       bytes_all: sum(server.bytes),
       ready_ms: ready,
@@ -99,11 +102,11 @@ const natives = [native(1), native(cpus().length)];
 const mb = (b) => (b == null ? "–" : (b / 1e6).toFixed(1));
 const ms = (t) => (t == null ? "–" : Math.round(t).toLocaleString("en"));
 const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
-console.log("| path | runs on | MB before first caption (requests) | cold: model ready ms | cold: first caption ms | warm ms / photo | decode+resize | encoder | decoder | × native 1 thread | × native all cores | peak renderer MB |");
+console.log("| path | runs on | MB before first caption, gzip (files; requests) | cold: model ready ms | cold: first caption ms | warm ms / photo | decode+resize | encoder | decoder | × native 1 thread | × native all cores | peak renderer MB |");
 console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const r of rows) {
   console.log(
-    `| ${r.path} | ${r.backend} | ${mb(r.bytes_before_first_caption)} (${r.requests_before_first_caption}) | ${ms(r.ready_ms)} | ${ms(r.first_caption_ms)} | ${ms(r.warm_ms)} | ${ms(r.prepare_ms)} | ${ms(r.encoder_ms)} | ${ms(r.decoder_ms)} | ${ratio(r.warm_ms, natives[0].warm_ms)} | ${ratio(r.warm_ms, natives[1].warm_ms)} | ${mb(r.peak_renderer_bytes)} |`,
+    `| ${r.path} | ${r.backend} | ${mb(r.bytes_before_first_caption)} (${mb(r.file_bytes_before_first_caption)}; ${r.requests_before_first_caption}) | ${ms(r.ready_ms)} | ${ms(r.first_caption_ms)} | ${ms(r.warm_ms)} | ${ms(r.prepare_ms)} | ${ms(r.encoder_ms)} | ${ms(r.decoder_ms)} | ${ratio(r.warm_ms, natives[0].warm_ms)} | ${ratio(r.warm_ms, natives[1].warm_ms)} | ${mb(r.peak_renderer_bytes)} |`,
   );
 }
 for (const n of natives) console.log(`| ${n.path} | cpu | – | – | – | ${ms(n.warm_ms)} | ${ms(n.prepare_ms)} | ${ms(n.encoder_ms)} | ${ms(n.decoder_ms)} | – | – | – |`);

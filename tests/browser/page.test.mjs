@@ -450,6 +450,33 @@ describe("auto, and updates", () => {
     }
   });
 
+  test("a first visit without WebGPU, served gzip-encoded as web/serve.sh sends it, downloads each file once and at most 6 MB before its first caption", async () => {
+    const server = await servePage("/", {}, { compress: true });
+    const browser = await launch(MODES[1]);
+    const { page } = browser;
+    const photo = path.join(ASSETS, "darknet/eagle.jpg");
+    try {
+      await page.goto(server.url);
+      await waitForModel(browser);
+      // The page counts the model's decoded bytes, not the encoded ones.
+      const status = page.locator("[data-testid=model-status]");
+      assert.equal(Number(await status.getAttribute("data-downloaded")), statSync(DEFAULT_BUNDLE).size);
+      await page.setInputFiles("input[type=file]", [photo]);
+      await waitForResults(page, 1);
+      assertMatchesNative("eagle.jpg (gzip)", (await readResults(page)).get("eagle.jpg"), nativeCaptions(DEFAULT_BUNDLE, [photo], 1).get("eagle.jpg"));
+      const sent = [...server.bytes.values()].reduce((a, b) => a + b, 0);
+      const log = [...server.bytes].map(([name, n]) => `${name || "the page"} ${n}`).join(", ");
+      assert.ok(sent <= 6e6, `${sent} bytes before the first caption: ${log}`);
+      for (const [name, size] of server.fileBytes) {
+        assert.equal(size, statSync(path.join(WEB, name || "index.html")).size, `${name || "the page"} sent more than once`);
+      }
+      assert.deepEqual(server.requests.filter((url) => url.endsWith(".wasm")), ["/pkg/cpu/glimpse_wasm_bg.wasm"]);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+
   test("a new build replaces the old one whole: a new cache, the old one deleted, the new module runs, online and offline", async () => {
     const site = mkdtempSync(path.join(tmpdir(), "glimpse-site-"));
     cpSync(WEB, site, { recursive: true });

@@ -1,9 +1,14 @@
 // A static server for web/ on 127.0.0.1, under any sub-path, as a plain static host would serve
-// it (Content-Length for download progress, the right MIME types, no special headers).
+// it (Content-Length for download progress, the right MIME types, no special headers; gzip when
+// asked to, as most hosts and web/serve.sh send it).
 
 import { createReadStream, promises as fs } from "node:fs";
 import http from "node:http";
 import path from "node:path";
+import { promisify } from "node:util";
+import zlib from "node:zlib";
+
+const gzip = promisify(zlib.gzip);
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -20,11 +25,17 @@ const TYPES = {
 
 /** Serves `root` at http://127.0.0.1:PORT`prefix` with Last-Modified revalidation, plus `extra` files (URL path under the prefix →
  * file); `isolate`: with the cross-origin isolation headers (COOP/COEP), as web/serve.sh sends
- * them. Resolves with { url, close, requests, bytes } (`bytes`: path → bytes sent). */
-export async function serve(root, prefix = "/", extra = {}, { isolate = false } = {}) {
+ * them; `compress`: every file gzip-encoded for a browser that accepts it, as web/serve.sh sends
+ * them. Resolves with { url, close, requests, bytes, fileBytes } (`bytes`: path → bytes sent;
+ * `fileBytes`: path → bytes of the files those answers held). */
+export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false } = {}) {
   const isolation = isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   const requests = [];
   const bytes = new Map();
+  const fileBytes = new Map();
+  const gzipped = new Map(); // file → { modified, body }
+  // Compressed before the first request, as hosts that compress keep their compressed copies.
+  if (compress) for (const file of await filesUnder(root)) gzipped.set(file, await gzipFile(file));
   const server = http.createServer(async (req, res) => {
     requests.push(req.url);
     const url = new URL(req.url, "http://127.0.0.1");
@@ -51,15 +62,28 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false } 
         res.writeHead(304, { "Last-Modified": modified, "Cache-Control": "no-cache", ...isolation }).end();
         return;
       }
-      res.writeHead(200, {
+      const headers = {
         "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
-        "Content-Length": stat.size,
         "Cache-Control": "no-cache",
         "Last-Modified": modified,
         ...isolation,
-      });
+      };
       const name = url.pathname.slice(prefix.length);
-      bytes.set(name, (bytes.get(name) ?? 0) + stat.size);
+      const count = (map, n) => map.set(name, (map.get(name) ?? 0) + n);
+      count(fileBytes, stat.size);
+      if (compress && /\bgzip\b/.test(req.headers["accept-encoding"] ?? "")) {
+        let cached = gzipped.get(file);
+        if (cached?.modified !== modified) {
+          cached = await gzipFile(file);
+          gzipped.set(file, cached);
+        }
+        res.writeHead(200, { ...headers, "Content-Encoding": "gzip", Vary: "Accept-Encoding", "Content-Length": cached.body.length });
+        count(bytes, cached.body.length);
+        res.end(cached.body);
+        return;
+      }
+      res.writeHead(200, { ...headers, "Content-Length": stat.size });
+      count(bytes, stat.size);
       createReadStream(file).pipe(res);
     } catch {
       res.writeHead(404).end();
@@ -71,6 +95,19 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false } 
     url: `http://127.0.0.1:${port}${prefix}`,
     requests,
     bytes,
+    fileBytes,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
+}
+
+/** Every file under `dir`, recursively. */
+async function filesUnder(dir) {
+  const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath ?? entry.path, entry.name));
+}
+
+/** `file` gzip-encoded, with its modification time as the server's Last-Modified says it. */
+async function gzipFile(file) {
+  const stat = await fs.stat(file);
+  return { modified: stat.mtime.toUTCString(), body: await gzip(await fs.readFile(file)) };
 }

@@ -153,7 +153,9 @@ fn encoder_weights(train: &TrainConfig) -> String {
             file.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            if train.fine_tune_stages == 0 {
+            if train.encoder_int8 {
+                "frozen, rounded to int8 storage".to_string()
+            } else if train.fine_tune_stages == 0 {
                 "frozen".to_string()
             } else {
                 format!("last {} stages fine-tuned", train.fine_tune_stages)

@@ -346,3 +346,58 @@ fn data_parallel_training_matches_one_device() {
         );
     }
 }
+
+/// `encoder_int8` trains on the encoder's weights as int8 storage reads them back: the run's
+/// encoder is the plain run's (same seed) passed through int8 storage, and `export --int8` then
+/// stores it exactly, bit for bit.
+#[test]
+fn a_run_trained_for_int8_storage_stores_its_encoder_exactly() {
+    use glimpse_model::bundle::Bundle;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 2);
+    let encoder_of = |file: &Path| {
+        let bundle = Bundle::from_bytes(&fs::read(file).unwrap()).unwrap();
+        bundle
+            .weights
+            .iter()
+            .filter(|(name, _)| name.starts_with("encoder."))
+            .map(|(name, tensor)| (name.to_string(), tensor.clone()))
+            .collect::<Vec<_>>()
+    };
+    let mut exported = Vec::new();
+    for (label, int8) in [("plain", false), ("int8", true)] {
+        let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1, "encoder_int8": int8}));
+        let run = dir.path().join(label);
+        ok(&train_args(&data, &run, &config, &[]));
+        let [f32_file, int8_file] =
+            ["f32", "i8"].map(|s| dir.path().join(format!("{label}-{s}.safetensors")));
+        ok(&[
+            "export",
+            run.to_str().unwrap(),
+            "--out",
+            f32_file.to_str().unwrap(),
+        ]);
+        ok(&[
+            "export",
+            run.to_str().unwrap(),
+            "--int8",
+            "--out",
+            int8_file.to_str().unwrap(),
+        ]);
+        exported.push((encoder_of(&f32_file), encoder_of(&int8_file)));
+    }
+    let [(plain, plain_stored), (trained, trained_stored)] = <[_; 2]>::try_from(exported).unwrap();
+    assert_eq!(
+        trained, trained_stored,
+        "int8 storage changed the int8-trained encoder"
+    );
+    assert_ne!(
+        plain, plain_stored,
+        "int8 storage is lossless for a plain encoder?"
+    );
+    assert_eq!(
+        trained, plain_stored,
+        "the int8 run's encoder is not the plain one rounded"
+    );
+}

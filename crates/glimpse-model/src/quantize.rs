@@ -1,15 +1,18 @@
 //! Int8 storage: per-output-channel symmetric quantisation of the weights.
 //!
 //! Every weight of rank ≥ 2 (convolution kernels, linear layers, the word embedding) is stored as
-//! I8 values `q` beside an F32 `<name>_scale` of shape `[out]`, `out` being its first dimension,
-//! and read back as `q · scale[out]` (the "channel" scheme and `weight_scale` naming of
-//! compressed-tensors checkpoints). Biases and BatchNorm statistics stay F16. Computation is
-//! f32 either way: int8 only shrinks the file (about a quarter of F32).
+//! I8 values `q` beside a `<name>_scale` of shape `[out]`, `out` being its first dimension, and
+//! read back as `q · scale[out]` (the "channel" scheme and `weight_scale` naming of
+//! compressed-tensors checkpoints). The scales are F16 when every one of them is an f16 normal
+//! number (F32 otherwise): the values are quantised with the rounded scales, so the file reads
+//! back exactly what was quantised. Biases and BatchNorm statistics stay F16. Computation is f32
+//! either way: int8 only shrinks the file (about a quarter of F32).
 //!
 //! ```text
 //! scale[o] = max |w[o, …]| / 127        q[o, …] = round(w[o, …] / scale[o])  ∈ [-127, 127]
 //! ```
 
+use half::f16;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::bundle::StoredTensor;
@@ -19,46 +22,64 @@ use crate::weights::HostTensor;
 /// The scale tensor of `<name>` is `<name>_scale`.
 pub const SCALE_SUFFIX: &str = "_scale";
 
-/// `tensor` as I8 values and the F32 scale of each output channel; `None` for a tensor int8
-/// storage leaves alone (rank below 2, or empty), which is stored as F16.
+/// `tensor` as I8 values and the scale of each output channel; `None` for a tensor int8 storage
+/// leaves alone (rank below 2, or empty), which is stored as F16.
 pub fn quantize(name: &str, tensor: &HostTensor) -> Option<[StoredTensor; 2]> {
     let (&rows, rest) = tensor.shape.split_first()?;
     if rest.is_empty() || tensor.numel() == 0 {
         return None;
     }
     let width = tensor.numel() / rows; // rows > 0: the tensor is not empty
-    let mut values = Vec::with_capacity(tensor.numel());
-    let mut scales = Vec::with_capacity(rows);
-    for row in tensor.data.chunks_exact(width) {
-        let scale = channel_scale(row);
-        scales.push(scale);
-        values.extend(
-            row.iter()
-                .map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8),
-        );
-    }
-    Some([
-        StoredTensor {
-            name: name.to_string(),
-            dtype: Dtype::I8,
-            shape: tensor.shape.clone(),
-            bytes: values,
-        },
-        StoredTensor::f32(
-            &format!("{name}{SCALE_SUFFIX}"),
-            &HostTensor {
+    let channels = tensor.data.chunks_exact(width);
+    let to_f16 = |s: f32| f16::from_f32(s).to_f32();
+    let halves: Option<Vec<f16>> = channels
+        .clone()
+        .map(|row| Some(f16::from_f32(channel_scale(row, to_f16))).filter(|h| h.is_normal()))
+        .collect();
+    let scale_name = format!("{name}{SCALE_SUFFIX}");
+    let (scales, stored_scales): (Vec<f32>, _) = match halves {
+        Some(halves) => {
+            let bytes = halves.iter().flat_map(|h| h.to_le_bytes()).collect();
+            let stored = StoredTensor::raw(&scale_name, Dtype::F16, vec![rows], bytes);
+            (halves.iter().map(|h| h.to_f32()).collect(), stored)
+        }
+        None => {
+            let scales = HostTensor {
                 shape: vec![rows],
-                data: scales,
-            },
-        ),
-    ])
+                data: channels.map(|row| channel_scale(row, |s| s)).collect(),
+            };
+            (scales.data.clone(), StoredTensor::f32(&scale_name, &scales))
+        }
+    };
+    let values = tensor
+        .data
+        .chunks_exact(width)
+        .zip(&scales)
+        .flat_map(|(row, &scale)| {
+            row.iter()
+                .map(move |v| (v / scale).round().clamp(-127.0, 127.0) as i8 as u8)
+        })
+        .collect();
+    let values = StoredTensor::raw(name, Dtype::I8, tensor.shape.clone(), values);
+    Some([values, stored_scales])
 }
 
-/// The scale, among `max |v| / 127` and smaller ones down to half of it, that stores the channel
-/// with the least squared error: clipping a rare large value to ±127 steps can make the steps of
-/// all the others finer. 1 for a channel of zeros (or of values so small that the scale would
-/// not be a normal float), whose values then all store as 0.
-fn channel_scale(row: &[f32]) -> f32 {
+/// What int8 storage reads back for `tensor` (`None` where it stores the tensor as F16): the
+/// weights a model trained for int8 storage computes with (`encoder_int8` in training).
+pub fn int8_values(name: &str, tensor: &HostTensor) -> Option<HostTensor> {
+    let [values, scale] = quantize(name, tensor)?;
+    dequantize(name, &as_view(&values)?, Some(&as_view(&scale)?)).ok()
+}
+
+fn as_view(stored: &StoredTensor) -> Option<TensorView<'_>> {
+    TensorView::new(stored.dtype, stored.shape.clone(), &stored.bytes).ok()
+}
+
+/// The scale, among `max |v| / 127` and smaller ones down to half of it (each as `stored` keeps
+/// it), that stores the channel with the least squared error: clipping a rare large value to ±127
+/// steps can make the steps of all the others finer. 1 for a channel of zeros (or of values so
+/// small that the scale would not be a normal float), whose values then all store as 0.
+fn channel_scale(row: &[f32], stored: impl Fn(f32) -> f32) -> f32 {
     let full = row.iter().fold(0.0f32, |max, v| max.max(v.abs())) / 127.0;
     if !(full >= f32::MIN_POSITIVE) {
         return 1.0;
@@ -72,10 +93,10 @@ fn channel_scale(row: &[f32]) -> f32 {
             .sum()
     };
     (0..=CLIP_STEPS)
-        .map(|k| full * (1.0 - 0.5 * k as f32 / CLIP_STEPS as f32))
+        .map(|k| stored(full * (1.0 - 0.5 * k as f32 / CLIP_STEPS as f32)))
         .filter(|&scale| scale >= f32::MIN_POSITIVE)
         .map(|scale| (error(scale), scale))
-        .fold((f64::INFINITY, full), |best, candidate| {
+        .fold((f64::INFINITY, stored(full)), |best, candidate| {
             if candidate.0 < best.0 { candidate } else { best }
         })
         .1
@@ -136,7 +157,7 @@ mod tests {
     use super::*;
 
     fn view(stored: &StoredTensor) -> TensorView<'_> {
-        TensorView::new(stored.dtype, stored.shape.clone(), &stored.bytes).unwrap()
+        as_view(stored).unwrap()
     }
 
     fn round_trip(tensor: &HostTensor) -> HostTensor {
@@ -159,8 +180,8 @@ mod tests {
         HostTensor::new(vec![rows, width], data).unwrap()
     }
 
-    /// Each channel's squared error is at most that of the plain `max / 127` scale, computed
-    /// here independently; with outliers it is smaller.
+    /// Each channel's squared error is at most that of the plain `max / 127` scale (as F16
+    /// stores it), computed here independently; with outliers it is smaller.
     #[test]
     fn never_worse_than_the_full_range_scale() {
         let tensor = weights(16, 200);
@@ -168,6 +189,7 @@ mod tests {
         let mut improved = 0;
         for (got, want) in back.data.chunks(200).zip(tensor.data.chunks(200)) {
             let step = want.iter().fold(0.0f32, |m, v| m.max(v.abs())) / 127.0;
+            let step = f16::from_f32(step).to_f32();
             let plain: f64 = want
                 .iter()
                 .map(|v| f64::from(v - (v / step).round() * step).powi(2))
@@ -179,8 +201,8 @@ mod tests {
         assert!(improved > 0, "clipping never helped on rows with outliers");
     }
 
-    /// A channel of equal values is stored exactly; zeros and values too small for a normal
-    /// scale store as zeros.
+    /// A channel of equal magnitudes is stored within the F16 rounding of its scale; zeros and
+    /// values too small for a normal scale store as zeros.
     #[test]
     fn exact_channels_and_empty_ones() {
         let tensor = HostTensor::new(
@@ -189,8 +211,33 @@ mod tests {
         )
         .unwrap();
         let back = round_trip(&tensor);
-        assert_eq!(&back.data[..3], &[0.3, -0.3, 0.3]);
+        for (got, want) in back.data[..3].iter().zip([0.3f32, -0.3, 0.3]) {
+            assert!((got - want).abs() <= 0.3 / 2048.0, "{got} for {want}");
+        }
         assert_eq!(&back.data[3..], &[0.0; 6]);
+    }
+
+    /// Scales are F16 when they fit as normal numbers, F32 when one would not; either way the
+    /// file reads back what `int8_values` says, bit for bit.
+    #[test]
+    fn scales_are_f16_where_they_fit_and_read_back_exactly() {
+        let fits = weights(8, 50);
+        let mut tiny = fits.clone();
+        tiny.data[..50].iter_mut().for_each(|v| *v *= 1e-6); // scale ≈ 4e-10: below f16's range
+        for (tensor, dtype) in [(fits, Dtype::F16), (tiny, Dtype::F32)] {
+            let [_, scale] = quantize("w", &tensor).unwrap();
+            assert_eq!(scale.dtype, dtype);
+            let back = round_trip(&tensor);
+            let once = int8_values("w", &tensor).unwrap();
+            assert_eq!(once.data, back.data);
+            assert_eq!(
+                int8_values("w", &once).unwrap().data,
+                once.data,
+                "not a fixed point"
+            );
+        }
+        let bias = HostTensor::new(vec![3], vec![1.0, 2.0, 3.0]).unwrap();
+        assert!(int8_values("b", &bias).is_none());
     }
 
     #[test]

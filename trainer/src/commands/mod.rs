@@ -120,11 +120,12 @@ pub struct StorageArgs {
     #[arg(long, conflicts_with_all = ["int8", "int8_decoder"])]
     f16: bool,
     /// Store weights as int8 with a scale per output channel, the rest as f16 (about a quarter
-    /// of the size; captions can change: README's "Smaller bundles" has what it cost one model).
+    /// of the size; captions can change unless the model was trained for it, `encoder_int8`:
+    /// README's "Smaller bundles" has what it costs the page's model).
     #[arg(long, conflicts_with = "int8_decoder")]
     int8: bool,
-    /// Store the decoder's weights as --int8 does and the encoder's as f16 (the page's default
-    /// model: the decoder takes int8 almost for free, the encoder does not).
+    /// Store the decoder's weights as --int8 does and the encoder's as f16 (the decoder takes
+    /// int8 almost for free; an encoder not trained for int8 does not).
     #[arg(long)]
     int8_decoder: bool,
 }

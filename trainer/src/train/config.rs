@@ -21,6 +21,11 @@ pub struct TrainConfig {
     /// 0 keeps the encoder frozen (features are computed once and cached on disk); N > 0
     /// fine-tunes its last N stages (ResNet: layer4, layer3, …; MobileNetV2: features.18, 17, …).
     pub fine_tune_stages: usize,
+    /// Train for int8 storage: the frozen encoder's weights are rounded to what
+    /// `glimpse export --int8` stores before the first step, so the decoder learns on the features
+    /// the int8 bundle computes and the encoder's int8 storage loses nothing. Needs a frozen
+    /// encoder (`fine_tune_stages` 0): fine-tuning would move the weights off the int8 grid.
+    pub encoder_int8: bool,
     /// Square input size in pixels.
     pub input_size: u32,
     pub embed_dim: usize,
@@ -67,6 +72,7 @@ impl Default for TrainConfig {
             encoder: notebook.encoder.arch.name().to_string(),
             encoder_weights: None,
             fine_tune_stages: 0,
+            encoder_int8: false,
             input_size: notebook.preprocess.size[0],
             embed_dim: notebook.decoder.embed_dim,
             attention_dim: notebook.attention.dim,
@@ -177,6 +183,13 @@ impl TrainConfig {
             bail!(
                 "field `fine_tune_stages`: {} has only {stages} stages, got {}",
                 arch.name(),
+                self.fine_tune_stages
+            );
+        }
+        if self.encoder_int8 && self.fine_tune_stages > 0 {
+            bail!(
+                "field `encoder_int8` needs a frozen encoder (`fine_tune_stages` 0, got {}): \
+                 fine-tuning would move its weights off the int8 grid",
                 self.fine_tune_stages
             );
         }
@@ -331,6 +344,21 @@ mod tests {
             ..TrainConfig::default()
         };
         mobilenet.validate().unwrap();
+        let fine_tuned_int8 = TrainConfig {
+            encoder_int8: true,
+            ..mobilenet.clone()
+        };
+        assert_eq!(
+            format!("{:#}", fine_tuned_int8.validate().unwrap_err()),
+            "field `encoder_int8` needs a frozen encoder (`fine_tune_stages` 0, got 19): \
+             fine-tuning would move its weights off the int8 grid"
+        );
+        TrainConfig {
+            fine_tune_stages: 0,
+            ..fine_tuned_int8
+        }
+        .validate()
+        .unwrap();
         TrainConfig::default().validate().unwrap();
     }
 

@@ -6,7 +6,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_import::{FreshDecoder, infer_encoder, read_checkpoint, torchvision_encoder};
-use glimpse_model::{CaptionModel, EncoderConfig, ModelConfig, PreprocessConfig, TensorMap, Vocabulary};
+use glimpse_model::{
+    CaptionModel, EncoderConfig, ModelConfig, PreprocessConfig, TensorMap, Vocabulary, quantize,
+};
 
 use super::config::TrainConfig;
 
@@ -30,11 +32,12 @@ pub fn initial_model(
         };
         let model_config = decoder.model_config(encoder, preprocess, vocab.len());
         let weights = decoder.initial_weights(&model_config, device)?;
-        return Ok((model_config, weights));
+        return Ok((model_config, int8_encoder(config, weights)));
     };
     let (encoder, mut weights) = pretrained_encoder(path, config, device)?;
     let model_config = decoder.model_config(encoder, preprocess, vocab.len());
     weights.extend(decoder.decoder_weights(&model_config, device)?);
+    let weights = int8_encoder(config, weights);
     weights.check_finite()?;
     // Every tensor present, named and shaped as the config says.
     CaptionModel::from_weights(&model_config, &weights, device)
@@ -80,6 +83,24 @@ fn pretrained_encoder(
         pooled_grid: None,
     };
     Ok((encoder, weights))
+}
+
+/// `weights` with the encoder's as int8 storage reads them back when the config trains for int8
+/// storage (`encoder_int8`); the tensors int8 storage keeps as F16 stay as they are.
+fn int8_encoder(config: &TrainConfig, weights: TensorMap) -> TensorMap {
+    if !config.encoder_int8 {
+        return weights;
+    }
+    weights
+        .into_iter()
+        .map(|(name, tensor)| match name.starts_with("encoder.") {
+            true => {
+                let rounded = quantize::int8_values(&name, &tensor).unwrap_or(tensor);
+                (name, rounded)
+            }
+            false => (name, tensor),
+        })
+        .collect()
 }
 
 /// The encoder stage a parameter belongs to and how many stages the encoder has, for
