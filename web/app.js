@@ -154,6 +154,8 @@ async function loadModelFromUrl(url) {
 }
 
 function startModel() {
+  // The worker's module downloads and compiles while the model downloads.
+  client.start(els.backend.value);
   const requested = params.get("model");
   const url = requested ? new URL(requested, location.href) : DEFAULT_MODEL;
   modelLoading = loadModelFromUrl(url).catch(async (err) => {

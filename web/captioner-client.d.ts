@@ -71,6 +71,10 @@ export declare class CaptionerClient {
    * A bundle that fails to load leaves the previous model in place. */
   load(bytes: ArrayBuffer | Uint8Array, backend?: "auto" | "webgpu" | "cpu"): Promise<Info>;
 
+  /** Starts the worker a later `load(bytes, backend)` uses, so that its WebAssembly downloads
+   * and compiles while the model is still being fetched. Optional: `load` starts one itself. */
+  start(backend?: "auto" | "webgpu" | "cpu"): void;
+
   /** Captions a photo; rejects when no model is loaded. */
   caption(image: ImageInput, options?: CaptionOptions): Promise<CaptionResult>;
 

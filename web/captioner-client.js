@@ -104,6 +104,7 @@ export class CaptionerClient {
   #active = null; // the ModelWorker that captions
   #spare = null; // the CPU worker kept while WebGPU captions, for a fall back without reloading
   #probing = null; // the WebGPU worker being measured
+  #started = null; // a worker started by `start`, its module loading, not yet given a model
   #bundle = null; // the current model's bytes, to reload after a crash
   #generation = 0; // bumps on every load, so a stale comparison never switches the new model
   /** (text): a device change the page should show. */
@@ -133,10 +134,33 @@ export class CaptionerClient {
     return this.#threads && shared && navigator.hardwareConcurrency > 1 ? "cpu-threads" : "cpu";
   }
 
+  /** The module `load(…, backend)` runs first. */
+  #moduleFor(backend) {
+    return backend === "webgpu" ? "webgpu" : this.#cpuModule();
+  }
+
+  /** Starts the worker that `load(…, backend)` will use, so that its WebAssembly downloads and
+   * compiles while the page is still fetching the model, instead of after. */
+  start(backend = "auto") {
+    const module = this.#moduleFor(backend);
+    if (this.#started?.module === module) return;
+    this.#started?.terminate();
+    this.#started = this.#worker(module);
+  }
+
+  /** The worker `start` began on `module`, or a new one. */
+  #takeWorker(module) {
+    const started = this.#started;
+    this.#started = null;
+    if (started?.module === module) return started;
+    started?.terminate();
+    return this.#worker(module);
+  }
+
   /** A worker on `module` with the bundle loaded; the threaded module that does not start (not
    * downloaded while offline, no thread pool) gives way to pkg/cpu. Resolves `[worker, info]`. */
   async #loaded(module, bytes, backend) {
-    const worker = this.#worker(module);
+    const worker = this.#takeWorker(module);
     try {
       return [worker, await worker.load(bytes, backend)];
     } catch (err) {
@@ -170,8 +194,7 @@ export class CaptionerClient {
    * model info. A bundle that fails to load leaves the previous model in place. With "auto" the
    * CPU answers at once and WebGPU is measured in the background (see `onBackend`). */
   async load(bytes, backend = "auto") {
-    const module = backend === "webgpu" ? "webgpu" : this.#cpuModule();
-    let [worker, info] = await this.#loaded(module, bytes, backend === "webgpu" ? "webgpu" : "cpu");
+    let [worker, info] = await this.#loaded(this.#moduleFor(backend), bytes, backend === "webgpu" ? "webgpu" : "cpu");
     this.#stopAll();
     this.#active = worker;
     this.#bundle = bytes;

@@ -19,8 +19,11 @@ const module = ["cpu-threads", "webgpu"].includes(params.get("module")) ? params
 const ready = (async () => {
   // `cache=1` (the page): keep the .wasm in the offline cache; a page without a service worker
   // to clean old caches up (the npm package's users, by default) fetches it plainly.
-  const fetchOnce = params.get("cache") === "1" ? (await import("./offline.js")).fetchOnce : fetch;
-  const glue = await import(`./pkg/${module}/glimpse_wasm.js`);
+  // Both scripts at once: each waits a round trip or more.
+  const [fetchOnce, glue] = await Promise.all([
+    params.get("cache") === "1" ? import("./offline.js").then((offline) => offline.fetchOnce) : fetch,
+    import(`./pkg/${module}/glimpse_wasm.js`),
+  ]);
   // The .wasm goes into the offline cache as it arrives: no second download for it.
   await glue.default({ module_or_path: fetchOnce(new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url)) });
   // One pool thread per core; this worker only waits while they run a kernel.

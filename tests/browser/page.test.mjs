@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setTimeout as delay } from "node:timers/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
@@ -450,14 +451,24 @@ describe("auto, and updates", () => {
     }
   });
 
-  test("a first visit without WebGPU, served gzip-encoded as web/serve.sh sends it, downloads each file once and at most 6 MB before its first caption", async () => {
-    const server = await servePage("/", {}, { compress: true });
+  test("a first visit without WebGPU, served gzip-encoded as web/serve.sh sends it, fetches the module while the model downloads, downloads each file once and at most 6 MB before its first caption", async () => {
+    // The model's answer waits until the worker asks for its .wasm (at most a minute): the page
+    // starts the module before the model has arrived, not after.
+    let wasmAsked;
+    const asked = new Promise((resolve) => (wasmAsked = resolve));
+    let modelWaited = null;
+    const holdModel = async (name) => {
+      if (name.endsWith(".wasm")) wasmAsked(true);
+      if (name === "models/default.safetensors") modelWaited = await Promise.race([asked, delay(60_000, false, { ref: false })]);
+    };
+    const server = await servePage("/", {}, { compress: true, before: holdModel });
     const browser = await launch(MODES[1]);
     const { page } = browser;
     const photo = path.join(ASSETS, "darknet/eagle.jpg");
     try {
       await page.goto(server.url);
       await waitForModel(browser);
+      assert.equal(modelWaited, true, "the .wasm was only requested once the model had arrived");
       // The page counts the model's decoded bytes, not the encoded ones.
       const status = page.locator("[data-testid=model-status]");
       assert.equal(Number(await status.getAttribute("data-downloaded")), statSync(DEFAULT_BUNDLE).size);

@@ -26,9 +26,10 @@ const TYPES = {
 /** Serves `root` at http://127.0.0.1:PORT`prefix` with Last-Modified revalidation, plus `extra` files (URL path under the prefix →
  * file); `isolate`: with the cross-origin isolation headers (COOP/COEP), as web/serve.sh sends
  * them; `compress`: every file gzip-encoded for a browser that accepts it, as web/serve.sh sends
- * them. Resolves with { url, close, requests, bytes, fileBytes } (`bytes`: path → bytes sent;
- * `fileBytes`: path → bytes of the files those answers held). */
-export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false } = {}) {
+ * them; `before(path)`: awaited before each answer (a test holds one back with it). Resolves with
+ * { url, close, requests, bytes, fileBytes } (`bytes`: path → bytes sent; `fileBytes`: path →
+ * bytes of the files those answers held). */
+export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false, before = async () => {} } = {}) {
   const isolation = isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   const requests = [];
   const bytes = new Map();
@@ -44,6 +45,7 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
       return;
     }
     const relative = decodeURIComponent(url.pathname.slice(prefix.length));
+    await before(relative);
     let file = extra[relative] ?? path.join(root, relative);
     if (!extra[relative] && !file.startsWith(root)) {
       res.writeHead(403).end();

@@ -1,6 +1,7 @@
 //! One caption on the CPU: encoder + 20 greedy decoder steps at 224×224, for the notebook's
 //! ResNet-50 model and the MobileNetV2 one (decoders of the notebook's size: embeddings 300,
-//! attention 256, LSTM 512, 5000 words), beside PyTorch doing the same on the same machine.
+//! attention 256, LSTM 512, 5000 words), beside PyTorch doing the same on the same machine; and
+//! the encoder alone, as trained and with its BatchNorms folded (as `glimpse caption` runs it).
 //!
 //! ```text
 //! python tests/fixtures/make_torch_fixtures.py --bench target/bench/pytorch.json
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_model::config::{EncoderArch, ModelConfig};
+use glimpse_model::encoder::Encoder;
 use glimpse_model::generate::{greedy, read_f32};
 use glimpse_model::{CaptionModel, HostTensor, Vocabulary};
 use serde_json::{Value, json};
@@ -74,9 +76,9 @@ fn main() {
         .unwrap_or_default();
     let mut rows = Vec::new();
     println!(
-        "| model | Glimpse ms | PyTorch ms | Glimpse / PyTorch | encoder alone: Glimpse ms | PyTorch ms |"
+        "| model | Glimpse ms | PyTorch ms | Glimpse / PyTorch | encoder alone: Glimpse ms | PyTorch ms | encoder, BatchNorm folded (as `glimpse caption` runs it): Glimpse ms |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (name, arch) in [
         ("resnet50", EncoderArch::Resnet50),
         ("mobilenet_v2", EncoderArch::MobilenetV2),
@@ -92,20 +94,23 @@ fn main() {
                 pollster::block_on(greedy(&model, &encoded, &vocab, config.grid(), STEPS, 1)).unwrap();
             assert_eq!(captions[0].token_ids.len(), STEPS);
         };
-        let encode = || {
+        let mut folded = model.encoder.clone();
+        folded.fold_batch_norms();
+        let encode = |encoder: &Encoder| {
             let images = Tensor::<4>::from_data(TensorData::new(input.clone(), [1, 3, 224, 224]), &device);
-            let features = model.encoder.forward(images);
+            let features = encoder.forward(images);
             pollster::block_on(read_f32(features)).unwrap();
         };
         let ours = timed(&caption);
-        let ours_encoder = timed(&encode);
+        let ours_encoder = timed(&|| encode(&model.encoder));
+        let folded_encoder = timed(&|| encode(&folded));
         let reference = pytorch.iter().find(|r| r["model"] == name);
         let theirs = reference.and_then(|r| r["median_ms"].as_f64());
         let theirs_encoder = reference.and_then(|r| r["encoder_ms"].as_f64());
         let ratio = theirs.map(|t| ours / t);
         let ms = |v: Option<f64>| v.map_or("–".into(), |t| format!("{t:.1}"));
         println!(
-            "| {name} | {ours:.1} | {} | {} | {ours_encoder:.1} | {} |",
+            "| {name} | {ours:.1} | {} | {} | {ours_encoder:.1} | {} | {folded_encoder:.1} |",
             ms(theirs),
             ratio.map_or("–".into(), |r| format!("{r:.2}×")),
             ms(theirs_encoder)
@@ -113,6 +118,7 @@ fn main() {
         rows.push(json!({
             "model": name, "glimpse_ms": ours, "pytorch_ms": theirs, "ratio": ratio,
             "glimpse_encoder_ms": ours_encoder, "pytorch_encoder_ms": theirs_encoder,
+            "glimpse_folded_encoder_ms": folded_encoder,
             "steps": STEPS, "repeats": REPEATS,
         }));
     }

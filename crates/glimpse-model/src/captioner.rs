@@ -33,6 +33,8 @@ pub struct Captioner {
     pub config: ModelConfig,
     pub vocab: Vocabulary,
     pub card: ModelCard,
+    /// The bundle's network with its encoder's BatchNorms folded for inference
+    /// ([`crate::encoder::Encoder::fold_batch_norms`]): not the file's tensors.
     pub model: CaptionModel,
     device: Device,
     /// Greedy decoding's steps between two readbacks (see [`crate::generate::greedy`]).
@@ -49,11 +51,18 @@ impl Captioner {
                 bundle.config.decoder.vocab_size
             )));
         }
-        let model = CaptionModel::from_weights(&bundle.config, &bundle.weights, device)?;
+        let Bundle {
+            config,
+            vocab,
+            card,
+            weights,
+        } = bundle;
+        let mut model = CaptionModel::from_owned_weights(&config, weights, device)?;
+        model.encoder.fold_batch_norms();
         Ok(Captioner {
-            config: bundle.config,
-            vocab: bundle.vocab,
-            card: bundle.card,
+            config,
+            vocab,
+            card,
             model,
             device: device.clone(),
             steps_per_readback: 1,
@@ -230,15 +239,5 @@ impl Captioner {
             .chain(special_token_warning(caption, &self.vocab))
             .collect();
         (!warnings.is_empty()).then(|| warnings.join("; "))
-    }
-
-    /// The model as a bundle (weights read back from the device).
-    pub async fn to_bundle(&mut self) -> Result<Bundle> {
-        Ok(Bundle {
-            config: self.config.clone(),
-            vocab: self.vocab.clone(),
-            card: self.card.clone(),
-            weights: self.model.weights().await?,
-        })
     }
 }

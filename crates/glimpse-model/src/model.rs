@@ -8,7 +8,7 @@ use crate::config::ModelConfig;
 use crate::decoder::{Decoder, EncodedImages};
 use crate::encoder::Encoder;
 use crate::error::Result;
-use crate::params::{ParamSlot, TorchParams, export_params, join, load_params};
+use crate::params::{ParamSlot, TorchParams, export_params, join, load_params, load_params_moving};
 use crate::weights::TensorMap;
 
 #[derive(Module, Debug)]
@@ -34,6 +34,14 @@ impl CaptionModel {
     pub fn from_weights(config: &ModelConfig, weights: &TensorMap, device: &Device) -> Result<Self> {
         let mut model = CaptionModel::new(config, device)?;
         load_params(&mut model, weights, device)?;
+        Ok(model)
+    }
+
+    /// [`CaptionModel::from_weights`], moving the tensors out of `weights` instead of copying
+    /// them: loading never holds the weights twice.
+    pub fn from_owned_weights(config: &ModelConfig, weights: TensorMap, device: &Device) -> Result<Self> {
+        let mut model = CaptionModel::new(config, device)?;
+        load_params_moving(&mut model, weights, device)?;
         Ok(model)
     }
 

@@ -56,13 +56,14 @@ impl ParamSlot<'_> {
     ///
     /// The parameter's id is derived from its name, so that state keyed by id (an optimizer's
     /// moments) finds its parameter again when a checkpoint is loaded in another process.
-    fn assign(self, name: &str, tensor: &HostTensor, device: &Device) {
+    fn assign(self, name: &str, tensor: HostTensor, device: &Device) {
         match self {
             ParamSlot::Float1(p) => *p = named_param(name, upload::<1>(tensor, device)),
             ParamSlot::Float2(p) => *p = named_param(name, upload::<2>(tensor, device)),
             ParamSlot::LinearWeight(p) => {
-                let transposed = transpose_2d(tensor);
-                *p = named_param(name, upload::<2>(&transposed, device));
+                let transposed = transpose_2d(&tensor);
+                drop(tensor);
+                *p = named_param(name, upload::<2>(transposed, device));
             }
             ParamSlot::Float4(p) => *p = named_param(name, upload::<4>(tensor, device)),
             ParamSlot::Running1(r) => {
@@ -97,8 +98,8 @@ pub fn stable_id(name: &str) -> u64 {
     })
 }
 
-fn upload<const D: usize>(tensor: &HostTensor, device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(tensor.data.clone(), tensor.shape.clone()), device)
+fn upload<const D: usize>(tensor: HostTensor, device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(tensor.data, tensor.shape), device)
 }
 
 fn transpose_2d(tensor: &HostTensor) -> HostTensor {
@@ -127,11 +128,37 @@ pub fn expected_shapes(module: &mut impl TorchParams) -> Vec<NamedShape> {
     out
 }
 
-/// Moves the tensors of `weights` into the module's parameters.
+/// Copies the tensors of `weights` into the module's parameters.
 ///
 /// All-or-nothing: every expected tensor must be present with its shape and no other tensor may
 /// be left over, otherwise nothing is assigned and the error lists every problem.
 pub fn load_params(module: &mut impl TorchParams, weights: &TensorMap, device: &Device) -> Result<()> {
+    check_fits(module, weights)?;
+    module.visit_params("", &mut |name, slot| {
+        let tensor = weights.get(&name).expect("checked above").clone();
+        slot.assign(&name, tensor, device);
+    });
+    Ok(())
+}
+
+/// [`load_params`], moving each tensor out of `weights` as it is assigned: the weights are never
+/// held twice (the browser's WebAssembly memory never shrinks, so a second copy would stay).
+pub fn load_params_moving(
+    module: &mut impl TorchParams,
+    mut weights: TensorMap,
+    device: &Device,
+) -> Result<()> {
+    check_fits(module, &weights)?;
+    module.visit_params("", &mut |name, slot| {
+        let tensor = weights.remove(&name).expect("checked above");
+        slot.assign(&name, tensor, device);
+    });
+    Ok(())
+}
+
+/// Every tensor `module` expects is in `weights` with its shape, and nothing else is; else an
+/// error listing every problem.
+fn check_fits(module: &mut impl TorchParams, weights: &TensorMap) -> Result<()> {
     let expected = expected_shapes(module);
     let mut mismatch = WeightsMismatch::default();
     for NamedShape { name, shape } in &expected {
@@ -160,10 +187,6 @@ pub fn load_params(module: &mut impl TorchParams, weights: &TensorMap, device: &
     if !mismatch.is_empty() {
         return Err(Error::Weights(mismatch));
     }
-    module.visit_params("", &mut |name, slot| {
-        let tensor = weights.get(&name).expect("checked above");
-        slot.assign(&name, tensor, device);
-    });
     Ok(())
 }
 

@@ -261,14 +261,18 @@ fn loaded_parameters_have_ids_derived_from_their_names() {
     // parameters when the weights are loaded again in another process.
     use burn::module::Module;
     let config = small_config(EncoderArch::Resnet18);
-    let first = random_captioner(&config, 1);
-    let second = random_captioner(&config, 2);
+    let device = Device::flex();
+    let loaded = |seed| {
+        device.seed(seed);
+        let weights = pollster::block_on(CaptionModel::new(&config, &device).unwrap().weights()).unwrap();
+        CaptionModel::from_weights(&config, &weights, &device).unwrap()
+    };
     let ids = |model: &CaptionModel| {
         let mut ids = Ids(Vec::new());
         model.visit(&mut ids);
         ids.0
     };
-    let (a, b) = (ids(&first.model), ids(&second.model));
+    let (a, b) = (ids(&loaded(1)), ids(&loaded(2)));
     assert_eq!(a, b, "same names, same ids, whatever the values");
     let unique: std::collections::HashSet<_> = a.iter().collect();
     assert_eq!(unique.len(), a.len(), "every parameter has its own id");
@@ -311,5 +315,67 @@ fn torch_names_cover_every_parameter_of_every_encoder_and_decoder() {
         assert_names_cover_every_parameter(&mut Decoder::new(&config.decoder_dims(), &device), &what);
         let what = format!("model, gate {gate}");
         assert_names_cover_every_parameter(&mut CaptionModel::new(&config, &device).unwrap(), &what);
+    }
+}
+
+/// The browser and `glimpse caption` run the encoder with every BatchNorm folded into the
+/// convolution before it: for each block kind (MobileNetV2's inverted residuals, ResNet's basic
+/// and bottleneck blocks) and BatchNorm statistics far from the identity, the folded encoder
+/// gives the unfolded encoder's features to float rounding.
+#[test]
+fn folding_the_batch_norms_keeps_the_features() {
+    let device = Device::flex();
+    for arch in [
+        EncoderArch::MobilenetV2,
+        EncoderArch::Resnet18,
+        EncoderArch::Resnet50,
+    ] {
+        let config = small_config(arch);
+        device.seed(7);
+        let mut weights = pollster::block_on(CaptionModel::new(&config, &device).unwrap().weights()).unwrap();
+        let norms: Vec<String> = (weights.names())
+            .filter_map(|name| name.strip_suffix(".running_var").map(str::to_string))
+            .collect();
+        assert!(norms.len() > 10, "{arch:?}: {norms:?}");
+        for (k, norm) in norms.iter().enumerate() {
+            let channels = weights.get(&format!("{norm}.running_var")).unwrap().numel();
+            // Deterministic, distinct per channel and layer: γ in [0.5, 1.5], β and μ in
+            // [-0.5, 0.5], σ² in [0.2, 2.2].
+            let wave = |offset: usize| -> Vec<f32> {
+                (0..channels)
+                    .map(|c| (((c * 7 + k * 13 + offset) % 23) as f32 / 22.0) - 0.5)
+                    .collect()
+            };
+            let set = |weights: &mut glimpse_model::TensorMap, field: &str, values: Vec<f32>| {
+                weights.insert(
+                    format!("{norm}.{field}"),
+                    HostTensor::new(vec![channels], values).unwrap(),
+                );
+            };
+            set(&mut weights, "weight", wave(1).iter().map(|v| v + 1.0).collect());
+            set(&mut weights, "bias", wave(5));
+            set(&mut weights, "running_mean", wave(11));
+            set(
+                &mut weights,
+                "running_var",
+                wave(17).iter().map(|v| 2.0 * v + 1.2).collect(),
+            );
+        }
+        let plain = CaptionModel::from_weights(&config, &weights, &device).unwrap();
+        let mut folded = CaptionModel::from_weights(&config, &weights, &device).unwrap();
+        folded.encoder.fold_batch_norms();
+        let [h, w] = config.preprocess.size.map(|side| side as usize);
+        let images = Tensor::<4>::from_data(TensorData::new(input(&config, 2), [1, 3, h, w]), &device); // [1, 3, H, W]
+        let want = plain.encoder.forward(images.clone()).into_data(); // [1, P, E]
+        let got = folded.encoder.forward(images).into_data();
+        let scale = want.iter::<f32>().fold(0.0f32, |m, v| m.max(v.abs()));
+        let worst =
+            (want.iter::<f32>().zip(got.iter::<f32>())).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        eprintln!("{arch:?}: largest feature {scale}, largest difference {worst}");
+        assert!(scale > 0.1, "{arch:?}: the features are all near zero ({scale})");
+        assert!(
+            worst <= 1e-4 * scale,
+            "{arch:?}: folded features differ by {worst} (largest {scale})"
+        );
     }
 }

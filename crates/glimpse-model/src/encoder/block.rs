@@ -10,7 +10,7 @@ use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{ConvNorm, batch_norm, conv};
+use super::layers::{ConvNorm, batch_norm, conv, conv_bn, fold_batch_norm};
 use crate::params::{ParamSlot, TorchParams, join};
 
 /// Which block a ResNet stacks.
@@ -94,6 +94,26 @@ impl ResidualBlock {
             ResidualBlock::Bottleneck(block) => block.forward(x),
         }
     }
+
+    /// Folds every BatchNorm into its convolution, for inference (see [`fold_batch_norm`]).
+    pub fn fold_batch_norms(&mut self) {
+        let downsample = match self {
+            ResidualBlock::Basic(block) => {
+                fold_batch_norm(&mut block.conv1, &block.bn1);
+                fold_batch_norm(&mut block.conv2, &block.bn2);
+                &mut block.downsample
+            }
+            ResidualBlock::Bottleneck(block) => {
+                fold_batch_norm(&mut block.conv1, &block.bn1);
+                fold_batch_norm(&mut block.conv2, &block.bn2);
+                fold_batch_norm(&mut block.conv3, &block.bn3);
+                &mut block.downsample
+            }
+        };
+        if let Some(down) = downsample {
+            down.fold_batch_norm();
+        }
+    }
 }
 
 /// The shortcut projection, needed when the block changes the channel count or the grid.
@@ -124,8 +144,8 @@ impl BasicBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone()))); // [B, planes, H/s, W/s]
-        let out = self.bn2.forward(self.conv2.forward(out)); // [B, planes, H/s, W/s]
+        let out = relu(conv_bn(&self.conv1, &self.bn1, x.clone())); // [B, planes, H/s, W/s]
+        let out = conv_bn(&self.conv2, &self.bn2, out); // [B, planes, H/s, W/s]
         relu(out + shortcut(&self.downsample, x))
     }
 }
@@ -146,9 +166,9 @@ impl Bottleneck {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone()))); // [B, planes, H, W]
-        let out = relu(self.bn2.forward(self.conv2.forward(out))); // [B, planes, H/s, W/s]
-        let out = self.bn3.forward(self.conv3.forward(out)); // [B, 4·planes, H/s, W/s]
+        let out = relu(conv_bn(&self.conv1, &self.bn1, x.clone())); // [B, planes, H, W]
+        let out = relu(conv_bn(&self.conv2, &self.bn2, out)); // [B, planes, H/s, W/s]
+        let out = conv_bn(&self.conv3, &self.bn3, out); // [B, 4·planes, H/s, W/s]
         relu(out + shortcut(&self.downsample, x))
     }
 }

@@ -1,6 +1,6 @@
 //! The convolution and BatchNorm pieces both torchvision families are built from.
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
@@ -28,6 +28,31 @@ pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
         .init(device)
 }
 
+/// `bn(conv(x))`, or `conv(x)` alone once [`fold_batch_norm`] has folded `bn` into `conv`: the
+/// encoder's convolutions are bias-free, so a bias means the fold happened.
+pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    match conv.bias {
+        Some(_) => conv.forward(x),
+        None => bn.forward(conv.forward(x)),
+    }
+}
+
+/// Folds an inference BatchNorm into the bias-free convolution before it: with
+/// `s = γ / √(σ² + ε)` per output channel, `w' = w · s` and a bias `β − μ · s`. One
+/// convolution then does the work of the convolution and BatchNorm's four passes over its output
+/// (subtract, divide, multiply, add). The running statistics are read, never updated.
+pub fn fold_batch_norm(conv: &mut Conv2d, bn: &BatchNorm) {
+    if conv.bias.is_some() {
+        return; // folded already
+    }
+    let scale = bn.gamma.val() / (bn.running_var.value() + bn.epsilon).sqrt(); // [out]
+    let [out] = scale.dims();
+    let weight = conv.weight.val() * scale.clone().reshape([out, 1, 1, 1]); // [out, in/groups, k, k]
+    let bias = bn.beta.val() - bn.running_mean.value() * scale; // [out]
+    conv.weight = Param::from_tensor(weight);
+    conv.bias = Some(Param::from_tensor(bias));
+}
+
 /// `Sequential(conv, BatchNorm)`: a ResNet's `downsample` and, followed by ReLU6, MobileNetV2's
 /// `Conv2dNormActivation`. PyTorch numbers the two `0` and `1`.
 #[derive(Module, Debug)]
@@ -47,7 +72,12 @@ impl ConvNorm {
 
     /// `[B, in, H, W]` → `[B, out, H/stride, W/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        conv_bn(&self.conv, &self.bn, x)
+    }
+
+    /// See [`fold_batch_norm`].
+    pub fn fold_batch_norm(&mut self) {
+        fold_batch_norm(&mut self.conv, &self.bn);
     }
 }
 

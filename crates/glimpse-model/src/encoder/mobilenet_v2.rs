@@ -10,7 +10,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{ConvNorm, batch_norm, conv, relu6};
+use super::layers::{ConvNorm, batch_norm, conv, conv_bn, fold_batch_norm, relu6};
 use crate::params::{ParamSlot, TorchParams, join};
 
 /// torchvision's `inverted_residual_setting`: expansion t, channels c, repeats n, stride s.
@@ -100,6 +100,19 @@ impl MobileNetV2 {
         }
         relu6(self.head.forward(x))
     }
+
+    /// Folds every BatchNorm into its convolution, for inference (see [`fold_batch_norm`]).
+    pub fn fold_batch_norms(&mut self) {
+        self.stem.fold_batch_norm();
+        for block in &mut self.blocks {
+            if let Some(expand) = &mut block.expand {
+                expand.fold_batch_norm();
+            }
+            block.depthwise.fold_batch_norm();
+            fold_batch_norm(&mut block.project, &block.project_bn);
+        }
+        self.head.fold_batch_norm();
+    }
 }
 
 impl InvertedResidual {
@@ -122,7 +135,7 @@ impl InvertedResidual {
             None => x.clone(),
         };
         let out = relu6(self.depthwise.forward(out)); // [B, t·inp, H/s, W/s]
-        let out = self.project_bn.forward(self.project.forward(out)); // [B, oup, H/s, W/s]
+        let out = conv_bn(&self.project, &self.project_bn, out); // [B, oup, H/s, W/s]
         if self.residual { x + out } else { out }
     }
 }

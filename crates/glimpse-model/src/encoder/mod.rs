@@ -79,6 +79,16 @@ impl Encoder {
         }
     }
 
+    /// Folds every BatchNorm into the convolution before it ([`layers::fold_batch_norm`]): the
+    /// same features (to float rounding) in fewer passes. For inference only: a folded encoder
+    /// no longer holds the file's tensors, so it is neither trained nor exported.
+    pub fn fold_batch_norms(&mut self) {
+        match &mut self.backbone {
+            Backbone::ResNet(net) => net.fold_batch_norms(),
+            Backbone::MobileNetV2(net) => net.fold_batch_norms(),
+        }
+    }
+
     /// `[B, 3, H, W]` → `[B, P = h·w, E]`, cells in row-major order (as the notebook's
     /// `permute(0, 2, 3, 1).view(B, -1, E)`).
     pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {

@@ -13,7 +13,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::block::{BlockKind, ResidualBlock, ResidualBlockDims};
-use super::layers::batch_norm;
+use super::layers::{batch_norm, conv_bn, fold_batch_norm};
 use crate::config::{EncoderArch, EncoderConfig};
 use crate::params::{ParamSlot, TorchParams, join};
 
@@ -105,7 +105,7 @@ impl ResNet {
 
     /// `[B, 3, H, W]` → `[B, 8·base·expansion, H/32, W/32]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images))); // [B, base, H/2, W/2]
+        let x = relu(conv_bn(&self.conv1, &self.bn1, images)); // [B, base, H/2, W/2]
         let mut x = self.maxpool.forward(x); // [B, base, H/4, W/4]
         for layer in &self.layers {
             for block in layer {
@@ -113,6 +113,15 @@ impl ResNet {
             }
         }
         x
+    }
+
+    /// Folds every BatchNorm into its convolution, for inference (see [`fold_batch_norm`]).
+    pub fn fold_batch_norms(&mut self) {
+        fold_batch_norm(&mut self.conv1, &self.bn1);
+        self.layers
+            .iter_mut()
+            .flatten()
+            .for_each(ResidualBlock::fold_batch_norms);
     }
 }
 
