@@ -373,10 +373,17 @@ els.backend.addEventListener("change", () => {
   if (model) modelLoading = loadModel(client.bundle, model.label).catch(() => {});
 });
 
+/** Resolves once no photo is being captioned or waiting. Offline caching waits for that between
+ * files: on two cores, filling the cache while the first photo was captioned slowed it by a
+ * fifth. */
+async function captionsIdle() {
+  while (queued.done < queued.total) await captionQueue.catch(() => {});
+}
+
 /** Puts what the page and its workers loaded into this build's cache, then says so on the page
  * (`data-offline` on <html> names the cache): until then, going offline could miss a file. */
 async function keepOffline() {
-  await keepForOffline(await client.workerFiles());
+  await keepForOffline(await client.workerFiles(), captionsIdle);
   document.documentElement.dataset.offline = CACHE;
 }
 
@@ -385,6 +392,7 @@ async function keepOffline() {
 async function enableOffline() {
   if (!("serviceWorker" in navigator)) return;
   try {
+    await captionsIdle();
     // "none": the update check also fetches pkg/version.js afresh, which names the build.
     await navigator.serviceWorker.register(new URL("./sw.js", import.meta.url), { updateViaCache: "none" });
     await navigator.serviceWorker.ready;

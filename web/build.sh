@@ -58,7 +58,7 @@ build_module() {
   local built="$target_dir/wasm32-unknown-unknown/$profile/glimpse_wasm.wasm"
   local optimised="$target_dir/wasm-opt/$name/glimpse_wasm.wasm"
   mkdir -p "$(dirname "$optimised")"
-  wasm-opt "$level" "$built" -o "$optimised"
+  wasm-opt $level "$built" -o "$optimised"
   wasm-bindgen --target web --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
   local wasm="web/pkg/$name/glimpse_wasm_bg.wasm"
   echo "$name wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) gzip -9, $(brotli_size "$wasm") brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
@@ -71,12 +71,19 @@ brotli_size() {
 }
 
 rm -rf web/pkg
-# The CPU-only module every visitor loads first: built for speed (see Cargo.toml).
-build_module wasm-cpu "" -O3 cpu
+# The CPU modules are optimised for speed (see Cargo.toml) and for a fast first caption:
+# `-ocimfs 0` stops wasm-opt from inlining a function into its only caller whatever its size.
+# That inlining merged small hot dispatchers with their large cold arms (TensorData::try_cast
+# with every pair of dtypes, 227 KB), and V8's optimising tier compiles a hot function whole:
+# try_cast alone took it 1.6-2.1 s, while the first photo ran unoptimised. Without it, all the
+# optimising compiles of a first caption take 0.9 s.
+cpu_level="-O3 -ocimfs 0"
+# The CPU-only module every visitor loads first.
+build_module wasm-cpu "" "$cpu_level" cpu
 # The threaded one: the CPU module with shared memory and atomics (+simd128 repeated: RUSTFLAGS
 # replaces .cargo/config.toml's flags).
 RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" toolchain="+$nightly" \
-  build_module wasm-threads "--features threads -Z build-std=panic_abort,std" -O3 cpu-threads
+  build_module wasm-threads "--features threads -Z build-std=panic_abort,std" "$cpu_level" cpu-threads
 # The WebGPU module, fetched only where an adapter exists: CubeCL makes it large, so for size.
 build_module wasm-release "--features webgpu" -Oz webgpu
 

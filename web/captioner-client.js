@@ -107,6 +107,7 @@ export class CaptionerClient {
   #started = null; // a worker started by `start`, its module loading, not yet given a model
   #bundle = null; // the current model's bytes, to reload after a crash
   #generation = 0; // bumps on every load, so a stale comparison never switches the new model
+  #adapter = null; // the answer to whether WebGPU has an adapter, asked once
   /** (text): a device change the page should show. */
   onNote = () => {};
   /** ({ backend, note }): the comparison in `auto` moved captions or decided to stay. */
@@ -128,6 +129,13 @@ export class CaptionerClient {
     return new ModelWorker(module, this.#offlineCache);
   }
 
+  /** Whether this browser offers a WebGPU adapter, asked once: where it offers none, the answer
+   * can take longer than the model takes to load, so it is asked while the model loads. */
+  #hasWebGpu() {
+    this.#adapter ??= hasWebGpuAdapter();
+    return this.#adapter;
+  }
+
   /** The CPU module for this page: threads need shared memory, which needs isolation. */
   #cpuModule() {
     const shared = globalThis.crossOriginIsolated === true;
@@ -143,6 +151,7 @@ export class CaptionerClient {
    * compiles while the page is still fetching the model, instead of after. */
   start(backend = "auto") {
     const module = this.#moduleFor(backend);
+    if (backend === "auto") this.#hasWebGpu();
     if (this.#started?.module === module) return;
     this.#started?.terminate();
     this.#started = this.#worker(module);
@@ -194,13 +203,14 @@ export class CaptionerClient {
    * model info. A bundle that fails to load leaves the previous model in place. With "auto" the
    * CPU answers at once and WebGPU is measured in the background (see `onBackend`). */
   async load(bytes, backend = "auto") {
+    const adapter = backend === "auto" ? this.#hasWebGpu() : null;
     let [worker, info] = await this.#loaded(this.#moduleFor(backend), bytes, backend === "webgpu" ? "webgpu" : "cpu");
     this.#stopAll();
     this.#active = worker;
     this.#bundle = bytes;
     const generation = ++this.#generation;
     if (backend === "auto") {
-      if (await hasWebGpuAdapter()) {
+      if (await adapter) {
         info = { ...info, note: "Checking in the background whether WebGPU captions faster" };
         this.#compare(bytes, generation).catch((err) => this.#settle(generation, null, `WebGPU could not be used (${err.message}), so captions stay on the CPU`));
       } else {

@@ -36,13 +36,17 @@ export async function fetchOnce(url) {
 
 /** Adds what the page loaded to this build's cache: the page itself, its scripts, styles and
  * model (its Resource Timing entries) and `extra`, the files only its workers loaded. The
- * browser's HTTP cache answers ("not modified"), so nothing is downloaded again. */
-export async function keepForOffline(extra = []) {
+ * browser's HTTP cache answers ("not modified"), so nothing is downloaded again. Before each
+ * file it awaits `idle()`, so that work the user waits for goes first. */
+export async function keepForOffline(extra = [], idle = async () => {}) {
   const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
   const ours = loaded.filter((url) => {
     const parsed = new URL(url);
     return parsed.origin === location.origin && parsed.protocol.startsWith("http");
   });
   const cache = await caches.open(CACHE);
-  for (const url of new Set(ours)) if (!(await cache.match(url))) await cache.add(url);
+  for (const url of new Set(ours)) {
+    await idle();
+    if (!(await cache.match(url))) await cache.add(url);
+  }
 }
