@@ -50,15 +50,15 @@ if ! rustup component list --toolchain "$nightly" --installed | grep -q '^rust-s
   rustup component add rust-src --toolchain "$nightly"
 fi
 
-# One module: cargo profile, cargo arguments, wasm-opt level, output folder under web/pkg;
-# $toolchain (`+nightly…`) and $RUSTFLAGS as the caller sets them.
+# One module: cargo profile, cargo arguments, wasm-opt options (split at spaces), output folder
+# under web/pkg; $toolchain (`+nightly…`) and $RUSTFLAGS as the caller sets them.
 build_module() {
-  local profile=$1 arguments=$2 level=$3 name=$4
+  local profile=$1 arguments=$2 options=$3 name=$4
   cargo ${toolchain:-} build -p glimpse-wasm --target wasm32-unknown-unknown --profile "$profile" $arguments
   local built="$target_dir/wasm32-unknown-unknown/$profile/glimpse_wasm.wasm"
   local optimised="$target_dir/wasm-opt/$name/glimpse_wasm.wasm"
   mkdir -p "$(dirname "$optimised")"
-  wasm-opt $level "$built" -o "$optimised"
+  wasm-opt $options "$built" -o "$optimised"
   wasm-bindgen --target web --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
   local wasm="web/pkg/$name/glimpse_wasm_bg.wasm"
   echo "$name wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) gzip -9, $(brotli_size "$wasm") brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
@@ -77,13 +77,13 @@ rm -rf web/pkg
 # with every pair of dtypes, 227 KB), and V8's optimising tier compiles a hot function whole:
 # try_cast alone took it 1.6-2.1 s, while the first photo ran unoptimised. Without it, all the
 # optimising compiles of a first caption take 0.9 s.
-cpu_level="-O3 -ocimfs 0"
+cpu_options="-O3 -ocimfs 0"
 # The CPU-only module every visitor loads first.
-build_module wasm-cpu "" "$cpu_level" cpu
+build_module wasm-cpu "" "$cpu_options" cpu
 # The threaded one: the CPU module with shared memory and atomics (+simd128 repeated: RUSTFLAGS
 # replaces .cargo/config.toml's flags).
 RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" toolchain="+$nightly" \
-  build_module wasm-threads "--features threads -Z build-std=panic_abort,std" "$cpu_level" cpu-threads
+  build_module wasm-threads "--features threads -Z build-std=panic_abort,std" "$cpu_options" cpu-threads
 # The WebGPU module, fetched only where an adapter exists: CubeCL makes it large, so for size.
 build_module wasm-release "--features webgpu" -Oz webgpu
 

