@@ -375,7 +375,7 @@ els.backend.addEventListener("change", () => {
 
 /** Resolves once no photo is being captioned or waiting. Offline caching waits for that between
  * files: on two cores, filling the cache while the first photo was captioned slowed it by a
- * fifth. */
+ * sixth. */
 async function captionsIdle() {
   while (queued.done < queued.total) await captionQueue.catch(() => {});
 }

@@ -71,7 +71,7 @@ export function drawHeatmap(ctx, attention, grid, opacity, colormap = "inferno")
 
 /** The buffers every heatmap is drawn through, kept between draws: a page of results draws
  * dozens, and fresh ones each time were garbage that the page's small JavaScript heap rarely
- * collected (about 20 MB of the renderer's peak over 8 photos). Rows beyond `height` are unused. */
+ * collected. Rows beyond `height` are unused. */
 let scratch = null;
 function scratchFor(width, height) {
   if (scratch?.layer.width !== width || scratch.layer.height < height) {

@@ -504,7 +504,7 @@ describe("auto, and updates", () => {
         assert.equal(size, statSync(path.join(WEB, name || "index.html")).size, `${name || "the page"} sent more than once`);
       }
       assert.deepEqual(server.requests.filter((url) => url.endsWith(".wasm")), ["/pkg/cpu/glimpse_wasm_bg.wasm"]);
-      // On two cores, filling the cache while the first photo was captioned slowed it by a fifth.
+      // On two cores, filling the cache while the first photo was captioned slowed it by a sixth.
       await waitForOfflineCache(page);
       const steps = await page.evaluate(() => window.offlineSteps);
       assert.ok(steps.some(({ step }) => step.startsWith("register")) && steps.some(({ step }) => step.startsWith("add")), JSON.stringify(steps));
