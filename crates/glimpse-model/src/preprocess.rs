@@ -85,7 +85,7 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
             .to_string()
     });
     Ok(DecodedImage {
-        image: image.to_rgb8(),
+        image: image.into_rgb8(),
         warning,
     })
 }
@@ -122,6 +122,9 @@ pub fn check_dimensions(width: u32, height: u32, max_pixels: u64) -> Result<u64>
 /// last start-of-scan marker (FF DA). Inside scan data every FF byte is followed by 00 or a
 /// restart marker, so an FF D9 after the last scan can only be the real end.
 fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    if bytes.ends_with(&[0xFF, 0xD9]) {
+        return false; // the usual case, without scanning the whole file twice
+    }
     match bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) {
         Some(scan) => !bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]),
         None => false,
@@ -246,6 +249,20 @@ mod tests {
             }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_jpeg_is_truncated_when_no_end_marker_follows_its_last_scan() {
+        let whole = encode(DynamicImage::ImageRgb8(gradient(64, 48)), ImageFormat::Jpeg);
+        assert!(!jpeg_is_truncated(&whole));
+        assert!(jpeg_is_truncated(&whole[..whole.len() - 2]));
+        assert!(jpeg_is_truncated(&whole[..whole.len() / 2]));
+        // An embedded thumbnail's end marker before the main scan does not count.
+        let mut thumbnail_first = vec![0xFF, 0xD8, 0xFF, 0xD9];
+        thumbnail_first.extend_from_slice(&whole[2..whole.len() - 2]);
+        assert!(jpeg_is_truncated(&thumbnail_first));
+        // No scan at all is a broken header, reported by the decoder, not truncation.
+        assert!(!jpeg_is_truncated(&[0xFF, 0xD8, 0x00]));
     }
 
     #[test]

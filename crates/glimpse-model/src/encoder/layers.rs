@@ -3,6 +3,7 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use crate::params::{ParamSlot, TorchParams, join};
@@ -88,7 +89,42 @@ impl TorchParams for ConvNorm {
     }
 }
 
-/// `min(max(x, 0), 6)`, MobileNetV2's activation.
+/// `min(max(x, 0), 6)`, MobileNetV2's activation. As `relu` then `clamp_max`, not `clamp`:
+/// burn-flex's `clamp` checks its bounds inside the loop (`f32::clamp` asserts), which keeps
+/// it scalar; the two one-sided ops vectorise. In WebAssembly `clamp` took a quarter of a
+/// caption's time, the two passes a tenth of that (profiled under Node's V8).
 pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    x.clamp(0.0, 6.0)
+    relu(x).clamp_max(6.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn relu6_is_min_max_element_by_element_nan_kept() {
+        let values = [
+            f32::NEG_INFINITY,
+            -7.0,
+            -0.5,
+            0.0,
+            1e-30,
+            0.5,
+            5.999,
+            6.0,
+            6.001,
+            1e30,
+            f32::INFINITY,
+        ];
+        let x = Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), &Device::flex());
+        let got: Vec<f32> = relu6(x).into_data().to_vec().unwrap();
+        let want: Vec<f32> = values.iter().map(|v| v.max(0.0).min(6.0)).collect();
+        assert_eq!(got, want);
+        let nan = Tensor::<1>::from_data(TensorData::new(vec![f32::NAN], [1]), &Device::flex());
+        assert!(
+            relu6(nan).into_data().to_vec::<f32>().unwrap()[0].is_nan(),
+            "NaN propagates, as in PyTorch"
+        );
+    }
 }

@@ -69,44 +69,52 @@ pub fn resize_rgb(image: &RgbImage, width: u32, height: u32) -> RgbImage {
         return out;
     }
     let columns: Vec<Taps> = (0..width).map(|x| taps(in_width, width, x)).collect();
-    let mut row = vec![[0.0f32; 3]; in_width as usize];
-    for y in 0..height {
-        vertical_row(image, &taps(in_height, height, y), &mut row);
-        horizontal_row(&row, &columns, &mut out, y);
+    // One row of the vertical pass: [in_width × 3] samples, RGB interleaved as in the image.
+    let mut row = vec![0.0f32; in_width as usize * 3];
+    for (y, out_row) in out.chunks_exact_mut(width as usize * 3).enumerate() {
+        vertical_row(image.as_raw(), &taps(in_height, height, y as u32), &mut row);
+        horizontal_row(&row, &columns, out_row);
     }
     out
 }
 
-/// One row of the vertical pass: every input column blended over the rows `rows` names.
-fn vertical_row(image: &RgbImage, rows: &Taps, row: &mut [[f32; 3]]) {
-    let raw = image.as_raw();
-    let stride = row.len() * 3;
-    for (x, sample) in row.iter_mut().enumerate() {
-        let mut t = [0.0f32; 3];
-        for (i, w) in rows.weights.iter().enumerate() {
-            let at = (rows.first + i) * stride + x * 3;
-            for c in 0..3 {
-                t[c] += f32::from(raw[at + c]) * w;
-            }
+/// One row of the vertical pass: every input sample blended over the rows `rows` names. Tap
+/// by tap over the whole row, so that the loop vectorises; each sample still sums its taps in
+/// image's order, so the result is the same bit for bit.
+fn vertical_row(raw: &[u8], rows: &Taps, row: &mut [f32]) {
+    let stride = row.len();
+    row.fill(0.0);
+    for (i, &w) in rows.weights.iter().enumerate() {
+        let start = (rows.first + i) * stride;
+        for (sum, &sample) in row.iter_mut().zip(&raw[start..start + stride]) {
+            *sum += f32::from(sample) * w;
         }
-        *sample = t;
     }
 }
 
-/// One row of the horizontal pass, rounded to 8 bits as image does.
-fn horizontal_row(row: &[[f32; 3]], columns: &[Taps], out: &mut RgbImage, y: u32) {
-    for (x, taps) in columns.iter().enumerate() {
+/// One row of the horizontal pass (`out_row`: [width × 3]), rounded to 8 bits as image does.
+fn horizontal_row(row: &[f32], columns: &[Taps], out_row: &mut [u8]) {
+    for (taps, pixel) in columns.iter().zip(out_row.chunks_exact_mut(3)) {
         let mut t = [0.0f32; 3];
-        for (i, w) in taps.weights.iter().enumerate() {
-            let sample = row[taps.first + i];
+        let samples = row[taps.first * 3..].chunks_exact(3);
+        for (w, sample) in taps.weights.iter().zip(samples) {
             for c in 0..3 {
                 t[c] += sample[c] * w;
             }
         }
-        // `as u8` saturates (NaN → 0) where image's conversion would panic.
-        let pixel = t.map(|v| clamp(v, 0.0, 255.0).round() as u8);
-        out.put_pixel(x as u32, y, image::Rgb(pixel));
+        for c in 0..3 {
+            pixel[c] = round_to_u8(clamp(t[c], 0.0, 255.0));
+        }
     }
+}
+
+/// `value.round() as u8` for `value` in [0, 255] or NaN (→ 0, where image's conversion would
+/// panic), without `round`, which is a library call in WebAssembly and on baseline x86-64.
+/// `value - trunc(value)` is exact below 2²³, so halves round up exactly as `round` does.
+fn round_to_u8(value: f32) -> u8 {
+    let whole = value as u8; // truncates; NaN → 0
+    let fraction = value - f32::from(whole);
+    whole + u8::from(fraction >= 0.5) // NaN ≥ 0.5 is false; 255.0 has no fraction
 }
 
 #[cfg(test)]
@@ -146,6 +154,25 @@ mod tests {
             let want = image::imageops::resize(&image, nw, nh, FilterType::Triangle);
             assert_eq!(resize_rgb(&image, nw, nh), want, "{w}×{h} → {nw}×{nh}");
         }
+    }
+
+    #[test]
+    fn rounding_matches_round_at_every_boundary() {
+        let mut value = 0.0f32;
+        while value <= 255.0 {
+            assert_eq!(round_to_u8(value), value.round() as u8, "{value}");
+            // Every float near a half and near a whole, and every 1/1024 step between.
+            for near in [value - 0.5, value + 0.5] {
+                for step in -2i32..=2 {
+                    let probe = f32::from_bits((near.to_bits() as i32 + step) as u32);
+                    if (0.0..=255.0).contains(&probe) {
+                        assert_eq!(round_to_u8(probe), probe.round() as u8, "{probe}");
+                    }
+                }
+            }
+            value += 1.0 / 1024.0;
+        }
+        assert_eq!(round_to_u8(f32::NAN), 0);
     }
 
     #[test]
