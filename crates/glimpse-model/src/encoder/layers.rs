@@ -119,7 +119,7 @@ mod tests {
         ];
         let x = Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), &Device::flex());
         let got: Vec<f32> = relu6(x).into_data().to_vec().unwrap();
-        let want: Vec<f32> = values.iter().map(|v| v.max(0.0).min(6.0)).collect();
+        let want: Vec<f32> = values.iter().map(|v| v.clamp(0.0, 6.0)).collect();
         assert_eq!(got, want);
         let nan = Tensor::<1>::from_data(TensorData::new(vec![f32::NAN], [1]), &Device::flex());
         assert!(
