@@ -62,7 +62,7 @@ function formatMB(bytes) {
   return (bytes / 1e6).toFixed(1);
 }
 
-/** Fetches a same-origin URL, reporting bytes / total as they arrive. */
+/** Fetches a same-origin URL, reporting bytes / total as they arrive; resolves with a Blob. */
 async function fetchWithProgress(url) {
   const response = await fetchOnce(url);
   if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
@@ -83,13 +83,8 @@ async function fetchWithProgress(url) {
   }
   els.progress.hidden = true;
   els.status.dataset.downloaded = String(received);
-  const bytes = new Uint8Array(received);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes.buffer;
+  // A Blob: the browser keeps its bytes outside the page, and the worker reads them.
+  return new Blob(chunks);
 }
 
 function showCard(info) {
@@ -117,7 +112,7 @@ function showCard(info) {
   els.warning.hidden = card.decoder_trained !== false;
 }
 
-/** Loads a bundle (bytes) on the chosen backend; on failure the previous model stays. */
+/** Loads a bundle (a Blob) on the chosen backend; on failure the previous model stays. */
 async function loadModel(bytes, label) {
   const previous = model;
   setStatus("loading", `Loading ${label}…`);
@@ -254,7 +249,7 @@ async function captionNow(photo) {
     return;
   }
   try {
-    const result = await client.caption(await photo.file.arrayBuffer(), photo.view.captionOptions());
+    const result = await client.caption(photo.file, photo.view.captionOptions());
     await render(photo, result);
   } catch (err) {
     showError(photo, err.message);

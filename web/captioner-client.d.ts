@@ -62,23 +62,24 @@ export declare class CaptionerClient {
    * offline cache). */
   workerFiles(): Promise<string[]>;
 
-  /** The current model's bundle bytes; null before the first load. */
-  get bundle(): ArrayBuffer | Uint8Array | null;
+  /** The current model's bundle, as a Blob (the browser keeps its bytes outside the page's
+   * memory); null before the first load. */
+  get bundle(): Blob | null;
 
   /** Loads a `.safetensors` bundle and resolves with its info. `"auto"` (default) captions on
    * the CPU at once and, where the browser offers a WebGPU adapter, moves captions to WebGPU
    * in the background if it is faster (`onBackend`); `"webgpu"` and `"cpu"` force a module.
    * A bundle that fails to load leaves the previous model in place. */
-  load(bytes: ArrayBuffer | Uint8Array, backend?: "auto" | "webgpu" | "cpu"): Promise<Info>;
+  load(bytes: Blob | ArrayBuffer | Uint8Array, backend?: "auto" | "webgpu" | "cpu"): Promise<Info>;
 
   /** Starts the worker a later `load(bytes, backend)` uses, so that its WebAssembly downloads
    * and compiles while the model is still being fetched. Optional: `load` starts one itself. */
   start(backend?: "auto" | "webgpu" | "cpu"): void;
 
   /** Captions a photo; rejects when no model is loaded. */
-  caption(image: ImageInput, options?: CaptionOptions): Promise<CaptionResult>;
+  caption(image: ImageInput | Blob, options?: CaptionOptions): Promise<CaptionResult>;
 
   /** Scores a caption (text, or vocabulary words) for a photo: each word's probability, rank
    * and attention. `note` says when WebGPU failed and the CPU answered instead. */
-  score(image: ImageInput, caption: string | string[], options?: ScoreOptions): Promise<ScoreResult & { note?: string }>;
+  score(image: ImageInput | Blob, caption: string | string[], options?: ScoreOptions): Promise<ScoreResult & { note?: string }>;
 }

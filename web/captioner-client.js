@@ -56,10 +56,9 @@ class ModelWorker {
     });
   }
 
-  load(bytes, backend) {
-    // A copy of its own, transferred: the page keeps its bytes, and no third copy is made.
-    const copy = bytes.slice(0);
-    return this.request({ type: "load", bytes: copy, backend }, [copy.buffer ?? copy]);
+  /** `bundle`: a Blob, sent as a reference: its bytes are read inside the worker. */
+  load(bundle, backend) {
+    return this.request({ type: "load", bundle, backend });
   }
 
   caption(image, options) {
@@ -70,7 +69,8 @@ class ModelWorker {
     return this.#withImage({ type: "score", caption, options }, image);
   }
 
-  /** Sends `message` with a copy of `image` (bytes are transferred, pixels cloned). */
+  /** Sends `message` with `image`: a Blob (a File) by reference, read inside the worker; bytes
+   * copied and transferred; pixels cloned. */
   #withImage(message, image) {
     const copy = image instanceof ArrayBuffer ? image.slice(0) : image;
     return this.request({ ...message, image: copy }, copy instanceof ArrayBuffer ? [copy] : []);
@@ -105,7 +105,7 @@ export class CaptionerClient {
   #spare = null; // the CPU worker kept while WebGPU captions, for a fall back without reloading
   #probing = null; // the WebGPU worker being measured
   #started = null; // a worker started by `start`, its module loading, not yet given a model
-  #bundle = null; // the current model's bytes, to reload after a crash
+  #bundle = null; // the current model's bundle, a Blob (its bytes outside the page), to reload after a crash
   #generation = 0; // bumps on every load, so a stale comparison never switches the new model
   #adapter = null; // the answer to whether WebGPU has an adapter, asked once
   /** (text): a device change the page should show. */
@@ -189,7 +189,7 @@ export class CaptionerClient {
     return [...new Set(files.flat())];
   }
 
-  /** The current model's bundle bytes. */
+  /** The current model's bundle, as a Blob. */
   get bundle() {
     return this.#bundle;
   }
@@ -199,10 +199,12 @@ export class CaptionerClient {
     this.#active = this.#spare = this.#probing = null;
   }
 
-  /** Loads a bundle (ArrayBuffer) on `backend` ("auto", "cpu" or "webgpu"); resolves with the
-   * model info. A bundle that fails to load leaves the previous model in place. With "auto" the
-   * CPU answers at once and WebGPU is measured in the background (see `onBackend`). */
+  /** Loads a bundle (Blob, ArrayBuffer or Uint8Array) on `backend` ("auto", "cpu" or "webgpu");
+   * resolves with the model info. A bundle that fails to load leaves the previous model in
+   * place. With "auto" the CPU answers at once and WebGPU is measured in the background (see
+   * `onBackend`). Bytes are kept as a Blob, which the browser holds outside the page's memory. */
   async load(bytes, backend = "auto") {
+    if (!(bytes instanceof Blob)) bytes = new Blob([bytes]);
     const adapter = backend === "auto" ? this.#hasWebGpu() : null;
     let [worker, info] = await this.#loaded(this.#moduleFor(backend), bytes, backend === "webgpu" ? "webgpu" : "cpu");
     this.#stopAll();
@@ -251,7 +253,7 @@ export class CaptionerClient {
     this.onBackend({ backend: backend ?? this.#active.module, note });
   }
 
-  /** Captions encoded image bytes (ArrayBuffer) or ImageData with `{ beam, maxLen }`, and to
+  /** Captions an encoded image (a Blob such as a File, or bytes) or ImageData with `{ beam, maxLen }`, and to
    * explore `{ prefix, alternatives, allBeams }` (see glimpse-wasm). */
   caption(image, options) {
     return this.#run((worker) => worker.caption(image, options));

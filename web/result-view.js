@@ -163,11 +163,6 @@ export class ResultView {
     }
   }
 
-  /** The photo's bytes, read afresh from its file (the page keeps no copy). */
-  async #bytes() {
-    return this.photo.file.arrayBuffer();
-  }
-
   // ------------------------------------------------------------ drawing
 
   #render() {
@@ -358,7 +353,7 @@ export class ResultView {
   async #branch(i, word) {
     const prefix = [...this.caption.tokens.slice(0, i), word];
     const asked = this.#generation;
-    const result = await this.request(async () => this.client.caption(await this.#bytes(), this.captionOptions({ prefix })));
+    const result = await this.request(async () => this.client.caption(this.photo.file, this.captionOptions({ prefix })));
     if (!result || asked !== this.#generation) return;
     this.#history.push(result);
     this.#beam = 0;
@@ -381,7 +376,7 @@ export class ResultView {
    * model's own caption and its log-probability. */
   async #score(text) {
     const asked = this.#generation;
-    const scored = await this.request(async () => this.client.score(await this.#bytes(), text, { alternatives: ALTERNATIVES }));
+    const scored = await this.request(async () => this.client.score(this.photo.file, text, { alternatives: ALTERNATIVES }));
     if (!scored || asked !== this.#generation) return;
     this.#scored = scored;
     this.element.glimpseScore = scored;

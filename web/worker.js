@@ -3,9 +3,9 @@
 // CPU over a pool of one thread per core: needs a cross-origin isolated page), `?module=webgpu`
 // pkg/webgpu; `&cache=1` keeps the .wasm in the offline cache (see offline.js).
 //
-// Messages in:  { id, type: "load", bytes: ArrayBuffer, backend }
-//               { id, type: "caption", image: ArrayBuffer | ImageData, options }
-//               { id, type: "score", image: ArrayBuffer | ImageData, caption, options }
+// Messages in:  { id, type: "load", bundle: Blob, backend }
+//               { id, type: "caption", image: Blob | ArrayBuffer | ImageData, options }
+//               { id, type: "score", image: Blob | ArrayBuffer | ImageData, caption, options }
 //               { id, type: "files" }: the URLs this worker loaded (for the offline cache)
 // Messages out: { id, ok: true, value } | { id, ok: false, error, fatal, startup }
 // `fatal` means the WebAssembly instance trapped (a panic, a lost GPU): this worker is unusable
@@ -42,12 +42,14 @@ async function started() {
   }
 }
 
-async function handle({ type, bytes, backend, image, caption, options }) {
+async function handle({ type, bundle, backend, image, caption, options }) {
   const Captioner = await started();
   if (broken) throw new Error(broken);
   switch (type) {
     case "load": {
+      const bytes = await bundle.arrayBuffer();
       const next = await Captioner.load(new Uint8Array(bytes), { backend });
+      release(bytes);
       // The old model stays until the new one has loaded: a bad bundle keeps it.
       captioner?.free();
       captioner = next;
@@ -56,14 +58,26 @@ async function handle({ type, bytes, backend, image, caption, options }) {
     case "caption":
     case "score": {
       if (!captioner) throw new Error("no model is loaded");
-      const input = image instanceof ArrayBuffer ? new Uint8Array(image) : image;
-      return type === "caption" ? await captioner.caption(input, options) : await captioner.score(input, caption, options);
+      const bytes = image instanceof Blob ? await image.arrayBuffer() : image;
+      const input = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+      try {
+        return type === "caption" ? await captioner.caption(input, options) : await captioner.score(input, caption, options);
+      } finally {
+        release(bytes);
+      }
     }
     case "files":
       return performance.getEntriesByType("resource").map((entry) => entry.name);
     default:
       throw new Error(`unknown request ${type}`);
   }
+}
+
+/** Frees `buffer`'s memory now (the module has copied the bytes), not at this worker's next
+ * garbage collection: its heap is small, so that can be many photos away. `transfer(0)`
+ * detaches the buffer, which lets its memory go; browsers without it wait for the collector. */
+function release(buffer) {
+  if (buffer instanceof ArrayBuffer) buffer.transfer?.(0);
 }
 
 // One request at a time: the captioner is borrowed for the whole of each call.

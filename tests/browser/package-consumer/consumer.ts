@@ -149,6 +149,9 @@ export async function run(photoUrl: string, wasm?: string): Promise<Report> {
   }
   const greedy: CaptionResult = await client.caption(photo, { beam: 1, maxLen: 20 });
   expectKeys(problems, "client caption", greedy, RESULT_KEYS, ["alternatives", "beams"]);
+  // A Blob (as a File is) goes to the worker by reference and gives the same caption.
+  const fromBlob: CaptionResult = await client.caption(new Blob([photo]), { beam: 1, maxLen: 20 });
+  if (fromBlob.caption !== greedy.caption) problems.push(`a Blob gave "${fromBlob.caption}", bytes "${greedy.caption}"`);
   expectKeys(problems, "client caption.stages", greedy.stages, STAGE_KEYS);
   // The model's own words, scored by teacher forcing, with the top 3 words at every position.
   const scored = await client.score(photo, greedy.tokens, { alternatives: 3 });
