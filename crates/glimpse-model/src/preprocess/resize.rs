@@ -70,6 +70,7 @@ pub fn resize_rgb(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     }
     let columns: Vec<Taps> = (0..width).map(|x| taps(in_width, width, x)).collect();
     // One row of the vertical pass: [in_width × 3] samples, RGB interleaved as in the image.
+    // Neither `× 3` can overflow: `image` and `out` already hold whole rows of that many bytes.
     let mut row = vec![0.0f32; in_width as usize * 3];
     for (y, out_row) in out.chunks_exact_mut(width as usize * 3).enumerate() {
         vertical_row(image.as_raw(), &taps(in_height, height, y as u32), &mut row);
