@@ -13,7 +13,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Device, Tensor};
 
-use crate::activation::stable_tanh;
+use crate::activation::tanh;
 use crate::config::AttentionActivation;
 use crate::params::{ParamSlot, TorchParams, join};
 
@@ -72,7 +72,7 @@ impl Attention {
         let combined = if self.use_relu {
             relu(combined)
         } else {
-            stable_tanh(combined)
+            tanh(combined)
         };
         let scores = self.a.forward(combined).reshape([batch, positions]); // [B, P]
         let alpha = softmax(scores, 1);

@@ -9,9 +9,9 @@
 //! ```
 //! with `h₀ = init_h(mean features)`, `c₀ = init_c(mean features)`.
 
+use crate::activation::sigmoid;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Linear, LinearConfig};
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::attention::{Attention, AttentionDims};

@@ -8,10 +8,9 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
-use crate::activation::stable_tanh;
+use crate::activation::{sigmoid, tanh};
 use crate::params::{ParamSlot, TorchParams, join};
 
 #[derive(Module, Debug)]
@@ -47,11 +46,11 @@ impl LstmCell {
         let (i, f, g, o) = (
             sigmoid(gate(0)),
             sigmoid(gate(1)),
-            stable_tanh(gate(2)),
+            tanh(gate(2)),
             sigmoid(gate(3)),
         );
         let c = f * state.c + i * g;
-        let h = o * stable_tanh(c.clone());
+        let h = o * tanh(c.clone());
         LstmState { h, c }
     }
 }

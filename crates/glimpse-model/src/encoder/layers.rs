@@ -118,12 +118,12 @@ mod tests {
             f32::INFINITY,
         ];
         let x = Tensor::<1>::from_data(TensorData::new(values.to_vec(), [values.len()]), &Device::flex());
-        let got: Vec<f32> = relu6(x).into_data().to_vec().unwrap();
+        let got: Vec<f32> = relu6(x).into_data().try_to_vec().unwrap();
         let want: Vec<f32> = values.iter().map(|v| v.clamp(0.0, 6.0)).collect();
         assert_eq!(got, want);
         let nan = Tensor::<1>::from_data(TensorData::new(vec![f32::NAN], [1]), &Device::flex());
         assert!(
-            relu6(nan).into_data().to_vec::<f32>().unwrap()[0].is_nan(),
+            relu6(nan).into_data().try_to_vec::<f32>().unwrap()[0].is_nan(),
             "NaN propagates, as in PyTorch"
         );
     }
