@@ -15,7 +15,9 @@ use burn::backend::{Autodiff, autodiff::checkpoint::strategy::CheckpointStrategy
 
 #[backend_extension(Flex, Autodiff: cfg(feature = "autodiff"))]
 pub trait VectorActivations: Backend {
+    /// `tanh` by [`kernels::tanh`].
     fn vector_tanh(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `sigmoid` by [`kernels::sigmoid`].
     fn vector_sigmoid(x: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
@@ -36,7 +38,9 @@ fn map_f32(x: FlexTensor, kernel: fn(&mut [f32]), fallback: fn(FlexTensor) -> Fl
         return fallback(x);
     }
     let mut x = if x.is_contiguous() { x } else { x.to_contiguous() };
-    let (start, end) = x.layout().contiguous_offsets().expect("a contiguous layout");
+    let Some((start, end)) = x.layout().contiguous_offsets() else {
+        return fallback(x); // (not reached: the layout was just made contiguous)
+    };
     if let Some(values) = x.try_storage_mut::<f32>() {
         kernel(&mut values[start..end]);
         return x;
