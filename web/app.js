@@ -201,8 +201,11 @@ function options() {
 }
 
 // Captions run one after another (the worker takes one at a time anyway); the queue shows how
-// many are waiting, and the waiting ones can be cancelled.
+// many are waiting, and the waiting ones can be cancelled. Each photo is drawn while the next one
+// is captioned, so the worker never waits for the page; the one after that waits for the
+// drawing, so at most one photo's drawing is behind.
 let captionQueue = Promise.resolve();
+let drawing = Promise.resolve(); // the last captioned photo being drawn
 const waiting = new Set(); // photos queued and not started
 const queued = { total: 0, done: 0 }; // this run of the queue, since it was last empty
 
@@ -233,7 +236,10 @@ function caption(photo) {
     $("[data-testid=caption]", element).textContent = "Captioning…";
     updateQueue();
     try {
-      await captionNow(photo);
+      const draw = await captionNow(photo);
+      const previous = drawing;
+      drawing = previous.then(draw).catch((err) => showError(photo, err.message));
+      await previous;
     } finally {
       queued.done += 1;
       updateQueue();
@@ -242,17 +248,17 @@ function caption(photo) {
   return captionQueue;
 }
 
+/** Captions `photo`; resolves, once the caption has come, with the function that draws it. */
 async function captionNow(photo) {
   await modelLoading;
-  if (!model) {
-    showError(photo, "No model is loaded.");
-    return;
-  }
+  if (!model) return () => showError(photo, "No model is loaded.");
+  // The copy shown is made while the worker captions: the page's thread is free then.
+  const copy = photo.copy ? Promise.resolve(photo.copy) : displayCopy(photo.file, shownWidth(photo.element));
   try {
     const result = await client.caption(photo.file, photo.view.captionOptions());
-    await render(photo, result);
+    return () => render(photo, result, copy);
   } catch (err) {
-    showError(photo, err.message);
+    return () => showError(photo, err.message);
   }
 }
 
@@ -293,19 +299,38 @@ async function displayCopy(file, width) {
   } catch {
     return null;
   }
-  const scale = Math.min(1, Math.max(MIN_DISPLAY_WIDTH, Math.ceil(width)) / bitmap.width);
-  if (scale === 1) {
+  try {
+    return await scaledCopy(file, bitmap, width);
+  } catch {
+    return null;
+  } finally {
     bitmap.close();
-    return file;
   }
+}
+
+/** `bitmap` (decoded from `file`) scaled as displayCopy says, as a Blob. */
+async function scaledCopy(file, bitmap, width) {
+  const scale = Math.min(1, Math.max(MIN_DISPLAY_WIDTH, Math.ceil(width)) / bitmap.width);
+  if (scale === 1) return file;
   const [w, h] = [Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale))];
   const canvas = new OffscreenCanvas(w, h);
   canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
-  bitmap.close();
   return canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
 }
 
-async function render(photo, result) {
+/** The width, in device pixels, at which a result shows its photo, measured while its view may
+ * still be hidden: shown for the measurement (a layout, not painted) and hidden again. */
+function shownWidth(element) {
+  const view = $(".view", element);
+  const hidden = view.hidden;
+  view.hidden = false;
+  const width = $(".photo", element).clientWidth;
+  view.hidden = hidden;
+  return width * devicePixelRatio;
+}
+
+/** Shows `result` for `photo`; `copy`: a promise of its display copy (see displayCopy). */
+async function render(photo, result, copy) {
   const { element } = photo;
   photo.result = result;
   element.glimpseResult = result;
@@ -324,8 +349,7 @@ async function render(photo, result) {
   $(".view", element).hidden = false;
   // The page shows (and draws panels and figures from) a copy of the photo at the size it is
   // shown; the full photo is decoded only when needed (hiding a region) and let go again.
-  const picture = $(".picture", element);
-  photo.copy ??= await displayCopy(photo.file, picture.parentElement.clientWidth * devicePixelRatio);
+  photo.copy ??= await copy;
   const image = photo.copy && (await photo.view.showPhoto());
   await photo.view.show(result, image);
   // Done only once the caption, its words and its heatmap are on the page.
@@ -368,11 +392,15 @@ els.backend.addEventListener("change", () => {
   if (model) modelLoading = loadModel(client.bundle, model.label).catch(() => {});
 });
 
-/** Resolves once no photo is being captioned or waiting. Offline caching waits for that between
- * files: on two cores, filling the cache while the first photo was captioned slowed it by a
- * sixth. */
+/** Resolves once no photo is being captioned, waits or is being drawn. Offline caching waits
+ * for that between files: on two cores, filling the cache while the first photo was captioned
+ * slowed it by a sixth. */
 async function captionsIdle() {
-  while (queued.done < queued.total) await captionQueue.catch(() => {});
+  let drawn;
+  while (queued.done < queued.total || drawn !== drawing) {
+    drawn = drawing;
+    await Promise.all([captionQueue.catch(() => {}), drawn]);
+  }
 }
 
 /** Puts what the page and its workers loaded into this build's cache, then says so on the page

@@ -67,18 +67,21 @@ export class Occlusion {
     this.#showCaption(null);
   }
 
-  /** Draws the hidden region (filled as the model will see it) over the heatmap. */
-  drawMask(ctx) {
+  /** Shows the hidden region (filled as the model will see it) over the heatmap: an element
+   * laid over the photo, not pixels of the heatmap's canvas, which is drawn at a lower
+   * resolution and scaled up (see ResultView.draw), so that its edges stay sharp. */
+  showMask() {
+    const region = $(".hidden-region", this.element);
+    region.hidden = !this.mask;
     if (!this.mask) return;
-    const { width, height } = ctx.canvas;
-    const [x, y, w, h] = [this.mask.x * width, this.mask.y * height, this.mask.w * width, this.mask.h * height];
-    ctx.fillStyle = `rgb(${this.#fill.join(" ")} / 0.9)`;
-    ctx.fillRect(x, y, w, h);
-    ctx.setLineDash([6, 4]);
-    ctx.lineWidth = 2;
-    ctx.strokeStyle = "#fff";
-    ctx.strokeRect(x, y, w, h);
-    ctx.setLineDash([]);
+    const percent = (fraction) => `${(100 * fraction).toFixed(3)}%`;
+    Object.assign(region.style, {
+      left: percent(this.mask.x),
+      top: percent(this.mask.y),
+      width: percent(this.mask.w),
+      height: percent(this.mask.h),
+      backgroundColor: `rgb(${this.#fill.join(" ")} / 0.9)`,
+    });
   }
 
   /** The region where the selected word looked most: the cells around its peak holding at least

@@ -39,6 +39,12 @@ function arrowKeys(row, event, i) {
   row.children[(i + step + n) % n].focus();
 }
 
+/** The heatmap's canvas has this many times fewer pixels a side than the photo's box, and CSS
+ * scales it up smoothly: a map interpolated from a grid of a few cells a side looks the same,
+ * and each result's canvas holds a quarter of the memory (and of the drawing) it would at full
+ * size. */
+const HEATMAP_DOWNSCALE = 2;
+
 /** Results more than this far off screen give their heatmap canvas's and photo's memory back (a
  * hundred photos would otherwise keep a hundred of each); they draw again when they come near. */
 const farFromScreen = new IntersectionObserver(
@@ -184,8 +190,8 @@ export class ResultView {
     const picture = $(".picture", element);
     const canvas = $("canvas[data-testid=attention]", element);
     const box = picture.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(box.width || picture.width || 224));
-    canvas.height = Math.max(1, Math.round(box.height || picture.height || 224));
+    canvas.width = Math.max(1, Math.round((box.width || picture.width || 224) / HEATMAP_DOWNSCALE));
+    canvas.height = Math.max(1, Math.round((box.height || picture.height || 224) / HEATMAP_DOWNSCALE));
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const { attention, grid } = this.panels;
@@ -193,7 +199,7 @@ export class ResultView {
     const map = overallView ? attention[0] : attention[this.#selected];
     if (map) drawHeatmap(ctx, map, grid, Number($(".opacity", element).value), this.colormap);
     canvas.dataset.word = overallView ? "overall" : String(this.#selected);
-    this.occlusion.drawMask(ctx);
+    this.occlusion.showMask();
     for (const row of element.querySelectorAll("[data-testid=words], [data-testid=scored-words]")) {
       const active = (row.dataset.testid === "scored-words") === this.#showScored;
       for (const [i, chip] of [...row.children].entries()) chip.setAttribute("aria-pressed", String(active && i === this.#selected));

@@ -176,8 +176,15 @@ for (const mode of MODES) {
       const shown = await occluded.evaluate((element) => [...element.childNodes].filter((n) => n.nodeName !== "DEL").map((n) => n.textContent).join("").replace(/\s+/g, " "));
       assert.ok(shown.includes(`${result.tokens.join(" ")} (`), `${shown} lacks ${result.tokens.join(" ")}`);
       await page.screenshot({ path: artifact(`explore-${mode.name}-occluded.png`), fullPage: true });
+      // The hidden region is shown over the photo where the model was shown it.
+      const region = card.locator("[data-testid=hidden-region]");
+      const [box, photo] = [await region.boundingBox(), await card.locator("canvas[data-testid=attention]").boundingBox()];
+      assert.ok(box && box.width > 1 && box.height > 1, "the hidden region is not shown");
+      assert.ok(box.x >= photo.x - 0.5 && box.y >= photo.y - 0.5, "the hidden region starts outside the photo");
+      assert.ok(box.x + box.width <= photo.x + photo.width + 0.5 && box.y + box.height <= photo.y + photo.height + 0.5, `the hidden region ends outside the photo: ${JSON.stringify([box, photo])}`);
       await card.locator("[data-testid=clear-mask]").click();
       assert.equal(await occluded.textContent(), "");
+      assert.equal(await region.isHidden(), true, "the hidden region is still shown after clearing it");
       // Keyboard: arrows place and move a region, Delete clears it.
       await card.locator("canvas[data-testid=attention]").focus();
       await page.keyboard.press("ArrowRight");

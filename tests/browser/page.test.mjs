@@ -185,6 +185,13 @@ for (const mode of MODES) {
       await words.nth(0).click();
       const first = await pixels();
       assert.ok(first.alpha > first.size / 2, "the heatmap canvas is blank");
+      // On screen, the heatmap lies exactly over the photo, and the result holds the whole photo.
+      const [heatmap, photo, result] = await Promise.all([canvas.boundingBox(), card.locator(".picture").boundingBox(), card.boundingBox()]);
+      assert.ok(photo.width > 100 && photo.height > 100, `the photo is not shown: ${JSON.stringify(photo)}`);
+      for (const side of ["x", "y", "width", "height"]) {
+        assert.ok(Math.abs(heatmap[side] - photo[side]) <= 1, `the heatmap's ${side} is ${heatmap[side]}, the photo's ${photo[side]}`);
+      }
+      assert.ok(photo.y + photo.height <= result.y + result.height, "the photo runs out of its result");
       await words.nth(1).hover();
       const second = await pixels();
       assert.notEqual(second.sum, first.sum, "the heatmap did not change with the word");

@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, IntDType, Tensor, TensorData};
 
 use super::{Alternative, Caption};
 use crate::error::{Error, Result};
@@ -125,9 +125,27 @@ pub(crate) fn rank_of(log_probs: &[f32], word: u32) -> usize {
     1 + log_probs.iter().filter(|&&v| v > target).count()
 }
 
+/// Indices or word ids `[N]` as an integer tensor.
 pub(crate) fn index_tensor(indices: &[u32], device: &Device) -> Tensor<1, Int> {
-    let data: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
-    Tensor::from_data(TensorData::new(data, [indices.len()]), device)
+    int_tensor(indices, [indices.len()], device)
+}
+
+/// `values` (word ids, indices) as an integer tensor of `shape`, built in the device's own
+/// integer type. Built in another, each was converted by burn's cast between every pair of
+/// types: in WebAssembly its largest function (77 KB), which decoding called at every step, so
+/// V8 spent half a second optimising it during the user's first photos.
+pub(crate) fn int_tensor<const D: usize>(
+    values: &[u32],
+    shape: [usize; D],
+    device: &Device,
+) -> Tensor<D, Int> {
+    let data = match device.settings().int_dtype {
+        // Word ids and indices are far below 2^31 (vocabularies and batches are capped).
+        IntDType::I32 => TensorData::new(values.iter().map(|&v| v as i32).collect::<Vec<_>>(), shape),
+        IntDType::U32 => TensorData::new(values.to_vec(), shape),
+        _ => TensorData::new(values.iter().map(|&v| i64::from(v)).collect::<Vec<_>>(), shape),
+    };
+    Tensor::from_data(data, device)
 }
 
 #[cfg(test)]

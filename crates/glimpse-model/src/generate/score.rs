@@ -1,10 +1,8 @@
 //! Scoring a given caption: how probable the model finds each word and where it would look for
 //! it, computed by teacher forcing (training's forward pass).
 
-use burn::tensor::{Int, Tensor, TensorData};
-
 use super::explore::{check_alternatives, check_caption_ids};
-use super::rows::{rank_of, read_step, top_words};
+use super::rows::{int_tensor, rank_of, read_step, top_words};
 use super::{Alternative, attention_entropy};
 use crate::decoder::EncodedImages;
 use crate::error::{Error, Result};
@@ -64,14 +62,13 @@ pub async fn score(
             encoded.batch_size()
         )));
     }
-    let ids: Vec<i64> = std::iter::once(vocab.start)
+    let ids: Vec<u32> = std::iter::once(vocab.start)
         .chain(words.iter().copied())
         .chain(std::iter::once(vocab.end))
-        .map(i64::from)
         .collect();
     let steps = ids.len() - 1;
     let device = encoded.features.device();
-    let caption = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [1, ids.len()]), &device);
+    let caption = int_tensor(&ids, [1, ids.len()], &device); // [1, T]
     // logits [1, T-1, V], alphas [1, T-1, P]
     let (logits, alphas) = model.decoder.forward(encoded, caption);
     let [_, _, vocab_size] = logits.dims();
@@ -84,7 +81,7 @@ pub async fn score(
     .await?;
     let mut scored: Vec<ScoredWord> = (0..steps)
         .map(|t| {
-            let id = ids[t + 1] as u32;
+            let id = ids[t + 1];
             let log_probs = rows.log_probs(t);
             let attention = rows.alpha(t).to_vec();
             ScoredWord {
