@@ -14,11 +14,11 @@ export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
 
 /** `fetch(url)` that also keeps a successful answer in this build's offline cache, and answers
  * from that cache when the network fails even if no service worker does (a reload that
- * bypassed it, a worker it does not control). */
-export async function fetchOnce(url) {
+ * bypassed it, a worker it does not control). `request`: that fetch, if already started. */
+export async function fetchOnce(url, request = fetch(url)) {
   let response;
   try {
-    response = await fetch(url);
+    response = await request;
   } catch (offline) {
     const cached = "caches" in self ? await caches.match(url, { cacheName: CACHE }) : undefined;
     if (cached) return cached;

@@ -17,15 +17,19 @@
 const params = new URL(import.meta.url).searchParams;
 const module = ["cpu-threads", "webgpu"].includes(params.get("module")) ? params.get("module") : "cpu";
 const ready = (async () => {
+  // The .wasm, the largest file, is asked for at once, not after the scripts below.
+  const wasmUrl = new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url);
+  const wasmRequest = fetch(wasmUrl);
+  wasmRequest.catch(() => {}); // a failure (offline) is handled where it is awaited
   // `cache=1` (the page): keep the .wasm in the offline cache; a page without a service worker
-  // to clean old caches up (the npm package's users, by default) fetches it plainly.
+  // to clean old caches up (the npm package's users, by default) takes the answer as it is.
   // Both scripts at once: each waits a round trip or more.
   const [fetchOnce, glue] = await Promise.all([
-    params.get("cache") === "1" ? import("./offline.js").then((offline) => offline.fetchOnce) : fetch,
+    params.get("cache") === "1" ? import("./offline.js").then((offline) => offline.fetchOnce) : (_url, request) => request,
     import(`./pkg/${module}/glimpse_wasm.js`),
   ]);
   // The .wasm goes into the offline cache as it arrives: no second download for it.
-  await glue.default({ module_or_path: fetchOnce(new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url)) });
+  await glue.default({ module_or_path: fetchOnce(wasmUrl, wasmRequest) });
   // One pool thread per core; this worker only waits while they run a kernel.
   if (module === "cpu-threads") await glue.initThreadPool(navigator.hardwareConcurrency);
   return glue.Captioner;

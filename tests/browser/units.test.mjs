@@ -51,3 +51,23 @@ test("heatmaps are upsampled as PyTorch's bilinear interpolate (align_corners=Fa
   assert.equal(upsample([0, 1, 2, 3], [2, 2], 4, 4, reused), reused);
   assert.deepEqual([...reused], [...expected, -1, -1, -1, -1]);
 });
+
+test("index.html preloads exactly the modules app.js imports, however deep", async () => {
+  const { readFileSync } = await import("node:fs");
+  const web = new URL("../../web/", import.meta.url);
+  // Static imports and dynamic ones of a literal path, followed from app.js.
+  const imports = (file) => [...readFileSync(new URL(file, web), "utf8").matchAll(/(?:from|import\()\s*"\.\/([^"]+)"/g)].map((m) => new URL(m[1], new URL(file, web)).href.slice(web.href.length));
+  const graph = new Set();
+  const queue = ["app.js"];
+  while (queue.length) {
+    for (const next of imports(queue.pop()).filter((file) => !graph.has(file) && file !== "app.js")) {
+      graph.add(next);
+      if (!next.startsWith("pkg/")) queue.push(next); // pkg/ is built: version.js imports nothing
+    }
+  }
+  const html = readFileSync(new URL("index.html", web), "utf8");
+  const preloaded = [...html.matchAll(/<link rel="modulepreload" href="\.\/([^"]+)"/g)].map((m) => m[1]);
+  assert.ok(graph.size >= 7, `only ${[...graph]} found: the import pattern no longer matches`);
+  assert.deepEqual([...preloaded].sort(), [...graph].sort());
+});
+
