@@ -48,6 +48,7 @@ pub mod attention;
 pub mod bundle;
 pub mod captioner;
 pub mod config;
+pub mod conv_kernels;
 pub mod decoder;
 pub mod encoder;
 pub mod error;

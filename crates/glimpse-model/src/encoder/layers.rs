@@ -6,6 +6,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::conv_kernels::{self, Epilogue};
 use crate::params::{ParamSlot, TorchParams, join};
 
 /// A bias-free convolution padded by `kernel / 2` on every side, as torchvision's `conv1x1`,
@@ -32,9 +33,27 @@ pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
 /// `bn(conv(x))`, or `conv(x)` alone once [`fold_batch_norm`] has folded `bn` into `conv`: the
 /// encoder's convolutions are bias-free, so a bias means the fold happened.
 pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
-    match conv.bias {
-        Some(_) => conv.forward(x),
+    conv_bn_then(conv, bn, x, Epilogue::Identity)
+}
+
+/// `relu6(bn(conv(x)))`, as [`conv_bn`].
+pub fn conv_bn_relu6(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
+    conv_bn_then(conv, bn, x, Epilogue::Relu6)
+}
+
+/// `epilogue(bn(conv(x)))`. Folded 1×1 and depthwise 3×3 convolutions run by [`conv_kernels`]
+/// where it applies (the browser's CPU module), the epilogue included.
+fn conv_bn_then(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, epilogue: Epilogue) -> Tensor<4> {
+    let y = match conv.bias {
+        Some(_) => match conv_kernels::conv2d(conv, &x, epilogue) {
+            Some(y) => return y,
+            None => conv.forward(x),
+        },
         None => bn.forward(conv.forward(x)),
+    };
+    match epilogue {
+        Epilogue::Identity => y,
+        Epilogue::Relu6 => relu6(y),
     }
 }
 
@@ -74,6 +93,11 @@ impl ConvNorm {
     /// `[B, in, H, W]` → `[B, out, H/stride, W/stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         conv_bn(&self.conv, &self.bn, x)
+    }
+
+    /// `relu6(forward(x))`: MobileNetV2's `Conv2dNormActivation`.
+    pub fn forward_relu6(&self, x: Tensor<4>) -> Tensor<4> {
+        conv_bn_relu6(&self.conv, &self.bn, x)
     }
 
     /// See [`fold_batch_norm`].

@@ -10,7 +10,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::tensor::{Device, Tensor};
 
-use super::layers::{ConvNorm, batch_norm, conv, conv_bn, fold_batch_norm, relu6};
+use super::layers::{ConvNorm, batch_norm, conv, conv_bn, fold_batch_norm};
 use crate::params::{ParamSlot, TorchParams, join};
 
 /// torchvision's `inverted_residual_setting`: expansion t, channels c, repeats n, stride s.
@@ -94,11 +94,11 @@ impl MobileNetV2 {
 
     /// `[B, 3, H, W]` → `[B, 1280, H/32, W/32]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
-        let mut x = relu6(self.stem.forward(images)); // [B, 32·width_mult, H/2, W/2]
+        let mut x = self.stem.forward_relu6(images); // [B, 32·width_mult, H/2, W/2]
         for block in &self.blocks {
             x = block.forward(x);
         }
-        relu6(self.head.forward(x))
+        self.head.forward_relu6(x)
     }
 
     /// Folds every BatchNorm into its convolution, for inference (see [`fold_batch_norm`]).
@@ -131,10 +131,10 @@ impl InvertedResidual {
     /// `[B, inp, H, W]` → `[B, oup, H/stride, W/stride]`.
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let out = match &self.expand {
-            Some(expand) => relu6(expand.forward(x.clone())), // [B, t·inp, H, W]
+            Some(expand) => expand.forward_relu6(x.clone()), // [B, t·inp, H, W]
             None => x.clone(),
         };
-        let out = relu6(self.depthwise.forward(out)); // [B, t·inp, H/s, W/s]
+        let out = self.depthwise.forward_relu6(out); // [B, t·inp, H/s, W/s]
         let out = conv_bn(&self.project, &self.project_bn, out); // [B, oup, H/s, W/s]
         if self.residual { x + out } else { out }
     }

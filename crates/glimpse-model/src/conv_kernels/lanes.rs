@@ -1,0 +1,107 @@
+//! Four f32 lanes: WebAssembly SIMD in the browser, a plain array elsewhere, which the compiler
+//! vectorises. Both round the product and the sum separately, so they compute the same values.
+
+#[cfg(target_arch = "wasm32")]
+pub use wasm::F32x4;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use portable::F32x4;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm {
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct F32x4(v128);
+
+    impl F32x4 {
+        #[inline(always)]
+        pub fn zero() -> Self {
+            F32x4(f32x4_splat(0.0))
+        }
+
+        #[inline(always)]
+        pub fn splat(x: f32) -> Self {
+            F32x4(f32x4_splat(x))
+        }
+
+        /// `values[at..at + 4]`.
+        #[inline(always)]
+        pub fn load<const N: usize>(values: &[f32; N], at: usize) -> Self {
+            let lanes: &[f32; 4] = values[at..at + 4].try_into().expect("4 lanes");
+            // SAFETY: `lanes` is 16 readable bytes; `v128_load` needs no alignment.
+            F32x4(unsafe { v128_load(lanes.as_ptr().cast()) })
+        }
+
+        /// Writes the lanes to `values[at..at + 4]`.
+        #[inline(always)]
+        pub fn store<const N: usize>(self, values: &mut [f32; N], at: usize) {
+            let lanes: &mut [f32; 4] = (&mut values[at..at + 4]).try_into().expect("4 lanes");
+            // SAFETY: `lanes` is 16 writable bytes; `v128_store` needs no alignment.
+            unsafe { v128_store(lanes.as_mut_ptr().cast(), self.0) }
+        }
+
+        /// `self + a·b`, rounded twice.
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            F32x4(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
+        }
+
+        #[inline(always)]
+        pub fn add(self, other: Self) -> Self {
+            F32x4(f32x4_add(self.0, other.0))
+        }
+
+        /// `min(max(self, 0), 6)` lane by lane; WebAssembly's `min` and `max` keep NaN.
+        #[inline(always)]
+        pub fn relu6(self) -> Self {
+            F32x4(f32x4_min(f32x4_max(self.0, f32x4_splat(0.0)), f32x4_splat(6.0)))
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod portable {
+    #[derive(Clone, Copy)]
+    pub struct F32x4([f32; 4]);
+
+    impl F32x4 {
+        #[inline(always)]
+        pub fn zero() -> Self {
+            F32x4([0.0; 4])
+        }
+
+        #[inline(always)]
+        pub fn splat(x: f32) -> Self {
+            F32x4([x; 4])
+        }
+
+        /// `values[at..at + 4]`.
+        #[inline(always)]
+        pub fn load<const N: usize>(values: &[f32; N], at: usize) -> Self {
+            F32x4(std::array::from_fn(|lane| values[at + lane]))
+        }
+
+        /// Writes the lanes to `values[at..at + 4]`.
+        #[inline(always)]
+        pub fn store<const N: usize>(self, values: &mut [f32; N], at: usize) {
+            values[at..at + 4].copy_from_slice(&self.0);
+        }
+
+        /// `self + a·b`, rounded twice, as in WebAssembly.
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            F32x4(std::array::from_fn(|lane| self.0[lane] + a.0[lane] * b.0[lane]))
+        }
+
+        #[inline(always)]
+        pub fn add(self, other: Self) -> Self {
+            F32x4(std::array::from_fn(|lane| self.0[lane] + other.0[lane]))
+        }
+
+        #[inline(always)]
+        pub fn relu6(self) -> Self {
+            F32x4(self.0.map(super::super::epilogue::relu6))
+        }
+    }
+}
