@@ -84,6 +84,35 @@ fn four(shape: &[usize]) -> Option<[usize; 4]> {
     shape.try_into().ok()
 }
 
+/// The f32 values of `x`, the weight and the bias; `None` for another dtype.
+fn values<'a>(x: &'a FlexTensor, weight: &'a FlexTensor, bias: &'a FlexTensor) -> Option<[&'a [f32]; 3]> {
+    Some([x.as_slice()?, weight.as_slice()?, bias.as_slice()?])
+}
+
+/// The tensor `out_shape` (`[B, …]`) from `kernel` run on each of `input`'s B images of
+/// `image_in` values; `None` for an empty image, a size that overflows, or an image the kernel
+/// refuses.
+fn per_image(
+    input: &[f32],
+    image_in: usize,
+    out_shape: [usize; 4],
+    mut kernel: impl FnMut(&[f32], &mut [f32]) -> Option<()>,
+) -> Option<FlexTensor> {
+    let [batch, channels, height, width] = out_shape;
+    let image_out = channels.checked_mul(height)?.checked_mul(width)?;
+    if image_in == 0 || image_out == 0 || input.len() != batch.checked_mul(image_in)? {
+        return None;
+    }
+    let mut output = vec![0.0f32; batch.checked_mul(image_out)?];
+    for (x, out) in input
+        .chunks_exact(image_in)
+        .zip(output.chunks_exact_mut(image_out))
+    {
+        kernel(x, out)?;
+    }
+    Some(FlexTensor::from_data(TensorData::new(output, out_shape)))
+}
+
 /// [`pointwise::matmul_bias`] per image, or `None` where it does not apply (another dtype,
 /// shapes that do not match a 1×1 convolution).
 fn pointwise_product(
@@ -96,28 +125,18 @@ fn pointwise_product(
     let [m, weight_k, 1, 1] = four(weight.layout().shape())? else {
         return None;
     };
+    let [input, a, bias] = values(x, weight, bias)?;
     let pixels = height.checked_mul(width)?;
-    let (input, a, bias) = (
-        x.as_slice::<f32>()?,
-        weight.as_slice::<f32>()?,
-        bias.as_slice::<f32>()?,
-    );
-    if weight_k != k || input.len() != batch.checked_mul(k)?.checked_mul(pixels)? || k == 0 || pixels == 0 {
+    if weight_k != k {
         return None;
     }
-    let image_out = m.checked_mul(pixels)?;
-    let mut output = vec![0.0f32; batch.checked_mul(image_out)?]; // [B, m, H, W]
     let dims = pointwise::Dims { m, k, n: pixels };
-    for (b, c) in input
-        .chunks_exact(k * pixels)
-        .zip(output.chunks_exact_mut(image_out))
-    {
-        pointwise::matmul_bias(a, bias, b, dims, epilogue, c)?;
-    }
-    Some(FlexTensor::from_data(TensorData::new(
-        output,
+    per_image(
+        input,
+        k.checked_mul(pixels)?,
         [batch, m, height, width],
-    )))
+        |b, c| pointwise::matmul_bias(a, bias, b, dims, epilogue, c),
+    )
 }
 
 /// [`conv3x3::conv3x3`] per image, or `None` where it does not apply.
@@ -133,6 +152,7 @@ fn conv3x3_product(
     let [out_channels, _, 3, 3] = four(weight.layout().shape())? else {
         return None;
     };
+    let [input, w, bias] = values(x, weight, bias)?;
     let dims = conv3x3::Dims {
         in_channels,
         out_channels,
@@ -142,27 +162,13 @@ fn conv3x3_product(
         stride,
     };
     let (out_height, out_width) = dims.output()?;
-    let (input, w, bias) = (
-        x.as_slice::<f32>()?,
-        weight.as_slice::<f32>()?,
-        bias.as_slice::<f32>()?,
-    );
     let image_in = in_channels.checked_mul(height)?.checked_mul(width)?;
-    let image_out = out_channels.checked_mul(out_height)?.checked_mul(out_width)?;
-    if image_in == 0 || image_out == 0 || input.len() != batch.checked_mul(image_in)? {
-        return None;
-    }
-    let mut output = vec![0.0f32; batch.checked_mul(image_out)?]; // [B, out, H', W']
-    for (x, out) in input
-        .chunks_exact(image_in)
-        .zip(output.chunks_exact_mut(image_out))
-    {
-        conv3x3::conv3x3(x, w, bias, dims, epilogue, out)?;
-    }
-    Some(FlexTensor::from_data(TensorData::new(
-        output,
+    per_image(
+        input,
+        image_in,
         [batch, out_channels, out_height, out_width],
-    )))
+        |x, out| conv3x3::conv3x3(x, w, bias, dims, epilogue, out),
+    )
 }
 
 /// burn's own convolution and ReLU6.
