@@ -206,8 +206,8 @@ impl Scratch {
                         return; // (not reached: rows hold whole steps past the output)
                     };
                     let weight = F32x4::splat(weight);
-                    for (v, sum) in sums.iter_mut().enumerate() {
-                        *sum = sum.mul_add(weight, F32x4::load(values, 4 * v));
+                    for (sum, lanes) in sums.iter_mut().zip(values.as_chunks::<4>().0) {
+                        *sum = sum.mul_add(weight, F32x4::load(lanes));
                     }
                 }
                 let lanes = (out_width - ox).min(STEP);
@@ -216,8 +216,8 @@ impl Scratch {
                     Some(out) if full => out,
                     _ => &mut partial,
                 };
-                for (v, sum) in sums.into_iter().enumerate() {
-                    epilogue.lanes(sum.add(b)).store(out, 4 * v);
+                for (sum, lanes) in sums.into_iter().zip(out.as_chunks_mut::<4>().0) {
+                    epilogue.lanes(sum.add(b)).store(lanes);
                 }
                 if !full {
                     out_row[ox..].copy_from_slice(&partial[..lanes]);

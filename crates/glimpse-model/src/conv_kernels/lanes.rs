@@ -25,18 +25,14 @@ mod wasm {
             F32x4(f32x4_splat(x))
         }
 
-        /// `values[at..at + 4]`.
         #[inline(always)]
-        pub fn load<const N: usize>(values: &[f32; N], at: usize) -> Self {
-            let lanes: &[f32; 4] = values[at..at + 4].try_into().expect("4 lanes");
+        pub fn load(lanes: &[f32; 4]) -> Self {
             // SAFETY: `lanes` is 16 readable bytes; `v128_load` needs no alignment.
             F32x4(unsafe { v128_load(lanes.as_ptr().cast()) })
         }
 
-        /// Writes the lanes to `values[at..at + 4]`.
         #[inline(always)]
-        pub fn store<const N: usize>(self, values: &mut [f32; N], at: usize) {
-            let lanes: &mut [f32; 4] = (&mut values[at..at + 4]).try_into().expect("4 lanes");
+        pub fn store(self, lanes: &mut [f32; 4]) {
             // SAFETY: `lanes` is 16 writable bytes; `v128_store` needs no alignment.
             unsafe { v128_store(lanes.as_mut_ptr().cast(), self.0) }
         }
@@ -76,16 +72,14 @@ mod portable {
             F32x4([x; 4])
         }
 
-        /// `values[at..at + 4]`.
         #[inline(always)]
-        pub fn load<const N: usize>(values: &[f32; N], at: usize) -> Self {
-            F32x4(std::array::from_fn(|lane| values[at + lane]))
+        pub fn load(lanes: &[f32; 4]) -> Self {
+            F32x4(*lanes)
         }
 
-        /// Writes the lanes to `values[at..at + 4]`.
         #[inline(always)]
-        pub fn store<const N: usize>(self, values: &mut [f32; N], at: usize) {
-            values[at..at + 4].copy_from_slice(&self.0);
+        pub fn store(self, lanes: &mut [f32; 4]) {
+            *lanes = self.0;
         }
 
         /// `self + a·b`, rounded twice, as in WebAssembly.

@@ -123,7 +123,8 @@ fn tile_starts(start: usize, end: usize, size: usize) -> impl Iterator<Item = us
 fn tile(weights: &[[f32; ROWS]], strip: &[[f32; COLUMNS]]) -> [[F32x4; VECTORS]; ROWS] {
     let mut sums = [[F32x4::zero(); VECTORS]; ROWS];
     for (weights, columns) in weights.iter().zip(strip) {
-        let x: [F32x4; VECTORS] = std::array::from_fn(|v| F32x4::load(columns, 4 * v));
+        let (vectors, _) = columns.as_chunks::<4>();
+        let x: [F32x4; VECTORS] = std::array::from_fn(|v| F32x4::load(&vectors[v]));
         for (row_sums, &weight) in sums.iter_mut().zip(weights) {
             let w = F32x4::splat(weight);
             for (sum, &x) in row_sums.iter_mut().zip(&x) {
@@ -149,8 +150,8 @@ fn store(
             return; // (not reached)
         };
         let b = F32x4::splat(bias[r]);
-        for (v, sum) in row_sums.into_iter().enumerate() {
-            epilogue.lanes(sum.add(b)).store(row, 4 * v);
+        for (sum, lanes) in row_sums.into_iter().zip(row.as_chunks_mut::<4>().0) {
+            epilogue.lanes(sum.add(b)).store(lanes);
         }
     }
 }
