@@ -11,12 +11,11 @@
 //! builds in one page (6 pairs of 25 photos), the default model's encoder took 35–43 ms per photo
 //! (median 38) against 44–50 (median 47.5).
 //!
-//! Relaxed SIMD's fused multiply-add (`f32x4.relaxed_madd`) would halve the kernels' arithmetic
-//! instructions, but there is no relaxed-SIMD build: enabling the target feature for the whole
-//! build fails to compile macerator 0.5.2 (burn-flex's SIMD library), and enabled on the
-//! kernel's functions alone, rustc 1.95 leaves each fused multiply-add as a call (measured: the
-//! encoder 40% slower). Larger tiles (4×12, 6×8, 5×8, 3×16) were slower: x86-64, onto which
-//! the browser maps WebAssembly, has 16 vector registers.
+//! Relaxed SIMD's fused multiply-add (`f32x4.relaxed_madd`) gained about 5% of the encoder
+//! (measured with `#[target_feature(enable = "relaxed-simd")]` on every kernel function; any
+//! function without it leaves the multiply-add as a call); there is no relaxed-SIMD module yet
+//! (README, "Relaxed SIMD"). Larger tiles (4×12, 6×8, 5×8, 3×16) were slower: x86-64, onto
+//! which the browser maps WebAssembly, has 16 vector registers.
 //!
 //! Natively, `gemm` picks AVX2 and FMA at run time and stays faster, so native builds use
 //! burn's convolution; the kernels are tested natively all the same (their portable lanes
