@@ -29,8 +29,13 @@ const els = {
   cancel: $("[data-testid=cancel]"),
 };
 
-// `?threads=0`: the single-threaded CPU module even where threads could run.
-const client = new CaptionerClient({ offlineCache: true, threads: params.get("threads") !== "0" });
+// `?threads=0`: the single-threaded CPU module even where threads could run; `?simd=plain`: its
+// plain-SIMD build even where the browser validates relaxed SIMD.
+const client = new CaptionerClient({
+  offlineCache: true,
+  threads: params.get("threads") !== "0",
+  relaxedSimd: params.get("simd") !== "plain",
+});
 client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on ${where("cpu")}. ${note}.`, "cpu");
 // `auto`: the background comparison of WebGPU with the CPU decided.
 client.onBackend = ({ backend, note }) => {

@@ -2,6 +2,9 @@
 # Builds everything the page needs into web/:
 #   web/pkg/cpu/     the CPU-only WebAssembly (profile `wasm-cpu`: LTO, opt-level 3), which every
 #                    visitor loads first;
+#   web/pkg/cpu-relaxed/  the same with relaxed SIMD in its convolution kernels (fused
+#                    multiply-adds), which the page loads instead where the browser validates
+#                    relaxed SIMD;
 #   web/pkg/cpu-threads/  the same over a pool of one Web Worker per core (wasm-bindgen-rayon;
 #                    std rebuilt with atomics on the pinned nightly), which the page runs instead
 #                    when it is cross-origin isolated;
@@ -50,15 +53,20 @@ if ! rustup component list --toolchain "$nightly" --installed | grep -q '^rust-s
   rustup component add rust-src --toolchain "$nightly"
 fi
 
-# One module: cargo profile, cargo arguments, wasm-opt options (split at spaces), output folder
-# under web/pkg; $toolchain (`+nightly…`) and $RUSTFLAGS as the caller sets them.
+# One module: cargo profile, cargo arguments, wasm-opt options (split at spaces; none: no
+# wasm-opt), output folder under web/pkg; $toolchain (`+nightly…`) and $RUSTFLAGS as the caller
+# sets them.
 build_module() {
   local profile=$1 arguments=$2 options=$3 name=$4
   cargo ${toolchain:-} build -p glimpse-wasm --target wasm32-unknown-unknown --profile "$profile" $arguments
   local built="$target_dir/wasm32-unknown-unknown/$profile/glimpse_wasm.wasm"
   local optimised="$target_dir/wasm-opt/$name/glimpse_wasm.wasm"
   mkdir -p "$(dirname "$optimised")"
-  wasm-opt $options "$built" -o "$optimised"
+  if [ -n "$options" ]; then
+    wasm-opt $options "$built" -o "$optimised"
+  else
+    cp "$built" "$optimised"
+  fi
   wasm-bindgen --target web --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
   local wasm="web/pkg/$name/glimpse_wasm_bg.wasm"
   echo "$name wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) gzip -9, $(brotli_size "$wasm") brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
@@ -80,6 +88,11 @@ rm -rf web/pkg
 cpu_options="-O3 -ocimfs 0"
 # The CPU-only module every visitor loads first.
 build_module wasm-cpu "" "$cpu_options" cpu
+# The same with relaxed SIMD, for browsers that validate it. Without wasm-opt: Debian's binaryen
+# (108) predates relaxed SIMD's final opcodes and cannot read the module. `relaxed-simd` is a
+# cargo feature, not a target feature for the whole build: macerator 0.5.2 (burn's SIMD library)
+# does not compile with it.
+build_module wasm-cpu "--features relaxed-simd" "" cpu-relaxed
 # The threaded one: the CPU module with shared memory and atomics (+simd128 repeated: RUSTFLAGS
 # replaces .cargo/config.toml's flags).
 RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" toolchain="+$nightly" \

@@ -55,8 +55,9 @@ export declare class CaptionerClient {
    * (`glimpse-<build>`), for a page whose service worker serves it offline and deletes older
    * builds' caches, as Glimpse's own page does. `threads` (default false): on a cross-origin
    * isolated page with more than one core, the CPU runs `pkg/cpu-threads` (Glimpse's page
-   * ships it; this package does not). */
-  constructor(options?: { offlineCache?: boolean; threads?: boolean });
+   * ships it; this package does not). `relaxedSimd` (default false): where the browser validates
+   * relaxed SIMD, the single-threaded CPU runs `pkg/cpu-relaxed` (the same). */
+  constructor(options?: { offlineCache?: boolean; threads?: boolean; relaxedSimd?: boolean });
 
   /** URLs of the files the live workers loaded, their scripts and `.wasm` included (for an
    * offline cache). */

@@ -1,10 +1,12 @@
 // The page's handle on the model: promises for load and caption, run in Web Workers so the page
 // never freezes.
 //
-// Three WebAssembly modules: pkg/cpu (small, every visitor loads it first and captions at once),
+// Four WebAssembly modules: pkg/cpu (small, every visitor loads it first and captions at once),
+// pkg/cpu-relaxed (the same with relaxed SIMD's fused multiply-adds, used instead where
+// `relaxedSimd` is on and the browser validates relaxed SIMD; Safari does not),
 // pkg/cpu-threads (the same over one thread per core, used instead where `threads` is on and the
-// page is cross-origin isolated, as shared memory requires; pkg/cpu when it does not start) and
-// pkg/webgpu (CubeCL and WebGPU, large). With `auto`, the WebGPU module is fetched only when
+// page is cross-origin isolated, as shared memory requires; pkg/cpu when either does not start)
+// and pkg/webgpu (CubeCL and WebGPU, large). With `auto`, the WebGPU module is fetched only when
 // the browser offers an adapter, in the background, and used only when it captions a test
 // image faster than the CPU does (on a software adapter such as SwiftShader it never does).
 // When the WebGPU worker traps (a lost GPU, a shader or limits error), captions move to the CPU
@@ -84,6 +86,26 @@ class ModelWorker {
   }
 }
 
+/** A module of one function, `f32x4.relaxed_madd` of three zero vectors: it validates only
+ * where the browser runs relaxed SIMD. */
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00], // "\0asm", version 1
+  ...[0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b], // types: () -> v128
+  ...[0x03, 0x02, 0x01, 0x00], // functions: one, of type 0
+  ...[0x0a, 0x1c, 0x01, 0x1a, 0x00], // code: one body of 26 bytes, no locals
+  ...[0x43, 0, 0, 0, 0, 0xfd, 0x13], // f32x4.splat(f32.const 0)
+  ...[0x43, 0, 0, 0, 0, 0xfd, 0x13],
+  ...[0x43, 0, 0, 0, 0, 0xfd, 0x13],
+  ...[0xfd, 0x85, 0x02, 0x0b], // f32x4.relaxed_madd, end
+]);
+
+/** Whether this browser runs relaxed SIMD, asked once. */
+let relaxedSimd;
+function validatesRelaxedSimd() {
+  relaxedSimd ??= globalThis.WebAssembly?.validate(RELAXED_SIMD_PROBE) === true;
+  return relaxedSimd;
+}
+
 /** Whether this browser offers a WebGPU adapter (a real GPU or a software one). */
 async function hasWebGpuAdapter() {
   try {
@@ -114,15 +136,19 @@ export class CaptionerClient {
   onBackend = () => {};
   #offlineCache;
   #threads;
+  #relaxedSimd;
 
   /** `offlineCache`: the workers keep each .wasm they download in this build's Cache Storage
    * cache (`glimpse-<build>`), for a page whose service worker serves it offline and deletes
    * older builds' caches (this page does). Off by default: nothing else would ever delete them.
    * `threads`: on a cross-origin isolated page with more than one core, the CPU runs
-   * pkg/cpu-threads. Off by default (the npm package ships pkg/cpu only). */
-  constructor({ offlineCache = false, threads = false } = {}) {
+   * pkg/cpu-threads. `relaxedSimd`: where the browser validates relaxed SIMD, the
+   * single-threaded CPU runs pkg/cpu-relaxed. Both off by default (the npm package ships pkg/cpu
+   * only). */
+  constructor({ offlineCache = false, threads = false, relaxedSimd = false } = {}) {
     this.#offlineCache = offlineCache;
     this.#threads = threads;
+    this.#relaxedSimd = relaxedSimd;
   }
 
   #worker(module) {
@@ -139,7 +165,20 @@ export class CaptionerClient {
   /** The CPU module for this page: threads need shared memory, which needs isolation. */
   #cpuModule() {
     const shared = globalThis.crossOriginIsolated === true;
-    return this.#threads && shared && navigator.hardwareConcurrency > 1 ? "cpu-threads" : "cpu";
+    if (this.#threads && shared && navigator.hardwareConcurrency > 1) return "cpu-threads";
+    return this.#singleThreadModule();
+  }
+
+  /** The single-threaded CPU module: the relaxed-SIMD build where it is on and validates. */
+  #singleThreadModule() {
+    return this.#relaxedSimd && validatesRelaxedSimd() ? "cpu-relaxed" : "cpu";
+  }
+
+  /** What runs when `module` does not start (not downloaded while offline, no thread pool): the
+   * threaded module gives way to the single-threaded one, the relaxed-SIMD one to pkg/cpu. */
+  #fallbackFor(module) {
+    if (module === "cpu-threads") return this.#singleThreadModule();
+    return module === "cpu-relaxed" ? "cpu" : null;
   }
 
   /** The module `load(…, backend)` runs first. */
@@ -166,17 +205,18 @@ export class CaptionerClient {
     return this.#worker(module);
   }
 
-  /** A worker on `module` with the bundle loaded; the threaded module that does not start (not
-   * downloaded while offline, no thread pool) gives way to pkg/cpu. Resolves `[worker, info]`. */
+  /** A worker on `module` with the bundle loaded, or on its fallback where `module` does not
+   * start. Resolves `[worker, info]`. */
   async #loaded(module, bytes, backend) {
     const worker = this.#takeWorker(module);
     try {
       return [worker, await worker.load(bytes, backend)];
     } catch (err) {
       worker.terminate();
-      if (module === "cpu-threads" && err.startup) {
-        console.warn(`${err.message}; the single-threaded module runs instead`);
-        return this.#loaded("cpu", bytes, backend);
+      const fallback = err.startup && this.#fallbackFor(module);
+      if (fallback) {
+        console.warn(`${err.message}; pkg/${fallback} runs instead`);
+        return this.#loaded(fallback, bytes, backend);
       }
       throw err;
     }

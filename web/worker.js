@@ -1,5 +1,6 @@
 // The Web Worker that owns the model, so the page never freezes while it loads or captions.
-// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=cpu-threads` pkg/cpu-threads (the
+// `worker.js?module=cpu` runs pkg/cpu (the CPU only), `?module=cpu-relaxed` pkg/cpu-relaxed (the
+// same with relaxed SIMD: needs a browser that validates it), `?module=cpu-threads` pkg/cpu-threads (the
 // CPU over a pool of one thread per core: needs a cross-origin isolated page), `?module=webgpu`
 // pkg/webgpu; `&cache=1` keeps the .wasm in the offline cache (see offline.js).
 //
@@ -15,7 +16,7 @@
 // No static imports: offline.js awaits at its top level, and until a module worker's imports
 // have run it has no `onmessage`, so the page's first message would be lost.
 const params = new URL(import.meta.url).searchParams;
-const module = ["cpu-threads", "webgpu"].includes(params.get("module")) ? params.get("module") : "cpu";
+const module = ["cpu-relaxed", "cpu-threads", "webgpu"].includes(params.get("module")) ? params.get("module") : "cpu";
 const ready = (async () => {
   // The .wasm, the largest file, is asked for at once, not after the scripts below.
   const wasmUrl = new URL(`./pkg/${module}/glimpse_wasm_bg.wasm`, import.meta.url);

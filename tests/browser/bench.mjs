@@ -1,6 +1,7 @@
 // Speed in headless Chromium, by stage, with native `glimpse caption` in the same run.
-// For each path (the CPU-only module on a browser without WebGPU, single-threaded and, on a
-// cross-origin isolated page, threaded; the WebGPU module forced on
+// For each path (the CPU-only module on a browser without WebGPU, single-threaded — its
+// relaxed-SIMD build and, forced, its plain one — and, on a cross-origin isolated page,
+// threaded; the WebGPU module forced on
 // SwiftShader; `auto` on SwiftShader, which measures both and picks one): what a first visit
 // downloads before its first caption (every request of the page, its workers and its service
 // worker, from the server's log), the cold times to model ready and to the first caption, the
@@ -21,7 +22,8 @@ import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, chromiumMemory, laun
 
 const PHOTOS = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "darknet/horses.jpg", "darknet/person.jpg", "skimage/chelsea.png", "skimage/coffee.png", "skimage/astronaut.png"].map((p) => path.join(ASSETS, p));
 const PATHS = [
-  { label: "CPU module, no WebGPU adapter", mode: MODES[1], query: "" },
+  { label: "CPU module (relaxed SIMD), no WebGPU adapter", mode: MODES[1], query: "" },
+  { label: "CPU module (plain SIMD, forced), no WebGPU adapter", mode: MODES[1], query: "?simd=plain" },
   { label: "threaded CPU module (isolated page), no WebGPU adapter", mode: MODES[1], query: "", isolate: true },
   { label: "WebGPU module on SwiftShader (forced)", mode: MODES[0], query: "?backend=webgpu" },
   { label: "auto on SwiftShader", mode: MODES[0], query: "" },
@@ -111,7 +113,7 @@ for (const r of rows) {
 }
 for (const n of natives) console.log(`| ${n.path} | cpu | – | – | – | ${ms(n.warm_ms)} | ${ms(n.prepare_ms)} | ${ms(n.encoder_ms)} | ${ms(n.decoder_ms)} | – | – | – |`);
 
-const modules = ["cpu", "cpu-threads", "webgpu"].map((name) => {
+const modules = ["cpu", "cpu-relaxed", "cpu-threads", "webgpu"].map((name) => {
   const file = path.join(WEB, `pkg/${name}/glimpse_wasm_bg.wasm`);
   const bytes = readFileSync(file);
   return { module: name, raw: statSync(file).size, gzip: gzipSize(bytes), brotli: brotliSize(bytes) };

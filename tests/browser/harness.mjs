@@ -22,10 +22,11 @@ export const DEFAULT_BUNDLE = path.join(WEB, "models/default.safetensors");
 
 /** Each scenario runs twice: on WebGPU (SwiftShader's adapter, the WebGPU module forced with
  * `?backend=webgpu`: left to `auto`, the page measures SwiftShader slower and stays on the CPU)
- * and without an adapter (`auto` → the CPU-only module). */
+ * and without an adapter (`auto` → a CPU-only module: on a page that is not cross-origin
+ * isolated, the relaxed-SIMD build, which Chromium validates). `module`: the one that runs. */
 export const MODES = [
-  { name: "webgpu", flags: ["--enable-unsafe-webgpu"], backend: "webgpu", query: "?backend=webgpu" },
-  { name: "cpu", flags: [], backend: "cpu", query: "" },
+  { name: "webgpu", flags: ["--enable-unsafe-webgpu"], backend: "webgpu", module: "webgpu", query: "?backend=webgpu" },
+  { name: "cpu", flags: [], backend: "cpu", module: "cpu-relaxed", query: "" },
 ];
 
 const CHROMIUM_FLAGS = [

@@ -127,6 +127,7 @@ for (const mode of MODES) {
       const { page } = browser;
       const status = page.locator("[data-testid=model-status]");
       assert.equal(await status.getAttribute("data-backend"), mode.backend);
+      assert.equal(await status.getAttribute("data-module"), mode.module);
       assert.match(await status.textContent(), /Ready: default\.safetensors on (WebGPU|CPU)/);
       const card = await page.locator("[data-testid=model-card]").textContent();
       const info = bundleInfo(DEFAULT_BUNDLE);
@@ -395,7 +396,7 @@ for (const mode of MODES) {
       });
       assert.deepEqual(foreign, [], "requests left 127.0.0.1");
 
-      const modules = [`pkg/${mode.backend}/glimpse_wasm.js`, `pkg/${mode.backend}/glimpse_wasm_bg.wasm`];
+      const modules = [`pkg/${mode.module}/glimpse_wasm.js`, `pkg/${mode.module}/glimpse_wasm_bg.wasm`];
       await waitForOfflineCache(page, modules);
       // The page, its workers and its service worker downloaded every file once.
       for (const [name, sent] of server.bytes) {
@@ -411,9 +412,9 @@ for (const mode of MODES) {
         await waitForModel(browser);
         if (mode.name === "cpu") {
           // The service worker isolates the page from now on, but pkg/cpu-threads was never
-          // downloaded: the page falls back to pkg/cpu, which it has.
+          // downloaded: the page falls back to the single-threaded module, which it has.
           assert.ok(await page.evaluate(() => globalThis.crossOriginIsolated), "the service worker isolates the page");
-          assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), "cpu");
+          assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), mode.module);
         }
         const photo = path.join(ASSETS, "darknet/kite.jpg");
         await page.setInputFiles("input[type=file]", [photo]);
@@ -510,7 +511,7 @@ describe("auto, and updates", () => {
       for (const [name, size] of server.fileBytes) {
         assert.equal(size, statSync(path.join(WEB, name || "index.html")).size, `${name || "the page"} sent more than once`);
       }
-      assert.deepEqual(server.requests.filter((url) => url.endsWith(".wasm")), ["/pkg/cpu/glimpse_wasm_bg.wasm"]);
+      assert.deepEqual(server.requests.filter((url) => url.endsWith(".wasm")), [`/pkg/${MODES[1].module}/glimpse_wasm_bg.wasm`]);
       // On two cores, filling the cache while the first photo was captioned slowed it by a sixth.
       await waitForOfflineCache(page);
       const steps = await page.evaluate(() => window.offlineSteps);
@@ -539,12 +540,13 @@ describe("auto, and updates", () => {
     try {
       await page.goto(server.url);
       await waitForModel(browser);
-      await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm.js", "pkg/cpu/glimpse_wasm_bg.wasm"]);
+      const firstModule = MODES[1].module;
+      await waitForOfflineCache(page, [`pkg/${firstModule}/glimpse_wasm.js`, `pkg/${firstModule}/glimpse_wasm_bg.wasm`]);
       const first = await cacheName(page);
 
-      // The second build: its glue differs from the first's (both CPU modules': from this
+      // The second build: its glue differs from the first's (every CPU module's: from this
       // reload on, the service worker isolates the page, so it runs pkg/cpu-threads).
-      for (const module of ["cpu", "cpu-threads"]) {
+      for (const module of ["cpu", "cpu-relaxed", "cpu-threads"]) {
         appendFileSync(path.join(site, `pkg/${module}/glimpse_wasm.js`), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
       }
       execFileSync("bash", [path.join(site, "version.sh")], { stdio: "pipe" });

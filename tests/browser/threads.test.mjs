@@ -1,9 +1,13 @@
-// The threaded CPU module (pkg/cpu-threads) in Debian's headless Chromium without a WebGPU
-// adapter. A cross-origin isolated page (COOP/COEP from the server, as web/serve.sh sends them,
-// or from the service worker on hosts that cannot) runs the CPU over one thread per core, and
-// its captions and attention are native `glimpse caption`'s, as the single-threaded module's are.
+// The CPU modules in Debian's headless Chromium without a WebGPU adapter. A cross-origin
+// isolated page (COOP/COEP from the server, as web/serve.sh sends them, or from the service
+// worker on hosts that cannot) runs the CPU over one thread per core (pkg/cpu-threads); without
+// threads the page runs the relaxed-SIMD build (pkg/cpu-relaxed), which Chromium validates, or
+// with `?simd=plain` the plain one (pkg/cpu). Every one gives native `glimpse caption`'s captions
+// and attention.
 
 import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 
@@ -19,8 +23,10 @@ import {
   waitForIdle,
   waitForModel,
   waitForOfflineCache,
+  WEB,
   waitForResults,
 } from "./harness.mjs";
+import { serve } from "./server.mjs";
 
 const PHOTOS = [path.join(ASSETS, "darknet/dog.jpg"), path.join(ASSETS, "darknet/eagle.jpg"), path.join(ASSETS, "skimage/chelsea.png")];
 const NO_ADAPTER = MODES.find((mode) => mode.name === "cpu");
@@ -57,7 +63,7 @@ async function beamAsNative(page, label, photo) {
 }
 
 describe("threads", () => {
-  test("served isolated, the CPU runs pkg/cpu-threads on one thread per core with native glimpse's words; ?threads=0 runs pkg/cpu with the same words", async () => {
+  test("served isolated, the CPU runs pkg/cpu-threads on one thread per core with native glimpse's words; ?threads=0 runs pkg/cpu-relaxed and ?threads=0&simd=plain pkg/cpu, with the same words", async () => {
     const server = await servePage("/isolated/", {}, { isolate: true });
     const browser = await launch(NO_ADAPTER);
     const { page } = browser;
@@ -73,20 +79,28 @@ describe("threads", () => {
       const withThreads = await captionsAsNative(page, "threads", PHOTOS);
       await beamAsNative(page, "threads", PHOTOS[0]);
 
-      await page.goto(`${server.url}?threads=0`);
-      await waitForModel(browser);
-      const single = await running(page);
-      assert.equal(single.module, "cpu");
-      assert.match(single.text, /on CPU\./);
-      const withoutThreads = await captionsAsNative(page, "one thread", PHOTOS);
-      assert.deepEqual(withoutThreads, withThreads, "threads on and off give the same words");
+      for (const [query, module] of [
+        ["?threads=0", "cpu-relaxed"],
+        ["?threads=0&simd=plain", "cpu"],
+      ]) {
+        await page.goto(`${server.url}${query}`);
+        await waitForModel(browser);
+        const single = await running(page);
+        assert.equal(single.module, module, query);
+        assert.match(single.text, /on CPU\./);
+        const withoutThreads = await captionsAsNative(page, `${module}, one thread`, PHOTOS);
+        assert.deepEqual(withoutThreads, withThreads, `threads on and off give the same words (${module})`);
+        await beamAsNative(page, module, PHOTOS[0]);
+      }
+      const fetched = server.requests.filter((url) => url.endsWith(".wasm"));
+      assert.deepEqual(fetched, ["cpu-threads", "cpu-relaxed", "cpu"].map((module) => `/isolated/pkg/${module}/glimpse_wasm_bg.wasm`));
     } finally {
       await browser.close();
       await server.close();
     }
   });
 
-  test("served plainly, the first visit runs pkg/cpu; the service worker isolates the next, which runs pkg/cpu-threads, online and offline", async () => {
+  test("served plainly, the first visit runs pkg/cpu-relaxed; the service worker isolates the next, which runs pkg/cpu-threads, online and offline", async () => {
     const server = await servePage("/plain/");
     const browser = await launch(NO_ADAPTER);
     const { page, context } = browser;
@@ -95,8 +109,8 @@ describe("threads", () => {
       await waitForModel(browser);
       const first = await running(page);
       assert.equal(first.isolated, false);
-      assert.equal(first.module, "cpu");
-      await waitForOfflineCache(page, ["pkg/cpu/glimpse_wasm_bg.wasm"]);
+      assert.equal(first.module, "cpu-relaxed");
+      await waitForOfflineCache(page, ["pkg/cpu-relaxed/glimpse_wasm_bg.wasm"]);
 
       await page.reload();
       await waitForModel(browser);
@@ -115,6 +129,25 @@ describe("threads", () => {
       await context.setOffline(false);
       await browser.close();
       await server.close();
+    }
+  });
+
+  test("where the relaxed-SIMD module does not start (here: not on the server), pkg/cpu runs instead, with native glimpse's words", async () => {
+    const site = mkdtempSync(path.join(tmpdir(), "glimpse-site-"));
+    cpSync(WEB, site, { recursive: true });
+    rmSync(path.join(site, "pkg/cpu-relaxed"), { recursive: true });
+    const server = await serve(site, "/no-relaxed/");
+    const browser = await launch(NO_ADAPTER);
+    const { page } = browser;
+    try {
+      await page.goto(`${server.url}?threads=0`);
+      await waitForModel(browser);
+      assert.equal((await running(page)).module, "cpu");
+      await captionsAsNative(page, "pkg/cpu after pkg/cpu-relaxed failed", PHOTOS.slice(0, 1));
+    } finally {
+      await browser.close();
+      await server.close();
+      rmSync(site, { recursive: true, force: true });
     }
   });
 });

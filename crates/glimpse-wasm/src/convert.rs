@@ -148,8 +148,8 @@ export interface Info {
   /** `[rows, columns]` of the attention maps. */
   grid: [number, number];
   backend: Backend;
-  /** Which module this is: pkg/cpu, pkg/cpu-threads or pkg/webgpu. */
-  module: "cpu" | "cpu-threads" | "webgpu";
+  /** Which module this is: pkg/cpu, pkg/cpu-relaxed, pkg/cpu-threads or pkg/webgpu. */
+  module: "cpu" | "cpu-relaxed" | "cpu-threads" | "webgpu";
   /** Threads burn's CPU kernels run on: the pool's size in pkg/cpu-threads, else 1. */
   threads: number;
   /** Why the CPU is used although WebGPU was wanted (no adapter, a failure). */

@@ -128,12 +128,14 @@ pub async fn place(choice: BackendChoice) -> Result<Placement, JsError> {
     }
 }
 
-/// `"webgpu"` in the WebGPU module, `"cpu-threads"` in the threaded CPU one, `"cpu"` in the
-/// single-threaded one.
+/// `"webgpu"` in the WebGPU module, `"cpu-threads"` in the threaded CPU one, `"cpu-relaxed"` in
+/// the relaxed-SIMD one, `"cpu"` in the plain single-threaded one.
 pub const MODULE: &str = if cfg!(feature = "webgpu") {
     "webgpu"
 } else if cfg!(feature = "threads") {
     "cpu-threads"
+} else if cfg!(feature = "relaxed-simd") {
+    "cpu-relaxed"
 } else {
     "cpu"
 };

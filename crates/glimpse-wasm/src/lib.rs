@@ -21,8 +21,9 @@
 //! captioner.info(); // { card, config, vocabularySize, grid, backend, module, threads, note }
 //! ```
 //!
-//! Built three times: `pkg/cpu` (burn's CPU backend only, small, what every visitor loads
-//! first), `pkg/cpu-threads` (the same with the `threads` feature: burn's CPU kernels over a
+//! Built four times: `pkg/cpu` (burn's CPU backend only, small, what every visitor loads
+//! first), `pkg/cpu-relaxed` (the same with the `relaxed-simd` feature: fused multiply-adds in
+//! the convolution kernels; for browsers that validate relaxed SIMD), `pkg/cpu-threads` (the same with the `threads` feature: burn's CPU kernels over a
 //! rayon pool of Web Workers, started by `initThreadPool(n)`; for cross-origin isolated pages)
 //! and `pkg/webgpu` (with the `webgpu` feature: both backends), which the page fetches only
 //! where the browser has a WebGPU adapter and uses only when it captions faster.

@@ -176,6 +176,10 @@ impl Scratch {
         }
     }
 
+    #[cfg_attr(
+        all(target_arch = "wasm32", feature = "relaxed-simd"),
+        target_feature(enable = "relaxed-simd")
+    )]
     fn convolve_taps<const TAPS: usize>(
         &self,
         w: &[f32],

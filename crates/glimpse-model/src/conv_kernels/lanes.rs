@@ -1,5 +1,13 @@
 //! Four f32 lanes: WebAssembly SIMD in the browser, a plain array elsewhere, which the compiler
-//! vectorises. Both round the product and the sum separately, so they compute the same values.
+//! vectorises. Both round the product and the sum separately, so they compute the same values;
+//! except in the relaxed-SIMD module (feature `relaxed-simd`), whose `mul_add` is
+//! `f32x4.relaxed_madd`: fused (rounded once) where the machine has FMA, as x86-64's and ARM's
+//! browsers do.
+//!
+//! A function that calls the fused `mul_add` needs the target feature too, or the compiler
+//! leaves each multiply-add as a call: each kernel function that multiplies-adds, and its
+//! callers down to the kernel's entry, carry `target_feature(enable = "relaxed-simd")` in that
+//! module.
 
 #[cfg(target_arch = "wasm32")]
 pub use wasm::F32x4;
@@ -38,9 +46,18 @@ mod wasm {
         }
 
         /// `self + a·b`, rounded twice.
+        #[cfg(not(feature = "relaxed-simd"))]
         #[inline(always)]
         pub fn mul_add(self, a: Self, b: Self) -> Self {
             F32x4(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
+        }
+
+        /// `self + a·b`, fused or rounded twice, as the engine's machine does it.
+        #[cfg(feature = "relaxed-simd")]
+        #[inline]
+        #[target_feature(enable = "relaxed-simd")]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            F32x4(f32x4_relaxed_madd(a.0, b.0, self.0))
         }
 
         #[inline(always)]

@@ -11,10 +11,11 @@
 //! builds in one page (6 pairs of 25 photos), the default model's encoder took 35–43 ms per photo
 //! (median 38) against 44–50 (median 47.5).
 //!
-//! Relaxed SIMD's fused multiply-add (`f32x4.relaxed_madd`) gained about 5% of the encoder
-//! (measured with `#[target_feature(enable = "relaxed-simd")]` on every kernel function; any
-//! function without it leaves the multiply-add as a call); there is no relaxed-SIMD module yet
-//! (README, "Relaxed SIMD"). Larger tiles (4×12, 6×8, 5×8, 3×16) were slower: x86-64, onto
+//! With the feature `relaxed-simd` (the browser's `pkg/cpu-relaxed`), the kernels multiply-add
+//! with relaxed SIMD's `f32x4.relaxed_madd`, fused where the machine has FMA: the encoder took a
+//! median 37 against 40.5 ms per photo in Chromium (README, "Relaxed SIMD"). Every kernel
+//! function that multiplies-adds carries the target feature; one without it leaves each
+//! multiply-add as a call. Larger tiles (4×12, 6×8, 5×8, 3×16) were slower: x86-64, onto
 //! which the browser maps WebAssembly, has 16 vector registers.
 //!
 //! Natively, `gemm` picks AVX2 and FMA at run time and stays faster, so native builds use
@@ -26,7 +27,10 @@ mod epilogue;
 mod lanes;
 pub mod pointwise;
 
-#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
+#[cfg(all(
+    feature = "flex",
+    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
+))]
 mod flex;
 
 use burn::nn::conv::Conv2d;
@@ -35,7 +39,10 @@ use burn::tensor::Tensor;
 pub use epilogue::Epilogue;
 
 /// Which kernel computes a convolution.
-#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
+#[cfg(all(
+    feature = "flex",
+    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
+))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kernel {
     /// 1×1, stride 1, unpadded, ungrouped: [`pointwise`].
@@ -61,7 +68,10 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor<4>, epilogue: Epilogue) -> Option<Tensor
 
 /// Runs `kernel` through the backend extension, whatever the target (the tests call it
 /// natively).
-#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
+#[cfg(all(
+    feature = "flex",
+    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
+))]
 fn run(kernel: Kernel, conv: &Conv2d, bias: Tensor<1>, x: Tensor<4>, epilogue: Epilogue) -> Tensor<4> {
     use burn::backend::Dispatch;
     use flex::ConvKernels;
@@ -76,7 +86,10 @@ fn run(kernel: Kernel, conv: &Conv2d, bias: Tensor<1>, x: Tensor<4>, epilogue: E
 }
 
 /// The kernel that computes `conv(x)`, if any: see [`conv2d`].
-#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
+#[cfg(all(
+    feature = "flex",
+    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
+))]
 fn kernel_for(conv: &Conv2d, x: &Tensor<4>) -> Option<Kernel> {
     use burn::backend::DispatchDevice;
     use burn::nn::PaddingConfig2d;

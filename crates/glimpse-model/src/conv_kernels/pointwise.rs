@@ -32,6 +32,10 @@ pub struct Dims {
 
 /// `c = epilogue(a·b + bias)`. `None` when a slice's length does not match `dims`
 /// (`a`: m·k, `bias`: m, `b`: k·n, `c`: m·n); `c` is then untouched.
+#[cfg_attr(
+    all(target_arch = "wasm32", feature = "relaxed-simd"),
+    target_feature(enable = "relaxed-simd")
+)]
 pub fn matmul_bias(
     a: &[f32],
     bias: &[f32],
@@ -119,7 +123,11 @@ fn tile_starts(start: usize, end: usize, size: usize) -> impl Iterator<Item = us
 
 /// The sums of one tile from its packed rows of `a` (`[k][ROWS]`) and columns of `b`
 /// (`[k][COLUMNS]`).
-#[inline(always)]
+#[cfg_attr(not(feature = "relaxed-simd"), inline(always))]
+#[cfg_attr(
+    all(target_arch = "wasm32", feature = "relaxed-simd"),
+    target_feature(enable = "relaxed-simd")
+)]
 fn tile(weights: &[[f32; ROWS]], strip: &[[f32; COLUMNS]]) -> [[F32x4; VECTORS]; ROWS] {
     let mut sums = [[F32x4::zero(); VECTORS]; ROWS];
     for (weights, columns) in weights.iter().zip(strip) {
