@@ -67,7 +67,8 @@ build_module() {
   else
     cp "$built" "$optimised"
   fi
-  wasm-bindgen --target web --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
+  # No name section: wasm-opt drops it, and in the module it cannot read it is 0.25 MB.
+  wasm-bindgen --target web --remove-name-section --out-dir "web/pkg/$name" --out-name glimpse_wasm "$optimised"
   local wasm="web/pkg/$name/glimpse_wasm_bg.wasm"
   echo "$name wasm: $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) gzip -9, $(brotli_size "$wasm") brotli -q 11 (before wasm-opt: $(stat -c %s "$built"))"
 }
