@@ -10,6 +10,7 @@
 
 use super::epilogue::Epilogue;
 use super::lanes::F32x4;
+use super::parallel;
 
 /// Vectors of outputs per step along a row.
 const VECTORS: usize = 4;
@@ -50,7 +51,8 @@ impl Dims {
 }
 
 /// `out = epilogue(conv3x3(x) + bias)` for one image: `x` `[in, height, width]`, `weight`
-/// `[out, in / groups, 3, 3]`, `bias` `[out]`, `out` `[out, output height, output width]`.
+/// `[out, in / groups, 3, 3]`, `bias` `[out]`, `out` `[out, output height, output width]`; its
+/// groups split between the threads of the threaded module's pool ([`parallel`]).
 /// `None` (and `out` untouched) for another stride, an empty plane, channels that do not divide
 /// into the groups or more than [`MAX_GROUP_INPUTS`] per group, or a slice whose length does
 /// not match.
@@ -61,6 +63,20 @@ pub fn conv3x3(
     dims: Dims,
     epilogue: Epilogue,
     out: &mut [f32],
+) -> Option<()> {
+    conv3x3_split(x, weight, bias, dims, epilogue, out, parallel::tasks())
+}
+
+/// [`conv3x3`] with its groups split into at most `tasks` runs, each computed on its own (with
+/// its own scratch planes).
+pub fn conv3x3_split(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    dims: Dims,
+    epilogue: Epilogue,
+    out: &mut [f32],
+    tasks: usize,
 ) -> Option<()> {
     if !(1..=2).contains(&dims.stride) {
         return None;
@@ -79,6 +95,31 @@ pub fn conv3x3(
     {
         return None;
     }
+    let groups_per_run = dims.groups.div_ceil(tasks.max(1));
+    let group_len = group_out.checked_mul(out_plane)?;
+    parallel::try_for_each_run(out, groups_per_run.checked_mul(group_len)?, |run, out| {
+        let (first, groups) = (run * groups_per_run, out.len() / group_len.max(1));
+        let x = &x[first * group_in * plane..][..groups * group_in * plane];
+        let weight = &weight[first * group_out * filter..][..groups * group_out * filter];
+        let bias = &bias[first * group_out..][..groups * group_out];
+        let sizes = [plane, filter, out_plane];
+        convolve_groups(x, weight, bias, dims, sizes, epilogue, out)
+    })
+}
+
+/// [`conv3x3`] on the calling thread over the whole groups that `x`, `weight`, `bias` and `out`
+/// hold; `sizes`: values per input plane, per output channel's weights, per output plane.
+fn convolve_groups(
+    x: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    dims: Dims,
+    [plane, filter, out_plane]: [usize; 3],
+    epilogue: Epilogue,
+    out: &mut [f32],
+) -> Option<()> {
+    let (group_in, group_out) = dims.per_group()?;
+    let (_, out_width) = dims.output()?;
     let mut scratch = Scratch::new(dims, group_in)?;
     let groups = x
         .chunks_exact(group_in * plane)

@@ -1,6 +1,7 @@
-//! MobileNetV2's convolutions, fast in the browser's CPU module: 1×1 ones as one matrix product
+//! MobileNetV2's convolutions, fast in the browser's CPU modules: 1×1 ones as one matrix product
 //! per image ([`pointwise`]); depthwise 3×3 ones and the first, on 3 channels, directly
-//! ([`conv3x3`]); each with its bias and ReLU6 applied as it stores an output.
+//! ([`conv3x3`]); each with its bias and ReLU6 applied as it stores an output. In the threaded
+//! module each kernel splits its output between the pool's threads ([`parallel`]).
 //!
 //! Most of MobileNetV2's arithmetic is in its 1×1 convolutions. burn's CPU backend runs them
 //! through the `gemm` crate, whose WebAssembly path spends much of its time arranging operands
@@ -18,6 +19,11 @@
 //! multiply-add as a call. Larger tiles (4×12, 6×8, 5×8, 3×16) were slower: x86-64, onto
 //! which the browser maps WebAssembly, has 16 vector registers.
 //!
+//! With the feature `threads` (`pkg/cpu-threads`), where burn's convolutions split their work
+//! over the pool, these split theirs (whole row tiles, whole groups): on an isolated page here
+//! the threaded module's encoder took 48–71 ms per photo against 78–93 with burn's (3 alternating
+//! runs each; README, "Threads").
+//!
 //! Natively, `gemm` picks AVX2 and FMA at run time and stays faster, so native builds use
 //! burn's convolution; the kernels are tested natively all the same (their portable lanes
 //! compute the same values as WebAssembly SIMD, bit for bit against a plain loop).
@@ -25,12 +31,10 @@
 pub mod conv3x3;
 mod epilogue;
 mod lanes;
+mod parallel;
 pub mod pointwise;
 
-#[cfg(all(
-    feature = "flex",
-    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
-))]
+#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
 mod flex;
 
 use burn::nn::conv::Conv2d;
@@ -39,10 +43,7 @@ use burn::tensor::Tensor;
 pub use epilogue::Epilogue;
 
 /// Which kernel computes a convolution.
-#[cfg(all(
-    feature = "flex",
-    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
-))]
+#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kernel {
     /// 1×1, stride 1, unpadded, ungrouped: [`pointwise`].
@@ -52,13 +53,12 @@ enum Kernel {
     Direct3x3 { stride: usize },
 }
 
-/// `epilogue(conv(x))` by a kernel where one applies: the browser's single-threaded CPU module,
-/// f32 tensors, a convolution with a bias (a folded BatchNorm) of a shape [`Kernel`] names.
-/// Elsewhere `None`, for the caller to run burn's convolution. The threaded module (built with
-/// atomics) keeps burn's, which split their work over its pool of workers; the kernels run on
-/// one thread.
+/// `epilogue(conv(x))` by a kernel where one applies: the browser's CPU modules (the threaded
+/// one splits each kernel's output between its pool's threads: [`parallel`]), f32 tensors, a
+/// convolution with a bias (a folded BatchNorm) of a shape [`Kernel`] names. Elsewhere `None`,
+/// for the caller to run burn's convolution.
 pub fn conv2d(conv: &Conv2d, x: &Tensor<4>, epilogue: Epilogue) -> Option<Tensor<4>> {
-    #[cfg(all(feature = "flex", target_arch = "wasm32", not(target_feature = "atomics")))]
+    #[cfg(all(feature = "flex", target_arch = "wasm32"))]
     if let (Some(kernel), Some(bias)) = (kernel_for(conv, x), &conv.bias) {
         return Some(run(kernel, conv, bias.val(), x.clone(), epilogue));
     }
@@ -68,10 +68,7 @@ pub fn conv2d(conv: &Conv2d, x: &Tensor<4>, epilogue: Epilogue) -> Option<Tensor
 
 /// Runs `kernel` through the backend extension, whatever the target (the tests call it
 /// natively).
-#[cfg(all(
-    feature = "flex",
-    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
-))]
+#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
 fn run(kernel: Kernel, conv: &Conv2d, bias: Tensor<1>, x: Tensor<4>, epilogue: Epilogue) -> Tensor<4> {
     use burn::backend::Dispatch;
     use flex::ConvKernels;
@@ -86,10 +83,7 @@ fn run(kernel: Kernel, conv: &Conv2d, bias: Tensor<1>, x: Tensor<4>, epilogue: E
 }
 
 /// The kernel that computes `conv(x)`, if any: see [`conv2d`].
-#[cfg(all(
-    feature = "flex",
-    any(test, all(target_arch = "wasm32", not(target_feature = "atomics")))
-))]
+#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
 fn kernel_for(conv: &Conv2d, x: &Tensor<4>) -> Option<Kernel> {
     use burn::backend::DispatchDevice;
     use burn::nn::PaddingConfig2d;

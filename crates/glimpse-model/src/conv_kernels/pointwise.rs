@@ -11,6 +11,7 @@
 
 use super::epilogue::Epilogue;
 use super::lanes::F32x4;
+use super::parallel;
 
 /// Output channels per tile.
 const ROWS: usize = 4;
@@ -30,12 +31,9 @@ pub struct Dims {
     pub n: usize,
 }
 
-/// `c = epilogue(a·b + bias)`. `None` when a slice's length does not match `dims`
-/// (`a`: m·k, `bias`: m, `b`: k·n, `c`: m·n); `c` is then untouched.
-#[cfg_attr(
-    all(target_arch = "wasm32", feature = "relaxed-simd"),
-    target_feature(enable = "relaxed-simd")
-)]
+/// `c = epilogue(a·b + bias)`, its rows split between the threads of the threaded module's
+/// pool ([`parallel`]). `None` when a slice's length does not match `dims` (`a`: m·k, `bias`: m,
+/// `b`: k·n, `c`: m·n); `c` is then untouched.
 pub fn matmul_bias(
     a: &[f32],
     bias: &[f32],
@@ -43,6 +41,20 @@ pub fn matmul_bias(
     dims: Dims,
     epilogue: Epilogue,
     c: &mut [f32],
+) -> Option<()> {
+    matmul_bias_split(a, bias, b, dims, epilogue, c, parallel::tasks())
+}
+
+/// [`matmul_bias`] with `c`'s rows split into at most `tasks` runs of whole row tiles, each
+/// computed on its own (and each packing the columns of `b` it reads).
+pub fn matmul_bias_split(
+    a: &[f32],
+    bias: &[f32],
+    b: &[f32],
+    dims: Dims,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    tasks: usize,
 ) -> Option<()> {
     let Dims { m, k, n } = dims;
     if a.len() != m.checked_mul(k)?
@@ -55,6 +67,28 @@ pub fn matmul_bias(
     if n == 0 || m == 0 {
         return Some(());
     }
+    let rows_per_run = m.div_ceil(ROWS).div_ceil(tasks.max(1)) * ROWS;
+    parallel::try_for_each_run(c, rows_per_run.checked_mul(n)?, |run, c| {
+        let (first, rows) = (run * rows_per_run, c.len() / n);
+        let (a, bias) = (&a[first * k..][..rows * k], &bias[first..][..rows]);
+        rows_product(a, bias, b, Dims { m: rows, k, n }, epilogue, c)
+    })
+}
+
+/// `c = epilogue(a·b + bias)` on the calling thread, for slices whose lengths match `dims`.
+#[cfg_attr(
+    all(target_arch = "wasm32", feature = "relaxed-simd"),
+    target_feature(enable = "relaxed-simd")
+)]
+fn rows_product(
+    a: &[f32],
+    bias: &[f32],
+    b: &[f32],
+    dims: Dims,
+    epilogue: Epilogue,
+    c: &mut [f32],
+) -> Option<()> {
+    let Dims { m, k, n } = dims;
     if m < ROWS || n < COLUMNS || k == 0 {
         for i in 0..m {
             scalar_row(

@@ -1,4 +1,4 @@
-use super::super::conv3x3::{Dims, MAX_GROUP_INPUTS, conv3x3};
+use super::super::conv3x3::{Dims, MAX_GROUP_INPUTS, conv3x3, conv3x3_split};
 use super::super::epilogue::Epilogue;
 use super::{EPILOGUES, assert_same, values};
 
@@ -51,17 +51,14 @@ fn check(dims: Dims, seed: u64) {
     let weight = values(dims.out_channels * group_in * 9, seed + 1, false);
     let bias = values(dims.out_channels, seed + 2, false);
     for epilogue in EPILOGUES {
-        let mut out = vec![f32::MAX; dims.out_channels * out_height * out_width];
-        assert_eq!(
-            conv3x3(&x, &weight, &bias, dims, epilogue, &mut out),
-            Some(()),
-            "{dims:?}"
-        );
-        assert_same(
-            &out,
-            &reference(&x, &weight, &bias, dims, epilogue),
-            &(dims, epilogue),
-        );
+        let want = reference(&x, &weight, &bias, dims, epilogue);
+        // However the groups are split between threads (1: the single-threaded modules).
+        for tasks in [1, 2, 3, 5] {
+            let mut out = vec![f32::MAX; dims.out_channels * out_height * out_width];
+            let done = conv3x3_split(&x, &weight, &bias, dims, epilogue, &mut out, tasks);
+            assert_eq!(done, Some(()), "{dims:?}");
+            assert_same(&out, &want, &(dims, epilogue, tasks));
+        }
     }
 }
 

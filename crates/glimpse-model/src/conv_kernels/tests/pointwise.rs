@@ -1,5 +1,5 @@
 use super::super::epilogue::Epilogue;
-use super::super::pointwise::{Dims, matmul_bias};
+use super::super::pointwise::{Dims, matmul_bias, matmul_bias_split};
 use super::{EPILOGUES, assert_same, values};
 
 /// The product summed in the kernel's order (k ascending, from zero, then the bias), one
@@ -33,9 +33,15 @@ fn every_tile_and_edge_matches_the_plain_sum_bit_for_bit() {
                         values(m, seed + 1, false),
                         values(k * n, seed + 2, true),
                     );
-                    let mut c = vec![f32::MAX; m * n];
-                    assert_eq!(matmul_bias(&a, &bias, &b, dims, epilogue, &mut c), Some(()));
-                    assert_same(&c, &reference(&a, &bias, &b, dims, epilogue), &(dims, epilogue));
+                    let want = reference(&a, &bias, &b, dims, epilogue);
+                    // However the rows are split between threads (1 is the single-threaded
+                    // modules' split; 5 runs leave some empty where m is small).
+                    for tasks in [1, 2, 3, 5] {
+                        let mut c = vec![f32::MAX; m * n];
+                        let done = matmul_bias_split(&a, &bias, &b, dims, epilogue, &mut c, tasks);
+                        assert_eq!(done, Some(()));
+                        assert_same(&c, &want, &(dims, epilogue, tasks));
+                    }
                 }
             }
         }
