@@ -26,9 +26,11 @@ export async function fetchOnce(url, request = fetch(url)) {
   }
   if (response.status === 200 && "caches" in self) {
     const copy = response.clone();
+    // An entry this build's cache already holds stays: the service worker answered from it, and
+    // a new one would lose the compiled code the browser keeps beside it (sw.js).
     caches
       .open(CACHE)
-      .then((cache) => cache.put(url, copy))
+      .then(async (cache) => (await cache.match(url)) ?? cache.put(url, copy))
       .catch((err) => console.warn(`not cached for offline use: ${url} (${err.message})`));
   }
   return response;

@@ -37,20 +37,53 @@ self.addEventListener("fetch", (event) => {
   event.respondWith(
     (async () => {
       const cache = await caches.open(CACHE);
+      const wasm = url.pathname.endsWith(".wasm");
       try {
         const response = await fetch(request);
+        if (wasm) return await fromCache(cache, request, response);
         if (response.status === 200) await cache.put(request, response.clone());
         return isolated(response);
       } catch (offline) {
         // `index.html?model=…` is the page cached as `./?backend=cpu`; `worker.js?module=cpu`
         // the one script whatever its query (the worker reads its own URL).
         const cached = (await cache.match(request, { ignoreSearch: true })) ?? (await cache.match(samePage(url), { ignoreSearch: true }));
-        if (cached) return isolated(cached);
+        if (cached) return wasm ? cached : isolated(cached);
         throw offline;
       }
     })(),
   );
 });
+
+/** `response`, the network's answer for a WebAssembly module, as this build's cache holds it:
+ * the entry there if it holds the same file (the network's body is then dropped), else the
+ * entry made from `response`. An answer from Cache Storage itself, not rebuilt, is one beside
+ * which the browser keeps the code V8 compiles for the module, and the next visit starts from
+ * that code instead of compiling the module again; an answer from the network passed on by this
+ * worker has no such place. (A module needs no isolation headers: only documents and workers
+ * do.) */
+async function fromCache(cache, request, response) {
+  if (response.status !== 200) return response;
+  const cached = await cache.match(request);
+  if (cached && sameFile(cached, response)) {
+    response.body?.cancel();
+    return cached;
+  }
+  try {
+    await cache.put(request, response.clone());
+  } catch {
+    return response; // not cached (storage full): served as it came
+  }
+  return (await cache.match(request)) ?? response;
+}
+
+/** Whether two answers for one URL hold the same file: the same ETag, or without one the same
+ * Last-Modified and Content-Length. */
+function sameFile(a, b) {
+  const header = (response, name) => response.headers.get(name);
+  if (header(a, "ETag") || header(b, "ETag")) return header(a, "ETag") === header(b, "ETag");
+  const same = (name) => header(a, name) === header(b, name);
+  return header(a, "Last-Modified") !== null && same("Last-Modified") && same("Content-Length");
+}
 
 /** `response` with the cross-origin isolation headers added. */
 function isolated(response) {

@@ -2,7 +2,8 @@
 // For each path (the CPU-only module on a browser without WebGPU, single-threaded — its
 // relaxed-SIMD build and, forced, its plain one — and, on a cross-origin isolated page,
 // threaded; the WebGPU module forced on
-// SwiftShader; `auto` on SwiftShader, which measures both and picks one): what a first visit
+// SwiftShader; `auto` on SwiftShader, which measures both and picks one; and a third visit, the
+// service worker answering, threaded and with `?threads=0`): what a visit
 // downloads before its first caption (every request of the page, its workers and its service
 // worker, from the server's log), the cold times to model ready and to the first caption, the
 // warm time per photo split into decode+resize, encoder and decoder (the decoder's time includes
@@ -20,7 +21,7 @@ import { cpus } from "node:os";
 import path from "node:path";
 import zlib from "node:zlib";
 
-import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, chromiumMemory, launch, readResults, servePage, waitForModel, waitForResults } from "./harness.mjs";
+import { ASSETS, DEFAULT_BUNDLE, GLIMPSE, MODES, ROOT, WEB, chromiumMemory, launch, readResults, resetPeakMemory, servePage, waitForModel, waitForOfflineCache, waitForResults } from "./harness.mjs";
 
 const PHOTOS = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "darknet/horses.jpg", "darknet/person.jpg", "skimage/chelsea.png", "skimage/coffee.png", "skimage/astronaut.png"].map((p) => path.join(ASSETS, p));
 const PATHS = [
@@ -29,17 +30,46 @@ const PATHS = [
   { label: "threaded CPU module (isolated page), no WebGPU adapter", mode: MODES[1], query: "", isolate: true },
   { label: "WebGPU module on SwiftShader (forced)", mode: MODES[0], query: "?backend=webgpu" },
   { label: "auto on SwiftShader", mode: MODES[0], query: "" },
+  // Returning visits: the service worker answers, isolating the page (so the threaded module
+  // runs unless `?threads=0`), and V8 starts from the code it compiled on the visit before.
+  { label: "returning visit: threaded CPU module (isolated by the service worker), V8's code from the offline cache", mode: MODES[1], query: "", returning: true },
+  { label: "returning visit, `?threads=0`: CPU module (relaxed SIMD), V8's code from the offline cache", mode: MODES[1], query: "?threads=0", returning: true },
 ];
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const sum = (map) => [...map.values()].reduce((a, b) => a + b, 0);
 
-async function browserPath({ label, mode, query, isolate = false }) {
+/** Two visits before the one measured, in a tab of their own that is then closed (so that the
+ * measured tab's memory is its own): the first fills the offline cache and installs the service
+ * worker; on the second, V8 compiles the module's hot functions and Chromium keeps that code
+ * beside the cached module (see web/sw.js). */
+async function visitTwice(browser, url) {
+  const page = await browser.context.newPage();
+  const tab = { page, consoleLines: browser.consoleLines };
+  for (let visit = 0; visit < 2; visit += 1) {
+    await page.goto(url);
+    await waitForModel(tab);
+    await page.setInputFiles("input[type=file]", PHOTOS);
+    await waitForResults(page, PHOTOS.length);
+    if (visit === 0) await waitForOfflineCache(page);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 3_000)); // Chromium keeps the code after a pause
+  await page.close();
+}
+
+async function browserPath({ label, mode, query, isolate = false, returning = false }) {
   // gzip-encoded, as web/serve.sh and most static hosts send files.
   const server = await servePage("/", {}, { isolate, compress: true });
   const browser = await launch(mode);
   const { page } = browser;
   try {
+    if (returning) {
+      await visitTwice(browser, server.url + query);
+      resetPeakMemory(browser.profile);
+    }
+    // What this visit asks the server for (a returning visit's earlier ones left out).
+    const earlier = { bytes: sum(server.bytes), fileBytes: sum(server.fileBytes), requests: server.requests.length };
+    const sentBefore = new Map(server.bytes);
     const start = Date.now();
     await page.goto(server.url + query);
     await waitForModel(browser);
@@ -47,10 +77,11 @@ async function browserPath({ label, mode, query, isolate = false }) {
     await page.setInputFiles("input[type=file]", [PHOTOS[0]]);
     await waitForResults(page, 1);
     const firstCaption = Date.now() - start;
-    const bytesBefore = sum(server.bytes);
-    const fileBytesBefore = sum(server.fileBytes);
-    const requestsBefore = server.requests.length;
-    const wasmBefore = [...server.bytes].filter(([name]) => name.endsWith(".wasm")).map(([name]) => name);
+    const bytesBefore = sum(server.bytes) - earlier.bytes;
+    const fileBytesBefore = sum(server.fileBytes) - earlier.fileBytes;
+    const requestsBefore = server.requests.length - earlier.requests;
+    const sentNow = [...server.bytes].filter(([name, sent]) => sent !== sentBefore.get(name));
+    const wasmBefore = sentNow.filter(([name]) => name.endsWith(".wasm")).map(([name]) => name);
     if (query === "" && mode.name === "webgpu") {
       await page.waitForFunction(() => document.querySelector("[data-testid=model-status]").dataset.decided === "true", null, { timeout: 600_000 });
     }

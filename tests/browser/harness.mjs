@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -240,23 +240,49 @@ export function defaultModelSynthData() {
   return { data, sidecar: JSON.parse(readFileSync(path.join(data, "synth.json"), "utf8")) };
 }
 
-/** Memory of the Chromium processes of `profile` (each carries `--user-data-dir=<profile>`): the
- * largest renderer's and the GPU process's resident size now (VmRSS) and at its peak (VmHWM), in
- * bytes. The renderer holds the page and its workers, WebAssembly memory included. */
-export function chromiumMemory(profile) {
-  const memory = { renderer: { rss: 0, hwm: 0 }, gpu: { rss: 0, hwm: 0 } };
+/** The renderer and GPU processes of `profile`'s Chromium: `{ pid, type }`, type "renderer" or
+ * "gpu". */
+function chromiumProcesses(profile) {
+  const found = [];
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    let cmdline, status;
+    let cmdline;
     try {
       // Chromium rewrites its process title: arguments may be separated by spaces, not NULs.
       cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split(/[\0 ]/);
-      status = readFileSync(`/proc/${pid}/status`, "utf8");
     } catch {
       continue;
     }
     if (!cmdline.some((arg) => arg.includes(profile))) continue;
     const type = { renderer: "renderer", "gpu-process": "gpu" }[cmdline.find((arg) => arg.startsWith("--type="))?.slice(7)];
-    if (!type) continue;
+    if (type) found.push({ pid, type });
+  }
+  return found;
+}
+
+/** Starts the peaks that `chromiumMemory` reads (VmHWM) afresh from the present sizes (Linux's
+ * `clear_refs` 5), so that a measured visit does not carry the peaks of those before it. */
+export function resetPeakMemory(profile) {
+  for (const { pid } of chromiumProcesses(profile)) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, "5");
+    } catch {
+      // a process that has ended has no peak left to reset
+    }
+  }
+}
+
+/** Memory of the Chromium processes of `profile` (each carries `--user-data-dir=<profile>`): the
+ * largest renderer's and the GPU process's resident size now (VmRSS) and at its peak (VmHWM), in
+ * bytes. The renderer holds the page and its workers, WebAssembly memory included. */
+export function chromiumMemory(profile) {
+  const memory = { renderer: { rss: 0, hwm: 0 }, gpu: { rss: 0, hwm: 0 } };
+  for (const { pid, type } of chromiumProcesses(profile)) {
+    let status;
+    try {
+      status = readFileSync(`/proc/${pid}/status`, "utf8");
+    } catch {
+      continue;
+    }
     const kb = (field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
     memory[type].rss = Math.max(memory[type].rss, kb("VmRSS"));
     memory[type].hwm = Math.max(memory[type].hwm, kb("VmHWM"));
