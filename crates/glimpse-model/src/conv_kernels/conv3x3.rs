@@ -52,24 +52,12 @@ impl Dims {
 
 /// `out = epilogue(conv3x3(x) + bias)` for one image: `x` `[in, height, width]`, `weight`
 /// `[out, in / groups, 3, 3]`, `bias` `[out]`, `out` `[out, output height, output width]`; its
-/// groups split between the threads of the threaded module's pool ([`parallel`]).
+/// groups split into at most `tasks` runs, each computed on its own (with its own scratch
+/// planes) and, in the threaded module, on its own thread of the pool ([`parallel`]).
 /// `None` (and `out` untouched) for another stride, an empty plane, channels that do not divide
 /// into the groups or more than [`MAX_GROUP_INPUTS`] per group, or a slice whose length does
 /// not match.
 pub fn conv3x3(
-    x: &[f32],
-    weight: &[f32],
-    bias: &[f32],
-    dims: Dims,
-    epilogue: Epilogue,
-    out: &mut [f32],
-) -> Option<()> {
-    conv3x3_split(x, weight, bias, dims, epilogue, out, parallel::tasks())
-}
-
-/// [`conv3x3`] with its groups split into at most `tasks` runs, each computed on its own (with
-/// its own scratch planes).
-pub fn conv3x3_split(
     x: &[f32],
     weight: &[f32],
     bias: &[f32],

@@ -9,7 +9,7 @@ use burn::tensor::ops::ConvOptions;
 use burn_flex::FlexTensor;
 
 use super::epilogue::Epilogue;
-use super::{conv3x3, pointwise};
+use super::{conv3x3, parallel, pointwise};
 
 #[backend_extension(Flex)]
 pub trait ConvKernels: Backend {
@@ -135,7 +135,7 @@ fn pointwise_product(
         input,
         k.checked_mul(pixels)?,
         [batch, m, height, width],
-        |b, c| pointwise::matmul_bias(a, bias, b, dims, epilogue, c),
+        |b, c| pointwise::matmul_bias(a, bias, b, dims, epilogue, c, parallel::tasks()),
     )
 }
 
@@ -167,7 +167,7 @@ fn conv3x3_product(
         input,
         image_in,
         [batch, out_channels, out_height, out_width],
-        |x, out| conv3x3::conv3x3(x, w, bias, dims, epilogue, out),
+        |x, out| conv3x3::conv3x3(x, w, bias, dims, epilogue, out, parallel::tasks()),
     )
 }
 

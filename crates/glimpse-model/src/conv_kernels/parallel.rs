@@ -5,7 +5,8 @@
 //! bit (the tests split every kernel into 1–5 runs).
 
 /// How many runs a kernel splits its output into: the pool's threads with the feature
-/// `threads` (the threaded module), else 1.
+/// `threads` (the threaded module), else 1. (Asked where the kernels run: see `flex`.)
+#[cfg(all(feature = "flex", any(test, target_arch = "wasm32")))]
 pub fn tasks() -> usize {
     #[cfg(feature = "threads")]
     return rayon::current_num_threads().max(1);

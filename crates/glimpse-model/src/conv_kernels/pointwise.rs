@@ -31,23 +31,11 @@ pub struct Dims {
     pub n: usize,
 }
 
-/// `c = epilogue(a·b + bias)`, its rows split between the threads of the threaded module's
-/// pool ([`parallel`]). `None` when a slice's length does not match `dims` (`a`: m·k, `bias`: m,
-/// `b`: k·n, `c`: m·n); `c` is then untouched.
+/// `c = epilogue(a·b + bias)`, its rows split into at most `tasks` runs of whole row tiles, each
+/// computed on its own (each packing the columns of `b` it reads) and, in the threaded module,
+/// on its own thread of the pool ([`parallel`]). `None` when a slice's length does not match
+/// `dims` (`a`: m·k, `bias`: m, `b`: k·n, `c`: m·n); `c` is then untouched.
 pub fn matmul_bias(
-    a: &[f32],
-    bias: &[f32],
-    b: &[f32],
-    dims: Dims,
-    epilogue: Epilogue,
-    c: &mut [f32],
-) -> Option<()> {
-    matmul_bias_split(a, bias, b, dims, epilogue, c, parallel::tasks())
-}
-
-/// [`matmul_bias`] with `c`'s rows split into at most `tasks` runs of whole row tiles, each
-/// computed on its own (and each packing the columns of `b` it reads).
-pub fn matmul_bias_split(
     a: &[f32],
     bias: &[f32],
     b: &[f32],

@@ -1,4 +1,4 @@
-use super::super::conv3x3::{Dims, MAX_GROUP_INPUTS, conv3x3, conv3x3_split};
+use super::super::conv3x3::{Dims, MAX_GROUP_INPUTS, conv3x3};
 use super::super::epilogue::Epilogue;
 use super::{EPILOGUES, assert_same, values};
 
@@ -55,7 +55,7 @@ fn check(dims: Dims, seed: u64) {
         // However the groups are split between threads (1: the single-threaded modules).
         for tasks in [1, 2, 3, 5] {
             let mut out = vec![f32::MAX; dims.out_channels * out_height * out_width];
-            let done = conv3x3_split(&x, &weight, &bias, dims, epilogue, &mut out, tasks);
+            let done = conv3x3(&x, &weight, &bias, dims, epilogue, &mut out, tasks);
             assert_eq!(done, Some(()), "{dims:?}");
             assert_same(&out, &want, &(dims, epilogue, tasks));
         }
@@ -140,7 +140,7 @@ fn bad_shapes_and_mismatched_lengths_are_refused_untouched() {
     let run = |dims: Dims, [x, weight, bias, out]: [usize; 4]| {
         let mut output = vec![-1.0; out];
         let (x, weight, bias) = (vec![1.0; x], vec![1.0; weight], vec![0.0; bias]);
-        let result = conv3x3(&x, &weight, &bias, dims, Epilogue::Identity, &mut output);
+        let result = conv3x3(&x, &weight, &bias, dims, Epilogue::Identity, &mut output, 1);
         assert!(output.iter().all(|&v| v == -1.0), "{dims:?}");
         result
     };

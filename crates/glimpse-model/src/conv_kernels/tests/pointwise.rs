@@ -1,5 +1,5 @@
 use super::super::epilogue::Epilogue;
-use super::super::pointwise::{Dims, matmul_bias, matmul_bias_split};
+use super::super::pointwise::{Dims, matmul_bias};
 use super::{EPILOGUES, assert_same, values};
 
 /// The product summed in the kernel's order (k ascending, from zero, then the bias), one
@@ -38,7 +38,7 @@ fn every_tile_and_edge_matches_the_plain_sum_bit_for_bit() {
                     // modules' split; 5 runs leave some empty where m is small).
                     for tasks in [1, 2, 3, 5] {
                         let mut c = vec![f32::MAX; m * n];
-                        let done = matmul_bias_split(&a, &bias, &b, dims, epilogue, &mut c, tasks);
+                        let done = matmul_bias(&a, &bias, &b, dims, epilogue, &mut c, tasks);
                         assert_eq!(done, Some(()));
                         assert_same(&c, &want, &(dims, epilogue, tasks));
                     }
@@ -54,7 +54,7 @@ fn relu6_clamps_and_keeps_nan() {
         let dims = Dims { m: 4, k: 1, n: 8 };
         let b = [-7.0, -0.0, 0.5, 5.999, 6.0, 6.5, f32::INFINITY, f32::NAN];
         let mut c = vec![0.0; 32];
-        matmul_bias(&[1.0; 4], &[0.0; 4], &b, dims, Epilogue::Relu6, &mut c).unwrap();
+        matmul_bias(&[1.0; 4], &[0.0; 4], &b, dims, Epilogue::Relu6, &mut c, 1).unwrap();
         c
     };
     for row in c.chunks(8) {
@@ -75,6 +75,7 @@ fn mismatched_lengths_are_refused_and_the_output_is_untouched() {
             dims,
             Epilogue::Identity,
             &mut output,
+            2,
         );
         assert_eq!(result, None, "lengths {a} {bias} {b} {c}");
         assert!(output.iter().all(|&v| v == -1.0));
@@ -91,7 +92,8 @@ fn mismatched_lengths_are_refused_and_the_output_is_untouched() {
             &[0.0; 4],
             overflowing,
             Epilogue::Identity,
-            &mut [0.0; 4]
+            &mut [0.0; 4],
+            2,
         ),
         None
     );
