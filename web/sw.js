@@ -73,7 +73,10 @@ async function fromCache(cache, request, response) {
   } catch {
     return response; // not cached (storage full): served as it came
   }
-  return (await cache.match(request)) ?? response;
+  const stored = await cache.match(request);
+  if (!stored) return response;
+  response.body?.cancel(); // the copy stored has been read; this one need not be kept
+  return stored;
 }
 
 /** Whether two answers for one URL hold the same file: the same ETag, or without one the same
