@@ -106,10 +106,33 @@ export function cacheName(page) {
   return page.evaluate(() => document.documentElement.dataset.cache);
 }
 
+/** Waits until `condition(arg)`, run in the page, resolves truthy; checked every `interval` ms.
+ * For conditions that await something (Cache Storage): Playwright's `waitForFunction` does not
+ * await a promise, which is truthy, so it would not wait at all. A check that throws (the page
+ * navigating meanwhile) counts as not yet; the last error is in the timeout's message. */
+export async function waitForAsync(page, condition, arg, { timeout = 120_000, interval = 200, what = "the page's condition" } = {}) {
+  const deadline = Date.now() + timeout;
+  let lastError = null;
+  for (;;) {
+    try {
+      if (await page.evaluate(condition, arg)) return;
+      lastError = null;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${lastError ? ` (last check failed: ${lastError.message})` : ""}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+}
+
 /** Waits until the service worker controls the page and has cached `paths` (relative to the
  * page) besides the model: then nothing more is downloaded for offline use. */
 export async function waitForOfflineCache(page, paths = []) {
-  await page.waitForFunction(
+  const wanted = ["models/default.safetensors", "./", "app.js", "worker.js", "pkg/version.js", ...paths];
+  await waitForAsync(
+    page,
     async (wanted) => {
       if (!navigator.serviceWorker.controller) return false;
       // The page has put everything it loaded into the cache (see keepOffline in app.js).
@@ -119,8 +142,8 @@ export async function waitForOfflineCache(page, paths = []) {
       const keys = (await cache.keys()).map((r) => bare(r.url));
       return wanted.every((p) => keys.includes(bare(new URL(p, location.href).href)));
     },
-    ["models/default.safetensors", "./", "app.js", "worker.js", "pkg/version.js", ...paths],
-    { timeout: 120_000, polling: 200 },
+    wanted,
+    { what: `the offline cache to hold ${wanted.join(", ")}` },
   );
 }
 

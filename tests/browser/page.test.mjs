@@ -28,6 +28,7 @@ import {
   readResults,
   servePage,
   waitForModel,
+  waitForAsync,
   waitForOfflineCache,
   waitForIdle,
   waitForResults,
@@ -555,10 +556,15 @@ describe("auto, and updates", () => {
       const second = await cacheName(page);
       assert.notEqual(second, first);
       assert.ok(await secondBuild(), "the new glue runs");
-      await page.waitForFunction(async (name) => {
-        const keys = await caches.keys();
-        return keys.length === 1 && keys[0] === name;
-      }, second, { timeout: 120_000, polling: 200 });
+      await waitForAsync(
+        page,
+        async (name) => {
+          const keys = await caches.keys();
+          return keys.length === 1 && keys[0] === name;
+        },
+        second,
+        { what: `${second} to be the only cache` },
+      );
       const module = await page.locator("[data-testid=model-status]").getAttribute("data-module");
       assert.equal(module, "cpu-threads");
       await waitForOfflineCache(page, [`pkg/${module}/glimpse_wasm.js`, `pkg/${module}/glimpse_wasm_bg.wasm`]);
