@@ -92,7 +92,12 @@ async function browserPath({ label, mode, query, isolate = false, returning = fa
     // The same photos once more: by then V8 has optimised the hot functions.
     await page.setInputFiles("input[type=file]", PHOTOS);
     await waitForResults(page, 2 * PHOTOS.length);
-    const timed = await page.$$eval("[data-testid=result]", (elements) => elements.map((e) => e.glimpseResult && { ms: e.glimpseResult.ms, ...e.glimpseResult.stages }));
+    // In the order the photos were dropped: the page puts the newest result first.
+    const timed = await page.$$eval("[data-testid=result]", (elements) =>
+      elements.reverse().map((e) => e.glimpseResult && { name: e.querySelector(".file-name").textContent, ms: e.glimpseResult.ms, ...e.glimpseResult.stages }),
+    );
+    const dropped = [...PHOTOS, ...PHOTOS].map((photo) => path.basename(photo));
+    if (timed.some((photo, i) => photo && photo.name !== dropped[i])) throw new Error(`results out of order: ${timed.map((photo) => photo?.name).join(", ")}`);
     const [warm, settled] = [timed.slice(1, PHOTOS.length), timed.slice(PHOTOS.length)].map((photos) => photos.filter(Boolean));
     const stage = (photos, key) => median(photos.map((p) => p[key]));
     return {
