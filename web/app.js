@@ -29,11 +29,16 @@ const els = {
   cancel: $("[data-testid=cancel]"),
 };
 
-// `?threads=0`: the single-threaded CPU module even where threads could run; `?simd=plain`: its
+// Threads run by default only with more cores than this: on two, the page's own work (drawing
+// each result, V8's compiles) takes the second core while photos stream in, and the threaded
+// module measured no faster than the single-threaded one (README, "Threads").
+const THREADS_ABOVE_CORES = 2;
+// `?threads=1`: the threaded CPU module wherever it can run (an isolated page, two cores or
+// more); `?threads=0`: a single-threaded one even where threads could run; `?simd=plain`: the
 // plain-SIMD build even where the browser validates relaxed SIMD.
 const client = new CaptionerClient({
   offlineCache: true,
-  threads: params.get("threads") !== "0",
+  threads: params.get("threads") === "1" || (params.get("threads") !== "0" && navigator.hardwareConcurrency > THREADS_ABOVE_CORES),
   relaxedSimd: params.get("simd") !== "plain",
 });
 client.onNote = (note) => setStatus("ready", `Ready: ${model?.label ?? "model"} on ${where("cpu")}. ${note}.`, "cpu");

@@ -27,12 +27,13 @@ const PHOTOS = ["darknet/dog.jpg", "darknet/eagle.jpg", "darknet/giraffe.jpg", "
 const PATHS = [
   { label: "CPU module (relaxed SIMD), no WebGPU adapter", mode: MODES[1], query: "" },
   { label: "CPU module (plain SIMD, forced), no WebGPU adapter", mode: MODES[1], query: "?simd=plain" },
-  { label: "threaded CPU module (isolated page), no WebGPU adapter", mode: MODES[1], query: "", isolate: true },
+  { label: "threaded CPU module (isolated page, `?threads=1`), no WebGPU adapter", mode: MODES[1], query: "?threads=1", isolate: true },
   { label: "WebGPU module on SwiftShader (forced)", mode: MODES[0], query: "?backend=webgpu" },
   { label: "auto on SwiftShader", mode: MODES[0], query: "" },
   // Returning visits: the service worker answers, isolating the page (so the threaded module
-  // runs unless `?threads=0`), and V8 starts from the code it compiled on the visit before.
-  { label: "returning visit: threaded CPU module (isolated by the service worker), V8's code from the offline cache", mode: MODES[1], query: "", returning: true },
+  // runs with `?threads=1`, or by default with more than two cores), and V8 starts from the
+  // code it compiled on the visit before.
+  { label: "returning visit, `?threads=1`: threaded CPU module (isolated by the service worker), V8's code from the offline cache", mode: MODES[1], query: "?threads=1", returning: true },
   { label: "returning visit, `?threads=0`: CPU module (relaxed SIMD), V8's code from the offline cache", mode: MODES[1], query: "?threads=0", returning: true },
 ];
 

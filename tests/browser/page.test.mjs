@@ -412,8 +412,9 @@ for (const mode of MODES) {
         await page.reload();
         await waitForModel(browser);
         if (mode.name === "cpu") {
-          // The service worker isolates the page from now on, but pkg/cpu-threads was never
-          // downloaded: the page falls back to the single-threaded module, which it has.
+          // The service worker isolates the page from now on: on two cores the page keeps the
+          // single-threaded module; with more, pkg/cpu-threads was never downloaded, and the
+          // page falls back to the single-threaded module, which it has.
           assert.ok(await page.evaluate(() => globalThis.crossOriginIsolated), "the service worker isolates the page");
           assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), mode.module);
         }
@@ -539,14 +540,15 @@ describe("auto, and updates", () => {
     };
     const secondBuild = () => page.workers().find((w) => w.url().includes("module=cpu")).evaluate(() => globalThis.GLIMPSE_SECOND_BUILD === true);
     try {
-      await page.goto(server.url);
+      await page.goto(`${server.url}?threads=1`);
       await waitForModel(browser);
       const firstModule = MODES[1].module;
       await waitForOfflineCache(page, [`pkg/${firstModule}/glimpse_wasm.js`, `pkg/${firstModule}/glimpse_wasm_bg.wasm`]);
       const first = await cacheName(page);
 
       // The second build: its glue differs from the first's (every CPU module's: from this
-      // reload on, the service worker isolates the page, so it runs pkg/cpu-threads).
+      // reload on, the service worker isolates the page, so with `?threads=1` it runs
+      // pkg/cpu-threads).
       for (const module of ["cpu", "cpu-relaxed", "cpu-threads"]) {
         appendFileSync(path.join(site, `pkg/${module}/glimpse_wasm.js`), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
       }

@@ -1,6 +1,7 @@
 // The CPU modules in Debian's headless Chromium without a WebGPU adapter. A cross-origin
 // isolated page (COOP/COEP from the server, as web/serve.sh sends them, or from the service
-// worker on hosts that cannot) runs the CPU over one thread per core (pkg/cpu-threads); without
+// worker on hosts that cannot) runs the CPU over one thread per core (pkg/cpu-threads) with more
+// than two cores, or on any number with `?threads=1` (these tests' machine has two); without
 // threads the page runs the relaxed-SIMD build (pkg/cpu-relaxed), which Chromium validates, or
 // with `?simd=plain` the plain one (pkg/cpu). Every one gives native `glimpse caption`'s captions
 // and attention.
@@ -63,12 +64,12 @@ async function beamAsNative(page, label, photo) {
 }
 
 describe("threads", () => {
-  test("served isolated, the CPU runs pkg/cpu-threads on one thread per core with native glimpse's words; ?threads=0 runs pkg/cpu-relaxed and ?threads=0&simd=plain pkg/cpu, with the same words", async () => {
+  test("served isolated, ?threads=1 runs pkg/cpu-threads on one thread per core with native glimpse's words; ?threads=0 runs pkg/cpu-relaxed and ?threads=0&simd=plain pkg/cpu, with the same words; by default threads run with more than two cores", async () => {
     const server = await servePage("/isolated/", {}, { isolate: true });
     const browser = await launch(NO_ADAPTER);
     const { page } = browser;
     try {
-      await page.goto(server.url);
+      await page.goto(`${server.url}?threads=1`);
       await waitForModel(browser);
       const threaded = await running(page);
       assert.ok(threaded.isolated, "the server's headers isolate the page");
@@ -94,18 +95,29 @@ describe("threads", () => {
       }
       const fetched = server.requests.filter((url) => url.endsWith(".wasm"));
       assert.deepEqual(fetched, ["cpu-threads", "cpu-relaxed", "cpu"].map((module) => `/isolated/pkg/${module}/glimpse_wasm_bg.wasm`));
+
+      // Without a query, the page's choice by the number of cores it is told (the worker's pool
+      // still sizes itself by the real one).
+      for (const cores of [2, 4]) {
+        const tab = await browser.context.newPage();
+        await tab.addInitScript((n) => Object.defineProperty(Navigator.prototype, "hardwareConcurrency", { get: () => n }), cores);
+        await tab.goto(server.url);
+        await waitForModel({ page: tab, consoleLines: browser.consoleLines });
+        assert.equal((await running(tab)).module, cores > 2 ? "cpu-threads" : "cpu-relaxed", `${cores} cores`);
+        await tab.close();
+      }
     } finally {
       await browser.close();
       await server.close();
     }
   });
 
-  test("served plainly, the first visit runs pkg/cpu-relaxed; the service worker isolates the next, which runs pkg/cpu-threads, online and offline", async () => {
+  test("served plainly, the first visit runs pkg/cpu-relaxed; the service worker isolates the next, which runs pkg/cpu-threads (?threads=1), online and offline", async () => {
     const server = await servePage("/plain/");
     const browser = await launch(NO_ADAPTER);
     const { page, context } = browser;
     try {
-      await page.goto(server.url);
+      await page.goto(`${server.url}?threads=1`);
       await waitForModel(browser);
       const first = await running(page);
       assert.equal(first.isolated, false);
