@@ -25,6 +25,9 @@ bash tests/setup-assets.sh
 
 # Rust: unit, integration and PyTorch-equivalence tests (this also builds the glimpse binary).
 cargo test --release --workspace
+# The GPU build (burn's wgpu backend), its test and the GPU check (trainer/benches/gpu), type-checked
+# so that they never rot: no GPU here (the test runs on lavapipe when asked, README 'On a GPU').
+cargo check --release -p glimpse-captioner --features wgpu --all-targets
 
 # The browser: build the page, then drive it in Chromium against the native binary.
 bash web/build.sh

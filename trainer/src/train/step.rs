@@ -11,6 +11,7 @@ use glimpse_model::decoder::EncodedImages;
 use super::loss::caption_loss;
 
 /// What the encoder side of a batch is.
+#[derive(Clone)]
 pub enum BatchInput {
     /// Cached encoder output `[B, P, E]` (frozen encoder).
     Features(Tensor<3>),
@@ -19,6 +20,7 @@ pub enum BatchInput {
 }
 
 /// A batch on the device: decoder inputs and what the loss needs.
+#[derive(Clone)]
 pub struct Batch {
     pub input: BatchInput,
     /// `[B, T]`: `<SOS> words… <EOS>` then padding.
