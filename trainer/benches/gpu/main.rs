@@ -9,13 +9,15 @@
 //! Phases: `adapter` (which GPU wgpu opened), `correctness` (the PyTorch-equivalence fixture
 //! captioned on the CPU and the GPU; 20 training steps on both), `caption` (latency at batch 1,
 //! throughput at batch 64), `train` (pairs/s, frozen and fine-tuning the last stage, batches 32
-//! and 128), `parallel` (two data-parallel replicas on the one GPU). Each appends one JSON object
+//! and 128), `parallel` (two data-parallel replicas on the one GPU), `kernels` (a matrix product
+//! and convolutions alone, in TFLOP/s). Each appends one JSON object
 //! per result to `<rows.jsonl>`, so a phase cut short keeps what it measured.
 //! `GLIMPSE_GPU_CHECK_QUICK=1` shrinks batches and repeats (to try the script on lavapipe).
 
 #[path = "../common/mod.rs"]
 mod common;
 mod correctness;
+mod kernels;
 mod parallel;
 mod speed;
 
@@ -86,7 +88,7 @@ fn main() -> Result<()> {
     // `cargo bench` appends `--bench`; the phase and the output file are the other arguments.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let [phase, out] = args.as_slice() else {
-        bail!("usage: gpu <adapter|correctness|caption|train|parallel> <rows.jsonl>");
+        bail!("usage: gpu <adapter|correctness|caption|train|parallel|kernels> <rows.jsonl>");
     };
     let rows = Rows {
         path: out.into(),
@@ -99,6 +101,7 @@ fn main() -> Result<()> {
         "caption" => speed::caption(&rows, &sizes),
         "train" => speed::train(&rows, &sizes),
         "parallel" => parallel::run(&rows, &sizes),
+        "kernels" => kernels::run(&rows, &sizes),
         other => bail!("unknown phase {other:?}"),
     }
 }

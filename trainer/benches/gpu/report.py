@@ -116,6 +116,17 @@ def train_table(rows, torch_rows, util, lines, report):
     lines.append(f"\nGPU utilisation: Glimpse {util_cell(util, 'train')}, PyTorch {util_cell(util, 'torch-train')}")
 
 
+def kernels_table(rows, torch_rows, lines, report):
+    lines += ["", "### Single operations, f32 (TFLOP/s)", "",
+              "| operation | batch | Glimpse ms | PyTorch ms | Glimpse TFLOP/s | PyTorch TFLOP/s |",
+              "|---|---|---|---|---|---|"]
+    for r in (r for r in rows if r.get("phase") == "kernels"):
+        t = find(torch_rows, op=r["op"]) or {}
+        report["kernels"].append({**r, "pytorch_ms": t.get("ms"), "pytorch_tflops": t.get("tflops")})
+        lines.append(f"| {r['op']} | {r.get('batch', '–')} | {fmt(r['ms'], 2)} | {fmt(t.get('ms'), 2)} | "
+                     f"{fmt(r['tflops'], 2)} | {fmt(t.get('tflops'), 2)} |")
+
+
 def main():
     out = Path(sys.argv[1])
     rows = read_lines(out / "glimpse.jsonl")
@@ -125,11 +136,12 @@ def main():
     adapter = next((r["adapter"] for r in rows if "adapter" in r), None)
     report = {"gpu": gpu, "adapter": adapter, "phases": phases, "utilisation": util,
               "correctness": [r for r in rows if r.get("phase") == "correctness"],
-              "caption": [], "train": [], "parallel": [r for r in rows if r.get("phase") == "parallel"]}
+              "caption": [], "train": [], "kernels": [], "parallel": [r for r in rows if r.get("phase") == "parallel"]}
     lines = [f"GPU (nvidia-smi): {gpu or '–'}", f"wgpu adapter: {adapter or '–'}"]
     report["correct"] = correctness_table(rows, lines)
     caption_table(rows, read_json(out / "torch-caption.json", []), util, lines, report)
     train_table(rows, read_json(out / "torch-train.json", []), util, lines, report)
+    kernels_table(rows, read_json(out / "torch-kernels.json", []), lines, report)
     for r in report["parallel"]:
         lines += ["", f"### Data-parallel smoke: {r['replicas']} replicas on one GPU, batch {r['batch']}", "",
                   f"loss max relative diff against one replica: {r['max_relative_diff']:.2e}; "

@@ -58,8 +58,10 @@ phase() {
 
 fixtures=tests/fixtures/make_torch_fixtures.py
 # The batch sizes of the Glimpse phases (benches/gpu/main.rs: Sizes), for PyTorch's side.
-caption_batches=1,64 train_batches=32,128
-if [ -n "${GLIMPSE_GPU_CHECK_QUICK:-}" ]; then caption_batches=1,2 train_batches=2,4; fi
+caption_batches=1,64 train_batches=32,128 kernel_sizes=(--batch 64 --matmul 4096)
+if [ -n "${GLIMPSE_GPU_CHECK_QUICK:-}" ]; then
+  caption_batches=1,2 train_batches=2,4 kernel_sizes=(--batch 2 --matmul 512)
+fi
 # Most important first, so that a slow machine cuts the least important phases short.
 phase adapter 40 "$bin" adapter "$rows"
 phase correctness 75 "$bin" correctness "$rows"
@@ -68,6 +70,8 @@ phase torch-train 80 "$python" "$fixtures" --bench-train "$out/torch-train.json"
 phase caption 70 "$bin" caption "$rows"
 phase parallel 40 "$bin" parallel "$rows"
 phase train 120 "$bin" train "$rows"
+phase kernels 40 "$bin" kernels "$rows"
+phase torch-kernels 30 "$python" trainer/benches/gpu/kernels.py "$out/torch-kernels.json" --device "$torch_device" "${kernel_sizes[@]}"
 
 [ -n "${sampler:-}" ] && kill "$sampler" 2>/dev/null
 "$python" trainer/benches/gpu/report.py "$out"
