@@ -21,6 +21,7 @@ use serde_json::json;
 const REPEATS: usize = 10;
 
 fn main() {
+    glimpse::memory::keep_freed_memory(); // as the glimpse binary does
     // `cargo bench` passes `--bench`; nothing to parse.
     let device = Device::flex();
     let pytorch = common::pytorch_rows("pytorch.json");

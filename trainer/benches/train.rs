@@ -20,6 +20,7 @@ const BATCH: usize = 32;
 const STEPS: usize = 8;
 
 fn main() {
+    glimpse::memory::keep_freed_memory(); // as the glimpse binary does
     let device = Device::flex().autodiff();
     let pytorch = common::pytorch_rows("pytorch-train.json");
     println!("| encoder | mode | Glimpse pairs/s | PyTorch pairs/s | Glimpse / PyTorch |");

@@ -37,5 +37,6 @@ pub mod backend;
 pub mod card;
 pub mod export;
 pub mod files;
+pub mod memory;
 pub mod model_card;
 pub mod train;

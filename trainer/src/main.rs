@@ -57,6 +57,7 @@ enum Command {
 
 fn main() -> ExitCode {
     restore_sigpipe();
+    glimpse::memory::keep_freed_memory();
     let outcome = match Cli::parse().command {
         Command::Caption(args) => caption::run(args),
         Command::Score(args) => score::run(args),

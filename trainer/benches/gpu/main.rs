@@ -85,6 +85,7 @@ pub fn gpu() -> Result<Device> {
 }
 
 fn main() -> Result<()> {
+    glimpse::memory::keep_freed_memory(); // as the glimpse binary does
     // `cargo bench` appends `--bench`; the phase and the output file are the other arguments.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let [phase, out] = args.as_slice() else {
