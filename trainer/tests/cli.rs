@@ -259,6 +259,52 @@ fn import_errors_name_the_problem() {
     let err = fail(&["import", "torch", "--checkpoint", checkpoint, "--out", out]);
     assert!(err.contains("a vocabulary is needed: pass --vocab FILE"), "{err}");
 
+    // `--out` naming an input (through another path) would replace the user's checkpoint.
+    let copy = dir.path().join("copy.pth");
+    std::fs::copy(checkpoint, &copy).unwrap();
+    let vocab = case.join("vocab.json");
+    let via_dot = dir.path().join(".").join("copy.pth");
+    let (copy, via_dot) = (copy.to_str().unwrap(), via_dot.to_str().unwrap());
+    let err = fail(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        copy,
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--out",
+        via_dot,
+    ]);
+    assert!(err.contains("is the --checkpoint file"), "{err}");
+    assert_eq!(std::fs::read(copy).unwrap(), std::fs::read(checkpoint).unwrap());
+
+    // A device or FIFO as `--out` is not replaced by the bundle (as root, `--out /dev/null`
+    // replaced /dev/null with a regular file).
+    let fifo = dir.path().join("fifo.safetensors");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let err = fail(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        checkpoint,
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--out",
+        fifo.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("exists and is not a regular file; not replaced"),
+        "{err}"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+
     let short_vocab = dir.path().join("short.json");
     std::fs::write(&short_vocab, r#"["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"]"#).unwrap();
     let err = fail(&[
@@ -709,4 +755,27 @@ fn export_pth_writes_the_notebook_state_dict_and_imports_back_to_the_same_tensor
         pth,
     ]);
     fails_saying(&out, "--format pth writes float32");
+}
+
+#[test]
+fn an_opacity_outside_0_to_1_is_refused() {
+    for alpha in ["NaN", "1e30", "-0.5"] {
+        let out = glimpse(&[
+            "caption",
+            "--model",
+            "m.safetensors",
+            &format!("--alpha={alpha}"),
+            "x.jpg",
+        ]);
+        fails_saying(&out, &format!("`{alpha}` is not an opacity from 0 to 1"));
+    }
+}
+
+#[test]
+fn resume_refuses_settings_it_would_not_use() {
+    let out = glimpse(&["train", "--resume", "no-such-run", "--epochs", "30"]);
+    fails_saying(
+        &out,
+        "--epochs applies to a new run: --resume continues a run with the config it was started with",
+    );
 }

@@ -14,7 +14,7 @@ use glimpse_metrics::tokenize;
 
 mod common;
 
-use common::{GLIMPSE, ok, synth, train_args};
+use common::{GLIMPSE, fails_saying, glimpse, ok, synth, train_args};
 
 fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = dir.join("data");
@@ -134,6 +134,25 @@ fn eval_and_compare_score_write_and_report() {
         clip.to_str().unwrap(),
     ]);
     let table: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    // Two sets of one name would be one column (the last): refused. `--limit 0` scores nothing.
+    let twice = format!("x={}", constant_file.display());
+    let data_arg = data.to_str().unwrap();
+    fails_saying(
+        &glimpse(&["compare", "--data", data_arg, "--split", "test", &twice, &twice]),
+        "two caption sets are named `x`",
+    );
+    fails_saying(
+        &glimpse(&[
+            "eval",
+            "--model",
+            bundle.to_str().unwrap(),
+            "--data",
+            data_arg,
+            "--limit",
+            "0",
+        ]),
+        "--limit 0 leaves nothing to score",
+    );
     // (CIDEr sums in hash order, so the last bit may differ between runs.)
     assert!((table["glimpse"]["CIDEr"].as_f64().unwrap() - metrics["CIDEr"].as_f64().unwrap()).abs() < 1e-12);
     assert!(table["constant"]["Bleu_1"].as_f64().is_some());

@@ -17,13 +17,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use glimpse_files::{PathError, caps, confined, read_regular, shown};
+use glimpse_files::{PathError, caps, confined, shown};
 use glimpse_metrics::tokenize;
 use serde::{Deserialize, Serialize};
 
 use crate::problems::Problems;
 use crate::split::Split;
+use crate::text::CaptionTable;
 use crate::{flickr8k, karpathy};
+
+/// The longest caption tokenised: a real one is a sentence; anything longer is skipped as
+/// over-long before tokenising it costs memory in proportion.
+const MAX_CAPTION_BYTES: usize = 64 << 10;
 
 /// One image and its reference captions.
 #[derive(Debug, Clone)]
@@ -76,8 +81,6 @@ pub struct Dataset {
 }
 
 /// Captions read from a file before splitting: image name → (`file:line`, caption) in file order.
-pub(crate) type CaptionTable = BTreeMap<String, Vec<(String, String)>>;
-
 impl Dataset {
     /// Reads the dataset in `root`, whichever layout it has.
     pub fn load(root: &Path, options: &LoadOptions) -> Result<Dataset> {
@@ -94,7 +97,7 @@ impl Dataset {
                 Some(assignments) => assignments,
                 None => match &karpathy_file {
                     Some(file) => karpathy::read(file, &mut problems)?.splits,
-                    None => flickr8k::default_split(table.keys()),
+                    None => flickr8k::default_split(table.images()),
                 },
             };
             (
@@ -186,6 +189,19 @@ impl Dataset {
             };
             for (location, caption) in captions {
                 captions_seen += 1;
+                if caption.len() > MAX_CAPTION_BYTES {
+                    // Refused before it is tokenised: a 300 MB line made 150 M tokens.
+                    captions_bad += 1;
+                    self.problems.at(
+                        location,
+                        format!(
+                            "{name}: caption of {} bytes is over the limit of {}; skipped",
+                            caption.len(),
+                            caps::human(MAX_CAPTION_BYTES as u64)
+                        ),
+                    );
+                    continue;
+                }
                 let tokens = tokenize(caption);
                 if tokens.is_empty() {
                     captions_bad += 1;
@@ -326,20 +342,4 @@ fn folder_name(root: &Path) -> String {
     } else {
         name
     }
-}
-
-/// Splits a file into lines of text, each with its `file:line`; a line that is not UTF-8 is
-/// reported and left out. Only a regular file of at most [`caps::DATASET_TEXT`] bytes is read.
-pub(crate) fn text_lines(path: &Path, problems: &mut Problems) -> Result<Vec<(String, String)>> {
-    let bytes = read_regular(path, caps::DATASET_TEXT, "dataset file")?;
-    let mut lines = Vec::new();
-    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let location = format!("{}:{}", shown(path), index + 1);
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        match std::str::from_utf8(raw) {
-            Ok(text) => lines.push((location, text.trim_start_matches('\u{feff}').to_string())),
-            Err(e) => problems.bad_row(&location, format!("not UTF-8 text ({e}); skipped")),
-        }
-    }
-    Ok(lines)
 }

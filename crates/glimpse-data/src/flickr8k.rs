@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 
-use crate::dataset::{CaptionTable, text_lines};
 use crate::problems::Problems;
 use crate::split::Split;
+use crate::text::{CaptionTable, TextFile};
 
 /// The original split files, as `glimpse synth` also writes them.
 pub const SPLIT_FILES: [(Split, &str); 3] = [
@@ -20,8 +20,9 @@ pub const SPLIT_FILES: [(Split, &str); 3] = [
 /// Kaggle's `captions.txt`: a header `image,caption`, then one `image,caption` row per caption.
 /// The caption is everything after the first comma; a quoted caption may contain commas and
 /// doubled quotes.
-pub fn read_kaggle(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
-    let mut lines = text_lines(path, problems)?.into_iter();
+pub(crate) fn read_kaggle(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
+    let file = TextFile::read(path, problems)?;
+    let mut lines = file.lines();
     match lines.next() {
         Some((_, header)) if header.trim() == "image,caption" => {}
         Some((location, header)) => bail!(
@@ -33,11 +34,8 @@ pub fn read_kaggle(path: &Path, problems: &mut Problems) -> Result<CaptionTable>
             path.display()
         ),
     }
-    let mut table = CaptionTable::new();
+    let mut table = CaptionTable::default();
     for (location, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
         let Some((image, caption)) = line.split_once(',') else {
             problems.bad_row(&location, "no comma between image and caption; skipped");
             continue;
@@ -54,10 +52,7 @@ pub fn read_kaggle(path: &Path, problems: &mut Problems) -> Result<CaptionTable>
                 continue;
             }
         };
-        table
-            .entry(image.to_string())
-            .or_default()
-            .push((location, caption));
+        table.push(image, location, caption)?;
     }
     Ok(table)
 }
@@ -74,12 +69,9 @@ fn unquote(field: &str) -> std::result::Result<String, String> {
 }
 
 /// `Flickr8k.token.txt`: `image.jpg#N<TAB>caption` per line.
-pub fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
-    let mut table = CaptionTable::new();
-    for (location, line) in text_lines(path, problems)? {
-        if line.trim().is_empty() {
-            continue;
-        }
+pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
+    let mut table = CaptionTable::default();
+    for (location, line) in TextFile::read(path, problems)?.lines() {
         let Some((key, caption)) = line.split_once('\t') else {
             problems.bad_row(&location, "no tab between `image#N` and the caption; skipped");
             continue;
@@ -92,10 +84,7 @@ pub fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTa
             problems.bad_row(&location, format!("`{key}` is not `image#N`; skipped"));
             continue;
         }
-        table
-            .entry(image.to_string())
-            .or_default()
-            .push((location, caption.trim().to_string()));
+        table.push(image, location, caption.trim().to_string())?;
     }
     Ok(table)
 }
@@ -127,11 +116,8 @@ pub fn read_split_files(
     }
     let mut assignments = BTreeMap::new();
     for (split, file) in SPLIT_FILES {
-        for (location, line) in text_lines(&root.join(file), problems)? {
+        for (location, line) in TextFile::read(&root.join(file), problems)?.lines() {
             let name = line.trim();
-            if name.is_empty() {
-                continue;
-            }
             if let Some((earlier, _)) = assignments.insert(name.to_string(), (split, None)) {
                 problems.at(
                     &location,

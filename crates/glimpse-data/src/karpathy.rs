@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use glimpse_files::{PathError, caps, confined, read_regular, shown};
 use serde::Deserialize;
 
-use crate::dataset::CaptionTable;
 use crate::problems::Problems;
 use crate::split::Split;
+use crate::text::{CaptionTable, MAX_CAPTIONS};
 
 #[derive(Deserialize)]
 struct File {
@@ -81,8 +81,19 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
             e.column()
         )
     })?;
+    let sentences = file
+        .images
+        .iter()
+        .map(|image| image.sentences.len())
+        .sum::<usize>();
+    if sentences > MAX_CAPTIONS {
+        bail!(
+            "{}: {sentences} sentences; Glimpse reads at most {MAX_CAPTIONS} captions",
+            shown(path)
+        );
+    }
     let mut splits = BTreeMap::new();
-    let mut captions = CaptionTable::new();
+    let mut captions = CaptionTable::default();
     for (index, image) in file.images.into_iter().enumerate() {
         let location = format!("{}: images[{index}]", shown(path));
         let split = match image.split.as_str() {
@@ -101,9 +112,12 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
                 continue;
             }
         };
-        let entries = captions.entry(image.filename.clone()).or_default();
         for (k, sentence) in image.sentences.into_iter().enumerate() {
-            entries.push((format!("{location}.sentences[{k}]"), sentence.raw));
+            captions.push(
+                &image.filename,
+                format!("{location}.sentences[{k}]"),
+                sentence.raw,
+            )?;
         }
         splits.insert(image.filename, (split, relative));
     }

@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod rng;
 pub mod split;
 pub mod synth;
+mod text;
 #[cfg(feature = "download")]
 pub mod unzip;
 pub mod vocab_builder;
@@ -36,4 +37,5 @@ pub use dataset::{Dataset, DatasetFormat, LoadOptions, Sample};
 pub use problems::Problems;
 pub use rng::Rng;
 pub use split::Split;
+pub use text::MAX_CAPTIONS;
 pub use vocab_builder::build_vocabulary;

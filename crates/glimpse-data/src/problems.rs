@@ -6,13 +6,18 @@
 
 use glimpse_files::terminal_safe;
 
-/// Problems met while reading a dataset. Messages are kept (the first ones are shown to the
-/// user; all are written to the run folder) and rows that could not be read are counted.
+/// Problems met while reading a dataset. The first [`MAX_KEPT`] messages are kept (the first
+/// ones are shown to the user; the kept ones are written to the run folder), all are counted,
+/// and so are the rows that could not be read.
 #[derive(Debug, Default)]
 pub struct Problems {
     messages: Vec<String>,
+    count: usize,
     bad_rows: usize,
 }
+
+/// Messages kept: a file of millions of bad rows is reported, not stored row by row.
+pub const MAX_KEPT: usize = 10_000;
 
 impl Problems {
     /// A row that could not be read at all (malformed, not UTF-8); `location` is `file:line`.
@@ -32,26 +37,50 @@ impl Problems {
     }
 
     fn push(&mut self, message: String) {
-        self.messages.push(terminal_safe(&message).into_owned());
+        self.count += 1;
+        if self.messages.len() < MAX_KEPT {
+            self.messages.push(terminal_safe(&message).into_owned());
+        }
     }
 
     pub fn bad_rows(&self) -> usize {
         self.bad_rows
     }
 
+    /// Every problem met, kept or not.
     pub fn len(&self) -> usize {
-        self.messages.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+        self.count == 0
     }
 
-    pub fn all(&self) -> &[String] {
+    /// The kept messages: all of them unless there were more than [`MAX_KEPT`].
+    pub fn kept(&self) -> &[String] {
         &self.messages
     }
 
     pub fn first(&self, n: usize) -> Vec<String> {
         self.messages.iter().take(n).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_past_the_cap_are_counted_not_kept() {
+        let mut problems = Problems::default();
+        for row in 0..MAX_KEPT + 5 {
+            problems.bad_row(&format!("f:{row}"), "no comma");
+        }
+        assert_eq!(
+            (problems.len(), problems.bad_rows()),
+            (MAX_KEPT + 5, MAX_KEPT + 5)
+        );
+        assert_eq!(problems.kept().len(), MAX_KEPT);
+        assert_eq!(problems.first(1), ["f:0: no comma"]);
     }
 }

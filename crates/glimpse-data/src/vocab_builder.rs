@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use glimpse_model::Vocabulary;
+use glimpse_model::vocab::is_bidi_control;
 
 use crate::dataset::Sample;
 
@@ -25,7 +26,7 @@ pub fn build_vocabulary(train: &[Sample], min_count: usize) -> anyhow::Result<Vo
     let mut words: Vec<(&str, usize)> = counts
         .into_iter()
         .filter(|(word, count)| *count >= min_count.max(1) && !SPECIALS.contains(word))
-        .filter(|(word, _)| !word.chars().any(char::is_control))
+        .filter(|(word, _)| !word.chars().any(|c| c.is_control() || is_bidi_control(c)))
         .collect();
     words.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let all = SPECIALS

@@ -51,7 +51,7 @@ fn kaggle_layout_with_quotes_commas_and_split_files() {
     let sample = &data.split(Split::Train)[0];
     assert_eq!(sample.raw[1], "A dog , brown and \"happy\" .");
     assert_eq!(sample.tokens[1], ["a", "dog", "brown", "and", "happy"]);
-    assert!(data.problems.is_empty(), "{:?}", data.problems.all());
+    assert!(data.problems.is_empty(), "{:?}", data.problems.kept());
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn bad_rows_are_reported_with_file_and_line_and_skipped() {
     fs::write(root.join("captions.txt"), csv).unwrap();
     write_splits(root, &names);
     let data = Dataset::load(root, &LoadOptions::default()).unwrap();
-    let all = data.problems.all().join("\n");
+    let all = data.problems.kept().join("\n");
     let file = root.join("captions.txt").display().to_string();
     for (line, what) in [
         (202, "no comma"),
@@ -312,7 +312,7 @@ fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
         "nothing outside the data folder is used"
     );
     assert_eq!(data.problems.bad_rows(), 3);
-    let problems = data.problems.all().join("\n");
+    let problems = data.problems.kept().join("\n");
     for (index, expected) in [
         (100, "`../outside/secret.jpg` contains `..`"),
         (101, &format!("`{}` is an absolute path", secret.display())),
@@ -342,7 +342,7 @@ fn image_names_leaving_the_images_folder_are_reported_with_their_line() {
     csv.push_str("../secret.jpg,A dog runs .\n");
     fs::write(root.join("captions.txt"), csv).unwrap();
     let data = Dataset::load(&root, &LoadOptions::default()).unwrap();
-    let problems = data.problems.all().join("\n");
+    let problems = data.problems.kept().join("\n");
     assert!(
         problems.contains(
             "captions.txt:102: ../secret.jpg: `../secret.jpg` contains `..`; paths in data files must stay inside the data folder; skipped"
@@ -391,10 +391,67 @@ fn special_files_are_refused_and_problems_are_escaped() {
     csv.push_str("evil\u{1b}]0;owned\u{7}.jpg,A dog runs .\n");
     fs::write(root.join("captions.txt"), csv).unwrap();
     let data = Dataset::load(root, &LoadOptions::default()).unwrap();
-    let problems = data.problems.all().join("\n");
+    let problems = data.problems.kept().join("\n");
     assert!(!problems.contains('\u{1b}'), "{problems}");
     assert!(
         problems.contains("evil\\u{1b}]0;owned\\u{7}.jpg: image file missing; skipped"),
         "{problems}"
+    );
+}
+
+/// The hostile-input campaign's dataset files, at sizes a test can write: millions of blank
+/// lines (each once cost a string and its `file:line`), more bad rows than the problems kept,
+/// and a caption line of 1 MB (once tokenised whole before the length check): each problem is
+/// counted, the first ones kept, and the long caption is skipped by its size.
+#[test]
+fn blank_lines_a_huge_caption_and_many_bad_rows_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(5);
+    touch_images(
+        &root.join("Images"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut csv = String::from("image,caption\n");
+    csv.push_str(&"\n".repeat(4_000_000));
+    for _ in 0..20 {
+        for name in &names {
+            csv.push_str(&format!("{name},A dog runs .\n"));
+        }
+    }
+    csv.push_str(&format!("{},{}\n", names[0], "a ".repeat(500_000)));
+    csv.push_str(&"no comma here\n".repeat(glimpse_data::problems::MAX_KEPT));
+    csv.push_str(&"\n".repeat(4_000_000));
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    write_splits(root, &names);
+    let options = LoadOptions {
+        max_bad_fraction: 1.0,
+        ..LoadOptions::default()
+    };
+    let data = Dataset::load(root, &options).unwrap();
+    let captions: usize = data.split(Split::Train).iter().map(|s| s.raw.len()).sum();
+    assert_eq!(captions, 60, "the 1 MB caption is not among them");
+    // The bad rows come first (reading), the long caption last (checking captions): past the
+    // kept ones, counted.
+    let kept = data.problems.kept();
+    assert_eq!(kept.len(), glimpse_data::problems::MAX_KEPT);
+    assert!(
+        kept[0].ends_with(":4000103: no comma between image and caption; skipped"),
+        "{}",
+        kept[0]
+    );
+    assert_eq!(data.problems.len(), glimpse_data::problems::MAX_KEPT + 1);
+    let mut csv = String::from("image,caption\n");
+    for name in &names {
+        csv.push_str(&format!("{name},A dog runs .\n"));
+    }
+    csv.push_str(&format!("{},{}\n", names[0], "a ".repeat(500_000)));
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    let data = Dataset::load(root, &options).unwrap();
+    assert_eq!(data.problems.kept().len(), 1);
+    let problem = &data.problems.kept()[0];
+    assert!(
+        problem.ends_with(":7: img0.jpg: caption of 999999 bytes is over the limit of 64 KiB; skipped"),
+        "{problem}"
     );
 }

@@ -56,6 +56,14 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
     if request.sets.is_empty() {
         bail!("give at least one NAME=CAPTIONS.json");
     }
+    // The results are keyed by name: a second set of one name would replace the first.
+    let mut names = std::collections::BTreeSet::new();
+    if let Some((name, _)) = request.sets.iter().find(|(name, _)| !names.insert(name)) {
+        bail!(
+            "two caption sets are named `{}`; give each its own NAME",
+            terminal_safe(name)
+        );
+    }
     Embedders::check_available(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let dataset = load_for_scoring(&request.data)?;
     let samples = dataset.split(request.split);

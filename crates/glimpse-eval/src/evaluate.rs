@@ -128,8 +128,10 @@ fn samples_to_score(request: &EvalRequest) -> Result<Vec<Sample>> {
             request.split.name()
         );
     }
-    if let Some(limit) = request.limit {
-        samples.truncate(limit);
+    match request.limit {
+        Some(0) => bail!("--limit 0 leaves nothing to score"),
+        Some(limit) => samples.truncate(limit),
+        None => {}
     }
     Ok(samples)
 }
@@ -231,6 +233,11 @@ fn ground(data: &Path, results: &mut [ImageResult]) -> Result<Option<(Grounding,
         );
         totals.add(&words, hallucinated, &baselines);
         result.grounding = words;
+    }
+    // No word to ground (no photo in the sidecar, or captions naming no shape): no figure,
+    // rather than zeros that read as a measured miss.
+    if totals.is_empty() {
+        return Ok(None);
     }
     Ok(Some((totals.finish(), sidecar)))
 }

@@ -170,6 +170,11 @@ impl GroundingTotals {
         self.hallucinated += hallucinated;
     }
 
+    /// No word was grounded.
+    pub fn is_empty(&self) -> bool {
+        self.words == 0
+    }
+
     pub fn finish(&self) -> Grounding {
         let n = self.words.max(1) as f64;
         Grounding {

@@ -72,9 +72,9 @@ pub fn caption_similarity(
             references.len()
         );
     }
-    let caption_vectors = embedder.embed(captions)?;
+    let caption_vectors = finite(embedder.name(), embedder.embed(captions)?)?;
     let flat: Vec<String> = references.iter().flatten().cloned().collect();
-    let reference_vectors = embedder.embed(&flat)?;
+    let reference_vectors = finite(embedder.name(), embedder.embed(&flat)?)?;
     let mut per_image = Vec::with_capacity(captions.len());
     let mut offset = 0;
     for (caption, refs) in caption_vectors.iter().zip(references) {
@@ -89,6 +89,15 @@ pub fn caption_similarity(
     }
     let summary = summarise(embedder.name(), &per_image);
     Ok((per_image, summary))
+}
+
+/// `vectors`, if every value is finite: a NaN would otherwise pass through `max` and the
+/// histogram as a plausible-looking similarity.
+pub(crate) fn finite(encoder: &str, vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+    if vectors.iter().flatten().any(|x| !x.is_finite()) {
+        bail!("encoder {encoder}: an embedding holds NaN or infinity (damaged weights or config)");
+    }
+    Ok(vectors)
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -142,5 +151,16 @@ mod tests {
         );
         assert_eq!(s.histogram_max[SIMILARITY_BINS / 2], 1, "0.0 in the middle one");
         assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_non_finite_embedding_is_an_error_naming_the_encoder() {
+        let vectors = vec![vec![0.5, 0.5], vec![f32::NAN, 0.0]];
+        let err = finite("minilm", vectors).unwrap_err().to_string();
+        assert!(err.contains("minilm") && err.contains("NaN"), "{err}");
+        assert_eq!(
+            finite("minilm", vec![vec![0.5f32, -1.0]]).unwrap(),
+            vec![vec![0.5, -1.0]]
+        );
     }
 }

@@ -90,3 +90,43 @@ fn a_folder_without_the_model_is_named() {
         "{err}"
     );
 }
+
+/// The real folder with one field of its `config.json` changed (the rest linked, not copied).
+fn minilm_with(field: &str, value: serde_json::Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["tokenizer.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(minilm().join(name), dir.path().join(name)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(minilm().join("config.json")).unwrap()).unwrap();
+    config[field] = value;
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    dir
+}
+
+/// A head count of 0 divided by zero inside candle (a panic), and a negative LayerNorm epsilon
+/// made every embedding NaN, which the summary then counted as a similarity of -1.
+#[test]
+fn configs_that_break_the_arithmetic_are_refused_by_field() {
+    for (field, value, expected) in [
+        (
+            "num_attention_heads",
+            serde_json::json!(0),
+            "not a multiple of num_attention_heads 0",
+        ),
+        (
+            "num_attention_heads",
+            serde_json::json!(5),
+            "hidden_size 384 is not a multiple",
+        ),
+        ("layer_norm_eps", serde_json::json!(-1.0), "layer_norm_eps -1"),
+        ("layer_norm_eps", serde_json::json!(0.0), "layer_norm_eps 0"),
+    ] {
+        let dir = minilm_with(field, value);
+        let err = format!("{:#}", TextEmbedder::load(dir.path()).err().unwrap());
+        assert!(
+            err.contains("config.json") && err.contains(expected),
+            "{field}: {err}"
+        );
+    }
+}

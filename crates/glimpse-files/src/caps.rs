@@ -15,8 +15,9 @@ pub const MODEL: u64 = if usize::BITS >= 64 { 4 << 30 } else { 1 << 30 };
 pub const CONFIG: u64 = 64 << 20;
 
 /// Dataset annotation files: `captions.txt`, `Flickr8k.token.txt`, split lists, the synth
-/// sidecar and Karpathy's JSON (`dataset_coco.json` is about 150 MB).
-pub const DATASET_TEXT: u64 = 1 << 30;
+/// sidecar and Karpathy's JSON (`dataset_coco.json` is about 150 MB). Parsed, a file can take
+/// several times its size (Karpathy's JSON of one-letter sentences about 5×).
+pub const DATASET_TEXT: u64 = 256 << 20;
 
 /// A size in bytes as people read it (`256 MiB`, `4 GiB`, `1234 bytes`).
 pub fn human(bytes: u64) -> String {

@@ -24,7 +24,10 @@ pub fn terminal_safe_message(text: &str) -> Cow<'_, str> {
 }
 
 fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| c.is_control() && !keep(c);
+    // Bidirectional controls (U+202A–U+202E, U+2066–U+2069) are not control characters, but
+    // they reorder what a terminal shows after them.
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    let unsafe_char = |c: char| (c.is_control() || bidi(c)) && !keep(c);
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -94,6 +97,11 @@ mod tests {
             "a\\u{1b}]0;owned\\u{7}b\\u{9}c\\u{a}d\\u{d}e\\u{7f}f\\u{9b}g"
         );
         assert!(matches!(terminal_safe("a cat on a mat"), Cow::Borrowed(_)));
+        // Right-to-left override and isolate: they reorder the rest of the line.
+        assert_eq!(
+            terminal_safe("cat\u{202e}tac\u{2066}"),
+            "cat\\u{202e}tac\\u{2066}"
+        );
         assert_eq!(terminal_safe("café ☕"), "café ☕");
     }
 

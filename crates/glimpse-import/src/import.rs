@@ -267,15 +267,39 @@ fn model_card(
         trained_on: request.trained_on.clone().unwrap_or_default(),
         decoder_trained: layout != CheckpointLayout::Torchvision,
         encoder_weights: lossy(encoder_first.and_then(Path::file_name)),
+        // A NaN score or a negative epoch count says nothing: left out rather than written.
         metrics: scalars
             .get("bleu-4")
+            .filter(|b| b.is_finite())
             .map(|&b| BTreeMap::from([("Bleu_4".to_string(), b)]))
             .unwrap_or_default(),
         epochs: scalars
             .get("num_epochs")
             .or(scalars.get("epoch"))
+            .filter(|&&e| e.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&e))
             .map(|&e| e as u32),
         created: request.created.clone(),
         notes: notes.join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint's `bleu-4` of NaN was written as `null`, which made the bundle unreadable;
+    /// an epoch count of 1e300 or -5 was saturated into the card. They are left out.
+    #[test]
+    fn scores_and_epochs_that_are_not_numbers_stay_out_of_the_card() {
+        let config = ModelConfig::notebook(5);
+        let request = ImportRequest::default();
+        for (bleu, epoch) in [(f64::NAN, 1e300), (f64::INFINITY, -5.0), (f64::NAN, 2.5)] {
+            let scalars = BTreeMap::from([("bleu-4".to_string(), bleu), ("epoch".to_string(), epoch)]);
+            let card = model_card(&request, CheckpointLayout::Notebook, &config, &scalars, &[]);
+            assert!(card.metrics.is_empty() && card.epochs.is_none(), "{card:?}");
+        }
+        let scalars = BTreeMap::from([("bleu-4".to_string(), 0.25), ("epoch".to_string(), 7.0)]);
+        let card = model_card(&request, CheckpointLayout::Notebook, &config, &scalars, &[]);
+        assert_eq!((card.metrics["Bleu_4"], card.epochs), (0.25, Some(7)));
     }
 }

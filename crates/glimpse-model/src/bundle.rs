@@ -125,7 +125,9 @@ impl Bundle {
         }
 
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| file_error(e, bytes))?;
-        let weights = read_weights(&tensors.iter().collect())?;
+        let views = tensors.iter().collect();
+        check_names_and_shapes(&config, &views)?;
+        let weights = read_weights(&views)?;
         for name in ["decoder.embedding.weight", "decoder.fcn.weight"] {
             if let Some(tensor) = weights.get(name) {
                 if tensor.shape.first() != Some(&vocab.len()) {
@@ -155,6 +157,13 @@ impl Bundle {
             )));
         }
         self.weights.check_finite()?;
+        // JSON has no NaN: serde_json would write `null`, which no reader accepts as a score.
+        if let Some((name, value)) = self.card.metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Metadata {
+                field: format!("{CARD_KEY}.metrics.{name}"),
+                message: format!("{value} is not a number a bundle can hold"),
+            });
+        }
         let mut stored = Vec::with_capacity(self.weights.len());
         for (name, tensor) in self.weights.iter() {
             let quantized = storage.int8(name).then(|| quantize::quantize(name, tensor));
@@ -336,17 +345,64 @@ fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::InvalidArgument(format!("writing {what}: {e}")))
 }
 
+/// No tensor the file holds is unknown to `config`'s model or larger than the model's tensor of
+/// its name (int8 scales aside), checked from the header before anything is converted: an
+/// unused or oversized int8 tensor would otherwise be dequantised (four times its size) only to
+/// be refused. Missing and smaller misshapen tensors are reported when the model is built.
+#[cfg(feature = "flex")]
+fn check_names_and_shapes(config: &ModelConfig, views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
+    use crate::error::{NamedShape, ShapeMismatch, WeightsMismatch};
+    // Parameters are created lazily: this model allocates nothing but its BatchNorm statistics.
+    let mut model = crate::CaptionModel::new(config, &burn::tensor::Device::flex())?;
+    let expected: BTreeMap<String, Vec<usize>> = crate::params::expected_shapes(&mut model)
+        .into_iter()
+        .map(|named| (named.name, named.shape))
+        .collect();
+    let mut mismatch = WeightsMismatch::default();
+    for (&name, view) in views.iter().filter(|(name, _)| !is_scale_of_int8(name, views)) {
+        let shape = view.shape().to_vec();
+        let elements = |shape: &[usize]| shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        match expected.get(name) {
+            None => mismatch.unexpected.push(NamedShape {
+                name: name.to_string(),
+                shape,
+            }),
+            Some(wanted) if elements(&shape).is_none_or(|n| Some(n) > elements(wanted)) => {
+                mismatch.wrong_shape.push(ShapeMismatch {
+                    name: name.to_string(),
+                    expected: wanted.clone(),
+                    actual: shape,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    if !mismatch.is_empty() {
+        return Err(Error::Weights(mismatch));
+    }
+    Ok(())
+}
+
+/// Without the CPU backend the model is checked when it is built, after conversion.
+#[cfg(not(feature = "flex"))]
+fn check_names_and_shapes(_: &ModelConfig, _: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
+    Ok(())
+}
+
+/// `name` is the `_scale` tensor of an I8 tensor of `views`.
+fn is_scale_of_int8(name: &str, views: &BTreeMap<&str, TensorView<'_>>) -> bool {
+    name.strip_suffix(quantize::SCALE_SUFFIX)
+        .and_then(|base| views.get(base))
+        .is_some_and(|base| base.dtype() == Dtype::I8)
+}
+
 /// Every tensor of the file as f32, by name: I8 weights dequantised with their `_scale`
 /// tensors (which are consumed), each checked to be finite.
 fn read_weights(views: &BTreeMap<&str, TensorView<'_>>) -> Result<TensorMap> {
     let mut weights = TensorMap::new();
     for (&name, view) in views {
-        let scale_of_int8 = name
-            .strip_suffix(quantize::SCALE_SUFFIX)
-            .and_then(|base| views.get(base))
-            .is_some_and(|base| base.dtype() == Dtype::I8);
         let tensor = match view.dtype() {
-            _ if scale_of_int8 => continue,
+            _ if is_scale_of_int8(name, views) => continue,
             Dtype::I8 => {
                 let scale = views.get(format!("{name}{}", quantize::SCALE_SUFFIX).as_str());
                 quantize::dequantize(name, view, scale)?
@@ -504,6 +560,7 @@ mod tests {
     #[test]
     fn int8_decoder_leaves_the_encoder_f16() {
         let mut bundle = tiny_bundle();
+        bundle.config.encoder.arch = crate::config::EncoderArch::MobilenetV2;
         let kernel = HostTensor::new(vec![2, 1, 1, 3], vec![0.1, -0.2, 0.3, 1.5, 2.5, -3.5]).unwrap();
         bundle
             .weights
@@ -552,9 +609,14 @@ mod tests {
                 "{err}"
             );
         }
+        // Written as F32 or F16, the name is a tensor the model does not have: refused on read.
         for storage in [StorageType::F32, StorageType::F16] {
-            let read = Bundle::from_bytes(&bundle.to_bytes(storage).unwrap()).unwrap();
-            assert_eq!(read.weights.len(), bundle.weights.len());
+            let err = Bundle::from_bytes(&bundle.to_bytes(storage).unwrap()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("unexpected tensor(s): `decoder.embedding.weight_scale`"),
+                "{err}"
+            );
         }
 
         let weight = bundle.weights.get("decoder.embedding.weight").unwrap();
@@ -567,6 +629,44 @@ mod tests {
             err.contains("two tensors are named `decoder.embedding.weight`"),
             "{err}"
         );
+    }
+
+    /// An int8 tensor the model does not have, or larger than the model's of its name, is refused
+    /// from the header, before anything is dequantised (the hostile-input campaign's 1.9 GB
+    /// bundle with an unused `[458752, 4096]` I8 tensor needed 7.5 GB for it before its name was
+    /// checked). The scales are zero: a refusal here is the header check's.
+    #[test]
+    fn unknown_and_oversized_int8_tensors_are_refused_before_conversion() {
+        let bundle = tiny_bundle();
+        let int8 = |name: &str, rows: usize| {
+            let values = vec![1u8; rows * 4];
+            let scale = vec![0u8; rows * 2];
+            (name.to_string(), rows, values, scale)
+        };
+        for (name, rows, values, scale) in [int8("decoder.junk", 8), int8("decoder.fcn.bias", 64)] {
+            let mut metadata = std::collections::HashMap::new();
+            metadata.insert(CONFIG_KEY.to_string(), bundle.config.to_json());
+            metadata.insert(VOCAB_KEY.to_string(), bundle.vocab.to_json());
+            metadata.insert(CARD_KEY.to_string(), "{}".to_string());
+            let scale_name = format!("{name}{}", quantize::SCALE_SUFFIX);
+            let views = [
+                (
+                    name.clone(),
+                    TensorView::new(Dtype::I8, vec![rows, 4], &values).unwrap(),
+                ),
+                (
+                    scale_name,
+                    TensorView::new(Dtype::F16, vec![rows], &scale).unwrap(),
+                ),
+            ];
+            let bytes = safetensors::serialize(views, Some(metadata)).unwrap();
+            let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
+            let expected = match name.as_str() {
+                "decoder.junk" => "unexpected tensor(s): `decoder.junk` [8, 4]".to_string(),
+                _ => format!("`{name}` is [{rows}, 4], expected [5]"),
+            };
+            assert!(err.contains(&expected), "{err}");
+        }
     }
 
     /// A crafted file whose I8 tensor lost its scale is refused, naming the tensor.
@@ -714,6 +814,17 @@ mod tests {
     }
 
     #[test]
+    fn a_card_metric_that_is_not_a_number_is_refused_on_write() {
+        let mut bundle = tiny_bundle();
+        bundle.card.metrics.insert("Bleu_4".into(), f64::NAN);
+        let err = bundle.to_bytes(StorageType::F32).unwrap_err().to_string();
+        assert!(
+            err.contains("glimpse.card.metrics.Bleu_4") && err.contains("NaN"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn other_dtypes_are_refused_by_name() {
         let bundle = tiny_bundle();
         let data = [0u8; 8];
@@ -722,9 +833,9 @@ mod tests {
         metadata.insert(VOCAB_KEY.to_string(), bundle.vocab.to_json());
         metadata.insert(CARD_KEY.to_string(), "{}".to_string());
         let view = TensorView::new(Dtype::I64, vec![1], &data).unwrap();
-        let bytes = safetensors::serialize([("decoder.steps", view)], Some(metadata)).unwrap();
+        let bytes = safetensors::serialize([("decoder.fcn.bias", view)], Some(metadata)).unwrap();
         let err = Bundle::from_bytes(&bytes).unwrap_err().to_string();
-        assert!(err.contains("`decoder.steps` is stored as I64"), "{err}");
+        assert!(err.contains("`decoder.fcn.bias` is stored as I64"), "{err}");
     }
 
     #[test]

@@ -145,17 +145,29 @@ impl Vocabulary {
     }
 }
 
-/// Refuses a word with a control character (U+0000–U+001F, U+007F–U+009F), naming its id and
-/// the character; the word is shown escaped.
+/// Refuses a word with a control character (U+0000–U+001F, U+007F–U+009F) or a bidirectional
+/// control (U+202A–U+202E, U+2066–U+2069), naming its id and the character, and an empty word
+/// or one with whitespace, which a caption would show as no word or as two; the word is shown
+/// escaped.
 fn check_word(id: usize, word: &str) -> Result<()> {
-    match word.chars().find(|c| c.is_control()) {
+    if word.is_empty() || word.chars().any(char::is_whitespace) {
+        return Err(Error::Vocabulary(format!(
+            "word {id} ({word:?}) is empty or holds whitespace; a caption's words are separated by spaces"
+        )));
+    }
+    match word.chars().find(|&c| c.is_control() || is_bidi_control(c)) {
         Some(c) => Err(Error::Vocabulary(format!(
             "word {id} ({word:?}) contains the control character U+{:04X}; words are printed \
-             on terminals, where control characters act as commands",
+             on terminals, where control characters act as commands or reorder the text",
             c as u32
         ))),
         None => Ok(()),
     }
+}
+
+/// The Unicode controls that reorder the text around them (the "Trojan Source" characters).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {
@@ -215,5 +227,12 @@ mod tests {
         assert!(err(r#"["<SOS>", 3]"#).contains("entry 1"));
         assert!(err("42").contains("found a number"));
         assert!(err("[").contains("not JSON"));
+        // Words a caption would show as nothing, as two words, or reordering the line.
+        assert!(err(r#"["<SOS>", "", "<EOS>"]"#).contains("word 1 (\"\") is empty or holds whitespace"));
+        assert!(err(r#"["<SOS>", "a b", "<EOS>"]"#).contains("is empty or holds whitespace"));
+        assert!(
+            err(r#"["<SOS>", "ab\u202e", "<EOS>"]"#)
+                .contains("(\"ab\\u{202e}\") contains the control character U+202E")
+        );
     }
 }

@@ -483,7 +483,7 @@ fn tiny_bundle() -> Bundle {
     for (name, rows) in [
         ("decoder.embedding.weight", 5),
         ("decoder.fcn.weight", 5),
-        ("a.b", 3),
+        ("decoder.attention.U.weight", 3),
     ] {
         let data = (0..rows * 2).map(|i| i as f32 * 0.5).collect();
         weights.insert(name, HostTensor::new(vec![rows, 2], data).unwrap());
@@ -520,7 +520,11 @@ fn bundles_are_byte_reproducible_and_round_trip() {
             .map(|k| header.find(&format!("\"{k}\":")).unwrap())
             .collect();
         assert!(at.windows(2).all(|w| w[0] < w[1]), "{header}");
-        let tensors = ["a.b", "decoder.embedding.weight", "decoder.fcn.weight"];
+        let tensors = [
+            "decoder.attention.U.weight",
+            "decoder.embedding.weight",
+            "decoder.fcn.weight",
+        ];
         let at: Vec<usize> = tensors
             .iter()
             .map(|k| header.find(&format!("\"{k}\":")).unwrap())

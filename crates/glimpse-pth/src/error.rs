@@ -32,6 +32,15 @@ pub enum PthError {
     // The zip container.
     #[error("no zip end-of-central-directory record: the file is truncated or not a zip")]
     NoZipEnd,
+    #[error(
+        "the zip directory lists {entries} entries in {bytes} bytes; a checkpoint has at most {max_entries} entries in {max_bytes} bytes"
+    )]
+    ZipDirectoryTooLarge {
+        entries: u64,
+        bytes: u64,
+        max_entries: u64,
+        max_bytes: u64,
+    },
     #[error("unreadable zip archive: {0}")]
     Zip(zip::result::ZipError),
     #[error("zip entry `{name}`: {error}")]

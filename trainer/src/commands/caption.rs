@@ -51,8 +51,8 @@ pub struct CaptionArgs {
     /// Write each image's attention figure (a panel per word) to DIR as PNG.
     #[arg(long, value_name = "DIR")]
     attention_png: Option<PathBuf>,
-    /// Opacity of the attention maps in the figure.
-    #[arg(long, default_value_t = 0.7)]
+    /// Opacity of the attention maps in the figure, from 0 to 1.
+    #[arg(long, default_value_t = 0.7, value_parser = opacity)]
     alpha: f32,
     /// Colour map of the attention in the figure: gray (the original report's), or matplotlib's
     /// inferno or viridis.
@@ -380,4 +380,12 @@ fn report_error(json: bool, path: &Path, err: &anyhow::Error, out: &mut impl Wri
         eprintln!("error: {}: {}", shown(path), terminal_safe(&message));
     }
     Ok(())
+}
+
+/// An opacity: a number from 0 to 1 (NaN or 1e30 would paint nothing or garbage).
+fn opacity(text: &str) -> std::result::Result<f32, String> {
+    match text.parse::<f32>() {
+        Ok(alpha) if (0.0..=1.0).contains(&alpha) => Ok(alpha),
+        _ => Err(format!("`{text}` is not an opacity from 0 to 1")),
+    }
 }

@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::card::today;
 use glimpse::files::write_atomically;
 use glimpse::model_card::write_model_card;
+use glimpse_files::shown;
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
 use glimpse_model::config::AttentionActivation;
@@ -92,6 +93,7 @@ fn parse_grid(text: &str) -> Result<[usize; 2], String> {
 
 pub fn run(source: ImportSource) -> Result<Exit> {
     let ImportSource::Torch(args) = source;
+    refuse_overwriting_inputs(&args)?;
     let request = ImportRequest {
         checkpoint: args.checkpoint,
         encoder: args.encoder,
@@ -136,4 +138,26 @@ pub fn run(source: ImportSource) -> Result<Exit> {
         imported.bundle.weights.len()
     );
     Ok(Exit::Done)
+}
+
+/// `--out` must not name a file the import reads: the bundle would replace the user's
+/// checkpoint (or vocabulary), which is gone once the write succeeds.
+fn refuse_overwriting_inputs(args: &ImportTorchArgs) -> Result<()> {
+    let Ok(out) = args.out.canonicalize() else {
+        return Ok(()); // not there yet: it cannot be an input
+    };
+    let inputs = [
+        ("--checkpoint", &args.checkpoint),
+        ("--encoder", &args.encoder),
+        ("--vocab", &args.vocab),
+    ];
+    for (flag, input) in inputs {
+        if input.as_ref().and_then(|p| p.canonicalize().ok()).as_ref() == Some(&out) {
+            bail!(
+                "--out {} is the {flag} file: writing the bundle there would destroy what it is made from",
+                shown(&args.out)
+            );
+        }
+    }
+    Ok(())
 }

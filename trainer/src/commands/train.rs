@@ -48,6 +48,19 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<Exit> {
+    if args.resume.is_some() {
+        // Silently training to the old epoch count would surprise; say so instead.
+        let given = [
+            ("--config", args.config.is_some()),
+            ("--epochs", args.epochs.is_some()),
+            ("--encoder-weights", args.encoder_weights.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            anyhow::bail!(
+                "{flag} applies to a new run: --resume continues a run with the config it was started with"
+            );
+        }
+    }
     let mut config = match &args.config {
         Some(path) => TrainConfig::read(path)?,
         None => TrainConfig::default(),

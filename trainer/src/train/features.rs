@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse_files::{caps, read_regular, shown};
+use glimpse_files::{caps, create_fresh, read_regular, shown};
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
 use half::f16;
@@ -157,7 +157,9 @@ impl FeatureCache {
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
             .collect();
-        let mut file = fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?;
+        // The cache is inside the data folder, which may come from anyone: a link planted at
+        // the temporary name is replaced, not written through.
+        let mut file = create_fresh(&tmp).with_context(|| format!("{}", tmp.display()))?;
         file.write_all(&bytes)?;
         fs::rename(&tmp, &path).with_context(|| format!("{}", path.display()))?;
         Ok(())

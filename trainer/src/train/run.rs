@@ -374,7 +374,14 @@ fn encoder_only(weights: &TensorMap) -> TensorMap {
 
 fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
     let problems = &dataset.problems;
-    fs::write(run.join("data-problems.txt"), problems.all().join("\n") + "\n")?;
+    let mut kept = problems.kept().join("\n") + "\n";
+    if problems.len() > problems.kept().len() {
+        kept += &format!(
+            "… and {} more problems, not kept\n",
+            problems.len() - problems.kept().len()
+        );
+    }
+    fs::write(run.join("data-problems.txt"), kept)?;
     if !problems.is_empty() {
         eprintln!(
             "data: {} problems, {} unreadable rows (all in {}):",

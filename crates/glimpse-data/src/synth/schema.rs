@@ -56,7 +56,69 @@ impl SynthSidecar {
     /// Reads `synth.json`: a regular file of at most [`caps::DATASET_TEXT`] bytes.
     pub fn read(path: &Path) -> Result<SynthSidecar> {
         let bytes = read_regular(path, caps::DATASET_TEXT, "synth sidecar")?;
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not a glimpse synth sidecar", shown(path)))
+        let sidecar: SynthSidecar = serde_json::from_slice(&bytes)
+            .with_context(|| format!("{}: not a glimpse synth sidecar", shown(path)))?;
+        sidecar
+            .check_boxes()
+            .map_err(|problem| anyhow::anyhow!("{}: {problem}", shown(path)))?;
+        Ok(sidecar)
+    }
+
+    /// A non-empty image, and every box non-empty and inside it: grounding divides by the
+    /// image's size and counts attention inside the boxes, so a zero-sized image scored every
+    /// word a hit and an inverted box none.
+    fn check_boxes(&self) -> std::result::Result<(), String> {
+        let (width, height) = (self.width, self.height);
+        if width == 0 || height == 0 {
+            return Err(format!("the image size {width}×{height} is empty"));
+        }
+        for (i, image) in self.images.iter().enumerate() {
+            for (j, object) in image.objects.iter().enumerate() {
+                let [x0, y0, x1, y1] = object.bbox;
+                if x0 >= x1 || y0 >= y1 || x1 > width || y1 > height {
+                    return Err(format!(
+                        "images[{i}].objects[{j}].box {:?} is not a non-empty box inside the {width}×{height} image",
+                        object.bbox
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_images_and_boxes_outside_or_inverted_are_refused() {
+        let object = |bbox| SynthObject {
+            shape: "circle".into(),
+            color: "red".into(),
+            size: "small".into(),
+            bbox,
+        };
+        let sidecar = |width, bbox| SynthSidecar {
+            seed: 0,
+            width,
+            height: 224,
+            images: vec![SynthImage {
+                file: "a.png".into(),
+                split: Split::Test,
+                background: "white".into(),
+                objects: vec![object(bbox)],
+                captions: vec![],
+            }],
+        };
+        assert!(sidecar(224, [0, 0, 224, 224]).check_boxes().is_ok());
+        assert_eq!(
+            sidecar(0, [0, 0, 1, 1]).check_boxes().unwrap_err(),
+            "the image size 0×224 is empty"
+        );
+        for bbox in [[10, 10, 5, 20], [10, 10, 10, 20], [0, 0, 225, 10]] {
+            let err = sidecar(224, bbox).check_boxes().unwrap_err();
+            assert!(err.starts_with("images[0].objects[0].box"), "{err}");
+        }
     }
 }

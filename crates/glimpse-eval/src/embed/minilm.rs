@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
@@ -32,7 +32,8 @@ impl TextEmbedder {
             dir,
             expects: "the text encoder folder must hold a sentence-transformers model (config.json, tokenizer.json, model.safetensors)",
         };
-        let (config, _): (Config, _) = folder.json("config.json", "a BERT config")?;
+        let (config, config_path): (Config, _) = folder.json("config.json", "a BERT config")?;
+        check_config(&config, &config_path)?;
         let (tokenizer, _) = folder.tokenizer(MAX_TOKENS)?;
         let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
@@ -67,6 +68,26 @@ impl TextEmbedder {
         let normalised = pooled.broadcast_div(&norms)?; // [rows, H]
         Ok(normalised.to_vec2::<f32>()?)
     }
+}
+
+/// What candle's BERT divides by or normalises with: a head count that divides the width and a
+/// positive, finite LayerNorm epsilon (0 or a negative one makes every embedding NaN).
+fn check_config(config: &Config, path: &Path) -> Result<()> {
+    let (hidden, heads) = (config.hidden_size, config.num_attention_heads);
+    if heads == 0 || hidden % heads != 0 {
+        bail!(
+            "{}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}",
+            path.display()
+        );
+    }
+    let eps = config.layer_norm_eps;
+    if !(eps > 0.0 && eps <= 0.1) {
+        bail!(
+            "{}: layer_norm_eps {eps} is not a small positive number (BERT's is 1e-12)",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 impl TextEncoder for TextEmbedder {

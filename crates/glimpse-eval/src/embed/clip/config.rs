@@ -115,6 +115,16 @@ impl HfConfig {
         let projection_dim = self.projection_dim;
         let (text, vision) = self.towers();
         check_towers(&text, &vision, path)?;
+        // Pooling reads the hidden state where this id first appears; an id past the
+        // vocabulary never appears, and pooling then silently takes another position.
+        if text.eos_token_id as usize >= text.vocab_size {
+            bail!(
+                "{}: text_config.eos_token_id {} is outside the vocabulary of {} tokens",
+                path.display(),
+                text.eos_token_id,
+                text.vocab_size
+            );
+        }
         Ok(ClipConfig {
             text: ClipTextConfig {
                 vocab_size: text.vocab_size,

@@ -9,7 +9,7 @@ use glimpse_model::config::DEFAULT_MAX_PIXELS;
 use super::Clip;
 use crate::captioning::read_image;
 use crate::clip_score::{ClipSummary, ImageClip, PREFIX, clip_score, ref_clip_score};
-use crate::similarity::{TextEncoder, caption_similarity, normalised};
+use crate::similarity::{TextEncoder, caption_similarity, finite, normalised};
 
 /// Photos decoded at a time.
 const IMAGE_BATCH: usize = 32;
@@ -24,9 +24,10 @@ pub fn clip_evaluation(
     let (similarity_per_image, similarity) = caption_similarity(clip, captions, references)?;
     let prefixed =
         |texts: &[String]| -> Vec<String> { texts.iter().map(|t| format!("{PREFIX}{t}")).collect() };
-    let caption_features = clip.text_features(&prefixed(captions))?;
+    let caption_features = finite(clip.name(), clip.text_features(&prefixed(captions))?)?;
     let flat: Vec<String> = references.iter().flatten().cloned().collect();
-    let mut reference_features = clip.text_features(&prefixed(&flat))?.into_iter().map(normalised);
+    let reference_features = finite(clip.name(), clip.text_features(&prefixed(&flat))?)?;
+    let mut reference_features = reference_features.into_iter().map(normalised);
     let (image_features, unreadable) = image_features(clip, images)?;
     let mut per_image = Vec::with_capacity(captions.len());
     for (i, refs) in references.iter().enumerate() {
@@ -66,7 +67,7 @@ fn image_features(clip: &Clip, images: &[PathBuf]) -> Result<(Vec<Option<Vec<f32
                 }
             }
         }
-        let mut features = clip.image_features(&photos)?.into_iter();
+        let mut features = finite(clip.name(), clip.image_features(&photos)?)?.into_iter();
         features_per_image.extend(
             readable
                 .into_iter()
