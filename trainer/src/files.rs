@@ -2,4 +2,4 @@
 //! in `glimpse-files` with the tool's other file handling and is re-exported here for the
 //! commands and the library's users.
 
-pub use glimpse_files::write_atomically;
+pub use glimpse_files::{write_atomically, write_replacing};

@@ -153,6 +153,27 @@ fn eval_and_compare_score_write_and_report() {
         ]),
         "--limit 0 leaves nothing to score",
     );
+    // A FIFO where a report goes once made eval hang; a link there is replaced, not followed.
+    let trap = dir.path().join("trap");
+    fs::create_dir(&trap).unwrap();
+    let outside = dir.path().join("outside.txt");
+    fs::write(&outside, "keep").unwrap();
+    std::os::unix::fs::symlink(&outside, trap.join("metrics.json")).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(trap.join("captions.json"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (bundle_arg, trap_arg) = (bundle.to_str().unwrap(), trap.to_str().unwrap());
+    fails_saying(
+        &glimpse(&[
+            "eval", "--model", bundle_arg, "--data", data_arg, "--limit", "2", "--out", trap_arg,
+        ]),
+        "captions.json: exists and is not a regular file; not replaced",
+    );
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
     // (CIDEr sums in hash order, so the last bit may differ between runs.)
     assert!((table["glimpse"]["CIDEr"].as_f64().unwrap() - metrics["CIDEr"].as_f64().unwrap()).abs() < 1e-12);
     assert!(table["constant"]["Bleu_1"].as_f64().is_some());

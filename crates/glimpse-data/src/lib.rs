@@ -37,5 +37,5 @@ pub use dataset::{Dataset, DatasetFormat, LoadOptions, Sample};
 pub use problems::Problems;
 pub use rng::Rng;
 pub use split::Split;
-pub use text::MAX_CAPTIONS;
+pub use text::{MAX_CAPTIONS, MAX_WORDS};
 pub use vocab_builder::build_vocabulary;

@@ -15,6 +15,10 @@ use crate::problems::Problems;
 /// far below what exhausts memory.
 pub const MAX_CAPTIONS: usize = 1 << 22;
 
+/// The most words (tokens) a dataset's kept captions may hold: more than twice COCO's (about
+/// 7 million), about 1 GB as the tokenised strings they are kept as.
+pub const MAX_WORDS: usize = 1 << 24;
+
 /// A line-based dataset file (`captions.txt`, `Flickr8k.token.txt`, split lists).
 pub(crate) struct TextFile {
     shown: String,

@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 
 use glimpse_model::Vocabulary;
-use glimpse_model::vocab::is_bidi_control;
+use glimpse_model::vocab::is_printable_word;
 
 use crate::dataset::Sample;
 
 pub const SPECIALS: [&str; 4] = ["<PAD>", "<SOS>", "<EOS>", "<UNK>"];
 
 /// Words ordered by frequency (ties alphabetical), so the same data always gives the same ids.
-/// Words holding control characters are left out (they read as `<UNK>`): a vocabulary must never
-/// carry terminal escape sequences. Fails, naming the count, when the words that remain exceed
+/// Words a vocabulary may not hold (control or bidirectional characters, whitespace such as the
+/// no-break space coco-caption's tokenizer keeps) are left out: they read as `<UNK>`. Fails, naming the count, when the words that remain exceed
 /// what a bundle may hold.
 pub fn build_vocabulary(train: &[Sample], min_count: usize) -> anyhow::Result<Vocabulary> {
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -26,7 +26,7 @@ pub fn build_vocabulary(train: &[Sample], min_count: usize) -> anyhow::Result<Vo
     let mut words: Vec<(&str, usize)> = counts
         .into_iter()
         .filter(|(word, count)| *count >= min_count.max(1) && !SPECIALS.contains(word))
-        .filter(|(word, _)| !word.chars().any(|c| c.is_control() || is_bidi_control(c)))
+        .filter(|(word, _)| is_printable_word(word))
         .collect();
     words.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let all = SPECIALS
@@ -89,7 +89,7 @@ mod tests {
     fn words_with_control_characters_are_left_out() {
         let train = [sample(&[
             &["a", "\u{1b}]0;pwned\u{7}", "dog"],
-            &["a", "dog\u{9b}"],
+            &["a", "dog\u{9b}", "new\u{a0}york", "cat\u{202e}"],
         ])];
         let vocab = build_vocabulary(&train, 1).unwrap();
         assert_eq!(vocab.len(), 6, "only <PAD> <SOS> <EOS> <UNK> a dog");

@@ -455,3 +455,29 @@ fn blank_lines_a_huge_caption_and_many_bad_rows_are_bounded() {
         "{problem}"
     );
 }
+
+/// Kept words are what a dataset's memory grows with (a 29 MB file of one-letter words once took
+/// 3.6 GB): past the budget the load fails, naming where. The tool's budget is
+/// `glimpse_data::MAX_WORDS`; a smaller one shows the check at a size a test can write.
+#[test]
+fn captions_past_the_word_budget_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(5);
+    touch_images(
+        &root.join("Images"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let csv: String = std::iter::once("image,caption\n".to_string())
+        .chain(names.iter().map(|name| format!("{name},a dog runs fast\n")))
+        .collect();
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    write_splits(root, &names);
+    let options = |max_words| LoadOptions {
+        max_words,
+        ..LoadOptions::default()
+    };
+    assert!(Dataset::load(root, &options(20)).is_ok());
+    let err = Dataset::load(root, &options(19)).unwrap_err().to_string();
+    assert!(err.contains("the captions hold more than 19 words"), "{err}");
+}

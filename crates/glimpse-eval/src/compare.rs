@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_data::{Sample, Split};
-use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe};
+use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe, write_replacing};
 use glimpse_metrics::tokenize;
 
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
@@ -166,10 +166,8 @@ fn write_outputs(
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     let metrics: BTreeMap<&str, &BTreeMap<String, f64>> =
         models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
-    std::fs::write(
-        out.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics)? + "\n",
-    )?;
+    let metrics = serde_json::to_string_pretty(&metrics)? + "\n";
+    write_replacing(&out.join("metrics.json"), metrics.as_bytes())?;
     let images: Vec<ReportImage> = samples
         .iter()
         .map(|s| ReportImage {
@@ -189,6 +187,6 @@ fn write_outputs(
         &images,
         models,
     )?;
-    std::fs::write(out.join("report.html"), html)?;
+    write_replacing(&out.join("report.html"), html.as_bytes())?;
     Ok(())
 }

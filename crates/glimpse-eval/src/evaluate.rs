@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_data::synth::SynthSidecar;
 use glimpse_data::{Sample, Split};
-use glimpse_files::{shown, terminal_safe};
+use glimpse_files::{shown, terminal_safe, write_replacing};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -267,20 +267,19 @@ fn occlude(
 /// `metrics.json`, `captions.json` and `report.html` in `out`.
 fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
-    std::fs::write(
-        out.join("metrics.json"),
-        serde_json::to_string_pretty(&metrics_json(evaluation, request)?)? + "\n",
-    )?;
+    let metrics = serde_json::to_string_pretty(&metrics_json(evaluation, request)?)? + "\n";
+    write_replacing(&out.join("metrics.json"), metrics.as_bytes())?;
     let captions: BTreeMap<&str, String> = evaluation
         .results
         .iter()
         .map(|r| (r.sample.name.as_str(), r.caption.text()))
         .collect();
-    std::fs::write(
-        out.join("captions.json"),
-        serde_json::to_string_pretty(&captions)? + "\n",
+    let captions = serde_json::to_string_pretty(&captions)? + "\n";
+    write_replacing(&out.join("captions.json"), captions.as_bytes())?;
+    write_replacing(
+        &out.join("report.html"),
+        report_html(evaluation, request)?.as_bytes(),
     )?;
-    std::fs::write(out.join("report.html"), report_html(evaluation, request)?)?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::terminal::shown;
 
@@ -14,11 +14,23 @@ pub struct WriteError {
     pub error: std::io::Error,
 }
 
-/// Write to `path.tmp`, fsync, rename over `path`, fsync the folder. A `path` that exists and
-/// is neither a regular file nor a symbolic link (a device such as `/dev/null`, a FIFO, a
-/// folder) is refused: the rename would replace it.
+/// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and
+/// fsyncs the folder: a crash leaves the old file or the new one, never half of one. See
+/// [`write_replacing`] for what is refused.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let tmp = path.with_extension("tmp");
+    write_through_temporary(path, bytes, true)
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it over `path`, without the
+/// fsyncs (for figures and reports: many, and cheap to make again). A `path` that exists and is
+/// neither a regular file nor a symbolic link (a device such as `/dev/null`, a FIFO, a folder)
+/// is refused, since the rename would replace it; a link at `path` is replaced, never written
+/// through.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    write_through_temporary(path, bytes, false)
+}
+
+fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(), WriteError> {
     let at = |path: &Path| {
         let path = path.to_path_buf();
         move |error| WriteError { path, error }
@@ -33,19 +45,37 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
             return Err(at(path)(error));
         }
     }
-    {
-        let mut file = create_fresh(&tmp).map_err(at(&tmp))?;
-        file.write_all(bytes).map_err(at(&tmp))?;
-        file.sync_all().map_err(at(&tmp))?;
+    let tmp = temporary_name(path);
+    let written = (|| {
+        let mut file = create_fresh(&tmp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    })();
+    if let Err(error) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(at(&tmp)(error));
     }
-    fs::rename(&tmp, path).map_err(at(path))?;
-    if let Some(dir) = path.parent() {
+    if let Err(error) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(at(path)(error));
+    }
+    if durable && let Some(dir) = path.parent() {
         // Makes the rename itself durable; not supported everywhere, so best effort.
         if let Ok(dir) = fs::File::open(dir) {
             let _ = dir.sync_all();
         }
     }
     Ok(())
+}
+
+/// `.<name>.glimpse-tmp` beside `path`: hidden, and named after the output, so that no file of
+/// anyone else's is taken for it (`model.tmp` beside `model.safetensors` once was, and deleted).
+fn temporary_name(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.glimpse-tmp"))
 }
 
 /// Creates `path` afresh for writing: whatever is at that name is removed first (a symbolic
@@ -84,13 +114,22 @@ mod tests {
         use std::os::unix::fs::FileTypeExt;
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 
+        // Links planted at the temporary name and at the output: neither target is written.
         let outside = dir.path().join("outside.txt");
         fs::write(&outside, b"keep").unwrap();
-        let out = dir.path().join("cache.bin");
-        std::os::unix::fs::symlink(&outside, dir.path().join("cache.tmp")).unwrap();
-        write_atomically(&out, b"features").unwrap();
+        let out = dir.path().join("metrics.json");
+        std::os::unix::fs::symlink(&outside, dir.path().join(".metrics.json.glimpse-tmp")).unwrap();
+        write_replacing(&out, b"first").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join("report.html")).unwrap();
+        write_replacing(&dir.path().join("report.html"), b"second").unwrap();
         assert_eq!(fs::read(&outside).unwrap(), b"keep");
-        assert_eq!(fs::read(&out).unwrap(), b"features");
+        assert_eq!(fs::read(&out).unwrap(), b"first");
+        assert_eq!(fs::read(dir.path().join("report.html")).unwrap(), b"second");
+
+        // Someone's `model.tmp` beside the output is not taken for the temporary file.
+        fs::write(dir.path().join("model.tmp"), b"mine").unwrap();
+        write_atomically(&dir.path().join("model.safetensors"), b"bundle").unwrap();
+        assert_eq!(fs::read(dir.path().join("model.tmp")).unwrap(), b"mine");
     }
 
     #[test]
@@ -100,6 +139,10 @@ mod tests {
         write_atomically(&path, b"first").unwrap();
         write_atomically(&path, b"second").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
-        assert!(!dir.path().join("out.tmp").exists());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 }

@@ -31,7 +31,7 @@ mod names;
 mod read;
 mod terminal;
 
-pub use atomic::{WriteError, create_fresh, write_atomically};
+pub use atomic::{WriteError, create_fresh, write_atomically, write_replacing};
 pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use names::unique_names;

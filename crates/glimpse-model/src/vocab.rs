@@ -150,19 +150,24 @@ impl Vocabulary {
 /// or one with whitespace, which a caption would show as no word or as two; the word is shown
 /// escaped.
 fn check_word(id: usize, word: &str) -> Result<()> {
+    if let Some(c) = word.chars().find(|&c| c.is_control() || is_bidi_control(c)) {
+        return Err(Error::Vocabulary(format!(
+            "word {id} ({word:?}) contains the control character U+{:04X}; words are printed \
+             on terminals, where control characters act as commands or reorder the text",
+            c as u32
+        )));
+    }
     if word.is_empty() || word.chars().any(char::is_whitespace) {
         return Err(Error::Vocabulary(format!(
             "word {id} ({word:?}) is empty or holds whitespace; a caption's words are separated by spaces"
         )));
     }
-    match word.chars().find(|&c| c.is_control() || is_bidi_control(c)) {
-        Some(c) => Err(Error::Vocabulary(format!(
-            "word {id} ({word:?}) contains the control character U+{:04X}; words are printed \
-             on terminals, where control characters act as commands or reorder the text",
-            c as u32
-        ))),
-        None => Ok(()),
-    }
+    Ok(())
+}
+
+/// A word a vocabulary may hold: [`check_word`] accepts it.
+pub fn is_printable_word(word: &str) -> bool {
+    check_word(0, word).is_ok()
 }
 
 /// The Unicode controls that reorder the text around them (the "Trojan Source" characters).

@@ -467,7 +467,7 @@ fn vocabulary_words_with_control_characters_are_refused_by_index() {
     assert_eq!(
         err.to_string(),
         "vocabulary: word 4 (\"\\u{1b}]0;pwned\\u{7}\") contains the control character U+001B; \
-         words are printed on terminals, where control characters act as commands"
+         words are printed on terminals, where control characters act as commands or reorder the text"
     );
     let err = Vocabulary::from_json(r#"{"<SOS>": 0, "<EOS>": 1, "a\u0085b": 2}"#).unwrap_err();
     assert!(

@@ -15,7 +15,7 @@ use glimpse::backend::Backend;
 use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::colormap::Colormap;
 use glimpse_eval::figure::{FigureStyle, attention_figure};
-use glimpse_files::{shown, terminal_safe, unique_names};
+use glimpse_files::{shown, terminal_safe, unique_names, write_replacing};
 
 use super::{DecodingArgs, Exit, choice};
 
@@ -255,9 +255,9 @@ fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, String)> {
 /// Writes the attention figure of a caption to `file`.
 fn save_figure(file: &Path, photo: &RgbImage, caption: &Caption, style: FigureStyle) -> Result<()> {
     let figure = attention_figure(photo, caption, style);
-    figure
-        .save(file)
-        .with_context(|| format!("{}: cannot write", shown(file)))
+    let mut png = Vec::new();
+    figure.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    write_replacing(file, &png).with_context(|| format!("{}: cannot write", shown(file)))
 }
 
 /// The message of an image that cannot be captioned: a read failure says so, a decoding

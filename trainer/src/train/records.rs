@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
-use crate::files::write_atomically;
+use crate::files::{write_atomically, write_replacing};
 
 /// Steps averaged by the per-step loss curve.
 const SMOOTHING_WINDOW: usize = 25;
@@ -67,8 +67,8 @@ impl Records {
     pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
         write_atomically(&self.run.join("metrics.csv"), metrics_csv(history).as_bytes())?;
         let steps = fs::read_to_string(self.run.join("steps.csv"))?;
-        fs::write(self.run.join("loss.svg"), loss_chart(&steps, history))?;
-        fs::write(self.run.join("bleu.svg"), bleu_chart(history))?;
+        write_replacing(&self.run.join("loss.svg"), loss_chart(&steps, history).as_bytes())?;
+        write_replacing(&self.run.join("bleu.svg"), bleu_chart(history).as_bytes())?;
         Ok(())
     }
 }

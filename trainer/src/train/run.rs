@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use glimpse_files::{shown, terminal_safe};
+use glimpse_files::{shown, terminal_safe, write_replacing};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -184,6 +184,7 @@ impl<'r> Setup<'r> {
             &LoadOptions {
                 max_caption_tokens: self.config.max_caption_tokens,
                 max_bad_fraction: self.config.max_bad_fraction,
+                ..LoadOptions::default()
             },
         )?;
         if dataset.split(Split::Train).is_empty() {
@@ -207,11 +208,9 @@ impl<'r> Setup<'r> {
     /// the initial model built on the first device.
     fn new_start(&self, dataset: &Dataset) -> Result<Start> {
         let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
-        fs::write(self.run().join("vocab.json"), vocab.to_json())?;
-        fs::write(
-            self.run().join("config.json"),
-            serde_json::to_string_pretty(&self.config)?,
-        )?;
+        write_replacing(&self.run().join("vocab.json"), vocab.to_json().as_bytes())?;
+        let config = serde_json::to_string_pretty(&self.config)?;
+        write_replacing(&self.run().join("config.json"), config.as_bytes())?;
         let device = self.request.first_device()?;
         let (model_config, weights) = init::initial_model(&self.config, &vocab, device)?;
         Ok(Start {
@@ -381,7 +380,7 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
             problems.len() - problems.kept().len()
         );
     }
-    fs::write(run.join("data-problems.txt"), kept)?;
+    write_replacing(&run.join("data-problems.txt"), kept.as_bytes())?;
     if !problems.is_empty() {
         eprintln!(
             "data: {} problems, {} unreadable rows (all in {}):",

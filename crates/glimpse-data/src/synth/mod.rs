@@ -13,6 +13,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use glimpse_files::write_replacing;
 use image::{Rgb, RgbImage};
 
 use crate::flickr8k::SPLIT_FILES;
@@ -54,9 +55,9 @@ pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
             _ => Split::Train,
         };
         let path = dir.join("Images").join(&file);
-        picture
-            .save_with_format(&path, image::ImageFormat::Jpeg)
-            .with_context(|| format!("{}", path.display()))?;
+        let mut jpeg = Vec::new();
+        picture.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
+        write_replacing(&path, &jpeg).with_context(|| format!("{}", path.display()))?;
         for caption in &captions {
             writeln!(captions_csv, "{file},{caption}").expect("writing to a String");
         }
@@ -68,7 +69,7 @@ pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
             captions,
         });
     }
-    fs::write(dir.join("captions.txt"), captions_csv)?;
+    write_replacing(&dir.join("captions.txt"), captions_csv.as_bytes())?;
     for (split, name) in SPLIT_FILES {
         let list: String = sidecar
             .images
@@ -76,9 +77,9 @@ pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
             .filter(|i| i.split == split)
             .map(|i| format!("{}\n", i.file))
             .collect();
-        fs::write(dir.join(name), list)?;
+        write_replacing(&dir.join(name), list.as_bytes())?;
     }
-    fs::write(dir.join("synth.json"), serde_json::to_vec_pretty(&sidecar)?)?;
+    write_replacing(&dir.join("synth.json"), &serde_json::to_vec_pretty(&sidecar)?)?;
     Ok(sidecar)
 }
 
