@@ -53,6 +53,11 @@ for target in "${targets[@]}"; do
   named=$(mktemp -d) merged=$(mktemp -d) packed=$(mktemp -d)
   mkdir -p "$full" "$artifacts" "$work/logs"
   named_inputs "$target" "$named"
+  # The committed corpus's minimised inputs join the grown corpus (never overwriting it), so a
+  # fresh machine starts where the last round ended, not from the seeds (round 19 did).
+  if [ -f "corpus/$target.zip" ]; then
+    unzip -q -n "corpus/$target.zip" 'min-*' -d "$full" 2>/dev/null || true
+  fi
   if [ "$seconds" -gt 0 ]; then
     fuzz run "$target" "$full" "$named" -- "${limits[@]}" -max_total_time="$seconds" \
       -artifact_prefix="$artifacts/" -print_final_stats=1 -report_slow_units=2 \
