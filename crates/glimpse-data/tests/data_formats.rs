@@ -27,6 +27,17 @@ fn write_splits(root: &Path, names: &[String]) {
     fs::write(root.join("Flickr_8k.testImages.txt"), &rest[1]).unwrap();
 }
 
+/// A Kaggle-layout folder in `root`: `names` as images, `csv` as captions.txt, the original
+/// split files.
+fn kaggle_folder(root: &Path, names: &[String], csv: &str) {
+    touch_images(
+        &root.join("Images"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    write_splits(root, names);
+}
+
 #[test]
 fn kaggle_layout_with_quotes_commas_and_split_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -408,10 +419,6 @@ fn blank_lines_a_huge_caption_and_many_bad_rows_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let names = names(5);
-    touch_images(
-        &root.join("Images"),
-        &names.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
     let mut csv = String::from("image,caption\n");
     csv.push_str(&"\n".repeat(4_000_000));
     for _ in 0..20 {
@@ -422,8 +429,7 @@ fn blank_lines_a_huge_caption_and_many_bad_rows_are_bounded() {
     csv.push_str(&format!("{},{}\n", names[0], "a ".repeat(500_000)));
     csv.push_str(&"no comma here\n".repeat(glimpse_data::problems::MAX_KEPT));
     csv.push_str(&"\n".repeat(4_000_000));
-    fs::write(root.join("captions.txt"), csv).unwrap();
-    write_splits(root, &names);
+    kaggle_folder(root, &names, &csv);
     let options = LoadOptions {
         max_bad_fraction: 1.0,
         ..LoadOptions::default()
@@ -464,15 +470,10 @@ fn captions_past_the_word_budget_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let names = names(5);
-    touch_images(
-        &root.join("Images"),
-        &names.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
     let csv: String = std::iter::once("image,caption\n".to_string())
         .chain(names.iter().map(|name| format!("{name},a dog runs fast\n")))
         .collect();
-    fs::write(root.join("captions.txt"), csv).unwrap();
-    write_splits(root, &names);
+    kaggle_folder(root, &names, &csv);
     let options = |max_words| LoadOptions {
         max_words,
         ..LoadOptions::default()
