@@ -40,7 +40,7 @@ fn trained_model(f16: &Bundle) -> Bundle {
     let assets = std::env::var_os("GLIMPSE_ASSETS").expect("GLIMPSE_ASSETS: run tests/setup-assets.sh");
     let path = Path::new(&assets).join("mobilenet_v2-b0353104.pth");
     let file = glimpse_import::read_checkpoint(&path).expect("torchvision's MobileNetV2 file");
-    let encoder = glimpse_import::torchvision_encoder(&file, &mut Vec::new()).unwrap();
+    let encoder = glimpse_import::torchvision_encoder(file, &mut Vec::new()).unwrap();
     let mut trained = f16.clone();
     for (name, tensor) in encoder.iter().filter(|(n, _)| f16.weights.get(n).is_some()) {
         let exact = quantize::int8_values(name, tensor).unwrap_or_else(|| tensor.clone());

@@ -49,8 +49,7 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
     let checkpoint = request.checkpoint.as_deref().map(read_checkpoint).transpose()?;
     let encoder_file = request.encoder.as_deref().map(read_checkpoint).transpose()?;
     let layout = choose_layout(request.layout, checkpoint.as_ref(), encoder_file.as_ref())?;
-    let Canonical { mut weights, scalars } =
-        canonical_weights(layout, checkpoint.as_ref(), encoder_file.as_ref(), &mut notes)?;
+    let Canonical { mut weights, scalars } = canonical_weights(layout, checkpoint, encoder_file, &mut notes)?;
     let (encoder, preprocess) = encoder_config(request, layout, &weights, device)?;
     let (vocab, vocab_path) = read_vocabulary(request)?;
     let config = match layout {
@@ -114,8 +113,8 @@ struct Canonical {
 
 fn canonical_weights(
     layout: CheckpointLayout,
-    checkpoint: Option<&TorchWeights>,
-    encoder_file: Option<&TorchWeights>,
+    checkpoint: Option<TorchWeights>,
+    encoder_file: Option<TorchWeights>,
     notes: &mut Vec<String>,
 ) -> Result<Canonical> {
     match layout {
@@ -134,11 +133,12 @@ fn canonical_weights(
             })
         }
         CheckpointLayout::Notebook | CheckpointLayout::Sgrvinod => {
-            let checkpoint =
+            let mut checkpoint =
                 checkpoint.ok_or_else(|| anyhow!("the {layout:?} layout needs --checkpoint FILE"))?;
+            let scalars = std::mem::take(&mut checkpoint.scalars);
             Ok(Canonical {
                 weights: captioner_with_encoder(checkpoint, encoder_file, layout, notes)?,
-                scalars: checkpoint.scalars.clone(),
+                scalars,
             })
         }
     }
@@ -147,11 +147,12 @@ fn canonical_weights(
 /// A captioning checkpoint's decoder with its own encoder, or with `encoder_file`'s when given
 /// (a checkpoint saved without its encoder needs one).
 fn captioner_with_encoder(
-    checkpoint: &TorchWeights,
-    encoder_file: Option<&TorchWeights>,
+    checkpoint: TorchWeights,
+    encoder_file: Option<TorchWeights>,
     layout: CheckpointLayout,
     notes: &mut Vec<String>,
 ) -> Result<TensorMap> {
+    let path = checkpoint.path.clone();
     let CaptionerWeights { encoder, decoder } = captioner_weights(checkpoint, layout, notes)?;
     let mut weights = match (encoder_file, encoder.is_empty()) {
         (Some(file), _) => {
@@ -161,12 +162,13 @@ fn captioner_with_encoder(
                     file.path.display()
                 ));
             }
+            drop(encoder);
             torchvision_encoder(file, notes)?
         }
         (None, false) => encoder,
         (None, true) => bail!(
             "{}: the checkpoint holds no encoder weights; pass the torchvision ImageNet file as --encoder FILE",
-            checkpoint.path.display()
+            path.display()
         ),
     };
     weights.extend(decoder);

@@ -96,7 +96,7 @@ pub(crate) struct CaptionerWeights {
 
 /// Splits a notebook or sgrvinod checkpoint into canonical encoder and decoder tensors.
 pub(crate) fn captioner_weights(
-    checkpoint: &TorchWeights,
+    checkpoint: TorchWeights,
     layout: CheckpointLayout,
     notes: &mut Vec<String>,
 ) -> Result<CaptionerWeights> {
@@ -106,10 +106,16 @@ pub(crate) fn captioner_weights(
             checkpoint.path.display()
         )
     })?;
+    if layout == CheckpointLayout::Notebook
+        && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta."))
+    {
+        notes.push("dropped the notebook's unused `decoder.f_beta`".into());
+    }
     let (mut encoder, mut decoder) = (TensorMap::new(), TensorMap::new());
     let mut ignored = Vec::new();
-    for (stored, tensor) in checkpoint.tensors.iter() {
-        let name = without_module_segments(stored);
+    // Tensors are moved, never copied: a checkpoint may hold a gigabyte of them.
+    for (stored, tensor) in checkpoint.tensors {
+        let name = without_module_segments(&stored);
         let Some(name) = name.strip_prefix(&root) else {
             ignored.push(stored.to_string());
             continue;
@@ -117,26 +123,21 @@ pub(crate) fn captioner_weights(
         if let Some(rest) = name.strip_prefix("encoder.resnet.") {
             match resnet_child_name(rest) {
                 Some(renamed) => {
-                    encoder.insert(renamed, tensor.clone());
+                    encoder.insert(renamed, tensor);
                 }
-                None => ignored.push(stored.to_string()),
+                None => ignored.push(stored),
             }
         } else if name.starts_with("encoder.features.") {
             // A MobileNetV2 encoder, as `glimpse export --format pth` writes it.
-            encoder.insert(name.to_string(), tensor.clone());
+            encoder.insert(name.to_string(), tensor);
         } else if let Some(rest) = name.strip_prefix("decoder.") {
             if layout == CheckpointLayout::Notebook && rest.starts_with("f_beta.") {
                 continue; // defined but never called by the notebook
             }
-            decoder.insert(decoder_name(layout, rest), tensor.clone());
+            decoder.insert(decoder_name(layout, rest), tensor);
         } else {
-            ignored.push(stored.to_string());
+            ignored.push(stored);
         }
-    }
-    if layout == CheckpointLayout::Notebook
-        && checkpoint.tensors.names().any(|n| n.contains("decoder.f_beta."))
-    {
-        notes.push("dropped the notebook's unused `decoder.f_beta`".into());
     }
     note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
     Ok(CaptionerWeights { encoder, decoder })
@@ -200,7 +201,7 @@ pub(crate) fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[Stri
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use glimpse_model::HostTensor;
 
@@ -230,6 +231,45 @@ mod tests {
             Some(CheckpointLayout::Torchvision)
         );
         assert_eq!(detect(&["bert.embeddings.word_embeddings.weight"]), None);
+    }
+
+    /// A checkpoint of the named tensors, each 16 MiB of one value (its index).
+    pub(crate) fn big_checkpoint(names: &[&str]) -> TorchWeights {
+        let tensors = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    n.to_string(),
+                    HostTensor::new(vec![1 << 22], vec![i as f32; 1 << 22]).unwrap(),
+                )
+            })
+            .collect();
+        TorchWeights {
+            path: "big.pth".into(),
+            tensors,
+            skipped: Vec::new(),
+            scalars: Default::default(),
+        }
+    }
+
+    #[test]
+    fn tensors_are_moved_not_copied() {
+        let checkpoint = big_checkpoint(&[
+            "state_dict.decoder.embedding.weight",
+            "state_dict.encoder.resnet.0.weight",
+        ]);
+        let (weights, peak) = crate::peak_alloc::peak_during(|| {
+            captioner_weights(checkpoint, CheckpointLayout::Notebook, &mut Vec::new()).unwrap()
+        });
+        // Copying would allocate 32 MiB; names and map nodes take a few hundred bytes.
+        assert!(peak < 1 << 16, "{peak} bytes allocated while renaming");
+        let stem = weights.encoder.get("encoder.conv1.weight").unwrap();
+        assert_eq!((stem.numel(), stem.data[0]), (1 << 22, 1.0));
+        assert_eq!(
+            weights.decoder.iter().map(|(_, t)| t.data[0]).collect::<Vec<_>>(),
+            [0.0]
+        );
     }
 
     #[test]

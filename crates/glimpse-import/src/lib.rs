@@ -50,6 +50,8 @@ mod import;
 mod infer;
 mod layout;
 mod notebook_export;
+#[cfg(test)]
+mod peak_alloc;
 mod torch_weights;
 mod torchvision;
 

@@ -7,12 +7,14 @@
 //! budget whatever the image's shape: the resize keeps one row of scratch
 //! ([`resize::resize_rgb`]).
 
+mod jpeg_end;
 mod resize;
 
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
+use self::jpeg_end::jpeg_is_truncated;
 pub use self::resize::resize_rgb;
 use crate::config::PreprocessConfig;
 use crate::config::limits::MAX_ASPECT_RATIO;
@@ -73,15 +75,19 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let truncated = format == ImageFormat::Jpeg && jpeg_is_truncated(bytes);
+    let jpeg = format == ImageFormat::Jpeg;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| {
-        let hint = if truncated { " (the file is truncated)" } else { "" };
+        let hint = if jpeg && jpeg_is_truncated(bytes) {
+            " (the file is truncated)"
+        } else {
+            ""
+        };
         Error::Image(format!("corrupt {format:?} data{hint}: {e}"))
     })?;
     image.apply_orientation(orientation);
-    let warning = truncated.then(|| {
-        "the JPEG file ends before its image data does (truncated): the missing part was \
-         filled in, so the caption describes a partly invented image"
+    let warning = (jpeg && jpeg_is_truncated(bytes)).then(|| {
+        "the JPEG's image data stops before the image does (the file is truncated): the \
+         missing part was filled in, so the caption describes a partly invented image"
             .to_string()
     });
     Ok(DecodedImage {
@@ -116,19 +122,6 @@ pub fn check_dimensions(width: u32, height: u32, max_pixels: u64) -> Result<u64>
         });
     }
     Ok(pixels)
-}
-
-/// Whether a JPEG file ends inside its image data: no end-of-image marker (FF D9) follows its
-/// last start-of-scan marker (FF DA). Inside scan data every FF byte is followed by 00 or a
-/// restart marker, so an FF D9 after the last scan can only be the real end.
-fn jpeg_is_truncated(bytes: &[u8]) -> bool {
-    if bytes.ends_with(&[0xFF, 0xD9]) {
-        return false; // the usual case, without scanning the whole file twice
-    }
-    match bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) {
-        Some(scan) => !bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]),
-        None => false,
-    }
 }
 
 /// Resizes and normalises an RGB image into the encoder's `[3, H, W]` input (channel-major).
@@ -249,20 +242,6 @@ mod tests {
             }) => {}
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn a_jpeg_is_truncated_when_no_end_marker_follows_its_last_scan() {
-        let whole = encode(DynamicImage::ImageRgb8(gradient(64, 48)), ImageFormat::Jpeg);
-        assert!(!jpeg_is_truncated(&whole));
-        assert!(jpeg_is_truncated(&whole[..whole.len() - 2]));
-        assert!(jpeg_is_truncated(&whole[..whole.len() / 2]));
-        // An embedded thumbnail's end marker before the main scan does not count.
-        let mut thumbnail_first = vec![0xFF, 0xD8, 0xFF, 0xD9];
-        thumbnail_first.extend_from_slice(&whole[2..whole.len() - 2]);
-        assert!(jpeg_is_truncated(&thumbnail_first));
-        // No scan at all is a broken header, reported by the decoder, not truncation.
-        assert!(!jpeg_is_truncated(&[0xFF, 0xD8, 0x00]));
     }
 
     #[test]

@@ -434,7 +434,7 @@ fn a_png_cut_short_is_an_error_saying_so() {
 }
 
 #[test]
-fn a_jpeg_cut_in_half_is_decoded_with_a_warning() {
+fn a_jpeg_cut_in_half_is_decoded_with_a_warning_even_with_a_new_end_marker() {
     // Large and busy enough that half the file is scan data, past the headers.
     let image = RgbImage::from_fn(320, 240, |x, y| {
         Rgb([(x * y % 251) as u8, (x * 7) as u8, (y * 3) as u8])
@@ -446,15 +446,20 @@ fn a_jpeg_cut_in_half_is_decoded_with_a_warning() {
     let bytes = bytes.into_inner();
     let whole = decode_image_checked(&bytes, 1 << 20).unwrap();
     assert_eq!(whole.warning, None);
-    let half = decode_image_checked(&bytes[..bytes.len() / 2], 1 << 20).unwrap();
-    assert_eq!(half.image.dimensions(), (320, 240));
-    assert_eq!(
-        half.warning.as_deref(),
-        Some(
-            "the JPEG file ends before its image data does (truncated): the missing part was \
-             filled in, so the caption describes a partly invented image"
-        )
-    );
+    let half = &bytes[..bytes.len() / 2];
+    // Cut the same way and given a new end-of-image marker, so that only the data shows it.
+    let half_ended = [half, &[0xFF, 0xD9][..]].concat();
+    for cut in [half, &half_ended[..]] {
+        let decoded = decode_image_checked(cut, 1 << 20).unwrap();
+        assert_eq!(decoded.image.dimensions(), (320, 240));
+        assert_eq!(
+            decoded.warning.as_deref(),
+            Some(
+                "the JPEG's image data stops before the image does (the file is truncated): the \
+                 missing part was filled in, so the caption describes a partly invented image"
+            )
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use glimpse_pth::pickle::{
-    MAX_CONTAINER, MAX_MEMO, MAX_WORK, PREVIEW_CHARS, PersistentIdError, PersistentLoad, PickleErrorKind,
-    Value, parse,
+    MAX_CONTAINER, MAX_KEPT_BYTES, MAX_MEMO, MAX_TEXT, MAX_WORK, PREVIEW_CHARS, PersistentIdError,
+    PersistentLoad, PickleErrorKind, Value, parse,
 };
 use glimpse_pth::{MAX_DEPTH, MAX_ELEMENTS, MAX_FOUND, PthError, PthFile};
 use zip::CompressionMethod;
@@ -346,6 +346,72 @@ fn total_work_is_capped() {
     );
     assert_eq!(err.offset, 1 + MAX_WORK as usize);
     assert!(err.to_string().contains("units of work"), "{err}");
+}
+
+#[test]
+fn text_copied_out_of_a_pickle_is_capped() {
+    // One string just over the budget, then the same bytes as 64 one-MiB strings, then as
+    // protocol-0 lines: each would hold the pickle twice over if copied.
+    let one = "t".repeat(MAX_TEXT + 1);
+    let mut single = Pickle::new();
+    single.text(&one).stop();
+    let mut many = Pickle::new();
+    many.mark();
+    for _ in 0..=MAX_TEXT >> 20 {
+        many.text(&one[..1 << 20]);
+    }
+    many.list().stop();
+    let mut lines = Pickle::new();
+    lines.mark();
+    for _ in 0..=MAX_TEXT >> 20 {
+        lines.op(b"V").op(&one.as_bytes()[..1 << 20]).op(b"\n");
+    }
+    lines.list().stop();
+    for pickle in [single, many, lines] {
+        let err = parse(&pickle.bytes(), &mut NoPersistent).unwrap_err();
+        assert!(
+            matches!(err.kind, PickleErrorKind::TextLimit { limit } if limit == MAX_TEXT),
+            "{err}"
+        );
+        assert!(err.to_string().contains("bytes of text"), "{err}");
+    }
+    // Just under the budget is read.
+    let mut fits = Pickle::new();
+    fits.text(&one[..MAX_TEXT]).stop();
+    let (value, _) = parse(&fits.bytes(), &mut NoPersistent).unwrap();
+    assert_eq!(value.as_str().map(str::len), Some(MAX_TEXT));
+}
+
+#[test]
+fn long_bytes_objects_are_kept_as_their_length() {
+    // `BINBYTES8` of MAX_KEPT_BYTES and of one more byte; a hundred long ones fit no budget.
+    let binbytes8 = |pickle: &mut Pickle, len: usize| {
+        pickle
+            .op(&[0x8e])
+            .op(&(len as u64).to_le_bytes())
+            .op(&vec![7u8; len]);
+    };
+    let mut pickle = Pickle::new();
+    pickle.mark();
+    binbytes8(&mut pickle, MAX_KEPT_BYTES);
+    for _ in 0..100 {
+        binbytes8(&mut pickle, (MAX_TEXT >> 6) + 1);
+    }
+    pickle.list().stop();
+    let (value, _) = parse(&pickle.bytes(), &mut NoPersistent).unwrap();
+    let Value::List(items) = &value else {
+        panic!("{value:?}")
+    };
+    let items = items.borrow();
+    assert!(matches!(&items[0], Value::Bytes(b) if b.len() == MAX_KEPT_BYTES && b[0] == 7));
+    let expected = format!("{} bytes (not kept)", (MAX_TEXT >> 6) + 1);
+    assert!(
+        items[1..]
+            .iter()
+            .all(|v| matches!(v, Value::Opaque(s) if **s == expected)),
+        "{:?}",
+        items[1]
+    );
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn pretrained_encoder(
 ) -> Result<(EncoderConfig, TensorMap)> {
     let file = read_checkpoint(path)?;
     // What the file holds beside the encoder (its classifier, counters) is not the run's concern.
-    let weights = torchvision_encoder(&file, &mut Vec::new())?;
+    let weights = torchvision_encoder(file, &mut Vec::new())?;
     let (arch, width_multiplier) = infer_encoder(&weights, device)?;
     if arch != config.arch()? {
         bail!(

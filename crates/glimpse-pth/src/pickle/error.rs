@@ -54,6 +54,8 @@ pub enum PickleErrorKind {
     MemoFull,
     #[error("pickle does more than {limit} units of work (opcodes and values copied): refused as hostile")]
     WorkLimit { limit: u64 },
+    #[error("pickle copies more than {limit} bytes of text (strings, names, lines): refused as hostile")]
+    TextLimit { limit: usize },
     #[error("pickle memo would hold more than {limit} entries")]
     MemoLimit { limit: usize },
     #[error("pickle {kind} would hold {len} items, more than the limit of {limit}")]

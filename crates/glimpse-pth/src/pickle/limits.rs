@@ -26,15 +26,29 @@ pub const MAX_CONTAINER: usize = 1 << 21;
 /// Dimensions of a tensor. PyTorch's models use at most 5.
 pub const MAX_RANK: usize = 16;
 
+/// Bytes of text one pickle may copy out of itself (strings, protocol-0 lines, kept `bytes`):
+/// 64 MiB, about a thousand times the names and keys of a ResNet-152 state dict. Without it a
+/// 1 GiB string held the pickle twice over.
+pub const MAX_TEXT: usize = 1 << 26;
+
+/// The longest `bytes` object kept with its contents (64 KiB). Glimpse reads nothing from
+/// `bytes` (a pickled NumPy array holds its data in one), so a longer one is kept only as its
+/// length, never copied.
+pub const MAX_KEPT_BYTES: usize = 1 << 16;
+
 /// What is left of [`MAX_WORK`] for one pickle.
 #[derive(Debug)]
 pub(super) struct Work {
     left: u64,
+    text_left: usize,
 }
 
 impl Default for Work {
     fn default() -> Work {
-        Work { left: MAX_WORK }
+        Work {
+            left: MAX_WORK,
+            text_left: MAX_TEXT,
+        }
     }
 }
 
@@ -46,6 +60,15 @@ impl Work {
             .left
             .checked_sub(units)
             .ok_or(PickleErrorKind::WorkLimit { limit: MAX_WORK })?;
+        Ok(())
+    }
+
+    /// Spends `bytes` of [`MAX_TEXT`] on text copied out of the pickle, or refuses.
+    pub(super) fn charge_text(&mut self, bytes: usize) -> Step<()> {
+        self.text_left = self
+            .text_left
+            .checked_sub(bytes)
+            .ok_or(PickleErrorKind::TextLimit { limit: MAX_TEXT })?;
         Ok(())
     }
 }

@@ -151,6 +151,13 @@ impl<'a> Machine<'a> {
         self.take(length)
     }
 
+    /// A length-prefixed field that becomes text, charged to the text budget.
+    pub(super) fn sized_text(&mut self, opcode: OpCode) -> Step<&'a [u8]> {
+        let bytes = self.sized(opcode)?;
+        self.work.charge_text(bytes.len())?;
+        Ok(bytes)
+    }
+
     /// A newline-terminated text field (protocol 0), without its newline.
     pub(super) fn line(&mut self) -> Step<String> {
         let rest = &self.data[self.pos..];
@@ -158,6 +165,7 @@ impl<'a> Machine<'a> {
             .iter()
             .position(|&b| b == b'\n')
             .ok_or(PickleErrorKind::NoNewline)?;
+        self.work.charge_text(end)?;
         let text = String::from_utf8_lossy(&rest[..end]).into_owned();
         self.pos += end + 1;
         Ok(text)

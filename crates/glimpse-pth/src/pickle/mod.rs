@@ -24,7 +24,7 @@ mod preview;
 mod value;
 
 pub use self::error::{PersistentIdError, PickleError, PickleErrorKind};
-pub use self::limits::{MAX_CONTAINER, MAX_MEMO, MAX_RANK, MAX_WORK};
+pub use self::limits::{MAX_CONTAINER, MAX_KEPT_BYTES, MAX_MEMO, MAX_RANK, MAX_TEXT, MAX_WORK};
 pub use self::opcode::OpCode;
 pub use self::preview::{PREVIEW_CHARS, PREVIEW_DEPTH, preview, preview_text};
 pub use self::value::{ClassName, Object, Shared, StorageDtype, StorageRef, TensorRef, Value};

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use super::calls::{append, build, call, pairs, set_items};
 use super::cycles::acyclic;
 use super::error::PickleErrorKind;
-use super::limits::check_container;
+use super::limits::{MAX_KEPT_BYTES, check_container};
 use super::machine::{Machine, Step};
 use super::opcode::OpCode;
 use super::preview::preview_text;
@@ -103,7 +103,7 @@ impl Machine<'_> {
 
     /// Python 2 byte strings, read as (lossy) text: they hold names and keys.
     pub(super) fn bin_string(&mut self, opcode: OpCode) -> Step<()> {
-        let bytes = self.sized(opcode)?;
+        let bytes = self.sized_text(opcode)?;
         self.push(Value::str(String::from_utf8_lossy(bytes)));
         Ok(())
     }
@@ -115,14 +115,20 @@ impl Machine<'_> {
     }
 
     pub(super) fn bin_unicode(&mut self, opcode: OpCode) -> Step<()> {
-        let bytes = self.sized(opcode)?;
+        let bytes = self.sized_text(opcode)?;
         let text = std::str::from_utf8(bytes).map_err(PickleErrorKind::Utf8)?;
         self.push(Value::str(text));
         Ok(())
     }
 
+    /// `bytes` objects: short ones kept (charged as text), long ones only as their length.
     pub(super) fn bin_bytes(&mut self, opcode: OpCode) -> Step<()> {
         let bytes = self.sized(opcode)?;
+        if bytes.len() > MAX_KEPT_BYTES {
+            self.push(Value::opaque(format!("{} bytes (not kept)", bytes.len())));
+            return Ok(());
+        }
+        self.work.charge_text(bytes.len())?;
         self.push(Value::Bytes(bytes.into()));
         Ok(())
     }
