@@ -86,8 +86,8 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     })?;
     image.apply_orientation(orientation);
     let warning = (jpeg && jpeg_is_truncated(bytes)).then(|| {
-        "the JPEG's image data stops before the image does (the file is truncated): the \
-         missing part was filled in, so the caption describes a partly invented image"
+        "the JPEG's image data stops before the image does (the file is truncated or damaged): \
+         the missing part was filled in, so the caption describes a partly invented image"
             .to_string()
     });
     Ok(DecodedImage {

@@ -455,8 +455,9 @@ fn a_jpeg_cut_in_half_is_decoded_with_a_warning_even_with_a_new_end_marker() {
         assert_eq!(
             decoded.warning.as_deref(),
             Some(
-                "the JPEG's image data stops before the image does (the file is truncated): the \
-                 missing part was filled in, so the caption describes a partly invented image"
+                "the JPEG's image data stops before the image does (the file is truncated or \
+                 damaged): the missing part was filled in, so the caption describes a partly \
+                 invented image"
             )
         );
     }

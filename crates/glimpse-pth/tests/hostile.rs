@@ -235,9 +235,9 @@ fn a_self_referencing_persistent_id_gives_a_short_error() {
 
 #[test]
 fn errors_show_a_short_prefix_of_huge_values() {
-    // A persistent id of 100,000 copies of a 1 MB string.
+    // A persistent id of 100,000 copies of a 64 KiB string.
     let mut pickle = Pickle::new();
-    pickle.text(&"x".repeat(1 << 20)).put(0).pop().mark();
+    pickle.text(&"x".repeat(MAX_KEPT_BYTES)).put(0).pop().mark();
     for _ in 0..100_000 {
         pickle.get(0);
     }
@@ -309,9 +309,9 @@ fn the_walk_reports_what_it_leaves_out() {
 
 #[test]
 fn shared_strings_are_not_copied() {
-    // A 1 MB string fetched 1,000,000 times from the memo: a terabyte if copied.
+    // A 64 KiB string fetched 1,000,000 times from the memo: 64 GB if copied.
     let mut pickle = Pickle::new();
-    pickle.text(&"s".repeat(1 << 20)).put(0).pop().mark();
+    pickle.text(&"s".repeat(MAX_KEPT_BYTES)).put(0).pop().mark();
     for _ in 0..1_000_000 {
         pickle.get(0);
     }
@@ -349,25 +349,19 @@ fn total_work_is_capped() {
 }
 
 #[test]
-fn text_copied_out_of_a_pickle_is_capped() {
-    // One string just over the budget, then the same bytes as 64 one-MiB strings, then as
-    // protocol-0 lines: each would hold the pickle twice over if copied.
-    let one = "t".repeat(MAX_TEXT + 1);
-    let mut single = Pickle::new();
-    single.text(&one).stop();
-    let mut many = Pickle::new();
-    many.mark();
-    for _ in 0..=MAX_TEXT >> 20 {
-        many.text(&one[..1 << 20]);
-    }
-    many.list().stop();
+fn protocol_0_lines_past_the_text_budget_are_refused() {
+    // 65 one-MiB lines (they carry names, so they are never dropped): 64 MiB are copied at most.
+    let line = "t".repeat(1 << 20);
     let mut lines = Pickle::new();
     lines.mark();
     for _ in 0..=MAX_TEXT >> 20 {
-        lines.op(b"V").op(&one.as_bytes()[..1 << 20]).op(b"\n");
+        lines.op(b"V").op(line.as_bytes()).op(b"\n");
     }
     lines.list().stop();
-    for pickle in [single, many, lines] {
+    // And one line longer than the budget with no newline: not searched to its end.
+    let mut endless = Pickle::new();
+    endless.op(b"V").op(&vec![b'u'; MAX_TEXT + 2]);
+    for pickle in [lines, endless] {
         let err = parse(&pickle.bytes(), &mut NoPersistent).unwrap_err();
         assert!(
             matches!(err.kind, PickleErrorKind::TextLimit { limit } if limit == MAX_TEXT),
@@ -375,25 +369,25 @@ fn text_copied_out_of_a_pickle_is_capped() {
         );
         assert!(err.to_string().contains("bytes of text"), "{err}");
     }
-    // Just under the budget is read.
-    let mut fits = Pickle::new();
-    fits.text(&one[..MAX_TEXT]).stop();
-    let (value, _) = parse(&fits.bytes(), &mut NoPersistent).unwrap();
-    assert_eq!(value.as_str().map(str::len), Some(MAX_TEXT));
+}
+
+/// `BINBYTES8` (protocol 4) of `len` bytes of 7.
+fn binbytes8(pickle: &mut Pickle, len: usize) {
+    pickle
+        .op(&[0x8e])
+        .op(&(len as u64).to_le_bytes())
+        .op(&vec![7u8; len]);
 }
 
 #[test]
-fn long_bytes_objects_are_kept_as_their_length() {
-    // `BINBYTES8` of MAX_KEPT_BYTES and of one more byte; a hundred long ones fit no budget.
-    let binbytes8 = |pickle: &mut Pickle, len: usize| {
-        pickle
-            .op(&[0x8e])
-            .op(&(len as u64).to_le_bytes())
-            .op(&vec![7u8; len]);
-    };
+fn long_strings_and_bytes_are_kept_as_their_length() {
+    // One string and one `bytes` of MAX_KEPT_BYTES (kept), then a string over the whole text
+    // budget and a hundred long `bytes` (at protocol 2 a NumPy array's data is a latin-1
+    // string): described, never copied, whatever their total.
     let mut pickle = Pickle::new();
-    pickle.mark();
+    pickle.mark().text(&"k".repeat(MAX_KEPT_BYTES));
     binbytes8(&mut pickle, MAX_KEPT_BYTES);
+    pickle.text(&"s".repeat(MAX_TEXT + 1));
     for _ in 0..100 {
         binbytes8(&mut pickle, (MAX_TEXT >> 6) + 1);
     }
@@ -403,14 +397,42 @@ fn long_bytes_objects_are_kept_as_their_length() {
         panic!("{value:?}")
     };
     let items = items.borrow();
-    assert!(matches!(&items[0], Value::Bytes(b) if b.len() == MAX_KEPT_BYTES && b[0] == 7));
-    let expected = format!("{} bytes (not kept)", (MAX_TEXT >> 6) + 1);
+    assert_eq!(items[0].as_str().map(str::len), Some(MAX_KEPT_BYTES));
+    assert!(matches!(&items[1], Value::Bytes(b) if b.len() == MAX_KEPT_BYTES && b[0] == 7));
+    let described = |v: &Value, text: &str| matches!(v, Value::Opaque(s) if s.as_str() == text);
+    assert!(described(
+        &items[2],
+        &format!("a {}-byte string (not kept)", MAX_TEXT + 1)
+    ));
+    let long = format!("a {}-byte bytes (not kept)", (MAX_TEXT >> 6) + 1);
+    assert!(items[3..].iter().all(|v| described(v, &long)), "{:?}", items[3]);
+}
+
+#[test]
+fn short_strings_past_the_text_budget_are_described() {
+    // 1,025 strings of 64 KiB: the first 1,024 fill the budget and are kept, the last is not.
+    let chunk = "c".repeat(MAX_KEPT_BYTES);
+    let count = MAX_TEXT / MAX_KEPT_BYTES + 1;
+    let mut pickle = Pickle::new();
+    pickle.mark();
+    for _ in 0..count {
+        pickle.text(&chunk);
+    }
+    pickle.list().stop();
+    let (value, _) = parse(&pickle.bytes(), &mut NoPersistent).unwrap();
+    let Value::List(items) = &value else {
+        panic!("{value:?}")
+    };
+    let items = items.borrow();
     assert!(
-        items[1..]
+        items[..count - 1]
             .iter()
-            .all(|v| matches!(v, Value::Opaque(s) if **s == expected)),
-        "{:?}",
-        items[1]
+            .all(|v| v.as_str() == Some(chunk.as_str()))
+    );
+    let last = &items[count - 1];
+    assert!(
+        matches!(last, Value::Opaque(s) if s.contains("(not kept)")),
+        "{last:?}"
     );
 }
 

@@ -5,21 +5,52 @@
 //! each scan holds against the blocks its frame needs — which also finds data cut short and
 //! given a new end marker. Progressive JPEGs get the first check only.
 
-/// Whether the image data of `bytes`, a JPEG, stops before the image does.
+/// Whether the image data of `bytes`, a JPEG, stops before the image does. The walk's answer
+/// wins where it has one: it stops at the first end marker, while the marker check looks from
+/// the file's end, where a motion photo keeps a video whose bytes may look like a scan.
 pub(super) fn jpeg_is_truncated(bytes: &[u8]) -> bool {
-    ends_inside_a_scan(bytes) || baseline_data_is_short(bytes) == Some(true)
+    baseline_data_is_short(bytes).unwrap_or_else(|| ends_inside_a_scan(bytes))
 }
 
-/// No end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA). Inside scan
-/// data every FF byte is followed by 00 or a restart marker, so an FF D9 after the last scan can
-/// only be the real end.
+/// The file ends inside a scan or between scans: walking its segments from the start, no
+/// end-of-image marker (FF D9) comes after the first scan. Segments are skipped by their length
+/// and scan data up to its next marker, so a thumbnail inside an APP segment or a video after
+/// the image (a motion photo) is never taken for the image's end or its data. A file that
+/// breaks off before any scan has a broken header, which the decoder reports.
 fn ends_inside_a_scan(bytes: &[u8]) -> bool {
-    if bytes.ends_with(&[0xFF, 0xD9]) {
-        return false; // the usual case, without scanning the whole file twice
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return false;
     }
-    match bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) {
-        Some(scan) => !bytes[scan..].windows(2).any(|w| w == [0xFF, 0xD9]),
-        None => false,
+    let (mut pos, mut scanned) = (2, false);
+    loop {
+        let Some((marker, after)) = marker_at(bytes, pos) else {
+            return scanned;
+        };
+        pos = after;
+        match marker {
+            0xD9 => return false,
+            0x01 | 0xD0..=0xD8 => continue,
+            _ => {}
+        }
+        let Some(length) = bytes
+            .get(pos..pos + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return scanned;
+        };
+        pos += length;
+        if marker == 0xDA {
+            scanned = true;
+            // Scan data: every FF is followed by 00 (a stuffed byte) or a restart marker.
+            let data = bytes.get(pos..).unwrap_or_default();
+            match data
+                .windows(2)
+                .position(|w| w[0] == 0xFF && !matches!(w[1], 0x00 | 0xD0..=0xD7))
+            {
+                Some(end) => pos += end,
+                None => return true,
+            }
+        }
     }
 }
 
@@ -107,8 +138,10 @@ impl Frame {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
-        // A height of 0 comes later in a DNL segment: too rare to follow.
-        (width > 0 && height > 0 && count > 0).then_some(Frame {
+        // A height of 0 comes later in a DNL segment: too rare to follow. Repeated component
+        // ids (some encoders write them) would make a scan's components ambiguous.
+        let unique = (1..count).all(|i| components[..i].iter().all(|c| c.id != components[i].id));
+        (width > 0 && height > 0 && count > 0 && unique).then_some(Frame {
             width,
             height,
             components,
@@ -250,6 +283,9 @@ impl<'t> Scan<'t> {
         let mut components = Vec::with_capacity(count);
         for spec in segment.get(1..1 + 2 * count)?.chunks_exact(2) {
             let index = frame.components.iter().position(|c| c.id == spec[0])?;
+            if components.iter().any(|&(i, _, _)| i == index) {
+                return None; // one component twice in a scan
+            }
             frame.components[index].scanned = true;
             let dc = tables.dc.get(usize::from(spec[1] >> 4))?.as_ref()?;
             let ac = tables.ac.get(usize::from(spec[1] & 15))?.as_ref()?;
@@ -435,11 +471,14 @@ impl<'a> Bits<'a> {
         let Some(at) = self.marker.or_else(|| self.find_marker()) else {
             return false;
         };
-        if !matches!(self.bytes.get(at + 1), Some(0xD0..=0xD7)) {
-            return false;
+        // (Fill bytes, FF FF …, may come before the marker.)
+        match marker_at(self.bytes, at) {
+            Some((0xD0..=0xD7, after)) => {
+                *self = Bits::new(self.bytes, after);
+                true
+            }
+            _ => false,
         }
-        *self = Bits::new(self.bytes, at + 2);
-        true
     }
 
     /// The marker after the data's end (fill bytes skipped), for the parser to go on from.
@@ -474,17 +513,25 @@ mod tests {
     }
 
     #[test]
-    fn a_jpeg_is_truncated_when_no_end_marker_follows_its_last_scan() {
+    fn a_jpeg_is_truncated_when_no_end_marker_follows_its_scans() {
         let whole = jpeg(64, 48);
         assert!(!ends_inside_a_scan(&whole));
         assert!(ends_inside_a_scan(&whole[..whole.len() - 2]));
         assert!(ends_inside_a_scan(&whole[..whole.len() / 2]));
-        // An embedded thumbnail's end marker before the main scan does not count.
-        let mut thumbnail_first = vec![0xFF, 0xD8, 0xFF, 0xD9];
-        thumbnail_first.extend_from_slice(&whole[2..whole.len() - 2]);
-        assert!(ends_inside_a_scan(&thumbnail_first));
+        // A thumbnail in an APP1 segment (as EXIF keeps one) has its own end marker: skipped.
+        let thumbnail = jpeg(8, 8);
+        let app1 = [
+            &[0xFF, 0xE1][..],
+            &u16::try_from(thumbnail.len() + 2).unwrap().to_be_bytes(),
+            &thumbnail,
+        ]
+        .concat();
+        let with_thumbnail = [&whole[..2], &app1, &whole[2..]].concat();
+        assert!(!ends_inside_a_scan(&with_thumbnail));
+        assert!(ends_inside_a_scan(&with_thumbnail[..with_thumbnail.len() - 2]));
         // No scan at all is a broken header, reported by the decoder, not truncation.
         assert!(!ends_inside_a_scan(&[0xFF, 0xD8, 0x00]));
+        assert!(!ends_inside_a_scan(&whole[..20]));
     }
 
     #[test]
@@ -525,5 +572,55 @@ mod tests {
                 let _ = jpeg_is_truncated(&flipped);
             }
         }
+    }
+
+    #[test]
+    fn restart_intervals_are_followed_with_or_without_fill_bytes() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/images/restart.jpg"
+        );
+        let whole = std::fs::read(path).unwrap();
+        let restarts: Vec<usize> = (0..whole.len() - 1)
+            .filter(|&i| whole[i] == 0xFF && (0xD0..=0xD7).contains(&whole[i + 1]))
+            .collect();
+        assert_eq!(
+            restarts.len(),
+            3,
+            "the fixture has a restart every 3 of its 12 MCUs"
+        );
+        assert_eq!(baseline_data_is_short(&whole), Some(false));
+        // Fill bytes (FF FF …) may come before any marker, restarts included.
+        let mut filled = whole.clone();
+        for &at in restarts.iter().rev() {
+            filled.splice(at..at, [0xFF, 0xFF]);
+        }
+        assert_eq!(baseline_data_is_short(&filled), Some(false));
+        assert!(image::load_from_memory(&filled).is_ok());
+        // Cut right after a restart marker, or just before one, and given an end marker.
+        for cut in [restarts[1] + 2, restarts[2] - 1] {
+            let cut_eoi = [&whole[..cut], &[0xFF, 0xD9][..]].concat();
+            assert_eq!(baseline_data_is_short(&cut_eoi), Some(true), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn data_after_the_end_marker_is_not_read() {
+        // A motion photo keeps a video after the image; its bytes may contain FF DA.
+        let mut motion = jpeg(64, 48);
+        motion.extend_from_slice(&[0x00, 0x00, 0x00, 0x18, b'f', b't', b'y', b'p', 0xFF, 0xDA, 0x12]);
+        assert!(!ends_inside_a_scan(&motion));
+        assert_eq!(baseline_data_is_short(&motion), Some(false));
+        assert!(!jpeg_is_truncated(&motion));
+    }
+
+    #[test]
+    fn repeated_component_ids_are_not_judged() {
+        let mut whole = jpeg(16, 16);
+        let frame = whole.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // The second and third components take the first one's id (1).
+        whole[frame + 2 + 2 + 6 + 3] = whole[frame + 2 + 2 + 6];
+        whole[frame + 2 + 2 + 6 + 6] = whole[frame + 2 + 2 + 6];
+        assert_eq!(baseline_data_is_short(&whole), None);
     }
 }

@@ -26,14 +26,16 @@ pub const MAX_CONTAINER: usize = 1 << 21;
 /// Dimensions of a tensor. PyTorch's models use at most 5.
 pub const MAX_RANK: usize = 16;
 
-/// Bytes of text one pickle may copy out of itself (strings, protocol-0 lines, kept `bytes`):
-/// 64 MiB, about a thousand times the names and keys of a ResNet-152 state dict. Without it a
-/// 1 GiB string held the pickle twice over.
+/// Bytes of text one pickle may copy out of itself (kept strings and `bytes`, protocol-0
+/// lines): 64 MiB, about a thousand times the names and keys of a ResNet-152 state dict. Without
+/// it a 1 GiB string held the pickle twice over. (A legacy `.pth` holds five pickles, each with
+/// its own budget.)
 pub const MAX_TEXT: usize = 1 << 26;
 
-/// The longest `bytes` object kept with its contents (64 KiB). Glimpse reads nothing from
-/// `bytes` (a pickled NumPy array holds its data in one), so a longer one is kept only as its
-/// length, never copied.
+/// The longest string or `bytes` object kept with its contents (64 KiB). Glimpse reads no long
+/// one (names are at most 1 KiB; a NumPy array's data is one long `bytes`, written as a latin-1
+/// string at protocol 2), so a longer one, or one past [`MAX_TEXT`], is kept only as a
+/// description of its length, never copied.
 pub const MAX_KEPT_BYTES: usize = 1 << 16;
 
 /// What is left of [`MAX_WORK`] for one pickle.
@@ -65,11 +67,26 @@ impl Work {
 
     /// Spends `bytes` of [`MAX_TEXT`] on text copied out of the pickle, or refuses.
     pub(super) fn charge_text(&mut self, bytes: usize) -> Step<()> {
-        self.text_left = self
-            .text_left
-            .checked_sub(bytes)
-            .ok_or(PickleErrorKind::TextLimit { limit: MAX_TEXT })?;
-        Ok(())
+        if self.try_charge_text(bytes) {
+            Ok(())
+        } else {
+            Err(PickleErrorKind::TextLimit { limit: MAX_TEXT })
+        }
+    }
+
+    /// Spends `bytes` of [`MAX_TEXT`] if that much is left.
+    pub(super) fn try_charge_text(&mut self, bytes: usize) -> bool {
+        match self.text_left.checked_sub(bytes) {
+            Some(left) => {
+                self.text_left = left;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn text_left(&self) -> usize {
+        self.text_left
     }
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::error::{PickleError, PickleErrorKind};
-use super::limits::{MAX_MEMO, Work};
+use super::limits::{MAX_KEPT_BYTES, MAX_MEMO, MAX_TEXT, Work};
 use super::opcode::OpCode;
 use super::{PersistentLoad, Value};
 
@@ -151,22 +151,27 @@ impl<'a> Machine<'a> {
         self.take(length)
     }
 
-    /// A length-prefixed field that becomes text, charged to the text budget.
-    pub(super) fn sized_text(&mut self, opcode: OpCode) -> Step<&'a [u8]> {
-        let bytes = self.sized(opcode)?;
-        self.work.charge_text(bytes.len())?;
-        Ok(bytes)
+    /// Whether a string or `bytes` of `len` bytes, costing `cost()` bytes of text, is kept
+    /// with its contents (then charged) rather than as a description ([`MAX_KEPT_BYTES`]).
+    pub(super) fn keeps(&mut self, len: usize, cost: impl FnOnce() -> usize) -> bool {
+        len <= MAX_KEPT_BYTES && self.work.try_charge_text(cost())
     }
 
-    /// A newline-terminated text field (protocol 0), without its newline.
+    /// A newline-terminated text field (protocol 0), without its newline. Lines carry names
+    /// (GLOBAL, persistent ids), so one past the text budget is refused, not described.
     pub(super) fn line(&mut self) -> Step<String> {
         let rest = &self.data[self.pos..];
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or(PickleErrorKind::NoNewline)?;
+        // Search no further than the budget reaches: a legacy file's rest may be gigabytes.
+        let window = &rest[..rest.len().min(self.work.text_left().saturating_add(1))];
+        let end = match window.iter().position(|&b| b == b'\n') {
+            Some(end) => end,
+            None if window.len() < rest.len() => return Err(PickleErrorKind::TextLimit { limit: MAX_TEXT }),
+            None => return Err(PickleErrorKind::NoNewline),
+        };
         self.work.charge_text(end)?;
         let text = String::from_utf8_lossy(&rest[..end]).into_owned();
+        // Invalid UTF-8 became U+FFFD, three bytes for one: the difference is charged too.
+        self.work.charge_text(text.len() - end)?;
         self.pos += end + 1;
         Ok(text)
     }

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use super::calls::{append, build, call, pairs, set_items};
 use super::cycles::acyclic;
 use super::error::PickleErrorKind;
-use super::limits::{MAX_KEPT_BYTES, check_container};
+use super::limits::check_container;
 use super::machine::{Machine, Step};
 use super::opcode::OpCode;
 use super::preview::preview_text;
@@ -103,8 +103,17 @@ impl Machine<'_> {
 
     /// Python 2 byte strings, read as (lossy) text: they hold names and keys.
     pub(super) fn bin_string(&mut self, opcode: OpCode) -> Step<()> {
-        let bytes = self.sized_text(opcode)?;
-        self.push(Value::str(String::from_utf8_lossy(bytes)));
+        let bytes = self.sized(opcode)?;
+        // Invalid UTF-8 becomes U+FFFD, three bytes for one.
+        let cost = || match std::str::from_utf8(bytes) {
+            Ok(_) => bytes.len(),
+            Err(_) => 3 * bytes.len(),
+        };
+        let value = match self.keeps(bytes.len(), cost) {
+            true => Value::str(String::from_utf8_lossy(bytes)),
+            false => not_kept("string", bytes.len()),
+        };
+        self.push(value);
         Ok(())
     }
 
@@ -115,21 +124,22 @@ impl Machine<'_> {
     }
 
     pub(super) fn bin_unicode(&mut self, opcode: OpCode) -> Step<()> {
-        let bytes = self.sized_text(opcode)?;
-        let text = std::str::from_utf8(bytes).map_err(PickleErrorKind::Utf8)?;
-        self.push(Value::str(text));
+        let bytes = self.sized(opcode)?;
+        let value = match self.keeps(bytes.len(), || bytes.len()) {
+            true => Value::str(std::str::from_utf8(bytes).map_err(PickleErrorKind::Utf8)?),
+            false => not_kept("string", bytes.len()),
+        };
+        self.push(value);
         Ok(())
     }
 
-    /// `bytes` objects: short ones kept (charged as text), long ones only as their length.
     pub(super) fn bin_bytes(&mut self, opcode: OpCode) -> Step<()> {
         let bytes = self.sized(opcode)?;
-        if bytes.len() > MAX_KEPT_BYTES {
-            self.push(Value::opaque(format!("{} bytes (not kept)", bytes.len())));
-            return Ok(());
-        }
-        self.work.charge_text(bytes.len())?;
-        self.push(Value::Bytes(bytes.into()));
+        let value = match self.keeps(bytes.len(), || bytes.len()) {
+            true => Value::Bytes(bytes.into()),
+            false => not_kept("bytes", bytes.len()),
+        };
+        self.push(value);
         Ok(())
     }
 
@@ -339,4 +349,9 @@ pub(super) fn long_from_bytes(bytes: &[u8]) -> Value {
     let mut buf = if last & 0x80 != 0 { [0xffu8; 8] } else { [0u8; 8] };
     buf[..bytes.len()].copy_from_slice(bytes);
     Value::Int(i64::from_le_bytes(buf))
+}
+
+/// A string or `bytes` value kept only as its length (see [`super::MAX_KEPT_BYTES`]).
+fn not_kept(kind: &str, len: usize) -> Value {
+    Value::opaque(format!("a {len}-byte {kind} (not kept)"))
 }
