@@ -281,13 +281,7 @@ fn import_errors_name_the_problem() {
     // A device or FIFO as `--out` is not replaced by the bundle (as root, `--out /dev/null`
     // replaced /dev/null with a regular file).
     let fifo = dir.path().join("fifo.safetensors");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&fifo);
     let err = fail(&[
         "import",
         "torch",

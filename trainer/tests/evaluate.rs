@@ -159,13 +159,7 @@ fn eval_and_compare_score_write_and_report() {
     let outside = dir.path().join("outside.txt");
     fs::write(&outside, "keep").unwrap();
     std::os::unix::fs::symlink(&outside, trap.join("metrics.json")).unwrap();
-    assert!(
-        Command::new("mkfifo")
-            .arg(trap.join("captions.json"))
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::mkfifo(&trap.join("captions.json"));
     let (bundle_arg, trap_arg) = (bundle.to_str().unwrap(), trap.to_str().unwrap());
     fails_saying(
         &glimpse(&[

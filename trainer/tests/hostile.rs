@@ -7,21 +7,16 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 mod common;
 
-use common::{glimpse_within, ok, synth, text, tiny_config, torch_fixtures as fixtures, train_args};
+use common::{glimpse_within, mkfifo, ok, synth, text, tiny_config, torch_fixtures as fixtures, train_args};
 
 /// Generous for a debug build loading a ResNet-50; a hang never finishes at all.
 const PROMPT: u64 = 120;
-
-fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
-    assert!(status.success(), "mkfifo {}", path.display());
-}
 
 /// Runs `glimpse ARGS` within [`PROMPT`] seconds and requires it to fail with `expected` in
 /// its stderr.
