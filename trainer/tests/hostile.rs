@@ -433,7 +433,7 @@ fn source_date_epoch_dates_the_model_card() {
 
 /// A JPEG cut short still decodes (the missing part filled in): it is captioned, and the
 /// person is told, on stderr and in the JSON record, that the photo was partly invented —
-/// also when a new end marker was added after the cut.
+/// also when a new end marker was added after the cut, baseline or progressive.
 #[test]
 fn a_truncated_jpeg_is_captioned_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
@@ -445,6 +445,12 @@ fn a_truncated_jpeg_is_captioned_with_a_warning() {
     // Darknet's photo has restart markers, which the check follows.
     let dog = fs::read(common::assets().join("darknet/dog.jpg")).unwrap();
     let with_end_marker = |data: &[u8]| [data, &[0xFF, 0xD9][..]].concat();
+    let progressive = fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/images/progressive.jpg"
+    ))
+    .unwrap();
+    let last_scan = progressive.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
     let files = [
         ("whole.jpg", bytes.clone()),
         ("dog.jpg", dog.clone()),
@@ -452,6 +458,13 @@ fn a_truncated_jpeg_is_captioned_with_a_warning() {
         // Cut short and given a new end marker: the data, not the file's end, shows it.
         ("cut_end.jpg", with_end_marker(&bytes[..bytes.len() * 2 / 3])),
         ("dog_cut_end.jpg", with_end_marker(&dog[..dog.len() * 3 / 4])),
+        // Progressive, cut before its last scan (the coefficients' last bits) and given an end
+        // marker: a valid-looking file missing part of every block.
+        ("progressive.jpg", progressive.clone()),
+        (
+            "progressive_cut_end.jpg",
+            with_end_marker(&progressive[..last_scan]),
+        ),
     ];
     let paths: Vec<String> = files
         .iter()

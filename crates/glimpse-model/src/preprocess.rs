@@ -77,7 +77,7 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let jpeg = format == ImageFormat::Jpeg;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| {
-        let hint = if jpeg && jpeg_is_truncated(bytes) {
+        let hint = if jpeg && jpeg_is_truncated(bytes, max_pixels) {
             " (the file is truncated)"
         } else {
             ""
@@ -85,7 +85,7 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
         Error::Image(format!("corrupt {format:?} data{hint}: {e}"))
     })?;
     image.apply_orientation(orientation);
-    let warning = (jpeg && jpeg_is_truncated(bytes)).then(|| {
+    let warning = (jpeg && jpeg_is_truncated(bytes, max_pixels)).then(|| {
         "the JPEG's image data stops before the image does (the file is truncated or damaged): \
          the missing part was filled in, so the caption describes a partly invented image"
             .to_string()

@@ -1,0 +1,302 @@
+use super::*;
+use image::{DynamicImage, ImageFormat, RgbImage};
+use std::io::Cursor;
+
+/// No pixel budget: the tests' images are small.
+const MAX: u64 = u64::MAX;
+
+/// A fixture made by Pillow (libjpeg) in `tests/fixtures/make_torch_fixtures.py`.
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../tests/fixtures/images/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(path).unwrap()
+}
+
+/// Where each scan's coded data starts and ends (its next marker, restarts skipped).
+fn scan_data(whole: &[u8]) -> Vec<(usize, usize)> {
+    let mut scans = Vec::new();
+    let mut pos = 2;
+    while let Some((marker, after)) = marker_at(whole, pos) {
+        if marker == 0xD9 {
+            break;
+        }
+        pos = after + usize::from(u16::from_be_bytes([whole[after], whole[after + 1]]));
+        if marker == 0xDA {
+            let start = pos;
+            while whole[pos] != 0xFF || matches!(whole[pos + 1], 0x00 | 0xD0..=0xD7) {
+                pos += 1;
+            }
+            scans.push((start, pos));
+        }
+    }
+    scans
+}
+
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let image = RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 7 + y) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
+    });
+    let mut bytes = Vec::new();
+    DynamicImage::ImageRgb8(image)
+        .write_to(&mut Cursor::new(&mut bytes), ImageFormat::Jpeg)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn a_jpeg_is_truncated_when_no_end_marker_follows_its_scans() {
+    let whole = jpeg(64, 48);
+    assert!(!ends_inside_a_scan(&whole));
+    assert!(ends_inside_a_scan(&whole[..whole.len() - 2]));
+    assert!(ends_inside_a_scan(&whole[..whole.len() / 2]));
+    // A thumbnail in an APP1 segment (as EXIF keeps one) has its own end marker: skipped.
+    let thumbnail = jpeg(8, 8);
+    let app1 = [
+        &[0xFF, 0xE1][..],
+        &u16::try_from(thumbnail.len() + 2).unwrap().to_be_bytes(),
+        &thumbnail,
+    ]
+    .concat();
+    let with_thumbnail = [&whole[..2], &app1, &whole[2..]].concat();
+    assert!(!ends_inside_a_scan(&with_thumbnail));
+    assert!(ends_inside_a_scan(&with_thumbnail[..with_thumbnail.len() - 2]));
+    // No scan at all is a broken header, reported by the decoder, not truncation.
+    assert!(!ends_inside_a_scan(&[0xFF, 0xD8, 0x00]));
+    assert!(!ends_inside_a_scan(&whole[..20]));
+}
+
+#[test]
+fn data_cut_short_is_found_even_with_a_new_end_marker() {
+    for (width, height) in [(64, 48), (333, 127), (8, 8), (1, 1)] {
+        let whole = jpeg(width, height);
+        assert_eq!(data_is_short(&whole, MAX), Some(false), "{width}×{height}");
+        assert!(!jpeg_is_truncated(&whole, MAX));
+        let scan = whole.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+        // Every cut inside the scan data, each given an end marker again.
+        let data_start = scan + 2 + usize::from(u16::from_be_bytes([whole[scan + 2], whole[scan + 3]]));
+        let mut missed = Vec::new();
+        for cut in data_start..whole.len() - 2 {
+            let mut cut_eoi = whole[..cut].to_vec();
+            cut_eoi.extend_from_slice(&[0xFF, 0xD9]);
+            if data_is_short(&cut_eoi, MAX) != Some(true) {
+                missed.push(cut);
+            }
+        }
+        // Only the last byte may be padding (the encoder pads the final byte with 1 bits).
+        assert!(
+            missed.len() <= 1,
+            "{width}×{height}: cuts not found: {missed:?} of {}..{}",
+            data_start,
+            whole.len() - 2
+        );
+    }
+}
+
+#[test]
+fn every_single_bit_flip_gives_an_answer() {
+    // Headers, tables and data alike: no panic, no endless walk, whatever a byte says.
+    let whole = jpeg(40, 24);
+    for i in 0..whole.len() {
+        for bit in 0..8 {
+            let mut flipped = whole.clone();
+            flipped[i] ^= 1 << bit;
+            let _ = jpeg_is_truncated(&flipped, MAX);
+        }
+    }
+}
+
+#[test]
+fn restart_intervals_are_followed_with_or_without_fill_bytes() {
+    let whole = fixture("restart.jpg");
+    let restarts: Vec<usize> = (0..whole.len() - 1)
+        .filter(|&i| whole[i] == 0xFF && (0xD0..=0xD7).contains(&whole[i + 1]))
+        .collect();
+    assert_eq!(
+        restarts.len(),
+        3,
+        "the fixture has a restart every 3 of its 12 MCUs"
+    );
+    assert_eq!(data_is_short(&whole, MAX), Some(false));
+    // Fill bytes (FF FF …) may come before any marker, restarts included.
+    let mut filled = whole.clone();
+    for &at in restarts.iter().rev() {
+        filled.splice(at..at, [0xFF, 0xFF]);
+    }
+    assert_eq!(data_is_short(&filled, MAX), Some(false));
+    assert!(image::load_from_memory(&filled).is_ok());
+    // Cut right after a restart marker, or just before one, and given an end marker.
+    for cut in [restarts[1] + 2, restarts[2] - 1] {
+        let cut_eoi = [&whole[..cut], &[0xFF, 0xD9][..]].concat();
+        assert_eq!(data_is_short(&cut_eoi, MAX), Some(true), "cut at {cut}");
+    }
+}
+
+#[test]
+fn data_after_the_end_marker_is_not_read() {
+    // A motion photo keeps a video after the image; its bytes may contain FF DA.
+    let mut motion = jpeg(64, 48);
+    motion.extend_from_slice(&[0x00, 0x00, 0x00, 0x18, b'f', b't', b'y', b'p', 0xFF, 0xDA, 0x12]);
+    assert!(!ends_inside_a_scan(&motion));
+    assert_eq!(data_is_short(&motion, MAX), Some(false));
+    assert!(!jpeg_is_truncated(&motion, MAX));
+}
+
+#[test]
+fn repeated_component_ids_are_not_judged() {
+    let mut whole = jpeg(16, 16);
+    let frame = whole.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+    // The second and third components take the first one's id (1).
+    whole[frame + 2 + 2 + 6 + 3] = whole[frame + 2 + 2 + 6];
+    whole[frame + 2 + 2 + 6 + 6] = whole[frame + 2 + 2 + 6];
+    assert_eq!(data_is_short(&whole, MAX), None);
+}
+
+#[test]
+fn progressive_data_cut_short_is_found_inside_a_scan_or_between_two() {
+    for name in ["progressive.jpg", "progressive_restart.jpg"] {
+        let whole = fixture(name);
+        assert_eq!(data_is_short(&whole, MAX), Some(false), "{name}");
+        let scans = scan_data(&whole);
+        assert!(
+            scans.len() >= 6,
+            "{name}: libjpeg's script has DC, AC and refinement scans"
+        );
+        let mut missed = Vec::new();
+        for &(start, end) in &scans {
+            // Cut anywhere in the scan's data, or right after it (the scans after are gone).
+            for cut in start..=end {
+                let cut_eoi = [&whole[..cut], &[0xFF, 0xD9][..]].concat();
+                if cut < whole.len() - 2 && data_is_short(&cut_eoi, MAX) != Some(true) {
+                    missed.push(cut);
+                }
+            }
+        }
+        // Only a scan's last byte may be padding (the encoder pads it with 1 bits).
+        assert!(
+            missed.len() <= scans.len(),
+            "{name}: cuts not found: {missed:?} in scans {scans:?}"
+        );
+    }
+}
+
+#[test]
+fn a_progressive_file_needs_every_bit_of_every_coefficient() {
+    let whole = fixture("progressive.jpg");
+    let scans = scan_data(&whole);
+    // Drop the last scan (its header and data) only: the others are whole and say nothing wrong.
+    let (_, last_end) = *scans.last().unwrap();
+    let header = whole[..last_end]
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xDA])
+        .unwrap();
+    let without_last = [&whole[..header], &whole[last_end..]].concat();
+    assert_eq!(data_is_short(&without_last, MAX), Some(true));
+    assert!(
+        image::load_from_memory(&without_last).is_ok(),
+        "the decoder takes it silently"
+    );
+}
+
+#[test]
+fn progressive_scans_the_standard_forbids_are_not_judged() {
+    let whole = fixture("progressive.jpg");
+    let first = whole.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let count = usize::from(whole[first + 4]);
+    let band = first + 5 + 2 * count;
+    // The first scan (DC of every component, Al = 1) made a refinement (Ah = 2, Al = 1) with
+    // nothing to refine, then an AC band over three components.
+    let mut refine_first = whole.clone();
+    refine_first[band + 2] = 0x21;
+    assert_eq!(data_is_short(&refine_first, MAX), None);
+    let mut interleaved_ac = whole.clone();
+    interleaved_ac[band + 1] = 5;
+    interleaved_ac[band] = 1;
+    assert_eq!(data_is_short(&interleaved_ac, MAX), None);
+}
+
+#[test]
+fn a_frame_over_the_pixel_budget_is_not_walked() {
+    let whole = fixture("progressive.jpg");
+    assert_eq!(data_is_short(&whole, 64 * 48), Some(false));
+    assert_eq!(data_is_short(&whole, 64 * 48 - 1), None);
+}
+
+#[test]
+fn every_single_bit_flip_of_a_progressive_file_gives_an_answer() {
+    for name in ["progressive.jpg", "progressive_restart.jpg"] {
+        let whole = fixture(name);
+        for i in 0..whole.len() {
+            for bit in 0..8 {
+                let mut flipped = whole.clone();
+                flipped[i] ^= 1 << bit;
+                let _ = jpeg_is_truncated(&flipped, MAX);
+            }
+        }
+    }
+}
+
+/// An 8×8 grey progressive JPEG with the given scans (Ss, Se, Ah·16 + Al), each one byte of
+/// data: every DC difference 0, every AC band empty (one-code tables, code 0).
+fn one_block_progressive(scans: &[[u8; 3]]) -> Vec<u8> {
+    let mut jpeg = vec![0xFF, 0xD8];
+    jpeg.extend_from_slice(&[0xFF, 0xC2, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0]);
+    let mut one_code = [0u8; 16];
+    one_code[0] = 1;
+    for class in [0x00, 0x10] {
+        jpeg.extend_from_slice(&[0xFF, 0xC4, 0, 20, class]);
+        jpeg.extend_from_slice(&one_code);
+        jpeg.push(0); // the symbol: DC size 0, or AC end of band
+    }
+    for scan in scans {
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 8, 1, 1, 0x00]);
+        jpeg.extend_from_slice(scan);
+        jpeg.push(0x00);
+    }
+    jpeg.extend_from_slice(&[0xFF, 0xD9]);
+    jpeg
+}
+
+#[test]
+fn scans_past_the_visit_budget_are_not_walked() {
+    assert_eq!(
+        data_is_short(&one_block_progressive(&[[0, 0, 0], [1, 63, 0]]), MAX),
+        Some(false)
+    );
+    assert_eq!(
+        data_is_short(&one_block_progressive(&[[0, 0, 0]]), MAX),
+        Some(true)
+    );
+    // Every coefficient coded from bit 13 down, one scan a bit: 64 × 14 scans of one block.
+    let mut scans = vec![[0, 0, 13]];
+    scans.extend((1..=13).rev().map(|high| [0, 0, high << 4 | (high - 1)]));
+    for k in 1..64 {
+        scans.push([k, k, 13]);
+        scans.extend((1..=13).rev().map(|high| [k, k, high << 4 | (high - 1)]));
+    }
+    assert_eq!(scans.len(), 64 * 14);
+    assert_eq!(
+        data_is_short(&one_block_progressive(&scans[..64]), MAX),
+        Some(true)
+    );
+    assert_eq!(data_is_short(&one_block_progressive(&scans), MAX), None);
+}
+
+#[test]
+fn a_second_frame_or_a_fifth_component_is_not_judged() {
+    let whole = one_block_progressive(&[[0, 0, 0], [1, 63, 0]]);
+    let (head, frame, rest) = (&whole[..2], &whole[2..15], &whole[15..]);
+    assert_eq!(data_is_short(&[head, frame, frame, rest].concat(), MAX), None);
+    // The frame with `count` components, ids 1, 2, …: only the first is ever scanned.
+    let with_components = |count: u8| {
+        let mut frame = vec![0xFF, 0xC2, 0, 8 + 3 * count, 8, 0, 8, 0, 8, count];
+        for id in 1..=count {
+            frame.extend_from_slice(&[id, 0x11, 0]);
+        }
+        [head, &frame, rest].concat()
+    };
+    assert_eq!(data_is_short(&with_components(1), MAX), Some(false));
+    assert_eq!(data_is_short(&with_components(4), MAX), Some(true));
+    assert_eq!(data_is_short(&with_components(5), MAX), None);
+}
