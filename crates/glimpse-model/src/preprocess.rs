@@ -14,7 +14,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
-use self::jpeg_end::jpeg_is_truncated;
+use self::jpeg_end::{jpeg_is_cut, jpeg_is_truncated};
 pub use self::resize::resize_rgb;
 use crate::config::PreprocessConfig;
 use crate::config::limits::MAX_ASPECT_RATIO;
@@ -77,7 +77,7 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let jpeg = format == ImageFormat::Jpeg;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| {
-        let hint = if jpeg && jpeg_is_truncated(bytes, max_pixels) {
+        let hint = if jpeg && jpeg_is_cut(bytes, max_pixels) {
             " (the file is truncated)"
         } else {
             ""

@@ -14,6 +14,8 @@ pub(super) struct Bits<'a> {
     /// Fill bits still in `buffer` (they sit below the data bits).
     fill: u32,
     overrun: bool,
+    /// Data was left over after the last code before a marker (more than its byte's padding).
+    leftover: bool,
 }
 
 impl<'a> Bits<'a> {
@@ -26,6 +28,7 @@ impl<'a> Bits<'a> {
             marker: None,
             fill: 0,
             overrun: false,
+            leftover: false,
         }
     }
 
@@ -94,6 +97,7 @@ impl<'a> Bits<'a> {
     /// The next `n` bits (at most 16) as a number: a code's extra bits, an end-of-band run's
     /// length, a refinement's correction bit.
     pub(super) fn get(&mut self, n: u32) -> u32 {
+        debug_assert!(n <= 16, "fill keeps 32 bits at least: a code and its extra bits");
         if n == 0 {
             return 0;
         }
@@ -110,37 +114,53 @@ impl<'a> Bits<'a> {
         self.overrun
     }
 
-    /// Drops the rest of the interval's last byte and steps over its restart marker:
-    /// `Some(false)` when the marker there is not a restart (the data ended early), `None`
-    /// when more than that byte was left (the codes were misread).
-    pub(super) fn restart(&mut self) -> Option<bool> {
-        let Some(at) = self.end()? else {
-            return Some(false);
+    /// Drops the rest of the interval's data and steps over its restart marker; false when no
+    /// restart marker is there (the data ended early).
+    pub(super) fn restart(&mut self) -> bool {
+        let DataEnd::Marker(at) = self.end() else {
+            return false;
         };
         // (Fill bytes, FF FF …, may come before the marker.)
         match marker_at(self.bytes, at) {
             Some((0xD0..=0xD7, after)) => {
+                let leftover = self.leftover;
                 *self = Bits::new(self.bytes, after);
-                Some(true)
+                self.leftover = leftover;
+                true
             }
-            _ => Some(false),
+            _ => false,
         }
     }
 
-    /// Where the marker after the data starts (`Some(None)` for none: the file ends), for the
-    /// parser to go on from. `None` when more data than the last byte's padding is left
-    /// before it: every code was read, so the walk misread some, and cannot judge.
-    pub(super) fn end(&mut self) -> Option<Option<usize>> {
+    /// What follows the data, for the parser to go on from. Data after the last code beyond
+    /// its byte's padding is skipped, as libjpeg skips it (some encoders pad scans with whole
+    /// blocks), and noted in `leftover`.
+    pub(super) fn end(&mut self) -> DataEnd {
         let mut unread = self.buffered.saturating_sub(self.fill);
         while self.marker.is_none() && self.pos < self.bytes.len() {
             self.next_byte();
             if self.marker.is_none() {
-                unread += 8;
-            }
-            if unread > 7 {
-                return None;
+                unread = unread.saturating_add(8);
             }
         }
-        (unread <= 7).then_some(self.marker)
+        self.leftover |= unread > 7;
+        // (`next_byte` stops at the file's end as at a marker.)
+        match self.marker {
+            Some(at) if at < self.bytes.len() => DataEnd::Marker(at),
+            _ => DataEnd::FileEnd,
+        }
     }
+
+    /// Whether data was left over after the codes before a marker, anywhere so far.
+    pub(super) fn leftover(&self) -> bool {
+        self.leftover
+    }
+}
+
+/// What follows a scan's (or a restart interval's) data.
+pub(super) enum DataEnd {
+    /// A marker, starting at this position.
+    Marker(usize),
+    /// Nothing: the file ends.
+    FileEnd,
 }

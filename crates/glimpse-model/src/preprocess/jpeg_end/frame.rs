@@ -37,8 +37,8 @@ pub(super) struct Frame {
 impl Frame {
     /// A start-of-frame segment: precision, height, width, then (id, H·16 + V, table) per
     /// component. `None` for frames over `max_pixels`: the decoder refused those already, and
-    /// the walk's memory (8 bytes a block, at most half a byte a pixel) stays below what the
-    /// decoded image took.
+    /// the walk's memory (8 bytes a block, partial blocks included, for each of at most four
+    /// components) stays in proportion to the pixels.
     pub(super) fn parse(segment: &[u8], progressive: bool, max_pixels: u64) -> Option<Frame> {
         let height = usize::from(u16::from_be_bytes([*segment.get(1)?, *segment.get(2)?]));
         let width = usize::from(u16::from_be_bytes([*segment.get(3)?, *segment.get(4)?]));

@@ -45,7 +45,7 @@ pub(super) struct Huffman {
 }
 
 impl Huffman {
-    fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Huffman> {
+    pub(super) fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Huffman> {
         let mut table = Huffman {
             fast: vec![(0, 0); 1 << FAST_BITS],
             max_code: [-1; 17],

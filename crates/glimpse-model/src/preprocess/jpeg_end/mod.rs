@@ -14,6 +14,7 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
+use self::bits::DataEnd;
 use self::frame::Frame;
 use self::huffman::Tables;
 use self::scan::{Scan, ScanEnd};
@@ -24,6 +25,13 @@ use self::scan::{Scan, ScanEnd};
 /// look like a scan.
 pub(super) fn jpeg_is_truncated(bytes: &[u8], max_pixels: u64) -> bool {
     data_is_short(bytes, max_pixels).unwrap_or_else(|| ends_inside_a_scan(bytes))
+}
+
+/// Whether the file stops early in any way: its data before the image, or the file before its
+/// end marker. Said of a file the decoder refused (for a decoded one, a missing end marker
+/// alone is no harm: [`jpeg_is_truncated`] is what to warn about).
+pub(super) fn jpeg_is_cut(bytes: &[u8], max_pixels: u64) -> bool {
+    ends_inside_a_scan(bytes) || jpeg_is_truncated(bytes, max_pixels)
 }
 
 /// The file ends inside a scan or between scans: walking its segments from the start, no
@@ -68,12 +76,26 @@ fn ends_inside_a_scan(bytes: &[u8]) -> bool {
     }
 }
 
+/// [`walk`] as the tool uses it: data left over after a scan's last block (a sloppy encoder's
+/// padding) is skipped.
+fn data_is_short(bytes: &[u8], max_pixels: u64) -> Option<bool> {
+    walk(bytes, max_pixels, Leftover::Skipped)
+}
+
+/// What to do with data left over after a scan's last block.
+#[derive(PartialEq)]
+enum Leftover {
+    Skipped,
+    /// No judgement (`None`): what tests ask, to show the walk reads every bit of a file.
+    Refused,
+}
+
 /// `Some(true)` when a scan's data ends before its last block or the scans leave a coefficient
 /// bit uncoded (a progressive file cut between scans), `Some(false)` when everything is there.
 /// `None` when this walk cannot tell (lossless, hierarchical or arithmetic-coded files, frames
 /// over `max_pixels`, or data it does not understand): the decoder's own checks are all there
 /// is then.
-fn data_is_short(bytes: &[u8], max_pixels: u64) -> Option<bool> {
+fn walk(bytes: &[u8], max_pixels: u64, leftover: Leftover) -> Option<bool> {
     if !bytes.starts_with(&[0xFF, 0xD8]) {
         return None;
     }
@@ -82,6 +104,9 @@ fn data_is_short(bytes: &[u8], max_pixels: u64) -> Option<bool> {
     let mut tables = Tables::default();
     let mut restart_interval = 0;
     loop {
+        if bytes.get(pos..).unwrap_or_default().iter().all(|&b| b == 0xFF) {
+            break; // only fill bytes left, or nothing: the end marker is all that is missing
+        }
         let (marker, after) = marker_at(bytes, pos)?;
         pos = after;
         match marker {
@@ -104,10 +129,19 @@ fn data_is_short(bytes: &[u8], max_pixels: u64) -> Option<bool> {
                 let scan = Scan::parse(segment, frame, &tables, restart_interval)?;
                 match scan.walk(bytes, pos, frame)? {
                     ScanEnd::Short => return Some(true),
-                    ScanEnd::Complete { next } => pos = next,
+                    ScanEnd::Complete { exact: false, .. } if leftover == Leftover::Refused => return None,
+                    ScanEnd::Complete {
+                        end: DataEnd::Marker(next),
+                        ..
+                    } => pos = next,
+                    // Only the end marker is missing: nothing was filled in.
+                    ScanEnd::Complete {
+                        end: DataEnd::FileEnd,
+                        ..
+                    } => break,
                 }
             }
-            _ => {} // APPn, COM, DQT, DNL: nothing to count
+            _ => {} // APPn, COM, DQT: nothing to count
         }
     }
     Some(!frame?.complete())

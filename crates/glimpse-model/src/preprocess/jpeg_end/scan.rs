@@ -3,8 +3,8 @@
 
 use std::ops::RangeInclusive;
 
-use super::bits::Bits;
-use super::block;
+use super::bits::{Bits, DataEnd};
+use super::block::{self, AcBand};
 use super::frame::Frame;
 use super::huffman::{Huffman, Tables};
 
@@ -40,8 +40,11 @@ pub(super) struct Scan<'t> {
 }
 
 pub(super) enum ScanEnd {
+    /// The data stops before the scan's last block.
     Short,
-    Complete { next: usize },
+    /// Every block is there; what follows, and whether the data held nothing more (tests ask
+    /// this, to show the walk reads every bit an encoder wrote).
+    Complete { end: DataEnd, exact: bool },
 }
 
 impl<'t> Scan<'t> {
@@ -113,28 +116,29 @@ impl<'t> Scan<'t> {
     /// Reads every block's codes (not its pixels) from `start`, stopping as soon as the data
     /// runs out.
     pub(super) fn walk(&self, bytes: &[u8], start: usize, frame: &mut Frame) -> Option<ScanEnd> {
-        let history = match self.components[..] {
+        let (history, mut ac_band) = match self.components[..] {
             [
                 ScanComponent {
                     index,
-                    coding: Coding::AcFirst(_) | Coding::AcRefine(_),
+                    coding: Coding::AcFirst(ac) | Coding::AcRefine(ac),
                     ..
                 },
-            ] => frame.nonzero_mut(index),
-            _ => &mut [],
+            ] => (frame.nonzero_mut(index), Some(AcBand::new(ac, &self.band))),
+            _ => (&mut [][..], None),
         };
         let mut bits = Bits::new(bytes, start);
-        let mut end_of_band = 0;
         for mcu in 0..self.mcus {
             if self.restart_interval > 0 && mcu > 0 && mcu % self.restart_interval == 0 {
-                if !bits.restart()? {
+                if !bits.restart() {
                     return Some(ScanEnd::Short);
                 }
-                end_of_band = 0;
+                if let Some(band) = &mut ac_band {
+                    band.end_of_band = 0;
+                }
             }
             for component in &self.components {
                 for _ in 0..component.blocks {
-                    let read = self.read_block(component.coding, &mut bits, &mut end_of_band, history, mcu);
+                    let read = Self::read_block(component.coding, &mut bits, ac_band.as_mut(), history, mcu);
                     if bits.overrun() {
                         return Some(ScanEnd::Short);
                     }
@@ -142,32 +146,31 @@ impl<'t> Scan<'t> {
                 }
             }
         }
-        Some(ScanEnd::Complete { next: bits.end()?? })
+        let end = bits.end();
+        Some(ScanEnd::Complete {
+            end,
+            exact: !bits.leftover(),
+        })
     }
 
     /// Reads past one block. An AC scan holds one component, so its MCU is one block, whose
     /// nonzero history is `history[mcu]`.
     fn read_block(
-        &self,
         coding: Coding,
         bits: &mut Bits,
-        end_of_band: &mut u32,
+        ac_band: Option<&mut AcBand>,
         history: &mut [u64],
         mcu: usize,
     ) -> Option<()> {
         match coding {
             Coding::Sequential { dc, ac } => block::sequential(bits, dc, ac),
-            Coding::DcFirst(dc) => block::dc_first(bits, dc),
+            Coding::DcFirst(dc) => block::dc_difference(bits, dc),
             Coding::DcRefine => {
                 bits.get(1);
                 Some(())
             }
-            Coding::AcFirst(ac) => {
-                block::ac_first(bits, ac, self.band.clone(), end_of_band, history.get_mut(mcu)?)
-            }
-            Coding::AcRefine(ac) => {
-                block::ac_refine(bits, ac, self.band.clone(), end_of_band, history.get_mut(mcu)?)
-            }
+            Coding::AcFirst(_) => ac_band?.first(bits, history.get_mut(mcu)?),
+            Coding::AcRefine(_) => ac_band?.refine(bits, history.get_mut(mcu)?),
         }
     }
 }

@@ -1,9 +1,26 @@
+use super::bits::Bits;
+use super::block::AcBand;
+use super::huffman::Huffman;
 use super::*;
 use image::{DynamicImage, ImageFormat, RgbImage};
 use std::io::Cursor;
 
 /// No pixel budget: the tests' images are small.
 const MAX: u64 = u64::MAX;
+
+/// Pillow's progressive fixtures: 64×48 4:2:0; 33×17 4:2:0 with restarts (scans of one
+/// component hold fewer blocks than the MCUs); 37×21 grey with restarts.
+const PROGRESSIVE: [&str; 3] = [
+    "progressive.jpg",
+    "progressive_restart.jpg",
+    "progressive_grey.jpg",
+];
+
+/// The walk that refuses to judge a file with data left over: a whole file it calls complete
+/// was read to its every bit.
+fn exact(bytes: &[u8]) -> Option<bool> {
+    walk(bytes, MAX, Leftover::Refused)
+}
 
 /// A fixture made by Pillow (libjpeg) in `tests/fixtures/make_torch_fixtures.py`.
 fn fixture(name: &str) -> Vec<u8> {
@@ -71,7 +88,7 @@ fn a_jpeg_is_truncated_when_no_end_marker_follows_its_scans() {
 fn data_cut_short_is_found_even_with_a_new_end_marker() {
     for (width, height) in [(64, 48), (333, 127), (8, 8), (1, 1)] {
         let whole = jpeg(width, height);
-        assert_eq!(data_is_short(&whole, MAX), Some(false), "{width}×{height}");
+        assert_eq!(exact(&whole), Some(false), "{width}×{height}");
         assert!(!jpeg_is_truncated(&whole, MAX));
         let scan = whole.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
         // Every cut inside the scan data, each given an end marker again.
@@ -118,13 +135,13 @@ fn restart_intervals_are_followed_with_or_without_fill_bytes() {
         3,
         "the fixture has a restart every 3 of its 12 MCUs"
     );
-    assert_eq!(data_is_short(&whole, MAX), Some(false));
+    assert_eq!(exact(&whole), Some(false));
     // Fill bytes (FF FF …) may come before any marker, restarts included.
     let mut filled = whole.clone();
     for &at in restarts.iter().rev() {
         filled.splice(at..at, [0xFF, 0xFF]);
     }
-    assert_eq!(data_is_short(&filled, MAX), Some(false));
+    assert_eq!(exact(&filled), Some(false));
     assert!(image::load_from_memory(&filled).is_ok());
     // Cut right after a restart marker, or just before one, and given an end marker.
     for cut in [restarts[1] + 2, restarts[2] - 1] {
@@ -155,9 +172,9 @@ fn repeated_component_ids_are_not_judged() {
 
 #[test]
 fn progressive_data_cut_short_is_found_inside_a_scan_or_between_two() {
-    for name in ["progressive.jpg", "progressive_restart.jpg"] {
+    for name in PROGRESSIVE {
         let whole = fixture(name);
-        assert_eq!(data_is_short(&whole, MAX), Some(false), "{name}");
+        assert_eq!(exact(&whole), Some(false), "{name}");
         let scans = scan_data(&whole);
         assert!(
             scans.len() >= 6,
@@ -173,9 +190,11 @@ fn progressive_data_cut_short_is_found_inside_a_scan_or_between_two() {
                 }
             }
         }
-        // Only a scan's last byte may be padding (the encoder pads it with 1 bits).
+        // Only a scan's last byte may be all padding (the encoder pads it with 1 bits).
         assert!(
-            missed.len() <= scans.len(),
+            missed
+                .iter()
+                .all(|&cut| scans.iter().any(|&(_, end)| cut == end - 1)),
             "{name}: cuts not found: {missed:?} in scans {scans:?}"
         );
     }
@@ -197,6 +216,32 @@ fn a_progressive_file_needs_every_bit_of_every_coefficient() {
         image::load_from_memory(&without_last).is_ok(),
         "the decoder takes it silently"
     );
+    // The trade-off: an encoder may stop short of the last bits on purpose (`cjpeg -scans`
+    // with a script of its own; no encoder's default does). Such a file is coarser than its
+    // format allows, as a cut one is, and is warned about too.
+    assert_eq!(
+        data_is_short(&one_block_progressive(&[[0, 0, 1], [1, 63, 1]]), MAX),
+        Some(true)
+    );
+}
+
+#[test]
+fn a_file_missing_only_its_end_marker_had_nothing_filled_in() {
+    for whole in [jpeg(64, 48), fixture("restart.jpg"), fixture("progressive.jpg")] {
+        let unended = &whole[..whole.len() - 2];
+        assert_eq!(exact(unended), Some(false));
+        assert!(!jpeg_is_truncated(unended, MAX));
+        // Had the decoder refused it, its error would say the file stops early.
+        assert!(jpeg_is_cut(unended, MAX));
+        assert!(!jpeg_is_cut(&whole, MAX));
+        // Cut inside fill bytes before the end marker: nothing is missing either.
+        let filled = [unended, &[0xFF, 0xFF]].concat();
+        assert_eq!(data_is_short(&filled, MAX), Some(false));
+    }
+    // A progressive file that ends after a scan, with scans still to come, is short.
+    let progressive = fixture("progressive.jpg");
+    let (_, first_end) = scan_data(&progressive)[0];
+    assert_eq!(data_is_short(&progressive[..first_end], MAX), Some(true));
 }
 
 #[test]
@@ -225,7 +270,7 @@ fn a_frame_over_the_pixel_budget_is_not_walked() {
 
 #[test]
 fn every_single_bit_flip_of_a_progressive_file_gives_an_answer() {
-    for name in ["progressive.jpg", "progressive_restart.jpg"] {
+    for name in PROGRESSIVE {
         let whole = fixture(name);
         for i in 0..whole.len() {
             for bit in 0..8 {
@@ -299,4 +344,95 @@ fn a_second_frame_or_a_fifth_component_is_not_judged() {
     assert_eq!(data_is_short(&with_components(1), MAX), Some(false));
     assert_eq!(data_is_short(&with_components(4), MAX), Some(true));
     assert_eq!(data_is_short(&with_components(5), MAX), None);
+}
+
+/// Bits from a string of 0s and 1s, then the sentinel byte A5 (to show where reading stopped),
+/// then zeros.
+fn bit_bytes(bits: &str) -> Vec<u8> {
+    let bits: Vec<u8> = bits
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(|b| b - b'0')
+        .collect();
+    let mut bytes: Vec<u8> = bits
+        .chunks(8)
+        .map(|c| {
+            c.iter()
+                .enumerate()
+                .fold(0, |byte, (i, &bit)| byte | bit << (7 - i))
+        })
+        .collect();
+    assert_eq!(bits.len() % 8, 0, "whole bytes, so the sentinel is byte-aligned");
+    bytes.extend_from_slice(&[0xA5, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+/// An AC table: EOB `0`, (run 0, size 1) `10`, ZRL `110`, an EOB run of 2–3 blocks `1110`,
+/// (run 1, size 1) `1111`.
+fn refinement_table() -> Huffman {
+    let mut counts = [0u8; 16];
+    counts[..4].copy_from_slice(&[1, 1, 1, 2]);
+    Huffman::new(&counts, &[0x00, 0x01, 0xF0, 0x10, 0x11]).unwrap()
+}
+
+#[test]
+fn a_refinement_reads_a_correction_bit_for_each_nonzero_coefficient() {
+    let ac = refinement_table();
+    // Nonzero at 1 and 3; (run 1, size 1): sign, correction bits for 1 and 3 (passed on the
+    // way), the new coefficient on 4 (the second zero one); then end of band.
+    let bytes = bit_bytes("1111 1 0 1 0");
+    let mut bits = Bits::new(&bytes, 0);
+    let mut band = AcBand::new(&ac, &(1..=63));
+    let mut nonzero = 1 << 1 | 1 << 3;
+    band.refine(&mut bits, &mut nonzero).unwrap();
+    assert_eq!((nonzero, band.end_of_band), (1 << 1 | 1 << 3 | 1 << 4, 0));
+    assert_eq!(bits.get(8), 0xA5);
+    // ZRL passes 16 zero coefficients (and the nonzero one at 2, reading its bit), places none.
+    let bytes = bit_bytes("110 1 0 111");
+    let mut bits = Bits::new(&bytes, 0);
+    let mut nonzero = 1 << 2;
+    band.refine(&mut bits, &mut nonzero).unwrap();
+    assert_eq!((nonzero, band.end_of_band), (1 << 2, 0));
+    assert_eq!(bits.get(3), 0b111, "the band ended right after the ZRL's EOB");
+    assert_eq!(bits.get(8), 0xA5);
+}
+
+#[test]
+fn end_of_band_runs_span_blocks_in_first_and_refinement_scans() {
+    let ac = refinement_table();
+    // A refinement run of 2 blocks (EOB1, extra bit 0), both with nonzero 1 and 5: each reads
+    // two correction bits and nothing else.
+    let bytes = bit_bytes("1110 0 11 01 0000000");
+    let mut bits = Bits::new(&bytes, 0);
+    let mut band = AcBand::new(&ac, &(1..=63));
+    for _ in 0..2 {
+        let mut nonzero = 1 << 1 | 1 << 5;
+        band.refine(&mut bits, &mut nonzero).unwrap();
+        assert_eq!(nonzero, 1 << 1 | 1 << 5);
+    }
+    assert_eq!(band.end_of_band, 0);
+    assert_eq!(bits.get(7), 0);
+    assert_eq!(bits.get(8), 0xA5);
+    // A first scan: EOB1 with extra bit 1 is a run of 3 blocks, this one and 2 more that read
+    // nothing; the fourth reads a code again (EOB).
+    let bytes = bit_bytes("1110 1 0 00");
+    let mut bits = Bits::new(&bytes, 0);
+    for left in [2, 1, 0, 0] {
+        let mut nonzero = 0;
+        band.first(&mut bits, &mut nonzero).unwrap();
+        assert_eq!((band.end_of_band, nonzero), (left, 0));
+    }
+    assert_eq!(bits.get(2), 0);
+    assert_eq!(bits.get(8), 0xA5);
+}
+
+#[test]
+fn data_left_over_after_the_last_block_is_skipped() {
+    // Some encoders pad a scan with whole blocks the frame does not need: no cut, no warning.
+    let whole = jpeg(24, 16);
+    let padded = [&whole[..whole.len() - 2], &[0x12, 0x34, 0x56, 0xFF, 0xD9][..]].concat();
+    assert!(image::load_from_memory(&padded).is_ok());
+    assert_eq!(data_is_short(&padded, MAX), Some(false));
+    assert!(!jpeg_is_truncated(&padded, MAX));
+    assert_eq!(exact(&padded), None);
 }
