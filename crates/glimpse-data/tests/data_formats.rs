@@ -372,13 +372,7 @@ fn special_files_are_refused_and_problems_are_escaped() {
     let root = dir.path();
     fs::create_dir_all(root.join("Images")).unwrap();
     let fifo = root.join("captions.txt");
-    assert!(
-        std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success()
-    );
+    glimpse_files::testing::mkfifo(&fifo);
     let err = Dataset::load(root, &LoadOptions::default())
         .unwrap_err()
         .to_string();

@@ -176,13 +176,7 @@ mod tests {
     fn a_fifo_image_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe.png");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        glimpse_files::testing::mkfifo(&fifo);
         let error = read_image(&fifo, u64::MAX).unwrap_err();
         assert!(matches!(error, ImageError::Read(FileProblem::NotRegular { .. })));
         assert_eq!(

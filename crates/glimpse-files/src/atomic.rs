@@ -99,13 +99,7 @@ mod tests {
     fn special_files_are_not_replaced_and_planted_links_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("out.safetensors");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
+        crate::testing::mkfifo(&fifo);
         let err = write_atomically(&fifo, b"x").unwrap_err().to_string();
         assert!(
             err.ends_with("exists and is not a regular file; not replaced"),

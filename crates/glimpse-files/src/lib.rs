@@ -30,6 +30,8 @@ mod error;
 mod names;
 mod read;
 mod terminal;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use atomic::{WriteError, create_fresh, write_atomically, write_replacing};
 pub use confine::{PathError, confined};

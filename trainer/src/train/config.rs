@@ -367,13 +367,7 @@ mod tests {
     fn a_fifo_config_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&path)
-                .status()
-                .unwrap()
-                .success()
-        );
+        glimpse_files::testing::mkfifo(&path);
         let err = format!("{:#}", TrainConfig::read(&path).unwrap_err());
         assert!(
             err.ends_with("config.json: the training config is a named pipe (FIFO), not a regular file; refusing to read it"),

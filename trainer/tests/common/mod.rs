@@ -130,9 +130,5 @@ pub fn train_args(data: &Path, run: &Path, config: &Path, extra: &[&str]) -> Vec
     fixed.iter().chain(extra).map(|a| a.to_string()).collect()
 }
 
-/// A named pipe at `path` (a special file every reader must refuse at once).
-#[allow(dead_code)] // not every test binary makes one
-pub fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo runs");
-    assert!(status.success(), "mkfifo {}", path.display());
-}
+#[allow(unused_imports)] // not every test binary makes one
+pub use glimpse_files::testing::mkfifo;
