@@ -255,6 +255,18 @@ fn import_errors_name_the_problem() {
         assert!(!result.status.success(), "{args:?} succeeded");
         text(&result.stderr)
     };
+    // The error of `glimpse import torch --checkpoint C --vocab V --out O`.
+    let import_torch = |checkpoint: &str, vocab: &Path, out: &str| {
+        let paths = [
+            "--checkpoint",
+            checkpoint,
+            "--vocab",
+            vocab.to_str().unwrap(),
+            "--out",
+            out,
+        ];
+        fail(&[&["import", "torch"][..], &paths].concat())
+    };
 
     let err = fail(&["import", "torch", "--checkpoint", checkpoint, "--out", out]);
     assert!(err.contains("a vocabulary is needed: pass --vocab FILE"), "{err}");
@@ -265,16 +277,7 @@ fn import_errors_name_the_problem() {
     let vocab = case.join("vocab.json");
     let via_dot = dir.path().join(".").join("copy.pth");
     let (copy, via_dot) = (copy.to_str().unwrap(), via_dot.to_str().unwrap());
-    let err = fail(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        copy,
-        "--vocab",
-        vocab.to_str().unwrap(),
-        "--out",
-        via_dot,
-    ]);
+    let err = import_torch(copy, &vocab, via_dot);
     assert!(err.contains("is the --checkpoint file"), "{err}");
     assert_eq!(std::fs::read(copy).unwrap(), std::fs::read(checkpoint).unwrap());
 
@@ -282,16 +285,7 @@ fn import_errors_name_the_problem() {
     // replaced /dev/null with a regular file).
     let fifo = dir.path().join("fifo.safetensors");
     common::mkfifo(&fifo);
-    let err = fail(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        checkpoint,
-        "--vocab",
-        vocab.to_str().unwrap(),
-        "--out",
-        fifo.to_str().unwrap(),
-    ]);
+    let err = import_torch(checkpoint, &vocab, fifo.to_str().unwrap());
     assert!(
         err.contains("exists and is not a regular file; not replaced"),
         "{err}"
@@ -301,32 +295,14 @@ fn import_errors_name_the_problem() {
 
     let short_vocab = dir.path().join("short.json");
     std::fs::write(&short_vocab, r#"["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a"]"#).unwrap();
-    let err = fail(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        checkpoint,
-        "--vocab",
-        short_vocab.to_str().unwrap(),
-        "--out",
-        out,
-    ]);
+    let err = import_torch(checkpoint, &short_vocab, out);
     assert!(
         err.contains("5 words, but the decoder's embedding has 34 rows"),
         "{err}"
     );
 
     let png = case.join("image.png");
-    let err = fail(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        png.to_str().unwrap(),
-        "--vocab",
-        short_vocab.to_str().unwrap(),
-        "--out",
-        out,
-    ]);
+    let err = import_torch(png.to_str().unwrap(), &short_vocab, out);
     assert!(
         err.contains("not a readable PyTorch checkpoint")
             && err.contains("neither a zip archive nor a pickle"),
@@ -336,30 +312,12 @@ fn import_errors_name_the_problem() {
     let truncated = dir.path().join("truncated.pth");
     let bytes = std::fs::read(case.join("attention_model_state.pth")).unwrap();
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    let err = fail(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        truncated.to_str().unwrap(),
-        "--vocab",
-        short_vocab.to_str().unwrap(),
-        "--out",
-        out,
-    ]);
+    let err = import_torch(truncated.to_str().unwrap(), &short_vocab, out);
     assert!(err.contains("no zip end-of-central-directory record"), "{err}");
 
     let vocab = case.join("vocab.json");
     let decoder_only = case.join("decoder_only.pth");
-    let err = fail(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        decoder_only.to_str().unwrap(),
-        "--vocab",
-        vocab.to_str().unwrap(),
-        "--out",
-        out,
-    ]);
+    let err = import_torch(decoder_only.to_str().unwrap(), &vocab, out);
     assert!(
         err.contains("holds no encoder weights; pass the torchvision ImageNet file as --encoder"),
         "{err}"
