@@ -147,12 +147,13 @@ fn walk(bytes: &[u8], max_pixels: u64, leftover: Leftover) -> Option<bool> {
     Some(!frame?.complete())
 }
 
-/// The marker at `pos` (after any fill bytes) and the position after it.
-fn marker_at(bytes: &[u8], mut pos: usize) -> Option<(u8, usize)> {
-    if *bytes.get(pos)? != 0xFF {
-        return None;
-    }
-    while *bytes.get(pos + 1)? == 0xFF {
+/// The first marker at or after `pos` and the position after it. Stray bytes before its FF,
+/// and fill bytes (FF, or 00 as zune-jpeg also takes them) between the FF and the marker's code,
+/// are skipped as the decoder skips them: a walk that stopped there would let a stray byte
+/// hide a cut.
+fn marker_at(bytes: &[u8], pos: usize) -> Option<(u8, usize)> {
+    let mut pos = pos + bytes.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+    while matches!(*bytes.get(pos + 1)?, 0xFF | 0x00) {
         pos += 1;
     }
     Some((bytes[pos + 1], pos + 2))

@@ -64,12 +64,18 @@ impl<'t> Scan<'t> {
         let &[start, end, approximation] = segment.get(1 + 2 * count..4 + 2 * count)? else {
             return None;
         };
-        let (band, high, low) = (
-            usize::from(start)..=usize::from(end),
-            approximation >> 4,
-            approximation & 15,
-        );
-        if !allowed(frame.progressive, &band, high, low, count) {
+        // Sequential decoders code every coefficient whatever Ss, Se, Ah and Al say (libjpeg
+        // warns; some encoders write zeroes there), and so does this walk.
+        let (band, high, low) = if frame.progressive {
+            (
+                usize::from(start)..=usize::from(end),
+                approximation >> 4,
+                approximation & 15,
+            )
+        } else {
+            (0..=63, 0, 0)
+        };
+        if frame.progressive && !progressive_allowed(&band, high, low, count) {
             return None;
         }
         let mut components: Vec<ScanComponent> = Vec::with_capacity(count);
@@ -81,7 +87,7 @@ impl<'t> Scan<'t> {
             frame.record(index, band.clone(), high, low)?;
             let dc = || tables.dc.get(usize::from(spec[1] >> 4))?.as_ref();
             let ac = || tables.ac.get(usize::from(spec[1] & 15))?.as_ref();
-            let coding = match (frame.progressive, start, high) {
+            let coding = match (frame.progressive, *band.start(), high) {
                 (false, ..) => Coding::Sequential { dc: dc()?, ac: ac()? },
                 (true, 0, 0) => Coding::DcFirst(dc()?),
                 (true, 0, _) => Coding::DcRefine,
@@ -175,14 +181,10 @@ impl<'t> Scan<'t> {
     }
 }
 
-/// Whether a scan's band and approximation are allowed: sequential scans code everything at
-/// once; progressive ones code DC alone (any components) or an AC band of one component, each
-/// refinement one bit below the last (G.1.1.1.1).
-fn allowed(progressive: bool, band: &RangeInclusive<usize>, high: u8, low: u8, count: usize) -> bool {
+/// Whether a progressive scan's band and approximation are allowed: DC alone (any components)
+/// or an AC band of one component, each refinement one bit below the last (G.1.1.1.1).
+fn progressive_allowed(band: &RangeInclusive<usize>, high: u8, low: u8, count: usize) -> bool {
     let (start, end) = (*band.start(), *band.end());
-    if !progressive {
-        return (start, end, high, low) == (0, 63, 0, 0);
-    }
     let band_ok = if start == 0 {
         end == 0
     } else {

@@ -160,6 +160,52 @@ fn data_after_the_end_marker_is_not_read() {
     assert!(!jpeg_is_truncated(&motion, MAX));
 }
 
+/// The file cut at 60% of its data (and given a new end marker when `eoi`).
+fn cut_at_60_percent(whole: &[u8], eoi: bool) -> Vec<u8> {
+    let end: &[u8] = if eoi { &[0xFF, 0xD9] } else { &[] };
+    [&whole[..whole.len() * 6 / 10], end].concat()
+}
+
+#[test]
+fn stray_bytes_before_a_marker_are_skipped_as_the_decoder_skips_them() {
+    // A byte or two before a segment (the decoder takes them) once stopped the walk and the
+    // end-marker check alike, so a file cut after them was captioned without a warning.
+    for name in ["restart.jpg", "progressive.jpg"] {
+        let whole = fixture(name);
+        for marker in [0xC4, 0xDA] {
+            let at = whole.windows(2).position(|w| w == [0xFF, marker]).unwrap();
+            for stray in [&[0x00][..], &[0xAB, 0xCD]] {
+                let strayed = [&whole[..at], stray, &whole[at..]].concat();
+                assert!(image::load_from_memory(&strayed).is_ok(), "{name}");
+                assert_eq!(data_is_short(&strayed, MAX), Some(false), "{name} {stray:?}");
+                assert!(!jpeg_is_truncated(&strayed, MAX), "{name} {stray:?}");
+                for eoi in [false, true] {
+                    let cut = cut_at_60_percent(&strayed, eoi);
+                    assert!(
+                        jpeg_is_truncated(&cut, MAX),
+                        "{name} {stray:?} cut, end marker {eoi}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_sequential_scan_codes_every_coefficient_whatever_its_band_says() {
+    // libjpeg warns and decodes such a scan whole; so does zune-jpeg, and the walk follows it.
+    let whole = fixture("restart.jpg");
+    let scan = whole.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let band = scan + 5 + 2 * usize::from(whole[scan + 4]);
+    for (offset, value) in [(0, 5), (1, 0), (2, 0x11)] {
+        let mut odd = whole.clone();
+        odd[band + offset] = value;
+        assert!(image::load_from_memory(&odd).is_ok());
+        assert_eq!(exact(&odd), Some(false), "Ss, Se, Ah·16+Al [{offset}] = {value}");
+        assert!(jpeg_is_truncated(&cut_at_60_percent(&odd, true), MAX));
+    }
+}
+
 #[test]
 fn repeated_component_ids_are_not_judged() {
     let mut whole = jpeg(16, 16);
