@@ -147,10 +147,15 @@ fn dev_zero_as_a_model_is_refused_not_read_until_memory_runs_out() {
 
 /// Rewrites one field of the training config stored in a checkpoint's safetensors metadata.
 fn edit_train_config(checkpoint: &Path, field: &str, value: Value) {
-    let bytes = fs::read(checkpoint).unwrap();
+    edit_stored_json(checkpoint, "glimpse.train_config", field, value);
+}
+
+/// Rewrites one field of the JSON object stored under `key` in a safetensors file's metadata.
+fn edit_stored_json(file: &Path, key: &str, field: &str, value: Value) {
+    let bytes = fs::read(file).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let stored = &mut header["__metadata__"]["glimpse.train_config"];
+    let stored = &mut header["__metadata__"][key];
     let mut config: Value = serde_json::from_str(stored.as_str().unwrap()).unwrap();
     config[field] = value;
     *stored = Value::String(config.to_string());
@@ -161,7 +166,7 @@ fn edit_train_config(checkpoint: &Path, field: &str, value: Value) {
     let mut out = (new_header.len() as u64).to_le_bytes().to_vec();
     out.extend(new_header);
     out.extend(&bytes[8 + n..]);
-    fs::write(checkpoint, out).unwrap();
+    fs::write(file, out).unwrap();
 }
 
 #[test]
@@ -356,6 +361,41 @@ fn names_and_words_cannot_send_escape_sequences_or_forge_lines() {
     );
     assert!(!out.stderr.contains(&0x1b), "{}", text(&out.stderr));
     assert!(!out.stdout.contains(&0x1b), "{}", text(&out.stdout));
+}
+
+/// A bundle's model card is a stranger's text: `glimpse export` prints its name, dataset and
+/// metric names escaped (it printed them raw, and the exported card carried them on).
+#[test]
+fn a_model_cards_text_cannot_send_escape_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let evil = "\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}1m";
+    edit_stored_json(&bundle, "glimpse.card", "name", format!("model{evil}").into());
+    edit_stored_json(
+        &bundle,
+        "glimpse.card",
+        "trained_on",
+        format!("data{evil}").into(),
+    );
+    let metrics = serde_json::json!({ format!("Bleu{evil}"): 0.25 });
+    edit_stored_json(&bundle, "glimpse.card", "metrics", metrics);
+    let out_path = dir.path().join("again.safetensors");
+    let stdout = ok(&[
+        "export",
+        bundle.to_str().unwrap(),
+        "--int8",
+        "--out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(!stdout.contains(['\u{1b}', '\u{7}', '\u{9b}']), "{stdout}");
+    let shown = "\\u{1b}]0;owned\\u{7}\\u{1b}[2J\\u{9b}1m";
+    for part in [
+        format!("model{shown}"),
+        format!("trained on data{shown}"),
+        format!("Bleu{shown} 0.2500"),
+    ] {
+        assert!(stdout.contains(&part), "{part} in {stdout}");
+    }
 }
 
 #[test]

@@ -33,8 +33,8 @@ pub fn run(source: DataSource) -> Result<Exit> {
     download::fetch_all(&files, &args.dir)?;
     println!(
         "{}: ready (train with `glimpse train --data {}`)",
-        args.dir.display(),
-        args.dir.display()
+        glimpse_files::shown(&args.dir),
+        glimpse_files::shown(&args.dir)
     );
     Ok(Exit::Done)
 }

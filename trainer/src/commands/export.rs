@@ -8,6 +8,7 @@ use clap::Args;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
 use glimpse::model_card::write_model_card;
+use glimpse_files::{shown, terminal_safe};
 use glimpse_import::notebook_state_dict;
 use glimpse_model::{Bundle, StorageType};
 
@@ -85,16 +86,17 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         .card
         .metrics
         .iter()
-        .map(|(k, v)| format!("{k} {v:.4}"))
+        .map(|(k, v)| format!("{} {v:.4}", terminal_safe(k)))
         .collect();
     println!(
         "wrote {} ({:.1} MB) and its model card {}: {}, {} words, trained on {}, {}",
-        args.out.display(),
+        shown(&args.out),
         bytes.len() as f64 / 1e6,
-        card.display(),
-        bundle.card.name,
+        shown(&card),
+        // The card's strings come from the checkpoint or bundle exported: a stranger's file.
+        terminal_safe(&bundle.card.name),
         bundle.vocab.len(),
-        bundle.card.trained_on,
+        terminal_safe(&bundle.card.trained_on),
         metrics.join(", ")
     );
     Ok(Exit::Done)
@@ -114,12 +116,12 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
     println!(
         "wrote {} ({:.1} MB, {} tensors, the notebook's names) and its vocabulary {}; back into Glimpse: \
          glimpse import torch --checkpoint {} --vocab {} --out model.safetensors",
-        out.display(),
+        shown(out),
         bytes.len() as f64 / 1e6,
         bundle.weights.names().count(),
-        vocab.display(),
-        out.display(),
-        vocab.display()
+        shown(&vocab),
+        shown(out),
+        shown(&vocab)
     );
     Ok(Exit::Done)
 }

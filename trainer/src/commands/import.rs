@@ -121,7 +121,8 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     let device = Backend::first_built().device()?;
     let imported = import(&request, &device)?;
     let bytes = imported.bundle.to_bytes(args.storage.storage())?;
-    write_atomically(&args.out, &bytes).with_context(|| format!("{}: cannot write", args.out.display()))?;
+    write_atomically(&args.out, &bytes)
+        .with_context(|| format!("{}: cannot write", glimpse_files::shown(&args.out)))?;
     let card = write_model_card(&args.out, &imported.bundle)?;
     for note in &imported.notes {
         eprintln!("note: {}", glimpse_files::terminal_safe(note));
@@ -129,9 +130,9 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     let config = &imported.bundle.config;
     eprintln!(
         "wrote {} ({:.1} MB) and its model card {}: {:?} layout, {} encoder, {} words, {} tensors",
-        args.out.display(),
+        glimpse_files::shown(&args.out),
         bytes.len() as f64 / 1e6,
-        card.display(),
+        glimpse_files::shown(&card),
         imported.layout,
         config.encoder.arch.name(),
         imported.bundle.vocab.len(),

@@ -26,7 +26,7 @@ pub fn run(args: SynthArgs) -> Result<Exit> {
     println!(
         "wrote {} images with 5 captions each to {} (seed {})",
         sidecar.images.len(),
-        args.dir.display(),
+        glimpse_files::shown(&args.dir),
         args.seed
     );
     Ok(Exit::Done)

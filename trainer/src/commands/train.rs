@@ -91,7 +91,7 @@ pub fn run(args: TrainArgs) -> Result<Exit> {
                 state.best_bleu4.unwrap_or(0.0),
                 state.best_epoch.unwrap_or(0),
                 state.train_seconds,
-                request.run.display()
+                glimpse_files::shown(&request.run)
             );
             Ok(Exit::Done)
         }
