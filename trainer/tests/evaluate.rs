@@ -203,4 +203,16 @@ fn eval_and_compare_score_write_and_report() {
         stderr.contains("no caption for 1 of the 6 images") && stderr.contains(dropped.as_str()),
         "{stderr}"
     );
+
+    // A caption file past its cap (scoring keeps every word with its n-grams: a 66 MB file of
+    // distinct words once took 2.5 GB) is refused before it is read.
+    fs::File::create(&constant_file)
+        .unwrap()
+        .set_len((16 << 20) + 1)
+        .unwrap();
+    let set = format!("constant={}", constant_file.display());
+    fails_saying(
+        &glimpse(&["compare", "--data", data.to_str().unwrap(), &set]),
+        "caption file is over 16 MiB, the most Glimpse reads for this kind of file",
+    );
 }

@@ -38,9 +38,9 @@ pub fn parse_set(text: &str) -> std::result::Result<(String, PathBuf), String> {
     Ok((name.to_string(), PathBuf::from(file)))
 }
 
-/// A caption file: a regular file of at most [`caps::CONFIG`] bytes holding one JSON object.
+/// A caption file: a regular file of at most [`caps::CAPTIONS`] bytes holding one JSON object.
 fn read_captions(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = read_regular_to_string(path, caps::CONFIG, "caption file")?;
+    let text = read_regular_to_string(path, caps::CAPTIONS, "caption file")?;
     serde_json::from_str(&text).map_err(|e| {
         anyhow!(
             "{}:{}:{}: expected a JSON object {{\"image\": \"caption\"}}: {e}",

@@ -11,8 +11,13 @@ pub const IMAGE: u64 = 256 << 20;
 pub const MODEL: u64 = if usize::BITS >= 64 { 4 << 30 } else { 1 << 30 };
 
 /// Small JSON and text files a person writes or a tool emits: training configs, vocabularies,
-/// caption files (`{"image": "caption"}`), checksum lists.
+/// checksum lists.
 pub const CONFIG: u64 = 64 << 20;
+
+/// Caption files (`{"image": "caption"}`) that `glimpse compare` scores: one caption an image,
+/// about 100 bytes each (COCO's 5,000 test images make 0.5 MB, all its 123,287 images about
+/// 12 MB). Scoring keeps every word with its n-grams, up to 40 times a file's size.
+pub const CAPTIONS: u64 = 16 << 20;
 
 /// Dataset annotation files: `captions.txt`, `Flickr8k.token.txt`, split lists, the synth
 /// sidecar and Karpathy's JSON (`dataset_coco.json` is about 150 MB). Parsed, a file can take
