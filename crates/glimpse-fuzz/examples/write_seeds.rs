@@ -117,6 +117,7 @@ fn image_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
         "wide.png".into(),
         [&[0u8][..], &read(fixtures.join("hostile/wide_20000x1.png"))].concat(),
     ));
+    seeds.extend(cut_jpeg_seeds(&read(fixtures.join("images/restart.jpg"))));
     let photo = RgbImage::from_fn(7, 5, |x, y| Rgb([(x * 36) as u8, (y * 50) as u8, 128]));
     for (name, format) in [
         ("small.png", ImageFormat::Png),
@@ -135,6 +136,21 @@ fn image_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
     pixels.extend((0..3 * 2 * 4).map(|i| (i * 21) as u8));
     seeds.push(("rgba-3x2".into(), pixels));
     seeds
+}
+
+/// `jpeg` cut at 60% of its bytes and given a new end marker, after a stray byte before its
+/// scan, and with its scan's band fields (Ss, Se) swapped: cuts the walk once missed.
+fn cut_jpeg_seeds(jpeg: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
+    let band = scan + 5 + 2 * usize::from(jpeg[scan + 4]);
+    let stray = [&jpeg[..scan], &[0xAB], &jpeg[scan..]].concat();
+    let mut odd_band = jpeg.to_vec();
+    odd_band.swap(band, band + 1);
+    let cut = |bytes: &[u8]| [&[0u8][..], &bytes[..bytes.len() * 6 / 10], &[0xFF, 0xD9]].concat();
+    vec![
+        ("restart_stray_cut.jpg".into(), cut(&stray)),
+        ("restart_odd_band_cut.jpg".into(), cut(&odd_band)),
+    ]
 }
 
 /// One small dataset per layout over images `0.jpg` … `4.jpg` (see the target's docs).
