@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 
 use crate::problems::Problems;
 use crate::split::Split;
-use crate::text::{CaptionTable, TextFile};
+use crate::text::{CaptionTable, MAX_CAPTIONS, TextFile};
 
 /// The original split files, as `glimpse synth` also writes them.
 pub const SPLIT_FILES: [(Split, &str); 3] = [
@@ -95,6 +95,17 @@ pub fn read_split_files(
     root: &Path,
     problems: &mut Problems,
 ) -> Result<Option<BTreeMap<String, (Split, Option<PathBuf>)>>> {
+    read_split_files_capped(root, problems, MAX_CAPTIONS)
+}
+
+/// [`read_split_files`] with at most `max_names` names: a dataset holds at most
+/// [`MAX_CAPTIONS`] captions, so more names than that would mostly have none (20 million names
+/// once took 2 GB).
+fn read_split_files_capped(
+    root: &Path,
+    problems: &mut Problems,
+    max_names: usize,
+) -> Result<Option<BTreeMap<String, (Split, Option<PathBuf>)>>> {
     let present: Vec<_> = SPLIT_FILES
         .iter()
         .filter(|(_, f)| root.join(f).exists())
@@ -118,6 +129,11 @@ pub fn read_split_files(
     for (split, file) in SPLIT_FILES {
         for (location, line) in TextFile::read(&root.join(file), problems)?.lines() {
             let name = line.trim();
+            if assignments.len() == max_names && !assignments.contains_key(name) {
+                bail!(
+                    "{location}: more than {max_names} image names in the split files; Glimpse reads at most that many"
+                );
+            }
             if let Some((earlier, _)) = assignments.insert(name.to_string(), (split, None)) {
                 problems.at(
                     &location,
@@ -149,4 +165,27 @@ pub fn default_split<'a>(
             (name.clone(), (split, None))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_files_naming_more_images_than_a_dataset_holds_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, (_, file)) in SPLIT_FILES.iter().enumerate() {
+            std::fs::write(dir.path().join(file), format!("a{i}.jpg\nb{i}.jpg\n")).unwrap();
+        }
+        let mut problems = Problems::default();
+        let read = |max, problems: &mut Problems| read_split_files_capped(dir.path(), problems, max);
+        assert_eq!(read(6, &mut problems).unwrap().unwrap().len(), 6);
+        let err = read(5, &mut problems).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "Flickr_8k.testImages.txt:2: more than 5 image names in the split files; Glimpse reads at most that many"
+            ),
+            "{err}"
+        );
+    }
 }

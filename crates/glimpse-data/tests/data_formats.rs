@@ -334,6 +334,57 @@ fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
     }
 }
 
+/// Two Karpathy entries of one file name (two folders' `x.jpg`, or one image listed in two
+/// splits) once merged silently: the second is reported and skipped, its captions with it.
+#[test]
+fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let good = names(60);
+    touch_images(
+        &root.join("Images"),
+        &good.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    touch_images(&root.join("a"), &["x.jpg"]);
+    touch_images(&root.join("b"), &["x.jpg"]);
+    let entry = |file: &str, path: Option<&str>, split: &str, raw: &str| {
+        let mut image = serde_json::json!({"filename": file, "split": split, "sentences": [{"raw": raw}]});
+        if let Some(path) = path {
+            image["filepath"] = path.into();
+        }
+        image
+    };
+    let mut images: Vec<serde_json::Value> = good
+        .iter()
+        .map(|name| entry(name, None, "train", "A man rides a horse."))
+        .collect();
+    images.push(entry("x.jpg", Some("a"), "test", "A red circle."));
+    images.push(entry("x.jpg", Some("b"), "test", "A blue square."));
+    images.push(entry(&good[0], None, "test", "A dog runs."));
+    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
+    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+
+    let data = Dataset::load(&root, &LoadOptions::default()).unwrap();
+    let test = data.split(Split::Test);
+    assert_eq!(test.len(), 1);
+    assert!(test[0].path.ends_with("a/x.jpg"));
+    assert_eq!(test[0].raw, ["A red circle."]);
+    assert_eq!(
+        data.split(Split::Train)
+            .iter()
+            .find(|s| s.name == good[0])
+            .unwrap()
+            .raw
+            .len(),
+        1
+    );
+    let problems = data.problems.kept().join("\n");
+    for (index, name) in [(61, "x.jpg"), (62, good[0].as_str())] {
+        let line = format!("dataset_flickr8k.json: images[{index}]: a second image named `{name}`; skipped");
+        assert!(problems.contains(&line), "{line} not in:\n{problems}");
+    }
+}
+
 /// The same for image names in `captions.txt`: reported with the row's `file:line`, counted and
 /// skipped.
 #[test]

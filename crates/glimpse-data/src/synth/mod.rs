@@ -19,6 +19,11 @@ use image::{Rgb, RgbImage};
 use crate::flickr8k::SPLIT_FILES;
 use crate::rng::Rng;
 use crate::split::Split;
+use crate::text::MAX_CAPTIONS;
+
+/// The most images a set may have: every set written can be read back (each image has 5
+/// captions). A count past it once panicked or aborted allocating.
+pub const MAX_IMAGES: usize = MAX_CAPTIONS / 5;
 
 pub use schema::{COLORS, SHAPES, SIZE, SynthImage, SynthObject, SynthSidecar};
 
@@ -27,8 +32,10 @@ const BACKGROUNDS: [&str; 4] = ["plain", "striped", "checkered", "dotted"];
 
 /// Writes `images` images into `dir` (created; must be empty or absent).
 pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
-    if images == 0 {
-        bail!("--images must be at least 1");
+    if !(1..=MAX_IMAGES).contains(&images) {
+        bail!(
+            "--images must be from 1 to {MAX_IMAGES} (a dataset holds at most {MAX_CAPTIONS} captions, 5 an image)"
+        );
     }
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         bail!(
@@ -359,6 +366,17 @@ mod tests {
         assert!(inside("triangle", 0.0, 0.9) && !inside("triangle", 0.9, -0.9));
         assert!(inside("diamond", 0.0, 0.0) && !inside("diamond", 0.7, 0.7));
         assert!(inside("square", 0.7, 0.7));
+    }
+
+    #[test]
+    fn counts_past_what_a_dataset_holds_are_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = dir.path().join("set");
+        for images in [0, MAX_IMAGES + 1, usize::MAX] {
+            let err = generate(&set, images, 0).unwrap_err().to_string();
+            assert!(err.starts_with("--images must be from 1 to 838860 "), "{err}");
+            assert!(!set.exists(), "nothing is written for {images}");
+        }
     }
 
     #[test]
