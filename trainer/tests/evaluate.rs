@@ -215,4 +215,23 @@ fn eval_and_compare_score_write_and_report() {
         &glimpse(&["compare", "--data", data.to_str().unwrap(), &set]),
         "caption file is over 16 MiB, the most Glimpse reads for this kind of file",
     );
+
+    // A split none of whose photos can be read has nothing to score: an error, not zeros.
+    for entry in fs::read_dir(data.join("Images")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_str().unwrap().ends_with("9.jpg") {
+            let bytes = fs::read(&path).unwrap();
+            fs::write(&path, &bytes[..100]).unwrap();
+        }
+    }
+    fails_saying(
+        &glimpse(&[
+            "eval",
+            "--model",
+            bundle.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]),
+        "none of the 6 images of the test split could be read (first: ",
+    );
 }

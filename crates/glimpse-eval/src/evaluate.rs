@@ -80,6 +80,15 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     let mut captioner = load_captioner(&request.model, &request.device)?;
     captioner.set_steps_per_readback(request.steps_per_readback);
     let (mut results, unreadable) = caption_samples(&captioner, &samples, request)?;
+    if results.is_empty() {
+        // Scores of nothing would read as a model that scored 0 (and exit 0).
+        bail!(
+            "none of the {} images of the {} split could be read (first: {}); nothing to score",
+            samples.len(),
+            request.split.name(),
+            unreadable.first().map_or("", String::as_str)
+        );
+    }
     let grounding = match ground(&request.data, &mut results)? {
         Some((mut grounding, sidecar)) => {
             grounding.occlusion = occlude(&captioner, request, &sidecar, &results)?;
@@ -258,6 +267,7 @@ fn occlude(
         Some(OcclusionCase {
             photo,
             image,
+            boxes_in: [sidecar.width, sidecar.height],
             caption: &result.caption,
         })
     });

@@ -24,10 +24,11 @@ const PLACEMENT_TRIES: usize = 100;
 pub struct Occlusion {
     /// Colour and shape words tested (each with a referent in the image).
     pub words_tested: usize,
-    /// Fraction of them gone from the caption once their objects are hidden.
-    pub removed_when_objects_hidden: f64,
+    /// Fraction of them gone from the caption once their objects are hidden (`None` when no
+    /// word was tested: a rate of nothing, not 0).
+    pub removed_when_objects_hidden: Option<f64>,
     /// Fraction gone once boxes of the same sizes, off those objects, are hidden instead.
-    pub removed_when_elsewhere_hidden: f64,
+    pub removed_when_elsewhere_hidden: Option<f64>,
     /// Words skipped because no place off their objects could hold the boxes.
     pub words_skipped: usize,
 }
@@ -36,6 +37,9 @@ pub struct Occlusion {
 pub struct OcclusionCase<'a> {
     pub photo: RgbImage,
     pub image: &'a SynthImage,
+    /// The image size the sidecar's boxes are given in (its `width`, `height`), which the
+    /// photo's own size need not be.
+    pub boxes_in: [u32; 2],
     pub caption: &'a Caption,
 }
 
@@ -59,11 +63,11 @@ pub fn occlusion_test<'a>(
         let mut words = Vec::new(); // (kind, value)
         let mut inputs = Vec::new(); // [3, H, W] each: hidden, then elsewhere, per word
         for (kind, value) in named_attributes(case.caption) {
-            let boxes = referent_boxes(case.image, kind, &value);
+            let size = [case.photo.width(), case.photo.height()];
+            let boxes = scaled(&referent_boxes(case.image, kind, &value), case.boxes_in, size);
             if boxes.is_empty() {
                 continue;
             }
-            let size = [case.photo.width(), case.photo.height()];
             let Some(elsewhere) = place_elsewhere(&boxes, size, &mut rng) else {
                 skipped += 1;
                 continue;
@@ -80,13 +84,23 @@ pub fn occlusion_test<'a>(
             removed_elsewhere += usize::from(!names(&pair[1], kind, value));
         }
     }
-    let n = tested.max(1) as f64;
+    let rate = |removed: usize| (tested > 0).then(|| removed as f64 / tested as f64);
     Ok(Occlusion {
         words_tested: tested,
-        removed_when_objects_hidden: removed_hidden as f64 / n,
-        removed_when_elsewhere_hidden: removed_elsewhere as f64 / n,
+        removed_when_objects_hidden: rate(removed_hidden),
+        removed_when_elsewhere_hidden: rate(removed_elsewhere),
         words_skipped: skipped,
     })
+}
+
+/// `boxes` given in an image of size `from`, in one of size `to` (as the pointing game maps
+/// them): a set whose sidecar and photos differ in size once tested no word.
+fn scaled(boxes: &[[f64; 4]], from: [u32; 2], to: [u32; 2]) -> Vec<[f64; 4]> {
+    let [sx, sy] = [0, 1].map(|i| f64::from(to[i]) / f64::from(from[i].max(1)));
+    boxes
+        .iter()
+        .map(|b| [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy])
+        .collect()
 }
 
 /// The distinct (kind, value) attributes the caption's words name (`red`, `circles` → circle).
@@ -175,5 +189,16 @@ mod tests {
             place_elsewhere(&[[0.0, 0.0, 90.0, 90.0]], [100, 100], &mut rng),
             None
         );
+    }
+
+    #[test]
+    fn boxes_are_mapped_from_the_sidecars_size_to_the_photos() {
+        // A sidecar ten times the photo's size (its boxes too) once hid regions off the photo,
+        // so no word was tested and both rates read 0.
+        let boxes = scaled(&[[100.0, 200.0, 400.0, 600.0]], [2240, 2240], [224, 112]);
+        assert_eq!(boxes, [[10.0, 10.0, 40.0, 30.0]]);
+        let nothing = Occlusion::default();
+        let json = serde_json::to_value(&nothing).unwrap();
+        assert!(json["removed_when_objects_hidden"].is_null(), "{json}");
     }
 }

@@ -27,12 +27,13 @@ fn ngram_counts(ids: &[u32]) -> Counts {
 }
 
 /// Accumulates candidates and references; scores once all are in (the IDF needs them all).
-/// Candidates are kept as word ids, 4 bytes a word, and counted when scored: their n-gram
-/// counts took about 40 times as much.
+/// Captions are kept as word ids, 4 bytes a word, and their n-grams counted when scored: kept
+/// counts took about 40 times as much (a caption file or a dataset of distinct words once
+/// exhausted memory).
 #[derive(Debug, Default, Clone)]
 pub struct Cider {
     candidates: Vec<Vec<u32>>,
-    references: Vec<Vec<Counts>>,
+    references: Vec<Vec<Vec<u32>>>,
     words: Interner,
 }
 
@@ -51,10 +52,7 @@ impl Cider {
 
     pub fn add(&mut self, candidate: &[String], references: &[Vec<String>]) {
         self.candidates.push(self.words.ids(candidate));
-        let references = references
-            .iter()
-            .map(|r| ngram_counts(&self.words.ids(r)))
-            .collect();
+        let references = references.iter().map(|r| self.words.ids(r)).collect();
         self.references.push(references);
     }
 
@@ -65,10 +63,12 @@ impl Cider {
         }
         let mut document_frequency: FxMap<Gram, f64> = FxMap::default();
         for references in &self.references {
-            let grams: HashSet<&Gram, std::hash::BuildHasherDefault<crate::ngrams::FxHasher>> =
-                references.iter().flat_map(|r| r.keys()).collect();
+            let grams: HashSet<Gram, std::hash::BuildHasherDefault<crate::ngrams::FxHasher>> = references
+                .iter()
+                .flat_map(|r| ngram_counts(r).into_keys())
+                .collect();
             for gram in grams {
-                *document_frequency.entry(*gram).or_insert(0.0) += 1.0;
+                *document_frequency.entry(gram).or_insert(0.0) += 1.0;
             }
         }
         let log_documents = (self.references.len() as f64).ln();
@@ -103,7 +103,7 @@ impl Cider {
                 let hyp = vector(&ngram_counts(candidate));
                 let mut total = [0.0; N];
                 for reference in references {
-                    let r = vector(reference);
+                    let r = vector(&ngram_counts(reference));
                     let delta = hyp.length - r.length;
                     for n in 0..N {
                         let mut value = clipped_dot(&hyp.weights[n], &r.weights[n]);

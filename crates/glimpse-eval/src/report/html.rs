@@ -73,7 +73,7 @@ pub(super) fn grounding_table(page: &mut String, models: &[ReportModel]) {
         if let Some(g) = &model.grounding {
             let _ = write!(
                 page,
-                "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&model.name),
                 g.pointing_game,
                 g.pointing_game_uniform,
@@ -81,13 +81,18 @@ pub(super) fn grounding_table(page: &mut String, models: &[ReportModel]) {
                 g.attention_mass_uniform,
                 g.grounded_words,
                 g.hallucinated_words,
-                g.occlusion.removed_when_objects_hidden,
-                g.occlusion.removed_when_elsewhere_hidden,
+                rate(g.occlusion.removed_when_objects_hidden),
+                rate(g.occlusion.removed_when_elsewhere_hidden),
                 g.occlusion.words_tested
             );
         }
     }
     page.push_str("</tbody></table>");
+}
+
+/// A rate to three places, or a dash where nothing was measured.
+fn rate(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"))
 }
 
 /// A photo as a JPEG `data:` URI.
