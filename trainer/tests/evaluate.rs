@@ -15,6 +15,7 @@ use glimpse_metrics::tokenize;
 mod common;
 
 use common::{GLIMPSE, fails_saying, glimpse, ok, synth, train_args};
+use glimpse_files::caps;
 
 fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let data = dir.join("data");
@@ -208,12 +209,15 @@ fn eval_and_compare_score_write_and_report() {
     // distinct words once took 2.5 GB) is refused before it is read.
     fs::File::create(&constant_file)
         .unwrap()
-        .set_len((16 << 20) + 1)
+        .set_len(caps::CAPTIONS + 1)
         .unwrap();
     let set = format!("constant={}", constant_file.display());
     fails_saying(
         &glimpse(&["compare", "--data", data.to_str().unwrap(), &set]),
-        "caption file is over 16 MiB, the most Glimpse reads for this kind of file",
+        &format!(
+            "caption file is over {}, the most Glimpse reads",
+            caps::human(caps::CAPTIONS)
+        ),
     );
 
     // A split none of whose photos can be read has nothing to score: an error, not zeros.

@@ -89,12 +89,12 @@ pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<Ca
     Ok(table)
 }
 
+/// Each image's split, and its path when not in the images folder.
+pub type Assignments = BTreeMap<String, (Split, Option<PathBuf>)>;
+
 /// The original split files, if present: image name → split. All three or none. (Present means
 /// existing: one that is not a regular file is refused by name when read.)
-pub fn read_split_files(
-    root: &Path,
-    problems: &mut Problems,
-) -> Result<Option<BTreeMap<String, (Split, Option<PathBuf>)>>> {
+pub fn read_split_files(root: &Path, problems: &mut Problems) -> Result<Option<Assignments>> {
     read_split_files_capped(root, problems, MAX_CAPTIONS)
 }
 
@@ -105,7 +105,7 @@ fn read_split_files_capped(
     root: &Path,
     problems: &mut Problems,
     max_names: usize,
-) -> Result<Option<BTreeMap<String, (Split, Option<PathBuf>)>>> {
+) -> Result<Option<Assignments>> {
     let present: Vec<_> = SPLIT_FILES
         .iter()
         .filter(|(_, f)| root.join(f).exists())

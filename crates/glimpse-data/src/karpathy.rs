@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_files::{PathError, caps, confined, read_regular, shown, terminal_safe};
+use glimpse_files::{PathError, caps, confined, read_regular, shown};
 use serde::Deserialize;
 
 use crate::problems::Problems;
@@ -108,7 +108,7 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
         // Captions and splits are keyed by file name: a second image of one name (another
         // folder's, or the same listed in two splits) would silently merge with the first.
         if splits.contains_key(&image.filename) {
-            let name = terminal_safe(&image.filename);
+            let name = &image.filename;
             problems.bad_row(&location, format!("a second image named `{name}`; skipped"));
             continue;
         }

@@ -24,8 +24,9 @@ pub struct SynthArgs {
 pub fn run(args: SynthArgs) -> Result<Exit> {
     let sidecar = synth::generate(&args.dir, args.images, args.seed)?;
     println!(
-        "wrote {} images with 5 captions each to {} (seed {})",
+        "wrote {} images with {} captions each to {} (seed {})",
         sidecar.images.len(),
+        synth::CAPTIONS_PER_IMAGE,
         glimpse_files::shown(&args.dir),
         args.seed
     );

@@ -33,7 +33,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     if let Some(checkpoint) = &resumed
         && checkpoint.state.finished
     {
-        println!("{}: this run has already finished", request.run.display());
+        println!("{}: this run has already finished", shown(&request.run));
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
     fs::create_dir_all(&request.run).with_context(|| format!("{}", request.run.display()))?;
@@ -284,7 +284,7 @@ impl<'r> Setup<'r> {
         let report = cache.ensure(&wanted, &plain, &start.model_config, device)?;
         println!(
             "feature cache {}: {} cached, {} computed, {} unreadable",
-            cache.dir().display(),
+            shown(cache.dir()),
             report.hits,
             report.computed,
             report.failed.len()
@@ -386,7 +386,7 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
             "data: {} problems, {} unreadable rows (all in {}):",
             problems.len(),
             problems.bad_rows(),
-            run.join("data-problems.txt").display()
+            shown(&run.join("data-problems.txt"))
         );
         for message in problems.first(5) {
             eprintln!("  {message}");

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use burn::module::Module;
 use burn::tensor::Device;
 use glimpse_data::Rng;
+use glimpse_files::shown;
 use glimpse_model::{CaptionModel, ModelConfig, Vocabulary};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -255,9 +256,9 @@ impl Trainer<'_> {
         self.save(model, false)?;
         println!(
             "{why}: saved {} at step {}; continue with `glimpse train --resume {}`",
-            self.records.run.join(LAST).display(),
+            shown(&self.records.run.join(LAST)),
             self.state.step,
-            self.records.run.display()
+            shown(&self.records.run)
         );
         Ok(TrainOutcome::Paused(self.state.clone()))
     }

@@ -21,9 +21,13 @@ use crate::rng::Rng;
 use crate::split::Split;
 use crate::text::MAX_CAPTIONS;
 
-/// The most images a set may have: every set written can be read back (each image has 5
-/// captions). A count past it once panicked or aborted allocating.
-pub const MAX_IMAGES: usize = MAX_CAPTIONS / 5;
+/// Captions written for each image, differently phrased.
+pub const CAPTIONS_PER_IMAGE: usize = 5;
+
+/// The most images a set may have: no more than a dataset can hold captions for (a count past
+/// it once panicked or aborted allocating). Sets of more than about 500,000 images also pass
+/// the dataset's word budget, which `train` and `eval` refuse when they read them.
+pub const MAX_IMAGES: usize = MAX_CAPTIONS / CAPTIONS_PER_IMAGE;
 
 pub use schema::{COLORS, SHAPES, SIZE, SynthImage, SynthObject, SynthSidecar};
 
@@ -34,7 +38,7 @@ const BACKGROUNDS: [&str; 4] = ["plain", "striped", "checkered", "dotted"];
 pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
     if !(1..=MAX_IMAGES).contains(&images) {
         bail!(
-            "--images must be from 1 to {MAX_IMAGES} (a dataset holds at most {MAX_CAPTIONS} captions, 5 an image)"
+            "--images must be from 1 to {MAX_IMAGES} (a dataset holds at most {MAX_CAPTIONS} captions, {CAPTIONS_PER_IMAGE} an image)"
         );
     }
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
@@ -284,7 +288,7 @@ fn number(n: usize) -> &'static str {
     ["zero", "one", "two", "three"][n.min(3)]
 }
 
-/// Five differently phrased captions, in a random order.
+/// [`CAPTIONS_PER_IMAGE`] differently phrased captions, in a random order.
 fn describe(rng: &mut Rng, kind: &Scene, objects: &[SynthObject], background: &str) -> Vec<String> {
     let bg = format!("{background} background");
     let mut captions = match kind {
@@ -374,7 +378,10 @@ mod tests {
         let set = dir.path().join("set");
         for images in [0, MAX_IMAGES + 1, usize::MAX] {
             let err = generate(&set, images, 0).unwrap_err().to_string();
-            assert!(err.starts_with("--images must be from 1 to 838860 "), "{err}");
+            assert!(
+                err.starts_with(&format!("--images must be from 1 to {MAX_IMAGES} ")),
+                "{err}"
+            );
             assert!(!set.exists(), "nothing is written for {images}");
         }
     }
@@ -408,7 +415,7 @@ mod tests {
             let mut rng = Rng::new(seed);
             let (picture, _, objects, captions) = scene(&mut rng);
             assert_eq!(picture.dimensions(), (SIZE, SIZE));
-            assert_eq!(captions.len(), 5);
+            assert_eq!(captions.len(), CAPTIONS_PER_IMAGE);
             assert!((1..=3).contains(&objects.len()));
             for o in &objects {
                 assert!(o.bbox[2] <= SIZE && o.bbox[3] <= SIZE && o.bbox[0] < o.bbox[2]);

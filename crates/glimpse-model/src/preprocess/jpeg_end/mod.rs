@@ -147,14 +147,15 @@ fn walk(bytes: &[u8], max_pixels: u64, leftover: Leftover) -> Option<bool> {
     Some(!frame?.complete())
 }
 
-/// The first marker at or after `pos` and the position after it. Stray bytes before its FF,
-/// and fill bytes (FF, or 00 as zune-jpeg also takes them) between the FF and the marker's code,
-/// are skipped as the decoder skips them: a walk that stopped there would let a stray byte
-/// hide a cut.
+/// The first marker at or after `pos` and the position after it: an FF, after any fill bytes
+/// (more FFs), followed by a code other than 00. Stray bytes before it, an `FF 00` among them,
+/// are skipped as zune-jpeg skips them: a walk that stopped there would let a stray byte hide
+/// a cut.
 fn marker_at(bytes: &[u8], pos: usize) -> Option<(u8, usize)> {
-    let mut pos = pos + bytes.get(pos..)?.iter().position(|&b| b == 0xFF)?;
-    while matches!(*bytes.get(pos + 1)?, 0xFF | 0x00) {
-        pos += 1;
-    }
-    Some((bytes[pos + 1], pos + 2))
+    let at = pos
+        + bytes
+            .get(pos..)?
+            .windows(2)
+            .position(|w| w[0] == 0xFF && !matches!(w[1], 0x00 | 0xFF))?;
+    Some((bytes[at + 1], at + 2))
 }

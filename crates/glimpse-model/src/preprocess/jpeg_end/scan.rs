@@ -65,7 +65,8 @@ impl<'t> Scan<'t> {
             return None;
         };
         // Sequential decoders code every coefficient whatever Ss, Se, Ah and Al say (libjpeg
-        // warns; some encoders write zeroes there), and so does this walk.
+        // warns; some encoders write zeroes there), and so does this walk. (zune-jpeg refuses
+        // values past 63 and 13, which only the error's wording of such a file depends on.)
         let (band, high, low) = if frame.progressive {
             (
                 usize::from(start)..=usize::from(end),

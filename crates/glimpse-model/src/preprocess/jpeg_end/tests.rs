@@ -174,7 +174,13 @@ fn stray_bytes_before_a_marker_are_skipped_as_the_decoder_skips_them() {
         let whole = fixture(name);
         for marker in [0xC4, 0xDA] {
             let at = whole.windows(2).position(|w| w == [0xFF, marker]).unwrap();
-            for stray in [&[0x00][..], &[0xAB, 0xCD]] {
+            // `FF 00` is no marker to the decoder, whatever follows it.
+            for stray in [
+                &[0x00][..],
+                &[0xAB, 0xCD],
+                &[0xFF, 0x00, 0xD9],
+                &[0xFF, 0x00, 0xC4],
+            ] {
                 let strayed = [&whole[..at], stray, &whole[at..]].concat();
                 assert!(image::load_from_memory(&strayed).is_ok(), "{name}");
                 assert_eq!(data_is_short(&strayed, MAX), Some(false), "{name} {stray:?}");
