@@ -281,6 +281,15 @@ fn without_split_files_the_split_is_fixed_by_name() {
     assert_eq!(names_of(&first), names_of(&again));
 }
 
+/// One image of a Karpathy JSON file: its name, folder (`filepath`), split and one sentence.
+fn karpathy_entry(file: &str, path: Option<&str>, split: &str, raw: &str) -> serde_json::Value {
+    let mut image = serde_json::json!({"filename": file, "split": split, "sentences": [{"raw": raw}]});
+    if let Some(path) = path {
+        image["filepath"] = path.into();
+    }
+    image
+}
+
 /// Karpathy `filepath` / `filename` values that are absolute or climb out with `..` are reported
 /// with their entry and skipped, even when the file they name exists.
 #[test]
@@ -295,12 +304,7 @@ fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
     touch_images(&dir.path().join("outside"), &["secret.jpg"]);
     let secret = dir.path().join("outside/secret.jpg");
     let entry = |file: &str, path: Option<&str>, split: &str| {
-        let mut image = serde_json::json!({"filename": file, "split": split,
-            "sentences": [{"raw": "A man rides a horse."}]});
-        if let Some(path) = path {
-            image["filepath"] = path.into();
-        }
-        image
+        karpathy_entry(file, path, split, "A man rides a horse.")
     };
     let mut images: Vec<serde_json::Value> = good
         .iter()
@@ -347,20 +351,13 @@ fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
     );
     touch_images(&root.join("a"), &["x.jpg"]);
     touch_images(&root.join("b"), &["x.jpg"]);
-    let entry = |file: &str, path: Option<&str>, split: &str, raw: &str| {
-        let mut image = serde_json::json!({"filename": file, "split": split, "sentences": [{"raw": raw}]});
-        if let Some(path) = path {
-            image["filepath"] = path.into();
-        }
-        image
-    };
     let mut images: Vec<serde_json::Value> = good
         .iter()
-        .map(|name| entry(name, None, "train", "A man rides a horse."))
+        .map(|name| karpathy_entry(name, None, "train", "A man rides a horse."))
         .collect();
-    images.push(entry("x.jpg", Some("a"), "test", "A red circle."));
-    images.push(entry("x.jpg", Some("b"), "test", "A blue square."));
-    images.push(entry(&good[0], None, "test", "A dog runs."));
+    images.push(karpathy_entry("x.jpg", Some("a"), "test", "A red circle."));
+    images.push(karpathy_entry("x.jpg", Some("b"), "test", "A blue square."));
+    images.push(karpathy_entry(&good[0], None, "test", "A dog runs."));
     let json = serde_json::json!({"dataset": "flickr8k", "images": images});
     fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
 
