@@ -171,9 +171,9 @@ fn write_outputs(
     let images: Vec<ReportImage> = samples
         .iter()
         .map(|s| ReportImage {
-            name: s.name.clone(),
-            path: s.path.clone(),
-            references: s.raw.clone(),
+            name: &s.name,
+            path: &s.path,
+            references: &s.raw,
         })
         .collect();
     let html = render(

@@ -79,12 +79,12 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     let samples = samples_to_score(request)?;
     let mut captioner = load_captioner(&request.model, &request.device)?;
     captioner.set_steps_per_readback(request.steps_per_readback);
-    let (mut results, unreadable) = caption_samples(&captioner, &samples, request)?;
+    let (mut results, unreadable) = caption_samples(&captioner, samples, request)?;
     if results.is_empty() {
         // Scores of nothing would read as a model that scored 0 (and exit 0).
         bail!(
             "none of the {} images of the {} split could be read (first: {}); nothing to score",
-            samples.len(),
+            unreadable.len(),
             request.split.name(),
             unreadable.first().map_or("", String::as_str)
         );
@@ -128,8 +128,9 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
 
 /// The split's samples, at most `request.limit` of them; an empty split is an error.
 fn samples_to_score(request: &EvalRequest) -> Result<Vec<Sample>> {
-    let dataset = load_for_scoring(&request.data)?;
-    let mut samples: Vec<Sample> = dataset.split(request.split).to_vec();
+    let mut dataset = load_for_scoring(&request.data)?;
+    // Moved, not copied: a copy doubled the memory of a split holding the dataset's words.
+    let mut samples = dataset.splits.remove(&request.split).unwrap_or_default();
     if samples.is_empty() {
         bail!(
             "{}: the {} split has no images",
@@ -149,7 +150,7 @@ fn samples_to_score(request: &EvalRequest) -> Result<Vec<Sample>> {
 /// unreadable ones; returns the results and a message per skipped photo.
 fn caption_samples(
     captioner: &Captioner,
-    samples: &[Sample],
+    samples: Vec<Sample>,
     request: &EvalRequest,
 ) -> Result<(Vec<ImageResult>, Vec<String>)> {
     let batch = request.options.decoding.batch_size(request.batch);
@@ -157,13 +158,14 @@ fn caption_samples(
         ProgressStyle::with_template("captioning {bar:30} {pos}/{len} images, {per_sec}, eta {eta}")
             .expect("a valid template"),
     );
-    let mut results = Vec::with_capacity(samples.len());
+    let mut captions = Vec::with_capacity(samples.len()); // (sample index, caption)
     let mut unreadable = Vec::new();
+    let indexed: Vec<(usize, &Sample)> = samples.iter().enumerate().collect();
     let mut warnings = 0;
     caption_files(
         captioner,
-        samples,
-        |sample| sample.path.as_path(),
+        &indexed,
+        |(_, sample)| sample.path.as_path(),
         &CaptionRequest {
             options: request.options,
             ..CaptionRequest::default()
@@ -172,7 +174,10 @@ fn caption_samples(
         progress,
         |outcome| {
             match outcome {
-                Captioned::Unreadable { item, error } => {
+                Captioned::Unreadable {
+                    item: (_, item),
+                    error,
+                } => {
                     let message = format!(
                         "{}: {}",
                         shown(&item.path),
@@ -182,7 +187,7 @@ fn caption_samples(
                     unreadable.push(message);
                 }
                 Captioned::Caption {
-                    item,
+                    item: &(index, item),
                     caption,
                     warning,
                     ..
@@ -193,12 +198,7 @@ fn caption_samples(
                             eprintln!("warning: {}: {warning}", shown(&item.path));
                         }
                     }
-                    results.push(ImageResult {
-                        sample: item.clone(),
-                        caption,
-                        scores: ImageScores::default(),
-                        grounding: Vec::new(),
-                    })
+                    captions.push((index, caption))
                 }
             }
             Ok(())
@@ -210,6 +210,19 @@ fn caption_samples(
             warnings - WARNINGS_SHOWN
         );
     }
+    // Each sample moves into its result: a copy doubled the split's memory.
+    let mut samples: Vec<Option<Sample>> = samples.into_iter().map(Some).collect();
+    let results = captions
+        .into_iter()
+        .filter_map(|(index, caption)| {
+            Some(ImageResult {
+                sample: samples[index].take()?,
+                caption,
+                scores: ImageScores::default(),
+                grounding: Vec::new(),
+            })
+        })
+        .collect();
     Ok((results, unreadable))
 }
 
@@ -319,9 +332,9 @@ fn report_html(evaluation: &Evaluation, request: &EvalRequest) -> Result<String>
         .results
         .iter()
         .map(|r| ReportImage {
-            name: r.sample.name.clone(),
-            path: r.sample.path.clone(),
-            references: r.sample.raw.clone(),
+            name: &r.sample.name,
+            path: &r.sample.path,
+            references: &r.sample.raw,
         })
         .collect();
     let model_name = request

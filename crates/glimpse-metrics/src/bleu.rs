@@ -33,7 +33,6 @@ struct CandidateStats {
 #[derive(Debug, Default, Clone)]
 pub struct Bleu {
     stats: Vec<CandidateStats>,
-    words: Interner,
 }
 
 impl Bleu {
@@ -44,30 +43,24 @@ impl Bleu {
     /// Adds one candidate and its references. With no references every n-gram is unmatched and
     /// the reference length is 0 (coco-caption refuses that case; we score it as a miss).
     pub fn add(&mut self, candidate: &[String], references: &[Vec<String>]) {
-        let candidate = self.words.ids(candidate);
-        let references: Vec<Vec<u32>> = references.iter().map(|r| self.words.ids(r)).collect();
+        // A candidate is only compared with its own references, so their words need no table
+        // that outlives the call (one kept for the whole set held every distinct word).
+        let mut words = Interner::default();
+        let candidate = words.ids(candidate);
+        let references: Vec<Vec<u32>> = references.iter().map(|r| words.ids(r)).collect();
         let test_len = candidate.len();
         let ref_len = references
             .iter()
             .map(Vec::len)
             .min_by_key(|&len| (len.abs_diff(test_len), len))
             .unwrap_or(0);
-        let mut guess = [0; MAX_N];
-        let mut correct = [0; MAX_N];
-        for n in 1..=MAX_N {
-            let mut max_ref: FxMap<Gram, u32> = FxMap::default();
-            for reference in &references {
-                for (gram, count) in counts(reference, n) {
-                    let slot = max_ref.entry(gram).or_insert(0);
-                    *slot = (*slot).max(count);
-                }
-            }
-            guess[n - 1] = (test_len + 1).saturating_sub(n);
-            correct[n - 1] = counts(&candidate, n)
-                .into_iter()
-                .map(|(gram, count)| count.min(max_ref.get(&gram).copied().unwrap_or(0)) as usize)
-                .sum();
-        }
+        let guess = std::array::from_fn(|k| (test_len + 1).saturating_sub(k + 1));
+        let correct = [
+            clipped_matches::<1>(&candidate, &references),
+            clipped_matches::<2>(&candidate, &references),
+            clipped_matches::<3>(&candidate, &references),
+            clipped_matches::<4>(&candidate, &references),
+        ];
         self.stats.push(CandidateStats {
             test_len,
             ref_len,
@@ -107,6 +100,22 @@ impl Bleu {
             per_candidate,
         }
     }
+}
+
+/// How many of the candidate's n-grams of length `N` its references hold, each counted at most
+/// as often as the one reference holding it most often.
+fn clipped_matches<const N: usize>(candidate: &[u32], references: &[Vec<u32>]) -> usize {
+    let mut max_ref: FxMap<Gram<N>, u32> = FxMap::default();
+    for reference in references {
+        for (gram, count) in counts::<N>(reference) {
+            let slot = max_ref.entry(gram).or_insert(0);
+            *slot = (*slot).max(count);
+        }
+    }
+    counts::<N>(candidate)
+        .into_iter()
+        .map(|(gram, count)| count.min(max_ref.get(&gram).copied().unwrap_or(0)) as usize)
+        .sum()
 }
 
 /// Cumulative geometric means of the precisions, times the brevity penalty.

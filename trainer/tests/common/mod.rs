@@ -52,6 +52,30 @@ pub fn glimpse_within<S: AsRef<OsStr>>(seconds: u64, env: &[(&str, &str)], args:
     }
 }
 
+/// Runs `glimpse ARGS` (stdout discarded) and returns its stderr, whether it succeeded, and its
+/// peak resident memory in bytes: the kernel's `ru_maxrss` for that one child, from `wait4`.
+#[cfg(target_os = "linux")]
+pub fn glimpse_peak_memory<S: AsRef<OsStr>>(args: &[S]) -> (String, bool, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let err_path = dir.path().join("stderr");
+    let child = Command::new(GLIMPSE)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("glimpse runs");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value; wait4 reaps our own child and fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid, "wait4 failed");
+    let succeeded = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let kib = u64::try_from(usage.ru_maxrss).unwrap();
+    (fs::read_to_string(&err_path).unwrap(), succeeded, kib * 1024)
+}
+
 /// Runs `glimpse ARGS`, requires success, returns stdout.
 pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
     let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();

@@ -11,9 +11,12 @@ use crate::figure::{FigureStyle, attention_figure};
 
 /// Width of the photo on the card, in pixels.
 const PHOTO_WIDTH: u32 = 224;
+/// References listed on a card; more are counted (one image's 4 million references once made
+/// a 170 MB page).
+const REFERENCES_SHOWN: usize = 20;
 
 /// Appends the card of `image`, the `index`th of the split.
-pub(super) fn image_card(page: &mut String, image: &ReportImage, index: usize, models: &[ReportModel]) {
+pub(super) fn image_card(page: &mut String, image: &ReportImage<'_>, index: usize, models: &[ReportModel]) {
     let photo = load_photo(&image.path, 640);
     let _ = write!(page, r#"<section class="card"><div>"#);
     if let Some(photo) = &photo {
@@ -35,8 +38,16 @@ pub(super) fn image_card(page: &mut String, image: &ReportImage, index: usize, m
         "<div>{}</div></div><div><strong>References</strong><ul>",
         escape(&image.name)
     );
-    for reference in &image.references {
+    for reference in image.references.iter().take(REFERENCES_SHOWN) {
         let _ = write!(page, "<li>{}</li>", escape(reference));
+    }
+    if let Some(more) = image
+        .references
+        .len()
+        .checked_sub(REFERENCES_SHOWN)
+        .filter(|&n| n > 0)
+    {
+        let _ = write!(page, "<li>… and {more} more</li>");
     }
     page.push_str("</ul>");
     captions(page, index, models);
@@ -79,5 +90,30 @@ fn attention_figures(page: &mut String, photo: &image::RgbImage, index: usize, m
                 escape(&model.name)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_card_lists_the_first_references_and_counts_the_rest() {
+        let references: Vec<String> = (0..REFERENCES_SHOWN + 5)
+            .map(|i| format!("caption {i}"))
+            .collect();
+        let image = ReportImage {
+            name: "a.jpg",
+            path: Path::new("/nonexistent/a.jpg"),
+            references: &references,
+        };
+        let mut page = String::new();
+        image_card(&mut page, &image, 0, &[]);
+        assert_eq!(page.matches("<li>").count(), REFERENCES_SHOWN + 1);
+        assert!(page.contains(&format!("<li>caption {}</li>", REFERENCES_SHOWN - 1)));
+        assert!(!page.contains(&format!("caption {REFERENCES_SHOWN}<")));
+        assert!(page.contains("<li>… and 5 more</li>"));
     }
 }

@@ -9,7 +9,7 @@ mod histogram;
 mod html;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::Result;
 
@@ -31,11 +31,12 @@ pub struct ReportCaption {
     pub attention: Option<glimpse_model::Caption>,
 }
 
-/// An image of the split and its references.
-pub struct ReportImage {
-    pub name: String,
-    pub path: PathBuf,
-    pub references: Vec<String>,
+/// An image of the split and its references (borrowed: a copy of every sample's references
+/// once doubled the memory of a split holding a dataset's words).
+pub struct ReportImage<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    pub references: &'a [String],
 }
 
 /// Each model's colour, in the report's order: its swatch, and its line in the histograms.
@@ -49,7 +50,12 @@ fn model_color(k: usize) -> &'static str {
 }
 
 /// Returns the report's HTML.
-pub fn render(title: &str, subtitle: &str, images: &[ReportImage], models: &[ReportModel]) -> Result<String> {
+pub fn render(
+    title: &str,
+    subtitle: &str,
+    images: &[ReportImage<'_>],
+    models: &[ReportModel],
+) -> Result<String> {
     let mut page = String::new();
     html::head(&mut page, title, subtitle);
     html::metrics_table(&mut page, models);
@@ -62,7 +68,12 @@ pub fn render(title: &str, subtitle: &str, images: &[ReportImage], models: &[Rep
 
 /// The best and worst images by the first model's ranking score: its embedding similarity when
 /// the report has one, else CIDEr.
-fn ranked_images(page: &mut String, images: &[ReportImage], models: &[ReportModel], per_image: &[String]) {
+fn ranked_images(
+    page: &mut String,
+    images: &[ReportImage<'_>],
+    models: &[ReportModel],
+    per_image: &[String],
+) {
     let rank_by = ["similarity_max", "clip_similarity_max", "CIDEr"]
         .into_iter()
         .find(|m| per_image.iter().any(|p| p == m))
