@@ -26,6 +26,13 @@ impl Problems {
         self.push(format!("{location}: {}", message.as_ref()));
     }
 
+    /// An entry of `rows` captions skipped whole (a Karpathy image): counted as that many bad
+    /// rows, so that skipping it weighs what it drops against the unusable fraction.
+    pub fn bad_entry(&mut self, location: &str, rows: usize, message: impl AsRef<str>) {
+        self.bad_rows += rows;
+        self.push(format!("{location}: {}", message.as_ref()));
+    }
+
     /// A problem with a readable row (empty or over-long caption).
     pub fn at(&mut self, location: &str, message: impl AsRef<str>) {
         self.push(format!("{location}: {}", message.as_ref()));

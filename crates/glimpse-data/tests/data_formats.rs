@@ -382,6 +382,36 @@ fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
     }
 }
 
+/// A skipped Karpathy entry counts as all the captions it drops: 4 entries of 5 captions beside
+/// 100 good captions are 20 of 120 unusable (over 5%), where counting each entry once made 4 of
+/// 104 and loaded the rest without complaint.
+#[test]
+fn a_skipped_karpathy_entry_counts_as_every_caption_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let good = names(100);
+    touch_images(
+        &root.join("Images"),
+        &good.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut images: Vec<serde_json::Value> = good
+        .iter()
+        .map(|name| karpathy_entry(name, None, "train", "A man rides a horse."))
+        .collect();
+    for k in 0..4 {
+        let mut entry = karpathy_entry(&format!("gone{k}.jpg"), None, "nowhere", "A cat.");
+        entry["sentences"] = serde_json::Value::Array(vec![serde_json::json!({"raw": "A cat."}); 5]);
+        images.push(entry);
+    }
+    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
+    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+    let error = Dataset::load(&root, &LoadOptions::default()).unwrap_err();
+    assert!(
+        format!("{error:#}").contains("20 of 120 captions are unusable"),
+        "{error:#}"
+    );
+}
+
 /// The same for image names in `captions.txt`: reported with the row's `file:line`, counted and
 /// skipped.
 #[test]
