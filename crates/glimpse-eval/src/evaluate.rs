@@ -140,7 +140,10 @@ fn samples_to_score(request: &EvalRequest) -> Result<Vec<Sample>> {
     }
     match request.limit {
         Some(0) => bail!("--limit 0 leaves nothing to score"),
-        Some(limit) => samples.truncate(limit),
+        Some(limit) => {
+            samples.truncate(limit);
+            samples.shrink_to_fit();
+        }
         None => {}
     }
     Ok(samples)
@@ -214,13 +217,13 @@ fn caption_samples(
     let mut samples: Vec<Option<Sample>> = samples.into_iter().map(Some).collect();
     let results = captions
         .into_iter()
-        .filter_map(|(index, caption)| {
-            Some(ImageResult {
-                sample: samples[index].take()?,
-                caption,
-                scores: ImageScores::default(),
-                grounding: Vec::new(),
-            })
+        .map(|(index, caption)| ImageResult {
+            sample: samples[index]
+                .take()
+                .expect("caption_files reports each item once"),
+            caption,
+            scores: ImageScores::default(),
+            grounding: Vec::new(),
         })
         .collect();
     Ok((results, unreadable))

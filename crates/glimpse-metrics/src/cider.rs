@@ -53,8 +53,10 @@ impl Cider {
         self.references.push(references);
     }
 
-    /// (corpus score = mean of per-candidate scores, per-candidate scores).
-    pub fn scores(&self) -> (f64, Vec<f64>) {
+    /// (corpus score = mean of per-candidate scores, per-candidate scores). Consumes the
+    /// scorer: its word table is dropped before the frequencies are counted.
+    pub fn scores(mut self) -> (f64, Vec<f64>) {
+        self.words = Interner::default();
         if self.candidates.is_empty() {
             return (0.0, Vec::new());
         }
@@ -131,8 +133,9 @@ fn tf_idf<const N: usize>(
             (gram, f64::from(tf) * (log_documents - df.max(1.0).ln()))
         })
         .collect();
-    let norm = weights.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
     weights.sort_unstable_by_key(|&(gram, _)| gram);
+    // Summed in n-gram order, not the hash table's: the same sum whatever the hasher.
+    let norm = weights.iter().map(|(_, w)| w * w).sum::<f64>().sqrt();
     Vector { weights, norm }
 }
 

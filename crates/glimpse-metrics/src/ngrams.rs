@@ -55,8 +55,9 @@ pub type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 pub type Gram<const N: usize> = [u32; N];
 
 /// Word → id, shared by all captions of one evaluation. The words are kept once, end to end in
-/// one string, and the table holds only ids: about 20 bytes a distinct word, where a map of
-/// `String`s took several times that.
+/// one string, and the table holds only ids: a few tens of bytes a distinct word, its letters
+/// included, where a map of `String`s took several times that. Ids are `u32`: callers hold far
+/// fewer words (a dataset at most 2^24).
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     text: String,
@@ -65,26 +66,35 @@ pub struct Interner {
     table: HashTable<u32>,
 }
 
+/// The id [`Interner::known_ids`] gives a word the table does not hold.
+pub const UNKNOWN: u32 = u32::MAX;
+
 impl Interner {
     /// The ids of `tokens` as coco-caption's BLEU and CIDEr count words: split again on
     /// whitespace (Python's `str.split()`), so `1\u{a0}1/2` is two words there.
     pub fn ids(&mut self, tokens: &[String]) -> Vec<u32> {
-        tokens
-            .iter()
-            .flat_map(|t| t.split_whitespace())
-            .map(|word| self.id(word))
+        words(tokens).map(|word| self.id(word)).collect()
+    }
+
+    /// The same for words already held, [`UNKNOWN`] for the others; nothing is added.
+    pub fn known_ids(&self, tokens: &[String]) -> Vec<u32> {
+        let Interner { text, ends, table } = self;
+        words(tokens)
+            .map(|word| {
+                let found = table.find(hash(word), |&id| word_at(text, ends, id) == word);
+                found.copied().unwrap_or(UNKNOWN)
+            })
             .collect()
     }
 
     fn id(&mut self, word: &str) -> u32 {
         let Interner { text, ends, table } = self;
-        let word_at = |id: u32| {
-            let end = ends[id as usize];
-            let start = if id == 0 { 0 } else { ends[id as usize - 1] };
-            &text[start..end]
-        };
         let next = ends.len() as u32;
-        let entry = table.entry(hash(word), |&id| word_at(id) == word, |&id| hash(word_at(id)));
+        let entry = table.entry(
+            hash(word),
+            |&id| word_at(text, ends, id) == word,
+            |&id| hash(word_at(text, ends, id)),
+        );
         match entry {
             Entry::Occupied(entry) => *entry.get(),
             Entry::Vacant(entry) => {
@@ -95,6 +105,18 @@ impl Interner {
             }
         }
     }
+}
+
+/// The words of `tokens` split again on whitespace.
+fn words(tokens: &[String]) -> impl Iterator<Item = &str> {
+    tokens.iter().flat_map(|t| t.split_whitespace())
+}
+
+/// Word `id` of an [`Interner`]'s text.
+fn word_at<'a>(text: &'a str, ends: &[usize], id: u32) -> &'a str {
+    let end = ends[id as usize];
+    let start = if id == 0 { 0 } else { ends[id as usize - 1] };
+    &text[start..end]
 }
 
 fn hash(word: &str) -> u64 {

@@ -41,12 +41,8 @@ pub(super) fn image_card(page: &mut String, image: &ReportImage<'_>, index: usiz
     for reference in image.references.iter().take(REFERENCES_SHOWN) {
         let _ = write!(page, "<li>{}</li>", escape(reference));
     }
-    if let Some(more) = image
-        .references
-        .len()
-        .checked_sub(REFERENCES_SHOWN)
-        .filter(|&n| n > 0)
-    {
+    if image.references.len() > REFERENCES_SHOWN {
+        let more = image.references.len() - REFERENCES_SHOWN;
         let _ = write!(page, "<li>… and {more} more</li>");
     }
     page.push_str("</ul>");
@@ -99,11 +95,8 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_card_lists_the_first_references_and_counts_the_rest() {
-        let references: Vec<String> = (0..REFERENCES_SHOWN + 5)
-            .map(|i| format!("caption {i}"))
-            .collect();
+    fn card(references: usize) -> String {
+        let references: Vec<String> = (0..references).map(|i| format!("caption {i}")).collect();
         let image = ReportImage {
             name: "a.jpg",
             path: Path::new("/nonexistent/a.jpg"),
@@ -111,9 +104,18 @@ mod tests {
         };
         let mut page = String::new();
         image_card(&mut page, &image, 0, &[]);
+        page
+    }
+
+    #[test]
+    fn a_card_lists_the_first_references_and_counts_the_rest() {
+        let page = card(REFERENCES_SHOWN + 5);
         assert_eq!(page.matches("<li>").count(), REFERENCES_SHOWN + 1);
         assert!(page.contains(&format!("<li>caption {}</li>", REFERENCES_SHOWN - 1)));
         assert!(!page.contains(&format!("caption {REFERENCES_SHOWN}<")));
         assert!(page.contains("<li>… and 5 more</li>"));
+        let page = card(REFERENCES_SHOWN);
+        assert_eq!(page.matches("<li>").count(), REFERENCES_SHOWN);
+        assert!(!page.contains("more</li>"));
     }
 }
