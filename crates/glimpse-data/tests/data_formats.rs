@@ -281,6 +281,22 @@ fn without_split_files_the_split_is_fixed_by_name() {
     assert_eq!(names_of(&first), names_of(&again));
 }
 
+/// `count` photos in `root/Images`; their names.
+fn photos(root: &Path, count: usize) -> Vec<String> {
+    let good = names(count);
+    touch_images(
+        &root.join("Images"),
+        &good.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    good
+}
+
+/// `root/dataset_flickr8k.json` listing `images`.
+fn write_karpathy(root: &Path, images: &[serde_json::Value]) {
+    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
+    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+}
+
 /// One image of a Karpathy JSON file: its name, folder (`filepath`), split and one sentence.
 fn karpathy_entry(file: &str, path: Option<&str>, split: &str, raw: &str) -> serde_json::Value {
     let mut image = serde_json::json!({"filename": file, "split": split, "sentences": [{"raw": raw}]});
@@ -296,11 +312,7 @@ fn karpathy_entry(file: &str, path: Option<&str>, split: &str, raw: &str) -> ser
 fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
-    let good = names(100);
-    touch_images(
-        &root.join("Images"),
-        &good.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let good = photos(&root, 100);
     touch_images(&dir.path().join("outside"), &["secret.jpg"]);
     let secret = dir.path().join("outside/secret.jpg");
     let entry = |file: &str, path: Option<&str>, split: &str| {
@@ -314,8 +326,7 @@ fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
     images.push(entry("secret.jpg", Some("../outside"), "train"));
     images.push(entry(secret.to_str().unwrap(), None, "train"));
     images.push(entry("../outside/secret.jpg", None, "train"));
-    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
-    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+    write_karpathy(&root, &images);
 
     let data = Dataset::load(&root, &LoadOptions::default()).unwrap();
     assert_eq!(data.split(Split::Train).len() + data.split(Split::Val).len(), 100);
@@ -344,11 +355,7 @@ fn karpathy_paths_outside_the_data_folder_are_reported_and_skipped() {
 fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
-    let good = names(60);
-    touch_images(
-        &root.join("Images"),
-        &good.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let good = photos(&root, 60);
     touch_images(&root.join("a"), &["x.jpg"]);
     touch_images(&root.join("b"), &["x.jpg"]);
     let mut images: Vec<serde_json::Value> = good
@@ -358,8 +365,7 @@ fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
     images.push(karpathy_entry("x.jpg", Some("a"), "test", "A red circle."));
     images.push(karpathy_entry("x.jpg", Some("b"), "test", "A blue square."));
     images.push(karpathy_entry(&good[0], None, "test", "A dog runs."));
-    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
-    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+    write_karpathy(&root, &images);
 
     let data = Dataset::load(&root, &LoadOptions::default()).unwrap();
     let test = data.split(Split::Test);
@@ -389,11 +395,7 @@ fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
 fn a_skipped_karpathy_entry_counts_as_every_caption_it_drops() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
-    let good = names(100);
-    touch_images(
-        &root.join("Images"),
-        &good.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let good = photos(&root, 100);
     let mut images: Vec<serde_json::Value> = good
         .iter()
         .map(|name| karpathy_entry(name, None, "train", "A man rides a horse."))
@@ -403,8 +405,7 @@ fn a_skipped_karpathy_entry_counts_as_every_caption_it_drops() {
         entry["sentences"] = serde_json::Value::Array(vec![serde_json::json!({"raw": "A cat."}); 5]);
         images.push(entry);
     }
-    let json = serde_json::json!({"dataset": "flickr8k", "images": images});
-    fs::write(root.join("dataset_flickr8k.json"), json.to_string()).unwrap();
+    write_karpathy(&root, &images);
     let error = Dataset::load(&root, &LoadOptions::default()).unwrap_err();
     assert!(
         format!("{error:#}").contains("20 of 120 captions are unusable"),
@@ -418,11 +419,7 @@ fn a_skipped_karpathy_entry_counts_as_every_caption_it_drops() {
 fn image_names_leaving_the_images_folder_are_reported_with_their_line() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
-    let good = names(100);
-    touch_images(
-        &root.join("Images"),
-        &good.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let good = photos(&root, 100);
     touch_images(&root, &["secret.jpg"]);
     let mut csv = String::from("image,caption\n");
     for name in &good {
@@ -462,11 +459,7 @@ fn special_files_are_refused_and_problems_are_escaped() {
     );
     fs::remove_file(&fifo).unwrap();
 
-    let good = names(100);
-    touch_images(
-        &root.join("Images"),
-        &good.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
+    let good = photos(&root, 100);
     let mut csv = String::from("image,caption\n");
     for name in &good {
         csv.push_str(&format!("{name},A dog runs .\n"));
