@@ -156,7 +156,7 @@ fn verify(file: &RemoteFile, path: &Path, dir: &Path, sums: &mut BTreeMap<String
         (Expected::Recorded, None) => None,
     };
     if let Some(expected) = expected
-        && !(expected == actual)
+        && expected != actual
     {
         bail!(
             "{}: SHA-256 mismatch: expected {expected}, got {actual} (from {}); the file is corrupt or not the published one, so it was removed — run again to download it afresh",

@@ -459,7 +459,7 @@ fn special_files_are_refused_and_problems_are_escaped() {
     );
     fs::remove_file(&fifo).unwrap();
 
-    let good = photos(&root, 100);
+    let good = photos(root, 100);
     let mut csv = String::from("image,caption\n");
     for name in &good {
         csv.push_str(&format!("{name},A dog runs .\n"));

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use std::{env, fs};
 
+use glimpse_fuzz::corpus::Inputs;
 use glimpse_fuzz::{Target, corpus};
 
 fn main() {
     let dirs: Vec<PathBuf> = env::args().skip(1).map(PathBuf::from).collect();
-    let sets: Vec<(Target, Vec<(String, Vec<u8>)>)> = if dirs.is_empty() {
+    let sets: Vec<(Target, Inputs)> = if dirs.is_empty() {
         Target::ALL
             .iter()
             .map(|&t| (t, corpus::read(t).unwrap()))
@@ -47,8 +48,8 @@ fn target_of(dir: &Path) -> Target {
         .unwrap_or_else(|| panic!("{}: not named after a target", dir.display()))
 }
 
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+fn files(dir: &Path) -> Inputs {
+    let mut files: Inputs = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|entry| {
             let path = entry.unwrap().path();

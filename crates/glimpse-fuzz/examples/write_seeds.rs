@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use glimpse_fuzz::Target;
+use glimpse_fuzz::corpus::Inputs;
 use glimpse_import::FreshDecoder;
 use glimpse_model::Vocabulary;
 use glimpse_model::bundle::{Bundle, ModelCard, StorageType};
@@ -19,7 +20,7 @@ use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 fn main() {
     let out = PathBuf::from(std::env::args().nth(1).expect("usage: write_seeds DIR"));
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    let seeds: [(Target, Vec<(String, Vec<u8>)>); 6] = [
+    let seeds: [(Target, Inputs); 6] = [
         (Target::Pth, pth_seeds(&fixtures)),
         (
             Target::Import,
@@ -44,7 +45,7 @@ fn read(path: PathBuf) -> Vec<u8> {
 }
 
 /// PyTorch's own files, both containers.
-fn pth_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+fn pth_seeds(fixtures: &Path) -> Inputs {
     ["mixed_legacy", "mixed_zip"]
         .into_iter()
         .map(|name| {
@@ -59,7 +60,7 @@ fn pth_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
 /// A whole model small enough to caption in a fuzzing iteration: ResNet-18 at width 1/32 on
 /// 32×32 inputs, a decoder of 4, six words. Stored as F16 and as int8, each whole (mode 0) and
 /// as its header (mode 1).
-fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
+fn bundle_seeds() -> Inputs {
     let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"];
     let vocab = Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap();
     let decoder = FreshDecoder {
@@ -104,7 +105,7 @@ fn bundle_seeds() -> Vec<(String, Vec<u8>)> {
 
 /// The repository's odd photos (CMYK, 16-bit, EXIF-rotated, animated, a header bomb, a
 /// 20000×1 strip), small ones in every format, and browser pixels.
-fn image_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+fn image_seeds(fixtures: &Path) -> Inputs {
     let mut seeds = Vec::new();
     for entry in fs::read_dir(fixtures.join("images")).unwrap() {
         let path = entry.unwrap().path();
@@ -140,7 +141,7 @@ fn image_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// `jpeg` cut at 60% of its bytes and given a new end marker, after a stray byte before its
 /// scan, and with its scan's band fields (Ss, Se) swapped: cuts the walk once missed.
-fn cut_jpeg_seeds(jpeg: &[u8]) -> Vec<(String, Vec<u8>)> {
+fn cut_jpeg_seeds(jpeg: &[u8]) -> Inputs {
     let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
     let band = scan + 5 + 2 * usize::from(jpeg[scan + 4]);
     let stray = [&jpeg[..scan], &[0xAB], &jpeg[scan..]].concat();
@@ -154,8 +155,8 @@ fn cut_jpeg_seeds(jpeg: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 /// One small dataset per layout over images `0.jpg` … `4.jpg` (see the target's docs).
-fn dataset_seeds() -> Vec<(String, Vec<u8>)> {
-    let splits = "\00.jpg\n1.jpg\n2.jpg\n\03.jpg\n\04.jpg\n";
+fn dataset_seeds() -> Inputs {
+    let splits = "\x000.jpg\n1.jpg\n2.jpg\n\x003.jpg\n\x004.jpg\n";
     let kaggle = format!(
         "\0image,caption\n0.jpg,A dog runs on the grass .\n0.jpg,\"A dog, running\"\n1.jpg,A cat sits\n\
          2.jpg,Two men play football\n3.jpg,A red ball\n4.jpg,A woman 's hat\n{splits}\0{{\"seed\":1,\"images\":[]}}"
@@ -180,7 +181,7 @@ fn dataset_seeds() -> Vec<(String, Vec<u8>)> {
 
 /// Pairs of captions (candidate NUL reference) from the tokenizer's fixture: every rule of the
 /// jar's lexer, with brackets, quotes, dashes, clitics, numbers, abbreviations, symbols.
-fn caption_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+fn caption_seeds(fixtures: &Path) -> Inputs {
     let cases: serde_json::Value =
         serde_json::from_slice(&read(fixtures.join("metrics/ptb_tokens.json"))).unwrap();
     let texts: Vec<&str> = cases

@@ -19,7 +19,6 @@ pub const NOTEBOOK_VOCAB: &[u8] = include_bytes!("../../../tests/fixtures/torch/
 fn notebook() -> ZipArchive<Cursor<&'static [u8]>> {
     let at_start = Config {
         archive_offset: ArchiveOffset::Known(0),
-        ..Config::default()
     };
     ZipArchive::with_config(at_start, Cursor::new(NOTEBOOK)).expect("the notebook fixture is a zip")
 }

@@ -15,8 +15,11 @@ pub fn path(target: Target) -> PathBuf {
         .join(format!("{}.zip", target.name()))
 }
 
-/// Every input of a target's corpus, `(name, bytes)`, in the archive's order.
-pub fn read(target: Target) -> ZipResult<Vec<(String, Vec<u8>)>> {
+/// Named inputs, `(name, bytes)`.
+pub type Inputs = Vec<(String, Vec<u8>)>;
+
+/// Every input of a target's corpus in the archive's order.
+pub fn read(target: Target) -> ZipResult<Inputs> {
     let bytes = std::fs::read(path(target))?;
     let mut archive = ZipArchive::new(Cursor::new(bytes))?;
     let mut inputs = Vec::with_capacity(archive.len());

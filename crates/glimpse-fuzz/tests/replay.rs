@@ -4,6 +4,7 @@
 
 use burn::tensor::Device;
 use glimpse_data::{LoadOptions, Split};
+use glimpse_fuzz::corpus::Inputs;
 use glimpse_fuzz::{Target, bundle, corpus, dataset, image, import, notebook_pickle};
 use glimpse_model::Captioner;
 use glimpse_model::config::PreprocessConfig;
@@ -63,7 +64,7 @@ fn caption_corpus() {
 #[test]
 fn the_seeds_are_accepted() {
     let device = Device::flex();
-    let seeds = |target: Target| -> Vec<(String, Vec<u8>)> {
+    let seeds = |target: Target| -> Inputs {
         let inputs = corpus::read(target).unwrap();
         inputs
             .into_iter()

@@ -129,14 +129,14 @@ impl Bundle {
         check_names_and_shapes(&config, &views)?;
         let weights = read_weights(&views)?;
         for name in ["decoder.embedding.weight", "decoder.fcn.weight"] {
-            if let Some(tensor) = weights.get(name) {
-                if tensor.shape.first() != Some(&vocab.len()) {
-                    return Err(Error::VocabularySize {
-                        vocab: vocab.len(),
-                        tensor: name.into(),
-                        rows: tensor.shape.first().copied().unwrap_or(0),
-                    });
-                }
+            if let Some(tensor) = weights.get(name)
+                && tensor.shape.first() != Some(&vocab.len())
+            {
+                return Err(Error::VocabularySize {
+                    vocab: vocab.len(),
+                    tensor: name.into(),
+                    rows: tensor.shape.first().copied().unwrap_or(0),
+                });
             }
         }
         Ok(Bundle {

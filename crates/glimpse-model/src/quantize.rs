@@ -81,7 +81,7 @@ fn as_view(stored: &StoredTensor) -> Option<TensorView<'_>> {
 /// small that the scale would not be a normal float), whose values then all store as 0.
 fn channel_scale(row: &[f32], stored: impl Fn(f32) -> f32) -> f32 {
     let full = row.iter().fold(0.0f32, |max, v| max.max(v.abs())) / 127.0;
-    if !(full >= f32::MIN_POSITIVE) {
+    if full.is_nan() || full < f32::MIN_POSITIVE {
         return 1.0;
     }
     let error = |scale: f32| -> f64 {

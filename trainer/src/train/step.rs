@@ -76,7 +76,7 @@ impl Optimizers {
             AdamConfig::new()
                 .with_epsilon(1e-8)
                 .with_grad_clipping(
-                    (grad_clip > 0.0).then(|| GradientClippingConfig::Value(grad_clip as f32)),
+                    (grad_clip > 0.0).then_some(GradientClippingConfig::Value(grad_clip as f32)),
                 )
                 .init()
         };

@@ -119,7 +119,7 @@ impl Trainer<'_> {
             ));
             progress.inc(1);
             let every = self.limits.checkpoint_every;
-            if every > 0 && self.state.step % every == 0 {
+            if every > 0 && self.state.step.is_multiple_of(every) {
                 clock(&mut self.state, &mut started);
                 self.save(&mut model, false)?;
             }

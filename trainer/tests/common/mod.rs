@@ -73,6 +73,8 @@ pub fn glimpse_peak_memory<S: AsRef<OsStr>>(seconds: u64, limit: u64, args: &[S]
         .stderr(fs::File::create(&err_path).unwrap());
     // SAFETY: the hook does nothing; its presence makes std fork instead of posix_spawn.
     unsafe { command.pre_exec(|| Ok(())) };
+    // Reaped by wait4 below: std's wait does not give the child's rusage.
+    #[allow(clippy::zombie_processes)]
     let mut child = command.spawn().expect("glimpse runs");
     let pid = child.id() as libc::pid_t;
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -88,6 +90,7 @@ pub fn glimpse_peak_memory<S: AsRef<OsStr>>(seconds: u64, limit: u64, args: &[S]
         assert!(reaped == 0 || std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted);
         if Instant::now() > deadline {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("glimpse still running after {seconds} s: it hangs");
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -220,7 +220,7 @@ fn inside(shape: &str, u: f64, v: f64) -> bool {
     match shape {
         "circle" => u * u + v * v <= 1.0,
         "square" => u.abs() <= 0.92 && v.abs() <= 0.92,
-        "triangle" => v >= -1.0 && v <= 1.0 && u.abs() <= (v + 1.0) / 2.0,
+        "triangle" => (-1.0..=1.0).contains(&v) && u.abs() <= (v + 1.0) / 2.0,
         "diamond" => u.abs() + v.abs() <= 1.0,
         _ => false,
     }

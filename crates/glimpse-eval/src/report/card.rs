@@ -17,7 +17,7 @@ const REFERENCES_SHOWN: usize = 20;
 
 /// Appends the card of `image`, the `index`th of the split.
 pub(super) fn image_card(page: &mut String, image: &ReportImage<'_>, index: usize, models: &[ReportModel]) {
-    let photo = load_photo(&image.path, 640);
+    let photo = load_photo(image.path, 640);
     let _ = write!(page, r#"<section class="card"><div>"#);
     if let Some(photo) = &photo {
         let small = image::imageops::resize(
@@ -30,13 +30,13 @@ pub(super) fn image_card(page: &mut String, image: &ReportImage<'_>, index: usiz
             page,
             r#"<img class="photo" src="{}" alt="{}">"#,
             data_uri_jpeg(&small),
-            escape(&image.name)
+            escape(image.name)
         );
     }
     let _ = write!(
         page,
         "<div>{}</div></div><div><strong>References</strong><ul>",
-        escape(&image.name)
+        escape(image.name)
     );
     for reference in image.references.iter().take(REFERENCES_SHOWN) {
         let _ = write!(page, "<li>{}</li>", escape(reference));

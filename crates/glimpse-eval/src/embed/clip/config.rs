@@ -177,14 +177,14 @@ fn check_towers(text: &HfTextConfig, vision: &HfVisionConfig, path: &Path) -> Re
         ("text_config", text.hidden_size, text.num_attention_heads),
         ("vision_config", vision.hidden_size, vision.num_attention_heads),
     ] {
-        if heads == 0 || hidden % heads != 0 {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
             bail!(
                 "{}: {field}.hidden_size {hidden} is not a multiple of num_attention_heads {heads}",
                 path.display()
             );
         }
     }
-    if vision.patch_size == 0 || vision.image_size % vision.patch_size != 0 {
+    if vision.patch_size == 0 || !vision.image_size.is_multiple_of(vision.patch_size) {
         bail!(
             "{}: vision_config.image_size {} is not a multiple of patch_size {}",
             path.display(),

@@ -252,6 +252,7 @@ mod tests {
     /// The shape of openai/clip-vit-base-patch32's files: towers under `*_config_dict` beside
     /// `null`s, the legacy `eos_token_id: 2`, sizes as plain numbers, defaults for the rest.
     #[test]
+    #[allow(clippy::excessive_precision)] // OpenAI's published normalisation, digit for digit
     fn openai_style_files_are_read() {
         let config: HfConfig = serde_json::from_str(
             r#"{"model_type": "clip", "projection_dim": 512, "text_config": null, "vision_config": null,

@@ -29,6 +29,8 @@ pub(super) struct HfPreprocessor {
 }
 
 impl Default for HfPreprocessor {
+    // OpenAI's normalisation, digit for digit as CLIP's preprocessor_config.json gives it.
+    #[allow(clippy::excessive_precision)]
     fn default() -> Self {
         HfPreprocessor {
             do_resize: true,

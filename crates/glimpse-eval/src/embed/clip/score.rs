@@ -14,6 +14,9 @@ use crate::similarity::{TextEncoder, caption_similarity, finite, normalised};
 /// Photos decoded at a time.
 const IMAGE_BATCH: usize = 32;
 
+/// One image's CLIP embedding.
+type Features = Vec<f32>;
+
 /// Scores `captions[i]` for the photo `images[i]` against `references[i]`.
 pub fn clip_evaluation(
     clip: &Clip,
@@ -47,7 +50,7 @@ pub fn clip_evaluation(
 
 /// Image features of every photo that can be read (`None` for the others), and a message for
 /// each that cannot.
-fn image_features(clip: &Clip, images: &[PathBuf]) -> Result<(Vec<Option<Vec<f32>>>, Vec<String>)> {
+fn image_features(clip: &Clip, images: &[PathBuf]) -> Result<(Vec<Option<Features>>, Vec<String>)> {
     let mut features_per_image = Vec::with_capacity(images.len());
     let mut unreadable = Vec::new();
     for chunk in images.chunks(IMAGE_BATCH) {
