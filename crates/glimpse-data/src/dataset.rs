@@ -22,7 +22,7 @@ use glimpse_metrics::tokenize;
 use serde::{Deserialize, Serialize};
 
 use crate::problems::Problems;
-use crate::split::Split;
+use crate::split::{Assignments, Split};
 use crate::text::{CaptionTable, MAX_WORDS};
 use crate::{flickr8k, karpathy};
 
@@ -83,7 +83,6 @@ pub struct Dataset {
     pub problems: Problems,
 }
 
-/// Captions read from a file before splitting: image name → (`file:line`, caption) in file order.
 impl Dataset {
     /// Reads the dataset in `root`, whichever layout it has.
     pub fn load(root: &Path, options: &LoadOptions) -> Result<Dataset> {
@@ -91,64 +90,15 @@ impl Dataset {
             bail!("{}: no such data folder", shown(root));
         }
         let mut problems = Problems::default();
-        let karpathy_file = karpathy::find(root)?;
-        // `exists`, not `is_file`: a captions.txt that is a FIFO or a folder is refused by name
-        // when read, rather than mistaken for no dataset at all.
-        let (layout, name, assignments, table, images_dir) = if root.join("captions.txt").exists() {
-            let table = flickr8k::read_kaggle(&root.join("captions.txt"), &mut problems)?;
-            let assignments = match flickr8k::read_split_files(root, &mut problems)? {
-                Some(assignments) => assignments,
-                None => match &karpathy_file {
-                    Some(file) => karpathy::read(file, &mut problems)?.splits,
-                    None => flickr8k::default_split(table.images()),
-                },
-            };
-            (
-                DatasetFormat::Kaggle,
-                dataset_name(root),
-                assignments,
-                table,
-                images_folder(root),
-            )
-        } else if root.join("Flickr8k.token.txt").exists() {
-            let table = flickr8k::read_token_file(&root.join("Flickr8k.token.txt"), &mut problems)?;
-            let Some(assignments) = flickr8k::read_split_files(root, &mut problems)? else {
-                bail!(
-                    "{}: Flickr8k.token.txt is here but the split files Flickr_8k.{{train,dev,test}}Images.txt are not",
-                    shown(root)
-                );
-            };
-            (
-                DatasetFormat::Flickr8kOriginal,
-                "Flickr8k".to_string(),
-                assignments,
-                table,
-                images_folder(root),
-            )
-        } else if let Some(file) = karpathy_file {
-            let read = karpathy::read(&file, &mut problems)?;
-            let images_dir = images_folder(root);
-            (
-                DatasetFormat::Karpathy,
-                read.name,
-                read.splits,
-                read.captions,
-                images_dir,
-            )
-        } else {
-            bail!(
-                "{}: no dataset found: expected captions.txt (Kaggle Flickr8k), Flickr8k.token.txt (original Flickr8k) or dataset_*.json (Karpathy splits)",
-                shown(root)
-            );
-        };
+        let found = read_layout(root, &mut problems)?;
         let mut dataset = Dataset {
             root: root.to_path_buf(),
-            layout,
-            name,
+            layout: found.layout,
+            name: found.name,
             splits: BTreeMap::new(),
             problems,
         };
-        dataset.assemble(table, assignments, &images_dir, options)?;
+        dataset.assemble(found.table, found.assignments, &images_folder(root), options)?;
         Ok(dataset)
     }
 
@@ -156,100 +106,123 @@ impl Dataset {
     fn assemble(
         &mut self,
         table: CaptionTable,
-        assignments: BTreeMap<String, (Split, Option<PathBuf>)>,
+        assignments: Assignments,
         images_dir: &Path,
         options: &LoadOptions,
     ) -> Result<()> {
-        let (mut captions_seen, mut captions_bad) = (0usize, 0usize);
-        // Each kept word is a string of its own (about 60 bytes): the words are what bounds a
-        // dataset's memory (1 million captions of 28 one-letter words once took 3.6 GB).
-        let mut words = 0usize;
-        let (mut images_seen, mut images_bad) = (0usize, 0usize);
+        let mut tally = Tally::default();
         for (name, (split, relative)) in assignments {
             let Some(captions) = table.get(&name) else {
                 self.problems
                     .note(format!("{name}: listed in a split but has no captions; skipped"));
                 continue;
             };
-            images_seen += 1;
-            let path = match image_path(&self.root, images_dir, &name, relative.as_deref()) {
-                Ok(path) => path,
-                Err(problem) => {
-                    images_bad += 1;
-                    let location = captions.first().map_or("", |(location, _)| location.as_str());
-                    self.problems.at(location, format!("{name}: {problem}; skipped"));
-                    continue;
-                }
-            };
-            if let Some(problem) = image_file_problem(&path) {
-                images_bad += 1;
-                self.problems
-                    .note(format!("{}: {problem}; skipped", shown(&path)));
+            tally.images_seen += 1;
+            let Some(path) = self.image_file(images_dir, &name, relative.as_deref(), captions) else {
+                tally.images_bad += 1;
                 continue;
-            }
+            };
             let mut sample = Sample {
-                name: name.clone(),
+                name,
                 path,
                 raw: Vec::new(),
                 tokens: Vec::new(),
             };
             for (location, caption) in captions {
-                captions_seen += 1;
-                if caption.len() > MAX_CAPTION_BYTES {
-                    // Refused before it is tokenised: a 300 MB line made 150 M tokens.
-                    captions_bad += 1;
-                    self.problems.at(
-                        location,
-                        format!(
-                            "{name}: caption of {} bytes is over the limit of {}; skipped",
-                            caption.len(),
-                            caps::human(MAX_CAPTION_BYTES as u64)
-                        ),
-                    );
+                tally.captions_seen += 1;
+                let Some(tokens) = self.caption_tokens(&sample.name, location, caption, options) else {
+                    tally.captions_bad += 1;
                     continue;
-                }
-                let tokens = tokenize(caption);
-                if tokens.is_empty() {
-                    captions_bad += 1;
-                    self.problems
-                        .at(location, format!("{name}: empty caption; skipped"));
-                } else if tokens.len() > options.max_caption_tokens {
-                    captions_bad += 1;
-                    self.problems.at(
-                        location,
-                        format!(
-                            "{name}: caption of {} tokens is over the limit of {}; skipped",
-                            tokens.len(),
-                            options.max_caption_tokens
-                        ),
-                    );
-                } else {
-                    words += tokens.len();
-                    let max_words = options.max_words.min(MAX_WORDS);
-                    if words > max_words {
-                        bail!(
-                            "{location}: the captions hold more than {max_words} words; Glimpse reads at most that many"
-                        );
-                    }
-                    sample.raw.push(caption.clone());
-                    sample.tokens.push(tokens);
-                }
+                };
+                tally.add_words(tokens.len(), location, options)?;
+                sample.raw.push(caption.clone());
+                sample.tokens.push(tokens);
             }
             if sample.tokens.is_empty() {
-                self.problems.note(format!("{name}: no usable caption; skipped"));
+                self.problems
+                    .note(format!("{}: no usable caption; skipped", sample.name));
                 continue;
             }
             self.splits.entry(split).or_default().push(sample);
         }
+        self.check_tally(&tally, options)
+    }
+
+    /// The image file of `name`, or `None` with the reason noted (at its first caption's line
+    /// when the name itself is bad).
+    fn image_file(
+        &mut self,
+        images_dir: &Path,
+        name: &str,
+        relative: Option<&Path>,
+        captions: &[(String, String)],
+    ) -> Option<PathBuf> {
+        let path = match image_path(&self.root, images_dir, name, relative) {
+            Ok(path) => path,
+            Err(problem) => {
+                let location = captions.first().map_or("", |(location, _)| location.as_str());
+                self.problems.at(location, format!("{name}: {problem}; skipped"));
+                return None;
+            }
+        };
+        if let Some(problem) = image_file_problem(&path) {
+            self.problems
+                .note(format!("{}: {problem}; skipped", shown(&path)));
+            return None;
+        }
+        Some(path)
+    }
+
+    /// The caption's tokens, or `None` with the reason it is unusable noted at `location`.
+    fn caption_tokens(
+        &mut self,
+        name: &str,
+        location: &str,
+        caption: &str,
+        options: &LoadOptions,
+    ) -> Option<Vec<String>> {
+        let problem = if caption.len() > MAX_CAPTION_BYTES {
+            // Refused before it is tokenised: a 300 MB line made 150 M tokens.
+            format!(
+                "caption of {} bytes is over the limit of {}",
+                caption.len(),
+                caps::human(MAX_CAPTION_BYTES as u64)
+            )
+        } else {
+            let tokens = tokenize(caption);
+            if tokens.is_empty() {
+                "empty caption".to_string()
+            } else if tokens.len() > options.max_caption_tokens {
+                format!(
+                    "caption of {} tokens is over the limit of {}",
+                    tokens.len(),
+                    options.max_caption_tokens
+                )
+            } else {
+                return Some(tokens);
+            }
+        };
+        self.problems.at(location, format!("{name}: {problem}; skipped"));
+        None
+    }
+
+    /// Fails when too many captions or images were unusable, or none is left.
+    fn check_tally(&self, tally: &Tally, options: &LoadOptions) -> Result<()> {
         let bad_rows = self.problems.bad_rows();
         check_fraction(
             "captions",
-            captions_bad + bad_rows,
-            captions_seen + bad_rows,
+            tally.captions_bad + bad_rows,
+            tally.captions_seen + bad_rows,
             options,
             &self.problems,
         )?;
-        check_fraction("images", images_bad, images_seen, options, &self.problems)?;
+        check_fraction(
+            "images",
+            tally.images_bad,
+            tally.images_seen,
+            options,
+            &self.problems,
+        )?;
         // Training needs a train split and checks for it; scoring a test-only set needs none.
         if self.splits.values().all(Vec::is_empty) {
             bail!("{}: no split has usable images", shown(&self.root));
@@ -290,6 +263,92 @@ fn check_fraction(
         );
     }
     Ok(())
+}
+
+/// What a layout's files give before the samples are assembled.
+struct Found {
+    layout: DatasetFormat,
+    name: String,
+    assignments: Assignments,
+    table: CaptionTable,
+}
+
+/// Reads the captions and splits of whichever layout `root` holds.
+fn read_layout(root: &Path, problems: &mut Problems) -> Result<Found> {
+    let karpathy_file = karpathy::find(root)?;
+    // `exists`, not `is_file`: a captions.txt that is a FIFO or a folder is refused by name when
+    // read, rather than mistaken for no dataset at all.
+    if root.join("captions.txt").exists() {
+        let table = flickr8k::read_kaggle(&root.join("captions.txt"), problems)?;
+        let assignments = match flickr8k::read_split_files(root, problems)? {
+            Some(assignments) => assignments,
+            None => match &karpathy_file {
+                Some(file) => karpathy::read(file, problems)?.splits,
+                None => flickr8k::default_split(table.images()),
+            },
+        };
+        let name = dataset_name(root);
+        return Ok(Found {
+            layout: DatasetFormat::Kaggle,
+            name,
+            assignments,
+            table,
+        });
+    }
+    if root.join("Flickr8k.token.txt").exists() {
+        let table = flickr8k::read_token_file(&root.join("Flickr8k.token.txt"), problems)?;
+        let Some(assignments) = flickr8k::read_split_files(root, problems)? else {
+            bail!(
+                "{}: Flickr8k.token.txt is here but the split files Flickr_8k.{{train,dev,test}}Images.txt are not",
+                shown(root)
+            );
+        };
+        return Ok(Found {
+            layout: DatasetFormat::Flickr8kOriginal,
+            name: "Flickr8k".to_string(),
+            assignments,
+            table,
+        });
+    }
+    let Some(file) = karpathy_file else {
+        bail!(
+            "{}: no dataset found: expected captions.txt (Kaggle Flickr8k), Flickr8k.token.txt (original Flickr8k) or dataset_*.json (Karpathy splits)",
+            shown(root)
+        );
+    };
+    let read = karpathy::read(&file, problems)?;
+    Ok(Found {
+        layout: DatasetFormat::Karpathy,
+        name: read.name,
+        assignments: read.splits,
+        table: read.captions,
+    })
+}
+
+/// Counts over the whole dataset: the unusable fractions and the word budget.
+#[derive(Default)]
+struct Tally {
+    captions_seen: usize,
+    captions_bad: usize,
+    images_seen: usize,
+    images_bad: usize,
+    /// Each kept word is a string of its own (about 60 bytes): the words are what bounds a
+    /// dataset's memory (1 million captions of 28 one-letter words once took 3.6 GB).
+    words: usize,
+}
+
+impl Tally {
+    /// Counts a kept caption's words; fails past the word budget.
+    fn add_words(&mut self, count: usize, location: &str, options: &LoadOptions) -> Result<()> {
+        self.words += count;
+        let max_words = options.max_words.min(MAX_WORDS);
+        if self.words > max_words {
+            bail!(
+                "{location}: the captions hold more than {max_words} words; Glimpse reads at most that many"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Where the image `name` is: `relative` (a Karpathy `filepath/filename`) under the data folder,

@@ -274,80 +274,30 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
         Some(_) => fs::metadata(partial).map(|m| m.len()).unwrap_or(0),
         None => 0,
     };
-    let agent = agent_for(url)?;
-    let mut request = agent.get(url);
-    if let (true, Some(version)) = (offset > 0, &version) {
-        request = request
-            .set("Range", &format!("bytes={offset}-"))
-            .set("If-Range", version.trim());
-    }
-    let response = match request.call() {
-        Ok(response) => response,
-        // The part file already holds everything.
-        Err(ureq::Error::Status(416, _)) if offset > 0 => return Ok(()),
-        Err(ureq::Error::Status(code, _)) if code >= 500 => {
-            return Err(DownloadError::Retryable(format!(
-                "server error {code} from {url}"
-            )));
-        }
-        Err(ureq::Error::Status(code, _)) => {
-            return Err(DownloadError::Fatal(anyhow!(
-                "{label}: {url} answered HTTP {code}"
-            )));
-        }
-        Err(ureq::Error::Transport(t)) => {
-            return Err(DownloadError::Retryable(format!("cannot reach {url}: {t}")));
-        }
+    let Some(response) = request(url, label, offset, version.as_deref())? else {
+        return Ok(());
     };
     // 206: the server continues where we stopped; 200: it sends everything again (the file
     // changed, or the server ignores ranges), whose version is recorded for the next resume.
     let resume = offset > 0 && response.status() == 206;
     let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
     let start = if resume { offset } else { 0 };
+    let write_error = |e: std::io::Error| DownloadError::Fatal(anyhow!("{}: {e}", partial.display()));
     let mut out = fs::OpenOptions::new()
         .create(true)
         .write(true)
         .append(resume)
         .truncate(!resume)
         .open(partial)
-        .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+        .map_err(write_error)?;
     // Only once the old bytes are gone: a version never labels bytes of another.
     if !resume {
         record_version(partial, &response)?;
     }
-    let progress = match length {
-        Some(length) => ProgressBar::new(start + length).with_style(
-            ProgressStyle::with_template("{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .expect("a valid template"),
-        ),
-        None => ProgressBar::new_spinner(),
-    };
-    progress.set_prefix(label.to_string());
-    progress.set_position(start);
-    let mut reader = response.into_reader();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut received = 0u64;
-    loop {
-        let n = match reader.read(&mut buffer) {
-            Ok(n) => n,
-            Err(e) => {
-                progress.abandon();
-                return Err(DownloadError::Retryable(format!(
-                    "connection dropped after {} bytes ({e})",
-                    start + received
-                )));
-            }
-        };
-        if n == 0 {
-            break;
-        }
-        out.write_all(&buffer[..n])
-            .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
-        received += n as u64;
-        progress.inc(n as u64);
-    }
-    out.sync_all()
-        .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+    let progress = progress_bar(label, start, length);
+    let received = copy_body(response.into_reader(), &mut out, partial, &progress, start)
+        .inspect_err(|_| progress.abandon())?;
+    out.sync_all().map_err(write_error)?;
     progress.finish_and_clear();
     if let Some(length) = length
         && received < length
@@ -359,4 +309,73 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
         )));
     }
     Ok(())
+}
+
+/// Asks for `url` from byte `offset` on (if the part file's `version` still holds); `None` when
+/// the part file already holds everything.
+fn request(
+    url: &str,
+    label: &str,
+    offset: u64,
+    version: Option<&str>,
+) -> std::result::Result<Option<ureq::Response>, DownloadError> {
+    let mut request = agent_for(url)?.get(url);
+    if let (true, Some(version)) = (offset > 0, version) {
+        request = request
+            .set("Range", &format!("bytes={offset}-"))
+            .set("If-Range", version.trim());
+    }
+    match request.call() {
+        Ok(response) => Ok(Some(response)),
+        Err(ureq::Error::Status(416, _)) if offset > 0 => Ok(None),
+        Err(ureq::Error::Status(code, _)) if code >= 500 => Err(DownloadError::Retryable(format!(
+            "server error {code} from {url}"
+        ))),
+        Err(ureq::Error::Status(code, _)) => Err(DownloadError::Fatal(anyhow!(
+            "{label}: {url} answered HTTP {code}"
+        ))),
+        Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(format!("cannot reach {url}: {t}"))),
+    }
+}
+
+/// A bar from `start` to the whole length when the server says it, else a spinner.
+fn progress_bar(label: &str, start: u64, length: Option<u64>) -> ProgressBar {
+    let progress = match length {
+        Some(length) => ProgressBar::new(start + length).with_style(
+            ProgressStyle::with_template("{prefix} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .expect("a valid template"),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    progress.set_prefix(label.to_string());
+    progress.set_position(start);
+    progress
+}
+
+/// Copies the response body into `out`, the file `partial`, which already holds `start` bytes;
+/// the bytes copied.
+fn copy_body(
+    mut reader: impl Read,
+    out: &mut fs::File,
+    partial: &Path,
+    progress: &ProgressBar,
+    start: u64,
+) -> std::result::Result<u64, DownloadError> {
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut received = 0u64;
+    loop {
+        let n = reader.read(&mut buffer).map_err(|e| {
+            DownloadError::Retryable(format!(
+                "connection dropped after {} bytes ({e})",
+                start + received
+            ))
+        })?;
+        if n == 0 {
+            return Ok(received);
+        }
+        out.write_all(&buffer[..n])
+            .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
+        received += n as u64;
+        progress.inc(n as u64);
+    }
 }

@@ -2,12 +2,12 @@
 //! and the original split files.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, bail};
 
 use crate::problems::Problems;
-use crate::split::Split;
+use crate::split::{Assignments, Split};
 use crate::text::{CaptionTable, MAX_CAPTIONS, TextFile};
 
 /// The original split files, as `glimpse synth` also writes them.
@@ -89,9 +89,6 @@ pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<Ca
     Ok(table)
 }
 
-/// Each image's split, and its path when not in the images folder.
-pub type Assignments = BTreeMap<String, (Split, Option<PathBuf>)>;
-
 /// The original split files, if present: image name → split. All three or none. (Present means
 /// existing: one that is not a regular file is refused by name when read.)
 pub fn read_split_files(root: &Path, problems: &mut Problems) -> Result<Option<Assignments>> {
@@ -151,9 +148,7 @@ fn read_split_files_capped(
 
 /// A fixed split when the data comes without one: by a hash of the image name, 80% train, 10%
 /// val, 10% test — the same on every machine and independent of the file's order.
-pub fn default_split<'a>(
-    names: impl Iterator<Item = &'a String>,
-) -> BTreeMap<String, (Split, Option<PathBuf>)> {
+pub fn default_split<'a>(names: impl Iterator<Item = &'a String>) -> Assignments {
     names
         .map(|name| {
             let bucket = glimpse_model::params::stable_id(name) % 10;

@@ -10,7 +10,7 @@ use glimpse_files::{PathError, caps, confined, read_regular, shown};
 use serde::Deserialize;
 
 use crate::problems::Problems;
-use crate::split::Split;
+use crate::split::{Assignments, Split};
 use crate::text::{CaptionTable, MAX_CAPTIONS};
 
 #[derive(Deserialize)]
@@ -38,7 +38,7 @@ struct Sentence {
 /// What a Karpathy file holds.
 pub struct KarpathySplits {
     pub name: String,
-    pub splits: BTreeMap<String, (Split, Option<PathBuf>)>,
+    pub splits: Assignments,
     pub captions: CaptionTable,
 }
 

@@ -1,9 +1,14 @@
 //! The three parts of a dataset.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+/// Each image's split, and its path under the data folder when the data file gives one.
+pub type Assignments = BTreeMap<String, (Split, Option<PathBuf>)>;
 
 /// Which part of the data an image belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
