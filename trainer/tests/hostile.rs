@@ -13,10 +13,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{
-    glimpse_peak_memory, glimpse_within, mkfifo, ok, synth, text, tiny_config, torch_fixtures as fixtures,
-    train_args,
-};
+use common::{glimpse_within, mkfifo, ok, synth, text, tiny_config, torch_fixtures as fixtures, train_args};
 
 /// Generous for a debug build loading a ResNet-50; a hang never finishes at all.
 const PROMPT: u64 = 120;
@@ -551,52 +548,4 @@ fn a_truncated_jpeg_is_captioned_with_a_warning() {
             "{stderr}"
         );
     }
-}
-
-/// A Flickr8k-layout folder with one image of `references` references of `words` words each,
-/// no two words alike (`b`, `c`, … `ab`, `bb`, …: letters only, so each is one token), written
-/// as it is made so that the test process stays small (its peak counts in its child's).
-fn distinct_word_references(data: &Path, references: usize, words: usize) {
-    use std::io::Write as _;
-    fs::create_dir_all(data.join("Images")).unwrap();
-    fs::write(data.join("Images/a.jpg"), b"").unwrap();
-    let mut file = std::io::BufWriter::new(fs::File::create(data.join("Flickr8k.token.txt")).unwrap());
-    let mut next = 0usize;
-    for i in 0..references {
-        write!(file, "a.jpg#{i}\t").unwrap();
-        for k in 0..words {
-            next += 1;
-            let mut n = next;
-            while n > 0 {
-                file.write_all(&[b'a' + (n % 26) as u8]).unwrap();
-                n /= 26;
-            }
-            file.write_all(if k + 1 == words { b"\n" } else { b" " }).unwrap();
-        }
-    }
-    file.flush().unwrap();
-    fs::write(data.join("Flickr_8k.testImages.txt"), "a.jpg\n").unwrap();
-    for split in ["train", "dev"] {
-        fs::write(data.join(format!("Flickr_8k.{split}Images.txt")), "").unwrap();
-    }
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn scoring_references_of_distinct_words_takes_memory_in_proportion_to_them() {
-    // One image with 20,000 references of 40 words, all 800,000 words distinct (a 5 MB file):
-    // scoring them took 486 MB when CIDEr held its n-gram sets and every length's frequencies
-    // at once and BLEU interned every word of the set; 129 MB since. (At the dataset's budget of
-    // 16 million distinct words `compare` took 9.7 GB; now 2.5 GB, 1.9 GB of it the dataset.)
-    const LIMIT: u64 = 250 << 20;
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    distinct_word_references(&data, 20_000, 40);
-    let captions = dir.path().join("captions.json");
-    fs::write(&captions, r#"{"a.jpg": "a dog on the grass"}"#).unwrap();
-    let set = format!("x={}", captions.display());
-    let args = ["compare", "--data", data.to_str().unwrap(), &set];
-    let (stderr, succeeded, peak) = glimpse_peak_memory(PROMPT, LIMIT, &args);
-    assert!(succeeded, "{stderr}");
-    assert!(peak < LIMIT, "scoring took {} MB", peak >> 20);
 }

@@ -161,10 +161,8 @@ fn caption_samples(
         ProgressStyle::with_template("captioning {bar:30} {pos}/{len} images, {per_sec}, eta {eta}")
             .expect("a valid template"),
     );
-    let mut captions = Vec::with_capacity(samples.len()); // (sample index, caption)
-    let mut unreadable = Vec::new();
     let indexed: Vec<(usize, &Sample)> = samples.iter().enumerate().collect();
-    let mut warnings = 0;
+    let mut outcomes = Outcomes::with_capacity(samples.len());
     caption_files(
         captioner,
         &indexed,
@@ -176,46 +174,15 @@ fn caption_samples(
         batch,
         progress,
         |outcome| {
-            match outcome {
-                Captioned::Unreadable {
-                    item: (_, item),
-                    error,
-                } => {
-                    let message = format!(
-                        "{}: {}",
-                        shown(&item.path),
-                        terminal_safe(&format!("{:#}", anyhow::Error::from(error)))
-                    );
-                    eprintln!("skipped unreadable image {message}");
-                    unreadable.push(message);
-                }
-                Captioned::Caption {
-                    item: &(index, item),
-                    caption,
-                    warning,
-                    ..
-                } => {
-                    if let Some(warning) = warning {
-                        warnings += 1;
-                        if warnings <= WARNINGS_SHOWN {
-                            eprintln!("warning: {}: {warning}", shown(&item.path));
-                        }
-                    }
-                    captions.push((index, caption))
-                }
-            }
+            outcomes.add(outcome);
             Ok(())
         },
     )?;
-    if warnings > WARNINGS_SHOWN {
-        eprintln!(
-            "warning: {} more captions with a warning (a damaged photo, or <PAD>/<SOS> in the caption)",
-            warnings - WARNINGS_SHOWN
-        );
-    }
+    outcomes.count_warnings_not_shown();
     // Each sample moves into its result: a copy doubled the split's memory.
     let mut samples: Vec<Option<Sample>> = samples.into_iter().map(Some).collect();
-    let results = captions
+    let results = outcomes
+        .captions
         .into_iter()
         .map(|(index, caption)| ImageResult {
             sample: samples[index]
@@ -226,7 +193,70 @@ fn caption_samples(
             grounding: Vec::new(),
         })
         .collect();
-    Ok((results, unreadable))
+    Ok((results, outcomes.unreadable))
+}
+
+/// What captioning a split gave so far.
+struct Outcomes {
+    /// (the sample's index, its caption), in the order captioned.
+    captions: Vec<(usize, Caption)>,
+    /// A message per photo that could not be read.
+    unreadable: Vec<String>,
+    /// Captions that came with a warning.
+    warnings: usize,
+}
+
+impl Outcomes {
+    fn with_capacity(samples: usize) -> Self {
+        Outcomes {
+            captions: Vec::with_capacity(samples),
+            unreadable: Vec::new(),
+            warnings: 0,
+        }
+    }
+
+    /// Keeps a caption, printing its warning if it is among the first; or reports the photo
+    /// as unreadable.
+    fn add(&mut self, outcome: Captioned<'_, (usize, &Sample)>) {
+        match outcome {
+            Captioned::Unreadable {
+                item: (_, item),
+                error,
+            } => {
+                let message = format!(
+                    "{}: {}",
+                    shown(&item.path),
+                    terminal_safe(&format!("{:#}", anyhow::Error::from(error)))
+                );
+                eprintln!("skipped unreadable image {message}");
+                self.unreadable.push(message);
+            }
+            Captioned::Caption {
+                item: &(index, item),
+                caption,
+                warning,
+                ..
+            } => {
+                if let Some(warning) = warning {
+                    self.warnings += 1;
+                    if self.warnings <= WARNINGS_SHOWN {
+                        eprintln!("warning: {}: {warning}", shown(&item.path));
+                    }
+                }
+                self.captions.push((index, caption))
+            }
+        }
+    }
+
+    /// One line for the warnings [`Outcomes::add`] did not print.
+    fn count_warnings_not_shown(&self) {
+        if self.warnings > WARNINGS_SHOWN {
+            eprintln!(
+                "warning: {} more captions with a warning (a damaged photo, or <PAD>/<SOS> in the caption)",
+                self.warnings - WARNINGS_SHOWN
+            );
+        }
+    }
 }
 
 /// Per-image warnings printed before the rest are counted: an untrained model would otherwise

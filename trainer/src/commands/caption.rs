@@ -123,11 +123,6 @@ pub fn run(args: CaptionArgs) -> Result<Exit> {
 fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     let options = request.decoding.options()?;
     glimpse_model::generate::explore::check_alternatives(request.alternatives)?;
-    let style = FigureStyle {
-        alpha: request.alpha,
-        colormap: request.colormap,
-        ..FigureStyle::default()
-    };
     if request.images.is_empty() {
         bail!("no images given");
     }
@@ -156,38 +151,11 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         &caption_request,
         batch,
         progress_bar(request.images.len()),
-        |outcome| match outcome {
-            Captioned::Unreadable {
-                item: (path, _),
-                error,
-            } => {
+        |outcome| {
+            if matches!(outcome, Captioned::Unreadable { .. }) {
                 failures += 1;
-                report_error(request.json, path, &why_unreadable(error), out)
             }
-            Captioned::Caption {
-                item: (path, figure),
-                photo,
-                caption,
-                beams,
-                ms,
-                stages,
-                warning,
-            } => {
-                if let Some(warning) = &warning {
-                    eprintln!("warning: {}: {warning}", shown(path));
-                }
-                let captioned = Shown {
-                    caption: &caption,
-                    beams: &beams,
-                    times: (ms, stages),
-                    warning,
-                };
-                print_caption(request, path, captioned, out)?;
-                match &request.attention_png {
-                    Some(dir) => save_figure(&dir.join(figure), &photo, &caption, style),
-                    None => Ok(()),
-                }
-            }
+            print_outcome(request, outcome, out)
         },
     )?;
     if failures > 0 {
@@ -197,6 +165,49 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints an image's caption, or why it has none, and saves its figure when asked.
+fn print_outcome(
+    request: &CaptionArgs,
+    outcome: Captioned<'_, (PathBuf, String)>,
+    out: &mut impl Write,
+) -> Result<()> {
+    match outcome {
+        Captioned::Unreadable {
+            item: (path, _),
+            error,
+        } => report_error(request.json, path, &why_unreadable(error), out),
+        Captioned::Caption {
+            item: (path, figure),
+            photo,
+            caption,
+            beams,
+            ms,
+            stages,
+            warning,
+        } => {
+            if let Some(warning) = &warning {
+                eprintln!("warning: {}: {warning}", shown(path));
+            }
+            let captioned = Shown {
+                caption: &caption,
+                beams: &beams,
+                times: (ms, stages),
+                warning,
+            };
+            print_caption(request, path, captioned, out)?;
+            let Some(dir) = &request.attention_png else {
+                return Ok(());
+            };
+            let style = FigureStyle {
+                alpha: request.alpha,
+                colormap: request.colormap,
+                ..FigureStyle::default()
+            };
+            save_figure(&dir.join(figure), &photo, &caption, style)
+        }
+    }
 }
 
 /// What the flags ask of each image besides its caption; the prefix's words looked up in the

@@ -52,63 +52,6 @@ pub fn glimpse_within<S: AsRef<OsStr>>(seconds: u64, env: &[(&str, &str)], args:
     }
 }
 
-/// Runs `glimpse ARGS` (stdout discarded) within `seconds` and returns its stderr, whether it
-/// succeeded, and its peak resident memory in bytes: `ru_maxrss` from `wait4` for that child.
-/// Linux starts an exec'd process's figure at the high-water mark of the memory it replaces:
-/// spawned with posix_spawn, that is the test process's whole peak (134 MB, its binary's pages
-/// included); forked, only the anonymous pages it copied. So this forks (a `pre_exec` hook does),
-/// and checks that those stay under a quarter of `limit`: a figure under `limit` is the child's.
-#[cfg(target_os = "linux")]
-pub fn glimpse_peak_memory<S: AsRef<OsStr>>(seconds: u64, limit: u64, args: &[S]) -> (String, bool, u64) {
-    use std::os::unix::process::CommandExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let err_path = dir.path().join("stderr");
-    let own = anonymous_resident_bytes();
-    assert!(own < limit / 4, "the test process holds {} MB", own >> 20);
-    let mut command = Command::new(GLIMPSE);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&err_path).unwrap());
-    // SAFETY: the hook does nothing; its presence makes std fork instead of posix_spawn.
-    unsafe { command.pre_exec(|| Ok(())) };
-    // Reaped by wait4 below: std's wait does not give the child's rusage.
-    #[allow(clippy::zombie_processes)]
-    let mut child = command.spawn().expect("glimpse runs");
-    let pid = child.id() as libc::pid_t;
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut status = 0;
-    // SAFETY: an all-zero `rusage` is a valid value; wait4 fills it when it reaps our child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: waits without blocking for our own child, by the pid Command gave us.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == pid {
-            break;
-        }
-        assert!(reaped == 0 || std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted);
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("glimpse still running after {seconds} s: it hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let succeeded = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-    let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
-    (fs::read_to_string(&err_path).unwrap(), succeeded, peak)
-}
-
-/// This process's anonymous resident memory (`RssAnon` of /proc/self/status), in bytes.
-#[cfg(target_os = "linux")]
-fn anonymous_resident_bytes() -> u64 {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let line = status.lines().find(|l| l.starts_with("RssAnon:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 /// Runs `glimpse ARGS`, requires success, returns stdout.
 pub fn ok<S: AsRef<OsStr>>(args: &[S]) -> String {
     let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
