@@ -58,8 +58,11 @@ for target in "${targets[@]}"; do
   if [ -f "corpus/$target.zip" ]; then
     unzip -q -n "corpus/$target.zip" 'min-*' -d "$full" 2>/dev/null || true
   fi
+  # A target's dictionary (dicts/<target>.dict: its formats' markers and chunk names), if any.
+  dict=()
+  [ -f "dicts/$target.dict" ] && dict=(-dict="$PWD/dicts/$target.dict")
   if [ "$seconds" -gt 0 ]; then
-    fuzz run "$target" "$full" "$named" -- "${limits[@]}" -max_total_time="$seconds" \
+    fuzz run "$target" "$full" "$named" -- "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" \
       -artifact_prefix="$artifacts/" -print_final_stats=1 -report_slow_units=2 \
       > "$work/logs/$target.log" 2>&1 || echo "$target: a finding, see $artifacts and $work/logs/$target.log"
     grep -E '^(stat::(number_of_executed_units|peak_rss_mb|slowest_unit_time_sec)|Done)' "$work/logs/$target.log" || true
