@@ -2,7 +2,6 @@
 //! `dataset_coco.json`): `{"dataset", "images": [{"filename", "filepath"?, "split",
 //! "sentences": [{"raw", "tokens"}]}]}`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -72,6 +71,40 @@ pub fn find(root: &Path) -> Result<Option<PathBuf>> {
 /// unknown split, and images whose `filepath` or `filename` would lead outside the data folder
 /// (absolute, or with `..`), are reported and skipped.
 pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
+    let file = parse(path)?;
+    let mut splits = Assignments::new();
+    let mut captions = CaptionTable::default();
+    for (index, image) in file.images.into_iter().enumerate() {
+        let location = format!("{}: images[{index}]", shown(path));
+        let assignment = match assignment(&image, &splits) {
+            Ok(assignment) => assignment,
+            Err(problem) => {
+                // A skipped entry drops all its captions, and counts as that many: counted as
+                // one, entries of five captions could drop a fifth of a file within the 5%
+                // allowance.
+                let rows = image.sentences.len().max(1);
+                problems.bad_entry(&location, rows, format!("{problem}; skipped"));
+                continue;
+            }
+        };
+        for (k, sentence) in image.sentences.into_iter().enumerate() {
+            captions.push(
+                &image.filename,
+                format!("{location}.sentences[{k}]"),
+                sentence.raw,
+            )?;
+        }
+        splits.insert(image.filename, assignment);
+    }
+    Ok(KarpathySplits {
+        name: file.dataset.unwrap_or_else(|| "karpathy".to_string()),
+        splits,
+        captions,
+    })
+}
+
+/// The file's JSON, refused when it holds more than [`MAX_CAPTIONS`] sentences.
+fn parse(path: &Path) -> Result<File> {
     let text = read_regular(path, caps::DATASET_TEXT, "Karpathy split file")?;
     let file: File = serde_json::from_slice(&text).map_err(|e| {
         anyhow::anyhow!(
@@ -92,50 +125,24 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
             shown(path)
         );
     }
-    let mut splits = BTreeMap::new();
-    let mut captions = CaptionTable::default();
-    for (index, image) in file.images.into_iter().enumerate() {
-        let location = format!("{}: images[{index}]", shown(path));
-        // A skipped entry drops all its captions, and counts as that many: counted as one,
-        // entries of five captions could drop a fifth of a file within the 5% allowance.
-        let rows = image.sentences.len().max(1);
-        let split = match image.split.as_str() {
-            "train" | "restval" => Split::Train,
-            "val" => Split::Val,
-            "test" => Split::Test,
-            other => {
-                problems.bad_entry(&location, rows, format!("unknown split `{other}`; skipped"));
-                continue;
-            }
-        };
-        // Captions and splits are keyed by file name: a second image of one name (another
-        // folder's, or the same listed in two splits) would silently merge with the first.
-        if splits.contains_key(&image.filename) {
-            let name = &image.filename;
-            problems.bad_entry(&location, rows, format!("a second image named `{name}`; skipped"));
-            continue;
-        }
-        let relative = match inside_data_folder(&image) {
-            Ok(relative) => relative,
-            Err(problem) => {
-                problems.bad_entry(&location, rows, format!("{problem}; skipped"));
-                continue;
-            }
-        };
-        for (k, sentence) in image.sentences.into_iter().enumerate() {
-            captions.push(
-                &image.filename,
-                format!("{location}.sentences[{k}]"),
-                sentence.raw,
-            )?;
-        }
-        splits.insert(image.filename, (split, relative));
+    Ok(file)
+}
+
+/// The entry's split and path under the data folder, or why it is skipped.
+fn assignment(image: &Image, splits: &Assignments) -> std::result::Result<(Split, Option<PathBuf>), String> {
+    let split = match image.split.as_str() {
+        "train" | "restval" => Split::Train,
+        "val" => Split::Val,
+        "test" => Split::Test,
+        other => return Err(format!("unknown split `{other}`")),
+    };
+    // Captions and splits are keyed by file name: a second image of one name (another
+    // folder's, or the same listed in two splits) would silently merge with the first.
+    if splits.contains_key(&image.filename) {
+        return Err(format!("a second image named `{}`", image.filename));
     }
-    Ok(KarpathySplits {
-        name: file.dataset.unwrap_or_else(|| "karpathy".to_string()),
-        splits,
-        captions,
-    })
+    let relative = inside_data_folder(image).map_err(|problem| problem.to_string())?;
+    Ok((split, relative))
 }
 
 /// The image's path relative to the data folder (`filepath/filename`, or `None` for a file in
