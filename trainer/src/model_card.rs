@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glimpse_files::shown;
+use glimpse_files::{caps, read_regular, shown};
 use glimpse_model::Bundle;
 
 use crate::files::write_atomically;
@@ -29,9 +29,10 @@ pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> 
     // Replaced only when it is this bundle's own card; anything else there (another bundle's
     // card, someone's notes, a file that cannot be read) is kept.
     let own = format!("{MARKER} {} -->", marker_name(&file_name));
-    let ours = match std::fs::read(&path) {
+    // (A regular file of at most a config's size: a FIFO there hung `export`.)
+    let ours = match read_regular(&path, caps::CONFIG, "model card") {
         Ok(bytes) => bytes.starts_with(own.as_bytes()),
-        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Err(e) => e.is_not_found(),
     };
     if !ours {
         let stem = bundle_path

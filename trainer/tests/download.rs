@@ -285,6 +285,55 @@ fn a_partial_file_from_an_earlier_run_is_continued_only_if_unchanged() {
     assert_eq!(attempt(&text[..100], None), range(None));
 }
 
+/// A link planted at a partial file's name is replaced, not appended to; a link to a device at
+/// its version's name is no version (it filled memory), and a FIFO there, which hung the command
+/// before it asked the server, is refused by name, as any output that is not a regular file.
+#[cfg(unix)]
+#[test]
+fn partial_files_are_never_written_through_links_nor_versions_read_from_special_files() {
+    let (text, _) = archives();
+    let state = Arc::new(Mutex::new(State::default()));
+    state
+        .lock()
+        .unwrap()
+        .files
+        .insert("/t/Flickr8k_text.zip".into(), Behaviour::Serve(text.clone()));
+    let address = serve(Arc::clone(&state));
+    let file = remote(&address, "/t/Flickr8k_text.zip", &text);
+    for special in ["fifo", "/dev/zero"] {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let part = dir.path().join("Flickr8k_text.zip.part");
+        std::os::unix::fs::symlink(&victim, &part).unwrap();
+        let version = dir.path().join("Flickr8k_text.zip.part.version");
+        match special {
+            "fifo" => glimpse_files::testing::mkfifo(&version),
+            device => std::os::unix::fs::symlink(device, &version).unwrap(),
+        }
+        let (done, finished) = std::sync::mpsc::channel();
+        let (file, target) = (file.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || done.send(fetch_all(&[file], &target).map_err(|e| e.to_string())));
+        let result = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("a {special} as the version hangs the download"));
+        match special {
+            "fifo" => {
+                let error = result.unwrap_err();
+                assert!(
+                    error.contains("part.version: exists and is not a regular file"),
+                    "{error}"
+                );
+            }
+            _ => {
+                result.unwrap();
+                assert_eq!(std::fs::read(dir.path().join("Flickr8k_text.zip")).unwrap(), text);
+            }
+        }
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+}
+
 /// `glimpse data` goes through the proxy HTTP_PROXY names, unless NO_PROXY names the host.
 #[test]
 fn downloads_go_through_the_environments_proxy() {

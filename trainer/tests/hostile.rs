@@ -3,7 +3,10 @@
 //! its checkpoint's training config as a fresh start does; an image whose name is too long for a
 //! cache file is still trained on; names and words cannot send escape sequences or forge output
 //! lines; figures of images sharing a stem do not overwrite each other; `SOURCE_DATE_EPOCH`
-//! dates model cards; scoring references of distinct words takes memory in proportion to them.
+//! dates model cards; files in a run or data folder are never written through a planted link;
+//! a checkpoint's optimizer state must be its model's; a decoder too large to train is refused
+//! before its weights are made; caption files are held to one caption of bounded length per
+//! image.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -548,4 +551,188 @@ fn a_truncated_jpeg_is_captioned_with_a_warning() {
             "{stderr}"
         );
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn run_files_are_never_written_through_links_nor_read_from_special_files() {
+    use std::os::unix::fs::symlink;
+    // A link planted at `steps.csv` sent a resumed (or fresh) run's rows into the file it
+    // named; a FIFO there hung the resume (past SIGTERM) and `/dev/zero` filled memory.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let victim = dir.path().join("victim.txt");
+    fs::write(&victim, "precious\n").unwrap();
+    let fresh = dir.path().join("fresh");
+    fs::create_dir(&fresh).unwrap();
+    symlink(&victim, fresh.join("steps.csv")).unwrap();
+    ok(&train_args(&data, &fresh, &config, &["--max-steps", "1"]));
+    let steps = fresh.join("steps.csv");
+    assert!(fs::symlink_metadata(&steps).unwrap().is_file());
+    fs::remove_file(&steps).unwrap();
+    symlink(&victim, &steps).unwrap();
+    let run = fresh.to_str().unwrap();
+    ok(&["train", "--resume", run, "--max-steps", "2"]);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(fs::symlink_metadata(&steps).unwrap().is_file());
+
+    fs::remove_file(&steps).unwrap();
+    mkfifo(&steps);
+    fails_with(
+        &["train", "--resume", run, "--max-steps", "3"],
+        &format!("the step log {FIFO}"),
+    );
+    fs::remove_file(&steps).unwrap();
+    symlink("/dev/zero", &steps).unwrap();
+    fails_with(
+        &["train", "--resume", run, "--max-steps", "3"],
+        "the step log is a character device, not a regular file",
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_feature_cache_folder_that_is_a_link_is_refused() {
+    // The cache's files were written to (and read back from) wherever the link pointed.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, data.join(".glimpse-cache")).unwrap();
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let args = train_args(&data, &dir.path().join("run"), &config, &["--max-steps", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, "the feature cache folder is a symbolic link");
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+#[test]
+fn a_fifo_beside_an_exported_bundle_does_not_hang_the_model_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    mkfifo(&out.join("README.md"));
+    let exported = out.join("m.safetensors");
+    let result = glimpse_within(
+        PROMPT,
+        &[],
+        &[
+            "export",
+            bundle.to_str().unwrap(),
+            "--out",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(result.status.success(), "{}", text(&result.stderr));
+    // The README.md there is not this bundle's card, so the card goes beside it.
+    assert!(out.join("m.README.md").is_file());
+}
+
+#[test]
+fn an_optimizer_state_of_another_model_is_refused_by_name() {
+    // Adam's moments are keyed by parameter ids, which come from the seed: another run's state
+    // for other sizes loaded silently and the first step panicked inside burn.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let run = |name: &str, decoder_dim: u64| {
+        let folder = dir.path().join(name);
+        fs::create_dir(&folder).unwrap();
+        let config = tiny_config(
+            &folder,
+            serde_json::json!({"epochs": 1, "decoder_dim": decoder_dim}),
+        );
+        let run = folder.join("run");
+        ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+        run.join("last.safetensors")
+    };
+    let (ours, theirs) = (run("a", 64), run("b", 48));
+    let mut checkpoint = glimpse::train::checkpoint::Checkpoint::read(&ours).unwrap();
+    let other = glimpse::train::checkpoint::Checkpoint::read(&theirs).unwrap();
+    checkpoint.decoder_optimizer = other.decoder_optimizer;
+    fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
+    let resume = ours.parent().unwrap().to_str().unwrap();
+    let out = fails_with(
+        &["train", "--resume", resume, "--max-steps", "2"],
+        "last.safetensors: optimizer state: `",
+    );
+    assert!(
+        text(&out.stderr).contains("the state of another model"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_decoder_too_large_to_train_is_refused_before_its_weights_are_made() {
+    // Within the captioning caps, but 238 million weights: training took 7.1 GB and then
+    // failed to allocate while saving (under an 8 GB limit).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let config = tiny_config(
+        dir.path(),
+        serde_json::json!({"decoder_dim": 5792, "embed_dim": 1000, "attention_dim": 4096}),
+    );
+    let args = train_args(&data, &dir.path().join("run"), &config, &["--max-steps", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, "Glimpse trains decoders of at most 67108864");
+}
+
+#[test]
+fn caption_files_hold_one_bounded_caption_per_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 20, 4);
+    let test_images: Vec<String> = fs::read_to_string(data.join("Flickr_8k.testImages.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let captions = |caption: &dyn Fn(usize) -> String| -> String {
+        let entries: Vec<String> = test_images
+            .iter()
+            .enumerate()
+            .map(|(i, image)| format!("{}: {}", Value::from(image.as_str()), Value::from(caption(i))))
+            .collect();
+        format!("{{{}}}", entries.join(", "))
+    };
+    let file = dir.path().join("captions.json");
+    let set = format!("x={}", file.display());
+    let compare = ["compare", "--data", data.to_str().unwrap(), &set];
+    // A byte-order mark is not JSON, but editors write one: read past it.
+    fs::write(&file, format!("\u{feff}{}", captions(&|_| "a red circle".into()))).unwrap();
+    ok(&compare);
+    // An image named twice: serde kept the last caption silently.
+    let twice = captions(&|_| "a red circle".into()).replacen(
+        '}',
+        &format!(", {}: \"a cat\"}}", Value::from(test_images[0].as_str())),
+        1,
+    );
+    fs::write(&file, twice).unwrap();
+    fails_with(&compare, &format!("`{}` has two captions", test_images[0]));
+    // Longer than a dataset's reference may be.
+    fs::write(
+        &file,
+        captions(&|i| {
+            if i == 0 {
+                "a ".repeat(40_000)
+            } else {
+                "a dog".into()
+            }
+        }),
+    )
+    .unwrap();
+    fails_with(&compare, "has 80000 bytes, over the 64 KiB a caption may have");
+    // More words than any captioner writes (ROUGE-L's work grows with them).
+    fs::write(
+        &file,
+        captions(&|i| if i == 0 { "a ".repeat(1025) } else { "a dog".into() }),
+    )
+    .unwrap();
+    fails_with(&compare, "has 1025 words; captions of at most 1024 are scored");
 }

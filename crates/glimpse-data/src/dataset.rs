@@ -27,8 +27,9 @@ use crate::text::{CaptionTable, MAX_WORDS};
 use crate::{flickr8k, karpathy};
 
 /// The longest caption tokenised: a real one is a sentence; anything longer is skipped as
-/// over-long before tokenising it costs memory in proportion.
-const MAX_CAPTION_BYTES: usize = 64 << 10;
+/// over-long before tokenising it costs memory in proportion. (`compare` holds the captions it
+/// scores to the same length.)
+pub const MAX_CAPTION_BYTES: usize = 64 << 10;
 
 /// One image and its reference captions.
 #[derive(Debug, Clone)]

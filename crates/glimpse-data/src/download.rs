@@ -121,7 +121,7 @@ fn write_sums(dir: &Path, sums: &BTreeMap<String, String>) -> Result<()> {
         .iter()
         .map(|(name, hex)| format!("{hex}  {name}\n"))
         .collect();
-    fs::write(dir.join(SUMS), text)?;
+    glimpse_files::write_replacing(&dir.join(SUMS), text.as_bytes())?;
     Ok(())
 }
 
@@ -226,7 +226,9 @@ fn record_version(partial: &Path, response: &ureq::Response) -> std::result::Res
         .header("ETag")
         .or_else(|| response.header("Last-Modified"));
     let written = match version {
-        Some(version) => fs::write(&path, version),
+        Some(version) => {
+            glimpse_files::write_replacing(&path, version.as_bytes()).map_err(std::io::Error::other)
+        }
         None => fs::remove_file(&path).or_else(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Ok(()),
             _ => Err(e),
@@ -240,6 +242,9 @@ enum DownloadError {
     Retryable(String),
     Fatal(anyhow::Error),
 }
+
+/// The longest version (an `ETag` or a date) read back from beside a partial file.
+const MAX_VERSION_BYTES: u64 = 4096;
 
 /// Where the version of a partial file is kept: the `ETag` (or `Last-Modified`) of the response
 /// its bytes came from, sent back as `If-Range` so that a file changed on the server since is
@@ -267,11 +272,21 @@ fn agent_for(url: &str) -> std::result::Result<ureq::Agent, DownloadError> {
 }
 
 fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<(), DownloadError> {
-    let version = fs::read_to_string(validator_path(partial)).ok();
+    // A version that cannot be read (a FIFO or a device there once hung this or filled memory)
+    // is no version.
+    let version = glimpse_files::read_regular_to_string(
+        &validator_path(partial),
+        MAX_VERSION_BYTES,
+        "download version",
+    )
+    .ok();
     // Bytes of unknown version are never continued: without If-Range a changed file would be
-    // appended to.
+    // appended to. Nor are a link's: a fresh download replaces the link, never writes through it.
     let offset = match version {
-        Some(_) => fs::metadata(partial).map(|m| m.len()).unwrap_or(0),
+        Some(_) => fs::symlink_metadata(partial)
+            .ok()
+            .filter(|m| m.is_file())
+            .map_or(0, |m| m.len()),
         None => 0,
     };
     let Some(response) = request(url, label, offset, version.as_deref())? else {
@@ -283,13 +298,12 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
     let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
     let start = if resume { offset } else { 0 };
     let write_error = |e: std::io::Error| DownloadError::Fatal(anyhow!("{}: {e}", partial.display()));
-    let mut out = fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(resume)
-        .truncate(!resume)
-        .open(partial)
-        .map_err(write_error)?;
+    let mut out = if resume {
+        fs::OpenOptions::new().append(true).open(partial)
+    } else {
+        glimpse_files::create_fresh(partial)
+    }
+    .map_err(write_error)?;
     // Only once the old bytes are gone: a version never labels bytes of another.
     if !resume {
         record_version(partial, &response)?;

@@ -6,13 +6,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use glimpse_data::{Sample, Split};
-use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe, write_replacing};
+use glimpse_files::{shown, terminal_safe, write_replacing};
 use glimpse_metrics::tokenize;
 
+use crate::caption_file::read_captions;
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, load_for_scoring, score_set};
+
+/// The most words a scored caption may have: far beyond any captioner's (detailed captions run
+/// to a few hundred), and what keeps ROUGE-L's work against a dataset's references bounded
+/// (it grows with the caption's words times the references'; 200,000 words took minutes).
+pub const MAX_CANDIDATE_TOKENS: usize = 1024;
 
 #[derive(Debug, Clone)]
 pub struct CompareRequest {
@@ -36,19 +42,6 @@ pub fn parse_set(text: &str) -> std::result::Result<(String, PathBuf), String> {
         return Err(format!("`{text}` is not NAME=CAPTIONS.json"));
     }
     Ok((name.to_string(), PathBuf::from(file)))
-}
-
-/// A caption file: a regular file of at most [`caps::CAPTIONS`] bytes holding one JSON object.
-fn read_captions(path: &Path) -> Result<BTreeMap<String, String>> {
-    let text = read_regular_to_string(path, caps::CAPTIONS, "caption file")?;
-    serde_json::from_str(&text).map_err(|e| {
-        anyhow!(
-            "{}:{}:{}: expected a JSON object {{\"image\": \"caption\"}}: {e}",
-            shown(path),
-            e.line(),
-            e.column()
-        )
-    })
 }
 
 /// Scores every set; returns one [`ReportModel`] per set (metrics under coco-caption's names).
@@ -130,6 +123,18 @@ fn score_model(
     embedders: &Embedders,
 ) -> Result<ReportModel> {
     let tokens: Vec<Vec<String>> = samples.iter().map(|s| tokenize(&captions[&s.name])).collect();
+    if let Some((sample, tokens)) = samples
+        .iter()
+        .zip(&tokens)
+        .find(|(_, t)| t.len() > MAX_CANDIDATE_TOKENS)
+    {
+        bail!(
+            "{}: the caption of `{}` has {} words; captions of at most {MAX_CANDIDATE_TOKENS} are scored",
+            terminal_safe(name),
+            terminal_safe(&sample.name),
+            tokens.len()
+        );
+    }
     let candidates: Vec<Candidate<'_>> = samples
         .iter()
         .zip(&tokens)

@@ -32,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod caption_file;
 pub mod captioning;
 pub mod clip_score;
 pub mod colormap;

@@ -441,6 +441,19 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// How many weights the decoder's matrices hold (biases aside): what training's memory
+    /// grows with. Only meaningful for a validated config.
+    pub fn decoder_weights(&self) -> u64 {
+        self.decoder_matrices()
+            .iter()
+            .map(|m| {
+                (m.rows as u64)
+                    .saturating_mul(m.columns as u64)
+                    .saturating_mul(m.copies)
+            })
+            .fold(0, u64::saturating_add)
+    }
+
     /// Every decoder weight matrix, named by the config fields that size it. Only called once
     /// the individual sizes passed their caps.
     fn decoder_matrices(&self) -> [Matrix; 7] {

@@ -103,6 +103,12 @@ impl Default for TrainConfig {
 /// The largest values a training config may hold: far above any useful run, low enough that no
 /// product of them overflows or asks for an impossible allocation before training starts.
 pub mod limits {
+    /// Most weights of a decoder that is trained (2²⁶, 67 million; captioning takes up to 2²⁸).
+    /// A step and a checkpoint take about 54 bytes a weight (the weights, their gradients,
+    /// Adam's two moments, the autodiff graph's and the checkpoint's copies): 67 million took
+    /// 3.6 GB, 131 million 7.2 GB, and 238 million, within the captioning caps, failed to allocate while saving.
+    /// A decoder of 512 wide layers and 10,000 words has 21 million.
+    pub const MAX_TRAINED_DECODER_WEIGHTS: u64 = 1 << 26;
     /// Images per batch.
     pub const MAX_BATCH_SIZE: usize = 4096;
     pub const MAX_EPOCHS: usize = 100_000;
@@ -147,6 +153,22 @@ impl TrainConfig {
             bail!(
                 "field `max_bad_fraction` must be in [0, 1], got {}",
                 self.max_bad_fraction
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether `model` is small enough to train: its decoder within
+    /// [`limits::MAX_TRAINED_DECODER_WEIGHTS`]. Checked for a fresh run before any weight is made
+    /// and for a resumed one before its first step.
+    pub fn check_trainable(model: &ModelConfig) -> Result<()> {
+        let weights = model.decoder_weights();
+        if weights > limits::MAX_TRAINED_DECODER_WEIGHTS {
+            bail!(
+                "the decoder would have {weights} weights; Glimpse trains decoders of at most {} \
+                 (training takes about 54 bytes a weight): lower `decoder_dim`, `embed_dim`, \
+                 `attention_dim` or the vocabulary (`min_word_count`)",
+                limits::MAX_TRAINED_DECODER_WEIGHTS
             );
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_files::{caps, create_fresh, read_regular, shown};
 use glimpse_model::preprocess::bytes_to_input;
@@ -57,10 +57,19 @@ impl FeatureCache {
             .take(8)
             .map(|b| format!("{b:02x}"))
             .collect();
-        let dir = data_root
-            .join(".glimpse-cache")
-            .join(format!("features-{fingerprint}"));
-        fs::create_dir_all(&dir).with_context(|| format!("creating the feature cache {}", dir.display()))?;
+        let cache = data_root.join(".glimpse-cache");
+        let dir = cache.join(format!("features-{fingerprint}"));
+        // A link planted at either folder would send the cache's files outside the data folder
+        // (and read them back from there).
+        for folder in [&cache, &dir] {
+            if fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "{}: the feature cache folder is a symbolic link; remove it (the cache is kept only inside the data folder)",
+                    shown(folder)
+                );
+            }
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("creating the feature cache {}", shown(&dir)))?;
         Ok(FeatureCache {
             dir,
             values: config.positions() * config.encoder_dim(),

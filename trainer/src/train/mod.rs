@@ -18,6 +18,7 @@ pub mod curves;
 pub mod features;
 pub mod init;
 pub mod loss;
+mod optimizer_state;
 mod records;
 mod run;
 pub mod step;

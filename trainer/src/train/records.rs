@@ -10,6 +10,8 @@ use anyhow::Result;
 use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
+use glimpse_files::{caps, read_regular_to_string};
+
 use crate::files::{write_atomically, write_replacing};
 
 /// Steps averaged by the per-step loss curve.
@@ -28,7 +30,7 @@ impl Records {
         let path = run.join("steps.csv");
         let mut kept = String::from("step,epoch,batch,loss,cross_entropy,attention\n");
         if step > 0
-            && let Ok(text) = fs::read_to_string(&path)
+            && let Some(text) = read_steps(&path)?
         {
             for line in text.lines().skip(1) {
                 let row_step: u64 = line
@@ -42,7 +44,8 @@ impl Records {
                 }
             }
         }
-        fs::write(&path, kept)?;
+        // Replaced, not written through: a link planted at the name sent the rows elsewhere.
+        write_replacing(&path, kept.as_bytes())?;
         Ok(Records {
             run: run.to_path_buf(),
             steps_csv: fs::OpenOptions::new().append(true).open(&path)?,
@@ -66,7 +69,7 @@ impl Records {
     /// Rewrites `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs so far.
     pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
         write_atomically(&self.run.join("metrics.csv"), metrics_csv(history).as_bytes())?;
-        let steps = fs::read_to_string(self.run.join("steps.csv"))?;
+        let steps = read_steps(&self.run.join("steps.csv"))?.unwrap_or_default();
         write_replacing(&self.run.join("loss.svg"), loss_chart(&steps, history).as_bytes())?;
         write_replacing(&self.run.join("bleu.svg"), bleu_chart(history).as_bytes())?;
         Ok(())
@@ -95,6 +98,16 @@ fn metrics_csv(history: &[EpochRecord]) -> String {
         ));
     }
     csv
+}
+
+/// `steps.csv`'s text (`None` when there is none), read as any file in a folder someone else
+/// may have filled: a regular file, with a size cap.
+fn read_steps(path: &Path) -> Result<Option<String>> {
+    match read_regular_to_string(path, caps::DATASET_TEXT, "step log") {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Training loss per step (smoothed, from `steps.csv`'s text) and per epoch, and validation

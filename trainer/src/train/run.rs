@@ -20,6 +20,7 @@ use super::checkpoint::{Checkpoint, TrainState};
 use super::config::TrainConfig;
 use super::features::FeatureCache;
 use super::init;
+use super::optimizer_state;
 use super::records::Records;
 use super::step::Optimizers;
 use super::trainer::{Devices, Limits, Trainer};
@@ -51,7 +52,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         0 => Some(setup.feature_cache(&start, &model, &mut dataset, &devices.plain)?),
         _ => None,
     };
-    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset)?;
+    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &model)?;
     let records = Records::open(&request.run, state.step)?;
     let (train, val) = setup.examples(&dataset, &start.vocab)?;
     let mut trainer = Trainer {
@@ -99,6 +100,7 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
         checkpoint
             .train_config
             .validate()
+            .and_then(|()| TrainConfig::check_trainable(&checkpoint.model_config))
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
         if checkpoint.vocab.unk.is_none() {
             // Training maps words outside the vocabulary to <UNK>; a run always has one.
@@ -298,11 +300,20 @@ impl<'r> Setup<'r> {
         &self,
         resumed: Option<Resumed>,
         dataset: &Dataset,
+        model: &CaptionModel,
     ) -> Result<(Optimizers, TrainState)> {
         let mut optimizers = Optimizers::adam(self.config.grad_clip, self.config.fine_tune_stages > 0);
         let Some(resumed) = resumed else {
             return Ok((optimizers, new_state(&self.data, dataset)));
         };
+        optimizer_state::check(
+            &resumed.decoder_optimizer,
+            model,
+            &format!("{LAST}: optimizer state"),
+        )?;
+        if let Some(bytes) = &resumed.encoder_optimizer {
+            optimizer_state::check(bytes, model, &format!("{LAST}: encoder optimizer state"))?;
+        }
         optimizers.decoder = optimizers
             .decoder
             .from_bytes(Bytes::from_bytes_vec(resumed.decoder_optimizer))

@@ -1,0 +1,77 @@
+//! A checkpoint's optimizer state checked against the model before burn loads it. Adam's
+//! moments are stored per parameter id, and the ids come from the run's seed, so another run's
+//! state for tensors of other sizes loaded without complaint and the first step panicked adding
+//! tensors of different shapes (and a state tensor without an id panics inside burn's loader).
+
+use std::collections::HashMap;
+
+use anyhow::{Result, anyhow, bail};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Bytes, DType, Tensor};
+use burn_pack::{Reader, Scalar};
+
+/// The suffix of burn's per-parameter rank entries (`{id}.__rank`).
+const RANK_SUFFIX: &str = ".__rank";
+
+/// Every float parameter's shape, by parameter id.
+#[derive(Default)]
+struct ParamShapes(HashMap<u64, Vec<usize>>);
+
+impl ModuleVisitor for ParamShapes {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0
+            .insert(param.id.val(), param.lazy_shape().as_slice().to_vec());
+    }
+}
+
+/// Fails, naming the entry, unless every tensor of the burnpack `bytes` is an F32 state of one of
+/// `model`'s parameters with that parameter's shape, and every rank entry is its rank. `what`
+/// names the state in errors (`last.safetensors: optimizer state`).
+pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
+    let mut shapes = ParamShapes::default();
+    model.visit(&mut shapes);
+    let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
+    for (name, value) in reader.scalars() {
+        let Some(id) = name.strip_suffix(RANK_SUFFIX) else {
+            continue;
+        };
+        let shape = param_shape(&shapes, id, name, what)?;
+        if *value != Scalar::UInt(shape.len() as u64) && *value != Scalar::Int(shape.len() as i64) {
+            bail!(
+                "{what}: `{name}` is {value:?}, but that parameter has rank {}",
+                shape.len()
+            );
+        }
+    }
+    let tensors = reader
+        .into_tensors()
+        .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
+    for tensor in tensors {
+        let name = &tensor.name;
+        let id = name.split('.').next().unwrap_or_default();
+        if tensor.param_id.map(|p| p.to_string()).as_deref() != Some(id) {
+            bail!("{what}: `{name}` is not marked as the state of parameter {id}");
+        }
+        let shape = param_shape(&shapes, id, name, what)?;
+        if tensor.dtype != DType::F32 || tensor.shape.as_slice() != shape {
+            bail!(
+                "{what}: `{name}` is {:?} {:?}, but its parameter is F32 {shape:?}: the state of another model",
+                tensor.dtype,
+                tensor.shape.as_slice()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The shape of the parameter whose id `id` (decimal) is, or an error naming `entry`.
+fn param_shape<'s>(shapes: &'s ParamShapes, id: &str, entry: &str, what: &str) -> Result<&'s [usize]> {
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| shapes.0.get(&id))
+        .map(Vec::as_slice)
+        .ok_or_else(|| {
+            anyhow!("{what}: `{entry}` belongs to no parameter of this model: the state of another model")
+        })
+}
