@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use glimpse_files::{caps, read_regular, shown};
-use glimpse_model::{Bundle, ModelCard};
+use glimpse_model::{Bundle, CaptionModel, ModelCard};
 
+use crate::backend::Backend;
 use crate::card::today;
 use crate::train::checkpoint::{Checkpoint, EpochRecord};
 use crate::train::config::TrainConfig;
@@ -72,6 +73,11 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
         );
     }
     let checkpoint = Checkpoint::read(&path)?;
+    // Every tensor present and shaped as its model's: a checkpoint edited elsewhere was written
+    // as a bundle that no command could then load.
+    let device = Backend::first_built().device()?;
+    CaptionModel::from_weights(&checkpoint.model_config, &checkpoint.weights, &device)
+        .with_context(|| format!("{}: cannot be exported", shown(&path)))?;
     let mut bundle = to_bundle(checkpoint, &path, request.name.clone(), today()?);
     if let Some(description) = &request.description {
         bundle.card.description = description.clone();

@@ -633,9 +633,10 @@ fn a_fifo_beside_an_exported_bundle_does_not_hang_the_model_card() {
 }
 
 #[test]
-fn an_optimizer_state_of_another_model_is_refused_by_name() {
+fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name() {
     // Adam's moments are keyed by parameter ids, which come from the seed: another run's state
-    // for other sizes loaded silently and the first step panicked inside burn.
+    // for other sizes loaded silently and the first step panicked inside burn. A weight of
+    // another shape was exported as a bundle that no command could load.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     synth(&data, 30, 4);
@@ -651,13 +652,14 @@ fn an_optimizer_state_of_another_model_is_refused_by_name() {
         run.join("last.safetensors")
     };
     let (ours, theirs) = (run("a", 64), run("b", 48));
-    let mut checkpoint = glimpse::train::checkpoint::Checkpoint::read(&ours).unwrap();
-    let other = glimpse::train::checkpoint::Checkpoint::read(&theirs).unwrap();
-    checkpoint.decoder_optimizer = other.decoder_optimizer;
+    let original = fs::read(&ours).unwrap();
+    let read = glimpse::train::checkpoint::Checkpoint::read;
+    let (mut checkpoint, mut other) = (read(&ours).unwrap(), read(&theirs).unwrap());
+    checkpoint.decoder_optimizer = std::mem::take(&mut other.decoder_optimizer);
     fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
-    let resume = ours.parent().unwrap().to_str().unwrap();
+    let run = ours.parent().unwrap().to_str().unwrap();
     let out = fails_with(
-        &["train", "--resume", resume, "--max-steps", "2"],
+        &["train", "--resume", run, "--max-steps", "2"],
         "last.safetensors: optimizer state: `",
     );
     assert!(
@@ -665,6 +667,41 @@ fn an_optimizer_state_of_another_model_is_refused_by_name() {
         "{}",
         text(&out.stderr)
     );
+
+    fs::write(&ours, &original).unwrap();
+    let mut checkpoint = read(&ours).unwrap();
+    let name = "decoder.attention.W.weight";
+    checkpoint
+        .weights
+        .insert(name, other.weights.remove(name).unwrap());
+    fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
+    let bundle = ours.with_file_name("exported.safetensors");
+    let export = [
+        "export",
+        run,
+        "--which",
+        "last",
+        "--out",
+        bundle.to_str().unwrap(),
+    ];
+    fails_with(
+        &export,
+        &format!(
+            "cannot be exported: weights do not fit the model: 1 tensor(s) with the wrong shape: `{name}`"
+        ),
+    );
+    assert!(!bundle.exists());
+}
+
+#[test]
+fn a_batch_past_the_limit_is_refused_by_the_command_line() {
+    // `eval --batch 1600` took 7.7 GB for its activations before failing to allocate.
+    for command in ["eval", "caption"] {
+        fails_with(
+            &[command, "--batch", "1600", "--model", "m.safetensors"],
+            "1600 is not in 1..=64",
+        );
+    }
 }
 
 #[test]

@@ -61,8 +61,8 @@ pub struct CaptionArgs {
     /// Compute backend (each is a cargo feature; flex is built by default).
     #[arg(long, value_enum, default_value_t = Backend::first_built())]
     backend: Backend,
-    /// Images decoded together in one batch (greedy decoding).
-    #[arg(long, default_value_t = 1)]
+    /// Images decoded together in one batch (greedy decoding), 1 to 64.
+    #[arg(long, default_value_t = 1, value_parser = super::batch_size())]
     batch: usize,
 }
 

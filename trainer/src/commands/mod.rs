@@ -141,6 +141,14 @@ impl StorageArgs {
     }
 }
 
+/// Most images decoded together (`--batch`): the encoder's activations grow with the batch.
+pub const MAX_BATCH: u64 = 64;
+
+/// `--batch`: 1 to [`MAX_BATCH`].
+pub fn batch_size() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_BATCH)
+}
+
 /// `value` as one line of JSON for the terminal (DEL and C1 escaped, see `terminal_safe_json`).
 pub fn json_line(value: &impl serde::Serialize) -> Result<String> {
     Ok(glimpse_files::terminal_safe_json(serde_json::to_string(value)?))
