@@ -121,6 +121,19 @@ fn configs_that_break_the_arithmetic_are_refused_by_field() {
         ),
         ("layer_norm_eps", serde_json::json!(-1.0), "layer_norm_eps -1"),
         ("layer_norm_eps", serde_json::json!(0.0), "layer_norm_eps 0"),
+        // Tables smaller than the tokenizer's ids, the positions a text is cut to, or its token
+        // type: "index-select invalid index", naming no file.
+        (
+            "vocab_size",
+            serde_json::json!(100),
+            "vocab_size 100 is below the 30522 tokens",
+        ),
+        (
+            "max_position_embeddings",
+            serde_json::json!(4),
+            "max_position_embeddings 4 is below the 256 tokens",
+        ),
+        ("type_vocab_size", serde_json::json!(0), "type_vocab_size is 0"),
     ] {
         let dir = minilm_with(field, value);
         let err = format!("{:#}", TextEmbedder::load(dir.path()).err().unwrap());

@@ -34,7 +34,13 @@ impl TextEmbedder {
         };
         let (config, config_path): (Config, _) = folder.json("config.json", "a BERT config")?;
         check_config(&config, &config_path)?;
-        let (tokenizer, _) = folder.tokenizer(MAX_TOKENS)?;
+        let (tokenizer, tokenizer_path) = folder.tokenizer(MAX_TOKENS)?;
+        check_tables(
+            &config,
+            &config_path,
+            tokenizer.get_vocab_size(true),
+            &tokenizer_path,
+        )?;
         let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
         Ok(TextEmbedder {
@@ -84,6 +90,33 @@ fn check_config(config: &Config, path: &Path) -> Result<()> {
     if !(eps > 0.0 && eps <= 0.1) {
         bail!(
             "{}: layer_norm_eps {eps} is not a small positive number (BERT's is 1e-12)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Every id, position and token type the tokenizer can produce must be a row of the model's
+/// tables: smaller ones failed inside candle with "index-select invalid index", naming no file.
+fn check_tables(config: &Config, path: &Path, tokens: usize, tokenizer: &Path) -> Result<()> {
+    if tokens > config.vocab_size {
+        bail!(
+            "{}: vocab_size {} is below the {tokens} tokens of {}",
+            path.display(),
+            config.vocab_size,
+            tokenizer.display()
+        );
+    }
+    if config.max_position_embeddings < MAX_TOKENS {
+        bail!(
+            "{}: max_position_embeddings {} is below the {MAX_TOKENS} tokens a text is cut to",
+            path.display(),
+            config.max_position_embeddings
+        );
+    }
+    if config.type_vocab_size == 0 {
+        bail!(
+            "{}: type_vocab_size is 0, but every token has type 0",
             path.display()
         );
     }

@@ -6,13 +6,11 @@ use std::io::Cursor;
 use std::path::Path;
 
 use base64::Engine as _;
+use glimpse_model::config::DEFAULT_MAX_PIXELS;
 use image::imageops::FilterType;
 
 use super::{ReportModel, model_color};
 pub use crate::svg::escape;
-
-/// Largest photo decoded for the report, in pixels (far above any dataset's photos).
-const MAX_PIXELS: u64 = 100_000_000;
 
 /// The page's head, style, title and subtitle.
 pub(super) fn head(page: &mut String, title: &str, subtitle: &str) {
@@ -109,7 +107,9 @@ pub(super) fn data_uri_jpeg(image: &image::RgbImage) -> String {
 /// The photo at `path`, shrunk to at most `max_side` pixels a side; `None` when unreadable.
 pub(super) fn load_photo(path: &Path, max_side: u32) -> Option<image::RgbImage> {
     let bytes = glimpse_files::read_regular(path, glimpse_files::caps::IMAGE, "image").ok()?;
-    let image = glimpse_model::preprocess::decode_image(&bytes, MAX_PIXELS).ok()?;
+    // The captioning budget: the report shows the photos that can be captioned (it decoded up
+    // to twice as many pixels, 1.6 GB for one crafted 16-bit PNG).
+    let image = glimpse_model::preprocess::decode_image(&bytes, DEFAULT_MAX_PIXELS).ok()?;
     let (w, h) = image.dimensions();
     let scale = (max_side as f64 / w.max(h) as f64).min(1.0);
     Some(image::imageops::resize(
