@@ -773,3 +773,27 @@ fn caption_files_hold_one_bounded_caption_per_image() {
     .unwrap();
     fails_with(&compare, "has 1025 words; captions of at most 1024 are scored");
 }
+
+#[test]
+fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
+    // NaN in a cached feature file surfaced as "the loss became NaN; lower the learning rates".
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let train = |run: &str| train_args(&data, &dir.path().join(run), &config, &["--max-steps", "1"]);
+    ok(&train("first"));
+    for folder in fs::read_dir(data.join(".glimpse-cache")).unwrap() {
+        for file in fs::read_dir(folder.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let values = fs::metadata(&path).unwrap().len() as usize / 2;
+            fs::write(&path, [0x00, 0x7e].repeat(values)).unwrap(); // f16 NaN
+        }
+    }
+    let args = train("second");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(
+        &args,
+        "not a finite number (a damaged file); delete it to recompute",
+    );
+}

@@ -186,10 +186,20 @@ impl FeatureCache {
                 bytes.len(),
             );
         }
-        Ok(bytes
+        let values: Vec<f32> = bytes
             .chunks_exact(2)
             .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect())
+            .collect();
+        // The cache sits in a data folder that may come from anyone: a NaN there surfaced as
+        // "the loss became NaN; lower the learning rates", blaming the wrong thing.
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            anyhow::bail!(
+                "feature cache {}: value {index} is {}, not a finite number (a damaged file); delete it to recompute",
+                shown(&path),
+                values[index]
+            );
+        }
+        Ok(values)
     }
 }
 
