@@ -243,10 +243,8 @@ fn a_corrupt_file_is_refused_and_removed() {
     assert!(err.contains("HTTP 404"), "{err}");
 }
 
-/// A partial file from an earlier run is continued only when the server still has the version
-/// its bytes came from (If-Range); a changed file, or bytes of unknown version, start over.
-#[test]
-fn a_partial_file_from_an_earlier_run_is_continued_only_if_unchanged() {
+/// A server for the text archive alone: its bytes, the server's state and the file to fetch.
+fn serving_text() -> (Vec<u8>, Arc<Mutex<State>>, RemoteFile) {
     let (text, _) = archives();
     let state = Arc::new(Mutex::new(State::default()));
     state
@@ -256,6 +254,14 @@ fn a_partial_file_from_an_earlier_run_is_continued_only_if_unchanged() {
         .insert("/t/Flickr8k_text.zip".into(), Behaviour::Serve(text.clone()));
     let address = serve(Arc::clone(&state));
     let file = remote(&address, "/t/Flickr8k_text.zip", &text);
+    (text, state, file)
+}
+
+/// A partial file from an earlier run is continued only when the server still has the version
+/// its bytes came from (If-Range); a changed file, or bytes of unknown version, start over.
+#[test]
+fn a_partial_file_from_an_earlier_run_is_continued_only_if_unchanged() {
+    let (text, state, file) = serving_text();
     let attempt = |part: &[u8], version: Option<&str>| {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Flickr8k_text.zip.part"), part).unwrap();
@@ -291,15 +297,7 @@ fn a_partial_file_from_an_earlier_run_is_continued_only_if_unchanged() {
 #[cfg(unix)]
 #[test]
 fn partial_files_are_never_written_through_links_nor_versions_read_from_special_files() {
-    let (text, _) = archives();
-    let state = Arc::new(Mutex::new(State::default()));
-    state
-        .lock()
-        .unwrap()
-        .files
-        .insert("/t/Flickr8k_text.zip".into(), Behaviour::Serve(text.clone()));
-    let address = serve(Arc::clone(&state));
-    let file = remote(&address, "/t/Flickr8k_text.zip", &text);
+    let (text, _, file) = serving_text();
     for special in ["fifo", "/dev/zero"] {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");

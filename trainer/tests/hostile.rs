@@ -58,6 +58,13 @@ fn import_notebook(dir: &Path, env: &[(&str, &str)]) -> PathBuf {
     bundle
 }
 
+/// A 30-image synth set in `dir/data`, and the tiny model's config with `overrides`.
+fn synth_and_config(dir: &Path, overrides: Value) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    synth(&data, 30, 4);
+    (data, tiny_config(dir, overrides))
+}
+
 const FIFO: &str = "is a named pipe (FIFO), not a regular file; refusing to read it";
 
 #[test]
@@ -175,9 +182,7 @@ fn edit_stored_json(file: &Path, key: &str, field: &str, value: Value) {
 #[test]
 fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synth(&data, 30, 4);
-    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
     ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
     let last = run.join("last.safetensors");
@@ -218,9 +223,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
 #[test]
 fn a_beam_past_the_limit_fails_at_the_start_not_after_an_epoch() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synth(&data, 30, 4);
-    let config = tiny_config(dir.path(), serde_json::json!({"val_beam": 100_000}));
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"val_beam": 100_000}));
     let run = dir.path().join("run");
     let args = train_args(&data, &run, &config, &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -560,9 +563,7 @@ fn run_files_are_never_written_through_links_nor_read_from_special_files() {
     // A link planted at `steps.csv` sent a resumed (or fresh) run's rows into the file it
     // named; a FIFO there hung the resume (past SIGTERM) and `/dev/zero` filled memory.
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synth(&data, 30, 4);
-    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let victim = dir.path().join("victim.txt");
     fs::write(&victim, "precious\n").unwrap();
     let fresh = dir.path().join("fresh");
@@ -709,9 +710,7 @@ fn a_decoder_too_large_to_train_is_refused_before_its_weights_are_made() {
     // Within the captioning caps, but 238 million weights: training took 7.1 GB and then
     // failed to allocate while saving (under an 8 GB limit).
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synth(&data, 30, 4);
-    let config = tiny_config(
+    let (data, config) = synth_and_config(
         dir.path(),
         serde_json::json!({"decoder_dim": 5792, "embed_dim": 1000, "attention_dim": 4096}),
     );
@@ -778,9 +777,7 @@ fn caption_files_hold_one_bounded_caption_per_image() {
 fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
     // NaN in a cached feature file surfaced as "the loss became NaN; lower the learning rates".
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synth(&data, 30, 4);
-    let config = tiny_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let train = |run: &str| train_args(&data, &dir.path().join(run), &config, &["--max-steps", "1"]);
     ok(&train("first"));
     for folder in fs::read_dir(data.join(".glimpse-cache")).unwrap() {
