@@ -561,7 +561,7 @@ fn a_truncated_jpeg_is_captioned_with_a_warning() {
 fn run_files_are_never_written_through_links_nor_read_from_special_files() {
     use std::os::unix::fs::symlink;
     // A link planted at `steps.csv` sent a resumed (or fresh) run's rows into the file it
-    // named; a FIFO there hung the resume (past SIGTERM) and `/dev/zero` filled memory.
+    // named (and a link to `/dev/zero` filled memory); a FIFO there hung the resume past SIGTERM.
     let dir = tempfile::tempdir().unwrap();
     let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let victim = dir.path().join("victim.txt");
@@ -586,11 +586,10 @@ fn run_files_are_never_written_through_links_nor_read_from_special_files() {
         &format!("the step log {FIFO}"),
     );
     fs::remove_file(&steps).unwrap();
+    // A link there is not the run's log: replaced, and what it names (here endless) never read.
     symlink("/dev/zero", &steps).unwrap();
-    fails_with(
-        &["train", "--resume", run, "--max-steps", "3"],
-        "the step log is a character device, not a regular file",
-    );
+    ok(&["train", "--resume", run, "--max-steps", "3"]);
+    assert!(fs::symlink_metadata(&steps).unwrap().is_file());
 }
 
 #[cfg(unix)]
@@ -669,6 +668,19 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
         text(&out.stderr)
     );
 
+    // Values: a negative second moment (its square root NaN) and a step count past i32 turned
+    // the loss NaN, blamed on the learning rate.
+    for (edit, expected) in [
+        (StateEdit::NegativeSecondMoment, "holds -1 at 0: a damaged state"),
+        (StateEdit::HugeStepCount, "not a count Adam can use"),
+    ] {
+        fs::write(&ours, &original).unwrap();
+        let mut checkpoint = read(&ours).unwrap();
+        checkpoint.decoder_optimizer = edited_state(&checkpoint.decoder_optimizer, edit);
+        fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
+        fails_with(&["train", "--resume", run, "--max-steps", "2"], expected);
+    }
+
     fs::write(&ours, &original).unwrap();
     let mut checkpoint = read(&ours).unwrap();
     let name = "decoder.attention.W.weight";
@@ -692,6 +704,41 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
         ),
     );
     assert!(!bundle.exists());
+}
+
+#[derive(Clone, Copy)]
+enum StateEdit {
+    NegativeSecondMoment,
+    HugeStepCount,
+}
+
+/// Burn's optimizer state `bytes` (a burnpack) with one value made hostile.
+fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
+    use burn_pack::{Bytes, Reader, Scalar, Tensor, Writer};
+    let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
+    let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let mut done = false;
+    let tensors = reader.into_tensors().unwrap().into_iter().map(|tensor| {
+        let (name, dtype, shape, id, data) = tensor.into_parts().unwrap();
+        let mut data = data.to_vec();
+        if matches!(edit, StateEdit::NegativeSecondMoment) && name.ends_with("moment_2") && !done {
+            data[..4].copy_from_slice(&(-1.0f32).to_le_bytes());
+            done = true;
+        }
+        Tensor::new(name, dtype, shape, id, Bytes::from_bytes_vec(data))
+    });
+    let mut writer = Writer::new(tensors.collect());
+    for (key, value) in &scalars {
+        let value = match edit {
+            StateEdit::HugeStepCount if key.ends_with(".time") => Scalar::UInt(1 << 31),
+            _ => *value,
+        };
+        writer = writer.with_scalar(key, value);
+    }
+    for (key, value) in &metadata {
+        writer = writer.with_metadata(key, value);
+    }
+    writer.into_bytes().unwrap().to_vec()
 }
 
 #[test]
@@ -792,5 +839,20 @@ fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
     fails_with(
         &args,
         "not a finite number (a damaged file); delete it to recompute",
+    );
+}
+
+#[test]
+fn a_resumed_checkpoint_whose_decoder_is_too_large_to_train_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let last = run.join("last.safetensors");
+    let wide = serde_json::json!({"vocab_size": 40, "embed_dim": 1000, "hidden_dim": 5792, "dropout": 0.3});
+    edit_stored_json(&last, "glimpse.config", "decoder", wide);
+    fails_with(
+        &["train", "--resume", run.to_str().unwrap()],
+        "Glimpse trains decoders of at most 67108864",
     );
 }

@@ -226,8 +226,9 @@ fn record_version(partial: &Path, response: &ureq::Response) -> std::result::Res
         .header("ETag")
         .or_else(|| response.header("Last-Modified"));
     let written = match version {
+        // Created afresh: a link or a FIFO planted at the name is replaced, never written through.
         Some(version) => {
-            glimpse_files::write_replacing(&path, version.as_bytes()).map_err(std::io::Error::other)
+            glimpse_files::create_fresh(&path).and_then(|mut file| file.write_all(version.as_bytes()))
         }
         None => fs::remove_file(&path).or_else(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Ok(()),
@@ -299,7 +300,7 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
     let start = if resume { offset } else { 0 };
     let write_error = |e: std::io::Error| DownloadError::Fatal(anyhow!("{}: {e}", partial.display()));
     let mut out = if resume {
-        fs::OpenOptions::new().append(true).open(partial)
+        glimpse_files::open_append(partial)
     } else {
         glimpse_files::create_fresh(partial)
     }

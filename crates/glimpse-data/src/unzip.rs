@@ -50,7 +50,8 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let marker = dir.join(format!(".{name}.unpacked"));
-    if marker.is_file() {
+    // Only our own empty file counts: a link or a FIFO there (which hung the write below) does not.
+    if fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
         return Ok(());
     }
     let (file, _) = glimpse_files::open_regular(archive, "archive")?;
@@ -61,6 +62,8 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
         ProgressStyle::with_template("unpacking {prefix} {bar:30} {pos}/{len}").expect("a valid template"),
     );
     progress.set_prefix(name.clone());
+    // The folder named by the user is theirs to link; the archive's own folders inside it are not.
+    fs::create_dir_all(dir).with_context(|| format!("{}", shown(dir)))?;
     let mut written = 0u64;
     for index in 0..zip.len() {
         let entry = zip
@@ -70,7 +73,8 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
         unpack_entry(entry, archive, dir, limits, &mut written)?;
     }
     progress.finish_and_clear();
-    fs::write(&marker, b"")?;
+    // Created afresh: whatever was at its name (a FIFO that failed the check above) is replaced.
+    glimpse_files::create_fresh(&marker).with_context(|| format!("{}", shown(&marker)))?;
     Ok(())
 }
 
@@ -142,11 +146,10 @@ fn unpack_entry<R: Read>(
     }
     let target = dir.join(&relative);
     if entry.is_dir() {
-        fs::create_dir_all(&target)?;
-        return Ok(());
+        return create_folders(dir, &relative, archive);
     }
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent)?;
+    if let Some(parent) = relative.parent() {
+        create_folders(dir, parent, archive)?;
     }
     let room = limits.max_entry.min(limits.max_total.saturating_sub(*written));
     let copied = write_capped(&mut entry, &target, room)
@@ -166,11 +169,31 @@ fn unpack_entry<R: Read>(
     Ok(())
 }
 
+/// Creates each folder of `relative` under `dir` that is missing, refusing a link or a file on
+/// the way: a link planted at `Flicker8k_Dataset/` had the archive unpacked wherever it pointed.
+fn create_folders(dir: &Path, relative: &Path, archive: &Path) -> Result<()> {
+    let mut folder = dir.to_path_buf();
+    for part in relative.components() {
+        folder.push(part);
+        match fs::symlink_metadata(&folder) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!(
+                "{}: {} is a link or a file where a folder of the archive goes; refusing to unpack through it",
+                shown(archive),
+                shown(&folder)
+            ),
+            Err(_) => fs::create_dir(&folder).with_context(|| format!("{}", shown(&folder)))?,
+        }
+    }
+    Ok(())
+}
+
 /// Copies at most `room + 1` bytes of `entry` into a new file at `target` and returns how many
 /// were copied (more than `room` means the entry is over its limit). A failed copy removes the
-/// partial file.
+/// partial file. Whatever was at `target` is replaced, never written through (a link planted at
+/// `Flickr8k.token.txt` had another file overwritten).
 fn write_capped(entry: &mut impl Read, target: &Path, room: u64) -> Result<u64> {
-    let mut out = fs::File::create(target).with_context(|| format!("{}", shown(target)))?;
+    let mut out = glimpse_files::create_fresh(target).with_context(|| format!("{}", shown(target)))?;
     match std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out) {
         Ok(copied) => Ok(copied),
         Err(e) => {
@@ -282,5 +305,42 @@ mod tests {
             "{err}"
         );
         assert!(!dir.path().join("escape.txt").exists());
+    }
+
+    /// A link planted where a file or a folder of the archive goes is never written through,
+    /// and a FIFO at the marker's name (which hung the final write) is no marker.
+    #[cfg(unix)]
+    #[test]
+    fn planted_links_and_a_fifo_marker_are_not_followed() {
+        use std::os::unix::fs::symlink;
+        let archive = zip_of(&[("captions.txt", b"a dog"), ("Images/1.jpg", b"jpeg")]);
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("data.zip"), dir.path().join("out"));
+        fs::write(&path, &archive).unwrap();
+        let victim = dir.path().join("victim.txt");
+        fs::write(&victim, "precious").unwrap();
+        fs::create_dir(&out).unwrap();
+        symlink(&victim, out.join("captions.txt")).unwrap();
+        glimpse_files::testing::mkfifo(&out.join(".data.zip.unpacked"));
+        unzip(&path, &out).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(fs::read(out.join("captions.txt")).unwrap(), b"a dog");
+        assert!(
+            fs::symlink_metadata(out.join(".data.zip.unpacked"))
+                .unwrap()
+                .is_file()
+        );
+
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let again = dir.path().join("again");
+        fs::create_dir(&again).unwrap();
+        symlink(&elsewhere, again.join("Images")).unwrap();
+        let err = unzip(&path, &again).unwrap_err().to_string();
+        assert!(
+            err.contains("is a link or a file where a folder of the archive goes"),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
     }
 }

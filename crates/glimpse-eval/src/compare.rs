@@ -69,10 +69,17 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
     }
     let embedders = Embedders::load(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let mut models = Vec::new();
+    // Every set is read and checked before any is scored: a bad last set failed only after the
+    // others had been scored (with the encoders, minutes).
+    let mut sets = Vec::with_capacity(request.sets.len());
     for (name, path) in &request.sets {
         let captions = read_captions(path)?;
         check_coverage(name, path, &captions, samples, request.split)?;
-        models.push(score_model(name, &captions, samples, &embedders)?);
+        let tokens = split_tokens(name, &captions, samples)?;
+        sets.push((name, captions, tokens));
+    }
+    for (name, captions, tokens) in &sets {
+        models.push(score_model(name, captions, tokens, samples, &embedders)?);
     }
     if let Some(out) = &request.out {
         write_outputs(&models, samples, request, out)?;
@@ -115,13 +122,12 @@ fn check_coverage(
     Ok(())
 }
 
-/// One caption set scored against the split (every image has a caption).
-fn score_model(
+/// Each split image's caption tokenised, refusing one of more than [`MAX_CANDIDATE_TOKENS`].
+fn split_tokens(
     name: &str,
     captions: &BTreeMap<String, String>,
     samples: &[Sample],
-    embedders: &Embedders,
-) -> Result<ReportModel> {
+) -> Result<Vec<Vec<String>>> {
     let tokens: Vec<Vec<String>> = samples.iter().map(|s| tokenize(&captions[&s.name])).collect();
     if let Some((sample, tokens)) = samples
         .iter()
@@ -135,9 +141,21 @@ fn score_model(
             tokens.len()
         );
     }
+    Ok(tokens)
+}
+
+/// One caption set scored against the split (every image has a caption; `tokens` are theirs, in
+/// the split's order).
+fn score_model(
+    name: &str,
+    captions: &BTreeMap<String, String>,
+    tokens: &[Vec<String>],
+    samples: &[Sample],
+    embedders: &Embedders,
+) -> Result<ReportModel> {
     let candidates: Vec<Candidate<'_>> = samples
         .iter()
-        .zip(&tokens)
+        .zip(tokens)
         .map(|(sample, tokens)| Candidate {
             sample,
             text: captions[&sample.name].clone(),

@@ -126,7 +126,7 @@ fn configs_that_break_the_arithmetic_are_refused_by_field() {
         (
             "vocab_size",
             serde_json::json!(100),
-            "vocab_size 100 is below the 30522 tokens",
+            "vocab_size 100 is below the 30522 token ids",
         ),
         (
             "max_position_embeddings",

@@ -33,7 +33,7 @@ mod terminal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use atomic::{WriteError, create_fresh, write_atomically, write_replacing};
+pub use atomic::{WriteError, create_fresh, open_append, write_atomically, write_replacing};
 pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use names::unique_names;

@@ -62,7 +62,9 @@ impl<'c> Pattern<'c> {
     }
 }
 
-/// ROUGE-L of one candidate against its references.
+/// ROUGE-L of one candidate against its references. Time grows with the candidate's words / 64
+/// times the references' words, memory with the candidate's words times its distinct words / 8
+/// bytes: callers bound candidates (`glimpse compare` to 1,024 words).
 pub fn rouge_l(candidate: &[String], references: &[Vec<String>]) -> f64 {
     // coco-caption splits the joined string on " ", so an empty caption counts as one empty token.
     let candidate_len = candidate.len().max(1) as f64;

@@ -2,6 +2,8 @@
 //! moments are stored per parameter id, and the ids come from the run's seed, so another run's
 //! state for tensors of other sizes loaded without complaint and the first step panicked adding
 //! tensors of different shapes (and a state tensor without an id panics inside burn's loader).
+//! Values are checked too: a NaN or negative second moment, or a step count past `i32` (Adam
+//! raises β to it as an `i32`), turned the loss NaN, which training blamed on the learning rate.
 
 use std::collections::HashMap;
 
@@ -33,6 +35,14 @@ pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
     for (name, value) in reader.scalars() {
+        let count = match *value {
+            Scalar::UInt(n) => Some(n),
+            Scalar::Int(n) => u64::try_from(n).ok(),
+            _ => None,
+        };
+        if count.is_none_or(|n| n > i32::MAX as u64) {
+            bail!("{what}: `{name}` is {value:?}, not a count Adam can use");
+        }
         let Some(id) = name.strip_suffix(RANK_SUFFIX) else {
             continue;
         };
@@ -60,6 +70,24 @@ pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
                 tensor.dtype,
                 tensor.shape.as_slice()
             );
+        }
+        check_values(&tensor, what)?;
+    }
+    Ok(())
+}
+
+/// Every value finite, and a second moment (a mean of squares) never negative.
+fn check_values(tensor: &burn_pack::Tensor, what: &str) -> Result<()> {
+    let name = &tensor.name;
+    let bytes = tensor.to_bytes().map_err(|e| anyhow!("{what}: `{name}`: {e}"))?;
+    let squares = name.ends_with("moment_2");
+    for (index, value) in bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .enumerate()
+    {
+        if !value.is_finite() || (squares && value < 0.0) {
+            bail!("{what}: `{name}` holds {value} at {index}: a damaged state");
         }
     }
     Ok(())

@@ -5,12 +5,12 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
-use glimpse_files::{caps, read_regular_to_string};
+use glimpse_files::{caps, open_append, read_regular_to_string, shown};
 
 use crate::files::{write_atomically, write_replacing};
 
@@ -48,7 +48,7 @@ impl Records {
         write_replacing(&path, kept.as_bytes())?;
         Ok(Records {
             run: run.to_path_buf(),
-            steps_csv: fs::OpenOptions::new().append(true).open(&path)?,
+            steps_csv: open_append(&path).with_context(|| format!("{}", shown(&path)))?,
         })
     }
 
@@ -103,10 +103,14 @@ fn metrics_csv(history: &[EpochRecord]) -> String {
 /// `steps.csv`'s text (`None` when there is none), read as any file in a folder someone else
 /// may have filled: a regular file, with a size cap.
 fn read_steps(path: &Path) -> Result<Option<String>> {
+    // A link there is not the run's own log: it is replaced, and what it names is not read.
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Ok(None);
+    }
     match read_regular_to_string(path, caps::DATASET_TEXT, "step log") {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) => anyhow::bail!("{e}; move it away to go on with a fresh log"),
     }
 }
 

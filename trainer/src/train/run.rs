@@ -318,7 +318,12 @@ impl<'r> Setup<'r> {
             .decoder
             .from_bytes(Bytes::from_bytes_vec(resumed.decoder_optimizer))
             .map_err(|e| anyhow!("{LAST}: optimizer state: {e:?}"))?;
-        if let (Some(optim), Some(bytes)) = (optimizers.encoder.take(), resumed.encoder_optimizer) {
+        // A fine-tuning run needs its encoder's state too: without it (an edited checkpoint),
+        // the encoder optimizer was dropped and the encoder silently stayed frozen.
+        if let Some(optim) = optimizers.encoder.take() {
+            let Some(bytes) = resumed.encoder_optimizer else {
+                bail!("{LAST}: the run fine-tunes its encoder but holds no encoder optimizer state");
+            };
             optimizers.encoder = Some(
                 optim
                     .from_bytes(Bytes::from_bytes_vec(bytes))

@@ -35,12 +35,13 @@ impl TextEmbedder {
         let (config, config_path): (Config, _) = folder.json("config.json", "a BERT config")?;
         check_config(&config, &config_path)?;
         let (tokenizer, tokenizer_path) = folder.tokenizer(MAX_TOKENS)?;
-        check_tables(
-            &config,
-            &config_path,
-            tokenizer.get_vocab_size(true),
-            &tokenizer_path,
-        )?;
+        // Ids need not be contiguous (added tokens): the largest is what must fit.
+        let ids = tokenizer
+            .get_vocab(true)
+            .into_values()
+            .max()
+            .map_or(0, |id| id as usize + 1);
+        check_tables(&config, &config_path, ids, &tokenizer_path)?;
         let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
         Ok(TextEmbedder {
@@ -98,10 +99,10 @@ fn check_config(config: &Config, path: &Path) -> Result<()> {
 
 /// Every id, position and token type the tokenizer can produce must be a row of the model's
 /// tables: smaller ones failed inside candle with "index-select invalid index", naming no file.
-fn check_tables(config: &Config, path: &Path, tokens: usize, tokenizer: &Path) -> Result<()> {
-    if tokens > config.vocab_size {
+fn check_tables(config: &Config, path: &Path, ids: usize, tokenizer: &Path) -> Result<()> {
+    if ids > config.vocab_size {
         bail!(
-            "{}: vocab_size {} is below the {tokens} tokens of {}",
+            "{}: vocab_size {} is below the {ids} token ids of {}",
             path.display(),
             config.vocab_size,
             tokenizer.display()
