@@ -68,33 +68,79 @@ function where(backend, info = model?.info) {
   return info?.threads > 1 ? `CPU (${info.threads} threads)` : "CPU";
 }
 
+/** Seconds a model download may go without a byte before it gives up. */
+const STALL_SECONDS = 30;
+
 function formatMB(bytes) {
   return (bytes / 1e6).toFixed(1);
 }
 
-/** Fetches a same-origin URL, reporting bytes / total as they arrive; resolves with a Blob. */
-async function fetchWithProgress(url) {
-  const response = await fetchOnce(url);
-  if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
-  // An encoded answer's length counts its compressed bytes, not those the body yields.
-  const total = response.headers.has("Content-Encoding") ? 0 : Number(response.headers.get("Content-Length")) || 0;
-  const reader = response.body.getReader();
-  const chunks = [];
-  let received = 0;
-  els.progress.hidden = false;
-  els.progress.max = total || 1;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.length;
-    els.progress.value = total ? received : 0;
-    setStatus("loading", `Downloading model… ${formatMB(received)}${total ? ` / ${formatMB(total)}` : ""} MB`);
+/** Bytes of a model download taken before the module has said how many a model may have
+ * (`client.limits()`): a download that stays under it never waits for the module to start. */
+const UNCHECKED_BYTES = 64 << 20;
+
+/** Fetches a same-origin URL, reporting bytes / total as they arrive; resolves with a Blob.
+ * Stops the download, with an error that says why, when the server promises or sends more than
+ * a model may have, when nothing arrives for STALL_SECONDS, or when `signal` aborts (another
+ * model was asked for). */
+async function fetchWithProgress(url, signal) {
+  // Aborting the request also stops the copy that fetchOnce keeps for offline use.
+  const download = new AbortController();
+  const stop = (reason) => download.abort(reason);
+  signal.addEventListener("abort", () => stop(signal.reason), { once: true });
+  const aborted = new Promise((_, reject) => download.signal.addEventListener("abort", () => reject(download.signal.reason)));
+  aborted.catch(() => {});
+  let timer;
+  const waiting = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => stop(new Error(`${url.pathname} sent nothing for ${STALL_SECONDS} s`)), STALL_SECONDS * 1000);
+  };
+  const limits = client.limits();
+  limits.catch(() => {}); // awaited only by a large download
+  const withinLimit = async (bytes) => {
+    if (bytes <= UNCHECKED_BYTES) return;
+    // Waiting for the module (it may still be downloading) is not the server's stall.
+    clearTimeout(timer);
+    const { bundleBytes } = await Promise.race([limits, aborted]);
+    waiting();
+    if (bytes > bundleBytes) {
+      throw new Error(`${url.pathname} is ${bytes} bytes or more, over the limit of ${bundleBytes / 2 ** 20} MiB for a model`);
+    }
+  };
+  try {
+    waiting();
+    const response = await fetchOnce(url, fetch(url, { signal: download.signal }), download.signal);
+    if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
+    // An encoded answer's length counts its compressed bytes, not those the body yields.
+    const total = response.headers.has("Content-Encoding") ? 0 : Number(response.headers.get("Content-Length")) || 0;
+    await withinLimit(total);
+    const reader = response.body.getReader();
+    const chunks = [];
+    let received = 0;
+    els.progress.hidden = false;
+    els.progress.max = total || 1;
+    for (;;) {
+      waiting();
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.length;
+      await withinLimit(received);
+      chunks.push(value);
+      els.progress.value = total ? received : 0;
+      setStatus("loading", `Downloading model… ${formatMB(received)}${total ? ` / ${formatMB(total)}` : ""} MB`);
+    }
+    download.signal.throwIfAborted();
+    els.status.dataset.downloaded = String(received);
+    // A Blob: the browser keeps its bytes outside the page, and the worker reads them.
+    return new Blob(chunks);
+  } catch (err) {
+    const reason = download.signal.aborted ? download.signal.reason : err;
+    stop(reason);
+    throw reason;
+  } finally {
+    clearTimeout(timer);
+    els.progress.hidden = true;
   }
-  els.progress.hidden = true;
-  els.status.dataset.downloaded = String(received);
-  // A Blob: the browser keeps its bytes outside the page, and the worker reads them.
-  return new Blob(chunks);
 }
 
 function showCard(info) {
@@ -122,7 +168,8 @@ function showCard(info) {
   els.warning.hidden = card.decoder_trained !== false;
 }
 
-/** Loads a bundle (a Blob) on the chosen backend; on failure the previous model stays. */
+/** Loads a bundle (a Blob) on the chosen backend; on failure the previous model stays. A load
+ * that a later one superseded ends quietly: the later one says how it went. */
 async function loadModel(bytes, label) {
   const previous = model;
   setStatus("loading", `Loading ${label}…`);
@@ -136,6 +183,7 @@ async function loadModel(bytes, label) {
     setStatus("ready", `Ready: ${label} on ${where(info.backend, info)}.${info.note ? ` ${info.note}.` : ""}`, info.backend);
     els.recaption.disabled = photos.length === 0;
   } catch (err) {
+    if (err.superseded) return;
     els.modelError.textContent = `Could not load ${label}: ${err.message}`;
     els.modelError.hidden = false;
     if (previous) {
@@ -147,6 +195,15 @@ async function loadModel(bytes, label) {
   }
 }
 
+let downloading = null; // the AbortController of the model download under way
+let asked = 0; // models asked for: a failed ?model= falls back to the default only if no other was
+
+/** Stops the model download under way, if any: another model was asked for. */
+function supersedeDownload() {
+  downloading?.abort(Object.assign(new Error("another model was asked for"), { superseded: true }));
+  downloading = null;
+}
+
 async function loadModelFromUrl(url) {
   if (url.origin !== location.origin) {
     throw new Error(
@@ -154,26 +211,58 @@ async function loadModelFromUrl(url) {
         "caption can ever leave this device: download the bundle and drop it on the page instead.",
     );
   }
-  const bytes = await fetchWithProgress(url);
-  await loadModel(bytes, decodeURIComponent(url.pathname.split("/").pop()));
+  supersedeDownload();
+  const download = (downloading = new AbortController());
+  const bytes = await fetchWithProgress(url, download.signal);
+  if (downloading === download) downloading = null;
+  await loadModel(bytes, fileName(url));
+}
+
+/** The last part of `url`'s path as it was written (a malformed escape is shown as it is). */
+function fileName(url) {
+  const name = url.pathname.split("/").pop();
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
 }
 
 function startModel() {
   // The worker's module downloads and compiles while the model downloads.
   client.start(els.backend.value);
   const requested = params.get("model");
-  const url = requested ? new URL(requested, location.href) : DEFAULT_MODEL;
-  modelLoading = loadModelFromUrl(url).catch(async (err) => {
+  const first = ++asked;
+  modelLoading = (async () => {
+    // `?model=http://[` is no URL at all: an error like any other.
+    await loadModelFromUrl(requested ? new URL(requested, location.href) : DEFAULT_MODEL);
+  })().catch(async (err) => {
+    if (err.superseded) return;
     els.modelError.textContent = err.message;
     els.modelError.hidden = false;
-    if (requested && url.href !== DEFAULT_MODEL.href) {
-      await loadModelFromUrl(DEFAULT_MODEL).catch(() => {});
-      els.modelError.textContent = `${err.message} Loaded the default model instead.`;
-      els.modelError.hidden = false;
-    } else {
-      setStatus("error", "No model loaded.");
-    }
+    if (requested && asked === first) await fallBackToDefault(err.message);
+    else if (!model) setStatus("error", "No model loaded.");
   });
+}
+
+/** After `message` (a model that did not load) and with no other model asked for since, loads
+ * the default model and says how that went. */
+async function fallBackToDefault(message) {
+  const before = asked;
+  await loadModelFromUrl(DEFAULT_MODEL).catch(() => {});
+  if (asked !== before) return; // another model was asked for meanwhile: its load says how it went
+  const outcome = model ? "Loaded the default model instead." : "The default model did not load either.";
+  els.modelError.textContent = `${message.replace(/\.?$/, ".")} ${outcome}`;
+  els.modelError.hidden = false;
+}
+
+/** Resolves once the model last asked for has loaded or failed, even if another was asked for
+ * while waiting. */
+async function modelSettled() {
+  for (let current; current !== modelLoading; ) {
+    current = modelLoading;
+    await current.catch(() => {});
+  }
 }
 
 // ---------------------------------------------------------------- photos
@@ -185,8 +274,14 @@ function isBundle(file) {
 async function addFiles(files) {
   for (const file of files) {
     if (isBundle(file)) {
-      const bytes = await file.arrayBuffer();
-      modelLoading = loadModel(bytes, file.name).catch(() => {});
+      // The file goes to the worker as it is (a Blob): its bytes are read there, not here.
+      const mine = ++asked;
+      supersedeDownload();
+      // A bundle that does not load where no model is in place (it stopped the default's
+      // download) leaves the default model, not none.
+      modelLoading = loadModel(file, file.name).catch(async () => {
+        if (!model && asked === mine) await fallBackToDefault(els.modelError.textContent);
+      });
       await modelLoading;
     } else {
       addPhoto(file);
@@ -260,12 +355,13 @@ function caption(photo) {
 
 /** Captions `photo`; resolves, once the caption has come, with the function that draws it. */
 async function captionNow(photo) {
-  await modelLoading;
+  await modelSettled();
   if (!model) return () => showError(photo, "No model is loaded.");
-  // The copy shown is made while the worker captions: the page's thread is free then.
-  const copy = photo.copy ? Promise.resolve(photo.copy) : displayCopy(photo.file, shownWidth(photo.element));
   try {
     const result = await client.caption(photo.file, photo.view.captionOptions());
+    // The copy shown is made once the model has taken the photo, so a photo it refuses (over
+    // the pixel budget) is never decoded here; it is made while the worker captions the next.
+    const copy = photo.copy ? Promise.resolve(photo.copy) : displayCopy(photo.file, shownWidth(photo.element));
     return () => render(photo, result, copy);
   } catch (err) {
     return () => showError(photo, err.message);
@@ -398,8 +494,11 @@ els.recaption.addEventListener("click", () => {
 });
 
 els.backend.value = ["auto", "webgpu", "cpu"].includes(params.get("backend")) ? params.get("backend") : "auto";
+// Another backend reloads the model in place, once a load under way has ended (a download
+// under way loads on the backend chosen by then).
 els.backend.addEventListener("change", () => {
-  if (model) modelLoading = loadModel(client.bundle, model.label).catch(() => {});
+  const loading = modelLoading;
+  modelLoading = loading.then(() => (model ? loadModel(client.bundle, model.label) : undefined)).catch(() => {});
 });
 
 /** Resolves once no photo is being captioned, waits or is being drawn. Offline caching waits

@@ -70,17 +70,28 @@ export declare class CaptionerClient {
   /** Loads a `.safetensors` bundle and resolves with its info. `"auto"` (default) captions on
    * the CPU at once and, where the browser offers a WebGPU adapter, moves captions to WebGPU
    * in the background if it is faster (`onBackend`); `"webgpu"` and `"cpu"` force a module.
-   * A bundle that fails to load leaves the previous model in place. */
+   * A bundle that fails to load leaves the previous model in place; of two loads at once the
+   * later one's model stays, and the earlier one rejects with `superseded: true`. */
   load(bytes: Blob | ArrayBuffer | Uint8Array, backend?: "auto" | "webgpu" | "cpu"): Promise<Info>;
 
   /** Starts the worker a later `load(bytes, backend)` uses, so that its WebAssembly downloads
    * and compiles while the model is still being fetched. Optional: `load` starts one itself. */
   start(backend?: "auto" | "webgpu" | "cpu"): void;
 
-  /** Captions a photo; rejects when no model is loaded. */
-  caption(image: ImageInput | Blob, options?: CaptionOptions): Promise<CaptionResult>;
+  /** Which load the current model came from; every caption and score carries the value of
+   * the load that answered it (`model`), so an answer of an earlier model can be told apart. */
+  get model(): number;
+
+  /** The most bytes of a photo and of a bundle the model takes (the native tool's caps), asked
+   * of a module once: a page can refuse a larger file, or stop a download, before reading it. */
+  limits(): Promise<{ imageBytes: number; bundleBytes: number }>;
+
+  /** Captions a photo; rejects when no model is loaded, or when the photo is over
+   * `limits().imageBytes` (unread). A trap in a CPU worker (out of memory) fails that caption
+   * and starts a fresh worker from the bundle for the next ones. */
+  caption(image: ImageInput | Blob, options?: CaptionOptions): Promise<CaptionResult & { model: number }>;
 
   /** Scores a caption (text, or vocabulary words) for a photo: each word's probability, rank
    * and attention. `note` says when WebGPU failed and the CPU answered instead. */
-  score(image: ImageInput | Blob, caption: string | string[], options?: ScoreOptions): Promise<ScoreResult & { note?: string }>;
+  score(image: ImageInput | Blob, caption: string | string[], options?: ScoreOptions): Promise<ScoreResult & { note?: string; model: number }>;
 }

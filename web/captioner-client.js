@@ -27,6 +27,8 @@ function workerUrl(module, cache) {
 
 /** One worker running one of the modules. */
 class ModelWorker {
+  broken = false; // it trapped, and is being replaced
+  #stopped = false;
   #worker;
   #next = 1;
   #pending = new Map();
@@ -51,11 +53,17 @@ class ModelWorker {
   }
 
   request(message, transfer = []) {
+    if (this.#stopped) return Promise.reject(Object.assign(new Error("the model worker was stopped"), { fatal: this.broken }));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage({ ...message, id }, transfer);
     });
+  }
+
+  /** `{ imageBytes, bundleBytes }`: the most its module takes of a photo and of a bundle. */
+  limits() {
+    return this.request({ type: "limits" });
   }
 
   /** `bundle`: a Blob, sent as a reference: its bytes are read inside the worker. */
@@ -78,9 +86,11 @@ class ModelWorker {
     return this.request({ ...message, image: copy }, copy instanceof ArrayBuffer ? [copy] : []);
   }
 
-  terminate() {
+  /** Stops the worker; its waiting requests reject, `fatal` where a trap stopped it. */
+  terminate({ fatal = false } = {}) {
+    this.#stopped = true;
     this.#worker.terminate();
-    const error = Object.assign(new Error("the model worker was stopped"), { fatal: false });
+    const error = Object.assign(new Error("the model worker was stopped"), { fatal });
     for (const { reject } of this.#pending.values()) reject(error);
     this.#pending.clear();
   }
@@ -129,6 +139,10 @@ export class CaptionerClient {
   #started = null; // a worker started by `start`, its module loading, not yet given a model
   #bundle = null; // the current model's bundle, a Blob (its bytes outside the page), to reload after a crash
   #generation = 0; // bumps on every load, so a stale comparison never switches the new model
+  #loads = 0; // bumps when a load starts
+  #shown = 0; // the start number of the load whose model is in place: an earlier one that ends later is dropped
+  #model = 0; // bumps when a load brings another bundle (not the same one on another backend)
+  #limits = null; // a promise of the modules' size limits, asked once
   #adapter = null; // the answer to whether WebGPU has an adapter, asked once
   /** (text): a device change the page should show. */
   onNote = () => {};
@@ -196,6 +210,41 @@ export class CaptionerClient {
     this.#started = this.#worker(module);
   }
 
+  /** `{ imageBytes, bundleBytes }`: the most bytes of a photo and of a bundle the model takes
+   * (the native tool's caps), asked once of a running module (every module reports the same),
+   * or of a CPU one; a page stops a download that goes past them. */
+  limits() {
+    this.#limits ??= this.#askLimits().catch((err) => {
+      this.#limits = null; // asked again next time
+      throw err;
+    });
+    return this.#limits;
+  }
+
+  async #askLimits() {
+    const running = [this.#active, this.#started].find((worker) => worker && !worker.broken);
+    try {
+      if (running) return await running.limits();
+    } catch (err) {
+      if (!err.startup) throw err;
+    }
+    return this.#limitsOf(this.#cpuModule());
+  }
+
+  /** The limits a fresh worker on `module` reports, or its fallback's where it does not start. */
+  async #limitsOf(module) {
+    const worker = this.#worker(module);
+    try {
+      return await worker.limits();
+    } catch (err) {
+      const fallback = err.startup && this.#fallbackFor(module);
+      if (fallback) return this.#limitsOf(fallback);
+      throw err;
+    } finally {
+      worker.terminate();
+    }
+  }
+
   /** The worker `start` began on `module`, or a new one. */
   #takeWorker(module) {
     const started = this.#started;
@@ -224,9 +273,16 @@ export class CaptionerClient {
 
   /** The URLs the live workers loaded, their scripts and .wasm included (for the offline cache). */
   async workerFiles() {
-    const workers = [this.#active, this.#spare].filter(Boolean);
+    const workers = [this.#active, this.#spare].filter((worker) => worker && !worker.broken);
     const files = await Promise.all(workers.map(async (worker) => [worker.url.href, ...(await worker.request({ type: "files" }))]));
     return [...new Set(files.flat())];
+  }
+
+  /** Which bundle the current model came from (the same bundle loaded on another backend keeps
+   * its number): every caption and score is stamped with it (`model`), so a page can tell an
+   * answer of another model from the current one's. */
+  get model() {
+    return this.#model;
   }
 
   /** The current model's bundle, as a Blob. */
@@ -241,14 +297,23 @@ export class CaptionerClient {
 
   /** Loads a bundle (Blob, ArrayBuffer or Uint8Array) on `backend` ("auto", "cpu" or "webgpu");
    * resolves with the model info. A bundle that fails to load leaves the previous model in
-   * place. With "auto" the CPU answers at once and WebGPU is measured in the background (see
+   * place; of two loads at once the one asked for later stays once it has loaded (an earlier
+   * one that ends after it rejects, with `superseded`). With "auto" the CPU answers at once and WebGPU is measured in the background (see
    * `onBackend`). Bytes are kept as a Blob, which the browser holds outside the page's memory. */
   async load(bytes, backend = "auto") {
     if (!(bytes instanceof Blob)) bytes = new Blob([bytes]);
+    const ticket = ++this.#loads;
     const adapter = backend === "auto" ? this.#hasWebGpu() : null;
     let [worker, info] = await this.#loaded(this.#moduleFor(backend), bytes, backend === "webgpu" ? "webgpu" : "cpu");
+    if (ticket < this.#shown) {
+      // A load asked for later has already put its model in place: that one stays.
+      worker.terminate();
+      throw Object.assign(new Error("another model was asked for while this one loaded"), { superseded: true });
+    }
+    this.#shown = ticket;
     this.#stopAll();
     this.#active = worker;
+    if (bytes !== this.#bundle) this.#model += 1;
     this.#bundle = bytes;
     const generation = ++this.#generation;
     if (backend === "auto") {
@@ -305,33 +370,60 @@ export class CaptionerClient {
     return this.#run((worker) => worker.score(image, caption, options));
   }
 
-  /** Runs `work` on the active worker; when the WebGPU worker traps, moves to the CPU and runs
-   * it again there, so the answer still arrives (with a note). */
+  /** Runs `work` on the active worker and stamps the answer with the model it came from. When
+   * the WebGPU worker traps, moves to the CPU and runs it again there, so the answer still
+   * arrives (with a note). When a CPU worker traps (out of memory, a bug), this request fails
+   * (it could trap again) and a fresh worker is started from the bundle; requests that found
+   * the worker already broken run again on the fresh one. */
   async #run(work) {
     await this.#recovering;
     if (!this.#active) throw new Error("no model is loaded");
     const worker = this.#active;
+    const model = this.#model;
     try {
-      return await work(worker);
+      return { ...(await work(worker)), model };
     } catch (err) {
-      if (!err.fatal || worker.module !== "webgpu" || !this.#bundle) throw err;
-      const note = `WebGPU failed (${err.message}), so the model moved to the CPU`;
-      this.onNote(note);
-      if (this.#active === worker) this.#recovering = this.#toCpu(worker);
+      if (!err.fatal || !this.#bundle) throw err;
+      const note = worker.module === "webgpu" ? `WebGPU failed (${err.message}), so the model moved to the CPU` : null;
+      if (!worker.broken) {
+        // The first request to find this worker trapped replaces it.
+        worker.broken = true;
+        if (!note) {
+          this.#recovering = this.#restart(worker, worker.module);
+          throw new Error(`${err.message} (the model stopped on this request and was started again)`);
+        }
+        this.onNote(note);
+        this.#recovering = this.#toCpu(worker);
+      }
       await this.#recovering;
-      const result = await work(this.#active);
-      return { ...result, note };
+      if (!this.#active) throw err;
+      return { ...(await work(this.#active)), ...(note && { note }), model };
     }
   }
 
   #recovering = null;
 
-  /** Replaces the broken WebGPU worker by the spare CPU one, or a fresh one. */
+  /** Replaces a trapped worker by a fresh one on `module` with the same bundle; never rejects
+   * (where the bundle no longer loads, no model is loaded and requests say so). */
+  async #restart(broken, module) {
+    broken.terminate({ fatal: true }); // its waiting requests run again on the fresh worker
+    try {
+      const [fresh] = await this.#loaded(module, this.#bundle, "cpu");
+      if (this.#active === broken) this.#active = fresh;
+      else fresh.terminate();
+    } catch (err) {
+      if (this.#active === broken) this.#active = null;
+      this.onNote(`the model could not be started again (${err.message})`);
+    }
+  }
+
+  /** Replaces the broken WebGPU worker by the spare CPU one, or a fresh one; never rejects
+   * (see #restart). */
   async #toCpu(broken) {
-    broken.terminate();
-    let cpu = this.#spare;
+    broken.terminate({ fatal: true });
+    const cpu = this.#spare;
     this.#spare = null;
-    if (!cpu) [cpu] = await this.#loaded(this.#cpuModule(), this.#bundle, "cpu");
-    this.#active = cpu;
+    if (cpu) this.#active = cpu;
+    else await this.#restart(broken, this.#cpuModule());
   }
 }

@@ -14,12 +14,14 @@ export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
 
 /** `fetch(url)` that also keeps a successful answer in this build's offline cache, and answers
  * from that cache when the network fails even if no service worker does (a reload that
- * bypassed it, a worker it does not control). `request`: that fetch, if already started. */
-export async function fetchOnce(url, request = fetch(url)) {
+ * bypassed it, a worker it does not control). `request`: that fetch, if already started;
+ * `signal`: its abort signal, if any: an aborted fetch is not answered from the cache. */
+export async function fetchOnce(url, request = fetch(url), signal = undefined) {
   let response;
   try {
     response = await request;
   } catch (offline) {
+    if (signal?.aborted) throw offline;
     const cached = "caches" in self ? await caches.match(url, { cacheName: CACHE }) : undefined;
     if (cached) return cached;
     throw offline;

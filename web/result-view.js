@@ -65,6 +65,7 @@ export class ResultView {
   #farOffScreen = false; // the heatmap canvas is released while the result is far off screen
   #pictureShown = false; // the photo's display copy has been painted (see showPhoto)
   #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
+  #model = null; // the load of the model that made the caption shown (client.model)
 
   /** `photo`: { file, element, url }; `client`: the CaptionerClient; `settings()`: the
    * page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills hidden regions). */
@@ -86,6 +87,7 @@ export class ResultView {
   /** Shows a fresh caption of the photo: branches, score and hidden region start over. */
   async show(result, image) {
     this.#generation += 1;
+    this.#model = result.model;
     this.#image = image;
     this.#history = [result];
     this.#beam = 0;
@@ -158,6 +160,11 @@ export class ResultView {
     error.hidden = true;
     this.element.dataset.busy = String(++this.#busy);
     try {
+      // Another model's answer, set beside this caption, would say what changed between the
+      // models, not what the question changed.
+      if (this.client.model !== this.#model) {
+        throw new Error("This caption came from a model that is no longer loaded: “Caption all again” captions it with the current one.");
+      }
       return await work();
     } catch (err) {
       error.textContent = err.message;
@@ -461,6 +468,13 @@ export class ResultView {
       if (!this.#image) return;
       const opacity = Number($(".opacity", element).value);
       figure(this.#image, this.panels, { opacity, colormap: this.colormap }).toBlob((blob) => {
+        if (!blob) {
+          // The figure is larger than the browser can encode (a very tall photo, many words).
+          const error = $("[data-testid=explore-error]", element);
+          error.textContent = "This figure is too large for the browser to save; the grid above shows the same panels.";
+          error.hidden = false;
+          return;
+        }
         const a = document.createElement("a");
         a.href = URL.createObjectURL(blob);
         a.download = `${this.photo.file.name.replace(/\.[^.]+$/, "")}.attention.png`;

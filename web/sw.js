@@ -38,11 +38,9 @@ self.addEventListener("fetch", (event) => {
     (async () => {
       const cache = await caches.open(CACHE);
       const wasm = url.pathname.endsWith(".wasm");
+      let response;
       try {
-        const response = await fetch(request);
-        if (wasm) return await fromCache(cache, request, response);
-        if (response.status === 200) await cache.put(request, response.clone());
-        return isolated(response);
+        response = await fetch(request);
       } catch (offline) {
         // `index.html?model=…` is the page cached as `./?backend=cpu`; `worker.js?module=cpu`
         // the one script whatever its query (the worker reads its own URL).
@@ -50,6 +48,19 @@ self.addEventListener("fetch", (event) => {
         if (cached) return wasm ? cached : isolated(cached);
         throw offline;
       }
+      // The page's own policy refuses other sites, but this worker's fetches are not bound by
+      // it: an answer redirected to another site is refused here. One redirected within the
+      // site is passed on but not kept under the URL asked for.
+      if (response.redirected && new URL(response.url).origin !== self.location.origin) return Response.error();
+      if (wasm) return fromCache(cache, request, response);
+      // The answer goes to the page as it arrives; keeping a copy may fail (storage full) or
+      // finish later without holding it back. A model is kept by the page that loads it
+      // (offline.js), once: two copies written at once would take twice the quota.
+      const model = url.pathname.endsWith(".safetensors");
+      if (response.status === 200 && !response.redirected && !model) {
+        event.waitUntil(cache.put(request, response.clone()).catch(() => {}));
+      }
+      return isolated(response);
     })(),
   );
 });

@@ -8,9 +8,10 @@
 //               { id, type: "caption", image: Blob | ArrayBuffer | ImageData, options }
 //               { id, type: "score", image: Blob | ArrayBuffer | ImageData, caption, options }
 //               { id, type: "files" }: the URLs this worker loaded (for the offline cache)
+//               { id, type: "limits" }: { imageBytes, bundleBytes }, the most the module takes
 // Messages out: { id, ok: true, value } | { id, ok: false, error, fatal, startup }
-// `fatal` means the WebAssembly instance trapped (a panic, a lost GPU): this worker is unusable
-// and the page starts a fresh one. `startup`: the module itself did not start (not downloaded,
+// `fatal` means the WebAssembly instance trapped (a panic, a lost GPU, out of memory), now or
+// earlier: this worker is unusable and the page starts a fresh one. `startup`: the module itself did not start (not downloaded,
 // no thread pool), whatever the request.
 
 // No static imports: offline.js awaits at its top level, and until a module worker's imports
@@ -33,12 +34,12 @@ const ready = (async () => {
   await glue.default({ module_or_path: fetchOnce(wasmUrl, wasmRequest) });
   // One pool thread per core; this worker only waits while they run a kernel.
   if (module === "cpu-threads") await glue.initThreadPool(navigator.hardwareConcurrency);
-  return glue.Captioner;
+  return glue;
 })();
 let captioner = null;
 let broken = null;
 
-/** The module's `Captioner` class; a failure to start is marked `startup`. */
+/** The module's exports; a failure to start is marked `startup`. */
 async function started() {
   try {
     return await ready;
@@ -48,12 +49,13 @@ async function started() {
 }
 
 async function handle({ type, bundle, backend, image, caption, options }) {
-  const Captioner = await started();
+  const glue = await started();
   if (broken) throw new Error(broken);
   switch (type) {
     case "load": {
+      refuseOver(bundle.size, glue.maxBundleBytes(), "bundle");
       const bytes = await bundle.arrayBuffer();
-      const next = await Captioner.load(new Uint8Array(bytes), { backend });
+      const next = await glue.Captioner.load(new Uint8Array(bytes), { backend });
       release(bytes);
       // The old model stays until the new one has loaded: a bad bundle keeps it.
       captioner?.free();
@@ -63,6 +65,8 @@ async function handle({ type, bundle, backend, image, caption, options }) {
     case "caption":
     case "score": {
       if (!captioner) throw new Error("no model is loaded");
+      // A file is refused before it is read: the module would refuse it after the copy.
+      if (image instanceof Blob) refuseOver(image.size, glue.maxImageBytes(), "photo");
       const bytes = image instanceof Blob ? await image.arrayBuffer() : image;
       const input = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
       try {
@@ -73,9 +77,16 @@ async function handle({ type, bundle, backend, image, caption, options }) {
     }
     case "files":
       return performance.getEntriesByType("resource").map((entry) => entry.name);
+    case "limits":
+      return { imageBytes: glue.maxImageBytes(), bundleBytes: glue.maxBundleBytes() };
     default:
       throw new Error(`unknown request ${type}`);
   }
+}
+
+/** Refuses `size` bytes of `what` over `limit`, in the module's own words. */
+function refuseOver(size, limit, what) {
+  if (size > limit) throw new Error(`the ${what} is ${size} bytes, over the limit of ${limit / 2 ** 20} MiB`);
 }
 
 /** Frees `buffer`'s memory now (the module has copied the bytes), not at this worker's next
@@ -94,8 +105,9 @@ self.onmessage = ({ data }) => {
       const transfer = value?.attention ? value.attention.map((a) => a.buffer) : [];
       self.postMessage({ id: data.id, ok: true, value }, transfer);
     } catch (err) {
-      const fatal = err instanceof WebAssembly.RuntimeError;
-      if (fatal) broken = `the model crashed earlier: ${err.message}`;
+      // Every request after a trap fails too: the page starts a fresh worker for them.
+      const fatal = err instanceof WebAssembly.RuntimeError || broken !== null;
+      if (err instanceof WebAssembly.RuntimeError) broken = `the model crashed earlier: ${err.message}`;
       self.postMessage({ id: data.id, ok: false, error: String(err?.message ?? err), fatal, startup: err?.startup === true });
     }
   });

@@ -27,13 +27,15 @@ const TYPES = {
  * file); `isolate`: with the cross-origin isolation headers (COOP/COEP), as web/serve.sh sends
  * them; `compress`: every file gzip-encoded for a browser that accepts it, as web/serve.sh sends
  * them; `before(path)`: awaited before each answer (a test holds one back with it). Resolves with
- * { url, close, requests, bytes, fileBytes } (`bytes`: path → bytes sent; `fileBytes`: path →
- * bytes of the files those answers held). */
+ * { url, close, requests, bytes, fileBytes, read } (`bytes`: path → bytes sent; `fileBytes`: path →
+ * bytes of the files those answers held; `read`: path → bytes of an uncompressed answer read from
+ * its file so far, which the socket's back-pressure keeps within a few MB of what was sent). */
 export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false, before = async () => {} } = {}) {
   const isolation = isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   const requests = [];
   const bytes = new Map();
   const fileBytes = new Map();
+  const read = new Map(); // path → bytes read for an answer that is not compressed, as sent
   const gzipped = new Map(); // file → { modified, body }
   // Compressed before the first request, as hosts that compress keep their compressed copies.
   if (compress) for (const file of await filesUnder(root)) gzipped.set(file, await gzipFile(file));
@@ -86,7 +88,9 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
       }
       res.writeHead(200, { ...headers, "Content-Length": stat.size });
       count(bytes, stat.size);
-      createReadStream(file).pipe(res);
+      createReadStream(file)
+        .on("data", (chunk) => count(read, chunk.length))
+        .pipe(res);
     } catch {
       res.writeHead(404).end();
     }
@@ -98,7 +102,13 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
     requests,
     bytes,
     fileBytes,
-    close: () => new Promise((resolve) => server.close(resolve)),
+    read,
+    // Open connections end too: a test may hold an answer back for ever (`before`).
+    close: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeAllConnections();
+      }),
   };
 }
 

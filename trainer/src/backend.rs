@@ -5,6 +5,11 @@
 use anyhow::{Result, bail};
 use burn::tensor::Device;
 
+/// Most devices a run trains on (`--devices`). Each replica holds a copy of the model and
+/// its batch is split among them: no machine Glimpse targets has more GPUs than this, and an
+/// unchecked count was allocated as that many devices (2^64 - 1 panicked, 10^12 aborted).
+pub const MAX_DEVICES: u64 = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
     Flex,
@@ -35,9 +40,12 @@ impl Backend {
 
     /// `count` devices for data-parallel training: CUDA devices 0..count, wgpu discrete GPUs
     /// 0..count. The CPU is one device: `count` replicas share it (the computation is the same;
-    /// it only checks the data-parallel path).
+    /// it only checks the data-parallel path). `count` must be 1 to [`MAX_DEVICES`].
     pub fn devices(self, count: usize) -> Result<Vec<Device>> {
-        if count <= 1 {
+        if count == 0 || count as u64 > MAX_DEVICES {
+            bail!("{count} devices: data-parallel training uses 1 to {MAX_DEVICES}");
+        }
+        if count == 1 {
             return Ok(vec![self.device()?]);
         }
         match self {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glimpse_files::{caps, read_regular, shown};
+use glimpse_files::{caps, read_regular, shown, terminal_safe};
 use glimpse_model::Bundle;
 
 use crate::files::write_atomically;
@@ -46,9 +46,14 @@ pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> 
     Ok(path)
 }
 
-/// The bundle's file name as the marker comment holds it (one line, no `--`).
+/// The bundle's file name as the marker comment holds it (one line, no `--`, no `<>&`): the
+/// form cards written before Markdown was escaped hold, so they are still recognised.
 fn marker_name(file_name: &str) -> String {
-    line(file_name).replace("--", "- -")
+    let entities = one_line(file_name)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    entities.replace("--", "- -")
 }
 
 /// A YAML string: JSON's quoting is valid YAML, with the characters YAML parsers refuse in a
@@ -73,16 +78,44 @@ fn yaml_number(value: f64) -> String {
     }
 }
 
-/// Card text for Markdown: angle brackets escaped, so a name cannot smuggle in HTML.
+/// Card text for Markdown, on one line: HTML's `& < >` as entities, the punctuation that makes
+/// Markdown's links, images, emphasis, code, headings and tables backslash-escaped, what would start a
+/// heading, list or quote escaped at the start, and invisible characters shown as `\u{..}`. A
+/// stranger's description once added a fake "## Metrics" table, `javascript:` links and
+/// remote images to the exported README.md.
 fn markdown(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let one_line = terminal_safe(&one_line(text)).into_owned();
+    // What would make the line a list item or a setext underline (`- x`, `+ x`, `= x`, `1. x`,
+    // `1) x`): the first character, or the `.` or `)` ending leading digits.
+    let digits = one_line.bytes().take_while(u8::is_ascii_digit).count();
+    let starts_a_block = |index: usize, c: char| {
+        (index == 0 && matches!(c, '-' | '+' | '='))
+            || (matches!(c, '.' | ')') && digits > 0 && index == digits)
+    };
+    let mut out = String::with_capacity(one_line.len() + 8);
+    for (index, c) in one_line.char_indices() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            // With `[` and `]` escaped, `(`, `)` and `!` can make no link or image.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ if starts_a_block(index, c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
-/// [`markdown`] on one line (headings, list items, the marker comment).
-fn line(text: &str) -> String {
-    markdown(&text.split_whitespace().collect::<Vec<_>>().join(" "))
+/// `text` with every run of whitespace, line breaks included, made one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The card of `bundle`, stored as `file_name`.
@@ -147,7 +180,7 @@ fn body(out: &mut String, bundle: &Bundle, file_name: &str) {
     } else {
         &card.name
     };
-    let _ = writeln!(out, "# {}\n\n{}\n", line(name), markdown(&card.description));
+    let _ = writeln!(out, "# {}\n\n{}\n", markdown(name), markdown(&card.description));
     if !card.decoder_trained {
         out.push_str("**Its decoder was never trained: its captions are meaningless word sequences.**\n\n");
     }
@@ -159,7 +192,7 @@ fn body(out: &mut String, bundle: &Bundle, file_name: &str) {
          card are in its metadata.\n",
         config.encoder.arch.name(),
         config.encoder.width_multiplier,
-        line(or_not_stated(&card.encoder_weights)),
+        markdown(or_not_stated(&card.encoder_weights)),
         format!("{:?}", config.attention.activation).to_lowercase(),
         config.decoder.embed_dim,
         config.decoder.decoder_dim,
@@ -169,18 +202,19 @@ fn body(out: &mut String, bundle: &Bundle, file_name: &str) {
     let _ = writeln!(
         out,
         "## Training\n\n- Data: {}\n- Epochs: {epochs}\n- Written: {}\n- Notes: {}\n",
-        line(or_not_stated(&card.trained_on)),
-        line(or_not_stated(&card.created)),
-        line(or_not_stated(&card.notes)),
+        markdown(or_not_stated(&card.trained_on)),
+        markdown(or_not_stated(&card.created)),
+        markdown(or_not_stated(&card.notes)),
     );
     if !card.metrics.is_empty() {
         out.push_str("## Metrics\n\n| metric | value |\n|---|---|\n");
         for (metric, value) in &card.metrics {
-            let _ = writeln!(out, "| {} | {value:.4} |", line(metric).replace('|', "\\|"));
+            let _ = writeln!(out, "| {} | {value:.4} |", markdown(metric));
         }
         out.push('\n');
     }
-    let file = line(file_name);
+    // Shown in code spans, where Markdown escapes would show as written.
+    let file = terminal_safe(&one_line(file_name)).into_owned();
     let _ = writeln!(
         out,
         "## Use it\n\n- **In the browser**: open Glimpse's page and drop `{file}` on it (photos never \
@@ -230,7 +264,7 @@ mod tests {
             "{front}"
         );
         assert!(card.contains("# glimpse-demo-shapes\n"));
-        assert!(card.contains(&format!("| val_Bleu_4 | {bleu:.4} |")));
+        assert!(card.contains(&format!("| val\\_Bleu\\_4 | {bleu:.4} |")));
         assert!(card.contains("glimpse caption --model default.safetensors photo.jpg"));
     }
 
@@ -248,6 +282,31 @@ mod tests {
             card.contains("  - \"shapes\\u0085\\u2028\"\n"),
             "C1 and separators escaped: {card}"
         );
+    }
+
+    #[test]
+    fn card_text_cannot_add_markdown() {
+        let mut bundle = demo();
+        bundle.card.name = "evil\u{202e}gnp.exe".into();
+        bundle.card.description = "Fine.\n\n## Metrics\n\n| val_Bleu_4 | 0.9999 |\n|---|---|\n\
+            [click](javascript:alert(1)) ![x](http://t.example/p.png) `code` *bold*"
+            .into();
+        let card = model_card(&bundle, "m.safetensors");
+        let body = card.split("\n---\n").nth(2).unwrap();
+        assert_eq!(body.matches("## Metrics").count(), 1, "{body}");
+        assert!(body.contains("# evil\\\\u{202e}gnp.exe\n"), "{body}");
+        assert!(
+            body.contains(
+                "Fine. \\#\\# Metrics \\| val\\_Bleu\\_4 \\| 0.9999 \\| \\|---\\|---\\| \
+                 \\[click\\](javascript:alert(1)) !\\[x\\](http://t.example/p.png) \\`code\\` \\*bold\\*\n"
+            ),
+            "{body}"
+        );
+        // What would start a list or a heading underline at the start of the line.
+        assert_eq!(markdown("- a"), "\\- a");
+        assert_eq!(markdown("12. a-b 3.5"), "12\\. a-b 3.5");
+        assert_eq!(markdown("= x"), "\\= x");
+        assert_eq!(markdown("1) x (y)"), "1\\) x (y)");
     }
 
     #[test]

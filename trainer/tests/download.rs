@@ -1,7 +1,9 @@
 //! `glimpse data flickr8k` against a local HTTP server on 127.0.0.1 serving small fixture
 //! archives: a clean download unpacks into a folder `glimpse train` reads; a dropped connection
 //! is resumed with a Range request; a corrupt file is refused by its SHA-256 and removed; a
-//! partial file left by an earlier run is continued; a zip bomb is refused before unpacking.
+//! partial file left by an earlier run is continued; a zip bomb is refused before unpacking; an
+//! answer without the file (204, 304, an unreadable length, an empty body) is an error and nothing
+//! is recorded; an archive that does not unzip is named and not pinned; retry lines are escaped.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -19,6 +21,8 @@ enum Behaviour {
     Serve(Vec<u8>),
     /// The first full request gets half the body and a closed connection.
     DropOnce(Vec<u8>),
+    /// This whole answer, status line and headers included.
+    Raw(&'static str),
 }
 
 #[derive(Default)]
@@ -85,6 +89,10 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
     };
     let body = match &behaviour {
         Behaviour::Serve(body) | Behaviour::DropOnce(body) => body.clone(),
+        Behaviour::Raw(answer) => {
+            let _ = stream.write_all(answer.as_bytes());
+            return;
+        }
     };
     // As RFC 9110 says: a range is honoured only while If-Range names the current version.
     let current = if_range.is_none_or(|tag| tag == etag(&body));
@@ -243,6 +251,117 @@ fn a_corrupt_file_is_refused_and_removed() {
     assert!(err.contains("HTTP 404"), "{err}");
 }
 
+/// A mirror answering with no file (204, 304, a redirect without a place, a length that is no
+/// number) had its empty body kept as the archive, its checksum pinned, and every later run
+/// said "already downloaded" and failed to unzip it.
+#[test]
+fn an_answer_without_the_file_is_an_error_and_nothing_is_recorded() {
+    let answers = [
+        (
+            "HTTP/1.1 204 No Content\r\n\r\n",
+            "answered HTTP 204, not the file",
+        ),
+        (
+            "HTTP/1.1 304 Not Modified\r\n\r\n",
+            "answered HTTP 304, not the file",
+        ),
+        (
+            "HTTP/1.1 302 Found\r\nContent-Length: 0\r\n\r\n",
+            "answered HTTP 302, not the file",
+        ),
+        (
+            "HTTP/1.1 300 Multiple Choices\r\nContent-Length: 0\r\n\r\n",
+            "answered HTTP 300",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Length: lots\r\nConnection: close\r\n\r\n",
+            "unreadable Content-Length `lots`",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+            "sent an empty file",
+        ),
+    ];
+    let state = Arc::new(Mutex::new(State::default()));
+    for (index, (answer, _)) in answers.iter().enumerate() {
+        let path = format!("/{index}/Flickr8k_text.zip");
+        state.lock().unwrap().files.insert(path, Behaviour::Raw(answer));
+    }
+    let address = serve(Arc::clone(&state));
+    for (index, (_, expected)) in answers.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = RemoteFile {
+            expected: Expected::Recorded,
+            ..remote(&address, &format!("/{index}/Flickr8k_text.zip"), b"")
+        };
+        let err = format!(
+            "{:#}",
+            fetch_all(std::slice::from_ref(&file), dir.path()).unwrap_err()
+        );
+        assert!(
+            err.contains(expected) && err.contains(&file.url),
+            "{expected}: {err}"
+        );
+        for left in ["Flickr8k_text.zip", "SHA256SUMS"] {
+            assert!(!dir.path().join(left).exists(), "{expected}: {left} left");
+        }
+    }
+}
+
+/// An archive with no published checksum that does not unzip: its recorded checksum is
+/// forgotten (pinned, it failed the same way forever) and the error names the file to delete.
+#[test]
+fn an_archive_that_does_not_unzip_is_named_and_not_pinned() {
+    let state = Arc::new(Mutex::new(State::default()));
+    let path = "/z/Flickr8k_text.zip";
+    let body = b"not a zip".to_vec();
+    state
+        .lock()
+        .unwrap()
+        .files
+        .insert(path.into(), Behaviour::Serve(body.clone()));
+    let address = serve(Arc::clone(&state));
+    let dir = tempfile::tempdir().unwrap();
+    let file = RemoteFile {
+        expected: Expected::Recorded,
+        ..remote(&address, path, &body)
+    };
+    let err = format!(
+        "{:#}",
+        fetch_all(std::slice::from_ref(&file), dir.path()).unwrap_err()
+    );
+    let archive = dir.path().join("Flickr8k_text.zip");
+    assert!(
+        err.contains(&format!("delete {} and run again", archive.display())),
+        "{err}"
+    );
+    let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap_or_default();
+    assert!(!sums.contains("Flickr8k_text.zip"), "{sums}");
+}
+
+/// `glimpse data flickr8k DIR --no-weights --mirror MIRROR`, run to its end.
+fn glimpse_data(dir: &Path, mirror: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+        .args(["data", "flickr8k"])
+        .arg(dir)
+        .args(["--no-weights", "--mirror", mirror])
+        .output()
+        .unwrap()
+}
+
+/// The retry lines printed `--mirror`'s escape sequences raw (the terminal was retitled); the
+/// final error escaped them.
+#[test]
+fn the_retry_lines_escape_the_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 9 (discard) refuses the connection: a retryable failure, three retries.
+    let output = glimpse_data(dir.path(), "http://127.0.0.1:9/\u{1b}]0;owned\u{7}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("resuming (try 1 of 3)"), "{stderr}");
+    assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr}");
+}
+
 /// A server for the text archive alone: its bytes, the server's state and the file to fetch.
 fn serving_text() -> (Vec<u8>, Arc<Mutex<State>>, RemoteFile) {
     let (text, _) = archives();
@@ -380,19 +499,7 @@ fn the_command_records_digests_and_checks_them_later() {
     }
     let address = serve(Arc::clone(&state));
     let dir = tempfile::tempdir().unwrap();
-    let run = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
-            .args([
-                "data",
-                "flickr8k",
-                dir.path().to_str().unwrap(),
-                "--mirror",
-                &format!("{address}/m"),
-                "--no-weights",
-            ])
-            .output()
-            .unwrap()
-    };
+    let run = || glimpse_data(dir.path(), &format!("{address}/m"));
     let output = run();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
@@ -435,17 +542,7 @@ fn the_command_refuses_a_zip_bomb() {
         .insert("/m/Flickr8k_text.zip".into(), Behaviour::Serve(bomb));
     let address = serve(Arc::clone(&state));
     let dir = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
-        .args([
-            "data",
-            "flickr8k",
-            dir.path().to_str().unwrap(),
-            "--mirror",
-            &format!("{address}/m"),
-            "--no-weights",
-        ])
-        .output()
-        .unwrap();
+    let output = glimpse_data(dir.path(), &format!("{address}/m"));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(

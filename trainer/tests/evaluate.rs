@@ -142,6 +142,16 @@ fn eval_and_compare_score_write_and_report() {
         &glimpse(&["compare", "--data", data_arg, "--split", "test", &twice, &twice]),
         "two caption sets are named `x`",
     );
+    // Into eval's folder, compare replaced eval's metrics.json and report.html silently.
+    let eval_metrics = fs::read(out.join("metrics.json")).unwrap();
+    let out_arg = out.to_str().unwrap();
+    fails_saying(
+        &glimpse(&[
+            "compare", "--data", data_arg, "--split", "test", "--out", out_arg, &twice,
+        ]),
+        "holds `glimpse eval`'s outputs (captions.json)",
+    );
+    assert_eq!(fs::read(out.join("metrics.json")).unwrap(), eval_metrics);
     fails_saying(
         &glimpse(&[
             "eval",

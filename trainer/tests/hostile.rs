@@ -6,7 +6,9 @@
 //! dates model cards; files in a run or data folder are never written through a planted link;
 //! a checkpoint's optimizer state must be its model's; a decoder too large to train is refused
 //! before its weights are made; caption files are held to one caption of bounded length per
-//! image.
+//! image; `--devices` and `--length-penalty` are checked by the command line; an improved epoch's
+//! best checkpoint is on disk before `last` records it; a run folder in use is refused; no
+//! figure or export replaces an input; invisible characters and bytes that are not UTF-8 are shown.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -855,4 +857,239 @@ fn a_resumed_checkpoint_whose_decoder_is_too_large_to_train_is_refused() {
         &["train", "--resume", run.to_str().unwrap()],
         "Glimpse trains decoders of at most 67108864",
     );
+}
+
+#[test]
+fn a_device_count_past_the_limit_is_refused_by_the_command_line() {
+    // 2^64 - 1 devices panicked ("capacity overflow"), 10^12 aborted allocating 64 TB, and 0
+    // was taken as 1 without a word.
+    for count in ["0", "65", "1000000000000", "18446744073709551615"] {
+        fails_with(&["train", "--out", "run", "--devices", count], "is not in 1..=64");
+    }
+}
+
+/// `done: best validation BLEU-4 X at epoch N` → `X`.
+fn reported_best(stdout: &str) -> &str {
+    let after = stdout.split("best validation BLEU-4 ").nth(1).expect(stdout);
+    after.split(' ').next().unwrap()
+}
+
+#[test]
+fn a_best_checkpoint_that_cannot_be_written_is_never_recorded_as_saved() {
+    // `last` was written first, recording the epoch as the best: after a failed (or killed)
+    // `best` write the resumed run said it had finished with that best, and `export` could not
+    // deliver it. A folder at `best`'s name makes its write fail.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    let best = run.join("best.safetensors");
+    fs::create_dir_all(&best).unwrap();
+    let args = train_args(&data, &run, &config, &["--checkpoint-every", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, "best.safetensors: exists and is not a regular file");
+    fs::remove_dir(&best).unwrap();
+    let run_arg = run.to_str().unwrap();
+    let done = ok(&["train", "--resume", run_arg]);
+    assert!(
+        !done.contains("already finished"),
+        "the failed epoch is trained again:\n{done}"
+    );
+    let bundle = dir.path().join("m.safetensors");
+    let exported = ok(&["export", run_arg, "--out", bundle.to_str().unwrap()]);
+    let score = reported_best(&done);
+    assert!(
+        exported.contains(&format!("val_Bleu_4 {score}")),
+        "export ships the best the run reported ({score}):\n{exported}"
+    );
+}
+
+#[test]
+fn a_run_folder_in_use_is_refused_and_left_alone() {
+    // Two runs into one `--out` replaced each other's files; the survivor exited 0 with most
+    // of `steps.csv` gone. The lock is the operating system's, so a killed run leaves none.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    fs::create_dir(&run).unwrap();
+    let held = glimpse_files::lock_folder(&run).unwrap();
+    let args = train_args(&data, &run, &config, &["--max-steps", "1"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = fails_with(&args, "another glimpse process is using this folder");
+    assert!(
+        text(&out.stderr).contains(run.to_str().unwrap()),
+        "{}",
+        text(&out.stderr)
+    );
+    let written: Vec<_> = fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(written, [glimpse_files::LOCK_FILE], "nothing written");
+    drop(held);
+    ok(&args);
+    let _held = glimpse_files::lock_folder(&run).unwrap();
+    fails_with(
+        &["train", "--resume", run.to_str().unwrap()],
+        "another glimpse process is using this folder",
+    );
+}
+
+#[test]
+fn a_length_penalty_out_of_range_is_refused_as_typed() {
+    // `-1e300` was printed back as a number of 300 digits.
+    fails_with(
+        &[
+            "caption",
+            "--length-penalty=-1e300",
+            "--model",
+            "m.safetensors",
+            "x.png",
+        ],
+        "`-1e300` is not a finite number of at least 0",
+    );
+}
+
+#[test]
+fn a_figure_never_replaces_an_input_photo() {
+    // Run twice over one folder, `--attention-png` wrote `a.png`'s figure over the photo
+    // `a.attention.png`, then captioned the figure in the photo's place.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let photos = dir.path().join("photos");
+    fs::create_dir(&photos).unwrap();
+    let (a, figure_named) = (photos.join("a.png"), photos.join("a.attention.png"));
+    for photo in [&a, &figure_named] {
+        fs::copy(fixtures().join("notebook/image.png"), photo).unwrap();
+    }
+    let before = fs::read(&figure_named).unwrap();
+    // Through another name of the folder too: files are compared, not paths.
+    let via = dir.path().join("photos/../photos");
+    let out = fails_with(
+        &[
+            "caption",
+            "--model",
+            bundle.to_str().unwrap(),
+            "--attention-png",
+            via.to_str().unwrap(),
+            a.to_str().unwrap(),
+            figure_named.to_str().unwrap(),
+        ],
+        "would replace the input photo",
+    );
+    assert!(text(&out.stdout).is_empty(), "refused before captioning");
+    assert_eq!(fs::read(&figure_named).unwrap(), before);
+}
+
+#[cfg(unix)]
+#[test]
+fn export_never_writes_over_what_it_reads() {
+    // `export RUN --out RUN/last.safetensors` replaced the run's resumable checkpoint, and
+    // `--format pth` over the input bundle replaced it with a pickle. Refused before reading.
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    fs::create_dir(&run).unwrap();
+    let bundle = dir.path().join("m.safetensors");
+    for file in [
+        run.join("last.safetensors"),
+        run.join("best.safetensors"),
+        bundle.clone(),
+    ] {
+        fs::write(&file, b"precious").unwrap();
+    }
+    let run_arg = run.to_str().unwrap();
+    for which in ["last", "best"] {
+        let out = run.join(format!("{which}.safetensors"));
+        fails_with(
+            &[
+                "export",
+                run_arg,
+                "--which",
+                "last",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "is the run's checkpoint",
+        );
+    }
+    let link = dir.path().join("link.pth");
+    std::os::unix::fs::symlink(&bundle, &link).unwrap();
+    let bundle_arg = bundle.to_str().unwrap();
+    for out in [bundle_arg, link.to_str().unwrap()] {
+        fails_with(
+            &["export", bundle_arg, "--format", "pth", "--out", out],
+            "is the bundle exported",
+        );
+    }
+    for file in [run.join("last.safetensors"), run.join("best.safetensors"), bundle] {
+        assert_eq!(fs::read(&file).unwrap(), b"precious");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn invisible_characters_and_bytes_that_are_not_utf8_are_shown() {
+    use std::os::unix::ffi::OsStrExt;
+    // U+202E was printed raw in `--json` and `info` (`cat\u{202e}gnp.exe` shows as `catexe.png`), a
+    // zero-width space made `dog\u{200b}.png` look like `dog.png`, and the names `a\xff.png` and
+    // `a\xfe.png` both printed as `a\u{fffd}.png`.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let photo = fixtures().join("notebook/image.png");
+    let names: [&[u8]; 4] = [
+        b"cat\xe2\x80\xaegnp.png",
+        b"dog\xe2\x80\x8b.png",
+        b"a\xff.png",
+        b"a\xfe.png",
+    ];
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .map(|name| dir.path().join(std::ffi::OsStr::from_bytes(name)))
+        .collect();
+    for path in &paths {
+        fs::copy(&photo, path).unwrap();
+    }
+    let model = bundle.to_str().unwrap();
+    let caption = |json: &[&str]| {
+        let mut command = std::process::Command::new(common::GLIMPSE);
+        command
+            .args(["caption", "--model", model])
+            .args(json)
+            .args(&paths);
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let hidden = ['\u{202e}', '\u{200b}', '\u{fffd}'];
+    let json = caption(&["--json"]);
+    assert!(!json.contains(hidden), "{json}");
+    let images: Vec<String> = json
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line).unwrap()["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for (image, shown) in images.iter().zip([
+        "cat\u{202e}gnp.png",
+        "dog\u{200b}.png",
+        "a\\xFF.png",
+        "a\\xFE.png",
+    ]) {
+        assert!(image.ends_with(shown), "{image} shows as {shown}");
+    }
+    let plain = caption(&[]);
+    assert!(!plain.contains(hidden), "{plain}");
+    for shown in [
+        "cat\\u{202e}gnp.png\t",
+        "dog\\u{200b}.png\t",
+        "a\\xFF.png\t",
+        "a\\xFE.png\t",
+    ] {
+        assert!(plain.contains(shown), "{shown} in {plain}");
+    }
+    edit_stored_json(&bundle, "glimpse.card", "name", "model\u{202e}\u{2028}x".into());
+    let info = ok(&["info", model]);
+    assert!(info.contains("model\\u202e\\u2028x"), "{info}");
 }

@@ -32,6 +32,8 @@ fn resident_bytes() -> u64 {
 fn main() {
     scoring_references_of_distinct_words_takes_memory_in_proportion_to_them();
     println!("test scoring_references_of_distinct_words_takes_memory_in_proportion_to_them ... ok");
+    a_colour_profile_bomb_is_captioned_in_bounded_memory();
+    println!("test a_colour_profile_bomb_is_captioned_in_bounded_memory ... ok");
     a_freed_large_buffer_stays_resident_for_reuse();
     println!("test a_freed_large_buffer_stays_resident_for_reuse ... ok");
 }
@@ -102,6 +104,38 @@ fn scoring_references_of_distinct_words_takes_memory_in_proportion_to_them() {
     let (stderr, succeeded, peak) = glimpse_peak_memory(PROMPT, LIMIT, &args);
     assert!(succeeded, "{stderr}");
     assert!(peak < LIMIT, "scoring took {} MB", peak >> 20);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn a_colour_profile_bomb_is_captioned_in_bounded_memory() {
+    // A 64×64 PNG whose colour profile inflates to 400 MB (0.4 MB in the file): png inflated it
+    // within image's default allocation limit of 512 MiB (568 MB for a 1 GiB one); now within
+    // the 64 MiB that reading a header may take, after which the profile is dropped.
+    use image::ImageEncoder;
+    use image::codecs::png::PngEncoder;
+    const LIMIT: u64 = 250 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("profile-bomb.png");
+    let mut bytes = Vec::new();
+    let mut encoder = PngEncoder::new(&mut bytes);
+    // Zeroed pages that are only read stay unmapped: the test process does not grow by 400 MB.
+    encoder.set_icc_profile(vec![0; 400 << 20]).unwrap();
+    let pixels: Vec<u8> = (0..64 * 64 * 3).map(|i| (i % 251) as u8).collect();
+    encoder
+        .write_image(&pixels, 64, 64, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    fs::write(&photo, &bytes).unwrap();
+    drop(bytes);
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
+    let args = [
+        OsStr::new("caption"),
+        OsStr::new("--model"),
+        model.as_os_str(),
+        photo.as_os_str(),
+    ];
+    let (stderr, succeeded, peak) = glimpse_peak_memory(PROMPT, LIMIT, &args);
+    assert!(succeeded, "{stderr}");
+    assert!(peak < LIMIT, "captioning took {} MB", peak >> 20);
 }
 
 /// Runs `glimpse ARGS` (stdout discarded) within `seconds` and returns its stderr, whether it

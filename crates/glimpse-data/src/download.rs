@@ -88,11 +88,35 @@ pub fn fetch_all(files: &[RemoteFile], dir: &Path) -> Result<()> {
     let mut sums = read_sums(dir)?;
     for file in files {
         let path = fetch(file, dir, &mut sums)?;
-        if file.unzip {
-            unzip(&path, dir)?;
+        if file.unzip
+            && let Err(error) = unzip(&path, dir)
+        {
+            return Err(unreadable_archive(file, &path, dir, &mut sums, error));
         }
     }
     Ok(())
+}
+
+/// An archive that does not unpack. A checksum Glimpse recorded for it (none was published) is
+/// forgotten: pinned, a bad file was "already downloaded" on every later run and failed the
+/// same way. The error says which file to delete.
+fn unreadable_archive(
+    file: &RemoteFile,
+    path: &Path,
+    dir: &Path,
+    sums: &mut BTreeMap<String, String>,
+    error: anyhow::Error,
+) -> anyhow::Error {
+    if file.expected == Expected::Recorded
+        && sums.remove(&file.path).is_some()
+        && let Err(e) = write_sums(dir, sums)
+    {
+        return e;
+    }
+    anyhow!(
+        "{error:#}; delete {} and run again to download it afresh",
+        glimpse_files::shown(path)
+    )
 }
 
 fn read_sums(dir: &Path) -> Result<BTreeMap<String, String>> {
@@ -196,6 +220,8 @@ pub fn fetch(file: &RemoteFile, dir: &Path, sums: &mut BTreeMap<String, String>)
             Ok(()) => break,
             Err(DownloadError::Retryable(message)) if attempt < RETRIES => {
                 attempt += 1;
+                // The message holds the URL, which may be the user's --mirror: escaped.
+                let message = glimpse_files::terminal_safe(&message);
                 eprintln!("{}: {message}; resuming (try {attempt} of {RETRIES})", file.path);
                 std::thread::sleep(Duration::from_millis(200 * attempt as u64));
             }
@@ -296,7 +322,7 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
     // 206: the server continues where we stopped; 200: it sends everything again (the file
     // changed, or the server ignores ranges), whose version is recorded for the next resume.
     let resume = offset > 0 && response.status() == 206;
-    let length: Option<u64> = response.header("Content-Length").and_then(|v| v.parse().ok());
+    let length = content_length(&response, url, label)?;
     let start = if resume { offset } else { 0 };
     let write_error = |e: std::io::Error| DownloadError::Fatal(anyhow!("{}: {e}", partial.display()));
     let mut out = if resume {
@@ -314,6 +340,10 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
         .inspect_err(|_| progress.abandon())?;
     out.sync_all().map_err(write_error)?;
     progress.finish_and_clear();
+    if start + received == 0 {
+        // No archive is empty; kept, its checksum would have been recorded.
+        return Err(DownloadError::Fatal(anyhow!("{label}: {url} sent an empty file")));
+    }
     if let Some(length) = length
         && received < length
     {
@@ -341,7 +371,16 @@ fn request(
             .set("If-Range", version.trim());
     }
     match request.call() {
-        Ok(response) => Ok(Some(response)),
+        // ureq returns 1xx–3xx as answers: 204, 304 or a redirect it did not follow has no
+        // file in its body, which was kept as the download.
+        Ok(response) if response.status() == 200 || (offset > 0 && response.status() == 206) => {
+            Ok(Some(response))
+        }
+        Ok(response) => Err(DownloadError::Fatal(anyhow!(
+            "{label}: {url} answered HTTP {}, not the file (200{})",
+            response.status(),
+            if offset > 0 { " or 206" } else { "" }
+        ))),
         Err(ureq::Error::Status(416, _)) if offset > 0 => Ok(None),
         Err(ureq::Error::Status(code, _)) if code >= 500 => Err(DownloadError::Retryable(format!(
             "server error {code} from {url}"
@@ -351,6 +390,24 @@ fn request(
         ))),
         Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(format!("cannot reach {url}: {t}"))),
     }
+}
+
+/// The body's length when the server gives one; one it gives but that is not a number is an
+/// error (a body of 0 bytes was accepted as the file under an unreadable length).
+fn content_length(
+    response: &ureq::Response,
+    url: &str,
+    label: &str,
+) -> std::result::Result<Option<u64>, DownloadError> {
+    let Some(value) = response.header("Content-Length") else {
+        return Ok(None);
+    };
+    value.trim().parse().map(Some).map_err(|_| {
+        DownloadError::Fatal(anyhow!(
+            "{label}: {url} answered with an unreadable Content-Length `{}`",
+            glimpse_files::terminal_safe(value)
+        ))
+    })
 }
 
 /// A bar from `start` to the whole length when the server says it, else a spinner.

@@ -57,6 +57,9 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
             terminal_safe(name)
         );
     }
+    if let Some(out) = &request.out {
+        refuse_eval_folder(out)?;
+    }
     Embedders::check_available(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let dataset = load_for_scoring(&request.data)?;
     let samples = dataset.split(request.split);
@@ -177,6 +180,20 @@ fn score_model(
             })
             .collect(),
     })
+}
+
+/// `glimpse eval --out DIR` then `glimpse compare --out DIR mine=DIR/captions.json` replaced
+/// eval's `metrics.json` and `report.html` (same names, other contents) without a word: a folder
+/// holding eval's `captions.json`, which compare never writes, is refused.
+fn refuse_eval_folder(out: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(out.join("captions.json")).is_ok() {
+        bail!(
+            "--out {} holds `glimpse eval`'s outputs (captions.json): compare would replace their \
+             metrics.json and report.html; choose another folder",
+            shown(out)
+        );
+    }
+    Ok(())
 }
 
 /// `metrics.json` (per set) and `report.html` in `out`.

@@ -56,7 +56,9 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
     })();
     if let Err(error) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(at(&tmp)(error));
+        // Named after the output: the temporary file is an implementation detail (a missing
+        // folder was reported as `.NAME.glimpse-tmp: No such file or directory`).
+        return Err(at(path)(error));
     }
     if let Err(error) = fs::rename(&tmp, path) {
         let _ = fs::remove_file(&tmp);
@@ -73,10 +75,26 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
 
 /// `.<name>.glimpse-tmp` beside `path`: hidden, and named after the output, so that no file of
 /// anyone else's is taken for it (`model.tmp` beside `model.safetensors` once was, and deleted).
+/// A name too long for that (most file systems allow 255 bytes) keeps a prefix and a hash of
+/// the whole name instead: outputs of 243 to 255 bytes could not be written at all.
 fn temporary_name(path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{name}.glimpse-tmp"))
+    let temporary = format!(".{name}{TEMPORARY_SUFFIX}");
+    if temporary.len() <= MAX_NAME_BYTES {
+        return path.with_file_name(temporary);
+    }
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&name, &mut hasher);
+    let hash = format!("-{:016x}", std::hash::Hasher::finish(&hasher));
+    let room = MAX_NAME_BYTES - 1 - hash.len() - TEMPORARY_SUFFIX.len();
+    let cut = (0..=room).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
+    path.with_file_name(format!(".{}{hash}{TEMPORARY_SUFFIX}", &name[..cut]))
 }
+
+const TEMPORARY_SUFFIX: &str = ".glimpse-tmp";
+
+/// The longest file name ext4, XFS, Btrfs, APFS and NTFS take, in bytes (NTFS: UTF-16 units).
+const MAX_NAME_BYTES: usize = 255;
 
 /// Creates `path` afresh for writing: whatever is at that name is removed first (a symbolic
 /// link itself, never its target), then the file is created only if nothing is there
@@ -141,6 +159,21 @@ mod tests {
         fs::write(dir.path().join("model.tmp"), b"mine").unwrap();
         write_atomically(&dir.path().join("model.safetensors"), b"bundle").unwrap();
         assert_eq!(fs::read(dir.path().join("model.tmp")).unwrap(), b"mine");
+    }
+
+    #[test]
+    fn long_names_are_written_and_errors_name_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        for length in [242, 243, 255] {
+            let name = format!("{}.png", "é".repeat(length / 2 - 2)) + &"x".repeat(length % 2);
+            assert_eq!(name.len(), length);
+            write_replacing(&dir.path().join(&name), b"figure").unwrap();
+            assert_eq!(fs::read(dir.path().join(&name)).unwrap(), b"figure");
+        }
+        let missing = dir.path().join("nowhere/x.safetensors");
+        let err = write_atomically(&missing, b"x").unwrap_err();
+        assert_eq!(err.path, missing);
+        assert!(!err.to_string().contains("glimpse-tmp"), "{err}");
     }
 
     #[test]

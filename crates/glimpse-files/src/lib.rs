@@ -13,7 +13,9 @@
 //! - [`unique_names`] gives output files (attention figures) names that never collide;
 //! - [`terminal_safe`] escapes control characters (ESC, tabs, newlines, …) in text bound for a
 //!   terminal or a line-oriented output, and [`shown`] does so for paths;
-//! - [`write_atomically`] writes outputs so that a crash never leaves half of one.
+//! - [`write_atomically`] writes outputs so that a crash never leaves half of one;
+//! - [`output_over_input`] tells when an output would replace one of the command's inputs;
+//! - [`lock_folder`] holds an output folder for one process at a time.
 //!
 //! ```no_run
 //! use glimpse_files::{caps, read_regular, shown};
@@ -27,6 +29,8 @@ mod atomic;
 pub mod caps;
 mod confine;
 mod error;
+mod identity;
+mod lock;
 mod names;
 mod read;
 mod terminal;
@@ -36,6 +40,8 @@ pub mod testing;
 pub use atomic::{WriteError, create_fresh, open_append, write_atomically, write_replacing};
 pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
+pub use identity::{FileId, file_id, output_over_input, same_file};
+pub use lock::{FolderLock, LOCK_FILE, LockError, lock_folder};
 pub use names::unique_names;
 pub use read::{open_regular, read_regular, read_regular_to_string};
-pub use terminal::{Shown, shown, terminal_safe, terminal_safe_json, terminal_safe_message};
+pub use terminal::{Shown, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message};

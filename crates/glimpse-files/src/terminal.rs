@@ -4,7 +4,8 @@
 //! is, an escape sequence in it can retitle the terminal, move the cursor or hide text, and a
 //! tab or newline in a file name forges columns and lines of `path<TAB>caption` output. Every
 //! control character is therefore shown as `\u{..}`: C0 (including ESC, tab, newline, carriage
-//! return), DEL and C1.
+//! return), DEL and C1, and so is every character that changes how the text around it looks
+//! without being seen itself ([`hidden`]).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -24,10 +25,7 @@ pub fn terminal_safe_message(text: &str) -> Cow<'_, str> {
 }
 
 fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    // Bidirectional controls (U+202A–U+202E, U+2066–U+2069) are not control characters, but
-    // they reorder what a terminal shows after them.
-    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    let unsafe_char = |c: char| (c.is_control() || bidi(c)) && !keep(c);
+    let unsafe_char = |c: char| (c.is_control() || hidden(c)) && !keep(c);
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -42,17 +40,32 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// JSON text (as `serde_json` writes it) with DEL and the C1 controls, which JSON allows raw
-/// inside strings but some terminals obey, written as `\u00XX` escapes: the same JSON value,
-/// safe to print. (`serde_json` already escapes C0.)
+/// Characters that are not control characters but change what is shown without showing
+/// themselves: the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069) reorder the rest of the line (`cat\u{202e}gnp.exe` shows as `catexe.png`); the
+/// line and paragraph separators (U+2028, U+2029) break lines for editors, Python and
+/// JavaScript; the zero-width space and no-break space (U+200B, U+FEFF) make two different names
+/// look the same. Left as they are: the joiners (U+200C, U+200D), which Persian, Indic scripts and
+/// emoji need, and the directional marks (U+200E, U+200F, U+061C), which Hebrew and Arabic text
+/// needs and which cannot reorder strong characters around them.
+fn hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{200B}' | '\u{FEFF}'
+    )
+}
+
+/// JSON text (as `serde_json` writes it) with DEL, the C1 controls and the [`hidden`]
+/// characters, which JSON allows raw inside strings but terminals obey, written as `\uXXXX`
+/// escapes: the same JSON value, safe to print. (`serde_json` already escapes C0.)
 pub fn terminal_safe_json(json: String) -> String {
-    let raw_control = |c: char| c.is_control();
-    if !json.contains(raw_control) {
+    let raw = |c: char| (c.is_control() && c != '\n') || hidden(c);
+    if !json.contains(raw) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 8);
     for c in json.chars() {
-        if raw_control(c) && c != '\n' {
+        if raw(c) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
@@ -61,7 +74,35 @@ pub fn terminal_safe_json(json: String) -> String {
     out
 }
 
-/// A path for a message or a line of output, control characters escaped.
+/// `path` as text without losing what tells two names apart: bytes that are not UTF-8 (a
+/// Unix name may hold any) are written as `\xFF` where `to_string_lossy` made every one `�`
+/// (`a\xff.png` and `a\xfe.png` printed alike). Control characters are kept: [`shown`] escapes
+/// them for a terminal, JSON for its strings.
+pub fn path_text(path: &Path) -> Cow<'_, str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(bytes.len() + 8);
+        for chunk in bytes.utf8_chunks() {
+            out.push_str(chunk.valid());
+            for byte in chunk.invalid() {
+                out.push_str(&format!("\\x{byte:02X}"));
+            }
+        }
+        Cow::Owned(out)
+    }
+    #[cfg(not(unix))]
+    {
+        path.to_string_lossy()
+    }
+}
+
+/// A path for a message or a line of output, control and [`hidden`] characters escaped and
+/// bytes that are not UTF-8 shown as `\xFF`.
 pub struct Shown<'a>(&'a Path);
 
 /// `path` as [`Shown`]: `format!("{}: …", shown(path))`.
@@ -71,7 +112,7 @@ pub fn shown(path: &Path) -> Shown<'_> {
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&terminal_safe(&self.0.to_string_lossy()))
+        f.write_str(&terminal_safe(&path_text(self.0)))
     }
 }
 
@@ -103,6 +144,35 @@ mod tests {
             "cat\\u{202e}tac\\u{2066}"
         );
         assert_eq!(terminal_safe("café ☕"), "café ☕");
+    }
+
+    #[test]
+    fn invisible_characters_are_shown() {
+        // Separators break lines, zero-width spaces hide differences.
+        assert_eq!(
+            terminal_safe("d\u{2028}e\u{2029}f\u{200b}g\u{feff}i"),
+            "d\\u{2028}e\\u{2029}f\\u{200b}g\\u{feff}i"
+        );
+        // What real text needs stays: Persian's joiner, Hebrew's mark, an emoji's joiner.
+        for text in ["می\u{200c}خواهم", "\u{5e9}\u{200f}(1)", "👩\u{200d}🔬"] {
+            assert!(matches!(terminal_safe(text), Cow::Borrowed(_)), "{text}");
+        }
+        // JSON allows them raw in strings; escaped, the value is the same.
+        let json = "\"cat\u{202e}gnp.exe\u{2028}x\u{200b}\"".to_string();
+        assert_eq!(terminal_safe_json(json), "\"cat\\u202egnp.exe\\u2028x\\u200b\"");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_keep_their_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let (a, b) = (
+            Path::new(std::ffi::OsStr::from_bytes(b"a\xff.png")),
+            Path::new(std::ffi::OsStr::from_bytes(b"a\xfe\x1b.png")),
+        );
+        assert_eq!(path_text(a), "a\\xFF.png");
+        assert_eq!(shown(b).to_string(), "a\\xFE\\u{1b}.png");
+        assert!(matches!(path_text(Path::new("caf\u{e9}.png")), Cow::Borrowed(_)));
     }
 
     #[test]

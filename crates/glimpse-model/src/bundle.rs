@@ -13,7 +13,8 @@ use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
-use crate::error::{Error, Result};
+use crate::config::limits::MAX_TENSOR_NAME_BYTES;
+use crate::error::{Error, Result, excerpt, excerpt_of};
 use crate::quantize;
 use crate::vocab::Vocabulary;
 use crate::weights::{HostTensor, TensorMap};
@@ -47,6 +48,71 @@ pub struct ModelCard {
     pub created: String,
     /// Free-form notes.
     pub notes: String,
+}
+
+/// Longest text of a card field, in bytes: a description is a sentence or two, notes a
+/// paragraph; the page shows each in full.
+pub const MAX_CARD_TEXT_BYTES: usize = 16 << 10;
+/// Most metrics a card reports (coco-caption computes 7, Glimpse's evaluation 12).
+pub const MAX_CARD_METRICS: usize = 64;
+/// Longest metric name, in bytes.
+pub const MAX_METRIC_NAME_BYTES: usize = 64;
+
+impl ModelCard {
+    /// Refuses text longer than the page and the model card can show: each field within
+    /// [`MAX_CARD_TEXT_BYTES`], at most [`MAX_CARD_METRICS`] metrics with names within
+    /// [`MAX_METRIC_NAME_BYTES`].
+    pub fn check(&self) -> Result<()> {
+        let texts = [
+            ("name", &self.name),
+            ("description", &self.description),
+            ("trained_on", &self.trained_on),
+            ("encoder_weights", &self.encoder_weights),
+            ("created", &self.created),
+            ("notes", &self.notes),
+        ];
+        let too_long = |field: &str, text: &str, limit: usize| Error::Metadata {
+            field: format!("{CARD_KEY}.{field}"),
+            message: format!(
+                "{} bytes, over the limit of {limit} (\"{}\")",
+                text.len(),
+                excerpt(text)
+            ),
+        };
+        if let Some((field, text)) = texts.iter().find(|(_, text)| text.len() > MAX_CARD_TEXT_BYTES) {
+            return Err(too_long(field, text, MAX_CARD_TEXT_BYTES));
+        }
+        if self.metrics.len() > MAX_CARD_METRICS {
+            return Err(Error::Metadata {
+                field: format!("{CARD_KEY}.metrics"),
+                message: format!(
+                    "{} metrics, over the limit of {MAX_CARD_METRICS}",
+                    self.metrics.len()
+                ),
+            });
+        }
+        match self
+            .metrics
+            .keys()
+            .find(|name| name.len() > MAX_METRIC_NAME_BYTES)
+        {
+            Some(name) => Err(too_long("metrics", name, MAX_METRIC_NAME_BYTES)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Refuses a tensor name longer than [`MAX_TENSOR_NAME_BYTES`]: every message about a tensor
+/// quotes its name.
+fn check_tensor_names(names: Vec<&str>) -> Result<()> {
+    match names.into_iter().find(|name| name.len() > MAX_TENSOR_NAME_BYTES) {
+        Some(name) => Err(Error::NotSafetensors(format!(
+            "a tensor name is {} bytes long (\"{}\"), over the limit of {MAX_TENSOR_NAME_BYTES}",
+            name.len(),
+            excerpt(name)
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// How tensors are stored in the file.
@@ -101,18 +167,19 @@ impl Bundle {
                     .into(),
             })
         };
-        let config = ModelConfig::from_json(field(CONFIG_KEY)?).map_err(|e| Error::Metadata {
-            field: CONFIG_KEY.into(),
-            message: e.to_string(),
-        })?;
-        let vocab = Vocabulary::from_json(field(VOCAB_KEY)?).map_err(|e| Error::Metadata {
-            field: VOCAB_KEY.into(),
-            message: e.to_string(),
-        })?;
-        let card: ModelCard = serde_json::from_str(field(CARD_KEY)?).map_err(|e| Error::Metadata {
-            field: CARD_KEY.into(),
-            message: e.to_string(),
-        })?;
+        // A parser's message may quote the file's text at any length: quoted in part.
+        let metadata_error = |key: &str, message: String| Error::Metadata {
+            field: key.into(),
+            // Three excerpts' worth: the parser's own words around one quoted value.
+            message: excerpt_of(&message, 240),
+        };
+        let config = ModelConfig::from_json(field(CONFIG_KEY)?)
+            .map_err(|e| metadata_error(CONFIG_KEY, e.to_string()))?;
+        let vocab =
+            Vocabulary::from_json(field(VOCAB_KEY)?).map_err(|e| metadata_error(VOCAB_KEY, e.to_string()))?;
+        let card: ModelCard =
+            serde_json::from_str(field(CARD_KEY)?).map_err(|e| metadata_error(CARD_KEY, e.to_string()))?;
+        card.check()?;
         if vocab.len() != config.decoder.vocab_size {
             return Err(Error::Metadata {
                 field: VOCAB_KEY.into(),
@@ -125,6 +192,7 @@ impl Bundle {
         }
 
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| file_error(e, bytes))?;
+        check_tensor_names(tensors.names())?;
         let views = tensors.iter().collect();
         check_names_and_shapes(&config, &views)?;
         let weights = read_weights(&views)?;
@@ -182,6 +250,7 @@ impl Bundle {
                 (_, None) => stored.push(StoredTensor::f16(name, tensor)?),
             }
         }
+        self.card.check()?;
         let card = to_json("the bundle's card", &self.card)?;
         write_safetensors(
             "the bundle",

@@ -241,6 +241,11 @@ pub mod limits {
     pub const MIN_VOCAB_SIZE: usize = 4;
     /// Most words (captioning vocabularies hold 5,000–30,000).
     pub const MAX_VOCAB_SIZE: usize = 1_000_000;
+    /// Longest word, in bytes (English's longest dictionary words have 45 letters; a word is
+    /// shown as a button in the page and printed in every caption).
+    pub const MAX_WORD_BYTES: usize = 256;
+    /// Longest tensor name, in bytes (the longest a Glimpse model has is under 60).
+    pub const MAX_TENSOR_NAME_BYTES: usize = 256;
     /// Widest embedding, attention or LSTM layer (real models use 256–1024).
     pub const MAX_LAYER_DIM: usize = 8192;
     /// Most elements of one decoder weight matrix (2²⁷, 512 MiB as f32); a 10,000-word

@@ -128,6 +128,24 @@ impl WeightsMismatch {
 /// How many names of each kind a message lists before it summarises.
 const LISTED: usize = 8;
 
+/// Most characters of a file's own text (a word, a name, a parser's message) that a message
+/// quotes: a bundle's header may hold 100 MB of it, which no message should repeat.
+const EXCERPT_CHARS: usize = 80;
+
+/// `text` as a message quotes it: whole when short, else its first [`EXCERPT_CHARS`] characters
+/// and how long it is.
+pub fn excerpt(text: &str) -> String {
+    excerpt_of(text, EXCERPT_CHARS)
+}
+
+/// `text` whole when it has at most `most` characters, else its first `most` and its length.
+pub fn excerpt_of(text: &str, most: usize) -> String {
+    match text.char_indices().nth(most) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}
+
 impl fmt::Display for WeightsMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();

@@ -7,8 +7,10 @@
 //! budget whatever the image's shape: the resize keeps one row of scratch
 //! ([`resize::resize_rgb`]).
 
+mod jpeg_colour;
 mod jpeg_end;
 mod resize;
+mod webp_chunks;
 
 use std::io::Cursor;
 
@@ -33,6 +35,11 @@ pub struct DecodedImage {
     pub warning: Option<String>,
 }
 
+/// The most a decoder may allocate while it reads an image's header and metadata (a PNG's
+/// colour profile, EXIF and text chunks, and one row of its pixels): real profiles take a few
+/// MB, a row of the widest image the budget allows under 0.5 MB.
+const MAX_HEADER_ALLOC: u64 = 64 << 20;
+
 /// Decodes an encoded image to upright 8-bit RGB, refusing it unread if its header claims more
 /// than `max_pixels` or an aspect ratio beyond [`MAX_ASPECT_RATIO`]. A warning about a
 /// truncated file is dropped: [`decode_image_checked`] returns it.
@@ -42,9 +49,15 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
 
 /// [`decode_image`], with a warning when the file is truncated but still decoded.
 pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Image(format!("cannot read the image header: {e}")))?;
+    // Reading the header reads a PNG's chunks before its pixels: a colour profile of 1 MB
+    // inflated to 1 GiB, and an EXIF chunk can be any size. What that may allocate is capped
+    // here, before the pixel budget is known.
+    let mut header_limits = Limits::default();
+    header_limits.max_alloc = Some(MAX_HEADER_ALLOC);
+    reader.limits(header_limits);
     let format = reader.format().ok_or_else(|| {
         Error::Image(format!(
             "not a recognised image format (supported: {SUPPORTED_FORMATS})"
@@ -58,9 +71,17 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
             "{format:?} images are not supported (supported: {SUPPORTED_FORMATS})"
         )));
     }
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| Error::Image(format!("corrupt {format:?} header: {e}")))?;
+    if format == ImageFormat::WebP {
+        webp_chunks::check_chunk_sizes(bytes)?;
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => Error::Image(format!(
+            "{format:?} header: its metadata (a colour profile, EXIF or text chunk) needs more \
+                 than {} MiB to read",
+            MAX_HEADER_ALLOC >> 20
+        )),
+        e => Error::Image(format!("corrupt {format:?} header: {e}")),
+    })?;
     let (width, height) = decoder.dimensions();
     let pixels = check_dimensions(width, height, max_pixels)?;
     // The header passed the budget; also cap what decoding may allocate, in case a decoder
@@ -76,6 +97,9 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let jpeg = format == ImageFormat::Jpeg;
+    if jpeg {
+        jpeg_colour::check_colour_components(bytes)?;
+    }
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| {
         let hint = if jpeg && jpeg_is_cut(bytes, max_pixels) {
             " (the file is truncated)"
@@ -212,6 +236,48 @@ mod tests {
         let deep = DynamicImage::ImageRgb16(ImageBuffer::from_pixel(4, 4, Rgb([65535u16, 0, 32896])));
         let decoded = decode_image(&encode(deep, ImageFormat::Png), 1000).unwrap();
         assert_eq!(decoded.get_pixel(3, 3), &Rgb([255, 0, 128]));
+    }
+
+    /// A 64×64 PNG whose colour profile is `profile_bytes` of zeros (a few KB compressed).
+    fn png_with_profile(profile_bytes: usize) -> Vec<u8> {
+        use image::ImageEncoder;
+        use image::codecs::png::PngEncoder;
+        let mut bytes = Vec::new();
+        let mut encoder = PngEncoder::new(&mut bytes);
+        encoder.set_icc_profile(vec![0; profile_bytes]).unwrap();
+        encoder
+            .write_image(gradient(64, 64).as_raw(), 64, 64, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_colour_profile_past_the_header_cap_is_not_inflated() {
+        // png drops a profile it cannot inflate within the cap (the pixels do not need it);
+        // the memory this bounds is measured in trainer/tests/memory.rs.
+        let bomb = png_with_profile(MAX_HEADER_ALLOC as usize + (16 << 20));
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let decoded = decode_image(&bomb, 1 << 20).unwrap();
+        assert_eq!(decoded, gradient(64, 64));
+    }
+
+    #[test]
+    fn metadata_past_the_header_cap_is_refused_naming_it() {
+        use image::ImageEncoder;
+        use image::codecs::png::PngEncoder;
+        let mut bytes = Vec::new();
+        let mut encoder = PngEncoder::new(&mut bytes);
+        encoder
+            .set_exif_metadata(vec![0; MAX_HEADER_ALLOC as usize + 1])
+            .unwrap();
+        encoder
+            .write_image(gradient(8, 8).as_raw(), 8, 8, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let err = decode_image(&bytes, 1 << 20).unwrap_err().to_string();
+        assert!(
+            err.contains("metadata") && err.contains("more than 64 MiB"),
+            "{err}"
+        );
     }
 
     #[test]

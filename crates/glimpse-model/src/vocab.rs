@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use crate::config::limits::MAX_VOCAB_SIZE;
-use crate::error::{Error, Result};
+use crate::config::limits::{MAX_VOCAB_SIZE, MAX_WORD_BYTES};
+use crate::error::{Error, Result, excerpt};
 
 /// Spellings of each special token, the notebook's first.
 const PAD: [&str; 2] = ["<PAD>", "<pad>"];
@@ -76,7 +76,10 @@ impl Vocabulary {
                     .enumerate()
                     .map(|(id, item)| match item {
                         serde_json::Value::String(word) => Ok(word),
-                        other => Err(Error::Vocabulary(format!("entry {id} is {other}, not a string"))),
+                        other => Err(Error::Vocabulary(format!(
+                            "entry {id} is {}, not a string",
+                            json_kind(&other)
+                        ))),
                     })
                     .collect::<Result<Vec<_>>>()?;
                 Vocabulary::from_words(words)
@@ -86,18 +89,29 @@ impl Vocabulary {
                 let mut words: Vec<Option<String>> = vec![None; n];
                 for (word, id) in map {
                     let id = id.as_u64().ok_or_else(|| {
-                        Error::Vocabulary(format!("id of {word:?} is {id}, not a whole number"))
+                        Error::Vocabulary(format!(
+                            "id of {:?} is {}, not a whole number",
+                            excerpt(&word),
+                            if id.is_number() {
+                                excerpt(&id.to_string())
+                            } else {
+                                json_kind(&id).into()
+                            }
+                        ))
                     })?;
                     // Compared as u64: on wasm32 `as usize` would wrap a large id into range.
                     if id >= n as u64 {
                         return Err(Error::Vocabulary(format!(
-                            "id {id} of {word:?} is out of range for {n} words (ids must be 0..{n})"
+                            "id {id} of {:?} is out of range for {n} words (ids must be 0..{n})",
+                            excerpt(&word)
                         )));
                     }
                     let id = id as usize;
                     if let Some(other) = &words[id] {
                         return Err(Error::Vocabulary(format!(
-                            "id {id} is given to both {other:?} and {word:?}"
+                            "id {id} is given to both {:?} and {:?}",
+                            excerpt(other),
+                            excerpt(&word)
                         )));
                     }
                     words[id] = Some(word);
@@ -145,11 +159,17 @@ impl Vocabulary {
     }
 }
 
-/// Refuses a word with a control character (U+0000–U+001F, U+007F–U+009F) or a bidirectional
-/// control (U+202A–U+202E, U+2066–U+2069), naming its id and the character, and an empty word
+/// Refuses a word longer than [`MAX_WORD_BYTES`], a word with a control character (U+0000–U+001F,
+/// U+007F–U+009F) or a bidirectional control (U+202A–U+202E, U+2066–U+2069), naming its id and the character, and an empty word
 /// or one with whitespace, which a caption would show as no word or as two; the word is shown
 /// escaped.
 fn check_word(id: usize, word: &str) -> Result<()> {
+    if word.len() > MAX_WORD_BYTES {
+        return Err(Error::Vocabulary(format!(
+            "word {id} ({:?}) is longer than {MAX_WORD_BYTES} bytes",
+            excerpt(word)
+        )));
+    }
     if let Some(c) = word.chars().find(|&c| c.is_control() || is_bidi_control(c)) {
         return Err(Error::Vocabulary(format!(
             "word {id} ({word:?}) contains the control character U+{:04X}; words are printed \

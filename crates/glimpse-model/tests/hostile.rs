@@ -484,6 +484,91 @@ fn vocabulary_words_with_control_characters_are_refused_by_index() {
     Vocabulary::from_json(r#"["<SOS>", "<EOS>", "café", "日本"]"#).unwrap();
 }
 
+#[test]
+fn overlong_words_are_refused_and_quoted_in_part() {
+    let mut words: Vec<String> = ["<PAD>", "<SOS>", "<EOS>", "<UNK>"].map(String::from).into();
+    words.push("a".repeat(limits::MAX_WORD_BYTES));
+    Vocabulary::from_words(words.clone()).unwrap();
+    words[4].push('b');
+    let err = Vocabulary::from_words(words).unwrap_err().to_string();
+    assert!(
+        err.contains("word 4") && err.contains("longer than 256 bytes") && err.contains("(257 bytes in all)"),
+        "{err}"
+    );
+    assert!(err.len() < 300, "{} bytes: {err}", err.len());
+    // Words not yet checked are quoted in part too: a word map's id that is not a number.
+    let huge = "x".repeat(1 << 20);
+    let err = Vocabulary::from_json(&format!(r#"{{"{huge}": [1, 2]}}"#))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is an array, not a whole number") && err.len() < 300,
+        "{} bytes",
+        err.len()
+    );
+}
+
+/// `bundle`'s file with its header's metadata entry `key` replaced by `value`.
+fn with_metadata(bundle: &Bundle, key: &str, value: String) -> Vec<u8> {
+    let bytes = bundle.to_bytes(StorageType::F32).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"][key] = value.into();
+    let header = header.to_string().into_bytes();
+    [&(header.len() as u64).to_le_bytes()[..], &header, &bytes[8 + n..]].concat()
+}
+
+#[test]
+fn card_text_past_its_caps_is_refused_by_field_and_quoted_in_part() {
+    let bundle = tiny_bundle();
+    let mut card = bundle.card.clone();
+    card.description = "d".repeat(glimpse_model::bundle::MAX_CARD_TEXT_BYTES + 1);
+    let err = Bundle::from_bytes(&with_metadata(
+        &bundle,
+        CARD_KEY,
+        serde_json::to_string(&card).unwrap(),
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`glimpse.card.description`: 16385 bytes, over the limit of 16384"),
+        "{err}"
+    );
+    assert!(err.len() < 300, "{} bytes", err.len());
+    // Writing one is refused the same way: no bundle a reader would refuse is written.
+    let mut long = bundle.clone();
+    long.card.metrics = (0..65).map(|i| (format!("m{i}"), 0.5)).collect();
+    let err = long.to_bytes(StorageType::F32).unwrap_err().to_string();
+    assert!(err.contains("65 metrics, over the limit of 64"), "{err}");
+    // A parser's message that quotes the file is cut short.
+    let bad_card = format!(r#"{{"epochs": "{}"}}"#, "9".repeat(1 << 20));
+    let err = Bundle::from_bytes(&with_metadata(&bundle, CARD_KEY, bad_card))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`glimpse.card`") && err.contains("bytes in all") && err.len() < 400,
+        "{} bytes",
+        err.len()
+    );
+}
+
+#[test]
+fn an_overlong_tensor_name_is_refused_and_quoted_in_part() {
+    let bundle = tiny_bundle();
+    let mut long = bundle.clone();
+    let name = format!("decoder.{}", "n".repeat(limits::MAX_TENSOR_NAME_BYTES));
+    long.weights
+        .insert(&name, HostTensor::new(vec![1], vec![0.5]).unwrap());
+    let err = Bundle::from_bytes(&long.to_bytes(StorageType::F32).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a tensor name is 264 bytes long") && err.contains("over the limit of 256"),
+        "{err}"
+    );
+    assert!(err.len() < 300, "{} bytes", err.len());
+}
+
 fn tiny_bundle() -> Bundle {
     let mut weights = glimpse_model::TensorMap::new();
     for (name, rows) in [

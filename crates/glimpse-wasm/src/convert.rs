@@ -10,7 +10,7 @@ use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use crate::device::BackendChoice;
 use crate::explore::alternatives_to_js;
-use crate::to_js;
+use crate::{check_length, to_js};
 
 // TypeScript for what this file reads and writes (wasm-bindgen puts it in glimpse_wasm.d.ts).
 // Keep each interface in step with the function below that reads or writes it: the package
@@ -214,18 +214,23 @@ pub fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsErr
 /// The encoder input for encoded bytes or decoded RGBA pixels, and the decoder's warning
 /// about a damaged file that still decoded (a truncated JPEG).
 pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, Option<String>), JsError> {
+    let photo = |length| check_length(length, glimpse_files::caps::IMAGE, "photo");
     if let Some(bytes) = image.dyn_ref::<Uint8Array>() {
+        photo(bytes.length())?;
         return encoded_input(captioner, &bytes.to_vec());
     }
     if let Some(buffer) = image.dyn_ref::<ArrayBuffer>() {
+        photo(buffer.byte_length())?;
         return encoded_input(captioner, &Uint8Array::new(buffer).to_vec());
     }
     let data = get(image, "data");
     let (width, height) = (get(image, "width").as_f64(), get(image, "height").as_f64());
     if let (Some(width), Some(height)) = (width, height) {
         let pixels = if let Some(clamped) = data.dyn_ref::<Uint8ClampedArray>() {
+            photo(clamped.length())?;
             clamped.to_vec()
         } else if let Some(plain) = data.dyn_ref::<Uint8Array>() {
+            photo(plain.length())?;
             plain.to_vec()
         } else {
             return Err(JsError::new(

@@ -61,6 +61,32 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The most bytes of one photo (encoded, or RGBA pixels) `caption` and `score` take: the native
+/// tool's cap, so that a page can refuse a larger file before reading it.
+#[wasm_bindgen(js_name = maxImageBytes)]
+pub fn max_image_bytes() -> f64 {
+    glimpse_files::caps::IMAGE as f64
+}
+
+/// The most bytes of a bundle `Captioner.load` takes (the native tool's cap for a 32-bit
+/// address space), so that a page can stop a download that goes past it.
+#[wasm_bindgen(js_name = maxBundleBytes)]
+pub fn max_bundle_bytes() -> f64 {
+    glimpse_files::caps::MODEL as f64
+}
+
+/// Refuses `length` bytes of `what` over `cap` before they are copied into this module's
+/// memory (which never shrinks).
+pub(crate) fn check_length(length: u32, cap: u64, what: &str) -> Result<(), JsError> {
+    if u64::from(length) > cap {
+        return Err(JsError::new(&format!(
+            "the {what} is {length} bytes, over the limit of {}",
+            glimpse_files::caps::human(cap)
+        )));
+    }
+    Ok(())
+}
+
 /// A loaded model, ready to caption.
 #[wasm_bindgen]
 pub struct Captioner {
@@ -80,6 +106,7 @@ impl Captioner {
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
     ) -> Result<Captioner, JsError> {
         let choice = read_load_options(&options)?;
+        check_length(bundle.length(), glimpse_files::caps::MODEL, "bundle")?;
         let bytes = bundle.to_vec();
         let parsed = Bundle::from_bytes(&bytes).map_err(to_js)?;
         let placement = place(choice).await?;

@@ -47,6 +47,8 @@ const RESULT_KEYS = {
   note: true,
   warning: true,
 } satisfies Keys<CaptionResult>;
+/** The client's answers say which load's model gave them. */
+const CLIENT_RESULT_KEYS = { ...RESULT_KEYS, model: true } satisfies Keys<Awaited<ReturnType<CaptionerClient["caption"]>>>;
 const SCORED_WORD_KEYS = {
   word: true,
   typed: true,
@@ -68,6 +70,7 @@ const SCORE_KEYS = {
   ms: true,
   stages: true,
 } satisfies Keys<ScoreResult>;
+const CLIENT_SCORE_KEYS = { ...SCORE_KEYS, note: true, model: true } satisfies Keys<Awaited<ReturnType<CaptionerClient["score"]>>>;
 const INFO_KEYS = {
   card: true,
   config: true,
@@ -148,14 +151,21 @@ export async function run(photoUrl: string, wasm?: string): Promise<Report> {
     expectKeys(problems, `info.config.${part}`, info.config[part], CONFIG_PART_KEYS[part]);
   }
   const greedy: CaptionResult = await client.caption(photo, { beam: 1, maxLen: 20 });
-  expectKeys(problems, "client caption", greedy, RESULT_KEYS, ["alternatives", "beams"]);
+  expectKeys(problems, "client caption", greedy, CLIENT_RESULT_KEYS, ["alternatives", "beams"]);
+  const { model: captionedBy } = await client.caption(photo, { beam: 1, maxLen: 2 });
+  if (captionedBy !== client.model) problems.push(`a caption says model ${captionedBy}, the client ${client.model}`);
+  const { imageBytes, bundleBytes } = await client.limits();
+  // The caps themselves are crates/glimpse-files' (tests/browser/hostile.test.mjs checks them).
+  if (!(Number.isInteger(imageBytes) && imageBytes > photo.byteLength && bundleBytes > imageBytes)) {
+    problems.push(`limits of ${imageBytes} bytes a photo and ${bundleBytes} a bundle`);
+  }
   // A Blob (as a File is) goes to the worker by reference and gives the same caption.
   const fromBlob: CaptionResult = await client.caption(new Blob([photo]), { beam: 1, maxLen: 20 });
   if (fromBlob.caption !== greedy.caption) problems.push(`a Blob gave "${fromBlob.caption}", bytes "${greedy.caption}"`);
   expectKeys(problems, "client caption.stages", greedy.stages, STAGE_KEYS);
   // The model's own words, scored by teacher forcing, with the top 3 words at every position.
   const scored = await client.score(photo, greedy.tokens, { alternatives: 3 });
-  expectKeys(problems, "score", scored, SCORE_KEYS);
+  expectKeys(problems, "score", scored, CLIENT_SCORE_KEYS, ["note"]);
   for (const word of [...scored.words, scored.end]) expectKeys(problems, "score word", word, SCORED_WORD_KEYS);
   expectKeys(problems, "score alternative", scored.end.alternatives[0], ALTERNATIVE_KEYS);
 

@@ -1,6 +1,7 @@
 //! `glimpse caption`: caption image files with a bundle, as text or JSON lines, optionally
 //! drawing the attention figure for each.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ use glimpse::backend::Backend;
 use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::colormap::Colormap;
 use glimpse_eval::figure::{FigureStyle, attention_figure};
-use glimpse_files::{shown, terminal_safe, unique_names, write_replacing};
+use glimpse_files::{FileId, file_id, path_text, shown, terminal_safe, unique_names, write_replacing};
 
 use super::{DecodingArgs, Exit, choice};
 
@@ -139,10 +140,11 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
             shown(&request.model)
         );
     }
+    let items = with_figure_names(&request.images);
     if let Some(dir) = &request.attention_png {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", shown(dir)))?;
+        refuse_figures_over_inputs(dir, &items)?;
     }
-    let items = with_figure_names(&request.images);
     let mut failures = 0;
     caption_files(
         &captioner,
@@ -249,9 +251,11 @@ fn progress_bar(images: usize) -> ProgressBar {
 /// share a stem (`a/cat.jpg`, `b/cat.png`) get `cat.attention.png`, `cat-2.attention.png`, … in
 /// the order given, so no figure overwrites another.
 fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, String)> {
-    let stems = images
-        .iter()
-        .map(|path| path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default());
+    let stems = images.iter().map(|path| {
+        path.file_stem()
+            .map(|s| path_text(Path::new(s)))
+            .unwrap_or_default()
+    });
     images
         .iter()
         .cloned()
@@ -261,6 +265,28 @@ fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, String)> {
                 .map(|stem| format!("{stem}.attention.png")),
         )
         .collect()
+}
+
+/// No figure may replace an input photo: run twice over `photos/`, `--attention-png photos/`
+/// wrote a figure over the photo `cat.attention.png` and then captioned the figure in its place.
+/// Checked before any image is captioned, by file identity (links and `..` included).
+fn refuse_figures_over_inputs(dir: &Path, items: &[(PathBuf, String)]) -> Result<()> {
+    let photos: HashMap<FileId, &Path> = items
+        .iter()
+        .filter_map(|(photo, _)| Some((file_id(photo)?, photo.as_path())))
+        .collect();
+    for (image, figure) in items {
+        let figure = dir.join(figure);
+        if let Some(photo) = file_id(&figure).and_then(|id| photos.get(&id)) {
+            bail!(
+                "{}: the attention figure of {} would replace the input photo {}; choose another --attention-png folder",
+                shown(&figure),
+                shown(image),
+                shown(photo)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Writes the attention figure of a caption to `file`.
@@ -305,7 +331,7 @@ fn print_caption(
     let penalty = request.decoding.options()?.decoding.length_penalty();
     if request.json {
         let record = CaptionRecord {
-            image: path.display().to_string(),
+            image: path_text(path).into_owned(),
             caption: caption.text(),
             tokens: &caption.tokens,
             attention: &caption.attention,
@@ -383,7 +409,7 @@ fn report_error(json: bool, path: &Path, err: &anyhow::Error, out: &mut impl Wri
     let message = format!("{err:#}");
     if json {
         let record = ErrorRecord {
-            image: path.display().to_string(),
+            image: path_text(path).into_owned(),
             error: message,
         };
         writeln!(out, "{}", super::json_line(&record)?)?;

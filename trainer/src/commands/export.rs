@@ -8,6 +8,7 @@ use clap::Args;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
 use glimpse::model_card::write_model_card;
+use glimpse::train::{BEST, LAST};
 use glimpse_files::{shown, terminal_safe};
 use glimpse_import::notebook_state_dict;
 use glimpse_model::{Bundle, StorageType};
@@ -70,6 +71,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> Result<Exit> {
+    refuse_overwriting_inputs(&args)?;
     let bundle = export(&ExportRequest {
         run: args.run,
         which: args.which,
@@ -102,6 +104,38 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
     Ok(Exit::Done)
 }
 
+/// What the export writes (`--out`, and a state dict's vocabulary beside it) must not be what it
+/// reads: `--out RUN/last.safetensors` replaced the run's resumable checkpoint, and `--format
+/// pth` over the input bundle replaced it with a pickle, its card gone.
+fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
+    let (last, best) = (args.run.join(LAST), args.run.join(BEST));
+    let inputs = [
+        ("the run's checkpoint", last.as_path()),
+        ("the run's checkpoint", best.as_path()),
+        ("the bundle exported", args.run.as_path()),
+    ];
+    let vocab = pth_vocabulary(&args.out);
+    let outputs = match args.format {
+        Format::Safetensors => vec![args.out.as_path()],
+        Format::Pth => vec![args.out.as_path(), vocab.as_path()],
+    };
+    for output in outputs {
+        if let Some((what, input)) = glimpse_files::output_over_input(output, &inputs) {
+            bail!(
+                "{} is {what} {}: writing there would destroy what the export reads; choose another --out",
+                shown(output),
+                shown(input)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Where `--format pth` writes the vocabulary: `STEM.vocab.json` beside the state dict.
+fn pth_vocabulary(out: &Path) -> PathBuf {
+    out.with_extension("vocab.json")
+}
+
 /// The bundle as the notebook's state dict, and its vocabulary beside it.
 fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> {
     if storage.storage() != StorageType::F32 {
@@ -110,7 +144,7 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
         );
     }
     let bytes = notebook_state_dict(bundle)?;
-    let vocab = out.with_extension("vocab.json");
+    let vocab = pth_vocabulary(out);
     write_atomically(out, &bytes)?;
     write_atomically(&vocab, bundle.vocab.to_json().as_bytes())?;
     println!(

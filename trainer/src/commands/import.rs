@@ -1,6 +1,6 @@
 //! `glimpse import torch`: a PyTorch checkpoint (or torchvision encoder) as a weight bundle.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
 use anyhow::{Context, Result, bail};
@@ -144,21 +144,19 @@ pub fn run(source: ImportSource) -> Result<Exit> {
 /// `--out` must not name a file the import reads: the bundle would replace the user's
 /// checkpoint (or vocabulary), which is gone once the write succeeds.
 fn refuse_overwriting_inputs(args: &ImportTorchArgs) -> Result<()> {
-    let Ok(out) = args.out.canonicalize() else {
-        return Ok(()); // not there yet: it cannot be an input
-    };
-    let inputs = [
-        ("--checkpoint", &args.checkpoint),
-        ("--encoder", &args.encoder),
-        ("--vocab", &args.vocab),
-    ];
-    for (flag, input) in inputs {
-        if input.as_ref().and_then(|p| p.canonicalize().ok()).as_ref() == Some(&out) {
-            bail!(
-                "--out {} is the {flag} file: writing the bundle there would destroy what it is made from",
-                shown(&args.out)
-            );
-        }
+    let inputs: Vec<(&str, &Path)> = [
+        ("--checkpoint", args.checkpoint.as_ref()),
+        ("--encoder", args.encoder.as_ref()),
+        ("--vocab", args.vocab.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path?.as_path())))
+    .collect();
+    if let Some((flag, _)) = glimpse_files::output_over_input(&args.out, &inputs) {
+        bail!(
+            "--out {} is the {flag} file: writing the bundle there would destroy what it is made from",
+            shown(&args.out)
+        );
     }
     Ok(())
 }

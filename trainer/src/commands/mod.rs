@@ -39,8 +39,17 @@ pub struct DecodingArgs {
     #[arg(long, default_value_t = GenerateOptions::default().max_len)]
     max_len: usize,
     /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = length_penalty)]
     length_penalty: f64,
+}
+
+/// `--length-penalty`: a finite number, at least 0, refused as the user typed it (`-1e300`
+/// was shown as a number of 300 digits).
+fn length_penalty(text: &str) -> std::result::Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(penalty) if penalty.is_finite() && penalty >= 0.0 => Ok(penalty),
+        _ => Err(format!("`{text}` is not a finite number of at least 0")),
+    }
 }
 
 impl DecodingArgs {

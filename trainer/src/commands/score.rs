@@ -72,7 +72,7 @@ pub fn run(args: ScoreArgs) -> Result<Exit> {
     let out = &mut std::io::stdout().lock();
     if args.json {
         let record = ScoreRecord {
-            image: args.image.display().to_string(),
+            image: glimpse_files::path_text(&args.image).into_owned(),
             typed: &typed,
             scored: &scored,
             model_caption: own.text(),

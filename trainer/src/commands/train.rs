@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use glimpse::backend::Backend;
+use glimpse::backend::{Backend, MAX_DEVICES};
 use glimpse::train::config::TrainConfig;
 use glimpse::train::{self, TrainOutcome, TrainRequest};
 
@@ -42,9 +42,14 @@ pub struct TrainArgs {
     /// Stop after this many steps in all (resumable), e.g. for benchmarks.
     #[arg(long)]
     max_steps: Option<u64>,
-    /// Train data-parallel on this many devices of the backend (CUDA or wgpu GPUs 0..N).
-    #[arg(long, default_value_t = 1)]
+    /// Train data-parallel on this many devices of the backend (CUDA or wgpu GPUs 0..N), 1 to 64.
+    #[arg(long, default_value_t = 1, value_parser = device_count())]
     devices: usize,
+}
+
+/// `--devices`: 1 to [`MAX_DEVICES`], checked before any device is made.
+fn device_count() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(1..=MAX_DEVICES)
 }
 
 pub fn run(args: TrainArgs) -> Result<Exit> {

@@ -5,7 +5,8 @@
 //!
 //! Run folder: `config.json` (the training config), `vocab.json`, `data-problems.txt`,
 //! `last.safetensors` / `best.safetensors` (checkpoints), `steps.csv` (loss per step),
-//! `metrics.csv` (per epoch), `loss.svg`, `bleu.svg`.
+//! `metrics.csv` (per epoch), `loss.svg`, `bleu.svg`, and `.glimpse-lock`, which the run holds
+//! locked while it runs so that a second run into the folder is refused.
 //!
 //! [`run`] (`run.rs`) opens or resumes the run and sets everything up; the trainer
 //! (`trainer.rs`) walks the epochs, building batches (`batch.rs`), validating (`validate.rs`)

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use glimpse_files::{shown, terminal_safe, write_replacing};
+use glimpse_files::{FolderLock, lock_folder, shown, terminal_safe, write_replacing};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -29,6 +29,7 @@ use super::{LAST, TrainOutcome, TrainRequest};
 /// Starts or resumes a run.
 pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     let stop = stop_on_signals()?;
+    let _held = hold_run_folder(request)?;
     let resumed = previous_checkpoint(request)?;
     let setup = Setup::new(request, resumed.as_ref())?;
     if let Some(checkpoint) = &resumed
@@ -37,7 +38,6 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         println!("{}: this run has already finished", shown(&request.run));
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
-    fs::create_dir_all(&request.run).with_context(|| format!("{}", request.run.display()))?;
     let mut dataset = setup.load_dataset()?;
     let start = match resumed {
         Some(checkpoint) => Start::resumed(checkpoint),
@@ -82,6 +82,18 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the Ctrl-C handler")?;
     }
     Ok(stop)
+}
+
+/// Locks the run folder (created for a new run) until the run ends: two runs into one folder
+/// replaced each other's checkpoints and `steps.csv`, and both reported success. Taken before
+/// the folder is checked for a run, so the second of two runs started together is refused.
+/// Nothing is held for a `--resume` of a folder that is not there: there is nothing to resume.
+fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
+    if request.resume && !request.run.is_dir() {
+        return Ok(None);
+    }
+    fs::create_dir_all(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
+    Ok(Some(lock_folder(&request.run)?))
 }
 
 /// The checkpoint to resume from; `None` for a new run, whose folder must not hold one. Either

@@ -263,7 +263,7 @@ impl Trainer<'_> {
         Ok(TrainOutcome::Paused(self.state.clone()))
     }
 
-    /// Writes `last.safetensors` (and `best.safetensors` when `best`), flushing `steps.csv`
+    /// Writes `best.safetensors` when `best`, then `last.safetensors`, flushing `steps.csv`
     /// first so the records never run behind the checkpoint.
     fn save(&mut self, model: &mut CaptionModel, best: bool) -> Result<()> {
         self.records.flush()?;
@@ -291,10 +291,13 @@ impl Trainer<'_> {
             },
         };
         let bytes = checkpoint.to_bytes()?;
-        write_atomically(&self.records.run.join(LAST), &bytes)?;
+        // `best` first: `last` records this epoch as the best, and a resumed run rewrites
+        // `best` only for a better score, so a `last` written before a failed (or killed)
+        // `best` write lost those weights for good while the run reported them.
         if best {
             write_atomically(&self.records.run.join(BEST), &bytes)?;
         }
+        write_atomically(&self.records.run.join(LAST), &bytes)?;
         Ok(())
     }
 }

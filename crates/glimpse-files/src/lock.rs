@@ -1,0 +1,89 @@
+//! Holding a folder for one process: two `glimpse train` runs into one folder replaced each
+//! other's files (a run finished with most of its `steps.csv` gone).
+
+use std::fs::{self, File, TryLockError};
+use std::path::Path;
+
+use crate::terminal::shown;
+
+/// The lock file [`lock_folder`] holds, hidden in the folder.
+pub const LOCK_FILE: &str = ".glimpse-lock";
+
+/// A folder held by this process until the value is dropped. The operating system releases the
+/// lock when the process ends however it ends (`kill -9` included), so a stale lock never
+/// blocks the next run; the lock file itself stays, empty.
+#[derive(Debug)]
+pub struct FolderLock {
+    _file: File,
+}
+
+/// Why a folder could not be held.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{}: another glimpse process is using this folder; wait for it to end, or choose another folder", shown(.0))]
+    Busy(std::path::PathBuf),
+    #[error("{}: cannot take the folder's lock: {error}", shown(.path))]
+    Io {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    File(#[from] crate::FileError),
+}
+
+/// Takes an exclusive lock on `dir` (an advisory lock, `flock(LOCK_EX | LOCK_NB)` on Unix, on
+/// its [`LOCK_FILE`]) without waiting: a folder another process holds is refused at once.
+pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
+    let path = dir.join(LOCK_FILE);
+    // Opened for reading, never truncated or written: a link planted there gains nothing but
+    // a lock on what it names, and a FIFO or device is refused without blocking.
+    let file = match crate::open_regular(&path, "lock file") {
+        Ok((file, _)) => file,
+        Err(e) if e.is_not_found() => create_lock_file(&path)?,
+        Err(e) => return Err(LockError::File(e)),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(FolderLock { _file: file }),
+        Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
+        Err(TryLockError::Error(error)) => Err(LockError::Io { path, error }),
+    }
+}
+
+/// Creates the lock file, or opens the one another process created in the meantime.
+fn create_lock_file(path: &Path) -> Result<File, LockError> {
+    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(crate::open_regular(path, "lock file")?.0)
+        }
+        Err(error) => Err(LockError::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_folder_is_refused_until_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock_folder(dir.path()).unwrap();
+        let err = lock_folder(dir.path()).unwrap_err();
+        assert!(matches!(err, LockError::Busy(_)), "{err}");
+        assert!(err.to_string().contains("another glimpse process"), "{err}");
+        drop(held);
+        lock_folder(dir.path()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_at_the_lock_files_name_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::testing::mkfifo(&dir.path().join(LOCK_FILE));
+        let err = lock_folder(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+}

@@ -1,0 +1,192 @@
+// Files and servers from strangers, in real headless Chromium on the CPU module (issue 14's
+// browser review, session 42): a photo over the size cap, a trap in the model's worker, bundles
+// by URL that are too large, never arrive or are no URL at all, and questions put to a caption
+// of a model that is no longer loaded. Each gets a message that names the problem, and the page
+// goes on captioning.
+
+import assert from "node:assert/strict";
+import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import {
+  ASSETS,
+  DEFAULT_BUNDLE,
+  MODES,
+  assertMatchesNative,
+  importFixtureBundle,
+  launch,
+  nativeCaptions,
+  readResults,
+  servePage,
+  waitForModel,
+  waitForResults,
+} from "./harness.mjs";
+
+const CPU = MODES.find((mode) => mode.name === "cpu");
+const scratch = mkdtempSync(path.join(tmpdir(), "glimpse-hostile-"));
+const DOG = path.join(ASSETS, "darknet/dog.jpg");
+const EAGLE = path.join(ASSETS, "darknet/eagle.jpg");
+
+/** A file of `bytes` zeros that takes no disk space (sparse). */
+function sparseFile(name, bytes) {
+  const file = path.join(scratch, name);
+  const fd = openSync(file, "w");
+  ftruncateSync(fd, bytes);
+  closeSync(fd);
+  return file;
+}
+
+// One byte over each cap: the module's own limits (crates/glimpse-files caps: IMAGE and, on
+// wasm32, MODEL).
+const bigPhoto = sparseFile("big.jpg", 256 * 2 ** 20 + 1);
+const hugeBundle = sparseFile("huge.safetensors", 2 ** 30 + 1);
+const otherBundle = importFixtureBundle(path.join(scratch, "other.safetensors"));
+// Photos under names of their own: the page lists every file it was given, by name.
+const copy = (source, name) => (copyFileSync(source, path.join(scratch, name)), path.join(scratch, name));
+const TRAPPED = copy(DOG, "trapped.jpg");
+const AFTER_TRAP = copy(EAGLE, "after-trap.jpg");
+
+const status = (page) => page.locator("[data-testid=model-status]").textContent();
+const modelError = (page) => page.locator("#model-error").textContent();
+
+describe("files and servers from strangers", () => {
+  let server, browser;
+
+  before(async () => {
+    // `stalls.safetensors` is never answered: a server that accepts and then sends nothing.
+    const held = (name) => (name === "bundles/stalls.safetensors" ? new Promise(() => {}) : undefined);
+    server = await servePage("/g/", { "bundles/huge.safetensors": hugeBundle }, { before: async (name) => held(name) });
+    browser = await launch(CPU);
+    await browser.page.goto(server.url);
+    await waitForModel(browser);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  test("a photo over the size cap is refused unread; the next photo gets its caption", async () => {
+    const { page } = browser;
+    // Every read of a large file by the model's worker is counted.
+    const [worker] = page.workers();
+    await worker.evaluate(() => {
+      const read = Blob.prototype.arrayBuffer;
+      self.largeReads = 0;
+      Blob.prototype.arrayBuffer = function () {
+        if (this.size > 2 ** 20) self.largeReads += 1;
+        return read.call(this);
+      };
+    });
+    await page.setInputFiles("input[type=file]", [bigPhoto, DOG]);
+    await waitForResults(page, 2);
+    const results = await readResults(page);
+    assert.equal(results.get("big.jpg").state, "error");
+    assert.match(results.get("big.jpg").error, /the photo is 268435457 bytes, over the limit of 256 MiB/);
+    assert.equal(await worker.evaluate(() => self.largeReads), 0, "the large photo was read");
+    assertMatchesNative("dog.jpg after the refused photo", results.get("dog.jpg"), nativeCaptions(DEFAULT_BUNDLE, [DOG], 1).get("dog.jpg"));
+  });
+
+  test("a trap in the model's worker fails that photo only: a fresh worker captions the next", async () => {
+    const { page } = browser;
+    const before = (await readResults(page)).size;
+    // The next photo the worker reads traps as the module does when it runs out of memory or
+    // panics (WebAssembly's RuntimeError). Nothing crafted reaches a real trap any more: every
+    // such file is refused first (README, "Reliability").
+    const [worker] = page.workers();
+    await worker.evaluate(() => {
+      const read = Blob.prototype.arrayBuffer;
+      Blob.prototype.arrayBuffer = function () {
+        Blob.prototype.arrayBuffer = read;
+        throw new WebAssembly.RuntimeError("unreachable");
+      };
+    });
+    await page.setInputFiles("input[type=file]", [TRAPPED, AFTER_TRAP]);
+    await waitForResults(page, before + 2);
+    const results = await readResults(page);
+    assert.equal(results.get("trapped.jpg").state, "error");
+    assert.match(results.get("trapped.jpg").error, /unreachable \(the model stopped on this request and was started again\)/);
+    const native = nativeCaptions(DEFAULT_BUNDLE, [AFTER_TRAP], 1).get("after-trap.jpg");
+    assertMatchesNative("a photo after the trap, on the fresh worker", results.get("after-trap.jpg"), native);
+    assert.match(await status(page), /^Ready: default\.safetensors/);
+  });
+
+  /** A fresh tab of the page at `query`; resolves once its status is `ready` with `text`. */
+  async function visit(query, text, timeout = 120_000) {
+    const page = await browser.context.newPage();
+    await page.goto(server.url + query);
+    await page.waitForFunction((want) => {
+      const shown = document.querySelector("[data-testid=model-status]");
+      return shown?.dataset.state === "ready" && new RegExp(want).test(shown.textContent);
+    }, text.source, { timeout });
+    return page;
+  }
+
+  test("?model= over the cap is refused from its length, unread; the default model loads instead", async () => {
+    const page = await visit("?model=bundles/huge.safetensors", /Ready: default\.safetensors/);
+    try {
+      // Back-pressure holds what was read from the file within the browser's buffers.
+      const sent = server.read.get("bundles/huge.safetensors");
+      assert.ok(sent < 64 * 2 ** 20, `${sent} bytes of the 1 GiB file were sent`);
+      assert.match(await modelError(page), /huge\.safetensors is 1073741825 bytes or more, over the limit of 1024 MiB for a model\. Loaded the default model instead\./);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("?model= on a server that sends nothing gives up after 30 s, naming it; the default model loads instead", async () => {
+    const started = Date.now();
+    const page = await visit("?model=bundles/stalls.safetensors", /Ready: default\.safetensors/);
+    try {
+      assert.match(await modelError(page), /stalls\.safetensors sent nothing for 30 s\. Loaded the default model instead\./);
+      assert.ok(Date.now() - started >= 30_000, "gave up before 30 s");
+      assert.ok(await page.locator("#model-progress").isHidden(), "the progress bar is gone");
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("a bundle dropped while ?model= waits on a silent server loads at once, and photos are captioned with it", async () => {
+    const page = await browser.context.newPage();
+    try {
+      const asked = page.waitForRequest(/stalls\.safetensors/);
+      await page.goto(`${server.url}?model=bundles/stalls.safetensors`);
+      await asked;
+      // The photo first: it waits for a model, and must not wait for the silent server's.
+      await page.setInputFiles("input[type=file]", [EAGLE]);
+      await page.setInputFiles("input[type=file]", [otherBundle]);
+      await waitForResults(page, 1, 25_000);
+      assert.match(await status(page), /^Ready: other\.safetensors/);
+      const got = (await readResults(page)).get("eagle.jpg");
+      assertMatchesNative("eagle.jpg with the dropped bundle", got, nativeCaptions(otherBundle, [EAGLE], 1).get("eagle.jpg"));
+      assert.doesNotMatch(await modelError(page), /sent nothing|default model instead/);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("?model= that is no URL at all says so; the default model loads instead", async () => {
+    const page = await visit(`?model=${encodeURIComponent("http://[")}`, /Ready: default\.safetensors/);
+    try {
+      assert.match(await modelError(page), /Invalid URL.*Loaded the default model instead\./);
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("a question put to a caption of a model no longer loaded says so instead of comparing two models", async () => {
+    const { page } = browser;
+    const card = page.locator("[data-testid=result]").filter({ hasText: "after-trap.jpg" });
+    await page.setInputFiles("input[type=file]", [otherBundle]);
+    await page.waitForFunction(() => /^Ready: other\.safetensors/.test(document.querySelector("[data-testid=model-status]").textContent));
+    await card.locator("[data-testid=score-input]").fill("a bird in the sky");
+    await card.locator("[data-testid=score-form] button").click();
+    const error = card.locator("[data-testid=explore-error]");
+    await error.waitFor({ state: "visible" });
+    assert.match(await error.textContent(), /This caption came from a model that is no longer loaded/);
+    assert.equal(await card.locator("[data-testid=scored-words]").locator("*").count(), 0);
+  });
+});
