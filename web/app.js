@@ -49,6 +49,10 @@ client.onBackend = ({ backend, note }) => {
   els.status.dataset.decided = "true";
   keepOffline().catch(() => {});
 };
+client.onLost = (err) => {
+  model = null;
+  setStatus("error", `No model loaded: it stopped and could not be started again (${err.message}).`);
+};
 document.documentElement.dataset.cache = CACHE;
 let model = null; // { info, label }
 let modelLoading = Promise.resolve();

@@ -50,6 +50,9 @@ export declare class CaptionerClient {
   /** Called once `load(bytes, "auto")`'s background comparison has decided where captions run
    * (only where the browser offers a WebGPU adapter). */
   onBackend: (change: BackendChange) => void;
+  /** Called when a worker stopped (out of memory, a panic) and its model could not be started
+   * again from the bundle: no model is loaded until the next `load`. */
+  onLost: (error: Error) => void;
 
   /** `offlineCache` (default false): the workers keep each `.wasm` they download in Cache Storage
    * (`glimpse-<build>`), for a page whose service worker serves it offline and deletes older

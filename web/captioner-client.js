@@ -148,6 +148,9 @@ export class CaptionerClient {
   onNote = () => {};
   /** ({ backend, note }): the comparison in `auto` moved captions or decided to stay. */
   onBackend = () => {};
+  /** (error): a worker stopped (out of memory, a panic) and its model could not be started
+   * again: no model is loaded until the next `load`. */
+  onLost = () => {};
   #offlineCache;
   #threads;
   #relaxedSimd;
@@ -412,8 +415,9 @@ export class CaptionerClient {
       if (this.#active === broken) this.#active = fresh;
       else fresh.terminate();
     } catch (err) {
-      if (this.#active === broken) this.#active = null;
-      this.onNote(`the model could not be started again (${err.message})`);
+      if (this.#active !== broken) return;
+      this.#active = null;
+      this.onLost(err);
     }
   }
 

@@ -34,6 +34,11 @@ self.addEventListener("fetch", (event) => {
   const { request } = event;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  // Models go straight to the network: the page keeps the ones it loads (offline.js) and
+  // answers from that copy offline. A fetch passed on by this worker outlives the page's abort,
+  // so each silent server asked for a model kept a connection until the browser had none left
+  // for this site.
+  if (url.pathname.endsWith(".safetensors")) return;
   event.respondWith(
     (async () => {
       const cache = await caches.open(CACHE);
@@ -54,12 +59,8 @@ self.addEventListener("fetch", (event) => {
       if (response.redirected && new URL(response.url).origin !== self.location.origin) return Response.error();
       if (wasm) return fromCache(cache, request, response);
       // The answer goes to the page as it arrives; keeping a copy may fail (storage full) or
-      // finish later without holding it back. A model is kept by the page that loads it
-      // (offline.js), once: two copies written at once would take twice the quota.
-      const model = url.pathname.endsWith(".safetensors");
-      if (response.status === 200 && !response.redirected && !model) {
-        event.waitUntil(cache.put(request, response.clone()).catch(() => {}));
-      }
+      // finish later without holding it back.
+      if (response.status === 200 && !response.redirected) event.waitUntil(cache.put(request, response.clone()).catch(() => {}));
       return isolated(response);
     })(),
   );
