@@ -83,66 +83,110 @@ function formatMB(bytes) {
  * (`client.limits()`): a download that stays under it never waits for the module to start. */
 const UNCHECKED_BYTES = 64 << 20;
 
+/** A download's stop switch: `signal` (another model was asked for), a stall of STALL_SECONDS
+ * (`waiting()` restarts the clock after each byte) and the download's own refusals abort it. */
+function downloadControl(url, signal) {
+  const controller = new AbortController();
+  const stop = (reason) => controller.abort(reason);
+  signal.addEventListener("abort", () => stop(signal.reason), { once: true });
+  const aborted = new Promise((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason)));
+  aborted.catch(() => {});
+  let timer;
+  return {
+    signal: controller.signal,
+    stop,
+    aborted,
+    waiting() {
+      clearTimeout(timer);
+      timer = setTimeout(() => stop(new Error(`${url.pathname} sent nothing for ${STALL_SECONDS} s`)), STALL_SECONDS * 1000);
+    },
+    pause: () => clearTimeout(timer),
+  };
+}
+
+/** The most bytes a model may have, as the module says once it has started: `known()`, and
+ * `check(bytes)`, which waits for the module (not counted as the server's stall) only past
+ * UNCHECKED_BYTES and throws past the limit. */
+function modelLimit(url, control) {
+  let limit = null;
+  const limits = client.limits().then(({ bundleBytes }) => (limit = bundleBytes));
+  limits.catch(() => {}); // awaited only by a large download
+  return {
+    known: () => limit !== null,
+    async check(bytes) {
+      if (bytes <= UNCHECKED_BYTES) return;
+      control.pause();
+      const most = await Promise.race([limits, control.aborted]);
+      control.waiting();
+      if (bytes > most) throw new Error(`${url.pathname} is ${bytes} bytes or more, over the limit of ${most / 2 ** 20} MiB for a model`);
+    },
+  };
+}
+
+/** The length an answer promises; 0 when unknown (an encoded answer's length counts its
+ * compressed bytes, not those the body yields). */
+function promisedLength(response) {
+  return response.headers.has("Content-Encoding") ? 0 : Number(response.headers.get("Content-Length")) || 0;
+}
+
+/** The answer for the model at `url`, its body unread and its promised length within the limit.
+ * A large one promised before the module has said how large a model may be is dropped at once
+ * (its copy for offline use too) and asked for again once it has: the browser would go on
+ * downloading it meanwhile. */
+async function openModel(url, control, limit) {
+  const ask = async () => {
+    const attempt = new AbortController();
+    const signal = AbortSignal.any([control.signal, attempt.signal]);
+    const response = await fetchOnce(url, fetch(url, { signal }), signal);
+    if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
+    return [response, attempt];
+  };
+  let [response, attempt] = await ask();
+  if (promisedLength(response) > UNCHECKED_BYTES && !limit.known()) {
+    attempt.abort(new Error("asked again once the limit is known"));
+    await limit.check(promisedLength(response));
+    [response] = await ask();
+  }
+  await limit.check(promisedLength(response));
+  return response;
+}
+
 /** Fetches a same-origin URL, reporting bytes / total as they arrive; resolves with a Blob.
  * Stops the download, with an error that says why, when the server promises or sends more than
  * a model may have, when nothing arrives for STALL_SECONDS, or when `signal` aborts (another
  * model was asked for). */
 async function fetchWithProgress(url, signal) {
-  // Aborting the request also stops the copy that fetchOnce keeps for offline use.
-  const download = new AbortController();
-  const stop = (reason) => download.abort(reason);
-  signal.addEventListener("abort", () => stop(signal.reason), { once: true });
-  const aborted = new Promise((_, reject) => download.signal.addEventListener("abort", () => reject(download.signal.reason)));
-  aborted.catch(() => {});
-  let timer;
-  const waiting = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => stop(new Error(`${url.pathname} sent nothing for ${STALL_SECONDS} s`)), STALL_SECONDS * 1000);
-  };
-  const limits = client.limits();
-  limits.catch(() => {}); // awaited only by a large download
-  const withinLimit = async (bytes) => {
-    if (bytes <= UNCHECKED_BYTES) return;
-    // Waiting for the module (it may still be downloading) is not the server's stall.
-    clearTimeout(timer);
-    const { bundleBytes } = await Promise.race([limits, aborted]);
-    waiting();
-    if (bytes > bundleBytes) {
-      throw new Error(`${url.pathname} is ${bytes} bytes or more, over the limit of ${bundleBytes / 2 ** 20} MiB for a model`);
-    }
-  };
+  const control = downloadControl(url, signal);
+  const limit = modelLimit(url, control);
   try {
-    waiting();
-    const response = await fetchOnce(url, fetch(url, { signal: download.signal }), download.signal);
-    if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
-    // An encoded answer's length counts its compressed bytes, not those the body yields.
-    const total = response.headers.has("Content-Encoding") ? 0 : Number(response.headers.get("Content-Length")) || 0;
-    await withinLimit(total);
+    control.waiting();
+    const response = await openModel(url, control, limit);
+    const total = promisedLength(response);
     const reader = response.body.getReader();
     const chunks = [];
     let received = 0;
     els.progress.hidden = false;
     els.progress.max = total || 1;
     for (;;) {
-      waiting();
+      control.waiting();
       const { done, value } = await reader.read();
       if (done) break;
       received += value.length;
-      await withinLimit(received);
+      await limit.check(received);
       chunks.push(value);
       els.progress.value = total ? received : 0;
       setStatus("loading", `Downloading model… ${formatMB(received)}${total ? ` / ${formatMB(total)}` : ""} MB`);
     }
-    download.signal.throwIfAborted();
+    control.signal.throwIfAborted();
     els.status.dataset.downloaded = String(received);
     // A Blob: the browser keeps its bytes outside the page, and the worker reads them.
     return new Blob(chunks);
   } catch (err) {
-    const reason = download.signal.aborted ? download.signal.reason : err;
-    stop(reason);
+    const reason = control.signal.aborted ? control.signal.reason : err;
+    control.stop(reason);
     throw reason;
   } finally {
-    clearTimeout(timer);
+    control.pause();
     els.progress.hidden = true;
   }
 }
