@@ -4,6 +4,7 @@
 
 import { createReadStream, promises as fs } from "node:fs";
 import http from "node:http";
+import { Transform } from "node:stream";
 import path from "node:path";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
@@ -26,11 +27,12 @@ const TYPES = {
 /** Serves `root` at http://127.0.0.1:PORT`prefix` with Last-Modified revalidation, plus `extra` files (URL path under the prefix →
  * file); `isolate`: with the cross-origin isolation headers (COOP/COEP), as web/serve.sh sends
  * them; `compress`: every file gzip-encoded for a browser that accepts it, as web/serve.sh sends
- * them; `before(path)`: awaited before each answer (a test holds one back with it). Resolves with
+ * them; `before(path)`: awaited before each answer (a test holds one back with it); `pace(path)`:
+ * bytes per second for an uncompressed answer, 0 for as fast as the socket takes them. Resolves with
  * { url, close, requests, bytes, fileBytes, read } (`bytes`: path → bytes sent; `fileBytes`: path →
  * bytes of the files those answers held; `read`: path → bytes of an uncompressed answer read from
  * its file so far, which the socket's back-pressure keeps within a few MB of what was sent). */
-export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false, before = async () => {} } = {}) {
+export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false, before = async () => {}, pace = () => 0 } = {}) {
   const isolation = isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   const requests = [];
   const bytes = new Map();
@@ -88,9 +90,9 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
       }
       res.writeHead(200, { ...headers, "Content-Length": stat.size });
       count(bytes, stat.size);
-      createReadStream(file)
-        .on("data", (chunk) => count(read, chunk.length))
-        .pipe(res);
+      const source = createReadStream(file).on("data", (chunk) => count(read, chunk.length));
+      const rate = pace(relative);
+      (rate ? source.pipe(paced(rate)) : source).pipe(res);
     } catch {
       res.writeHead(404).end();
     }
@@ -110,6 +112,16 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
         server.closeAllConnections();
       }),
   };
+}
+
+/** A stream that passes bytes on at `bytesPerSecond`, as a server across a network sends them
+ * (on loopback a browser takes hundreds of MB before a page can answer). */
+function paced(bytesPerSecond) {
+  return new Transform({
+    transform(chunk, _encoding, done) {
+      setTimeout(() => done(null, chunk), (1000 * chunk.length) / bytesPerSecond);
+    },
+  });
 }
 
 /** Every file under `dir`, recursively. */
