@@ -73,6 +73,7 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     }
     if format == ImageFormat::WebP {
         webp_chunks::check_chunk_sizes(bytes)?;
+        webp_chunks::check_frames(bytes)?;
     }
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         image::ImageError::Limits(_) => Error::Image(format!(

@@ -1,8 +1,10 @@
-//! image-webp reads a chunk (EXIF, ICC profile, …) into a buffer of the size its header
-//! declares before it finds that the file holds less. Natively those are zeroed pages that cost
-//! nothing until written; in WebAssembly the module's memory grows by the whole size and never
-//! shrinks, so a WebP of a few hundred bytes could take gigabytes of the page's memory. A WebP
-//! whose chunks claim more than the file holds is refused before it is decoded.
+//! Two checks of a WebP's chunks before image-webp 0.2.4 decodes it:
+//! - it reads a chunk (EXIF, ICC profile, …) into a buffer of the size its header declares
+//!   before it finds that the file holds less. Natively those are zeroed pages that cost nothing
+//!   until written; in WebAssembly the module's memory grows by the whole size and never shrinks,
+//!   so a WebP of a few hundred bytes could take gigabytes of the page's memory;
+//! - it panics (`yuv.rs:93`, a slice out of range) on an animation frame whose image data is
+//!   larger than the frame's declared size (found by the `image` fuzzer, round 29).
 
 use crate::error::{Error, Result};
 
@@ -28,6 +30,52 @@ pub(super) fn check_chunk_sizes(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses an animation frame (`ANMF`) whose image data (`VP8 ` or `VP8L`) is not of the size the
+/// frame declares. Runs after [`check_chunk_sizes`], so every chunk lies within the file.
+pub(super) fn check_frames(bytes: &[u8]) -> Result<()> {
+    let frames = chunks(bytes.get(12..).unwrap_or_default()).filter(|(name, _)| *name == b"ANMF");
+    for (index, (_, frame)) in frames.enumerate() {
+        let Some(header) = frame.get(..16) else { continue };
+        let side = |at: usize| 1 + u32::from_le_bytes([header[at], header[at + 1], header[at + 2], 0]);
+        let declared = (side(6), side(9));
+        let coded = chunks(&frame[16..]).find_map(|(name, data)| image_size(name, data));
+        if let Some(coded) = coded.filter(|&coded| coded != declared) {
+            return Err(Error::Image(format!(
+                "WebP animation frame {index} is declared {}×{} but its image data is {}×{}",
+                declared.0, declared.1, coded.0, coded.1
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The chunks of `bytes` that lie whole within it: name and data.
+fn chunks(mut rest: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    std::iter::from_fn(move || {
+        let (name, size, data) = chunk_header(rest)?;
+        let data = data.get(..usize::try_from(size).ok()?)?;
+        let padded = (data.len() + (data.len() & 1)).min(rest.len() - 8);
+        rest = &rest[8 + padded..];
+        Some((name, data))
+    })
+}
+
+/// The width and height a `VP8 ` (lossy: 14 bits each after the start code) or `VP8L`
+/// (lossless: 14 bits each, minus one, after the signature byte) chunk codes.
+fn image_size(name: &[u8], data: &[u8]) -> Option<(u32, u32)> {
+    match name {
+        b"VP8 " if data.get(3..6) == Some(&[0x9d, 0x01, 0x2a]) => {
+            let bits = |at: usize| u32::from(u16::from_le_bytes([data[at], data[at + 1]]) & 0x3fff);
+            (data.len() >= 10).then(|| (bits(6), bits(8)))
+        }
+        b"VP8L" if data.first() == Some(&0x2f) && data.len() >= 5 => {
+            let bits = u32::from_le_bytes([data[1], data[2], data[3], data[4]]);
+            Some((1 + (bits & 0x3fff), 1 + ((bits >> 14) & 0x3fff)))
+        }
+        _ => None,
+    }
+}
+
 /// A chunk's name, declared size and what follows its header; `None` past the last chunk.
 fn chunk_header(bytes: &[u8]) -> Option<(&[u8], u64, &[u8])> {
     let header = bytes.get(..8)?;
@@ -45,6 +93,32 @@ mod tests {
             "/../../tests/fixtures/images/lossy.webp"
         ))
         .unwrap()
+    }
+
+    #[test]
+    fn an_animation_frame_smaller_than_its_image_data_is_refused() {
+        // Valid animations (Pillow 13.0.0, crates/glimpse-fuzz/make_image_seeds.py) and the
+        // fuzzer's file: a 1×1 frame holding 9×7 image data.
+        let hostile = |name: &str| {
+            std::fs::read(format!(
+                "{}/../../tests/fixtures/hostile/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        for name in ["animated_lossy.webp", "animated_lossless.webp"] {
+            let webp = hostile(name);
+            check_frames(&webp).unwrap();
+            super::super::decode_image(&webp, 1 << 20).unwrap();
+        }
+        let crash = hostile("webp_frame_smaller_than_its_data.webp");
+        check_chunk_sizes(&crash).unwrap();
+        let err = check_frames(&crash).unwrap_err().to_string();
+        assert!(
+            err.contains("WebP animation frame 0 is declared 1×1 but its image data is 9×7"),
+            "{err}"
+        );
+        assert!(super::super::decode_image(&crash, 1 << 20).is_err());
     }
 
     #[test]
