@@ -154,12 +154,18 @@ describe("files and servers from strangers", () => {
     }
   });
 
-  test("a bundle dropped while ?model= waits on a silent server loads at once, and photos are captioned with it", async () => {
+  /** A fresh tab of the page whose `?model=` download has been sent to the silent server. */
+  async function waitingOnSilentServer() {
     const page = await browser.context.newPage();
+    const asked = page.waitForRequest(/stalls\.safetensors/);
+    await page.goto(`${server.url}?model=bundles/stalls.safetensors`);
+    await asked;
+    return page;
+  }
+
+  test("a bundle dropped while ?model= waits on a silent server loads at once, and photos are captioned with it", async () => {
+    const page = await waitingOnSilentServer();
     try {
-      const asked = page.waitForRequest(/stalls\.safetensors/);
-      await page.goto(`${server.url}?model=bundles/stalls.safetensors`);
-      await asked;
       // The photo first: it waits for a model, and must not wait for the silent server's.
       await page.setInputFiles("input[type=file]", [EAGLE]);
       await page.setInputFiles("input[type=file]", [otherBundle]);
@@ -178,11 +184,8 @@ describe("files and servers from strangers", () => {
     // must give its connection back (passed on by the service worker, each kept one for ever,
     // and the seventh visit could fetch nothing).
     for (let visit = 0; visit < 7; visit++) {
-      const page = await browser.context.newPage();
+      const page = await waitingOnSilentServer();
       try {
-        const asked = page.waitForRequest(/stalls\.safetensors/);
-        await page.goto(`${server.url}?model=bundles/stalls.safetensors`);
-        await asked;
         await page.setInputFiles("input[type=file]", [brokenBundle]);
         await page.waitForFunction(() => /Loaded the default model instead/.test(document.querySelector("#model-error").textContent), null, {
           timeout: 25_000,
