@@ -2,13 +2,12 @@
 // where the model looked. Nothing leaves the device: photos are read with FileReader-style APIs
 // and handed to the worker; the only fetches are this site's own files.
 
-import { CaptionerClient } from "./captioner-client.js";
+import { CaptionerClient, defaultModelUrl as DEFAULT_MODEL } from "./captioner-client.js";
 import { CACHE, fetchOnce, keepForOffline } from "./offline.js";
 import { ResultView } from "./result-view.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const params = new URLSearchParams(location.search);
-const DEFAULT_MODEL = new URL("./models/default.safetensors", import.meta.url);
 
 const els = {
   status: $("[data-testid=model-status]"),
@@ -137,7 +136,8 @@ async function openModel(url, control, limit) {
   const ask = async () => {
     const attempt = new AbortController();
     const signal = AbortSignal.any([control.signal, attempt.signal]);
-    const response = await fetchOnce(url, fetch(url, { signal }), signal);
+    // Not kept as it arrives: only a model that loads is (keepOffline).
+    const response = await fetchOnce(url, fetch(url, { signal }), signal, { keep: false });
     if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
     return [response, attempt];
   };
@@ -244,6 +244,7 @@ async function loadModel(bytes, label) {
 }
 
 let downloading = null; // the AbortController of the model download under way
+let fromUrl = null; // { url, blob }: the last model loaded by URL, kept for offline use once it has loaded
 let asked = 0; // models asked for: a failed ?model= falls back to the default only if no other was
 
 /** Stops the model download under way, if any: another model was asked for. */
@@ -264,6 +265,7 @@ async function loadModelFromUrl(url) {
   const bytes = await fetchWithProgress(url, download.signal);
   if (downloading === download) downloading = null;
   await loadModel(bytes, fileName(url));
+  fromUrl = { url, blob: bytes };
 }
 
 /** The last part of `url`'s path as it was written (a malformed escape is shown as it is). */
@@ -563,7 +565,7 @@ async function captionsIdle() {
 /** Puts what the page and its workers loaded into this build's cache, then says so on the page
  * (`data-offline` on <html> names the cache): until then, going offline could miss a file. */
 async function keepOffline() {
-  await keepForOffline(await client.workerFiles(), captionsIdle);
+  await keepForOffline({ extra: await client.workerFiles(), idle: captionsIdle, model: fromUrl, defaultModel: DEFAULT_MODEL });
   document.documentElement.dataset.offline = CACHE;
 }
 

@@ -3,20 +3,23 @@
 // page serves. Files from one build therefore never mix with another's (a new glimpse_wasm.js
 // never meets an old .wasm), and the service worker deletes the caches of older builds.
 //
-// Nothing is downloaded twice on a first visit: the WebAssembly and the model are put into the
-// cache by whoever downloads them (`fetchOnce`), and once the model is ready the page adds the
-// rest of what it loaded (`keepForOffline`), which the browser's HTTP cache still holds.
+// Nothing is downloaded twice on a first visit: the WebAssembly is put into the cache by whoever
+// downloads it (`fetchOnce`), and once the model is ready the page adds the model it loaded and
+// the rest of what it loaded (`keepForOffline`), which the browser's HTTP cache still holds.
+// Models are kept only once they have loaded, and at most one besides the default: a visitor who
+// tries many bundles by URL (or a page that sends one there) would otherwise fill the disk.
 
 await import("./pkg/version.js");
 
 /** This build's cache name. */
 export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
 
-/** `fetch(url)` that also keeps a successful answer in this build's offline cache, and answers
- * from that cache when the network fails even if no service worker does (a reload that
- * bypassed it, a worker it does not control). `request`: that fetch, if already started;
- * `signal`: its abort signal, if any: an aborted fetch is not answered from the cache. */
-export async function fetchOnce(url, request = fetch(url), signal = undefined) {
+/** `fetch(url)` that also keeps a successful answer in this build's offline cache (unless
+ * `keep` is false), and answers from that cache when the network fails even if no service worker
+ * does (a reload that bypassed it, a worker it does not control). `request`: that fetch, if
+ * already started; `signal`: its abort signal, if any: an aborted fetch is not answered from the
+ * cache. */
+export async function fetchOnce(url, request = fetch(url), signal = undefined, { keep = true } = {}) {
   let response;
   try {
     response = await request;
@@ -26,7 +29,7 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined) {
     if (cached) return cached;
     throw offline;
   }
-  if (response.status === 200 && "caches" in self) {
+  if (keep && response.status === 200 && "caches" in self) {
     const copy = response.clone();
     // An entry this build's cache already holds stays: the service worker answered from it, and
     // a new one would lose the compiled code the browser keeps beside it (sw.js).
@@ -39,18 +42,43 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined) {
 }
 
 /** Adds what the page loaded to this build's cache: the page itself, its scripts, styles and
- * model (its Resource Timing entries) and `extra`, the files only its workers loaded. The
- * browser's HTTP cache answers ("not modified"), so nothing is downloaded again. Before each
- * file it awaits `idle()`, so that work the user waits for goes first. */
-export async function keepForOffline(extra = [], idle = async () => {}) {
+ * `extra`, the files only its workers loaded (the browser's HTTP cache answers "not modified",
+ * so nothing is downloaded again), and `model` ({ url, blob }: the model in use, from the bytes
+ * the page holds), keeping besides it only `defaultModel` and, while the default is in use, the
+ * last other model kept. Before each file it awaits `idle()`, so that work the user waits for
+ * goes first. */
+export async function keepForOffline({ extra = [], idle = async () => {}, model = null, defaultModel } = {}) {
   const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
   const ours = loaded.filter((url) => {
     const parsed = new URL(url);
-    return parsed.origin === location.origin && parsed.protocol.startsWith("http");
+    return parsed.origin === location.origin && parsed.protocol.startsWith("http") && !isModel(parsed);
   });
   const cache = await caches.open(CACHE);
   for (const url of new Set(ours)) {
     await idle();
     if (!(await cache.match(url))) await cache.add(url);
   }
+  if (model) {
+    await idle();
+    await keepModel(cache, model, new URL(defaultModel).href);
+  }
+}
+
+/** Puts `model` into `cache` unless it holds it, then deletes the other models but the default
+ * and, while the default is in use, the one kept last (Cache Storage lists in order of putting). */
+async function keepModel(cache, { url, blob }, defaultHref) {
+  const href = new URL(url).href;
+  // The same size: the same file (a new one under the old URL replaces it).
+  const held = await cache.match(href);
+  if (Number(held?.headers.get("Content-Length")) !== blob.size) {
+    const headers = { "Content-Type": "application/octet-stream", "Content-Length": String(blob.size) };
+    await cache.put(href, new Response(blob, { headers }));
+  }
+  const others = (await cache.keys()).filter((request) => isModel(new URL(request.url)) && ![href, defaultHref].includes(request.url));
+  const kept = href === defaultHref ? others.slice(-1) : [];
+  await Promise.all(others.filter((request) => !kept.includes(request)).map((request) => cache.delete(request)));
+}
+
+function isModel(url) {
+  return url.pathname.endsWith(".safetensors");
 }

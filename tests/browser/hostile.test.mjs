@@ -61,7 +61,9 @@ describe("files and servers from strangers", () => {
     const held = (name) => (name === "bundles/stalls.safetensors" ? new Promise(() => {}) : undefined);
     // `huge.safetensors` comes at 100 MB/s, a fast network's speed.
     const pace = (name) => (name === "bundles/huge.safetensors" ? 100e6 : 0);
-    server = await servePage("/g/", { "bundles/huge.safetensors": hugeBundle }, { before: async (name) => held(name), pace });
+    const bundles = { "bundles/huge.safetensors": hugeBundle, "bundles/broken.safetensors": brokenBundle };
+    for (const name of ["tried", "kept"]) bundles[`bundles/${name}.safetensors`] = otherBundle;
+    server = await servePage("/g/", bundles, { before: async (name) => held(name), pace });
     browser = await launch(CPU);
     await browser.page.goto(server.url);
     await waitForModel(browser);
@@ -206,6 +208,38 @@ describe("files and servers from strangers", () => {
       await page.close();
     }
   });
+
+  test("the offline cache keeps the default model and the last other one that loaded, however many are tried by URL", async () => {
+    // Each `?model=` stayed in the cache until the next build; one that did not load too.
+    const visits = [
+      ["?model=bundles/tried.safetensors", /Ready: tried\.safetensors/],
+      ["?model=bundles/kept.safetensors", /Ready: kept\.safetensors/],
+      ["?model=bundles/broken.safetensors", /Ready: default\.safetensors/],
+      ["", /Ready: default\.safetensors/],
+    ];
+    let models;
+    for (const [query, text] of visits) {
+      const page = await visit(query, text);
+      try {
+        models = await offlineModels(page);
+      } finally {
+        await page.close();
+      }
+    }
+    assert.deepEqual(models, ["/g/bundles/kept.safetensors", "/g/models/default.safetensors"]);
+  });
+
+  /** The models in `page`'s offline cache once the page has filled it, by path, sorted. */
+  async function offlineModels(page) {
+    await page.waitForFunction(() => document.documentElement.dataset.offline === document.documentElement.dataset.cache, null, {
+      timeout: 120_000,
+    });
+    return page.evaluate(async () => {
+      const cache = await caches.open(document.documentElement.dataset.cache);
+      const paths = (await cache.keys()).map((request) => new URL(request.url).pathname);
+      return paths.filter((name) => name.endsWith(".safetensors")).sort();
+    });
+  }
 
   test("a question put to a caption of a bundle no longer loaded says so; the same bundle on another backend still answers", async () => {
     const { page } = browser;

@@ -1089,6 +1089,28 @@ fn invisible_characters_and_bytes_that_are_not_utf8_are_shown() {
     ] {
         assert!(plain.contains(shown), "{shown} in {plain}");
     }
+    // Figures keep a name's own bytes: `a\xFF` as text put a backslash into a file name and
+    // was also the name of a real `a\xFF.png`, whose figure is now numbered instead.
+    let literal = dir.path().join("a\\xFF.png");
+    fs::copy(&photo, &literal).unwrap();
+    let figures = dir.path().join("figures");
+    let mut command = std::process::Command::new(common::GLIMPSE);
+    command
+        .args(["caption", "--model", model, "--attention-png"])
+        .arg(&figures);
+    let out = command.args(&paths[2..]).arg(&literal).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut made: Vec<Vec<u8>> = fs::read_dir(&figures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().as_bytes().to_vec())
+        .collect();
+    made.sort();
+    let expected: [&[u8]; 3] = [
+        b"a\\xFF-2.attention.png",
+        b"a\xfe.attention.png",
+        b"a\xff.attention.png",
+    ];
+    assert_eq!(made, expected.map(<[u8]>::to_vec));
     edit_stored_json(&bundle, "glimpse.card", "name", "model\u{202e}\u{2028}x".into());
     let info = ok(&["info", model]);
     assert!(info.contains("model\\u202e\\u2028x"), "{info}");

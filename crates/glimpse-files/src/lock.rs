@@ -27,6 +27,13 @@ pub enum LockError {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
+    /// The file system has no locks (some network and FUSE file systems): the caller may go on
+    /// without one, as cargo does, and say so.
+    #[error("{}: this file system does not support locks ({error}), so another glimpse process could write into this folder at the same time", shown(.path))]
+    Unsupported {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
     #[error(transparent)]
     File(#[from] crate::FileError),
 }
@@ -45,8 +52,24 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
     match file.try_lock() {
         Ok(()) => Ok(FolderLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
+        Err(TryLockError::Error(error)) if locks_unsupported(&error) => {
+            Err(LockError::Unsupported { path, error })
+        }
         Err(TryLockError::Error(error)) => Err(LockError::Io { path, error }),
     }
+}
+
+/// Whether `error` says the file system cannot lock at all, rather than that this lock failed
+/// (the errors cargo's own folder locks treat the same way).
+fn locks_unsupported(error: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    // (Linux gives ENOTSUP and EOPNOTSUPP one number; macOS does not.)
+    if let Some(code) = error.raw_os_error()
+        && [libc::ENOLCK, libc::ENOTSUP, libc::EOPNOTSUPP].contains(&code)
+    {
+        return true;
+    }
+    error.kind() == std::io::ErrorKind::Unsupported
 }
 
 /// Creates the lock file, or opens the one another process created in the meantime.
@@ -76,6 +99,24 @@ mod tests {
         assert!(err.to_string().contains("another glimpse process"), "{err}");
         drop(held);
         lock_folder(dir.path()).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_system_without_locks_is_told_apart_from_a_failed_lock() {
+        for errno in [libc::ENOLCK, libc::ENOTSUP, libc::EOPNOTSUPP] {
+            assert!(
+                locks_unsupported(&std::io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+        assert!(locks_unsupported(&std::io::ErrorKind::Unsupported.into()));
+        for errno in [libc::EBADF, libc::EINTR, libc::EIO] {
+            assert!(
+                !locks_unsupported(&std::io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
     }
 
     #[cfg(unix)]

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use anyhow::{Result, anyhow};
+use glimpse_files::shown;
 use glimpse_model::TensorMap;
+use glimpse_model::error::excerpt;
 
 use crate::torch_weights::TorchWeights;
 
@@ -183,19 +185,20 @@ fn decoder_name(layout: CheckpointLayout, rest: &str) -> String {
 /// named) and integer ones (`skipped`).
 pub(crate) fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[String], skipped: usize) {
     if !ignored.is_empty() {
-        let shown: Vec<_> = ignored.iter().take(4).map(String::as_str).collect();
+        // Excerpts: a checkpoint's key may be any length, and the card's notes are capped.
+        let listed: Vec<_> = ignored.iter().take(4).map(|name| excerpt(name)).collect();
         notes.push(format!(
             "ignored {} tensor(s) of {} outside the model ({}{})",
             ignored.len(),
-            path.display(),
-            shown.join(", "),
-            if ignored.len() > shown.len() { ", …" } else { "" }
+            shown(path),
+            listed.join(", "),
+            if ignored.len() > listed.len() { ", …" } else { "" }
         ));
     }
     if skipped > 0 {
         notes.push(format!(
             "skipped {skipped} integer tensor(s) of {} (step counters such as num_batches_tracked)",
-            path.display()
+            shown(path)
         ));
     }
 }

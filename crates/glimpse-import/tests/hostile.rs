@@ -204,3 +204,47 @@ fn a_checkpoint_the_walk_could_not_search_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn keys_outside_the_model_are_noted_in_excerpts() {
+    // Four keys of 1,000 bytes (the walk's longest name is 1,024) were quoted whole in the
+    // card's notes: a checkpoint's keys fill a note that no one reads past its start.
+    let device = Device::flex();
+    let mut tensors = notebook_shapes(&device);
+    let long: Vec<String> = (0..5).map(|i| format!("extra{i}.{}", "x".repeat(993))).collect();
+    tensors.extend(long.iter().map(|name| (name.clone(), vec![1])));
+    let (checkpoint, vocab) = write_checkpoint("long-keys", &tensors);
+    let request = ImportRequest {
+        checkpoint: Some(checkpoint.clone()),
+        vocab: Some(vocab),
+        layout: Some(CheckpointLayout::Notebook),
+        created: "2026-01-01".into(),
+        ..ImportRequest::default()
+    };
+    let imported = import(&request, &device).expect("the extra keys are ignored");
+    std::fs::remove_file(checkpoint).unwrap();
+    let note = imported
+        .notes
+        .iter()
+        .find(|n| n.contains("outside the model"))
+        .expect("a note");
+    assert!(note.starts_with("ignored 5 tensor(s) of "), "{note}");
+    assert!(note.contains("(1000 bytes in all), …)"), "{note}");
+    assert!(note.len() < 600, "{} bytes: {note}", note.len());
+}
+
+#[test]
+fn a_key_past_the_longest_name_is_named_by_its_start() {
+    let device = Device::flex();
+    let mut tensors = notebook_shapes(&device);
+    tensors.push((format!("extra.{}", "x".repeat(20_000)), vec![1]));
+    let (checkpoint, _) = write_checkpoint("too-long-key", &tensors);
+    let err = format!("{:#}", read_checkpoint(&checkpoint).unwrap_err());
+    std::fs::remove_file(checkpoint).unwrap();
+    assert!(err.contains("(extra.xxxx"), "{err}");
+    assert!(
+        err.contains("…: a name longer than 1024 bytes; not searched)"),
+        "{err}"
+    );
+    assert!(err.len() < 600, "{} bytes: {err}", err.len());
+}

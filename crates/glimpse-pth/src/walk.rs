@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use crate::FoundTensor;
-use crate::pickle::{Value, preview_text};
+use crate::pickle::{PREVIEW_CHARS, Value, preview_text};
 
 /// Deeper than any real model (sgrvinod's pickled modules nest about 20 levels).
 pub const MAX_DEPTH: usize = 64;
@@ -137,8 +137,17 @@ impl Walker {
     /// Walks `value` under `path.name`, unless that name would be too long.
     fn child(&mut self, value: &Value, path: &str, name: &str, depth: usize) {
         if path.len() + 1 + name.len() > MAX_NAME_BYTES {
+            // Named by its start (one character past what a preview shows, so it shows `…`);
+            // at the top level `path` is empty.
+            let dot = if path.is_empty() { "" } else { "." };
+            let start: String = path
+                .chars()
+                .chain(dot.chars())
+                .chain(name.chars())
+                .take(PREVIEW_CHARS + 1)
+                .collect();
             self.skip(
-                path,
+                &start,
                 &format!("a name longer than {MAX_NAME_BYTES} bytes; not searched"),
             );
             return;

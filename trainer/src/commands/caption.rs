@@ -2,6 +2,7 @@
 //! drawing the attention figure for each.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -172,7 +173,7 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
 /// Prints an image's caption, or why it has none, and saves its figure when asked.
 fn print_outcome(
     request: &CaptionArgs,
-    outcome: Captioned<'_, (PathBuf, String)>,
+    outcome: Captioned<'_, (PathBuf, OsString)>,
     out: &mut impl Write,
 ) -> Result<()> {
     match outcome {
@@ -249,28 +250,38 @@ fn progress_bar(images: usize) -> ProgressBar {
 
 /// Each image with the file name of its attention figure, `STEM.attention.png`: images that
 /// share a stem (`a/cat.jpg`, `b/cat.png`) get `cat.attention.png`, `cat-2.attention.png`, … in
-/// the order given, so no figure overwrites another.
-fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, String)> {
-    let stems = images.iter().map(|path| {
-        path.file_stem()
-            .map(|s| path_text(Path::new(s)))
-            .unwrap_or_default()
-    });
+/// the order given, so no figure overwrites another. The stem keeps its own bytes: shown as text,
+/// a name that is not UTF-8 (`a<FF>`) would become `a\xFF`, a backslash in a file name that
+/// Windows shares take for a folder, and the name of another photo (`a\xFF.jpg`).
+fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, OsString)> {
+    let stems: Vec<&OsStr> = images
+        .iter()
+        .map(|path| {
+            path.file_stem()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(OsStr::new("image"))
+        })
+        .collect();
+    let numbered = unique_names(stems.iter().map(|stem| path_text(Path::new(stem))));
     images
         .iter()
-        .cloned()
-        .zip(
-            unique_names(stems)
-                .into_iter()
-                .map(|stem| format!("{stem}.attention.png")),
-        )
+        .zip(stems)
+        .zip(numbered)
+        .map(|((image, stem), unique)| {
+            // `unique` is the stem's text, or that text and `-N`.
+            let number = &unique[path_text(Path::new(stem)).len()..];
+            let mut name = stem.to_os_string();
+            name.push(number);
+            name.push(".attention.png");
+            (image.clone(), name)
+        })
         .collect()
 }
 
 /// No figure may replace an input photo: run twice over `photos/`, `--attention-png photos/`
 /// wrote a figure over the photo `cat.attention.png` and then captioned the figure in its place.
 /// Checked before any image is captioned, by file identity (links and `..` included).
-fn refuse_figures_over_inputs(dir: &Path, items: &[(PathBuf, String)]) -> Result<()> {
+fn refuse_figures_over_inputs(dir: &Path, items: &[(PathBuf, OsString)]) -> Result<()> {
     let photos: HashMap<FileId, &Path> = items
         .iter()
         .filter_map(|(photo, _)| Some((file_id(photo)?, photo.as_path())))

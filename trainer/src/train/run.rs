@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use glimpse_files::{FolderLock, lock_folder, shown, terminal_safe, write_replacing};
+use glimpse_files::{FolderLock, LockError, lock_folder, shown, terminal_safe, write_replacing};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -88,12 +88,21 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 /// replaced each other's checkpoints and `steps.csv`, and both reported success. Taken before
 /// the folder is checked for a run, so the second of two runs started together is refused.
 /// Nothing is held for a `--resume` of a folder that is not there: there is nothing to resume.
+/// On a file system without locks the run goes on, with a warning.
 fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
     if request.resume && !request.run.is_dir() {
         return Ok(None);
     }
     fs::create_dir_all(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
-    Ok(Some(lock_folder(&request.run)?))
+    match lock_folder(&request.run) {
+        Ok(lock) => Ok(Some(lock)),
+        // Refusing would make such a file system unusable for training altogether.
+        Err(unsupported @ LockError::Unsupported { .. }) => {
+            eprintln!("warning: {unsupported}; going on without a lock");
+            Ok(None)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The checkpoint to resume from; `None` for a new run, whose folder must not hold one. Either
