@@ -3,15 +3,19 @@
 //! is resumed with a Range request; a corrupt file is refused by its SHA-256 and removed; a
 //! partial file left by an earlier run is continued; a zip bomb is refused before unpacking; an
 //! answer without the file (204, 304, an unreadable length, an empty body) is an error and nothing
-//! is recorded; an archive that does not unzip is named and not pinned; retry lines are escaped.
+//! is recorded; an archive that does not unzip is named and not pinned; retry lines are escaped;
+//! a body past the file's cap (or a length promising one) is stopped and its bytes removed; a
+//! download that stalls is stopped, its bytes kept when the server can continue them; a folder
+//! another run holds is refused.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use glimpse_data::download::{Expected, RemoteFile, fetch_all};
+use glimpse_data::download::{Expected, RemoteFile, StallRule, fetch_all, fetch_all_with};
 use glimpse_data::{Dataset, LoadOptions, Split};
 use sha2::{Digest, Sha256};
 
@@ -21,9 +25,30 @@ enum Behaviour {
     Serve(Vec<u8>),
     /// The first full request gets half the body and a closed connection.
     DropOnce(Vec<u8>),
+    /// The first full request gets the body a byte every [`DRIP`]; later ones as `Serve`.
+    DripOnce(Vec<u8>),
+    /// [`FLOOD`] bytes of zeros with no length (to the connection's close, or chunked).
+    Flood {
+        chunked: bool,
+    },
     /// This whole answer, status line and headers included.
     Raw(&'static str),
+    /// This answer, then [`SILENCE`] without a byte before the connection closes.
+    RawThenSilence(&'static str),
 }
+
+/// How often a dripping server sends a byte.
+const DRIP: Duration = Duration::from_millis(20);
+/// How much a flooding server sends: far past any cap a test sets, yet bounded, so that a
+/// download without a cap ends (and its test fails) instead of filling the disk.
+const FLOOD: usize = 16 << 20;
+/// How long a silent server waits before closing: far past any test's stall window.
+const SILENCE: Duration = Duration::from_secs(10);
+/// The stall rule of the tests: the default's bytes in a second, not a minute.
+const TEST_STALL: StallRule = StallRule {
+    min_bytes: 64 << 10,
+    window: Duration::from_secs(1),
+};
 
 #[derive(Default)]
 struct State {
@@ -31,6 +56,7 @@ struct State {
     /// (path, Range header) of every request.
     requests: Vec<(String, Option<String>)>,
     dropped: bool,
+    dripped: bool,
 }
 
 fn serve(state: Arc<Mutex<State>>) -> String {
@@ -88,9 +114,15 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         return;
     };
     let body = match &behaviour {
-        Behaviour::Serve(body) | Behaviour::DropOnce(body) => body.clone(),
+        Behaviour::Serve(body) | Behaviour::DropOnce(body) | Behaviour::DripOnce(body) => body.clone(),
+        Behaviour::Flood { chunked } => return flood(stream, *chunked),
         Behaviour::Raw(answer) => {
             let _ = stream.write_all(answer.as_bytes());
+            return;
+        }
+        Behaviour::RawThenSilence(answer) => {
+            let _ = stream.write_all(answer.as_bytes());
+            std::thread::sleep(SILENCE);
             return;
         }
     };
@@ -109,7 +141,7 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         "200 OK"
     };
     let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
         rest.len(),
         etag(&body)
     );
@@ -123,7 +155,45 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         let _ = stream.shutdown(std::net::Shutdown::Both);
         return;
     }
+    let drip_now = matches!(behaviour, Behaviour::DripOnce(_)) && start == 0 && {
+        let mut state = state.lock().unwrap();
+        !std::mem::replace(&mut state.dripped, true)
+    };
+    if drip_now {
+        for byte in rest.chunks(1) {
+            std::thread::sleep(DRIP);
+            if stream.write_all(byte).is_err() {
+                return;
+            }
+        }
+        return;
+    }
     let _ = stream.write_all(rest);
+}
+
+/// [`FLOOD`] zeros with no length, to the connection's close or chunked.
+fn flood(mut stream: TcpStream, chunked: bool) {
+    let head = match chunked {
+        true => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        false => "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+    };
+    let _ = stream.write_all(head.as_bytes());
+    let zeros = vec![0u8; 1 << 16];
+    for _ in 0..FLOOD / zeros.len() {
+        let sent = match chunked {
+            true => stream
+                .write_all(format!("{:x}\r\n", zeros.len()).as_bytes())
+                .and_then(|()| stream.write_all(&zeros))
+                .and_then(|()| stream.write_all(b"\r\n")),
+            false => stream.write_all(&zeros),
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    if chunked {
+        let _ = stream.write_all(b"0\r\n\r\n");
+    }
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -173,6 +243,7 @@ fn remote(address: &str, path: &str, body: &[u8]) -> RemoteFile {
         url: format!("{address}{path}"),
         expected: Expected::Sha256(sha256(body)),
         unzip: path.ends_with(".zip"),
+        max_bytes: 64 << 20,
     }
 }
 
@@ -551,4 +622,174 @@ fn the_command_refuses_a_zip_bomb() {
         "{stderr}"
     );
     assert!(!dir.path().join("Flickr8k.token.txt").exists());
+}
+
+/// A server for one path answering as `behaviour`: the file to fetch (capped at 1 MiB, with
+/// no checksum known) and the server's state.
+fn serving(behaviour: Behaviour) -> (RemoteFile, Arc<Mutex<State>>) {
+    let state = Arc::new(Mutex::new(State::default()));
+    let path = "/h/Flickr8k_text.zip";
+    state.lock().unwrap().files.insert(path.into(), behaviour);
+    let address = serve(Arc::clone(&state));
+    let file = RemoteFile {
+        expected: Expected::Recorded,
+        max_bytes: 1 << 20,
+        ..remote(&address, path, b"")
+    };
+    (file, state)
+}
+
+/// The error of fetching `file` into `dir` under the tests' stall rule, and how long it took.
+fn failure(file: &RemoteFile, dir: &Path) -> (String, Duration) {
+    let started = Instant::now();
+    let result = fetch_all_with(std::slice::from_ref(file), dir, TEST_STALL);
+    let err = format!("{:#}", result.expect_err("the download should fail"));
+    (err, started.elapsed())
+}
+
+/// Nothing of the file is left in `dir`: neither it, its partial file, its version nor its
+/// recorded checksum.
+fn nothing_left(dir: &Path) {
+    for left in [
+        "Flickr8k_text.zip",
+        "Flickr8k_text.zip.part",
+        "Flickr8k_text.zip.part.version",
+        "SHA256SUMS",
+    ] {
+        assert!(!dir.join(left).exists(), "{left} left");
+    }
+}
+
+/// A body of no stated length (one that ends only when the connection does, or a chunked
+/// one) filled a 1 GiB disk in 1.3 s and stayed there: it is stopped at the file's cap, and
+/// its bytes removed.
+fn an_endless_body_is_stopped_at_the_cap(chunked: bool) {
+    let (file, _state) = serving(Behaviour::Flood { chunked });
+    let dir = tempfile::tempdir().unwrap();
+    let (err, took) = failure(&file, dir.path());
+    assert!(
+        err.contains(&format!(
+            "Flickr8k_text.zip: {} sent more than 1 MiB, the most this file can be: stopped",
+            file.url
+        )) && err.contains("Flickr8k_text.zip.part removed"),
+        "{err}"
+    );
+    nothing_left(dir.path());
+    eprintln!("chunked {chunked}: stopped at the 1 MiB cap in {took:?}");
+}
+
+#[test]
+fn a_body_without_a_length_is_stopped_at_the_files_cap_and_removed() {
+    an_endless_body_is_stopped_at_the_cap(false);
+}
+
+#[test]
+fn a_chunked_body_is_stopped_at_the_files_cap_and_removed() {
+    an_endless_body_is_stopped_at_the_cap(true);
+}
+
+/// A length over the file's cap is refused before a byte of the body is read or written.
+#[test]
+fn a_length_over_the_cap_is_refused_before_reading() {
+    let (file, state) = serving(Behaviour::Raw(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\nConnection: close\r\n\r\nPK\x03\x04",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let (err, _) = failure(&file, dir.path());
+    assert!(
+        err.contains(&format!(
+            "Flickr8k_text.zip: {} promises 1099511627776 bytes, more than 1 MiB, the most this file can be: refused before reading",
+            file.url
+        )),
+        "{err}"
+    );
+    nothing_left(dir.path());
+    assert_eq!(state.lock().unwrap().requests.len(), 1, "no retry");
+}
+
+/// A server sending a byte every 5 s kept `glimpse data` forever. Under the stall rule it is
+/// stopped after one window; the server can continue the download (a version and byte
+/// ranges), so the bytes are kept and the next run continues from them.
+#[test]
+fn a_dripping_server_is_stopped_by_the_stall_rule_and_the_next_run_continues() {
+    let (text, _) = archives();
+    assert!(
+        text.len() as u32 * DRIP > 4 * TEST_STALL.window,
+        "{} bytes",
+        text.len()
+    );
+    let (file, state) = serving(Behaviour::DripOnce(text.clone()));
+    let file = RemoteFile {
+        expected: Expected::Sha256(sha256(&text)),
+        ..file
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (err, took) = failure(&file, dir.path());
+    let part = dir.path().join("Flickr8k_text.zip.part");
+    let kept = std::fs::metadata(&part).map_or(0, |m| m.len());
+    assert!(
+        err.contains(&format!("Flickr8k_text.zip: stalled: {} sent ", file.url))
+            && err.contains("bytes in the last 1 s, under the 64 KiB a download must bring in that time")
+            && err.contains(&format!(
+                "({kept} bytes in all); kept in {}: run again",
+                part.display()
+            )),
+        "{err}"
+    );
+    assert!(kept > 0, "nothing kept");
+    assert!(took < 4 * TEST_STALL.window, "stopped after {took:?}");
+    eprintln!("a drip stopped after {took:?}, {kept} bytes kept");
+    fetch_all(std::slice::from_ref(&file), dir.path()).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("Flickr8k_text.zip")).unwrap(), text);
+    let requests = state.lock().unwrap().requests.clone();
+    assert_eq!(
+        requests.last().unwrap().1.as_deref(),
+        Some(format!("bytes={kept}-").as_str()),
+        "{requests:?}"
+    );
+}
+
+/// A server that falls silent (no byte for a whole window) stalls too; without a version it
+/// cannot continue the download, so its bytes are removed and the message says why.
+#[test]
+fn a_silent_server_is_stopped_by_the_stall_rule_and_its_bytes_removed() {
+    let (file, _state) = serving(Behaviour::RawThenSilence(
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nP",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let (err, took) = failure(&file, dir.path());
+    assert!(
+        err.contains(&format!(
+            "Flickr8k_text.zip: stalled: {} sent 0 bytes in the last 1 s",
+            file.url
+        )) && err.contains("(1 bytes in all); ")
+            && err.contains("Flickr8k_text.zip.part removed, as this server cannot continue a download"),
+        "{err}"
+    );
+    nothing_left(dir.path());
+    assert!(took < SILENCE / 2, "stopped after {took:?}");
+}
+
+/// Two runs into one folder replaced each other's partial files: one failed naming no file,
+/// the other recorded the checksum of a half-written archive. A folder another run holds is
+/// refused at once, by name, before anything is asked of the server.
+#[test]
+fn a_second_run_into_a_held_folder_is_refused_naming_the_folder() {
+    let (_, state, file) = serving_text();
+    let dir = tempfile::tempdir().unwrap();
+    let _held = glimpse_files::lock_folder(dir.path()).unwrap();
+    let mirror = file.url.rsplit_once('/').unwrap().0;
+    let started = Instant::now();
+    let output = glimpse_data(dir.path(), mirror);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: another glimpse process is using this folder",
+            dir.path().display()
+        )),
+        "{stderr}"
+    );
+    assert!(state.lock().unwrap().requests.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(10));
 }

@@ -1,8 +1,9 @@
 //! `glimpse eval` and `glimpse compare` end to end on a small trained model: metrics under
 //! coco-caption's names equal glimpse-metrics on the written captions, grounding is reported
 //! on synthetic data, CLIPScore and RefCLIPScore are written (with the tiny random CLIP) and agree
-//! between eval and compare, the report is one self-contained HTML file, and caption sets that do not
-//! cover the split are refused with the missing images named.
+//! between eval and compare, the report is one self-contained HTML file, caption sets that do not
+//! cover the split are refused with the missing images named, and neither command writes over
+//! what it reads or over the other's report.
 
 use std::fs;
 use std::path::Path;
@@ -248,4 +249,111 @@ fn eval_and_compare_score_write_and_report() {
         ]),
         "none of the 6 images of the test split could be read (first: ",
     );
+}
+
+// Neither command writes over what it reads, nor over the other's report (F6 of hostile round
+// 43): each case is refused before anything is read, the file left as it was.
+
+/// The default bundle (a real model, so that eval would succeed and write without the checks).
+fn default_bundle() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors")
+}
+
+/// `glimpse eval` of two test photos of `data` into `out`.
+fn eval_into(model: &Path, data: &Path, out: &Path) -> std::process::Output {
+    let [model, data, out] = [model, data, out].map(|p| p.to_str().unwrap().to_string());
+    glimpse(&[
+        "eval", "--model", &model, "--data", &data, "--limit", "2", "--out", &out,
+    ])
+}
+
+/// `glimpse compare` of the caption set `set` (NAME=FILE) into `out`.
+fn compare_into(data: &Path, out: &Path, set: &str) -> std::process::Output {
+    let [data, out] = [data, out].map(|p| p.to_str().unwrap().to_string());
+    glimpse(&["compare", "--data", &data, "--out", &out, set])
+}
+
+/// A synth set in `dir/data`, and a caption set covering its test split written to `file`
+/// (returned as its text).
+fn data_and_captions(dir: &Path, file: &Path) -> (std::path::PathBuf, String) {
+    let data = dir.join("data");
+    synth(&data, 30, 4);
+    let dataset = Dataset::load(&data, &LoadOptions::default()).unwrap();
+    let captions: std::collections::BTreeMap<&str, &str> = dataset
+        .split(Split::Test)
+        .iter()
+        .map(|s| (s.name.as_str(), "a red circle"))
+        .collect();
+    let captions = serde_json::to_string(&captions).unwrap();
+    fs::create_dir_all(file.parent().unwrap()).unwrap();
+    fs::write(file, &captions).unwrap();
+    (data, captions)
+}
+
+/// `eval --model E/metrics.json --out E` replaced its model with its metrics; here the model is
+/// reached through a link. Run again into its own folder, eval replaces its outputs.
+#[test]
+fn eval_refuses_to_write_over_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (data, _) = data_and_captions(dir.path(), &path("x/captions.json"));
+    fs::create_dir(path("e")).unwrap();
+    fs::copy(default_bundle(), path("e/metrics.json")).unwrap();
+    std::os::unix::fs::symlink(path("e/metrics.json"), path("model.safetensors")).unwrap();
+    fails_saying(
+        &eval_into(&path("model.safetensors"), &data, &path("e")),
+        &format!(
+            "{} is the --model bundle {}: eval would write its metrics.json over what it reads",
+            path("e/metrics.json").display(),
+            path("model.safetensors").display()
+        ),
+    );
+    assert_eq!(
+        fs::read(path("e/metrics.json")).unwrap(),
+        fs::read(default_bundle()).unwrap()
+    );
+    for _ in 0..2 {
+        let run = eval_into(&default_bundle(), &data, &path("again"));
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
+}
+
+/// `compare --out C mine=C/report.html` replaced the caption set with the report.
+#[test]
+fn compare_refuses_to_write_over_a_caption_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("c/report.html");
+    let (data, captions) = data_and_captions(dir.path(), &report);
+    fails_saying(
+        &compare_into(
+            &data,
+            &dir.path().join("c"),
+            &format!("mine={}", report.display()),
+        ),
+        &format!(
+            "{0} is the caption set `mine` {0}: compare would write its report.html over what it reads",
+            report.display()
+        ),
+    );
+    assert_eq!(fs::read_to_string(&report).unwrap(), captions);
+}
+
+/// The reverse of compare refusing eval's folder: `eval --out` into a compare folder replaced
+/// compare's `metrics.json` and `report.html` without a word.
+#[test]
+fn eval_refuses_a_compare_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("x/captions.json");
+    let (data, _) = data_and_captions(dir.path(), &set);
+    let compared = dir.path().join("k");
+    let run = compare_into(&data, &compared, &format!("mine={}", set.display()));
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let outputs = || ["metrics.json", "report.html"].map(|name| fs::read(compared.join(name)).unwrap());
+    let kept = outputs();
+    fails_saying(
+        &eval_into(&default_bundle(), &data, &compared),
+        "holds `glimpse compare`'s outputs (metrics.json, report.html, no captions.json): eval would replace them",
+    );
+    assert_eq!(outputs(), kept);
+    assert!(!compared.join("captions.json").exists());
 }

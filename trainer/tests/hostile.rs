@@ -164,12 +164,17 @@ fn edit_train_config(checkpoint: &Path, field: &str, value: Value) {
 
 /// Rewrites one field of the JSON object stored under `key` in a safetensors file's metadata.
 fn edit_stored_json(file: &Path, key: &str, field: &str, value: Value) {
+    edit_metadata(file, key, |stored| stored[field] = value);
+}
+
+/// Rewrites the JSON value stored under `key` in a safetensors file's metadata with `edit`.
+fn edit_metadata(file: &Path, key: &str, edit: impl FnOnce(&mut Value)) {
     let bytes = fs::read(file).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let stored = &mut header["__metadata__"][key];
     let mut config: Value = serde_json::from_str(stored.as_str().unwrap()).unwrap();
-    config[field] = value;
+    edit(&mut config);
     *stored = Value::String(config.to_string());
     let mut new_header = serde_json::to_vec(&header).unwrap();
     while !new_header.len().is_multiple_of(8) {
@@ -207,6 +212,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             100_000,
             "field `val_beam`: invalid argument: beam width 100000 must be within 1..=64",
         ),
+        ("patience", 0, "field `patience` must be within 1..=100000, got 0"),
     ] {
         fs::write(&last, &original).unwrap();
         edit_train_config(&last, field, value.into());
@@ -220,6 +226,89 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             "no step was taken"
         );
     }
+    // Its progress: a wrapped step, an epoch past the last, a best score of 309 digits.
+    let u64_max = Value::from(u64::MAX);
+    for (field, value, expected) in [
+        (
+            "step",
+            u64_max.clone(),
+            format!("field `step` must be at most 9007199254740992, got {}", u64::MAX),
+        ),
+        (
+            "epoch",
+            u64_max.clone(),
+            format!("field `epoch` must be at most 1, got {}", u64::MAX),
+        ),
+        (
+            "epoch_loss_sum",
+            Value::from(-1.0),
+            "field `epoch_loss_sum` must be a finite number of at least 0, got -1".into(),
+        ),
+        (
+            "best_bleu4",
+            Value::from(1e308),
+            "fields `best_bleu4` Some(1e308) and `best_epoch` None must be".into(),
+        ),
+        (
+            "epoch_samples",
+            Value::from(1_000_000),
+            "field `epoch_samples` 1000000 is more than".into(),
+        ),
+    ] {
+        fs::write(&last, &original).unwrap();
+        edit_stored_json(&last, "glimpse.train_state", field, value);
+        fails_with(
+            &resume,
+            &format!("last.safetensors: the training progress it holds: {expected}"),
+        );
+    }
+    fs::write(&last, &original).unwrap();
+    edit_stored_json(&last, "glimpse.train_state", "batch_in_epoch", 1_000_000.into());
+    edit_stored_json(&last, "glimpse.train_state", "epoch_samples", 0.into());
+    fails_with(
+        &resume,
+        "the checkpoint's field `batch_in_epoch` is 1000000, past the ",
+    );
+    // A vocabulary longer than the decoder's panicked in its embedding; a shorter one trained a
+    // run that `export` refused.
+    for extra in [60, -10] {
+        fs::write(&last, &original).unwrap();
+        edit_metadata(&last, "glimpse.vocab", |vocab| {
+            let words = vocab.as_array_mut().expect("a list of words");
+            if extra > 0 {
+                words.splice(4..4, (0..extra).map(|i| Value::from(format!("extra{i}"))));
+            } else {
+                words.truncate(words.len() - 10);
+            }
+        });
+        fails_with(
+            &resume,
+            "last.safetensors: glimpse.vocab: model config: vocabulary has ",
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(run.join("steps.csv")).unwrap(),
+        steps,
+        "no step was taken"
+    );
+}
+
+/// A batch of 4096 with attention of 8192, each within its cap, took 7.4 GB at the first step
+/// and failed to allocate: refused by what a batch's decoding computes, before any weight is made.
+#[test]
+fn a_batch_whose_decoding_is_too_large_to_train_is_refused_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let overrides = serde_json::json!({"batch_size": 4096, "attention_dim": 8192});
+    let (data, config) = synth_and_config(dir.path(), overrides);
+    let run = dir.path().join("run");
+    let args = train_args(&data, &run, &config, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(
+        &args,
+        "`batch_size` 4096 × 31 steps × 33615 a caption and step: the attention over 4 cells of \
+         `attention_dim` 8192, and 47 words); Glimpse trains at most 536870912",
+    );
+    assert!(!run.join("steps.csv").exists());
 }
 
 #[test]
@@ -800,6 +889,11 @@ fn caption_files_hold_one_bounded_caption_per_image() {
     );
     fs::write(&file, twice).unwrap();
     fails_with(&compare, &format!("`{}` has two captions", test_images[0]));
+    // A name of 7 MB named twice was quoted whole: a message of 7 MB.
+    let long = "x".repeat(7_000_000);
+    fs::write(&file, format!("{{\"{long}\": \"a\", \"{long}\": \"b\"}}")).unwrap();
+    let out = fails_with(&compare, "… (7000000 bytes in all)` has two captions");
+    assert!(out.stderr.len() < 1_000, "{} bytes of message", out.stderr.len());
     // Longer than a dataset's reference may be.
     fs::write(
         &file,
@@ -851,8 +945,10 @@ fn a_resumed_checkpoint_whose_decoder_is_too_large_to_train_is_refused() {
     let run = dir.path().join("run");
     ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
     let last = run.join("last.safetensors");
-    let wide = serde_json::json!({"vocab_size": 40, "embed_dim": 1000, "hidden_dim": 5792, "dropout": 0.3});
-    edit_stored_json(&last, "glimpse.config", "decoder", wide);
+    edit_metadata(&last, "glimpse.config", |config| {
+        config["decoder"]["embed_dim"] = 1000.into();
+        config["decoder"]["hidden_dim"] = 5792.into();
+    });
     fails_with(
         &["train", "--resume", run.to_str().unwrap()],
         "Glimpse trains decoders of at most 67108864",
@@ -1114,4 +1210,57 @@ fn invisible_characters_and_bytes_that_are_not_utf8_are_shown() {
     edit_stored_json(&bundle, "glimpse.card", "name", "model\u{202e}\u{2028}x".into());
     let info = ok(&["info", model]);
     assert!(info.contains("model\\u202e\\u2028x"), "{info}");
+}
+
+/// A bundle within every cap (attention of 8192 over a 32×32 grid) with `--beam 64` once asked
+/// for 4.8 GB at once and aborted: the beam, or a greedy batch, is refused for that model before
+/// any photo is read, naming how many it can decode at once.
+#[test]
+fn a_beam_or_batch_too_large_for_the_models_attention_is_refused_before_any_photo() {
+    use burn::tensor::Device;
+    use glimpse_import::FreshDecoder;
+    use glimpse_model::config::{EncoderArch, EncoderConfig, PreprocessConfig};
+    use glimpse_model::{Bundle, ModelCard, StorageType, Vocabulary};
+
+    let dir = tempfile::tempdir().unwrap();
+    let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"];
+    let vocab = Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap();
+    let decoder = FreshDecoder {
+        embed_dim: 4,
+        attention_dim: 8192,
+        decoder_dim: 4,
+        ..FreshDecoder::default()
+    };
+    let encoder = EncoderConfig {
+        arch: EncoderArch::Resnet18,
+        width_multiplier: 1.0 / 32.0,
+        pooled_grid: None,
+    };
+    let preprocess = PreprocessConfig {
+        size: [1024, 1024],
+        ..PreprocessConfig::default()
+    };
+    let config = decoder.model_config(encoder, preprocess, vocab.len());
+    let weights = decoder.initial_weights(&config, &Device::flex()).unwrap();
+    let bundle = Bundle {
+        config,
+        vocab,
+        card: ModelCard::default(),
+        weights,
+    };
+    let model = dir.path().join("wide-attention.safetensors");
+    fs::write(&model, bundle.to_bytes(StorageType::F16).unwrap()).unwrap();
+    let model = model.to_str().unwrap();
+    // A photo that is not one: refused before it would be read.
+    let photo = dir.path().join("never-read.jpg");
+    let photo = photo.to_str().unwrap();
+    let values = "1024 attention cells × attention.dim 8192 = 134217728 values a step, over the limit \
+                  of 67108864: this model decodes at most 8 at once";
+    fails_with(
+        &["caption", "--model", model, "--beam", "16", photo],
+        &format!("beam width 16 × {values}"),
+    );
+    let mut batch = vec!["caption", "--model", model, "--batch", "16"];
+    batch.extend([photo; 16]);
+    fails_with(&batch, &format!("greedy batch 16 × {values}"));
 }

@@ -13,11 +13,12 @@
 //! When more than `max_bad_fraction` of the captions or images are bad the load fails, because
 //! that many problems mean a wrong folder or a broken download, not a few stray rows.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use glimpse_files::{PathError, caps, confined, shown};
+use glimpse_files::{FileId, PathError, caps, confined, file_id, shown};
 use glimpse_metrics::tokenize;
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +113,7 @@ impl Dataset {
         options: &LoadOptions,
     ) -> Result<()> {
         let mut tally = Tally::default();
+        let mut files = HashMap::new(); // FileId → the name it was first listed under
         for (name, (split, relative)) in assignments {
             let Some(captions) = table.get(&name) else {
                 self.problems
@@ -123,6 +125,14 @@ impl Dataset {
                 tally.images_bad += 1;
                 continue;
             };
+            if let Some(first) = file_id(&path).and_then(|id| first_name(&mut files, id, &name)) {
+                // `x.jpg` and `./x.jpg` (or a link) put one photo into two splits, unreported.
+                self.problems.note(format!(
+                    "{name}: the same file as {first} (one photo under two names); skipped"
+                ));
+                tally.images_bad += 1;
+                continue;
+            }
             let mut sample = Sample {
                 name,
                 path,
@@ -349,6 +359,17 @@ impl Tally {
             );
         }
         Ok(())
+    }
+}
+
+/// The name file `id` was first listed under, if it was; else records it under `name`.
+fn first_name<'a>(files: &'a mut HashMap<FileId, String>, id: FileId, name: &str) -> Option<&'a str> {
+    match files.entry(id) {
+        Entry::Occupied(first) => Some(first.into_mut().as_str()),
+        Entry::Vacant(slot) => {
+            slot.insert(name.to_string());
+            None
+        }
     }
 }
 

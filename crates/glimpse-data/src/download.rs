@@ -8,6 +8,12 @@
 //! and checks that prefix; we check the same. The Flickr8k archives have no published SHA-256
 //! (only MD5 sums circulate), so the first download records its SHA-256 in `SHA256SUMS` beside
 //! the files and every later download is checked against it; `--sha256 NAME=HEX` pins one.
+//!
+//! What a mirror may send is bounded (`download/body.rs`): each file has a cap, and a download
+//! bringing less than [`StallRule`]'s bytes in its window stops. A folder is held by one run at
+//! a time (two runs into one folder replaced each other's partial files).
+
+mod body;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,17 +22,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use glimpse_files::caps::human;
+use glimpse_files::{hold_folder, shown};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
 use crate::proxy::proxy_for;
 pub use crate::unzip::{UnzipLimits, unzip, unzip_with_limits};
+pub use body::StallRule;
+use body::{BodyError, Meter, copy_body};
 
 const FLICKR8K_BASE: &str = "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k";
 const TORCHVISION_BASE: &str = "https://download.pytorch.org/models";
 /// How many times a dropped connection is resumed before giving up.
 const RETRIES: usize = 3;
 const SUMS: &str = "SHA256SUMS";
+/// The most bytes `Flickr8k_text.zip` (2.3 MB) may be.
+const TEXT_ARCHIVE_CAP: u64 = 64 << 20;
+/// The most bytes `Flickr8k_Dataset.zip` (1.1 GB) may be.
+const IMAGE_ARCHIVE_CAP: u64 = 4 << 30;
 
 /// What a file's bytes must hash to.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +61,9 @@ pub struct RemoteFile {
     pub expected: Expected,
     /// Unpack this zip archive into the destination folder after checking it.
     pub unzip: bool,
+    /// The most bytes the file can be (well above its real size): a mirror promising or
+    /// sending more is stopped, and its bytes are removed.
+    pub max_bytes: u64,
 }
 
 /// Flickr8k's two archives and, with `weights`, torchvision's ResNet-50 and MobileNetV2.
@@ -58,12 +75,14 @@ pub fn flickr8k_files(mirror: Option<&str>, weights: bool) -> Vec<RemoteFile> {
             url: at(FLICKR8K_BASE, "Flickr8k_text.zip"),
             expected: Expected::Recorded,
             unzip: true,
+            max_bytes: TEXT_ARCHIVE_CAP,
         },
         RemoteFile {
             path: "Flickr8k_Dataset.zip".into(),
             url: at(FLICKR8K_BASE, "Flickr8k_Dataset.zip"),
             expected: Expected::Recorded,
             unzip: true,
+            max_bytes: IMAGE_ARCHIVE_CAP,
         },
     ];
     if weights {
@@ -76,6 +95,8 @@ pub fn flickr8k_files(mirror: Option<&str>, weights: bool) -> Vec<RemoteFile> {
                 url: at(TORCHVISION_BASE, name),
                 expected: Expected::Sha256Prefix(prefix.into()),
                 unzip: false,
+                // (About 100 MB each; `glimpse import` reads no larger weight file.)
+                max_bytes: glimpse_files::caps::MODEL,
             });
         }
     }
@@ -84,10 +105,18 @@ pub fn flickr8k_files(mirror: Option<&str>, weights: bool) -> Vec<RemoteFile> {
 
 /// Downloads (or finds already downloaded), checks and unpacks every file.
 pub fn fetch_all(files: &[RemoteFile], dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    fetch_all_with(files, dir, StallRule::default())
+}
+
+/// [`fetch_all`] stopping a download that brings less than `stall` allows.
+pub fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("{}", shown(dir)))?;
+    // A second run into the folder replaced the first's partial files under it, and one
+    // checked the other's half-written archive.
+    let _held = hold_folder(dir)?;
     let mut sums = read_sums(dir)?;
     for file in files {
-        let path = fetch(file, dir, &mut sums)?;
+        let path = fetch(file, dir, &mut sums, stall)?;
         if file.unzip
             && let Err(error) = unzip(&path, dir)
         {
@@ -154,7 +183,9 @@ fn sha256_file(path: &Path) -> Result<String> {
     let mut hash = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buffer)?;
+        let n = file
+            .read(&mut buffer)
+            .with_context(|| format!("{}: cannot read", shown(path)))?;
         if n == 0 {
             break;
         }
@@ -196,28 +227,62 @@ fn verify(file: &RemoteFile, path: &Path, dir: &Path, sums: &mut BTreeMap<String
 }
 
 /// Downloads one file into `dir` unless it is already there and checks out.
-pub fn fetch(file: &RemoteFile, dir: &Path, sums: &mut BTreeMap<String, String>) -> Result<PathBuf> {
+pub fn fetch(
+    file: &RemoteFile,
+    dir: &Path,
+    sums: &mut BTreeMap<String, String>,
+    stall: StallRule,
+) -> Result<PathBuf> {
     let target = dir.join(&file.path);
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent)?;
+        fs::create_dir_all(parent).with_context(|| format!("{}", shown(parent)))?;
     }
     if target.is_file() {
-        match verify(file, &target, dir, sums) {
-            Ok(()) => {
-                eprintln!("{}: already downloaded", file.path);
-                return Ok(target);
-            }
-            Err(e) => {
-                fs::remove_file(&target)?;
-                return Err(e);
-            }
-        }
+        return already_there(file, &target, dir, sums);
     }
     let partial = PathBuf::from(format!("{}.part", target.display()));
+    download_with_retries(file, &partial, stall)?;
+    if let Err(e) = verify(file, &partial, dir, sums) {
+        remove(&partial)?;
+        let _ = fs::remove_file(validator_path(&partial));
+        return Err(e);
+    }
+    fs::rename(&partial, &target)
+        .with_context(|| format!("cannot rename {} to {}", shown(&partial), shown(&target)))?;
+    let _ = fs::remove_file(validator_path(&partial));
+    Ok(target)
+}
+
+/// A file from an earlier run: kept if it checks out, else removed (the error says why).
+fn already_there(
+    file: &RemoteFile,
+    target: &Path,
+    dir: &Path,
+    sums: &mut BTreeMap<String, String>,
+) -> Result<PathBuf> {
+    match verify(file, target, dir, sums) {
+        Ok(()) => {
+            eprintln!("{}: already downloaded", file.path);
+            Ok(target.to_path_buf())
+        }
+        Err(e) => {
+            remove(target)?;
+            Err(e)
+        }
+    }
+}
+
+/// Removes `path`, saying which file could not be removed.
+fn remove(path: &Path) -> Result<()> {
+    fs::remove_file(path).with_context(|| format!("{}: cannot remove", shown(path)))
+}
+
+/// Downloads `file` into `partial`, resuming a dropped connection up to [`RETRIES`] times.
+fn download_with_retries(file: &RemoteFile, partial: &Path, stall: StallRule) -> Result<()> {
     let mut attempt = 0;
     loop {
-        match download_into(&file.url, &partial, &file.path) {
-            Ok(()) => break,
+        match download_into(file, partial, stall) {
+            Ok(()) => return Ok(()),
             Err(DownloadError::Retryable(message)) if attempt < RETRIES => {
                 attempt += 1;
                 // The message holds the URL, which may be the user's --mirror: escaped.
@@ -228,30 +293,19 @@ pub fn fetch(file: &RemoteFile, dir: &Path, sums: &mut BTreeMap<String, String>)
             Err(DownloadError::Retryable(message)) => bail!(
                 "{}: {message}; gave up after {RETRIES} retries; run again to resume from the {} bytes kept in {}",
                 file.path,
-                fs::metadata(&partial).map(|m| m.len()).unwrap_or(0),
-                partial.display()
+                fs::metadata(partial).map(|m| m.len()).unwrap_or(0),
+                shown(partial)
             ),
             Err(DownloadError::Fatal(error)) => return Err(error),
         }
     }
-    if let Err(e) = verify(file, &partial, dir, sums) {
-        fs::remove_file(&partial)?;
-        let _ = fs::remove_file(validator_path(&partial));
-        return Err(e);
-    }
-    fs::rename(&partial, &target)?;
-    let _ = fs::remove_file(validator_path(&partial));
-    Ok(target)
 }
 
 /// Records the version of the response a partial file starts from (nothing when the server
 /// gives none, so the file will not be continued).
 fn record_version(partial: &Path, response: &ureq::Response) -> std::result::Result<(), DownloadError> {
     let path = validator_path(partial);
-    let version = response
-        .header("ETag")
-        .or_else(|| response.header("Last-Modified"));
-    let written = match version {
+    let written = match version_of(response) {
         // Created afresh: a link or a FIFO planted at the name is replaced, never written through.
         Some(version) => {
             glimpse_files::create_fresh(&path).and_then(|mut file| file.write_all(version.as_bytes()))
@@ -281,10 +335,11 @@ fn validator_path(partial: &Path) -> PathBuf {
 }
 
 /// An agent with timeouts, through the proxy the environment names for `url` ([`proxy_for`]).
-fn agent_for(url: &str) -> std::result::Result<ureq::Agent, DownloadError> {
+/// A read waits at most the stall window: nothing in a whole window is a stall.
+fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, DownloadError> {
     let mut builder = ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(20))
-        .timeout_read(Duration::from_secs(60));
+        .timeout_read(stall.window);
     if let Some(proxy) = proxy_for(url, |name| std::env::var(name).ok()) {
         if proxy.to_ascii_lowercase().starts_with("socks") {
             return Err(DownloadError::Fatal(anyhow!(
@@ -298,7 +353,42 @@ fn agent_for(url: &str) -> std::result::Result<ureq::Agent, DownloadError> {
     Ok(builder.build())
 }
 
-fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<(), DownloadError> {
+/// Downloads `file` into `partial`, continuing what it holds when its version still holds.
+fn download_into(
+    file: &RemoteFile,
+    partial: &Path,
+    stall: StallRule,
+) -> std::result::Result<(), DownloadError> {
+    let job = Job { file, partial, stall };
+    let (offset, version) = partial_state(partial);
+    let Some(response) = request(&file.url, &file.path, offset, version.as_deref(), stall)? else {
+        return Ok(());
+    };
+    // 206: the server continues where we stopped; 200: it sends everything again (the file
+    // changed, or the server ignores ranges), whose version is recorded for the next resume.
+    let resume = offset > 0 && response.status() == 206;
+    let start = if resume { offset } else { 0 };
+    let length = content_length(&response, &file.url, &file.path)?;
+    job.check_promise(start, length)?;
+    let resumable = resume || (version_of(&response).is_some() && accepts_ranges(&response));
+    let mut out = open_partial(partial, resume)?;
+    // Only once the old bytes are gone: a version never labels bytes of another.
+    if !resume {
+        record_version(partial, &response)?;
+    }
+    let progress = progress_bar(&file.path, start, length);
+    let mut meter = Meter::new(stall, file.max_bytes, start);
+    if let Err(error) = copy_body(response.into_reader(), &mut out, &mut meter, &progress) {
+        progress.abandon();
+        return Err(job.body_failure(error, meter.total, resumable));
+    }
+    out.sync_all().map_err(|e| write_error(partial, e))?;
+    progress.finish_and_clear();
+    job.check_complete(meter.total, start, length)
+}
+
+/// How far the partial file from an earlier try gets a download, and the version of its bytes.
+fn partial_state(partial: &Path) -> (u64, Option<String>) {
     // A version that cannot be read (a FIFO or a device there once hung this or filled memory)
     // is no version.
     let version = glimpse_files::read_regular_to_string(
@@ -316,44 +406,135 @@ fn download_into(url: &str, partial: &Path, label: &str) -> std::result::Result<
             .map_or(0, |m| m.len()),
         None => 0,
     };
-    let Some(response) = request(url, label, offset, version.as_deref())? else {
-        return Ok(());
-    };
-    // 206: the server continues where we stopped; 200: it sends everything again (the file
-    // changed, or the server ignores ranges), whose version is recorded for the next resume.
-    let resume = offset > 0 && response.status() == 206;
-    let length = content_length(&response, url, label)?;
-    let start = if resume { offset } else { 0 };
-    let write_error = |e: std::io::Error| DownloadError::Fatal(anyhow!("{}: {e}", partial.display()));
-    let mut out = if resume {
+    (offset, version)
+}
+
+/// The partial file, appended to when the server continues it, else created afresh.
+fn open_partial(partial: &Path, resume: bool) -> std::result::Result<fs::File, DownloadError> {
+    if resume {
         glimpse_files::open_append(partial)
     } else {
         glimpse_files::create_fresh(partial)
     }
-    .map_err(write_error)?;
-    // Only once the old bytes are gone: a version never labels bytes of another.
-    if !resume {
-        record_version(partial, &response)?;
+    .map_err(|e| write_error(partial, e))
+}
+
+fn write_error(partial: &Path, error: std::io::Error) -> DownloadError {
+    DownloadError::Fatal(anyhow!("{}: {error}", shown(partial)))
+}
+
+/// The response's version, as [`record_version`] keeps it.
+fn version_of(response: &ureq::Response) -> Option<&str> {
+    response
+        .header("ETag")
+        .or_else(|| response.header("Last-Modified"))
+}
+
+/// Whether the server says it answers range requests (so a stalled download can continue).
+fn accepts_ranges(response: &ureq::Response) -> bool {
+    response.header("Accept-Ranges").is_some_and(|units| {
+        units
+            .split(',')
+            .any(|unit| unit.trim().eq_ignore_ascii_case("bytes"))
+    })
+}
+
+/// One download of a file into its partial file, for the messages that end one.
+struct Job<'a> {
+    file: &'a RemoteFile,
+    partial: &'a Path,
+    stall: StallRule,
+}
+
+impl Job<'_> {
+    /// A length over the file's cap is refused before a byte is read: whatever the server
+    /// would send is not the file.
+    fn check_promise(&self, start: u64, length: Option<u64>) -> std::result::Result<(), DownloadError> {
+        let Some(whole) = length.map(|length| start.saturating_add(length)) else {
+            return Ok(());
+        };
+        if whole <= self.file.max_bytes {
+            return Ok(());
+        }
+        Err(DownloadError::Fatal(anyhow!(
+            "{}: {} promises {whole} bytes, more than {}, the most this file can be: refused before reading ({})",
+            self.file.path,
+            self.file.url,
+            human(self.file.max_bytes),
+            self.discard()
+        )))
     }
-    let progress = progress_bar(label, start, length);
-    let received = copy_body(response.into_reader(), &mut out, partial, &progress, start)
-        .inspect_err(|_| progress.abandon())?;
-    out.sync_all().map_err(write_error)?;
-    progress.finish_and_clear();
-    if start + received == 0 {
-        // No archive is empty; kept, its checksum would have been recorded.
-        return Err(DownloadError::Fatal(anyhow!("{label}: {url} sent an empty file")));
+
+    /// What a body that stopped short means; `total` bytes of the file arrived.
+    fn body_failure(&self, error: BodyError, total: u64, resumable: bool) -> DownloadError {
+        let (label, url) = (&self.file.path, &self.file.url);
+        match error {
+            BodyError::Dropped(e) => {
+                DownloadError::Retryable(format!("connection dropped after {total} bytes ({e})"))
+            }
+            BodyError::Write(e) => write_error(self.partial, e),
+            // The bytes cannot be the file: nothing of them is worth keeping.
+            BodyError::OverCap => DownloadError::Fatal(anyhow!(
+                "{label}: {url} sent more than {}, the most this file can be: stopped ({})",
+                human(self.file.max_bytes),
+                self.discard()
+            )),
+            BodyError::Stalled { in_window } => DownloadError::Fatal(anyhow!(
+                "{label}: stalled: {url} sent {in_window} bytes in the last {} s, under the {} a download must bring in that time ({total} bytes in all); {}",
+                self.stall.window.as_secs_f64(),
+                human(self.stall.min_bytes),
+                self.after_stall(resumable)
+            )),
+        }
     }
-    if let Some(length) = length
-        && received < length
-    {
-        return Err(DownloadError::Retryable(format!(
-            "connection closed after {} of {} bytes",
-            start + received,
-            start + length
-        )));
+
+    /// Keeps a stalled download's bytes when the server can continue them, else removes them.
+    fn after_stall(&self, resumable: bool) -> String {
+        if resumable {
+            format!(
+                "kept in {}: run again to continue from there",
+                shown(self.partial)
+            )
+        } else {
+            format!("{}, as this server cannot continue a download", self.discard())
+        }
     }
-    Ok(())
+
+    /// Removes the partial file and its version; what became of them, for a message.
+    fn discard(&self) -> String {
+        let _ = fs::remove_file(validator_path(self.partial));
+        match fs::remove_file(self.partial) {
+            Ok(()) => format!("{} removed", shown(self.partial)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "nothing was kept".into(),
+            Err(e) => format!("{} could not be removed ({e}); delete it", shown(self.partial)),
+        }
+    }
+
+    /// A body that ended cleanly: `total` bytes of the file, `length` of them promised after
+    /// `start`.
+    fn check_complete(
+        &self,
+        total: u64,
+        start: u64,
+        length: Option<u64>,
+    ) -> std::result::Result<(), DownloadError> {
+        if total == 0 {
+            // No archive is empty; kept, its checksum would have been recorded.
+            return Err(DownloadError::Fatal(anyhow!(
+                "{}: {} sent an empty file",
+                self.file.path,
+                self.file.url
+            )));
+        }
+        match length {
+            // (At most the cap: no overflow.)
+            Some(length) if total < start + length => Err(DownloadError::Retryable(format!(
+                "connection closed after {total} of {} bytes",
+                start + length
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Asks for `url` from byte `offset` on (if the part file's `version` still holds); `None` when
@@ -363,8 +544,9 @@ fn request(
     label: &str,
     offset: u64,
     version: Option<&str>,
+    stall: StallRule,
 ) -> std::result::Result<Option<ureq::Response>, DownloadError> {
-    let mut request = agent_for(url)?.get(url);
+    let mut request = agent_for(url, stall)?.get(url);
     if let (true, Some(version)) = (offset > 0, version) {
         request = request
             .set("Range", &format!("bytes={offset}-"))
@@ -422,32 +604,4 @@ fn progress_bar(label: &str, start: u64, length: Option<u64>) -> ProgressBar {
     progress.set_prefix(label.to_string());
     progress.set_position(start);
     progress
-}
-
-/// Copies the response body into `out`, the file `partial`, which already holds `start` bytes;
-/// the bytes copied.
-fn copy_body(
-    mut reader: impl Read,
-    out: &mut fs::File,
-    partial: &Path,
-    progress: &ProgressBar,
-    start: u64,
-) -> std::result::Result<u64, DownloadError> {
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut received = 0u64;
-    loop {
-        let n = reader.read(&mut buffer).map_err(|e| {
-            DownloadError::Retryable(format!(
-                "connection dropped after {} bytes ({e})",
-                start + received
-            ))
-        })?;
-        if n == 0 {
-            return Ok(received);
-        }
-        out.write_all(&buffer[..n])
-            .map_err(|e| DownloadError::Fatal(anyhow!("{}: {e}", partial.display())))?;
-        received += n as u64;
-        progress.inc(n as u64);
-    }
 }

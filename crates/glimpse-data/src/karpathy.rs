@@ -106,7 +106,9 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
 /// The file's JSON, refused when it holds more than [`MAX_CAPTIONS`] sentences.
 fn parse(path: &Path) -> Result<File> {
     let text = read_regular(path, caps::DATASET_TEXT, "Karpathy split file")?;
-    let file: File = serde_json::from_slice(&text).map_err(|e| {
+    // A byte-order mark (editors on Windows write one) is skipped, as in caption files.
+    let json = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&text);
+    let file: File = serde_json::from_slice(json).map_err(|e| {
         anyhow::anyhow!(
             "{}:{}:{}: not a Karpathy split file: {e}",
             shown(path),

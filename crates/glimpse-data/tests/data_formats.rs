@@ -3,7 +3,7 @@
 //! threshold.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use glimpse_data::{Dataset, DatasetFormat as Layout, LoadOptions, Split};
 
@@ -102,7 +102,9 @@ fn karpathy_json_with_restval_and_subfolders() {
     };
     let json = serde_json::json!({"dataset": "coco", "images": [
         image("a.jpg", "train"), image("b.jpg", "restval"), image("c.jpg", "val"), image("d.jpg", "test")]});
-    fs::write(root.join("dataset_coco.json"), json.to_string()).unwrap();
+    // With a byte-order mark, as Windows editors write it: refused as "expected value at line 1
+    // column 1" before.
+    fs::write(root.join("dataset_coco.json"), format!("\u{feff}{json}")).unwrap();
     let data = Dataset::load(root, &LoadOptions::default()).unwrap();
     assert_eq!(data.layout, Layout::Karpathy);
     assert_eq!(data.name, "coco");
@@ -386,6 +388,64 @@ fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
         let line = format!("dataset_flickr8k.json: images[{index}]: a second image named `{name}`; skipped");
         assert!(problems.contains(&line), "{line} not in:\n{problems}");
     }
+}
+
+/// One photo under two names (`x.jpg` and `./x.jpg`, or a link to it) was two samples, each split on its own: a test split could hold the train split's
+/// photos, and nothing said so. The first name (in name order) keeps the photo; the others are
+/// reported and skipped, so no file is in two splits.
+#[cfg(unix)]
+#[test]
+fn one_photo_under_two_names_is_one_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let good = photos(&root, 60);
+    std::os::unix::fs::symlink(root.join("Images").join(&good[1]), root.join("Images/link.jpg")).unwrap();
+    let aliases = [
+        format!("./{}", good[0]),
+        format!(".//{}", good[0]),
+        "link.jpg".to_string(),
+    ];
+    let csv: String = std::iter::once("image,caption\n".to_string())
+        .chain(good.iter().chain(&aliases).map(|n| format!("{n},a dog runs\n")))
+        .collect();
+    fs::write(root.join("captions.txt"), csv).unwrap();
+    let kaggle = Dataset::load(&root, &LoadOptions::default()).unwrap();
+    fs::remove_file(root.join("captions.txt")).unwrap();
+    let mut images: Vec<serde_json::Value> = good
+        .iter()
+        .map(|name| karpathy_entry(name, None, "train", "A man rides a horse."))
+        .collect();
+    images.push(karpathy_entry(
+        &format!("./{}", good[0]),
+        None,
+        "test",
+        "A red circle.",
+    ));
+    images.push(karpathy_entry("link.jpg", None, "test", "A blue square."));
+    write_karpathy(&root, &images);
+    let karpathy = Dataset::load(&root, &LoadOptions::default()).unwrap();
+
+    for (data, skipped) in [(&kaggle, 3), (&karpathy, 2)] {
+        let mut files: Vec<PathBuf> = data
+            .splits
+            .values()
+            .flatten()
+            .map(|sample| sample.path.canonicalize().unwrap())
+            .collect();
+        assert_eq!(files.len(), 60, "every photo once");
+        files.sort();
+        files.dedup();
+        assert_eq!(files.len(), 60, "no photo twice");
+        let problems = data.problems.kept().join("\n");
+        assert_eq!(
+            problems.matches("(one photo under two names); skipped").count(),
+            skipped,
+            "{problems}"
+        );
+    }
+    let problems = kaggle.problems.kept().join("\n");
+    let line = format!("./{}: the same file as .//{}", good[0], good[0]);
+    assert!(problems.contains(&line), "{line} not in:\n{problems}");
 }
 
 /// A skipped Karpathy entry counts as all the captions it drops: 4 entries of 5 captions beside

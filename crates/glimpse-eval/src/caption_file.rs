@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{Result, anyhow};
 use glimpse_data::dataset::MAX_CAPTION_BYTES;
 use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe};
+use glimpse_model::error::excerpt;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// The captions of a file, by image name.
@@ -54,7 +55,7 @@ impl<'de> Visitor<'de> for CaptionsVisitor {
             if caption.len() > MAX_CAPTION_BYTES {
                 return Err(de::Error::custom(format!(
                     "the caption of `{}` has {} bytes, over the {} a caption may have",
-                    terminal_safe(&image),
+                    terminal_safe(&excerpt(&image)),
                     caption.len(),
                     caps::human(MAX_CAPTION_BYTES as u64)
                 )));
@@ -62,7 +63,7 @@ impl<'de> Visitor<'de> for CaptionsVisitor {
             if captions.contains_key(&image) {
                 return Err(de::Error::custom(format!(
                     "`{}` has two captions",
-                    terminal_safe(&image)
+                    terminal_safe(&excerpt(&image))
                 )));
             }
             captions.insert(image, caption);

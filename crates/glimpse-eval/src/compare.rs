@@ -10,8 +10,13 @@ use anyhow::{Context, Result, bail};
 use glimpse_data::{Sample, Split};
 use glimpse_files::{shown, terminal_safe, write_replacing};
 use glimpse_metrics::tokenize;
+use glimpse_model::error::excerpt;
 
 use crate::caption_file::read_captions;
+use crate::outputs::{
+    COMPARE_OUTPUTS, METRICS, REPORT, refuse_eval_folder, refuse_outputs_over_inputs,
+    refuse_outputs_over_photos,
+};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, load_for_scoring, score_set};
 
@@ -58,7 +63,7 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
         );
     }
     if let Some(out) = &request.out {
-        refuse_eval_folder(out)?;
+        refuse_unsafe_out(request, out)?;
     }
     Embedders::check_available(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let dataset = load_for_scoring(&request.data)?;
@@ -69,6 +74,9 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
             request.data.display(),
             request.split.name()
         );
+    }
+    if let Some(out) = &request.out {
+        refuse_outputs_over_photos("compare", out, &COMPARE_OUTPUTS, samples)?;
     }
     let embedders = Embedders::load(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let mut models = Vec::new();
@@ -140,7 +148,7 @@ fn split_tokens(
         bail!(
             "{}: the caption of `{}` has {} words; captions of at most {MAX_CANDIDATE_TOKENS} are scored",
             terminal_safe(name),
-            terminal_safe(&sample.name),
+            terminal_safe(&excerpt(&sample.name)),
             tokens.len()
         );
     }
@@ -182,18 +190,21 @@ fn score_model(
     })
 }
 
-/// `glimpse eval --out DIR` then `glimpse compare --out DIR mine=DIR/captions.json` replaced
-/// eval's `metrics.json` and `report.html` (same names, other contents) without a word: a folder
-/// holding eval's `captions.json`, which compare never writes, is refused.
-fn refuse_eval_folder(out: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(out.join("captions.json")).is_ok() {
-        bail!(
-            "--out {} holds `glimpse eval`'s outputs (captions.json): compare would replace their \
-             metrics.json and report.html; choose another folder",
-            shown(out)
-        );
-    }
-    Ok(())
+/// Refused before anything is read: an `--out` whose report would replace one of the caption
+/// sets read, or `glimpse eval`'s outputs.
+fn refuse_unsafe_out(request: &CompareRequest, out: &Path) -> Result<()> {
+    let names: Vec<String> = request
+        .sets
+        .iter()
+        .map(|(name, _)| format!("the caption set `{}`", terminal_safe(name)))
+        .collect();
+    let sets: Vec<(&str, &Path)> = names
+        .iter()
+        .zip(&request.sets)
+        .map(|(what, (_, path))| (what.as_str(), path.as_path()))
+        .collect();
+    refuse_outputs_over_inputs("compare", out, &COMPARE_OUTPUTS, &sets)?;
+    refuse_eval_folder(out)
 }
 
 /// `metrics.json` (per set) and `report.html` in `out`.
@@ -207,7 +218,7 @@ fn write_outputs(
     let metrics: BTreeMap<&str, &BTreeMap<String, f64>> =
         models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
     let metrics = serde_json::to_string_pretty(&metrics)? + "\n";
-    write_replacing(&out.join("metrics.json"), metrics.as_bytes())?;
+    write_replacing(&out.join(METRICS), metrics.as_bytes())?;
     let images: Vec<ReportImage> = samples
         .iter()
         .map(|s| ReportImage {
@@ -227,6 +238,6 @@ fn write_outputs(
         &images,
         models,
     )?;
-    write_replacing(&out.join("report.html"), html.as_bytes())?;
+    write_replacing(&out.join(REPORT), html.as_bytes())?;
     Ok(())
 }

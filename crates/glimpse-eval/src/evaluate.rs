@@ -18,6 +18,10 @@ use crate::captioning::{CaptionRequest, Captioned, caption_files, load_captioner
 use crate::clip_score::ClipSummary;
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
 use crate::occlusion::{Occlusion, OcclusionCase, occlusion_test};
+use crate::outputs::{
+    CAPTIONS, EVAL_OUTPUTS, METRICS, REPORT, refuse_compare_folder, refuse_outputs_over_inputs,
+    refuse_outputs_over_photos,
+};
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, ImageScores, load_for_scoring, score_set};
 use crate::similarity::SimilaritySummary;
@@ -75,8 +79,14 @@ pub struct Evaluation {
 /// outputs when `request.out` is set.
 pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     request.options.validate()?;
+    if let Some(out) = &request.out {
+        refuse_unsafe_out(request, out)?;
+    }
     Embedders::check_available(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let samples = samples_to_score(request)?;
+    if let Some(out) = &request.out {
+        refuse_outputs_over_photos("eval", out, &EVAL_OUTPUTS, &samples)?;
+    }
     let mut captioner = load_captioner(&request.model, &request.device)?;
     captioner.set_steps_per_readback(request.steps_per_readback);
     let (mut results, unreadable) = caption_samples(&captioner, samples, request)?;
@@ -124,6 +134,14 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
         write_outputs(&evaluation, request, out)?;
     }
     Ok(evaluation)
+}
+
+/// Refused before anything is read: an `--out` whose outputs would replace the model, or
+/// `glimpse compare`'s outputs.
+fn refuse_unsafe_out(request: &EvalRequest, out: &Path) -> Result<()> {
+    let model = [("the --model bundle", request.model.as_path())];
+    refuse_outputs_over_inputs("eval", out, &EVAL_OUTPUTS, &model)?;
+    refuse_compare_folder(out)
 }
 
 /// The split's samples, at most `request.limit` of them; an empty split is an error.
@@ -320,22 +338,19 @@ fn occlude(
     occlusion_test(captioner, request.options, cases, sidecar.seed)
 }
 
-/// `metrics.json`, `captions.json` and `report.html` in `out`.
+/// `captions.json`, `metrics.json` and `report.html` in `out`, in [`EVAL_OUTPUTS`]'s order.
 fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
-    let metrics = serde_json::to_string_pretty(&metrics_json(evaluation, request)?)? + "\n";
-    write_replacing(&out.join("metrics.json"), metrics.as_bytes())?;
     let captions: BTreeMap<&str, String> = evaluation
         .results
         .iter()
         .map(|r| (r.sample.name.as_str(), r.caption.text()))
         .collect();
     let captions = serde_json::to_string_pretty(&captions)? + "\n";
-    write_replacing(&out.join("captions.json"), captions.as_bytes())?;
-    write_replacing(
-        &out.join("report.html"),
-        report_html(evaluation, request)?.as_bytes(),
-    )?;
+    write_replacing(&out.join(CAPTIONS), captions.as_bytes())?;
+    let metrics = serde_json::to_string_pretty(&metrics_json(evaluation, request)?)? + "\n";
+    write_replacing(&out.join(METRICS), metrics.as_bytes())?;
+    write_replacing(&out.join(REPORT), report_html(evaluation, request)?.as_bytes())?;
     Ok(())
 }
 

@@ -44,6 +44,7 @@ pub mod evaluate;
 pub mod figure;
 pub mod grounding;
 pub mod occlusion;
+mod outputs;
 pub mod report;
 pub mod score;
 pub mod similarity;

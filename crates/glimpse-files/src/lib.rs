@@ -15,7 +15,8 @@
 //!   terminal or a line-oriented output, and [`shown`] does so for paths;
 //! - [`write_atomically`] writes outputs so that a crash never leaves half of one;
 //! - [`output_over_input`] tells when an output would replace one of the command's inputs;
-//! - [`lock_folder`] holds an output folder for one process at a time.
+//! - [`lock_folder`] holds an output folder for one process at a time ([`hold_folder`] goes on
+//!   without a lock, saying so, where the file system has none).
 //!
 //! ```no_run
 //! use glimpse_files::{caps, read_regular, shown};
@@ -41,7 +42,7 @@ pub use atomic::{WriteError, create_fresh, open_append, write_atomically, write_
 pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
-pub use lock::{FolderLock, LOCK_FILE, LockError, lock_folder};
+pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
 pub use names::unique_names;
 pub use read::{open_regular, read_regular, read_regular_to_string};
 pub use terminal::{Shown, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message};

@@ -72,6 +72,19 @@ fn locks_unsupported(error: &std::io::Error) -> bool {
     error.kind() == std::io::ErrorKind::Unsupported
 }
 
+/// [`lock_folder`], except that on a file system without locks it says so on stderr and goes on
+/// without one (`None`), as cargo does: refusing would make such a file system unusable.
+pub fn hold_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
+    match lock_folder(dir) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(unsupported @ LockError::Unsupported { .. }) => {
+            eprintln!("warning: {unsupported}; going on without a lock");
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// Creates the lock file, or opens the one another process created in the meantime.
 fn create_lock_file(path: &Path) -> Result<File, LockError> {
     match fs::OpenOptions::new().write(true).create_new(true).open(path) {

@@ -59,8 +59,40 @@ fn pth_seeds(fixtures: &Path) -> Inputs {
 
 /// A whole model small enough to caption in a fuzzing iteration: ResNet-18 at width 1/32 on
 /// 32×32 inputs, a decoder of 4, six words. Stored as F16 and as int8, each whole (mode 0) and
-/// as its header (mode 1).
+/// as its header (mode 1). Session 43 added the other encoder blocks as headers only (whole,
+/// MobileNetV2's 1,280-channel last layer alone is 380 KB, half the packed corpus's budget):
+/// MobileNetV2 (inverted residuals, the default model's) stored as F32, ResNet-50
+/// (bottlenecks) as F16. No mutation of a ResNet-18 bundle reaches them, since each needs its
+/// own tensor table.
 fn bundle_seeds() -> Inputs {
+    let mut seeds = Vec::new();
+    let kinds = [
+        ("tiny", EncoderArch::Resnet18, StorageType::F16, true),
+        ("tiny-int8", EncoderArch::Resnet18, StorageType::Int8, true),
+        (
+            "tiny-mobilenet",
+            EncoderArch::MobilenetV2,
+            StorageType::F32,
+            false,
+        ),
+        ("tiny-resnet50", EncoderArch::Resnet50, StorageType::F16, false),
+    ];
+    for (name, arch, storage, whole) in kinds {
+        let file = tiny_bundle(arch).to_bytes(storage).unwrap();
+        let header_len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+        if whole {
+            seeds.push((name.to_string(), [&[0u8][..], &file].concat()));
+        }
+        seeds.push((
+            format!("{name}-header"),
+            [&[1u8][..], &file[8..8 + header_len]].concat(),
+        ));
+    }
+    seeds
+}
+
+/// The model of [`bundle_seeds`] with `arch` as its encoder.
+fn tiny_bundle(arch: EncoderArch) -> Bundle {
     let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"];
     let vocab = Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap();
     let decoder = FreshDecoder {
@@ -70,7 +102,7 @@ fn bundle_seeds() -> Inputs {
         ..FreshDecoder::default()
     };
     let encoder = EncoderConfig {
-        arch: EncoderArch::Resnet18,
+        arch,
         width_multiplier: 1.0 / 32.0,
         pooled_grid: Some([2, 2]),
     };
@@ -84,23 +116,12 @@ fn bundle_seeds() -> Inputs {
         name: "fuzz-seed".into(),
         ..ModelCard::default()
     };
-    let bundle = Bundle {
+    Bundle {
         config,
         vocab,
         card,
         weights,
-    };
-    let mut seeds = Vec::new();
-    for (name, storage) in [("tiny", StorageType::F16), ("tiny-int8", StorageType::Int8)] {
-        let file = bundle.to_bytes(storage).unwrap();
-        let header_len = u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
-        seeds.push((name.to_string(), [&[0u8][..], &file].concat()));
-        seeds.push((
-            format!("{name}-header"),
-            [&[1u8][..], &file[8..8 + header_len]].concat(),
-        ));
     }
-    seeds
 }
 
 /// The repository's odd photos (CMYK, 16-bit, EXIF-rotated, animated, a header bomb, a
@@ -172,10 +193,56 @@ fn dataset_seeds() -> Inputs {
         {\"filename\":\"3.jpg\",\"split\":\"val\",\"sentences\":[{\"raw\":\"A red ball\"}]},\
         {\"filename\":\"4.jpg\",\"split\":\"test\",\"sentences\":[{\"raw\":\"A hat\"}]}]}"
         .to_string();
-    vec![
+    let mut seeds = vec![
         ("kaggle".into(), kaggle.into_bytes()),
         ("flickr8k".into(), token.into_bytes()),
         ("karpathy".into(), karpathy.into_bytes()),
+    ];
+    seeds.extend(later_dataset_seeds(splits));
+    seeds
+}
+
+/// Session 43's: what the first three left out: a synth sidecar with boxes, Windows line ends
+/// and a byte-order mark, quoted Kaggle fields, the default split (no split files), and COCO's
+/// Karpathy layout with subfolders and non-ASCII captions.
+fn later_dataset_seeds(splits: &str) -> Inputs {
+    let object = |shape: &str, bbox: [u32; 4]| {
+        format!("{{\"shape\":\"{shape}\",\"color\":\"red\",\"size\":\"small\",\"box\":{bbox:?}}}")
+    };
+    let synth_images: Vec<String> = (0..5)
+        .map(|i| {
+            let split = ["train", "train", "train", "val", "test"][i];
+            format!(
+                "{{\"file\":\"{i}.jpg\",\"split\":\"{split}\",\"background\":\"white\",\"objects\":[{},{}],\
+                 \"captions\":[\"a red circle\"]}}",
+                object("circle", [0, 0, 10 + i as u32, 20]),
+                object("square", [100, 50, 224, 224])
+            )
+        })
+        .collect();
+    let synth = format!(
+        "\0image,caption\n0.jpg,a red circle\n1.jpg,a red square\n2.jpg,a red circle and a red square\n\
+         3.jpg,a red square\n4.jpg,a red circle\n{splits}\0{{\"seed\":7,\"width\":224,\"height\":224,\"images\":[{}]}}",
+        synth_images.join(",")
+    );
+    let windows = "\0\u{feff}image,caption\r\n0.jpg,\"A dog \"\"Rex\"\" runs, fast\"\r\n1.jpg,\"Two\r\nlines\"\r\n\
+                   2.jpg,  spaces  around  \r\n3.jpg,\r\n4.jpg,A hat\r\n\r\n";
+    let token = "\u{1}\u{feff}0.jpg#0\tA dog .\r\n0.jpg#4\tA brown dog\r\n1.jpg#0\tA cat\r\n2.jpg\tTwo men\r\n\
+                 3.jpg#0\tA ball\r\n4.jpg#0\tA hat\r\n\x000.jpg\r\n1.jpg\r\n\r\n2.jpg\x003.jpg\r\n\x004.jpg";
+    let default_split =
+        "\0image,caption\n0.jpg,A dog\n1.jpg,A cat\n2.jpg,Two men\n3.jpg,A ball\n4.jpg,A hat\n";
+    let coco = "\u{2}{\"dataset\":\"coco\",\"images\":[\
+        {\"filepath\":\"Images\",\"filename\":\"0.jpg\",\"split\":\"restval\",\"sentences\":[{\"raw\":\"Un chien court .\",\"tokens\":[\"un\",\"chien\"]}]},\
+        {\"filepath\":\"Images\",\"filename\":\"1.jpg\",\"split\":\"train\",\"sentences\":[{\"raw\":\"Ein Hund läuft über die Straße\"}]},\
+        {\"filepath\":\"Images\",\"filename\":\"2.jpg\",\"split\":\"val\",\"sentences\":[{\"raw\":\"\\u732b\\u304c\\u5ea7\\u308b\"}]},\
+        {\"filepath\":\"Images\",\"filename\":\"3.jpg\",\"split\":\"test\",\"sentences\":[{\"raw\":\"A ball\"},{\"raw\":\"\"}]},\
+        {\"filepath\":\"Images\",\"filename\":\"4.jpg\",\"split\":\"test\",\"sentences\":[]}]}";
+    vec![
+        ("kaggle-synth".into(), synth.into_bytes()),
+        ("kaggle-windows".into(), windows.as_bytes().to_vec()),
+        ("flickr8k-windows".into(), token.as_bytes().to_vec()),
+        ("kaggle-default-split".into(), default_split.as_bytes().to_vec()),
+        ("karpathy-coco".into(), coco.as_bytes().to_vec()),
     ]
 }
 

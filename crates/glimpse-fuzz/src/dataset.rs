@@ -52,10 +52,12 @@ fn write_folder(root: &Path, layout: u8, data: &[u8]) {
     }
 }
 
-/// Every sample is an image inside the folder, with at least one caption of 1 to
-/// `max_caption_tokens` tokens, none of them holding a control character.
+/// Every sample is an image inside the folder, no image is two samples (in one split or two),
+/// and each has at least one caption of 1 to `max_caption_tokens` tokens, none of them holding
+/// a control character.
 fn check_dataset(dataset: &Dataset, root: &Path, options: &LoadOptions) {
     let root = root.canonicalize().expect("the data folder exists");
+    let mut seen = std::collections::HashSet::new();
     for samples in dataset.splits.values() {
         for sample in samples {
             let path = sample.path.canonicalize().expect("a sample's image exists");
@@ -64,6 +66,7 @@ fn check_dataset(dataset: &Dataset, root: &Path, options: &LoadOptions) {
                 "{} is outside the data folder",
                 path.display()
             );
+            assert!(seen.insert(path.clone()), "{} is two samples", path.display());
             assert!(
                 !sample.tokens.is_empty(),
                 "{}: a sample without captions",

@@ -4,7 +4,7 @@
 //! notebook-layout state dict (ResNet-18 at width 1/8, a decoder of 8), one tensor then bent.
 
 use std::io::{Cursor, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import, read_checkpoint};
@@ -119,6 +119,17 @@ fn write_checkpoint(case: &str, tensors: &[(String, Vec<usize>)]) -> (PathBuf, P
     (checkpoint, vocab)
 }
 
+/// `glimpse import` of `checkpoint` in the notebook's layout with `vocab`.
+fn notebook_request(checkpoint: &Path, vocab: PathBuf) -> ImportRequest {
+    ImportRequest {
+        checkpoint: Some(checkpoint.to_path_buf()),
+        vocab: Some(vocab),
+        layout: Some(CheckpointLayout::Notebook),
+        created: "2026-01-01".into(),
+        ..ImportRequest::default()
+    }
+}
+
 /// Imports the tiny checkpoint with `name` given `shape`; the error's full text, if any.
 fn import_with(case: &str, bent: Option<(&str, Vec<usize>)>, device: &Device) -> Result<(), String> {
     let mut tensors = notebook_shapes(device);
@@ -127,14 +138,9 @@ fn import_with(case: &str, bent: Option<(&str, Vec<usize>)>, device: &Device) ->
         slot.unwrap_or_else(|| panic!("no {name}")).1 = shape.clone();
     }
     let (checkpoint, vocab) = write_checkpoint(case, &tensors);
-    let request = ImportRequest {
-        checkpoint: Some(checkpoint.clone()),
-        vocab: Some(vocab),
-        layout: Some(CheckpointLayout::Notebook),
-        created: "2026-01-01".into(),
-        ..ImportRequest::default()
-    };
-    let result = import(&request, device).map(drop).map_err(|e| format!("{e:#}"));
+    let result = import(&notebook_request(&checkpoint, vocab), device)
+        .map(drop)
+        .map_err(|e| format!("{e:#}"));
     std::fs::remove_file(checkpoint).unwrap();
     result
 }
@@ -214,14 +220,8 @@ fn keys_outside_the_model_are_noted_in_excerpts() {
     let long: Vec<String> = (0..5).map(|i| format!("extra{i}.{}", "x".repeat(993))).collect();
     tensors.extend(long.iter().map(|name| (name.clone(), vec![1])));
     let (checkpoint, vocab) = write_checkpoint("long-keys", &tensors);
-    let request = ImportRequest {
-        checkpoint: Some(checkpoint.clone()),
-        vocab: Some(vocab),
-        layout: Some(CheckpointLayout::Notebook),
-        created: "2026-01-01".into(),
-        ..ImportRequest::default()
-    };
-    let imported = import(&request, &device).expect("the extra keys are ignored");
+    let imported =
+        import(&notebook_request(&checkpoint, vocab), &device).expect("the extra keys are ignored");
     std::fs::remove_file(checkpoint).unwrap();
     let note = imported
         .notes

@@ -44,13 +44,7 @@ pub struct Captioner {
 impl Captioner {
     /// Builds the model from a parsed bundle; fails listing every tensor that does not fit.
     pub fn from_bundle(bundle: Bundle, device: &Device) -> Result<Self> {
-        if bundle.vocab.len() != bundle.config.decoder.vocab_size {
-            return Err(Error::Config(format!(
-                "vocabulary has {} words but decoder.vocab_size is {}",
-                bundle.vocab.len(),
-                bundle.config.decoder.vocab_size
-            )));
-        }
+        bundle.config.check_vocabulary(&bundle.vocab)?;
         let Bundle {
             config,
             vocab,
@@ -146,6 +140,19 @@ impl Captioner {
         read_f32(first).await.map(drop)
     }
 
+    /// Checks that decoding `images` encoded images with `options` stays within the model's
+    /// attention budget ([`crate::config::limits::MAX_ATTENTION_VALUES`]): greedy decoding
+    /// decodes the images together, beam search one image's beam at a time. Callers that can
+    /// refuse before encoding (the CLI) call it first; decoding checks it again.
+    pub fn check_decoding(&self, options: &GenerateOptions, images: usize) -> Result<()> {
+        match options.decoding.batches_images() {
+            true => self.config.check_decoding_rows(images, "greedy batch"),
+            false => self
+                .config
+                .check_decoding_rows(options.decoding.beam_width(), "beam width"),
+        }
+    }
+
     /// Decodes what [`Captioner::encode_inputs`] returned: the second half of
     /// [`Captioner::caption_inputs`].
     pub async fn decode_encoded(
@@ -153,6 +160,7 @@ impl Captioner {
         encoded: &EncodedImages,
         options: GenerateOptions,
     ) -> Result<Vec<Caption>> {
+        self.check_decoding(&options, encoded.batch_size())?;
         let grid = self.config.grid();
         decode(
             &self.model,
@@ -174,6 +182,7 @@ impl Captioner {
         options: GenerateOptions,
         explore: &ExploreOptions,
     ) -> Result<Vec<Caption>> {
+        self.check_decoding(&options, 1)?;
         let grid = self.config.grid();
         let mut ranked = beam_hypotheses(&self.model, encoded, &self.vocab, grid, options, explore).await?;
         if !explore.all_beams {

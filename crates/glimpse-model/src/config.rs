@@ -264,6 +264,12 @@ pub mod limits {
     /// Resizing costs time in proportion to the longer side times the output size, so a
     /// 4,000,000×1 image within the pixel budget would still take minutes.
     pub const MAX_ASPECT_RATIO: u32 = 64;
+    /// Most attention values one decoding step may compute: captions decoded at once (a beam,
+    /// or a greedy batch of images) × grid cells × `attention.dim`, each held by a few tensors
+    /// at a time (2²⁶, 256 MiB as f32; a 14×14 grid with attention of 512 allows 668 captions
+    /// at once). Each factor is capped on its own, but their product was not: a bundle within
+    /// every cap above (a 64×64 grid, attention of 8192) made `--beam 64` ask for 4.8 GB at once.
+    pub const MAX_ATTENTION_VALUES: u64 = 1 << 26;
 }
 
 /// The presets are the only place model defaults live: the CLI's flags, a fresh decoder for an
@@ -343,6 +349,19 @@ impl ModelConfig {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a config always serialises")
+    }
+
+    /// Checks that `vocabulary` is the one this model's decoder was made for: its word ids
+    /// index the embedding and the output layer, so a longer one reads past their rows.
+    pub fn check_vocabulary(&self, vocabulary: &crate::Vocabulary) -> Result<()> {
+        if vocabulary.len() != self.decoder.vocab_size {
+            return Err(Error::Config(format!(
+                "vocabulary has {} words but decoder.vocab_size is {}",
+                vocabulary.len(),
+                self.decoder.vocab_size
+            )));
+        }
+        Ok(())
     }
 
     /// Checks every value against the caps in [`limits`], before anything is allocated from
@@ -533,6 +552,39 @@ impl ModelConfig {
         }
         let [h, w] = self.preprocess.size;
         [encoder::native_grid(h as usize), encoder::native_grid(w as usize)]
+    }
+
+    /// Checks that decoding `rows` captions at once (`what`: how the caller sets that number)
+    /// stays within [`limits::MAX_ATTENTION_VALUES`] for this model, before anything is decoded.
+    pub fn check_decoding_rows(&self, rows: usize, what: &str) -> Result<()> {
+        let per_row = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
+        let values = per_row.saturating_mul(rows as u64);
+        if values > limits::MAX_ATTENTION_VALUES {
+            let most = limits::MAX_ATTENTION_VALUES / per_row.max(1);
+            return Err(Error::InvalidArgument(format!(
+                "{what} {rows} × {} attention cells × attention.dim {} = {values} values a step, over the \
+                 limit of {}: this model decodes at most {most} at once",
+                self.positions(),
+                self.attention.dim,
+                limits::MAX_ATTENTION_VALUES
+            )));
+        }
+        Ok(())
+    }
+
+    /// Values one decoder step computes for one caption: the attention over every cell, the
+    /// scores of every word, the LSTM's gates and its input. What training keeps for the
+    /// backward pass grows with it (see the trainer's activation cap).
+    pub fn step_values(&self) -> u64 {
+        let attention = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
+        let rest = [
+            self.decoder.vocab_size,
+            self.decoder.decoder_dim.saturating_mul(4),
+            self.decoder.embed_dim,
+            self.encoder_dim(),
+        ];
+        rest.iter()
+            .fold(attention, |sum, &n| sum.saturating_add(n as u64))
     }
 
     /// Number of positions attention spreads over.

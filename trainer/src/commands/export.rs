@@ -90,16 +90,22 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         .iter()
         .map(|(k, v)| format!("{} {v:.4}", terminal_safe(k)))
         .collect();
+    // The card's strings come from the checkpoint or bundle exported: a stranger's file.
+    let name = match bundle.card.name.as_str() {
+        "" => "(unnamed)".into(),
+        name => terminal_safe(name),
+    };
+    let mut about = vec![name.into_owned(), format!("{} words", bundle.vocab.len())];
+    if !bundle.card.trained_on.is_empty() {
+        about.push(format!("trained on {}", terminal_safe(&bundle.card.trained_on)));
+    }
+    about.extend(metrics);
     println!(
-        "wrote {} ({:.1} MB) and its model card {}: {}, {} words, trained on {}, {}",
+        "wrote {} ({:.1} MB) and its model card {}: {}",
         shown(&args.out),
         bytes.len() as f64 / 1e6,
         shown(&card),
-        // The card's strings come from the checkpoint or bundle exported: a stranger's file.
-        terminal_safe(&bundle.card.name),
-        bundle.vocab.len(),
-        terminal_safe(&bundle.card.trained_on),
-        metrics.join(", ")
+        about.join(", ")
     );
     Ok(Exit::Done)
 }

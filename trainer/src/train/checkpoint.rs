@@ -65,6 +65,77 @@ pub struct TrainState {
     pub history: Vec<EpochRecord>,
 }
 
+/// The most optimizer steps a run may have taken: far past any run, and low enough that the
+/// steps still to come cannot overflow the count (an edited checkpoint's 2^64 − 1 wrapped to 0).
+pub const MAX_STEP: u64 = 1 << 53;
+
+impl TrainState {
+    /// Checks a resumed run's progress against its training config, as [`TrainConfig::validate`]
+    /// checks the config: an edited checkpoint once resumed "at epoch 0" past its last epoch,
+    /// skipped an epoch and reported a made-up loss, or printed a best score of 309 digits.
+    /// (`batch_in_epoch` is checked once the data says how many batches an epoch has.)
+    pub fn check(&self, config: &TrainConfig) -> Result<()> {
+        let counts = [
+            ("epoch", self.epoch as u64, config.epochs as u64),
+            ("step", self.step, MAX_STEP),
+            (
+                "epochs_without_improvement",
+                self.epochs_without_improvement as u64,
+                self.epoch as u64,
+            ),
+            ("history", self.history.len() as u64, self.epoch as u64),
+        ];
+        for (field, value, max) in counts {
+            if value > max {
+                bail!("field `{field}` must be at most {max}, got {value}");
+            }
+        }
+        let samples = self.batch_in_epoch.checked_mul(config.batch_size);
+        if samples.is_none_or(|most| self.epoch_samples > most) {
+            bail!(
+                "field `epoch_samples` {} is more than {} batches of {} hold",
+                self.epoch_samples,
+                self.batch_in_epoch,
+                config.batch_size
+            );
+        }
+        self.check_measures()?;
+        self.check_best()
+    }
+
+    /// Sums and times: finite and not negative.
+    fn check_measures(&self) -> Result<()> {
+        let measures = [
+            ("epoch_loss_sum", self.epoch_loss_sum),
+            ("epoch_seconds", self.epoch_seconds),
+            ("train_seconds", self.train_seconds),
+        ];
+        for (field, value) in measures {
+            if !(value.is_finite() && value >= 0.0) {
+                bail!("field `{field}` must be a finite number of at least 0, got {value}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The best score so far: a BLEU-4 in [0, 1] of one of the epochs done, or none yet.
+    fn check_best(&self) -> Result<()> {
+        match (self.best_bleu4, self.best_epoch) {
+            (None, None) => Ok(()),
+            (Some(bleu4), Some(epoch))
+                if (0.0..=1.0).contains(&bleu4) && (1..=self.epoch).contains(&epoch) =>
+            {
+                Ok(())
+            }
+            (bleu4, epoch) => bail!(
+                "fields `best_bleu4` {bleu4:?} and `best_epoch` {epoch:?} must be a BLEU-4 in [0, 1] and \
+                 one of the {} epochs done, or both null",
+                self.epoch
+            ),
+        }
+    }
+}
+
 /// Everything a checkpoint holds.
 pub struct Checkpoint {
     pub model_config: ModelConfig,
@@ -119,6 +190,11 @@ impl Checkpoint {
             ModelConfig::from_json(field(CONFIG_KEY)?).map_err(|e| anyhow!("{}: {CONFIG_KEY}: {e}", at()))?;
         let vocab =
             Vocabulary::from_json(field(VOCAB_KEY)?).map_err(|e| anyhow!("{}: {VOCAB_KEY}: {e}", at()))?;
+        // A longer vocabulary panicked in the embedding on resume; a shorter one trained a run
+        // that `export` then refused.
+        model_config
+            .check_vocabulary(&vocab)
+            .map_err(|e| anyhow!("{}: {VOCAB_KEY}: {e}", at()))?;
         let train_config: TrainConfig =
             serde_json::from_str(field(TRAIN_KEY)?).map_err(|e| anyhow!("{}: {TRAIN_KEY}: {e}", at()))?;
         let state: TrainState =

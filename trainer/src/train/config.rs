@@ -109,6 +109,14 @@ pub mod limits {
     /// 3.6 GB, 131 million 7.2 GB, and 238 million, within the captioning caps, failed to allocate while saving.
     /// A decoder of 512 wide layers and 10,000 words has 21 million.
     pub const MAX_TRAINED_DECODER_WEIGHTS: u64 = 1 << 26;
+    /// Most values a batch's decoding may compute (2²⁹): `batch_size` × the steps of the
+    /// longest caption allowed (`max_caption_tokens` and one) × the model's values a step and
+    /// caption (its attention over every cell, its words' scores). Autodiff keeps them for the
+    /// backward pass, about 6 bytes each as measured on the steps captions actually take (3 GB
+    /// here; the bound counts every caption at the longest, so real batches take less). Within
+    /// every other cap, a batch of 4096 with attention of 8192 took 7.4 GB at its first step and
+    /// failed to allocate; the default config with 5,000 words takes 22 million.
+    pub const MAX_TRAINED_STEP_VALUES: u64 = 1 << 29;
     /// Images per batch.
     pub const MAX_BATCH_SIZE: usize = 4096;
     pub const MAX_EPOCHS: usize = 100_000;
@@ -158,10 +166,30 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Whether `model` is small enough to train: its decoder within
-    /// [`limits::MAX_TRAINED_DECODER_WEIGHTS`]. Checked for a fresh run before any weight is made
+    /// Whether `model` is small enough to train with this config: its decoder within
+    /// [`limits::MAX_TRAINED_DECODER_WEIGHTS`] and a batch's decoding within
+    /// [`limits::MAX_TRAINED_STEP_VALUES`]. Checked for a fresh run before any weight is made
     /// and for a resumed one before its first step.
-    pub fn check_trainable(model: &ModelConfig) -> Result<()> {
+    pub fn check_trainable(&self, model: &ModelConfig) -> Result<()> {
+        let steps = self.max_caption_tokens as u64 + 1;
+        let values = model
+            .step_values()
+            .saturating_mul(steps)
+            .saturating_mul(self.batch_size as u64);
+        if values > limits::MAX_TRAINED_STEP_VALUES {
+            bail!(
+                "a batch would decode {values} values (`batch_size` {} × {steps} steps × {} a caption \
+                 and step: the attention over {} cells of `attention_dim` {}, and {} words); Glimpse \
+                 trains at most {} (about 6 bytes each): lower `batch_size`, `attention_dim`, \
+                 `max_caption_tokens`, `input_size` or the vocabulary (`min_word_count`)",
+                self.batch_size,
+                model.step_values(),
+                model.positions(),
+                model.attention.dim,
+                model.decoder.vocab_size,
+                limits::MAX_TRAINED_STEP_VALUES
+            );
+        }
         let weights = model.decoder_weights();
         if weights > limits::MAX_TRAINED_DECODER_WEIGHTS {
             bail!(
@@ -183,6 +211,8 @@ impl TrainConfig {
             ("batch_size", self.batch_size, limits::MAX_BATCH_SIZE),
             ("epochs", self.epochs, limits::MAX_EPOCHS),
             ("lr_decay_every", self.lr_decay_every, limits::MAX_EPOCHS),
+            // 0 stopped every run after its first epoch.
+            ("patience", self.patience, limits::MAX_EPOCHS),
             ("max_caption_tokens", self.max_caption_tokens, MAX_LENGTH),
         ];
         for (field, value, max) in ranges {

@@ -31,13 +31,13 @@ pub fn initial_model(
             pooled_grid: None,
         };
         let model_config = decoder.model_config(encoder, preprocess, vocab.len());
-        TrainConfig::check_trainable(&model_config)?;
+        config.check_trainable(&model_config)?;
         let weights = decoder.initial_weights(&model_config, device)?;
         return Ok((model_config, int8_encoder(config, weights)));
     };
     let (encoder, mut weights) = pretrained_encoder(path, config, device)?;
     let model_config = decoder.model_config(encoder, preprocess, vocab.len());
-    TrainConfig::check_trainable(&model_config)?;
+    config.check_trainable(&model_config)?;
     weights.extend(decoder.decoder_weights(&model_config, device)?);
     let weights = int8_encoder(config, weights);
     weights.check_finite()?;

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use glimpse_files::{FolderLock, LockError, lock_folder, shown, terminal_safe, write_replacing};
+use glimpse_files::{FolderLock, hold_folder, shown, terminal_safe, write_replacing};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -94,15 +94,7 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
         return Ok(None);
     }
     fs::create_dir_all(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
-    match lock_folder(&request.run) {
-        Ok(lock) => Ok(Some(lock)),
-        // Refusing would make such a file system unusable for training altogether.
-        Err(unsupported @ LockError::Unsupported { .. }) => {
-            eprintln!("warning: {unsupported}; going on without a lock");
-            Ok(None)
-        }
-        Err(error) => Err(error.into()),
-    }
+    Ok(hold_folder(&request.run)?)
 }
 
 /// The checkpoint to resume from; `None` for a new run, whose folder must not hold one. Either
@@ -121,8 +113,12 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
         checkpoint
             .train_config
             .validate()
-            .and_then(|()| TrainConfig::check_trainable(&checkpoint.model_config))
+            .and_then(|()| checkpoint.train_config.check_trainable(&checkpoint.model_config))
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
+        checkpoint
+            .state
+            .check(&checkpoint.train_config)
+            .with_context(|| format!("{}: the training progress it holds", shown(&path)))?;
         if checkpoint.vocab.unk.is_none() {
             // Training maps words outside the vocabulary to <UNK>; a run always has one.
             bail!(

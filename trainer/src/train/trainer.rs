@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use glimpse_data::Rng;
@@ -72,6 +72,14 @@ impl Trainer<'_> {
 
     /// Trains the remaining epochs, or until paused or stopped early.
     pub(super) fn train(&mut self, mut model: CaptionModel) -> Result<TrainOutcome> {
+        let batches = self.batches_per_epoch();
+        if self.state.batch_in_epoch > batches {
+            // Past the end, the epoch was skipped and its loss made up.
+            bail!(
+                "the checkpoint's field `batch_in_epoch` is {}, past the {batches} batches of an epoch of this data",
+                self.state.batch_in_epoch
+            );
+        }
         while self.state.epoch < self.config.epochs {
             let paused;
             (model, paused) = self.train_epoch(model)?;
