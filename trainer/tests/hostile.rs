@@ -242,7 +242,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         (
             "epoch_loss_sum",
             Value::from(-1.0),
-            "field `epoch_loss_sum` must be a finite number of at least 0, got -1".into(),
+            "field `epoch_loss_sum` must be a finite number of at least 0, got -1.0".into(),
         ),
         (
             "best_bleu4",
@@ -262,6 +262,18 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             &format!("last.safetensors: the training progress it holds: {expected}"),
         );
     }
+    // Its epochs' records, which `metrics.csv` and `loss.svg` are drawn from.
+    fs::write(&last, &original).unwrap();
+    edit_metadata(&last, "glimpse.train_state", |state| {
+        state["epoch"] = 1.into();
+        state["history"] = serde_json::json!([{"epoch": 0, "step": 1, "train_loss": 1.0,
+            "val_loss": 1.0, "bleu": [1e308, 0.0, 0.0, 0.0], "decoder_lr": 0.001, "encoder_lr": 0.0,
+            "samples_per_s": 1.0, "seconds": 1.0}]);
+    });
+    fails_with(
+        &resume,
+        "the training progress it holds: field `history[0]`: a BLEU score of 1e308 is not in [0, 1]",
+    );
     fs::write(&last, &original).unwrap();
     edit_stored_json(&last, "glimpse.train_state", "batch_in_epoch", 1_000_000.into());
     edit_stored_json(&last, "glimpse.train_state", "epoch_samples", 0.into());
@@ -306,9 +318,34 @@ fn a_batch_whose_decoding_is_too_large_to_train_is_refused_at_the_start() {
     fails_with(
         &args,
         "`batch_size` 4096 × 31 steps × 33615 a caption and step: the attention over 4 cells of \
-         `attention_dim` 8192, and 47 words); Glimpse trains at most 536870912",
+         `attention_dim` 8192, and 47 words); Glimpse trains at most 268435456",
     );
     assert!(!run.join("steps.csv").exists());
+}
+
+/// Fine-tuning 64 images of 1024×1024 (each number within its cap) failed to allocate at the
+/// first step; a validation beam of 64 over attention of 8192 took 4.9 GB where `caption`
+/// refuses it. Both are refused before any weight is made.
+#[test]
+fn an_encoder_batch_or_validation_beam_too_large_to_train_is_refused_at_the_start() {
+    for (overrides, expected) in [
+        (
+            serde_json::json!({"fine_tune_stages": 1, "input_size": 1024, "batch_size": 64}),
+            "a fine-tuning batch of 64 images of 1024×1024 is 67108864 pixels for the encoder, over the 4194304",
+        ),
+        (
+            serde_json::json!({"val_beam": 64, "input_size": 1024, "attention_dim": 8192}),
+            "field `val_beam` 64 × 1024 attention cells × attention.dim 8192",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, config) = synth_and_config(dir.path(), overrides);
+        let run = dir.path().join("run");
+        let args = train_args(&data, &run, &config, &[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&args, expected);
+        assert!(!run.join("steps.csv").exists());
+    }
 }
 
 #[test]
@@ -1212,11 +1249,12 @@ fn invisible_characters_and_bytes_that_are_not_utf8_are_shown() {
     assert!(info.contains("model\\u202e\\u2028x"), "{info}");
 }
 
-/// A bundle within every cap (attention of 8192 over a 32×32 grid) with `--beam 64` once asked
-/// for 4.8 GB at once and aborted: the beam, or a greedy batch, is refused for that model before
-/// any photo is read, naming how many it can decode at once.
+/// A bundle within every cap (attention of 8192 over a 32×32 grid, 1024-pixel input) with
+/// `--beam 64` once asked for 4.8 GB at once and aborted, and `--batch 64` took 6.6 GB in its
+/// encoder and aborted: a beam too wide for the model is refused before any photo is read,
+/// naming how many it can decode at once, and a batch is lowered to what it takes at once.
 #[test]
-fn a_beam_or_batch_too_large_for_the_models_attention_is_refused_before_any_photo() {
+fn a_beam_too_wide_for_the_model_is_refused_and_a_batch_lowered() {
     use burn::tensor::Device;
     use glimpse_import::FreshDecoder;
     use glimpse_model::config::{EncoderArch, EncoderConfig, PreprocessConfig};
@@ -1252,15 +1290,30 @@ fn a_beam_or_batch_too_large_for_the_models_attention_is_refused_before_any_phot
     fs::write(&model, bundle.to_bytes(StorageType::F16).unwrap()).unwrap();
     let model = model.to_str().unwrap();
     // A photo that is not one: refused before it would be read.
-    let photo = dir.path().join("never-read.jpg");
-    let photo = photo.to_str().unwrap();
-    let values = "1024 attention cells × attention.dim 8192 = 134217728 values a step, over the limit \
-                  of 67108864: this model decodes at most 8 at once";
+    let never_read = dir.path().join("never-read.jpg");
     fails_with(
-        &["caption", "--model", model, "--beam", "16", photo],
-        &format!("beam width 16 × {values}"),
+        &[
+            "caption",
+            "--model",
+            model,
+            "--beam",
+            "16",
+            never_read.to_str().unwrap(),
+        ],
+        "beam width 16 × 1024 attention cells × attention.dim 8192 = 134217728 values a step, over \
+         the limit of 67108864: this model decodes at most 8 at once",
     );
+    // 1024×1024 pixels an image: 4 at once fill the encoder's 2^22 pixels.
+    let photo = fixtures().join("notebook/image.png");
     let mut batch = vec!["caption", "--model", model, "--batch", "16"];
-    batch.extend([photo; 16]);
-    fails_with(&batch, &format!("greedy batch 16 × {values}"));
+    batch.extend([photo.to_str().unwrap(); 5]);
+    let out = glimpse_within(PROMPT, &[], &batch);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("note: this model takes at most 4 images at once; captioning 4 at a time, not 16"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 5);
 }

@@ -73,6 +73,27 @@ pub struct CaptionRequest {
     pub explore: ExploreOptions,
 }
 
+/// `batch` (of `items` images), lowered with a note to what the model takes at once: its
+/// captions are the same either way. A beam too wide for the model is refused, before any photo
+/// is read.
+fn images_at_once(
+    captioner: &Captioner,
+    options: &GenerateOptions,
+    batch: usize,
+    items: usize,
+) -> Result<usize> {
+    let most = captioner.images_at_once(options);
+    let batch = batch.max(1);
+    if batch > most && items > most {
+        eprintln!(
+            "note: this model takes at most {most} images at once; captioning {most} at a time, not {batch}"
+        );
+    }
+    let batch = batch.min(most);
+    captioner.check_decoding(options, batch.min(items).max(1))?;
+    Ok(batch)
+}
+
 /// Captions the image file of every item (`path` says where it is), `batch` at a time, in
 /// order. `each` hears about every unreadable file as soon as it fails, then about each
 /// captioned image of the batch; `progress` advances a batch at a time and is cleared at the end.
@@ -85,8 +106,9 @@ pub fn caption_files<'a, T>(
     progress: ProgressBar,
     mut each: impl FnMut(Captioned<'a, T>) -> Result<()>,
 ) -> Result<()> {
+    let batch = images_at_once(captioner, &request.options, batch, items.len())?;
     let preprocess = &captioner.config.preprocess;
-    for chunk in items.chunks(batch.max(1)) {
+    for chunk in items.chunks(batch) {
         let started = Instant::now();
         let mut inputs = Vec::new(); // [3, H, W] each
         let mut kept = Vec::new();

@@ -112,6 +112,7 @@ impl Captioner {
         if inputs.is_empty() {
             return Err(Error::InvalidArgument("no images to encode".into()));
         }
+        self.config.check_encoder_batch(inputs.len())?;
         let [h, w] = self.config.preprocess.size;
         let plane = 3 * h as usize * w as usize;
         if let Some(bad) = inputs.iter().position(|input| input.len() != plane) {
@@ -151,6 +152,12 @@ impl Captioner {
                 .config
                 .check_decoding_rows(options.decoding.beam_width(), "beam width"),
         }
+    }
+
+    /// The most images to caption at once with `options` (see
+    /// [`crate::ModelConfig::images_at_once`]): callers batch by it.
+    pub fn images_at_once(&self, options: &GenerateOptions) -> usize {
+        self.config.images_at_once(options.decoding.batches_images())
     }
 
     /// Decodes what [`Captioner::encode_inputs`] returned: the second half of

@@ -270,6 +270,10 @@ pub mod limits {
     /// at once). Each factor is capped on its own, but their product was not: a bundle within
     /// every cap above (a 64×64 grid, attention of 8192) made `--beam 64` ask for 4.8 GB at once.
     pub const MAX_ATTENTION_VALUES: u64 = 1 << 26;
+    /// Most input pixels the encoder takes at once (2²², 64 images of 256×256; about 96 bytes of
+    /// activations a pixel, measured: 1,600 images of 224×224 took 7.7 GB). A batch of 64 was
+    /// safe at 224 pixels but not at the 1,024 a bundle may declare: 6.6 GB, and an abort.
+    pub const MAX_ENCODER_PIXELS: u64 = 1 << 22;
 }
 
 /// The presets are the only place model defaults live: the CLI's flags, a fresh decoder for an
@@ -570,6 +574,45 @@ impl ModelConfig {
             )));
         }
         Ok(())
+    }
+
+    /// Checks that the encoder may take `images` inputs at once
+    /// ([`limits::MAX_ENCODER_PIXELS`]).
+    pub fn check_encoder_batch(&self, images: usize) -> Result<()> {
+        let pixels = self.input_pixels().saturating_mul(images as u64);
+        if pixels > limits::MAX_ENCODER_PIXELS {
+            let [h, w] = self.preprocess.size;
+            return Err(Error::InvalidArgument(format!(
+                "{images} images of {w}×{h} = {pixels} pixels for the encoder at once, over the limit of {}: \
+                 this model encodes at most {} at once",
+                limits::MAX_ENCODER_PIXELS,
+                self.images_at_once(false)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The most images this model takes at once within its encoder's and (when they are
+    /// decoded together, `greedy`) its attention's budget; at least 1 (the caps on the input
+    /// size and on a row's attention leave room for one).
+    pub fn images_at_once(&self, greedy: bool) -> usize {
+        let by_encoder = limits::MAX_ENCODER_PIXELS / self.input_pixels().max(1);
+        let per_row = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
+        let by_attention = match greedy {
+            true => limits::MAX_ATTENTION_VALUES / per_row.max(1),
+            false => u64::MAX,
+        };
+        by_encoder
+            .min(by_attention)
+            .max(1)
+            .try_into()
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Pixels of one encoder input.
+    fn input_pixels(&self) -> u64 {
+        let [h, w] = self.preprocess.size;
+        u64::from(h) * u64::from(w)
     }
 
     /// Values one decoder step computes for one caption: the attention over every cell, the

@@ -131,8 +131,6 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     let batch = options.decoding.batch_size(request.batch);
     let mut captioner = load_captioner(&request.model, &request.backend.device()?)?;
     captioner.set_steps_per_readback(request.backend.steps_per_readback());
-    // Before any photo is read: the beam or batch may be too much for this model's attention.
-    captioner.check_decoding(&options, batch.min(request.images.len()))?;
     let caption_request = CaptionRequest {
         options,
         explore: explore_options(request, &captioner)?,

@@ -39,6 +39,33 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
+impl EpochRecord {
+    /// What `metrics.csv` and the loss figure are drawn from: an edited record printed numbers of
+    /// 309 digits and put NaN coordinates into `loss.svg`.
+    fn check(&self) -> Result<()> {
+        if self.epoch as u64 > MAX_STEP || self.step > MAX_STEP {
+            bail!("epoch {} or step {} is past any run", self.epoch, self.step);
+        }
+        if let Some(bleu) = self.bleu.iter().find(|b| !(0.0..=1.0).contains(*b)) {
+            bail!("a BLEU score of {bleu:?} is not in [0, 1]");
+        }
+        let measures = [
+            ("train_loss", self.train_loss),
+            ("val_loss", self.val_loss),
+            ("decoder_lr", self.decoder_lr),
+            ("encoder_lr", self.encoder_lr),
+            ("samples_per_s", self.samples_per_s),
+            ("seconds", self.seconds),
+        ];
+        for (field, value) in measures {
+            if !(value.is_finite() && value >= 0.0) {
+                bail!("`{field}` must be a finite number of at least 0, got {value:?}");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where training stands. Together with the seed this is the whole random state: the batch
 /// order of epoch `e` is drawn from (seed, e) and the dropout masks of step `s` from (seed, s),
 /// so a resumed run draws exactly what the uninterrupted run would have.
@@ -100,6 +127,9 @@ impl TrainState {
             );
         }
         self.check_measures()?;
+        for (i, record) in self.history.iter().enumerate() {
+            record.check().map_err(|e| anyhow!("field `history[{i}]`: {e}"))?;
+        }
         self.check_best()
     }
 
@@ -112,7 +142,7 @@ impl TrainState {
         ];
         for (field, value) in measures {
             if !(value.is_finite() && value >= 0.0) {
-                bail!("field `{field}` must be a finite number of at least 0, got {value}");
+                bail!("field `{field}` must be a finite number of at least 0, got {value:?}");
             }
         }
         Ok(())

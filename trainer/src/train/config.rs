@@ -109,14 +109,18 @@ pub mod limits {
     /// 3.6 GB, 131 million 7.2 GB, and 238 million, within the captioning caps, failed to allocate while saving.
     /// A decoder of 512 wide layers and 10,000 words has 21 million.
     pub const MAX_TRAINED_DECODER_WEIGHTS: u64 = 1 << 26;
-    /// Most values a batch's decoding may compute (2²⁹): `batch_size` × the steps of the
+    /// Most values a batch's decoding may compute (2²⁸): `batch_size` × the steps of the
     /// longest caption allowed (`max_caption_tokens` and one) × the model's values a step and
     /// caption (its attention over every cell, its words' scores). Autodiff keeps them for the
-    /// backward pass, about 6 bytes each as measured on the steps captions actually take (3 GB
-    /// here; the bound counts every caption at the longest, so real batches take less). Within
-    /// every other cap, a batch of 4096 with attention of 8192 took 7.4 GB at its first step and
-    /// failed to allocate; the default config with 5,000 words takes 22 million.
-    pub const MAX_TRAINED_STEP_VALUES: u64 = 1 << 29;
+    /// backward pass: 6 to 12 bytes each, measured (configs just under 2²⁹ took 6.4–6.5 GB), so
+    /// at most about 3.2 GB here. Within every other cap, a batch of 4096 with attention of 8192
+    /// took 7.4 GB at its first step and failed to allocate; the default config with 5,000 words
+    /// takes 22 million.
+    pub const MAX_TRAINED_STEP_VALUES: u64 = 1 << 28;
+    /// Most input pixels a fine-tuning step runs through the encoder (2²², 64 images of
+    /// 256×256): autodiff keeps the encoder's activations too, and 64 images of 1024×1024, within
+    /// every other cap, failed to allocate at the first step (5.9 GB).
+    pub const MAX_FINE_TUNED_PIXELS: u64 = 1 << 22;
     /// Images per batch.
     pub const MAX_BATCH_SIZE: usize = 4096;
     pub const MAX_EPOCHS: usize = 100_000;
@@ -171,6 +175,12 @@ impl TrainConfig {
     /// [`limits::MAX_TRAINED_STEP_VALUES`]. Checked for a fresh run before any weight is made
     /// and for a resumed one before its first step.
     pub fn check_trainable(&self, model: &ModelConfig) -> Result<()> {
+        self.check_encoder_batch()?;
+        if self.val_beam > 1 {
+            // Validation decodes one image's beam at a time; its greedy batches are split to
+            // what the model takes at once.
+            model.check_decoding_rows(self.val_beam, "field `val_beam`")?;
+        }
         let steps = self.max_caption_tokens as u64 + 1;
         let values = model
             .step_values()
@@ -197,6 +207,22 @@ impl TrainConfig {
                  (training takes about 54 bytes a weight): lower `decoder_dim`, `embed_dim`, \
                  `attention_dim` or the vocabulary (`min_word_count`)",
                 limits::MAX_TRAINED_DECODER_WEIGHTS
+            );
+        }
+        Ok(())
+    }
+
+    /// A fine-tuning batch's pixels within [`limits::MAX_FINE_TUNED_PIXELS`] (a frozen encoder
+    /// runs once per image, a few at a time, outside the step).
+    fn check_encoder_batch(&self) -> Result<()> {
+        let side = u64::from(self.input_size);
+        let pixels = side * side * self.batch_size as u64;
+        if self.fine_tune_stages > 0 && pixels > limits::MAX_FINE_TUNED_PIXELS {
+            bail!(
+                "a fine-tuning batch of {} images of {side}×{side} is {pixels} pixels for the encoder, over \
+                 the {} it may take: lower `batch_size` or `input_size`",
+                self.batch_size,
+                limits::MAX_FINE_TUNED_PIXELS
             );
         }
         Ok(())

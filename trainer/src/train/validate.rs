@@ -52,7 +52,9 @@ impl Trainer<'_> {
                 caption: vec![],
             })
             .collect();
-        for chunk in images.chunks(self.config.batch_size) {
+        // Greedy decoding decodes a chunk's images together: no more than the model takes.
+        let at_once = self.config.batch_size.min(self.model_config.images_at_once(true));
+        for chunk in images.chunks(at_once) {
             let pairs: Vec<&Pair> = chunk.iter().collect();
             let batch = self.make_batch_images(&pairs)?;
             let encoded = encode_input(eval, batch);
