@@ -151,7 +151,8 @@ async function openModel(url, control, limit) {
   return response;
 }
 
-/** Fetches a same-origin URL, reporting bytes / total as they arrive; resolves with a Blob.
+/** Fetches a same-origin URL, reporting bytes / total as they arrive; resolves with a Blob and
+ * the answer's version (its ETag, else Last-Modified; "" without either).
  * Stops the download, with an error that says why, when the server promises or sends more than
  * a model may have, when nothing arrives for STALL_SECONDS, or when `signal` aborts (another
  * model was asked for). */
@@ -180,7 +181,8 @@ async function fetchWithProgress(url, signal) {
     control.signal.throwIfAborted();
     els.status.dataset.downloaded = String(received);
     // A Blob: the browser keeps its bytes outside the page, and the worker reads them.
-    return new Blob(chunks);
+    const version = response.headers.get("ETag") ?? response.headers.get("Last-Modified") ?? "";
+    return { blob: new Blob(chunks), version };
   } catch (err) {
     const reason = control.signal.aborted ? control.signal.reason : err;
     control.stop(reason);
@@ -244,7 +246,8 @@ async function loadModel(bytes, label) {
 }
 
 let downloading = null; // the AbortController of the model download under way
-let fromUrl = null; // { url, blob }: the last model loaded by URL, kept for offline use once it has loaded
+let fromUrl = null; // { url, blob, version }: the last model loaded by URL, kept for offline use once it has loaded
+const askedModels = new Set(); // every model URL asked for: the offline cache keeps only those that loaded
 let asked = 0; // models asked for: a failed ?model= falls back to the default only if no other was
 
 /** Stops the model download under way, if any: another model was asked for. */
@@ -261,11 +264,12 @@ async function loadModelFromUrl(url) {
     );
   }
   supersedeDownload();
+  askedModels.add(url.href);
   const download = (downloading = new AbortController());
-  const bytes = await fetchWithProgress(url, download.signal);
+  const { blob, version } = await fetchWithProgress(url, download.signal);
   if (downloading === download) downloading = null;
-  await loadModel(bytes, fileName(url));
-  fromUrl = { url, blob: bytes };
+  await loadModel(blob, fileName(url));
+  fromUrl = { url, blob, version };
 }
 
 /** The last part of `url`'s path as it was written (a malformed escape is shown as it is). */
@@ -565,7 +569,8 @@ async function captionsIdle() {
 /** Puts what the page and its workers loaded into this build's cache, then says so on the page
  * (`data-offline` on <html> names the cache): until then, going offline could miss a file. */
 async function keepOffline() {
-  await keepForOffline({ extra: await client.workerFiles(), idle: captionsIdle, model: fromUrl, defaultModel: DEFAULT_MODEL });
+  const files = { extra: await client.workerFiles(), skip: askedModels, idle: captionsIdle };
+  await keepForOffline({ ...files, model: fromUrl, defaultModel: DEFAULT_MODEL });
   document.documentElement.dataset.offline = CACHE;
 }
 

@@ -43,15 +43,16 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined, {
 
 /** Adds what the page loaded to this build's cache: the page itself, its scripts, styles and
  * `extra`, the files only its workers loaded (the browser's HTTP cache answers "not modified",
- * so nothing is downloaded again), and `model` ({ url, blob }: the model in use, from the bytes
- * the page holds), keeping besides it only `defaultModel` and, while the default is in use, the
- * last other model kept. Before each file it awaits `idle()`, so that work the user waits for
- * goes first. */
-export async function keepForOffline({ extra = [], idle = async () => {}, model = null, defaultModel } = {}) {
+ * so nothing is downloaded again), but none of the URLs in `skip` (the models asked for, which
+ * only `model` stands for); and `model` ({ url, blob, version }: the model in use, from the
+ * bytes the page holds), keeping besides it only `defaultModel` and, while the default is in
+ * use, the last other model kept. Before each file it awaits `idle()`, so that work the user
+ * waits for goes first. */
+export async function keepForOffline({ extra = [], skip = new Set(), idle = async () => {}, model = null, defaultModel } = {}) {
   const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
   const ours = loaded.filter((url) => {
     const parsed = new URL(url);
-    return parsed.origin === location.origin && parsed.protocol.startsWith("http") && !isModel(parsed);
+    return parsed.origin === location.origin && parsed.protocol.startsWith("http") && !skip.has(parsed.href);
   });
   const cache = await caches.open(CACHE);
   for (const url of new Set(ours)) {
@@ -64,21 +65,23 @@ export async function keepForOffline({ extra = [], idle = async () => {}, model 
   }
 }
 
-/** Puts `model` into `cache` unless it holds it, then deletes the other models but the default
- * and, while the default is in use, the one kept last (Cache Storage lists in order of putting). */
-async function keepModel(cache, { url, blob }, defaultHref) {
-  const href = new URL(url).href;
-  // The same size: the same file (a new one under the old URL replaces it).
-  const held = await cache.match(href);
-  if (Number(held?.headers.get("Content-Length")) !== blob.size) {
-    const headers = { "Content-Type": "application/octet-stream", "Content-Length": String(blob.size) };
-    await cache.put(href, new Response(blob, { headers }));
-  }
-  const others = (await cache.keys()).filter((request) => isModel(new URL(request.url)) && ![href, defaultHref].includes(request.url));
-  const kept = href === defaultHref ? others.slice(-1) : [];
-  await Promise.all(others.filter((request) => !kept.includes(request)).map((request) => cache.delete(request)));
-}
+/** Marks a cached answer as a model (whatever its URL), and says which file it holds. */
+const MODEL_HEADER = "X-Glimpse-Model";
 
-function isModel(url) {
-  return url.pathname.endsWith(".safetensors");
+/** Puts `model` into `cache` unless it holds that file, after deleting the other models but
+ * the default and, while the default is in use, the one kept last (Cache Storage lists in order
+ * of putting): deleting first leaves room under a full quota. */
+async function keepModel(cache, { url, blob, version }, defaultHref) {
+  const href = new URL(url).href;
+  const kept = `${blob.size} ${version}`; // the same size and version: the same file
+  const others = [];
+  for (const request of await cache.keys()) {
+    if (request.url === href || request.url === defaultHref) continue;
+    if ((await cache.match(request))?.headers.has(MODEL_HEADER)) others.push(request);
+  }
+  const spared = href === defaultHref ? others.slice(-1) : [];
+  await Promise.all(others.filter((request) => !spared.includes(request)).map((request) => cache.delete(request)));
+  if ((await cache.match(href))?.headers.get(MODEL_HEADER) === kept) return;
+  const headers = { "Content-Type": "application/octet-stream", "Content-Length": String(blob.size), [MODEL_HEADER]: kept };
+  await cache.put(href, new Response(blob, { headers }));
 }

@@ -318,7 +318,7 @@ fn a_batch_whose_decoding_is_too_large_to_train_is_refused_at_the_start() {
     fails_with(
         &args,
         "`batch_size` 4096 × 31 steps × 33615 a caption and step: the attention over 4 cells of \
-         `attention_dim` 8192, and 47 words); Glimpse trains at most 268435456",
+         `attention_dim` 8192, and 47 words); Glimpse trains at most 536870912",
     );
     assert!(!run.join("steps.csv").exists());
 }
@@ -331,7 +331,7 @@ fn an_encoder_batch_or_validation_beam_too_large_to_train_is_refused_at_the_star
     for (overrides, expected) in [
         (
             serde_json::json!({"fine_tune_stages": 1, "input_size": 1024, "batch_size": 64}),
-            "a fine-tuning batch of 64 images of 1024×1024 is 67108864 pixels for the encoder, over the 4194304",
+            "a fine-tuning batch of 64 images of 1024×1024 is 67108864 pixels for the encoder, over the 16777216",
         ),
         (
             serde_json::json!({"val_beam": 64, "input_size": 1024, "attention_dim": 8192}),

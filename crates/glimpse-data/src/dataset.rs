@@ -13,7 +13,6 @@
 //! When more than `max_bad_fraction` of the captions or images are bad the load fails, because
 //! that many problems mean a wrong folder or a broken download, not a few stray rows.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -113,7 +112,7 @@ impl Dataset {
         options: &LoadOptions,
     ) -> Result<()> {
         let mut tally = Tally::default();
-        let mut files = HashMap::new(); // FileId → the name it was first listed under
+        let mut files: HashMap<FileId, String> = HashMap::new(); // each kept photo → its name
         for (name, (split, relative)) in assignments {
             let Some(captions) = table.get(&name) else {
                 self.problems
@@ -125,7 +124,8 @@ impl Dataset {
                 tally.images_bad += 1;
                 continue;
             };
-            if let Some(first) = file_id(&path).and_then(|id| first_name(&mut files, id, &name)) {
+            let id = file_id(&path);
+            if let Some(first) = id.as_ref().and_then(|id| files.get(id)) {
                 // `x.jpg` and `./x.jpg` (or a link) put one photo into two splits, unreported.
                 self.problems.note(format!(
                     "{name}: the same file as {first} (one photo under two names); skipped"
@@ -153,6 +153,11 @@ impl Dataset {
                 self.problems
                     .note(format!("{}: no usable caption; skipped", sample.name));
                 continue;
+            }
+            // Recorded once kept: a name all of whose captions are unusable leaves the photo to
+            // its next name.
+            if let Some(id) = id {
+                files.insert(id, sample.name.clone());
             }
             self.splits.entry(split).or_default().push(sample);
         }
@@ -359,17 +364,6 @@ impl Tally {
             );
         }
         Ok(())
-    }
-}
-
-/// The name file `id` was first listed under, if it was; else records it under `name`.
-fn first_name<'a>(files: &'a mut HashMap<FileId, String>, id: FileId, name: &str) -> Option<&'a str> {
-    match files.entry(id) {
-        Entry::Occupied(first) => Some(first.into_mut().as_str()),
-        Entry::Vacant(slot) => {
-            slot.insert(name.to_string());
-            None
-        }
     }
 }
 

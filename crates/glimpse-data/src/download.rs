@@ -479,25 +479,25 @@ impl Job<'_> {
                 human(self.file.max_bytes),
                 self.discard()
             )),
-            BodyError::Stalled { in_window } => DownloadError::Fatal(anyhow!(
-                "{label}: stalled: {url} sent {in_window} bytes in the last {} s, under the {} a download must bring in that time ({total} bytes in all); {}",
-                self.stall.window.as_secs_f64(),
-                human(self.stall.min_bytes),
-                self.after_stall(resumable)
-            )),
+            BodyError::Stalled { in_window } => {
+                let stalled = format!(
+                    "stalled: {url} sent {in_window} bytes in the last {} s, under the {} a download must bring in that time ({total} bytes in all)",
+                    self.stall.window.as_secs_f64(),
+                    human(self.stall.min_bytes)
+                );
+                // A network's pause mid-archive is resumed from the bytes kept, as a dropped
+                // connection is; a server that cannot continue has its bytes removed.
+                match resumable {
+                    true => DownloadError::Retryable(stalled),
+                    false => DownloadError::Fatal(anyhow!("{label}: {stalled}; {}", self.after_stall())),
+                }
+            }
         }
     }
 
-    /// Keeps a stalled download's bytes when the server can continue them, else removes them.
-    fn after_stall(&self, resumable: bool) -> String {
-        if resumable {
-            format!(
-                "kept in {}: run again to continue from there",
-                shown(self.partial)
-            )
-        } else {
-            format!("{}, as this server cannot continue a download", self.discard())
-        }
+    /// Removes a stalled download's bytes, which a server that cannot continue them cannot use.
+    fn after_stall(&self) -> String {
+        format!("{}, as this server cannot continue a download", self.discard())
     }
 
     /// Removes the partial file and its version; what became of them, for a message.

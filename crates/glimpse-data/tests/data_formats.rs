@@ -405,11 +405,21 @@ fn one_photo_under_two_names_is_one_sample() {
         format!(".//{}", good[0]),
         "link.jpg".to_string(),
     ];
+    // A name whose only caption is unusable (the sample is dropped) leaves the photo to its next
+    // name: it once took the photo with it.
     let csv: String = std::iter::once("image,caption\n".to_string())
         .chain(good.iter().chain(&aliases).map(|n| format!("{n},a dog runs\n")))
+        .chain(std::iter::once(format!("./{},\u{1}\n", good[3])))
         .collect();
     fs::write(root.join("captions.txt"), csv).unwrap();
     let kaggle = Dataset::load(&root, &LoadOptions::default()).unwrap();
+    assert!(
+        kaggle
+            .splits
+            .values()
+            .flatten()
+            .any(|sample| sample.name == good[3])
+    );
     fs::remove_file(root.join("captions.txt")).unwrap();
     let mut images: Vec<serde_json::Value> = good
         .iter()

@@ -77,7 +77,12 @@ pub fn occlusion_test<'a>(
             inputs.push(image_to_input(&hide(&case.photo, &elsewhere, fill), preprocess));
             words.push((kind, value));
         }
-        let captions = pollster::block_on(captioner.caption_inputs(&inputs, options))?;
+        // Two inputs a word: in chunks of what the model takes at once (a 1024-pixel model
+        // failed on a caption naming three colours or shapes).
+        let mut captions = Vec::with_capacity(inputs.len());
+        for chunk in inputs.chunks(captioner.images_at_once(&options)) {
+            captions.extend(pollster::block_on(captioner.caption_inputs(chunk, options))?);
+        }
         for ((kind, value), pair) in words.iter().zip(captions.chunks(2)) {
             tested += 1;
             removed_hidden += usize::from(!names(&pair[0], kind, value));

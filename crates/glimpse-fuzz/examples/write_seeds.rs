@@ -204,7 +204,7 @@ fn dataset_seeds() -> Inputs {
 
 /// Session 43's: what the first three left out: a synth sidecar with boxes, Windows line ends
 /// and a byte-order mark, quoted Kaggle fields, the default split (no split files), and COCO's
-/// Karpathy layout with subfolders and non-ASCII captions.
+/// Karpathy layout with subfolders and non-ASCII captions. Each loads (the replay test checks).
 fn later_dataset_seeds(splits: &str) -> Inputs {
     let object = |shape: &str, bbox: [u32; 4]| {
         format!("{{\"shape\":\"{shape}\",\"color\":\"red\",\"size\":\"small\",\"box\":{bbox:?}}}")
@@ -225,21 +225,24 @@ fn later_dataset_seeds(splits: &str) -> Inputs {
          3.jpg,a red square\n4.jpg,a red circle\n{splits}\0{{\"seed\":7,\"width\":224,\"height\":224,\"images\":[{}]}}",
         synth_images.join(",")
     );
-    let windows = "\0\u{feff}image,caption\r\n0.jpg,\"A dog \"\"Rex\"\" runs, fast\"\r\n1.jpg,\"Two\r\nlines\"\r\n\
-                   2.jpg,  spaces  around  \r\n3.jpg,\r\n4.jpg,A hat\r\n\r\n";
-    let token = "\u{1}\u{feff}0.jpg#0\tA dog .\r\n0.jpg#4\tA brown dog\r\n1.jpg#0\tA cat\r\n2.jpg\tTwo men\r\n\
+    let windows = format!(
+        "\0\u{feff}image,caption\r\n0.jpg,\"A dog \"\"Rex\"\" runs, fast\"\r\n1.jpg,\"A cat, two\"\r\n\
+         2.jpg,  spaces  around  \r\n3.jpg,A ball\r\n4.jpg,A hat\r\n\r\n{}",
+        splits.replace('\n', "\r\n")
+    );
+    let token = "\u{1}\u{feff}0.jpg#0\tA dog .\r\n0.jpg#4\tA brown dog\r\n1.jpg#0\tA cat\r\n2.jpg#0\tTwo men\r\n\
                  3.jpg#0\tA ball\r\n4.jpg#0\tA hat\r\n\x000.jpg\r\n1.jpg\r\n\r\n2.jpg\x003.jpg\r\n\x004.jpg";
     let default_split =
         "\0image,caption\n0.jpg,A dog\n1.jpg,A cat\n2.jpg,Two men\n3.jpg,A ball\n4.jpg,A hat\n";
     let coco = "\u{2}{\"dataset\":\"coco\",\"images\":[\
         {\"filepath\":\"Images\",\"filename\":\"0.jpg\",\"split\":\"restval\",\"sentences\":[{\"raw\":\"Un chien court .\",\"tokens\":[\"un\",\"chien\"]}]},\
         {\"filepath\":\"Images\",\"filename\":\"1.jpg\",\"split\":\"train\",\"sentences\":[{\"raw\":\"Ein Hund läuft über die Straße\"}]},\
-        {\"filepath\":\"Images\",\"filename\":\"2.jpg\",\"split\":\"val\",\"sentences\":[{\"raw\":\"\\u732b\\u304c\\u5ea7\\u308b\"}]},\
-        {\"filepath\":\"Images\",\"filename\":\"3.jpg\",\"split\":\"test\",\"sentences\":[{\"raw\":\"A ball\"},{\"raw\":\"\"}]},\
-        {\"filepath\":\"Images\",\"filename\":\"4.jpg\",\"split\":\"test\",\"sentences\":[]}]}";
+        {\"filepath\":\"Images\",\"filename\":\"2.jpg\",\"split\":\"train\",\"sentences\":[{\"raw\":\"\\u732b\\u304c\\u5ea7\\u308b\"}]},\
+        {\"filepath\":\"Images\",\"filename\":\"3.jpg\",\"split\":\"val\",\"sentences\":[{\"raw\":\"A ball\"},{\"raw\":\"A red ball\"}]},\
+        {\"filepath\":\"Images\",\"filename\":\"4.jpg\",\"split\":\"test\",\"sentences\":[{\"raw\":\"A hat\"}]}]}";
     vec![
         ("kaggle-synth".into(), synth.into_bytes()),
-        ("kaggle-windows".into(), windows.as_bytes().to_vec()),
+        ("kaggle-windows".into(), windows.into_bytes()),
         ("flickr8k-windows".into(), token.as_bytes().to_vec()),
         ("kaggle-default-split".into(), default_split.as_bytes().to_vec()),
         ("karpathy-coco".into(), coco.as_bytes().to_vec()),

@@ -109,18 +109,18 @@ pub mod limits {
     /// 3.6 GB, 131 million 7.2 GB, and 238 million, within the captioning caps, failed to allocate while saving.
     /// A decoder of 512 wide layers and 10,000 words has 21 million.
     pub const MAX_TRAINED_DECODER_WEIGHTS: u64 = 1 << 26;
-    /// Most values a batch's decoding may compute (2²⁸): `batch_size` × the steps of the
+    /// Most values a batch's decoding may compute (2²⁹): `batch_size` × the steps of the
     /// longest caption allowed (`max_caption_tokens` and one) × the model's values a step and
     /// caption (its attention over every cell, its words' scores). Autodiff keeps them for the
-    /// backward pass: 6 to 12 bytes each, measured (configs just under 2²⁹ took 6.4–6.5 GB), so
-    /// at most about 3.2 GB here. Within every other cap, a batch of 4096 with attention of 8192
-    /// took 7.4 GB at its first step and failed to allocate; the default config with 5,000 words
-    /// takes 22 million.
-    pub const MAX_TRAINED_STEP_VALUES: u64 = 1 << 28;
-    /// Most input pixels a fine-tuning step runs through the encoder (2²², 64 images of
-    /// 256×256): autodiff keeps the encoder's activations too, and 64 images of 1024×1024, within
-    /// every other cap, failed to allocate at the first step (5.9 GB).
-    pub const MAX_FINE_TUNED_PIXELS: u64 = 1 << 22;
+    /// backward pass: 6 to 12 bytes each, measured (configs just under the cap took 6.4–6.5 GB,
+    /// under the 8 GB the hostile campaign allows). Within every other cap, a batch of 4096 with
+    /// attention of 8192 took 7.4 GB at its first step and failed to allocate; the default config
+    /// with 5,000 words takes 22 million, and with 10,000 words at a batch of 512, 427 million.
+    pub const MAX_TRAINED_STEP_VALUES: u64 = 1 << 29;
+    /// Most input pixels a fine-tuning step runs through the encoder, over all devices (2²⁴,
+    /// 334 images of 224×224): autodiff keeps the encoder's activations too, and 64 images of
+    /// 1024×1024 (2²⁶ pixels), within every other cap, failed to allocate at the first step.
+    pub const MAX_FINE_TUNED_PIXELS: u64 = 1 << 24;
     /// Images per batch.
     pub const MAX_BATCH_SIZE: usize = 4096;
     pub const MAX_EPOCHS: usize = 100_000;
@@ -190,7 +190,7 @@ impl TrainConfig {
             bail!(
                 "a batch would decode {values} values (`batch_size` {} × {steps} steps × {} a caption \
                  and step: the attention over {} cells of `attention_dim` {}, and {} words); Glimpse \
-                 trains at most {} (about 6 bytes each): lower `batch_size`, `attention_dim`, \
+                 trains at most {} (6 to 12 bytes each): lower `batch_size`, `attention_dim`, \
                  `max_caption_tokens`, `input_size` or the vocabulary (`min_word_count`)",
                 self.batch_size,
                 model.step_values(),
