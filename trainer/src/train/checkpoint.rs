@@ -49,21 +49,25 @@ impl EpochRecord {
         if let Some(bleu) = self.bleu.iter().find(|b| !(0.0..=1.0).contains(*b)) {
             bail!("a BLEU score of {bleu:?} is not in [0, 1]");
         }
-        let measures = [
+        check_measures(&[
             ("train_loss", self.train_loss),
             ("val_loss", self.val_loss),
             ("decoder_lr", self.decoder_lr),
             ("encoder_lr", self.encoder_lr),
             ("samples_per_s", self.samples_per_s),
             ("seconds", self.seconds),
-        ];
-        for (field, value) in measures {
-            if !(value.is_finite() && value >= 0.0) {
-                bail!("`{field}` must be a finite number of at least 0, got {value:?}");
-            }
-        }
-        Ok(())
+        ])
     }
+}
+
+/// Sums, rates and times: each finite and not negative.
+fn check_measures(measures: &[(&str, f64)]) -> Result<()> {
+    for &(field, value) in measures {
+        if !(value.is_finite() && value >= 0.0) {
+            bail!("field `{field}` must be a finite number of at least 0, got {value:?}");
+        }
+    }
+    Ok(())
 }
 
 /// Where training stands. Together with the seed this is the whole random state: the batch
@@ -126,26 +130,15 @@ impl TrainState {
                 config.batch_size
             );
         }
-        self.check_measures()?;
+        check_measures(&[
+            ("epoch_loss_sum", self.epoch_loss_sum),
+            ("epoch_seconds", self.epoch_seconds),
+            ("train_seconds", self.train_seconds),
+        ])?;
         for (i, record) in self.history.iter().enumerate() {
             record.check().map_err(|e| anyhow!("field `history[{i}]`: {e}"))?;
         }
         self.check_best()
-    }
-
-    /// Sums and times: finite and not negative.
-    fn check_measures(&self) -> Result<()> {
-        let measures = [
-            ("epoch_loss_sum", self.epoch_loss_sum),
-            ("epoch_seconds", self.epoch_seconds),
-            ("train_seconds", self.train_seconds),
-        ];
-        for (field, value) in measures {
-            if !(value.is_finite() && value >= 0.0) {
-                bail!("field `{field}` must be a finite number of at least 0, got {value:?}");
-            }
-        }
-        Ok(())
     }
 
     /// The best score so far: a BLEU-4 in [0, 1] of one of the epochs done, or none yet.
