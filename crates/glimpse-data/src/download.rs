@@ -291,7 +291,7 @@ fn download_with_retries(file: &RemoteFile, partial: &Path, stall: StallRule) ->
                 std::thread::sleep(Duration::from_millis(200 * attempt as u64));
             }
             Err(DownloadError::Retryable(message)) => bail!(
-                "{}: {message}; gave up after {RETRIES} retries; run again to resume from the {} bytes kept in {}",
+                "{}: {message}; gave up after {RETRIES} retries; run again: it resumes from the {} bytes kept in {} where the server names a version of the file (an ETag or Last-Modified), else starts afresh",
                 file.path,
                 fs::metadata(partial).map(|m| m.len()).unwrap_or(0),
                 shown(partial)

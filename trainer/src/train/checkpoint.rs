@@ -41,8 +41,9 @@ pub struct EpochRecord {
 
 impl EpochRecord {
     /// What `metrics.csv` and the loss figure are drawn from: an edited record printed numbers of
-    /// 309 digits and put NaN coordinates into `loss.svg`.
-    fn check(&self) -> Result<()> {
+    /// 309 digits and put NaN coordinates into `loss.svg`. Checked when a record is made too, so
+    /// that no run writes a checkpoint its resume would refuse.
+    pub(super) fn check(&self) -> Result<()> {
         if self.epoch as u64 > MAX_STEP || self.step > MAX_STEP {
             bail!("epoch {} or step {} is past any run", self.epoch, self.step);
         }

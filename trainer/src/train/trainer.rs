@@ -227,6 +227,10 @@ impl Trainer<'_> {
             samples_per_s: self.state.epoch_samples as f64 / seconds.max(1e-9),
             seconds,
         };
+        // A validation loss that overflowed stops the run as a training loss would.
+        record
+            .check()
+            .with_context(|| format!("epoch {}'s results", epoch + 1))?;
         println!(
             "epoch {}/{}: train loss {:.4}, val loss {:.4}, val BLEU-4 {:.4} (BLEU-1 {:.4}), {:.0} samples/s",
             epoch + 1,
