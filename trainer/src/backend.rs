@@ -55,6 +55,12 @@ impl Backend {
         }
     }
 
+    /// Whether a training step's tensors live in the host's memory (the CPU backend), which
+    /// [`crate::memory::limit`] reads; a GPU's own memory is not reported.
+    pub fn steps_in_host_memory(self) -> bool {
+        self == Backend::Flex
+    }
+
     /// Greedy decoding's steps between two readbacks: every step on the CPU, where a readback
     /// costs nothing; a few on a GPU, where each is a round trip.
     pub fn steps_per_readback(self) -> usize {

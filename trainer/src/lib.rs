@@ -17,6 +17,7 @@
 //!     resume: false,
 //!     devices: Backend::Flex.devices(1)?,
 //!     backend_name: "flex",
+//!     memory: glimpse::memory::limit(), // the host's: the CPU backend keeps a step there
 //!     checkpoint_every: 200,
 //!     max_steps: None,
 //! };

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use glimpse::backend::{Backend, MAX_DEVICES};
+use glimpse::memory;
 use glimpse::train::config::TrainConfig;
 use glimpse::train::{self, TrainOutcome, TrainRequest};
 
@@ -86,6 +87,7 @@ pub fn run(args: TrainArgs) -> Result<Exit> {
         resume: args.resume.is_some(),
         devices: args.backend.devices(args.devices)?,
         backend_name: args.backend.name(),
+        memory: args.backend.steps_in_host_memory().then(memory::limit).flatten(),
         checkpoint_every: args.checkpoint_every,
         max_steps: args.max_steps,
     };

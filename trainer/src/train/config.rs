@@ -10,6 +10,8 @@ use glimpse_model::generate::MAX_LENGTH;
 use glimpse_model::{Decoding, GenerateOptions};
 use serde::{Deserialize, Serialize};
 
+use super::footprint::{BYTES_PER_DECODING_VALUE, BYTES_PER_TRAINED_WEIGHT, Footprint, StepBudget};
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -103,8 +105,11 @@ impl Default for TrainConfig {
 /// The largest values a training config may hold: far above any useful run, low enough that no
 /// product of them overflows or asks for an impossible allocation before training starts.
 pub mod limits {
+    #[allow(unused_imports)] // for the docs' links
+    use super::{BYTES_PER_DECODING_VALUE, BYTES_PER_TRAINED_WEIGHT};
+
     /// Most weights of a decoder that is trained (2²⁶, 67 million; captioning takes up to 2²⁸).
-    /// A step and a checkpoint take about 54 bytes a weight (the weights, their gradients,
+    /// A step and a checkpoint take about [`BYTES_PER_TRAINED_WEIGHT`] bytes a weight (the weights, their gradients,
     /// Adam's two moments, the autodiff graph's and the checkpoint's copies): 67 million took
     /// 3.6 GB, 131 million 7.2 GB, and 238 million, within the captioning caps, failed to allocate while saving.
     /// A decoder of 512 wide layers and 10,000 words has 21 million.
@@ -112,7 +117,7 @@ pub mod limits {
     /// Most values a batch's decoding may compute (2²⁹): `batch_size` × the steps of the
     /// longest caption allowed (`max_caption_tokens` and one) × the model's values a step and
     /// caption (its attention over every cell, its words' scores). Autodiff keeps them for the
-    /// backward pass: 6 to 12 bytes each, measured (configs just under the cap took 6.4–6.5 GB,
+    /// backward pass: 6 to [`BYTES_PER_DECODING_VALUE`] bytes each, measured (configs just under the cap took 6.4–6.5 GB,
     /// under the 8 GB the hostile campaign allows). Within every other cap, a batch of 4096 with
     /// attention of 8192 took 7.4 GB at its first step and failed to allocate; the default config
     /// with 5,000 words takes 22 million, and with 10,000 words at a batch of 512, 427 million.
@@ -129,9 +134,6 @@ pub mod limits {
     pub const MAX_INPUT_SIZE: u32 = 1024;
     /// Embedding, attention and LSTM sizes.
     pub const MAX_LAYER_DIM: usize = 16_384;
-    /// Encoder stages: ResNet's stem and layer1–4; MobileNetV2's features.0–18.
-    pub const RESNET_STAGES: usize = 5;
-    pub const MOBILENET_V2_STAGES: usize = 19;
 }
 
 impl TrainConfig {
@@ -170,11 +172,12 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Whether `model` is small enough to train with this config: its decoder within
-    /// [`limits::MAX_TRAINED_DECODER_WEIGHTS`] and a batch's decoding within
-    /// [`limits::MAX_TRAINED_STEP_VALUES`]. Checked for a fresh run before any weight is made
-    /// and for a resumed one before its first step.
-    pub fn check_trainable(&self, model: &ModelConfig) -> Result<()> {
+    /// Whether `model` is small enough to train with this config within `budget`: its decoder
+    /// within [`limits::MAX_TRAINED_DECODER_WEIGHTS`], a batch's decoding within
+    /// [`limits::MAX_TRAINED_STEP_VALUES`], and a step's estimated peak ([`Footprint`]) within
+    /// the budget's memory. Checked for a fresh run before the decoder's weights are made and
+    /// for a resumed one before its first step.
+    pub fn check_trainable(&self, model: &ModelConfig, budget: &StepBudget) -> Result<()> {
         self.check_encoder_batch()?;
         if self.val_beam > 1 {
             // Validation decodes one image's beam at a time; its greedy batches are split to
@@ -190,26 +193,28 @@ impl TrainConfig {
             bail!(
                 "a batch would decode {values} values (`batch_size` {} × {steps} steps × {} a caption \
                  and step: the attention over {} cells of `attention_dim` {}, and {} words); Glimpse \
-                 trains at most {} (6 to 12 bytes each): lower `batch_size`, `attention_dim`, \
+                 trains at most {} (up to {} bytes each): lower `batch_size`, `attention_dim`, \
                  `max_caption_tokens`, `input_size` or the vocabulary (`min_word_count`)",
                 self.batch_size,
                 model.step_values(),
                 model.positions(),
                 model.attention.dim,
                 model.decoder.vocab_size,
-                limits::MAX_TRAINED_STEP_VALUES
+                limits::MAX_TRAINED_STEP_VALUES,
+                BYTES_PER_DECODING_VALUE
             );
         }
         let weights = model.decoder_weights();
         if weights > limits::MAX_TRAINED_DECODER_WEIGHTS {
             bail!(
                 "the decoder would have {weights} weights; Glimpse trains decoders of at most {} \
-                 (training takes about 54 bytes a weight): lower `decoder_dim`, `embed_dim`, \
+                 (training takes about {} bytes a weight): lower `decoder_dim`, `embed_dim`, \
                  `attention_dim` or the vocabulary (`min_word_count`)",
-                limits::MAX_TRAINED_DECODER_WEIGHTS
+                limits::MAX_TRAINED_DECODER_WEIGHTS,
+                BYTES_PER_TRAINED_WEIGHT
             );
         }
-        Ok(())
+        Footprint::of(self, model, budget.devices).check(budget.memory)
     }
 
     /// A fine-tuning batch's pixels within [`limits::MAX_FINE_TUNED_PIXELS`] (a frozen encoder
@@ -253,10 +258,7 @@ impl TrainConfig {
                 self.input_size
             );
         }
-        let stages = match arch {
-            EncoderArch::MobilenetV2 => limits::MOBILENET_V2_STAGES,
-            _ => limits::RESNET_STAGES,
-        };
+        let stages = arch.stages();
         if self.fine_tune_stages > stages {
             bail!(
                 "field `fine_tune_stages`: {} has only {stages} stages, got {}",

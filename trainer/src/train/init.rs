@@ -6,18 +6,21 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_import::{FreshDecoder, infer_encoder, read_checkpoint, torchvision_encoder};
+use glimpse_model::encoder::encoder_stage;
 use glimpse_model::{
     CaptionModel, EncoderConfig, ModelConfig, PreprocessConfig, TensorMap, Vocabulary, quantize,
 };
 
 use super::config::TrainConfig;
+use super::footprint::StepBudget;
 
-/// (model config, weights) for a new run over `vocab`. The weights are those
+/// (model config, weights) for a new run over `vocab` within `budget`. The weights are those
 /// `glimpse import torch --encoder FILE --seed S` gives for the same file and seed.
 pub fn initial_model(
     config: &TrainConfig,
     vocab: &Vocabulary,
     device: &Device,
+    budget: &StepBudget,
 ) -> Result<(ModelConfig, TensorMap)> {
     let decoder = fresh_decoder(config);
     let preprocess = PreprocessConfig {
@@ -31,13 +34,13 @@ pub fn initial_model(
             pooled_grid: None,
         };
         let model_config = decoder.model_config(encoder, preprocess, vocab.len());
-        config.check_trainable(&model_config)?;
+        config.check_trainable(&model_config, budget)?;
         let weights = decoder.initial_weights(&model_config, device)?;
         return Ok((model_config, int8_encoder(config, weights)));
     };
     let (encoder, mut weights) = pretrained_encoder(path, config, device)?;
     let model_config = decoder.model_config(encoder, preprocess, vocab.len());
-    config.check_trainable(&model_config)?;
+    config.check_trainable(&model_config, budget)?;
     weights.extend(decoder.decoder_weights(&model_config, device)?);
     let weights = int8_encoder(config, weights);
     weights.check_finite()?;
@@ -103,22 +106,6 @@ fn int8_encoder(config: &TrainConfig, weights: TensorMap) -> TensorMap {
             false => (name, tensor),
         })
         .collect()
-}
-
-/// The encoder stage a parameter belongs to and how many stages the encoder has, for
-/// fine-tuning the last N: ResNet's stem is stage 0 and `layerK` stage K (5 in all);
-/// MobileNetV2's `features.K` is stage K (19 in all).
-pub fn encoder_stage(name: &str) -> Option<(usize, usize)> {
-    let rest = name.strip_prefix("encoder.")?;
-    if let Some(rest) = rest.strip_prefix("features.") {
-        let index = rest.split('.').next()?.parse().ok()?;
-        return Some((index, 19));
-    }
-    if let Some(rest) = rest.strip_prefix("layer") {
-        let index = rest.split('.').next()?.parse().ok()?;
-        return Some((index, 5));
-    }
-    Some((0, 5))
 }
 
 /// Whether `name` is trained when the last `stages` encoder stages are fine-tuned.

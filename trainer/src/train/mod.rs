@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod curves;
 pub mod features;
+pub mod footprint;
 pub mod init;
 pub mod loss;
 mod optimizer_state;
@@ -33,6 +34,9 @@ use burn::tensor::Device;
 
 use checkpoint::TrainState;
 use config::TrainConfig;
+use footprint::StepBudget;
+
+use crate::memory::MemoryLimit;
 
 pub use run::run;
 
@@ -57,6 +61,10 @@ pub struct TrainRequest {
     pub devices: Vec<Device>,
     /// The backend's name, for messages ("flex", "wgpu", …).
     pub backend_name: &'static str,
+    /// The memory a training step may take, read before anything is loaded
+    /// ([`crate::memory::limit`]); `None` leaves it unchecked (a GPU's own memory, which no
+    /// backend reports).
+    pub memory: Option<MemoryLimit>,
     /// Save `last.safetensors` every this many steps as well as after every epoch (0: epochs only).
     pub checkpoint_every: u64,
     /// Stop (saving a checkpoint) after this many steps in all; for benchmarks and tests.
@@ -64,6 +72,14 @@ pub struct TrainRequest {
 }
 
 impl TrainRequest {
+    /// What a step of this run may use.
+    fn budget(&self) -> StepBudget {
+        StepBudget {
+            devices: self.devices.len(),
+            memory: self.memory,
+        }
+    }
+
     fn first_device(&self) -> Result<&Device> {
         self.devices
             .first()

@@ -19,6 +19,7 @@ use super::batch::Examples;
 use super::checkpoint::{Checkpoint, TrainState};
 use super::config::TrainConfig;
 use super::features::FeatureCache;
+use super::footprint::{Footprint, StepBudget};
 use super::init;
 use super::optimizer_state;
 use super::records::Records;
@@ -38,10 +39,13 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         println!("{}: this run has already finished", shown(&request.run));
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
+    let before = request.budget().held();
     let mut dataset = setup.load_dataset()?;
+    // The dataset stays loaded through the run: a step has what is left.
+    let budget = request.budget().less_since(before);
     let start = match resumed {
-        Some(checkpoint) => Start::resumed(checkpoint),
-        None => setup.new_start(&dataset)?,
+        Some(checkpoint) => Start::resumed(checkpoint, &budget, &request.run)?,
+        None => setup.new_start(&dataset, &budget)?,
     };
     setup.print_model(&start);
     let devices = setup.devices()?;
@@ -113,7 +117,16 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
         checkpoint
             .train_config
             .validate()
-            .and_then(|()| checkpoint.train_config.check_trainable(&checkpoint.model_config))
+            .and_then(|()| {
+                // Memory is checked once the dataset is loaded (Start::resumed).
+                let budget = StepBudget {
+                    memory: None,
+                    ..request.budget()
+                };
+                checkpoint
+                    .train_config
+                    .check_trainable(&checkpoint.model_config, &budget)
+            })
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
         checkpoint
             .state
@@ -155,8 +168,12 @@ struct Resumed {
 }
 
 impl Start {
-    fn resumed(checkpoint: Checkpoint) -> Start {
-        Start {
+    /// The checkpoint's run, if a step fits in `budget`.
+    fn resumed(checkpoint: Checkpoint, budget: &StepBudget, run: &Path) -> Result<Start> {
+        Footprint::of(&checkpoint.train_config, &checkpoint.model_config, budget.devices)
+            .check(budget.memory)
+            .with_context(|| format!("{}: the training config it holds", shown(&run.join(LAST))))?;
+        Ok(Start {
             vocab: checkpoint.vocab,
             model_config: checkpoint.model_config,
             weights: checkpoint.weights,
@@ -165,7 +182,7 @@ impl Start {
                 decoder_optimizer: checkpoint.decoder_optimizer,
                 encoder_optimizer: checkpoint.encoder_optimizer,
             }),
-        }
+        })
     }
 }
 
@@ -225,13 +242,13 @@ impl<'r> Setup<'r> {
 
     /// A new run: the vocabulary of the train split and the config written to the run folder,
     /// the initial model built on the first device.
-    fn new_start(&self, dataset: &Dataset) -> Result<Start> {
+    fn new_start(&self, dataset: &Dataset, budget: &StepBudget) -> Result<Start> {
         let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
         write_replacing(&self.run().join("vocab.json"), vocab.to_json().as_bytes())?;
         let config = serde_json::to_string_pretty(&self.config)?;
         write_replacing(&self.run().join("config.json"), config.as_bytes())?;
         let device = self.request.first_device()?;
-        let (model_config, weights) = init::initial_model(&self.config, &vocab, device)?;
+        let (model_config, weights) = init::initial_model(&self.config, &vocab, device, budget)?;
         Ok(Start {
             vocab,
             model_config,
@@ -253,6 +270,8 @@ impl<'r> Setup<'r> {
             start.vocab.len(),
             start.weights.iter().map(|(_, t)| t.numel()).sum::<usize>()
         );
+        let footprint = Footprint::of(&self.config, &start.model_config, self.request.devices.len());
+        println!("memory: a step takes about {}", footprint.describe());
         if self.config.encoder_weights.is_none() && stages == 0 {
             eprintln!(
                 "warning: the encoder is frozen with random weights; its features carry little information"

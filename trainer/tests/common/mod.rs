@@ -18,11 +18,26 @@ pub fn glimpse<S: AsRef<OsStr>>(args: &[S]) -> Output {
 /// finished within `seconds` (it is killed then): hostile files must never make it hang.
 /// Output goes to files rather than pipes, so a chatty command cannot block on a full pipe.
 pub fn glimpse_within<S: AsRef<OsStr>>(seconds: u64, env: &[(&str, &str)], args: &[S]) -> Output {
+    let mut command = Command::new(GLIMPSE);
+    command.args(args).envs(env.iter().copied());
+    within(seconds, command, args)
+}
+
+/// [`glimpse_within`] without environment variables, under an address-space limit of
+/// `kib` KiB (`ulimit -v`), as the independent campaign runs it.
+pub fn glimpse_within_address_space<S: AsRef<OsStr>>(seconds: u64, kib: u64, args: &[S]) -> Output {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "ulimit -v \"$0\" && exec \"$@\"", &kib.to_string(), GLIMPSE])
+        .args(args);
+    within(seconds, command, args)
+}
+
+/// Runs `command` (`glimpse ARGS`), killing it and failing the test after `seconds`.
+fn within<S: AsRef<OsStr>>(seconds: u64, mut command: Command, args: &[S]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let (out_path, err_path) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(GLIMPSE)
-        .args(args)
-        .envs(env.iter().copied())
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(fs::File::create(&out_path).unwrap())
         .stderr(fs::File::create(&err_path).unwrap())

@@ -69,26 +69,40 @@ impl MobileNetV2 {
         make_divisible(LAST_CHANNELS * width_mult.max(1.0), ROUND_TO)
     }
 
-    /// A freshly initialised network with torchvision's `width_mult`.
-    pub fn new(width_mult: f64, device: &Device) -> Self {
-        let mut in_channels = make_divisible(STEM_CHANNELS * width_mult, ROUND_TO);
-        let stem = ConvNorm::new([3, in_channels], 3, 2, 1, device);
+    /// Channels of the stem's output for torchvision's `width_mult`.
+    pub fn stem_channels(width_mult: f64) -> usize {
+        make_divisible(STEM_CHANNELS * width_mult, ROUND_TO)
+    }
+
+    /// `features.1` … `features.17` from torchvision's table.
+    pub fn block_dims(width_mult: f64) -> Vec<InvertedResidualDims> {
+        let mut in_channels = Self::stem_channels(width_mult);
         let mut blocks = Vec::new();
-        for (t, c, n, s) in SETTINGS {
+        for (expand_ratio, c, n, s) in SETTINGS {
             let out_channels = make_divisible(c as f64 * width_mult, ROUND_TO);
             for i in 0..n {
-                let stride = if i == 0 { s } else { 1 };
-                blocks.push(InvertedResidual::new(
+                blocks.push(InvertedResidualDims {
                     in_channels,
                     out_channels,
-                    stride,
-                    t,
-                    device,
-                ));
+                    stride: if i == 0 { s } else { 1 },
+                    expand_ratio,
+                });
                 in_channels = out_channels;
             }
         }
-        let head = ConvNorm::new([in_channels, Self::out_channels(width_mult)], 1, 1, 1, device);
+        blocks
+    }
+
+    /// A freshly initialised network with torchvision's `width_mult`.
+    pub fn new(width_mult: f64, device: &Device) -> Self {
+        let stem = ConvNorm::new([3, Self::stem_channels(width_mult)], 3, 2, 1, device);
+        let dims = Self::block_dims(width_mult);
+        let last = dims.last().map_or(0, |block| block.out_channels);
+        let blocks = dims
+            .iter()
+            .map(|block| InvertedResidual::new(block, device))
+            .collect();
+        let head = ConvNorm::new([last, Self::out_channels(width_mult)], 1, 1, 1, device);
         MobileNetV2 { stem, blocks, head }
     }
 
@@ -115,16 +129,33 @@ impl MobileNetV2 {
     }
 }
 
+/// The sizes of one inverted residual block (a row of torchvision's table, repeated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvertedResidualDims {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub stride: usize,
+    /// t: the expansion layer widens to `t · in_channels` (absent when t = 1).
+    pub expand_ratio: usize,
+}
+
+impl InvertedResidualDims {
+    /// Channels of the expanded (and depthwise) layers. torchvision: `int(round(inp *
+    /// expand_ratio))`, exact for whole ratios.
+    pub fn hidden(&self) -> usize {
+        self.in_channels * self.expand_ratio
+    }
+}
+
 impl InvertedResidual {
-    fn new(inp: usize, oup: usize, stride: usize, expand_ratio: usize, device: &Device) -> Self {
-        // torchvision: hidden_dim = int(round(inp * expand_ratio)); exact for whole ratios.
-        let hidden = inp * expand_ratio;
+    fn new(dims: &InvertedResidualDims, device: &Device) -> Self {
+        let (inp, oup, hidden) = (dims.in_channels, dims.out_channels, dims.hidden());
         InvertedResidual {
-            expand: (expand_ratio != 1).then(|| ConvNorm::new([inp, hidden], 1, 1, 1, device)),
-            depthwise: ConvNorm::new([hidden, hidden], 3, stride, hidden, device),
+            expand: (dims.expand_ratio != 1).then(|| ConvNorm::new([inp, hidden], 1, 1, 1, device)),
+            depthwise: ConvNorm::new([hidden, hidden], 3, dims.stride, hidden, device),
             project: conv([hidden, oup], 1, 1, 1, device),
             project_bn: batch_norm(oup, device),
-            residual: stride == 1 && inp == oup,
+            residual: dims.stride == 1 && inp == oup,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod imagenet_head;
 pub mod layers;
 pub mod mobilenet_v2;
 pub mod resnet;
+pub mod stages;
 
 use burn::module::Module;
 use burn::tensor::module::adaptive_avg_pool2d;
@@ -21,6 +22,7 @@ pub use block::{BlockKind, ResidualBlock};
 pub use imagenet_head::ImageNetHead;
 pub use mobilenet_v2::MobileNetV2;
 pub use resnet::{ResNet, ResNetDims};
+pub use stages::{StageCost, encoder_stage, stage_costs};
 
 /// The convolutional network, one of the torchvision families.
 // One per model: the size difference between the variants costs nothing worth a Box.

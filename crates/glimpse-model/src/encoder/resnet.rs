@@ -71,6 +71,28 @@ impl ResNetDims {
     pub fn out_channels(&self) -> usize {
         8 * self.base_width * self.block.expansion()
     }
+
+    /// Every block of `layer1` … `layer4`: widths `base · 2ᵏ`, stride 2 on the first block of
+    /// every stage but the first.
+    pub fn block_dims(&self) -> Vec<Vec<ResidualBlockDims>> {
+        let mut in_channels = self.base_width;
+        let mut layers = Vec::with_capacity(self.blocks.len());
+        for (stage, &count) in self.blocks.iter().enumerate() {
+            let mut layer = Vec::with_capacity(count);
+            for i in 0..count {
+                let block = ResidualBlockDims {
+                    in_channels,
+                    planes: self.base_width << stage,
+                    stride: if stage > 0 && i == 0 { 2 } else { 1 },
+                    kind: self.block,
+                };
+                in_channels = block.out_channels();
+                layer.push(block);
+            }
+            layers.push(layer);
+        }
+        layers
+    }
 }
 
 /// The convolutional trunk of a torchvision ResNet.
@@ -125,25 +147,17 @@ impl ResNet {
     }
 }
 
-/// The four stages: widths `base · 2ᵏ`, stride 2 on the first block of every stage but the first.
+/// The four stages, built from [`ResNetDims::block_dims`].
 fn stages(dims: &ResNetDims, device: &Device) -> Vec<Vec<ResidualBlock>> {
-    let mut in_channels = dims.base_width;
-    let mut layers = Vec::with_capacity(dims.blocks.len());
-    for (stage, &count) in dims.blocks.iter().enumerate() {
-        let mut layer = Vec::with_capacity(count);
-        for i in 0..count {
-            let block = ResidualBlockDims {
-                in_channels,
-                planes: dims.base_width << stage,
-                stride: if stage > 0 && i == 0 { 2 } else { 1 },
-                kind: dims.block,
-            };
-            layer.push(ResidualBlock::new(&block, device));
-            in_channels = block.out_channels();
-        }
-        layers.push(layer);
-    }
-    layers
+    dims.block_dims()
+        .iter()
+        .map(|stage| {
+            stage
+                .iter()
+                .map(|block| ResidualBlock::new(block, device))
+                .collect()
+        })
+        .collect()
 }
 
 impl TorchParams for ResNet {
