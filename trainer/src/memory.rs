@@ -41,7 +41,10 @@ pub enum Counted {
 }
 
 impl Counted {
-    /// How many bytes of this process it counts now; 0 where that cannot be read.
+    /// How many bytes of this process it counts now and the process will not reuse: less
+    /// what the allocator holds free (freed memory is kept, [`keep_freed_memory`], and still
+    /// counted, but later allocations take it: a resumed checkpoint's file buffer, once freed,
+    /// held the dataset loaded next). 0 where that cannot be read.
     pub fn now(self) -> u64 {
         let key = match self {
             Counted::Mapped => "VmSize:",
@@ -49,11 +52,23 @@ impl Counted {
         };
         #[cfg(target_os = "linux")]
         if let Some(kib) = proc_kib("/proc/self/status", key) {
-            return kib.saturating_mul(1024);
+            return kib.saturating_mul(1024).saturating_sub(free_for_reuse());
         }
         let _ = key;
         0
     }
+}
+
+/// Bytes the allocator holds free for the process's next allocations (glibc; 0 elsewhere).
+fn free_for_reuse() -> u64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's statistics (of every arena).
+        let info = unsafe { libc::mallinfo2() };
+        info.fordblks as u64
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    0
 }
 
 /// The smallest of the address-space limit (`ulimit -v`) less what the process has mapped,

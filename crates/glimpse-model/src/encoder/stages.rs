@@ -49,6 +49,9 @@ pub struct StageCost {
     /// Values the stage's convolutions (and ResNet's max pooling) output for one image; each
     /// convolution's BatchNorm and activation output as many again.
     pub values: u64,
+    /// The most values one of its layers outputs for one image: what a frozen stage holds at
+    /// once is a few tensors of that size.
+    pub largest: u64,
 }
 
 /// A convolution without bias followed by a BatchNorm, as every encoder layer is.
@@ -68,10 +71,14 @@ impl StageCost {
         let weights = (inputs / conv.groups as u64) * outputs * kernel + 2 * outputs;
         let out_side = side.saturating_sub(1) / conv.stride as u64 + 1;
         self.weights = self.weights.saturating_add(weights);
-        self.values = self
-            .values
-            .saturating_add(outputs.saturating_mul(out_side * out_side));
+        self.add_output(outputs.saturating_mul(out_side * out_side));
         out_side
+    }
+
+    /// Adds a layer's `values` for one image.
+    fn add_output(&mut self, values: u64) {
+        self.values = self.values.saturating_add(values);
+        self.largest = self.largest.max(values);
     }
 }
 
@@ -97,7 +104,7 @@ fn resnet_costs(dims: &ResNetDims, side: u64) -> Vec<StageCost> {
     let mut stem = StageCost::default();
     let side = stem.add(conv([3, dims.base_width], 7, 2, 1), side);
     let mut side = side.saturating_sub(1) / 2 + 1; // the 3×3 stride-2 max pooling
-    stem.values = stem.values.saturating_add(dims.base_width as u64 * side * side);
+    stem.add_output(dims.base_width as u64 * side * side);
     let mut costs = vec![stem];
     for layer in dims.block_dims() {
         let mut stage = StageCost::default();
@@ -214,6 +221,7 @@ mod tests {
         // projection and four 128-channel 3×3s at 28×28.
         let resnet18 = cost(EncoderArch::Resnet18, 224);
         assert_eq!(resnet18[0].values, 64 * 112 * 112 + 64 * 56 * 56);
+        assert_eq!(resnet18[0].largest, 64 * 112 * 112);
         assert_eq!(resnet18[2].values, 5 * 128 * 28 * 28);
         // ResNet-50's layer1 at 56×56: a 256 projection, then three bottlenecks of 64, 64, 256.
         let layer1 = (256 + 3 * (64 + 64 + 256)) * 56 * 56;
@@ -224,6 +232,7 @@ mod tests {
         let mobilenet = cost(EncoderArch::MobilenetV2, 224);
         assert_eq!(mobilenet[1].values, (32 + 16) * 112 * 112);
         assert_eq!(mobilenet[2].values, 96 * 112 * 112 + (96 + 24) * 56 * 56);
+        assert_eq!(mobilenet[2].largest, 96 * 112 * 112);
         assert_eq!(mobilenet[18].values, 1280 * 7 * 7);
         // An odd side is rounded up at each stride: 225 gives 113, 57, 29, 15 and 8.
         assert_eq!(cost(EncoderArch::Resnet18, 225)[4].values, 5 * 512 * 8 * 8);
