@@ -67,11 +67,13 @@ impl StageCost {
     /// by `kernel / 2`, so the output side is `⌊(side − 1) / stride⌋ + 1`.
     fn add(&mut self, conv: ConvNorm, side: u64) -> u64 {
         let [inputs, outputs] = conv.channels.map(|c| c as u64);
-        let kernel = (conv.kernel * conv.kernel) as u64;
-        let weights = (inputs / conv.groups as u64) * outputs * kernel + 2 * outputs;
+        // Saturating: a checkpoint's config supplies the sizes (validated, but never trusted).
+        let kernel = (conv.kernel as u64).saturating_mul(conv.kernel as u64);
+        let per_output = (inputs / conv.groups.max(1) as u64).saturating_mul(kernel);
+        let weights = outputs.saturating_mul(per_output.saturating_add(2));
         let out_side = side.saturating_sub(1) / conv.stride as u64 + 1;
         self.weights = self.weights.saturating_add(weights);
-        self.add_output(outputs.saturating_mul(out_side * out_side));
+        self.add_output(outputs.saturating_mul(out_side.saturating_mul(out_side)));
         out_side
     }
 
@@ -104,7 +106,7 @@ fn resnet_costs(dims: &ResNetDims, side: u64) -> Vec<StageCost> {
     let mut stem = StageCost::default();
     let side = stem.add(conv([3, dims.base_width], 7, 2, 1), side);
     let mut side = side.saturating_sub(1) / 2 + 1; // the 3×3 stride-2 max pooling
-    stem.add_output(dims.base_width as u64 * side * side);
+    stem.add_output((dims.base_width as u64).saturating_mul(side.saturating_mul(side)));
     let mut costs = vec![stem];
     for layer in dims.block_dims() {
         let mut stage = StageCost::default();
