@@ -1,6 +1,8 @@
 //! Training examples and the batches built from them: cached encoder features when the encoder
 //! is frozen, preprocessed images when it is fine-tuned.
 
+use std::collections::HashSet;
+
 use anyhow::{Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_data::Sample;
@@ -27,7 +29,8 @@ pub(super) struct Examples<'a> {
 
 impl<'a> Examples<'a> {
     pub fn new(samples: Vec<&'a Sample>, vocab: &Vocabulary) -> Examples<'a> {
-        let mut pairs = Vec::new();
+        // Sized at once: growing by doubling would leave freed blocks a step cannot use.
+        let mut pairs = Vec::with_capacity(samples.iter().map(|s| s.tokens.len()).sum());
         for (index, sample) in samples.iter().enumerate() {
             for tokens in &sample.tokens {
                 pairs.push(Pair {
@@ -37,6 +40,36 @@ impl<'a> Examples<'a> {
             }
         }
         Examples { samples, pairs }
+    }
+
+    /// Leaves out the samples named in `names` and their pairs.
+    pub fn drop_samples(&mut self, names: &HashSet<&str>) {
+        let kept: Vec<bool> = self
+            .samples
+            .iter()
+            .map(|s| !names.contains(s.name.as_str()))
+            .collect();
+        // new_index[i]: sample i's index once the dropped ones before it are gone.
+        let new_index: Vec<usize> = kept
+            .iter()
+            .scan(0, |next, &keep| {
+                let index = *next;
+                *next += usize::from(keep);
+                Some(index)
+            })
+            .collect();
+        self.pairs.retain_mut(|pair| {
+            let keep = kept[pair.sample];
+            pair.sample = new_index[pair.sample];
+            keep
+        });
+        let mut keep = kept.iter();
+        self.samples.retain(|_| keep.next().copied().unwrap_or(false));
+    }
+
+    /// Bytes of an epoch's order of these pairs ([`Trainer::epoch_order`]), made anew each epoch.
+    pub fn order_bytes(&self) -> u64 {
+        (self.pairs.len() as u64).saturating_mul(size_of::<usize>() as u64)
     }
 }
 
@@ -92,5 +125,49 @@ impl Trainer<'_> {
         Ok(self
             .make_batch(&refs, &self.val.samples, &self.devices.plain)?
             .input)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn sample(name: &str, captions: &[&str]) -> Sample {
+        Sample {
+            name: name.to_string(),
+            path: PathBuf::from(name),
+            raw: captions.iter().map(|c| c.to_string()).collect(),
+            tokens: captions.iter().map(|c| vec![c.to_string()]).collect(),
+        }
+    }
+
+    #[test]
+    fn dropping_samples_keeps_the_others_pairs_on_their_images() {
+        let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "b", "c"];
+        let vocab = Vocabulary::from_words(words.iter().map(|w| w.to_string()).collect()).unwrap();
+        let samples = [
+            sample("x", &["a"]),
+            sample("y", &["b", "b"]),
+            sample("z", &["c", "c", "c"]),
+        ];
+        let mut examples = Examples::new(samples.iter().collect(), &vocab);
+        assert_eq!(examples.pairs.capacity(), 6);
+        assert_eq!(examples.order_bytes(), 6 * size_of::<usize>() as u64);
+        examples.drop_samples(&HashSet::from(["y"]));
+        let names: Vec<&str> = examples.samples.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["x", "z"]);
+        for pair in &examples.pairs {
+            // Each caption is its image's one word, so it names the image it belongs to.
+            let word = vocab.word(pair.caption[1]).unwrap();
+            let image = examples.samples[pair.sample];
+            assert!(
+                image.tokens.iter().all(|t| t[0] == word),
+                "{word} on {}",
+                image.name
+            );
+        }
+        assert_eq!(examples.pairs.len(), 4);
     }
 }

@@ -62,8 +62,13 @@ impl StepBudget {
     /// The budget once what the process took since [`Self::held`] gave `before` (its dataset,
     /// loaded for the whole run) is held.
     pub fn less_since(self, before: u64) -> StepBudget {
+        self.less(self.held().saturating_sub(before))
+    }
+
+    /// The budget once `bytes` more are held through the run.
+    pub fn less(self, bytes: u64) -> StepBudget {
         let memory = self.memory.map(|limit| MemoryLimit {
-            bytes: limit.bytes.saturating_sub(self.held().saturating_sub(before)),
+            bytes: limit.bytes.saturating_sub(bytes),
             ..limit
         });
         StepBudget { memory, ..self }

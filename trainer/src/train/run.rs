@@ -1,6 +1,7 @@
 //! Starting or resuming a run: check the run folder, load the data, build or read back the
 //! model and optimisers, fill the feature cache, and hand everything to the trainer.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,29 +41,37 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
     let before = request.budget().held();
-    let mut dataset = setup.load_dataset()?;
-    // The dataset stays loaded through the run: a step has what is left.
-    let budget = request.budget().less_since(before);
-    let start = match resumed {
-        Some(checkpoint) => Start::resumed(checkpoint, &budget, &request.run)?,
-        None => setup.new_start(&dataset, &budget)?,
+    let dataset = setup.load_dataset()?;
+    let (vocab, resumed) = match resumed {
+        Some(checkpoint) => {
+            let (vocab, start) = Start::resumed(checkpoint);
+            (vocab, Some(start))
+        }
+        None => (setup.new_vocabulary(&dataset)?, None),
     };
-    setup.print_model(&start);
+    let (mut train, mut val) = setup.examples(&dataset, &vocab)?;
+    // The dataset, its captions encoded and an epoch's order stay through the run (made before
+    // the model, they fill what loading freed): a step has what is left.
+    let budget = request.budget().less_since(before).less(train.order_bytes());
+    let start = match resumed {
+        Some(start) => start.checked(&setup.config, &budget, &request.run)?,
+        None => setup.new_start(&vocab, &budget)?,
+    };
+    setup.print_model(&start, &vocab);
     let devices = setup.devices()?;
     let mut model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff)?;
     let stages = setup.config.fine_tune_stages;
     set_trainable(&mut model, &|name| init::is_trainable(name, stages));
     let cache = match stages {
-        0 => Some(setup.feature_cache(&start, &model, &mut dataset, &devices.plain)?),
+        0 => Some(setup.feature_cache(&start, &model, &dataset, [&mut train, &mut val], &devices.plain)?),
         _ => None,
     };
     let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &model)?;
     let records = Records::open(&request.run, state.step)?;
-    let (train, val) = setup.examples(&dataset, &start.vocab)?;
     let mut trainer = Trainer {
         config: setup.config,
         model_config: start.model_config,
-        vocab: start.vocab,
+        vocab,
         devices,
         cache,
         train,
@@ -118,7 +127,7 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
             .train_config
             .validate()
             .and_then(|()| {
-                // Memory is checked once the dataset is loaded (Start::resumed).
+                // Memory is checked once the dataset is loaded (Start::checked).
                 let budget = StepBudget {
                     memory: None,
                     ..request.budget()
@@ -154,7 +163,6 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
 
 /// Where training continues from: a new run's initial model, or a checkpoint's.
 struct Start {
-    vocab: Vocabulary,
     model_config: ModelConfig,
     weights: TensorMap,
     /// The checkpoint's progress and optimiser states when resuming.
@@ -168,13 +176,9 @@ struct Resumed {
 }
 
 impl Start {
-    /// The checkpoint's run, if a step fits in `budget`.
-    fn resumed(checkpoint: Checkpoint, budget: &StepBudget, run: &Path) -> Result<Start> {
-        Footprint::of(&checkpoint.train_config, &checkpoint.model_config, budget.devices)
-            .check(budget.memory)
-            .with_context(|| format!("{}: the training config it holds", shown(&run.join(LAST))))?;
-        Ok(Start {
-            vocab: checkpoint.vocab,
+    /// The checkpoint's vocabulary and run, its memory not yet checked ([`Start::checked`]).
+    fn resumed(checkpoint: Checkpoint) -> (Vocabulary, Start) {
+        let start = Start {
             model_config: checkpoint.model_config,
             weights: checkpoint.weights,
             resumed: Some(Resumed {
@@ -182,7 +186,16 @@ impl Start {
                 decoder_optimizer: checkpoint.decoder_optimizer,
                 encoder_optimizer: checkpoint.encoder_optimizer,
             }),
-        })
+        };
+        (checkpoint.vocab, start)
+    }
+
+    /// The resumed run, if a step of `config` fits in `budget`.
+    fn checked(self, config: &TrainConfig, budget: &StepBudget, run: &Path) -> Result<Start> {
+        Footprint::of(config, &self.model_config, budget.devices)
+            .check(budget.memory)
+            .with_context(|| format!("{}: the training config it holds", shown(&run.join(LAST))))?;
+        Ok(self)
     }
 }
 
@@ -240,24 +253,28 @@ impl<'r> Setup<'r> {
         Ok(dataset)
     }
 
-    /// A new run: the vocabulary of the train split and the config written to the run folder,
-    /// the initial model built on the first device.
-    fn new_start(&self, dataset: &Dataset, budget: &StepBudget) -> Result<Start> {
+    /// A new run's vocabulary, of the train split, written to the run folder.
+    fn new_vocabulary(&self, dataset: &Dataset) -> Result<Vocabulary> {
         let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
         write_replacing(&self.run().join("vocab.json"), vocab.to_json().as_bytes())?;
+        Ok(vocab)
+    }
+
+    /// A new run: the config written to the run folder, the initial model built on the first
+    /// device.
+    fn new_start(&self, vocab: &Vocabulary, budget: &StepBudget) -> Result<Start> {
         let config = serde_json::to_string_pretty(&self.config)?;
         write_replacing(&self.run().join("config.json"), config.as_bytes())?;
         let device = self.request.first_device()?;
-        let (model_config, weights) = init::initial_model(&self.config, &vocab, device, budget)?;
+        let (model_config, weights) = init::initial_model(&self.config, vocab, device, budget)?;
         Ok(Start {
-            vocab,
             model_config,
             weights,
             resumed: None,
         })
     }
 
-    fn print_model(&self, start: &Start) {
+    fn print_model(&self, start: &Start, vocab: &Vocabulary) {
         let stages = self.config.fine_tune_stages;
         println!(
             "model: {} encoder ({}), vocabulary {} words, {} parameters",
@@ -267,7 +284,7 @@ impl<'r> Setup<'r> {
             } else {
                 format!("last {stages} stages fine-tuned")
             },
-            start.vocab.len(),
+            vocab.len(),
             start.weights.iter().map(|(_, t)| t.numel()).sum::<usize>()
         );
         let footprint = Footprint::of(&self.config, &start.model_config, self.request.devices.len());
@@ -303,12 +320,13 @@ impl<'r> Setup<'r> {
     }
 
     /// The frozen encoder's features of every train and val image, computed where missing;
-    /// images it cannot read leave the dataset.
+    /// images it cannot read leave the examples.
     fn feature_cache(
         &self,
         start: &Start,
         model: &CaptionModel,
-        dataset: &mut Dataset,
+        dataset: &Dataset,
+        examples: [&mut Examples; 2],
         device: &Device,
     ) -> Result<FeatureCache> {
         let encoder_weights = encoder_only(&start.weights);
@@ -327,7 +345,7 @@ impl<'r> Setup<'r> {
             report.computed,
             report.failed.len()
         );
-        drop_unreadable(dataset, &report.failed, &self.config, self.run())?;
+        drop_unreadable(dataset, &report.failed, examples, &self.config, self.run())?;
         Ok(cache)
     }
 
@@ -376,7 +394,8 @@ impl<'r> Setup<'r> {
         Ok((optimizers, state))
     }
 
-    /// The train and val examples; validation scores at most `val_images` images.
+    /// The train and val examples; validation scores at most `val_images` images (fewer where
+    /// the frozen encoder cannot read some of them).
     fn examples<'d>(&self, dataset: &'d Dataset, vocab: &Vocabulary) -> Result<(Examples<'d>, Examples<'d>)> {
         let train: Vec<&Sample> = dataset.split(Split::Train).iter().collect();
         let mut val: Vec<&Sample> = dataset.split(Split::Val).iter().collect();
@@ -447,10 +466,12 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Leaves out images the encoder could not read, within the same threshold as the data.
+/// Leaves out of `examples` images the encoder could not read, within the same threshold as
+/// the data.
 fn drop_unreadable(
-    dataset: &mut Dataset,
+    dataset: &Dataset,
     failed: &[(String, String)],
+    examples: [&mut Examples; 2],
     config: &TrainConfig,
     run: &Path,
 ) -> Result<()> {
@@ -474,8 +495,9 @@ fn drop_unreadable(
             terminal_safe(&failed[0].1)
         );
     }
-    for samples in dataset.splits.values_mut() {
-        samples.retain(|s| !failed.iter().any(|(name, _)| name == &s.name));
+    let names: HashSet<&str> = failed.iter().map(|(name, _)| name.as_str()).collect();
+    for split in examples {
+        split.drop_samples(&names);
     }
     Ok(())
 }
