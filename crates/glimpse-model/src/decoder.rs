@@ -165,14 +165,35 @@ impl Decoder {
     }
 
     /// Teacher forcing: `captions` `[B, T]` (starting with the start token) →
-    /// (`logits` `[B, T-1, V]` predicting `captions[:, 1:]`, `alphas` `[B, T-1, P]`).
+    /// (`logits` `[B, T-1, V]` predicting `captions[:, 1:]`, `alphas` `[B, T-1, P]`), with the
+    /// layer's own dropout (drawn from the backend's random stream while training).
     ///
     /// The same computation as T-1 calls of [`Self::step`], except that the vocabulary
     /// projection runs once over all steps: one large matrix product (and one weight gradient
     /// in training) instead of T-1 small ones.
     pub fn forward(&self, encoded: &EncodedImages, captions: Tensor<2, Int>) -> (Tensor<3>, Tensor<3>) {
-        let [batch, length] = captions.dims();
-        let steps = length.saturating_sub(1);
+        let (hidden, alphas) = self.hidden_states(encoded, captions); // [B, T-1, D], [B, T-1, P]
+        (self.project(self.dropout.forward(hidden)), alphas)
+    }
+
+    /// [`Self::forward`] with the dropout given: `keep` `[B, T-1, D]` multiplies the hidden
+    /// states (0 where dropped, 1/(1-p) where kept). A backend has one random stream per process,
+    /// which data-parallel replicas in threads would draw from in whatever order they reach it;
+    /// masks drawn by the caller make a run reproducible.
+    pub fn forward_dropped(
+        &self,
+        encoded: &EncodedImages,
+        captions: Tensor<2, Int>,
+        keep: Tensor<3>,
+    ) -> (Tensor<3>, Tensor<3>) {
+        let (hidden, alphas) = self.hidden_states(encoded, captions); // [B, T-1, D], [B, T-1, P]
+        (self.project(hidden * keep), alphas)
+    }
+
+    /// The LSTM's hidden states `[B, T-1, D]` and the attention `[B, T-1, P]` of every step of
+    /// teacher forcing.
+    fn hidden_states(&self, encoded: &EncodedImages, captions: Tensor<2, Int>) -> (Tensor<3>, Tensor<3>) {
+        let steps = captions.dims()[1].saturating_sub(1);
         let mut state = self.init_state(encoded);
         let mut hidden = Vec::with_capacity(steps);
         let mut alphas = Vec::with_capacity(steps);
@@ -183,13 +204,15 @@ impl Decoder {
             alphas.push(alpha);
             state = next;
         }
-        let hidden = Tensor::stack::<3>(hidden, 1); // [B, T-1, D]
-        let dim = hidden.dims()[2];
-        let logits = self
-            .fcn
-            .forward(self.dropout.forward(hidden.reshape([batch * steps, dim]))) // [B·(T-1), V]
-            .reshape([batch as i32, steps as i32, -1]); // [B, T-1, V]
-        (logits, Tensor::stack(alphas, 1)) // alphas: [B, T-1, P]
+        (Tensor::stack(hidden, 1), Tensor::stack(alphas, 1))
+    }
+
+    /// The vocabulary projection of every step at once: `hidden` `[B, T-1, D]` → `[B, T-1, V]`.
+    fn project(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [batch, steps, dim] = hidden.dims();
+        self.fcn
+            .forward(hidden.reshape([batch * steps, dim])) // [B·(T-1), V]
+            .reshape([batch as i32, steps as i32, -1])
     }
 }
 

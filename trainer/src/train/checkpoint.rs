@@ -72,8 +72,8 @@ fn check_measures(measures: &[(&str, f64)]) -> Result<()> {
 }
 
 /// Where training stands. Together with the seed this is the whole random state: the batch
-/// order of epoch `e` is drawn from (seed, e) and the dropout masks of step `s` from (seed, s),
-/// so a resumed run draws exactly what the uninterrupted run would have.
+/// order of epoch `e` is drawn from (seed, e) and the dropout mask of row `r` of step `s`'s batch
+/// from (seed, s, r), so a resumed run draws exactly what the uninterrupted run would have.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     pub data: PathBuf,

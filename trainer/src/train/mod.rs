@@ -10,12 +10,13 @@
 //!
 //! [`run`] (`run.rs`) opens or resumes the run and sets everything up; the trainer
 //! (`trainer.rs`) walks the epochs, building batches (`batch.rs`), validating (`validate.rs`)
-//! and keeping the run's records (`records.rs`).
+//! drawing dropout masks (`dropout.rs`) and keeping the run's records (`records.rs`).
 
 mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod curves;
+mod dropout;
 pub mod features;
 pub mod footprint;
 pub mod init;

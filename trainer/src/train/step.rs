@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, MultiGradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use glimpse_model::CaptionModel;
-use glimpse_model::decoder::EncodedImages;
+use glimpse_model::decoder::{Decoder, EncodedImages};
 
 use super::loss::caption_loss;
 
@@ -31,6 +31,9 @@ pub struct Batch {
     pub mask: Tensor<2>,
     /// Real words in the batch (Σ mask).
     pub tokens: usize,
+    /// `[B, T-1, D]`: the dropout to apply (see [`Decoder::forward_dropped`]); `None` leaves it
+    /// to the decoder's own layer.
+    pub dropout: Option<Tensor<3>>,
 }
 
 impl Batch {
@@ -59,6 +62,7 @@ impl Batch {
             targets: Tensor::from_data(TensorData::new(targets, [batch, length - 1]), device),
             mask: Tensor::from_data(TensorData::new(mask, [batch, length - 1]), device),
             tokens,
+            dropout: None,
         }
     }
 }
@@ -98,6 +102,19 @@ pub fn encode_input(model: &CaptionModel, input: BatchInput) -> EncodedImages {
     }
 }
 
+/// Teacher forcing with the batch's dropout: (`logits` `[B, T-1, V]`, `alphas` `[B, T-1, P]`).
+fn teacher_forced(
+    decoder: &Decoder,
+    encoded: &EncodedImages,
+    captions: Tensor<2, Int>,
+    dropout: Option<Tensor<3>>,
+) -> (Tensor<3>, Tensor<3>) {
+    match dropout {
+        Some(keep) => decoder.forward_dropped(encoded, captions, keep),
+        None => decoder.forward(encoded, captions),
+    }
+}
+
 /// Forward (teacher forcing), backward, and one Adam step per optimizer.
 pub fn train_step(
     model: CaptionModel,
@@ -107,7 +124,7 @@ pub fn train_step(
     alpha_c: f64,
 ) -> Result<(CaptionModel, StepLoss)> {
     let encoded = encode_input(&model, batch.input);
-    let (logits, alphas) = model.decoder.forward(&encoded, batch.captions); // [B, T-1, V], [B, T-1, P]
+    let (logits, alphas) = teacher_forced(&model.decoder, &encoded, batch.captions, batch.dropout); // [B, T-1, V], [B, T-1, P]
     let loss = caption_loss(logits, alphas, batch.targets, batch.mask, batch.tokens, alpha_c);
     let total = loss.total();
     let values = read_scalars(Tensor::cat(
@@ -225,7 +242,7 @@ fn replica_grads(
     let token_share = batch.tokens as f32 / totals.tokens.max(1) as f32;
     let row_share = rows as f32 / totals.rows.max(1) as f32;
     let encoded = encode_input(replica, batch.input);
-    let (logits, alphas) = replica.decoder.forward(&encoded, batch.captions); // [B, T-1, V], [B, T-1, P]
+    let (logits, alphas) = teacher_forced(&replica.decoder, &encoded, batch.captions, batch.dropout); // [B, T-1, V], [B, T-1, P]
     let loss = caption_loss(logits, alphas, batch.targets, batch.mask, batch.tokens, alpha_c);
     let cross_entropy = loss.cross_entropy * token_share;
     let attention = loss.attention * row_share;

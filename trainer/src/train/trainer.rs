@@ -17,10 +17,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::batch::{Examples, Pair};
 use super::checkpoint::{Checkpoint, EpochRecord, TrainState};
 use super::config::TrainConfig;
+use super::dropout::{MaskStream, dropout_mask};
 use super::features::FeatureCache;
 use super::records::Records;
-use super::step::{Optimizers, StepLoss, train_step, train_step_parallel};
-use super::{BEST, DROPOUT_STREAM, LAST, ORDER_STREAM, TrainOutcome};
+use super::step::{Batch, Optimizers, StepLoss, train_step, train_step_parallel};
+use super::{BEST, LAST, ORDER_STREAM, TrainOutcome};
 use crate::files::write_atomically;
 
 /// The devices a run computes on.
@@ -159,7 +160,7 @@ impl Trainer<'_> {
     }
 
     /// One optimiser step on the training pairs `indices`, with the dropout masks of this
-    /// step's random stream.
+    /// step's rows (`dropout.rs`).
     fn step(
         &mut self,
         model: CaptionModel,
@@ -170,9 +171,7 @@ impl Trainer<'_> {
         let step = self.state.step;
         let alpha_c = self.config.alpha_c;
         if self.devices.replicas.len() == 1 {
-            let batch = self.make_batch(&pairs, &self.train.samples, &self.devices.autodiff)?;
-            let seed = Rng::derive(self.config.seed, DROPOUT_STREAM + step).next_u64();
-            self.devices.autodiff.seed(seed);
+            let batch = self.masked_batch(&pairs, 0, &self.devices.autodiff)?;
             return train_step(model, &mut self.optimizers, batch, learning_rates, alpha_c)
                 .with_context(|| format!("step {}", step + 1));
         }
@@ -180,9 +179,7 @@ impl Trainer<'_> {
         let share = pairs.len().div_ceil(self.devices.replicas.len());
         let mut batches = Vec::new();
         for (k, (chunk, device)) in pairs.chunks(share).zip(&self.devices.replicas).enumerate() {
-            batches.push(self.make_batch(chunk, &self.train.samples, device)?);
-            let stream = DROPOUT_STREAM + step + ((k as u64) << 40);
-            device.seed(Rng::derive(self.config.seed, stream).next_u64());
+            batches.push(self.masked_batch(chunk, k * share, device)?);
         }
         let devices = &self.devices.replicas[..batches.len()];
         train_step_parallel(
@@ -196,6 +193,22 @@ impl Trainer<'_> {
         // The optimizer leaves parameters on the devices that updated them.
         .map(|(model, loss)| (model.fork(&self.devices.autodiff), loss))
         .with_context(|| format!("step {}", step + 1))
+    }
+
+    /// The training batch of `pairs` on `device`, which start at row `first_row` of this
+    /// step's whole batch, with their dropout masks.
+    fn masked_batch(&self, pairs: &[&Pair], first_row: usize, device: &Device) -> Result<Batch> {
+        let mut batch = self.make_batch(pairs, &self.train.samples, device)?;
+        let stream = MaskStream {
+            seed: self.config.seed,
+            step: self.state.step,
+            first_row,
+        };
+        let [rows, length] = batch.captions.dims();
+        let shape = [rows, length, self.model_config.decoder.decoder_dim];
+        let p = self.model_config.decoder.dropout;
+        batch.dropout = dropout_mask(stream, shape, p, device);
+        Ok(batch)
     }
 
     /// Counts a step done and appends it to `steps.csv`.
