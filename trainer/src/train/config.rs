@@ -132,8 +132,9 @@ pub mod limits {
     /// Input side in pixels (the notebook uses 224, sgrvinod 256).
     pub const MIN_INPUT_SIZE: u32 = 32;
     pub const MAX_INPUT_SIZE: u32 = 1024;
-    /// Embedding, attention and LSTM sizes.
-    pub const MAX_LAYER_DIM: usize = 16_384;
+    /// Embedding, attention and LSTM sizes: the model's own cap (this one was 16,384, and a
+    /// config between the two passed here only to be refused when the model was built).
+    pub const MAX_LAYER_DIM: usize = glimpse_model::config::limits::MAX_LAYER_DIM;
 }
 
 impl TrainConfig {
@@ -343,7 +344,7 @@ mod tests {
     /// pass unchecked.
     #[test]
     fn every_field_is_range_checked() {
-        let cases: [(&str, serde_json::Value, &str); 14] = [
+        let cases: [(&str, serde_json::Value, &str); 15] = [
             (
                 "batch_size",
                 0.into(),
@@ -387,7 +388,12 @@ mod tests {
             (
                 "embed_dim",
                 1_000_000.into(),
-                "field `embed_dim` must be within 1..=16384, got 1000000",
+                "field `embed_dim` must be within 1..=8192, got 1000000",
+            ),
+            (
+                "decoder_dim",
+                8193.into(),
+                "field `decoder_dim` must be within 1..=8192, got 8193",
             ),
             (
                 "max_caption_tokens",
