@@ -154,6 +154,13 @@ pub fn train_step(
     ))
 }
 
+/// The rows each replica takes of a data-parallel batch of `rows` over `devices`: contiguous
+/// shares of this size, so fewer replicas run than there are devices when the batch is small
+/// (32 rows over 64 devices run on 32, 10 rows over 6 devices on 5).
+pub fn replica_share(rows: usize, devices: usize) -> usize {
+    rows.div_ceil(devices.max(1)).max(1)
+}
+
 /// Data-parallel step: `batches[k]` (built on `devices[k]`) runs on a replica of the model
 /// forked to that device, each in its own thread; burn's `step_multi` sums the replicas'
 /// gradients and applies one Adam step. Each replica's loss is weighted by its share of the

@@ -20,7 +20,7 @@ use super::config::TrainConfig;
 use super::dropout::{MaskStream, dropout_mask};
 use super::features::FeatureCache;
 use super::records::Records;
-use super::step::{Batch, Optimizers, StepLoss, train_step, train_step_parallel};
+use super::step::{Batch, Optimizers, StepLoss, replica_share, train_step, train_step_parallel};
 use super::{BEST, LAST, ORDER_STREAM, TrainOutcome};
 use crate::files::write_atomically;
 
@@ -176,7 +176,7 @@ impl Trainer<'_> {
                 .with_context(|| format!("step {}", step + 1));
         }
         // Contiguous shares of the batch, one per device.
-        let share = pairs.len().div_ceil(self.devices.replicas.len());
+        let share = replica_share(pairs.len(), self.devices.replicas.len());
         let mut batches = Vec::new();
         for (k, (chunk, device)) in pairs.chunks(share).zip(&self.devices.replicas).enumerate() {
             batches.push(self.masked_batch(chunk, k * share, device)?);
