@@ -11,7 +11,7 @@ use glimpse_model::ModelConfig;
 use glimpse_model::encoder::stage_costs;
 
 use super::config::TrainConfig;
-use super::step::replica_share;
+use super::step::replicas_running;
 use crate::memory::MemoryLimit;
 
 /// Bytes a step and a checkpoint take per trained weight: the weight, its gradient, Adam's two
@@ -129,9 +129,7 @@ impl Footprint {
                     .saturating_mul(batch),
                 false => 0, // the frozen encoder runs outside the step, a few images at a time
             },
-            devices: config
-                .batch_size
-                .div_ceil(replica_share(config.batch_size, devices)) as u64,
+            devices: replicas_running(config.batch_size, devices) as u64,
         }
     }
 

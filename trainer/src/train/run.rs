@@ -24,7 +24,7 @@ use super::footprint::{Footprint, StepBudget};
 use super::init;
 use super::optimizer_state;
 use super::records::Records;
-use super::step::Optimizers;
+use super::step::{Optimizers, replicas_running};
 use super::trainer::{Devices, Limits, Trainer};
 use super::{LAST, TrainOutcome, TrainRequest};
 
@@ -306,8 +306,14 @@ impl<'r> Setup<'r> {
             .map(|d| d.clone().autodiff())
             .collect();
         if replicas.len() > 1 {
+            let batch = self.config.batch_size;
+            let running = replicas_running(batch, replicas.len());
+            let idle = match running < replicas.len() {
+                true => format!(" (a batch of {batch} runs on {running} of them)"),
+                false => String::new(),
+            };
             println!(
-                "data-parallel over {} {} devices",
+                "data-parallel over {} {} devices{idle}",
                 replicas.len(),
                 self.request.backend_name
             );

@@ -161,6 +161,11 @@ pub fn replica_share(rows: usize, devices: usize) -> usize {
     rows.div_ceil(devices.max(1)).max(1)
 }
 
+/// How many of `devices` a data-parallel batch of `rows` runs on (see [`replica_share`]).
+pub fn replicas_running(rows: usize, devices: usize) -> usize {
+    rows.div_ceil(replica_share(rows, devices))
+}
+
 /// Data-parallel step: `batches[k]` (built on `devices[k]`) runs on a replica of the model
 /// forked to that device, each in its own thread; burn's `step_multi` sums the replicas'
 /// gradients and applies one Adam step. Each replica's loss is weighted by its share of the
