@@ -9,7 +9,7 @@
 //! locked while it runs so that a second run into the folder is refused.
 //!
 //! [`run`] (`run.rs`) opens or resumes the run and sets everything up; the trainer
-//! (`trainer.rs`) walks the epochs, building batches (`batch.rs`), validating (`validate.rs`)
+//! (`trainer.rs`) walks the epochs, building batches (`batch.rs`), validating (`validate.rs`),
 //! drawing dropout masks (`dropout.rs`) and keeping the run's records (`records.rs`).
 
 mod batch;
