@@ -356,6 +356,45 @@ fn broken_clip_folders_are_refused_with_the_problem_named() {
         message.contains("preprocessor_config.json") && message.contains("crop_size 32×32"),
         "{message}"
     );
+
+    // Sizes a few bytes can change, which asked for 5 to 15,000 GB (a hostile round's aborts).
+    let edit = |file: &'static str, edit: fn(&mut Value)| {
+        move |d: &Path| {
+            let path = d.join(file);
+            let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            edit(&mut config);
+            std::fs::write(path, config.to_string()).unwrap();
+        }
+    };
+    let (_d, message) = broken_folder(edit("preprocessor_config.json", |c| {
+        c["size"] = serde_json::json!({"shortest_edge": 60000})
+    }));
+    assert!(
+        message.contains("preprocessor_config.json: size 60000 is over twice the"),
+        "{message}"
+    );
+    let (_d, message) = broken_folder(edit("config.json", |c| {
+        c["vision_config"]["image_size"] = 2048.into()
+    }));
+    assert!(
+        message.contains("config.json: vision_config.image_size is 2048, over Glimpse's 448"),
+        "{message}"
+    );
+    let (_d, message) = broken_folder(edit("config.json", |c| {
+        c["text_config"]["max_position_embeddings"] = 40000.into()
+    }));
+    assert!(
+        message.contains("config.json: text_config.max_position_embeddings is 40000, over Glimpse's 512"),
+        "{message}"
+    );
+    // A post-processor's special token past the vocabulary, which only its ids show.
+    let (_d, message) = broken_folder(edit("tokenizer.json", |t| {
+        t["post_processor"]["cls"][1] = 4_000_000_000u64.into()
+    }));
+    assert!(
+        message.contains("tokenizer.json: the tokenizer has token ids up to 4000000000"),
+        "{message}"
+    );
 }
 
 /// An end-of-text id outside the vocabulary never occurs, so pooling would silently read another

@@ -133,7 +133,11 @@ fn configs_that_break_the_arithmetic_are_refused_by_field() {
             serde_json::json!(4),
             "max_position_embeddings 4 is below the 256 tokens",
         ),
-        ("type_vocab_size", serde_json::json!(0), "type_vocab_size is 0"),
+        (
+            "type_vocab_size",
+            serde_json::json!(0),
+            "type_vocab_size 0 is below the 1 token types",
+        ),
     ] {
         let dir = minilm_with(field, value);
         let err = format!("{:#}", TextEmbedder::load(dir.path()).err().unwrap());
@@ -141,5 +145,57 @@ fn configs_that_break_the_arithmetic_are_refused_by_field() {
             err.contains("config.json") && err.contains(expected),
             "{field}: {err}"
         );
+    }
+}
+
+/// An edit of a tokenizer file.
+type Edit = fn(&mut serde_json::Value);
+
+/// The real folder with its `tokenizer.json` edited (the rest linked).
+fn minilm_with_tokenizer(edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["config.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(minilm().join(name), dir.path().join(name)).unwrap();
+    }
+    let mut tokenizer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(minilm().join("tokenizer.json")).unwrap()).unwrap();
+    edit(&mut tokenizer);
+    std::fs::write(dir.path().join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    dir
+}
+
+/// A stranger's tokenizer.json is a program that tokenizers runs as given: parts that panicked
+/// (an empty `Precompiled` charsmap), ran out of memory or ran for hours are refused by name
+/// before it runs, and a post-processor's token types outside the model's table (which failed
+/// inside candle, naming no file) are refused at load.
+#[test]
+fn tokenizer_files_that_would_crash_hang_or_misindex_are_refused_by_name() {
+    use serde_json::json;
+    let cases: [(Edit, &str); 4] = [
+        (
+            |t| t["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAAAA=="}),
+            "tokenizer.json: normalizer type `Precompiled` is not one Glimpse runs",
+        ),
+        (
+            |t| {
+                let split = json!({"type": "Split", "pattern": {"Regex": "(?:(\\w|\\s)*)*\\1!"},
+                    "behavior": "Isolated", "invert": false});
+                t["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [split]});
+            },
+            "tokenizer.json: the pre_tokenizer Split pattern cannot run in linear time",
+        ),
+        (
+            |t| t["model"]["max_input_chars_per_word"] = json!(1_000_000_000u64),
+            "tokenizer.json: the WordPiece model's max_input_chars_per_word must be at most 100",
+        ),
+        (
+            |t| t["post_processor"]["single"][1]["Sequence"]["type_id"] = json!(7),
+            "type_vocab_size 2 is below the 8 token types of",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let dir = minilm_with_tokenizer(edit);
+        let err = format!("{:#}", TextEmbedder::load(dir.path()).err().unwrap());
+        assert!(err.contains(expected), "`{expected}` in {err}");
     }
 }

@@ -10,6 +10,15 @@ use glimpse_files::{caps, read_regular, read_regular_to_string};
 use serde::de::DeserializeOwned;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use super::tokenizer_file;
+
+/// One past the largest token id and token type id a tokenizer gives ([`HfFolder::token_ids`]).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenIds {
+    pub ids: usize,
+    pub types: usize,
+}
+
 /// A model folder and what it must hold, for error messages.
 pub struct HfFolder<'a> {
     pub dir: &'a Path,
@@ -43,6 +52,9 @@ impl HfFolder<'_> {
     pub fn tokenizer(&self, max_length: usize) -> Result<(Tokenizer, PathBuf)> {
         let path = self.file("tokenizer.json")?;
         let bytes = read_regular(&path, caps::CONFIG, "tokenizer")?;
+        let file: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", path.display()))?;
+        tokenizer_file::check(&file).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         let mut tokenizer = Tokenizer::from_bytes(bytes)
             .map_err(|e| anyhow!("{}: not a tokenizers file: {e}", path.display()))?;
         tokenizer
@@ -56,6 +68,21 @@ impl HfFolder<'_> {
             ..PaddingParams::default()
         }));
         Ok((tokenizer, path))
+    }
+
+    /// One past the largest token id and token type id the tokenizer gives a text: its
+    /// vocabulary's (added tokens among them) and its post-processor's special tokens and types,
+    /// which the model's tables must hold (a larger id failed inside candle, naming no file).
+    pub fn token_ids(tokenizer: &Tokenizer, path: &Path) -> Result<TokenIds> {
+        let probe = tokenizer
+            .encode("a", true)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let largest = |ids: &[u32]| ids.iter().max().map_or(0, |&id| id as usize + 1);
+        let vocabulary = tokenizer.get_vocab(true).into_values().max();
+        Ok(TokenIds {
+            ids: largest(probe.get_ids()).max(vocabulary.map_or(0, |id| id as usize + 1)),
+            types: largest(probe.get_type_ids()),
+        })
     }
 
     /// `model.safetensors`, read (not mapped: a file changed while mapped would change memory

@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
-use crate::embed::hf_folder::HfFolder;
+use crate::embed::hf_folder::{HfFolder, TokenIds};
 use crate::similarity::TextEncoder;
 
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2.
@@ -35,12 +35,7 @@ impl TextEmbedder {
         let (config, config_path): (Config, _) = folder.json("config.json", "a BERT config")?;
         check_config(&config, &config_path)?;
         let (tokenizer, tokenizer_path) = folder.tokenizer(MAX_TOKENS)?;
-        // Ids need not be contiguous (added tokens): the largest is what must fit.
-        let ids = tokenizer
-            .get_vocab(true)
-            .into_values()
-            .max()
-            .map_or(0, |id| id as usize + 1);
+        let ids = HfFolder::token_ids(&tokenizer, &tokenizer_path)?;
         check_tables(&config, &config_path, ids, &tokenizer_path)?;
         let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
@@ -99,12 +94,13 @@ fn check_config(config: &Config, path: &Path) -> Result<()> {
 
 /// Every id, position and token type the tokenizer can produce must be a row of the model's
 /// tables: smaller ones failed inside candle with "index-select invalid index", naming no file.
-fn check_tables(config: &Config, path: &Path, ids: usize, tokenizer: &Path) -> Result<()> {
-    if ids > config.vocab_size {
+fn check_tables(config: &Config, path: &Path, ids: TokenIds, tokenizer: &Path) -> Result<()> {
+    if ids.ids > config.vocab_size {
         bail!(
-            "{}: vocab_size {} is below the {ids} token ids of {}",
+            "{}: vocab_size {} is below the {} token ids of {}",
             path.display(),
             config.vocab_size,
+            ids.ids,
             tokenizer.display()
         );
     }
@@ -115,10 +111,13 @@ fn check_tables(config: &Config, path: &Path, ids: usize, tokenizer: &Path) -> R
             config.max_position_embeddings
         );
     }
-    if config.type_vocab_size == 0 {
+    if ids.types > config.type_vocab_size {
         bail!(
-            "{}: type_vocab_size is 0, but every token has type 0",
-            path.display()
+            "{}: type_vocab_size {} is below the {} token types of {}",
+            path.display(),
+            config.type_vocab_size,
+            ids.types,
+            tokenizer.display()
         );
     }
     Ok(())

@@ -6,3 +6,4 @@
 pub mod clip;
 pub mod hf_folder;
 pub mod minilm;
+pub mod tokenizer_file;

@@ -184,6 +184,7 @@ fn check_towers(text: &HfTextConfig, vision: &HfVisionConfig, path: &Path) -> Re
             );
         }
     }
+    check_sizes(text, vision, path)?;
     if vision.patch_size == 0 || !vision.image_size.is_multiple_of(vision.patch_size) {
         bail!(
             "{}: vision_config.image_size {} is not a multiple of patch_size {}",
@@ -191,6 +192,40 @@ fn check_towers(text: &HfTextConfig, vision: &HfVisionConfig, path: &Path) -> Re
             vision.image_size,
             vision.patch_size
         );
+    }
+    Ok(())
+}
+
+/// OpenAI's towers take images of 224 or 336 pixels in 49–576 patches and texts of 77 tokens.
+/// Attention grows with the square of both, and a folder of a few MB asking for 2048-pixel
+/// images or 40,000 text positions failed to allocate 5–13 GB.
+const MAX_IMAGE_SIZE: usize = 448;
+const MAX_PATCHES: usize = 1024;
+const MAX_TEXT_POSITIONS: usize = 512;
+
+/// The image size, patches and text positions within what attention over them can hold.
+fn check_sizes(text: &HfTextConfig, vision: &HfVisionConfig, path: &Path) -> Result<()> {
+    let patches = match vision.patch_size {
+        0 => usize::MAX,
+        patch => (vision.image_size / patch).saturating_pow(2),
+    };
+    let checks = [
+        ("vision_config.image_size", vision.image_size, MAX_IMAGE_SIZE),
+        (
+            "vision_config's patches (image_size / patch_size, squared)",
+            patches,
+            MAX_PATCHES,
+        ),
+        (
+            "text_config.max_position_embeddings",
+            text.max_position_embeddings,
+            MAX_TEXT_POSITIONS,
+        ),
+    ];
+    for (field, value, max) in checks {
+        if value > max {
+            bail!("{}: {field} is {value}, over Glimpse's {max}", path.display());
+        }
     }
     Ok(())
 }

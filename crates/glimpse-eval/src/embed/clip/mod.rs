@@ -190,11 +190,12 @@ fn load_tokenizer(folder: &HfFolder<'_>, config: &ClipConfig, config_path: &Path
     if let Some(padding) = tokenizer.get_padding_mut() {
         (padding.pad_token, padding.pad_id) = (END_OF_TEXT.to_string(), end_of_text);
     }
-    if tokenizer.get_vocab_size(true) > config.vocab_size {
+    let ids = HfFolder::token_ids(&tokenizer, &tokenizer_path)?.ids;
+    if ids > config.vocab_size {
         bail!(
-            "{}: the tokenizer has {} tokens but {} says vocab_size {}",
+            "{}: the tokenizer has token ids up to {} but {} says vocab_size {}",
             tokenizer_path.display(),
-            tokenizer.get_vocab_size(true),
+            ids - 1,
             config_path.display(),
             config.vocab_size
         );

@@ -215,6 +215,19 @@ fn check_geometry(
     {
         bail!("{}: size and crop_size must be positive", path.display());
     }
+    // A photo is resized whole before the crop: its shorter side at most twice the crop's
+    // (OpenAI's resize to the crop size itself; 60,000 asked for 10.8 GB).
+    let largest = match resize {
+        Some(Resize::ShortestEdge(edge)) => edge,
+        Some(Resize::Exact(h, w)) => h.max(w),
+        None => 0,
+    };
+    if u64::from(largest) > 2 * u64::from(image_size) {
+        bail!(
+            "{}: size {largest} is over twice the {image_size} pixels of vision_config.image_size",
+            path.display()
+        );
+    }
     // The image tower's position table fixes its input size.
     match (crop, resize) {
         (Some((h, w)), _) if (h, w) != (image_size, image_size) => bail!(
