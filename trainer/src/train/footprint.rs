@@ -11,7 +11,7 @@ use glimpse_model::ModelConfig;
 use glimpse_model::encoder::stage_costs;
 
 use super::config::TrainConfig;
-use super::step::replicas_running;
+use super::step::most_replicas;
 use crate::memory::MemoryLimit;
 
 /// Bytes a step and a checkpoint take per trained weight: the weight, its gradient, Adam's two
@@ -91,8 +91,8 @@ pub struct Footprint {
     pub fine_tuned_values: u64,
     /// Values of the frozen stages' largest layer for the batch, when they run inside the step.
     pub frozen_values: u64,
-    /// Data-parallel replicas that run (at most one a row of the batch): each holds its own
-    /// gradients.
+    /// The most data-parallel replicas a step runs (at most one a row of the batch): each holds
+    /// its own gradients.
     pub devices: u64,
 }
 
@@ -129,7 +129,7 @@ impl Footprint {
                     .saturating_mul(batch),
                 false => 0, // the frozen encoder runs outside the step, a few images at a time
             },
-            devices: replicas_running(config.batch_size, devices) as u64,
+            devices: most_replicas(config.batch_size, devices) as u64,
         }
     }
 
@@ -269,7 +269,8 @@ mod tests {
         let (config, model) = (TrainConfig::default(), ModelConfig::notebook(5000));
         let [one, four] = [1, 4].map(|devices| Footprint::of(&config, &model, devices).bytes());
         assert_eq!(four - one, 3 * BYTES_PER_REPLICA_WEIGHT * model.decoder_weights());
-        // A batch of 32 over 64 devices runs 32 replicas; 10 over 6 runs 5 (shares of 2).
+        // A batch of 32 over 64 devices runs 32 replicas; 10 over 6 runs 5 (shares of 2), but a
+        // last batch of 6 rows runs 6.
         let of = |batch_size, devices| {
             let config = TrainConfig {
                 batch_size,
@@ -277,7 +278,7 @@ mod tests {
             };
             Footprint::of(&config, &model, devices).devices
         };
-        assert_eq!((of(32, 64), of(10, 6), of(10, 1), of(32, 32)), (32, 5, 1, 32));
+        assert_eq!((of(32, 64), of(10, 6), of(10, 1), of(65, 64)), (32, 6, 1, 64));
     }
 
     #[test]

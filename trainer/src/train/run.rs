@@ -24,7 +24,7 @@ use super::footprint::{Footprint, StepBudget};
 use super::init;
 use super::optimizer_state;
 use super::records::Records;
-use super::step::{Optimizers, replicas_running};
+use super::step::Optimizers;
 use super::trainer::{Devices, Limits, Trainer};
 use super::{LAST, TrainOutcome, TrainRequest};
 
@@ -307,9 +307,8 @@ impl<'r> Setup<'r> {
             .collect();
         if replicas.len() > 1 {
             let batch = self.config.batch_size;
-            let running = replicas_running(batch, replicas.len());
-            let idle = match running < replicas.len() {
-                true => format!(" (a batch of {batch} runs on {running} of them)"),
+            let idle = match batch < replicas.len() {
+                true => format!(" (a batch of {batch} runs on {batch} of them)"),
                 false => String::new(),
             };
             println!(

@@ -155,15 +155,17 @@ pub fn train_step(
 }
 
 /// The rows each replica takes of a data-parallel batch of `rows` over `devices`: contiguous
-/// shares of this size, so fewer replicas run than there are devices when the batch is small
-/// (32 rows over 64 devices run on 32, 10 rows over 6 devices on 5).
+/// shares of this size, so fewer replicas run than there are devices when the batch is small.
 pub fn replica_share(rows: usize, devices: usize) -> usize {
     rows.div_ceil(devices.max(1)).max(1)
 }
 
-/// How many of `devices` a data-parallel batch of `rows` runs on (see [`replica_share`]).
-pub fn replicas_running(rows: usize, devices: usize) -> usize {
-    rows.div_ceil(replica_share(rows, devices))
+/// The most replicas a step of batches of at most `batch_size` rows runs over `devices`: all of
+/// them, or one a row when a batch has fewer rows than there are devices. Not the full batch's
+/// count: 65 rows over 64 devices run on 33 (shares of 2), but the 64 rows of a smaller last
+/// batch (or of a training set smaller than a batch) run on 64.
+pub fn most_replicas(batch_size: usize, devices: usize) -> usize {
+    devices.min(batch_size).max(1)
 }
 
 /// Data-parallel step: `batches[k]` (built on `devices[k]`) runs on a replica of the model
