@@ -1,7 +1,9 @@
 //! Unpacking the downloaded zip archives, safely: entries that would land outside the folder
 //! are refused (zip-slip), and so is a zip bomb (a few MB that expand to GBs), from the sizes the
-//! entries declare before anything is written and again from what they really expand to.
+//! entries declare before anything is written and again from what they really expand to; and a
+//! file already in the folder is never replaced unless it is the archive's own copy.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
@@ -58,6 +60,7 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| anyhow!("{}: not a readable zip archive: {e}", shown(archive)))?;
     check_declared_sizes(&mut zip, archive, limits)?;
+    let unpacked = check_no_overwrites(&mut zip, archive, dir)?;
     let progress = ProgressBar::new(zip.len() as u64).with_style(
         ProgressStyle::with_template("unpacking {prefix} {bar:30} {pos}/{len}").expect("a valid template"),
     );
@@ -66,10 +69,13 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
     fs::create_dir_all(dir).with_context(|| format!("{}", shown(dir)))?;
     let mut written = 0u64;
     for index in 0..zip.len() {
+        progress.inc(1);
+        if unpacked.contains(&index) {
+            continue;
+        }
         let entry = zip
             .by_index(index)
             .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
-        progress.inc(1);
         unpack_entry(entry, archive, dir, limits, &mut written)?;
     }
     progress.finish_and_clear();
@@ -120,6 +126,60 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
     Ok(())
 }
 
+/// Refuses, before anything is written, an archive with a file whose name is taken in `dir` by a
+/// file that is not the archive's own copy of it (same size and CRC-32), and returns the entries
+/// already there (an earlier unpack, cut short, wrote them). `glimpse data` unpacks into a folder
+/// the user names, and the archives without a published checksum are trusted on first download:
+/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own.
+fn check_no_overwrites<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    archive: &Path,
+    dir: &Path,
+) -> Result<HashSet<usize>> {
+    let mut unpacked = HashSet::new();
+    for index in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(index)
+            .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
+        let Some(name) = entry.enclosed_name() else {
+            continue; // refused by name when unpacked
+        };
+        let target = dir.join(&name);
+        if !entry.is_file() || !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
+            continue; // nothing of the user's there (a link or a FIFO is replaced, never followed)
+        }
+        if !holds_copy(&target, entry.size(), entry.crc32())? {
+            bail!(
+                "{}: its file `{}` would replace {}, which is not the archive's copy; glimpse data does not overwrite files: move it away or unpack into another folder",
+                shown(archive),
+                shown(&name),
+                shown(&target)
+            );
+        }
+        unpacked.insert(index);
+    }
+    Ok(unpacked)
+}
+
+/// Whether the regular file `path` has `size` bytes whose CRC-32 is `crc`.
+fn holds_copy(path: &Path, size: u64, crc: u32) -> Result<bool> {
+    let (mut file, length) = glimpse_files::open_regular(path, "file")?;
+    if length != size {
+        return Ok(false);
+    }
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .with_context(|| format!("{}", shown(path)))?;
+        if read == 0 {
+            return Ok(hasher.finalize() == crc);
+        }
+        hasher.update(&buffer[..read]);
+    }
+}
+
 /// Writes one entry under `dir` (macOS metadata skipped), counting what it really expands to
 /// against the limits: a header that understates its size is caught while writing, and the
 /// partial file removed.
@@ -155,7 +215,6 @@ fn unpack_entry<R: Read>(
     let copied = write_capped(&mut entry, &target, room)
         .map_err(|e| anyhow!("{}: entry `{}`: {e:#}", shown(archive), shown(&relative)))?;
     if copied > room {
-        let _ = fs::remove_file(&target);
         bail!(
             "{}: entry `{}` expands past its declared {} bytes and the unpacking limits ({} bytes per file, {} in all); refusing to unpack",
             shown(archive),
@@ -188,20 +247,26 @@ fn create_folders(dir: &Path, relative: &Path, archive: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Copies at most `room + 1` bytes of `entry` into a new file at `target` and returns how many
-/// were copied (more than `room` means the entry is over its limit). A failed copy removes the
-/// partial file. Whatever was at `target` is replaced, never written through (a link planted at
-/// `Flickr8k.token.txt` had another file overwritten).
+/// Copies at most `room + 1` bytes of `entry` to `target` and returns how many were copied
+/// (more than `room` means the entry is over its limit). The bytes go to a temporary file that
+/// is renamed to `target` once whole, so an unpack cut short leaves no partial file under an
+/// entry's name (which the next run would take for the user's). Whatever was at `target` is
+/// replaced, never written through (a link planted at `Flickr8k.token.txt` had another file
+/// overwritten).
 fn write_capped(entry: &mut impl Read, target: &Path, room: u64) -> Result<u64> {
-    let mut out = glimpse_files::create_fresh(target).with_context(|| format!("{}", shown(target)))?;
-    match std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out) {
-        Ok(copied) => Ok(copied),
-        Err(e) => {
-            drop(out);
-            let _ = fs::remove_file(target);
-            Err(e.into())
-        }
+    let temporary = glimpse_files::temporary_name(target);
+    let mut out =
+        glimpse_files::create_fresh(&temporary).with_context(|| format!("{}", shown(&temporary)))?;
+    let copied = std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out);
+    drop(out);
+    let result = match copied {
+        Ok(copied) if copied <= room => fs::rename(&temporary, target).map(|()| copied),
+        other => other,
+    };
+    if !matches!(result, Ok(copied) if copied <= room) {
+        let _ = fs::remove_file(&temporary);
     }
+    result.with_context(|| format!("{}", shown(target)))
 }
 
 #[cfg(test)]
@@ -294,6 +359,38 @@ mod tests {
     fn patch_sizes(archive: &mut [u8], magic: &[u8], offset: usize, size: u32) {
         let at = archive.windows(4).position(|w| w == magic).unwrap() + offset;
         archive[at..at + 4].copy_from_slice(&size.to_le_bytes());
+    }
+
+    /// A file of the user's under an entry's name stops the unpack before anything is written;
+    /// the archive's own copy, left by an unpack cut short, is kept and the rest unpacked.
+    #[test]
+    fn files_already_in_the_folder_are_never_replaced() {
+        let archive = zip_of(&[("captions.txt", b"a dog"), (".bashrc", b"echo pwned")]);
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("data.zip"), dir.path().join("out"));
+        fs::write(&path, &archive).unwrap();
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join(".bashrc"), "# mine").unwrap();
+        let err = unzip(&path, &out).unwrap_err().to_string();
+        assert!(
+            err.contains("data.zip: its file `.bashrc` would replace")
+                && err.contains("glimpse data does not overwrite files"),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(out.join(".bashrc")).unwrap(), "# mine");
+        assert!(
+            !out.join("captions.txt").exists(),
+            "nothing written before the refusal"
+        );
+
+        fs::write(out.join(".bashrc"), "echo pwned").unwrap(); // the archive's own copy
+        unzip(&path, &out).unwrap();
+        assert_eq!(fs::read(out.join("captions.txt")).unwrap(), b"a dog");
+        let left: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left.len(), 3, "no temporary file left: {left:?}"); // and the marker
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
 /// anyone else's is taken for it (`model.tmp` beside `model.safetensors` once was, and deleted).
 /// A name too long for that (most file systems allow 255 bytes) keeps a prefix and a hash of
 /// the whole name instead: outputs of 243 to 255 bytes could not be written at all.
-fn temporary_name(path: &Path) -> PathBuf {
+pub fn temporary_name(path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temporary = format!(".{name}{TEMPORARY_SUFFIX}");
     if temporary.len() <= MAX_NAME_BYTES {

@@ -38,7 +38,7 @@ mod terminal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use atomic::{WriteError, create_fresh, open_append, write_atomically, write_replacing};
+pub use atomic::{WriteError, create_fresh, open_append, temporary_name, write_atomically, write_replacing};
 pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
