@@ -709,6 +709,94 @@ fn export_pth_writes_the_notebook_state_dict_and_imports_back_to_the_same_tensor
     fails_saying(&out, "--format pth writes float32");
 }
 
+/// A state dict holds neither the input size, the pooling grid, the normalisation nor the
+/// gate: the printed command restores the first two, and a model with the others is refused
+/// with what it would lose (it came back a different model, its captions changed, in silence).
+#[test]
+fn export_pth_prints_the_flags_that_restore_the_model_and_refuses_what_none_can() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixtures().join("sgrvinod");
+    let [checkpoint, wordmap] = ["BEST_checkpoint_flickr8k.pth.tar", "WORDMAP_flickr8k.json"]
+        .map(|name| case.join(name).to_str().unwrap().to_string());
+    let import = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "torch",
+            "--checkpoint",
+            &checkpoint,
+            "--vocab",
+            &wordmap,
+        ];
+        args.extend(extra);
+        args.extend(["--out", out.to_str().unwrap()]);
+        let output = glimpse(&args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    };
+    let export = |bundle: &Path, pth: &Path| {
+        let [bundle, pth] = [bundle, pth].map(|p| p.to_str().unwrap().to_string());
+        glimpse(&["export", &bundle, "--format", "pth", "--out", &pth])
+    };
+    // sgrvinod's model is gated, with relu attention: nothing is written.
+    let gated = dir.path().join("gated.safetensors");
+    import(&gated, &[]);
+    let pth = dir.path().join("gated.pth");
+    fails_saying(&export(&gated, &pth), "attention.gate true → false");
+    assert!(!pth.exists() && !dir.path().join("gated.vocab.json").exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no staged file left"
+    ); // and its card
+
+    // The notebook's model at 320 pixels over a 5×5 grid comes back whole with the flags printed.
+    let notebook = import_notebook(dir.path());
+    let resized = dir.path().join("resized.safetensors");
+    let case = fixtures().join("notebook");
+    let out = glimpse(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        case.join("attention_model_state.pth").to_str().unwrap(),
+        "--vocab",
+        case.join("vocab.json").to_str().unwrap(),
+        "--input-size",
+        "320",
+        "--grid",
+        "5x5",
+        "--out",
+        resized.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pth = dir.path().join("resized.pth");
+    let out = export(&resized, &pth);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("--out model.safetensors --input-size 320 --grid 5x5"),
+        "{}",
+        text(&out.stdout)
+    );
+    let again = dir.path().join("again.safetensors");
+    let vocab = dir.path().join("resized.vocab.json");
+    let out = glimpse(&[
+        "import",
+        "torch",
+        "--checkpoint",
+        pth.to_str().unwrap(),
+        "--vocab",
+        vocab.to_str().unwrap(),
+        "--input-size",
+        "320",
+        "--grid",
+        "5x5",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let load = |p: &Path| glimpse_model::Bundle::from_bytes(&std::fs::read(p).unwrap()).unwrap();
+    assert_eq!(load(&resized).config, load(&again).config);
+    assert_ne!(load(&notebook).config, load(&again).config);
+}
+
 #[test]
 fn an_opacity_outside_0_to_1_is_refused() {
     for alpha in ["NaN", "1e30", "-0.5"] {

@@ -59,6 +59,6 @@ pub use fresh::FreshDecoder;
 pub use import::{ImportRequest, Imported, import};
 pub use infer::infer_encoder;
 pub use layout::{CheckpointLayout, detect_layout, notebook_name};
-pub use notebook_export::notebook_state_dict;
+pub use notebook_export::{import_flags, lost_in_round_trip, notebook_state_dict};
 pub use torch_weights::{MAX_TOTAL_ELEMENTS, TorchWeights, read_checkpoint};
 pub use torchvision::torchvision_encoder;

@@ -3,15 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use glimpse::backend::Backend;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
 use glimpse::model_card::write_model_card;
 use glimpse::train::{BEST, LAST};
 use glimpse_files::{shown, terminal_safe};
-use glimpse_import::notebook_state_dict;
-use glimpse_model::{Bundle, StorageType};
+use glimpse_import::{
+    CheckpointLayout, FreshDecoder, ImportRequest, import, import_flags, lost_in_round_trip,
+    notebook_state_dict,
+};
+use glimpse_model::{Bundle, ModelConfig, StorageType};
 
 use super::{Choice, Exit, StorageArgs, choice};
 
@@ -142,7 +146,9 @@ fn pth_vocabulary(out: &Path) -> PathBuf {
     out.with_extension("vocab.json")
 }
 
-/// The bundle as the notebook's state dict, and its vocabulary beside it.
+/// The bundle as the notebook's state dict, and its vocabulary beside it, once reading them
+/// back has given the same model: they are written under temporary names, imported as the
+/// printed command would, and only then renamed into place.
 fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> {
     if storage.storage() != StorageType::F32 {
         bail!(
@@ -151,17 +157,78 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
     }
     let bytes = notebook_state_dict(bundle)?;
     let vocab = pth_vocabulary(out);
-    write_atomically(out, &bytes)?;
-    write_atomically(&vocab, bundle.vocab.to_json().as_bytes())?;
+    let staged = [out, vocab.as_path()].map(glimpse_files::temporary_name);
+    let placed = || -> Result<()> {
+        write_atomically(&staged[0], &bytes)?;
+        write_atomically(&staged[1], bundle.vocab.to_json().as_bytes())?;
+        check_round_trip(bundle, &staged[0], &staged[1])?;
+        std::fs::rename(&staged[0], out).with_context(|| format!("{}", shown(out)))?;
+        std::fs::rename(&staged[1], &vocab).with_context(|| format!("{}", shown(&vocab)))
+    };
+    if let Err(error) = placed() {
+        staged.iter().for_each(|path| drop(std::fs::remove_file(path)));
+        return Err(error);
+    }
     println!(
-        "wrote {} ({:.1} MB, {} tensors, the notebook's names) and its vocabulary {}; back into Glimpse: \
-         glimpse import torch --checkpoint {} --vocab {} --out model.safetensors",
+        "wrote {} ({:.1} MB, {} tensors, the notebook's names) and its vocabulary {}; back into Glimpse: {}",
         shown(out),
         bytes.len() as f64 / 1e6,
         bundle.weights.names().count(),
         shown(&vocab),
-        shown(out),
-        shown(&vocab)
+        import_command(&bundle.config, out, &vocab)
     );
     Ok(Exit::Done)
+}
+
+/// The `glimpse import torch` command that reads the state dict back into this config.
+fn import_command(config: &ModelConfig, pth: &Path, vocab: &Path) -> String {
+    let (input_size, grid) = import_flags(config);
+    let mut command = format!(
+        "glimpse import torch --checkpoint {} --vocab {} --out model.safetensors",
+        shown(pth),
+        shown(vocab)
+    );
+    let notebook_size = ModelConfig::notebook(0).preprocess.size[0];
+    if let Some(size) = input_size.filter(|&size| size != notebook_size) {
+        command += &format!(" --input-size {size}");
+    }
+    if let Some([height, width]) = grid {
+        command += &format!(" --grid {height}x{width}");
+    }
+    command
+}
+
+/// Imports the staged state dict as [`import_command`] would and refuses what came back
+/// different: a notebook checkpoint cannot hold a normalisation, a gate or relu attention.
+fn check_round_trip(bundle: &Bundle, pth: &Path, vocab: &Path) -> Result<()> {
+    let (input_size, grid) = import_flags(&bundle.config);
+    let request = ImportRequest {
+        checkpoint: Some(pth.to_path_buf()),
+        encoder: None,
+        vocab: Some(vocab.to_path_buf()),
+        layout: Some(CheckpointLayout::Notebook),
+        grid,
+        input_size,
+        fresh_decoder: FreshDecoder::default(),
+        name: None,
+        trained_on: None,
+        created: bundle.card.created.clone(),
+    };
+    let back = import(&request, &Backend::first_built().device()?)?.bundle;
+    let mut lost = lost_in_round_trip(&bundle.config, &back.config);
+    let names = |b: &Bundle| b.weights.names().map(str::to_string).collect::<Vec<_>>();
+    let missing: Vec<String> = names(bundle)
+        .into_iter()
+        .filter(|n| !names(&back).contains(n))
+        .collect();
+    if !missing.is_empty() {
+        lost.push(format!("the tensors {}", missing.join(", ")));
+    }
+    if !lost.is_empty() {
+        bail!(
+            "the notebook's checkpoint cannot hold this model: read back, it would have {}; export it as safetensors instead",
+            terminal_safe(&lost.join("; "))
+        );
+    }
+    Ok(())
 }
