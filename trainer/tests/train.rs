@@ -307,10 +307,20 @@ fn fine_tuning_trains_only_the_last_stages_and_resumes() {
     );
     assert!(!changed("encoder.conv1.weight"));
 
-    // The same run without the interruption has the same losses.
+    // The same run without the interruption has the same losses, and the same validation: a
+    // checkpoint held BatchNorm's running statistics one step behind (a step's newest ones stay
+    // pending until the next forward), which a resume lost, and validated differently.
     let straight = dir.path().join("straight");
     ok(&train_args(&data, &straight, &config, &[]));
     assert_eq!(losses(&run), losses(&straight));
+    let validation = |run: &Path| {
+        let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
+        metrics
+            .lines()
+            .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(validation(&run), validation(&straight));
 }
 
 #[test]

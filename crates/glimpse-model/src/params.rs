@@ -48,7 +48,7 @@ impl ParamSlot<'_> {
                 vec![dims[1], dims[0]]
             }
             ParamSlot::Float4(p) => p.lazy_shape().to_vec(),
-            ParamSlot::Running1(r) => r.value().shape().to_vec(),
+            ParamSlot::Running1(r) => r.value_sync().shape().to_vec(),
         }
     }
 
@@ -80,7 +80,10 @@ impl ParamSlot<'_> {
             // [in, out] → [out, in]
             ParamSlot::LinearWeight(p) => p.val().transpose().reshape([-1]),
             ParamSlot::Float4(p) => p.val().reshape([-1]),
-            ParamSlot::Running1(r) => r.value(),
+            // With this thread's last update: a training step leaves BatchNorm's newest statistics
+            // pending until the next forward, and a checkpoint read with `value()` held them one
+            // step behind (a fine-tuned run resumed mid-epoch validated differently).
+            ParamSlot::Running1(r) => r.value_sync(),
         }
     }
 }
