@@ -203,6 +203,7 @@ pub fn train_step_parallel(
             })
             .collect()
     });
+    sync_running_statistics(&model);
     let mut decoder_grads = MultiGradientsParams::default();
     let mut encoder_grads = MultiGradientsParams::default();
     let mut losses = [0.0; 3];
@@ -231,6 +232,16 @@ pub fn train_step_parallel(
         None => encoder,
     };
     Ok((CaptionModel { encoder, decoder }, losses))
+}
+
+/// Averages the BatchNorm running statistics the replicas left in their threads. burn keeps a
+/// thread's update apart until something syncs them (validation did, once an epoch), and until
+/// then each step's replicas started again from the last synced value: the statistics followed
+/// one step an epoch, and a checkpoint taken between held none of the updates since, so a
+/// fine-tuned data-parallel run resumed mid-epoch validated differently. `valid()` syncs every
+/// running state in place (the replicas share them with `model`); its copy is not needed.
+fn sync_running_statistics(model: &CaptionModel) {
+    drop(model.valid());
 }
 
 /// Words and rows of a whole data-parallel batch, over which each replica's share is taken.
