@@ -9,6 +9,7 @@
 
 mod jpeg_colour;
 mod jpeg_end;
+mod metadata;
 mod resize;
 mod webp_chunks;
 
@@ -71,8 +72,11 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
             "{format:?} images are not supported (supported: {SUPPORTED_FORMATS})"
         )));
     }
+    if format == ImageFormat::Jpeg {
+        metadata::check_jpeg_profile(bytes, MAX_HEADER_ALLOC)?;
+    }
     if format == ImageFormat::WebP {
-        webp_chunks::check_chunk_sizes(bytes)?;
+        webp_chunks::check_chunk_sizes(bytes, MAX_HEADER_ALLOC)?;
         webp_chunks::check_frames(bytes)?;
     }
     let mut decoder = reader.into_decoder().map_err(|e| match e {

@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 
 /// Refuses a WebP (`RIFF` … `WEBP`, then chunks of a four-letter name, a little-endian `u32`
 /// size and the data, padded to an even length) one of whose chunks claims more bytes than
-/// follow it. A file too short for its header passes: the decoder reports that itself.
-pub(super) fn check_chunk_sizes(bytes: &[u8]) -> Result<()> {
+/// follow it, or holds metadata over `metadata_cap` bytes. A file too short for its header
+/// passes: the decoder reports that itself.
+pub(super) fn check_chunk_sizes(bytes: &[u8], metadata_cap: u64) -> Result<()> {
     let Some(mut rest) = bytes.get(12..) else {
         return Ok(());
     };
@@ -23,6 +24,7 @@ pub(super) fn check_chunk_sizes(bytes: &[u8]) -> Result<()> {
                 data.len()
             )));
         }
+        super::metadata::check_webp_chunk(name, size, metadata_cap)?;
         // Within `data`, as just checked: the padding byte may be missing at the file's end.
         let padded = (size as usize + (size as usize & 1)).min(data.len());
         rest = &data[padded..];
@@ -112,7 +114,7 @@ mod tests {
             super::super::decode_image(&webp, 1 << 20).unwrap();
         }
         let crash = hostile("webp_frame_smaller_than_its_data.webp");
-        check_chunk_sizes(&crash).unwrap();
+        check_chunk_sizes(&crash, u64::MAX).unwrap();
         let err = check_frames(&crash).unwrap_err().to_string();
         assert!(
             err.contains("WebP animation frame 0 is declared 1×1 but its image data is 9×7"),
@@ -124,19 +126,19 @@ mod tests {
     #[test]
     fn whole_files_pass_and_a_chunk_claiming_more_than_follows_is_refused() {
         let webp = fixture();
-        check_chunk_sizes(&webp).unwrap();
+        check_chunk_sizes(&webp, u64::MAX).unwrap();
         // An EXIF chunk appended that claims 1 GiB and holds 4 bytes.
         let mut crafted = webp.clone();
         crafted.extend(b"EXIF");
         crafted.extend((1u32 << 30).to_le_bytes());
         crafted.extend(b"II*\0");
-        let err = check_chunk_sizes(&crafted).unwrap_err().to_string();
+        let err = check_chunk_sizes(&crafted, u64::MAX).unwrap_err().to_string();
         assert!(
             err.contains("WebP chunk `EXIF` claims 1073741824 bytes, but only 4 follow"),
             "{err}"
         );
         // A file cut inside its image data: the image chunk claims more than is left.
-        let err = check_chunk_sizes(&webp[..webp.len() - 10])
+        let err = check_chunk_sizes(&webp[..webp.len() - 10], u64::MAX)
             .unwrap_err()
             .to_string();
         assert!(err.contains("claims") && err.contains("truncated"), "{err}");
