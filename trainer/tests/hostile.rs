@@ -230,6 +230,13 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             "no step was taken"
         );
     }
+    // A dropout the model does not apply (the masks follow the model's).
+    fs::write(&last, &original).unwrap();
+    edit_train_config(&last, "dropout", 0.1.into());
+    fails_with(
+        &resume,
+        "the training config it holds: field `dropout` is 0.1 but the model's decoder.dropout is",
+    );
     // Its progress: a wrapped step, an epoch past the last, a best score of 309 digits.
     let u64_max = Value::from(u64::MAX);
     for (field, value, expected) in [

@@ -110,6 +110,19 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
     Ok(hold_folder(&request.run)?)
 }
 
+/// A run's model applies the dropout its training config asks for: a checkpoint whose two
+/// disagree was edited, and resuming silently used the model's and saved both back.
+fn same_dropout(config: &TrainConfig, model: &ModelConfig) -> Result<()> {
+    if config.dropout != model.decoder.dropout {
+        bail!(
+            "field `dropout` is {} but the model's decoder.dropout is {}; they must agree",
+            config.dropout,
+            model.decoder.dropout
+        );
+    }
+    Ok(())
+}
+
 /// The checkpoint to resume from; `None` for a new run, whose folder must not hold one. Either
 /// way the config the run will use is validated here, before anything is loaded or trained: a
 /// checkpoint's is checked exactly as a fresh one's.
@@ -134,7 +147,8 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
                 };
                 checkpoint
                     .train_config
-                    .check_trainable(&checkpoint.model_config, &budget)
+                    .check_trainable(&checkpoint.model_config, &budget)?;
+                same_dropout(&checkpoint.train_config, &checkpoint.model_config)
             })
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
         checkpoint
