@@ -11,20 +11,28 @@ use common::{fails_saying, glimpse, ok, synth, text, tiny_config, torch_fixtures
 
 /// Imports the notebook fixture into `dir` and returns the bundle path.
 fn import_notebook(dir: &Path) -> PathBuf {
-    let bundle = dir.join("notebook.safetensors");
+    import_notebook_as(dir, "notebook", &[])
+}
+
+/// Imports the notebook fixture into `dir/NAME.safetensors` with `extra` flags.
+fn import_notebook_as(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let bundle = dir.join(format!("{name}.safetensors"));
     let case = fixtures().join("notebook");
-    let out = glimpse(&[
+    let [checkpoint, vocab] = ["attention_model_state.pth", "vocab.json"].map(|f| case.join(f));
+    let mut args = vec![
         "import",
         "torch",
         "--checkpoint",
-        case.join("attention_model_state.pth").to_str().unwrap(),
+        checkpoint.to_str().unwrap(),
         "--vocab",
-        case.join("vocab.json").to_str().unwrap(),
+        vocab.to_str().unwrap(),
         "--trained-on",
         "random weights (test fixture)",
         "--out",
         bundle.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(extra);
+    let out = glimpse(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("Notebook layout, resnet50 encoder, 34 words"),
@@ -750,23 +758,7 @@ fn export_pth_prints_the_flags_that_restore_the_model_and_refuses_what_none_can(
 
     // The notebook's model at 320 pixels over a 5×5 grid comes back whole with the flags printed.
     let notebook = import_notebook(dir.path());
-    let resized = dir.path().join("resized.safetensors");
-    let case = fixtures().join("notebook");
-    let out = glimpse(&[
-        "import",
-        "torch",
-        "--checkpoint",
-        case.join("attention_model_state.pth").to_str().unwrap(),
-        "--vocab",
-        case.join("vocab.json").to_str().unwrap(),
-        "--input-size",
-        "320",
-        "--grid",
-        "5x5",
-        "--out",
-        resized.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let resized = import_notebook_as(dir.path(), "resized", &["--input-size", "320", "--grid", "5x5"]);
     let pth = dir.path().join("resized.pth");
     let out = export(&resized, &pth);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -5,7 +5,7 @@
 //! captions images.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,15 @@ mod common;
 use common::{GLIMPSE, glimpse, ok, synth, tiny_config, train_args};
 
 /// `(step, loss)` rows of a run's `steps.csv`.
+/// `metrics.csv`'s epoch, step, losses and BLEU columns (not its timings).
+fn validation(run: &Path) -> Vec<String> {
+    let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
+    metrics
+        .lines()
+        .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
+        .collect()
+}
+
 fn losses(run: &Path) -> Vec<(u64, String)> {
     fs::read_to_string(run.join("steps.csv"))
         .unwrap()
@@ -176,15 +185,9 @@ fn killed_and_interrupted_runs_resume_exactly() {
     let out = ok(&["train", "--resume", stopped.to_str().unwrap()]);
     assert!(out.contains("resuming at epoch"), "{out}");
     assert_eq!(losses(&stopped), expected);
-    let metrics = |run: &Path| fs::read_to_string(run.join("metrics.csv")).unwrap();
-    let columns = |text: String| {
-        text.lines()
-            .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        columns(metrics(&stopped)),
-        columns(metrics(&reference)),
+        validation(&stopped),
+        validation(&reference),
         "same validation losses and BLEU"
     );
 }
@@ -270,9 +273,8 @@ fn synthetic_sets_are_deterministic_and_complete() {
     );
 }
 
-#[test]
-fn fine_tuning_trains_only_the_last_stages_and_resumes() {
-    use glimpse::train::checkpoint::Checkpoint;
+/// A synth set and a config fine-tuning the encoder's last stage for one epoch.
+fn fine_tuning_run() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     synth(&data, 30, 4);
@@ -280,6 +282,13 @@ fn fine_tuning_trains_only_the_last_stages_and_resumes() {
         dir.path(),
         serde_json::json!({"epochs": 1, "fine_tune_stages": 1, "encoder_lr": 0.01}),
     );
+    (dir, data, config)
+}
+
+#[test]
+fn fine_tuning_trains_only_the_last_stages_and_resumes() {
+    use glimpse::train::checkpoint::Checkpoint;
+    let (dir, data, config) = fine_tuning_run();
     let run = dir.path().join("run");
     let out = ok(&train_args(&data, &run, &config, &["--max-steps", "3"]));
     assert!(
@@ -313,13 +322,6 @@ fn fine_tuning_trains_only_the_last_stages_and_resumes() {
     let straight = dir.path().join("straight");
     ok(&train_args(&data, &straight, &config, &[]));
     assert_eq!(losses(&run), losses(&straight));
-    let validation = |run: &Path| {
-        let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
-        metrics
-            .lines()
-            .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(validation(&run), validation(&straight));
 }
 
@@ -371,13 +373,7 @@ fn data_parallel_training_matches_one_device() {
 /// against 63.7447 in an independent check). Two replicas average the same whatever the order.
 #[test]
 fn a_fine_tuned_data_parallel_run_resumes_to_the_same_validation() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    synth(&data, 30, 4);
-    let config = tiny_config(
-        dir.path(),
-        serde_json::json!({"epochs": 1, "fine_tune_stages": 1, "encoder_lr": 0.01}),
-    );
+    let (dir, data, config) = fine_tuning_run();
     let two = ["--devices", "2"];
     let (straight, stopped) = (dir.path().join("straight"), dir.path().join("stopped"));
     ok(&train_args(&data, &straight, &config, &two));
@@ -389,13 +385,6 @@ fn a_fine_tuned_data_parallel_run_resumes_to_the_same_validation() {
     ));
     ok(&[&["train", "--resume", stopped.to_str().unwrap()][..], &two].concat());
     assert_eq!(losses(&stopped), losses(&straight));
-    let validation = |run: &Path| {
-        let metrics = fs::read_to_string(run.join("metrics.csv")).unwrap();
-        metrics
-            .lines()
-            .map(|l| l.split(',').take(8).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(validation(&stopped), validation(&straight));
 }
 
