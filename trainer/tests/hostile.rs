@@ -265,6 +265,12 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             Value::from(1_000_000),
             "field `epoch_samples` 1000000 is more than".into(),
         ),
+        // Below the step its records reach: `steps.csv` was cut back to it.
+        (
+            "step",
+            Value::from(0),
+            "field `step` is 0, but the epochs done end at step 0 and field `batch_in_epoch` is 1".into(),
+        ),
     ] {
         fs::write(&last, &original).unwrap();
         edit_stored_json(&last, "glimpse.train_state", field, value);
@@ -286,8 +292,36 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         "the training progress it holds: field `history[0]`: a BLEU score of 1e308 is not in [0, 1]",
     );
     fs::write(&last, &original).unwrap();
-    edit_stored_json(&last, "glimpse.train_state", "batch_in_epoch", 1_000_000.into());
-    edit_stored_json(&last, "glimpse.train_state", "epoch_samples", 0.into());
+    edit_stored_json(&last, "glimpse.train_state", "epoch", 1.into());
+    fails_with(
+        &resume,
+        "the training progress it holds: field `history` holds 0 epochs' records, but field `epoch` says 1 are done",
+    );
+    // A step so close to the cap that the epochs still to come would pass it: the run trained
+    // an epoch and then failed to record it.
+    fs::write(&last, &original).unwrap();
+    edit_train_config(&last, "epochs", 2.into());
+    edit_metadata(&last, "glimpse.train_state", |state| {
+        let cap = Value::from(1u64 << 53);
+        state["epoch"] = 1.into();
+        state["batch_in_epoch"] = 0.into();
+        state["epoch_samples"] = 0.into();
+        state["step"] = cap.clone();
+        state["history"] = serde_json::json!([{"epoch": 1, "step": cap, "train_loss": 1.0,
+            "val_loss": 1.0, "bleu": [0.0, 0.0, 0.0, 0.0], "decoder_lr": 0.001, "encoder_lr": 0.0,
+            "samples_per_s": 1.0, "seconds": 1.0}]);
+    });
+    fails_with(
+        &resume,
+        "the checkpoint's field `step` is 9007199254740992, too close to 9007199254740992 for the epochs still to come",
+    );
+    assert_eq!(fs::read_to_string(run.join("steps.csv")).unwrap(), steps);
+    fs::write(&last, &original).unwrap();
+    edit_metadata(&last, "glimpse.train_state", |state| {
+        state["batch_in_epoch"] = 1_000_000.into();
+        state["step"] = 1_000_000.into();
+        state["epoch_samples"] = 0.into();
+    });
     fails_with(
         &resume,
         "the checkpoint's field `batch_in_epoch` is 1000000, past the ",

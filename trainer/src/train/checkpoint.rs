@@ -115,13 +115,13 @@ impl TrainState {
                 self.epochs_without_improvement as u64,
                 self.epoch as u64,
             ),
-            ("history", self.history.len() as u64, self.epoch as u64),
         ];
         for (field, value, max) in counts {
             if value > max {
                 bail!("field `{field}` must be at most {max}, got {value}");
             }
         }
+        self.check_history()?;
         let samples = self.batch_in_epoch.checked_mul(config.batch_size);
         if samples.is_none_or(|most| self.epoch_samples > most) {
             bail!(
@@ -136,10 +136,42 @@ impl TrainState {
             ("epoch_seconds", self.epoch_seconds),
             ("train_seconds", self.train_seconds),
         ])?;
+        self.check_best()
+    }
+
+    /// One record per epoch done, in order, and `step` where they leave off plus the batches of
+    /// the epoch in progress: an edited `step` below them cut `steps.csv` back and restarted the
+    /// dropout masks' stream.
+    fn check_history(&self) -> Result<()> {
+        if self.history.len() != self.epoch {
+            bail!(
+                "field `history` holds {} epochs' records, but field `epoch` says {} are done",
+                self.history.len(),
+                self.epoch
+            );
+        }
+        let mut steps_done = 0;
         for (i, record) in self.history.iter().enumerate() {
             record.check().map_err(|e| anyhow!("field `history[{i}]`: {e}"))?;
+            if record.epoch != i + 1 || record.step < steps_done {
+                bail!(
+                    "field `history[{i}]` (epoch {}, step {}) does not follow the epochs before it",
+                    record.epoch,
+                    record.step
+                );
+            }
+            steps_done = record.step;
         }
-        self.check_best()
+        let expected = steps_done.checked_add(self.batch_in_epoch as u64);
+        if expected != Some(self.step) {
+            bail!(
+                "field `step` is {}, but the epochs done end at step {steps_done} and field \
+                 `batch_in_epoch` is {}",
+                self.step,
+                self.batch_in_epoch
+            );
+        }
+        Ok(())
     }
 
     /// The best score so far: a BLEU-4 in [0, 1] of one of the epochs done, or none yet.

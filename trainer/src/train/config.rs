@@ -337,6 +337,10 @@ mod tests {
         std::fs::write(&path, r#"{"encoder": "vgg16"}"#).unwrap();
         let err = format!("{:#}", TrainConfig::read(&path).unwrap_err());
         assert!(err.contains("vgg16"), "{err}");
+        // The largest dropout below 1 is read as written (the fast float parser made it 1).
+        std::fs::write(&path, r#"{"dropout": 0.9999999999999999}"#).unwrap();
+        let config = TrainConfig::read(&path).unwrap();
+        assert_eq!(config.dropout, 1.0 - f64::EPSILON / 2.0);
     }
 
     /// Every field a file can set is range-checked, with the field named: these values used to

@@ -15,7 +15,7 @@ use glimpse_model::{CaptionModel, ModelConfig, Vocabulary};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::batch::{Examples, Pair};
-use super::checkpoint::{Checkpoint, EpochRecord, TrainState};
+use super::checkpoint::{Checkpoint, EpochRecord, MAX_STEP, TrainState};
 use super::config::TrainConfig;
 use super::dropout::{MaskStream, dropout_mask};
 use super::features::FeatureCache;
@@ -81,6 +81,7 @@ impl Trainer<'_> {
                 self.state.batch_in_epoch
             );
         }
+        self.check_steps_to_come(batches)?;
         while self.state.epoch < self.config.epochs {
             let paused;
             (model, paused) = self.train_epoch(model)?;
@@ -99,6 +100,23 @@ impl Trainer<'_> {
         }
         self.state.finished = true;
         Ok(TrainOutcome::Finished(self.state.clone()))
+    }
+
+    /// The run's last step must still be one an epoch's record accepts (at most [`MAX_STEP`]):
+    /// an edited `step` of 2^53 trained a whole epoch and then failed to record it.
+    fn check_steps_to_come(&self, batches: usize) -> Result<()> {
+        let epochs_left = self.config.epochs.saturating_sub(self.state.epoch) as u64;
+        let last_step = epochs_left
+            .checked_mul(batches as u64)
+            .and_then(|steps| steps.checked_sub(self.state.batch_in_epoch as u64))
+            .and_then(|steps| steps.checked_add(self.state.step));
+        match last_step {
+            Some(last) if last <= MAX_STEP => Ok(()),
+            _ => bail!(
+                "the checkpoint's field `step` is {}, too close to {MAX_STEP} for the epochs still to come",
+                self.state.step
+            ),
+        }
     }
 
     /// Trains the rest of the epoch in progress; returns why it paused, if it did.
