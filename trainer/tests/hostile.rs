@@ -8,7 +8,8 @@
 //! before its weights are made; caption files are held to one caption of bounded length per
 //! image; `--devices` and `--length-penalty` are checked by the command line; an improved epoch's
 //! best checkpoint is on disk before `last` records it; a run folder in use is refused; no
-//! figure or export replaces an input; invisible characters and bytes that are not UTF-8 are shown.
+//! figure or export replaces an input; invisible characters and bytes that are not UTF-8 are shown;
+//! manual pages are never written through links or into FIFOs.
 
 use std::fs;
 use std::io::Write;
@@ -933,6 +934,45 @@ fn a_fifo_beside_an_exported_bundle_does_not_hang_the_model_card() {
     assert!(result.status.success(), "{}", text(&result.stderr));
     // The README.md there is not this bundle's card, so the card goes beside it.
     assert!(out.join("m.README.md").is_file());
+}
+
+/// Manual pages go beside a planted link, never through it, and a FIFO at a page's name is
+/// refused at once (clap_mangen's own writer replaced the link's target and hung on the FIFO).
+#[test]
+fn manual_pages_are_never_written_through_links_nor_into_special_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pages, victim) = (dir.path().join("man1"), dir.path().join("notes.txt"));
+    fs::create_dir(&pages).unwrap();
+    fs::write(&victim, "mine").unwrap();
+    std::os::unix::fs::symlink(&victim, pages.join("glimpse-caption.1")).unwrap();
+    ok(&["man", "--out", pages.to_str().unwrap()]);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "mine");
+    let page = pages.join("glimpse-caption.1");
+    assert!(fs::symlink_metadata(&page).unwrap().is_file());
+    assert!(
+        fs::read_to_string(&page)
+            .unwrap()
+            .contains(".TH glimpse-caption 1")
+    );
+    fs::remove_file(pages.join("glimpse-score.1")).unwrap();
+    mkfifo(&pages.join("glimpse-score.1"));
+    fails_with(
+        &["man", "--out", pages.to_str().unwrap()],
+        "glimpse-score.1: exists and is not a regular file; not replaced",
+    );
+}
+
+/// `synth` names a path that is a file rather than a folder (it printed only "Not a directory").
+#[test]
+fn synth_into_a_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("taken");
+    fs::write(&file, "mine").unwrap();
+    fails_with(
+        &["synth", file.to_str().unwrap()],
+        "taken: cannot list it; the synthetic set needs a new or empty folder",
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
 }
 
 #[test]

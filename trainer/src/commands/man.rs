@@ -1,11 +1,11 @@
 //! `glimpse man`: manual pages generated from the CLI's own definition (clap_mangen): one for
 //! `glimpse` and one per subcommand (`glimpse-caption.1`, …).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use glimpse_files::shown;
+use glimpse_files::{shown, write_replacing};
 
 use super::Exit;
 
@@ -24,10 +24,25 @@ pub fn run(args: ManArgs, command: clap::Command) -> Result<Exit> {
     match args.out {
         Some(dir) => {
             std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", shown(&dir)))?;
-            clap_mangen::generate_to(command, &dir)
-                .with_context(|| format!("{}: cannot write", shown(&dir)))?;
+            let mut command = command.disable_help_subcommand(true);
+            command.build();
+            write_pages(command, &dir)?;
         }
         None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
     }
     Ok(Exit::Done)
+}
+
+/// The pages of `command` and its visible subcommands, each rendered in memory and written
+/// beside a link or over a file, never through them (clap_mangen's own `generate_to` followed
+/// a link planted at a page's name and hung on a FIFO there).
+fn write_pages(command: clap::Command, dir: &Path) -> Result<()> {
+    for sub in command.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        write_pages(sub.clone(), dir)?;
+    }
+    let page = clap_mangen::Man::new(command);
+    let mut roff = Vec::new();
+    page.render(&mut roff)?;
+    write_replacing(&dir.join(page.get_filename()), &roff)?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use glimpse_files::write_replacing;
+use glimpse_files::{shown, write_replacing};
 use image::{Rgb, RgbImage};
 
 use crate::flickr8k::SPLIT_FILES;
@@ -41,13 +41,21 @@ pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
             "--images must be from 1 to {MAX_IMAGES} (a dataset holds at most {MAX_CAPTIONS} captions, {CAPTIONS_PER_IMAGE} an image)"
         );
     }
-    if dir.exists() && fs::read_dir(dir)?.next().is_some() {
-        bail!(
-            "{}: folder is not empty; choose a new folder for the synthetic set",
-            dir.display()
-        );
+    if dir.exists() {
+        let mut entries = fs::read_dir(dir).with_context(|| {
+            format!(
+                "{}: cannot list it; the synthetic set needs a new or empty folder",
+                shown(dir)
+            )
+        })?;
+        if entries.next().is_some() {
+            bail!(
+                "{}: folder is not empty; choose a new folder for the synthetic set",
+                shown(dir)
+            );
+        }
     }
-    fs::create_dir_all(dir.join("Images")).with_context(|| format!("{}", dir.display()))?;
+    fs::create_dir_all(dir.join("Images")).with_context(|| format!("{}", shown(dir)))?;
     let mut sidecar = SynthSidecar {
         seed,
         width: SIZE,
@@ -68,7 +76,7 @@ pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
         let path = dir.join("Images").join(&file);
         let mut jpeg = Vec::new();
         picture.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)?;
-        write_replacing(&path, &jpeg).with_context(|| format!("{}", path.display()))?;
+        write_replacing(&path, &jpeg)?;
         for caption in &captions {
             writeln!(captions_csv, "{file},{caption}").expect("writing to a String");
         }
