@@ -225,8 +225,15 @@ async function loadModel(bytes, label) {
   setStatus("loading", `Loading ${label}…`);
   els.modelError.hidden = true;
   try {
-    const info = await client.load(bytes, els.backend.value);
+    const info = await client.load(bytes, els.backend.value).catch((err) => {
+      if (!err.noAdapter) throw err;
+      // WebGPU was asked for (`?backend=webgpu`, a shared link) where there is none: the page
+      // runs as "auto" does, and its note says why, rather than leaving no model.
+      els.backend.value = "auto";
+      return client.load(bytes, "auto");
+    });
     model = { info, label };
+    lastTried = null;
     showCard(info);
     delete els.status.dataset.decided;
     els.status.dataset.module = info.module;
@@ -234,6 +241,8 @@ async function loadModel(bytes, label) {
     els.recaption.disabled = photos.length === 0;
   } catch (err) {
     if (err.superseded) return;
+    // Kept (a Blob: its bytes outside the page) only while no model is in place.
+    lastTried = model ? null : { bytes, label };
     els.modelError.textContent = `Could not load ${label}: ${err.message}`;
     els.modelError.hidden = false;
     if (previous) {
@@ -245,6 +254,7 @@ async function loadModel(bytes, label) {
   }
 }
 
+let lastTried = null; // { bytes, label }: the bundle that last failed to load where no model was in place
 let downloading = null; // the AbortController of the model download under way
 let fromUrl = null; // { url, blob, version }: the last model loaded by URL, kept for offline use once it has loaded
 const askedModels = new Set(); // every model URL asked for: the offline cache keeps only those that loaded
@@ -549,10 +559,12 @@ els.recaption.addEventListener("click", () => {
 
 els.backend.value = ["auto", "webgpu", "cpu"].includes(params.get("backend")) ? params.get("backend") : "auto";
 // Another backend reloads the model in place, once a load under way has ended (a download
-// under way loads on the backend chosen by then).
+// under way loads on the backend chosen by then). Where no model is in place (the last bundle
+// did not load on the backend chosen before), it tries that bundle again on this one.
 els.backend.addEventListener("change", () => {
   const loading = modelLoading;
-  modelLoading = loading.then(() => (model ? loadModel(client.bundle, model.label) : undefined)).catch(() => {});
+  const reload = () => (model ? loadModel(client.bundle, model.label) : lastTried && loadModel(lastTried.bytes, lastTried.label));
+  modelLoading = loading.then(reload).catch(() => {});
 });
 
 /** Resolves once no photo is being captioned, waits or is being drawn. Offline caching waits

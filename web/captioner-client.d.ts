@@ -74,7 +74,9 @@ export declare class CaptionerClient {
    * the CPU at once and, where the browser offers a WebGPU adapter, moves captions to WebGPU
    * in the background if it is faster (`onBackend`); `"webgpu"` and `"cpu"` force a module.
    * A bundle that fails to load leaves the previous model in place; of two loads at once the
-   * later one's model stays, and the earlier one rejects with `superseded: true`. */
+   * later one's model stays, and the earlier one rejects with `superseded: true`. `"webgpu"`
+   * where the browser offers no adapter rejects with `noAdapter: true`; a model too large for
+   * the threaded module's 2 GiB loads on one thread, saying so in `note`. */
   load(bytes: Blob | ArrayBuffer | Uint8Array, backend?: "auto" | "webgpu" | "cpu"): Promise<Info>;
 
   /** Starts the worker a later `load(bytes, backend)` uses, so that its WebAssembly downloads

@@ -20,6 +20,15 @@ export const defaultModelUrl = new URL("./models/default.safetensors", import.me
 /** Words decoded by the backend comparison: enough to compile every decoder shader. */
 const PROBE_STEPS = 3;
 
+/** Why a model runs single-threaded on a page that has threads. */
+const THREADS_TOO_SMALL =
+  "The threaded CPU module stopped loading this model (its memory holds at most 2 GiB), so it runs on one thread";
+
+/** `info` with `note` after any note it has. */
+function withNote(info, note) {
+  return { ...info, note: info.note ? `${info.note}. ${note}` : note };
+}
+
 /** The worker script running `module`; `cache`: it keeps the .wasm in the offline cache. */
 function workerUrl(module, cache) {
   return new URL(`./worker.js?module=${module}${cache ? "&cache=1" : ""}`, import.meta.url);
@@ -258,17 +267,26 @@ export class CaptionerClient {
   }
 
   /** A worker on `module` with the bundle loaded, or on its fallback where `module` does not
-   * start. Resolves `[worker, info]`. */
+   * start or, being the threaded module, stops while loading: its shared memory is capped at
+   * 2 GiB, the single-threaded modules may grow to wasm32's 4 GiB, and a model inside every cap
+   * can need more than 2 (hostile round 8: 490 MB of int8 weights). Resolves `[worker, info]`. */
   async #loaded(module, bytes, backend) {
     const worker = this.#takeWorker(module);
     try {
       return [worker, await worker.load(bytes, backend)];
     } catch (err) {
       worker.terminate();
-      const fallback = err.startup && this.#fallbackFor(module);
+      const outOfMemory = err.fatal && module === "cpu-threads";
+      const fallback = (err.startup || outOfMemory) && this.#fallbackFor(module);
       if (fallback) {
         console.warn(`${err.message}; pkg/${fallback} runs instead`);
-        return this.#loaded(fallback, bytes, backend);
+        const [next, info] = await this.#loaded(fallback, bytes, backend);
+        return [next, outOfMemory ? withNote(info, THREADS_TOO_SMALL) : info];
+      }
+      if (err.fatal && module !== "webgpu") {
+        // Every file the module can tell is hostile is refused before it allocates; what is
+        // left to stop a load is memory (or a bug).
+        err.message += `: the module stopped while loading this model, most likely because it needs more than the 4 GiB of memory WebAssembly has`;
       }
       throw err;
     }
@@ -301,12 +319,18 @@ export class CaptionerClient {
   /** Loads a bundle (Blob, ArrayBuffer or Uint8Array) on `backend` ("auto", "cpu" or "webgpu");
    * resolves with the model info. A bundle that fails to load leaves the previous model in
    * place; of two loads at once the one asked for later stays once it has loaded (an earlier
-   * one that ends after it rejects, with `superseded`). With "auto" the CPU answers at once and WebGPU is measured in the background (see
+   * one that ends after it rejects, with `superseded`; "webgpu" where the browser offers no
+   * adapter rejects with `noAdapter`). With "auto" the CPU answers at once and WebGPU is measured in the background (see
    * `onBackend`). Bytes are kept as a Blob, which the browser holds outside the page's memory. */
   async load(bytes, backend = "auto") {
     if (!(bytes instanceof Blob)) bytes = new Blob([bytes]);
     const ticket = ++this.#loads;
-    const adapter = backend === "auto" ? this.#hasWebGpu() : null;
+    const adapter = backend === "cpu" ? null : this.#hasWebGpu();
+    if (backend === "webgpu" && !(await adapter)) {
+      // Said plainly (wgpu's own error is a debug dump of its device request); `noAdapter` lets
+      // a page move to "auto" instead.
+      throw Object.assign(new Error("This browser offers no WebGPU adapter"), { noAdapter: true });
+    }
     let [worker, info] = await this.#loaded(this.#moduleFor(backend), bytes, backend === "webgpu" ? "webgpu" : "cpu");
     if (ticket < this.#shown) {
       // A load asked for later has already put its model in place: that one stays.
@@ -321,10 +345,10 @@ export class CaptionerClient {
     const generation = ++this.#generation;
     if (backend === "auto") {
       if (await adapter) {
-        info = { ...info, note: "Checking in the background whether WebGPU captions faster" };
+        info = withNote(info, "Checking in the background whether WebGPU captions faster");
         this.#compare(bytes, generation).catch((err) => this.#settle(generation, null, `WebGPU could not be used (${err.message}), so captions stay on the CPU`));
       } else {
-        info = { ...info, note: "This browser offers no WebGPU adapter, so the model runs on the CPU" };
+        info = withNote(info, "This browser offers no WebGPU adapter, so the model runs on the CPU");
       }
     }
     return info;

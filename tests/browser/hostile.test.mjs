@@ -2,7 +2,8 @@
 // browser review, session 42): a photo over the size cap, a trap in the model's worker, bundles
 // by URL that are too large, never arrive or are no URL at all, and questions put to a caption
 // of a model that is no longer loaded. Each gets a message that names the problem, and the page
-// goes on captioning.
+// goes on captioning. Then models a module cannot run (hostile round 8): WebGPU asked for where
+// there is none or its module cannot be fetched, and a model too large for the threaded module.
 
 import assert from "node:assert/strict";
 import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
@@ -23,8 +24,10 @@ import {
   waitForModel,
   waitForResults,
 } from "./harness.mjs";
+import { writeLargeBundle } from "./large-bundle.mjs";
 
 const CPU = MODES.find((mode) => mode.name === "cpu");
+const WEBGPU = MODES.find((mode) => mode.name === "webgpu");
 const scratch = mkdtempSync(path.join(tmpdir(), "glimpse-hostile-"));
 const DOG = path.join(ASSETS, "darknet/dog.jpg");
 const EAGLE = path.join(ASSETS, "darknet/eagle.jpg");
@@ -100,8 +103,9 @@ describe("files and servers from strangers", () => {
     const { page } = browser;
     const before = (await readResults(page)).size;
     // The next photo the worker reads traps as the module does when it runs out of memory or
-    // panics (WebAssembly's RuntimeError). Nothing crafted reaches a real trap any more: every
-    // such file is refused first (README, "Reliability").
+    // panics (WebAssembly's RuntimeError). No crafted photo reaches a real trap any more: every
+    // such file is refused first (README, "Reliability"); a model too large for the threaded
+    // module does, below.
     const [worker] = page.workers();
     await worker.evaluate(() => {
       const read = Blob.prototype.arrayBuffer;
@@ -241,6 +245,21 @@ describe("files and servers from strangers", () => {
     });
   }
 
+  test("?backend=webgpu where the browser has no adapter runs the model on the CPU, saying why, and captions", async () => {
+    // A shared link opened where there is no WebGPU left the page with no model, and the
+    // Compute menu could not bring one.
+    const page = await visit("?backend=webgpu", /Ready: default\.safetensors on CPU\. This browser offers no WebGPU adapter, so the model runs on the CPU\./);
+    try {
+      assert.equal(await page.locator("#backend").inputValue(), "auto");
+      await page.setInputFiles("input[type=file]", [EAGLE]);
+      await waitForResults(page, 1);
+      const got = (await readResults(page)).get("eagle.jpg");
+      assertMatchesNative("eagle.jpg after ?backend=webgpu without an adapter", got, nativeCaptions(DEFAULT_BUNDLE, [EAGLE], 1).get("eagle.jpg"));
+    } finally {
+      await page.close();
+    }
+  });
+
   test("a question put to a caption of a bundle no longer loaded says so; the same bundle on another backend still answers", async () => {
     const { page } = browser;
     const card = page.locator("[data-testid=result]").filter({ hasText: "after-trap.jpg" });
@@ -259,5 +278,57 @@ describe("files and servers from strangers", () => {
     await error.waitFor({ state: "visible" });
     assert.match(await error.textContent(), /This caption came from a model that is no longer loaded/);
     assert.match(await card.locator("[data-testid=score-summary]").textContent(), /a bird on a branch|Your caption/);
+  });
+});
+
+describe("models a module cannot run", () => {
+  test("where the WebGPU module cannot be fetched, ?backend=webgpu loads no model; choosing CPU loads it there", async () => {
+    // The Compute menu reloaded only a model in place, so the page stayed without one.
+    const server = await servePage("/nogpu/", { "pkg/webgpu/glimpse_wasm_bg.wasm": path.join(scratch, "absent.wasm") });
+    const browser = await launch(WEBGPU);
+    try {
+      const { page } = browser;
+      await page.goto(`${server.url}?backend=webgpu`);
+      await page.waitForFunction(() => document.querySelector("[data-testid=model-status]")?.dataset.state === "error", null, { timeout: 120_000 });
+      assert.match(await modelError(page), /the webgpu module did not start/);
+      assert.equal(await status(page), "No model loaded.");
+      await page.selectOption("#backend", "cpu");
+      assert.match(await waitForModel(browser, 120_000), /^Ready: default\.safetensors on CPU\.$/);
+      await page.setInputFiles("input[type=file]", [EAGLE]);
+      await waitForResults(page, 1);
+      const got = (await readResults(page)).get("eagle.jpg");
+      assertMatchesNative("eagle.jpg on the CPU chosen after WebGPU failed", got, nativeCaptions(DEFAULT_BUNDLE, [EAGLE], 1).get("eagle.jpg"));
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
+
+  test("a model inside every cap that the threaded module's 2 GiB cannot hold loads on one thread, saying so", async () => {
+    // It trapped the threaded module, and the page said only "RuntimeError: unreachable".
+    const dir = mkdtempSync(path.join(tmpdir(), "glimpse-large-"));
+    const large = path.join(dir, "large.safetensors");
+    writeLargeBundle(large);
+    const server = await servePage("/large/", {}, { isolate: true });
+    const browser = await launch(CPU);
+    try {
+      const { page } = browser;
+      await page.goto(`${server.url}?threads=1`);
+      await waitForModel(browser);
+      await page.setInputFiles("input[type=file]", [large]);
+      await page.waitForFunction(() => /^Ready: large\.safetensors/.test(document.querySelector("[data-testid=model-status]").textContent), null, {
+        timeout: 600_000,
+      });
+      assert.equal(
+        await status(page),
+        "Ready: large.safetensors on CPU. The threaded CPU module stopped loading this model (its memory holds at most 2 GiB), " +
+          "so it runs on one thread. This browser offers no WebGPU adapter, so the model runs on the CPU.",
+      );
+      assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), "cpu-relaxed");
+    } finally {
+      await browser.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -48,7 +48,13 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
       res.writeHead(404).end();
       return;
     }
-    const relative = decodeURIComponent(url.pathname.slice(prefix.length));
+    let relative;
+    try {
+      relative = decodeURIComponent(url.pathname.slice(prefix.length));
+    } catch {
+      res.writeHead(400).end(); // a malformed `%` escape: it stopped the server
+      return;
+    }
     await before(relative);
     let file = extra[relative] ?? path.join(root, relative);
     if (!extra[relative] && !file.startsWith(root)) {
