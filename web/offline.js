@@ -68,7 +68,7 @@ export async function keepForOffline({ extra = [], skip = new Set(), idle = asyn
 /** Marks a cached answer as a model (whatever its URL), and says which file it holds. */
 const MODEL_HEADER = "X-Glimpse-Model";
 
-/** Puts `model` into `cache` unless it holds that file, after deleting the other models but
+/** Puts `model` into `cache` unless it holds that file (the same size and version), after deleting the other models but
  * the default and, while the default is in use, the one kept last (Cache Storage lists in order
  * of putting): deleting first leaves room under a full quota. */
 async function keepModel(cache, { url, blob, version }, defaultHref) {
@@ -81,7 +81,10 @@ async function keepModel(cache, { url, blob, version }, defaultHref) {
   }
   const spared = href === defaultHref ? others.slice(-1) : [];
   await Promise.all(others.filter((request) => !spared.includes(request)).map((request) => cache.delete(request)));
-  if ((await cache.match(href))?.headers.get(MODEL_HEADER) === kept) return;
+  // Without a version (a host that sends neither ETag nor Last-Modified) the size alone cannot
+  // tell a retrained bundle from the one kept, so the one just loaded is kept in its place (this
+  // held before only because a header's trailing space is trimmed: "SIZE " never matched).
+  if (version && (await cache.match(href))?.headers.get(MODEL_HEADER) === kept) return;
   const headers = { "Content-Type": "application/octet-stream", "Content-Length": String(blob.size), [MODEL_HEADER]: kept };
   await cache.put(href, new Response(blob, { headers }));
 }

@@ -27,12 +27,18 @@ const TYPES = {
 /** Serves `root` at http://127.0.0.1:PORT`prefix` with Last-Modified revalidation, plus `extra` files (URL path under the prefix →
  * file); `isolate`: with the cross-origin isolation headers (COOP/COEP), as web/serve.sh sends
  * them; `compress`: every file gzip-encoded for a browser that accepts it, as web/serve.sh sends
- * them; `before(path)`: awaited before each answer (a test holds one back with it); `pace(path)`:
+ * them; `validators`: false sends no Last-Modified (a host that sends no validator at all);
+ * `before(path)`: awaited before each answer (a test holds one back with it); `pace(path)`:
  * bytes per second for an uncompressed answer, 0 for as fast as the socket takes them. Resolves with
  * { url, close, requests, bytes, fileBytes, read } (`bytes`: path → bytes sent; `fileBytes`: path →
  * bytes of the files those answers held; `read`: path → bytes of an uncompressed answer read from
  * its file so far, which the socket's back-pressure keeps within a few MB of what was sent). */
-export async function serve(root, prefix = "/", extra = {}, { isolate = false, compress = false, before = async () => {}, pace = () => 0 } = {}) {
+export async function serve(
+  root,
+  prefix = "/",
+  extra = {},
+  { isolate = false, compress = false, validators = true, before = async () => {}, pace = () => 0 } = {},
+) {
   const isolation = isolate ? { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" } : {};
   const requests = [];
   const bytes = new Map();
@@ -70,14 +76,14 @@ export async function serve(root, prefix = "/", extra = {}, { isolate = false, c
       // Revalidation as static hosts do it, so a file fetched twice (page, then service worker)
       // is sent once.
       const modified = stat.mtime.toUTCString();
-      if (req.headers["if-modified-since"] === modified) {
+      if (validators && req.headers["if-modified-since"] === modified) {
         res.writeHead(304, { "Last-Modified": modified, "Cache-Control": "no-cache", ...isolation }).end();
         return;
       }
       const headers = {
         "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
         "Cache-Control": "no-cache",
-        "Last-Modified": modified,
+        ...(validators && { "Last-Modified": modified }),
         ...isolation,
       };
       const name = url.pathname.slice(prefix.length);
