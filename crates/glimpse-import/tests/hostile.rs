@@ -5,6 +5,7 @@
 
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::Device;
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import, read_checkpoint};
@@ -110,13 +111,22 @@ fn write_checkpoint(case: &str, tensors: &[(String, Vec<usize>)]) -> (PathBuf, P
     zip.start_file("tiny/data/0", stored).unwrap();
     zip.write_all(&vec![0u8; total * 4]).unwrap();
     let bytes = zip.finish().unwrap().into_inner();
-    let dir = std::env::temp_dir().join(format!("glimpse-import-hostile-{}", std::process::id()));
+    // A folder of this call's own: the tests run in threads of one process, and one of them
+    // read the `vocab.json` another was writing (empty: "EOF while parsing").
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("glimpse-import-hostile-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let checkpoint = dir.join(format!("{case}.pth"));
     std::fs::write(&checkpoint, bytes).unwrap();
     let vocab = dir.join("vocab.json");
     std::fs::write(&vocab, serde_json::to_string(&WORDS).unwrap()).unwrap();
     (checkpoint, vocab)
+}
+
+/// Removes what [`write_checkpoint`] wrote.
+fn remove_written(checkpoint: &Path) {
+    std::fs::remove_dir_all(checkpoint.parent().unwrap()).unwrap();
 }
 
 /// `glimpse import` of `checkpoint` in the notebook's layout with `vocab`.
@@ -141,7 +151,7 @@ fn import_with(case: &str, bent: Option<(&str, Vec<usize>)>, device: &Device) ->
     let result = import(&notebook_request(&checkpoint, vocab), device)
         .map(drop)
         .map_err(|e| format!("{e:#}"));
-    std::fs::remove_file(checkpoint).unwrap();
+    remove_written(&checkpoint);
     result
 }
 
@@ -222,7 +232,7 @@ fn keys_outside_the_model_are_noted_in_excerpts() {
     let (checkpoint, vocab) = write_checkpoint("long-keys", &tensors);
     let imported =
         import(&notebook_request(&checkpoint, vocab), &device).expect("the extra keys are ignored");
-    std::fs::remove_file(checkpoint).unwrap();
+    remove_written(&checkpoint);
     let note = imported
         .notes
         .iter()
@@ -240,7 +250,7 @@ fn a_key_past_the_longest_name_is_named_by_its_start() {
     tensors.push((format!("extra.{}", "x".repeat(20_000)), vec![1]));
     let (checkpoint, _) = write_checkpoint("too-long-key", &tensors);
     let err = format!("{:#}", read_checkpoint(&checkpoint).unwrap_err());
-    std::fs::remove_file(checkpoint).unwrap();
+    remove_written(&checkpoint);
     assert!(err.contains("(extra.xxxx"), "{err}");
     assert!(
         err.contains("…: a name longer than 1024 bytes; not searched)"),
