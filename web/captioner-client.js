@@ -24,6 +24,15 @@ const PROBE_STEPS = 3;
 const THREADS_TOO_SMALL =
   "The threaded CPU module stopped loading this model (its memory holds at most 2 GiB), so it runs on one thread";
 
+/** Refuses a backend that is not one of the three (any other, "WebGPU" or "gpu" too, ran on
+ * the CPU without a word). */
+function checkBackend(backend) {
+  if (!["auto", "webgpu", "cpu"].includes(backend)) {
+    const shown = typeof backend === "string" ? JSON.stringify(backend.slice(0, 64)) : typeof backend;
+    throw new TypeError(`backend must be "auto", "webgpu" or "cpu", got ${shown}`);
+  }
+}
+
 /** `info` with `note` after any note it has. */
 function withNote(info, note) {
   return { ...info, note: info.note ? `${info.note}. ${note}` : note };
@@ -38,6 +47,7 @@ function workerUrl(module, cache) {
 class ModelWorker {
   broken = false; // it trapped, and is being replaced
   #stopped = false;
+  #retiring = false; // stops once its accepted requests are answered
   #worker;
   #next = 1;
   #pending = new Map();
@@ -52,12 +62,14 @@ class ModelWorker {
       this.#pending.delete(data.id);
       if (data.ok) pending.resolve(data.value);
       else pending.reject(Object.assign(new Error(data.error), { fatal: data.fatal, startup: data.startup }));
+      if (this.#retiring && this.#pending.size === 0) this.terminate();
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
       const error = Object.assign(new Error(`the model worker failed: ${event.message}`), { fatal: true });
       for (const { reject } of this.#pending.values()) reject(error);
       this.#pending.clear();
+      if (this.#retiring) this.terminate();
     };
   }
 
@@ -93,6 +105,15 @@ class ModelWorker {
   #withImage(message, image) {
     const copy = image instanceof ArrayBuffer ? image.slice(0) : image;
     return this.request({ ...message, image: copy }, copy instanceof ArrayBuffer ? [copy] : []);
+  }
+
+  /** Takes no more requests and stops once those it has accepted are answered: another model
+   * took its place, and captions asked of this one before then are this one's to give (they were
+   * rejected as "stopped", which a page could not tell from a crash). */
+  retire() {
+    this.#stopped = true;
+    if (this.#pending.size === 0) this.terminate();
+    else this.#retiring = true;
   }
 
   /** Stops the worker; its waiting requests reject, `fatal` where a trap stopped it. */
@@ -215,6 +236,7 @@ export class CaptionerClient {
   /** Starts the worker that `load(…, backend)` will use, so that its WebAssembly downloads and
    * compiles while the page is still fetching the model, instead of after. */
   start(backend = "auto") {
+    checkBackend(backend);
     const module = this.#moduleFor(backend);
     if (backend === "auto") this.#hasWebGpu();
     if (this.#started?.module === module) return;
@@ -311,8 +333,10 @@ export class CaptionerClient {
     return this.#bundle;
   }
 
+  /** Retires the model's workers (see `retire`) and stops a comparison under way. */
   #stopAll() {
-    for (const worker of [this.#active, this.#spare, this.#probing]) worker?.terminate();
+    for (const worker of [this.#active, this.#spare]) worker?.retire();
+    this.#probing?.terminate();
     this.#active = this.#spare = this.#probing = null;
   }
 
@@ -323,6 +347,7 @@ export class CaptionerClient {
    * adapter rejects with `noAdapter`). With "auto" the CPU answers at once and WebGPU is measured in the background (see
    * `onBackend`). Bytes are kept as a Blob, which the browser holds outside the page's memory. */
   async load(bytes, backend = "auto") {
+    checkBackend(backend);
     if (!(bytes instanceof Blob)) bytes = new Blob([bytes]);
     const ticket = ++this.#loads;
     const adapter = backend === "cpu" ? null : this.#hasWebGpu();

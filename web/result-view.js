@@ -97,6 +97,8 @@ export class ResultView {
     this.occlusion.reset();
     $("[data-testid=scored-words]", this.element).replaceChildren();
     $("[data-testid=score-summary]", this.element).textContent = "";
+    // An error about the caption before (a branch, a score) is not about this one.
+    $("[data-testid=explore-error]", this.element).hidden = true;
     this.#render();
   }
 
@@ -330,11 +332,15 @@ export class ResultView {
     const own = alternatives.find((a) => a.word === token);
     info.textContent = `“${token}”: ${own ? `p = ${own.prob.toFixed(4)}, ` : ""}attention entropy ${caption.entropy[i].toFixed(2)} nats`;
     const choices = alternatives.filter((a) => !SPECIAL.test(a.word));
+    // A word at "Max words" leaves the model nothing to decode after it: its alternatives are
+    // shown but cannot be picked (picking one always failed).
+    const room = i + 1 < this.captionOptions().maxLen;
     list.replaceChildren(
       ...choices.map((alternative, j) => {
         const choice = button(`${alternative.word} ${(100 * alternative.prob).toFixed(1)}%`, "alternative", "alternative");
         choice.dataset.word = alternative.word;
-        choice.disabled = alternative.word === token;
+        choice.disabled = alternative.word === token || !room;
+        if (!room) choice.title = "The caption is at its Max words here: raise Max words to rewrite it from this word";
         choice.addEventListener("click", () => this.#branch(i, alternative.word));
         choice.addEventListener("keydown", (event) => arrowKeys(list, event, j));
         return choice;
@@ -410,8 +416,12 @@ export class ResultView {
     const own = this.caption;
     const prefers = scored.logProb > own.logProb ? "yours" : "its own";
     const notes = scored.notes.length ? ` ${scored.notes.join("; ")}.` : "";
+    // The summary quotes what it scored: a later text that is refused leaves it in place, and
+    // it read as that text's score.
+    const typed = scored.words.map((word) => word.typed).join(" ");
+    const quoted = typed.length > 80 ? `${typed.slice(0, 79)}…` : typed;
     $("[data-testid=score-summary]", this.element).textContent =
-      `Your caption: log p = ${scored.logProb.toFixed(2)}; the model's own (“${own.caption}”): ` +
+      `Your caption (“${quoted}”): log p = ${scored.logProb.toFixed(2)}; the model's own (“${own.caption}”): ` +
       `log p = ${own.logProb.toFixed(2)}. The model prefers ${prefers}.${notes}`;
     this.select(0, scored.words.length > 0);
   }

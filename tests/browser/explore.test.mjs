@@ -134,6 +134,15 @@ for (const mode of MODES) {
       await card.locator("[data-testid=back]").click();
       assert.equal(await card.locator("[data-testid=caption]").textContent(), before);
       assert.ok(await card.locator("[data-testid=back]").isHidden());
+      // At "Max words" a branch leaves the model nothing to decode (picking one always failed):
+      // the alternatives are shown and cannot be picked.
+      const maxWords = await page.inputValue("#max-len");
+      await page.fill("#max-len", "2");
+      await words.nth(0).click();
+      await words.nth(1).click();
+      assert.ok((await card.locator("[data-testid=alternative]").count()) > 0);
+      assert.equal(await card.locator("[data-testid=alternative]:not([disabled])").count(), 0);
+      await page.fill("#max-len", maxWords);
     });
 
     test("with a beam of 3, every beam is listed with its score, and selecting one shows it", async () => {

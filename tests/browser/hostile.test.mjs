@@ -313,7 +313,8 @@ describe("files and servers from strangers", () => {
     const error = card.locator("[data-testid=explore-error]");
     await error.waitFor({ state: "visible" });
     assert.match(await error.textContent(), /This caption came from a model that is no longer loaded/);
-    assert.match(await card.locator("[data-testid=score-summary]").textContent(), /a bird on a branch|Your caption/);
+    // The earlier score stays, quoting what it scored, so it is not read as the refused text's.
+    assert.match(await card.locator("[data-testid=score-summary]").textContent(), /^Your caption \(“a bird on a branch”\): log p = /);
   });
 });
 
@@ -361,6 +362,69 @@ describe("models a module cannot run", () => {
           "so it runs on one thread. This browser offers no WebGPU adapter, so the model runs on the CPU.",
       );
       assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), "cpu-relaxed");
+    } finally {
+      await browser.close();
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the client's API given what a page's own users typed (hostile round 9)", () => {
+  test("misspelt options, sizes past a whole number of pixels, texts and word lists past their caps and unknown backends are refused by name; captions asked during a reload are answered", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "glimpse-api-"));
+    const blank = path.join(dir, "api.html");
+    writeFileSync(blank, '<!doctype html><meta charset="utf-8"><title>API</title>');
+    const server = await servePage("/api/", { "api.html": blank, "dog.jpg": DOG });
+    const browser = await launch(CPU);
+    try {
+      const { page } = browser;
+      await page.goto(`${server.url}api.html`);
+      const outcomes = await page.evaluate(async () => {
+        const { CaptionerClient } = await import("./captioner-client.js");
+        const client = new CaptionerClient();
+        const bundle = await (await fetch("models/default.safetensors")).blob();
+        const dog = await (await fetch("dog.jpg")).blob();
+        await client.load(bundle, "cpu");
+        const outcome = (promise) =>
+          promise.then(
+            (value) => ({ ok: value.caption ?? value.words?.length }),
+            (err) => ({ error: err.message }),
+          );
+        const pixels = (width, height) => ({ width, height, data: new Uint8ClampedArray(64) });
+        const refused = {
+          backend: await outcome(client.load(bundle, "WebGPU")),
+          misspelt: await outcome(client.caption(dog, { max_len: 5 })),
+          notAnObject: await outcome(client.caption(dog, 5)),
+          huge: await outcome(client.caption(dog, { beam: 2 ** 33 })),
+          tiny: await outcome(client.caption(dog, { maxLen: -1e300 })),
+          fractional: await outcome(client.caption(pixels(1.99, 4))),
+          notANumber: await outcome(client.caption(pixels(NaN, 4))),
+          infinite: await outcome(client.caption(pixels(4, Infinity))),
+          longText: await outcome(client.score(dog, "a ".repeat(1_000_000))),
+          longPrefix: await outcome(client.caption(dog, { prefix: "x".repeat(100_000) })),
+          manyWords: await outcome(client.score(dog, Array(1_000_000).fill("a"))),
+        };
+        // Asked, then the model reloaded on another backend before they were answered.
+        const asked = [1, 2, 3].map(() => outcome(client.caption(dog)));
+        await client.load(bundle, "auto");
+        return { refused, during: await Promise.all(asked), after: await outcome(client.caption(dog)) };
+      });
+      const { refused } = outcomes;
+      assert.equal(refused.backend.error, 'backend must be "auto", "webgpu" or "cpu", got "WebGPU"');
+      assert.equal(refused.misspelt.error, 'unknown option "max_len" (the options are beam, maxLen, lengthPenalty, prefix, alternatives, allBeams)');
+      assert.equal(refused.notAnObject.error, "options must be an object");
+      assert.equal(refused.huge.error, "option `beam` must be a whole number from 0 to 4294967295, got 8589934592.0");
+      assert.equal(refused.tiny.error, "option `maxLen` must be a whole number from 0 to 4294967295, got -1e300");
+      assert.equal(refused.fractional.error, "image.width must be a whole number of pixels from 1 to 4294967295, got 1.99");
+      assert.equal(refused.notANumber.error, "image.width must be a whole number of pixels from 1 to 4294967295, got NaN");
+      assert.equal(refused.infinite.error, "image.height must be a whole number of pixels from 1 to 4294967295, got inf");
+      assert.equal(refused.longText.error, "caption is 2000000 characters long, over the limit of 65536");
+      assert.equal(refused.longPrefix.error, "prefix is 100000 characters long, over the limit of 65536");
+      assert.equal(refused.manyWords.error, "invalid argument: a caption of 1000000 words is over the limit of 199");
+      const native = nativeCaptions(DEFAULT_BUNDLE, [DOG], 1).get("dog.jpg").caption;
+      assert.deepEqual(outcomes.during, [1, 2, 3].map(() => ({ ok: native })), "captions asked before the reload");
+      assert.deepEqual(outcomes.after, { ok: native });
     } finally {
       await browser.close();
       await server.close();

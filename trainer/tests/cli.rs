@@ -504,6 +504,19 @@ fn caption_continues_a_prefix_and_lists_every_beam() {
         "a b c d e f g h i j k l m n o p q r s t",
     ]);
     fails_saying(&out, "prefix of 20 words leaves nothing to decode");
+    // A text is refused by its size before it is split into words.
+    let long = "a ".repeat(40_000);
+    let (model, photo) = (bundle.to_str().unwrap(), image.to_str().unwrap());
+    let out = glimpse(&["caption", "--model", model, photo, "--prefix", &long]);
+    fails_saying(
+        &out,
+        "--prefix: invalid argument: a caption of 80000 bytes is over the limit of 65536 bytes",
+    );
+    let out = glimpse(&["score", "--model", model, photo, "--caption", &long]);
+    fails_saying(
+        &out,
+        "invalid argument: a caption of 80000 bytes is over the limit of 65536 bytes",
+    );
 }
 
 /// Completions and manual pages come from the CLI's own definition, so they know every flag.

@@ -356,7 +356,7 @@ fn scores_match_pytorch_teacher_forcing() {
         for want in explore["scores"].as_array().unwrap() {
             let text = want["text"].as_str().unwrap();
             let label = format!("{} score {text:?}", case.display());
-            let words = glimpse_model::generate::caption_words(text);
+            let words = glimpse_model::generate::caption_words(text).unwrap();
             let scored = pollster::block_on(captioner.score_encoded(&encoded, &words, k)).unwrap();
             let got_ids: Vec<u32> = scored.words.iter().map(|w| w.id).collect();
             assert_eq!(got_ids, ids(&want["ids"]), "{label}: ids");

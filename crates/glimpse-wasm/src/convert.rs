@@ -175,28 +175,55 @@ fn number(object: &JsValue, key: &str, default: f64) -> Result<f64, JsError> {
         .ok_or_else(|| JsError::new(&format!("option `{key}` must be a number")))
 }
 
+/// A whole number of at most `u32::MAX` (each option's own range is checked where it is used;
+/// past this one, 2^33 was reported as 4294967295). Numbers are shown as `{:?}` shows them: 1e300
+/// in five characters, not 301.
 pub(crate) fn whole(object: &JsValue, key: &str, default: usize) -> Result<usize, JsError> {
     let value = number(object, key, default as f64)?;
-    if value.fract() != 0.0 || value < 0.0 {
+    if value.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&value) {
         return Err(JsError::new(&format!(
-            "option `{key}` must be a whole number, got {value}"
+            "option `{key}` must be a whole number from 0 to {}, got {value:?}",
+            u32::MAX
         )));
     }
     Ok(value as usize)
 }
 
+/// Refuses options that are not an object and names none of `known` is not (a misspelt
+/// `max_len`, the command line's spelling, was ignored and the caption ran with the default).
+pub(crate) fn check_option_names(options: &JsValue, known: &[&str]) -> Result<(), JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(());
+    }
+    if !options.is_object() {
+        return Err(JsError::new("options must be an object"));
+    }
+    let names = Object::keys(options.unchecked_ref::<Object>());
+    let unknown = names
+        .iter()
+        .filter_map(|name| name.as_string())
+        .find(|name| !known.contains(&name.as_str()));
+    match unknown {
+        Some(name) => Err(JsError::new(&format!(
+            "unknown option {:?} (the options are {})",
+            name.chars().take(64).collect::<String>(),
+            known.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `{ backend: "auto" | "webgpu" | "cpu" }`.
 pub fn read_load_options(options: &JsValue) -> Result<BackendChoice, JsError> {
+    check_option_names(options, &["backend"])?;
     let value = get(options, "backend");
     if value.is_undefined() || value.is_null() {
         return Ok(BackendChoice::Auto);
     }
-    let name = value.as_string().unwrap_or_default();
-    BackendChoice::parse(&name).ok_or_else(|| {
-        JsError::new(&format!(
-            "backend {value:?} is not one of \"auto\", \"webgpu\", \"cpu\""
-        ))
-    })
+    value
+        .as_string()
+        .and_then(|name| BackendChoice::parse(&name))
+        .ok_or_else(|| JsError::new("option `backend` must be \"auto\", \"webgpu\" or \"cpu\""))
 }
 
 /// `{ beam, maxLen, lengthPenalty }`: a beam of 1 decodes greedily.
@@ -224,8 +251,7 @@ pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, 
         return encoded_input(captioner, &Uint8Array::new(buffer).to_vec());
     }
     let data = get(image, "data");
-    let (width, height) = (get(image, "width").as_f64(), get(image, "height").as_f64());
-    if let (Some(width), Some(height)) = (width, height) {
+    if let (Some(width), Some(height)) = (pixels_across(image, "width")?, pixels_across(image, "height")?) {
         let pixels = if let Some(clamped) = data.dyn_ref::<Uint8ClampedArray>() {
             photo(clamped.length())?;
             clamped.to_vec()
@@ -237,12 +263,28 @@ pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, 
                 "image.data must be a Uint8ClampedArray of RGBA pixels",
             ));
         };
-        let input = captioner.prepare_rgba(width as u32, height as u32, &pixels);
+        let input = captioner.prepare_rgba(width, height, &pixels);
         return Ok((input.map_err(to_js)?, None));
     }
     Err(JsError::new(
         "image must be encoded bytes (Uint8Array or ArrayBuffer) or ImageData",
     ))
+}
+
+/// `image.width` or `image.height`: `None` where it is not a number (not pixels at all), else a
+/// whole number of pixels that fits a `u32` (1.99 was cut to 1 and captioned as another image;
+/// NaN read as 0, Infinity as 4294967295).
+fn pixels_across(image: &JsValue, key: &str) -> Result<Option<u32>, JsError> {
+    let Some(value) = get(image, key).as_f64() else {
+        return Ok(None);
+    };
+    if value.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&value) {
+        return Err(JsError::new(&format!(
+            "image.{key} must be a whole number of pixels from 1 to {}, got {value:?}",
+            u32::MAX
+        )));
+    }
+    Ok(Some(value as u32))
 }
 
 fn encoded_input(captioner: &Captioner, bytes: &[u8]) -> Result<(Vec<f32>, Option<String>), JsError> {

@@ -1,13 +1,15 @@
 //! The exploring half of the JavaScript API: reading `prefix`/`alternatives`/`allBeams` and
 //! caption text, and writing scored captions and alternatives as JavaScript values.
 
-use glimpse_model::generate::caption_words;
+use glimpse_model::generate::explore::check_length;
+use glimpse_model::generate::{MAX_TEXT_BYTES, caption_words};
 use glimpse_model::{Alternative, ScoredCaption, ScoredWord, StageTimes};
-use js_sys::{Array, Float32Array, Object};
+use js_sys::{Array, Float32Array, JsString, Object};
 use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsError, JsValue};
+use wasm_bindgen::{JsCast, JsError, JsValue};
 
 use crate::convert::{get, set, set_stages, whole};
+use crate::to_js;
 
 // TypeScript for `score()` and the alternatives (see convert.rs for the rest).
 #[wasm_bindgen(typescript_custom_section)]
@@ -94,13 +96,24 @@ pub fn read_explore_request(options: &JsValue) -> Result<ExploreRequest, JsError
 }
 
 /// Words from a string (split as training captions are) or an array of vocabulary words (kept
-/// as they are, so `"<UNK>"` picked from the alternatives stays one word).
+/// as they are, so `"<UNK>"` picked from the alternatives stays one word). Their size is checked
+/// before they are copied into the module: a string of 100 million characters was split whole
+/// (2.4 GB of memory the module kept, or a trap) only to be refused by its count of words.
 pub fn read_words(value: &JsValue, what: &str) -> Result<Vec<String>, JsError> {
-    if let Some(text) = value.as_string() {
-        return Ok(caption_words(&text));
+    if let Some(text) = value.dyn_ref::<JsString>() {
+        // UTF-16 units: each is at least one byte of the UTF-8 it becomes.
+        let units = text.length() as usize;
+        if units > MAX_TEXT_BYTES {
+            return Err(JsError::new(&format!(
+                "{what} is {units} characters long, over the limit of {MAX_TEXT_BYTES}"
+            )));
+        }
+        return caption_words(&String::from(text)).map_err(to_js);
     }
     if Array::is_array(value) {
-        return Array::from(value)
+        let words = Array::from(value);
+        check_length(words.length() as usize).map_err(to_js)?;
+        return words
             .iter()
             .enumerate()
             .map(|(i, word)| {

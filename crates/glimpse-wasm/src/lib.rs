@@ -87,6 +87,16 @@ pub(crate) fn check_length(length: u32, cap: u64, what: &str) -> Result<(), JsEr
     Ok(())
 }
 
+/// What `caption()`'s options may name.
+const CAPTION_OPTIONS: [&str; 6] = [
+    "beam",
+    "maxLen",
+    "lengthPenalty",
+    "prefix",
+    "alternatives",
+    "allBeams",
+];
+
 /// A loaded model, ready to caption.
 #[wasm_bindgen]
 pub struct Captioner {
@@ -132,6 +142,7 @@ impl Captioner {
         #[wasm_bindgen(unchecked_param_type = "ImageInput")] image: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "CaptionOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
+        convert::check_option_names(&options, &CAPTION_OPTIONS)?;
         let generate: GenerateOptions = read_generate_options(&options)?;
         generate.validate().map_err(to_js)?;
         let request = read_explore_request(&options)?;
@@ -182,6 +193,7 @@ impl Captioner {
         #[wasm_bindgen(unchecked_param_type = "string | string[]")] caption: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ScoreOptions")] options: JsValue,
     ) -> Result<JsValue, JsError> {
+        convert::check_option_names(&options, &["alternatives"])?;
         let typed = read_words(&caption, "caption")?;
         let alternatives = convert::whole(&options, "alternatives", 0)?;
         // Checked here, not inside `on_device`: a bad caption is not a WebGPU failure.

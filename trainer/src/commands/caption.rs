@@ -218,7 +218,7 @@ fn print_outcome(
 fn explore_options(request: &CaptionArgs, captioner: &Captioner) -> Result<ExploreOptions> {
     let prefix = match &request.prefix {
         Some(text) => {
-            let words = glimpse_model::generate::caption_words(text);
+            let words = glimpse_model::generate::caption_words(text).context("--prefix")?;
             let (ids, notes) = captioner.lookup_words(&words).context("--prefix")?;
             for note in notes {
                 eprintln!("warning: --prefix: {}", terminal_safe(&note));

@@ -58,6 +58,7 @@ struct ScoreRecord<'a> {
 }
 
 pub fn run(args: ScoreArgs) -> Result<Exit> {
+    let typed = caption_words(&args.caption)?;
     let captioner = load_captioner(&args.model, &args.backend.device()?)?;
     let preprocess = &captioner.config.preprocess;
     let decoded = read_image_checked(&args.image, preprocess.max_pixels)
@@ -66,7 +67,6 @@ pub fn run(args: ScoreArgs) -> Result<Exit> {
         eprintln!("warning: {}: {warning}", shown(&args.image));
     }
     let encoded = captioner.encode_inputs(&[image_to_input(&decoded.image, preprocess)])?;
-    let typed = caption_words(&args.caption);
     let scored = pollster::block_on(captioner.score_encoded(&encoded, &typed, args.alternatives))?;
     let own = pollster::block_on(captioner.decode_encoded(&encoded, GenerateOptions::default()))?.remove(0);
     let out = &mut std::io::stdout().lock();

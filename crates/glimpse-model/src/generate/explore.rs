@@ -69,7 +69,7 @@ pub fn check_caption_ids(vocab: &Vocabulary, ids: &[u32]) -> Result<()> {
 }
 
 /// Refuses captions of [`MAX_LENGTH`] words or more (the end token must fit).
-fn check_length(words: usize) -> Result<()> {
+pub fn check_length(words: usize) -> Result<()> {
     if words >= MAX_LENGTH {
         return Err(Error::InvalidArgument(format!(
             "a caption of {words} words is over the limit of {}",
@@ -79,10 +79,23 @@ fn check_length(words: usize) -> Result<()> {
     Ok(())
 }
 
+/// The longest text a caption or prefix may be given as, in bytes: far more than
+/// [`MAX_LENGTH`] words of any vocabulary take, and checked before the text is split (100 million
+/// characters took 20 s and 2.4 GB of a browser's WebAssembly memory to be refused by their
+/// count of words).
+pub const MAX_TEXT_BYTES: usize = 64 << 10;
+
 /// The words of a caption a person typed, split and lowercased as training captions are
-/// (coco-caption's tokenisation, punctuation dropped).
-pub fn caption_words(text: &str) -> Vec<String> {
-    glimpse_metrics::tokenize(text)
+/// (coco-caption's tokenisation, punctuation dropped); a text over [`MAX_TEXT_BYTES`] is
+/// refused unsplit.
+pub fn caption_words(text: &str) -> Result<Vec<String>> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Error::InvalidArgument(format!(
+            "a caption of {} bytes is over the limit of {MAX_TEXT_BYTES} bytes",
+            text.len()
+        )));
+    }
+    Ok(glimpse_metrics::tokenize(text))
 }
 
 /// Vocabulary ids for a person's words, with a note for each word the vocabulary lacks, which
@@ -131,7 +144,7 @@ mod tests {
     #[test]
     fn unknown_words_read_as_unk_with_a_note() {
         let v = vocab(&["<PAD>", "<SOS>", "<EOS>", "<UNK>", "a", "dog"]);
-        let (ids, notes) = lookup_words(&v, &caption_words("A zebra, a dog!")).unwrap();
+        let (ids, notes) = lookup_words(&v, &caption_words("A zebra, a dog!").unwrap()).unwrap();
         assert_eq!(ids, [4, 3, 4, 5]);
         assert_eq!(
             notes,

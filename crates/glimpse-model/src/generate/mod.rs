@@ -16,7 +16,7 @@ pub(crate) mod rows;
 mod score;
 
 pub use beam::{beam_hypotheses, beam_search};
-pub use explore::{ExploreOptions, MAX_ALTERNATIVES, caption_words, lookup_words};
+pub use explore::{ExploreOptions, MAX_ALTERNATIVES, MAX_TEXT_BYTES, caption_words, lookup_words};
 pub use greedy::{GPU_STEPS_PER_READBACK, greedy};
 pub use rows::read_f32;
 pub use score::{ScoredCaption, ScoredWord, score};
