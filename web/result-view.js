@@ -418,8 +418,7 @@ export class ResultView {
     const notes = scored.notes.length ? ` ${scored.notes.join("; ")}.` : "";
     // The summary quotes what it scored: a later text that is refused leaves it in place, and
     // it read as that text's score.
-    const typed = scored.words.map((word) => word.typed).join(" ");
-    const quoted = typed.length > 80 ? `${typed.slice(0, 79)}…` : typed;
+    const quoted = text.length > 80 ? `${text.slice(0, 79)}…` : text;
     $("[data-testid=score-summary]", this.element).textContent =
       `Your caption (“${quoted}”): log p = ${scored.logProb.toFixed(2)}; the model's own (“${own.caption}”): ` +
       `log p = ${own.logProb.toFixed(2)}. The model prefers ${prefers}.${notes}`;

@@ -404,6 +404,7 @@ describe("the client's API given what a page's own users typed (hostile round 9)
           longText: await outcome(client.score(dog, "a ".repeat(1_000_000))),
           longPrefix: await outcome(client.caption(dog, { prefix: "x".repeat(100_000) })),
           manyWords: await outcome(client.score(dog, Array(1_000_000).fill("a"))),
+          longWord: await outcome(client.score(dog, ["a", "x".repeat(100_000)])),
         };
         // Asked, then the model reloaded on another backend before they were answered.
         const asked = [1, 2, 3].map(() => outcome(client.caption(dog)));
@@ -414,7 +415,7 @@ describe("the client's API given what a page's own users typed (hostile round 9)
       assert.equal(refused.backend.error, 'backend must be "auto", "webgpu" or "cpu", got "WebGPU"');
       assert.equal(refused.misspelt.error, 'unknown option "max_len" (the options are beam, maxLen, lengthPenalty, prefix, alternatives, allBeams)');
       assert.equal(refused.notAnObject.error, "options must be an object");
-      assert.equal(refused.huge.error, "option `beam` must be a whole number from 0 to 4294967295, got 8589934592.0");
+      assert.equal(refused.huge.error, "option `beam` must be a whole number from 0 to 4294967295, got 8589934592");
       assert.equal(refused.tiny.error, "option `maxLen` must be a whole number from 0 to 4294967295, got -1e300");
       assert.equal(refused.fractional.error, "image.width must be a whole number of pixels from 1 to 4294967295, got 1.99");
       assert.equal(refused.notANumber.error, "image.width must be a whole number of pixels from 1 to 4294967295, got NaN");
@@ -422,6 +423,7 @@ describe("the client's API given what a page's own users typed (hostile round 9)
       assert.equal(refused.longText.error, "caption is 2000000 characters long, over the limit of 65536");
       assert.equal(refused.longPrefix.error, "prefix is 100000 characters long, over the limit of 65536");
       assert.equal(refused.manyWords.error, "invalid argument: a caption of 1000000 words is over the limit of 199");
+      assert.equal(refused.longWord.error, "caption is 100001 characters long, over the limit of 65536");
       const native = nativeCaptions(DEFAULT_BUNDLE, [DOG], 1).get("dog.jpg").caption;
       assert.deepEqual(outcomes.during, [1, 2, 3].map(() => ({ ok: native })), "captions asked before the reload");
       assert.deepEqual(outcomes.after, { ok: native });

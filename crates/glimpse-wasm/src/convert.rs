@@ -176,17 +176,27 @@ fn number(object: &JsValue, key: &str, default: f64) -> Result<f64, JsError> {
 }
 
 /// A whole number of at most `u32::MAX` (each option's own range is checked where it is used;
-/// past this one, 2^33 was reported as 4294967295). Numbers are shown as `{:?}` shows them: 1e300
-/// in five characters, not 301.
+/// past this one, 2^33 was reported as 4294967295).
 pub(crate) fn whole(object: &JsValue, key: &str, default: usize) -> Result<usize, JsError> {
     let value = number(object, key, default as f64)?;
     if value.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&value) {
         return Err(JsError::new(&format!(
-            "option `{key}` must be a whole number from 0 to {}, got {value:?}",
-            u32::MAX
+            "option `{key}` must be a whole number from 0 to {}, got {}",
+            u32::MAX,
+            shown_number(value)
         )));
     }
     Ok(value as usize)
+}
+
+/// A number as a person wrote it: whole ones without `.0`, others as `{:?}` shows them (1e300
+/// in five characters, not 301).
+fn shown_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e16 {
+        format!("{}", value as i64)
+    } else {
+        format!("{value:?}")
+    }
 }
 
 /// Refuses options that are not an object and names none of `known` is not (a misspelt
@@ -280,8 +290,9 @@ fn pixels_across(image: &JsValue, key: &str) -> Result<Option<u32>, JsError> {
     };
     if value.fract() != 0.0 || !(1.0..=f64::from(u32::MAX)).contains(&value) {
         return Err(JsError::new(&format!(
-            "image.{key} must be a whole number of pixels from 1 to {}, got {value:?}",
-            u32::MAX
+            "image.{key} must be a whole number of pixels from 1 to {}, got {}",
+            u32::MAX,
+            shown_number(value)
         )));
     }
     Ok(Some(value as u32))

@@ -97,34 +97,45 @@ pub fn read_explore_request(options: &JsValue) -> Result<ExploreRequest, JsError
 
 /// Words from a string (split as training captions are) or an array of vocabulary words (kept
 /// as they are, so `"<UNK>"` picked from the alternatives stays one word). Their size is checked
-/// before they are copied into the module: a string of 100 million characters was split whole
-/// (2.4 GB of memory the module kept, or a trap) only to be refused by its count of words.
+/// before they are copied into the module, the words of an array together as a string is: a
+/// string of 100 million characters was split whole (2.4 GB of memory the module kept, or a
+/// trap) only to be refused by its count of words, and one word of 500 million still trapped.
 pub fn read_words(value: &JsValue, what: &str) -> Result<Vec<String>, JsError> {
     if let Some(text) = value.dyn_ref::<JsString>() {
-        // UTF-16 units: each is at least one byte of the UTF-8 it becomes.
-        let units = text.length() as usize;
-        if units > MAX_TEXT_BYTES {
-            return Err(JsError::new(&format!(
-                "{what} is {units} characters long, over the limit of {MAX_TEXT_BYTES}"
-            )));
-        }
+        check_characters(text.length(), what)?;
         return caption_words(&String::from(text)).map_err(to_js);
     }
     if Array::is_array(value) {
         let words = Array::from(value);
         check_length(words.length() as usize).map_err(to_js)?;
+        let mut characters = 0u32;
         return words
             .iter()
             .enumerate()
             .map(|(i, word)| {
-                word.as_string()
-                    .ok_or_else(|| JsError::new(&format!("{what}[{i}] must be a string")))
+                let text = word
+                    .dyn_ref::<JsString>()
+                    .ok_or_else(|| JsError::new(&format!("{what}[{i}] must be a string")))?;
+                characters = characters.saturating_add(text.length());
+                check_characters(characters, what)?;
+                Ok(String::from(text))
             })
             .collect();
     }
     Err(JsError::new(&format!(
         "{what} must be a string or an array of words"
     )))
+}
+
+/// A text of at most [`MAX_TEXT_BYTES`] UTF-16 units, each at least one byte of the UTF-8 it
+/// becomes.
+fn check_characters(units: u32, what: &str) -> Result<(), JsError> {
+    if units as usize > MAX_TEXT_BYTES {
+        return Err(JsError::new(&format!(
+            "{what} is {units} characters long, over the limit of {MAX_TEXT_BYTES}"
+        )));
+    }
+    Ok(())
 }
 
 /// `[{ word, id, prob, logProb }]`, most probable first.
