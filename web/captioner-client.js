@@ -21,8 +21,7 @@ export const defaultModelUrl = new URL("./models/default.safetensors", import.me
 const PROBE_STEPS = 3;
 
 /** Why a model runs single-threaded on a page that has threads. */
-const THREADS_TOO_SMALL =
-  "The threaded CPU module stopped loading this model (its memory holds at most 2 GiB), so it runs on one thread";
+const THREADS_TOO_SMALL = "The threaded CPU module's memory (at most 2 GiB) cannot hold this model, so it runs on one thread";
 
 /** Refuses a backend that is not one of the three (any other, "WebGPU" or "gpu" too, ran on
  * the CPU without a word). */
@@ -61,7 +60,7 @@ class ModelWorker {
       if (!pending) return;
       this.#pending.delete(data.id);
       if (data.ok) pending.resolve(data.value);
-      else pending.reject(Object.assign(new Error(data.error), { fatal: data.fatal, startup: data.startup }));
+      else pending.reject(Object.assign(new Error(data.error), { fatal: data.fatal, startup: data.startup, tooLarge: data.tooLarge }));
       if (this.#retiring && this.#pending.size === 0) this.terminate();
     };
     this.#worker.onerror = (event) => {
@@ -289,16 +288,18 @@ export class CaptionerClient {
   }
 
   /** A worker on `module` with the bundle loaded, or on its fallback where `module` does not
-   * start or, being the threaded module, stops while loading: its shared memory is capped at
+   * start or, being the threaded module, cannot hold the model: its shared memory is capped at
    * 2 GiB, the single-threaded modules may grow to wasm32's 4 GiB, and a model inside every cap
-   * can need more than 2 (hostile round 8: 490 MB of int8 weights). Resolves `[worker, info]`. */
+   * can need more than 2 (hostile round 8: 490 MB of int8 weights). The module refuses such a
+   * model from its header (`tooLarge`); one that still runs out of memory traps (`fatal`).
+   * Resolves `[worker, info]`. */
   async #loaded(module, bytes, backend) {
     const worker = this.#takeWorker(module);
     try {
       return [worker, await worker.load(bytes, backend)];
     } catch (err) {
       worker.terminate();
-      const outOfMemory = err.fatal && module === "cpu-threads";
+      const outOfMemory = (err.fatal || err.tooLarge) && module === "cpu-threads";
       const fallback = (err.startup || outOfMemory) && this.#fallbackFor(module);
       if (fallback) {
         console.warn(`${err.message}; pkg/${fallback} runs instead`);

@@ -9,10 +9,11 @@
 //               { id, type: "score", image: Blob | ArrayBuffer | ImageData, caption, options }
 //               { id, type: "files" }: the URLs this worker loaded (for the offline cache)
 //               { id, type: "limits" }: { imageBytes, bundleBytes }, the most the module takes
-// Messages out: { id, ok: true, value } | { id, ok: false, error, fatal, startup }
+// Messages out: { id, ok: true, value } | { id, ok: false, error, fatal, startup, tooLarge }
 // `fatal` means the WebAssembly instance trapped (a panic, a lost GPU, out of memory), now or
 // earlier: this worker is unusable and the page starts a fresh one. `startup`: the module itself did not start (not downloaded,
-// no thread pool), whatever the request.
+// no thread pool), whatever the request. `tooLarge`: the module refused a model its memory cannot
+// hold (a module with more memory may load it).
 
 // No static imports: offline.js awaits at its top level, and until a module worker's imports
 // have run it has no `onmessage`, so the page's first message would be lost.
@@ -108,7 +109,7 @@ self.onmessage = ({ data }) => {
       // Every request after a trap fails too: the page starts a fresh worker for them.
       const fatal = err instanceof WebAssembly.RuntimeError || broken !== null;
       if (err instanceof WebAssembly.RuntimeError) broken = `the model crashed earlier: ${err.message}`;
-      self.postMessage({ id: data.id, ok: false, error: String(err?.message ?? err), fatal, startup: err?.startup === true });
+      self.postMessage({ id: data.id, ok: false, error: String(err?.message ?? err), fatal, startup: err?.startup === true, tooLarge: err?.tooLarge === true });
     }
   });
 };

@@ -25,7 +25,7 @@ import {
   waitForModel,
   waitForResults,
 } from "./harness.mjs";
-import { writeLargeBundle } from "./large-bundle.mjs";
+import { largeBundleWeightsAsF32, writeLargeBundle } from "./large-bundle.mjs";
 
 const CPU = MODES.find((mode) => mode.name === "cpu");
 const WEBGPU = MODES.find((mode) => mode.name === "webgpu");
@@ -341,11 +341,14 @@ describe("models a module cannot run", () => {
     }
   });
 
-  test("a model inside every cap that the threaded module's 2 GiB cannot hold loads on one thread, saying so", async () => {
-    // It trapped the threaded module, and the page said only "RuntimeError: unreachable".
+  test("a model inside every cap that the threaded module's 2 GiB cannot hold is refused there from its header and loads on one thread, saying so", async () => {
+    // It trapped the threaded module, and the page said only "RuntimeError: unreachable"; then
+    // (session 47) the page recovered from the trap.
     const dir = mkdtempSync(path.join(tmpdir(), "glimpse-large-"));
     const large = path.join(dir, "large.safetensors");
-    writeLargeBundle(large);
+    const file = writeLargeBundle(large);
+    const weights = largeBundleWeightsAsF32();
+    const mib = (bytes) => `${Math.ceil(bytes / 2 ** 20)} MiB`;
     const server = await servePage("/large/", {}, { isolate: true });
     const browser = await launch(CPU);
     try {
@@ -358,10 +361,15 @@ describe("models a module cannot run", () => {
       });
       assert.equal(
         await status(page),
-        "Ready: large.safetensors on CPU. The threaded CPU module stopped loading this model (its memory holds at most 2 GiB), " +
+        "Ready: large.safetensors on CPU. The threaded CPU module's memory (at most 2 GiB) cannot hold this model, " +
           "so it runs on one thread. This browser offers no WebGPU adapter, so the model runs on the CPU.",
       );
       assert.equal(await page.locator("[data-testid=model-status]").getAttribute("data-module"), "cpu-relaxed");
+      const refusal =
+        `warning: loading this model takes at least ${mib(file + weights)} (its file, ${mib(file)}, and its weights as ` +
+        `32-bit floats, ${mib(weights)}), more than the 2048 MiB of memory it may use here; pkg/cpu-relaxed runs instead`;
+      assert.ok(browser.consoleLines.includes(refusal), `no "${refusal}" in:\n${browser.consoleLines.join("\n")}`);
+      assert.ok(!browser.consoleLines.some((line) => /RuntimeError|unreachable/.test(line)), browser.consoleLines.join("\n"));
     } finally {
       await browser.close();
       await server.close();

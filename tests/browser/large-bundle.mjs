@@ -82,6 +82,16 @@ function metadata() {
   };
 }
 
+/** The bytes its weights take once loaded, every I8 and F16 value widened to an f32 (the int8
+ * scales are consumed). */
+export function largeBundleWeightsAsF32() {
+  const all = tensors();
+  const isScale = (name) => name.endsWith("_scale") && all.get(name.slice(0, -"_scale".length))?.dtype === "I8";
+  let values = 0;
+  for (const [name, { shape }] of all) if (!isScale(name)) values += shape.reduce((a, b) => a * b, 1);
+  return 4 * values;
+}
+
 /** Writes the bundle to `file`; returns its size in bytes. */
 export function writeLargeBundle(file) {
   const header = { __metadata__: metadata() };

@@ -24,26 +24,30 @@ pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> 
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    let folder = bundle_path.parent().unwrap_or(Path::new("."));
-    let mut path = folder.join("README.md");
+    let [readme, own_name] = card_paths(bundle_path);
     // Replaced only when it is this bundle's own card; anything else there (another bundle's
     // card, someone's notes, a file that cannot be read) is kept.
     let own = format!("{MARKER} {} -->", marker_name(&file_name));
     // (A regular file of at most a config's size: a FIFO there hung `export`.)
-    let ours = match read_regular(&path, caps::CONFIG, "model card") {
+    let ours = match read_regular(&readme, caps::CONFIG, "model card") {
         Ok(bytes) => bytes.starts_with(own.as_bytes()),
         Err(e) => e.is_not_found(),
     };
-    if !ours {
-        let stem = bundle_path
-            .file_stem()
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_default();
-        path = folder.join(format!("{stem}.README.md"));
-    }
+    let path = if ours { readme } else { own_name };
     write_atomically(&path, model_card(bundle, &file_name).as_bytes())
         .with_context(|| format!("{}: cannot write the model card", shown(&path)))?;
     Ok(path)
+}
+
+/// Where [`write_model_card`] may write the card of the bundle at `bundle_path`: `README.md` in
+/// its folder, or `<stem>.README.md` there (so a command checks both against what it reads).
+pub fn card_paths(bundle_path: &Path) -> [PathBuf; 2] {
+    let folder = bundle_path.parent().unwrap_or(Path::new("."));
+    let stem = bundle_path
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    [folder.join("README.md"), folder.join(format!("{stem}.README.md"))]
 }
 
 /// The bundle's file name as the marker comment holds it (one line, no `--`, no `<>&`): the

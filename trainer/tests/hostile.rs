@@ -1375,6 +1375,91 @@ fn export_never_writes_over_what_it_reads() {
 
 #[cfg(unix)]
 #[test]
+fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_first() {
+    // Hostile round 10: `export --format pth` renamed its state dict over a FIFO (and a copy of
+    // /dev/null) and over `--out` before finding its vocabulary's path a folder; a bundle named
+    // `m.README.md` was replaced by its own card; `eval --out FILE` said "File exists (os
+    // error 17)" once the whole split was captioned.
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let bundle_arg = bundle.to_str().unwrap();
+    let fifo = dir.path().join("fifo.pth");
+    mkfifo(&fifo);
+    fails_with(
+        &[
+            "export",
+            bundle_arg,
+            "--format",
+            "pth",
+            "--out",
+            fifo.to_str().unwrap(),
+        ],
+        "fifo.pth: exists and is not a regular file; not replaced",
+    );
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    let kept = dir.path().join("kept.pth");
+    fs::write(&kept, b"keep").unwrap();
+    fs::create_dir(dir.path().join("kept.vocab.json")).unwrap();
+    fails_with(
+        &[
+            "export",
+            bundle_arg,
+            "--format",
+            "pth",
+            "--out",
+            kept.to_str().unwrap(),
+        ],
+        "kept.vocab.json: exists and is not a regular file; not replaced",
+    );
+    assert_eq!(fs::read(&kept).unwrap(), b"keep");
+
+    let cards = dir.path().join("cards");
+    fs::create_dir(&cards).unwrap();
+    fs::write(cards.join("README.md"), b"someone's notes").unwrap();
+    let input = cards.join("m.README.md");
+    fs::copy(&bundle, &input).unwrap();
+    let out = cards.join("m.safetensors");
+    fails_with(
+        &["export", input.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        "is the bundle exported",
+    );
+    fails_with(
+        &[
+            "import",
+            "torch",
+            "--checkpoint",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "the bundle's model card would be written there",
+    );
+    assert_eq!(fs::read(&input).unwrap(), fs::read(&bundle).unwrap());
+    assert!(!out.exists());
+
+    let file = dir.path().join("results");
+    fs::write(&file, b"mine").unwrap();
+    let missing = dir.path().join("no-data");
+    let args = [
+        "--data",
+        missing.to_str().unwrap(),
+        "--out",
+        file.to_str().unwrap(),
+    ];
+    fails_with(
+        &[&["eval", "--model", bundle_arg][..], &args].concat(),
+        "results: exists and is not a folder",
+    );
+    fails_with(
+        &[&["compare"][..], &args, &["a=x.json"]].concat(),
+        "results: exists and is not a folder",
+    );
+    assert_eq!(fs::read(&file).unwrap(), b"mine");
+}
+
+#[cfg(unix)]
+#[test]
 fn invisible_characters_and_bytes_that_are_not_utf8_are_shown() {
     use std::os::unix::ffi::OsStrExt;
     // U+202E was printed raw in `--json` and `info` (`cat\u{202e}gnp.exe` shows as `catexe.png`), a

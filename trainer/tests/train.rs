@@ -193,6 +193,52 @@ fn killed_and_interrupted_runs_resume_exactly() {
 }
 
 #[test]
+fn ctrl_c_while_the_data_loads_ends_the_run_at_once() {
+    // Hostile round 10: the signals only set the flag the training loop reads, so a run loading
+    // a large captions file went on for minutes after Ctrl-C and `timeout`'s SIGTERM. Captions of
+    // 32,700 one-letter words take long to tokenise: the signal arrives while they load.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(data.join("Images")).unwrap();
+    fs::write(data.join("Images/one.png"), b"").unwrap();
+    let caption = "a,".repeat(32_700);
+    let rows: String = (0..400).map(|_| format!("one.png,{caption}\n")).collect();
+    fs::write(data.join("captions.txt"), format!("image,caption\n{rows}")).unwrap();
+    let run = dir.path().join("run");
+    let mut child = Command::new(GLIMPSE)
+        .args([
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the load ended before the signal"
+    );
+    let sent = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    // (Loading those captions takes tens of seconds here; an exit at once takes milliseconds.)
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "{:?} after the signal",
+        sent.elapsed()
+    );
+    assert!(!run.join("last.safetensors").exists());
+}
+
+#[test]
 fn unreadable_images_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

@@ -17,7 +17,7 @@ mod body;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -110,6 +110,7 @@ pub fn fetch_all(files: &[RemoteFile], dir: &Path) -> Result<()> {
 
 /// [`fetch_all`] stopping a download that brings less than `stall` allows.
 pub fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> Result<()> {
+    glimpse_files::check_output_folder(dir, &[])?;
     fs::create_dir_all(dir).with_context(|| format!("{}", shown(dir)))?;
     // A second run into the folder replaced the first's partial files under it, and one
     // checked the other's half-written archive.
@@ -181,16 +182,7 @@ fn write_sums(dir: &Path, sums: &BTreeMap<String, String>) -> Result<()> {
 fn sha256_file(path: &Path) -> Result<String> {
     let (mut file, _) = glimpse_files::open_regular(path, "download")?;
     let mut hash = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .with_context(|| format!("{}: cannot read", shown(path)))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buffer[..n]);
-    }
+    crate::unzip::read_through(&mut file, path, |chunk| hash.update(chunk))?;
     Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -168,15 +168,22 @@ fn holds_copy(path: &Path, size: u64, crc: u32) -> Result<bool> {
         return Ok(false);
     }
     let mut hasher = crc32fast::Hasher::new();
+    read_through(&mut file, path, |chunk| hasher.update(chunk))?;
+    Ok(hasher.finalize() == crc)
+}
+
+/// Hands every byte `file` (at `path`, for messages) holds from where it stands to `take`, a
+/// chunk at a time.
+pub(crate) fn read_through(file: &mut impl Read, path: &Path, mut take: impl FnMut(&[u8])) -> Result<()> {
     let mut buffer = vec![0u8; 1 << 16];
     loop {
         let read = file
             .read(&mut buffer)
-            .with_context(|| format!("{}", shown(path)))?;
+            .with_context(|| format!("{}: cannot read", shown(path)))?;
         if read == 0 {
-            return Ok(hasher.finalize() == crc);
+            return Ok(());
         }
-        hasher.update(&buffer[..read]);
+        take(&buffer[..read]);
     }
 }
 

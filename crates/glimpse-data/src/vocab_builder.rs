@@ -28,6 +28,14 @@ pub fn build_vocabulary(train: &[Sample], min_count: usize) -> anyhow::Result<Vo
         .filter(|(word, count)| *count >= min_count.max(1) && !SPECIALS.contains(word))
         .filter(|(word, _)| is_printable_word(word))
         .collect();
+    if words.is_empty() {
+        // A model over the special tokens alone can only ever say `<UNK>` (a min_word_count of
+        // 2^64 - 1 once trained one without a word).
+        anyhow::bail!(
+            "the training vocabulary (words seen at least {min_count} times) holds no word: lower \
+             min_word_count, or train on more captions"
+        );
+    }
     words.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let all = SPECIALS
         .iter()
@@ -94,5 +102,18 @@ mod tests {
         let vocab = build_vocabulary(&train, 1).unwrap();
         assert_eq!(vocab.len(), 6, "only <PAD> <SOS> <EOS> <UNK> a dog");
         assert_eq!(vocab.id("\u{1b}]0;pwned\u{7}"), None);
+    }
+
+    #[test]
+    fn a_vocabulary_without_a_word_is_refused() {
+        let train = [sample(&[&["a", "dog"], &["a", "cat"]])];
+        assert_eq!(
+            build_vocabulary(&train, 2).unwrap().len(),
+            5,
+            "only a is seen twice"
+        );
+        let err = build_vocabulary(&train, 3).unwrap_err().to_string();
+        assert!(err.contains("seen at least 3 times) holds no word"), "{err}");
+        assert!(build_vocabulary(&train, usize::MAX).is_err());
     }
 }

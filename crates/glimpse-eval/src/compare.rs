@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_data::{Sample, Split};
+use glimpse_data::{MAX_WORDS, Sample, Split};
 use glimpse_files::{shown, terminal_safe, write_replacing};
 use glimpse_metrics::tokenize;
 use glimpse_model::error::excerpt;
@@ -83,10 +83,13 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
     // Every set is read and checked before any is scored: a bad last set failed only after the
     // others had been scored (with the encoders, minutes).
     let mut sets = Vec::with_capacity(request.sets.len());
+    let mut words = 0usize;
     for (name, path) in &request.sets {
         let captions = read_captions(path)?;
         check_coverage(name, path, &captions, samples, request.split)?;
         let tokens = split_tokens(name, &captions, samples)?;
+        words = words.saturating_add(tokens.iter().map(Vec::len).sum());
+        refuse_words_past_cap(words, name)?;
         sets.push((name, captions, tokens));
     }
     for (name, captions, tokens) in &sets {
@@ -128,6 +131,20 @@ fn check_coverage(
             "{}: {extra} captions are for images outside the {} split; ignored",
             terminal_safe(name),
             split.name()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses sets holding more than a dataset's [`MAX_WORDS`] together (`words`, counted up to the
+/// set `name`): each is kept, tokenised, until all are scored, and one 16 MiB file of one-letter
+/// words given under 18 names took 8 GB (hostile round 10).
+fn refuse_words_past_cap(words: usize, name: &str) -> Result<()> {
+    if words > MAX_WORDS {
+        bail!(
+            "the caption sets up to `{}` hold {words} words of the split's captions together, more \
+             than the {MAX_WORDS} compared at once: compare fewer sets at a time",
+            terminal_safe(&excerpt(name))
         );
     }
     Ok(())
@@ -204,7 +221,8 @@ fn refuse_unsafe_out(request: &CompareRequest, out: &Path) -> Result<()> {
         .map(|(what, (_, path))| (what.as_str(), path.as_path()))
         .collect();
     refuse_outputs_over_inputs("compare", out, &COMPARE_OUTPUTS, &sets)?;
-    refuse_eval_folder(out)
+    refuse_eval_folder(out)?;
+    Ok(glimpse_files::check_output_folder(out, &COMPARE_OUTPUTS)?)
 }
 
 /// `metrics.json` (per set) and `report.html` in `out`.
@@ -240,4 +258,21 @@ fn write_outputs(
     )?;
     write_replacing(&out.join(REPORT), html.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sets_past_a_datasets_words_together_are_refused_naming_the_last() {
+        assert!(refuse_words_past_cap(MAX_WORDS, "a").is_ok());
+        let err = refuse_words_past_cap(MAX_WORDS + 1, "s\u{1b}18")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("the caption sets up to `s\\u{1b}18` hold 16777217 words"),
+            "{err}"
+        );
+    }
 }

@@ -141,7 +141,9 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
 fn refuse_unsafe_out(request: &EvalRequest, out: &Path) -> Result<()> {
     let model = [("the --model bundle", request.model.as_path())];
     refuse_outputs_over_inputs("eval", out, &EVAL_OUTPUTS, &model)?;
-    refuse_compare_folder(out)
+    refuse_compare_folder(out)?;
+    // A file at --out, or a FIFO at one output, was found only once the split was captioned.
+    Ok(glimpse_files::check_output_folder(out, &EVAL_OUTPUTS)?)
 }
 
 /// The split's samples, at most `request.limit` of them; an empty split is an error.

@@ -81,9 +81,13 @@ pub fn point_list(points: impl IntoIterator<Item = (f64, f64)>) -> String {
     out
 }
 
-/// Text safe inside XML elements and double-quoted attributes (and HTML).
+/// Text safe inside XML elements and double-quoted attributes (and HTML), with control and
+/// bidirectional characters shown as `\u{…}` as the terminal shows them: names and references
+/// come from strangers' datasets, and a U+202E reordered a name in the report (an extension
+/// spoofed) while `cat report.html` replayed escape sequences (hostile round 10).
 pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
+    glimpse_files::terminal_safe(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
@@ -144,6 +148,12 @@ mod tests {
             svg.finish(),
             r##"<svg width="640" height="400"><line x1="70" stroke="#ddd"/><text x="4">a &lt; b &amp; &quot;c&quot;</text><polyline fill="none" stroke="red" stroke-width="2" points="0.0,1.0 2.3,3.0"/></svg>"##
         );
+    }
+
+    #[test]
+    fn control_and_bidirectional_characters_are_shown_not_kept() {
+        let name = "\u{202e}gnp.exe\u{1b}]0;pwn\u{7}<b>";
+        assert_eq!(escape(name), "\\u{202e}gnp.exe\\u{1b}]0;pwn\\u{7}&lt;b&gt;");
     }
 
     #[test]

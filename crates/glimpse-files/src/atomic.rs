@@ -30,21 +30,47 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_through_temporary(path, bytes, false)
 }
 
+/// Refuses a `path` that a rename would destroy: one that exists and is neither a regular file
+/// nor a symbolic link (a device such as `/dev/null`, a FIFO, a folder). What every write here
+/// checks first, and what a command writing several files checks for all of them before it
+/// writes any.
+pub fn check_replaceable(path: &Path) -> Result<(), WriteError> {
+    match fs::symlink_metadata(path) {
+        Ok(existing) if !existing.is_file() && !existing.is_symlink() => Err(WriteError {
+            path: path.to_path_buf(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "exists and is not a regular file; not replaced",
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses an output folder `dir` that exists and is not a folder (or a link to one), and, in
+/// it, any of `names` that [`check_replaceable`] refuses: checked before a command's work, so
+/// that it never ends, after minutes, on "File exists" or on one output of several written.
+pub fn check_output_folder(dir: &Path, names: &[&str]) -> Result<(), WriteError> {
+    if fs::metadata(dir).is_ok_and(|found| !found.is_dir()) {
+        return Err(WriteError {
+            path: dir.to_path_buf(),
+            error: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "exists and is not a folder (the outputs go in a folder of this name)",
+            ),
+        });
+    }
+    names
+        .iter()
+        .try_for_each(|name| check_replaceable(&dir.join(name)))
+}
+
 fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(), WriteError> {
     let at = |path: &Path| {
         let path = path.to_path_buf();
         move |error| WriteError { path, error }
     };
-    if let Ok(existing) = fs::symlink_metadata(path) {
-        let kind = existing.file_type();
-        if !kind.is_file() && !kind.is_symlink() {
-            let error = std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "exists and is not a regular file; not replaced",
-            );
-            return Err(at(path)(error));
-        }
-    }
+    check_replaceable(path)?;
     let tmp = temporary_name(path);
     let written = (|| {
         let mut file = create_fresh(&tmp)?;

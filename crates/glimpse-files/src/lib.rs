@@ -38,7 +38,10 @@ mod terminal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use atomic::{WriteError, create_fresh, open_append, temporary_name, write_atomically, write_replacing};
+pub use atomic::{
+    WriteError, check_output_folder, check_replaceable, create_fresh, open_append, temporary_name,
+    write_atomically, write_replacing,
+};
 pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};

@@ -157,6 +157,13 @@ impl Bundle {
     /// Parses and checks a bundle. Shapes against the config are checked when the model is built
     /// ([`crate::CaptionModel::from_weights`]), which lists every missing or misshapen tensor.
     pub fn from_bytes(bytes: &[u8]) -> Result<Bundle> {
+        Bundle::from_bytes_within(bytes, u64::MAX)
+    }
+
+    /// [`Bundle::from_bytes`] where loading may take at most `memory` bytes (a WebAssembly
+    /// module's memory is capped): a bundle whose file and f32 weights together need more is
+    /// refused ([`Error::TooLarge`]) from its header, before any weight is read.
+    pub fn from_bytes_within(bytes: &[u8], memory: u64) -> Result<Bundle> {
         let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| file_error(e, bytes))?;
         let entries = metadata.metadata().clone().unwrap_or_default();
         let field = |key: &str| -> Result<&String> {
@@ -195,6 +202,7 @@ impl Bundle {
         check_tensor_names(tensors.names())?;
         let views = tensors.iter().collect();
         check_names_and_shapes(&config, &views)?;
+        check_load_memory(bytes.len(), &views, memory)?;
         let weights = read_weights(&views)?;
         for name in ["decoder.embedding.weight", "decoder.fcn.weight"] {
             if let Some(tensor) = weights.get(name)
@@ -458,6 +466,31 @@ fn check_names_and_shapes(_: &ModelConfig, _: &BTreeMap<&str, TensorView<'_>>) -
     Ok(())
 }
 
+/// Refuses a bundle whose loading needs more than `memory` bytes: at least its file, held while
+/// the weights are read, and every weight as an f32 (I8 and F16 ones widened; the int8 scales
+/// are consumed).
+fn check_load_memory(file: usize, views: &BTreeMap<&str, TensorView<'_>>, memory: u64) -> Result<()> {
+    let f32_bytes = |view: &TensorView<'_>| {
+        view.shape()
+            .iter()
+            .try_fold(4u64, |n, &d| n.checked_mul(u64::try_from(d).ok()?))
+    };
+    let weights = views
+        .iter()
+        .filter(|(name, _)| !is_scale_of_int8(name, views))
+        .try_fold(0u64, |sum, (_, view)| sum.checked_add(f32_bytes(view)?))
+        .unwrap_or(u64::MAX);
+    let file = u64::try_from(file).unwrap_or(u64::MAX);
+    if file.saturating_add(weights) > memory {
+        return Err(Error::TooLarge {
+            file,
+            weights,
+            memory,
+        });
+    }
+    Ok(())
+}
+
 /// `name` is the `_scale` tensor of an I8 tensor of `views`.
 fn is_scale_of_int8(name: &str, views: &BTreeMap<&str, TensorView<'_>>) -> bool {
     name.strip_suffix(quantize::SCALE_SUFFIX)
@@ -622,6 +655,40 @@ mod tests {
             read.weights.get("decoder.fcn.bias"),
             bundle.weights.get("decoder.fcn.bias")
         );
+    }
+
+    /// A memory cap refuses a bundle whose file and f32 weights do not fit in it together, from
+    /// the header: the need is the file's length plus four bytes for every value the read
+    /// bundle holds (counted here from what was read, not from the header).
+    #[test]
+    fn a_memory_cap_refuses_a_bundle_that_cannot_load_within_it() {
+        for storage in [StorageType::F32, StorageType::Int8] {
+            let bytes = tiny_bundle().to_bytes(storage).unwrap();
+            let read = Bundle::from_bytes(&bytes).unwrap();
+            let values: usize = read.weights.iter().map(|(_, t)| t.numel()).sum();
+            let need = bytes.len() as u64 + 4 * values as u64;
+            assert!(Bundle::from_bytes_within(&bytes, need).is_ok(), "{storage:?}");
+            match Bundle::from_bytes_within(&bytes, need - 1) {
+                Err(
+                    err @ Error::TooLarge {
+                        file,
+                        weights,
+                        memory,
+                    },
+                ) => {
+                    assert_eq!(
+                        (file, weights, memory),
+                        (bytes.len() as u64, 4 * values as u64, need - 1)
+                    );
+                    assert!(
+                        err.to_string()
+                            .starts_with("loading this model takes at least 1 MiB"),
+                        "{err}"
+                    );
+                }
+                other => panic!("{storage:?}: {other:?}"),
+            }
+        }
     }
 
     /// Decoder-only int8: the decoder's weight as I8, the encoder's kernel F16 (exactly its f16

@@ -87,6 +87,15 @@ pub enum Error {
         value: f32,
     },
 
+    /// Loading the model needs more memory than it may take here (a WebAssembly module's memory
+    /// is capped); found from the bundle's header, before any weight was read.
+    #[error(
+        "loading this model takes at least {} (its file, {}, and its weights as 32-bit floats, {}), \
+         more than the {} of memory it may use here",
+        mib(file.saturating_add(*weights)), mib(*file), mib(*weights), mib(*memory)
+    )]
+    TooLarge { file: u64, weights: u64, memory: u64 },
+
     /// A caller passed a value outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -94,6 +103,11 @@ pub enum Error {
     /// The compute backend failed (a readback, a device loss).
     #[error("backend: {0}")]
     Backend(String),
+}
+
+/// `bytes` in MiB, rounded up (a need is never shown smaller than it is).
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes.div_ceil(1 << 20))
 }
 
 /// A tensor name with its shape, for reports.

@@ -41,6 +41,7 @@
 mod convert;
 mod device;
 mod explore;
+mod memory;
 
 use glimpse_model::{Bundle, ExploreOptions, GenerateOptions, StageTimes};
 use js_sys::Uint8Array;
@@ -74,6 +75,14 @@ pub fn max_image_bytes() -> f64 {
 pub fn max_bundle_bytes() -> f64 {
     glimpse_files::caps::MODEL as f64
 }
+
+/// The most memory this module's instance can grow to: a model it cannot load within it is
+/// refused before its weights are read (a trap, on the threaded module, before).
+const MODULE_MEMORY_BYTES: u64 = if cfg!(feature = "threads") {
+    memory::THREADED_MODULE_BYTES
+} else {
+    4 << 30
+};
 
 /// Refuses `length` bytes of `what` over `cap` before they are copied into this module's
 /// memory (which never shrinks).
@@ -114,11 +123,11 @@ impl Captioner {
     pub async fn load(
         bundle: Uint8Array,
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
-    ) -> Result<Captioner, JsError> {
+    ) -> Result<Captioner, JsValue> {
         let choice = read_load_options(&options)?;
         check_length(bundle.length(), glimpse_files::caps::MODEL, "bundle")?;
         let bytes = bundle.to_vec();
-        let parsed = Bundle::from_bytes(&bytes).map_err(to_js)?;
+        let parsed = Bundle::from_bytes_within(&bytes, MODULE_MEMORY_BYTES).map_err(load_error)?;
         let placement = place(choice).await?;
         // On the CPU the file's copy goes before the model is built: WebAssembly memory never
         // shrinks, so its high-water mark is what the page keeps.
@@ -318,4 +327,16 @@ fn join_warnings(warning: Option<String>, notes: Vec<String>) -> Option<String> 
 
 pub(crate) fn to_js(err: impl std::fmt::Display) -> JsError {
     JsError::new(&err.to_string())
+}
+
+/// A bundle's error; for a model this module's memory cannot hold it carries `tooLarge: true`,
+/// so that a page can load it on a module with more memory.
+fn load_error(err: glimpse_model::Error) -> JsValue {
+    let too_large = matches!(err, glimpse_model::Error::TooLarge { .. });
+    let error = JsValue::from(to_js(err));
+    if too_large {
+        // Setting a property of a fresh Error object cannot fail.
+        let _ = js_sys::Reflect::set(&error, &"tooLarge".into(), &JsValue::TRUE);
+    }
+    error
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use glimpse::backend::Backend;
 use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
-use glimpse::model_card::write_model_card;
+use glimpse::model_card::{card_paths, write_model_card};
 use glimpse::train::{BEST, LAST};
 use glimpse_files::{shown, terminal_safe};
 use glimpse_import::{
@@ -114,9 +114,13 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// What the export writes (`--out`, and a state dict's vocabulary beside it) must not be what it
-/// reads: `--out RUN/last.safetensors` replaced the run's resumable checkpoint, and `--format
-/// pth` over the input bundle replaced it with a pickle, its card gone.
+/// What the export writes (`--out`, a state dict's vocabulary beside it, or a bundle's card) must
+/// not be what it reads: `--out RUN/last.safetensors` replaced the run's resumable checkpoint,
+/// `--format pth` over the input bundle replaced it with a pickle, its card gone, and a bundle
+/// named `m.README.md` was replaced by its own card. Nor may it be a device, FIFO or folder: the
+/// state dict's rename replaced a FIFO, and a `--out` that was a copy of `/dev/null`, with a
+/// regular file (hostile round 10), and its vocabulary's folder was found only after `--out`
+/// had been replaced.
 fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
     let (last, best) = (args.run.join(LAST), args.run.join(BEST));
     let inputs = [
@@ -124,12 +128,12 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
         ("the run's checkpoint", best.as_path()),
         ("the bundle exported", args.run.as_path()),
     ];
-    let vocab = pth_vocabulary(&args.out);
-    let outputs = match args.format {
-        Format::Safetensors => vec![args.out.as_path()],
-        Format::Pth => vec![args.out.as_path(), vocab.as_path()],
-    };
-    for output in outputs {
+    let mut outputs = vec![args.out.clone()];
+    match args.format {
+        Format::Safetensors => outputs.extend(card_paths(&args.out)),
+        Format::Pth => outputs.push(pth_vocabulary(&args.out)),
+    }
+    for output in &outputs {
         if let Some((what, input)) = glimpse_files::output_over_input(output, &inputs) {
             bail!(
                 "{} is {what} {}: writing there would destroy what the export reads; choose another --out",
@@ -137,6 +141,7 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
                 shown(input)
             );
         }
+        glimpse_files::check_replaceable(output)?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::card::today;
 use glimpse::files::write_atomically;
-use glimpse::model_card::write_model_card;
+use glimpse::model_card::{card_paths, write_model_card};
 use glimpse_files::shown;
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
@@ -141,8 +141,9 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     Ok(Exit::Done)
 }
 
-/// `--out` must not name a file the import reads: the bundle would replace the user's
-/// checkpoint (or vocabulary), which is gone once the write succeeds.
+/// `--out`, and the model card written beside it, must not name a file the import reads: the
+/// bundle (or its card: an input named `m.README.md` beside someone's README.md) would replace
+/// the user's checkpoint or vocabulary, which is gone once the write succeeds.
 fn refuse_overwriting_inputs(args: &ImportTorchArgs) -> Result<()> {
     let inputs: Vec<(&str, &Path)> = [
         ("--checkpoint", args.checkpoint.as_ref()),
@@ -157,6 +158,15 @@ fn refuse_overwriting_inputs(args: &ImportTorchArgs) -> Result<()> {
             "--out {} is the {flag} file: writing the bundle there would destroy what it is made from",
             shown(&args.out)
         );
+    }
+    for card in card_paths(&args.out) {
+        if let Some((flag, _)) = glimpse_files::output_over_input(&card, &inputs) {
+            bail!(
+                "{} is the {flag} file: the bundle's model card would be written there, destroying \
+                 what the bundle is made from; choose another --out",
+                shown(&card)
+            );
+        }
     }
     Ok(())
 }

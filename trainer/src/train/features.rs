@@ -208,11 +208,13 @@ impl FeatureCache {
 /// under the 255 bytes most file systems allow in one name.
 const MAX_CACHE_STEM: usize = 200;
 
-/// The image's name as part of a cache file name: the name itself (folders flattened) when it
-/// is short enough, else a hash of it, so that an image with a 255-byte name is cached like any
-/// other instead of stopping the run when its cache file cannot be created.
+/// The image's name as part of a cache file name: the name itself (folder separators and `%`
+/// percent-escaped, so that no two names share one: `sub/x.jpg` and `sub__x.jpg` did, and one
+/// was trained on the other's features) when it is short enough, else a hash of it, so that an
+/// image with a 255-byte name is cached like any other instead of stopping the run when its
+/// cache file cannot be created.
 fn cache_stem(name: &str) -> String {
-    let flat = name.replace(['/', '\\'], "__");
+    let flat = name.replace('%', "%25").replace('/', "%2F").replace('\\', "%5C");
     if flat.len() <= MAX_CACHE_STEM {
         return flat;
     }
@@ -227,7 +229,11 @@ mod tests {
 
     #[test]
     fn long_image_names_get_short_cache_names() {
-        assert_eq!(cache_stem("a/b.jpg"), "a__b.jpg");
+        assert_eq!(cache_stem("a/b.jpg"), "a%2Fb.jpg");
+        // Names that flattened alike (hostile round 10) and one spelling the escape itself.
+        let names = ["sub/x.jpg", "sub__x.jpg", "sub\\x.jpg", "sub%2Fx.jpg"];
+        let stems: std::collections::BTreeSet<String> = names.iter().map(|n| cache_stem(n)).collect();
+        assert_eq!(stems.len(), names.len(), "{stems:?}");
         let long = format!("{}.jpg", "x".repeat(251));
         let stem = cache_stem(&long);
         assert!(stem.starts_with("long-name-") && stem.len() == 42, "{stem}");

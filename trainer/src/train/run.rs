@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
@@ -30,7 +30,7 @@ use super::{LAST, TrainOutcome, TrainRequest};
 
 /// Starts or resumes a run.
 pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
-    let stop = stop_on_signals()?;
+    let (stop, preparing) = stop_on_signals()?;
     let _held = hold_run_folder(request)?;
     let resumed = previous_checkpoint(request)?;
     let setup = Setup::new(request, resumed.as_ref())?;
@@ -68,6 +68,8 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     };
     let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &model)?;
     let records = Records::open(&request.run, state.step)?;
+    // From here Ctrl-C saves and pauses; until here it ended the run at once.
+    preparing.store(false, Ordering::SeqCst);
     let mut trainer = Trainer {
         config: setup.config,
         model_config: start.model_config,
@@ -88,13 +90,20 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     trainer.train(model)
 }
 
-/// A flag that Ctrl-C and SIGTERM set; the trainer saves and pauses when it sees it.
-fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+/// A flag that Ctrl-C and SIGTERM set, which the trainer saves and pauses on seeing, and one
+/// that, while set (the run is loading its data and filling its feature cache: nothing to save
+/// yet), makes them end the process at once with status 130 instead: the first flag alone
+/// swallowed them for minutes (hostile round 10: a 255 MB `captions.txt` kept `timeout`'s
+/// SIGTERM waiting 70 s).
+fn stop_on_signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
     let stop = Arc::new(AtomicBool::new(false));
+    let preparing = Arc::new(AtomicBool::new(true));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&preparing))
+            .context("installing the Ctrl-C handler")?;
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the Ctrl-C handler")?;
     }
-    Ok(stop)
+    Ok((stop, preparing))
 }
 
 /// Locks the run folder (created for a new run) until the run ends: two runs into one folder
@@ -106,6 +115,8 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
     if request.resume && !request.run.is_dir() {
         return Ok(None);
     }
+    // A file there was "File exists (os error 17)".
+    glimpse_files::check_output_folder(&request.run, &[])?;
     fs::create_dir_all(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
     Ok(hold_folder(&request.run)?)
 }
