@@ -1437,6 +1437,23 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
     );
     assert_eq!(fs::read(&input).unwrap(), fs::read(&bundle).unwrap());
     assert!(!out.exists());
+    // A FIFO at the card's name failed the import only after `--out` had been replaced.
+    let piped = cards.join("p.safetensors");
+    fs::write(&piped, b"keep").unwrap();
+    mkfifo(&cards.join("p.README.md"));
+    let checkpoint = fixtures().join("notebook/attention_model_state.pth");
+    fails_with(
+        &[
+            "import",
+            "torch",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--out",
+            piped.to_str().unwrap(),
+        ],
+        "p.README.md: exists and is not a regular file; not replaced",
+    );
+    assert_eq!(fs::read(&piped).unwrap(), b"keep");
 
     let file = dir.path().join("results");
     fs::write(&file, b"mine").unwrap();

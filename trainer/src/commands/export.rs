@@ -128,12 +128,15 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
         ("the run's checkpoint", best.as_path()),
         ("the bundle exported", args.run.as_path()),
     ];
-    let mut outputs = vec![args.out.clone()];
-    match args.format {
-        Format::Safetensors => outputs.extend(card_paths(&args.out)),
-        Format::Pth => outputs.push(pth_vocabulary(&args.out)),
-    }
-    for output in &outputs {
+    let [readme, own_card] = card_paths(&args.out);
+    let written = match args.format {
+        Format::Safetensors => vec![args.out.clone(), own_card],
+        Format::Pth => vec![args.out.clone(), pth_vocabulary(&args.out)],
+    };
+    // A README.md is written only where it is this bundle's own card (a FIFO there is passed
+    // by): it may not be an input, and need not be replaceable.
+    let readme = (args.format == Format::Safetensors).then_some(readme);
+    for output in written.iter().chain(&readme) {
         if let Some((what, input)) = glimpse_files::output_over_input(output, &inputs) {
             bail!(
                 "{} is {what} {}: writing there would destroy what the export reads; choose another --out",
@@ -141,6 +144,8 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
                 shown(input)
             );
         }
+    }
+    for output in &written {
         glimpse_files::check_replaceable(output)?;
     }
     Ok(())

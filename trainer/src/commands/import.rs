@@ -159,14 +159,17 @@ fn refuse_overwriting_inputs(args: &ImportTorchArgs) -> Result<()> {
             shown(&args.out)
         );
     }
-    for card in card_paths(&args.out) {
-        if let Some((flag, _)) = glimpse_files::output_over_input(&card, &inputs) {
+    let cards = card_paths(&args.out);
+    for card in &cards {
+        if let Some((flag, _)) = glimpse_files::output_over_input(card, &inputs) {
             bail!(
                 "{} is the {flag} file: the bundle's model card would be written there, destroying \
                  what the bundle is made from; choose another --out",
-                shown(&card)
+                shown(card)
             );
         }
     }
-    Ok(())
+    // Checked before `--out` is replaced: a FIFO at the card's name failed the import after.
+    glimpse_files::check_replaceable(&args.out)?;
+    Ok(glimpse_files::check_replaceable(&cards[1])?)
 }

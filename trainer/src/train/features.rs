@@ -44,6 +44,9 @@ impl FeatureCache {
     /// The cache for `config`'s encoder holding `encoder_weights`, under `data_root`.
     pub fn open(data_root: &Path, config: &ModelConfig, encoder_weights: &TensorMap) -> Result<FeatureCache> {
         let mut hash = Sha256::new();
+        // The cache files' naming scheme: a folder filled under the old one (where `sub/x.jpg`
+        // and `sub__x.jpg` shared a file) is never read by this one.
+        hash.update(b"names: percent-escaped");
         hash.update(serde_json::to_vec(&config.encoder)?);
         hash.update(serde_json::to_vec(&config.preprocess)?);
         for (name, tensor) in encoder_weights.iter() {
