@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glimpse_files::{caps, read_regular, shown, terminal_safe};
+use glimpse_files::{caps, is_escaped, read_regular, shown, terminal_safe};
 use glimpse_model::Bundle;
 
 use crate::files::write_atomically;
@@ -61,13 +61,15 @@ fn marker_name(file_name: &str) -> String {
 }
 
 /// A YAML string: JSON's quoting is valid YAML, with the characters YAML parsers refuse in a
-/// quoted scalar (DEL, C1 controls, line and paragraph separators) escaped too.
+/// quoted scalar (DEL, C1 controls, line and paragraph separators) escaped too, and those that
+/// reorder or hide text (a name's U+202E stayed raw in the front matter).
 fn yaml(text: &str) -> String {
     let quoted = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
     quoted
         .chars()
         .map(|c| match c {
-            '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' => format!("\\u{:04x}", c as u32),
+            c if is_escaped(c) && u32::from(c) > 0xFFFF => format!("\\U{:08x}", u32::from(c)),
+            c if is_escaped(c) => format!("\\u{:04x}", u32::from(c)),
             c => c.to_string(),
         })
         .collect()
@@ -299,6 +301,7 @@ mod tests {
         let body = card.split("\n---\n").nth(2).unwrap();
         assert_eq!(body.matches("## Metrics").count(), 1, "{body}");
         assert!(body.contains("# evil\\\\u{202e}gnp.exe\n"), "{body}");
+        assert!(card.contains("  - name: \"evil\\u202egnp.exe\"\n"), "{card}");
         assert!(
             body.contains(
                 "Fine. \\#\\# Metrics \\| val\\_Bleu\\_4 \\| 0.9999 \\| \\|---\\|---\\| \

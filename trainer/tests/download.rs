@@ -322,6 +322,26 @@ fn a_corrupt_file_is_refused_and_removed() {
     assert!(err.contains("HTTP 404"), "{err}");
 }
 
+/// Verifier of hostile round 10: a FIFO (or a device) at a download's name was renamed over
+/// once the download was done. Refused before any download, and left as it was.
+#[cfg(unix)]
+#[test]
+fn a_special_file_at_a_download_name_is_refused_before_downloading() {
+    use std::os::unix::fs::FileTypeExt;
+    let (_, state, file) = serving_text();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("Flickr8k_text.zip");
+    glimpse_files::testing::mkfifo(&fifo);
+    let err = format!("{:#}", fetch_all(&[file], dir.path()).unwrap_err());
+    assert!(
+        err.ends_with("Flickr8k_text.zip: exists and is not a regular file; not replaced"),
+        "{err}"
+    );
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(!dir.path().join("Flickr8k_text.zip.part").exists());
+    assert!(state.lock().unwrap().requests.is_empty(), "nothing was requested");
+}
+
 /// A mirror answering with no file (204, 304, a redirect without a place, a length that is no
 /// number) had its empty body kept as the archive, its checksum pinned, and every later run
 /// said "already downloaded" and failed to unzip it.

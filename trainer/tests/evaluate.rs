@@ -290,6 +290,37 @@ fn data_and_captions(dir: &Path, file: &Path) -> (std::path::PathBuf, String) {
     (data, captions)
 }
 
+/// Verifier of hostile round 10: `captions.json` kept a name's U+202E, C1 controls and U+200F
+/// raw (which a terminal obeys on `cat`), where `metrics.json` escaped them. Both escape them
+/// now, and the JSON still reads back as the name.
+#[test]
+fn eval_writes_invisible_characters_of_names_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, _) = data_and_captions(dir.path(), &dir.path().join("x/captions.json"));
+    let dataset = Dataset::load(&data, &LoadOptions::default()).unwrap();
+    let name = dataset.split(Split::Test)[0].name.clone();
+    let evil = format!("a\u{202e}c1\u{9b}31m\u{200f}{name}"); // sorted first, so captioned
+    fs::rename(data.join("Images").join(&name), data.join("Images").join(&evil)).unwrap();
+    for file in ["captions.txt", "Flickr_8k.testImages.txt", "synth.json"] {
+        let text = fs::read_to_string(data.join(file)).unwrap();
+        fs::write(data.join(file), text.replace(&name, &evil)).unwrap();
+    }
+    let out = dir.path().join("e");
+    let run = eval_into(&default_bundle(), &data, &out);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let captions = fs::read_to_string(out.join("captions.json")).unwrap();
+    assert!(
+        captions.contains(&format!("\"a\\u202ec1\\u009b31m\\u200f{name}\": ")),
+        "{captions}"
+    );
+    assert!(
+        !captions.contains(['\u{202e}', '\u{9b}', '\u{200f}']),
+        "{captions}"
+    );
+    let read: std::collections::BTreeMap<String, String> = serde_json::from_str(&captions).unwrap();
+    assert!(read.contains_key(&evil));
+}
+
 /// `eval --model E/metrics.json --out E` replaced its model with its metrics; here the model is
 /// reached through a link. Run again into its own folder, eval replaces its outputs.
 #[test]

@@ -590,7 +590,7 @@ fn a_255_byte_image_name_and_a_fifo_image_do_not_stop_a_run() {
                 .unwrap()
                 .file_name()
                 .to_string_lossy()
-                .starts_with("long-name-")
+                .starts_with("%long-")
         })
         .count();
     assert_eq!(hashed, 1, "the long-named image is cached under a hashed name");
@@ -887,7 +887,7 @@ fn run_files_are_never_written_through_links_nor_read_from_special_files() {
     mkfifo(&steps);
     fails_with(
         &["train", "--resume", run, "--max-steps", "3"],
-        &format!("the step log {FIFO}"),
+        "steps.csv: exists and is not a regular file; not replaced",
     );
     fs::remove_file(&steps).unwrap();
     // A link there is not the run's log: replaced, and what it names (here endless) never read.
@@ -1226,16 +1226,17 @@ fn reported_best(stdout: &str) -> &str {
 fn a_best_checkpoint_that_cannot_be_written_is_never_recorded_as_saved() {
     // `last` was written first, recording the epoch as the best: after a failed (or killed)
     // `best` write the resumed run said it had finished with that best, and `export` could not
-    // deliver it. A folder at `best`'s name makes its write fail.
+    // deliver it. A folder at `best`'s temporary name makes its write fail (one at `best`'s own
+    // name is refused before the run starts).
     let dir = tempfile::tempdir().unwrap();
     let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
-    let best = run.join("best.safetensors");
-    fs::create_dir_all(&best).unwrap();
+    let staged = glimpse_files::temporary_name(&run.join("best.safetensors"));
+    fs::create_dir_all(&staged).unwrap();
     let args = train_args(&data, &run, &config, &["--checkpoint-every", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    fails_with(&args, "best.safetensors: exists and is not a regular file");
-    fs::remove_dir(&best).unwrap();
+    fails_with(&args, "best.safetensors: File exists");
+    fs::remove_dir(&staged).unwrap();
     let run_arg = run.to_str().unwrap();
     let done = ok(&["train", "--resume", run_arg]);
     assert!(
@@ -1472,7 +1473,40 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
         &[&["compare"][..], &args, &["a=x.json"]].concat(),
         "results: exists and is not a folder",
     );
+    // Verifier of round 10: `FILE/`, `FILE/sub` and a link to nothing failed only when the
+    // folder was made, after the work.
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+    let slash = format!("{}/", file.display());
+    let sub = file.join("sub");
+    for (out, error) in [
+        (slash.as_str(), "results/: cannot be a folder: Not a directory"),
+        (
+            sub.to_str().unwrap(),
+            "results/sub: cannot be a folder: Not a directory",
+        ),
+        (dangling.to_str().unwrap(), "dangling: is a link to nothing"),
+    ] {
+        let args = ["--data", missing.to_str().unwrap(), "--out", out];
+        fails_with(&[&["eval", "--model", bundle_arg][..], &args].concat(), error);
+        fails_with(&[&["compare"][..], &args, &["a=x.json"]].concat(), error);
+        fails_with(&[&["train"][..], &args].concat(), error);
+    }
     assert_eq!(fs::read(&file).unwrap(), b"mine");
+
+    // A FIFO at a chart's name failed a run after its first epoch, and every resume after the
+    // next.
+    let run = dir.path().join("run");
+    fs::create_dir(&run).unwrap();
+    mkfifo(&run.join("loss.svg"));
+    let args = [
+        "train",
+        "--data",
+        missing.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    fails_with(&args, "loss.svg: exists and is not a regular file; not replaced");
 }
 
 #[cfg(unix)]

@@ -110,7 +110,9 @@ pub fn fetch_all(files: &[RemoteFile], dir: &Path) -> Result<()> {
 
 /// [`fetch_all`] stopping a download that brings less than `stall` allows.
 pub fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> Result<()> {
-    glimpse_files::check_output_folder(dir, &[])?;
+    // A FIFO or a device at a download's name was renamed over once the download was done.
+    let names: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
+    glimpse_files::check_output_folder(dir, &names)?;
     fs::create_dir_all(dir).with_context(|| format!("{}", shown(dir)))?;
     // A second run into the folder replaced the first's partial files under it, and one
     // checked the other's half-written archive.

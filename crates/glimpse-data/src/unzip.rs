@@ -25,16 +25,24 @@ pub struct UnzipLimits {
     /// its compressed size (photos barely compress; text about 5×; zeros 1000×).
     pub max_ratio: u64,
     pub ratio_from: u64,
+    /// The most entries the archive's directory may list (each takes memory when listed, and
+    /// a file when unpacked), in at most [`DIRECTORY_BYTES_PER_ENTRY`] bytes each.
+    pub max_entries: u64,
 }
 
+/// A directory entry's bytes: 46 and its name, extra field and comment (names of about 1 KB).
+pub const DIRECTORY_BYTES_PER_ENTRY: u64 = 1 << 10;
+
 impl Default for UnzipLimits {
-    /// Flickr8k's archives (about 1.1 GB of JPEGs and 3 MB of text) with room to spare.
+    /// Flickr8k's archives (about 1.1 GB of JPEGs in about 8,100 entries, and 3 MB of text in
+    /// about 10) with room to spare.
     fn default() -> Self {
         UnzipLimits {
             max_entry: glimpse_files::caps::IMAGE,
             max_total: 8 << 30,
             max_ratio: 100,
             ratio_from: 1 << 20,
+            max_entries: 1 << 16,
         }
     }
 }
@@ -56,7 +64,8 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
     if fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
         return Ok(());
     }
-    let (file, _) = glimpse_files::open_regular(archive, "archive")?;
+    let (mut file, _) = glimpse_files::open_regular(archive, "archive")?;
+    check_directory_size(&mut file, archive, limits)?;
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| anyhow!("{}: not a readable zip archive: {e}", shown(archive)))?;
     check_declared_sizes(&mut zip, archive, limits)?;
@@ -81,6 +90,25 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
     progress.finish_and_clear();
     // Created afresh: whatever was at its name (a FIFO that failed the check above) is replaced.
     glimpse_files::create_fresh(&marker).with_context(|| format!("{}", shown(&marker)))?;
+    Ok(())
+}
+
+/// Refuses an archive whose end records claim more entries, or directory bytes, than the
+/// limits allow, before the zip reader lists them: a mirror's 110 MB archive of a million
+/// empty entries took 223 MB to list, and its 4 GiB one could list 39 million.
+fn check_directory_size(file: &mut fs::File, archive: &Path, limits: &UnzipLimits) -> Result<()> {
+    let claims = glimpse_files::zip_directory_claims(file)
+        .with_context(|| format!("{}: cannot read", shown(archive)))?;
+    let max_bytes = limits.max_entries.saturating_mul(DIRECTORY_BYTES_PER_ENTRY);
+    for glimpse_files::ZipDirectory { entries, bytes } in claims {
+        if entries > limits.max_entries || bytes > max_bytes {
+            bail!(
+                "{}: the zip directory lists {entries} entries in {bytes} bytes, over the limit of {} entries in {max_bytes} bytes; refusing to unpack",
+                shown(archive),
+                limits.max_entries
+            );
+        }
+    }
     Ok(())
 }
 
@@ -145,6 +173,16 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
             continue; // refused by name when unpacked
         };
         let target = dir.join(&name);
+        if entry.is_file() && !is_macos_metadata(&name) {
+            // A FIFO or a device at an entry's name (chosen by the archive) was renamed over.
+            glimpse_files::check_replaceable(&target).map_err(|e| {
+                anyhow!(
+                    "{}: its file `{}` would replace {e}",
+                    shown(archive),
+                    shown(&name)
+                )
+            })?;
+        }
         if !entry.is_file() || !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
             continue; // nothing of the user's there (a link or a FIFO is replaced, never followed)
         }
@@ -204,11 +242,7 @@ fn unpack_entry<R: Read>(
             terminal_safe(&String::from_utf8_lossy(entry.name_raw()))
         );
     };
-    if relative.starts_with("__MACOSX")
-        || relative
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("._"))
-    {
+    if is_macos_metadata(&relative) {
         return Ok(());
     }
     let target = dir.join(&relative);
@@ -233,6 +267,14 @@ fn unpack_entry<R: Read>(
     }
     *written += copied;
     Ok(())
+}
+
+/// The resource forks and folder of metadata that macOS's archiver adds, never unpacked.
+fn is_macos_metadata(relative: &Path) -> bool {
+    relative.starts_with("__MACOSX")
+        || relative
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("._"))
 }
 
 /// Creates each folder of `relative` under `dir` that is missing, refusing a link or a file on
@@ -341,6 +383,29 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("out/b")).unwrap(), [2u8; 700]);
     }
 
+    /// An archive listing more entries than the limit is refused from its end record, before
+    /// its directory is listed and before anything is written.
+    #[test]
+    fn too_many_entries_are_refused_before_listing() {
+        let names: Vec<String> = (0..5).map(|i| format!("e/{i}")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let limits = UnzipLimits {
+            max_entries: 4,
+            ..UnzipLimits::default()
+        };
+        let (dir, result) = unzip_bytes(&zip_of(&entries), &limits);
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("bomb.zip: the zip directory lists 5 entries in ")
+                && err.contains("over the limit of 4 entries in 4096 bytes; refusing to unpack"),
+            "{err}"
+        );
+        assert!(!dir.path().join("out").exists());
+        let (dir, result) = unzip_bytes(&zip_of(&entries[..4]), &limits);
+        result.unwrap();
+        assert!(dir.path().join("out/e/3").is_file());
+    }
+
     /// An entry whose headers claim 10 bytes but that inflates to 100 KB is stopped while
     /// writing, and its partial file removed.
     #[test]
@@ -434,6 +499,18 @@ mod tests {
                 .unwrap()
                 .is_file()
         );
+
+        // A FIFO at an entry's name stops the unpack before anything is written.
+        let piped = dir.path().join("piped");
+        fs::create_dir(&piped).unwrap();
+        glimpse_files::testing::mkfifo(&piped.join("captions.txt"));
+        let err = unzip(&path, &piped).unwrap_err().to_string();
+        assert!(
+            err.contains("data.zip: its file `captions.txt` would replace")
+                && err.ends_with("captions.txt: exists and is not a regular file; not replaced"),
+            "{err}"
+        );
+        assert!(!piped.join("Images").exists());
 
         let elsewhere = dir.path().join("elsewhere");
         fs::create_dir(&elsewhere).unwrap();

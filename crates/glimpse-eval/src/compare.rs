@@ -3,12 +3,12 @@
 //! compared its model with vit-gpt2). Caption files are JSON objects
 //! `{"image file name": "caption"}`, the format `glimpse eval` writes as `captions.json`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use glimpse_data::{MAX_WORDS, Sample, Split};
-use glimpse_files::{shown, terminal_safe, write_replacing};
+use glimpse_files::{shown, terminal_safe, terminal_safe_json, write_replacing};
 use glimpse_metrics::tokenize;
 use glimpse_model::error::excerpt;
 
@@ -75,6 +75,7 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
             request.split.name()
         );
     }
+    Embedders::check_references(request.text_encoder.as_deref(), request.clip.as_deref(), samples)?;
     if let Some(out) = &request.out {
         refuse_outputs_over_photos("compare", out, &COMPARE_OUTPUTS, samples)?;
     }
@@ -85,10 +86,13 @@ pub fn compare(request: &CompareRequest) -> Result<Vec<ReportModel>> {
     let mut sets = Vec::with_capacity(request.sets.len());
     let mut words = 0usize;
     for (name, path) in &request.sets {
-        let captions = read_captions(path)?;
+        let mut captions = read_captions(path)?;
         check_coverage(name, path, &captions, samples, request.split)?;
+        // Only the split's captions are kept until every set is scored.
+        let split: HashSet<&str> = samples.iter().map(|s| s.name.as_str()).collect();
+        captions.retain(|image, _| split.contains(image.as_str()));
         let tokens = split_tokens(name, &captions, samples)?;
-        words = words.saturating_add(tokens.iter().map(Vec::len).sum());
+        words = words.saturating_add(cost_in_words(&tokens));
         refuse_words_past_cap(words, name)?;
         sets.push((name, captions, tokens));
     }
@@ -136,14 +140,27 @@ fn check_coverage(
     Ok(())
 }
 
-/// Refuses sets holding more than a dataset's [`MAX_WORDS`] together (`words`, counted up to the
-/// set `name`): each is kept, tokenised, until all are scored, and one 16 MiB file of one-letter
-/// words given under 18 names took 8 GB (hostile round 10).
+/// What one caption costs until every set is scored, in words: its entry, its tokens and its
+/// scores take about 1 KB whatever its length (100,000 captions of "." took 96 MB a set), as
+/// much as 24 words.
+const WORDS_PER_CAPTION: usize = 24;
+
+/// A set's split captions (`tokens`) in words: theirs, and [`WORDS_PER_CAPTION`] for each.
+fn cost_in_words(tokens: &[Vec<String>]) -> usize {
+    let words: usize = tokens.iter().map(Vec::len).sum();
+    words.saturating_add(tokens.len().saturating_mul(WORDS_PER_CAPTION))
+}
+
+/// Refuses sets holding more than a dataset's [`MAX_WORDS`] together (`words`, counted by
+/// [`cost_in_words`] up to the set `name`): each is kept until all are scored; one 16 MiB file
+/// of one-letter words given under 18 names took 8 GB (hostile round 10), and 40 sets of
+/// 100,000 captions of "." (no word) 2.5 GB (its verifier).
 fn refuse_words_past_cap(words: usize, name: &str) -> Result<()> {
     if words > MAX_WORDS {
         bail!(
-            "the caption sets up to `{}` hold {words} words of the split's captions together, more \
-             than the {MAX_WORDS} compared at once: compare fewer sets at a time",
+            "the caption sets up to `{}` hold {words} words of the split's captions together \
+             (each caption counted as at least {WORDS_PER_CAPTION}), more than the {MAX_WORDS} \
+             compared at once: compare fewer sets at a time",
             terminal_safe(&excerpt(name))
         );
     }
@@ -235,7 +252,7 @@ fn write_outputs(
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     let metrics: BTreeMap<&str, &BTreeMap<String, f64>> =
         models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
-    let metrics = serde_json::to_string_pretty(&metrics)? + "\n";
+    let metrics = terminal_safe_json(serde_json::to_string_pretty(&metrics)?) + "\n";
     write_replacing(&out.join(METRICS), metrics.as_bytes())?;
     let images: Vec<ReportImage> = samples
         .iter()
@@ -274,5 +291,18 @@ mod tests {
             err.starts_with("the caption sets up to `s\\u{1b}18` hold 16777217 words"),
             "{err}"
         );
+    }
+
+    /// A caption costs memory whatever its words: 100,000 captions of "." cost 2.4 million
+    /// words, so the seventh such set is refused (40 took 2.5 GB).
+    #[test]
+    fn captions_without_words_still_count() {
+        let dots = vec![tokenize("."); 100_000];
+        assert!(dots[0].is_empty());
+        assert_eq!(cost_in_words(&dots), 2_400_000);
+        let one_word = vec![vec!["a".to_string()]; 100_000];
+        assert_eq!(cost_in_words(&one_word), 2_500_000);
+        assert!(refuse_words_past_cap(6 * cost_in_words(&dots), "six").is_ok());
+        assert!(refuse_words_past_cap(7 * cost_in_words(&dots), "seven").is_err());
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Result, bail};
+use glimpse_data::Sample;
 
 use crate::clip_score::ClipSummary;
 use crate::score::{Candidate, ImageScores};
@@ -19,6 +20,11 @@ pub struct Embedders {
     clip: Option<crate::embed::clip::Clip>,
 }
 
+/// The most references of one split an embedder embeds for a set (COCO's validation split holds
+/// 202,520): each is a pass of the encoder (20,000 took 116 s) and a vector held until the set
+/// is scored; the dataset caps allow 4 million, hours of work and 6 GB (hostile round 10).
+pub const MAX_EMBEDDED_REFERENCES: usize = 1 << 18;
+
 /// The similarity and CLIP figures of a set, each when its embedder is given.
 pub type EmbeddingSummaries = (Option<SimilaritySummary>, Option<ClipSummary>);
 
@@ -31,6 +37,27 @@ impl Embedders {
             #[cfg(feature = "embeddings")]
             clip: None,
         }
+    }
+
+    /// Refuses, before any work, to embed the references of more than
+    /// [`MAX_EMBEDDED_REFERENCES`] when an embedder is asked for.
+    pub fn check_references(
+        text_encoder: Option<&Path>,
+        clip: Option<&Path>,
+        samples: &[Sample],
+    ) -> Result<()> {
+        if text_encoder.is_none() && clip.is_none() {
+            return Ok(());
+        }
+        let references: usize = samples.iter().map(|sample| sample.raw.len()).sum();
+        if references > MAX_EMBEDDED_REFERENCES {
+            bail!(
+                "the {} images scored hold {references} references; --text-encoder and --clip embed \
+                 at most {MAX_EMBEDDED_REFERENCES}: score fewer images (eval's --limit) or without them",
+                samples.len()
+            );
+        }
+        Ok(())
     }
 
     /// Fails when this build cannot load what is asked for (it has no `embeddings` feature), so
@@ -125,6 +152,30 @@ impl Embedders {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_past_the_cap_are_refused_only_when_embedded() {
+        let sample = |references: usize| Sample {
+            name: "x.jpg".to_string(),
+            path: "x.jpg".into(),
+            raw: vec!["a small red circle".to_string(); references],
+            tokens: Vec::new(),
+        };
+        let within = [sample(MAX_EMBEDDED_REFERENCES - 1), sample(1)];
+        let over = [sample(MAX_EMBEDDED_REFERENCES), sample(1)];
+        let encoder = Some(Path::new("all-MiniLM-L6-v2"));
+        Embedders::check_references(encoder, None, &within).unwrap();
+        Embedders::check_references(None, None, &over).unwrap();
+        let err = Embedders::check_references(None, encoder, &over)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "the 2 images scored hold 262145 references; --text-encoder and --clip embed at most 262144"
+            ),
+            "{err}"
+        );
+    }
 
     #[test]
     fn asking_for_nothing_always_works() {

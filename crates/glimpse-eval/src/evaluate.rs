@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_data::synth::SynthSidecar;
 use glimpse_data::{Sample, Split};
-use glimpse_files::{shown, terminal_safe, write_replacing};
+use glimpse_files::{shown, terminal_safe, terminal_safe_json, write_replacing};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -84,6 +84,7 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
     }
     Embedders::check_available(request.text_encoder.as_deref(), request.clip.as_deref())?;
     let samples = samples_to_score(request)?;
+    Embedders::check_references(request.text_encoder.as_deref(), request.clip.as_deref(), &samples)?;
     if let Some(out) = &request.out {
         refuse_outputs_over_photos("eval", out, &EVAL_OUTPUTS, &samples)?;
     }
@@ -342,15 +343,16 @@ fn occlude(
 
 /// `captions.json`, `metrics.json` and `report.html` in `out`, in [`EVAL_OUTPUTS`]'s order.
 fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    std::fs::create_dir_all(out).with_context(|| format!("{}", shown(out)))?;
     let captions: BTreeMap<&str, String> = evaluation
         .results
         .iter()
         .map(|r| (r.sample.name.as_str(), r.caption.text()))
         .collect();
-    let captions = serde_json::to_string_pretty(&captions)? + "\n";
+    let captions = terminal_safe_json(serde_json::to_string_pretty(&captions)?) + "\n";
     write_replacing(&out.join(CAPTIONS), captions.as_bytes())?;
-    let metrics = serde_json::to_string_pretty(&metrics_json(evaluation, request)?)? + "\n";
+    let metrics =
+        terminal_safe_json(serde_json::to_string_pretty(&metrics_json(evaluation, request)?)?) + "\n";
     write_replacing(&out.join(METRICS), metrics.as_bytes())?;
     write_replacing(&out.join(REPORT), report_html(evaluation, request)?.as_bytes())?;
     Ok(())

@@ -47,22 +47,53 @@ pub fn check_replaceable(path: &Path) -> Result<(), WriteError> {
     }
 }
 
-/// Refuses an output folder `dir` that exists and is not a folder (or a link to one), and, in
-/// it, any of `names` that [`check_replaceable`] refuses: checked before a command's work, so
-/// that it never ends, after minutes, on "File exists" or on one output of several written.
+/// Refuses an output folder `dir` that exists and is not a folder (or a link to one), that
+/// cannot be made (a file on its path, as in `FILE/` or `FILE/sub`, or a link to nothing on it),
+/// and, in it, any of `names` that [`check_replaceable`] refuses: checked before a command's
+/// work, so that it never ends, after minutes, on "File exists" or on one output of several
+/// written.
 pub fn check_output_folder(dir: &Path, names: &[&str]) -> Result<(), WriteError> {
-    if fs::metadata(dir).is_ok_and(|found| !found.is_dir()) {
-        return Err(WriteError {
-            path: dir.to_path_buf(),
-            error: std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "exists and is not a folder (the outputs go in a folder of this name)",
-            ),
-        });
-    }
+    check_folder_can_hold(dir)?;
     names
         .iter()
         .try_for_each(|name| check_replaceable(&dir.join(name)))
+}
+
+/// `dir` is a folder, or a folder can be made there: every missing part of its path lies under
+/// a folder, and none of it is a dangling link (`create_dir_all` fails on one with "File
+/// exists").
+fn check_folder_can_hold(dir: &Path) -> Result<(), WriteError> {
+    let refuse = |why: String| WriteError {
+        path: dir.to_path_buf(),
+        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, why),
+    };
+    let mut missing = dir;
+    loop {
+        match fs::metadata(missing) {
+            Ok(found) if found.is_dir() => return Ok(()),
+            // Only `dir` itself: a file above it makes `metadata(dir)` fail with ENOTDIR.
+            Ok(_) => {
+                return Err(refuse(
+                    "exists and is not a folder (the outputs go in a folder of this name)".into(),
+                ));
+            }
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(refuse(format!("cannot be a folder: {error}")));
+            }
+            Err(_) if fs::symlink_metadata(missing).is_ok() => {
+                let what = if missing == dir {
+                    String::new()
+                } else {
+                    format!("{} ", shown(missing))
+                };
+                return Err(refuse(format!("{what}is a link to nothing")));
+            }
+            Err(_) => match missing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => missing = parent,
+                _ => return Ok(()),
+            },
+        }
+    }
 }
 
 fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(), WriteError> {
@@ -154,6 +185,36 @@ pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An output folder that cannot be made is refused at once and named, whatever stands in
+    /// its way: a file (as `FILE`, `FILE/` or `FILE/sub`) or a link to nothing (as the folder or
+    /// above it). A missing folder under a missing one is fine: it will be made.
+    #[cfg(unix)]
+    #[test]
+    fn output_folders_that_cannot_be_made_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("notes");
+        fs::write(&file, b"mine").unwrap();
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        let refused = |path: PathBuf| match check_output_folder(&path, &[]) {
+            Err(err) => err.to_string(),
+            Ok(()) => panic!("{} was not refused", path.display()),
+        };
+        let err = refused(file.clone());
+        assert!(
+            err.ends_with("exists and is not a folder (the outputs go in a folder of this name)"),
+            "{err}"
+        );
+        let slash = PathBuf::from(format!("{}/", file.display()));
+        assert!(refused(slash).ends_with("/: cannot be a folder: Not a directory (os error 20)"));
+        assert!(refused(file.join("sub")).contains("notes/sub: cannot be a folder: Not a directory"));
+        assert!(refused(dangling.clone()).ends_with("dangling: is a link to nothing"));
+        assert!(refused(dangling.join("a/b")).ends_with("dangling is a link to nothing"));
+        check_output_folder(&dir.path().join("new/deeper"), &[]).unwrap();
+        check_output_folder(dir.path(), &[]).unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"mine");
+    }
 
     #[cfg(unix)]
     #[test]

@@ -15,6 +15,8 @@
 //!   terminal or a line-oriented output, and [`shown`] does so for paths;
 //! - [`write_atomically`] writes outputs so that a crash never leaves half of one;
 //! - [`output_over_input`] tells when an output would replace one of the command's inputs;
+//! - [`zip_directory_claims`] reads what a zip's end records claim of its directory, to refuse
+//!   one too large before a zip reader lists it;
 //! - [`lock_folder`] holds an output folder for one process at a time ([`hold_folder`] goes on
 //!   without a lock, saying so, where the file system has none).
 //!
@@ -37,6 +39,7 @@ mod read;
 mod terminal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod zip_end;
 
 pub use atomic::{
     WriteError, check_output_folder, check_replaceable, create_fresh, open_append, temporary_name,
@@ -48,4 +51,7 @@ pub use identity::{FileId, file_id, output_over_input, same_file};
 pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
 pub use names::unique_names;
 pub use read::{open_regular, read_regular, read_regular_to_string};
-pub use terminal::{Shown, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message};
+pub use terminal::{
+    Shown, is_escaped, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message,
+};
+pub use zip_end::{ZipDirectory, zip_directory_claims};

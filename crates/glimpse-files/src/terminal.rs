@@ -24,8 +24,13 @@ pub fn terminal_safe_message(text: &str) -> Cow<'_, str> {
     escape(text, |c| c == '\n')
 }
 
+/// A control character or a [`hidden`] one: what every text output of Glimpse shows escaped.
+pub fn is_escaped(c: char) -> bool {
+    c.is_control() || hidden(c)
+}
+
 fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
-    let unsafe_char = |c: char| (c.is_control() || hidden(c)) && !keep(c);
+    let unsafe_char = |c: char| is_escaped(c) && !keep(c);
     if !text.chars().any(unsafe_char) {
         return Cow::Borrowed(text);
     }
@@ -44,14 +49,36 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 /// themselves: the bidirectional embeddings, overrides and isolates (U+202A–U+202E,
 /// U+2066–U+2069) reorder the rest of the line (`cat\u{202e}gnp.exe` shows as `catexe.png`); the
 /// line and paragraph separators (U+2028, U+2029) break lines for editors, Python and
-/// JavaScript; the zero-width space and no-break space (U+200B, U+FEFF) make two different names
-/// look the same. Left as they are: the joiners (U+200C, U+200D), which Persian, Indic scripts and
-/// emoji need, and the directional marks (U+200E, U+200F, U+061C), which Hebrew and Arabic text
-/// needs and which cannot reorder strong characters around them.
+/// JavaScript. The others show nothing, so two names that differ by one look the same
+/// (`dog\u{200b}.png` and `dog.png`): the zero-width space and no-break space (U+200B, U+FEFF),
+/// the directional marks (U+200E, U+200F, U+061C: they also reorder the neutral characters
+/// around them), the soft hyphen (U+00AD), the Mongolian vowel separator (U+180E), the word
+/// joiner and invisible operators (U+2060–U+2064), the deprecated format characters
+/// (U+206A–U+206F), the interlinear annotation marks (U+FFF9–U+FFFB, which hide the text
+/// between them), the language tag (U+E0001) and the Hangul fillers (U+115F, U+1160, U+3164,
+/// U+FFA0). Left as they are: the joiners (U+200C, U+200D), which Persian, Indic scripts and emoji
+/// need, and the tag characters of flag emoji (U+E0020–U+E007F).
 fn hidden(c: char) -> bool {
     matches!(
         c,
-        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}' | '\u{200B}' | '\u{FEFF}'
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{200B}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+            | '\u{180E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0001}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{FFA0}'
     )
 }
 
@@ -59,14 +86,17 @@ fn hidden(c: char) -> bool {
 /// characters, which JSON allows raw inside strings but terminals obey, written as `\uXXXX`
 /// escapes: the same JSON value, safe to print. (`serde_json` already escapes C0.)
 pub fn terminal_safe_json(json: String) -> String {
-    let raw = |c: char| (c.is_control() && c != '\n') || hidden(c);
+    let raw = |c: char| is_escaped(c) && c != '\n';
     if !json.contains(raw) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 8);
     for c in json.chars() {
         if raw(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
+            // JSON escapes UTF-16 units: a character past U+FFFF as its surrogate pair.
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
         } else {
             out.push(c);
         }
@@ -153,13 +183,27 @@ mod tests {
             terminal_safe("d\u{2028}e\u{2029}f\u{200b}g\u{feff}i"),
             "d\\u{2028}e\\u{2029}f\\u{200b}g\\u{feff}i"
         );
-        // What real text needs stays: Persian's joiner, Hebrew's mark, an emoji's joiner.
-        for text in ["می\u{200c}خواهم", "\u{5e9}\u{200f}(1)", "👩\u{200d}🔬"] {
+        // Marks, the soft hyphen, fillers and the language tag show nothing either (verifier
+        // of hostile round 10: `rlm\u{200f}x.jpg` stayed raw).
+        assert_eq!(
+            terminal_safe("r\u{200f}l\u{200e}a\u{61c}s\u{ad}h\u{3164}t\u{e0001}"),
+            "r\\u{200f}l\\u{200e}a\\u{61c}s\\u{ad}h\\u{3164}t\\u{e0001}"
+        );
+        // What real text needs stays: Persian's joiner, an emoji's joiner, a flag's tags.
+        for text in [
+            "می\u{200c}خواهم",
+            "👩\u{200d}🔬",
+            "🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
+        ] {
             assert!(matches!(terminal_safe(text), Cow::Borrowed(_)), "{text}");
         }
-        // JSON allows them raw in strings; escaped, the value is the same.
-        let json = "\"cat\u{202e}gnp.exe\u{2028}x\u{200b}\"".to_string();
-        assert_eq!(terminal_safe_json(json), "\"cat\\u202egnp.exe\\u2028x\\u200b\"");
+        // JSON allows them raw in strings; escaped, the value is the same (past U+FFFF as a
+        // surrogate pair).
+        let json = "\"cat\u{202e}gnp.exe\u{2028}x\u{200b}\u{e0001}\"".to_string();
+        let escaped = terminal_safe_json(json.clone());
+        assert_eq!(escaped, "\"cat\\u202egnp.exe\\u2028x\\u200b\\udb40\\udc01\"");
+        let value: String = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(value, json[1..json.len() - 1]);
     }
 
     #[cfg(unix)]

@@ -16,6 +16,7 @@ use std::fmt;
 use std::io::{Cursor, Read};
 use std::sync::Arc;
 
+use glimpse_files::{ZipDirectory, zip_directory_claims};
 use zip::read::{ArchiveOffset, Config};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
@@ -72,9 +73,6 @@ pub(crate) struct ZipStorages {
 
 impl ZipStorages {
     pub(crate) fn open(data: Vec<u8>) -> Result<ZipStorages, PthError> {
-        if !has_end_record(&data) {
-            return Err(PthError::NoZipEnd);
-        }
         check_directory_size(&data)?;
         let bytes = Bytes(Arc::new(data));
         let archive = open_archive(&bytes)?;
@@ -193,12 +191,6 @@ fn ambiguous(first: &str, second: &str) -> PthError {
     }
 }
 
-/// Whether the end-of-central-directory signature is where it must be: in the last 22 bytes
-/// plus the longest comment. Its absence is the usual sign of a truncated download.
-fn has_end_record(data: &[u8]) -> bool {
-    end_records(data).next().is_some()
-}
-
 /// The most entries a checkpoint's zip directory may list: `torch.save` writes one per storage
 /// and a few more (ResNet-152 with a decoder: about a thousand).
 pub const MAX_ZIP_ENTRIES: u64 = 1 << 16;
@@ -206,18 +198,18 @@ pub const MAX_ZIP_ENTRIES: u64 = 1 << 16;
 /// The most bytes that directory may take (64 Ki entries with names of about 1 KB).
 pub const MAX_ZIP_DIRECTORY: u64 = 64 << 20;
 
-/// Every end-of-central-directory record in the file's tail claims at most
-/// [`MAX_ZIP_ENTRIES`] entries in at most [`MAX_ZIP_DIRECTORY`] bytes (its zip64 record where
-/// it defers to one), checked before the zip reader lists the directory: 14 million empty
-/// entries in a 1.5 GB file took it 7 GB.
+/// The file ends in an end-of-central-directory record (its absence is the usual sign of a
+/// truncated download), and every such record in its tail claims at most [`MAX_ZIP_ENTRIES`]
+/// entries in at most [`MAX_ZIP_DIRECTORY`] bytes (its zip64 record's claim where it defers
+/// to one), checked before the zip reader lists the directory: 14 million empty entries in a
+/// 1.5 GB file took it 7 GB.
 fn check_directory_size(data: &[u8]) -> Result<(), PthError> {
-    for at in end_records(data) {
-        let (mut entries, mut bytes) = (u64::from(le16(data, at + 10)), u64::from(le32(data, at + 12)));
-        if (entries == 0xFFFF || bytes == 0xFFFF_FFFF)
-            && let Some(zip64) = zip64_end_record(data, at)
-        {
-            (entries, bytes) = (le64(data, zip64 + 32), le64(data, zip64 + 40));
-        }
+    // Reading a slice cannot fail.
+    let claims = zip_directory_claims(&mut Cursor::new(data)).unwrap_or_default();
+    if claims.is_empty() {
+        return Err(PthError::NoZipEnd);
+    }
+    for ZipDirectory { entries, bytes } in claims {
         if entries > MAX_ZIP_ENTRIES || bytes > MAX_ZIP_DIRECTORY {
             return Err(PthError::ZipDirectoryTooLarge {
                 entries,
@@ -228,39 +220,6 @@ fn check_directory_size(data: &[u8]) -> Result<(), PthError> {
         }
     }
     Ok(())
-}
-
-/// Where the end-of-central-directory records (22 bytes and a comment of up to 64 KiB) in the
-/// file's tail begin, last first.
-fn end_records(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    const SIGNATURE: &[u8; 4] = b"PK\x05\x06";
-    let start = data.len().saturating_sub(22 + usize::from(u16::MAX));
-    let last = data.len().saturating_sub(22);
-    (start..=last)
-        .rev()
-        .filter(move |&at| data.len() >= at + 22 && &data[at..at + 4] == SIGNATURE)
-}
-
-/// The zip64 end record that the locator just before the record at `end` points to.
-fn zip64_end_record(data: &[u8], end: usize) -> Option<usize> {
-    let locator = end.checked_sub(20)?;
-    if &data[locator..locator + 4] != b"PK\x06\x07" {
-        return None;
-    }
-    let at = usize::try_from(le64(data, locator + 8)).ok()?;
-    (at.checked_add(56)? <= data.len() && &data[at..at + 4] == b"PK\x06\x06").then_some(at)
-}
-
-fn le16(data: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([data[at], data[at + 1]])
-}
-
-fn le32(data: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(data[at..at + 4].try_into().unwrap_or_default())
-}
-
-fn le64(data: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(data[at..at + 8].try_into().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -381,8 +340,8 @@ mod tests {
         data.extend([45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         data.extend(14_000_000u64.to_le_bytes()); // entries on this disk
         data.extend(14_000_000u64.to_le_bytes()); // entries in all
-        data.extend(u64::from(le32(&plain_end, 12)).to_le_bytes());
-        data.extend(u64::from(le32(&plain_end, 16)).to_le_bytes());
+        data.extend(u64::from(u32::from_le_bytes(plain_end[12..16].try_into().unwrap())).to_le_bytes());
+        data.extend(u64::from(u32::from_le_bytes(plain_end[16..20].try_into().unwrap())).to_le_bytes());
         data.extend(b"PK\x06\x07");
         data.extend(0u32.to_le_bytes());
         data.extend(zip64_at.to_le_bytes());

@@ -44,9 +44,10 @@ impl FeatureCache {
     /// The cache for `config`'s encoder holding `encoder_weights`, under `data_root`.
     pub fn open(data_root: &Path, config: &ModelConfig, encoder_weights: &TensorMap) -> Result<FeatureCache> {
         let mut hash = Sha256::new();
-        // The cache files' naming scheme: a folder filled under the old one (where `sub/x.jpg`
-        // and `sub__x.jpg` shared a file) is never read by this one.
-        hash.update(b"names: percent-escaped");
+        // The cache files' naming scheme: a folder filled under an old one (where `sub/x.jpg`
+        // and `sub__x.jpg` shared a file, and a short name could spell a long one's hash) is
+        // never read by this one.
+        hash.update(b"names: percent-escaped, long ones %long-<hash>");
         hash.update(serde_json::to_vec(&config.encoder)?);
         hash.update(serde_json::to_vec(&config.preprocess)?);
         for (name, tensor) in encoder_weights.iter() {
@@ -215,7 +216,8 @@ const MAX_CACHE_STEM: usize = 200;
 /// percent-escaped, so that no two names share one: `sub/x.jpg` and `sub__x.jpg` did, and one
 /// was trained on the other's features) when it is short enough, else a hash of it, so that an
 /// image with a 255-byte name is cached like any other instead of stopping the run when its
-/// cache file cannot be created.
+/// cache file cannot be created. The hash follows a `%` that no escape begins with, so no short
+/// name can spell it (`long-name-<hash>` could, and shared a long name's file).
 fn cache_stem(name: &str) -> String {
     let flat = name.replace('%', "%25").replace('/', "%2F").replace('\\', "%5C");
     if flat.len() <= MAX_CACHE_STEM {
@@ -223,7 +225,7 @@ fn cache_stem(name: &str) -> String {
     }
     let digest = Sha256::digest(name.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("long-name-{hex}")
+    format!("%long-{hex}")
 }
 
 #[cfg(test)]
@@ -239,8 +241,11 @@ mod tests {
         assert_eq!(stems.len(), names.len(), "{stems:?}");
         let long = format!("{}.jpg", "x".repeat(251));
         let stem = cache_stem(&long);
-        assert!(stem.starts_with("long-name-") && stem.len() == 42, "{stem}");
+        assert!(stem.starts_with("%long-") && stem.len() == 38, "{stem}");
         assert_ne!(stem, cache_stem(&format!("{}.jpg", "y".repeat(251))));
+        // A short name spelling the hashed form is escaped, so it cannot share the long one's
+        // file (verifier of hostile round 10).
+        assert_ne!(cache_stem(&stem), stem);
         // The whole file name, stamp and extension included, fits in 255 bytes.
         assert!(format!("{}.{:08x}.f16", cache_stem(&"é".repeat(100)), 0u32).len() <= 255);
     }

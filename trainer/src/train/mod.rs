@@ -43,6 +43,26 @@ pub use run::run;
 
 pub const LAST: &str = "last.safetensors";
 pub const BEST: &str = "best.safetensors";
+const CONFIG: &str = "config.json";
+const VOCAB: &str = "vocab.json";
+const STEPS: &str = "steps.csv";
+const METRICS: &str = "metrics.csv";
+const LOSS_CHART: &str = "loss.svg";
+const BLEU_CHART: &str = "bleu.svg";
+const DATA_PROBLEMS: &str = "data-problems.txt";
+/// Every file a run writes in its folder: each is checked before any work, so that a FIFO at
+/// one of them does not end the run after its first epoch.
+const RUN_FILES: [&str; 9] = [
+    LAST,
+    BEST,
+    CONFIG,
+    VOCAB,
+    STEPS,
+    METRICS,
+    LOSS_CHART,
+    BLEU_CHART,
+    DATA_PROBLEMS,
+];
 
 /// Random streams, one per purpose (see [`TrainState`]).
 const ORDER_STREAM: u64 = 1 << 32;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
+use super::{BLEU_CHART, LOSS_CHART, METRICS, STEPS};
 use glimpse_files::{caps, open_append, read_regular_to_string, shown};
 
 use crate::files::{write_atomically, write_replacing};
@@ -27,7 +28,7 @@ impl Records {
     /// Opens `steps.csv`, cut back to `step` rows when resuming (rows after the checkpoint were
     /// trained again).
     pub fn open(run: &Path, step: u64) -> Result<Records> {
-        let path = run.join("steps.csv");
+        let path = run.join(STEPS);
         let mut kept = String::from("step,epoch,batch,loss,cross_entropy,attention\n");
         if step > 0
             && let Some(text) = read_steps(&path)?
@@ -68,10 +69,10 @@ impl Records {
 
     /// Rewrites `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs so far.
     pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
-        write_atomically(&self.run.join("metrics.csv"), metrics_csv(history).as_bytes())?;
-        let steps = read_steps(&self.run.join("steps.csv"))?.unwrap_or_default();
-        write_replacing(&self.run.join("loss.svg"), loss_chart(&steps, history).as_bytes())?;
-        write_replacing(&self.run.join("bleu.svg"), bleu_chart(history).as_bytes())?;
+        write_atomically(&self.run.join(METRICS), metrics_csv(history).as_bytes())?;
+        let steps = read_steps(&self.run.join(STEPS))?.unwrap_or_default();
+        write_replacing(&self.run.join(LOSS_CHART), loss_chart(&steps, history).as_bytes())?;
+        write_replacing(&self.run.join(BLEU_CHART), bleu_chart(history).as_bytes())?;
         Ok(())
     }
 }

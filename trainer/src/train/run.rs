@@ -26,7 +26,7 @@ use super::optimizer_state;
 use super::records::Records;
 use super::step::Optimizers;
 use super::trainer::{Devices, Limits, Trainer};
-use super::{LAST, TrainOutcome, TrainRequest};
+use super::{CONFIG, DATA_PROBLEMS, LAST, RUN_FILES, TrainOutcome, TrainRequest, VOCAB};
 
 /// Starts or resumes a run.
 pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
@@ -116,7 +116,7 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
         return Ok(None);
     }
     // A file there was "File exists (os error 17)".
-    glimpse_files::check_output_folder(&request.run, &[])?;
+    glimpse_files::check_output_folder(&request.run, &RUN_FILES)?;
     fs::create_dir_all(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
     Ok(hold_folder(&request.run)?)
 }
@@ -281,7 +281,7 @@ impl<'r> Setup<'r> {
     /// A new run's vocabulary, of the train split, written to the run folder.
     fn new_vocabulary(&self, dataset: &Dataset) -> Result<Vocabulary> {
         let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
-        write_replacing(&self.run().join("vocab.json"), vocab.to_json().as_bytes())?;
+        write_replacing(&self.run().join(VOCAB), vocab.to_json().as_bytes())?;
         Ok(vocab)
     }
 
@@ -289,7 +289,7 @@ impl<'r> Setup<'r> {
     /// device.
     fn new_start(&self, vocab: &Vocabulary, budget: &StepBudget) -> Result<Start> {
         let config = serde_json::to_string_pretty(&self.config)?;
-        write_replacing(&self.run().join("config.json"), config.as_bytes())?;
+        write_replacing(&self.run().join(CONFIG), config.as_bytes())?;
         let device = self.request.first_device()?;
         let (model_config, weights) = init::initial_model(&self.config, vocab, device, budget)?;
         Ok(Start {
@@ -481,13 +481,13 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
             problems.len() - problems.kept().len()
         );
     }
-    write_replacing(&run.join("data-problems.txt"), kept.as_bytes())?;
+    write_replacing(&run.join(DATA_PROBLEMS), kept.as_bytes())?;
     if !problems.is_empty() {
         eprintln!(
             "data: {} problems, {} unreadable rows (all in {}):",
             problems.len(),
             problems.bad_rows(),
-            shown(&run.join("data-problems.txt"))
+            shown(&run.join(DATA_PROBLEMS))
         );
         for message in problems.first(5) {
             eprintln!("  {message}");
@@ -511,7 +511,7 @@ fn drop_unreadable(
     let total: usize = dataset.splits.values().map(Vec::len).sum();
     let mut log = fs::OpenOptions::new()
         .append(true)
-        .open(run.join("data-problems.txt"))?;
+        .open(run.join(DATA_PROBLEMS))?;
     for (_, reason) in failed {
         let reason = terminal_safe(reason);
         eprintln!("  unreadable image, skipped: {reason}");
