@@ -25,6 +25,9 @@ enum Behaviour {
     Serve(Vec<u8>),
     /// The first full request gets half the body and a closed connection.
     DropOnce(Vec<u8>),
+    /// As `DropOnce`, and a request for the rest gets the whole body as a 206 (its
+    /// `Content-Range` says so).
+    DropOnceThenWhole(Vec<u8>),
     /// The first full request gets the body a byte every [`DRIP`]; later ones as `Serve`.
     DripOnce(Vec<u8>),
     /// [`FLOOD`] bytes of zeros with no length (to the connection's close, or chunked).
@@ -114,7 +117,10 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         return;
     };
     let body = match &behaviour {
-        Behaviour::Serve(body) | Behaviour::DropOnce(body) | Behaviour::DripOnce(body) => body.clone(),
+        Behaviour::Serve(body)
+        | Behaviour::DropOnce(body)
+        | Behaviour::DropOnceThenWhole(body)
+        | Behaviour::DripOnce(body) => body.clone(),
         Behaviour::Flood { chunked } => return flood(stream, *chunked),
         Behaviour::Raw(answer) => {
             let _ = stream.write_all(answer.as_bytes());
@@ -134,11 +140,19 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.trim_end_matches('-').parse().ok())
         .unwrap_or(0);
-    let rest = &body[start.min(body.len())..];
+    let first = match behaviour {
+        Behaviour::DropOnceThenWhole(_) => 0,
+        _ => start.min(body.len()),
+    };
+    let rest = &body[first..];
     let status = if start > 0 {
-        "206 Partial Content"
+        format!(
+            "206 Partial Content\r\nContent-Range: bytes {first}-{}/{}",
+            body.len().saturating_sub(1),
+            body.len()
+        )
     } else {
-        "200 OK"
+        "200 OK".to_string()
     };
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nETag: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
@@ -146,10 +160,14 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         etag(&body)
     );
     stream.write_all(head.as_bytes()).unwrap();
-    let drop_now = matches!(behaviour, Behaviour::DropOnce(_)) && start == 0 && {
-        let mut state = state.lock().unwrap();
-        !std::mem::replace(&mut state.dropped, true)
-    };
+    let drop_now = matches!(
+        behaviour,
+        Behaviour::DropOnce(_) | Behaviour::DropOnceThenWhole(_)
+    ) && start == 0
+        && {
+            let mut state = state.lock().unwrap();
+            !std::mem::replace(&mut state.dropped, true)
+        };
     if drop_now {
         let _ = stream.write_all(&rest[..rest.len() / 2]);
         let _ = stream.shutdown(std::net::Shutdown::Both);
@@ -451,6 +469,113 @@ fn the_retry_lines_escape_the_mirror() {
     assert!(!output.status.success());
     assert!(stderr.contains("resuming (try 1 of 3)"), "{stderr}");
     assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr}");
+}
+
+/// Hostile round 11: a redirect to `file:///…` (a URL without a host) panicked inside ureq, on
+/// any server of the way. Glimpse follows redirects itself: to http and https URLs only, five
+/// at most; a relative one still leads to the file.
+#[test]
+fn redirects_lead_only_to_http_urls_and_are_counted() {
+    let (_, state, file) = serving_text();
+    let redirect = |status: &str, location: &str| {
+        let answer = format!("HTTP/1.1 {status}\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+        Behaviour::Raw(Box::leak(answer.into_boxed_str()))
+    };
+    {
+        let files = &mut state.lock().unwrap().files;
+        files.insert("/r/file".into(), redirect("302 Found", "file:///etc/passwd"));
+        files.insert("/r/data".into(), redirect("301 Moved Permanently", "data:,x"));
+        files.insert("/r/loop".into(), redirect("307 Temporary Redirect", "/r/loop"));
+        files.insert(
+            "/r/here".into(),
+            redirect("308 Permanent Redirect", "../t/Flickr8k_text.zip"),
+        );
+    }
+    let address = file.url.strip_suffix("/t/Flickr8k_text.zip").unwrap();
+    let through = |path: &str| RemoteFile {
+        url: format!("{address}{path}"),
+        ..file.clone()
+    };
+    for (path, error) in [
+        (
+            "/r/file",
+            "redirected to `file:///etc/passwd`, which is not an http or https URL",
+        ),
+        (
+            "/r/data",
+            "redirected to `data:,x`, which is not an http or https URL",
+        ),
+        ("/r/loop", "redirected more than 5 times"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", fetch_all(&[through(path)], dir.path()).unwrap_err());
+        assert!(err.contains(error), "{path}: {err}");
+        assert!(!dir.path().join("Flickr8k_text.zip").exists());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fetch_all(&[through("/r/here")], dir.path()).unwrap();
+    assert!(dir.path().join("Flickr8k.token.txt").is_file());
+    // A URL that names no server (`--mirror file:///`) is refused at once, not retried.
+    let nowhere = RemoteFile {
+        url: "file:///etc/passwd".into(),
+        ..file.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_all(&[nowhere], dir.path()).unwrap_err());
+    assert!(
+        err.contains("cannot fetch file:///etc/passwd") && !err.contains("retries"),
+        "{err}"
+    );
+}
+
+/// Hostile round 11: a server answering a resume with the whole file as a 206 had it appended
+/// to the part already there (and, with no published checksum, the corrupt archive's recorded
+/// as the file's). A 206 must start where the part ends; else the part goes and the next try
+/// starts afresh.
+#[test]
+fn a_partial_answer_from_the_wrong_byte_is_not_appended() {
+    let (text, state, file) = serving_text();
+    state.lock().unwrap().files.insert(
+        "/t/Flickr8k_text.zip".into(),
+        Behaviour::DropOnceThenWhole(text.clone()),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fetch_all(&[file], dir.path()).unwrap();
+    assert_eq!(std::fs::read(dir.path().join("Flickr8k_text.zip")).unwrap(), text);
+    let requests = &state.lock().unwrap().requests;
+    let ranges: Vec<Option<&str>> = requests.iter().map(|(_, range)| range.as_deref()).collect();
+    assert_eq!(
+        ranges.len(),
+        3,
+        "dropped, resumed from the wrong byte, then afresh: {ranges:?}"
+    );
+    assert!(ranges[1].is_some() && ranges[2].is_none(), "{ranges:?}");
+}
+
+/// Hostile round 11: a link planted at a download's folder (`weights/`) had the file written
+/// wherever it pointed. Refused before any request.
+#[cfg(unix)]
+#[test]
+fn a_link_at_a_download_folder_is_not_followed() {
+    let (_, state, file) = serving_text();
+    let dir = tempfile::tempdir().unwrap();
+    let (elsewhere, into) = (dir.path().join("elsewhere"), dir.path().join("into"));
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::create_dir(&into).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, into.join("weights")).unwrap();
+    let file = RemoteFile {
+        path: "weights/Flickr8k_text.zip".into(),
+        unzip: false,
+        ..file
+    };
+    let err = format!("{:#}", fetch_all(&[file], &into).unwrap_err());
+    assert!(
+        err.contains("weights/Flickr8k_text.zip: ")
+            && err.contains("is a link or a file where a folder of the download goes"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert!(state.lock().unwrap().requests.is_empty());
 }
 
 /// A server for the text archive alone: its bytes, the server's state and the file to fetch.

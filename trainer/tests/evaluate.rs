@@ -191,6 +191,31 @@ fn eval_and_compare_score_write_and_report() {
         );
     }
     assert!(table["constant"]["clip_similarity_mean_max"].as_f64().is_some());
+    // The second set is scored against the split's vectors the first computed (they were
+    // computed again for every set): the same scores as the set compared alone.
+    let alone = ok(&[
+        "compare",
+        "--data",
+        data.to_str().unwrap(),
+        "--split",
+        "test",
+        &format!("constant={}", constant_file.display()),
+        "--clip",
+        clip.to_str().unwrap(),
+    ]);
+    let alone: serde_json::Value = serde_json::from_str(&alone).unwrap();
+    for key in [
+        "CLIPScore",
+        "RefCLIPScore",
+        "clip_similarity_mean_max",
+        "clip_similarity_mean_mean",
+    ] {
+        let (kept, fresh) = (table["constant"][key].as_f64(), alone["constant"][key].as_f64());
+        assert!(
+            (kept.unwrap() - fresh.unwrap()).abs() < 1e-9,
+            "{key}: {kept:?} {fresh:?}"
+        );
+    }
     let html = fs::read_to_string(compared.join("report.html")).unwrap();
     assert!(html.contains(">glimpse<") || html.contains("glimpse</td>"));
     assert!(html.contains("constant") && html.contains("RefCLIPScore"));

@@ -238,6 +238,32 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         &resume,
         "the training config it holds: field `dropout` is 0.1 but the model's decoder.dropout is",
     );
+    // Nor the encoder, input size and layer sizes the model has (hostile round 11: only the
+    // dropout was compared).
+    for (field, value, expected) in [
+        (
+            "decoder_dim",
+            Value::from(128),
+            "field `decoder_dim` is 128 but the model's decoder.decoder_dim is 64",
+        ),
+        (
+            "input_size",
+            Value::from(96),
+            "field `input_size` is 96 but the model's preprocess.size is [64, 64]",
+        ),
+        (
+            "encoder",
+            Value::from("resnet50"),
+            "field `encoder` is resnet50 but the model's encoder.arch is resnet18",
+        ),
+    ] {
+        fs::write(&last, &original).unwrap();
+        edit_train_config(&last, field, value);
+        fails_with(
+            &resume,
+            &format!("the training config it holds: {expected}; they must agree"),
+        );
+    }
     // Its progress: a wrapped step, an epoch past the last, a best score of 309 digits.
     let u64_max = Value::from(u64::MAX);
     for (field, value, expected) in [
@@ -1327,6 +1353,23 @@ fn a_figure_never_replaces_an_input_photo() {
     );
     assert!(text(&out.stdout).is_empty(), "refused before captioning");
     assert_eq!(fs::read(&figure_named).unwrap(), before);
+
+    // Hostile round 11: a photo at a figure's temporary name was removed as a stale one.
+    let staged = photos.join(".b.attention.png.glimpse-tmp");
+    fs::rename(&figure_named, &staged).unwrap();
+    let b = photos.join("b.png");
+    fs::copy(&a, &b).unwrap();
+    let args = [
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--attention-png",
+        photos.to_str().unwrap(),
+        b.to_str().unwrap(),
+        staged.to_str().unwrap(),
+    ];
+    fails_with(&args, "would replace the input photo");
+    assert_eq!(fs::read(&staged).unwrap(), before);
 }
 
 #[cfg(unix)]
@@ -1507,6 +1550,15 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
         run.to_str().unwrap(),
     ];
     fails_with(&args, "loss.svg: exists and is not a regular file; not replaced");
+    // Hostile round 11: a `--config` at a run file's temporary name was removed as a stale one.
+    let staged = run.join(".config.json.glimpse-tmp");
+    fs::copy(tiny_config(dir.path(), serde_json::json!({"epochs": 1})), &staged).unwrap();
+    let config = staged.to_str().unwrap();
+    fails_with(
+        &[&args[..], &["--config", config]].concat(),
+        "is where the run writes its config.json (or that file's temporary copy)",
+    );
+    assert!(staged.is_file());
 }
 
 #[cfg(unix)]

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::caps::human;
-use glimpse_files::{hold_folder, shown};
+use glimpse_files::{hold_folder, shown, terminal_safe};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
@@ -228,8 +228,8 @@ pub fn fetch(
     stall: StallRule,
 ) -> Result<PathBuf> {
     let target = dir.join(&file.path);
-    if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).with_context(|| format!("{}", shown(parent)))?;
+    if let Some(parent) = Path::new(&file.path).parent() {
+        crate::unzip::create_folders(dir, parent, &file.path, "the download")?;
     }
     if target.is_file() {
         return already_there(file, &target, dir, sums);
@@ -332,6 +332,7 @@ fn validator_path(partial: &Path) -> PathBuf {
 /// A read waits at most the stall window: nothing in a whole window is a stall.
 fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, DownloadError> {
     let mut builder = ureq::AgentBuilder::new()
+        .redirects(0)
         .timeout_connect(Duration::from_secs(20))
         .timeout_read(stall.window);
     if let Some(proxy) = proxy_for(url, |name| std::env::var(name).ok()) {
@@ -361,6 +362,9 @@ fn download_into(
     // 206: the server continues where we stopped; 200: it sends everything again (the file
     // changed, or the server ignores ranges), whose version is recorded for the next resume.
     let resume = offset > 0 && response.status() == 206;
+    if resume {
+        job.check_range(&response, offset)?;
+    }
     let start = if resume { offset } else { 0 };
     let length = content_length(&response, &file.url, &file.path)?;
     job.check_promise(start, length)?;
@@ -459,6 +463,28 @@ impl Job<'_> {
         )))
     }
 
+    /// A 206 answer continues the partial file only if its `Content-Range` starts where the file
+    /// ends: one that sent the whole file (or any other part) as the rest had it appended, and
+    /// the corrupt archive's checksum recorded (hostile round 11). Else the partial file goes,
+    /// and the next try starts afresh.
+    fn check_range(&self, response: &ureq::Response, offset: u64) -> std::result::Result<(), DownloadError> {
+        let range = response.header("Content-Range").unwrap_or("");
+        let start = range
+            .trim()
+            .strip_prefix("bytes ")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(start, _)| start.trim().parse::<u64>().ok());
+        if start == Some(offset) {
+            return Ok(());
+        }
+        Err(DownloadError::Retryable(format!(
+            "{} answered 206 with the range `{}`, not the bytes from {offset} on ({})",
+            self.file.url,
+            terminal_safe(range),
+            self.discard()
+        )))
+    }
+
     /// What a body that stopped short means; `total` bytes of the file arrived.
     fn body_failure(&self, error: BodyError, total: u64, resumable: bool) -> DownloadError {
         let (label, url) = (&self.file.path, &self.file.url);
@@ -531,8 +557,13 @@ impl Job<'_> {
     }
 }
 
-/// Asks for `url` from byte `offset` on (if the part file's `version` still holds); `None` when
-/// the part file already holds everything.
+/// The most redirects a download follows (as ureq did).
+const MAX_REDIRECTS: usize = 5;
+
+/// Asks for `url` from byte `offset` on (if the part file's `version` still holds), following
+/// redirects to http and https URLs only; `None` when the part file already holds everything.
+/// Redirects are followed here, not by ureq: its own panicked on one to `file:///` (a URL
+/// without a host), which any server on the way could send.
 fn request(
     url: &str,
     label: &str,
@@ -540,13 +571,61 @@ fn request(
     version: Option<&str>,
     stall: StallRule,
 ) -> std::result::Result<Option<ureq::Response>, DownloadError> {
-    let mut request = agent_for(url, stall)?.get(url);
-    if let (true, Some(version)) = (offset > 0, version) {
-        request = request
-            .set("Range", &format!("bytes={offset}-"))
-            .set("If-Range", version.trim());
+    let mut current = url.to_string();
+    for _ in 0..=MAX_REDIRECTS {
+        let mut request = agent_for(&current, stall)?.get(&current);
+        if let (true, Some(version)) = (offset > 0, version) {
+            request = request
+                .set("Range", &format!("bytes={offset}-"))
+                .set("If-Range", version.trim());
+        }
+        let answer = request.call();
+        match &answer {
+            // One without a place to go is an answer that is not the file, said below.
+            Ok(response)
+                if matches!(response.status(), 301 | 302 | 303 | 307 | 308) && response.has("Location") =>
+            {
+                current = redirect_target(&current, response, label)?;
+            }
+            _ => return answer_of(answer, &current, label, offset),
+        }
     }
-    match request.call() {
+    Err(DownloadError::Fatal(anyhow!(
+        "{label}: {} redirected more than {MAX_REDIRECTS} times",
+        terminal_safe(url)
+    )))
+}
+
+/// Where a redirect from `from` leads: its `Location`, resolved against `from`, if it is an
+/// http or https URL.
+fn redirect_target(
+    from: &str,
+    response: &ureq::Response,
+    label: &str,
+) -> std::result::Result<String, DownloadError> {
+    let fatal = |why: String| DownloadError::Fatal(anyhow!("{label}: {} {why}", terminal_safe(from)));
+    let location = response.header("Location").unwrap_or_default();
+    let target = url::Url::parse(from)
+        .and_then(|base| base.join(location))
+        .map_err(|e| fatal(format!("redirected to `{}`: {e}", terminal_safe(location))))?;
+    if !matches!(target.scheme(), "http" | "https") {
+        return Err(fatal(format!(
+            "redirected to `{}`, which is not an http or https URL",
+            terminal_safe(target.as_str())
+        )));
+    }
+    Ok(target.into())
+}
+
+/// What a request's answer gives the download: the response holding the file, `None` when a
+/// resumed file is already whole (416), or why not.
+fn answer_of(
+    answer: std::result::Result<ureq::Response, ureq::Error>,
+    url: &str,
+    label: &str,
+    offset: u64,
+) -> std::result::Result<Option<ureq::Response>, DownloadError> {
+    match answer {
         // ureq returns 1xx–3xx as answers: 204, 304 or a redirect it did not follow has no
         // file in its body, which was kept as the download.
         Ok(response) if response.status() == 200 || (offset > 0 && response.status() == 206) => {
@@ -564,6 +643,15 @@ fn request(
         Err(ureq::Error::Status(code, _)) => Err(DownloadError::Fatal(anyhow!(
             "{label}: {url} answered HTTP {code}"
         ))),
+        // A URL that cannot name a server does not get better on a retry (`--mirror file:///`).
+        Err(ureq::Error::Transport(t))
+            if matches!(
+                t.kind(),
+                ureq::ErrorKind::InvalidUrl | ureq::ErrorKind::UnknownScheme
+            ) =>
+        {
+            Err(DownloadError::Fatal(anyhow!("{label}: cannot fetch {url}: {t}")))
+        }
         Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(format!("cannot reach {url}: {t}"))),
     }
 }

@@ -94,20 +94,21 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
 }
 
 /// Refuses an archive whose end records claim more entries, or directory bytes, than the
-/// limits allow, before the zip reader lists them: a mirror's 110 MB archive of a million
-/// empty entries took 223 MB to list, and its 4 GiB one could list 39 million.
+/// limits allow ([`glimpse_files::zip_directory_claims`]), before the zip reader lists them: a
+/// mirror's 110 MB archive of a million empty entries took 223 MB to list, and its 4 GiB one
+/// could list 39 million.
 fn check_directory_size(file: &mut fs::File, archive: &Path, limits: &UnzipLimits) -> Result<()> {
     let claims = glimpse_files::zip_directory_claims(file)
         .with_context(|| format!("{}: cannot read", shown(archive)))?;
+    // None: no end record, which the zip reader reports as it is.
+    let glimpse_files::ZipDirectory { entries, bytes } = claims.unwrap_or_default();
     let max_bytes = limits.max_entries.saturating_mul(DIRECTORY_BYTES_PER_ENTRY);
-    for glimpse_files::ZipDirectory { entries, bytes } in claims {
-        if entries > limits.max_entries || bytes > max_bytes {
-            bail!(
-                "{}: the zip directory lists {entries} entries in {bytes} bytes, over the limit of {} entries in {max_bytes} bytes; refusing to unpack",
-                shown(archive),
-                limits.max_entries
-            );
-        }
+    if entries > limits.max_entries || bytes > max_bytes {
+        bail!(
+            "{}: the zip directory lists {entries} entries in {bytes} bytes, over the limit of {} entries in {max_bytes} bytes; refusing to unpack",
+            shown(archive),
+            limits.max_entries
+        );
     }
     Ok(())
 }
@@ -247,10 +248,10 @@ fn unpack_entry<R: Read>(
     }
     let target = dir.join(&relative);
     if entry.is_dir() {
-        return create_folders(dir, &relative, archive);
+        return create_folders(dir, &relative, &shown(archive).to_string(), "the archive");
     }
     if let Some(parent) = relative.parent() {
-        create_folders(dir, parent, archive)?;
+        create_folders(dir, parent, &shown(archive).to_string(), "the archive")?;
     }
     let room = limits.max_entry.min(limits.max_total.saturating_sub(*written));
     let copied = write_capped(&mut entry, &target, room)
@@ -278,16 +279,17 @@ fn is_macos_metadata(relative: &Path) -> bool {
 }
 
 /// Creates each folder of `relative` under `dir` that is missing, refusing a link or a file on
-/// the way: a link planted at `Flicker8k_Dataset/` had the archive unpacked wherever it pointed.
-fn create_folders(dir: &Path, relative: &Path, archive: &Path) -> Result<()> {
+/// the way (`label: … where a folder of {whose} goes`): a link planted at `Flicker8k_Dataset/`
+/// had the archive unpacked wherever it pointed, and one at `weights/` the download written
+/// there.
+pub(crate) fn create_folders(dir: &Path, relative: &Path, label: &str, whose: &str) -> Result<()> {
     let mut folder = dir.to_path_buf();
     for part in relative.components() {
         folder.push(part);
         match fs::symlink_metadata(&folder) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => bail!(
-                "{}: {} is a link or a file where a folder of the archive goes; refusing to unpack through it",
-                shown(archive),
+                "{label}: {} is a link or a file where a folder of {whose} goes; refusing to write through it",
                 shown(&folder)
             ),
             Err(_) => fs::create_dir(&folder).with_context(|| format!("{}", shown(&folder)))?,

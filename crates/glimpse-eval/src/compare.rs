@@ -145,10 +145,19 @@ fn check_coverage(
 /// much as 24 words.
 const WORDS_PER_CAPTION: usize = 24;
 
-/// A set's split captions (`tokens`) in words: theirs, and [`WORDS_PER_CAPTION`] for each.
+/// The bytes of text a word of the count stands for: a caption's text is held about three
+/// times (read, tokenised, reported), and 250 captions of one 60,000-letter word each, under
+/// 180 names, took 8 GB (hostile round 11).
+const BYTES_PER_WORD: usize = 16;
+
+/// A set's split captions (`tokens`) in words: theirs, [`WORDS_PER_CAPTION`] for each caption
+/// and one for every [`BYTES_PER_WORD`] bytes of their text.
 fn cost_in_words(tokens: &[Vec<String>]) -> usize {
     let words: usize = tokens.iter().map(Vec::len).sum();
-    words.saturating_add(tokens.len().saturating_mul(WORDS_PER_CAPTION))
+    let bytes: usize = tokens.iter().flatten().map(String::len).sum();
+    words
+        .saturating_add(tokens.len().saturating_mul(WORDS_PER_CAPTION))
+        .saturating_add(bytes / BYTES_PER_WORD)
 }
 
 /// Refuses sets holding more than a dataset's [`MAX_WORDS`] together (`words`, counted by
@@ -159,7 +168,8 @@ fn refuse_words_past_cap(words: usize, name: &str) -> Result<()> {
     if words > MAX_WORDS {
         bail!(
             "the caption sets up to `{}` hold {words} words of the split's captions together \
-             (each caption counted as at least {WORDS_PER_CAPTION}), more than the {MAX_WORDS} \
+             (each caption counted as at least {WORDS_PER_CAPTION}, and its text as a word every \
+             {BYTES_PER_WORD} bytes), more than the {MAX_WORDS} \
              compared at once: compare fewer sets at a time",
             terminal_safe(&excerpt(name))
         );
@@ -301,7 +311,13 @@ mod tests {
         assert!(dots[0].is_empty());
         assert_eq!(cost_in_words(&dots), 2_400_000);
         let one_word = vec![vec!["a".to_string()]; 100_000];
-        assert_eq!(cost_in_words(&one_word), 2_500_000);
+        assert_eq!(cost_in_words(&one_word), 2_500_000 + 100_000 / 16);
+        // And its bytes: 250 captions of one 60,000-letter word cost 937,500 words for their
+        // text, so the eighteenth such set is refused (180 aborted at 8 GB).
+        let long = vec![vec!["a".repeat(60_000)]; 250];
+        assert_eq!(cost_in_words(&long), 250 + 250 * 24 + 250 * 60_000 / 16);
+        assert!(refuse_words_past_cap(17 * cost_in_words(&long), "17").is_ok());
+        assert!(refuse_words_past_cap(18 * cost_in_words(&long), "18").is_err());
         assert!(refuse_words_past_cap(6 * cost_in_words(&dots), "six").is_ok());
         assert!(refuse_words_past_cap(7 * cost_in_words(&dots), "seven").is_err());
     }

@@ -18,6 +18,21 @@ pub struct Embedders {
     text: Option<crate::embed::minilm::TextEmbedder>,
     #[cfg(feature = "embeddings")]
     clip: Option<crate::embed::clip::Clip>,
+    /// What they computed from the split last scored, kept for the next set.
+    #[cfg(feature = "embeddings")]
+    split: std::cell::RefCell<Option<SplitVectors>>,
+}
+
+/// The embedders' vectors of a split's references and photos: the same for every caption set
+/// `compare` scores, so computed once (each set embedded them again: at the reference cap,
+/// about 25 minutes a set with MiniLM, hostile round 11).
+#[cfg(feature = "embeddings")]
+struct SplitVectors {
+    /// The split they are of: its photos and their references, in order.
+    images: Vec<std::path::PathBuf>,
+    references: Vec<Vec<String>>,
+    text: Option<Vec<Vec<f32>>>,
+    clip: Option<crate::embed::clip::ClipSplit>,
 }
 
 /// The most references of one split an embedder embeds for a set (COCO's validation split holds
@@ -36,6 +51,8 @@ impl Embedders {
             text: None,
             #[cfg(feature = "embeddings")]
             clip: None,
+            #[cfg(feature = "embeddings")]
+            split: std::cell::RefCell::new(None),
         }
     }
 
@@ -106,6 +123,7 @@ impl Embedders {
         Ok(Embedders {
             text: text_encoder.map(TextEmbedder::load).transpose()?,
             clip: clip.map(Clip::load).transpose()?,
+            split: std::cell::RefCell::new(None),
         })
     }
 
@@ -116,14 +134,15 @@ impl Embedders {
         per_image: &mut [ImageScores],
         metrics: &mut BTreeMap<String, f64>,
     ) -> Result<EmbeddingSummaries> {
-        use crate::embed::clip::clip_evaluation;
-        use crate::similarity::caption_similarity;
+        use crate::similarity::similarity_to;
 
         let texts: Vec<String> = candidates.iter().map(|c| c.text.clone()).collect();
-        let references: Vec<Vec<String>> = candidates.iter().map(|c| c.sample.raw.clone()).collect();
-        let similarity = match &self.text {
-            Some(embedder) => {
-                let (scores, summary) = caption_similarity(embedder, &texts, &references)?;
+        let mut kept = self.split.borrow_mut();
+        let split = self.split_vectors(&mut kept, candidates)?;
+        let references = &split.references;
+        let similarity = match (&self.text, &split.text) {
+            (Some(embedder), Some(vectors)) => {
+                let (scores, summary) = similarity_to(embedder, &texts, references, vectors)?;
                 for (image, similarity) in per_image.iter_mut().zip(scores) {
                     image.similarity = Some(similarity);
                 }
@@ -131,21 +150,57 @@ impl Embedders {
                 metrics.insert("similarity_mean_mean".to_string(), summary.mean_mean);
                 Some(summary)
             }
-            None => None,
+            _ => None,
         };
-        let clip = match &self.clip {
-            Some(clip) => {
-                let paths: Vec<_> = candidates.iter().map(|c| c.sample.path.clone()).collect();
-                let (scores, summary) = clip_evaluation(clip, &paths, &texts, &references)?;
+        let clip = match (&self.clip, &split.clip) {
+            (Some(clip), Some(vectors)) => {
+                let (scores, summary) = vectors.evaluate(clip, &texts, references)?;
                 for (image, clip) in per_image.iter_mut().zip(scores) {
                     image.clip = Some(clip);
                 }
                 summary.insert_into(metrics);
                 Some(summary)
             }
-            None => None,
+            _ => None,
         };
         Ok((similarity, clip))
+    }
+
+    /// The vectors of `candidates`' split: those `kept` when they are of the same photos and
+    /// references, else computed (and kept).
+    fn split_vectors<'a>(
+        &self,
+        kept: &'a mut Option<SplitVectors>,
+        candidates: &[Candidate<'_>],
+    ) -> Result<&'a SplitVectors> {
+        use crate::embed::clip::ClipSplit;
+        use crate::similarity::reference_vectors;
+
+        let images: Vec<_> = candidates.iter().map(|c| c.sample.path.clone()).collect();
+        let references: Vec<Vec<String>> = candidates.iter().map(|c| c.sample.raw.clone()).collect();
+        if !kept
+            .as_ref()
+            .is_some_and(|k| k.images == images && k.references == references)
+        {
+            *kept = None; // freed before the next are made
+            let text = self
+                .text
+                .as_ref()
+                .map(|e| reference_vectors(e, &references))
+                .transpose()?;
+            let clip = self
+                .clip
+                .as_ref()
+                .map(|c| ClipSplit::of(c, &images, &references))
+                .transpose()?;
+            *kept = Some(SplitVectors {
+                images,
+                references,
+                text,
+                clip,
+            });
+        }
+        Ok(kept.as_ref().expect("kept or made above"))
     }
 }
 

@@ -65,16 +65,34 @@ pub fn caption_similarity(
     captions: &[String],
     references: &[Vec<String>],
 ) -> Result<(Vec<ImageSimilarity>, SimilaritySummary)> {
-    if captions.len() != references.len() {
+    let reference_vectors = reference_vectors(embedder, references)?;
+    similarity_to(embedder, captions, references, &reference_vectors)
+}
+
+/// Every reference's embedding, in order: what [`similarity_to`] compares captions with, the
+/// same for every caption set of a split (so `compare` embeds them once, not once a set).
+pub fn reference_vectors(embedder: &dyn TextEncoder, references: &[Vec<String>]) -> Result<Vec<Vec<f32>>> {
+    let flat: Vec<String> = references.iter().flatten().cloned().collect();
+    finite(embedder.name(), embedder.embed(&flat)?)
+}
+
+/// [`caption_similarity`] with the references' embeddings given ([`reference_vectors`]).
+pub fn similarity_to(
+    embedder: &dyn TextEncoder,
+    captions: &[String],
+    references: &[Vec<String>],
+    reference_vectors: &[Vec<f32>],
+) -> Result<(Vec<ImageSimilarity>, SimilaritySummary)> {
+    let total: usize = references.iter().map(Vec::len).sum();
+    if captions.len() != references.len() || reference_vectors.len() != total {
         bail!(
-            "{} captions for {} reference sets",
+            "{} captions for {} reference sets ({total} references, {} embedded)",
             captions.len(),
-            references.len()
+            references.len(),
+            reference_vectors.len()
         );
     }
     let caption_vectors = finite(embedder.name(), embedder.embed(captions)?)?;
-    let flat: Vec<String> = references.iter().flatten().cloned().collect();
-    let reference_vectors = finite(embedder.name(), embedder.embed(&flat)?)?;
     let mut per_image = Vec::with_capacity(captions.len());
     let mut offset = 0;
     for (caption, refs) in caption_vectors.iter().zip(references) {

@@ -80,7 +80,8 @@ fn check_folder_can_hold(dir: &Path) -> Result<(), WriteError> {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
                 return Err(refuse(format!("cannot be a folder: {error}")));
             }
-            Err(_) if fs::symlink_metadata(missing).is_ok() => {
+            // Without a trailing `/`, which makes `lstat` follow the link (`dangling/`).
+            Err(_) if fs::symlink_metadata(missing.components().collect::<PathBuf>()).is_ok() => {
                 let what = if missing == dir {
                     String::new()
                 } else {
@@ -211,6 +212,8 @@ mod tests {
         assert!(refused(file.join("sub")).contains("notes/sub: cannot be a folder: Not a directory"));
         assert!(refused(dangling.clone()).ends_with("dangling: is a link to nothing"));
         assert!(refused(dangling.join("a/b")).ends_with("dangling is a link to nothing"));
+        let slashed = PathBuf::from(format!("{}/", dangling.display()));
+        assert!(refused(slashed).ends_with("dangling/: is a link to nothing"));
         check_output_folder(&dir.path().join("new/deeper"), &[]).unwrap();
         check_output_folder(dir.path(), &[]).unwrap();
         assert_eq!(fs::read(&file).unwrap(), b"mine");

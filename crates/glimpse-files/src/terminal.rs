@@ -55,9 +55,11 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 /// around them), the soft hyphen (U+00AD), the Mongolian vowel separator (U+180E), the word
 /// joiner and invisible operators (U+2060–U+2064), the deprecated format characters
 /// (U+206A–U+206F), the interlinear annotation marks (U+FFF9–U+FFFB, which hide the text
-/// between them), the language tag (U+E0001) and the Hangul fillers (U+115F, U+1160, U+3164,
-/// U+FFA0). Left as they are: the joiners (U+200C, U+200D), which Persian, Indic scripts and emoji
-/// need, and the tag characters of flag emoji (U+E0020–U+E007F).
+/// between them), the language tag (U+E0001), the Hangul fillers (U+115F, U+1160, U+3164,
+/// U+FFA0), the combining grapheme joiner (U+034F), Khmer's inherent vowels (U+17B4, U+17B5) and
+/// the musical format characters (U+1D173–U+1D17A). Left as they are: the joiners (U+200C,
+/// U+200D), which Persian, Indic scripts and emoji need, the variation selectors, which choose
+/// an emoji's look, and the tag characters of flag emoji (U+E0020–U+E007F).
 fn hidden(c: char) -> bool {
     matches!(
         c,
@@ -79,6 +81,10 @@ fn hidden(c: char) -> bool {
             | '\u{1160}'
             | '\u{3164}'
             | '\u{FFA0}'
+            | '\u{034F}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{1D173}'..='\u{1D17A}'
     )
 }
 
@@ -189,10 +195,14 @@ mod tests {
             terminal_safe("r\u{200f}l\u{200e}a\u{61c}s\u{ad}h\u{3164}t\u{e0001}"),
             "r\\u{200f}l\\u{200e}a\\u{61c}s\\u{ad}h\\u{3164}t\\u{e0001}"
         );
-        // What real text needs stays: Persian's joiner, an emoji's joiner, a flag's tags.
+        // And the combining grapheme joiner and a musical format character (hostile round 11).
+        assert_eq!(terminal_safe("c\u{34f}m\u{1d173}"), "c\\u{34f}m\\u{1d173}");
+        // What real text needs stays: Persian's joiner, an emoji's joiner and variation
+        // selector, a flag's tags.
         for text in [
             "می\u{200c}خواهم",
             "👩\u{200d}🔬",
+            "\u{2764}\u{fe0f}",
             "🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
         ] {
             assert!(matches!(terminal_safe(text), Cow::Borrowed(_)), "{text}");

@@ -199,25 +199,22 @@ pub const MAX_ZIP_ENTRIES: u64 = 1 << 16;
 pub const MAX_ZIP_DIRECTORY: u64 = 64 << 20;
 
 /// The file ends in an end-of-central-directory record (its absence is the usual sign of a
-/// truncated download), and every such record in its tail claims at most [`MAX_ZIP_ENTRIES`]
-/// entries in at most [`MAX_ZIP_DIRECTORY`] bytes (its zip64 record's claim where it defers
-/// to one), checked before the zip reader lists the directory: 14 million empty entries in a
-/// 1.5 GB file took it 7 GB.
+/// truncated download), and no end record a zip reader could take claims more than
+/// [`MAX_ZIP_ENTRIES`] entries or [`MAX_ZIP_DIRECTORY`] bytes (see [`zip_directory_claims`]),
+/// checked before the zip reader lists the directory: 14 million empty entries in a 1.5 GB
+/// file took it 7 GB.
 fn check_directory_size(data: &[u8]) -> Result<(), PthError> {
     // Reading a slice cannot fail.
-    let claims = zip_directory_claims(&mut Cursor::new(data)).unwrap_or_default();
-    if claims.is_empty() {
+    let Ok(Some(ZipDirectory { entries, bytes })) = zip_directory_claims(&mut Cursor::new(data)) else {
         return Err(PthError::NoZipEnd);
-    }
-    for ZipDirectory { entries, bytes } in claims {
-        if entries > MAX_ZIP_ENTRIES || bytes > MAX_ZIP_DIRECTORY {
-            return Err(PthError::ZipDirectoryTooLarge {
-                entries,
-                bytes,
-                max_entries: MAX_ZIP_ENTRIES,
-                max_bytes: MAX_ZIP_DIRECTORY,
-            });
-        }
+    };
+    if entries > MAX_ZIP_ENTRIES || bytes > MAX_ZIP_DIRECTORY {
+        return Err(PthError::ZipDirectoryTooLarge {
+            entries,
+            bytes,
+            max_entries: MAX_ZIP_ENTRIES,
+            max_bytes: MAX_ZIP_DIRECTORY,
+        });
     }
     Ok(())
 }

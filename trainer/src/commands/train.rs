@@ -80,6 +80,14 @@ pub fn run(args: TrainArgs) -> Result<Exit> {
     let Some(run) = args.resume.clone().or(args.out) else {
         anyhow::bail!("pass --out RUN for a new run, or --resume RUN");
     };
+    let inputs: Vec<(&str, &std::path::Path)> = [
+        ("--config", args.config.as_deref()),
+        ("--encoder-weights", config.encoder_weights.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| Some((flag, path?)))
+    .collect();
+    train::refuse_run_files_over_inputs(&run, &inputs)?;
     let request = TrainRequest {
         data: args.data,
         run,

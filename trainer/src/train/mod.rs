@@ -28,7 +28,7 @@ pub mod step;
 mod trainer;
 mod validate;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use burn::tensor::Device;
@@ -63,6 +63,21 @@ const RUN_FILES: [&str; 9] = [
     BLEU_CHART,
     DATA_PROBLEMS,
 ];
+
+/// Refuses a new run whose folder would replace one of `inputs` (`(flag, path)`): at one of
+/// [`RUN_FILES`], or at its temporary name, which a write removes first as a stale one (a
+/// `--config` named `.config.json.glimpse-tmp` in the run folder was deleted, hostile round 11).
+pub fn refuse_run_files_over_inputs(run: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
+    for name in RUN_FILES {
+        if let Some((flag, input)) = glimpse_files::output_over_input(&run.join(name), inputs) {
+            anyhow::bail!(
+                "{flag} {} is where the run writes its {name} (or that file's temporary copy); move it or choose another run folder",
+                glimpse_files::shown(input)
+            );
+        }
+    }
+    Ok(())
+}
 
 /// Random streams, one per purpose (see [`TrainState`]).
 const ORDER_STREAM: u64 = 1 << 32;

@@ -70,7 +70,13 @@ impl Records {
     /// Rewrites `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs so far.
     pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
         write_atomically(&self.run.join(METRICS), metrics_csv(history).as_bytes())?;
-        let steps = read_steps(&self.run.join(STEPS))?.unwrap_or_default();
+        // The chart is a view of the log: a log grown past its cap loses its per-step curve, not
+        // the run (it failed after an epoch).
+        let steps = read_steps(&self.run.join(STEPS)).unwrap_or_else(|e| {
+            eprintln!("{LOSS_CHART}: the per-step curve is left out: {e:#}");
+            None
+        });
+        let steps = steps.unwrap_or_default();
         write_replacing(&self.run.join(LOSS_CHART), loss_chart(&steps, history).as_bytes())?;
         write_replacing(&self.run.join(BLEU_CHART), bleu_chart(history).as_bytes())?;
         Ok(())
@@ -138,7 +144,7 @@ fn loss_chart(steps_csv: &str, history: &[EpochRecord]) -> String {
             curves::Series {
                 name: "train (per step, smoothed)",
                 color: "#9ecae1",
-                points: smoothed,
+                points: thinned(smoothed, MAX_CHART_POINTS),
             },
             curves::Series {
                 name: "train (epoch mean)",
@@ -177,6 +183,24 @@ fn bleu_chart(history: &[EpochRecord]) -> String {
 }
 
 /// The mean of each point's `y` and the `window - 1` before it.
+/// The most points a chart's per-step curve draws, more than a screen shows: a `steps.csv` at
+/// its 256 MiB cap made a 294 MB `loss.svg`, and 3.2 GB to write it (hostile round 11).
+const MAX_CHART_POINTS: usize = 2_000;
+
+/// At most about `max` of `points`: every `ceil(len / max)`-th, and the last.
+fn thinned(points: Vec<(f64, f64)>, max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max {
+        return points;
+    }
+    let every = points.len().div_ceil(max);
+    let last = points.last().copied();
+    let mut kept: Vec<(f64, f64)> = points.into_iter().step_by(every).collect();
+    if kept.last() != last.as_ref() {
+        kept.extend(last);
+    }
+    kept
+}
+
 fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
     points
         .iter()
@@ -187,4 +211,23 @@ fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
             (x, slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million logged steps draw a chart of at most 2,000 points, ending at the last step.
+    #[test]
+    fn long_step_logs_draw_a_bounded_curve() {
+        let mut csv = String::from("step,epoch,batch,loss,cross_entropy,attention\n");
+        for step in 1..=1_000_000 {
+            csv.push_str(&format!("{step},1,{step},{},0,0\n", 5.0 - step as f64 * 1e-6));
+        }
+        let svg = loss_chart(&csv, &[]);
+        assert!(svg.len() < 200_000, "{} bytes", svg.len());
+        let kept = thinned((0..10_001).map(|i| (i as f64, 0.0)).collect(), MAX_CHART_POINTS);
+        assert!(kept.len() <= MAX_CHART_POINTS + 1, "{}", kept.len());
+        assert_eq!(kept.last(), Some(&(10_000.0, 0.0)));
+    }
 }

@@ -121,14 +121,76 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
     Ok(hold_folder(&request.run)?)
 }
 
-/// A run's model applies the dropout its training config asks for: a checkpoint whose two
-/// disagree was edited, and resuming silently used the model's and saved both back.
-fn same_dropout(config: &TrainConfig, model: &ModelConfig) -> Result<()> {
-    if config.dropout != model.decoder.dropout {
+/// A run's model is the one its training config describes: a checkpoint whose two disagree was
+/// edited, and resuming silently used the model's and saved both back (the dropout, then the
+/// encoder, input size and layer sizes: hostile round 11).
+fn same_model(config: &TrainConfig, model: &ModelConfig) -> Result<()> {
+    let (attention, decoder) = (&model.attention, &model.decoder);
+    let input = config.input_size;
+    let fields = [
+        (
+            "dropout",
+            "decoder.dropout",
+            config.dropout == decoder.dropout,
+            config.dropout.to_string(),
+            decoder.dropout.to_string(),
+        ),
+        (
+            "embed_dim",
+            "decoder.embed_dim",
+            config.embed_dim == decoder.embed_dim,
+            config.embed_dim.to_string(),
+            decoder.embed_dim.to_string(),
+        ),
+        (
+            "decoder_dim",
+            "decoder.decoder_dim",
+            config.decoder_dim == decoder.decoder_dim,
+            config.decoder_dim.to_string(),
+            decoder.decoder_dim.to_string(),
+        ),
+        (
+            "attention_dim",
+            "attention.dim",
+            config.attention_dim == attention.dim,
+            config.attention_dim.to_string(),
+            attention.dim.to_string(),
+        ),
+        (
+            "attention_activation",
+            "attention.activation",
+            config.attention_activation == attention.activation,
+            format!("{:?}", config.attention_activation),
+            format!("{:?}", attention.activation),
+        ),
+        (
+            "gate",
+            "attention.gate",
+            config.gate == attention.gate,
+            config.gate.to_string(),
+            attention.gate.to_string(),
+        ),
+        (
+            "input_size",
+            "preprocess.size",
+            [input, input] == model.preprocess.size,
+            input.to_string(),
+            format!("{:?}", model.preprocess.size),
+        ),
+        (
+            "encoder",
+            "encoder.arch",
+            config.arch().ok() == Some(model.encoder.arch),
+            config.encoder.clone(),
+            model.encoder.arch.name().to_string(),
+        ),
+    ];
+    if let Some((field, path, _, ours, models)) = fields.into_iter().find(|(_, _, same, _, _)| !same) {
         bail!(
-            "field `dropout` is {} but the model's decoder.dropout is {}; they must agree",
-            config.dropout,
-            model.decoder.dropout
+            "field `{}` is {} but the model's {path} is {}; they must agree",
+            field,
+            terminal_safe(&ours),
+            terminal_safe(&models)
         );
     }
     Ok(())
@@ -159,7 +221,7 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
                 checkpoint
                     .train_config
                     .check_trainable(&checkpoint.model_config, &budget)?;
-                same_dropout(&checkpoint.train_config, &checkpoint.model_config)
+                same_model(&checkpoint.train_config, &checkpoint.model_config)
             })
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
         checkpoint

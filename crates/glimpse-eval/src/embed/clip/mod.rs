@@ -12,7 +12,7 @@ mod preprocess;
 mod score;
 
 pub use preprocess::ClipPreprocess;
-pub use score::clip_evaluation;
+pub use score::{ClipSplit, clip_evaluation};
 
 use std::path::Path;
 

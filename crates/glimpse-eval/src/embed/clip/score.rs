@@ -9,7 +9,7 @@ use glimpse_model::config::DEFAULT_MAX_PIXELS;
 use super::Clip;
 use crate::captioning::read_image;
 use crate::clip_score::{ClipSummary, ImageClip, PREFIX, clip_score, ref_clip_score};
-use crate::similarity::{TextEncoder, caption_similarity, finite, normalised};
+use crate::similarity::{TextEncoder, finite, normalised, reference_vectors, similarity_to};
 
 /// Photos decoded at a time.
 const IMAGE_BATCH: usize = 32;
@@ -24,28 +24,67 @@ pub fn clip_evaluation(
     captions: &[String],
     references: &[Vec<String>],
 ) -> Result<(Vec<ImageClip>, ClipSummary)> {
-    let (similarity_per_image, similarity) = caption_similarity(clip, captions, references)?;
-    let prefixed =
-        |texts: &[String]| -> Vec<String> { texts.iter().map(|t| format!("{PREFIX}{t}")).collect() };
-    let caption_features = finite(clip.name(), clip.text_features(&prefixed(captions))?)?;
-    let flat: Vec<String> = references.iter().flatten().cloned().collect();
-    let reference_features = finite(clip.name(), clip.text_features(&prefixed(&flat))?)?;
-    let mut reference_features = reference_features.into_iter().map(normalised);
-    let (image_features, unreadable) = image_features(clip, images)?;
-    let mut per_image = Vec::with_capacity(captions.len());
-    for (i, refs) in references.iter().enumerate() {
-        let refs: Vec<Vec<f32>> = reference_features.by_ref().take(refs.len()).collect();
-        let clip_s = image_features[i]
-            .as_ref()
-            .map(|image| clip_score(image, &caption_features[i]));
-        per_image.push(ImageClip {
-            clip_score: clip_s,
-            ref_clip_score: clip_s.map(|s| ref_clip_score(s, &caption_features[i], &refs)),
-            similarity: similarity_per_image[i],
-        });
+    let split = ClipSplit::of(clip, images, references)?;
+    split.evaluate(clip, captions, references)
+}
+
+/// What CLIP scores a caption set against that depends on the split alone: the references'
+/// embeddings (for the similarity, and RefCLIPScore's features) and the photos' features. The
+/// same for every set `compare` scores, so computed once (each set embedded them again).
+pub struct ClipSplit {
+    similarity_references: Vec<Vec<f32>>,
+    /// Unit length, in the references' order.
+    reference_features: Vec<Vec<f32>>,
+    image_features: Vec<Option<Features>>,
+    unreadable: Vec<String>,
+}
+
+impl ClipSplit {
+    /// The split's photos `images` and their `references`, embedded.
+    pub fn of(clip: &Clip, images: &[PathBuf], references: &[Vec<String>]) -> Result<ClipSplit> {
+        let flat: Vec<String> = references.iter().flatten().cloned().collect();
+        let reference_features = finite(clip.name(), clip.text_features(&prefixed(&flat))?)?;
+        let (image_features, unreadable) = image_features(clip, images)?;
+        Ok(ClipSplit {
+            similarity_references: reference_vectors(clip, references)?,
+            reference_features: reference_features.into_iter().map(normalised).collect(),
+            image_features,
+            unreadable,
+        })
     }
-    let summary = ClipSummary::new(clip.name(), &per_image, unreadable, similarity);
-    Ok((per_image, summary))
+
+    /// Scores `captions[i]` for the split's photo `i` against `references[i]` (the split's).
+    pub fn evaluate(
+        &self,
+        clip: &Clip,
+        captions: &[String],
+        references: &[Vec<String>],
+    ) -> Result<(Vec<ImageClip>, ClipSummary)> {
+        let (similarity_per_image, similarity) =
+            similarity_to(clip, captions, references, &self.similarity_references)?;
+        let caption_features = finite(clip.name(), clip.text_features(&prefixed(captions))?)?;
+        let mut per_image = Vec::with_capacity(captions.len());
+        let mut offset = 0;
+        for (i, refs) in references.iter().enumerate() {
+            let features = &self.reference_features[offset..offset + refs.len()];
+            offset += refs.len();
+            let clip_s = self.image_features[i]
+                .as_ref()
+                .map(|image| clip_score(image, &caption_features[i]));
+            per_image.push(ImageClip {
+                clip_score: clip_s,
+                ref_clip_score: clip_s.map(|s| ref_clip_score(s, &caption_features[i], features)),
+                similarity: similarity_per_image[i],
+            });
+        }
+        let summary = ClipSummary::new(clip.name(), &per_image, self.unreadable.clone(), similarity);
+        Ok((per_image, summary))
+    }
+}
+
+/// `texts` with CLIPScore's prompt before each.
+fn prefixed(texts: &[String]) -> Vec<String> {
+    texts.iter().map(|t| format!("{PREFIX}{t}")).collect()
 }
 
 /// Image features of every photo that can be read (`None` for the others), and a message for
