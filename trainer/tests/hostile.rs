@@ -1337,20 +1337,22 @@ fn a_figure_never_replaces_an_input_photo() {
         fs::copy(fixtures().join("notebook/image.png"), photo).unwrap();
     }
     let before = fs::read(&figure_named).unwrap();
-    // Through another name of the folder too: files are compared, not paths.
-    let via = dir.path().join("photos/../photos");
-    let out = fails_with(
-        &[
+    let refused = |figures: &Path, photos: [&Path; 2]| {
+        let [first, second] = photos.map(|p| p.to_str().unwrap());
+        let model = bundle.to_str().unwrap();
+        let args = [
             "caption",
             "--model",
-            bundle.to_str().unwrap(),
+            model,
             "--attention-png",
-            via.to_str().unwrap(),
-            a.to_str().unwrap(),
-            figure_named.to_str().unwrap(),
-        ],
-        "would replace the input photo",
-    );
+            figures.to_str().unwrap(),
+            first,
+            second,
+        ];
+        fails_with(&args, "would replace the input photo")
+    };
+    // Through another name of the folder too: files are compared, not paths.
+    let out = refused(&dir.path().join("photos/../photos"), [&a, &figure_named]);
     assert!(text(&out.stdout).is_empty(), "refused before captioning");
     assert_eq!(fs::read(&figure_named).unwrap(), before);
 
@@ -1359,16 +1361,7 @@ fn a_figure_never_replaces_an_input_photo() {
     fs::rename(&figure_named, &staged).unwrap();
     let b = photos.join("b.png");
     fs::copy(&a, &b).unwrap();
-    let args = [
-        "caption",
-        "--model",
-        bundle.to_str().unwrap(),
-        "--attention-png",
-        photos.to_str().unwrap(),
-        b.to_str().unwrap(),
-        staged.to_str().unwrap(),
-    ];
-    fails_with(&args, "would replace the input photo");
+    refused(&photos, [&b, &staged]);
     assert_eq!(fs::read(&staged).unwrap(), before);
 }
 

@@ -60,6 +60,13 @@ impl ClipSplit {
         captions: &[String],
         references: &[Vec<String>],
     ) -> Result<(Vec<ImageClip>, ClipSummary)> {
+        if references.len() != self.image_features.len() {
+            anyhow::bail!(
+                "{} reference sets for a split of {} photos",
+                references.len(),
+                self.image_features.len()
+            );
+        }
         let (similarity_per_image, similarity) =
             similarity_to(clip, captions, references, &self.similarity_references)?;
         let caption_features = finite(clip.name(), clip.text_features(&prefixed(captions))?)?;
