@@ -1286,7 +1286,7 @@ fn a_run_folder_in_use_is_refused_and_left_alone() {
     let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
     fs::create_dir(&run).unwrap();
-    let held = glimpse_files::lock_folder(&run).unwrap();
+    let held = common::HeldByAnotherProcess::new(&run);
     let args = train_args(&data, &run, &config, &["--max-steps", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = fails_with(&args, "another glimpse process is using this folder");

@@ -147,3 +147,39 @@ pub fn train_args(data: &Path, run: &Path, config: &Path, extra: &[&str]) -> Vec
 
 #[allow(unused_imports)] // not every test binary makes one
 pub use glimpse_files::testing::mkfifo;
+
+/// A folder held by another process until dropped: util-linux `flock` takes the same
+/// `flock(2)` lock on the folder's lock file that glimpse takes. Held in a child rather than
+/// here because every child another test thread spawns while a lock is open here shares it
+/// until that child execs, so a lock dropped here may still be held for a moment after.
+pub struct HeldByAnotherProcess {
+    flock: std::process::Child,
+}
+
+impl HeldByAnotherProcess {
+    /// Holds `dir`, returning once the lock is taken.
+    pub fn new(dir: &Path) -> Self {
+        use std::io::BufRead;
+        let mut flock = Command::new("flock")
+            .arg("--nonblock")
+            .arg(dir.join(glimpse_files::LOCK_FILE))
+            .args(["-c", "echo held && exec cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("util-linux flock runs");
+        let mut said = String::new();
+        let stdout = flock.stdout.take().unwrap();
+        std::io::BufReader::new(stdout).read_line(&mut said).unwrap();
+        assert_eq!(said, "held\n", "flock did not take {}", dir.display());
+        HeldByAnotherProcess { flock }
+    }
+}
+
+impl Drop for HeldByAnotherProcess {
+    /// Releases the lock: `cat` ends with its input, and `flock` with it.
+    fn drop(&mut self) {
+        drop(self.flock.stdin.take());
+        let _ = self.flock.wait();
+    }
+}
