@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_files::{caps, read_regular, shown};
+use glimpse_files::{caps, number_text, read_regular, rounded_text, shown};
 use glimpse_model::{Bundle, CaptionModel, ModelCard};
 
 use crate::backend::Backend;
@@ -126,12 +126,12 @@ fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>, created:
             epochs: record.map(|r| r.epoch as u32),
             created,
             notes: format!(
-                "{} steps, {:.0} s of training; batch {}, decoder lr {}, λ {}, seed {}",
+                "{} steps, {} s of training; batch {}, decoder lr {}, λ {}, seed {}",
                 record.map_or(state.step, |r| r.step),
-                state.train_seconds,
+                rounded_text(state.train_seconds, 0),
                 train.batch_size,
-                train.decoder_lr,
-                train.alpha_c,
+                number_text(train.decoder_lr),
+                number_text(train.alpha_c),
                 train.seed
             ),
         },

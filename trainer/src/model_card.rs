@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glimpse_files::{caps, is_escaped, read_regular, shown, terminal_safe};
+use glimpse_files::{caps, is_escaped, number_text, read_regular, rounded_text, shown, terminal_safe};
 use glimpse_model::Bundle;
 
 use crate::files::write_atomically;
@@ -80,7 +80,7 @@ fn yaml_number(value: f64) -> String {
     match value {
         v if v.is_nan() => ".nan".into(),
         v if v.is_infinite() => if v > 0.0 { ".inf" } else { "-.inf" }.into(),
-        v => v.to_string(),
+        v => number_text(v),
     }
 }
 
@@ -215,7 +215,7 @@ fn body(out: &mut String, bundle: &Bundle, file_name: &str) {
     if !card.metrics.is_empty() {
         out.push_str("## Metrics\n\n| metric | value |\n|---|---|\n");
         for (metric, value) in &card.metrics {
-            let _ = writeln!(out, "| {} | {value:.4} |", markdown(metric));
+            let _ = writeln!(out, "| {} | {} |", markdown(metric), rounded_text(*value, 4));
         }
         out.push('\n');
     }
@@ -272,6 +272,17 @@ mod tests {
         assert!(card.contains("# glimpse-demo-shapes\n"));
         assert!(card.contains(&format!("| val\\_Bleu\\_4 | {bleu:.4} |")));
         assert!(card.contains("glimpse caption --model default.safetensors photo.jpg"));
+    }
+
+    /// An edited bundle's `-1e308` put 309 digits into the card's table and front matter.
+    #[test]
+    fn huge_metrics_are_written_in_a_few_characters() {
+        let mut bundle = demo();
+        bundle.card.metrics.insert("x".into(), -1e308);
+        let card = model_card(&bundle, "m.safetensors");
+        assert!(card.contains("value: -1e308\n"), "{card}");
+        assert!(card.contains("| x | -1.0000e308 |"), "{card}");
+        assert!(!card.contains("0000000000000000"), "{card}");
     }
 
     #[test]

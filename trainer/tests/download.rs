@@ -15,8 +15,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use glimpse_data::download::{Expected, RemoteFile, StallRule, fetch_all, fetch_all_with};
+use glimpse_data::download::{Expected, RemoteFile, StallRule};
 use glimpse_data::{Dataset, LoadOptions, Split};
+use glimpse_files::testing::{no_child_starts, output};
 use sha2::{Digest, Sha256};
 
 /// How the server answers a path.
@@ -48,6 +49,20 @@ const FLOOD: usize = 16 << 20;
 /// How long a silent server waits before closing: far past any test's stall window.
 const SILENCE: Duration = Duration::from_secs(10);
 /// The stall rule of the tests: the default's bytes in a second, not a minute.
+/// [`glimpse_data::download::fetch_all`] while no child process starts: the folder's lock is
+/// shared with a child forked while it is open until that child execs, and the next fetch into
+/// the folder found it busy. The children of these tests start through `output`.
+fn fetch_all(files: &[RemoteFile], dir: &Path) -> anyhow::Result<()> {
+    let _alone = no_child_starts();
+    glimpse_data::download::fetch_all(files, dir)
+}
+
+/// [`fetch_all`] with a stall rule.
+fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> anyhow::Result<()> {
+    let _alone = no_child_starts();
+    glimpse_data::download::fetch_all_with(files, dir, stall)
+}
+
 const TEST_STALL: StallRule = StallRule {
     min_bytes: 64 << 10,
     window: Duration::from_secs(1),
@@ -450,12 +465,13 @@ fn an_archive_that_does_not_unzip_is_named_and_not_pinned() {
 
 /// `glimpse data flickr8k DIR --no-weights --mirror MIRROR`, run to its end.
 fn glimpse_data(dir: &Path, mirror: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
-        .args(["data", "flickr8k"])
-        .arg(dir)
-        .args(["--no-weights", "--mirror", mirror])
-        .output()
-        .unwrap()
+    output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+            .args(["data", "flickr8k"])
+            .arg(dir)
+            .args(["--no-weights", "--mirror", mirror]),
+    )
+    .unwrap()
 }
 
 /// The retry lines printed `--mirror`'s escape sequences raw (the terminal was retitled); the
@@ -673,14 +689,15 @@ fn downloads_go_through_the_environments_proxy() {
     let proxy = serve(Arc::clone(&state));
     let run = |no_proxy: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
-            .args(["data", "flickr8k", dir.path().to_str().unwrap()])
-            // A host that does not exist: only the proxy can answer for it.
-            .args(["--mirror", "http://flickr8k.invalid/m", "--no-weights"])
-            .env("HTTP_PROXY", &proxy)
-            .env("NO_PROXY", no_proxy)
-            .output()
-            .unwrap();
+        let output = output(
+            std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+                .args(["data", "flickr8k", dir.path().to_str().unwrap()])
+                // A host that does not exist: only the proxy can answer for it.
+                .args(["--mirror", "http://flickr8k.invalid/m", "--no-weights"])
+                .env("HTTP_PROXY", &proxy)
+                .env("NO_PROXY", no_proxy),
+        )
+        .unwrap();
         (
             output.status.success(),
             String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -110,8 +110,29 @@ fn training_lowers_the_loss_and_reuses_cached_features() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--resume"));
 }
 
-/// Starts a run, waits until it has trained past `steps` steps, then signals it.
-fn interrupt(args: &[String], run: &Path, steps: usize, signal: &str) -> std::process::ExitStatus {
+/// The steps `steps.csv` holds whole (it is flushed at each checkpoint).
+fn steps_logged(run: &Path) -> usize {
+    fs::read(run.join("steps.csv"))
+        .map(|t| t.iter().filter(|&&b| b == b'\n').count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// Sends `signal` to process `pid`.
+fn send(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) takes plain integers.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(sent, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Starts a run, waits until it has logged more than `steps` steps, then signals it. Returns
+/// its exit status and the steps logged when the signal came: the run is stopped (SIGSTOP)
+/// while they are counted, so however late this thread wakes, the count is where it ended.
+fn interrupt(
+    args: &[String],
+    run: &Path,
+    steps: usize,
+    signal: libc::c_int,
+) -> (std::process::ExitStatus, usize) {
     let mut child = Command::new(GLIMPSE)
         .args(args)
         .stdout(Stdio::null())
@@ -120,10 +141,7 @@ fn interrupt(args: &[String], run: &Path, steps: usize, signal: &str) -> std::pr
         .unwrap();
     let started = Instant::now();
     loop {
-        let done = fs::read_to_string(run.join("steps.csv"))
-            .map(|t| t.lines().count().saturating_sub(1))
-            .unwrap_or(0);
-        if done > steps {
+        if steps_logged(run) > steps {
             break;
         }
         assert!(
@@ -140,12 +158,18 @@ fn interrupt(args: &[String], run: &Path, steps: usize, signal: &str) -> std::pr
         child.try_wait().unwrap().is_none(),
         "the run ended before it could be interrupted"
     );
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    child.wait().unwrap()
+    send(child.id(), libc::SIGSTOP);
+    let logged = steps_logged(run);
+    send(child.id(), signal);
+    send(child.id(), libc::SIGCONT);
+    (child.wait().unwrap(), logged)
+}
+
+/// The step `train --resume` said it resumed at.
+fn resumed_step(out: &str) -> usize {
+    let (_, after) = out.split_once(", step ").unwrap_or_else(|| panic!("{out}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or_else(|_| panic!("{out}"))
 }
 
 #[test]
@@ -165,12 +189,18 @@ fn killed_and_interrupted_runs_resume_exactly() {
 
     // kill -9 mid-epoch: the last checkpoint (a multiple of 7 steps) survives intact.
     let killed = dir.path().join("killed");
-    let status = interrupt(&args(&killed), &killed, 16, "-KILL");
+    let (status, logged) = interrupt(&args(&killed), &killed, 16, libc::SIGKILL);
     assert!(!status.success());
     let out = ok(&["train", "--resume", killed.to_str().unwrap()]);
+    // The checkpoint of the last 7 steps logged, or the one before when it was being written.
+    let step = resumed_step(&out);
     assert!(
-        out.contains("resuming at epoch 1, batch 14, step 14") || out.contains("batch 21, step 21"),
-        "{out}"
+        step >= 14 && step.is_multiple_of(7) && step <= logged && logged - step <= 7,
+        "killed with {logged} steps logged: {out}"
+    );
+    assert!(
+        out.contains(&format!("batch {step}, step {step}")),
+        "mid-epoch: {out}"
     );
     assert_eq!(
         losses(&killed),
@@ -180,7 +210,7 @@ fn killed_and_interrupted_runs_resume_exactly() {
 
     // Ctrl-C: saved at the current step, exit status 130.
     let stopped = dir.path().join("stopped");
-    let status = interrupt(&args(&stopped), &stopped, 30, "-INT");
+    let (status, _) = interrupt(&args(&stopped), &stopped, 30, libc::SIGINT);
     assert_eq!(status.code(), Some(130));
     let out = ok(&["train", "--resume", stopped.to_str().unwrap()]);
     assert!(out.contains("resuming at epoch"), "{out}");
@@ -217,17 +247,19 @@ fn ctrl_c_while_the_data_loads_ends_the_run_at_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // The run holds its folder once its signal handlers are in place, before the data loads.
+    let started = Instant::now();
+    while !run.join(glimpse_files::LOCK_FILE).exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended at once");
+        assert!(started.elapsed() < Duration::from_secs(120), "no lock taken");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "the load ended before the signal"
     );
     let sent = Instant::now();
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send(child.id(), libc::SIGINT);
     assert_eq!(child.wait().unwrap().code(), Some(130));
     // (Loading those captions takes tens of seconds here; an exit at once takes milliseconds.)
     assert!(

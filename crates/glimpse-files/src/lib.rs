@@ -13,6 +13,7 @@
 //! - [`unique_names`] gives output files (attention figures) names that never collide;
 //! - [`terminal_safe`] escapes control characters (ESC, tabs, newlines, …) in text bound for a
 //!   terminal or a line-oriented output, and [`shown`] does so for paths;
+//! - [`number_text`] and [`rounded_text`] write a number a file supplied in a few characters;
 //! - [`write_atomically`] writes outputs so that a crash never leaves half of one;
 //! - [`output_over_input`] tells when an output would replace one of the command's inputs;
 //! - [`zip_directory_claims`] reads what a zip's end records claim of its directory, to refuse
@@ -35,6 +36,7 @@ mod error;
 mod identity;
 mod lock;
 mod names;
+mod numbers;
 mod read;
 mod terminal;
 #[cfg(any(test, feature = "testing"))]
@@ -50,6 +52,7 @@ pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
 pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
 pub use names::unique_names;
+pub use numbers::{number_text, rounded_text};
 pub use read::{open_regular, read_regular, read_regular_to_string};
 pub use terminal::{
     Shown, is_escaped, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message,

@@ -57,9 +57,11 @@ fn escape(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 /// (U+206A–U+206F), the interlinear annotation marks (U+FFF9–U+FFFB, which hide the text
 /// between them), the language tag (U+E0001), the Hangul fillers (U+115F, U+1160, U+3164,
 /// U+FFA0), the combining grapheme joiner (U+034F), Khmer's inherent vowels (U+17B4, U+17B5) and
-/// the musical format characters (U+1D173–U+1D17A). Left as they are: the joiners (U+200C,
-/// U+200D), which Persian, Indic scripts and emoji need, the variation selectors, which choose
-/// an emoji's look, and the tag characters of flag emoji (U+E0020–U+E007F).
+/// the musical and shorthand format characters (U+1D173–U+1D17A, U+1BCA0–U+1BCA3). Left as
+/// they are: the joiners (U+200C, U+200D), which Persian, Indic scripts and emoji need, the
+/// variation selectors (Mongolian's too), which choose a glyph's look, the tag characters of
+/// flag emoji (U+E0020–U+E007F), and the characters that show a mark or a blank (Arabic's
+/// number signs, the Braille blank).
 fn hidden(c: char) -> bool {
     matches!(
         c,
@@ -85,6 +87,7 @@ fn hidden(c: char) -> bool {
             | '\u{17B4}'
             | '\u{17B5}'
             | '\u{1D173}'..='\u{1D17A}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
     )
 }
 
@@ -197,6 +200,7 @@ mod tests {
         );
         // And the combining grapheme joiner and a musical format character (hostile round 11).
         assert_eq!(terminal_safe("c\u{34f}m\u{1d173}"), "c\\u{34f}m\\u{1d173}");
+        assert_eq!(terminal_safe("s\u{1bca0}h"), "s\\u{1bca0}h");
         // What real text needs stays: Persian's joiner, an emoji's joiner and variation
         // selector, a flag's tags.
         for text in [

@@ -102,10 +102,10 @@ pub fn run(args: TrainArgs) -> Result<Exit> {
     match train::run(&request)? {
         TrainOutcome::Finished(state) => {
             println!(
-                "done: best validation BLEU-4 {:.4} at epoch {}, {:.0} s of training; export with `glimpse export {}`",
+                "done: best validation BLEU-4 {:.4} at epoch {}, {} s of training; export with `glimpse export {}`",
                 state.best_bleu4.unwrap_or(0.0),
                 state.best_epoch.unwrap_or(0),
-                state.train_seconds,
+                glimpse_files::rounded_text(state.train_seconds, 0),
                 glimpse_files::shown(&request.run)
             );
             Ok(Exit::Done)

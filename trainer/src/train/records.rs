@@ -11,7 +11,7 @@ use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
 use super::{BLEU_CHART, LOSS_CHART, METRICS, STEPS};
-use glimpse_files::{caps, open_append, read_regular_to_string, shown};
+use glimpse_files::{caps, number_text, open_append, read_regular_to_string, rounded_text, shown};
 
 use crate::files::{write_atomically, write_replacing};
 
@@ -89,19 +89,19 @@ fn metrics_csv(history: &[EpochRecord]) -> String {
     );
     for r in history {
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.2},{:.2}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.epoch,
             r.step,
-            r.train_loss,
-            r.val_loss,
+            number_text(r.train_loss),
+            number_text(r.val_loss),
             r.bleu[0],
             r.bleu[1],
             r.bleu[2],
             r.bleu[3],
-            r.decoder_lr,
-            r.encoder_lr,
-            r.samples_per_s,
-            r.seconds
+            number_text(r.decoder_lr),
+            number_text(r.encoder_lr),
+            rounded_text(r.samples_per_s, 2),
+            rounded_text(r.seconds, 2)
         ));
     }
     csv
@@ -216,6 +216,28 @@ fn moving_average(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An edited checkpoint's `1.7976e308` seconds and losses were written as 309 digits.
+    #[test]
+    fn huge_measures_are_written_short_and_exact() {
+        let record = EpochRecord {
+            epoch: 1,
+            step: 9,
+            train_loss: 1.7e308,
+            val_loss: 2.5,
+            bleu: [0.5, 0.25, 0.125, 0.0625],
+            decoder_lr: 4e-4,
+            encoder_lr: 1e-20,
+            samples_per_s: 12.5,
+            seconds: 1.7976e308,
+        };
+        let csv = metrics_csv(&[record]);
+        let row = csv.lines().nth(1).unwrap();
+        assert_eq!(
+            row,
+            "1,9,1.7e308,2.5,0.5,0.25,0.125,0.0625,0.0004,1e-20,12.50,1.80e308"
+        );
+    }
 
     /// A million logged steps draw a chart of at most 2,000 points, ending at the last step.
     #[test]
