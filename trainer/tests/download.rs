@@ -39,6 +39,8 @@ enum Behaviour {
     Raw(&'static str),
     /// This answer, then [`SILENCE`] without a byte before the connection closes.
     RawThenSilence(&'static str),
+    /// A status line, then a header a byte every [`DRIP`] for [`SILENCE`]: a head that never ends.
+    DripHead,
 }
 
 /// How often a dripping server sends a byte.
@@ -48,7 +50,7 @@ const DRIP: Duration = Duration::from_millis(20);
 const FLOOD: usize = 16 << 20;
 /// How long a silent server waits before closing: far past any test's stall window.
 const SILENCE: Duration = Duration::from_secs(10);
-/// The stall rule of the tests: the default's bytes in a second, not a minute.
+
 /// [`glimpse_data::download::fetch_all`] while no child process starts: the folder's lock is
 /// shared with a child forked while it is open until that child execs, and the next fetch into
 /// the folder found it busy. The children of these tests start through `output`.
@@ -63,6 +65,7 @@ fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> anyhow:
     glimpse_data::download::fetch_all_with(files, dir, stall)
 }
 
+/// The stall rule of the tests: the default's bytes in a second, not a minute.
 const TEST_STALL: StallRule = StallRule {
     min_bytes: 64 << 10,
     window: Duration::from_secs(1),
@@ -146,6 +149,7 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
             std::thread::sleep(SILENCE);
             return;
         }
+        Behaviour::DripHead => return drip_head(stream),
     };
     // As RFC 9110 says: a range is honoured only while If-Range names the current version.
     let current = if_range.is_none_or(|tag| tag == etag(&body));
@@ -202,6 +206,15 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         return;
     }
     let _ = stream.write_all(rest);
+}
+
+/// A status line, then `X-Slow: aaa…` a byte every [`DRIP`] until [`SILENCE`] has passed.
+fn drip_head(mut stream: TcpStream) {
+    let started = Instant::now();
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ");
+    while started.elapsed() < SILENCE && stream.write_all(b"a").is_ok() {
+        std::thread::sleep(DRIP);
+    }
 }
 
 /// [`FLOOD`] zeros with no length, to the connection's close or chunked.
@@ -896,6 +909,29 @@ fn a_dripping_server_is_stopped_by_the_stall_rule_and_resumed() {
     let kept = requests[1].1.as_deref().expect("a range request");
     assert!(kept.starts_with("bytes=") && kept != "bytes=0-", "{requests:?}");
     eprintln!("a drip stopped after one window and resumed with {kept}, {took:?} in all");
+}
+
+/// A server sending its headers a byte every few seconds kept `glimpse data` for ever (ureq
+/// bounds each read, not the head): a head not whole within a window is a stall, retried.
+#[test]
+fn a_server_that_never_ends_its_headers_is_given_up_on() {
+    let (file, state) = serving(Behaviour::DripHead);
+    let dir = tempfile::tempdir().unwrap();
+    let (err, took) = failure(&file, dir.path());
+    assert!(
+        err.contains(&format!(
+            "Flickr8k_text.zip: {} sent no whole answer (status line and headers) in 1 s; gave up after 3 retries",
+            file.url
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        state.lock().unwrap().requests.len(),
+        4,
+        "asked once and retried 3 times"
+    );
+    nothing_left(dir.path());
+    eprintln!("a head that never ends given up on after {took:?}");
 }
 
 /// A server that falls silent (no byte for a whole window) stalls too; without a version it

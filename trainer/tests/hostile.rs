@@ -777,6 +777,45 @@ fn images_sharing_a_stem_get_their_own_figures() {
     }
 }
 
+/// Hostile round 12: a photo's name of 249 bytes (legal) gave a figure name of 263, whose write
+/// failed and ended the run, leaving every later photo uncaptioned.
+#[test]
+fn a_photo_with_a_long_name_gets_a_figure_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let figures = dir.path().join("figures");
+    let photo = fixtures().join("notebook/image.png");
+    let (long, after) = (
+        dir.path().join(format!("{}.png", "L".repeat(245))),
+        dir.path().join("after.png"),
+    );
+    for path in [&long, &after] {
+        fs::copy(&photo, path).unwrap();
+    }
+    let out = ok(&[
+        "caption",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--attention-png",
+        figures.to_str().unwrap(),
+        long.to_str().unwrap(),
+        after.to_str().unwrap(),
+    ]);
+    assert_eq!(out.lines().count(), 2, "both captioned: {out}");
+    let mut names: Vec<String> = fs::read_dir(&figures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[1], "after.attention.png");
+    let cut = &names[0];
+    assert!(
+        cut.len() <= 255 && cut.starts_with(&"L".repeat(200)) && cut.ends_with(".attention.png"),
+        "{cut}"
+    );
+}
+
 #[test]
 fn source_date_epoch_dates_the_model_card() {
     let dir = tempfile::tempdir().unwrap();
@@ -1038,10 +1077,21 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
     );
 
     // Values: a negative second moment (its square root NaN) and a step count past i32 turned
-    // the loss NaN, blamed on the learning rate.
+    // the loss NaN, blamed on the learning rate; a count of i32::MAX (Adam adds one first) and
+    // a first moment of 3e38 over a second of 0 saved NaN weights with exit status 0 (hostile
+    // round 12).
     for (edit, expected) in [
         (StateEdit::NegativeSecondMoment, "holds -1 at 0: a damaged state"),
-        (StateEdit::HugeStepCount, "not a count Adam can use"),
+        (StateEdit::StepCount(1 << 31), "not a count Adam can use"),
+        (StateEdit::StepCount(i32::MAX as u64), "not a count Adam can use"),
+        (
+            StateEdit::StepCount(2),
+            "is UInt(2), past the 1 steps the run has taken",
+        ),
+        (
+            StateEdit::HugeFirstMoment,
+            "holds 3e38 at 0, more than an average of gradients can be beside",
+        ),
     ] {
         fs::write(&ours, &original).unwrap();
         let mut checkpoint = read(&ours).unwrap();
@@ -1078,7 +1128,8 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
 #[derive(Clone, Copy)]
 enum StateEdit {
     NegativeSecondMoment,
-    HugeStepCount,
+    HugeFirstMoment,
+    StepCount(u64),
 }
 
 /// Burn's optimizer state `bytes` (a burnpack) with one value made hostile.
@@ -1090,8 +1141,13 @@ fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
     let tensors = reader.into_tensors().unwrap().into_iter().map(|tensor| {
         let (name, dtype, shape, id, data) = tensor.into_parts().unwrap();
         let mut data = data.to_vec();
-        if matches!(edit, StateEdit::NegativeSecondMoment) && name.ends_with("moment_2") && !done {
-            data[..4].copy_from_slice(&(-1.0f32).to_le_bytes());
+        let value = match edit {
+            StateEdit::NegativeSecondMoment if name.ends_with("moment_2") => Some(-1.0f32),
+            StateEdit::HugeFirstMoment if name.ends_with("moment_1") => Some(3e38),
+            _ => None,
+        };
+        if let (Some(value), false) = (value, done) {
+            data[..4].copy_from_slice(&value.to_le_bytes());
             done = true;
         }
         Tensor::new(name, dtype, shape, id, Bytes::from_bytes_vec(data))
@@ -1099,7 +1155,7 @@ fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
     let mut writer = Writer::new(tensors.collect());
     for (key, value) in &scalars {
         let value = match edit {
-            StateEdit::HugeStepCount if key.ends_with(".time") => Scalar::UInt(1 << 31),
+            StateEdit::StepCount(count) if key.ends_with(".time") => Scalar::UInt(count),
             _ => *value,
         };
         writer = writer.with_scalar(key, value);

@@ -579,7 +579,7 @@ fn request(
                 .set("Range", &format!("bytes={offset}-"))
                 .set("If-Range", version.trim());
         }
-        let answer = request.call();
+        let answer = answer_within(request, stall.window, &current)?;
         match &answer {
             // One without a place to go is an answer that is not the file, said below.
             Ok(response)
@@ -594,6 +594,28 @@ fn request(
         "{label}: {} redirected more than {MAX_REDIRECTS} times",
         terminal_safe(url)
     )))
+}
+
+/// `request`'s answer, or a retryable error when its status line and headers have not all come
+/// within `window`. ureq bounds each read of them, not all of them (a byte every few seconds
+/// kept `glimpse data` for ever), and its whole-request timeout would bound the body's download
+/// too: the request runs on a thread of its own, left behind if it does not answer in time.
+fn answer_within(
+    request: ureq::Request,
+    window: Duration,
+    url: &str,
+) -> std::result::Result<std::result::Result<ureq::Response, ureq::Error>, DownloadError> {
+    let (sender, answered) = std::sync::mpsc::channel();
+    // (A request answered too late finds no one waiting; its answer is dropped.)
+    std::thread::spawn(move || {
+        let _ = sender.send(request.call());
+    });
+    answered.recv_timeout(window).map_err(|_| {
+        DownloadError::Retryable(format!(
+            "{url} sent no whole answer (status line and headers) in {} s",
+            window.as_secs_f64()
+        ))
+    })
 }
 
 /// Where a redirect from `from` leads: its `Location`, resolved against `from`, if it is an

@@ -109,11 +109,17 @@ pub fn similarity_to(
     Ok((per_image, summary))
 }
 
-/// `vectors`, if every value is finite: a NaN would otherwise pass through `max` and the
-/// histogram as a plausible-looking similarity.
+/// `vectors`, if every value is finite and none is all zeros: a NaN would otherwise pass
+/// through `max` and the histogram as a plausible-looking similarity, and a vector of zeros
+/// (a projection of zeros, or of no dimensions) scored every caption 0.0.
 pub(crate) fn finite(encoder: &str, vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
     if vectors.iter().flatten().any(|x| !x.is_finite()) {
         bail!("encoder {encoder}: an embedding holds NaN or infinity (damaged weights or config)");
+    }
+    if vectors.iter().any(|v| v.iter().all(|&x| x == 0.0)) {
+        bail!(
+            "encoder {encoder}: an embedding is all zeros, so it has no direction to compare (damaged weights or config)"
+        );
     }
     Ok(vectors)
 }
@@ -180,5 +186,12 @@ mod tests {
             finite("minilm", vec![vec![0.5f32, -1.0]]).unwrap(),
             vec![vec![0.5, -1.0]]
         );
+        // Hostile round 12: zeros (or no dimensions) scored every caption 0.0.
+        for zeros in [vec![0.0, -0.0], vec![]] {
+            let err = finite("clip", vec![vec![0.5, 0.5], zeros])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("clip: an embedding is all zeros"), "{err}");
+        }
     }
 }

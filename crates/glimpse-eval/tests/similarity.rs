@@ -171,7 +171,7 @@ fn minilm_with_tokenizer(edit: impl Fn(&mut serde_json::Value)) -> tempfile::Tem
 #[test]
 fn tokenizer_files_that_would_crash_hang_or_misindex_are_refused_by_name() {
     use serde_json::json;
-    let cases: [(Edit, &str); 4] = [
+    let cases: [(Edit, &str); 7] = [
         (
             |t| t["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": "AAAAAA=="}),
             "tokenizer.json: normalizer type `Precompiled` is not one Glimpse runs",
@@ -191,6 +191,34 @@ fn tokenizer_files_that_would_crash_hang_or_misindex_are_refused_by_name() {
         (
             |t| t["post_processor"]["single"][1]["Sequence"]["type_id"] = json!(7),
             "type_vocab_size 2 is below the 8 token types of",
+        ),
+        // Hostile round 12: a Replace by `^` before BERT's normalizer panicked in tokenizers;
+        // special tokens filling every position, or a Split keeping nothing, scored every
+        // caption 1.0.
+        (
+            |t| {
+                let replace = json!({"type": "Replace", "pattern": {"Regex": "^"}, "content": "x"});
+                let bert = t["normalizer"].clone();
+                t["normalizer"] = json!({"type": "Sequence", "normalizers": [replace, bert]});
+            },
+            "tokenizer.json: the normalizer Replace pattern matches the empty string",
+        ),
+        (
+            |t| {
+                let cls = json!({"SpecialToken": {"id": "[CLS]", "type_id": 0}});
+                let mut single = vec![cls; 256];
+                single.push(json!({"Sequence": {"id": "A", "type_id": 0}}));
+                t["post_processor"]["single"] = json!(single);
+            },
+            "tokenizer.json: the post-processor adds 256 special tokens, leaving no room for text in the 256 positions",
+        ),
+        (
+            |t| {
+                let split = json!({"type": "Split", "pattern": {"Regex": "[^\\s\\S]"},
+                    "behavior": "Removed", "invert": true});
+                t["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [split]});
+            },
+            "tokenizer.json: it gives \"a dog\" and \"two cats\" the same tokens",
         ),
     ];
     for (edit, expected) in cases {

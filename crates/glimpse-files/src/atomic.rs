@@ -4,6 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::names::fitting_name;
 use crate::terminal::shown;
 
 /// A file that could not be written.
@@ -137,22 +138,10 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
 /// the whole name instead: outputs of 243 to 255 bytes could not be written at all.
 pub fn temporary_name(path: &Path) -> PathBuf {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temporary = format!(".{name}{TEMPORARY_SUFFIX}");
-    if temporary.len() <= MAX_NAME_BYTES {
-        return path.with_file_name(temporary);
-    }
-    let mut hasher = std::hash::DefaultHasher::new();
-    std::hash::Hash::hash(&name, &mut hasher);
-    let hash = format!("-{:016x}", std::hash::Hasher::finish(&hasher));
-    let room = MAX_NAME_BYTES - 1 - hash.len() - TEMPORARY_SUFFIX.len();
-    let cut = (0..=room).rev().find(|&i| name.is_char_boundary(i)).unwrap_or(0);
-    path.with_file_name(format!(".{}{hash}{TEMPORARY_SUFFIX}", &name[..cut]))
+    path.with_file_name(fitting_name(&format!(".{name}"), TEMPORARY_SUFFIX))
 }
 
 const TEMPORARY_SUFFIX: &str = ".glimpse-tmp";
-
-/// The longest file name ext4, XFS, Btrfs, APFS and NTFS take, in bytes (NTFS: UTF-16 units).
-const MAX_NAME_BYTES: usize = 255;
 
 /// Creates `path` afresh for writing: whatever is at that name is removed first (a symbolic
 /// link itself, never its target), then the file is created only if nothing is there

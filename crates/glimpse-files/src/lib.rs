@@ -10,7 +10,8 @@
 //!   that depends on the kind of file ([`caps`]);
 //! - [`confined`] joins a path named inside a data file to its folder, refusing absolute paths
 //!   and `..`;
-//! - [`unique_names`] gives output files (attention figures) names that never collide;
+//! - [`unique_names`] gives output files (attention figures) names that never collide, and
+//!   [`fitting_name`] names that a file system takes however long the input's;
 //! - [`terminal_safe`] escapes control characters (ESC, tabs, newlines, …) in text bound for a
 //!   terminal or a line-oriented output, and [`shown`] does so for paths;
 //! - [`number_text`] and [`rounded_text`] write a number a file supplied in a few characters;
@@ -51,7 +52,7 @@ pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
 pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
-pub use names::unique_names;
+pub use names::{MAX_NAME_BYTES, fitting_name, unique_names};
 pub use numbers::{number_text, rounded_text};
 pub use read::{open_regular, read_regular, read_regular_to_string};
 pub use terminal::{

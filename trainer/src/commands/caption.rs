@@ -17,7 +17,9 @@ use glimpse::backend::Backend;
 use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::colormap::Colormap;
 use glimpse_eval::figure::{FigureStyle, attention_figure};
-use glimpse_files::{FileId, file_id, path_text, shown, terminal_safe, unique_names, write_replacing};
+use glimpse_files::{
+    FileId, file_id, fitting_name, path_text, shown, terminal_safe, unique_names, write_replacing,
+};
 
 use super::{DecodingArgs, Exit, choice};
 
@@ -248,9 +250,12 @@ fn progress_bar(images: usize) -> ProgressBar {
     }
 }
 
+/// What an attention figure's file name ends with.
+const FIGURE_SUFFIX: &str = ".attention.png";
+
 /// Each image with the file name of its attention figure, `STEM.attention.png`: images that
 /// share a stem (`a/cat.jpg`, `b/cat.png`) get `cat.attention.png`, `cat-2.attention.png`, … in
-/// the order given, so no figure overwrites another. The stem keeps its own bytes: shown as text,
+/// the order given, so no figure overwrites another; a stem too long is cut ([`fitting_name`]). The stem keeps its own bytes: shown as text,
 /// a name that is not UTF-8 (`a<FF>`) would become `a\xFF`, a backslash in a file name that
 /// Windows shares take for a folder, and the name of another photo (`a\xFF.jpg`).
 fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, OsString)> {
@@ -272,7 +277,13 @@ fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, OsString)> {
             let number = &unique[path_text(Path::new(stem)).len()..];
             let mut name = stem.to_os_string();
             name.push(number);
-            name.push(".attention.png");
+            if name.len() + FIGURE_SUFFIX.len() > glimpse_files::MAX_NAME_BYTES {
+                // Too long for a file name with the suffix (a photo's name of 243 bytes or
+                // more): the figure's write failed and ended the run.
+                let cut = fitting_name(&name.to_string_lossy(), FIGURE_SUFFIX);
+                return (image.clone(), cut.into());
+            }
+            name.push(FIGURE_SUFFIX);
             (image.clone(), name)
         })
         .collect()

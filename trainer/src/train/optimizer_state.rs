@@ -2,8 +2,9 @@
 //! moments are stored per parameter id, and the ids come from the run's seed, so another run's
 //! state for tensors of other sizes loaded without complaint and the first step panicked adding
 //! tensors of different shapes (and a state tensor without an id panics inside burn's loader).
-//! Values are checked too: a NaN or negative second moment, or a step count past `i32` (Adam
-//! raises β to it as an `i32`), turned the loss NaN, which training blamed on the learning rate.
+//! Values are checked too: a NaN or negative second moment, a step count past `i32` (Adam
+//! raises β to it as an `i32` after adding one) or past the run's steps, or a first moment too
+//! large for its second turned the weights NaN, which training blamed on the learning rate.
 
 use std::collections::HashMap;
 
@@ -14,6 +15,19 @@ use burn_pack::{Reader, Scalar};
 
 /// The suffix of burn's per-parameter rank entries (`{id}.__rank`).
 const RANK_SUFFIX: &str = ".__rank";
+/// The suffix of Adam's per-parameter step counts.
+const TIME_SUFFIX: &str = ".time";
+
+/// Adam's moments are averages of the gradients and of their squares, weighted
+/// `(1 - β1) β1^k` and `(1 - β2) β2^k` over the steps `k` back, from zero. By Cauchy–Schwarz a
+/// first moment's square is at most this times its second moment (52.9 for burn's β1 = 0.9 and
+/// β2 = 0.999), here with 1% for rounding: a first moment of 3e38 over a second of 0 passed the
+/// other checks, and the first step's update overflowed every weight.
+const MOMENT_RATIO: f64 = {
+    let (beta_1, beta_2) = (0.9, 0.999);
+    let one_minus = 1.0 - beta_1;
+    one_minus * one_minus / ((1.0 - beta_2) * (1.0 - beta_1 * beta_1 / beta_2)) * 1.01
+};
 
 /// Every float parameter's shape, by parameter id.
 #[derive(Default)]
@@ -27,9 +41,10 @@ impl ModuleVisitor for ParamShapes {
 }
 
 /// Fails, naming the entry, unless every tensor of the burnpack `bytes` is an F32 state of one of
-/// `model`'s parameters with that parameter's shape, and every rank entry is its rank. `what`
-/// names the state in errors (`last.safetensors: optimizer state`).
-pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
+/// `model`'s parameters with that parameter's shape, every rank entry is its rank, and no step
+/// count is past `steps`, the run's. `what` names the state in errors (`last.safetensors:
+/// optimizer state`).
+pub fn check(bytes: &[u8], model: &impl Module, steps: u64, what: &str) -> Result<()> {
     let mut shapes = ParamShapes::default();
     model.visit(&mut shapes);
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
@@ -40,8 +55,11 @@ pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
             Scalar::Int(n) => u64::try_from(n).ok(),
             _ => None,
         };
-        if count.is_none_or(|n| n > i32::MAX as u64) {
+        if count.is_none_or(|n| n >= i32::MAX as u64) {
             bail!("{what}: `{name}` is {value:?}, not a count Adam can use");
+        }
+        if name.ends_with(TIME_SUFFIX) && count.is_some_and(|n| n > steps) {
+            bail!("{what}: `{name}` is {value:?}, past the {steps} steps the run has taken");
         }
         let Some(id) = name.strip_suffix(RANK_SUFFIX) else {
             continue;
@@ -57,6 +75,7 @@ pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
     let tensors = reader
         .into_tensors()
         .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
+    let (mut firsts, mut seconds) = (HashMap::new(), HashMap::new());
     for tensor in tensors {
         let name = &tensor.name;
         let id = name.split('.').next().unwrap_or_default();
@@ -71,26 +90,58 @@ pub fn check(bytes: &[u8], model: &impl Module, what: &str) -> Result<()> {
                 tensor.shape.as_slice()
             );
         }
-        check_values(&tensor, what)?;
+        let values = check_values(&tensor, what)?;
+        if let Some(moment) = name.strip_suffix("moment_1") {
+            firsts.insert(moment.to_string(), (name.clone(), values));
+        } else if let Some(moment) = name.strip_suffix("moment_2") {
+            seconds.insert(moment.to_string(), (name.clone(), values));
+        }
     }
-    Ok(())
+    check_moments(&firsts, &seconds, what)
 }
 
-/// Every value finite, and a second moment (a mean of squares) never negative.
-fn check_values(tensor: &burn_pack::Tensor, what: &str) -> Result<()> {
+/// Every value finite, and a second moment (a mean of squares) never negative; the values.
+fn check_values(tensor: &burn_pack::Tensor, what: &str) -> Result<Vec<f32>> {
     let name = &tensor.name;
     let bytes = tensor.to_bytes().map_err(|e| anyhow!("{what}: `{name}`: {e}"))?;
     let squares = name.ends_with("moment_2");
-    for (index, value) in bytes
+    let values: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .enumerate()
-    {
+        .collect();
+    for (index, &value) in values.iter().enumerate() {
         if !value.is_finite() || (squares && value < 0.0) {
             bail!("{what}: `{name}` holds {value} at {index}: a damaged state");
         }
     }
-    Ok(())
+    Ok(values)
+}
+
+/// Named moments by the name they share (`{id}.momentum.`).
+type Moments = HashMap<String, (String, Vec<f32>)>;
+
+/// Each first moment beside its second, and within [`MOMENT_RATIO`] of it value by value.
+fn check_moments(firsts: &Moments, seconds: &Moments, what: &str) -> Result<()> {
+    for (moment, (first_name, first)) in firsts {
+        let Some((second_name, second)) = seconds.get(moment) else {
+            bail!("{what}: `{first_name}` has no second moment beside it");
+        };
+        let too_large = first
+            .iter()
+            .zip(second)
+            .position(|(&m1, &m2)| f64::from(m1).powi(2) > MOMENT_RATIO * f64::from(m2) + f64::MIN_POSITIVE);
+        if let Some(index) = too_large {
+            bail!(
+                "{what}: `{first_name}` holds {:e} at {index}, more than an average of gradients can be beside `{second_name}`'s {:e}: a damaged state",
+                first[index],
+                second[index]
+            );
+        }
+    }
+    match seconds.iter().find(|(moment, _)| !firsts.contains_key(*moment)) {
+        Some((_, (name, _))) => bail!("{what}: `{name}` has no first moment beside it"),
+        None => Ok(()),
+    }
 }
 
 /// The shape of the parameter whose id `id` (decimal) is, or an error naming `entry`.

@@ -452,13 +452,15 @@ impl<'r> Setup<'r> {
         let Some(resumed) = resumed else {
             return Ok((optimizers, new_state(&self.data, dataset)));
         };
+        let steps = resumed.state.step;
         optimizer_state::check(
             &resumed.decoder_optimizer,
             model,
+            steps,
             &format!("{LAST}: optimizer state"),
         )?;
         if let Some(bytes) = &resumed.encoder_optimizer {
-            optimizer_state::check(bytes, model, &format!("{LAST}: encoder optimizer state"))?;
+            optimizer_state::check(bytes, model, steps, &format!("{LAST}: encoder optimizer state"))?;
         }
         optimizers.decoder = optimizers
             .decoder

@@ -311,6 +311,13 @@ impl Trainer<'_> {
     fn save(&mut self, model: &mut CaptionModel, best: bool) -> Result<()> {
         self.records.flush()?;
         let weights = pollster::block_on(model.weights())?;
+        // A checkpoint of NaN weights would replace the last good one (and `best`) for good.
+        weights.check_finite().map_err(|e| {
+            anyhow!(
+                "step {}: the weights are no longer numbers ({e}), so no checkpoint was saved; lower the learning rates or the gradient clip (after a resume, its optimizer state may be damaged)",
+                self.state.step
+            )
+        })?;
         let checkpoint = Checkpoint {
             model_config: self.model_config.clone(),
             vocab: self.vocab.clone(),

@@ -8,7 +8,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use glimpse_files::{caps, read_regular, read_regular_to_string};
 use serde::de::DeserializeOwned;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{PaddingParams, PaddingStrategy, PostProcessor, Tokenizer, TruncationParams};
 
 use super::tokenizer_file;
 
@@ -67,6 +67,7 @@ impl HfFolder<'_> {
             strategy: PaddingStrategy::BatchLongest,
             ..PaddingParams::default()
         }));
+        tells_texts_apart(&tokenizer, max_length).map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok((tokenizer, path))
     }
 
@@ -102,4 +103,26 @@ impl HfFolder<'_> {
             |n| n.to_string_lossy().into_owned(),
         )
     }
+}
+
+/// Refuses a tokenizer that gives different texts the same tokens, which scored every caption
+/// 1.0 (hostile round 12): a post-processor whose special tokens fill all `max_length`
+/// positions (one more, and tokenizers' room for the text wrapped around and candle failed,
+/// naming no file), or parts that remove every character.
+fn tells_texts_apart(tokenizer: &Tokenizer, max_length: usize) -> Result<()> {
+    let special = tokenizer
+        .get_post_processor()
+        .map_or(0, |processor| processor.added_tokens(false));
+    if special >= max_length {
+        return Err(anyhow!(
+            "the post-processor adds {special} special tokens, leaving no room for text in the {max_length} positions"
+        ));
+    }
+    let [dog, cats] = ["a dog", "two cats"].map(|text| tokenizer.encode(text, true));
+    if dog.map_err(|e| anyhow!("{e}"))?.get_ids() == cats.map_err(|e| anyhow!("{e}"))?.get_ids() {
+        return Err(anyhow!(
+            "it gives \"a dog\" and \"two cats\" the same tokens, so every text would score alike"
+        ));
+    }
+    Ok(())
 }

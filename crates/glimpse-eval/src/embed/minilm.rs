@@ -76,7 +76,7 @@ impl TextEmbedder {
 /// positive, finite LayerNorm epsilon (0 or a negative one makes every embedding NaN).
 fn check_config(config: &Config, path: &Path) -> Result<()> {
     let (hidden, heads) = (config.hidden_size, config.num_attention_heads);
-    if heads == 0 || hidden % heads != 0 {
+    if hidden == 0 || heads == 0 || hidden % heads != 0 {
         bail!(
             "{}: hidden_size {hidden} is not a multiple of num_attention_heads {heads}",
             path.display()

@@ -177,7 +177,7 @@ fn check_towers(text: &HfTextConfig, vision: &HfVisionConfig, path: &Path) -> Re
         ("text_config", text.hidden_size, text.num_attention_heads),
         ("vision_config", vision.hidden_size, vision.num_attention_heads),
     ] {
-        if heads == 0 || !hidden.is_multiple_of(heads) {
+        if hidden == 0 || heads == 0 || !hidden.is_multiple_of(heads) {
             bail!(
                 "{}: {field}.hidden_size {hidden} is not a multiple of num_attention_heads {heads}",
                 path.display()
