@@ -56,6 +56,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    commands::unset_empty_flag_variables();
     restore_sigpipe();
     glimpse::memory::keep_freed_memory();
     let outcome = match Cli::parse().command {

@@ -375,6 +375,25 @@ fn bad_bundles_and_backends_are_refused_clearly() {
     );
 }
 
+/// `GLIMPSE_CLIP=` (how some shells clear a variable) failed with "a value is required for
+/// '--clip'", a flag never given: an empty one counts as unset.
+#[test]
+fn empty_encoder_variables_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.safetensors");
+    let output = std::process::Command::new(common::GLIMPSE)
+        .args(["eval", "--model", missing.to_str().unwrap(), "--data"])
+        .arg(dir.path())
+        .env("GLIMPSE_CLIP", "")
+        .env("GLIMPSE_TEXT_ENCODER", "")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no dataset found"), "{stderr}");
+    assert!(!stderr.contains("a value is required"), "{stderr}");
+}
+
 /// A folder holding the imported notebook bundle, the bundle, the fixture's image and PyTorch's
 /// explore references (`explore.json`).
 fn explore_setup() -> (tempfile::TempDir, PathBuf, PathBuf, Value) {

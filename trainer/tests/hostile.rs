@@ -734,6 +734,16 @@ fn a_model_cards_text_cannot_send_escape_sequences() {
     }
 }
 
+/// The names in `dir`, sorted.
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn images_sharing_a_stem_get_their_own_figures() {
     let dir = tempfile::tempdir().unwrap();
@@ -758,11 +768,7 @@ fn images_sharing_a_stem_get_their_own_figures() {
         &args.iter().map(String::as_str).collect::<Vec<_>>(),
     ]
     .concat());
-    let mut names: Vec<String> = fs::read_dir(&figures)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sorted_names(&figures);
     assert_eq!(
         names,
         [
@@ -802,11 +808,7 @@ fn a_photo_with_a_long_name_gets_a_figure_and_the_run_goes_on() {
         after.to_str().unwrap(),
     ]);
     assert_eq!(out.lines().count(), 2, "both captioned: {out}");
-    let mut names: Vec<String> = fs::read_dir(&figures)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sorted_names(&figures);
     assert_eq!(names.len(), 2, "{names:?}");
     assert_eq!(names[1], "after.attention.png");
     let cut = &names[0];

@@ -28,10 +28,10 @@ pub struct CompareArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// A sentence-transformers folder for the embedding similarity.
-    #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
+    #[arg(long, env = super::TEXT_ENCODER_VARIABLE)]
     text_encoder: Option<PathBuf>,
     /// A Hugging Face CLIP folder for CLIPScore, RefCLIPScore and CLIP text similarity.
-    #[arg(long, env = "GLIMPSE_CLIP")]
+    #[arg(long, env = super::CLIP_VARIABLE)]
     clip: Option<PathBuf>,
 }
 

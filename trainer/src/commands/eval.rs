@@ -41,12 +41,12 @@ pub struct EvalArgs {
     batch: usize,
     /// A sentence-transformers folder (all-MiniLM-L6-v2: config.json, tokenizer.json,
     /// model.safetensors) for the original report's embedding similarity.
-    #[arg(long, env = "GLIMPSE_TEXT_ENCODER")]
+    #[arg(long, env = super::TEXT_ENCODER_VARIABLE)]
     text_encoder: Option<PathBuf>,
     /// A Hugging Face CLIP folder (e.g. openai/clip-vit-base-patch32: config.json,
     /// model.safetensors, tokenizer.json, preprocessor_config.json) for CLIPScore, RefCLIPScore
     /// and the original report's similarity in CLIP's text space.
-    #[arg(long, env = "GLIMPSE_CLIP")]
+    #[arg(long, env = super::CLIP_VARIABLE)]
     clip: Option<PathBuf>,
 }
 

@@ -153,6 +153,23 @@ impl StorageArgs {
 /// Most images decoded together (`--batch`): the encoder's activations grow with the batch.
 pub const MAX_BATCH: u64 = 64;
 
+/// The variable that stands for `--text-encoder` (eval, compare).
+pub const TEXT_ENCODER_VARIABLE: &str = "GLIMPSE_TEXT_ENCODER";
+/// The variable that stands for `--clip` (eval, compare).
+pub const CLIP_VARIABLE: &str = "GLIMPSE_CLIP";
+
+/// Unsets those variables where they are set but empty, as some shells clear one
+/// (`GLIMPSE_CLIP=`): such a command failed with "a value is required for '--clip'", a flag
+/// never given. Called first in `main`, before any thread starts.
+pub fn unset_empty_flag_variables() {
+    for name in [TEXT_ENCODER_VARIABLE, CLIP_VARIABLE] {
+        if std::env::var_os(name).is_some_and(|value| value.is_empty()) {
+            // SAFETY: no other thread runs yet, so none reads the environment meanwhile.
+            unsafe { std::env::remove_var(name) };
+        }
+    }
+}
+
 /// `--batch`: 1 to [`MAX_BATCH`].
 pub fn batch_size() -> clap::builder::RangedU64ValueParser<usize> {
     clap::builder::RangedU64ValueParser::new().range(1..=MAX_BATCH)
