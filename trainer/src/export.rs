@@ -73,11 +73,13 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
         );
     }
     let checkpoint = Checkpoint::read(&path)?;
-    // Every tensor present and shaped as its model's: a checkpoint edited elsewhere was written
-    // as a bundle that no command could then load.
+    // Every tensor a number, present and shaped as its model's: a checkpoint edited elsewhere
+    // was written as a bundle that no command could then load.
+    let cannot = || format!("{}: cannot be exported", shown(&path));
+    checkpoint.weights.check_finite().with_context(cannot)?;
     let device = Backend::first_built().device()?;
     CaptionModel::from_weights(&checkpoint.model_config, &checkpoint.weights, &device)
-        .with_context(|| format!("{}: cannot be exported", shown(&path)))?;
+        .with_context(cannot)?;
     let mut bundle = to_bundle(checkpoint, &path, request.name.clone(), today()?);
     if let Some(description) = &request.description {
         bundle.card.description = description.clone();

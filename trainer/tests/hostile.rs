@@ -1125,6 +1125,22 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
         ),
     );
     assert!(!bundle.exists());
+
+    // A weight of NaN was refused naming the tensor but not the checkpoint (hostile round 12).
+    fs::write(&ours, &original).unwrap();
+    let mut checkpoint = read(&ours).unwrap();
+    let bias = "decoder.attention.A.bias";
+    let mut tensor = checkpoint.weights.remove(bias).unwrap();
+    tensor.data[0] = f32::NAN;
+    checkpoint.weights.insert(bias, tensor);
+    fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
+    fails_with(
+        &export,
+        &format!(
+            "last.safetensors: cannot be exported: tensor `{bias}` holds a non-finite value (NaN) at flat index 0"
+        ),
+    );
+    assert!(!bundle.exists());
 }
 
 #[derive(Clone, Copy)]
