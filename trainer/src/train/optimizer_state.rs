@@ -28,6 +28,10 @@ const MOMENT_RATIO: f64 = {
     let one_minus = 1.0 - beta_1;
     one_minus * one_minus / ((1.0 - beta_2) * (1.0 - beta_1 * beta_1 / beta_2)) * 1.01
 };
+/// What a first moment's square may pass that bound by: f32 rounds a gradient's square below
+/// 1e-42 to 0, so gradients under about 1e-21 leave a first moment over a second of 0. A first
+/// moment under 1e-15 moves a weight by at most 1e-7 of the learning rate (ε is 1e-8).
+const MOMENT_SLACK: f64 = 1e-30;
 
 /// Every float parameter's shape, by parameter id.
 #[derive(Default)]
@@ -129,7 +133,7 @@ fn check_moments(firsts: &Moments, seconds: &Moments, what: &str) -> Result<()> 
         let too_large = first
             .iter()
             .zip(second)
-            .position(|(&m1, &m2)| f64::from(m1).powi(2) > MOMENT_RATIO * f64::from(m2) + f64::MIN_POSITIVE);
+            .position(|(&m1, &m2)| f64::from(m1).powi(2) > MOMENT_RATIO * f64::from(m2) + MOMENT_SLACK);
         if let Some(index) = too_large {
             bail!(
                 "{what}: `{first_name}` holds {:e} at {index}, more than an average of gradients can be beside `{second_name}`'s {:e}: a damaged state",
@@ -153,4 +157,49 @@ fn param_shape<'s>(shapes: &'s ParamShapes, id: &str, entry: &str, what: &str) -
         .ok_or_else(|| {
             anyhow!("{what}: `{entry}` belongs to no parameter of this model: the state of another model")
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moments(first: Vec<f32>, second: Vec<f32>) -> (Moments, Moments) {
+        let named = |suffix: &str, values| {
+            HashMap::from([(
+                "7.momentum.".to_string(),
+                (format!("7.momentum.{suffix}"), values),
+            )])
+        };
+        (named("moment_1", first), named("moment_2", second))
+    }
+
+    /// Adam's own averages, in f32 as burn keeps them, over gradients of every size (tiny ones
+    /// whose squares round to 0 among them) and signs, pass; a first moment no average of
+    /// gradients can reach beside its second does not.
+    #[test]
+    fn the_moments_of_real_gradients_pass_and_impossible_ones_are_named() {
+        let (beta_1, beta_2) = (0.9f32, 0.999f32);
+        let sizes = [1e-30f32, 1e-22, 1e-12, 1e-3, 1.0, 5.0, 1e6];
+        let (mut m1, mut m2) = (vec![0f32; sizes.len() * 2], vec![0f32; sizes.len() * 2]);
+        for step in 0..3000u32 {
+            for (i, size) in sizes.iter().enumerate() {
+                // One parameter steady, one whose gradient flips sign and fades.
+                let flips = if step % 3 == 0 { -1.0 } else { 1.0 } * size * 0.999f32.powi(step as i32);
+                for (j, g) in [(2 * i, *size), (2 * i + 1, flips)] {
+                    m1[j] = beta_1 * m1[j] + (1.0 - beta_1) * g;
+                    m2[j] = beta_2 * m2[j] + (1.0 - beta_2) * g * g;
+                }
+            }
+            let (firsts, seconds) = moments(m1.clone(), m2.clone());
+            check_moments(&firsts, &seconds, "state").unwrap();
+        }
+        let (firsts, seconds) = moments(vec![0.5, 3e38], vec![1.0, 0.0]);
+        let err = check_moments(&firsts, &seconds, "state").unwrap_err().to_string();
+        assert!(err.contains("`7.momentum.moment_1` holds 3e38 at 1"), "{err}");
+        let (firsts, _) = moments(vec![0.5], vec![1.0]);
+        let err = check_moments(&firsts, &HashMap::new(), "state")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no second moment"), "{err}");
+    }
 }
