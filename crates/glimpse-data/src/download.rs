@@ -284,12 +284,18 @@ fn download_with_retries(file: &RemoteFile, partial: &Path, stall: StallRule) ->
                 eprintln!("{}: {message}; resuming (try {attempt} of {RETRIES})", file.path);
                 std::thread::sleep(Duration::from_millis(200 * attempt as u64));
             }
-            Err(DownloadError::Retryable(message)) => bail!(
-                "{}: {message}; gave up after {RETRIES} retries; run again: it resumes from the {} bytes kept in {} where the server names a version of the file (an ETag or Last-Modified), else starts afresh",
-                file.path,
-                fs::metadata(partial).map(|m| m.len()).unwrap_or(0),
-                shown(partial)
-            ),
+            Err(DownloadError::Retryable(message)) => match fs::metadata(partial) {
+                Ok(kept) => bail!(
+                    "{}: {message}; gave up after {RETRIES} retries; run again: it resumes from the {} bytes kept in {} where the server names a version of the file (an ETag or Last-Modified), else starts afresh",
+                    file.path,
+                    kept.len(),
+                    shown(partial)
+                ),
+                Err(_) => bail!(
+                    "{}: {message}; gave up after {RETRIES} retries; run again",
+                    file.path
+                ),
+            },
             Err(DownloadError::Fatal(error)) => return Err(error),
         }
     }
@@ -572,6 +578,9 @@ fn request(
     stall: StallRule,
 ) -> std::result::Result<Option<ureq::Response>, DownloadError> {
     let mut current = url.to_string();
+    // One window for the answer, redirects and all: a window a hop, five hops dripped their
+    // heads for minutes.
+    let deadline = std::time::Instant::now() + stall.window;
     for _ in 0..=MAX_REDIRECTS {
         let mut request = agent_for(&current, stall)?.get(&current);
         if let (true, Some(version)) = (offset > 0, version) {
@@ -579,7 +588,7 @@ fn request(
                 .set("Range", &format!("bytes={offset}-"))
                 .set("If-Range", version.trim());
         }
-        let answer = answer_within(request, stall.window, &current)?;
+        let answer = answer_within(request, deadline, stall.window, &current)?;
         match &answer {
             // One without a place to go is an answer that is not the file, said below.
             Ok(response)
@@ -597,11 +606,13 @@ fn request(
 }
 
 /// `request`'s answer, or a retryable error when its status line and headers have not all come
-/// within `window`. ureq bounds each read of them, not all of them (a byte every few seconds
-/// kept `glimpse data` for ever), and its whole-request timeout would bound the body's download
-/// too: the request runs on a thread of its own, left behind if it does not answer in time.
+/// by `deadline` (a `window` after the first request). ureq bounds each read of them, not all
+/// of them (a byte every few seconds kept `glimpse data` for ever), and its whole-request
+/// timeout would bound the body's download too: the request runs on a thread of its own, left
+/// behind if it does not answer in time.
 fn answer_within(
     request: ureq::Request,
+    deadline: std::time::Instant,
     window: Duration,
     url: &str,
 ) -> std::result::Result<std::result::Result<ureq::Response, ureq::Error>, DownloadError> {
@@ -610,7 +621,8 @@ fn answer_within(
     std::thread::spawn(move || {
         let _ = sender.send(request.call());
     });
-    answered.recv_timeout(window).map_err(|_| {
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    answered.recv_timeout(left).map_err(|_| {
         DownloadError::Retryable(format!(
             "{url} sent no whole answer (status line and headers) in {} s",
             window.as_secs_f64()

@@ -52,7 +52,7 @@ pub use confine::{PathError, confined};
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
 pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
-pub use names::{MAX_NAME_BYTES, fitting_name, unique_names};
+pub use names::{MAX_NAME_BYTES, fitting_name, unique_by, unique_names};
 pub use numbers::{number_text, rounded_text};
 pub use read::{open_regular, read_regular, read_regular_to_string};
 pub use terminal::{

@@ -2,6 +2,7 @@
 //! write the same `cat.attention.png`.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 /// The longest file name ext4, XFS, Btrfs, APFS and NTFS take, in bytes (NTFS: UTF-16 units).
@@ -13,26 +14,46 @@ pub const MAX_NAME_BYTES: usize = 255;
 /// Each stem's numbering goes on from where it stopped: tried from 2 each time, 40,000 photos
 /// called `image.jpg` took minutes before the first caption.
 pub fn unique_names<S: AsRef<str>>(stems: impl IntoIterator<Item = S>) -> Vec<String> {
-    let mut taken = HashSet::new();
-    let mut next_number: HashMap<String, u64> = HashMap::new();
-    let mut names = Vec::new();
-    for stem in stems {
+    unique_by(stems, |stem, number| {
         let stem = match stem.as_ref() {
             "" => "image",
             stem => stem,
         };
-        let mut name = stem.to_string();
-        if !taken.insert(name.to_lowercase()) {
-            let number = next_number.entry(stem.to_lowercase()).or_insert(2);
-            loop {
-                name = format!("{stem}-{number}");
-                *number += 1;
-                if taken.insert(name.to_lowercase()) {
-                    break;
-                }
+        match number {
+            1 => stem.to_string(),
+            _ => format!("{stem}-{number}"),
+        }
+    })
+}
+
+/// One name per item, in order: `name(item, 1)` if no earlier name is the same ignoring case
+/// (as text: bytes that are not UTF-8 compare alike), else `name(item, 2)`, `name(item, 3)`, …,
+/// the first not taken. The names themselves are compared, so however `name` shortens or
+/// escapes, no two are the same.
+pub fn unique_by<T, N: AsRef<OsStr>>(
+    items: impl IntoIterator<Item = T>,
+    name: impl Fn(&T, u64) -> N,
+) -> Vec<N> {
+    let key = |name: &N| name.as_ref().to_string_lossy().to_lowercase();
+    let mut taken = HashSet::new();
+    let mut next_number: HashMap<String, u64> = HashMap::new();
+    let mut names = Vec::new();
+    for item in items {
+        let first = name(&item, 1);
+        let first_key = key(&first);
+        if taken.insert(first_key.clone()) {
+            names.push(first);
+            continue;
+        }
+        let number = next_number.entry(first_key).or_insert(2);
+        loop {
+            let numbered = name(&item, *number);
+            *number += 1;
+            if taken.insert(key(&numbered)) {
+                names.push(numbered);
+                break;
             }
         }
-        names.push(name);
     }
     names
 }

@@ -18,7 +18,7 @@ use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_fi
 use glimpse_eval::colormap::Colormap;
 use glimpse_eval::figure::{FigureStyle, attention_figure};
 use glimpse_files::{
-    FileId, file_id, fitting_name, path_text, shown, terminal_safe, unique_names, write_replacing,
+    FileId, file_id, fitting_name, path_text, shown, terminal_safe, unique_by, write_replacing,
 };
 
 use super::{DecodingArgs, Exit, choice};
@@ -255,38 +255,33 @@ const FIGURE_SUFFIX: &str = ".attention.png";
 
 /// Each image with the file name of its attention figure, `STEM.attention.png`: images that
 /// share a stem (`a/cat.jpg`, `b/cat.png`) get `cat.attention.png`, `cat-2.attention.png`, … in
-/// the order given, so no figure overwrites another; a stem too long is cut ([`fitting_name`]). The stem keeps its own bytes: shown as text,
-/// a name that is not UTF-8 (`a<FF>`) would become `a\xFF`, a backslash in a file name that
-/// Windows shares take for a folder, and the name of another photo (`a\xFF.jpg`).
+/// the order given, so no figure overwrites another (the whole names are compared, so a cut one
+/// never meets another either). The stem keeps its own bytes: shown as text, a name that is not
+/// UTF-8 (`a<FF>`) would become `a\xFF`, a backslash in a file name that Windows shares take
+/// for a folder, and the name of another photo (`a\xFF.jpg`).
 fn with_figure_names(images: &[PathBuf]) -> Vec<(PathBuf, OsString)> {
-    let stems: Vec<&OsStr> = images
-        .iter()
-        .map(|path| {
-            path.file_stem()
-                .filter(|s| !s.is_empty())
-                .unwrap_or(OsStr::new("image"))
-        })
-        .collect();
-    let numbered = unique_names(stems.iter().map(|stem| path_text(Path::new(stem))));
-    images
-        .iter()
-        .zip(stems)
-        .zip(numbered)
-        .map(|((image, stem), unique)| {
-            // `unique` is the stem's text, or that text and `-N`.
-            let number = &unique[path_text(Path::new(stem)).len()..];
-            let mut name = stem.to_os_string();
-            name.push(number);
-            if name.len() + FIGURE_SUFFIX.len() > glimpse_files::MAX_NAME_BYTES {
-                // Too long for a file name with the suffix (a photo's name of 243 bytes or
-                // more): the figure's write failed and ended the run.
-                let cut = fitting_name(&name.to_string_lossy(), FIGURE_SUFFIX);
-                return (image.clone(), cut.into());
-            }
-            name.push(FIGURE_SUFFIX);
-            (image.clone(), name)
-        })
-        .collect()
+    let stems = images.iter().map(|path| {
+        path.file_stem()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(OsStr::new("image"))
+    });
+    let names = unique_by(stems, |stem, number| figure_name(stem, number));
+    images.iter().cloned().zip(names).collect()
+}
+
+/// `STEM.attention.png`, or `STEM-N.attention.png` for a `number` past 1; cut beside a hash
+/// ([`fitting_name`]) when too long for a file name: a photo's name of 249 bytes gave a figure
+/// name of 263, whose write failed and ended the run.
+fn figure_name(stem: &OsStr, number: u64) -> OsString {
+    let mut name = stem.to_os_string();
+    if number > 1 {
+        name.push(format!("-{number}"));
+    }
+    if name.len() + FIGURE_SUFFIX.len() > glimpse_files::MAX_NAME_BYTES {
+        return fitting_name(&name.to_string_lossy(), FIGURE_SUFFIX).into();
+    }
+    name.push(FIGURE_SUFFIX);
+    name
 }
 
 /// No figure may replace an input photo: run twice over `photos/`, `--attention-png photos/`

@@ -248,7 +248,7 @@ fn check_affix<'a>(model: &'a Value, kind: &str, field: &str) -> Result<&'a str,
         Value::Null => Ok(""),
         Value::String(affix) if affix.len() <= MAX_AFFIX_BYTES => Ok(affix),
         Value::String(affix) => Err(format!(
-            "the {kind} model's {field} is {} bytes, over {MAX_AFFIX_BYTES} (BERT's is `##`)",
+            "the {kind} model's {field} is {} bytes, over {MAX_AFFIX_BYTES} (BERT's prefix is `##`, CLIP's suffix `</w>`)",
             affix.len()
         )),
         other => Err(format!("the {kind} model's {field} is {other}, not text")),
