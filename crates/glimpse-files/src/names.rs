@@ -4,6 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+
+use crate::terminal::path_text;
 
 /// The longest file name ext4, XFS, Btrfs, APFS and NTFS take, in bytes (NTFS: UTF-16 units).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -27,14 +30,14 @@ pub fn unique_names<S: AsRef<str>>(stems: impl IntoIterator<Item = S>) -> Vec<St
 }
 
 /// One name per item, in order: `name(item, 1)` if no earlier name is the same ignoring case
-/// (as text: bytes that are not UTF-8 compare alike), else `name(item, 2)`, `name(item, 3)`, …,
-/// the first not taken. The names themselves are compared, so however `name` shortens or
-/// escapes, no two are the same.
+/// (as [`path_text`] shows it: a byte that is not UTF-8 and its escape `\xFF` compare alike),
+/// else `name(item, 2)`, `name(item, 3)`, …, the first not taken. The names themselves are
+/// compared, so however `name` shortens them, no two are the same.
 pub fn unique_by<T, N: AsRef<OsStr>>(
     items: impl IntoIterator<Item = T>,
     name: impl Fn(&T, u64) -> N,
 ) -> Vec<N> {
-    let key = |name: &N| name.as_ref().to_string_lossy().to_lowercase();
+    let key = |name: &N| path_text(Path::new(name.as_ref())).to_lowercase();
     let mut taken = HashSet::new();
     let mut next_number: HashMap<String, u64> = HashMap::new();
     let mut names = Vec::new();
@@ -97,6 +100,23 @@ mod tests {
         assert_eq!(names.iter().collect::<HashSet<_>>().len(), 100_000);
         let mixed = unique_names(["a", "A", "a-2", "a", "a-3"]);
         assert_eq!(mixed, ["a", "A-2", "a-2-2", "a-3", "a-3-2"]);
+    }
+
+    /// Round 12's verifier: two long names differing only in bytes that are not UTF-8 were cut
+    /// to one name, and one figure replaced the other.
+    #[cfg(unix)]
+    #[test]
+    fn cut_names_are_compared_whole() {
+        use std::os::unix::ffi::OsStringExt;
+        let stems = [0xfe, 0xff].map(|last| {
+            let mut bytes = vec![b'L'; 250];
+            bytes.push(last);
+            std::ffi::OsString::from_vec(bytes)
+        });
+        let names = unique_by(stems, |stem, n| {
+            fitting_name(&format!("{}-{n}", stem.to_string_lossy()), ".png")
+        });
+        assert_ne!(names[0], names[1]);
     }
 
     #[test]
