@@ -124,6 +124,48 @@ pub(crate) fn finite(encoder: &str, vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f3
     Ok(vectors)
 }
 
+/// Texts any tokenizer must tell apart, and any encoder embed in different directions: two of
+/// one word count, one of them without `w`, one with digits and punctuation.
+pub const PROBE_TEXTS: [&str; 5] = [
+    "a dog",
+    "red car",
+    "two cats",
+    "the sky is blue",
+    "3 men, 1 boat.",
+];
+
+/// Closest that two different probes' embeddings may be (|cosine|): a real encoder keeps them
+/// far apart (all-MiniLM-L6-v2's closest pair of [`PROBE_TEXTS`] is at 0.24), while damaged
+/// weights, such as a projection of rank one, put every text on one line and scored every
+/// caption 1.0 (hostile round 12's verifier).
+pub const MAX_PROBE_COSINE: f64 = 0.9999;
+
+/// Refuses an encoder whose embeddings of the probe texts are not finite, all zeros, or do not
+/// tell the texts apart, before it scores anything.
+pub fn check_encoder(encoder: &dyn TextEncoder) -> Result<()> {
+    let texts: Vec<String> = PROBE_TEXTS.iter().map(|text| text.to_string()).collect();
+    let vectors = finite(encoder.name(), encoder.embed(&texts)?)?;
+    tells_apart(encoder.name(), "captions", &PROBE_TEXTS, &vectors)
+}
+
+/// Refuses `vectors` (one per probe, named by `probes`) when two point the same way or opposite
+/// ways: the encoder would score every one of `what` ("captions", "photos") alike.
+pub(crate) fn tells_apart(encoder: &str, what: &str, probes: &[&str], vectors: &[Vec<f32>]) -> Result<()> {
+    for (i, a) in vectors.iter().enumerate() {
+        for (j, b) in vectors.iter().enumerate().skip(i + 1) {
+            let cos = cosine(a, b);
+            if cos.is_nan() || cos.abs() > MAX_PROBE_COSINE {
+                bail!(
+                    "encoder {encoder}: it embeds {:?} and {:?} in the same direction (cosine {cos:.6}), so different {what} would score alike (damaged weights or config)",
+                    probes[i],
+                    probes[j]
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
         return 0.0;

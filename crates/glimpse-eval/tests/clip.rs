@@ -397,6 +397,41 @@ fn broken_clip_folders_are_refused_with_the_problem_named() {
     );
 }
 
+/// The tiny folder's weights with one matrix made of rank one: a single nonzero entry.
+fn rank_one(name: &'static str) -> impl FnOnce(&Path) {
+    move |d: &Path| {
+        use candle_core::{Device, Tensor};
+        let path = d.join("model.safetensors");
+        let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        let (rows, cols) = tensors[name].dims2().unwrap();
+        let mut values = vec![0f32; rows * cols];
+        values[0] = 1.0;
+        let damaged = Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap();
+        tensors.insert(name.to_string(), damaged);
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+    }
+}
+
+/// Damaged weights that put every text, or every photo, on one line scored every caption 1.0
+/// (hostile round 12's verifier: a text projection of rank one): refused at load, naming the
+/// probes the tower could not tell apart. The fixture's own towers keep them apart.
+#[test]
+fn towers_that_embed_everything_alike_are_refused() {
+    let (_d, message) = broken_folder(rank_one("text_projection.weight"));
+    assert!(
+        message.contains("it embeds \"a dog\" and \"red car\" in the same direction")
+            && message.contains("different captions would score alike"),
+        "{message}"
+    );
+    let (_d, message) = broken_folder(rank_one("visual_projection.weight"));
+    assert!(
+        message
+            .contains("it embeds \"a grey ramp\" and \"a red and green checkerboard\" in the same direction")
+            && message.contains("different photos would score alike"),
+        "{message}"
+    );
+}
+
 /// An end-of-text id outside the vocabulary never occurs, so pooling would silently read another
 /// position (CLIPScore 0.31 became 0.91 in the hostile-input campaign): refused by field.
 #[test]

@@ -235,3 +235,39 @@ fn tokenizer_files_that_would_crash_hang_or_misindex_are_refused_by_name() {
         assert!(err.contains(expected), "`{expected}` in {err}");
     }
 }
+
+/// The probe texts every encoder must embed apart lie far apart in the real model's space, far
+/// from the bound; a last LayerNorm of zeros (every token its bias, so every text one vector) is
+/// refused at load, naming two probes.
+#[test]
+fn the_real_encoder_keeps_the_probes_apart_and_a_collapsed_one_is_refused() {
+    use glimpse_eval::similarity::{MAX_PROBE_COSINE, PROBE_TEXTS};
+    let embedder = TextEmbedder::load(&minilm()).unwrap();
+    let texts: Vec<String> = PROBE_TEXTS.iter().map(|t| t.to_string()).collect();
+    let vectors = embedder.embed(&texts).unwrap();
+    let mut closest = 0f64;
+    for (i, a) in vectors.iter().enumerate() {
+        for b in &vectors[i + 1..] {
+            closest = closest.max(cosine(a, b).abs());
+        }
+    }
+    println!("all-MiniLM-L6-v2: the closest probes at |cosine| {closest:.4}");
+    // Far from the bound: half of it.
+    assert!(closest < MAX_PROBE_COSINE / 2.0, "{closest}");
+
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["config.json", "tokenizer.json"] {
+        std::os::unix::fs::symlink(minilm().join(name), dir.path().join(name)).unwrap();
+    }
+    let device = candle_core::Device::Cpu;
+    let mut tensors = candle_core::safetensors::load(minilm().join("model.safetensors"), &device).unwrap();
+    let last = "encoder.layer.5.output.LayerNorm.weight";
+    let zeros = tensors[last].zeros_like().unwrap();
+    tensors.insert(last.to_string(), zeros);
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+    let message = format!("{:#}", TextEmbedder::load(dir.path()).err().unwrap());
+    assert!(
+        message.contains("it embeds \"a dog\" and \"red car\" in the same direction"),
+        "{message}"
+    );
+}

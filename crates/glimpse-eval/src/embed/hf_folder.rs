@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use tokenizers::{PaddingParams, PaddingStrategy, PostProcessor, Tokenizer, TruncationParams};
 
 use super::tokenizer_file;
+use crate::similarity::PROBE_TEXTS;
 
 /// One past the largest token id and token type id a tokenizer gives ([`HfFolder::token_ids`]).
 #[derive(Debug, Clone, Copy)]
@@ -108,16 +109,6 @@ impl HfFolder<'_> {
 /// Most special tokens a post-processor may add to a text (BERT's and CLIP's add 2).
 const MAX_SPECIAL_TOKENS: usize = 8;
 
-/// Texts any tokenizer must tell apart: two of one word count, one of them without `w`, one
-/// with digits and punctuation.
-const PROBES: [&str; 5] = [
-    "a dog",
-    "red car",
-    "two cats",
-    "the sky is blue",
-    "3 men, 1 boat.",
-];
-
 /// Refuses a tokenizer that gives different texts the same tokens, which scored every caption
 /// alike (hostile round 12): a post-processor whose special tokens fill all `max_length`
 /// positions or all but one (past them, tokenizers' room for the text wrapped around and
@@ -132,7 +123,7 @@ fn tells_texts_apart(tokenizer: &Tokenizer, max_length: usize) -> Result<()> {
         ));
     }
     let mut seen: Vec<(&str, Vec<u32>)> = Vec::new();
-    for text in PROBES {
+    for text in PROBE_TEXTS {
         let ids = tokenizer
             .encode(text, true)
             .map_err(|e| anyhow!("{e}"))?

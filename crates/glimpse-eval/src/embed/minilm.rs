@@ -11,7 +11,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
 use crate::embed::hf_folder::{HfFolder, TokenIds};
-use crate::similarity::TextEncoder;
+use crate::similarity::{TextEncoder, check_encoder};
 
 /// sentence-transformers' `max_seq_length` for all-MiniLM-L6-v2.
 const MAX_TOKENS: usize = 256;
@@ -39,12 +39,14 @@ impl TextEmbedder {
         check_tables(&config, &config_path, ids, &tokenizer_path)?;
         let (vb, weights) = folder.weights()?;
         let model = BertModel::load(vb, &config).map_err(|e| anyhow!("{}: {e}", weights.display()))?;
-        Ok(TextEmbedder {
+        let embedder = TextEmbedder {
             name: folder.name(),
             model,
             tokenizer,
             device: Device::Cpu,
-        })
+        };
+        check_encoder(&embedder)?;
+        Ok(embedder)
     }
 
     fn embed_batch(&self, chunk: &[String]) -> Result<Vec<Vec<f32>>> {

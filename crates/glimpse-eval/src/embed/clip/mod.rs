@@ -26,7 +26,7 @@ use tokenizers::Tokenizer;
 
 use crate::embed::hf_folder::HfFolder;
 use crate::embed::minilm::in_length_batches;
-use crate::similarity::{TextEncoder, normalised};
+use crate::similarity::{TextEncoder, check_encoder, finite, normalised, tells_apart};
 use config::{ClipConfig, HfConfig};
 use preprocess::read_preprocess;
 
@@ -78,7 +78,7 @@ impl Clip {
         let tokenizer = load_tokenizer(&folder, &config, &config_path)?;
         let preprocess = read_preprocess(dir, config.vision.image_size as u32)?;
         let towers = load_towers(&folder, &config)?;
-        Ok(Clip {
+        let clip = Clip {
             text: towers.text,
             text_projection: towers.text_projection,
             vision: towers.vision,
@@ -93,7 +93,18 @@ impl Clip {
             image_size: config.vision.image_size,
             name: format!("CLIP {}", folder.name()),
             device: Device::Cpu,
-        })
+        };
+        check_encoder(&clip)?;
+        clip.tells_images_apart()?;
+        Ok(clip)
+    }
+
+    /// Refuses an image tower that embeds three unlike pictures in one direction (as a visual
+    /// projection of rank one does), which would give every photo the same scores.
+    fn tells_images_apart(&self) -> Result<()> {
+        let (names, images): (Vec<&str>, Vec<RgbImage>) = probe_images().into_iter().unzip();
+        let vectors = finite(&self.name, self.image_features(&images)?)?;
+        tells_apart(&self.name, "photos", &names, &vectors)
     }
 
     /// Token ids of one text, as the text tower sees it (start, BPE tokens, end; truncated).
@@ -175,6 +186,31 @@ impl TextEncoder for Clip {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         Ok(self.text_features(texts)?.into_iter().map(normalised).collect())
     }
+}
+
+/// Pictures any image tower must embed apart, named for messages (64 × 64: the processor
+/// resizes them).
+fn probe_images() -> [(&'static str, RgbImage); 3] {
+    let ramp = RgbImage::from_fn(64, 64, |_, y| image::Rgb([(y * 4) as u8; 3]));
+    let checkerboard = RgbImage::from_fn(64, 64, |x, y| {
+        if (x / 8 + y / 8) % 2 == 0 {
+            image::Rgb([220, 20, 20])
+        } else {
+            image::Rgb([20, 200, 40])
+        }
+    });
+    let square = RgbImage::from_fn(64, 64, |x, y| {
+        if (16..48).contains(&x) && (16..48).contains(&y) {
+            image::Rgb([255, 255, 255])
+        } else {
+            image::Rgb([30, 60, 200])
+        }
+    });
+    [
+        ("a grey ramp", ramp),
+        ("a red and green checkerboard", checkerboard),
+        ("a white square on blue", square),
+    ]
 }
 
 /// `tokenizer.json`, cut at the text tower's positions and padding with end-of-text (CLIP's pad

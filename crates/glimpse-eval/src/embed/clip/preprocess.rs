@@ -147,6 +147,36 @@ pub(super) fn read_preprocess(dir: &Path, image_size: u32) -> Result<ClipPreproc
     preprocess_from(&config, &path, image_size)
 }
 
+/// Smallest `image_std` accepted, as for Glimpse's own models: dividing by less made every
+/// value huge or infinite.
+const MIN_STD: f32 = 1e-3;
+
+/// The rescaling and normalisation numbers, within what a photo's pixels can mean: a negative or
+/// zero factor turned photos into their negatives or into one grey (finite, meaningless scores),
+/// and out-of-range JSON numbers are read as infinities. Written so that NaN fails every check.
+fn check_values(config: &HfPreprocessor) -> Result<()> {
+    if config.do_rescale && !(config.rescale_factor > 0.0 && config.rescale_factor <= 1.0) {
+        bail!(
+            "rescale_factor must be within (0, 1] (CLIP's is 1/255), got {}",
+            config.rescale_factor
+        );
+    }
+    if !config.do_normalize {
+        return Ok(());
+    }
+    // Pixels are at most 255 before rescaling.
+    if !config.image_mean.iter().all(|m| m.abs() <= 255.0) {
+        bail!("image_mean must be within ±255, got {:?}", config.image_mean);
+    }
+    if !config.image_std.iter().all(|s| (MIN_STD..=255.0).contains(s)) {
+        bail!(
+            "image_std must be within {MIN_STD}..=255, got {:?}",
+            config.image_std
+        );
+    }
+    Ok(())
+}
+
 /// Checks an image processor config (`path` names it in errors) and turns it into steps.
 pub(super) fn preprocess_from(
     config: &HfPreprocessor,
@@ -174,9 +204,7 @@ pub(super) fn preprocess_from(
         SizeSpec::Exact { height, width } => (height, width),
     });
     check_geometry(resize, crop, path, image_size)?;
-    if config.do_normalize && config.image_std.iter().any(|s| *s <= 0.0) {
-        bail!("{}: image_std must be positive", path.display());
-    }
+    check_values(config).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok(ClipPreprocess {
         resize,
         filter,
@@ -276,5 +304,48 @@ mod tests {
             0.0, 0.0, 4.0, 0.0,
             0.0, 0.0, 5.0, 0.0,
         ]);
+    }
+
+    /// Numbers that would turn photos into something else, each refused by field; CLIP's own
+    /// pass.
+    #[test]
+    fn rescaling_and_normalisation_numbers_are_checked() {
+        assert!(check_values(&HfPreprocessor::default()).is_ok());
+        type Edit = fn(&mut HfPreprocessor);
+        let cases: [(Edit, &str); 6] = [
+            (
+                |c| c.rescale_factor = -1.0 / 255.0,
+                "rescale_factor must be within (0, 1]",
+            ),
+            (|c| c.rescale_factor = 0.0, "rescale_factor must be within (0, 1]"),
+            (
+                |c| c.rescale_factor = f32::NAN,
+                "rescale_factor must be within (0, 1]",
+            ),
+            (
+                |c| c.image_mean[1] = f32::INFINITY,
+                "image_mean must be within ±255",
+            ),
+            (|c| c.image_std[2] = 1e-30, "image_std must be within 0.001..=255"),
+            (
+                |c| c.image_std[0] = f32::NAN,
+                "image_std must be within 0.001..=255",
+            ),
+        ];
+        for (edit, expected) in cases {
+            let mut config = HfPreprocessor::default();
+            edit(&mut config);
+            let err = check_values(&config).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        // Switched off, they are not used and not checked.
+        let mut config = HfPreprocessor {
+            do_rescale: false,
+            do_normalize: false,
+            ..HfPreprocessor::default()
+        };
+        config.rescale_factor = -1.0;
+        config.image_std = [0.0; 3];
+        assert!(check_values(&config).is_ok());
     }
 }
