@@ -125,7 +125,7 @@ fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>, created:
             decoder_trained: true,
             encoder_weights: encoder_weights(train),
             metrics: record.map(validation_metrics).unwrap_or_default(),
-            epochs: record.map(|r| r.epoch as u32),
+            epochs: record.and_then(|r| u32::try_from(r.epoch).ok()),
             created,
             notes: format!(
                 "{} steps, {} s of training; batch {}, decoder lr {}, λ {}, seed {}",

@@ -318,6 +318,21 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         &resume,
         "the training progress it holds: field `history[0]`: a BLEU score of 1e308 is not in [0, 1]",
     );
+    // `export` checks the same (an audit: it wrote such scores, and epoch 4294967297 as 1, into
+    // the card), and writes nothing.
+    let bundle = dir.path().join("edited.safetensors");
+    fails_with(
+        &[
+            "export",
+            run.to_str().unwrap(),
+            "--which",
+            "last",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+        "last.safetensors: the training progress it holds: field `history[0]`: a BLEU score of 1e308 is not in [0, 1]",
+    );
+    assert!(!bundle.exists());
     fs::write(&last, &original).unwrap();
     edit_stored_json(&last, "glimpse.train_state", "epoch", 1.into());
     fails_with(
@@ -1401,7 +1416,18 @@ fn a_length_penalty_out_of_range_is_refused_as_typed() {
             "m.safetensors",
             "x.png",
         ],
-        "`-1e300` is not a finite number of at least 0",
+        "`-1e300` is not a number within 0..=10",
+    );
+    // Past about 134, every beam of the longest captions scored −0 (an audit).
+    fails_with(
+        &[
+            "caption",
+            "--length-penalty=1000",
+            "--model",
+            "m.safetensors",
+            "x.png",
+        ],
+        "`1000` is not a number within 0..=10",
     );
 }
 

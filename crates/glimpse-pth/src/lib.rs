@@ -260,40 +260,38 @@ impl PthFile {
     }
 }
 
-/// The bytes of `path`, refused unless it is a regular file of at most [`MAX_FILE_BYTES`].
-/// The kind is checked before opening (opening a FIFO blocks until a writer comes).
+/// The bytes of `path`, refused unless it is a regular file of at most [`MAX_FILE_BYTES`]. The
+/// open handle is checked, not the path (a file swapped for a FIFO after a check of the path
+/// blocked the open for ever), and the open itself never blocks.
 fn read_regular_file(path: &Path) -> Result<Vec<u8>, PthError> {
+    use glimpse_files::FileProblem;
     use std::io::Read;
 
     let read_error = |source| PthError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let metadata = std::fs::metadata(path).map_err(read_error)?;
-    if !metadata.is_file() {
-        return Err(PthError::NotAFile {
+    let too_large = |size| PthError::FileTooLarge {
+        path: path.to_path_buf(),
+        size,
+        limit: MAX_FILE_BYTES,
+    };
+    let (file, size) = glimpse_files::open_regular(path, "checkpoint").map_err(|e| match e.problem {
+        FileProblem::Io(source) => read_error(source),
+        _ => PthError::NotAFile {
             path: path.to_path_buf(),
-        });
+        },
+    })?;
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(size));
     }
-    if metadata.len() > MAX_FILE_BYTES {
-        return Err(PthError::FileTooLarge {
-            path: path.to_path_buf(),
-            size: metadata.len(),
-            limit: MAX_FILE_BYTES,
-        });
-    }
-    let file = std::fs::File::open(path).map_err(read_error)?;
     let mut data = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut data)
         .map_err(read_error)?;
     let size = data.len() as u64;
     if size > MAX_FILE_BYTES {
-        return Err(PthError::FileTooLarge {
-            path: path.to_path_buf(),
-            size,
-            limit: MAX_FILE_BYTES,
-        });
+        return Err(too_large(size));
     }
     Ok(data)
 }

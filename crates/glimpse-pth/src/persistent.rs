@@ -51,6 +51,15 @@ impl PersistentLoad for StorageLoader {
             .get(4)
             .and_then(Value::as_count)
             .ok_or(PersistentIdError::Size)?;
+        if let Some(&first) = self.dtypes.get(&key)
+            && first != dtype
+        {
+            return Err(PersistentIdError::MixedDtypes {
+                key: key.to_string(),
+                first,
+                second: dtype,
+            });
+        }
         self.dtypes.insert(key.clone(), dtype);
         let (offset, numel) = match (self.legacy, fields.get(5)) {
             // (view key, offset, size) into the root storage.

@@ -142,6 +142,18 @@ fn damaged_files_name_their_problem() {
 
     let missing = PthFile::open(dir.join("no_such_file.pth")).unwrap_err();
     assert!(matches!(missing, PthError::Read { .. }), "{missing}");
+    // Special files are refused from the open handle, at once: a FIFO's open blocked for ever
+    // when it replaced the file after a check of the path.
+    let fifo = std::env::temp_dir().join(format!("glimpse-pth-{}-fifo.pth", std::process::id()));
+    glimpse_files::testing::mkfifo(&fifo);
+    let special = [
+        PthFile::open(&fifo).unwrap_err(),
+        PthFile::open("/dev/zero").unwrap_err(),
+    ];
+    std::fs::remove_file(&fifo).unwrap();
+    for refused in special {
+        assert!(matches!(refused, PthError::NotAFile { .. }), "{refused}");
+    }
     let path = std::env::temp_dir().join(format!("glimpse-pth-{}-damaged.pth", std::process::id()));
     std::fs::write(&path, &zip[..zip.len() - 40]).unwrap();
     let damaged = PthFile::open(&path).unwrap_err();

@@ -121,10 +121,22 @@ impl Pickle {
     /// `_rebuild_tensor_v2(storage('0', FloatStorage, numel), offset, shape, stride, False,
     /// OrderedDict())`, as `torch.save` writes a tensor.
     fn tensor(&mut self, numel: i64, offset: i64, shape: &[i64], stride: &[i64]) -> &mut Pickle {
+        self.tensor_of("FloatStorage", numel, offset, shape, stride)
+    }
+
+    /// [`Pickle::tensor`] of storage `0` as `class` (`torch.HalfStorage`, …).
+    fn tensor_of(
+        &mut self,
+        class: &str,
+        numel: i64,
+        offset: i64,
+        shape: &[i64],
+        stride: &[i64],
+    ) -> &mut Pickle {
         self.global("torch._utils", "_rebuild_tensor_v2").mark();
         self.mark()
             .text("storage")
-            .global("torch", "FloatStorage")
+            .global("torch", class)
             .text("0")
             .text("cpu");
         self.int(numel).tuple().binpersid();
@@ -567,6 +579,24 @@ fn too_many_dimensions_are_refused_by_the_pickle_reader() {
                 limit: 16
             }
         ),
+        "{err}"
+    );
+}
+
+/// One storage named as floats and again as halves (an audit): torch.save refuses to write
+/// that, and torch.load reads the second as the first's type, so the numbers cannot mean what
+/// the file says. Refused, naming the storage and both types.
+#[test]
+fn a_storage_of_two_types_is_refused() {
+    let mut pickle = Pickle::new();
+    pickle.mark();
+    pickle.tensor(4, 0, &[4], &[1]);
+    pickle.tensor_of("HalfStorage", 8, 0, &[8], &[1]);
+    pickle.list().stop();
+    let err = PthFile::from_bytes(checkpoint(&pickle, 4)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("storage \"0\" is named as F32 and again as F16"),
         "{err}"
     );
 }

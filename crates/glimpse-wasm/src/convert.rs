@@ -43,7 +43,7 @@ export interface CaptionOptions {
   beam?: number | null;
   /** The most words a caption has, the prefix's included (default 20). */
   maxLen?: number | null;
-  /** Beam search ranks captions by `logProb / length ** lengthPenalty` (default 0; greedy
+  /** Beam search ranks captions by `logProb / length ** lengthPenalty` (default 0, at most 10; greedy
    * decoding ignores it). */
   lengthPenalty?: number | null;
   /** Words the caption starts with: text (split as training captions are) or vocabulary words. */

@@ -43,12 +43,15 @@ pub struct DecodingArgs {
     length_penalty: f64,
 }
 
-/// `--length-penalty`: a finite number, at least 0, refused as the user typed it (`-1e300`
-/// was shown as a number of 300 digits).
+/// `--length-penalty`: a number within 0..=[`MAX_LENGTH_PENALTY`], refused as the user typed
+/// it (`-1e300` was shown as a number of 300 digits).
 fn length_penalty(text: &str) -> std::result::Result<f64, String> {
+    use glimpse_model::generate::MAX_LENGTH_PENALTY;
     match text.parse::<f64>() {
-        Ok(penalty) if penalty.is_finite() && penalty >= 0.0 => Ok(penalty),
-        _ => Err(format!("`{text}` is not a finite number of at least 0")),
+        Ok(penalty) if (0.0..=MAX_LENGTH_PENALTY).contains(&penalty) => Ok(penalty),
+        _ => Err(format!(
+            "`{text}` is not a number within 0..={MAX_LENGTH_PENALTY}"
+        )),
     }
 }
 

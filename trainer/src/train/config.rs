@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_files::{caps, read_regular_to_string, shown, terminal_safe};
+use glimpse_files::{caps, number_text, read_regular_to_string, shown, terminal_safe};
 use glimpse_model::config::{AttentionActivation, EncoderArch, ModelConfig};
 use glimpse_model::generate::MAX_LENGTH;
 use glimpse_model::{Decoding, GenerateOptions};
@@ -126,6 +126,9 @@ pub mod limits {
     /// 334 images of 224×224): autodiff keeps the encoder's activations too, and 64 images of
     /// 1024×1024 (2²⁶ pixels), within every other cap, failed to allocate at the first step.
     pub const MAX_FINE_TUNED_PIXELS: u64 = 1 << 24;
+    /// Smallest learning rate an epoch may train with: Adam moves a weight by about its rate
+    /// a step, and f32 weights of 0.1 are 7.5e-9 apart, so below this nothing changes.
+    pub const MIN_LEARNING_RATE: f64 = 1e-8;
     /// Images per batch.
     pub const MAX_BATCH_SIZE: usize = 4096;
     pub const MAX_EPOCHS: usize = 100_000;
@@ -279,14 +282,23 @@ impl TrainConfig {
 
     /// Learning rates, decay, clipping, the attention regulariser and dropout.
     fn validate_rates(&self) -> Result<()> {
+        use limits::MIN_LEARNING_RATE;
         for (field, value) in [("decoder_lr", self.decoder_lr), ("encoder_lr", self.encoder_lr)] {
-            if !(value.is_finite() && value > 0.0) {
-                bail!("field `{field}` must be a positive number, got {value}");
+            if !(value.is_finite() && value >= MIN_LEARNING_RATE) {
+                bail!(
+                    "field `{field}` must be a finite number of at least {MIN_LEARNING_RATE:e} \
+                     (below it no f32 weight of the model changes), got {}",
+                    number_text(value)
+                );
             }
         }
         if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
-            bail!("field `lr_decay` must be in (0, 1], got {}", self.lr_decay);
+            bail!(
+                "field `lr_decay` must be in (0, 1], got {}",
+                number_text(self.lr_decay)
+            );
         }
+        self.validate_last_rates()?;
         for (field, value) in [("grad_clip", self.grad_clip), ("alpha_c", self.alpha_c)] {
             if !(value.is_finite() && value >= 0.0) {
                 bail!("field `{field}` must be a finite number, not negative, got {value}");
@@ -294,6 +306,33 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             bail!("field `dropout` must be in [0, 1), got {}", self.dropout);
+        }
+        Ok(())
+    }
+
+    /// The rates of the last epoch, after decay, at least [`limits::MIN_LEARNING_RATE`] for the parts
+    /// that train: a rate of 1e-320, or a decay to 0, trained nothing and stopped on patience
+    /// without saying why (an audit). `lr_decay_every` is checked before.
+    fn validate_last_rates(&self) -> Result<()> {
+        use limits::MIN_LEARNING_RATE;
+        let last_epoch = self.epochs.saturating_sub(1);
+        let (decoder, encoder) = self.learning_rates(last_epoch);
+        let mut rates = vec![("decoder_lr", self.decoder_lr, decoder)];
+        if self.fine_tune_stages > 0 {
+            rates.push(("encoder_lr", self.encoder_lr, encoder));
+        }
+        for (field, first, last) in rates {
+            if last.is_nan() || last < MIN_LEARNING_RATE {
+                bail!(
+                    "field `{field}` {} decays to {} by epoch {} (`lr_decay` {} every {} epochs), \
+                     below {MIN_LEARNING_RATE:e}, where no f32 weight of the model changes any more",
+                    number_text(first),
+                    number_text(last),
+                    self.epochs,
+                    number_text(self.lr_decay),
+                    self.lr_decay_every
+                );
+            }
         }
         Ok(())
     }
@@ -348,7 +387,18 @@ mod tests {
     /// pass unchecked.
     #[test]
     fn every_field_is_range_checked() {
-        let cases: [(&str, serde_json::Value, &str); 15] = [
+        let cases: [(&str, serde_json::Value, &str); 17] = [
+            (
+                "decoder_lr",
+                1e-320.into(),
+                "field `decoder_lr` must be a finite number of at least 1e-8 (below it no f32 weight of the model changes), got 1e-320",
+            ),
+            // From 0.0004, 1e-300 every 4 epochs: a rate of 0 from the fifth epoch.
+            (
+                "lr_decay",
+                1e-300.into(),
+                "field `decoder_lr` 0.0004 decays to 0 by epoch 20 (`lr_decay` 1e-300 every 4 epochs), below 1e-8, where no f32 weight of the model changes any more",
+            ),
             (
                 "batch_size",
                 0.into(),

@@ -209,25 +209,16 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
             );
         }
         let checkpoint = Checkpoint::read(&path)?;
+        // Memory is checked once the dataset is loaded (Start::checked).
+        let budget = StepBudget {
+            memory: None,
+            ..request.budget()
+        };
         checkpoint
             .train_config
-            .validate()
-            .and_then(|()| {
-                // Memory is checked once the dataset is loaded (Start::checked).
-                let budget = StepBudget {
-                    memory: None,
-                    ..request.budget()
-                };
-                checkpoint
-                    .train_config
-                    .check_trainable(&checkpoint.model_config, &budget)?;
-                same_model(&checkpoint.train_config, &checkpoint.model_config)
-            })
+            .check_trainable(&checkpoint.model_config, &budget)
+            .and_then(|()| same_model(&checkpoint.train_config, &checkpoint.model_config))
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
-        checkpoint
-            .state
-            .check(&checkpoint.train_config)
-            .with_context(|| format!("{}: the training progress it holds", shown(&path)))?;
         if checkpoint.vocab.unk.is_none() {
             // Training maps words outside the vocabulary to <UNK>; a run always has one.
             bail!(

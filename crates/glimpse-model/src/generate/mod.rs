@@ -44,6 +44,10 @@ pub enum Decoding {
 pub const MAX_BEAM_WIDTH: usize = 64;
 /// Longest caption accepted.
 pub const MAX_LENGTH: usize = 200;
+/// Largest length penalty accepted: well past what is used (GNMT's 0.6–1, Hugging Face's 1–2),
+/// and small enough that the longest caption's length to its power stays finite (201^10 ≈
+/// 1e23; past about 134, every score became −0 and beams were ranked in the order they ended).
+pub const MAX_LENGTH_PENALTY: f64 = 10.0;
 
 impl Decoding {
     /// The decoding the command-line and JavaScript numbers ask for: a width of 1 is greedy.
@@ -140,9 +144,9 @@ fn check_beam_width(width: usize) -> Result<()> {
 }
 
 fn check_length_penalty(length_penalty: f64) -> Result<()> {
-    if !(length_penalty.is_finite() && length_penalty >= 0.0) {
+    if !(0.0..=MAX_LENGTH_PENALTY).contains(&length_penalty) {
         return Err(Error::InvalidArgument(format!(
-            "length penalty {length_penalty} must be finite and non-negative"
+            "length penalty {length_penalty} must be within 0..={MAX_LENGTH_PENALTY}"
         )));
     }
     Ok(())
@@ -321,6 +325,12 @@ mod tests {
         assert!(err.contains("beam width 65"), "{err}");
         let err = Decoding::from_beam(1, -1.0).unwrap_err().to_string();
         assert!(err.contains("length penalty -1"), "{err}");
+        let err = Decoding::from_beam(1, 10.5).unwrap_err().to_string();
+        assert!(err.contains("length penalty 10.5 must be within 0..=10"), "{err}");
+        assert!(Decoding::from_beam(3, MAX_LENGTH_PENALTY).is_ok());
+        // The longest caption's length to the largest penalty stays finite.
+        let length = (MAX_LENGTH + 1) as f64;
+        assert!(length.powf(MAX_LENGTH_PENALTY).is_finite());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::str::Utf8Error;
 use thiserror::Error;
 
 use super::opcode::OpCode;
+use super::value::StorageDtype;
 
 /// A pickle that cannot be read: the problem, and the opcode and offset where it arose.
 #[derive(Debug, Error)]
@@ -110,4 +111,12 @@ pub enum PersistentIdError {
     ViewOffset,
     #[error("storage view size is not a count")]
     ViewSize,
+    /// torch.save refuses to write one storage as two types, and torch.load would read the
+    /// second as the first's: the numbers could not mean what the file says.
+    #[error("storage {key:?} is named as {first:?} and again as {second:?}")]
+    MixedDtypes {
+        key: String,
+        first: StorageDtype,
+        second: StorageDtype,
+    },
 }
