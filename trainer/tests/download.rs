@@ -508,8 +508,15 @@ fn glimpse_data(dir: &Path, mirror: &str) -> std::process::Output {
 #[test]
 fn the_retry_lines_escape_the_mirror() {
     let dir = tempfile::tempdir().unwrap();
-    // Port 9 (discard) refuses the connection: a retryable failure, three retries.
-    let output = glimpse_data(dir.path(), "http://127.0.0.1:9/\u{1b}]0;owned\u{7}");
+    // A port just let go of refuses the connection (a fixed one such as 9 may be served on
+    // some machines): a retryable failure, three retries.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mirror = format!("http://127.0.0.1:{port}/\u{1b}]0;owned\u{7}");
+    let output = glimpse_data(dir.path(), &mirror);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(stderr.contains("resuming (try 1 of 3)"), "{stderr}");
