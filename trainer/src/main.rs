@@ -7,6 +7,7 @@ mod commands;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
+use glimpse_files::note;
 
 use commands::{
     Exit, caption, compare, completions, data, eval, export, import, info, man, score, synth, train,
@@ -59,7 +60,16 @@ fn main() -> ExitCode {
     commands::unset_empty_flag_variables();
     restore_sigpipe();
     glimpse::memory::keep_freed_memory();
-    let outcome = match Cli::parse().command {
+    ignore_file_size_signal();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => return print_usage(&usage),
+    };
+    if let Err(err) = commands::check_thread_variable() {
+        note!("error: {err:#}");
+        return ExitCode::FAILURE;
+    }
+    let outcome = match cli.command {
         Command::Caption(args) => caption::run(args),
         Command::Score(args) => score::run(args),
         Command::Import(source) => import::run(source),
@@ -80,12 +90,35 @@ fn main() -> ExitCode {
         Err(err) => {
             // Names and words from files are escaped where they enter a message; this catches
             // any escape sequence that got through (the message's own line breaks are kept).
-            eprintln!(
+            note!(
                 "error: {}",
                 glimpse_files::terminal_safe_message(&format!("{err:#}"))
             );
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints clap's help, version or usage error, with its exit status; 1 when help or a version
+/// asked for could not be written (clap's own exit ignores the failure and reported success).
+fn print_usage(usage: &clap::Error) -> ExitCode {
+    match usage.print() {
+        Err(e) if !usage.use_stderr() => {
+            note!("error: {}", glimpse_files::OutputError(e));
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2)),
+    }
+}
+
+/// A write past the file size limit (`ulimit -f`) then fails with EFBIG, which the writers
+/// report and clean up after, instead of SIGXFSZ killing the process with no word and its
+/// temporary file left behind.
+fn ignore_file_size_signal() {
+    // SAFETY: called first thing in main, before any thread starts; SIG_IGN is a valid handler.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

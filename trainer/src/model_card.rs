@@ -34,8 +34,9 @@ pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> 
         Err(e) => e.is_not_found(),
     };
     let path = if ours { readme } else { own_name };
+    // The bundle is written by then: say so (the message read as if nothing had been).
     write_atomically(&path, model_card(bundle, &file_name).as_bytes())
-        .with_context(|| format!("{}: cannot write the model card", shown(&path)))?;
+        .with_context(|| format!("{} is written, but its model card is not", shown(bundle_path)))?;
     Ok(path)
 }
 

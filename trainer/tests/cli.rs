@@ -631,6 +631,72 @@ fn a_closed_pipe_ends_the_output_quietly() {
     assert_eq!(text(&out.stderr), "", "the closed pipe was reported");
 }
 
+/// A full disk behind standard output (here `/dev/full`) is an error naming standard output,
+/// with exit status 1: `println!` panicked (101) after `info`, `export` or `synth` had done
+/// their work, `completions` panicked inside clap_complete, and `--help` and `--version`
+/// reported success having written nothing (hostile round 13). An error message that standard
+/// error cannot take still ends with status 1, not a panic.
+#[cfg(unix)]
+#[test]
+fn a_full_disk_behind_the_output_is_an_error_not_a_panic() {
+    use std::process::{Command, Stdio};
+    let full = || Stdio::from(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
+    let model = model.to_str().unwrap();
+    let image = fixtures().join("notebook/image.png");
+    let image = image.to_str().unwrap();
+    for args in [
+        vec!["info", model],
+        vec!["--help"],
+        vec!["--version"],
+        vec!["completions", "bash"],
+        vec!["man"],
+        vec!["caption", "--model", model, image],
+    ] {
+        let out = Command::new(common::GLIMPSE)
+            .args(&args)
+            .stdout(full())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("error: cannot write to standard output: No space left on device"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = Command::new(common::GLIMPSE)
+        .args(["info", "no-such-model.safetensors"])
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// `RAYON_NUM_THREADS` of 2,000 never finished a caption on 2 cores (hostile round 13): more
+/// than 4 threads a core (16 at least) are refused before any work, naming the variable.
+#[test]
+fn a_thread_pool_far_past_the_cores_is_refused() {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
+    let out = std::process::Command::new(common::GLIMPSE)
+        .args(["info", model.to_str().unwrap()])
+        .env("RAYON_NUM_THREADS", "100000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("error: RAYON_NUM_THREADS=100000 asks for more threads than the "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = std::process::Command::new(common::GLIMPSE)
+        .args(["info", model.to_str().unwrap()])
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 /// `import` and `export` write a model card beside the bundle (README.md, or STEM.README.md when
 /// the folder's README.md is someone else's), with the card's name and the bundle's file name.
 #[test]

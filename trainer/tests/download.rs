@@ -523,6 +523,51 @@ fn the_retry_lines_escape_the_mirror() {
     assert!(!stderr.contains(['\u{1b}', '\u{7}']), "{stderr}");
 }
 
+/// A proxy from the environment that refuses the connection is named as the proxy (the mirror
+/// was said to be unreachable), and a proxy variable that is not UTF-8 is refused (it was read
+/// as unset, and the download went around the proxy). Hostile round 13.
+#[cfg(unix)]
+#[test]
+fn proxies_from_the_environment_are_named_and_never_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let proxy = format!("http://127.0.0.1:{}", free_port());
+    let run = |name: &str, value: &std::ffi::OsStr| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"));
+        command.args(["data", "flickr8k"]).arg(dir.path()).args([
+            "--no-weights",
+            "--mirror",
+            &format!("http://127.0.0.1:{}/m", free_port()),
+        ]);
+        for unset in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+            command.env_remove(unset).env_remove(unset.to_lowercase());
+        }
+        let out = output(command.env(name, value)).unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run("HTTP_PROXY", proxy.as_ref());
+    assert!(
+        stderr.contains(&format!("through the proxy `{proxy}` (from the environment)")),
+        "{stderr}"
+    );
+    let stderr = run(
+        "http_proxy",
+        std::ffi::OsStr::from_bytes(b"http://127.0.0.1:9\xff"),
+    );
+    assert!(
+        stderr.contains("http_proxy is not UTF-8 text; fix it or unset it"),
+        "{stderr}"
+    );
+}
+
 /// Hostile round 11: a redirect to `file:///…` (a URL without a host) panicked inside ureq, on
 /// any server of the way. Glimpse follows redirects itself: to http and https URLs only, five
 /// at most; a relative one still leads to the file.
@@ -819,6 +864,79 @@ fn the_command_refuses_a_zip_bomb() {
             && stderr.contains("over the 100× limit: a zip bomb? refusing to unpack"),
         "{stderr}"
     );
+    assert!(!dir.path().join("Flickr8k.token.txt").exists());
+}
+
+/// A folder that cannot take the unpacked files (here past `ulimit -f`, as on a full disk) is
+/// said to be the problem, and the sound archive and its recorded checksum are kept: the
+/// archive was blamed, its checksum forgotten, and the user told to delete a good download
+/// (hostile round 13).
+#[cfg(unix)]
+#[test]
+fn a_folder_that_cannot_take_the_files_keeps_the_archive() {
+    use std::os::unix::process::CommandExt;
+    // 600 KB of letters that deflate to about half: the archive fits under the limit, the
+    // unpacked file does not.
+    let mut seed = 1u32;
+    let token: Vec<u8> = (0..600_000)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            b"abcdefghijklmnopqrstuvwxyz \n"[(seed >> 24) as usize % 28]
+        })
+        .collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut writer = zip::ZipWriter::new(&mut out);
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    writer.start_file("Flickr8k.token.txt", options).unwrap();
+    writer.write_all(&token).unwrap();
+    writer.finish().unwrap();
+    let archive = out.into_inner();
+    let limit = 500_000u64;
+    assert!((archive.len() as u64) < limit, "{} bytes", archive.len());
+    let state = Arc::new(Mutex::new(State::default()));
+    state
+        .lock()
+        .unwrap()
+        .files
+        .insert("/m/Flickr8k_text.zip".into(), Behaviour::Serve(archive.clone()));
+    let address = serve(Arc::clone(&state));
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"));
+    command.args(["data", "flickr8k"]).arg(dir.path()).args([
+        "--no-weights",
+        "--mirror",
+        &format!("{address}/m"),
+    ]);
+    // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let most = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            match libc::setrlimit(libc::RLIMIT_FSIZE, &most) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let output = output(&mut command).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("cannot unpack")
+            && stderr.contains("the archive is kept: make room or fix the folder, and run again")
+            && stderr.contains("File too large")
+            && !stderr.contains("delete"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("Flickr8k_text.zip")).unwrap(),
+        archive
+    );
+    let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
+    assert!(sums.contains("Flickr8k_text.zip"), "{sums}");
     assert!(!dir.path().join("Flickr8k.token.txt").exists());
 }
 

@@ -392,6 +392,34 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
     );
 }
 
+/// Another data set put at the run's data path was trained on mid-epoch without a word, and
+/// the model card credited the first (hostile round 13): a resume refuses data whose images or
+/// captions differ, naming the set the run was trained on, before any step; the same data
+/// resumes.
+#[test]
+fn a_resume_refuses_other_data_at_the_same_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let steps = fs::read_to_string(run.join("steps.csv")).unwrap();
+    fs::remove_dir_all(&data).unwrap();
+    synth(&data, 30, 9);
+    let resume = ["train", "--resume", run.to_str().unwrap()];
+    fails_with(
+        &resume,
+        "its images or captions are not those this run was trained on (glimpse synth (seed 4, 30 images)); resume on the same data, or start a new run",
+    );
+    assert_eq!(
+        fs::read_to_string(run.join("steps.csv")).unwrap(),
+        steps,
+        "no step was taken"
+    );
+    fs::remove_dir_all(&data).unwrap();
+    synth(&data, 30, 4);
+    ok(&resume);
+}
+
 /// A batch of 4096 with attention of 8192, each within its cap, took 7.4 GB at the first step
 /// and failed to allocate: refused by what a batch's decoding computes, before any weight is made.
 #[test]

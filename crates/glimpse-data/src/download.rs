@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::caps::human;
-use glimpse_files::{hold_folder, shown, terminal_safe};
+use glimpse_files::{hold_folder, note, shown, terminal_safe};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
 use crate::proxy::proxy_for;
-pub use crate::unzip::{UnzipLimits, unzip, unzip_with_limits};
+pub use crate::unzip::{UnpackWriteError, UnzipLimits, unzip, unzip_with_limits};
 pub use body::StallRule;
 use body::{BodyError, Meter, copy_body};
 
@@ -123,6 +123,13 @@ pub fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> Res
         if file.unzip
             && let Err(error) = unzip(&path, dir)
         {
+            if error.chain().any(|cause| cause.is::<UnpackWriteError>()) {
+                return Err(error.context(format!(
+                    "cannot unpack {} into {}; the archive is kept: make room or fix the folder, and run again",
+                    glimpse_files::shown(&path),
+                    glimpse_files::shown(dir)
+                )));
+            }
             return Err(unreadable_archive(file, &path, dir, &mut sums, error));
         }
     }
@@ -214,7 +221,7 @@ fn verify(file: &RemoteFile, path: &Path, dir: &Path, sums: &mut BTreeMap<String
         );
     }
     if file.expected == Expected::Recorded && !sums.contains_key(&file.path) {
-        eprintln!("{}: no published SHA-256; recorded {actual} in {SUMS}", file.path);
+        note!("{}: no published SHA-256; recorded {actual} in {SUMS}", file.path);
     }
     sums.insert(file.path.clone(), actual);
     write_sums(dir, sums)
@@ -256,7 +263,7 @@ fn already_there(
 ) -> Result<PathBuf> {
     match verify(file, target, dir, sums) {
         Ok(()) => {
-            eprintln!("{}: already downloaded", file.path);
+            note!("{}: already downloaded", file.path);
             Ok(target.to_path_buf())
         }
         Err(e) => {
@@ -281,7 +288,7 @@ fn download_with_retries(file: &RemoteFile, partial: &Path, stall: StallRule) ->
                 attempt += 1;
                 // The message holds the URL, which may be the user's --mirror: escaped.
                 let message = glimpse_files::terminal_safe(&message);
-                eprintln!("{}: {message}; resuming (try {attempt} of {RETRIES})", file.path);
+                note!("{}: {message}; resuming (try {attempt} of {RETRIES})", file.path);
                 std::thread::sleep(Duration::from_millis(200 * attempt as u64));
             }
             Err(DownloadError::Retryable(message)) => match fs::metadata(partial) {
@@ -341,7 +348,7 @@ fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, Do
         .redirects(0)
         .timeout_connect(Duration::from_secs(20))
         .timeout_read(stall.window);
-    if let Some(proxy) = proxy_for(url, |name| std::env::var(name).ok()) {
+    if let Some(proxy) = environment_proxy(url)? {
         if proxy.to_ascii_lowercase().starts_with("socks") {
             return Err(DownloadError::Fatal(anyhow!(
                 "proxy `{proxy}` from the environment: SOCKS proxies are not supported; use an HTTP proxy"
@@ -352,6 +359,34 @@ fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, Do
         builder = builder.proxy(parsed);
     }
     Ok(builder.build())
+}
+
+/// The proxy the environment names for `url` ([`proxy_for`]). A proxy variable that is not
+/// UTF-8 is an error: read as unset, it sent downloads around a proxy that may be policy
+/// (hostile round 13).
+fn environment_proxy(url: &str) -> std::result::Result<Option<String>, DownloadError> {
+    for name in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        for name in [name.to_string(), name.to_lowercase()] {
+            if std::env::var_os(&name).is_some_and(|value| value.to_str().is_none()) {
+                return Err(DownloadError::Fatal(anyhow!(
+                    "{name} is not UTF-8 text; fix it or unset it"
+                )));
+            }
+        }
+    }
+    Ok(proxy_for(url, |name| std::env::var(name).ok()))
+}
+
+/// " through the proxy … (from the environment)" when one is used for `url`: a proxy that
+/// refused the connection was reported as the mirror being unreachable.
+fn through_proxy(url: &str) -> String {
+    match environment_proxy(url) {
+        Ok(Some(proxy)) => format!(
+            " through the proxy `{}` (from the environment)",
+            terminal_safe(&proxy)
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Downloads `file` into `partial`, continuing what it holds when its version still holds.
@@ -686,7 +721,10 @@ fn answer_of(
         {
             Err(DownloadError::Fatal(anyhow!("{label}: cannot fetch {url}: {t}")))
         }
-        Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(format!("cannot reach {url}: {t}"))),
+        Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(format!(
+            "cannot reach {url}{}: {t}",
+            through_proxy(url)
+        ))),
     }
 }
 

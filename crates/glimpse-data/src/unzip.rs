@@ -255,7 +255,7 @@ fn unpack_entry<R: Read>(
     }
     let room = limits.max_entry.min(limits.max_total.saturating_sub(*written));
     let copied = write_capped(&mut entry, &target, room)
-        .map_err(|e| anyhow!("{}: entry `{}`: {e:#}", shown(archive), shown(&relative)))?;
+        .with_context(|| format!("{}: entry `{}`", shown(archive), shown(&relative)))?;
     if copied > room {
         bail!(
             "{}: entry `{}` expands past its declared {} bytes and the unpacking limits ({} bytes per file, {} in all); refusing to unpack",
@@ -306,18 +306,52 @@ pub(crate) fn create_folders(dir: &Path, relative: &Path, label: &str, whose: &s
 /// overwritten).
 fn write_capped(entry: &mut impl Read, target: &Path, room: u64) -> Result<u64> {
     let temporary = glimpse_files::temporary_name(target);
-    let mut out =
-        glimpse_files::create_fresh(&temporary).with_context(|| format!("{}", shown(&temporary)))?;
-    let copied = std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out);
-    drop(out);
-    let result = match copied {
-        Ok(copied) if copied <= room => fs::rename(&temporary, target).map(|()| copied),
-        other => other,
-    };
+    let result = glimpse_files::create_fresh(&temporary).and_then(|mut out| {
+        match std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out) {
+            Ok(copied) if copied <= room => fs::rename(&temporary, target).map(|()| copied),
+            other => other,
+        }
+    });
     if !matches!(result, Ok(copied) if copied <= room) {
         let _ = fs::remove_file(&temporary);
     }
-    result.with_context(|| format!("{}", shown(target)))
+    result.map_err(|error| {
+        if is_write_failure(error.kind()) {
+            anyhow::Error::new(UnpackWriteError {
+                path: shown(target).to_string(),
+                error,
+            })
+        } else {
+            anyhow!("{}: {error}", shown(target))
+        }
+    })
+}
+
+/// Unpacking failed writing, not reading: the archive is sound, and the folder it unpacks into
+/// is full or cannot be written (a full disk was blamed on the archive, and a good download
+/// was to be deleted).
+#[derive(Debug)]
+pub struct UnpackWriteError {
+    path: String,
+    error: std::io::Error,
+}
+
+impl std::fmt::Display for UnpackWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.error)
+    }
+}
+
+impl std::error::Error for UnpackWriteError {}
+
+/// Errors only writing gives: reading a damaged archive fails otherwise (invalid data, an
+/// early end).
+fn is_write_failure(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        StorageFull | QuotaExceeded | ReadOnlyFilesystem | FileTooLarge | PermissionDenied
+    )
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use glimpse_files::{FileProblem, caps, read_regular, shown};
+use glimpse_files::{FileProblem, caps, note, read_regular, shown};
 use glimpse_model::preprocess::{DecodedImage, decode_image_checked, image_to_input};
 use glimpse_model::{Caption, Captioner, ExploreOptions, GenerateOptions, StageTimes};
 use image::RgbImage;
@@ -85,7 +85,7 @@ fn images_at_once(
     let most = captioner.images_at_once(options);
     let batch = batch.max(1);
     if batch > most && items > most {
-        eprintln!(
+        note!(
             "note: this model takes at most {most} images at once; captioning {most} at a time, not {batch}"
         );
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use glimpse_data::{MAX_WORDS, Sample, Split};
-use glimpse_files::{shown, terminal_safe, terminal_safe_json, write_replacing};
+use glimpse_files::{note, shown, terminal_safe, terminal_safe_json, write_replacing};
 use glimpse_metrics::tokenize;
 use glimpse_model::error::excerpt;
 
@@ -131,7 +131,7 @@ fn check_coverage(
     // Every split image has a caption here, so the rest are for other images.
     let extra = captions.len().saturating_sub(samples.len());
     if extra > 0 {
-        eprintln!(
+        note!(
             "{}: {extra} captions are for images outside the {} split; ignored",
             terminal_safe(name),
             split.name()

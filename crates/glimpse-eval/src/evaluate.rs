@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_data::synth::SynthSidecar;
 use glimpse_data::{Sample, Split};
-use glimpse_files::{shown, terminal_safe, terminal_safe_json, write_replacing};
+use glimpse_files::{note, shown, terminal_safe, terminal_safe_json, write_replacing};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -249,7 +249,7 @@ impl Outcomes {
                     shown(&item.path),
                     terminal_safe(&format!("{:#}", anyhow::Error::from(error)))
                 );
-                eprintln!("skipped unreadable image {message}");
+                note!("skipped unreadable image {message}");
                 self.unreadable.push(message);
             }
             Captioned::Caption {
@@ -261,7 +261,7 @@ impl Outcomes {
                 if let Some(warning) = warning {
                     self.warnings += 1;
                     if self.warnings <= WARNINGS_SHOWN {
-                        eprintln!("warning: {}: {warning}", shown(&item.path));
+                        note!("warning: {}: {warning}", shown(&item.path));
                     }
                 }
                 self.captions.push((index, caption))
@@ -272,7 +272,7 @@ impl Outcomes {
     /// One line for the warnings [`Outcomes::add`] did not print.
     fn count_warnings_not_shown(&self) {
         if self.warnings > WARNINGS_SHOWN {
-            eprintln!(
+            note!(
                 "warning: {} more captions with a warning (a damaged photo, or <PAD>/<SOS> in the caption)",
                 self.warnings - WARNINGS_SHOWN
             );

@@ -89,6 +89,13 @@ fn a_folder_without_the_model_is_named() {
         err.contains("config.json") && err.contains("sentence-transformers"),
         "{err}"
     );
+    // There, but a FIFO: named as one, not as missing (hostile round 13).
+    glimpse_files::testing::mkfifo(&dir.path().join("config.json"));
+    let err = format!("{:#}", TextEmbedder::load(dir.path()).err().unwrap());
+    assert!(
+        err.contains("config.json") && err.contains("is a named pipe (FIFO), not a regular file"),
+        "{err}"
+    );
 }
 
 /// The real folder with one field of its `config.json` changed (the rest linked, not copied).

@@ -104,9 +104,13 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
         move |error| WriteError { path, error }
     };
     check_replaceable(path)?;
+    let replaced = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
     let tmp = temporary_name(path);
     let written = (|| {
         let mut file = create_fresh(&tmp)?;
+        if let Some(replaced) = &replaced {
+            keep_permissions(&file, replaced)?;
+        }
         file.write_all(bytes)?;
         if durable {
             file.sync_all()?;
@@ -130,6 +134,21 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Gives the new file the permissions of the one it replaces (hostile round 13: a private
+/// 0600 bundle came back 0644, readable by everyone), without set-id bits.
+fn keep_permissions(file: &fs::File, replaced: &fs::Metadata) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = replaced.permissions().mode() & 0o777;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        file.set_permissions(replaced.permissions())
+    }
 }
 
 /// `.<name>.glimpse-tmp` beside `path`: hidden, and named after the output, so that no file of
@@ -175,6 +194,23 @@ pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replaced output keeps its permissions (a private 0600 bundle came back 0644).
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        for (name, before) in [("private", 0o600), ("read-only", 0o444), ("shared", 0o664)] {
+            let path = dir.path().join(name);
+            fs::write(&path, b"old").unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(before)).unwrap();
+            write_atomically(&path, b"new").unwrap();
+            assert_eq!(mode(&path), before, "{name}");
+            assert_eq!(fs::read(&path).unwrap(), b"new");
+        }
+    }
 
     /// An output folder that cannot be made is refused at once and named, whatever stands in
     /// its way: a file (as `FILE`, `FILE/` or `FILE/sub`) or a link to nothing (as the folder or

@@ -19,6 +19,8 @@
 //! - [`output_over_input`] tells when an output would replace one of the command's inputs;
 //! - [`zip_directory_claims`] reads what a zip's end records claim of its directory, to refuse
 //!   one too large before a zip reader lists it;
+//! - [`say!`] and [`note!`] print lines that a full disk or a closed output cannot turn into a
+//!   panic, as `println!`'s would;
 //! - [`lock_folder`] holds an output folder for one process at a time ([`hold_folder`] goes on
 //!   without a lock, saying so, where the file system has none).
 //!
@@ -33,6 +35,7 @@
 mod atomic;
 pub mod caps;
 mod confine;
+pub mod console;
 mod error;
 mod identity;
 mod lock;
@@ -49,6 +52,7 @@ pub use atomic::{
     write_atomically, write_replacing,
 };
 pub use confine::{PathError, confined};
+pub use console::OutputError;
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
 pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};

@@ -4,6 +4,7 @@
 use std::fs::{self, File, TryLockError};
 use std::path::Path;
 
+use crate::note;
 use crate::terminal::shown;
 
 /// The lock file [`lock_folder`] holds, hidden in the folder.
@@ -78,7 +79,7 @@ pub fn hold_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
     match lock_folder(dir) {
         Ok(lock) => Ok(Some(lock)),
         Err(unsupported @ LockError::Unsupported { .. }) => {
-            eprintln!("warning: {unsupported}; going on without a lock");
+            note!("warning: {unsupported}; going on without a lock");
             Ok(None)
         }
         Err(error) => Err(error),

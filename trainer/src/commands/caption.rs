@@ -18,7 +18,7 @@ use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_fi
 use glimpse_eval::colormap::Colormap;
 use glimpse_eval::figure::{FigureStyle, attention_figure};
 use glimpse_files::{
-    FileId, file_id, fitting_name, path_text, shown, terminal_safe, unique_by, write_replacing,
+    FileId, file_id, fitting_name, note, path_text, shown, terminal_safe, unique_by, write_replacing,
 };
 
 use super::{DecodingArgs, Exit, choice};
@@ -120,7 +120,7 @@ struct ErrorRecord {
 
 /// Captions every image, printing as it goes. Fails (after doing the others) if any image failed.
 pub fn run(args: CaptionArgs) -> Result<Exit> {
-    caption_all(&args, &mut std::io::stdout().lock())?;
+    caption_all(&args, &mut glimpse_files::console::output())?;
     Ok(Exit::Done)
 }
 
@@ -138,7 +138,7 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         explore: explore_options(request, &captioner)?,
     };
     if !captioner.card.decoder_trained {
-        eprintln!(
+        note!(
             "warning: {}'s decoder was never trained; its captions are meaningless",
             shown(&request.model)
         );
@@ -193,7 +193,7 @@ fn print_outcome(
             warning,
         } => {
             if let Some(warning) = &warning {
-                eprintln!("warning: {}: {warning}", shown(path));
+                note!("warning: {}: {warning}", shown(path));
             }
             let captioned = Shown {
                 caption: &caption,
@@ -223,7 +223,7 @@ fn explore_options(request: &CaptionArgs, captioner: &Captioner) -> Result<Explo
             let words = glimpse_model::generate::caption_words(text).context("--prefix")?;
             let (ids, notes) = captioner.lookup_words(&words).context("--prefix")?;
             for note in notes {
-                eprintln!("warning: --prefix: {}", terminal_safe(&note));
+                note!("warning: --prefix: {}", terminal_safe(&note));
             }
             ids
         }
@@ -317,7 +317,8 @@ fn save_figure(file: &Path, photo: &RgbImage, caption: &Caption, style: FigureSt
     let figure = attention_figure(photo, caption, style);
     let mut png = Vec::new();
     figure.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-    write_replacing(file, &png).with_context(|| format!("{}: cannot write", shown(file)))
+    // The error names the figure (naming it here again showed it twice).
+    Ok(write_replacing(file, &png)?)
 }
 
 /// The message of an image that cannot be captioned: a read failure says so, a decoding
@@ -437,7 +438,7 @@ fn report_error(json: bool, path: &Path, err: &anyhow::Error, out: &mut impl Wri
         };
         writeln!(out, "{}", super::json_line(&record)?)?;
     } else {
-        eprintln!("error: {}: {}", shown(path), terminal_safe(&message));
+        note!("error: {}: {}", shown(path), terminal_safe(&message));
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::Args;
 use glimpse_data::Split;
 use glimpse_eval::compare::{CompareRequest, compare, parse_set};
+use glimpse_files::say;
 
 use super::{Exit, choice};
 
@@ -45,6 +46,6 @@ pub fn run(args: CompareArgs) -> Result<Exit> {
         clip: args.clip,
     })?;
     let table: BTreeMap<&str, _> = models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
-    println!("{}", super::json_pretty(&table)?);
+    say!("{}", super::json_pretty(&table)?)?;
     Ok(Exit::Done)
 }

@@ -1,6 +1,8 @@
 //! `glimpse completions SHELL`: the shell completion script, generated from the CLI's own
 //! definition (clap_complete), so it never falls behind a new flag.
 
+use std::io::Write;
+
 use anyhow::Result;
 use clap::Args;
 use clap_complete::Shell;
@@ -18,9 +20,14 @@ pub struct CompletionsArgs {
     shell: Shell,
 }
 
-/// Prints the completion script for `command` (the whole CLI).
+/// Prints the completion script for `command` (the whole CLI). It is made in memory first:
+/// clap_complete panics when its writer fails (a full disk behind standard output).
 pub fn run(args: CompletionsArgs, mut command: clap::Command) -> Result<Exit> {
     let name = command.get_name().to_string();
-    clap_complete::generate(args.shell, &mut command, name, &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, name, &mut script);
+    let mut out = glimpse_files::console::output();
+    out.write_all(&script)?;
+    out.flush()?;
     Ok(Exit::Done)
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use glimpse_data::download;
+use glimpse_files::say;
 
 use super::Exit;
 
@@ -31,10 +32,10 @@ pub fn run(source: DataSource) -> Result<Exit> {
     let DataSource::Flickr8k(args) = source;
     let files = download::flickr8k_files(args.mirror.as_deref(), !args.no_weights);
     download::fetch_all(&files, &args.dir)?;
-    println!(
+    say!(
         "{}: ready (train with `glimpse train --data {}`)",
         glimpse_files::shown(&args.dir),
         glimpse_files::shown(&args.dir)
-    );
+    )?;
     Ok(Exit::Done)
 }

@@ -7,6 +7,7 @@ use clap::Args;
 use glimpse::backend::Backend;
 use glimpse_data::Split;
 use glimpse_eval::evaluate::{EvalRequest, evaluate};
+use glimpse_files::say;
 
 use super::{DecodingArgs, Exit, choice};
 
@@ -66,7 +67,7 @@ pub fn run(args: EvalArgs) -> Result<Exit> {
         text_encoder: args.text_encoder,
         clip: args.clip,
     })?;
-    println!(
+    say!(
         "{}",
         super::json_pretty(&serde_json::json!({
             "images": evaluation.images,
@@ -76,6 +77,6 @@ pub fn run(args: EvalArgs) -> Result<Exit> {
             "similarity": evaluation.similarity,
             "clip": evaluation.clip,
         }))?
-    );
+    )?;
     Ok(Exit::Done)
 }

@@ -10,7 +10,7 @@ use glimpse::export::{ExportRequest, Which, export};
 use glimpse::files::write_atomically;
 use glimpse::model_card::{card_paths, write_model_card};
 use glimpse::train::{BEST, LAST};
-use glimpse_files::{shown, terminal_safe};
+use glimpse_files::{say, shown, terminal_safe};
 use glimpse_import::{
     CheckpointLayout, FreshDecoder, ImportRequest, import, import_flags, lost_in_round_trip,
     notebook_state_dict,
@@ -104,13 +104,13 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         about.push(format!("trained on {}", terminal_safe(&bundle.card.trained_on)));
     }
     about.extend(metrics);
-    println!(
+    say!(
         "wrote {} ({:.1} MB) and its model card {}: {}",
         shown(&args.out),
         bytes.len() as f64 / 1e6,
         shown(&card),
         about.join(", ")
-    );
+    )?;
     Ok(Exit::Done)
 }
 
@@ -179,14 +179,14 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
         staged.iter().for_each(|path| drop(std::fs::remove_file(path)));
         return Err(error);
     }
-    println!(
+    say!(
         "wrote {} ({:.1} MB, {} tensors, the notebook's names) and its vocabulary {}; back into Glimpse: {}",
         shown(out),
         bytes.len() as f64 / 1e6,
         bundle.weights.names().count(),
         shown(&vocab),
         import_command(&bundle.config, out, &vocab)
-    );
+    )?;
     Ok(Exit::Done)
 }
 

@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::card::today;
 use glimpse::files::write_atomically;
 use glimpse::model_card::{card_paths, write_model_card};
-use glimpse_files::shown;
+use glimpse_files::{note, shown};
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
 use glimpse_model::config::AttentionActivation;
@@ -121,14 +121,13 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     let device = Backend::first_built().device()?;
     let imported = import(&request, &device)?;
     let bytes = imported.bundle.to_bytes(args.storage.storage())?;
-    write_atomically(&args.out, &bytes)
-        .with_context(|| format!("{}: cannot write", glimpse_files::shown(&args.out)))?;
+    write_atomically(&args.out, &bytes)?;
     let card = write_model_card(&args.out, &imported.bundle)?;
     for note in &imported.notes {
-        eprintln!("note: {}", glimpse_files::terminal_safe(note));
+        note!("note: {}", glimpse_files::terminal_safe(note));
     }
     let config = &imported.bundle.config;
-    eprintln!(
+    note!(
         "wrote {} ({:.1} MB) and its model card {}: {:?} layout, {} encoder, {} words, {} tensors",
         glimpse_files::shown(&args.out),
         bytes.len() as f64 / 1e6,

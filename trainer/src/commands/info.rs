@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use glimpse_files::{caps, read_regular, shown};
+use glimpse_files::{caps, read_regular, say, shown};
 use glimpse_model::Bundle;
 
 use super::Exit;
@@ -22,7 +22,7 @@ pub fn run(args: InfoArgs) -> Result<Exit> {
     let bundle =
         Bundle::from_bytes(&bytes).with_context(|| format!("{}: not a valid bundle", shown(path)))?;
     let params: usize = bundle.weights.iter().map(|(_, t)| t.numel()).sum();
-    println!(
+    say!(
         "{}",
         super::json_pretty(&serde_json::json!({
             "card": bundle.card,
@@ -32,6 +32,6 @@ pub fn run(args: InfoArgs) -> Result<Exit> {
             "parameters": params,
             "grid": bundle.config.grid(),
         }))?
-    );
+    )?;
     Ok(Exit::Done)
 }

@@ -1,6 +1,7 @@
 //! `glimpse man`: manual pages generated from the CLI's own definition (clap_mangen): one for
 //! `glimpse` and one per subcommand (`glimpse-caption.1`, …).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -28,7 +29,11 @@ pub fn run(args: ManArgs, command: clap::Command) -> Result<Exit> {
             command.build();
             write_pages(command, &dir)?;
         }
-        None => clap_mangen::Man::new(command).render(&mut std::io::stdout())?,
+        None => {
+            let mut out = glimpse_files::console::output();
+            clap_mangen::Man::new(command).render(&mut out)?;
+            out.flush()?;
+        }
     }
     Ok(Exit::Done)
 }

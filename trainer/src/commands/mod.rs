@@ -14,7 +14,7 @@ pub mod score;
 pub mod synth;
 pub mod train;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use glimpse::export::Which;
@@ -38,7 +38,7 @@ pub struct DecodingArgs {
     /// Most words per caption, the end token included.
     #[arg(long, default_value_t = GenerateOptions::default().max_len)]
     max_len: usize,
-    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum).
+    /// Beam search ranks by log_prob / length^PENALTY (0 = plain sum; at most 10).
     #[arg(long, default_value_t = 0.0, value_parser = length_penalty)]
     length_penalty: f64,
 }
@@ -171,6 +171,32 @@ pub fn unset_empty_flag_variables() {
             unsafe { std::env::remove_var(name) };
         }
     }
+}
+
+/// The variable rayon, and so the CPU backend, sizes its thread pool by.
+pub const THREADS_VARIABLE: &str = "RAYON_NUM_THREADS";
+/// Most threads a core the pool may have: more only wait for the cores (hostile round 13: 1,000
+/// made one caption take 9.5 s instead of 0.1, and 2,000 never finished its first).
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// Refuses a [`THREADS_VARIABLE`] past [`MAX_THREADS_PER_CORE`] threads a core (at least 16 in
+/// all), before the pool is made. Values rayon ignores (`0`, not a number) are left to it.
+pub fn check_thread_variable() -> Result<()> {
+    let Some(asked) = std::env::var(THREADS_VARIABLE)
+        .ok()
+        .and_then(|value| value.trim().parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let most = (cores * MAX_THREADS_PER_CORE).max(16);
+    if asked > most as u64 {
+        bail!(
+            "{THREADS_VARIABLE}={asked} asks for more threads than the {most} that {cores} cores can use \
+             ({MAX_THREADS_PER_CORE} a core); lower it or unset it"
+        );
+    }
+    Ok(())
 }
 
 /// `--batch`: 1 to [`MAX_BATCH`].

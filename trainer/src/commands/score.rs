@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use glimpse::backend::Backend;
 use glimpse_eval::captioning::{load_captioner, read_image_checked};
-use glimpse_files::{shown, terminal_safe};
+use glimpse_files::{note, shown, terminal_safe};
 use glimpse_model::generate::caption_words;
 use glimpse_model::preprocess::image_to_input;
 use glimpse_model::{GenerateOptions, ScoredCaption, ScoredWord};
@@ -64,12 +64,12 @@ pub fn run(args: ScoreArgs) -> Result<Exit> {
     let decoded = read_image_checked(&args.image, preprocess.max_pixels)
         .with_context(|| format!("{}: cannot score", shown(&args.image)))?;
     if let Some(warning) = &decoded.warning {
-        eprintln!("warning: {}: {warning}", shown(&args.image));
+        note!("warning: {}: {warning}", shown(&args.image));
     }
     let encoded = captioner.encode_inputs(&[image_to_input(&decoded.image, preprocess)])?;
     let scored = pollster::block_on(captioner.score_encoded(&encoded, &typed, args.alternatives))?;
     let own = pollster::block_on(captioner.decode_encoded(&encoded, GenerateOptions::default()))?.remove(0);
-    let out = &mut std::io::stdout().lock();
+    let out = &mut glimpse_files::console::output();
     if args.json {
         let record = ScoreRecord {
             image: glimpse_files::path_text(&args.image).into_owned(),
@@ -87,7 +87,7 @@ pub fn run(args: ScoreArgs) -> Result<Exit> {
         let own_text = terminal_safe(&own_text);
         writeln!(out, "the model's own caption: {own_text} ({:.3})", own.log_prob)?;
         for note in &scored.notes {
-            eprintln!("note: {}", terminal_safe(note));
+            note!("note: {}", terminal_safe(note));
         }
     }
     Ok(Exit::Done)

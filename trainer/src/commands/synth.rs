@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 use glimpse_data::synth;
+use glimpse_files::say;
 
 use super::Exit;
 
@@ -23,12 +24,12 @@ pub struct SynthArgs {
 
 pub fn run(args: SynthArgs) -> Result<Exit> {
     let sidecar = synth::generate(&args.dir, args.images, args.seed)?;
-    println!(
+    say!(
         "wrote {} images with {} captions each to {} (seed {})",
         sidecar.images.len(),
         synth::CAPTIONS_PER_IMAGE,
         glimpse_files::shown(&args.dir),
         args.seed
-    );
+    )?;
     Ok(Exit::Done)
 }

@@ -8,6 +8,7 @@ use glimpse::backend::{Backend, MAX_DEVICES};
 use glimpse::memory;
 use glimpse::train::config::TrainConfig;
 use glimpse::train::{self, TrainOutcome, TrainRequest};
+use glimpse_files::say;
 
 use super::Exit;
 
@@ -101,13 +102,13 @@ pub fn run(args: TrainArgs) -> Result<Exit> {
     };
     match train::run(&request)? {
         TrainOutcome::Finished(state) => {
-            println!(
+            say!(
                 "done: best validation BLEU-4 {:.4} at epoch {}, {} s of training; export with `glimpse export {}`",
                 state.best_bleu4.unwrap_or(0.0),
                 state.best_epoch.unwrap_or(0),
                 glimpse_files::rounded_text(state.train_seconds, 0),
                 glimpse_files::shown(&request.run)
-            );
+            )?;
             Ok(Exit::Done)
         }
         TrainOutcome::Paused(_) if request.max_steps.is_some() => Ok(Exit::Done),

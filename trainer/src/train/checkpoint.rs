@@ -78,6 +78,10 @@ fn check_measures(measures: &[(&str, f64)]) -> Result<()> {
 pub struct TrainState {
     pub data: PathBuf,
     pub dataset: String,
+    /// [`data_fingerprint`](super::run::data_fingerprint) of the data the run started on; a
+    /// resume refuses other data. Absent in checkpoints written before it was kept.
+    #[serde(default)]
+    pub data_fingerprint: Option<String>,
     /// The epoch in progress (0-based).
     pub epoch: usize,
     /// Batches of `epoch` already trained.

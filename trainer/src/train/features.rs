@@ -164,18 +164,29 @@ impl FeatureCache {
         self.values as u64 * 2
     }
 
+    /// Writes `sample`'s features through a temporary file of this process's own (two runs
+    /// filling one data folder's cache removed each other's), removed again when the write
+    /// fails; the error names the file and says the cache is in the data folder, often on
+    /// another disk than the run's.
     fn write(&self, sample: &Sample, values: &[f32]) -> Result<()> {
         let path = self.path(sample);
-        let tmp = path.with_extension("f16.tmp");
+        let tmp = path.with_extension(format!("f16.{}.tmp", std::process::id()));
         let bytes: Vec<u8> = values
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
             .collect();
         // The cache is inside the data folder, which may come from anyone: a link planted at
         // the temporary name is replaced, not written through.
-        let mut file = create_fresh(&tmp).with_context(|| format!("{}", tmp.display()))?;
-        file.write_all(&bytes)?;
-        fs::rename(&tmp, &path).with_context(|| format!("{}", path.display()))?;
+        let written = create_fresh(&tmp)
+            .and_then(|mut file| file.write_all(&bytes))
+            .and_then(|()| fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            anyhow::bail!(
+                "{}: cannot write the feature cache (kept in the data folder): {e}",
+                shown(&path)
+            );
+        }
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
 use super::{BLEU_CHART, LOSS_CHART, METRICS, STEPS};
-use glimpse_files::{caps, number_text, open_append, read_regular_to_string, rounded_text, shown};
+use glimpse_files::{caps, note, number_text, open_append, read_regular_to_string, rounded_text, shown};
 
 use crate::files::{write_atomically, write_replacing};
 
@@ -29,17 +29,12 @@ impl Records {
     /// trained again).
     pub fn open(run: &Path, step: u64) -> Result<Records> {
         let path = run.join(STEPS);
-        let mut kept = String::from("step,epoch,batch,loss,cross_entropy,attention\n");
+        let mut kept = format!("{STEPS_HEADER}\n");
         if step > 0
             && let Some(text) = read_steps(&path)?
         {
             for line in text.lines().skip(1) {
-                let row_step: u64 = line
-                    .split(',')
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(u64::MAX);
-                if row_step <= step {
+                if whole_row_step(line).is_some_and(|row_step| row_step <= step) {
                     kept.push_str(line);
                     kept.push('\n');
                 }
@@ -53,18 +48,20 @@ impl Records {
         })
     }
 
-    /// Appends one step's row (`epoch` and `batch` 1-based).
+    /// Appends one step's row (`epoch` and `batch` 1-based), in one write: written a number at
+    /// a time, a full disk left a fragment such as `19` that a resume kept as a row.
     pub fn log_step(&mut self, step: u64, epoch: usize, batch: usize, loss: StepLoss) -> Result<()> {
         let [loss, cross_entropy, attention] = loss;
-        writeln!(
-            self.steps_csv,
-            "{step},{epoch},{batch},{loss},{cross_entropy},{attention}"
-        )?;
-        Ok(())
+        let row = format!("{step},{epoch},{batch},{loss},{cross_entropy},{attention}\n");
+        self.steps_csv
+            .write_all(row.as_bytes())
+            .with_context(|| format!("{}: cannot write", shown(&self.run.join(STEPS))))
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        Ok(self.steps_csv.flush()?)
+        self.steps_csv
+            .flush()
+            .with_context(|| format!("{}: cannot write", shown(&self.run.join(STEPS))))
     }
 
     /// Rewrites `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs so far.
@@ -73,7 +70,7 @@ impl Records {
         // The chart is a view of the log: a log grown past its cap loses its per-step curve, not
         // the run (it failed after an epoch).
         let steps = read_steps(&self.run.join(STEPS)).unwrap_or_else(|e| {
-            eprintln!("{LOSS_CHART}: the per-step curve is left out: {e:#}");
+            note!("{LOSS_CHART}: the per-step curve is left out: {e:#}");
             None
         });
         let steps = steps.unwrap_or_default();
@@ -81,6 +78,21 @@ impl Records {
         write_replacing(&self.run.join(BLEU_CHART), bleu_chart(history).as_bytes())?;
         Ok(())
     }
+}
+
+/// `steps.csv`'s first line.
+const STEPS_HEADER: &str = "step,epoch,batch,loss,cross_entropy,attention";
+
+/// The step of a whole `steps.csv` row: six fields, three counts and three numbers. A row cut
+/// short by a failed write is not one.
+fn whole_row_step(line: &str) -> Option<u64> {
+    let fields: Vec<&str> = line.split(',').collect();
+    let [step, epoch, batch, losses @ ..] = fields.as_slice() else {
+        return None;
+    };
+    let counts = epoch.parse::<usize>().is_ok() && batch.parse::<usize>().is_ok();
+    let numbers = losses.len() == 3 && losses.iter().all(|x| x.parse::<f64>().is_ok());
+    (counts && numbers).then(|| step.parse().ok()).flatten()
 }
 
 fn metrics_csv(history: &[EpochRecord]) -> String {
@@ -240,6 +252,20 @@ mod tests {
     }
 
     /// A million logged steps draw a chart of at most 2,000 points, ending at the last step.
+    #[test]
+    fn only_whole_rows_are_kept() {
+        assert_eq!(whole_row_step("192,2,32,3.06,3.01,0.05"), Some(192));
+        for cut in [
+            "19",
+            "192,2,32,3.06,3.01",
+            "192,2,32,3.06,3.01,",
+            "x,2,32,1,1,1",
+            "192,2,32,1,1,1,1",
+        ] {
+            assert_eq!(whole_row_step(cut), None, "{cut}");
+        }
+    }
+
     #[test]
     fn long_step_logs_draw_a_bounded_curve() {
         let mut csv = String::from("step,epoch,batch,loss,cross_entropy,attention\n");

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use glimpse_files::{FolderLock, hold_folder, shown, terminal_safe, write_replacing};
+use glimpse_files::{FolderLock, hold_folder, note, say, shown, terminal_safe, write_replacing};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -37,7 +37,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     if let Some(checkpoint) = &resumed
         && checkpoint.state.finished
     {
-        println!("{}: this run has already finished", shown(&request.run));
+        say!("{}: this run has already finished", shown(&request.run))?;
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
     let before = request.budget().held();
@@ -57,7 +57,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         Some(start) => start.checked(&setup.config, &budget, &request.run)?,
         None => setup.new_start(&vocab, &budget)?,
     };
-    setup.print_model(&start, &vocab);
+    setup.print_model(&start, &vocab)?;
     let devices = setup.devices()?;
     let mut model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff)?;
     let stages = setup.config.fine_tune_stages;
@@ -321,12 +321,12 @@ impl<'r> Setup<'r> {
                 shown(&self.data)
             );
         }
-        println!(
+        say!(
             "data: {} ({:?}): {}",
             terminal_safe(&dataset.name),
             dataset.layout,
             dataset.summary()
-        );
+        )?;
         report_problems(&dataset, self.run())?;
         Ok(dataset)
     }
@@ -352,9 +352,9 @@ impl<'r> Setup<'r> {
         })
     }
 
-    fn print_model(&self, start: &Start, vocab: &Vocabulary) {
+    fn print_model(&self, start: &Start, vocab: &Vocabulary) -> Result<()> {
         let stages = self.config.fine_tune_stages;
-        println!(
+        say!(
             "model: {} encoder ({}), vocabulary {} words, {} parameters",
             start.model_config.encoder.arch.name(),
             if stages == 0 {
@@ -364,14 +364,15 @@ impl<'r> Setup<'r> {
             },
             vocab.len(),
             start.weights.iter().map(|(_, t)| t.numel()).sum::<usize>()
-        );
+        )?;
         let footprint = Footprint::of(&self.config, &start.model_config, self.request.devices.len());
-        println!("memory: a step takes about {}", footprint.describe());
+        say!("memory: a step takes about {}", footprint.describe())?;
         if self.config.encoder_weights.is_none() && stages == 0 {
-            eprintln!(
+            note!(
                 "warning: the encoder is frozen with random weights; its features carry little information"
             );
         }
+        Ok(())
     }
 
     fn devices(&self) -> Result<Devices> {
@@ -389,11 +390,11 @@ impl<'r> Setup<'r> {
                 true => format!(" (a batch of {batch} runs on {batch} of them)"),
                 false => String::new(),
             };
-            println!(
+            say!(
                 "data-parallel over {} {} devices{idle}",
                 replicas.len(),
                 self.request.backend_name
-            );
+            )?;
         }
         Ok(Devices {
             plain,
@@ -421,13 +422,13 @@ impl<'r> Setup<'r> {
             .chain(dataset.split(Split::Val))
             .collect();
         let report = cache.ensure(&wanted, &plain, &start.model_config, device)?;
-        println!(
+        say!(
             "feature cache {}: {} cached, {} computed, {} unreadable",
             shown(cache.dir()),
             report.hits,
             report.computed,
             report.failed.len()
-        );
+        )?;
         drop_unreadable(dataset, &report.failed, examples, &self.config, self.run())?;
         Ok(cache)
     }
@@ -469,13 +470,14 @@ impl<'r> Setup<'r> {
                     .map_err(|e| anyhow!("{LAST}: encoder optimizer state: {e:?}"))?,
             );
         }
-        let state = resumed.state;
-        println!(
+        let mut state = resumed.state;
+        same_data(&mut state, dataset, &self.data)?;
+        say!(
             "resuming at epoch {}, batch {}, step {}",
             state.epoch + 1,
             state.batch_in_epoch,
             state.step
-        );
+        )?;
         Ok((optimizers, state))
     }
 
@@ -497,11 +499,53 @@ impl<'r> Setup<'r> {
     }
 }
 
+/// SHA-256 over the train and val splits' image names and references, in order: what a
+/// resumed run must find again (hostile round 13: another data set put at the same path was
+/// trained on mid-epoch without a word, and the model card credited the first).
+pub(crate) fn data_fingerprint(dataset: &Dataset) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for split in [Split::Train, Split::Val] {
+        for sample in dataset.split(split) {
+            // Lengths first, so that no two lists of texts hash alike.
+            hash.update((sample.name.len() as u64).to_le_bytes());
+            hash.update(sample.name.as_bytes());
+            hash.update((sample.raw.len() as u64).to_le_bytes());
+            for reference in &sample.raw {
+                hash.update((reference.len() as u64).to_le_bytes());
+                hash.update(reference.as_bytes());
+            }
+        }
+        hash.update(u64::MAX.to_le_bytes()); // the end of a split
+    }
+    format!("{:x}", hash.finalize())
+}
+
+/// Refuses to resume on other data than the run's; a checkpoint from before fingerprints were
+/// kept takes the data's now.
+fn same_data(state: &mut TrainState, dataset: &Dataset, data: &Path) -> Result<()> {
+    let now = data_fingerprint(dataset);
+    match &state.data_fingerprint {
+        Some(then) if *then != now => bail!(
+            "{}: its images or captions are not those this run was trained on ({}); resume on \
+             the same data, or start a new run",
+            shown(data),
+            terminal_safe(&state.dataset)
+        ),
+        Some(_) => Ok(()),
+        None => {
+            state.data_fingerprint = Some(now);
+            Ok(())
+        }
+    }
+}
+
 /// A new run's progress: nothing done yet.
 fn new_state(data: &Path, dataset: &Dataset) -> TrainState {
     TrainState {
         data: data.canonicalize().unwrap_or(data.to_path_buf()),
         dataset: dataset.name.clone(),
+        data_fingerprint: Some(data_fingerprint(dataset)),
         epoch: 0,
         batch_in_epoch: 0,
         step: 0,
@@ -538,14 +582,14 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
     }
     write_replacing(&run.join(DATA_PROBLEMS), kept.as_bytes())?;
     if !problems.is_empty() {
-        eprintln!(
+        note!(
             "data: {} problems, {} unreadable rows (all in {}):",
             problems.len(),
             problems.bad_rows(),
             shown(&run.join(DATA_PROBLEMS))
         );
         for message in problems.first(5) {
-            eprintln!("  {message}");
+            note!("  {message}");
         }
     }
     Ok(())
@@ -569,7 +613,7 @@ fn drop_unreadable(
         .open(run.join(DATA_PROBLEMS))?;
     for (_, reason) in failed {
         let reason = terminal_safe(reason);
-        eprintln!("  unreadable image, skipped: {reason}");
+        note!("  unreadable image, skipped: {reason}");
         writeln!(log, "{reason}: unreadable image; skipped")?;
     }
     if failed.len() as f64 > config.max_bad_fraction * total as f64 {

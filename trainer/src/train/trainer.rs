@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use glimpse_data::Rng;
-use glimpse_files::shown;
+use glimpse_files::{say, shown};
 use glimpse_model::{CaptionModel, ModelConfig, Vocabulary};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -89,12 +89,12 @@ impl Trainer<'_> {
                 return self.pause(&mut model, why);
             }
             if self.end_epoch(&mut model)? {
-                println!(
+                say!(
                     "early stop: no better validation BLEU-4 for {} epochs (best {:.4} at epoch {})",
                     self.config.patience,
                     self.state.best_bleu4.unwrap_or(0.0),
                     self.state.best_epoch.unwrap_or(0)
-                );
+                )?;
                 break;
             }
         }
@@ -262,7 +262,9 @@ impl Trainer<'_> {
         record
             .check()
             .with_context(|| format!("epoch {}'s results", epoch + 1))?;
-        println!(
+        // Said once the epoch is saved: a line that cannot be written (a full disk) ends the
+        // run, and must not lose the epoch.
+        let summary = format!(
             "epoch {}/{}: train loss {:.4}, val loss {:.4}, val BLEU-4 {:.4} (BLEU-1 {:.4}), {:.0} samples/s",
             epoch + 1,
             self.config.epochs,
@@ -292,17 +294,18 @@ impl Trainer<'_> {
         }
         self.save(model, improved)?;
         self.records.write_metrics(&self.state.history)?;
+        say!("{summary}")?;
         Ok(stop_early)
     }
 
     fn pause(&mut self, model: &mut CaptionModel, why: &str) -> Result<TrainOutcome> {
         self.save(model, false)?;
-        println!(
+        say!(
             "{why}: saved {} at step {}; continue with `glimpse train --resume {}`",
             shown(&self.records.run.join(LAST)),
             self.state.step,
             shown(&self.records.run)
-        );
+        )?;
         Ok(TrainOutcome::Paused(self.state.clone()))
     }
 

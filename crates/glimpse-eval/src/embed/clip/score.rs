@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use glimpse_files::note;
 use glimpse_model::config::DEFAULT_MAX_PIXELS;
 
 use super::Clip;
@@ -110,7 +111,7 @@ fn image_features(clip: &Clip, images: &[PathBuf]) -> Result<(Vec<Option<Feature
                 }
                 Err(e) => {
                     let message = format!("{}: {:#}", path.display(), anyhow::Error::from(e));
-                    eprintln!("CLIPScore: skipped unreadable image {message}");
+                    note!("CLIPScore: skipped unreadable image {message}");
                     unreadable.push(message);
                     readable.push(false);
                 }
