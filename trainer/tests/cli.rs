@@ -689,6 +689,17 @@ fn a_thread_pool_far_past_the_cores_is_refused() {
         "{}",
         text(&out.stderr)
     );
+    // Nor under rayon's older name, which it still reads (the verifier).
+    let out = std::process::Command::new(common::GLIMPSE)
+        .args(["info", model.to_str().unwrap()])
+        .env("RAYON_RS_NUM_CPUS", "2000")
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stderr).contains("error: RAYON_RS_NUM_CPUS=2000 asks for more threads"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = std::process::Command::new(common::GLIMPSE)
         .args(["info", model.to_str().unwrap()])
         .env("RAYON_NUM_THREADS", "2")

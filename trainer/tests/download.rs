@@ -524,7 +524,8 @@ fn the_retry_lines_escape_the_mirror() {
 }
 
 /// A proxy from the environment that refuses the connection is named as the proxy (the mirror
-/// was said to be unreachable), and a proxy variable that is not UTF-8 is refused (it was read
+/// was said to be unreachable), without its password, and a proxy variable that is not UTF-8
+/// is refused (it was read
 /// as unset, and the download went around the proxy). Hostile round 13.
 #[cfg(unix)]
 #[test]
@@ -537,7 +538,8 @@ fn proxies_from_the_environment_are_named_and_never_skipped() {
             .unwrap()
             .port()
     };
-    let proxy = format!("http://127.0.0.1:{}", free_port());
+    let port = free_port();
+    let proxy = format!("http://alice:s3cr3t@127.0.0.1:{port}");
     let run = |name: &str, value: &std::ffi::OsStr| {
         let dir = tempfile::tempdir().unwrap();
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"));
@@ -553,9 +555,12 @@ fn proxies_from_the_environment_are_named_and_never_skipped() {
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
+    // Its password hidden: messages end up in logs (the verifier's G1).
     let stderr = run("HTTP_PROXY", proxy.as_ref());
     assert!(
-        stderr.contains(&format!("through the proxy `{proxy}` (from the environment)")),
+        stderr.contains(&format!(
+            "through the proxy `http://alice:***@127.0.0.1:{port}` (from the environment)"
+        )) && !stderr.contains("s3cr3t"),
         "{stderr}"
     );
     let stderr = run(

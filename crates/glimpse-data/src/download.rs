@@ -27,7 +27,7 @@ use glimpse_files::{hold_folder, note, shown, terminal_safe};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
-use crate::proxy::proxy_for;
+use crate::proxy::{proxy_for, proxy_shown};
 pub use crate::unzip::{UnpackWriteError, UnzipLimits, unzip, unzip_with_limits};
 pub use body::StallRule;
 use body::{BodyError, Meter, copy_body};
@@ -351,11 +351,19 @@ fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, Do
     if let Some(proxy) = environment_proxy(url)? {
         if proxy.to_ascii_lowercase().starts_with("socks") {
             return Err(DownloadError::Fatal(anyhow!(
-                "proxy `{proxy}` from the environment: SOCKS proxies are not supported; use an HTTP proxy"
+                "proxy `{}` from the environment: SOCKS proxies are not supported; use an HTTP proxy",
+                terminal_safe(&proxy_shown(&proxy))
             )));
         }
-        let parsed = ureq::Proxy::new(&proxy)
-            .map_err(|e| DownloadError::Fatal(anyhow!("proxy `{proxy}` from the environment: {e}")))?;
+        let parsed = ureq::Proxy::new(&proxy).map_err(|e| {
+            let shown = proxy_shown(&proxy);
+            // ureq's message may quote the URL, password and all.
+            let e = e.to_string().replace(&proxy, &shown);
+            DownloadError::Fatal(anyhow!(
+                "proxy `{}` from the environment: {e}",
+                terminal_safe(&shown)
+            ))
+        })?;
         builder = builder.proxy(parsed);
     }
     Ok(builder.build())
@@ -377,15 +385,20 @@ fn environment_proxy(url: &str) -> std::result::Result<Option<String>, DownloadE
     Ok(proxy_for(url, |name| std::env::var(name).ok()))
 }
 
-/// " through the proxy … (from the environment)" when one is used for `url`: a proxy that
-/// refused the connection was reported as the mirror being unreachable.
-fn through_proxy(url: &str) -> String {
+/// Why `url` could not be reached, naming the proxy from the environment when one was used (a
+/// proxy that refused the connection was reported as the mirror being unreachable), its
+/// password hidden wherever it appears.
+fn unreachable(url: &str, error: &ureq::Transport) -> String {
     match environment_proxy(url) {
-        Ok(Some(proxy)) => format!(
-            " through the proxy `{}` (from the environment)",
-            terminal_safe(&proxy)
-        ),
-        _ => String::new(),
+        Ok(Some(proxy)) => {
+            let shown = proxy_shown(&proxy);
+            format!(
+                "cannot reach {url} through the proxy `{}` (from the environment): {}",
+                terminal_safe(&shown),
+                error.to_string().replace(&proxy, &shown)
+            )
+        }
+        _ => format!("cannot reach {url}: {error}"),
     }
 }
 
@@ -721,10 +734,7 @@ fn answer_of(
         {
             Err(DownloadError::Fatal(anyhow!("{label}: cannot fetch {url}: {t}")))
         }
-        Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(format!(
-            "cannot reach {url}{}: {t}",
-            through_proxy(url)
-        ))),
+        Err(ureq::Error::Transport(t)) => Err(DownloadError::Retryable(unreachable(url, &t))),
     }
 }
 

@@ -27,6 +27,24 @@ pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<Stri
 }
 
 /// The host of what follows `scheme://`, lower-case, without user info, port or path.
+/// `proxy` as messages show it: a password in it (`http://user:secret@host`) replaced by `***`,
+/// since messages end up in logs and bug reports (hostile round 13's verifier).
+pub fn proxy_shown(proxy: &str) -> String {
+    let (scheme, rest) = proxy.split_once("://").unwrap_or(("", proxy));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return proxy.to_string();
+    };
+    let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{user}:***@{host}{path}")
+}
+
 fn host_of(rest: &str) -> String {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let authority = authority.rsplit('@').next().unwrap_or(authority);
@@ -54,6 +72,22 @@ fn bypasses(no_proxy: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_are_never_shown() {
+        for (proxy, shown) in [
+            ("http://alice:s3cr3t@proxy:3128", "http://alice:***@proxy:3128"),
+            (
+                "http://alice:s3:cr@t@proxy:3128/x",
+                "http://alice:***@proxy:3128/x",
+            ),
+            ("http://token@proxy", "http://token:***@proxy"),
+            ("alice:s3cr3t@proxy:3128", "alice:***@proxy:3128"),
+            ("http://proxy:3128", "http://proxy:3128"),
+        ] {
+            assert_eq!(proxy_shown(proxy), shown, "{proxy}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         let pairs: Vec<(String, String)> = pairs

@@ -104,7 +104,8 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
         move |error| WriteError { path, error }
     };
     check_replaceable(path)?;
-    let replaced = fs::symlink_metadata(path).ok().filter(|m| m.is_file());
+    // Through a link too: the link is replaced, and what it named had the permissions meant.
+    let replaced = fs::metadata(path).ok().filter(|m| m.is_file());
     let tmp = temporary_name(path);
     let written = (|| {
         let mut file = create_fresh(&tmp)?;
@@ -210,6 +211,19 @@ mod tests {
             assert_eq!(mode(&path), before, "{name}");
             assert_eq!(fs::read(&path).unwrap(), b"new");
         }
+        // A link at the output is replaced by a file with its target's permissions (the
+        // verifier: a link to a 0600 file became a 0644 file), the target left as it was.
+        let target = dir.path().join("target");
+        fs::write(&target, b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_replacing(&link, b"new").unwrap();
+        assert!(!fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(
+            (mode(&link), fs::read(&target).unwrap()),
+            (0o600, b"old".to_vec())
+        );
     }
 
     /// An output folder that cannot be made is refused at once and named, whatever stands in

@@ -173,28 +173,37 @@ pub fn unset_empty_flag_variables() {
     }
 }
 
-/// The variable rayon, and so the CPU backend, sizes its thread pool by.
-pub const THREADS_VARIABLE: &str = "RAYON_NUM_THREADS";
+/// The variables rayon, and so the CPU backend, sizes its thread pool by (the second is its
+/// older name, still read).
+pub const THREADS_VARIABLES: [&str; 2] = ["RAYON_NUM_THREADS", "RAYON_RS_NUM_CPUS"];
 /// Most threads a core the pool may have: more only wait for the cores (hostile round 13: 1,000
 /// made one caption take 9.5 s instead of 0.1, and 2,000 never finished its first).
 pub const MAX_THREADS_PER_CORE: usize = 4;
 
-/// Refuses a [`THREADS_VARIABLE`] past [`MAX_THREADS_PER_CORE`] threads a core (at least 16 in
-/// all), before the pool is made. Values rayon ignores (`0`, not a number) are left to it.
+/// Refuses a thread count in [`THREADS_VARIABLES`] past [`MAX_THREADS_PER_CORE`] threads a
+/// core (at least 16 in all), before the pool is made. Values rayon ignores (`0`, not a
+/// number) are left to it.
 pub fn check_thread_variable() -> Result<()> {
-    let Some(asked) = std::env::var(THREADS_VARIABLE)
-        .ok()
-        .and_then(|value| value.trim().parse::<u64>().ok())
-    else {
-        return Ok(());
-    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let most = (cores * MAX_THREADS_PER_CORE).max(16);
-    if asked > most as u64 {
-        bail!(
-            "{THREADS_VARIABLE}={asked} asks for more threads than the {most} that {cores} cores can use \
-             ({MAX_THREADS_PER_CORE} a core); lower it or unset it"
-        );
+    for name in THREADS_VARIABLES {
+        let Some(asked) = std::env::var(name)
+            .ok()
+            .and_then(|value| value.trim().parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if asked > most as u64 {
+            let cores = if cores == 1 {
+                "1 core".to_string()
+            } else {
+                format!("{cores} cores")
+            };
+            bail!(
+                "{name}={asked} asks for more threads than the {most} that {cores} can use \
+                 ({MAX_THREADS_PER_CORE} a core); lower it or unset it"
+            );
+        }
     }
     Ok(())
 }

@@ -164,13 +164,16 @@ impl FeatureCache {
         self.values as u64 * 2
     }
 
-    /// Writes `sample`'s features through a temporary file of this process's own (two runs
-    /// filling one data folder's cache removed each other's), removed again when the write
-    /// fails; the error names the file and says the cache is in the data folder, often on
-    /// another disk than the run's.
+    /// Writes `sample`'s features through a temporary file of a random name (two runs filling
+    /// one data folder's cache removed each other's; process ids repeat across containers and
+    /// hosts sharing the folder), removed again when the write fails; the error names the file
+    /// and says the cache is in the data folder, often on another disk than the run's.
     fn write(&self, sample: &Sample, values: &[f32]) -> Result<()> {
+        use std::hash::{BuildHasher, RandomState};
         let path = self.path(sample);
-        let tmp = path.with_extension(format!("f16.{}.tmp", std::process::id()));
+        // Keys drawn from the system's randomness, different at every call.
+        let nonce = RandomState::new().hash_one(std::process::id());
+        let tmp = path.with_extension(format!("f16.{nonce:016x}.tmp"));
         let bytes: Vec<u8> = values
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
