@@ -968,6 +968,21 @@ fn failure(file: &RemoteFile, dir: &Path) -> (String, Duration) {
     (err, started.elapsed())
 }
 
+/// Only a proxy asks for proxy credentials: a 407 is said to be that, at once, not reported as
+/// the mirror's answer (round 13's verifier). (Without a proxy in the environment, as here, the
+/// message names the URL alone.)
+#[test]
+fn a_request_for_proxy_credentials_is_said_to_be_one() {
+    let answer = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+    let (file, _state) = serving(Behaviour::Raw(answer));
+    let dir = tempfile::tempdir().unwrap();
+    let (err, _) = failure(&file, dir.path());
+    assert!(
+        err.contains("it asks for credentials (HTTP 407 Proxy Authentication Required)"),
+        "{err}"
+    );
+}
+
 /// Nothing of the file is left in `dir`: neither it, its partial file, its version nor its
 /// recorded checksum.
 fn nothing_left(dir: &Path) {

@@ -417,6 +417,23 @@ fn a_resume_refuses_other_data_at_the_same_path() {
     );
     fs::remove_dir_all(&data).unwrap();
     synth(&data, 30, 4);
+    // The photos emptied (the verifier: an emptied photo was skipped with a note, which
+    // changed the batches).
+    let photos: Vec<_> = fs::read_dir(data.join("Images"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let kept: Vec<Vec<u8>> = photos.iter().map(|photo| fs::read(photo).unwrap()).collect();
+    for photo in &photos {
+        fs::write(photo, b"").unwrap();
+    }
+    fails_with(
+        &resume,
+        "its images or captions are not those this run was trained on",
+    );
+    for (photo, bytes) in photos.iter().zip(kept) {
+        fs::write(photo, bytes).unwrap();
+    }
     ok(&resume);
 }
 

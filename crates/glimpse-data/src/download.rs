@@ -389,16 +389,21 @@ fn environment_proxy(url: &str) -> std::result::Result<Option<String>, DownloadE
 /// proxy that refused the connection was reported as the mirror being unreachable), its
 /// password hidden wherever it appears.
 fn unreachable(url: &str, error: &ureq::Transport) -> String {
+    unreachable_through_proxy(url, &error.to_string())
+}
+
+/// "cannot reach `url`[ through the proxy …]: `why`", any proxy password in `why` hidden.
+fn unreachable_through_proxy(url: &str, why: &str) -> String {
     match environment_proxy(url) {
         Ok(Some(proxy)) => {
             let shown = proxy_shown(&proxy);
             format!(
                 "cannot reach {url} through the proxy `{}` (from the environment): {}",
                 terminal_safe(&shown),
-                error.to_string().replace(&proxy, &shown)
+                why.replace(&proxy, &shown)
             )
         }
-        _ => format!("cannot reach {url}: {error}"),
+        _ => format!("cannot reach {url}: {why}"),
     }
 }
 
@@ -721,6 +726,14 @@ fn answer_of(
         Err(ureq::Error::Status(416, _)) if offset > 0 => Ok(None),
         Err(ureq::Error::Status(code, _)) if code >= 500 => Err(DownloadError::Retryable(format!(
             "server error {code} from {url}"
+        ))),
+        // Only a proxy asks for its own credentials (it was reported as the mirror's answer).
+        Err(ureq::Error::Status(407, _)) => Err(DownloadError::Fatal(anyhow!(
+            "{label}: {}",
+            unreachable_through_proxy(
+                url,
+                "it asks for credentials (HTTP 407 Proxy Authentication Required)"
+            )
         ))),
         Err(ureq::Error::Status(code, _)) => Err(DownloadError::Fatal(anyhow!(
             "{label}: {url} answered HTTP {code}"

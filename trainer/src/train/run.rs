@@ -43,7 +43,9 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     let before = request.budget().held();
     let dataset = setup.load_dataset()?;
     let (vocab, resumed) = match resumed {
-        Some(checkpoint) => {
+        Some(mut checkpoint) => {
+            // Before any work on the data (its features take minutes to compute).
+            same_data(&mut checkpoint.state, &dataset, &setup.data)?;
             let (vocab, start) = Start::resumed(checkpoint);
             (vocab, Some(start))
         }
@@ -470,8 +472,7 @@ impl<'r> Setup<'r> {
                     .map_err(|e| anyhow!("{LAST}: encoder optimizer state: {e:?}"))?,
             );
         }
-        let mut state = resumed.state;
-        same_data(&mut state, dataset, &self.data)?;
+        let state = resumed.state;
         say!(
             "resuming at epoch {}, batch {}, step {}",
             state.epoch + 1,
@@ -499,17 +500,21 @@ impl<'r> Setup<'r> {
     }
 }
 
-/// SHA-256 over the train and val splits' image names and references, in order: what a
+/// SHA-256 over the train and val splits' image names, sizes and references, in order: what a
 /// resumed run must find again (hostile round 13: another data set put at the same path was
-/// trained on mid-epoch without a word, and the model card credited the first).
+/// trained on mid-epoch without a word, and the model card credited the first). Sizes, not
+/// contents: reading every image again would cost a resume minutes.
 pub(crate) fn data_fingerprint(dataset: &Dataset) -> String {
     use sha2::{Digest, Sha256};
     let mut hash = Sha256::new();
     for split in [Split::Train, Split::Val] {
         for sample in dataset.split(split) {
-            // Lengths first, so that no two lists of texts hash alike.
+            // Lengths first, so that no two lists of texts hash alike; u64::MAX for a photo
+            // that cannot be read.
             hash.update((sample.name.len() as u64).to_le_bytes());
             hash.update(sample.name.as_bytes());
+            let size = fs::metadata(&sample.path).map_or(u64::MAX, |m| m.len());
+            hash.update(size.to_le_bytes());
             hash.update((sample.raw.len() as u64).to_le_bytes());
             for reference in &sample.raw {
                 hash.update((reference.len() as u64).to_le_bytes());
