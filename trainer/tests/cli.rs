@@ -678,33 +678,21 @@ fn a_full_disk_behind_the_output_is_an_error_not_a_panic() {
 #[test]
 fn a_thread_pool_far_past_the_cores_is_refused() {
     let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
-    let out = std::process::Command::new(common::GLIMPSE)
-        .args(["info", model.to_str().unwrap()])
-        .env("RAYON_NUM_THREADS", "100000")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("error: RAYON_NUM_THREADS=100000 asks for more threads than the "),
-        "{}",
-        text(&out.stderr)
-    );
-    // Nor under rayon's older name, which it still reads (the verifier).
-    let out = std::process::Command::new(common::GLIMPSE)
-        .args(["info", model.to_str().unwrap()])
-        .env("RAYON_RS_NUM_CPUS", "2000")
-        .output()
-        .unwrap();
-    assert!(
-        text(&out.stderr).contains("error: RAYON_RS_NUM_CPUS=2000 asks for more threads"),
-        "{}",
-        text(&out.stderr)
-    );
-    let out = std::process::Command::new(common::GLIMPSE)
-        .args(["info", model.to_str().unwrap()])
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .unwrap();
+    let info_with = |variable: &str, value: &str| {
+        std::process::Command::new(common::GLIMPSE)
+            .args(["info", model.to_str().unwrap()])
+            .env(variable, value)
+            .output()
+            .unwrap()
+    };
+    // Also under rayon's older name, which it still reads (the verifier).
+    for (variable, value) in [("RAYON_NUM_THREADS", "100000"), ("RAYON_RS_NUM_CPUS", "2000")] {
+        let out = info_with(variable, value);
+        assert_eq!(out.status.code(), Some(1));
+        let expected = format!("error: {variable}={value} asks for more threads than the ");
+        assert!(text(&out.stderr).contains(&expected), "{}", text(&out.stderr));
+    }
+    let out = info_with("RAYON_NUM_THREADS", "2");
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
