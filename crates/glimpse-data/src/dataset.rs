@@ -205,7 +205,7 @@ impl Dataset {
                 caps::human(MAX_CAPTION_BYTES as u64)
             )
         } else {
-            let tokens = tokenize(caption);
+            let tokens = caption_tokens(caption);
             if tokens.is_empty() {
                 "empty caption".to_string()
             } else if tokens.len() > options.max_caption_tokens {
@@ -429,5 +429,38 @@ fn folder_name(root: &Path) -> String {
         "dataset".to_string()
     } else {
         name
+    }
+}
+
+/// coco-caption's tokens of `caption`, with no control character left in them: the PTB lexer
+/// keeps Windows-1252's quotes (U+0091, U+0092, C1 controls) inside words as apostrophes
+/// (`o\u{91}clock`), and a vocabulary may hold no control character, so a run trained on such
+/// a word could be neither resumed nor exported (fuzzing round 43). They become the curly
+/// quotes they stand for; any other control character is dropped, as the lexer drops those
+/// standing alone.
+fn caption_tokens(caption: &str) -> Vec<String> {
+    tokenize(caption)
+        .into_iter()
+        .map(|token| {
+            token
+                .replace('\u{91}', "\u{2018}")
+                .replace('\u{92}', "\u{2019}")
+                .replace(char::is_control, "")
+        })
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caption_tokens;
+
+    /// Fuzzing round 43's input kept a C1 control inside a word (`o\u{91}image`).
+    #[test]
+    fn no_token_holds_a_control_character() {
+        assert_eq!(
+            caption_tokens("A dog at o\u{91}clock near d\u{92}oh \u{85} \u{91}x"),
+            ["a", "dog", "at", "o\u{2018}clock", "near", "d\u{2019}oh", "x"]
+        );
     }
 }
