@@ -14,6 +14,7 @@ command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v wasm-opt >/dev/null || need_apt+=(binaryen)
+command -v strace >/dev/null || need_apt+=(strace)
 if [ ${#need_apt[@]} -gt 0 ] || { [ ! -d /usr/share/darknet/data ] && [ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ]; }; then
   apt-get update -qq
 fi

@@ -40,4 +40,5 @@ pub mod export;
 pub mod files;
 pub mod memory;
 pub mod model_card;
+pub mod signals;
 pub mod train;

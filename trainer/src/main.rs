@@ -69,6 +69,11 @@ fn main() -> ExitCode {
         note!("error: {err:#}");
         return ExitCode::FAILURE;
     }
+    // Interrupted, a command removes its temporary files before it ends.
+    if let Err(err) = glimpse::signals::handle_signals() {
+        note!("error: installing the Ctrl-C handler: {err}");
+        return ExitCode::FAILURE;
+    }
     let outcome = match cli.command {
         Command::Caption(args) => caption::run(args),
         Command::Score(args) => score::run(args),
@@ -83,6 +88,9 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions::run(args, Cli::command()),
         Command::Man(args) => man::run(args, Cli::command()),
     };
+    // A command that failed because a signal is ending the process (its temporary file removed
+    // under it) ends as the signal says, not with its own error.
+    glimpse::signals::wait_if_ending();
     match outcome {
         Ok(Exit::Done) => ExitCode::SUCCESS,
         // 130 = "terminated by Ctrl-C", as shells report it; the run is saved and resumable.

@@ -15,7 +15,7 @@ use glimpse_metrics::tokenize;
 
 mod common;
 
-use common::{GLIMPSE, fails_saying, glimpse, ok, synth, train_args};
+use common::{GLIMPSE, fails_saying, glimpse, glimpse_within_ulimit, ok, synth, text, train_args};
 use glimpse_files::caps;
 
 fn trained_model(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -290,6 +290,39 @@ fn eval_into(model: &Path, data: &Path, out: &Path) -> std::process::Output {
     glimpse(&[
         "eval", "--model", &model, "--data", &data, "--limit", "2", "--out", &out,
     ])
+}
+
+#[test]
+fn an_eval_that_cannot_write_its_report_leaves_the_earlier_outputs_whole() {
+    // Hostile round 13: `eval --out` into an earlier eval's folder on a full disk wrote the new
+    // `captions.json` and `metrics.json`, failed on `report.html`, and left the three mixed. A
+    // file-size limit that the report (hundreds of KB: it embeds the photos) passes and the
+    // others fit under stands for the full disk; the second eval scores other photos.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synth(&data, 30, 4);
+    let out = dir.path().join("eval");
+    let outputs = ["captions.json", "metrics.json", "report.html"];
+    let written = || outputs.map(|name| fs::read(out.join(name)).unwrap());
+    assert!(eval_into(&default_bundle(), &data, &out).status.success());
+    let before = written();
+    let bundle = default_bundle();
+    let [model, data, out_arg] = [&bundle, &data, &out].map(|p| p.to_str().unwrap());
+    let args = [
+        "eval", "--model", model, "--data", data, "--limit", "3", "--out", out_arg,
+    ];
+    let blocks_of_32_kib = 64;
+    let failed = glimpse_within_ulimit(300, ("-f", blocks_of_32_kib), &args);
+    assert!(!failed.status.success(), "the report fits under the limit");
+    assert!(
+        text(&failed.stderr).contains("report.html: File too large"),
+        "{}",
+        text(&failed.stderr)
+    );
+    assert!(written() == before, "the earlier outputs are kept, all three");
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 3, "no temporary file left");
+    assert!(glimpse(&args).status.success());
+    assert!(written()[0] != before[0], "the captions of three photos, not two");
 }
 
 /// `glimpse compare` of the caption set `set` (NAME=FILE) into `out`.

@@ -21,8 +21,8 @@ use serde_json::Value;
 mod common;
 
 use common::{
-    glimpse_within, glimpse_within_address_space, mkfifo, ok, synth, text, tiny_config,
-    torch_fixtures as fixtures, train_args,
+    glimpse_within, glimpse_within_address_space, glimpse_within_ulimit, mkfifo, ok, synth, text,
+    tiny_config, torch_fixtures as fixtures, train_args,
 };
 
 /// Generous for a debug build loading a ResNet-50; a hang never finishes at all.
@@ -1104,9 +1104,48 @@ fn synth_into_a_file_names_it() {
     fs::write(&file, "mine").unwrap();
     fails_with(
         &["synth", file.to_str().unwrap()],
-        "taken: cannot list it; the synthetic set needs a new or empty folder",
+        "taken: exists and is not a folder (the outputs go in a folder of this name)",
     );
     assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
+    // `missing/..` is no new folder once `missing` is made (the verifier: the set was written
+    // among the files of the folder it names).
+    let up = dir.path().join("missing/..");
+    fails_with(&["synth", up.to_str().unwrap()], "folder is not empty");
+    assert_eq!(fs::read_to_string(&file).unwrap(), "mine");
+    assert!(!dir.path().join("captions.txt").exists());
+}
+
+#[test]
+fn a_synthetic_set_cut_short_leaves_nothing_behind() {
+    // Hostile round 13: a full disk stopped `synth` after some images, which stayed in the
+    // folder, and the next try refused it as not empty. A file-size limit that each image fits
+    // under but `captions.txt` does not makes the set fail after all its images.
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("shapes");
+    let args = ["synth", set.to_str().unwrap(), "--images", "500"];
+    let blocks_of_32_kib = 64;
+    let out = glimpse_within_ulimit(PROMPT, ("-f", blocks_of_32_kib), &args);
+    assert!(!out.status.success(), "the set fits under the limit");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("writing the synthetic set") && err.contains("captions.txt: File too large"),
+        "{err}"
+    );
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "nothing left");
+    // Into an empty folder (a mount point, or `.`: the set is made inside it), which stays.
+    fs::create_dir(&set).unwrap();
+    let out = glimpse_within_ulimit(PROMPT, ("-f", blocks_of_32_kib), &args);
+    assert!(!out.status.success());
+    assert_eq!(fs::read_dir(&set).unwrap().count(), 0, "nothing left in it");
+    ok(&args);
+    assert_eq!(fs::read_dir(set.join("Images")).unwrap().count(), 500);
+    let splits = [
+        "Flickr_8k.devImages.txt",
+        "Flickr_8k.testImages.txt",
+        "Flickr_8k.trainImages.txt",
+    ];
+    let expected = [&splits[..], &["Images", "captions.txt", "synth.json"]].concat();
+    assert_eq!(sorted_names(&set), expected, "the set, and no temporary folder");
 }
 
 #[test]
@@ -1393,18 +1432,35 @@ fn reported_best(stdout: &str) -> &str {
 fn a_best_checkpoint_that_cannot_be_written_is_never_recorded_as_saved() {
     // `last` was written first, recording the epoch as the best: after a failed (or killed)
     // `best` write the resumed run said it had finished with that best, and `export` could not
-    // deliver it. A folder at `best`'s temporary name makes its write fail (one at `best`'s own
-    // name is refused before the run starts).
+    // deliver it. The run pauses after one step (`last` saved), and is resumed under a file-size
+    // limit that every other file of the run fits under, so that at the epoch's end `best`, the
+    // first checkpoint written, fails (SIGXFSZ is ignored: the write fails with EFBIG).
     let dir = tempfile::tempdir().unwrap();
     let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
-    let staged = glimpse_files::temporary_name(&run.join("best.safetensors"));
-    fs::create_dir_all(&staged).unwrap();
-    let args = train_args(&data, &run, &config, &["--checkpoint-every", "1"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    fails_with(&args, "best.safetensors: File exists");
-    fs::remove_dir(&staged).unwrap();
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
     let run_arg = run.to_str().unwrap();
+    let last_before = fs::read(run.join("last.safetensors")).unwrap();
+    let blocks_of_64_kib = 128;
+    let out = glimpse_within_ulimit(PROMPT, ("-f", blocks_of_64_kib), &["train", "--resume", run_arg]);
+    assert!(!out.status.success(), "finished under the limit");
+    let err = text(&out.stderr);
+    assert!(err.contains("best.safetensors: File too large"), "{err}");
+    assert_eq!(
+        fs::read(run.join("last.safetensors")).unwrap(),
+        last_before,
+        "nothing after the failed `best`"
+    );
+    let left: Vec<_> = fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        !left
+            .iter()
+            .any(|name| name.to_string_lossy().ends_with(".glimpse-tmp")),
+        "the failed write's temporary file is removed: {left:?}"
+    );
     let done = ok(&["train", "--resume", run_arg]);
     assert!(
         !done.contains("already finished"),
@@ -1509,12 +1565,17 @@ fn a_figure_never_replaces_an_input_photo() {
     assert_eq!(fs::read(&figure_named).unwrap(), before);
 
     // Hostile round 11: a photo at a figure's temporary name was removed as a stale one.
+    // Temporary names are random now: the photo is captioned and kept.
     let staged = photos.join(".b.attention.png.glimpse-tmp");
     fs::rename(&figure_named, &staged).unwrap();
     let b = photos.join("b.png");
     fs::copy(&a, &b).unwrap();
-    refused(&photos, [&b, &staged]);
+    let [b_arg, staged_arg] = [&b, &staged].map(|p| p.to_str().unwrap());
+    let args = ["caption", "--model", bundle.to_str().unwrap(), "--attention-png"];
+    let captioned = ok(&[&args[..], &[photos.to_str().unwrap(), b_arg, staged_arg]].concat());
+    assert_eq!(captioned.lines().count(), 2, "{captioned}");
     assert_eq!(fs::read(&staged).unwrap(), before);
+    assert!(photos.join("b.attention.png").is_file());
 }
 
 #[cfg(unix)]
@@ -1695,15 +1756,27 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
         run.to_str().unwrap(),
     ];
     fails_with(&args, "loss.svg: exists and is not a regular file; not replaced");
-    // Hostile round 11: a `--config` at a run file's temporary name was removed as a stale one.
-    let staged = run.join(".config.json.glimpse-tmp");
-    fs::copy(tiny_config(dir.path(), serde_json::json!({"epochs": 1})), &staged).unwrap();
-    let config = staged.to_str().unwrap();
-    fails_with(
-        &[&args[..], &["--config", config]].concat(),
-        "is where the run writes its config.json (or that file's temporary copy)",
-    );
-    assert!(staged.is_file());
+    // Hostile round 11: a `--config` at a run file's temporary name was removed as a stale one
+    // (a run removes those it finds in its folder: a killed run's).
+    // Named through a link too (the verifier: the linked file was deleted).
+    let link = dir.path().join("mine.json");
+    for (name, linked) in [
+        (".config.json.glimpse-tmp", false),
+        (".config.json.0123456789abcdef.glimpse-tmp", false),
+        (".config.json.fedcba9876543210.glimpse-tmp", true),
+    ] {
+        let staged = run.join(name);
+        fs::copy(tiny_config(dir.path(), serde_json::json!({"epochs": 1})), &staged).unwrap();
+        if linked {
+            std::os::unix::fs::symlink(&staged, &link).unwrap();
+        }
+        let config = if linked { &link } else { &staged };
+        fails_with(
+            &[&args[..], &["--config", config.to_str().unwrap()]].concat(),
+            "is where the run writes its config.json (or that file's temporary copy)",
+        );
+        assert!(staged.is_file());
+    }
 }
 
 #[cfg(unix)]
@@ -1864,4 +1937,129 @@ fn a_beam_too_wide_for_the_model_is_refused_and_a_batch_lowered() {
         text(&out.stderr)
     );
     assert_eq!(text(&out.stdout).lines().count(), 5);
+}
+
+/// The hidden temporary files in `dir`.
+fn temporaries(dir: &Path) -> Vec<String> {
+    let names = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name());
+    names
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".glimpse-tmp"))
+        .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn an_interrupted_write_leaves_no_temporary_file() {
+    // Hostile round 13: Ctrl-C or SIGTERM while `import` or `export` wrote a bundle left its
+    // full-size hidden temporary file. strace holds every write for a second (a slow disk), so
+    // the signal comes while the temporary file is there; the process ends with 128 + the
+    // signal's number, the old bundle intact.
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = import_notebook(dir.path(), &[]);
+    let before = fs::read(&bundle).unwrap();
+    let case = fixtures().join("notebook");
+    let [checkpoint, vocab] = ["attention_model_state.pth", "vocab.json"].map(|f| case.join(f));
+    for (signal, status) in [(libc::SIGINT, 130), (libc::SIGTERM, 143), (libc::SIGHUP, 129)] {
+        let mut traced = Command::new("strace")
+            .args(["-f", "-o", "/dev/null", "-e", "trace=write"])
+            .args(["-e", "inject=write:delay_enter=1000000", common::GLIMPSE])
+            .args(["import", "torch", "--checkpoint"])
+            .args([
+                &checkpoint,
+                Path::new("--vocab"),
+                &vocab,
+                Path::new("--out"),
+                &bundle,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("strace runs");
+        let started = Instant::now();
+        while temporaries(dir.path()).is_empty() {
+            assert!(traced.try_wait().unwrap().is_none(), "the import ended unseen");
+            assert!(
+                started.elapsed() < Duration::from_secs(PROMPT),
+                "no temporary file"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let children = format!("/proc/{0}/task/{0}/children", traced.id());
+        let glimpse: i32 = fs::read_to_string(children).unwrap().trim().parse().unwrap();
+        // SAFETY: kill(2) takes plain integers.
+        assert_eq!(unsafe { libc::kill(glimpse, signal) }, 0);
+        assert_eq!(traced.wait().unwrap().code(), Some(status), "signal {signal}");
+        assert_eq!(temporaries(dir.path()), Vec::<String>::new(), "signal {signal}");
+        assert_eq!(fs::read(&bundle).unwrap(), before);
+    }
+}
+
+#[test]
+fn a_run_removes_the_temporary_files_a_killed_run_left() {
+    // A run killed while saving leaves its checkpoint's temporary file, full size, under a
+    // random name that no later write reuses: the next run into the folder, holding it, removes
+    // them. Files of other names stay.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    fs::create_dir(&run).unwrap();
+    let left = [
+        ".last.safetensors.0123456789abcdef.glimpse-tmp",
+        ".steps.csv.glimpse-tmp",
+    ];
+    let kept = [".photo.png.0123456789abcdef.glimpse-tmp", "notes.glimpse-tmp"];
+    for name in left.iter().chain(&kept) {
+        fs::write(run.join(name), b"left").unwrap();
+    }
+    ok(&train_args(&data, &run, &config, &[]));
+    let mut found = temporaries(&run);
+    found.sort();
+    assert_eq!(found, kept.map(String::from));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_data_folder_that_takes_no_files_keeps_the_feature_cache_in_the_run_folder() {
+    // Hostile round 13: a data set on a read-only mount, or another user's, could not be trained
+    // on with a frozen encoder (the default): its cache could not be made. The run is started
+    // as an unprivileged user (root writes anywhere) or the folder made read-only.
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    mode(dir.path(), 0o755);
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    fs::create_dir(&run).unwrap();
+    mode(&run, 0o777);
+    // A copy the unprivileged user can run, wherever the build is.
+    let binary = dir.path().join("glimpse");
+    fs::copy(common::GLIMPSE, &binary).unwrap();
+    let mut command = std::process::Command::new(&binary);
+    command.args(train_args(&data, &run, &config, &[]));
+    // SAFETY: geteuid(2) cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        // SAFETY: only setgid and setuid, which are async-signal-safe, run between fork and exec.
+        unsafe {
+            command.pre_exec(|| match (libc::setgid(65534), libc::setuid(65534)) {
+                (0, 0) => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            });
+        }
+    } else {
+        mode(&data, 0o555);
+    }
+    let out = command.output().unwrap();
+    mode(&data, 0o755);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = "the feature cache is kept in the run folder instead, for this run only";
+    assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
+    assert!(!data.join(".glimpse-cache").exists());
+    let caches: Vec<_> = fs::read_dir(run.join(".glimpse-cache")).unwrap().collect();
+    assert_eq!(caches.len(), 1);
+    let cached = fs::read_dir(caches[0].as_ref().unwrap().path()).unwrap().count();
+    assert!(cached > 0, "the train and val photos' features are cached");
 }

@@ -305,16 +305,13 @@ pub(crate) fn create_folders(dir: &Path, relative: &Path, label: &str, whose: &s
 /// replaced, never written through (a link planted at `Flickr8k.token.txt` had another file
 /// overwritten).
 fn write_capped(entry: &mut impl Read, target: &Path, room: u64) -> Result<u64> {
-    let temporary = glimpse_files::temporary_name(target);
-    let result = glimpse_files::create_fresh(&temporary).and_then(|mut out| {
-        match std::io::copy(&mut entry.take(room.saturating_add(1)), &mut out) {
-            Ok(copied) if copied <= room => fs::rename(&temporary, target).map(|()| copied),
+    // Removed when dropped unplaced: an entry over its limit, or a failed copy.
+    let result = glimpse_files::Staged::beside(target).and_then(|mut staged| {
+        match std::io::copy(&mut entry.take(room.saturating_add(1)), staged.file()) {
+            Ok(copied) if copied <= room => staged.place(target).map(|()| copied),
             other => other,
         }
     });
-    if !matches!(result, Ok(copied) if copied <= room) {
-        let _ = fs::remove_file(&temporary);
-    }
     result.map_err(|error| {
         if is_write_failure(error.kind()) {
             anyhow::Error::new(UnpackWriteError {

@@ -8,14 +8,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use glimpse_data::{MAX_WORDS, Sample, Split};
-use glimpse_files::{note, shown, terminal_safe, terminal_safe_json, write_replacing};
+use glimpse_files::{note, shown, terminal_safe, terminal_safe_json, write_together};
 use glimpse_metrics::tokenize;
 use glimpse_model::error::excerpt;
 
 use crate::caption_file::read_captions;
 use crate::outputs::{
-    COMPARE_OUTPUTS, METRICS, REPORT, refuse_eval_folder, refuse_outputs_over_inputs,
-    refuse_outputs_over_photos,
+    COMPARE_OUTPUTS, refuse_eval_folder, refuse_outputs_over_inputs, refuse_outputs_over_photos,
 };
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, load_for_scoring, score_set};
@@ -252,7 +251,7 @@ fn refuse_unsafe_out(request: &CompareRequest, out: &Path) -> Result<()> {
     Ok(glimpse_files::check_output_folder(out, &COMPARE_OUTPUTS)?)
 }
 
-/// `metrics.json` (per set) and `report.html` in `out`.
+/// `metrics.json` (per set) and `report.html` in `out`, placed once both are written.
 fn write_outputs(
     models: &[ReportModel],
     samples: &[Sample],
@@ -263,7 +262,6 @@ fn write_outputs(
     let metrics: BTreeMap<&str, &BTreeMap<String, f64>> =
         models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
     let metrics = terminal_safe_json(serde_json::to_string_pretty(&metrics)?) + "\n";
-    write_replacing(&out.join(METRICS), metrics.as_bytes())?;
     let images: Vec<ReportImage> = samples
         .iter()
         .map(|s| ReportImage {
@@ -283,7 +281,11 @@ fn write_outputs(
         &images,
         models,
     )?;
-    write_replacing(&out.join(REPORT), html.as_bytes())?;
+    let [metrics_path, report_path] = COMPARE_OUTPUTS.map(|name| out.join(name));
+    write_together(&[
+        (&metrics_path, metrics.as_bytes()),
+        (&report_path, html.as_bytes()),
+    ])?;
     Ok(())
 }
 

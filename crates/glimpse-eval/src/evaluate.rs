@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use glimpse_data::synth::SynthSidecar;
 use glimpse_data::{Sample, Split};
-use glimpse_files::{note, shown, terminal_safe, terminal_safe_json, write_replacing};
+use glimpse_files::{note, shown, terminal_safe, terminal_safe_json, write_together};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -19,8 +19,7 @@ use crate::clip_score::ClipSummary;
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
 use crate::occlusion::{Occlusion, OcclusionCase, occlusion_test};
 use crate::outputs::{
-    CAPTIONS, EVAL_OUTPUTS, METRICS, REPORT, refuse_compare_folder, refuse_outputs_over_inputs,
-    refuse_outputs_over_photos,
+    EVAL_OUTPUTS, refuse_compare_folder, refuse_outputs_over_inputs, refuse_outputs_over_photos,
 };
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, ImageScores, load_for_scoring, score_set};
@@ -341,7 +340,8 @@ fn occlude(
     occlusion_test(captioner, request.options, cases, sidecar.seed)
 }
 
-/// `captions.json`, `metrics.json` and `report.html` in `out`, in [`EVAL_OUTPUTS`]'s order.
+/// `captions.json`, `metrics.json` and `report.html` in `out`, placed in [`EVAL_OUTPUTS`]'s
+/// order once all three are written.
 fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("{}", shown(out)))?;
     let captions: BTreeMap<&str, String> = evaluation
@@ -350,11 +350,15 @@ fn write_outputs(evaluation: &Evaluation, request: &EvalRequest, out: &Path) -> 
         .map(|r| (r.sample.name.as_str(), r.caption.text()))
         .collect();
     let captions = terminal_safe_json(serde_json::to_string_pretty(&captions)?) + "\n";
-    write_replacing(&out.join(CAPTIONS), captions.as_bytes())?;
     let metrics =
         terminal_safe_json(serde_json::to_string_pretty(&metrics_json(evaluation, request)?)?) + "\n";
-    write_replacing(&out.join(METRICS), metrics.as_bytes())?;
-    write_replacing(&out.join(REPORT), report_html(evaluation, request)?.as_bytes())?;
+    let report = report_html(evaluation, request)?;
+    let [captions_path, metrics_path, report_path] = EVAL_OUTPUTS.map(|name| out.join(name));
+    write_together(&[
+        (&captions_path, captions.as_bytes()),
+        (&metrics_path, metrics.as_bytes()),
+        (&report_path, report.as_bytes()),
+    ])?;
     Ok(())
 }
 

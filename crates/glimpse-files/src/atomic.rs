@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::names::fitting_name;
+use crate::staged::Staged;
 use crate::terminal::shown;
 
 /// A file that could not be written.
@@ -29,6 +29,24 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// through.
 pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_through_temporary(path, bytes, false)
+}
+
+/// Writes several outputs so that none is replaced unless all of them could be written: each
+/// goes to a temporary file first, then all are renamed into place, in order (an `eval` into an
+/// earlier one's folder on a full disk left its new scores beside the old report, hostile round
+/// 13). Refused as [`write_replacing`] refuses.
+pub fn write_together(files: &[(&Path, &[u8])]) -> Result<(), WriteError> {
+    let staged = files
+        .iter()
+        .map(|(path, bytes)| stage(path, bytes, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (staged, (path, _)) in staged.into_iter().zip(files) {
+        staged.place(path).map_err(|error| WriteError {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    }
+    Ok(())
 }
 
 /// Refuses a `path` that a rename would destroy: one that exists and is neither a regular file
@@ -99,35 +117,11 @@ fn check_folder_can_hold(dir: &Path) -> Result<(), WriteError> {
 }
 
 fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(), WriteError> {
-    let at = |path: &Path| {
-        let path = path.to_path_buf();
-        move |error| WriteError { path, error }
-    };
-    check_replaceable(path)?;
-    // Through a link too: the link is replaced, and what it named had the permissions meant.
-    let replaced = fs::metadata(path).ok().filter(|m| m.is_file());
-    let tmp = temporary_name(path);
-    let written = (|| {
-        let mut file = create_fresh(&tmp)?;
-        if let Some(replaced) = &replaced {
-            keep_permissions(&file, replaced)?;
-        }
-        file.write_all(bytes)?;
-        if durable {
-            file.sync_all()?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = written {
-        let _ = fs::remove_file(&tmp);
-        // Named after the output: the temporary file is an implementation detail (a missing
-        // folder was reported as `.NAME.glimpse-tmp: No such file or directory`).
-        return Err(at(path)(error));
-    }
-    if let Err(error) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(at(path)(error));
-    }
+    let staged = stage(path, bytes, durable)?;
+    staged.place(path).map_err(|error| WriteError {
+        path: path.to_path_buf(),
+        error,
+    })?;
     if durable && let Some(dir) = path.parent() {
         // Makes the rename itself durable; not supported everywhere, so best effort.
         if let Ok(dir) = fs::File::open(dir) {
@@ -135,6 +129,31 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Writes `bytes` to a [`Staged`] temporary file beside `path`, with the permissions of the
+/// file it will replace, fsynced when `durable`; [`Staged::place`] then puts it at `path`. For
+/// outputs checked before they are placed (a state dict read back first); the refusals are
+/// [`write_replacing`]'s.
+pub fn stage(path: &Path, bytes: &[u8], durable: bool) -> Result<Staged, WriteError> {
+    // Named after the output: the temporary file is an implementation detail (a missing folder
+    // was reported as `.NAME.glimpse-tmp: No such file or directory`).
+    let at = |error| WriteError {
+        path: path.to_path_buf(),
+        error,
+    };
+    check_replaceable(path)?;
+    // Through a link too: the link is replaced, and what it named had the permissions meant.
+    let replaced = fs::metadata(path).ok().filter(|m| m.is_file());
+    let mut staged = Staged::beside(path).map_err(at)?;
+    if let Some(replaced) = &replaced {
+        keep_permissions(staged.file(), replaced).map_err(at)?;
+    }
+    staged.file().write_all(bytes).map_err(at)?;
+    if durable {
+        staged.file().sync_all().map_err(at)?;
+    }
+    Ok(staged)
 }
 
 /// Gives the new file the permissions of the one it replaces (hostile round 13: a private
@@ -151,17 +170,6 @@ fn keep_permissions(file: &fs::File, replaced: &fs::Metadata) -> std::io::Result
         file.set_permissions(replaced.permissions())
     }
 }
-
-/// `.<name>.glimpse-tmp` beside `path`: hidden, and named after the output, so that no file of
-/// anyone else's is taken for it (`model.tmp` beside `model.safetensors` once was, and deleted).
-/// A name too long for that (most file systems allow 255 bytes) keeps a prefix and a hash of
-/// the whole name instead: outputs of 243 to 255 bytes could not be written at all.
-pub fn temporary_name(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    path.with_file_name(fitting_name(&format!(".{name}"), TEMPORARY_SUFFIX))
-}
-
-const TEMPORARY_SUFFIX: &str = ".glimpse-tmp";
 
 /// Creates `path` afresh for writing: whatever is at that name is removed first (a symbolic
 /// link itself, never its target), then the file is created only if nothing is there
@@ -272,7 +280,8 @@ mod tests {
         use std::os::unix::fs::FileTypeExt;
         assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
 
-        // Links planted at the temporary name and at the output: neither target is written.
+        // Links planted at an earlier version's temporary name and at the output: neither
+        // target is written.
         let outside = dir.path().join("outside.txt");
         fs::write(&outside, b"keep").unwrap();
         let out = dir.path().join("metrics.json");

@@ -35,19 +35,14 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
     file_id(a).is_some_and(|id| file_id(b) == Some(id))
 }
 
-/// The first of `inputs` that `output` names, or its temporary file names (a write removes that
-/// first, as a stale one), as `(flag, input)`: an output written there would destroy what the
-/// command reads.
+/// The first of `inputs` that `output` names, as `(flag, input)`: an output written there would
+/// destroy what the command reads.
 pub fn output_over_input<'a>(output: &Path, inputs: &[(&'a str, &'a Path)]) -> Option<(&'a str, &'a Path)> {
-    [output.to_path_buf(), crate::temporary_name(output)]
+    let out = file_id(output)?;
+    inputs
         .iter()
-        .find_map(|path| {
-            let out = file_id(path)?;
-            inputs
-                .iter()
-                .copied()
-                .find(|(_, input)| file_id(input).as_ref() == Some(&out))
-        })
+        .copied()
+        .find(|(_, input)| file_id(input).as_ref() == Some(&out))
 }
 
 #[cfg(test)]
@@ -63,16 +58,9 @@ mod tests {
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         assert!(same_file(&a, &dir.path().join("sub/../a.png")));
         assert!(!same_file(&a, &b), "equal contents, two files");
-        // An input at the output's temporary name would be removed as a stale temporary file.
-        let staged = crate::temporary_name(&dir.path().join("out.png"));
-        std::fs::write(&staged, b"input").unwrap();
-        let inputs = [("--image", staged.as_path()), ("--other", b.as_path())];
-        assert_eq!(
-            output_over_input(&dir.path().join("out.png"), &inputs),
-            Some(inputs[0])
-        );
+        let inputs = [("--image", a.as_path()), ("--other", b.as_path())];
         assert_eq!(output_over_input(&b, &inputs), Some(inputs[1]));
-        assert_eq!(output_over_input(&a, &inputs), None);
+        assert_eq!(output_over_input(&dir.path().join("out.png"), &inputs), None);
         assert!(!same_file(&a, &dir.path().join("missing.png")));
         #[cfg(unix)]
         {

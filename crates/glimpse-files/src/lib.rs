@@ -15,7 +15,9 @@
 //! - [`terminal_safe`] escapes control characters (ESC, tabs, newlines, …) in text bound for a
 //!   terminal or a line-oriented output, and [`shown`] does so for paths;
 //! - [`number_text`] and [`rounded_text`] write a number a file supplied in a few characters;
-//! - [`write_atomically`] writes outputs so that a crash never leaves half of one;
+//! - [`write_atomically`] writes outputs so that a crash never leaves half of one, through a
+//!   [`Staged`] temporary file of a random name, which [`abandon_staged`] removes when the
+//!   process is interrupted;
 //! - [`output_over_input`] tells when an output would replace one of the command's inputs;
 //! - [`zip_directory_claims`] reads what a zip's end records claim of its directory, to refuse
 //!   one too large before a zip reader lists it;
@@ -42,14 +44,15 @@ mod lock;
 mod names;
 mod numbers;
 mod read;
+mod staged;
 mod terminal;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod zip_end;
 
 pub use atomic::{
-    WriteError, check_output_folder, check_replaceable, create_fresh, open_append, temporary_name,
-    write_atomically, write_replacing,
+    WriteError, check_output_folder, check_replaceable, create_fresh, open_append, stage, write_atomically,
+    write_replacing, write_together,
 };
 pub use confine::{PathError, confined};
 pub use console::OutputError;
@@ -59,6 +62,7 @@ pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
 pub use names::{MAX_NAME_BYTES, fitting_name, unique_by, unique_names};
 pub use numbers::{number_text, rounded_text};
 pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use staged::{Staged, StagedFolder, abandon_staged, is_staged_name, remove_staged_leftovers};
 pub use terminal::{
     Shown, is_escaped, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message,
 };

@@ -285,9 +285,8 @@ fn figure_name(stem: &OsStr, number: u64) -> OsString {
 }
 
 /// No figure may replace an input photo: run twice over `photos/`, `--attention-png photos/`
-/// wrote a figure over the photo `cat.attention.png` and then captioned the figure in its place
-/// (and a photo at `.cat.attention.png.glimpse-tmp` was removed as a stale temporary file).
-/// Checked before any image is captioned, by file identity (links and `..` included).
+/// wrote a figure over the photo `cat.attention.png` and then captioned the figure in its place.
+/// (Temporary files have random names, so no photo is ever taken for one.) Checked before any image is captioned, by file identity (links and `..` included).
 fn refuse_figures_over_inputs(dir: &Path, items: &[(PathBuf, OsString)]) -> Result<()> {
     let photos: HashMap<FileId, &Path> = items
         .iter()
@@ -295,12 +294,7 @@ fn refuse_figures_over_inputs(dir: &Path, items: &[(PathBuf, OsString)]) -> Resu
         .collect();
     for (image, figure) in items {
         let figure = dir.join(figure);
-        // Nor its temporary file, which a write removes first as a stale one.
-        let staged = glimpse_files::temporary_name(&figure);
-        if let Some(photo) = [&figure, &staged]
-            .into_iter()
-            .find_map(|path| file_id(path).and_then(|id| photos.get(&id)))
-        {
+        if let Some(photo) = file_id(&figure).and_then(|id| photos.get(&id)) {
             bail!(
                 "{}: the attention figure of {} would replace the input photo {}; choose another --attention-png folder",
                 shown(&figure),

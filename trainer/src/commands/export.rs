@@ -167,18 +167,14 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
     }
     let bytes = notebook_state_dict(bundle)?;
     let vocab = pth_vocabulary(out);
-    let staged = [out, vocab.as_path()].map(glimpse_files::temporary_name);
-    let placed = || -> Result<()> {
-        write_atomically(&staged[0], &bytes)?;
-        write_atomically(&staged[1], bundle.vocab.to_json().as_bytes())?;
-        check_round_trip(bundle, &staged[0], &staged[1])?;
-        std::fs::rename(&staged[0], out).with_context(|| format!("{}", shown(out)))?;
-        std::fs::rename(&staged[1], &vocab).with_context(|| format!("{}", shown(&vocab)))
-    };
-    if let Err(error) = placed() {
-        staged.iter().for_each(|path| drop(std::fs::remove_file(path)));
-        return Err(error);
-    }
+    // Dropped unplaced (a failed check), the temporary files are removed.
+    let state_dict = glimpse_files::stage(out, &bytes, true)?;
+    let vocabulary = glimpse_files::stage(&vocab, bundle.vocab.to_json().as_bytes(), true)?;
+    check_round_trip(bundle, state_dict.path(), vocabulary.path())?;
+    state_dict.place(out).with_context(|| format!("{}", shown(out)))?;
+    vocabulary
+        .place(&vocab)
+        .with_context(|| format!("{}", shown(&vocab)))?;
     say!(
         "wrote {} ({:.1} MB, {} tensors, the notebook's names) and its vocabulary {}; back into Glimpse: {}",
         shown(out),

@@ -1,8 +1,8 @@
 //! The frozen-encoder feature cache: each image's encoder output `[P, E]` computed once and
 //! kept on disk as f16, reused by every epoch and every later run with the same encoder.
 //!
-//! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), where the
-//! fingerprint hashes the encoder's weights and the preprocessing, so a different encoder or
+//! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), or in the run
+//! folder where the data folder takes no files, where the fingerprint hashes the encoder's weights and the preprocessing, so a different encoder or
 //! input size never reads stale features. Files are written atomically; a truncated one (a crash
 //! mid-write) has the wrong size and is recomputed.
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse_files::{caps, create_fresh, read_regular, shown};
+use glimpse_files::{Staged, caps, note, read_regular, shown};
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
 use half::f16;
@@ -41,40 +41,23 @@ pub struct CacheReport {
 }
 
 impl FeatureCache {
-    /// The cache for `config`'s encoder holding `encoder_weights`, under `data_root`.
-    pub fn open(data_root: &Path, config: &ModelConfig, encoder_weights: &TensorMap) -> Result<FeatureCache> {
-        let mut hash = Sha256::new();
-        // The cache files' naming scheme: a folder filled under an old one (where `sub/x.jpg`
-        // and `sub__x.jpg` shared a file, and a short name could spell a long one's hash) is
-        // never read by this one.
-        hash.update(b"names: percent-escaped, long ones %long-<hash>");
-        hash.update(serde_json::to_vec(&config.encoder)?);
-        hash.update(serde_json::to_vec(&config.preprocess)?);
-        for (name, tensor) in encoder_weights.iter() {
-            hash.update(name.as_bytes());
-            for v in &tensor.data {
-                hash.update(v.to_le_bytes());
+    /// The cache for `config`'s encoder holding `encoder_weights`, under `data_root`, or under
+    /// `run` when the data folder takes no files (a read-only mount, a shared data set of
+    /// another user's: hostile round 13 found no way to train on one with a frozen encoder).
+    pub fn open(
+        data_root: &Path,
+        run: &Path,
+        config: &ModelConfig,
+        encoder_weights: &TensorMap,
+    ) -> Result<FeatureCache> {
+        let fingerprint = fingerprint(config, encoder_weights)?;
+        let dir = match cache_folder(data_root, &fingerprint) {
+            Err(e) if is_read_only(&e) => {
+                note!("note: {e:#}; the feature cache is kept in the run folder instead, for this run only");
+                cache_folder(run, &fingerprint)?
             }
-        }
-        let fingerprint: String = hash
-            .finalize()
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let cache = data_root.join(".glimpse-cache");
-        let dir = cache.join(format!("features-{fingerprint}"));
-        // A link planted at either folder would send the cache's files outside the data folder
-        // (and read them back from there).
-        for folder in [&cache, &dir] {
-            if fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink()) {
-                bail!(
-                    "{}: the feature cache folder is a symbolic link; remove it (the cache is kept only inside the data folder)",
-                    shown(folder)
-                );
-            }
-        }
-        fs::create_dir_all(&dir).with_context(|| format!("creating the feature cache {}", shown(&dir)))?;
+            dir => dir?,
+        };
         Ok(FeatureCache {
             dir,
             values: config.positions() * config.encoder_dim(),
@@ -164,31 +147,24 @@ impl FeatureCache {
         self.values as u64 * 2
     }
 
-    /// Writes `sample`'s features through a temporary file of a random name (two runs filling
-    /// one data folder's cache removed each other's; process ids repeat across containers and
-    /// hosts sharing the folder), removed again when the write fails; the error names the file
-    /// and says the cache is in the data folder, often on another disk than the run's.
+    /// Writes `sample`'s features through a [`Staged`] temporary file (two runs filling one data
+    /// folder's cache removed each other's under a fixed name), removed again when the write
+    /// fails or the run is interrupted; the error names the file and says the cache is in the
+    /// data folder, often on another disk than the run's.
     fn write(&self, sample: &Sample, values: &[f32]) -> Result<()> {
-        use std::hash::{BuildHasher, RandomState};
         let path = self.path(sample);
-        // Keys drawn from the system's randomness, different at every call.
-        let nonce = RandomState::new().hash_one(std::process::id());
-        let tmp = path.with_extension(format!("f16.{nonce:016x}.tmp"));
         let bytes: Vec<u8> = values
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
             .collect();
-        // The cache is inside the data folder, which may come from anyone: a link planted at
-        // the temporary name is replaced, not written through.
-        let written = create_fresh(&tmp)
-            .and_then(|mut file| file.write_all(&bytes))
-            .and_then(|()| fs::rename(&tmp, &path));
+        // The cache is inside the data folder, which may come from anyone: a link planted
+        // there is never written through.
+        let written = Staged::beside(&path).and_then(|mut staged| {
+            staged.file().write_all(&bytes)?;
+            staged.place(&path)
+        });
         if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            anyhow::bail!(
-                "{}: cannot write the feature cache (kept in the data folder): {e}",
-                shown(&path)
-            );
+            anyhow::bail!("{}: cannot write the feature cache: {e}", shown(&path));
         }
         Ok(())
     }
@@ -220,6 +196,58 @@ impl FeatureCache {
         }
         Ok(values)
     }
+}
+
+/// The first 8 bytes of a SHA-256 of the encoder, its preprocessing and its weights, in hex.
+fn fingerprint(config: &ModelConfig, encoder_weights: &TensorMap) -> Result<String> {
+    let mut hash = Sha256::new();
+    // The cache files' naming scheme: a folder filled under an old one (where `sub/x.jpg`
+    // and `sub__x.jpg` shared a file, and a short name could spell a long one's hash) is
+    // never read by this one.
+    hash.update(b"names: percent-escaped, long ones %long-<hash>");
+    hash.update(serde_json::to_vec(&config.encoder)?);
+    hash.update(serde_json::to_vec(&config.preprocess)?);
+    for (name, tensor) in encoder_weights.iter() {
+        hash.update(name.as_bytes());
+        for v in &tensor.data {
+            hash.update(v.to_le_bytes());
+        }
+    }
+    Ok(hash
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// `root/.glimpse-cache/features-<fingerprint>/`, made, and known to take files.
+fn cache_folder(root: &Path, fingerprint: &str) -> Result<PathBuf> {
+    let cache = root.join(".glimpse-cache");
+    let dir = cache.join(format!("features-{fingerprint}"));
+    // A link planted at either folder would send the cache's files outside the data folder
+    // (and read them back from there).
+    for folder in [&cache, &dir] {
+        if fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "{}: the feature cache folder is a symbolic link; remove it (the cache is kept only inside the data or run folder)",
+                shown(folder)
+            );
+        }
+    }
+    // A folder made by someone else may exist and still refuse files: one is tried.
+    fs::create_dir_all(&dir)
+        .and_then(|()| Staged::beside(&dir.join("probe")).map(drop))
+        .with_context(|| format!("creating the feature cache {}", shown(&dir)))?;
+    Ok(dir)
+}
+
+/// Whether `error` says that a folder takes no files, rather than that something is wrong.
+fn is_read_only(error: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem))
 }
 
 /// The longest image-name part of a cache file name: with the stamp and extension it stays

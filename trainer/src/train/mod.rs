@@ -65,11 +65,16 @@ const RUN_FILES: [&str; 9] = [
 ];
 
 /// Refuses a new run whose folder would replace one of `inputs` (`(flag, path)`): at one of
-/// [`RUN_FILES`], or at its temporary name, which a write removes first as a stale one (a
-/// `--config` named `.config.json.glimpse-tmp` in the run folder was deleted, hostile round 11).
+/// [`RUN_FILES`], or at one of its temporary names, which a run removes on starting as left by
+/// a killed one (a `--config` named `.config.json.glimpse-tmp` in the run folder was deleted,
+/// hostile round 11).
 pub fn refuse_run_files_over_inputs(run: &Path, inputs: &[(&str, &Path)]) -> Result<()> {
     for name in RUN_FILES {
-        if let Some((flag, input)) = glimpse_files::output_over_input(&run.join(name), inputs) {
+        let staged = inputs
+            .iter()
+            .copied()
+            .find(|(_, input)| is_staged_in(input, run, name));
+        if let Some((flag, input)) = glimpse_files::output_over_input(&run.join(name), inputs).or(staged) {
             anyhow::bail!(
                 "{flag} {} is where the run writes its {name} (or that file's temporary copy); move it or choose another run folder",
                 glimpse_files::shown(input)
@@ -77,6 +82,26 @@ pub fn refuse_run_files_over_inputs(run: &Path, inputs: &[(&str, &Path)]) -> Res
         }
     }
     Ok(())
+}
+
+/// Whether `input`, as named or where its links lead, lies in the folder `run` under one of
+/// `name`'s temporary names (the verifier: a `--config` linking to one was deleted).
+fn is_staged_in(input: &Path, run: &Path, name: &str) -> bool {
+    let resolved = input.canonicalize().ok();
+    [Some(input), resolved.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|path| {
+            let (Some(file_name), Some(folder)) = (path.file_name(), path.parent()) else {
+                return false;
+            };
+            let folder = if folder.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                folder
+            };
+            glimpse_files::is_staged_name(file_name, name.as_ref()) && glimpse_files::same_file(folder, run)
+        })
 }
 
 /// Random streams, one per purpose (see [`TrainState`]).

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
@@ -15,6 +15,8 @@ use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
 use glimpse_files::{FolderLock, hold_folder, note, say, shown, terminal_safe, write_replacing};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
+
+use crate::signals::StopOnSignal;
 
 use super::batch::Examples;
 use super::checkpoint::{Checkpoint, TrainState};
@@ -30,7 +32,9 @@ use super::{CONFIG, DATA_PROBLEMS, LAST, RUN_FILES, TrainOutcome, TrainRequest, 
 
 /// Starts or resumes a run.
 pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
-    let (stop, preparing) = stop_on_signals()?;
+    // Until the first step a signal ends the run at once (status 128 + its number): nothing to
+    // save yet (hostile round 10: a 255 MB `captions.txt` kept `timeout`'s SIGTERM waiting 70 s).
+    crate::signals::handle_signals().context("installing the Ctrl-C handler")?;
     let _held = hold_run_folder(request)?;
     let resumed = previous_checkpoint(request)?;
     let setup = Setup::new(request, resumed.as_ref())?;
@@ -71,7 +75,8 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &model)?;
     let records = Records::open(&request.run, state.step)?;
     // From here Ctrl-C saves and pauses; until here it ended the run at once.
-    preparing.store(false, Ordering::SeqCst);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _graceful = StopOnSignal::new(&stop).context("installing the Ctrl-C handler")?;
     let mut trainer = Trainer {
         config: setup.config,
         model_config: start.model_config,
@@ -92,24 +97,9 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     trainer.train(model)
 }
 
-/// A flag that Ctrl-C and SIGTERM set, which the trainer saves and pauses on seeing, and one
-/// that, while set (the run is loading its data and filling its feature cache: nothing to save
-/// yet), makes them end the process at once with status 130 instead: the first flag alone
-/// swallowed them for minutes (hostile round 10: a 255 MB `captions.txt` kept `timeout`'s
-/// SIGTERM waiting 70 s).
-fn stop_on_signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>)> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let preparing = Arc::new(AtomicBool::new(true));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&preparing))
-            .context("installing the Ctrl-C handler")?;
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("installing the Ctrl-C handler")?;
-    }
-    Ok((stop, preparing))
-}
-
 /// Locks the run folder (created for a new run) until the run ends: two runs into one folder
-/// replaced each other's checkpoints and `steps.csv`, and both reported success. Taken before
+/// replaced each other's checkpoints and `steps.csv`, and both reported success. Temporary files
+/// a killed run left there (a checkpoint's is its full size) are removed once it is held. Taken before
 /// the folder is checked for a run, so the second of two runs started together is refused.
 /// Nothing is held for a `--resume` of a folder that is not there: there is nothing to resume.
 /// On a file system without locks the run goes on, with a warning.
@@ -120,7 +110,17 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
     // A file there was "File exists (os error 17)".
     glimpse_files::check_output_folder(&request.run, &RUN_FILES)?;
     fs::create_dir_all(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
-    Ok(hold_folder(&request.run)?)
+    let held = hold_folder(&request.run)?;
+    if held.is_some() {
+        // Held, so no other process writes here: any temporary file is a killed run's.
+        glimpse_files::remove_staged_leftovers(&request.run, &RUN_FILES).with_context(|| {
+            format!(
+                "{}: removing temporary files left by a killed run",
+                shown(&request.run)
+            )
+        })?;
+    }
+    Ok(held)
 }
 
 /// A run's model is the one its training config describes: a checkpoint whose two disagree was
@@ -416,7 +416,7 @@ impl<'r> Setup<'r> {
         device: &Device,
     ) -> Result<FeatureCache> {
         let encoder_weights = encoder_only(&start.weights);
-        let cache = FeatureCache::open(&self.data, &start.model_config, &encoder_weights)?;
+        let cache = FeatureCache::open(&self.data, self.run(), &start.model_config, &encoder_weights)?;
         let plain = model.valid();
         let wanted: Vec<&Sample> = dataset
             .split(Split::Train)

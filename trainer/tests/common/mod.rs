@@ -26,9 +26,19 @@ pub fn glimpse_within<S: AsRef<OsStr>>(seconds: u64, env: &[(&str, &str)], args:
 /// [`glimpse_within`] without environment variables, under an address-space limit of
 /// `kib` KiB (`ulimit -v`), as the independent campaign runs it.
 pub fn glimpse_within_address_space<S: AsRef<OsStr>>(seconds: u64, kib: u64, args: &[S]) -> Output {
+    glimpse_within_ulimit(seconds, ("-v", kib), args)
+}
+
+/// [`glimpse_within`] without environment variables, under the shell's `ulimit FLAG VALUE`.
+pub fn glimpse_within_ulimit<S: AsRef<OsStr>>(
+    seconds: u64,
+    (flag, value): (&str, u64),
+    args: &[S],
+) -> Output {
     let mut command = Command::new("sh");
+    let script = format!("ulimit {flag} \"$0\" && exec \"$@\"");
     command
-        .args(["-c", "ulimit -v \"$0\" && exec \"$@\"", &kib.to_string(), GLIMPSE])
+        .args(["-c", &script, &value.to_string(), GLIMPSE])
         .args(args);
     within(seconds, command, args)
 }

@@ -13,7 +13,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use glimpse_files::{shown, write_replacing};
+use glimpse_files::{StagedFolder, shown, write_replacing};
 use image::{Rgb, RgbImage};
 
 use crate::flickr8k::SPLIT_FILES;
@@ -34,28 +34,68 @@ pub use schema::{COLORS, SHAPES, SIZE, SynthImage, SynthObject, SynthSidecar};
 const SIZES: [(&str, f64); 2] = [("small", 44.0), ("large", 84.0)];
 const BACKGROUNDS: [&str; 4] = ["plain", "striped", "checkered", "dotted"];
 
-/// Writes `images` images into `dir` (created; must be empty or absent).
+/// Writes `images` images into `dir` (created; must be empty or absent). The set is made in a
+/// temporary folder inside it and moved up once whole: a set cut short by a full disk or Ctrl-C
+/// was left in `dir`, which the next try then refused as not empty (hostile round 13). (Made
+/// beside it and renamed, the set could not go into an empty mount point, into a folder whose
+/// parent the user cannot write, or into `.`.)
 pub fn generate(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
     if !(1..=MAX_IMAGES).contains(&images) {
         bail!(
             "--images must be from 1 to {MAX_IMAGES} (a dataset holds at most {MAX_CAPTIONS} captions, {CAPTIONS_PER_IMAGE} an image)"
         );
     }
-    if dir.exists() {
-        let mut entries = fs::read_dir(dir).with_context(|| {
-            format!(
-                "{}: cannot list it; the synthetic set needs a new or empty folder",
-                shown(dir)
-            )
-        })?;
-        if entries.next().is_some() {
-            bail!(
-                "{}: folder is not empty; choose a new folder for the synthetic set",
-                shown(dir)
-            );
-        }
+    let made = make_empty_folder(dir)?;
+    let written = write_set_into(dir, images, seed);
+    if written.is_err() && made {
+        // Empty again: the set's temporary folder is gone.
+        let _ = fs::remove_dir(dir);
     }
-    fs::create_dir_all(dir.join("Images")).with_context(|| format!("{}", shown(dir)))?;
+    written
+}
+
+/// Creates the folder `dir` where it is missing, and checks that it is empty; says whether it
+/// was created.
+fn make_empty_folder(dir: &Path) -> Result<bool> {
+    // A file or a link to nothing on the way is named (a dangling link said only "Not a
+    // directory").
+    glimpse_files::check_output_folder(dir, &[])?;
+    let made = !dir.exists();
+    if made {
+        fs::create_dir_all(dir).with_context(|| format!("{}", shown(dir)))?;
+    }
+    // Checked after making it too: `a/..`, missing before `a` was made, is a folder in use.
+    let mut entries = fs::read_dir(dir).with_context(|| {
+        format!(
+            "{}: cannot list it; the synthetic set needs a new or empty folder",
+            shown(dir)
+        )
+    })?;
+    if entries.next().is_some() {
+        bail!(
+            "{}: folder is not empty; choose a new folder for the synthetic set",
+            shown(dir)
+        );
+    }
+    Ok(made)
+}
+
+/// Writes the set into a temporary folder in the empty folder `dir`, then moves its files up.
+fn write_set_into(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
+    let staged = StagedFolder::beside(&dir.join("synth")).with_context(|| format!("{}", shown(dir)))?;
+    let sidecar = write_set(staged.path(), images, seed)
+        .with_context(|| format!("writing the synthetic set {}", shown(dir)))?;
+    for entry in fs::read_dir(staged.path()).with_context(|| format!("{}", shown(dir)))? {
+        let name = entry.with_context(|| format!("{}", shown(dir)))?.file_name();
+        fs::rename(staged.path().join(&name), dir.join(&name))
+            .with_context(|| format!("{}", shown(&dir.join(&name))))?;
+    }
+    Ok(sidecar)
+}
+
+/// Writes the set's images, captions, split lists and sidecar into the folder `dir`.
+fn write_set(dir: &Path, images: usize, seed: u64) -> Result<SynthSidecar> {
+    fs::create_dir(dir.join("Images")).with_context(|| format!("{}", shown(dir)))?;
     let mut sidecar = SynthSidecar {
         seed,
         width: SIZE,
