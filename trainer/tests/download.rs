@@ -760,6 +760,46 @@ fn partial_files_are_never_written_through_links_nor_versions_read_from_special_
     }
 }
 
+/// A proxy that takes the connection and never answers was reported as the mirror falling
+/// silent. The download runs in a child process (this test binary again, running the test
+/// below alone) so that the proxy it sets in its environment reaches no other test.
+#[test]
+fn a_proxy_that_never_answers_is_named() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy = format!("http://alice:s3cr3t@{}", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let held: Vec<TcpStream> = silent.incoming().flatten().collect();
+        drop(held);
+    });
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args([
+        "--exact",
+        "fetch_through_the_environments_proxy",
+        "--ignored",
+        "--nocapture",
+    ]);
+    for unset in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+        command.env_remove(unset).env_remove(unset.to_lowercase());
+    }
+    let out = output(command.env("HTTP_PROXY", &proxy).env_remove("http_proxy")).unwrap();
+    let said = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    let shown = proxy.replace("s3cr3t", "***");
+    let expected = format!(
+        "Flickr8k_text.zip: http://flickr8k.invalid/m/Flickr8k_text.zip through the proxy `{shown}` (from the environment) sent no whole answer (status line and headers) in 1 s; gave up after 3 retries"
+    );
+    assert!(!out.status.success() && said.contains(&expected), "{said}");
+    assert!(!said.contains("s3cr3t"), "{said}");
+}
+
+/// The download of [`a_proxy_that_never_answers_is_named`], run by it alone with a proxy set.
+#[test]
+#[ignore = "run by a_proxy_that_never_answers_is_named, in a process whose environment names a proxy"]
+fn fetch_through_the_environments_proxy() {
+    let file = remote("http://flickr8k.invalid", "/m/Flickr8k_text.zip", b"text");
+    let dir = tempfile::tempdir().unwrap();
+    fetch_all_with(&[file], dir.path(), TEST_STALL).unwrap();
+}
+
 /// `glimpse data` goes through the proxy HTTP_PROXY names, unless NO_PROXY names the host.
 #[test]
 fn downloads_go_through_the_environments_proxy() {

@@ -72,6 +72,22 @@ fn synth_and_config(dir: &Path, overrides: Value) -> (PathBuf, PathBuf) {
     (data, tiny_config(dir, overrides))
 }
 
+/// A synthetic set trained on for a step into `dir/first`, which fills its feature cache, and
+/// the arguments of such a run into `dir/<run>`.
+fn cache_filled(dir: &Path) -> (PathBuf, impl Fn(&str) -> Vec<String>) {
+    let (data, config) = synth_and_config(dir, serde_json::json!({"epochs": 1}));
+    let (set, dir) = (data.clone(), dir.to_path_buf());
+    let train = move |run: &str| train_args(&set, &dir.join(run), &config, &["--max-steps", "1"]);
+    ok(&train("first"));
+    (data, train)
+}
+
+/// The feature cache folder of data folder `data`, which has one.
+fn feature_cache(data: &Path) -> PathBuf {
+    let mut caches = fs::read_dir(data.join(".glimpse-cache")).unwrap();
+    caches.next().unwrap().unwrap().path()
+}
+
 const FIFO: &str = "is a named pipe (FIFO), not a regular file; refusing to read it";
 
 #[test]
@@ -663,13 +679,7 @@ fn a_255_byte_image_name_and_a_fifo_image_do_not_stop_a_run() {
         problems.contains(&format!("{piped}: image is not a regular file; skipped")),
         "{problems}"
     );
-    let cache = fs::read_dir(data.join(".glimpse-cache"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let hashed = fs::read_dir(cache)
+    let hashed = fs::read_dir(feature_cache(&data))
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -1378,15 +1388,11 @@ fn caption_files_hold_one_bounded_caption_per_image() {
 fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
     // NaN in a cached feature file surfaced as "the loss became NaN; lower the learning rates".
     let dir = tempfile::tempdir().unwrap();
-    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
-    let train = |run: &str| train_args(&data, &dir.path().join(run), &config, &["--max-steps", "1"]);
-    ok(&train("first"));
-    for folder in fs::read_dir(data.join(".glimpse-cache")).unwrap() {
-        for file in fs::read_dir(folder.unwrap().path()).unwrap() {
-            let path = file.unwrap().path();
-            let values = fs::metadata(&path).unwrap().len() as usize / 2;
-            fs::write(&path, [0x00, 0x7e].repeat(values)).unwrap(); // f16 NaN
-        }
+    let (data, train) = cache_filled(dir.path());
+    for file in fs::read_dir(feature_cache(&data)).unwrap() {
+        let path = file.unwrap().path();
+        let values = fs::metadata(&path).unwrap().len() as usize / 2;
+        fs::write(&path, [0x00, 0x7e].repeat(values)).unwrap(); // f16 NaN
     }
     let args = train("second");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -2018,6 +2024,31 @@ fn a_run_removes_the_temporary_files_a_killed_run_left() {
     let mut found = temporaries(&run);
     found.sort();
     assert_eq!(found, kept.map(String::from));
+}
+
+#[test]
+fn a_run_removes_the_temporary_files_killed_runs_left_in_the_feature_cache() {
+    // A run killed (`kill -9`) while caching a photo's features left the temporary file in the
+    // data folder's cache for good: runs share that folder, so none could tell it from another
+    // run's. The first run to find the folder unshared removes them now.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, train) = cache_filled(dir.path());
+    let cache = feature_cache(&data);
+    let cached = fs::read_dir(&cache).unwrap().count();
+    let left = [
+        ".photo-0.png.0a1b2c3d.f16.0123456789abcdef.glimpse-tmp",
+        ".probe.fedcba9876543210.glimpse-tmp",
+    ];
+    for name in left {
+        fs::write(cache.join(name), b"left").unwrap();
+    }
+    ok(&train("second"));
+    assert!(temporaries(&cache).is_empty(), "{:?}", temporaries(&cache));
+    assert_eq!(
+        fs::read_dir(&cache).unwrap().count(),
+        cached,
+        "the cached features stay"
+    );
 }
 
 #[cfg(unix)]

@@ -394,16 +394,23 @@ fn unreachable(url: &str, error: &ureq::Transport) -> String {
 
 /// "cannot reach `url`[ through the proxy …]: `why`", any proxy password in `why` hidden.
 fn unreachable_through_proxy(url: &str, why: &str) -> String {
+    let why = match environment_proxy(url) {
+        Ok(Some(proxy)) => why.replace(&proxy, &proxy_shown(&proxy)),
+        _ => why.to_string(),
+    };
+    format!("cannot reach {url}{}: {why}", via_proxy(url))
+}
+
+/// " through the proxy `…` (from the environment)", its password hidden, when one carries the
+/// requests for `url`, else nothing: a proxy that took the connection and never answered was
+/// reported as the mirror falling silent.
+fn via_proxy(url: &str) -> String {
     match environment_proxy(url) {
-        Ok(Some(proxy)) => {
-            let shown = proxy_shown(&proxy);
-            format!(
-                "cannot reach {url} through the proxy `{}` (from the environment): {}",
-                terminal_safe(&shown),
-                why.replace(&proxy, &shown)
-            )
-        }
-        _ => format!("cannot reach {url}: {why}"),
+        Ok(Some(proxy)) => format!(
+            " through the proxy `{}` (from the environment)",
+            terminal_safe(&proxy_shown(&proxy))
+        ),
+        _ => String::new(),
     }
 }
 
@@ -560,7 +567,8 @@ impl Job<'_> {
             )),
             BodyError::Stalled { in_window } => {
                 let stalled = format!(
-                    "stalled: {url} sent {in_window} bytes in the last {} s, under the {} a download must bring in that time ({total} bytes in all)",
+                    "stalled: {url}{} sent {in_window} bytes in the last {} s, under the {} a download must bring in that time ({total} bytes in all)",
+                    via_proxy(url),
                     self.stall.window.as_secs_f64(),
                     human(self.stall.min_bytes)
                 );
@@ -677,7 +685,8 @@ fn answer_within(
     let left = deadline.saturating_duration_since(std::time::Instant::now());
     answered.recv_timeout(left).map_err(|_| {
         DownloadError::Retryable(format!(
-            "{url} sent no whole answer (status line and headers) in {} s",
+            "{url}{} sent no whole answer (status line and headers) in {} s",
+            via_proxy(url),
             window.as_secs_f64()
         ))
     })

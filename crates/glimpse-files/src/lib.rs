@@ -58,11 +58,14 @@ pub use confine::{PathError, confined};
 pub use console::OutputError;
 pub use error::{FileError, FileProblem};
 pub use identity::{FileId, file_id, output_over_input, same_file};
-pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder};
+pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder, share_folder};
 pub use names::{MAX_NAME_BYTES, fitting_name, unique_by, unique_names};
 pub use numbers::{number_text, rounded_text};
 pub use read::{open_regular, read_regular, read_regular_to_string};
-pub use staged::{Staged, StagedFolder, abandon_staged, is_staged_name, remove_staged_leftovers};
+pub use staged::{
+    Staged, StagedFolder, abandon_staged, is_staged_name, remove_every_staged_leftover,
+    remove_staged_leftovers,
+};
 pub use terminal::{
     Shown, is_escaped, path_text, shown, terminal_safe, terminal_safe_json, terminal_safe_message,
 };

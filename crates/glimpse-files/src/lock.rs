@@ -1,8 +1,10 @@
 //! Holding a folder for one process: two `glimpse train` runs into one folder replaced each
-//! other's files (a run finished with most of its `steps.csv` gone).
+//! other's files (a run finished with most of its `steps.csv` gone). Or sharing one among
+//! several, where only the first may clear up after killed ones.
 
 use std::fs::{self, File, TryLockError};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::note;
 use crate::terminal::shown;
@@ -22,19 +24,15 @@ pub struct FolderLock {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("{}: another glimpse process is using this folder; wait for it to end, or choose another folder", shown(.0))]
-    Busy(std::path::PathBuf),
+    Busy(PathBuf),
     #[error("{}: cannot take the folder's lock: {error}", shown(.path))]
-    Io {
-        path: std::path::PathBuf,
-        error: std::io::Error,
-    },
+    Io { path: PathBuf, error: std::io::Error },
     /// The file system has no locks (some network and FUSE file systems): the caller may go on
     /// without one, as cargo does, and say so.
     #[error("{}: this file system does not support locks ({error}), so another glimpse process could write into this folder at the same time", shown(.path))]
-    Unsupported {
-        path: std::path::PathBuf,
-        error: std::io::Error,
-    },
+    Unsupported { path: PathBuf, error: std::io::Error },
+    #[error("{}: removing temporary files left by a killed process: {error}", shown(.path))]
+    Leftovers { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     File(#[from] crate::FileError),
 }
@@ -42,6 +40,64 @@ pub enum LockError {
 /// Takes an exclusive lock on `dir` (an advisory lock, `flock(LOCK_EX | LOCK_NB)` on Unix, on
 /// its [`LOCK_FILE`]) without waiting: a folder another process holds is refused at once.
 pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
+    let (path, file) = open_lock_file(dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(FolderLock { _file: file }),
+        Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
+        Err(TryLockError::Error(error)) => Err(lock_failed(path, error)),
+    }
+}
+
+/// How long [`share_folder`] waits for another process to finish removing leftovers.
+const SHARE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Holds `dir` beside the other processes that write it at once (runs filling one data folder's
+/// feature cache) with a shared lock on its [`LOCK_FILE`]. Whoever finds no other process
+/// holding it first removes the folder's temporary files ([`crate::remove_every_staged_leftover`]),
+/// all of them then left by processes killed mid-write: a `kill -9` left a full-size one for
+/// good. `None` on a file system without locks, where nothing is removed.
+pub fn share_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
+    let (path, file) = open_lock_file(dir)?;
+    match file.try_lock() {
+        Ok(()) => {
+            crate::remove_every_staged_leftover(dir).map_err(|error| LockError::Leftovers {
+                path: dir.to_path_buf(),
+                error,
+            })?;
+            // Not atomic (flock drops the lock first), which is harmless: whoever takes it in
+            // between finds nothing of this process's to remove, as it has written nothing yet.
+            file.unlock().map_err(|error| lock_failed(path.clone(), error))?;
+        }
+        Err(TryLockError::WouldBlock) => {}
+        Err(TryLockError::Error(error)) => {
+            return match lock_failed(path, error) {
+                LockError::Unsupported { .. } => Ok(None),
+                failed => Err(failed),
+            };
+        }
+    }
+    wait_shared(dir, path, file).map(Some)
+}
+
+/// A shared lock on `file`, waited for while another process holds it alone (removing
+/// leftovers takes it a moment), up to [`SHARE_PATIENCE`]: a process holding it longer is
+/// refused as busy, never waited for without end.
+fn wait_shared(dir: &Path, path: PathBuf, file: File) -> Result<FolderLock, LockError> {
+    let started = Instant::now();
+    loop {
+        match file.try_lock_shared() {
+            Ok(()) => return Ok(FolderLock { _file: file }),
+            Err(TryLockError::WouldBlock) if started.elapsed() < SHARE_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(dir.to_path_buf())),
+            Err(TryLockError::Error(error)) => return Err(lock_failed(path, error)),
+        }
+    }
+}
+
+/// `dir`'s lock file, opened (made where missing).
+fn open_lock_file(dir: &Path) -> Result<(PathBuf, File), LockError> {
     let path = dir.join(LOCK_FILE);
     // Opened for reading, never truncated or written: a link planted there gains nothing but
     // a lock on what it names, and a FIFO or device is refused without blocking.
@@ -50,13 +106,16 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
         Err(e) if e.is_not_found() => create_lock_file(&path)?,
         Err(e) => return Err(LockError::File(e)),
     };
-    match file.try_lock() {
-        Ok(()) => Ok(FolderLock { _file: file }),
-        Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
-        Err(TryLockError::Error(error)) if locks_unsupported(&error) => {
-            Err(LockError::Unsupported { path, error })
-        }
-        Err(TryLockError::Error(error)) => Err(LockError::Io { path, error }),
+    Ok((path, file))
+}
+
+/// The error of a lock that failed with `error`: [`LockError::Unsupported`] where the file
+/// system has no locks.
+fn lock_failed(path: PathBuf, error: std::io::Error) -> LockError {
+    if locks_unsupported(&error) {
+        LockError::Unsupported { path, error }
+    } else {
+        LockError::Io { path, error }
     }
 }
 
@@ -113,6 +172,34 @@ mod tests {
         assert!(err.to_string().contains("another glimpse process"), "{err}");
         drop(held);
         lock_folder(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn only_a_process_alone_in_a_shared_folder_removes_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let leftover = dir.path().join(".a.f16.0123456789abcdef.glimpse-tmp");
+        let kept = [
+            dir.path().join("a.f16"),
+            dir.path().join("b.glimpse-tmp"),
+            dir.path().join(".c.glimpse-tmp-not"),
+        ];
+        let folder = dir.path().join(".d.glimpse-tmp");
+        fs::create_dir(&folder).unwrap();
+        for file in kept.iter().chain([&leftover]) {
+            fs::write(file, b"half").unwrap();
+        }
+        let first = share_folder(dir.path()).unwrap().unwrap();
+        assert!(!leftover.exists());
+        assert!(kept.iter().chain([&folder]).all(|path| path.exists()));
+        // Another process's file, being written while the first holds the folder.
+        fs::write(&leftover, b"half").unwrap();
+        let second = share_folder(dir.path()).unwrap().unwrap();
+        assert!(leftover.exists());
+        let err = lock_folder(dir.path()).unwrap_err();
+        assert!(matches!(err, LockError::Busy(_)), "{err}");
+        drop((first, second));
+        let _alone = share_folder(dir.path()).unwrap().unwrap();
+        assert!(!leftover.exists());
     }
 
     #[cfg(unix)]

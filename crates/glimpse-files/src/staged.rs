@@ -198,15 +198,30 @@ pub fn is_staged_name(name: &OsStr, output: &OsStr) -> bool {
 /// a folder this process holds ([`crate::lock_folder`]), where every one is a leftover of a
 /// process that was killed while writing (`kill -9`, a power cut).
 pub fn remove_staged_leftovers(dir: &Path, outputs: &[&str]) -> Result<usize> {
+    remove_where(dir, |name| {
+        outputs
+            .iter()
+            .any(|output| is_staged_name(name, OsStr::new(output)))
+    })
+}
+
+/// Removes every temporary file in `dir` (any hidden `….glimpse-tmp`), and says how many: for a
+/// folder that only glimpse writes and that no other process shares now
+/// ([`crate::share_folder`]), a data folder's feature cache.
+pub fn remove_every_staged_leftover(dir: &Path) -> Result<usize> {
+    remove_where(dir, |name| {
+        name.to_str()
+            .is_some_and(|name| name.starts_with('.') && name.ends_with(SUFFIX))
+    })
+}
+
+/// Removes the files and links in `dir` whose names `is_leftover` picks; a folder is left.
+fn remove_where(dir: &Path, is_leftover: impl Fn(&OsStr) -> bool) -> Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let name = entry.file_name();
-        let ours = outputs
-            .iter()
-            .any(|output| is_staged_name(&name, OsStr::new(output)));
-        // A link is removed itself, never what it names; a folder is left.
-        if ours && !entry.file_type()?.is_dir() {
+        // A link is removed itself, never what it names.
+        if is_leftover(&entry.file_name()) && !entry.file_type()?.is_dir() {
             fs::remove_file(entry.path())?;
             removed += 1;
         }

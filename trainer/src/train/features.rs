@@ -2,9 +2,11 @@
 //! kept on disk as f16, reused by every epoch and every later run with the same encoder.
 //!
 //! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), or in the run
-//! folder where the data folder takes no files, where the fingerprint hashes the encoder's weights and the preprocessing, so a different encoder or
-//! input size never reads stale features. Files are written atomically; a truncated one (a crash
-//! mid-write) has the wrong size and is recomputed.
+//! folder where the data folder takes no files, where the fingerprint hashes the encoder's
+//! weights and the preprocessing, so a different encoder or input size never reads stale
+//! features. Files are written atomically; a truncated one (a crash mid-write) has the wrong size
+//! and is recomputed, and the temporary files of killed runs are removed by the next run that
+//! finds the folder unshared.
 
 use std::fs;
 use std::io::Write;
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse_files::{Staged, caps, note, read_regular, shown};
+use glimpse_files::{FolderLock, Staged, caps, note, read_regular, share_folder, shown};
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
 use half::f16;
@@ -29,6 +31,8 @@ pub struct FeatureCache {
     dir: PathBuf,
     /// `P · E` values per image.
     values: usize,
+    /// The folder, shared with other runs filling it: the first removed what killed ones left.
+    _shared: Option<FolderLock>,
 }
 
 /// What [`FeatureCache::ensure`] did.
@@ -58,9 +62,11 @@ impl FeatureCache {
             }
             dir => dir?,
         };
+        let shared = share_folder(&dir)?;
         Ok(FeatureCache {
             dir,
             values: config.positions() * config.encoder_dim(),
+            _shared: shared,
         })
     }
 
