@@ -22,12 +22,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use base64::{Engine as _, prelude::BASE64_STANDARD};
 use glimpse_files::caps::human;
 use glimpse_files::{hold_folder, note, shown, terminal_safe};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
-use crate::proxy::{proxy_for, proxy_shown};
+use crate::proxy::{proxy_credentials, proxy_for, proxy_shown};
 pub use crate::unzip::{UnpackWriteError, UnzipLimits, unzip, unzip_with_limits};
 pub use body::StallRule;
 use body::{BodyError, Meter, copy_body};
@@ -385,6 +386,22 @@ fn environment_proxy(url: &str) -> std::result::Result<Option<String>, DownloadE
     Ok(proxy_for(url, |name| std::env::var(name).ok()))
 }
 
+/// The `Proxy-Authorization` of a plain-http request through the environment's proxy, when that
+/// proxy names a user and a password: ureq sends them only in an https request's CONNECT, so an
+/// authenticating proxy refused every http download as lacking credentials (hostile round 14).
+/// Never for https, where the header would travel through the tunnel to the mirror.
+fn proxy_authorization(url: &str) -> std::result::Result<Option<String>, DownloadError> {
+    if !url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+    {
+        return Ok(None);
+    }
+    let proxy = environment_proxy(url)?;
+    let credentials = proxy.as_deref().and_then(proxy_credentials);
+    Ok(credentials.map(|credentials| format!("Basic {}", BASE64_STANDARD.encode(credentials))))
+}
+
 /// Why `url` could not be reached, naming the proxy from the environment when one was used (a
 /// proxy that refused the connection was reported as the mirror being unreachable), its
 /// password hidden wherever it appears.
@@ -644,6 +661,9 @@ fn request(
     let deadline = std::time::Instant::now() + stall.window;
     for _ in 0..=MAX_REDIRECTS {
         let mut request = agent_for(&current, stall)?.get(&current);
+        if let Some(credentials) = proxy_authorization(&current)? {
+            request = request.set("Proxy-Authorization", &credentials);
+        }
         if let (true, Some(version)) = (offset > 0, version) {
             request = request
                 .set("Range", &format!("bytes={offset}-"))

@@ -28,21 +28,36 @@ pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<Stri
 
 /// The host of what follows `scheme://`, lower-case, without user info, port or path.
 /// `proxy` as messages show it: a password in it (`http://user:secret@host`) replaced by `***`,
-/// since messages end up in logs and bug reports (hostile round 13's verifier).
+/// and a user name without one (often a token) hidden whole, since messages end up in logs and
+/// bug reports (hostile round 13's verifier, and round 14's for the token).
 pub fn proxy_shown(proxy: &str) -> String {
     let (scheme, rest) = proxy.split_once("://").unwrap_or(("", proxy));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let Some((user_info, host)) = authority.rsplit_once('@') else {
+    let Some((user_info, host)) = user_info_and_host(rest) else {
         return proxy.to_string();
     };
-    let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
     let scheme = if scheme.is_empty() {
         String::new()
     } else {
         format!("{scheme}://")
     };
-    format!("{scheme}{user}:***@{host}{path}")
+    match user_info.split_once(':') {
+        Some((user, _)) => format!("{scheme}{user}:***@{host}"),
+        None => format!("{scheme}***@{host}"),
+    }
+}
+
+/// The `user:password` of `proxy`, as ureq reads it, when it names both.
+pub fn proxy_credentials(proxy: &str) -> Option<&str> {
+    let rest = proxy.split_once("://").map_or(proxy, |(_, rest)| rest);
+    user_info_and_host(rest)
+        .map(|(user_info, _)| user_info)
+        .filter(|info| info.contains(':'))
+}
+
+/// What follows a proxy's `scheme://`, split at its last `@` as ureq splits it: a password may
+/// hold `/`, `?`, `#` or `@` (one with `/` was shown whole when only the authority was read).
+fn user_info_and_host(rest: &str) -> Option<(&str, &str)> {
+    rest.rsplit_once('@')
 }
 
 fn host_of(rest: &str) -> String {
@@ -81,11 +96,25 @@ mod tests {
                 "http://alice:s3:cr@t@proxy:3128/x",
                 "http://alice:***@proxy:3128/x",
             ),
-            ("http://token@proxy", "http://token:***@proxy"),
+            ("http://token@proxy", "http://***@proxy"),
+            ("http://alice:p/ss?#w@proxy:3128", "http://alice:***@proxy:3128"),
             ("alice:s3cr3t@proxy:3128", "alice:***@proxy:3128"),
             ("http://proxy:3128", "http://proxy:3128"),
         ] {
             assert_eq!(proxy_shown(proxy), shown, "{proxy}");
+        }
+    }
+
+    #[test]
+    fn credentials_are_the_user_and_password_as_ureq_reads_them() {
+        for (proxy, credentials) in [
+            ("http://alice:s3cr3t@proxy:3128", Some("alice:s3cr3t")),
+            ("http://alice:p/ss@w@proxy", Some("alice:p/ss@w")),
+            ("alice:pw@proxy", Some("alice:pw")),
+            ("http://token@proxy", None),
+            ("http://proxy:3128", None),
+        ] {
+            assert_eq!(proxy_credentials(proxy), credentials, "{proxy}");
         }
     }
 

@@ -215,15 +215,18 @@ pub fn remove_every_staged_leftover(dir: &Path) -> Result<usize> {
     })
 }
 
-/// Removes the files and links in `dir` whose names `is_leftover` picks; a folder is left.
+/// Removes the files and links in `dir` whose names `is_leftover` picks; a folder is left, and
+/// one gone meanwhile counts as removed.
 fn remove_where(dir: &Path, is_leftover: impl Fn(&OsStr) -> bool) -> Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         // A link is removed itself, never what it names.
         if is_leftover(&entry.file_name()) && !entry.file_type()?.is_dir() {
-            fs::remove_file(entry.path())?;
-            removed += 1;
+            match fs::remove_file(entry.path()) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                _ => removed += 1,
+            }
         }
     }
     Ok(removed)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse_files::{FolderLock, Staged, caps, note, read_regular, share_folder, shown};
+use glimpse_files::{FolderLock, LockError, Staged, caps, note, read_regular, share_folder, shown};
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
 use half::f16;
@@ -55,14 +55,13 @@ impl FeatureCache {
         encoder_weights: &TensorMap,
     ) -> Result<FeatureCache> {
         let fingerprint = fingerprint(config, encoder_weights)?;
-        let dir = match cache_folder(data_root, &fingerprint) {
+        let (dir, shared) = match cache_folder(data_root, &fingerprint) {
             Err(e) if is_read_only(&e) => {
                 note!("note: {e:#}; the feature cache is kept in the run folder instead, for this run only");
                 cache_folder(run, &fingerprint)?
             }
-            dir => dir?,
+            held => held?,
         };
-        let shared = share_folder(&dir)?;
         Ok(FeatureCache {
             dir,
             values: config.positions() * config.encoder_dim(),
@@ -211,6 +210,10 @@ fn fingerprint(config: &ModelConfig, encoder_weights: &TensorMap) -> Result<Stri
     // and `sub__x.jpg` shared a file, and a short name could spell a long one's hash) is
     // never read by this one.
     hash.update(b"names: percent-escaped, long ones %long-<hash>");
+    // Held under a shared lock whose first holder removes every temporary file: earlier builds,
+    // which take no lock, would lose the files they are writing in a shared folder (the
+    // verifier's F2).
+    hash.update(b"shared under .glimpse-lock");
     hash.update(serde_json::to_vec(&config.encoder)?);
     hash.update(serde_json::to_vec(&config.preprocess)?);
     for (name, tensor) in encoder_weights.iter() {
@@ -227,8 +230,9 @@ fn fingerprint(config: &ModelConfig, encoder_weights: &TensorMap) -> Result<Stri
         .collect())
 }
 
-/// `root/.glimpse-cache/features-<fingerprint>/`, made, and known to take files.
-fn cache_folder(root: &Path, fingerprint: &str) -> Result<PathBuf> {
+/// `root/.glimpse-cache/features-<fingerprint>/`, made, shared ([`share_folder`]), and known to
+/// take files.
+fn cache_folder(root: &Path, fingerprint: &str) -> Result<(PathBuf, Option<FolderLock>)> {
     let cache = root.join(".glimpse-cache");
     let dir = cache.join(format!("features-{fingerprint}"));
     // A link planted at either folder would send the cache's files outside the data folder
@@ -241,19 +245,28 @@ fn cache_folder(root: &Path, fingerprint: &str) -> Result<PathBuf> {
             );
         }
     }
+    let making = || format!("creating the feature cache {}", shown(&dir));
+    fs::create_dir_all(&dir).with_context(making)?;
+    // Held before the probe, so that a run clearing the folder never takes the probe for a
+    // killed run's leftover (and never finds it gone half-way: the verifier's F1).
+    let shared = share_folder(&dir)?;
     // A folder made by someone else may exist and still refuse files: one is tried.
-    fs::create_dir_all(&dir)
-        .and_then(|()| Staged::beside(&dir.join("probe")).map(drop))
-        .with_context(|| format!("creating the feature cache {}", shown(&dir)))?;
-    Ok(dir)
+    Staged::beside(&dir.join("probe"))
+        .map(drop)
+        .with_context(making)?;
+    Ok((dir, shared))
 }
 
 /// Whether `error` says that a folder takes no files, rather than that something is wrong.
 fn is_read_only(error: &anyhow::Error) -> bool {
     use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem};
-    error
+    let io = error
         .downcast_ref::<std::io::Error>()
-        .is_some_and(|e| matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem))
+        .or_else(|| match error.downcast_ref::<LockError>()? {
+            LockError::Io { error, .. } | LockError::Leftovers { error, .. } => Some(error),
+            _ => None,
+        });
+    io.is_some_and(|e| matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem))
 }
 
 /// The longest image-name part of a cache file name: with the stamp and extension it stays
