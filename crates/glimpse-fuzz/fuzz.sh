@@ -3,7 +3,8 @@
 # 600; 0 only repacks), then repacks corpus/<target>.zip: the named inputs kept by hand (seeds,
 # and every crash, leak or hang ever found: `seed-*`, `leak-*`, `crash-*`, …) and, smallest
 # first up to FUZZ_PACK_KIB compressed, the fewest inputs that reach every edge the fuzzer
-# reached (`min-*`). The growing corpus lives in $FUZZ_WORK/corpus/<target>. Needs the nightly
+# reached (`min-*`). After a run, saturation.sh counts the edges its last quarter added (leaving out
+# edges that hang on random hash seeds). The growing corpus lives in $FUZZ_WORK/corpus/<target>. Needs the nightly
 # toolchain, cargo-fuzz, zip and unzip (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -62,10 +63,20 @@ for target in "${targets[@]}"; do
   dict=()
   [ -f "dicts/$target.dict" ] && dict=(-dict="$PWD/dicts/$target.dict")
   if [ "$seconds" -gt 0 ]; then
+    # The corpus at three quarters of the time (hard links: libFuzzer only adds and removes
+    # files), for saturation.sh to tell what the last quarter added.
+    snapshot="$work/snapshots/$target"
+    rm -rf "$snapshot"
+    (sleep $((seconds * 3 / 4)) && mkdir -p "$work/snapshots" && cp -al "$full" "$snapshot") &
+    snapper=$!
     fuzz run "$target" "$full" "$named" -- "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" \
       -artifact_prefix="$artifacts/" -print_final_stats=1 -report_slow_units=2 \
       > "$work/logs/$target.log" 2>&1 || echo "$target: a finding, see $artifacts and $work/logs/$target.log"
+    kill "$snapper" 2> /dev/null || true
     grep -E '^(stat::(number_of_executed_units|peak_rss_mb|slowest_unit_time_sec)|Done)' "$work/logs/$target.log" || true
+    if [ -d "$snapshot" ]; then
+      ./saturation.sh "$target" "$snapshot" "$full" | tee "$work/logs/$target.saturation"
+    fi
   fi
   # Edges only (no hit counts): far fewer inputs than libFuzzer's own minimisation keeps.
   fuzz run "$target" "$merged" "$named" "$full" -- "${limits[@]}" -merge=1 -use_counters=0 \
