@@ -75,7 +75,8 @@ for target in "${targets[@]}"; do
     kill "$snapper" 2> /dev/null || true
     grep -E '^(stat::(number_of_executed_units|peak_rss_mb|slowest_unit_time_sec)|Done)' "$work/logs/$target.log" || true
     if [ -d "$snapshot" ]; then
-      ./saturation.sh "$target" "$snapshot" "$full" | tee "$work/logs/$target.saturation"
+      ./saturation.sh "$target" "$snapshot" "$full" | tee "$work/logs/$target.saturation" ||
+        echo "$target: saturation.sh failed; the corpus is repacked all the same"
     fi
   fi
   # Edges only (no hit counts): far fewer inputs than libFuzzer's own minimisation keeps.

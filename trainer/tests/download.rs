@@ -782,6 +782,7 @@ fn a_proxy_that_never_answers_is_named() {
         "--ignored",
         "--nocapture",
     ]);
+    command.env(PROXY_CHILD, "1");
     for unset in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
         command.env_remove(unset).env_remove(unset.to_lowercase());
     }
@@ -795,10 +796,17 @@ fn a_proxy_that_never_answers_is_named() {
     assert!(!said.contains("s3cr3t"), "{said}");
 }
 
-/// The download of [`a_proxy_that_never_answers_is_named`], run by it alone with a proxy set.
+/// Set for the child process of [`a_proxy_that_never_answers_is_named`].
+const PROXY_CHILD: &str = "GLIMPSE_TEST_PROXY_CHILD";
+
+/// The download of [`a_proxy_that_never_answers_is_named`], run by it alone with a proxy set
+/// (and by nothing else: `--include-ignored` finds it without one and skips it).
 #[test]
 #[ignore = "run by a_proxy_that_never_answers_is_named, in a process whose environment names a proxy"]
 fn fetch_through_the_environments_proxy() {
+    if std::env::var_os(PROXY_CHILD).is_none() {
+        return;
+    }
     let file = remote("http://flickr8k.invalid", "/m/Flickr8k_text.zip", b"text");
     let dir = tempfile::tempdir().unwrap();
     fetch_all_with(&[file], dir.path(), TEST_STALL).unwrap();
@@ -1030,7 +1038,7 @@ fn a_request_for_proxy_credentials_is_said_to_be_one() {
     let dir = tempfile::tempdir().unwrap();
     let (err, _) = failure(&file, dir.path());
     assert!(
-        err.contains("it asks for credentials (HTTP 407 Proxy Authentication Required)"),
+        err.contains("it asks for credentials, or refused the ones its URL gives (HTTP 407 Proxy Authentication Required)"),
         "{err}"
     );
 }

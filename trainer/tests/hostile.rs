@@ -2057,22 +2057,61 @@ fn a_data_folder_that_takes_no_files_keeps_the_feature_cache_in_the_run_folder()
     // Hostile round 13: a data set on a read-only mount, or another user's, could not be trained
     // on with a frozen encoder (the default): its cache could not be made. The run is started
     // as an unprivileged user (root writes anywhere) or the folder made read-only.
-    use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
-    let mode = |path: &Path, mode| fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    mode(dir.path(), 0o755);
     let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
-    fs::create_dir(&run).unwrap();
-    mode(&run, 0o777);
+    if !is_root() {
+        mode(&data, 0o555);
+    }
+    let out = glimpse_as_another_user(dir.path(), &train_args(&data, &run, &config, &[]));
+    mode(&data, 0o755);
+    assert!(!data.join(".glimpse-cache").exists());
+    cache_kept_in_the_run_folder(&out, &run);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_feature_cache_whose_lock_file_cannot_be_opened_is_kept_in_the_run_folder_instead() {
+    // Another user's cache with its lock file closed to this one stopped the run (hostile round
+    // 14's review) where a cache that takes no files falls back to the run folder.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, train) = cache_filled(dir.path());
+    let cache = feature_cache(&data);
+    mode(&cache.join(glimpse_files::LOCK_FILE), 0o000);
+    mode(&cache, 0o555);
+    let run = dir.path().join("run");
+    let out = glimpse_as_another_user(dir.path(), &train("run"));
+    mode(&cache, 0o755);
+    cache_kept_in_the_run_folder(&out, &run);
+}
+
+#[cfg(unix)]
+fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `glimpse ARGS` as a user who owns nothing in `dir` when the tests run as root (uid 65534:
+/// root opens anything), else as this one, whose access the caller takes away. `dir` and its
+/// `run` folder are opened to everyone.
+#[cfg(unix)]
+fn glimpse_as_another_user(dir: &Path, args: &[String]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    mode(dir, 0o755);
+    fs::create_dir_all(dir.join("run")).unwrap();
+    mode(&dir.join("run"), 0o777);
     // A copy the unprivileged user can run, wherever the build is.
-    let binary = dir.path().join("glimpse");
+    let binary = dir.join("glimpse");
     fs::copy(common::GLIMPSE, &binary).unwrap();
     let mut command = std::process::Command::new(&binary);
-    command.args(train_args(&data, &run, &config, &[]));
-    // SAFETY: geteuid(2) cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    command.args(args);
+    if is_root() {
         // SAFETY: only setgid and setuid, which are async-signal-safe, run between fork and exec.
         unsafe {
             command.pre_exec(|| match (libc::setgid(65534), libc::setuid(65534)) {
@@ -2080,15 +2119,15 @@ fn a_data_folder_that_takes_no_files_keeps_the_feature_cache_in_the_run_folder()
                 _ => Err(std::io::Error::last_os_error()),
             });
         }
-    } else {
-        mode(&data, 0o555);
     }
-    let out = command.output().unwrap();
-    mode(&data, 0o755);
+    command.output().unwrap()
+}
+
+/// `out` is a run that said it kept its feature cache in `run`, and did.
+fn cache_kept_in_the_run_folder(out: &std::process::Output, run: &Path) {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let note = "the feature cache is kept in the run folder instead, for this run only";
     assert!(text(&out.stderr).contains(note), "{}", text(&out.stderr));
-    assert!(!data.join(".glimpse-cache").exists());
     let caches: Vec<_> = fs::read_dir(run.join(".glimpse-cache")).unwrap().collect();
     assert_eq!(caches.len(), 1);
     let cached = fs::read_dir(caches[0].as_ref().unwrap().path()).unwrap().count();

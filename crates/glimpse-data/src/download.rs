@@ -761,7 +761,7 @@ fn answer_of(
             "{label}: {}",
             unreachable_through_proxy(
                 url,
-                "it asks for credentials (HTTP 407 Proxy Authentication Required)"
+                "it asks for credentials, or refused the ones its URL gives (HTTP 407 Proxy Authentication Required)"
             )
         ))),
         Err(ureq::Error::Status(code, _)) => Err(DownloadError::Fatal(anyhow!(

@@ -28,7 +28,7 @@ pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<Stri
 
 /// The host of what follows `scheme://`, lower-case, without user info, port or path.
 /// `proxy` as messages show it: a password in it (`http://user:secret@host`) replaced by `***`,
-/// and a user name without one (often a token) hidden whole, since messages end up in logs and
+/// and a user name without one, or with an empty one (often a token), hidden whole, since messages end up in logs and
 /// bug reports (hostile round 13's verifier, and round 14's for the token).
 pub fn proxy_shown(proxy: &str) -> String {
     let (scheme, rest) = proxy.split_once("://").unwrap_or(("", proxy));
@@ -41,8 +41,8 @@ pub fn proxy_shown(proxy: &str) -> String {
         format!("{scheme}://")
     };
     match user_info.split_once(':') {
-        Some((user, _)) => format!("{scheme}{user}:***@{host}"),
-        None => format!("{scheme}***@{host}"),
+        Some((user, password)) if !password.is_empty() => format!("{scheme}{user}:***@{host}"),
+        _ => format!("{scheme}***@{host}"),
     }
 }
 
@@ -97,6 +97,7 @@ mod tests {
                 "http://alice:***@proxy:3128/x",
             ),
             ("http://token@proxy", "http://***@proxy"),
+            ("http://token:@proxy", "http://***@proxy"),
             ("http://alice:p/ss?#w@proxy:3128", "http://alice:***@proxy:3128"),
             ("alice:s3cr3t@proxy:3128", "alice:***@proxy:3128"),
             ("http://proxy:3128", "http://proxy:3128"),

@@ -55,7 +55,8 @@ const SHARE_PATIENCE: Duration = Duration::from_secs(10);
 /// feature cache) with a shared lock on its [`LOCK_FILE`]. Whoever finds no other process
 /// holding it first removes the folder's temporary files ([`crate::remove_every_staged_leftover`]),
 /// all of them then left by processes killed mid-write: a `kill -9` left a full-size one for
-/// good. `None` on a file system without locks, where nothing is removed.
+/// good. `None` on a file system without locks, where nothing is removed; nothing is either
+/// where only a shared lock can be had.
 pub fn share_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
     let (path, file) = open_lock_file(dir)?;
     match file.try_lock() {
@@ -69,12 +70,11 @@ pub fn share_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
             file.unlock().map_err(|error| lock_failed(path.clone(), error))?;
         }
         Err(TryLockError::WouldBlock) => {}
-        Err(TryLockError::Error(error)) => {
-            return match lock_failed(path, error) {
-                LockError::Unsupported { .. } => Ok(None),
-                failed => Err(failed),
-            };
-        }
+        Err(TryLockError::Error(error)) if locks_unsupported(&error) => return Ok(None),
+        // NFS refuses an exclusive lock on a file opened for reading (EBADF), where a shared one
+        // works: the folder is shared without clearing it (training on such a data folder
+        // stopped at its second run).
+        Err(TryLockError::Error(_)) => {}
     }
     wait_shared(dir, path, file).map(Some)
 }

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor, TensorData};
-use glimpse_files::{FolderLock, LockError, Staged, caps, note, read_regular, share_folder, shown};
+use glimpse_files::{
+    FileError, FileProblem, FolderLock, LockError, Staged, caps, note, read_regular, share_folder, shown,
+};
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
 use half::f16;
@@ -264,6 +266,11 @@ fn is_read_only(error: &anyhow::Error) -> bool {
         .downcast_ref::<std::io::Error>()
         .or_else(|| match error.downcast_ref::<LockError>()? {
             LockError::Io { error, .. } | LockError::Leftovers { error, .. } => Some(error),
+            // Its lock file, another user's, is closed to this one.
+            LockError::File(FileError {
+                problem: FileProblem::Io(error),
+                ..
+            }) => Some(error),
             _ => None,
         });
     io.is_some_and(|e| matches!(e.kind(), PermissionDenied | ReadOnlyFilesystem))
