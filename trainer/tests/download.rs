@@ -765,8 +765,7 @@ fn partial_files_are_never_written_through_links_nor_versions_read_from_special_
 }
 
 /// A proxy that takes the connection and never answers was reported as the mirror falling
-/// silent. The download runs in a child process (this test binary again, running the test
-/// below alone) so that the proxy it sets in its environment reaches no other test.
+/// silent.
 #[test]
 fn a_proxy_that_never_answers_is_named() {
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -775,6 +774,50 @@ fn a_proxy_that_never_answers_is_named() {
         let held: Vec<TcpStream> = silent.incoming().flatten().collect();
         drop(held);
     });
+    let url = "http://flickr8k.invalid/m/Flickr8k_text.zip";
+    let (ok, said) = fetch_in_a_child(url, &proxy, "");
+    let shown = proxy.replace("s3cr3t", "***");
+    let expected = format!(
+        "Flickr8k_text.zip: {url} through the proxy `{shown}` (from the environment) sent no whole answer (status line and headers) in 1 s; gave up after 3 retries"
+    );
+    assert!(!ok && said.contains(&expected), "{said}");
+    assert!(!said.contains("s3cr3t"), "{said}");
+}
+
+/// A stall after a redirect named the first URL and its proxy, where the host that stalled
+/// was reached without one (NO_PROXY) (hostile round 14's leftover).
+#[test]
+fn a_stall_after_a_redirect_names_the_url_that_stalled() {
+    let state = Arc::new(Mutex::new(State::default()));
+    let address = serve(Arc::clone(&state));
+    let stalls = format!("{address}/s/text");
+    let redirect =
+        format!("HTTP/1.1 302 Found\r\nLocation: {stalls}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    {
+        let mut s = state.lock().unwrap();
+        s.files
+            .insert("/m/Flickr8k_text.zip".into(), Behaviour::Raw(redirect.leak()));
+        s.files.insert(
+            "/s/text".into(),
+            Behaviour::RawThenSilence("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nP"),
+        );
+    }
+    // The server is the proxy for the first URL, and the place it redirects to is reached
+    // directly.
+    let proxy = address.replace("http://", "http://alice:s3cr3t@");
+    let url = "http://flickr8k.invalid/m/Flickr8k_text.zip";
+    let (ok, said) = fetch_in_a_child(url, &proxy, "127.0.0.1");
+    let expected =
+        format!("Flickr8k_text.zip: stalled: {stalls} (where {url} redirected) sent 0 bytes in the last 1 s");
+    assert!(!ok && said.contains(&expected), "{said}");
+    assert!(!said.contains("through the proxy"), "{said}");
+}
+
+/// Whether the download of `url` into an empty folder succeeded, and what it said, with
+/// HTTP_PROXY `proxy` and NO_PROXY `no_proxy`. It runs in a child process (this test binary
+/// again, running the ignored test below alone) so that the proxy it sets in its environment
+/// reaches no other test.
+fn fetch_in_a_child(url: &str, proxy: &str, no_proxy: &str) -> (bool, String) {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command.args([
         "--exact",
@@ -782,32 +825,34 @@ fn a_proxy_that_never_answers_is_named() {
         "--ignored",
         "--nocapture",
     ]);
-    command.env(PROXY_CHILD, "1");
+    command.env(PROXY_CHILD, url);
     for unset in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
         command.env_remove(unset).env_remove(unset.to_lowercase());
     }
-    let out = output(command.env("HTTP_PROXY", &proxy).env_remove("http_proxy")).unwrap();
+    command.env("HTTP_PROXY", proxy).env_remove("http_proxy");
+    let out = output(command.env("NO_PROXY", no_proxy)).unwrap();
     let said = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
-    let shown = proxy.replace("s3cr3t", "***");
-    let expected = format!(
-        "Flickr8k_text.zip: http://flickr8k.invalid/m/Flickr8k_text.zip through the proxy `{shown}` (from the environment) sent no whole answer (status line and headers) in 1 s; gave up after 3 retries"
-    );
-    assert!(!out.status.success() && said.contains(&expected), "{said}");
-    assert!(!said.contains("s3cr3t"), "{said}");
+    (out.status.success(), said)
 }
 
-/// Set for the child process of [`a_proxy_that_never_answers_is_named`].
+/// Set, to the URL to fetch, for the child process of [`fetch_in_a_child`].
 const PROXY_CHILD: &str = "GLIMPSE_TEST_PROXY_CHILD";
 
-/// The download of [`a_proxy_that_never_answers_is_named`], run by it alone with a proxy set
-/// (and by nothing else: `--include-ignored` finds it without one and skips it).
+/// The download of [`fetch_in_a_child`], run by it alone with a proxy set (and by nothing else:
+/// `--include-ignored` finds it without one and skips it).
 #[test]
-#[ignore = "run by a_proxy_that_never_answers_is_named, in a process whose environment names a proxy"]
+#[ignore = "run by fetch_in_a_child, in a process whose environment names a proxy"]
 fn fetch_through_the_environments_proxy() {
-    if std::env::var_os(PROXY_CHILD).is_none() {
+    let Some(url) = std::env::var_os(PROXY_CHILD) else {
         return;
-    }
-    let file = remote("http://flickr8k.invalid", "/m/Flickr8k_text.zip", b"text");
+    };
+    let file = RemoteFile {
+        path: "Flickr8k_text.zip".into(),
+        url: url.into_string().unwrap(),
+        expected: Expected::Sha256(sha256(b"text")),
+        unzip: true,
+        max_bytes: 64 << 20,
+    };
     let dir = tempfile::tempdir().unwrap();
     fetch_all_with(&[file], dir.path(), TEST_STALL).unwrap();
 }
@@ -826,7 +871,8 @@ fn downloads_go_through_the_environments_proxy() {
         s.files
             .insert("/m/Flickr8k_Dataset.zip".into(), Behaviour::Serve(images));
     }
-    let proxy = serve(Arc::clone(&state)).replace("http://", "http://alice:s3cr3t@");
+    // The password percent-encoded, as curl reads it: the proxy must get `s3@cr3t`.
+    let proxy = serve(Arc::clone(&state)).replace("http://", "http://alice:s3%40cr3t@");
     let run = |no_proxy: &str| {
         let dir = tempfile::tempdir().unwrap();
         let output = output(
@@ -850,8 +896,8 @@ fn downloads_go_through_the_environments_proxy() {
         2,
         "both archives came through the proxy"
     );
-    // `printf alice:s3cr3t | base64`
-    let credentials = Some("Basic YWxpY2U6czNjcjN0".to_string());
+    // `printf alice:s3@cr3t | base64`
+    let credentials = Some("Basic YWxpY2U6czNAY3IzdA==".to_string());
     assert_eq!(
         state.lock().unwrap().proxy_authorizations,
         [credentials.clone(), credentials]

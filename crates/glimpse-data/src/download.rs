@@ -28,7 +28,7 @@ use glimpse_files::{hold_folder, note, shown, terminal_safe};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
-use crate::proxy::{proxy_credentials, proxy_for, proxy_shown};
+use crate::proxy::{proxy_credentials, proxy_for, proxy_for_ureq, proxy_shown};
 pub use crate::unzip::{UnpackWriteError, UnzipLimits, unzip, unzip_with_limits};
 pub use body::StallRule;
 use body::{BodyError, Meter, copy_body};
@@ -351,23 +351,26 @@ fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, Do
         .timeout_read(stall.window);
     if let Some(proxy) = environment_proxy(url)? {
         if proxy.to_ascii_lowercase().starts_with("socks") {
-            return Err(DownloadError::Fatal(anyhow!(
-                "proxy `{}` from the environment: SOCKS proxies are not supported; use an HTTP proxy",
-                terminal_safe(&proxy_shown(&proxy))
-            )));
+            return Err(unusable_proxy(
+                &proxy,
+                "SOCKS proxies are not supported; use an HTTP proxy",
+            ));
         }
-        let parsed = ureq::Proxy::new(&proxy).map_err(|e| {
-            let shown = proxy_shown(&proxy);
-            // ureq's message may quote the URL, password and all.
-            let e = e.to_string().replace(&proxy, &shown);
-            DownloadError::Fatal(anyhow!(
-                "proxy `{}` from the environment: {e}",
-                terminal_safe(&shown)
-            ))
-        })?;
+        let decoded = proxy_for_ureq(&proxy).map_err(|why| unusable_proxy(&proxy, why))?;
+        // ureq's message may quote the URL, password and all.
+        let parsed = ureq::Proxy::new(&decoded)
+            .map_err(|e| unusable_proxy(&proxy, e.to_string().replace(&decoded, &proxy_shown(&proxy))))?;
         builder = builder.proxy(parsed);
     }
     Ok(builder.build())
+}
+
+/// "proxy `…` from the environment: `why`", its password hidden.
+fn unusable_proxy(proxy: &str, why: impl std::fmt::Display) -> DownloadError {
+    DownloadError::Fatal(anyhow!(
+        "proxy `{}` from the environment: {why}",
+        terminal_safe(&proxy_shown(proxy))
+    ))
 }
 
 /// The proxy the environment names for `url` ([`proxy_for`]). A proxy variable that is not
@@ -397,8 +400,10 @@ fn proxy_authorization(url: &str) -> std::result::Result<Option<String>, Downloa
     {
         return Ok(None);
     }
-    let proxy = environment_proxy(url)?;
-    let credentials = proxy.as_deref().and_then(proxy_credentials);
+    let Some(proxy) = environment_proxy(url)? else {
+        return Ok(None);
+    };
+    let credentials = proxy_credentials(&proxy).map_err(|why| unusable_proxy(&proxy, why))?;
     Ok(credentials.map(|credentials| format!("Basic {}", BASE64_STANDARD.encode(credentials))))
 }
 
@@ -459,9 +464,11 @@ fn download_into(
     }
     let progress = progress_bar(&file.path, start, length);
     let mut meter = Meter::new(stall, file.max_bytes, start);
+    // The URL that answered, after any redirect: its host may go through another proxy.
+    let answered = response.get_url().to_string();
     if let Err(error) = copy_body(response.into_reader(), &mut out, &mut meter, &progress) {
         progress.abandon();
-        return Err(job.body_failure(error, meter.total, resumable));
+        return Err(job.body_failure(error, meter.total, resumable, &answered));
     }
     out.sync_all().map_err(|e| write_error(partial, e))?;
     progress.finish_and_clear();
@@ -568,9 +575,15 @@ impl Job<'_> {
         )))
     }
 
-    /// What a body that stopped short means; `total` bytes of the file arrived.
-    fn body_failure(&self, error: BodyError, total: u64, resumable: bool) -> DownloadError {
-        let (label, url) = (&self.file.path, &self.file.url);
+    /// What a body that stopped short means; `total` bytes of the file arrived from `answered`,
+    /// the file's URL or where it redirected.
+    fn body_failure(&self, error: BodyError, total: u64, resumable: bool, answered: &str) -> DownloadError {
+        let label = &self.file.path;
+        // A stall through another proxy than the first URL's named that one (hostile round 14).
+        let url = match answered == self.file.url {
+            true => answered.to_string(),
+            false => format!("{answered} (where {} redirected)", self.file.url),
+        };
         match error {
             BodyError::Dropped(e) => {
                 DownloadError::Retryable(format!("connection dropped after {total} bytes ({e})"))
@@ -585,7 +598,7 @@ impl Job<'_> {
             BodyError::Stalled { in_window } => {
                 let stalled = format!(
                     "stalled: {url}{} sent {in_window} bytes in the last {} s, under the {} a download must bring in that time ({total} bytes in all)",
-                    via_proxy(url),
+                    via_proxy(answered),
                     self.stall.window.as_secs_f64(),
                     human(self.stall.min_bytes)
                 );

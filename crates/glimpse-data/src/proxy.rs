@@ -3,6 +3,8 @@
 //! `NO_PROXY` — hosts (and their subdomains) to reach directly, `*` for all. ureq 2 reads the
 //! first three but not `NO_PROXY`, so the choice is made here.
 
+use percent_encoding::percent_decode_str;
+
 /// The proxy for `url`, given how to read an environment variable; `None` to connect directly.
 pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
     // The upper-case name first, then the lower-case one; an empty value counts as unset.
@@ -46,12 +48,43 @@ pub fn proxy_shown(proxy: &str) -> String {
     }
 }
 
-/// The `user:password` of `proxy`, as ureq reads it, when it names both.
-pub fn proxy_credentials(proxy: &str) -> Option<&str> {
+/// The `user:password` of `proxy` when it names both, each percent-decoded as curl and Python
+/// read them (a password holding `@` or `:` is written `%40`, `%3A`): ureq 2 sends them as
+/// written, so an authenticating proxy refused `p%40ss` it knew as `p@ss`. An error when the
+/// decoded user name holds `:` (Basic authentication cannot carry one) or either is not UTF-8.
+pub fn proxy_credentials(proxy: &str) -> Result<Option<String>, &'static str> {
     let rest = proxy.split_once("://").map_or(proxy, |(_, rest)| rest);
-    user_info_and_host(rest)
-        .map(|(user_info, _)| user_info)
-        .filter(|info| info.contains(':'))
+    let Some((user, password)) = user_info_and_host(rest).and_then(|(info, _)| info.split_once(':')) else {
+        return Ok(None);
+    };
+    let user = percent_decoded(user)?;
+    if user.contains(':') {
+        return Err("its user name holds `:` once percent-decoded, which Basic authentication cannot carry");
+    }
+    Ok(Some(format!("{user}:{}", percent_decoded(password)?)))
+}
+
+fn percent_decoded(text: &str) -> Result<std::borrow::Cow<'_, str>, &'static str> {
+    percent_decode_str(text)
+        .decode_utf8()
+        .map_err(|_| "its user name or password is not UTF-8 text once percent-decoded")
+}
+
+/// `proxy` as ureq 2 is to read it: its user name and password percent-decoded
+/// ([`proxy_credentials`]), since ureq sends them as it finds them.
+pub fn proxy_for_ureq(proxy: &str) -> Result<String, &'static str> {
+    let (scheme, rest) = proxy
+        .split_once("://")
+        .map_or(("", proxy), |(scheme, rest)| (scheme, rest));
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    Ok(match (proxy_credentials(proxy)?, user_info_and_host(rest)) {
+        (Some(credentials), Some((_, host))) => format!("{scheme}{credentials}@{host}"),
+        _ => proxy.to_string(),
+    })
 }
 
 /// What follows a proxy's `scheme://`, split at its last `@` as ureq splits it: a password may
@@ -107,15 +140,43 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_the_user_and_password_as_ureq_reads_them() {
+    fn credentials_are_the_user_and_password_percent_decoded() {
         for (proxy, credentials) in [
             ("http://alice:s3cr3t@proxy:3128", Some("alice:s3cr3t")),
             ("http://alice:p/ss@w@proxy", Some("alice:p/ss@w")),
             ("alice:pw@proxy", Some("alice:pw")),
+            ("http://al%69ce:p%40ss%3Aw%2F@proxy", Some("alice:p@ss:w/")),
+            ("http://alice:100%@proxy", Some("alice:100%")),
             ("http://token@proxy", None),
             ("http://proxy:3128", None),
         ] {
-            assert_eq!(proxy_credentials(proxy), credentials, "{proxy}");
+            assert_eq!(
+                proxy_credentials(proxy).unwrap().as_deref(),
+                credentials,
+                "{proxy}"
+            );
+        }
+        assert!(
+            proxy_credentials("http://a%3Ab:pw@proxy")
+                .unwrap_err()
+                .contains("`:`")
+        );
+        assert!(
+            proxy_credentials("http://alice:%FF@proxy")
+                .unwrap_err()
+                .contains("UTF-8")
+        );
+    }
+
+    #[test]
+    fn ureq_is_given_the_decoded_credentials() {
+        for (proxy, for_ureq) in [
+            ("http://alice:p%40ss@proxy:3128", "http://alice:p@ss@proxy:3128"),
+            ("alice:p%2Fss@proxy", "alice:p/ss@proxy"),
+            ("http://token@proxy", "http://token@proxy"),
+            ("http://proxy:3128", "http://proxy:3128"),
+        ] {
+            assert_eq!(proxy_for_ureq(proxy).unwrap(), for_ureq, "{proxy}");
         }
     }
 
