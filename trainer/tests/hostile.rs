@@ -1396,9 +1396,16 @@ fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
     }
     let args = train("second");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    fails_with(
+    let out = fails_with(
         &args,
         "not a finite number (a damaged file); delete it to recompute",
+    );
+    // Named at its place in the data folder, not by the handle the cache reaches it through.
+    let cache = feature_cache(&data).display().to_string();
+    assert!(
+        text(&out.stderr).contains(&format!("feature cache {cache}/")),
+        "{}",
+        text(&out.stderr)
     );
 }
 

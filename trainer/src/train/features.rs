@@ -4,18 +4,20 @@
 //! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), or in the run
 //! folder where the data folder takes no files, where the fingerprint hashes the encoder's
 //! weights and the preprocessing, so a different encoder or input size never reads stale
-//! features. Files are written atomically; a truncated one (a crash mid-write) has the wrong size
-//! and is recomputed, and the temporary files of killed runs are removed by the next run that
-//! finds the folder unshared.
+//! features. The folder is reached through its open handle, so a link swapped in for it mid-run
+//! sends nothing elsewhere. Files are written atomically; a truncated one (a crash mid-write)
+//! has the wrong size and is recomputed, and the temporary files of killed runs are removed by
+//! the next run that finds the folder unshared.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_files::{
-    FileError, FileProblem, FolderLock, LockError, Staged, caps, note, read_regular, share_folder, shown,
+    FileError, FileProblem, FolderLock, LockError, PinnedFolder, Staged, caps, is_link_refused, note,
+    read_regular, share_folder, shown,
 };
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
@@ -30,7 +32,8 @@ use glimpse_data::Sample;
 const ENCODE_BATCH: usize = 16;
 
 pub struct FeatureCache {
-    dir: PathBuf,
+    /// Its files are reached through the open folder ([`PinnedFolder`]).
+    dir: PinnedFolder,
     /// `P · E` values per image.
     values: usize,
     /// The folder, shared with other runs filling it: the first removed what killed ones left.
@@ -71,8 +74,9 @@ impl FeatureCache {
         })
     }
 
+    /// The cache folder's own path, for messages.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.shown_path()
     }
 
     /// The cache file of an image: its name plus a hash of the image file's size and
@@ -89,6 +93,7 @@ impl FeatureCache {
             .unwrap_or_default();
         let stamp = glimpse_model::params::stable_id(&stamp);
         self.dir
+            .path()
             .join(format!("{}.{:08x}.f16", cache_stem(&sample.name), stamp as u32))
     }
 
@@ -232,31 +237,41 @@ fn fingerprint(config: &ModelConfig, encoder_weights: &TensorMap) -> Result<Stri
         .collect())
 }
 
-/// `root/.glimpse-cache/features-<fingerprint>/`, made, shared ([`share_folder`]), and known to
-/// take files.
-fn cache_folder(root: &Path, fingerprint: &str) -> Result<(PathBuf, Option<FolderLock>)> {
-    let cache = root.join(".glimpse-cache");
-    let dir = cache.join(format!("features-{fingerprint}"));
-    // A link planted at either folder would send the cache's files outside the data folder
-    // (and read them back from there).
-    for folder in [&cache, &dir] {
-        if fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink()) {
-            bail!(
-                "{}: the feature cache folder is a symbolic link; remove it (the cache is kept only inside the data or run folder)",
-                shown(folder)
-            );
-        }
-    }
-    let making = || format!("creating the feature cache {}", shown(&dir));
-    fs::create_dir_all(&dir).with_context(making)?;
+/// `root/.glimpse-cache/features-<fingerprint>/`, made, pinned ([`PinnedFolder`]), shared
+/// ([`share_folder`]), and known to take files.
+fn cache_folder(root: &Path, fingerprint: &str) -> Result<(PinnedFolder, Option<FolderLock>)> {
+    let shown_dir = root
+        .join(".glimpse-cache")
+        .join(format!("features-{fingerprint}"));
+    let making = || format!("creating the feature cache {}", shown(&shown_dir));
+    let root = PinnedFolder::open(root).with_context(making)?;
+    let dir = cache_child(
+        &cache_child(&root, ".glimpse-cache")?,
+        &format!("features-{fingerprint}"),
+    )?;
     // Held before the probe, so that a run clearing the folder never takes the probe for a
     // killed run's leftover (and never finds it gone half-way: the verifier's F1).
-    let shared = share_folder(&dir)?;
+    let shared = share_folder(dir.path())?;
     // A folder made by someone else may exist and still refuse files: one is tried.
-    Staged::beside(&dir.join("probe"))
+    Staged::beside(&dir.path().join("probe"))
         .map(drop)
         .with_context(making)?;
     Ok((dir, shared))
+}
+
+/// The folder `name` in `parent`, made where missing. A link planted there, before or during
+/// the run, would send the cache's files outside the data folder (and read them back from
+/// there): one found is refused, and one swapped in later is never followed, as the folder is
+/// reached through its open handle (hostile round 14's F3).
+fn cache_child(parent: &PinnedFolder, name: &str) -> Result<PinnedFolder> {
+    let folder = parent.shown_path().join(name);
+    parent.child(name).map_err(|e| match is_link_refused(&e) {
+        true => anyhow!(
+            "{}: the feature cache folder is a symbolic link; remove it (the cache is kept only inside the data or run folder)",
+            shown(&folder)
+        ),
+        false => anyhow::Error::new(e).context(format!("creating the feature cache {}", shown(&folder))),
+    })
 }
 
 /// Whether `error` says that a folder takes no files, rather than that something is wrong.
