@@ -79,18 +79,10 @@ impl FeatureCache {
         self.dir.shown_path()
     }
 
-    /// The cache file of an image: its name plus a hash of the image file's size and
-    /// modification time, so an edited or replaced image is encoded again.
+    /// The cache file of an image: its name plus a hash of the image file's [`stamp`], so an
+    /// edited or replaced image is encoded again.
     fn path(&self, sample: &Sample) -> PathBuf {
-        let stamp = fs::metadata(&sample.path)
-            .map(|m| {
-                let modified = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-                format!("{}:{}", m.len(), modified.map_or(0, |d| d.as_nanos()))
-            })
-            .unwrap_or_default();
+        let stamp = fs::metadata(&sample.path).map(|m| stamp(&m)).unwrap_or_default();
         let stamp = glimpse_model::params::stable_id(&stamp);
         self.dir
             .path()
@@ -210,6 +202,24 @@ impl FeatureCache {
     }
 }
 
+/// What tells an image file's versions apart without reading it: its size and modification
+/// time, and on Unix its inode and status-change time, which no one but the system sets. A
+/// photo replaced by another of the same size whose modification time was kept (`cp -p`,
+/// `touch -r`) resumed from the other's features (hostile round 13).
+fn stamp(file: &fs::Metadata) -> String {
+    let modified = file
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    let stamp = format!("{}:{}", file.len(), modified.map_or(0, |d| d.as_nanos()));
+    #[cfg(unix)]
+    let stamp = {
+        use std::os::unix::fs::MetadataExt;
+        format!("{stamp}:{}:{}.{}", file.ino(), file.ctime(), file.ctime_nsec())
+    };
+    stamp
+}
+
 /// The first 8 bytes of a SHA-256 of the encoder, its preprocessing and its weights, in hex.
 fn fingerprint(config: &ModelConfig, encoder_weights: &TensorMap) -> Result<String> {
     let mut hash = Sha256::new();
@@ -314,6 +324,30 @@ fn cache_stem(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_replaced_by_one_of_its_size_and_time_gets_another_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = dir.path().join("photo.png");
+        fs::write(&photo, b"one photo").unwrap();
+        let first = fs::metadata(&photo).unwrap();
+        let other = dir.path().join("other.png");
+        fs::write(&other, b"two photo").unwrap();
+        // `cp -p`: another file of the same size, its modification time set to the first's.
+        fs::File::options()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_modified(first.modified().unwrap())
+            .unwrap();
+        fs::rename(&other, &photo).unwrap();
+        let second = fs::metadata(&photo).unwrap();
+        assert_eq!(
+            (first.len(), first.modified().unwrap()),
+            (second.len(), second.modified().unwrap())
+        );
+        assert_ne!(stamp(&first), stamp(&second));
+    }
 
     #[test]
     fn long_image_names_get_short_cache_names() {
