@@ -775,7 +775,7 @@ fn a_proxy_that_never_answers_is_named() {
         drop(held);
     });
     let url = "http://flickr8k.invalid/m/Flickr8k_text.zip";
-    let (ok, said) = fetch_in_a_child(url, &proxy, "");
+    let (ok, said) = fetch_in_a_child(url, ("HTTP_PROXY", &proxy), "");
     let shown = proxy.replace("s3cr3t", "***");
     let expected = format!(
         "Flickr8k_text.zip: {url} through the proxy `{shown}` (from the environment) sent no whole answer (status line and headers) in 1 s; gave up after 3 retries"
@@ -806,18 +806,37 @@ fn a_stall_after_a_redirect_names_the_url_that_stalled() {
     // directly.
     let proxy = address.replace("http://", "http://alice:s3cr3t@");
     let url = "http://flickr8k.invalid/m/Flickr8k_text.zip";
-    let (ok, said) = fetch_in_a_child(url, &proxy, "127.0.0.1");
+    let (ok, said) = fetch_in_a_child(url, ("HTTP_PROXY", &proxy), "127.0.0.1");
     let expected =
         format!("Flickr8k_text.zip: stalled: {stalls} (where {url} redirected) sent 0 bytes in the last 1 s");
     assert!(!ok && said.contains(&expected), "{said}");
     assert!(!said.contains("through the proxy"), "{said}");
 }
 
-/// Whether the download of `url` into an empty folder succeeded, and what it said, with
-/// HTTP_PROXY `proxy` and NO_PROXY `no_proxy`. It runs in a child process (this test binary
-/// again, running the ignored test below alone) so that the proxy it sets in its environment
-/// reaches no other test.
-fn fetch_in_a_child(url: &str, proxy: &str, no_proxy: &str) -> (bool, String) {
+/// An https download through a proxy sends its credentials in ureq's CONNECT, percent-decoded
+/// as curl reads them (ureq sent them as written).
+#[test]
+fn an_https_download_logs_in_to_its_proxy_with_the_decoded_credentials() {
+    let state = Arc::new(Mutex::new(State::default()));
+    let proxy = serve(Arc::clone(&state)).replace("http://", "http://alice:s3%40cr3t@");
+    let url = "https://flickr8k.invalid/m/Flickr8k_text.zip";
+    // The test server answers the CONNECT with a 404: no tunnel, so the download fails.
+    let (ok, said) = fetch_in_a_child(url, ("HTTPS_PROXY", &proxy), "");
+    assert!(!ok && !said.contains("cr3t"), "{said}");
+    let sent = state.lock().unwrap().proxy_authorizations.clone();
+    // `printf alice:s3@cr3t | base64`, after ureq's lower-case `basic`.
+    let credentials = Some("basic YWxpY2U6czNAY3IzdA==".to_string());
+    assert!(
+        !sent.is_empty() && sent.iter().all(|s| *s == credentials),
+        "{sent:?}"
+    );
+}
+
+/// Whether the download of `url` into an empty folder succeeded, and what it said, with the
+/// proxy variable `proxy` (name, value) and NO_PROXY `no_proxy`. It runs in a child process
+/// (this test binary again, running the ignored test below alone) so that the proxy it sets in
+/// its environment reaches no other test.
+fn fetch_in_a_child(url: &str, proxy: (&str, &str), no_proxy: &str) -> (bool, String) {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command.args([
         "--exact",
@@ -826,10 +845,10 @@ fn fetch_in_a_child(url: &str, proxy: &str, no_proxy: &str) -> (bool, String) {
         "--nocapture",
     ]);
     command.env(PROXY_CHILD, url);
-    for unset in ["HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"] {
+    for unset in ["HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"] {
         command.env_remove(unset).env_remove(unset.to_lowercase());
     }
-    command.env("HTTP_PROXY", proxy).env_remove("http_proxy");
+    command.env(proxy.0, proxy.1);
     let out = output(command.env("NO_PROXY", no_proxy)).unwrap();
     let said = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
     (out.status.success(), said)

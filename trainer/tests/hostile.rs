@@ -2090,6 +2090,13 @@ fn a_feature_cache_whose_lock_file_cannot_be_opened_is_kept_in_the_run_folder_in
     let out = glimpse_as_another_user(dir.path(), &train("run"));
     mode(&cache, 0o755);
     cache_kept_in_the_run_folder(&out, &run);
+    // Named at its path, not by the handle the cache reaches its folder through.
+    let lock = cache.join(glimpse_files::LOCK_FILE);
+    assert!(
+        text(&out.stderr).contains(&format!("note: {}: ", lock.display())),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[cfg(unix)]

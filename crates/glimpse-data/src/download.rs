@@ -357,7 +357,8 @@ fn agent_for(url: &str, stall: StallRule) -> std::result::Result<ureq::Agent, Do
             ));
         }
         let decoded = proxy_for_ureq(&proxy).map_err(|why| unusable_proxy(&proxy, why))?;
-        // ureq's message may quote the URL, password and all.
+        // Defensive: ureq 2.12 says only "Malformed proxy", but a message quoting the URL
+        // would quote the password.
         let parsed = ureq::Proxy::new(&decoded)
             .map_err(|e| unusable_proxy(&proxy, e.to_string().replace(&decoded, &proxy_shown(&proxy))))?;
         builder = builder.proxy(parsed);
@@ -442,10 +443,15 @@ fn download_into(
     partial: &Path,
     stall: StallRule,
 ) -> std::result::Result<(), DownloadError> {
-    let job = Job { file, partial, stall };
     let (offset, version) = partial_state(partial);
     let Some(response) = request(&file.url, &file.path, offset, version.as_deref(), stall)? else {
         return Ok(());
+    };
+    let job = Job {
+        file,
+        partial,
+        stall,
+        source: answered_by(&file.url, response.get_url()),
     };
     // 206: the server continues where we stopped; 200: it sends everything again (the file
     // changed, or the server ignores ranges), whose version is recorded for the next resume.
@@ -454,7 +460,7 @@ fn download_into(
         job.check_range(&response, offset)?;
     }
     let start = if resume { offset } else { 0 };
-    let length = content_length(&response, &file.url, &file.path)?;
+    let length = content_length(&response, &job.source, &file.path)?;
     job.check_promise(start, length)?;
     let resumable = resume || (version_of(&response).is_some() && accepts_ranges(&response));
     let mut out = open_partial(partial, resume)?;
@@ -464,7 +470,6 @@ fn download_into(
     }
     let progress = progress_bar(&file.path, start, length);
     let mut meter = Meter::new(stall, file.max_bytes, start);
-    // The URL that answered, after any redirect: its host may go through another proxy.
     let answered = response.get_url().to_string();
     if let Err(error) = copy_body(response.into_reader(), &mut out, &mut meter, &progress) {
         progress.abandon();
@@ -532,6 +537,20 @@ struct Job<'a> {
     file: &'a RemoteFile,
     partial: &'a Path,
     stall: StallRule,
+    /// The URL that answered, for messages ([`answered_by`]).
+    source: String,
+}
+
+/// `answered`, the URL that answered for `url`, as messages about the answer name it: with
+/// where it came from after a redirect (a stall named the first URL, and its proxy, where the
+/// host that stalled was reached another way: hostile round 14). Compared as ureq writes URLs
+/// (`HTTP://Host:80/x` is `http://host/x`), so a URL never redirected is never said to be.
+fn answered_by(url: &str, answered: &str) -> String {
+    let written = url::Url::parse(url).map_or_else(|_| url.to_string(), String::from);
+    match written == answered {
+        true => answered.to_string(),
+        false => format!("{answered} (where {url} redirected)"),
+    }
 }
 
 impl Job<'_> {
@@ -547,7 +566,7 @@ impl Job<'_> {
         Err(DownloadError::Fatal(anyhow!(
             "{}: {} promises {whole} bytes, more than {}, the most this file can be: refused before reading ({})",
             self.file.path,
-            self.file.url,
+            self.source,
             human(self.file.max_bytes),
             self.discard()
         )))
@@ -569,21 +588,16 @@ impl Job<'_> {
         }
         Err(DownloadError::Retryable(format!(
             "{} answered 206 with the range `{}`, not the bytes from {offset} on ({})",
-            self.file.url,
+            self.source,
             terminal_safe(range),
             self.discard()
         )))
     }
 
     /// What a body that stopped short means; `total` bytes of the file arrived from `answered`,
-    /// the file's URL or where it redirected.
+    /// the URL that answered, whose proxy the message names.
     fn body_failure(&self, error: BodyError, total: u64, resumable: bool, answered: &str) -> DownloadError {
-        let label = &self.file.path;
-        // A stall through another proxy than the first URL's named that one (hostile round 14).
-        let url = match answered == self.file.url {
-            true => answered.to_string(),
-            false => format!("{answered} (where {} redirected)", self.file.url),
-        };
+        let (label, url) = (&self.file.path, &self.source);
         match error {
             BodyError::Dropped(e) => {
                 DownloadError::Retryable(format!("connection dropped after {total} bytes ({e})"))
@@ -640,7 +654,7 @@ impl Job<'_> {
             return Err(DownloadError::Fatal(anyhow!(
                 "{}: {} sent an empty file",
                 self.file.path,
-                self.file.url
+                self.source
             )));
         }
         match length {
@@ -823,4 +837,25 @@ fn progress_bar(label: &str, start: u64, length: Option<u64>) -> ProgressBar {
     progress.set_prefix(label.to_string());
     progress.set_position(start);
     progress
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_redirected_answer_is_said_to_be_one() {
+        // ureq writes the URL it asked for normalised: never redirected, it is named alone.
+        for url in ["http://m.org/a.zip", "HTTP://M.org:80/a.zip"] {
+            assert_eq!(
+                answered_by(url, "http://m.org/a.zip"),
+                "http://m.org/a.zip",
+                "{url}"
+            );
+        }
+        assert_eq!(
+            answered_by("http://m.org/a.zip", "http://cdn.org/a.zip"),
+            "http://cdn.org/a.zip (where http://m.org/a.zip redirected)"
+        );
+    }
 }

@@ -28,12 +28,12 @@ pub fn proxy_for(url: &str, env: impl Fn(&str) -> Option<String>) -> Option<Stri
     specific.or_else(|| read("ALL_PROXY"))
 }
 
-/// The host of what follows `scheme://`, lower-case, without user info, port or path.
 /// `proxy` as messages show it: a password in it (`http://user:secret@host`) replaced by `***`,
-/// and a user name without one, or with an empty one (often a token), hidden whole, since messages end up in logs and
-/// bug reports (hostile round 13's verifier, and round 14's for the token).
+/// and a user name without one, or with an empty one (often a token), hidden whole, since
+/// messages end up in logs and bug reports (hostile round 13's verifier, and round 14's for the
+/// token).
 pub fn proxy_shown(proxy: &str) -> String {
-    let (scheme, rest) = proxy.split_once("://").unwrap_or(("", proxy));
+    let (scheme, rest) = split_scheme(proxy);
     let Some((user_info, host)) = user_info_and_host(rest) else {
         return proxy.to_string();
     };
@@ -48,15 +48,20 @@ pub fn proxy_shown(proxy: &str) -> String {
     }
 }
 
-/// The `user:password` of `proxy` when it names both, each percent-decoded as curl and Python
-/// read them (a password holding `@` or `:` is written `%40`, `%3A`): ureq 2 sends them as
-/// written, so an authenticating proxy refused `p%40ss` it knew as `p@ss`. An error when the
-/// decoded user name holds `:` (Basic authentication cannot carry one) or either is not UTF-8.
+/// The `user:password` of `proxy` when it names a user, each percent-decoded as curl and Python
+/// read them (a password holding `@` or `:` is written `%40`, `%3A`; `+` stays `+`): ureq 2
+/// sent them as written in an https CONNECT, and so did glimpse's own header for http, and an
+/// authenticating proxy refused `p%40ss` it knew as `p@ss`. A user name without a password
+/// (often a token) goes with an empty one, as curl sends it. An error when the decoded user
+/// name holds `:` (Basic authentication cannot carry one) or either is not UTF-8.
 pub fn proxy_credentials(proxy: &str) -> Result<Option<String>, &'static str> {
-    let rest = proxy.split_once("://").map_or(proxy, |(_, rest)| rest);
-    let Some((user, password)) = user_info_and_host(rest).and_then(|(info, _)| info.split_once(':')) else {
+    let Some((user_info, _)) = user_info_and_host(split_scheme(proxy).1) else {
         return Ok(None);
     };
+    if user_info.is_empty() {
+        return Ok(None);
+    }
+    let (user, password) = user_info.split_once(':').unwrap_or((user_info, ""));
     let user = percent_decoded(user)?;
     if user.contains(':') {
         return Err("its user name holds `:` once percent-decoded, which Basic authentication cannot carry");
@@ -71,20 +76,21 @@ fn percent_decoded(text: &str) -> Result<std::borrow::Cow<'_, str>, &'static str
 }
 
 /// `proxy` as ureq 2 is to read it: its user name and password percent-decoded
-/// ([`proxy_credentials`]), since ureq sends them as it finds them.
+/// ([`proxy_credentials`]), since ureq sends them as it finds them, and `http://` written out
+/// where it names no scheme (ureq's default), so that a decoded password holding `://` is never
+/// taken for the end of one.
 pub fn proxy_for_ureq(proxy: &str) -> Result<String, &'static str> {
-    let (scheme, rest) = proxy
-        .split_once("://")
-        .map_or(("", proxy), |(scheme, rest)| (scheme, rest));
-    let scheme = if scheme.is_empty() {
-        String::new()
-    } else {
-        format!("{scheme}://")
-    };
+    let (scheme, rest) = split_scheme(proxy);
+    let scheme = if scheme.is_empty() { "http" } else { scheme };
     Ok(match (proxy_credentials(proxy)?, user_info_and_host(rest)) {
-        (Some(credentials), Some((_, host))) => format!("{scheme}{credentials}@{host}"),
-        _ => proxy.to_string(),
+        (Some(credentials), Some((_, host))) => format!("{scheme}://{credentials}@{host}"),
+        _ => format!("{scheme}://{rest}"),
     })
+}
+
+/// `proxy`'s scheme (empty where it names none) and what follows its `://`.
+fn split_scheme(proxy: &str) -> (&str, &str) {
+    proxy.split_once("://").unwrap_or(("", proxy))
 }
 
 /// What follows a proxy's `scheme://`, split at its last `@` as ureq splits it: a password may
@@ -93,6 +99,7 @@ fn user_info_and_host(rest: &str) -> Option<(&str, &str)> {
     rest.rsplit_once('@')
 }
 
+/// The host of what follows `scheme://`, lower-case, without user info, port or path.
 fn host_of(rest: &str) -> String {
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     let authority = authority.rsplit('@').next().unwrap_or(authority);
@@ -147,7 +154,12 @@ mod tests {
             ("alice:pw@proxy", Some("alice:pw")),
             ("http://al%69ce:p%40ss%3Aw%2F@proxy", Some("alice:p@ss:w/")),
             ("http://alice:100%@proxy", Some("alice:100%")),
-            ("http://token@proxy", None),
+            // As curl reads them: `+` is no space, a token goes with an empty password.
+            ("http://alice:a+b@proxy", Some("alice:a+b")),
+            ("http://alice:@proxy", Some("alice:")),
+            ("http://token@proxy", Some("token:")),
+            ("http://:pw@proxy", Some(":pw")),
+            ("http://@proxy", None),
             ("http://proxy:3128", None),
         ] {
             assert_eq!(
@@ -172,11 +184,15 @@ mod tests {
     fn ureq_is_given_the_decoded_credentials() {
         for (proxy, for_ureq) in [
             ("http://alice:p%40ss@proxy:3128", "http://alice:p@ss@proxy:3128"),
-            ("alice:p%2Fss@proxy", "alice:p/ss@proxy"),
-            ("http://token@proxy", "http://token@proxy"),
+            ("alice:p%2Fss@proxy", "http://alice:p/ss@proxy"),
+            // A decoded `://` is not taken for the end of a scheme.
+            ("alice:a%3A%2F%2Fb@proxy", "http://alice:a://b@proxy"),
+            ("http://token@proxy", "http://token:@proxy"),
             ("http://proxy:3128", "http://proxy:3128"),
+            ("proxy:3128", "http://proxy:3128"),
         ] {
             assert_eq!(proxy_for_ureq(proxy).unwrap(), for_ureq, "{proxy}");
+            ureq::Proxy::new(proxy_for_ureq(proxy).unwrap()).unwrap();
         }
     }
 

@@ -43,7 +43,7 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
     let (path, file) = open_lock_file(dir)?;
     match file.try_lock() {
         Ok(()) => Ok(FolderLock { _file: file }),
-        Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
+        Err(TryLockError::WouldBlock) => Err(LockError::Busy(crate::pinned::own_path(dir))),
         Err(TryLockError::Error(error)) => Err(lock_failed(path, error)),
     }
 }
@@ -62,7 +62,7 @@ pub fn share_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
     match file.try_lock() {
         Ok(()) => {
             crate::remove_every_staged_leftover(dir).map_err(|error| LockError::Leftovers {
-                path: dir.to_path_buf(),
+                path: crate::pinned::own_path(dir),
                 error,
             })?;
             // Not atomic (flock drops the lock first), which is harmless: whoever takes it in
@@ -90,7 +90,7 @@ fn wait_shared(dir: &Path, path: PathBuf, file: File) -> Result<FolderLock, Lock
             Err(TryLockError::WouldBlock) if started.elapsed() < SHARE_PATIENCE => {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(dir.to_path_buf())),
+            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(crate::pinned::own_path(dir))),
             Err(TryLockError::Error(error)) => return Err(lock_failed(path, error)),
         }
     }
@@ -112,6 +112,7 @@ fn open_lock_file(dir: &Path) -> Result<(PathBuf, File), LockError> {
 /// The error of a lock that failed with `error`: [`LockError::Unsupported`] where the file
 /// system has no locks.
 fn lock_failed(path: PathBuf, error: std::io::Error) -> LockError {
+    let path = crate::pinned::own_path(&path);
     if locks_unsupported(&error) {
         LockError::Unsupported { path, error }
     } else {
@@ -153,7 +154,7 @@ fn create_lock_file(path: &Path) -> Result<File, LockError> {
             Ok(crate::open_regular(path, "lock file")?.0)
         }
         Err(error) => Err(LockError::Io {
-            path: path.to_path_buf(),
+            path: crate::pinned::own_path(path),
             error,
         }),
     }

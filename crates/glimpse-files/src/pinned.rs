@@ -3,14 +3,19 @@
 //! was checked, sends nothing elsewhere (hostile round 14's F3: the feature cache's writes and
 //! its removal of temporary files followed such a link into another folder).
 //!
-//! On Linux the open folder is reached as `/proc/self/fd/N`, which the kernel resolves to the
-//! folder that was opened whatever its name names since, so every path-based call (a staged
-//! write, a rename, a listing) stays in it. Elsewhere, or without `/proc`, the folder's path is
-//! used as it is. Messages show the folder's own path: [`crate::shown`] maps a pinned path back.
+//! On Linux the folder is held by an `O_PATH` descriptor (no read permission needed, and a FIFO
+//! or device is refused without opening it) and reached as `/proc/self/fd/N`, which the kernel
+//! resolves to the folder that was opened whatever its name names since, so every path-based
+//! call (a staged write, a rename, a listing) stays in it. Elsewhere, or where `/proc` does not
+//! reach the folder (said once), the folder's path is used as it is.
+//!
+//! Messages name the folder by its own path: [`crate::shown`] maps a pinned path back, and the
+//! crate's errors are given the folder's path when they are made ([`own_path`]), since they are
+//! often shown after the folder was let go.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Error, ErrorKind, Result};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// (pinned path, the folder's own path) of every folder pinned now.
@@ -23,9 +28,9 @@ fn pinned() -> MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
 /// A folder held open; [`path`](Self::path) reaches its files through the open folder.
 #[derive(Debug)]
 pub struct PinnedFolder {
-    /// Held for `through` to keep naming this folder.
-    _handle: File,
-    /// `/proc/self/fd/N`, or the folder's path where that does not reach it.
+    /// Held for `through` to keep naming this folder; `None` where the path is used.
+    _handle: Option<fs::File>,
+    /// `/proc/self/fd/N`, or the folder's path.
     through: PathBuf,
     /// The folder's own path, for messages.
     own: PathBuf,
@@ -34,24 +39,27 @@ pub struct PinnedFolder {
 impl PinnedFolder {
     /// The folder at `path` (a link there is followed: whoever names a folder chooses it).
     pub fn open(path: &Path) -> Result<PinnedFolder> {
-        let handle = File::open(path)?;
-        if !handle.metadata()?.is_dir() {
-            return Err(Error::new(ErrorKind::NotADirectory, "not a folder"));
-        }
+        let handle = hold(path, false)?;
         Ok(Self::pin(handle, path.to_path_buf()))
     }
 
-    /// The folder `name` in this one, made where missing. A link at `name` is refused, never
-    /// followed: the error says so ([`is_link_refused`]).
+    /// The folder `name` (one name, not a path) in this one, made where missing. A link at
+    /// `name` is refused, never followed ([`is_link_refused`]).
     pub fn child(&self, name: &str) -> Result<PinnedFolder> {
+        if !matches!(
+            Path::new(name).components().collect::<Vec<_>>()[..],
+            [Component::Normal(_)]
+        ) {
+            return Err(Error::new(ErrorKind::InvalidInput, "a folder name, not a path"));
+        }
         let inside = self.through.join(name);
         match fs::create_dir(&inside) {
             Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
             _ => {}
         }
-        let handle = open_folder_not_link(&inside).map_err(|e| {
+        let handle = hold(&inside, true).map_err(|e| {
             match fs::symlink_metadata(&inside).is_ok_and(|m| m.file_type().is_symlink()) {
-                true => Error::new(ErrorKind::InvalidInput, LINK_REFUSED),
+                true => Error::new(ErrorKind::InvalidInput, LinkRefused),
                 false => e,
             }
         })?;
@@ -59,6 +67,8 @@ impl PinnedFolder {
     }
 
     /// Where this folder's files are reached: join a name to it for every call that takes one.
+    /// A path made from it is good only while `self` lives (its descriptor's number may name
+    /// another folder next).
     pub fn path(&self) -> &Path {
         &self.through
     }
@@ -68,11 +78,16 @@ impl PinnedFolder {
         &self.own
     }
 
-    fn pin(handle: File, own: PathBuf) -> PinnedFolder {
-        let through = through_handle(&handle).unwrap_or_else(|| own.clone());
-        if through != own {
-            pinned().push((through.clone(), own.clone()));
-        }
+    fn pin(handle: Option<fs::File>, own: PathBuf) -> PinnedFolder {
+        let through = handle.as_ref().and_then(through_handle);
+        let Some(through) = through else {
+            return PinnedFolder {
+                _handle: None,
+                through: own.clone(),
+                own,
+            };
+        };
+        pinned().push((through.clone(), own.clone()));
         PinnedFolder {
             _handle: handle,
             through,
@@ -88,12 +103,21 @@ impl Drop for PinnedFolder {
     }
 }
 
-/// What [`PinnedFolder::child`] says of a link where a folder was to be.
-const LINK_REFUSED: &str = "a symbolic link, where a folder was expected";
+/// [`PinnedFolder::child`]'s refusal of a link where a folder was to be.
+#[derive(Debug)]
+struct LinkRefused;
+
+impl std::fmt::Display for LinkRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a symbolic link, where a folder was expected")
+    }
+}
+
+impl std::error::Error for LinkRefused {}
 
 /// Whether `error` is [`PinnedFolder::child`]'s refusal of a link.
 pub fn is_link_refused(error: &Error) -> bool {
-    error.kind() == ErrorKind::InvalidInput && error.to_string() == LINK_REFUSED
+    error.get_ref().is_some_and(|e| e.is::<LinkRefused>())
 }
 
 /// `path` with a pinned folder's `/proc/self/fd/N` prefix replaced by that folder's own path,
@@ -104,50 +128,85 @@ pub(crate) fn unpinned(path: &Path) -> Option<PathBuf> {
     }
     let pinned = pinned();
     let (through, own) = pinned.iter().find(|(through, _)| path.starts_with(through))?;
-    Some(own.join(path.strip_prefix(through).ok()?))
+    let rest = path.strip_prefix(through).ok()?;
+    Some(match rest.as_os_str().is_empty() {
+        true => own.clone(),
+        false => own.join(rest),
+    })
 }
 
-#[cfg(unix)]
-fn open_folder_not_link(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-        .open(path)
+/// `path` as an error of this crate keeps it: a pinned folder's files by the folder's own path,
+/// fixed while the folder is held (shown later, `/proc/self/fd/N` named nothing, or another
+/// folder).
+pub(crate) fn own_path(path: &Path) -> PathBuf {
+    unpinned(path).unwrap_or_else(|| path.to_path_buf())
 }
 
-#[cfg(not(unix))]
-fn open_folder_not_link(path: &Path) -> Result<File> {
-    if fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Err(Error::new(ErrorKind::InvalidInput, LINK_REFUSED));
-    }
-    File::open(path)
-}
-
-/// `/proc/self/fd/N` for `handle`, where that path reaches the very folder it holds.
+/// A handle on the folder at `path` (not following a link there when `not_link`), or `None`
+/// where folders are reached by their paths.
 #[cfg(target_os = "linux")]
-fn through_handle(handle: &File) -> Option<PathBuf> {
+fn hold(path: &Path, not_link: bool) -> Result<Option<fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let no_follow = if not_link { libc::O_NOFOLLOW } else { 0 };
+    let handle = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | no_follow)
+        .open(path)?;
+    Ok(Some(handle))
+}
+
+/// Elsewhere the folder is checked, not held: a link swapped in after the check is followed.
+#[cfg(not(target_os = "linux"))]
+fn hold(path: &Path, not_link: bool) -> Result<Option<fs::File>> {
+    let found = match not_link {
+        true => fs::symlink_metadata(path)?,
+        false => fs::metadata(path)?,
+    };
+    if found.file_type().is_symlink() {
+        return Err(Error::new(ErrorKind::InvalidInput, LinkRefused));
+    }
+    if !found.is_dir() {
+        return Err(Error::new(ErrorKind::NotADirectory, "not a folder"));
+    }
+    Ok(None)
+}
+
+/// `/proc/self/fd/N` for `handle`, where that path reaches the very folder it holds; said once
+/// where it does not (a sandbox without `/proc`).
+#[cfg(target_os = "linux")]
+fn through_handle(handle: &fs::File) -> Option<PathBuf> {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     let through = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
-    let (held, reached) = (handle.metadata().ok()?, fs::metadata(&through).ok()?);
-    (held.dev() == reached.dev() && held.ino() == reached.ino()).then_some(through)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn through_handle(_: &File) -> Option<PathBuf> {
+    let reached = |held: fs::Metadata| {
+        let found = fs::metadata(&through).ok()?;
+        (held.dev() == found.dev() && held.ino() == found.ino()).then_some(())
+    };
+    if handle.metadata().ok().and_then(reached).is_some() {
+        return Some(through);
+    }
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        crate::note!(
+            "warning: /proc/self/fd does not reach open folders here, so the feature cache is reached by its path: a link swapped in for it while glimpse runs would be followed"
+        )
+    });
     None
 }
 
-#[cfg(test)]
+#[cfg(not(target_os = "linux"))]
+fn through_handle(_: &fs::File) -> Option<PathBuf> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
-    use crate::{Staged, remove_every_staged_leftover, shown};
+    use crate::{Staged, lock_folder, read_regular, remove_every_staged_leftover, shown};
     use std::io::Write;
 
     /// The swap of hostile round 14's F3: once pinned, a folder renamed away and replaced by a
     /// link to another keeps getting the writes and the clearing, and the other gets nothing.
-    #[cfg(target_os = "linux")]
     #[test]
     fn a_folder_swapped_for_a_link_keeps_its_files() {
         let root = tempfile::tempdir().unwrap();
@@ -176,11 +235,14 @@ mod tests {
             shown(&file).to_string(),
             root.path().join(".cache/features/a.f16").display().to_string()
         );
+        assert_eq!(
+            shown(cache.path()).to_string(),
+            cache.shown_path().display().to_string()
+        );
     }
 
-    #[cfg(unix)]
     #[test]
-    fn a_link_where_a_folder_is_to_be_is_refused() {
+    fn a_link_a_path_or_a_file_where_a_folder_is_to_be_is_refused() {
         let root = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(elsewhere.path(), root.path().join("cache")).unwrap();
@@ -190,14 +252,44 @@ mod tests {
         fs::write(root.path().join("file"), b"").unwrap();
         let error = data.child("file").unwrap_err();
         assert!(!is_link_refused(&error), "{error}");
+        for path in ["..", "a/b", "/tmp", "."] {
+            assert_eq!(
+                data.child(path).unwrap_err().kind(),
+                ErrorKind::InvalidInput,
+                "{path}"
+            );
+        }
+        // A FIFO is refused at once, never waited on for a writer.
+        crate::testing::mkfifo(&root.path().join("fifo"));
+        assert!(PinnedFolder::open(&root.path().join("fifo")).is_err());
     }
 
+    /// Errors are often shown after the folder was let go, when `/proc/self/fd/N` names
+    /// nothing, or another folder.
     #[test]
-    fn a_dropped_folder_is_shown_by_its_handle_no_more() {
+    fn errors_name_the_folder_after_it_was_let_go() {
         let root = tempfile::tempdir().unwrap();
         let data = PinnedFolder::open(root.path()).unwrap();
-        let through = data.path().join("x");
-        drop(data);
+        let cache = data.child("cache").unwrap();
+        assert!(cache.path().starts_with("/proc/self/fd"));
+        let missing = read_regular(&cache.path().join("missing.f16"), 10, "feature cache file").unwrap_err();
+        let _held = lock_folder(cache.path()).unwrap();
+        let busy = lock_folder(cache.path()).unwrap_err();
+        let through = cache.path().to_path_buf();
+        drop((cache, data));
+        let other = tempfile::tempdir().unwrap();
+        let _other = PinnedFolder::open(other.path()).unwrap();
         assert!(unpinned(&through).is_none());
+        let own = root.path().join("cache");
+        assert!(
+            missing
+                .to_string()
+                .starts_with(&format!("{}: ", own.join("missing.f16").display())),
+            "{missing}"
+        );
+        assert!(
+            busy.to_string().starts_with(&format!("{}: ", own.display())),
+            "{busy}"
+        );
     }
 }

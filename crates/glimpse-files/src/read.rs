@@ -15,7 +15,7 @@ use crate::error::{FileError, FileProblem};
 /// FIFOs, devices, directories and sockets without blocking. Returns the file and its size.
 pub fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64), FileError> {
     let fail = |problem: FileProblem| FileError {
-        path: path.to_path_buf(),
+        path: crate::pinned::own_path(path),
         what,
         problem,
     };
@@ -35,7 +35,7 @@ pub fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64), File
 /// refused.
 pub fn read_regular(path: &Path, max_bytes: u64, what: &'static str) -> Result<Vec<u8>, FileError> {
     let fail = |problem: FileProblem| FileError {
-        path: path.to_path_buf(),
+        path: crate::pinned::own_path(path),
         what,
         problem,
     };
@@ -65,7 +65,7 @@ pub fn read_regular(path: &Path, max_bytes: u64, what: &'static str) -> Result<V
 pub fn read_regular_to_string(path: &Path, max_bytes: u64, what: &'static str) -> Result<String, FileError> {
     let bytes = read_regular(path, max_bytes, what)?;
     String::from_utf8(bytes).map_err(|e| FileError {
-        path: path.to_path_buf(),
+        path: crate::pinned::own_path(path),
         what,
         problem: FileProblem::NotUtf8 {
             offset: e.utf8_error().valid_up_to(),

@@ -271,8 +271,8 @@ fn cache_folder(root: &Path, fingerprint: &str) -> Result<(PinnedFolder, Option<
 
 /// The folder `name` in `parent`, made where missing. A link planted there, before or during
 /// the run, would send the cache's files outside the data folder (and read them back from
-/// there): one found is refused, and one swapped in later is never followed, as the folder is
-/// reached through its open handle (hostile round 14's F3).
+/// there): one found is refused, and on Linux one swapped in later is never followed, as the
+/// folder is reached through its open handle (hostile round 14's F3).
 fn cache_child(parent: &PinnedFolder, name: &str) -> Result<PinnedFolder> {
     let folder = parent.shown_path().join(name);
     parent.child(name).map_err(|e| match is_link_refused(&e) {
@@ -324,6 +324,29 @@ fn cache_stem(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hostile round 14's F3 at the cache itself: its folder swapped for a link once opened
+    /// gets the files, and the link's target nothing.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_cache_folder_swapped_for_a_link_keeps_its_files() {
+        let data = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let (dir, _shared) = cache_folder(data.path(), "0123").unwrap();
+        assert!(
+            dir.path().starts_with("/proc/self/fd"),
+            "{}",
+            dir.path().display()
+        );
+        let cache = data.path().join(".glimpse-cache");
+        fs::rename(&cache, data.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &cache).unwrap();
+        let mut staged = Staged::beside(&dir.path().join("a.f16")).unwrap();
+        staged.file().write_all(b"features").unwrap();
+        staged.place(&dir.path().join("a.f16")).unwrap();
+        assert!(data.path().join("moved/features-0123/a.f16").is_file());
+        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn a_file_replaced_by_one_of_its_size_and_time_gets_another_stamp() {
