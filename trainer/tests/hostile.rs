@@ -1409,6 +1409,31 @@ fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
     );
 }
 
+/// A co-user's link planted as a cache file fed whatever it named, of the right size, into
+/// training (hostile round 15): the file is encoded again, and the link replaced, not followed.
+#[cfg(unix)]
+#[test]
+fn a_link_planted_as_a_feature_cache_file_is_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, train) = cache_filled(dir.path());
+    let outside = dir.path().join("outside.f16");
+    let cached: Vec<PathBuf> = fs::read_dir(feature_cache(&data))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "f16"))
+        .collect();
+    let values = fs::metadata(&cached[0]).unwrap().len() as usize / 2;
+    fs::write(&outside, [0x00, 0x7e].repeat(values)).unwrap(); // f16 NaN: read, it stops the run
+    fs::remove_file(&cached[0]).unwrap();
+    std::os::unix::fs::symlink(&outside, &cached[0]).unwrap();
+    ok(&train("second"));
+    assert!(
+        fs::symlink_metadata(&cached[0]).unwrap().is_file(),
+        "the link was replaced"
+    );
+    assert_eq!(fs::read(&outside).unwrap(), [0x00, 0x7e].repeat(values));
+}
+
 #[test]
 fn a_resumed_checkpoint_whose_decoder_is_too_large_to_train_is_refused() {
     let dir = tempfile::tempdir().unwrap();

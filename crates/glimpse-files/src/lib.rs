@@ -65,7 +65,7 @@ pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder, share
 pub use names::{MAX_NAME_BYTES, fitting_name, unique_by, unique_names};
 pub use numbers::{number_text, rounded_text};
 pub use pinned::{PinnedFolder, is_link_refused};
-pub use read::{open_regular, read_regular, read_regular_to_string};
+pub use read::{open_regular, read_regular, read_regular_not_link, read_regular_to_string};
 pub use staged::{
     Staged, StagedFolder, abandon_staged, is_staged_name, remove_every_staged_leftover,
     remove_staged_leftovers,

@@ -17,7 +17,7 @@ use anyhow::{Context, Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_files::{
     FileError, FileProblem, FolderLock, LockError, PinnedFolder, Staged, caps, is_link_refused, note,
-    read_regular, share_folder, shown,
+    read_regular, read_regular_not_link, share_folder, shown,
 };
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
@@ -90,8 +90,8 @@ impl FeatureCache {
     }
 
     fn is_cached(&self, sample: &Sample) -> bool {
-        // A FIFO or a device in the cache folder is never taken for a cached file.
-        fs::metadata(self.path(sample)).is_ok_and(|m| m.is_file() && m.len() == self.file_bytes())
+        // A FIFO, a device or a link in the cache folder is never taken for a cached file.
+        fs::symlink_metadata(self.path(sample)).is_ok_and(|m| m.is_file() && m.len() == self.file_bytes())
     }
 
     /// Computes the features of every sample not yet cached.
@@ -177,7 +177,9 @@ impl FeatureCache {
     pub fn read(&self, sample: &Sample) -> Result<Vec<f32>> {
         let path = self.path(sample);
         let expected = self.file_bytes();
-        let bytes = read_regular(&path, expected, "feature cache file")?;
+        // A co-user's link named as a cache file fed any file of the right size that this user
+        // can read into training (hostile round 15).
+        let bytes = read_regular_not_link(&path, expected, "feature cache file")?;
         if bytes.len() as u64 != expected {
             anyhow::bail!(
                 "feature cache {}: {} bytes, expected {expected}; delete it to recompute",
