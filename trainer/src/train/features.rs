@@ -4,10 +4,10 @@
 //! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), or in the run
 //! folder where the data folder takes no files, where the fingerprint hashes the encoder's
 //! weights and the preprocessing, so a different encoder or input size never reads stale
-//! features. The folder is reached through its open handle, so a link swapped in for it mid-run
-//! sends nothing elsewhere. Files are written atomically; a truncated one (a crash mid-write)
-//! has the wrong size and is recomputed, and the temporary files of killed runs are removed by
-//! the next run that finds the folder unshared.
+//! features. On Linux the folder is reached through its open handle, so a link swapped in for it
+//! mid-run sends nothing elsewhere. Files are written atomically; a truncated one (a crash
+//! mid-write) has the wrong size and is recomputed, and the temporary files of killed runs are
+//! removed by the next run that finds the folder unshared.
 
 use std::fs;
 use std::io::Write;
