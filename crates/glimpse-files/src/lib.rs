@@ -23,8 +23,9 @@
 //!   one too large before a zip reader lists it;
 //! - [`say!`] and [`note!`] print lines that a full disk or a closed output cannot turn into a
 //!   panic, as `println!`'s would;
-//! - [`PinnedFolder`] reaches a folder's files through the open folder, so that a folder
-//!   swapped for a link once checked sends no write elsewhere;
+//! - [`PinnedFolder`] reaches a folder's files relative to the open folder, so that a folder
+//!   swapped for a link once checked sends no write ([`StagedInFolder`]) and no read elsewhere,
+//!   and a link planted as one of its files is never read;
 //! - [`lock_folder`] holds an output folder for one process at a time ([`hold_folder`] goes on
 //!   without a lock, saying so, where the file system has none).
 //!
@@ -65,9 +66,9 @@ pub use lock::{FolderLock, LOCK_FILE, LockError, hold_folder, lock_folder, share
 pub use names::{MAX_NAME_BYTES, fitting_name, unique_by, unique_names};
 pub use numbers::{number_text, rounded_text};
 pub use pinned::{PinnedFolder, is_link_refused};
-pub use read::{open_regular, read_regular, read_regular_not_link, read_regular_to_string};
+pub use read::{open_regular, read_regular, read_regular_to_string};
 pub use staged::{
-    Staged, StagedFolder, abandon_staged, is_staged_name, remove_every_staged_leftover,
+    Staged, StagedFolder, StagedInFolder, abandon_staged, is_staged_name, remove_every_staged_leftover,
     remove_staged_leftovers,
 };
 pub use terminal::{

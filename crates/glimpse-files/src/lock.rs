@@ -2,12 +2,14 @@
 //! other's files (a run finished with most of its `steps.csv` gone). Or sharing one among
 //! several, where only the first may clear up after killed ones.
 
-use std::fs::{self, File, TryLockError};
+use std::ffi::OsStr;
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::note;
+use crate::pinned::Links;
 use crate::terminal::shown;
+use crate::{PinnedFolder, note};
 
 /// The lock file [`lock_folder`] holds, hidden in the folder.
 pub const LOCK_FILE: &str = ".glimpse-lock";
@@ -40,10 +42,14 @@ pub enum LockError {
 /// Takes an exclusive lock on `dir` (an advisory lock, `flock(LOCK_EX | LOCK_NB)` on Unix, on
 /// its [`LOCK_FILE`]) without waiting: a folder another process holds is refused at once.
 pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
-    let (path, file) = open_lock_file(dir)?;
+    let folder = PinnedFolder::open(dir).map_err(|error| LockError::Io {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    let (path, file) = open_lock_file(&folder)?;
     match file.try_lock() {
         Ok(()) => Ok(FolderLock { _file: file }),
-        Err(TryLockError::WouldBlock) => Err(LockError::Busy(crate::pinned::own_path(dir))),
+        Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
         Err(TryLockError::Error(error)) => Err(lock_failed(path, error)),
     }
 }
@@ -51,18 +57,18 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
 /// How long [`share_folder`] waits for another process to finish removing leftovers.
 const SHARE_PATIENCE: Duration = Duration::from_secs(10);
 
-/// Holds `dir` beside the other processes that write it at once (runs filling one data folder's
+/// Holds `folder` beside the other processes that write it at once (runs filling one data folder's
 /// feature cache) with a shared lock on its [`LOCK_FILE`]. Whoever finds no other process
 /// holding it first removes the folder's temporary files ([`crate::remove_every_staged_leftover`]),
 /// all of them then left by processes killed mid-write: a `kill -9` left a full-size one for
 /// good. `None` on a file system without locks, where nothing is removed; nothing is either
 /// where only a shared lock can be had.
-pub fn share_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
-    let (path, file) = open_lock_file(dir)?;
+pub fn share_folder(folder: &PinnedFolder) -> Result<Option<FolderLock>, LockError> {
+    let (path, file) = open_lock_file(folder)?;
     match file.try_lock() {
         Ok(()) => {
-            crate::remove_every_staged_leftover(dir).map_err(|error| LockError::Leftovers {
-                path: crate::pinned::own_path(dir),
+            crate::remove_every_staged_leftover(folder).map_err(|error| LockError::Leftovers {
+                path: folder.shown_path().to_path_buf(),
                 error,
             })?;
             // Not atomic (flock drops the lock first), which is harmless: whoever takes it in
@@ -76,7 +82,7 @@ pub fn share_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
         // stopped at its second run).
         Err(TryLockError::Error(_)) => {}
     }
-    wait_shared(dir, path, file).map(Some)
+    wait_shared(folder.shown_path(), path, file).map(Some)
 }
 
 /// A shared lock on `file`, waited for while another process holds it alone (removing
@@ -90,20 +96,21 @@ fn wait_shared(dir: &Path, path: PathBuf, file: File) -> Result<FolderLock, Lock
             Err(TryLockError::WouldBlock) if started.elapsed() < SHARE_PATIENCE => {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(crate::pinned::own_path(dir))),
+            Err(TryLockError::WouldBlock) => return Err(LockError::Busy(dir.to_path_buf())),
             Err(TryLockError::Error(error)) => return Err(lock_failed(path, error)),
         }
     }
 }
 
-/// `dir`'s lock file, opened (made where missing).
-fn open_lock_file(dir: &Path) -> Result<(PathBuf, File), LockError> {
-    let path = dir.join(LOCK_FILE);
+/// `folder`'s lock file, opened (made where missing), and its path for messages.
+fn open_lock_file(folder: &PinnedFolder) -> Result<(PathBuf, File), LockError> {
+    let name = OsStr::new(LOCK_FILE);
+    let path = folder.shown_path().join(LOCK_FILE);
     // Opened for reading, never truncated or written: a link planted there gains nothing but
     // a lock on what it names, and a FIFO or device is refused without blocking.
-    let file = match crate::open_regular(&path, "lock file") {
+    let file = match folder.open_regular(name, "lock file", Links::Followed) {
         Ok((file, _)) => file,
-        Err(e) if e.is_not_found() => create_lock_file(&path)?,
+        Err(e) if e.is_not_found() => create_lock_file(folder, &path)?,
         Err(e) => return Err(LockError::File(e)),
     };
     Ok((path, file))
@@ -112,7 +119,6 @@ fn open_lock_file(dir: &Path) -> Result<(PathBuf, File), LockError> {
 /// The error of a lock that failed with `error`: [`LockError::Unsupported`] where the file
 /// system has no locks.
 fn lock_failed(path: PathBuf, error: std::io::Error) -> LockError {
-    let path = crate::pinned::own_path(&path);
     if locks_unsupported(&error) {
         LockError::Unsupported { path, error }
     } else {
@@ -146,15 +152,17 @@ pub fn hold_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
     }
 }
 
-/// Creates the lock file, or opens the one another process created in the meantime.
-fn create_lock_file(path: &Path) -> Result<File, LockError> {
-    match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+/// Creates the lock file (at `path`, for messages), or opens the one another process created
+/// in the meantime.
+fn create_lock_file(folder: &PinnedFolder, path: &Path) -> Result<File, LockError> {
+    let name = OsStr::new(LOCK_FILE);
+    match folder.create_new(name) {
         Ok(file) => Ok(file),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(crate::open_regular(path, "lock file")?.0)
+            Ok(folder.open_regular(name, "lock file", Links::Followed)?.0)
         }
         Err(error) => Err(LockError::Io {
-            path: crate::pinned::own_path(path),
+            path: path.to_path_buf(),
             error,
         }),
     }
@@ -163,6 +171,7 @@ fn create_lock_file(path: &Path) -> Result<File, LockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn a_held_folder_is_refused_until_released() {
@@ -189,17 +198,23 @@ mod tests {
         for file in kept.iter().chain([&leftover]) {
             fs::write(file, b"half").unwrap();
         }
-        let first = share_folder(dir.path()).unwrap().unwrap();
+        let first = share_folder(&PinnedFolder::open(dir.path()).unwrap())
+            .unwrap()
+            .unwrap();
         assert!(!leftover.exists());
         assert!(kept.iter().chain([&folder]).all(|path| path.exists()));
         // Another process's file, being written while the first holds the folder.
         fs::write(&leftover, b"half").unwrap();
-        let second = share_folder(dir.path()).unwrap().unwrap();
+        let second = share_folder(&PinnedFolder::open(dir.path()).unwrap())
+            .unwrap()
+            .unwrap();
         assert!(leftover.exists());
         let err = lock_folder(dir.path()).unwrap_err();
         assert!(matches!(err, LockError::Busy(_)), "{err}");
         drop((first, second));
-        let _alone = share_folder(dir.path()).unwrap().unwrap();
+        let _alone = share_folder(&PinnedFolder::open(dir.path()).unwrap())
+            .unwrap()
+            .unwrap();
         assert!(!leftover.exists());
     }
 

@@ -1,105 +1,171 @@
-//! Folders held open, whose files are reached through the open folder rather than by its name:
-//! a co-user who can write a shared data folder, and swaps a folder of it for a link once it
-//! was checked, sends nothing elsewhere (hostile round 14's F3: the feature cache's writes and
+//! Folders held open, whose files are reached relative to the open folder rather than by its
+//! name: a co-user who can write a shared data folder, and swaps a folder of it for a link once
+//! it was checked, sends nothing elsewhere (hostile round 14's F3: the feature cache's writes and
 //! its removal of temporary files followed such a link into another folder).
 //!
-//! On Linux the folder is held by an `O_PATH` descriptor (no read permission needed, and a FIFO
-//! or device is refused without opening it) and reached as `/proc/self/fd/N`, which the kernel
-//! resolves to the folder that was opened whatever its name names since, so every path-based
-//! call (a staged write, a rename, a listing) stays in it. Elsewhere, or where `/proc` does not
-//! reach the folder (said once), the folder's path is used as it is.
+//! On Unix the folder is held by a descriptor (`O_PATH` on Linux: no read permission needed,
+//! and a FIFO or device is refused without opening it) and every file in it is reached by
+//! `openat`, `renameat`, `unlinkat` and `fstatat` relative to that descriptor, which keeps
+//! naming the folder that was opened whatever its name names since; nothing depends on `/proc`
+//! (reaching the folder as `/proc/self/fd/N` did, and a sandbox without `/proc` lost the
+//! protection: hostile round 15's F3). Elsewhere the folder is checked, then reached by its path.
 //!
-//! Messages name the folder by its own path: [`crate::shown`] maps a pinned path back, and the
-//! crate's errors are given the folder's path when they are made ([`own_path`]), since they are
-//! often shown after the folder was let go.
+//! Every name given is one name, never a path: a name with a `/` would be looked up through
+//! the folders it names, following any link among them.
 
-use std::fs;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
 use std::io::{Error, ErrorKind, Result};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-/// (pinned path, the folder's own path) of every folder pinned now.
-static PINNED: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+use crate::error::{FileError, FileProblem};
+use crate::read::{read_capped, regular};
 
-fn pinned() -> MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
-    PINNED.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A folder held open; [`path`](Self::path) reaches its files through the open folder.
-#[derive(Debug)]
+/// A folder held open; its files are reached through its methods, relative to it.
+#[derive(Debug, Clone)]
 pub struct PinnedFolder {
-    /// Held for `through` to keep naming this folder; `None` where the path is used.
-    _handle: Option<fs::File>,
-    /// `/proc/self/fd/N`, or the folder's path.
-    through: PathBuf,
+    /// Shared with the [`crate::StagedInFolder`] files made in it, which may outlive this value.
+    handle: Arc<sys::Handle>,
     /// The folder's own path, for messages.
     own: PathBuf,
+}
+
+/// Whether a link at a file's name is followed or refused (in a folder that others can write).
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Links {
+    Followed,
+    Refused,
+}
+
+/// What [`PinnedFolder::entries`] tells of an entry.
+pub(crate) struct Entry {
+    pub name: OsString,
+    pub is_dir: bool,
 }
 
 impl PinnedFolder {
     /// The folder at `path` (a link there is followed: whoever names a folder chooses it).
     pub fn open(path: &Path) -> Result<PinnedFolder> {
-        let handle = hold(path, false)?;
-        Ok(Self::pin(handle, path.to_path_buf()))
+        Ok(PinnedFolder {
+            handle: Arc::new(sys::open(None, path.as_os_str(), Links::Followed)?),
+            own: path.to_path_buf(),
+        })
     }
 
     /// The folder `name` (one name, not a path) in this one, made where missing. A link at
     /// `name` is refused, never followed ([`is_link_refused`]).
     pub fn child(&self, name: &str) -> Result<PinnedFolder> {
-        if !matches!(
-            Path::new(name).components().collect::<Vec<_>>()[..],
-            [Component::Normal(_)]
-        ) {
-            return Err(Error::new(ErrorKind::InvalidInput, "a folder name, not a path"));
-        }
-        let inside = self.through.join(name);
-        match fs::create_dir(&inside) {
+        let name = one_name(name.as_ref())?;
+        match sys::make_folder(&self.handle, name) {
             Err(e) if e.kind() != ErrorKind::AlreadyExists => return Err(e),
             _ => {}
         }
-        let handle = hold(&inside, true).map_err(|e| {
-            match fs::symlink_metadata(&inside).is_ok_and(|m| m.file_type().is_symlink()) {
+        let handle =
+            sys::open(Some(&self.handle), name, Links::Refused).map_err(|e| match self.is_link(name) {
                 true => Error::new(ErrorKind::InvalidInput, LinkRefused),
                 false => e,
-            }
-        })?;
-        Ok(Self::pin(handle, self.own.join(name)))
+            })?;
+        Ok(PinnedFolder {
+            handle: Arc::new(handle),
+            own: self.own.join(name),
+        })
     }
 
-    /// Where this folder's files are reached: join a name to it for every call that takes one.
-    /// A path made from it is good only while `self` lives (its descriptor's number may name
-    /// another folder next).
-    pub fn path(&self) -> &Path {
-        &self.through
-    }
-
-    /// The folder's own path, as its user knows it.
+    /// The folder's own path, as its user knows it: for messages only, since its name may
+    /// name another folder by now.
     pub fn shown_path(&self) -> &Path {
         &self.own
     }
 
-    fn pin(handle: Option<fs::File>, own: PathBuf) -> PinnedFolder {
-        let through = handle.as_ref().and_then(through_handle);
-        let Some(through) = through else {
-            return PinnedFolder {
-                _handle: None,
-                through: own.clone(),
-                own,
-            };
-        };
-        pinned().push((through.clone(), own.clone()));
-        PinnedFolder {
-            _handle: handle,
-            through,
-            own,
+    /// The size of the regular file `name`; `None` where `name` is something else (a link, a
+    /// folder, a FIFO); an error where nothing is, or where `name` is no name (`a/b`).
+    pub fn regular_len(&self, name: &str) -> Result<Option<u64>> {
+        let found = sys::status(&self.handle, one_name(name.as_ref())?)?;
+        Ok(found.is_file.then_some(found.len))
+    }
+
+    /// Reads the regular file `name` (one name), of at most `max_bytes`, as
+    /// [`crate::read_regular`] does, except that a link at `name` is refused rather than
+    /// followed: in a folder others can write (a data folder's feature cache), a co-user's link
+    /// named as a cache file fed any file this user can read into training (hostile round 15).
+    pub fn read_regular(
+        &self,
+        name: &str,
+        max_bytes: u64,
+        what: &'static str,
+    ) -> std::result::Result<Vec<u8>, FileError> {
+        let (file, size) = self.open_regular(name.as_ref(), what, Links::Refused)?;
+        let fail = |problem| self.file_error(name.as_ref(), what, problem);
+        read_capped(file, size, max_bytes, &fail)
+    }
+
+    /// Opens the regular file `name` for reading without blocking, following a link there or
+    /// not as `links` says; returns it and its size.
+    pub(crate) fn open_regular(
+        &self,
+        name: &OsStr,
+        what: &'static str,
+        links: Links,
+    ) -> std::result::Result<(File, u64), FileError> {
+        let fail = |problem: FileProblem| self.file_error(name, what, problem);
+        let name = one_name(name).map_err(|e| fail(e.into()))?;
+        let opened = sys::open_file(&self.handle, name, links);
+        let file = opened.map_err(|e| match links == Links::Refused && self.is_link(name) {
+            true => fail(FileProblem::NotRegular {
+                kind: "a symbolic link",
+            }),
+            false => fail(e.into()),
+        })?;
+        regular(file, &fail)
+    }
+
+    /// Creates the file `name` for writing where nothing is (`O_EXCL`, which never follows a
+    /// link).
+    pub(crate) fn create_new(&self, name: &OsStr) -> Result<File> {
+        sys::create_new(&self.handle, one_name(name)?)
+    }
+
+    /// Renames `from` to `to`, both in this folder.
+    pub(crate) fn rename(&self, from: &OsStr, to: &OsStr) -> Result<()> {
+        sys::rename(&self.handle, one_name(from)?, one_name(to)?)
+    }
+
+    /// Removes the file or link `name` (never what a link names).
+    pub(crate) fn remove_file(&self, name: &OsStr) -> Result<()> {
+        sys::remove_file(&self.handle, one_name(name)?)
+    }
+
+    /// What the folder holds, `.` and `..` left out.
+    pub(crate) fn entries(&self) -> Result<Vec<Entry>> {
+        sys::entries(&self.handle)
+    }
+
+    /// `name` in this folder as its user knows it, for messages.
+    pub(crate) fn shown_file(&self, name: &OsStr) -> PathBuf {
+        self.own.join(name)
+    }
+
+    fn file_error(&self, name: &OsStr, what: &'static str, problem: FileProblem) -> FileError {
+        FileError {
+            path: self.shown_file(name),
+            what,
+            problem,
         }
+    }
+
+    /// Whether `name` (checked to be one name) is a link.
+    fn is_link(&self, name: &OsStr) -> bool {
+        sys::status(&self.handle, name).is_ok_and(|found| found.is_link)
     }
 }
 
-impl Drop for PinnedFolder {
-    fn drop(&mut self) {
-        // Before the handle closes: its number may name another folder next.
-        pinned().retain(|(through, _)| through != &self.through);
+/// `name` where it is one name, not a path (`..`, `a/b`, `/tmp`, `.` and the empty name are
+/// refused).
+pub(crate) fn one_name(name: &OsStr) -> Result<&OsStr> {
+    match Path::new(name).components().collect::<Vec<_>>()[..] {
+        [Component::Normal(one)] if one == name => Ok(name),
+        _ => Err(Error::new(ErrorKind::InvalidInput, "a name, not a path")),
     }
 }
 
@@ -120,126 +186,27 @@ pub fn is_link_refused(error: &Error) -> bool {
     error.get_ref().is_some_and(|e| e.is::<LinkRefused>())
 }
 
-/// `path` with a pinned folder's `/proc/self/fd/N` prefix replaced by that folder's own path,
-/// for messages; `None` where it names no pinned folder.
-pub(crate) fn unpinned(path: &Path) -> Option<PathBuf> {
-    if !path.starts_with("/proc/self/fd") {
-        return None;
-    }
-    let pinned = pinned();
-    let (through, own) = pinned.iter().find(|(through, _)| path.starts_with(through))?;
-    let rest = path.strip_prefix(through).ok()?;
-    Some(match rest.as_os_str().is_empty() {
-        true => own.clone(),
-        false => own.join(rest),
-    })
+/// What [`sys::status`] tells of a name, the name's own (a link is not followed).
+struct Status {
+    is_file: bool,
+    is_link: bool,
+    len: u64,
 }
 
-/// `path` as an error of this crate keeps it: a pinned folder's files by the folder's own path,
-/// fixed while the folder is held (shown later, `/proc/self/fd/N` named nothing, or another
-/// folder).
-pub(crate) fn own_path(path: &Path) -> PathBuf {
-    unpinned(path).unwrap_or_else(|| path.to_path_buf())
-}
+/// The folder's descriptor, and calls relative to it.
+#[cfg(unix)]
+#[path = "pinned/unix.rs"]
+mod sys;
 
-/// A handle on the folder at `path` (not following a link there when `not_link`), or `None`
-/// where folders are reached by their paths.
-#[cfg(target_os = "linux")]
-fn hold(path: &Path, not_link: bool) -> Result<Option<fs::File>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let no_follow = if not_link { libc::O_NOFOLLOW } else { 0 };
-    let handle = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | no_follow)
-        .open(path)?;
-    Ok(Some(handle))
-}
+#[cfg(not(unix))]
+#[path = "pinned/other.rs"]
+mod sys;
 
-/// Elsewhere the folder is checked, not held: a link swapped in after the check is followed.
-#[cfg(not(target_os = "linux"))]
-fn hold(path: &Path, not_link: bool) -> Result<Option<fs::File>> {
-    let found = match not_link {
-        true => fs::symlink_metadata(path)?,
-        false => fs::metadata(path)?,
-    };
-    if found.file_type().is_symlink() {
-        return Err(Error::new(ErrorKind::InvalidInput, LinkRefused));
-    }
-    if !found.is_dir() {
-        return Err(Error::new(ErrorKind::NotADirectory, "not a folder"));
-    }
-    Ok(None)
-}
-
-/// `/proc/self/fd/N` for `handle`, where that path reaches the very folder it holds; said once
-/// where it does not (a sandbox without `/proc`).
-#[cfg(target_os = "linux")]
-fn through_handle(handle: &fs::File) -> Option<PathBuf> {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::fs::MetadataExt;
-    let through = PathBuf::from(format!("/proc/self/fd/{}", handle.as_raw_fd()));
-    let reached = |held: fs::Metadata| {
-        let found = fs::metadata(&through).ok()?;
-        (held.dev() == found.dev() && held.ino() == found.ino()).then_some(())
-    };
-    if handle.metadata().ok().and_then(reached).is_some() {
-        return Some(through);
-    }
-    static SAID: std::sync::Once = std::sync::Once::new();
-    SAID.call_once(|| {
-        crate::note!(
-            "warning: /proc/self/fd does not reach open folders here, so the feature cache is reached by its path: a link swapped in for it while glimpse runs would be followed"
-        )
-    });
-    None
-}
-
-#[cfg(not(target_os = "linux"))]
-fn through_handle(_: &fs::File) -> Option<PathBuf> {
-    None
-}
-
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
-    use crate::{Staged, lock_folder, read_regular, remove_every_staged_leftover, shown};
-    use std::io::Write;
-
-    /// The swap of hostile round 14's F3: once pinned, a folder renamed away and replaced by a
-    /// link to another keeps getting the writes and the clearing, and the other gets nothing.
-    #[test]
-    fn a_folder_swapped_for_a_link_keeps_its_files() {
-        let root = tempfile::tempdir().unwrap();
-        let elsewhere = tempfile::tempdir().unwrap();
-        let planted = elsewhere.path().join(".victim.0123456789abcdef.glimpse-tmp");
-        fs::write(&planted, b"keep").unwrap();
-        let data = PinnedFolder::open(root.path()).unwrap();
-        let cache = data.child(".cache").unwrap().child("features").unwrap();
-        assert_eq!(cache.shown_path(), root.path().join(".cache/features"));
-        fs::rename(root.path().join(".cache"), root.path().join("moved")).unwrap();
-        std::os::unix::fs::symlink(elsewhere.path(), root.path().join(".cache")).unwrap();
-
-        let mut staged = Staged::beside(&cache.path().join("a.f16")).unwrap();
-        staged.file().write_all(b"features").unwrap();
-        staged.place(&cache.path().join("a.f16")).unwrap();
-        assert_eq!(remove_every_staged_leftover(cache.path()).unwrap(), 0);
-        assert_eq!(
-            fs::read(root.path().join("moved/features/a.f16")).unwrap(),
-            b"features"
-        );
-        assert!(planted.exists());
-        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 1);
-        // Messages name the folder, not the process's handle of it.
-        let file = cache.path().join("a.f16");
-        assert_eq!(
-            shown(&file).to_string(),
-            root.path().join(".cache/features/a.f16").display().to_string()
-        );
-        assert_eq!(
-            shown(cache.path()).to_string(),
-            cache.shown_path().display().to_string()
-        );
-    }
+    use crate::StagedInFolder;
+    use std::fs;
 
     #[test]
     fn a_link_a_path_or_a_file_where_a_folder_is_to_be_is_refused() {
@@ -252,44 +219,55 @@ mod tests {
         fs::write(root.path().join("file"), b"").unwrap();
         let error = data.child("file").unwrap_err();
         assert!(!is_link_refused(&error), "{error}");
-        for path in ["..", "a/b", "/tmp", "."] {
+        for path in ["..", "a/b", "/tmp", ".", "", "a/"] {
             assert_eq!(
                 data.child(path).unwrap_err().kind(),
                 ErrorKind::InvalidInput,
                 "{path}"
             );
+            let refusals = [
+                data.regular_len(path).map(drop),
+                StagedInFolder::new(&data, path).map(drop),
+                data.rename("file".as_ref(), path.as_ref()),
+                data.remove_file(path.as_ref()),
+            ];
+            for refused in refusals {
+                assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidInput, "{path}");
+            }
+            let error = data.read_regular(path, 10, "feature cache file").unwrap_err();
+            assert!(
+                matches!(&error.problem, FileProblem::Io(e) if e.kind() == ErrorKind::InvalidInput),
+                "{error}"
+            );
         }
+        assert!(root.path().join("file").exists());
         // A FIFO is refused at once, never waited on for a writer.
         crate::testing::mkfifo(&root.path().join("fifo"));
         assert!(PinnedFolder::open(&root.path().join("fifo")).is_err());
+        assert!(data.child("fifo").is_err());
+        assert_eq!(data.regular_len("fifo").unwrap(), None);
+        let error = data.read_regular("fifo", 10, "feature cache file").unwrap_err();
+        assert!(error.to_string().contains("is a named pipe (FIFO)"), "{error}");
     }
 
-    /// Errors are often shown after the folder was let go, when `/proc/self/fd/N` names
-    /// nothing, or another folder.
+    /// A link at a file's name is refused, never read through, and what it names is left alone.
     #[test]
-    fn errors_name_the_folder_after_it_was_let_go() {
+    fn a_link_named_as_a_file_is_not_read() {
         let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let target = elsewhere.path().join("secret");
+        fs::write(&target, b"features").unwrap();
+        std::os::unix::fs::symlink(&target, root.path().join("a.f16")).unwrap();
         let data = PinnedFolder::open(root.path()).unwrap();
-        let cache = data.child("cache").unwrap();
-        assert!(cache.path().starts_with("/proc/self/fd"));
-        let missing = read_regular(&cache.path().join("missing.f16"), 10, "feature cache file").unwrap_err();
-        let _held = lock_folder(cache.path()).unwrap();
-        let busy = lock_folder(cache.path()).unwrap_err();
-        let through = cache.path().to_path_buf();
-        drop((cache, data));
-        let other = tempfile::tempdir().unwrap();
-        let _other = PinnedFolder::open(other.path()).unwrap();
-        assert!(unpinned(&through).is_none());
-        let own = root.path().join("cache");
+        assert_eq!(data.regular_len("a.f16").unwrap(), None);
+        let error = data.read_regular("a.f16", 10, "feature cache file").unwrap_err();
         assert!(
-            missing
-                .to_string()
-                .starts_with(&format!("{}: ", own.join("missing.f16").display())),
-            "{missing}"
+            error.to_string().ends_with(
+                "a.f16: the feature cache file is a symbolic link, not a regular file; refusing to read it"
+            ),
+            "{error}"
         );
-        assert!(
-            busy.to_string().starts_with(&format!("{}: ", own.display())),
-            "{busy}"
-        );
+        data.remove_file("a.f16".as_ref()).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"features");
     }
 }

@@ -14,30 +14,17 @@ use crate::error::{FileError, FileProblem};
 /// Opens `path` for reading if it is a regular file (symbolic links are followed), refusing
 /// FIFOs, devices, directories and sockets without blocking. Returns the file and its size.
 pub fn open_regular(path: &Path, what: &'static str) -> Result<(File, u64), FileError> {
-    open_checked(path, what, Links::Followed)
-}
-
-/// Whether a link at the file's name is followed ([`open_regular`]) or refused: in a folder
-/// that others can write, such as a data folder's feature cache, where a co-user's link named
-/// as a cache file fed any file this user can read into training (hostile round 15).
-#[derive(Clone, Copy, PartialEq)]
-enum Links {
-    Followed,
-    Refused,
-}
-
-fn open_checked(path: &Path, what: &'static str, links: Links) -> Result<(File, u64), FileError> {
     let fail = |problem: FileProblem| FileError {
-        path: crate::pinned::own_path(path),
+        path: path.to_path_buf(),
         what,
         problem,
     };
-    let file = open_nonblocking(path, links).map_err(|e| match is_link_refused(path, links) {
-        true => fail(FileProblem::NotRegular {
-            kind: "a symbolic link",
-        }),
-        false => fail(e.into()),
-    })?;
+    let file = open_nonblocking(path).map_err(|e| fail(e.into()))?;
+    regular(file, &fail)
+}
+
+/// `file` and its size if it is a regular file; `fail` makes the error.
+pub(crate) fn regular(file: File, fail: &dyn Fn(FileProblem) -> FileError) -> Result<(File, u64), FileError> {
     let metadata = file.metadata().map_err(|e| fail(e.into()))?;
     if !metadata.is_file() {
         return Err(fail(FileProblem::NotRegular {
@@ -52,22 +39,21 @@ fn open_checked(path: &Path, what: &'static str, links: Links) -> Result<(File, 
 /// anything is allocated, and one that grows while being read is cut at `max_bytes + 1` and
 /// refused.
 pub fn read_regular(path: &Path, max_bytes: u64, what: &'static str) -> Result<Vec<u8>, FileError> {
-    read_checked(path, max_bytes, what, Links::Followed)
-}
-
-/// [`read_regular`] that refuses a link at `path` rather than follow it: for files in a folder
-/// that others can write (a data folder's feature cache).
-pub fn read_regular_not_link(path: &Path, max_bytes: u64, what: &'static str) -> Result<Vec<u8>, FileError> {
-    read_checked(path, max_bytes, what, Links::Refused)
-}
-
-fn read_checked(path: &Path, max_bytes: u64, what: &'static str, links: Links) -> Result<Vec<u8>, FileError> {
-    let fail = |problem: FileProblem| FileError {
-        path: crate::pinned::own_path(path),
+    let (file, size) = open_regular(path, what)?;
+    read_capped(file, size, max_bytes, &|problem| FileError {
+        path: path.to_path_buf(),
         what,
         problem,
-    };
-    let (file, size) = open_checked(path, what, links)?;
+    })
+}
+
+/// The whole of `file`, which said it has `size` bytes, if that is at most `max_bytes`.
+pub(crate) fn read_capped(
+    file: File,
+    size: u64,
+    max_bytes: u64,
+    fail: &dyn Fn(FileProblem) -> FileError,
+) -> Result<Vec<u8>, FileError> {
     if size > max_bytes {
         return Err(fail(FileProblem::TooLarge {
             cap: max_bytes,
@@ -93,7 +79,7 @@ fn read_checked(path: &Path, max_bytes: u64, what: &'static str, links: Links) -
 pub fn read_regular_to_string(path: &Path, max_bytes: u64, what: &'static str) -> Result<String, FileError> {
     let bytes = read_regular(path, max_bytes, what)?;
     String::from_utf8(bytes).map_err(|e| FileError {
-        path: crate::pinned::own_path(path),
+        path: path.to_path_buf(),
         what,
         problem: FileProblem::NotUtf8 {
             offset: e.utf8_error().valid_up_to(),
@@ -102,32 +88,17 @@ pub fn read_regular_to_string(path: &Path, max_bytes: u64, what: &'static str) -
 }
 
 #[cfg(unix)]
-fn open_nonblocking(path: &Path, links: Links) -> std::io::Result<File> {
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let no_follow = if links == Links::Refused {
-        libc::O_NOFOLLOW
-    } else {
-        0
-    };
     OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | no_follow)
+        .custom_flags(libc::O_NONBLOCK)
         .open(path)
 }
 
-/// Elsewhere a link is checked for, then the file opened (a link swapped in between is followed).
 #[cfg(not(unix))]
-fn open_nonblocking(path: &Path, links: Links) -> std::io::Result<File> {
-    if links == Links::Refused && std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Err(std::io::Error::other("a symbolic link"));
-    }
+fn open_nonblocking(path: &Path) -> std::io::Result<File> {
     OpenOptions::new().read(true).open(path)
-}
-
-/// Whether opening `path` failed on a link that `links` refuses (`ELOOP` under `O_NOFOLLOW`):
-/// opening a link so always fails.
-fn is_link_refused(path: &Path, links: Links) -> bool {
-    links == Links::Refused && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 /// What a file that is not a regular one is, for the message.
@@ -222,31 +193,6 @@ mod tests {
         assert!(
             err.ends_with("the training config is a directory, not a regular file; refusing to read it"),
             "{err}"
-        );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn a_link_is_refused_where_links_are_not_followed() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("elsewhere.f16");
-        std::fs::write(&target, b"features").unwrap();
-        let link = dir.path().join("a.f16");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert_eq!(
-            read_regular(&link, 10, "feature cache file").unwrap(),
-            b"features"
-        );
-        let err = message(read_regular_not_link(&link, 10, "feature cache file"));
-        assert!(
-            err.ends_with(
-                "a.f16: the feature cache file is a symbolic link, not a regular file; refusing to read it"
-            ),
-            "{err}"
-        );
-        assert_eq!(
-            read_regular_not_link(&target, 10, "feature cache file").unwrap(),
-            b"features"
         );
     }
 

@@ -4,13 +4,14 @@
 //! a list of this process's, which an interrupt removes before the process ends (an interrupted
 //! `export` left a full-size hidden temporary file behind).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::hash::{BuildHasher, RandomState};
 use std::io::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crate::PinnedFolder;
 use crate::names::fitting_name;
 
 /// What every temporary file's name ends with.
@@ -19,11 +20,14 @@ const SUFFIX: &str = ".glimpse-tmp";
 /// Hex digits of the random part of a temporary file's name.
 const NONCE_DIGITS: usize = 16;
 
-/// This process's temporary files that are neither placed nor removed yet; `None` once the
-/// process is ending ([`abandon_staged`]), when no new one may be made.
-static LIVE: Mutex<Option<Vec<PathBuf>>> = Mutex::new(Some(Vec::new()));
+/// This process's temporary files that are neither placed nor removed yet, each by a number of
+/// its own; `None` once the process is ending ([`abandon_staged`]), when no new one may be made.
+static LIVE: Mutex<Option<Vec<(u64, Location)>>> = Mutex::new(Some(Vec::new()));
 
-fn live() -> MutexGuard<'static, Option<Vec<PathBuf>>> {
+/// The number of the next temporary file listed.
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn live() -> MutexGuard<'static, Option<Vec<(u64, Location)>>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -33,6 +37,8 @@ fn live() -> MutexGuard<'static, Option<Vec<PathBuf>>> {
 pub struct Staged {
     listed: Listed,
     file: File,
+    /// Where it is, as its user knows it.
+    path: PathBuf,
 }
 
 impl Staged {
@@ -41,14 +47,15 @@ impl Staged {
     /// link planted in the folder cannot send the write elsewhere). A name too long for that
     /// keeps a prefix and a hash of the output's name ([`fitting_name`]).
     pub fn beside(output: &Path) -> Result<Staged> {
-        let create = |path: &Path| fs::OpenOptions::new().write(true).create_new(true).open(path);
-        let (listed, file) = make_beside(output, create)?;
-        Ok(Staged { listed, file })
+        let at = |nonce: &str| Location::Path(staged_name(output, nonce));
+        let (listed, file) = make(at, Location::create_file)?;
+        let path = listed.location.shown();
+        Ok(Staged { listed, file, path })
     }
 
     /// Where the temporary file is.
     pub fn path(&self) -> &Path {
-        &self.listed.path
+        &self.path
     }
 
     /// The temporary file, open for writing.
@@ -62,27 +69,67 @@ impl Staged {
     }
 }
 
+/// A [`Staged`] file in a [`PinnedFolder`], made, placed and removed relative to the open
+/// folder, for the output it was made for.
+#[derive(Debug)]
+pub struct StagedInFolder {
+    listed: Listed,
+    file: File,
+    output: OsString,
+}
+
+impl StagedInFolder {
+    /// Creates `.NAME.<16 random hex digits>.glimpse-tmp` in `folder` for the output `name`
+    /// (one name), as [`Staged::beside`] does.
+    pub fn new(folder: &PinnedFolder, name: &str) -> Result<StagedInFolder> {
+        crate::pinned::one_name(name.as_ref())?;
+        let at = |nonce: &str| {
+            let staged = staged_name(Path::new(name), nonce).into_os_string();
+            Location::In(folder.clone(), staged)
+        };
+        let (listed, file) = make(at, Location::create_file)?;
+        let output = name.into();
+        Ok(StagedInFolder { listed, file, output })
+    }
+
+    /// The temporary file, open for writing.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Renames the temporary file over its output. On failure it is removed (when dropped).
+    pub fn place(mut self) -> Result<()> {
+        let output = std::mem::take(&mut self.output);
+        self.listed.place(Path::new(&output))
+    }
+}
+
 /// A temporary folder beside an output folder, to be filled and then [placed](Self::place) at
 /// the output's name in one rename, so that a set cut short (a full disk, Ctrl-C) never lies
 /// at that name; dropped unplaced, it is removed with what it holds.
 #[derive(Debug)]
-pub struct StagedFolder(Listed);
+pub struct StagedFolder {
+    listed: Listed,
+    path: PathBuf,
+}
 
 impl StagedFolder {
     /// Creates `.NAME.<16 random hex digits>.glimpse-tmp/` beside `output`.
     pub fn beside(output: &Path) -> Result<StagedFolder> {
-        let (listed, ()) = make_beside(output, |path| fs::create_dir(path))?;
-        Ok(StagedFolder(listed))
+        let at = |nonce: &str| Location::Path(staged_name(output, nonce));
+        let (listed, ()) = make(at, Location::create_folder)?;
+        let path = listed.location.shown();
+        Ok(StagedFolder { listed, path })
     }
 
     /// Where the temporary folder is.
     pub fn path(&self) -> &Path {
-        &self.0.path
+        &self.path
     }
 
     /// Renames the folder to `output`, which must be absent or an empty folder.
     pub fn place(mut self, output: &Path) -> Result<()> {
-        self.0.place(output)
+        self.listed.place(output)
     }
 }
 
@@ -90,8 +137,63 @@ impl StagedFolder {
 /// placed.
 #[derive(Debug)]
 struct Listed {
-    path: PathBuf,
+    number: u64,
+    location: Location,
     placed: bool,
+}
+
+/// Where a temporary file or folder is: at a path, or at a name in a pinned folder.
+#[derive(Debug, Clone)]
+enum Location {
+    Path(PathBuf),
+    In(PinnedFolder, OsString),
+}
+
+impl Location {
+    /// Where it is, as its user knows it: the path itself, or the folder's path and the name
+    /// (for messages only, since the folder's name may name another by now).
+    fn shown(&self) -> PathBuf {
+        match self {
+            Location::Path(path) => path.clone(),
+            Location::In(folder, name) => folder.shown_file(name),
+        }
+    }
+
+    /// Removes the file, or the folder with all it holds (links in it are removed, never
+    /// followed).
+    fn remove(&self) {
+        let _ = match self {
+            Location::Path(path) => match fs::symlink_metadata(path) {
+                Ok(found) if found.is_dir() => fs::remove_dir_all(path),
+                _ => fs::remove_file(path),
+            },
+            Location::In(folder, name) => folder.remove_file(name),
+        };
+    }
+
+    /// Creates the file where nothing is (`O_EXCL`).
+    fn create_file(&self) -> Result<File> {
+        match self {
+            Location::Path(path) => fs::OpenOptions::new().write(true).create_new(true).open(path),
+            Location::In(folder, name) => folder.create_new(name),
+        }
+    }
+
+    /// Creates the folder where nothing is (only at a path: no folder is staged in a pinned one).
+    fn create_folder(&self) -> Result<()> {
+        match self {
+            Location::Path(path) => fs::create_dir(path),
+            Location::In(..) => Err(Error::new(ErrorKind::Unsupported, "a folder in a pinned folder")),
+        }
+    }
+
+    /// Renames it to `output`: a path, or a name in the same pinned folder.
+    fn rename(&self, output: &Path) -> Result<()> {
+        match self {
+            Location::Path(path) => fs::rename(path, output),
+            Location::In(folder, name) => folder.rename(name, output.as_os_str()),
+        }
+    }
 }
 
 impl Listed {
@@ -102,7 +204,7 @@ impl Listed {
         if live.is_none() {
             return Err(ending());
         }
-        fs::rename(&self.path, output)?;
+        self.location.rename(output)?;
         self.placed = true;
         Ok(())
     }
@@ -115,25 +217,37 @@ fn ending() -> Error {
 
 impl Drop for Listed {
     fn drop(&mut self) {
-        forget(&self.path, !self.placed);
+        let mut live = live();
+        if !self.placed {
+            self.location.remove();
+        }
+        if let Some(list) = live.as_mut() {
+            list.retain(|(number, _)| *number != self.number);
+        }
     }
 }
 
-/// Makes a temporary file or folder (by `create`, which must fail where something is) of a
-/// random name beside `output`, listed while the list is held, so that an interrupt never
-/// misses it.
-fn make_beside<T>(output: &Path, create: impl Fn(&Path) -> Result<T>) -> Result<(Listed, T)> {
+/// Makes a temporary file or folder by `create` (which must fail where something is) at the
+/// location that `at` gives a random nonce, listed while the list is held, so that an interrupt
+/// never misses it.
+fn make<T>(at: impl Fn(&str) -> Location, create: impl Fn(&Location) -> Result<T>) -> Result<(Listed, T)> {
     let mut live = live();
     let Some(list) = live.as_mut() else {
         return Err(ending());
     };
     // A 64-bit random name is taken already only where someone planted it: a few tries.
     for _ in 0..8 {
-        let path = staged_name(output, &nonce());
-        match create(&path) {
+        let location = at(&nonce());
+        match create(&location) {
             Ok(made) => {
-                list.push(path.clone());
-                return Ok((Listed { path, placed: false }, made));
+                let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                list.push((number, location.clone()));
+                let listed = Listed {
+                    number,
+                    location,
+                    placed: false,
+                };
+                return Ok((listed, made));
             }
             Err(error) if error.kind() == ErrorKind::AlreadyExists => continue,
             Err(error) => return Err(error),
@@ -145,31 +259,11 @@ fn make_beside<T>(output: &Path, create: impl Fn(&Path) -> Result<T>) -> Result<
     ))
 }
 
-/// Takes `path` off the list, removing it (and all it holds) first when `remove`.
-fn forget(path: &Path, remove: bool) {
-    let mut live = live();
-    if remove {
-        remove_staged(path);
-    }
-    if let Some(list) = live.as_mut() {
-        list.retain(|listed| listed != path);
-    }
-}
-
-/// Removes a temporary file, or a temporary folder with what it holds (links in it are removed,
-/// never followed).
-fn remove_staged(path: &Path) {
-    let _ = match fs::symlink_metadata(path) {
-        Ok(found) if found.is_dir() => fs::remove_dir_all(path),
-        _ => fs::remove_file(path),
-    };
-}
-
 /// Removes every temporary file and folder this process has made and not yet placed, and
 /// refuses new ones: what a signal handler calls right before the process ends.
 pub fn abandon_staged() {
     if let Some(list) = live().take() {
-        list.iter().for_each(|path| remove_staged(path));
+        list.iter().for_each(|(_, location)| location.remove());
     }
 }
 
@@ -198,32 +292,31 @@ pub fn is_staged_name(name: &OsStr, output: &OsStr) -> bool {
 /// a folder this process holds ([`crate::lock_folder`]), where every one is a leftover of a
 /// process that was killed while writing (`kill -9`, a power cut).
 pub fn remove_staged_leftovers(dir: &Path, outputs: &[&str]) -> Result<usize> {
-    remove_where(dir, |name| {
+    remove_where(&PinnedFolder::open(dir)?, |name| {
         outputs
             .iter()
             .any(|output| is_staged_name(name, OsStr::new(output)))
     })
 }
 
-/// Removes every temporary file in `dir` (any hidden `….glimpse-tmp`), and says how many: for a
-/// folder that only glimpse writes and that no other process shares now
+/// Removes every temporary file in `folder` (any hidden `….glimpse-tmp`), and says how many:
+/// for a folder that only glimpse writes and that no other process shares now
 /// ([`crate::share_folder`]), a data folder's feature cache.
-pub fn remove_every_staged_leftover(dir: &Path) -> Result<usize> {
-    remove_where(dir, |name| {
+pub fn remove_every_staged_leftover(folder: &PinnedFolder) -> Result<usize> {
+    remove_where(folder, |name| {
         name.to_str()
             .is_some_and(|name| name.starts_with('.') && name.ends_with(SUFFIX))
     })
 }
 
-/// Removes the files and links in `dir` whose names `is_leftover` picks; a folder is left, and
-/// one gone meanwhile counts as removed.
-fn remove_where(dir: &Path, is_leftover: impl Fn(&OsStr) -> bool) -> Result<usize> {
+/// Removes the files and links in `folder` whose names `is_leftover` picks; a folder is left,
+/// and one gone meanwhile counts as removed.
+fn remove_where(folder: &PinnedFolder, is_leftover: impl Fn(&OsStr) -> bool) -> Result<usize> {
     let mut removed = 0;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
+    for entry in folder.entries()? {
         // A link is removed itself, never what it names.
-        if is_leftover(&entry.file_name()) && !entry.file_type()?.is_dir() {
-            match fs::remove_file(entry.path()) {
+        if is_leftover(&entry.name) && !entry.is_dir {
+            match folder.remove_file(&entry.name) {
                 Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
                 _ => removed += 1,
             }

@@ -151,9 +151,7 @@ pub fn shown(path: &Path) -> Shown<'_> {
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A file reached through a pinned folder is shown at the folder's own path.
-        let own = crate::pinned::unpinned(self.0);
-        f.write_str(&terminal_safe(&path_text(own.as_deref().unwrap_or(self.0))))
+        f.write_str(&terminal_safe(&path_text(self.0)))
     }
 }
 

@@ -4,20 +4,20 @@
 //! The cache lives in the data folder (`.glimpse-cache/features-<fingerprint>/`), or in the run
 //! folder where the data folder takes no files, where the fingerprint hashes the encoder's
 //! weights and the preprocessing, so a different encoder or input size never reads stale
-//! features. On Linux the folder is reached through its open handle, so a link swapped in for it
-//! mid-run sends nothing elsewhere. Files are written atomically; a truncated one (a crash
+//! features. On Unix the folder's files are reached relative to its open handle, so a link
+//! swapped in for it mid-run sends nothing elsewhere. Files are written atomically; a truncated one (a crash
 //! mid-write) has the wrong size and is recomputed, and the temporary files of killed runs are
 //! removed by the next run that finds the folder unshared.
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
 use glimpse_files::{
-    FileError, FileProblem, FolderLock, LockError, PinnedFolder, Staged, caps, is_link_refused, note,
-    read_regular, read_regular_not_link, share_folder, shown,
+    FileError, FileProblem, FolderLock, LockError, PinnedFolder, StagedInFolder, caps, is_link_refused, note,
+    read_regular, share_folder, shown,
 };
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap};
@@ -32,7 +32,7 @@ use glimpse_data::Sample;
 const ENCODE_BATCH: usize = 16;
 
 pub struct FeatureCache {
-    /// Its files are reached through the open folder ([`PinnedFolder`]).
+    /// Its files are reached relative to the open folder ([`PinnedFolder`]).
     dir: PinnedFolder,
     /// `P · E` values per image.
     values: usize,
@@ -79,19 +79,18 @@ impl FeatureCache {
         self.dir.shown_path()
     }
 
-    /// The cache file of an image: its name plus a hash of the image file's [`stamp`], so an
-    /// edited or replaced image is encoded again.
-    fn path(&self, sample: &Sample) -> PathBuf {
+    /// The name of an image's cache file: the image's name plus a hash of the image file's
+    /// [`stamp`], so an edited or replaced image is encoded again.
+    fn file_name(&self, sample: &Sample) -> String {
         let stamp = fs::metadata(&sample.path).map(|m| stamp(&m)).unwrap_or_default();
         let stamp = glimpse_model::params::stable_id(&stamp);
-        self.dir
-            .path()
-            .join(format!("{}.{:08x}.f16", cache_stem(&sample.name), stamp as u32))
+        format!("{}.{:08x}.f16", cache_stem(&sample.name), stamp as u32)
     }
 
     fn is_cached(&self, sample: &Sample) -> bool {
         // A FIFO, a device or a link in the cache folder is never taken for a cached file.
-        fs::symlink_metadata(self.path(sample)).is_ok_and(|m| m.is_file() && m.len() == self.file_bytes())
+        let len = self.dir.regular_len(&self.file_name(sample));
+        len.is_ok_and(|len| len == Some(self.file_bytes()))
     }
 
     /// Computes the features of every sample not yet cached.
@@ -156,18 +155,19 @@ impl FeatureCache {
     /// fails or the run is interrupted; the error names the file and says the cache is in the
     /// data folder, often on another disk than the run's.
     fn write(&self, sample: &Sample, values: &[f32]) -> Result<()> {
-        let path = self.path(sample);
+        let name = self.file_name(sample);
         let bytes: Vec<u8> = values
             .iter()
             .flat_map(|v| f16::from_f32(*v).to_le_bytes())
             .collect();
         // The cache is inside the data folder, which may come from anyone: a link planted
         // there is never written through.
-        let written = Staged::beside(&path).and_then(|mut staged| {
+        let written = StagedInFolder::new(&self.dir, &name).and_then(|mut staged| {
             staged.file().write_all(&bytes)?;
-            staged.place(&path)
+            staged.place()
         });
         if let Err(e) = written {
+            let path = self.dir.shown_path().join(&name);
             anyhow::bail!("{}: cannot write the feature cache: {e}", shown(&path));
         }
         Ok(())
@@ -175,11 +175,12 @@ impl FeatureCache {
 
     /// The cached features of `sample`, `[P · E]` as f32.
     pub fn read(&self, sample: &Sample) -> Result<Vec<f32>> {
-        let path = self.path(sample);
+        let name = self.file_name(sample);
+        let path = self.dir.shown_path().join(&name);
         let expected = self.file_bytes();
         // A co-user's link named as a cache file fed any file of the right size that this user
-        // can read into training (hostile round 15).
-        let bytes = read_regular_not_link(&path, expected, "feature cache file")?;
+        // can read into training (hostile round 15): one is refused.
+        let bytes = self.dir.read_regular(&name, expected, "feature cache file")?;
         if bytes.len() as u64 != expected {
             anyhow::bail!(
                 "feature cache {}: {} bytes, expected {expected}; delete it to recompute",
@@ -263,9 +264,9 @@ fn cache_folder(root: &Path, fingerprint: &str) -> Result<(PinnedFolder, Option<
     )?;
     // Held before the probe, so that a run clearing the folder never takes the probe for a
     // killed run's leftover (and never finds it gone half-way: the verifier's F1).
-    let shared = share_folder(dir.path())?;
+    let shared = share_folder(&dir)?;
     // A folder made by someone else may exist and still refuse files: one is tried.
-    Staged::beside(&dir.path().join("probe"))
+    StagedInFolder::new(&dir, "probe")
         .map(drop)
         .with_context(making)?;
     Ok((dir, shared))
@@ -273,8 +274,8 @@ fn cache_folder(root: &Path, fingerprint: &str) -> Result<(PinnedFolder, Option<
 
 /// The folder `name` in `parent`, made where missing. A link planted there, before or during
 /// the run, would send the cache's files outside the data folder (and read them back from
-/// there): one found is refused, and on Linux one swapped in later is never followed, as the
-/// folder is reached through its open handle (hostile round 14's F3).
+/// there): one found is refused, and on Unix one swapped in later is never followed, as the
+/// folder's files are reached relative to its open handle (hostile round 14's F3).
 fn cache_child(parent: &PinnedFolder, name: &str) -> Result<PinnedFolder> {
     let folder = parent.shown_path().join(name);
     parent.child(name).map_err(|e| match is_link_refused(&e) {
@@ -328,26 +329,50 @@ mod tests {
     use super::*;
 
     /// Hostile round 14's F3 at the cache itself: its folder swapped for a link once opened
-    /// gets the files, and the link's target nothing.
-    #[cfg(target_os = "linux")]
+    /// gets the files and gives them back, and the link's target gives and gets nothing.
+    #[cfg(unix)]
     #[test]
     fn the_cache_folder_swapped_for_a_link_keeps_its_files() {
         let data = tempfile::tempdir().unwrap();
         let elsewhere = tempfile::tempdir().unwrap();
+        let photo = data.path().join("a.png");
+        fs::write(&photo, b"photo").unwrap();
+        let sample = Sample {
+            name: "a.png".into(),
+            path: photo,
+            raw: vec![],
+            tokens: vec![],
+        };
         let (dir, _shared) = cache_folder(data.path(), "0123").unwrap();
-        assert!(
-            dir.path().starts_with("/proc/self/fd"),
-            "{}",
-            dir.path().display()
+        let cache = FeatureCache {
+            dir,
+            values: 4,
+            _shared,
+        };
+        let name = cache.file_name(&sample);
+        let moved = data.path().join(".glimpse-cache");
+        fs::rename(&moved, data.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), &moved).unwrap();
+        // What a read through the link would find: values of another's.
+        fs::create_dir(elsewhere.path().join("features-0123")).unwrap();
+        fs::write(elsewhere.path().join("features-0123").join(&name), [0u8; 8]).unwrap();
+        let features = [1.0, 2.0, 0.5, -1.0];
+        cache.write(&sample, &features).unwrap();
+        assert!(cache.is_cached(&sample));
+        assert_eq!(cache.read(&sample).unwrap(), features);
+        let kept = data.path().join("moved/features-0123").join(&name);
+        let encoded: Vec<u8> = features
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
+        assert_eq!(fs::read(kept).unwrap(), encoded);
+        assert_eq!(
+            fs::read_dir(elsewhere.path().join("features-0123"))
+                .unwrap()
+                .count(),
+            1
         );
-        let cache = data.path().join(".glimpse-cache");
-        fs::rename(&cache, data.path().join("moved")).unwrap();
-        std::os::unix::fs::symlink(elsewhere.path(), &cache).unwrap();
-        let mut staged = Staged::beside(&dir.path().join("a.f16")).unwrap();
-        staged.file().write_all(b"features").unwrap();
-        staged.place(&dir.path().join("a.f16")).unwrap();
-        assert!(data.path().join("moved/features-0123/a.f16").is_file());
-        assert_eq!(fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+        assert_eq!(cache.dir(), data.path().join(".glimpse-cache/features-0123"));
     }
 
     #[test]
