@@ -4,7 +4,9 @@
 # and every crash, leak or hang ever found: `seed-*`, `leak-*`, `crash-*`, …) and, smallest
 # first up to FUZZ_PACK_KIB compressed, the fewest inputs that reach every edge the fuzzer
 # reached (`min-*`). After a run, saturation.sh counts the edges its last quarter added (leaving out
-# edges that hang on random hash seeds). The growing corpus lives in $FUZZ_WORK/corpus/<target>. Needs the nightly
+# edges that hang on random hash seeds). The growing corpus lives in $FUZZ_WORK/corpus/<target>.
+# FUZZ_TIMEOUT (default 10) is the seconds one input may take before it counts as a hang: raise
+# it on a machine busy with other work, where the sanitised build runs many times slower. Needs the nightly
 # toolchain, cargo-fuzz, zip and unzip (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,7 +18,7 @@ targets=("$@")
 fuzz() { cargo +nightly fuzz "$1" --release --target-dir "${FUZZ_TARGET_DIR:-$work/target}" "${@:2}"; }
 # -timeout and -rss_limit_mb are the failure lines: an input slower than 10 s or taking more
 # than 4 GiB (half the independent campaign's limit) is a finding, saved to artifacts/.
-limits=(-timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096)
+limits=(-timeout=${FUZZ_TIMEOUT:-10} -rss_limit_mb=4096 -malloc_limit_mb=4096)
 
 # The named inputs of corpus/<target>.zip (or fresh seeds) into folder $2.
 named_inputs() {

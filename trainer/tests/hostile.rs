@@ -1410,10 +1410,12 @@ fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
 }
 
 /// A co-user's link planted as a cache file fed whatever it named, of the right size, into
-/// training (hostile round 15): the file is encoded again, and the link replaced, not followed.
+/// training (hostile round 15), and so did a hard link where the system lets a co-user make one
+/// (hostile round 16): the file is encoded again, and the link replaced, not followed.
 #[cfg(unix)]
 #[test]
 fn a_link_planted_as_a_feature_cache_file_is_never_read() {
+    use std::os::unix::fs::MetadataExt;
     let dir = tempfile::tempdir().unwrap();
     let (data, train) = cache_filled(dir.path());
     let outside = dir.path().join("outside.f16");
@@ -1426,11 +1428,17 @@ fn a_link_planted_as_a_feature_cache_file_is_never_read() {
     fs::write(&outside, [0x00, 0x7e].repeat(values)).unwrap(); // f16 NaN: read, it stops the run
     fs::remove_file(&cached[0]).unwrap();
     std::os::unix::fs::symlink(&outside, &cached[0]).unwrap();
+    fs::remove_file(&cached[1]).unwrap();
+    fs::hard_link(&outside, &cached[1]).unwrap();
     ok(&train("second"));
-    assert!(
-        fs::symlink_metadata(&cached[0]).unwrap().is_file(),
-        "the link was replaced"
-    );
+    for planted in &cached[..2] {
+        let found = fs::symlink_metadata(planted).unwrap();
+        assert!(
+            found.is_file() && found.nlink() == 1,
+            "{} was replaced",
+            planted.display()
+        );
+    }
     assert_eq!(fs::read(&outside).unwrap(), [0x00, 0x7e].repeat(values));
 }
 

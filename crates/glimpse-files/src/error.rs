@@ -34,6 +34,10 @@ pub enum FileProblem {
         /// The size the file system reports, when it reports one over the cap.
         size: Option<u64>,
     },
+    /// A file with other names (hard links), where only a file of its own is read: it may be
+    /// another file of this user's that a co-user linked in.
+    #[error("has {names} names (hard links), so it may be another file; refusing to read it")]
+    HardLinked { names: u64 },
     /// Text that is not UTF-8.
     #[error("is not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 { offset: usize },

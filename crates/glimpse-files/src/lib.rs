@@ -25,7 +25,7 @@
 //!   panic, as `println!`'s would;
 //! - [`PinnedFolder`] reaches a folder's files relative to the open folder, so that a folder
 //!   swapped for a link once checked sends no write ([`StagedInFolder`]) and no read elsewhere,
-//!   and a link planted as one of its files is never read;
+//!   and [`PinnedFolder::read_regular`] reads no file through a link;
 //! - [`lock_folder`] holds an output folder for one process at a time ([`hold_folder`] goes on
 //!   without a lock, saying so, where the file system has none).
 //!

@@ -106,9 +106,11 @@ fn wait_shared(dir: &Path, path: PathBuf, file: File) -> Result<FolderLock, Lock
 fn open_lock_file(folder: &PinnedFolder) -> Result<(PathBuf, File), LockError> {
     let name = OsStr::new(LOCK_FILE);
     let path = folder.shown_path().join(LOCK_FILE);
-    // Opened for reading, never truncated or written: a link planted there gains nothing but
-    // a lock on what it names, and a FIFO or device is refused without blocking.
-    let file = match folder.open_regular(name, "lock file", Links::Followed) {
+    // Opened for reading, never truncated or written, and never through a link: a co-user's
+    // link there had the run open any path (a device) and lock any file this user can read,
+    // blocking this user's other tools that lock it (hostile round 16). A FIFO or device is
+    // refused without blocking.
+    let file = match folder.open_regular(name, "lock file", Links::Refused) {
         Ok((file, _)) => file,
         Err(e) if e.is_not_found() => create_lock_file(folder, &path)?,
         Err(e) => return Err(LockError::File(e)),
@@ -159,7 +161,7 @@ fn create_lock_file(folder: &PinnedFolder, path: &Path) -> Result<File, LockErro
     match folder.create_new(name) {
         Ok(file) => Ok(file),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(folder.open_regular(name, "lock file", Links::Followed)?.0)
+            Ok(folder.open_regular(name, "lock file", Links::Refused)?.0)
         }
         Err(error) => Err(LockError::Io {
             path: path.to_path_buf(),
@@ -243,5 +245,21 @@ mod tests {
         crate::testing::mkfifo(&dir.path().join(LOCK_FILE));
         let err = lock_folder(dir.path()).unwrap_err().to_string();
         assert!(err.contains("not a regular file"), "{err}");
+    }
+
+    /// A co-user's link at the lock file's name had the run open what it names (a device) and
+    /// lock a file of this user's, blocking its other tools (hostile round 16).
+    #[cfg(unix)]
+    #[test]
+    fn a_link_at_the_lock_files_name_is_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let theirs = dir.path().join("backup.lock");
+        fs::write(&theirs, b"").unwrap();
+        std::os::unix::fs::symlink(&theirs, dir.path().join(LOCK_FILE)).unwrap();
+        let err = share_folder(&PinnedFolder::open(dir.path()).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("lock file is a symbolic link"), "{err}");
+        let err = lock_folder(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("lock file is a symbolic link"), "{err}");
+        File::open(&theirs).unwrap().try_lock().unwrap();
     }
 }

@@ -78,17 +78,19 @@ impl PinnedFolder {
         &self.own
     }
 
-    /// The size of the regular file `name`; `None` where `name` is something else (a link, a
-    /// folder, a FIFO); an error where nothing is, or where `name` is no name (`a/b`).
+    /// The size of the regular file `name` that has no other name; `None` where `name` is
+    /// something else (a link, a hard link, a folder, a FIFO); an error where nothing is, or
+    /// where `name` is no name (`a/b`).
     pub fn regular_len(&self, name: &str) -> Result<Option<u64>> {
         let found = sys::status(&self.handle, one_name(name.as_ref())?)?;
-        Ok(found.is_file.then_some(found.len))
+        Ok((found.is_file && found.names == 1).then_some(found.len))
     }
 
     /// Reads the regular file `name` (one name), of at most `max_bytes`, as
     /// [`crate::read_regular`] does, except that a link at `name` is refused rather than
-    /// followed: in a folder others can write (a data folder's feature cache), a co-user's link
-    /// named as a cache file fed any file this user can read into training (hostile round 15).
+    /// followed, and so is a file with other names (a hard link): in a folder others can write
+    /// (a data folder's feature cache), a co-user's link named as a cache file fed any file this
+    /// user can read into training (hostile rounds 15 and 16).
     pub fn read_regular(
         &self,
         name: &str,
@@ -97,11 +99,15 @@ impl PinnedFolder {
     ) -> std::result::Result<Vec<u8>, FileError> {
         let (file, size) = self.open_regular(name.as_ref(), what, Links::Refused)?;
         let fail = |problem| self.file_error(name.as_ref(), what, problem);
+        let names = sys::names(&file).map_err(|e| fail(e.into()))?;
+        if names > 1 {
+            return Err(fail(FileProblem::HardLinked { names }));
+        }
         read_capped(file, size, max_bytes, &fail)
     }
 
     /// Opens the regular file `name` for reading without blocking, following a link there or
-    /// not as `links` says; returns it and its size.
+    /// refusing it as `links` says; returns it and its size.
     pub(crate) fn open_regular(
         &self,
         name: &OsStr,
@@ -191,6 +197,8 @@ struct Status {
     is_file: bool,
     is_link: bool,
     len: u64,
+    /// How many names the file has (hard links); 1 where that is not known.
+    names: u64,
 }
 
 /// The folder's descriptor, and calls relative to it.
@@ -250,7 +258,8 @@ mod tests {
         assert!(error.to_string().contains("is a named pipe (FIFO)"), "{error}");
     }
 
-    /// A link at a file's name is refused, never read through, and what it names is left alone.
+    /// A link at a file's name, or a hard link, is refused, never read through, and what it
+    /// names is left alone.
     #[test]
     fn a_link_named_as_a_file_is_not_read() {
         let root = tempfile::tempdir().unwrap();
@@ -269,5 +278,15 @@ mod tests {
         );
         data.remove_file("a.f16".as_ref()).unwrap();
         assert_eq!(fs::read(&target).unwrap(), b"features");
+        // A hard link to another file (where the system lets a co-user make one): refused too.
+        fs::hard_link(&target, root.path().join("b.f16")).unwrap();
+        assert_eq!(data.regular_len("b.f16").unwrap(), None);
+        let error = data.read_regular("b.f16", 10, "feature cache file").unwrap_err();
+        assert!(
+            error.to_string().ends_with(
+                "b.f16: the feature cache file has 2 names (hard links), so it may be another file; refusing to read it"
+            ),
+            "{error}"
+        );
     }
 }

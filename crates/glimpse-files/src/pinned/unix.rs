@@ -67,7 +67,14 @@ pub fn status(folder: &Handle, name: &OsStr) -> Result<Status> {
         is_file: kind == FileType::RegularFile,
         is_link: kind == FileType::Symlink,
         len: found.st_size as u64,
+        names: found.st_nlink as u64,
     })
+}
+
+/// How many names the open `file` has.
+pub fn names(file: &File) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(file.metadata()?.nlink())
 }
 
 pub fn entries(folder: &Handle) -> Result<Vec<Entry>> {
