@@ -16,8 +16,9 @@ pack_kib=${FUZZ_PACK_KIB:-768}
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(pth import bundle image dataset caption)
 fuzz() { cargo +nightly fuzz "$1" --release --target-dir "${FUZZ_TARGET_DIR:-$work/target}" "${@:2}"; }
-# -timeout and -rss_limit_mb are the failure lines: an input slower than 10 s or taking more
-# than 4 GiB (half the independent campaign's limit) is a finding, saved to artifacts/.
+# -timeout and -rss_limit_mb are the failure lines: an input slower than FUZZ_TIMEOUT seconds
+# or taking more than 4 GiB (half the independent campaign's limit) is a finding, saved to
+# artifacts/.
 limits=(-timeout=${FUZZ_TIMEOUT:-10} -rss_limit_mb=4096 -malloc_limit_mb=4096)
 
 # The named inputs of corpus/<target>.zip (or fresh seeds) into folder $2.

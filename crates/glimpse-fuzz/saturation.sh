@@ -20,7 +20,7 @@ binary=${FUZZ_TARGET_DIR:-$work/target}/x86_64-unknown-linux-gnu/release/$target
 # functions in one order); a replay that stops early lists none and fails here.
 edges_per_function() {
   # (As cargo-fuzz runs the targets; a replay that fails is told below by its empty list.)
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0} "$binary" -runs=0 -print_coverage=1 -timeout=10 -rss_limit_mb=4096 -malloc_limit_mb=4096 "$2" 2>&1 |
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_odr_violation=0} "$binary" -runs=0 -print_coverage=1 -timeout=${FUZZ_TIMEOUT:-10} -rss_limit_mb=4096 -malloc_limit_mb=4096 "$2" 2>&1 |
     sed -n 's|^\(UN\)\?COVERED_FUNC: hits: [0-9]* edges: \([0-9]*\)/[0-9]* \(.*\)$|\2\t\3|p' |
     awk -v corpus="$1" '{ print corpus "\t" NR "\t" $0 }' > "$3" || true
   [ -s "$3" ] || { echo "$target: replaying $2 listed no coverage" >&2; exit 1; }

@@ -23,9 +23,10 @@
 //!   one too large before a zip reader lists it;
 //! - [`say!`] and [`note!`] print lines that a full disk or a closed output cannot turn into a
 //!   panic, as `println!`'s would;
-//! - [`PinnedFolder`] reaches a folder's files relative to the open folder, so that a folder
-//!   swapped for a link once checked sends no write ([`StagedInFolder`]) and no read elsewhere,
-//!   and [`PinnedFolder::read_regular`] reads no file through a link;
+//! - [`PinnedFolder`] reaches a folder's files relative to the open folder (on Unix; elsewhere
+//!   by its path), so that a folder swapped for a link once checked sends no write
+//!   ([`StagedInFolder`]) and no read elsewhere, and [`PinnedFolder::read_regular`] reads no file
+//!   through a link or a hard link;
 //! - [`lock_folder`] holds an output folder for one process at a time ([`hold_folder`] goes on
 //!   without a lock, saying so, where the file system has none).
 //!

@@ -46,7 +46,9 @@ pub fn lock_folder(dir: &Path) -> Result<FolderLock, LockError> {
         path: dir.to_path_buf(),
         error,
     })?;
-    let (path, file) = open_lock_file(&folder)?;
+    // The folder is this user's own (a run's, a download's), where a link may have been made
+    // by a tool that manages files as links.
+    let (path, file) = open_lock_file(&folder, Links::Followed)?;
     match file.try_lock() {
         Ok(()) => Ok(FolderLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(LockError::Busy(dir.to_path_buf())),
@@ -64,7 +66,10 @@ const SHARE_PATIENCE: Duration = Duration::from_secs(10);
 /// good. `None` on a file system without locks, where nothing is removed; nothing is either
 /// where only a shared lock can be had.
 pub fn share_folder(folder: &PinnedFolder) -> Result<Option<FolderLock>, LockError> {
-    let (path, file) = open_lock_file(folder)?;
+    // A folder others write (a data folder's cache): a co-user's link, or hard link, at the lock
+    // file's name had the run open what it names (a device) and lock a file of this user's for
+    // the whole run, blocking this user's other tools that lock it (hostile round 16).
+    let (path, file) = open_lock_file(folder, Links::Refused)?;
     match file.try_lock() {
         Ok(()) => {
             crate::remove_every_staged_leftover(folder).map_err(|error| LockError::Leftovers {
@@ -102,17 +107,16 @@ fn wait_shared(dir: &Path, path: PathBuf, file: File) -> Result<FolderLock, Lock
     }
 }
 
-/// `folder`'s lock file, opened (made where missing), and its path for messages.
-fn open_lock_file(folder: &PinnedFolder) -> Result<(PathBuf, File), LockError> {
+/// `folder`'s lock file, opened (made where missing) following a link at its name or not, as
+/// `links` says; and its path for messages.
+fn open_lock_file(folder: &PinnedFolder, links: Links) -> Result<(PathBuf, File), LockError> {
     let name = OsStr::new(LOCK_FILE);
     let path = folder.shown_path().join(LOCK_FILE);
-    // Opened for reading, never truncated or written, and never through a link: a co-user's
-    // link there had the run open any path (a device) and lock any file this user can read,
-    // blocking this user's other tools that lock it (hostile round 16). A FIFO or device is
-    // refused without blocking.
-    let file = match folder.open_regular(name, "lock file", Links::Refused) {
+    // Opened for reading, never truncated or written; a FIFO or device is refused without
+    // blocking.
+    let file = match folder.open_regular(name, "lock file", links) {
         Ok((file, _)) => file,
-        Err(e) if e.is_not_found() => create_lock_file(folder, &path)?,
+        Err(e) if e.is_not_found() => create_lock_file(folder, &path, links)?,
         Err(e) => return Err(LockError::File(e)),
     };
     Ok((path, file))
@@ -156,12 +160,12 @@ pub fn hold_folder(dir: &Path) -> Result<Option<FolderLock>, LockError> {
 
 /// Creates the lock file (at `path`, for messages), or opens the one another process created
 /// in the meantime.
-fn create_lock_file(folder: &PinnedFolder, path: &Path) -> Result<File, LockError> {
+fn create_lock_file(folder: &PinnedFolder, path: &Path, links: Links) -> Result<File, LockError> {
     let name = OsStr::new(LOCK_FILE);
     match folder.create_new(name) {
         Ok(file) => Ok(file),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(folder.open_regular(name, "lock file", Links::Refused)?.0)
+            Ok(folder.open_regular(name, "lock file", links)?.0)
         }
         Err(error) => Err(LockError::Io {
             path: path.to_path_buf(),
@@ -247,19 +251,31 @@ mod tests {
         assert!(err.contains("not a regular file"), "{err}");
     }
 
-    /// A co-user's link at the lock file's name had the run open what it names (a device) and
-    /// lock a file of this user's, blocking its other tools (hostile round 16).
+    /// A co-user's link, or hard link, at a shared folder's lock file had the run open what it
+    /// names (a device) and lock a file of this user's, blocking its other tools (hostile round
+    /// 16); in a folder of this user's own, a link there is followed.
     #[cfg(unix)]
     #[test]
-    fn a_link_at_the_lock_files_name_is_never_opened() {
+    fn a_link_at_a_shared_folders_lock_file_is_never_opened() {
         let dir = tempfile::tempdir().unwrap();
         let theirs = dir.path().join("backup.lock");
         fs::write(&theirs, b"").unwrap();
-        std::os::unix::fs::symlink(&theirs, dir.path().join(LOCK_FILE)).unwrap();
-        let err = share_folder(&PinnedFolder::open(dir.path()).unwrap()).unwrap_err();
+        let lock_file = dir.path().join(LOCK_FILE);
+        std::os::unix::fs::symlink(&theirs, &lock_file).unwrap();
+        let shared = PinnedFolder::open(dir.path()).unwrap();
+        let err = share_folder(&shared).unwrap_err();
         assert!(err.to_string().contains("lock file is a symbolic link"), "{err}");
-        let err = lock_folder(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("lock file is a symbolic link"), "{err}");
-        File::open(&theirs).unwrap().try_lock().unwrap();
+        let held = lock_folder(dir.path()).unwrap();
+        assert!(File::open(&theirs).unwrap().try_lock().is_err());
+        drop(held);
+        fs::remove_file(&lock_file).unwrap();
+        fs::hard_link(&theirs, &lock_file).unwrap();
+        let err = share_folder(&shared).unwrap_err();
+        assert!(
+            err.to_string().contains("lock file has 2 names (hard links)"),
+            "{err}"
+        );
+        // In a folder of this user's own (a run folder copied with `cp -al`), it is used.
+        lock_folder(dir.path()).unwrap();
     }
 }

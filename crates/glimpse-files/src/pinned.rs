@@ -31,7 +31,9 @@ pub struct PinnedFolder {
     own: PathBuf,
 }
 
-/// Whether a link at a file's name is followed or refused (in a folder that others can write).
+/// Whether a link at a file's name is followed, or refused (in a folder that others can
+/// write): a symbolic link, and a file with other names (a hard link, which a co-user can make
+/// to another's file where `fs.protected_hardlinks` is 0).
 #[derive(Clone, Copy, PartialEq)]
 pub(crate) enum Links {
     Followed,
@@ -45,10 +47,15 @@ pub(crate) struct Entry {
 }
 
 impl PinnedFolder {
-    /// The folder at `path` (a link there is followed: whoever names a folder chooses it).
+    /// The folder at `path` (a link there is followed: whoever names a folder chooses it); the
+    /// empty path is the current folder, as it is to `Path::join`.
     pub fn open(path: &Path) -> Result<PinnedFolder> {
+        let reached = match path.as_os_str().is_empty() {
+            true => Path::new("."),
+            false => path,
+        };
         Ok(PinnedFolder {
-            handle: Arc::new(sys::open(None, path.as_os_str(), Links::Followed)?),
+            handle: Arc::new(sys::open(None, reached.as_os_str(), Links::Followed)?),
             own: path.to_path_buf(),
         })
     }
@@ -99,10 +106,6 @@ impl PinnedFolder {
     ) -> std::result::Result<Vec<u8>, FileError> {
         let (file, size) = self.open_regular(name.as_ref(), what, Links::Refused)?;
         let fail = |problem| self.file_error(name.as_ref(), what, problem);
-        let names = sys::names(&file).map_err(|e| fail(e.into()))?;
-        if names > 1 {
-            return Err(fail(FileProblem::HardLinked { names }));
-        }
         read_capped(file, size, max_bytes, &fail)
     }
 
@@ -123,7 +126,12 @@ impl PinnedFolder {
             }),
             false => fail(e.into()),
         })?;
-        regular(file, &fail)
+        let (file, size) = regular(file, &fail)?;
+        let names = sys::names(&file).map_err(|e| fail(e.into()))?;
+        if links == Links::Refused && names > 1 {
+            return Err(fail(FileProblem::HardLinked { names }));
+        }
+        Ok((file, size))
     }
 
     /// Creates the file `name` for writing where nothing is (`O_EXCL`, which never follows a

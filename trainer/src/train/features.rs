@@ -5,13 +5,14 @@
 //! folder where the data folder takes no files, where the fingerprint hashes the encoder's
 //! weights and the preprocessing, so a different encoder or input size never reads stale
 //! features. On Unix the folder's files are reached relative to its open handle, so a link
-//! swapped in for it mid-run sends nothing elsewhere. Files are written atomically; a truncated one (a crash
-//! mid-write) has the wrong size and is recomputed, and the temporary files of killed runs are
-//! removed by the next run that finds the folder unshared.
+//! swapped in for it mid-run sends nothing elsewhere. Files are written atomically; a truncated
+//! one (a crash mid-write) has the wrong size and is recomputed, and the temporary files of
+//! killed runs are removed by the next run that finds the folder unshared.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -38,6 +39,10 @@ pub struct FeatureCache {
     values: usize,
     /// The folder, shared with other runs filling it: the first removed what killed ones left.
     _shared: Option<FolderLock>,
+    /// Each image's cache file name, by the image's path, as [`ensure`](Self::ensure) found
+    /// it: recomputed at each read, a `chmod` of the photos mid-run (which changes their
+    /// status-change time) stopped the run on a missing cache file.
+    names: HashMap<PathBuf, String>,
 }
 
 /// What [`FeatureCache::ensure`] did.
@@ -71,6 +76,7 @@ impl FeatureCache {
             dir,
             values: config.positions() * config.encoder_dim(),
             _shared: shared,
+            names: HashMap::new(),
         })
     }
 
@@ -79,28 +85,37 @@ impl FeatureCache {
         self.dir.shown_path()
     }
 
-    /// The name of an image's cache file: the image's name plus a hash of the image file's
-    /// [`stamp`], so an edited or replaced image is encoded again.
+    /// The name of an image's cache file, as [`ensure`](Self::ensure) found it.
     fn file_name(&self, sample: &Sample) -> String {
-        let stamp = fs::metadata(&sample.path).map(|m| stamp(&m)).unwrap_or_default();
-        let stamp = glimpse_model::params::stable_id(&stamp);
-        format!("{}.{:08x}.f16", cache_stem(&sample.name), stamp as u32)
+        match self.names.get(&sample.path) {
+            Some(name) => name.clone(),
+            None => stamped_name(sample),
+        }
+    }
+
+    /// Fixes the cache file names of `samples` for the run.
+    fn name_files(&mut self, samples: &[&Sample]) {
+        for sample in samples {
+            self.names.insert(sample.path.clone(), stamped_name(sample));
+        }
     }
 
     fn is_cached(&self, sample: &Sample) -> bool {
-        // A FIFO, a device or a link in the cache folder is never taken for a cached file.
+        // A FIFO, a device, a link or a hard link in the cache folder is never taken for a
+        // cached file.
         let len = self.dir.regular_len(&self.file_name(sample));
         len.is_ok_and(|len| len == Some(self.file_bytes()))
     }
 
     /// Computes the features of every sample not yet cached.
     pub fn ensure(
-        &self,
+        &mut self,
         samples: &[&Sample],
         model: &CaptionModel,
         config: &ModelConfig,
         device: &Device,
     ) -> Result<CacheReport> {
+        self.name_files(samples);
         let mut report = CacheReport::default();
         let missing: Vec<&Sample> = samples.iter().copied().filter(|s| !self.is_cached(s)).collect();
         report.hits = samples.len() - missing.len();
@@ -150,7 +165,7 @@ impl FeatureCache {
         self.values as u64 * 2
     }
 
-    /// Writes `sample`'s features through a [`Staged`] temporary file (two runs filling one data
+    /// Writes `sample`'s features through a [`StagedInFolder`] temporary file (two runs filling one data
     /// folder's cache removed each other's under a fixed name), removed again when the write
     /// fails or the run is interrupted; the error names the file and says the cache is in the
     /// data folder, often on another disk than the run's.
@@ -203,6 +218,14 @@ impl FeatureCache {
         }
         Ok(values)
     }
+}
+
+/// The name of an image's cache file: the image's name plus a hash of the image file's
+/// [`stamp`], so an edited or replaced image is encoded again.
+fn stamped_name(sample: &Sample) -> String {
+    let stamp = fs::metadata(&sample.path).map(|m| stamp(&m)).unwrap_or_default();
+    let stamp = glimpse_model::params::stable_id(&stamp);
+    format!("{}.{:08x}.f16", cache_stem(&sample.name), stamp as u32)
 }
 
 /// What tells an image file's versions apart without reading it: its size and modification
@@ -344,11 +367,13 @@ mod tests {
             tokens: vec![],
         };
         let (dir, _shared) = cache_folder(data.path(), "0123").unwrap();
-        let cache = FeatureCache {
+        let mut cache = FeatureCache {
             dir,
             values: 4,
             _shared,
+            names: HashMap::new(),
         };
+        cache.name_files(&[&sample]);
         let name = cache.file_name(&sample);
         let moved = data.path().join(".glimpse-cache");
         fs::rename(&moved, data.path().join("moved")).unwrap();
@@ -373,6 +398,14 @@ mod tests {
             1
         );
         assert_eq!(cache.dir(), data.path().join(".glimpse-cache/features-0123"));
+        // A `chmod` of the photo mid-run changes its status-change time, and with it the name a
+        // later run gives its cache file: this run keeps reading the file it wrote.
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let mut permissions = fs::metadata(&sample.path).unwrap().permissions();
+        permissions.set_readonly(true);
+        fs::set_permissions(&sample.path, permissions).unwrap();
+        assert_ne!(stamped_name(&sample), name);
+        assert_eq!(cache.read(&sample).unwrap(), features);
     }
 
     #[test]

@@ -416,7 +416,7 @@ impl<'r> Setup<'r> {
         device: &Device,
     ) -> Result<FeatureCache> {
         let encoder_weights = encoder_only(&start.weights);
-        let cache = FeatureCache::open(&self.data, self.run(), &start.model_config, &encoder_weights)?;
+        let mut cache = FeatureCache::open(&self.data, self.run(), &start.model_config, &encoder_weights)?;
         let plain = model.valid();
         let wanted: Vec<&Sample> = dataset
             .split(Split::Train)

@@ -88,10 +88,14 @@ pub fn entries(folder: &Handle) -> Result<Vec<Entry>> {
         if name == "." || name == ".." {
             continue;
         }
-        // Some file systems do not say what an entry is in the listing.
+        // Some file systems do not say what an entry is in the listing: it is asked, and one
+        // gone since is left out (taken for a file, a folder's unlink stopped the clearing).
         let is_dir = match entry.file_type() {
-            FileType::Unknown => rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW)
-                .is_ok_and(|found| FileType::from_raw_mode(found.st_mode as _) == FileType::Directory),
+            FileType::Unknown => match rustix::fs::statat(folder, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(found) => FileType::from_raw_mode(found.st_mode as _) == FileType::Directory,
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(error) => return Err(error.into()),
+            },
             kind => kind == FileType::Directory,
         };
         entries.push(Entry {
