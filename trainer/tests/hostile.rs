@@ -1210,6 +1210,18 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
             StateEdit::HugeFirstMoment,
             "holds 3e38 at 0, more than an average of gradients can be beside",
         ),
+        // A state missing a parameter's entries, or every entry, resumed with exit status 0:
+        // burn's loader skipped what it could not rebuild, and Adam started again for those
+        // parameters (hostile round 17).
+        (StateEdit::Emptied, "is missing: Adam would start again for it"),
+        (
+            StateEdit::WithoutStepCounts,
+            ".momentum.time`, the state of `decoder.",
+        ),
+        (
+            StateEdit::WithoutOneParameter,
+            "is missing: Adam would start again for it",
+        ),
     ] {
         fs::write(&ours, &original).unwrap();
         let mut checkpoint = read(&ours).unwrap();
@@ -1264,15 +1276,40 @@ enum StateEdit {
     NegativeSecondMoment,
     HugeFirstMoment,
     StepCount(u64),
+    /// No entry at all.
+    Emptied,
+    /// Every parameter's moments and rank, but no step count.
+    WithoutStepCounts,
+    /// Every entry of one parameter left out.
+    WithoutOneParameter,
 }
 
-/// Burn's optimizer state `bytes` (a burnpack) with one value made hostile.
+/// Burn's optimizer state `bytes` (a burnpack) with one value made hostile, or entries left out.
 fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
     use burn_pack::{Bytes, Reader, Scalar, Tensor, Writer};
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
     let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
+    let first_id = scalars
+        .keys()
+        .next()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let kept = |name: &str| match edit {
+        StateEdit::Emptied => false,
+        StateEdit::WithoutStepCounts => !name.ends_with(".time"),
+        StateEdit::WithoutOneParameter => name.split('.').next() != Some(first_id.as_str()),
+        _ => true,
+    };
     let mut done = false;
-    let tensors = reader.into_tensors().unwrap().into_iter().map(|tensor| {
+    let tensors = reader
+        .into_tensors()
+        .unwrap()
+        .into_iter()
+        .filter(|tensor| kept(&tensor.name));
+    let tensors = tensors.map(|tensor| {
         let (name, dtype, shape, id, data) = tensor.into_parts().unwrap();
         let mut data = data.to_vec();
         let value = match edit {
@@ -1287,7 +1324,7 @@ fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
         Tensor::new(name, dtype, shape, id, Bytes::from_bytes_vec(data))
     });
     let mut writer = Writer::new(tensors.collect());
-    for (key, value) in &scalars {
+    for (key, value) in scalars.iter().filter(|(key, _)| kept(key)) {
         let value = match edit {
             StateEdit::StepCount(count) if key.ends_with(".time") => Scalar::UInt(count),
             _ => *value,

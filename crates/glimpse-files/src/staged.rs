@@ -22,12 +22,19 @@ const NONCE_DIGITS: usize = 16;
 
 /// This process's temporary files that are neither placed nor removed yet, each by a number of
 /// its own; `None` once the process is ending ([`abandon_staged`]), when no new one may be made.
-static LIVE: Mutex<Option<Vec<(u64, Location)>>> = Mutex::new(Some(Vec::new()));
+static LIVE: Mutex<Option<LiveFiles>> = Mutex::new(Some(LiveFiles {
+    next: 0,
+    files: Vec::new(),
+}));
 
-/// The number of the next temporary file listed.
-static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// The temporary files listed, each with its number, and the number of the next.
+#[derive(Debug)]
+struct LiveFiles {
+    next: u64,
+    files: Vec<(u64, Location)>,
+}
 
-fn live() -> MutexGuard<'static, Option<Vec<(u64, Location)>>> {
+fn live() -> MutexGuard<'static, Option<LiveFiles>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -222,7 +229,7 @@ impl Drop for Listed {
             self.location.remove();
         }
         if let Some(list) = live.as_mut() {
-            list.retain(|(number, _)| *number != self.number);
+            list.files.retain(|(number, _)| *number != self.number);
         }
     }
 }
@@ -240,8 +247,9 @@ fn make<T>(at: impl Fn(&str) -> Location, create: impl Fn(&Location) -> Result<T
         let location = at(&nonce());
         match create(&location) {
             Ok(made) => {
-                let number = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                list.push((number, location.clone()));
+                let number = list.next;
+                list.next += 1;
+                list.files.push((number, location.clone()));
                 let listed = Listed {
                     number,
                     location,
@@ -263,7 +271,7 @@ fn make<T>(at: impl Fn(&str) -> Location, create: impl Fn(&Location) -> Result<T
 /// refuses new ones: what a signal handler calls right before the process ends.
 pub fn abandon_staged() {
     if let Some(list) = live().take() {
-        list.iter().for_each(|(_, location)| location.remove());
+        list.files.iter().for_each(|(_, location)| location.remove());
     }
 }
 

@@ -93,11 +93,15 @@ fn choose_layout(
     Ok(match (asked, checkpoint, encoder_file) {
         (Some(layout), _, _) => layout,
         (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
-            anyhow!(
-                "{}: cannot tell the layout from its keys (first: {}); pass --layout notebook|sgrvinod|torchvision",
-                checkpoint.path.display(),
-                checkpoint.tensors.names().take(5).collect::<Vec<_>>().join(", ")
-            )
+            let first: Vec<&str> = checkpoint.tensors.names().take(5).collect();
+            match first.is_empty() {
+                true => anyhow!("{}: holds no float tensor", checkpoint.path.display()),
+                false => anyhow!(
+                    "{}: cannot tell the layout from its keys (first: {}); pass --layout notebook|sgrvinod|torchvision",
+                    checkpoint.path.display(),
+                    first.join(", ")
+                ),
+            }
         })?,
         (None, None, Some(_)) => CheckpointLayout::Torchvision,
         (None, None, None) => bail!("nothing to import: pass --checkpoint FILE and/or --encoder FILE"),

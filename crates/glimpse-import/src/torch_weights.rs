@@ -28,6 +28,23 @@ pub struct TorchWeights {
 /// here rather than by the machine's memory.
 pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
 
+/// The names of what a PyTorch module stores as floats whatever its dtype: its parameters
+/// (`nn.Parameter` trains only floats) and BatchNorm's running statistics.
+const FLOAT_ONLY_NAMES: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
+
+/// Fails where an integer tensor has a name only float tensors have: left out like
+/// `num_batches_tracked`, it was reported as missing, or the layout as unknown with no name.
+fn refuse_integer_weight(path: &Path, name: &str, dtype: impl std::fmt::Debug) -> Result<()> {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    if FLOAT_ONLY_NAMES.contains(&last) {
+        bail!(
+            "{}: tensor `{name}` is {dtype:?}, but a module's `{last}` is a float tensor",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Reads every float tensor of a `.pth` / `.pt` file (zip or legacy container). Only a regular
 /// file of at most [`caps::MODEL`] bytes is read: a FIFO or a device is refused at once.
 pub fn read_checkpoint(path: &Path) -> Result<TorchWeights> {
@@ -58,6 +75,7 @@ impl TorchWeights {
         let mut budget = MAX_TOTAL_ELEMENTS;
         for pth::FoundTensor { name, tensor } in found {
             if !tensor.storage.dtype.is_float() {
+                refuse_integer_weight(path, &name, tensor.storage.dtype)?;
                 skipped.push(name);
                 continue;
             }

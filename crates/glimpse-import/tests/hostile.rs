@@ -55,8 +55,9 @@ fn notebook_name(canonical: &str) -> String {
 }
 
 /// A state dict pickled as `torch.save` writes it: an `OrderedDict` of tensors, each a
-/// contiguous view of one float storage `0` of `total` elements.
-fn state_dict_pickle(tensors: &[(String, Vec<usize>)], total: usize) -> Vec<u8> {
+/// contiguous view of one storage `0` of `total` elements, of the class `storage`
+/// (`FloatStorage`).
+fn state_dict_pickle(tensors: &[(String, Vec<usize>)], total: usize, storage: &str) -> Vec<u8> {
     let mut out = b"\x80\x02ccollections\nOrderedDict\n)R".to_vec();
     let mut offset = 0;
     for (name, shape) in tensors {
@@ -64,7 +65,7 @@ fn state_dict_pickle(tensors: &[(String, Vec<usize>)], total: usize) -> Vec<u8> 
         out.extend(b"ctorch._utils\n_rebuild_tensor_v2\n(");
         out.push(b'(');
         text(&mut out, "storage");
-        out.extend(b"ctorch\nFloatStorage\n");
+        out.extend(format!("ctorch\n{storage}\n").as_bytes());
         text(&mut out, "0");
         text(&mut out, "cpu");
         int(&mut out, total);
@@ -101,15 +102,26 @@ fn ints(out: &mut Vec<u8>, values: &[usize]) {
     out.push(b't');
 }
 
-/// Writes the checkpoint and its vocabulary; returns their paths.
+/// Writes the checkpoint of float tensors and its vocabulary; returns their paths.
 fn write_checkpoint(case: &str, tensors: &[(String, Vec<usize>)]) -> (PathBuf, PathBuf) {
+    write_checkpoint_of(case, tensors, ("FloatStorage", 4))
+}
+
+/// Writes the checkpoint of tensors of `storage` (its class and bytes per element) and its
+/// vocabulary; returns their paths.
+fn write_checkpoint_of(
+    case: &str,
+    tensors: &[(String, Vec<usize>)],
+    storage: (&str, usize),
+) -> (PathBuf, PathBuf) {
     let total: usize = tensors.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
     zip.start_file("tiny/data.pkl", stored).unwrap();
-    zip.write_all(&state_dict_pickle(tensors, total)).unwrap();
+    zip.write_all(&state_dict_pickle(tensors, total, storage.0))
+        .unwrap();
     zip.start_file("tiny/data/0", stored).unwrap();
-    zip.write_all(&vec![0u8; total * 4]).unwrap();
+    zip.write_all(&vec![0u8; total * storage.1]).unwrap();
     let bytes = zip.finish().unwrap().into_inner();
     // A folder of this call's own: the tests run in threads of one process, and one of them
     // read the `vocab.json` another was writing (empty: "EOF while parsing").
@@ -257,4 +269,28 @@ fn a_key_past_the_longest_name_is_named_by_its_start() {
         "{err}"
     );
     assert!(err.len() < 600, "{} bytes: {err}", err.len());
+}
+
+#[test]
+fn an_integer_tensor_at_a_weights_name_is_named_with_its_dtype() {
+    // Left out as `num_batches_tracked` is, an int64 `conv1.weight` was reported as missing, or
+    // the layout as unknown from an empty list of keys (hostile round 17).
+    let long = ("LongStorage", 8);
+    let (checkpoint, _) = write_checkpoint_of("long", &[("conv1.weight".into(), vec![8])], long);
+    let err = format!("{:#}", read_checkpoint(&checkpoint).unwrap_err());
+    assert!(
+        err.contains("tensor `conv1.weight` is I64, but a module's `weight` is a float tensor"),
+        "{err}"
+    );
+    remove_written(&checkpoint);
+    // A step counter alone is left out as before, and the checkpoint said to hold no weights.
+    let counter = [("bn1.num_batches_tracked".to_string(), vec![])];
+    let (checkpoint, vocab) = write_checkpoint_of("counter", &counter, long);
+    let request = ImportRequest {
+        layout: None,
+        ..notebook_request(&checkpoint, vocab)
+    };
+    let err = format!("{:#}", import(&request, &Device::flex()).map(drop).unwrap_err());
+    assert!(err.ends_with("counter.pth: holds no float tensor"), "{err}");
+    remove_written(&checkpoint);
 }

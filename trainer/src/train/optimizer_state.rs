@@ -5,13 +5,17 @@
 //! Values are checked too: a NaN or negative second moment, a step count past `i32` (Adam
 //! raises β to it as an `i32` after adding one) or past the run's steps, or a first moment too
 //! large for its second turned the weights NaN, which training blamed on the learning rate.
+//! And the state must be whole: burn's loader skips what it cannot rebuild, so a state missing
+//! a parameter's moments or step count restarted Adam for it, without a word.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Result, anyhow, bail};
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::tensor::{Bytes, DType, Tensor};
 use burn_pack::{Reader, Scalar};
+use glimpse_model::CaptionModel;
+use glimpse_model::params::{ParamSlot, TorchParams};
 
 /// The suffix of burn's per-parameter rank entries (`{id}.__rank`).
 const RANK_SUFFIX: &str = ".__rank";
@@ -33,26 +37,54 @@ const MOMENT_RATIO: f64 = {
 /// moment under 1e-15 moves a weight by at most 1e-7 of the learning rate (ε is 1e-8).
 const MOMENT_SLACK: f64 = 1e-30;
 
-/// Every float parameter's shape, by parameter id.
-#[derive(Default)]
-struct ParamShapes(HashMap<u64, Vec<usize>>);
-
-impl ModuleVisitor for ParamShapes {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0
-            .insert(param.id.val(), param.lazy_shape().as_slice().to_vec());
-    }
+/// The part of the model an optimizer trains.
+#[derive(Clone, Copy, Debug)]
+pub enum Part {
+    Decoder,
+    Encoder,
 }
 
-/// Fails, naming the entry, unless every tensor of the burnpack `bytes` is an F32 state of one of
-/// `model`'s parameters with that parameter's shape, every rank entry is its rank, and no step
-/// count is past `steps`, the run's. `what` names the state in errors (`last.safetensors:
-/// optimizer state`).
-pub fn check(bytes: &[u8], model: &impl Module, steps: u64, what: &str) -> Result<()> {
-    let mut shapes = ParamShapes::default();
-    model.visit(&mut shapes);
+/// A parameter an optimizer trains: its PyTorch name and burn's shape of it.
+struct Trained {
+    name: String,
+    shape: Vec<usize>,
+}
+
+/// The parameters of `part` that receive gradients, by parameter id.
+fn trained_params(model: &CaptionModel, part: Part) -> HashMap<u64, Trained> {
+    fn described<const D: usize>(param: &Param<Tensor<D>>) -> (u64, Vec<usize>, bool) {
+        let shape = param.lazy_shape().as_slice().to_vec();
+        (param.id.val(), shape, param.val().is_require_grad())
+    }
+    let prefix = match part {
+        Part::Decoder => "decoder.",
+        Part::Encoder => "encoder.",
+    };
+    let mut trained = HashMap::new();
+    // (Visiting needs `&mut`; a clone shares the tensors.)
+    model.clone().visit_params("", &mut |name, slot| {
+        let (id, shape, receives_gradients) = match slot {
+            ParamSlot::Float1(p) => described(p),
+            ParamSlot::Float2(p) | ParamSlot::LinearWeight(p) => described(p),
+            ParamSlot::Float4(p) => described(p),
+            ParamSlot::Running1(_) => return,
+        };
+        if receives_gradients && name.starts_with(prefix) {
+            trained.insert(id, Trained { name, shape });
+        }
+    });
+    trained
+}
+
+/// Fails, naming the entry, unless the burnpack `bytes` is the whole Adam state of the
+/// parameters of `model`'s `part` that are trained, after `steps` steps (none before the first):
+/// for each, F32 moments of its shape, its rank and a step count of at most `steps`. `what` names
+/// the state in errors (`last.safetensors: optimizer state`).
+pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &str) -> Result<()> {
+    let trained = trained_params(model, part);
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
+    let mut entries: HashSet<String> = reader.scalars().keys().cloned().collect();
     for (name, value) in reader.scalars() {
         let count = match *value {
             Scalar::UInt(n) => Some(n),
@@ -68,7 +100,7 @@ pub fn check(bytes: &[u8], model: &impl Module, steps: u64, what: &str) -> Resul
         let Some(id) = name.strip_suffix(RANK_SUFFIX) else {
             continue;
         };
-        let shape = param_shape(&shapes, id, name, what)?;
+        let shape = param_shape(&trained, id, name, what)?;
         if *value != Scalar::UInt(shape.len() as u64) && *value != Scalar::Int(shape.len() as i64) {
             bail!(
                 "{what}: `{name}` is {value:?}, but that parameter has rank {}",
@@ -86,7 +118,8 @@ pub fn check(bytes: &[u8], model: &impl Module, steps: u64, what: &str) -> Resul
         if tensor.param_id.map(|p| p.to_string()).as_deref() != Some(id) {
             bail!("{what}: `{name}` is not marked as the state of parameter {id}");
         }
-        let shape = param_shape(&shapes, id, name, what)?;
+        let shape = param_shape(&trained, id, name, what)?;
+        entries.insert(name.clone());
         if tensor.dtype != DType::F32 || tensor.shape.as_slice() != shape {
             bail!(
                 "{what}: `{name}` is {:?} {:?}, but its parameter is F32 {shape:?}: the state of another model",
@@ -101,7 +134,40 @@ pub fn check(bytes: &[u8], model: &impl Module, steps: u64, what: &str) -> Resul
             seconds.insert(moment.to_string(), (name.clone(), values));
         }
     }
-    check_moments(&firsts, &seconds, what)
+    check_moments(&firsts, &seconds, what)?;
+    check_whole(&trained, &entries, steps, what)
+}
+
+/// Each trained parameter's moments, step count and rank (`{id}.momentum.moment_1`, …) among
+/// `entries` once a step was taken; none before (nothing else is there: each entry was checked
+/// to belong to a trained parameter).
+fn check_whole(
+    trained: &HashMap<u64, Trained>,
+    entries: &HashSet<String>,
+    steps: u64,
+    what: &str,
+) -> Result<()> {
+    if steps == 0 {
+        return match entries.iter().next() {
+            Some(entry) => bail!("{what}: `{entry}` is the state of a step, but the run has taken none"),
+            None => Ok(()),
+        };
+    }
+    for (id, param) in trained {
+        let wanted = [
+            format!("{id}.momentum.moment_1"),
+            format!("{id}.momentum.moment_2"),
+            format!("{id}.momentum{TIME_SUFFIX}"),
+            format!("{id}{RANK_SUFFIX}"),
+        ];
+        if let Some(missing) = wanted.iter().find(|entry| !entries.contains(*entry)) {
+            bail!(
+                "{what}: `{missing}`, the state of `{}`, is missing: Adam would start again for it, a damaged state",
+                param.name
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every value finite, and a second moment (a mean of squares) never negative; the values.
@@ -148,14 +214,21 @@ fn check_moments(firsts: &Moments, seconds: &Moments, what: &str) -> Result<()> 
     }
 }
 
-/// The shape of the parameter whose id `id` (decimal) is, or an error naming `entry`.
-fn param_shape<'s>(shapes: &'s ParamShapes, id: &str, entry: &str, what: &str) -> Result<&'s [usize]> {
+/// The shape of the trained parameter whose id `id` (decimal) is, or an error naming `entry`.
+fn param_shape<'s>(
+    trained: &'s HashMap<u64, Trained>,
+    id: &str,
+    entry: &str,
+    what: &str,
+) -> Result<&'s [usize]> {
     id.parse::<u64>()
         .ok()
-        .and_then(|id| shapes.0.get(&id))
-        .map(Vec::as_slice)
+        .and_then(|id| trained.get(&id))
+        .map(|param| param.shape.as_slice())
         .ok_or_else(|| {
-            anyhow!("{what}: `{entry}` belongs to no parameter of this model: the state of another model")
+            anyhow!(
+                "{what}: `{entry}` belongs to no parameter this optimizer trains: the state of another model"
+            )
         })
 }
 
@@ -201,5 +274,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("has no second moment"), "{err}");
+    }
+
+    /// Before the first step there is no state; after it, every entry of every trained parameter.
+    #[test]
+    fn the_state_is_whole_after_a_step_and_empty_before() {
+        let trained = HashMap::from([(
+            7,
+            Trained {
+                name: "decoder.fcn.bias".into(),
+                shape: vec![5],
+            },
+        )]);
+        let whole: HashSet<String> = [
+            "7.momentum.moment_1",
+            "7.momentum.moment_2",
+            "7.momentum.time",
+            "7.__rank",
+        ]
+        .map(String::from)
+        .into();
+        check_whole(&trained, &HashSet::new(), 0, "state").unwrap();
+        check_whole(&trained, &whole, 3, "state").unwrap();
+        let err = check_whole(&trained, &whole, 0, "state").unwrap_err().to_string();
+        assert!(
+            err.contains("is the state of a step, but the run has taken none"),
+            "{err}"
+        );
+        for left_out in &whole {
+            let mut entries = whole.clone();
+            entries.remove(left_out);
+            let err = check_whole(&trained, &entries, 3, "state")
+                .unwrap_err()
+                .to_string();
+            let expected = format!("state: `{left_out}`, the state of `decoder.fcn.bias`, is missing");
+            assert!(err.starts_with(&expected), "{err}");
+        }
     }
 }

@@ -24,7 +24,7 @@ use super::config::TrainConfig;
 use super::features::FeatureCache;
 use super::footprint::{Footprint, StepBudget};
 use super::init;
-use super::optimizer_state;
+use super::optimizer_state::{self, Part};
 use super::records::Records;
 use super::step::Optimizers;
 use super::trainer::{Devices, Limits, Trainer};
@@ -447,14 +447,11 @@ impl<'r> Setup<'r> {
             return Ok((optimizers, new_state(&self.data, dataset)));
         };
         let steps = resumed.state.step;
-        optimizer_state::check(
-            &resumed.decoder_optimizer,
-            model,
-            steps,
-            &format!("{LAST}: optimizer state"),
-        )?;
+        let state_of =
+            |bytes, part, what| optimizer_state::check(bytes, model, part, steps, &format!("{LAST}: {what}"));
+        state_of(&resumed.decoder_optimizer, Part::Decoder, "optimizer state")?;
         if let Some(bytes) = &resumed.encoder_optimizer {
-            optimizer_state::check(bytes, model, steps, &format!("{LAST}: encoder optimizer state"))?;
+            state_of(bytes, Part::Encoder, "encoder optimizer state")?;
         }
         optimizers.decoder = optimizers
             .decoder
