@@ -1198,36 +1198,45 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
     // the loss NaN, blamed on the learning rate; a count of i32::MAX (Adam adds one first) and
     // a first moment of 3e38 over a second of 0 saved NaN weights with exit status 0 (hostile
     // round 12).
+    let first = first_param_id(&read(&ours).unwrap().decoder_optimizer);
+    let missing = |entry: &str| format!("`{first}.momentum.{entry}`, the state of `decoder.");
     for (edit, expected) in [
-        (StateEdit::NegativeSecondMoment, "holds -1 at 0: a damaged state"),
-        (StateEdit::StepCount(1 << 31), "not a count Adam can use"),
-        (StateEdit::StepCount(i32::MAX as u64), "not a count Adam can use"),
+        (
+            StateEdit::NegativeSecondMoment,
+            "holds -1 at 0: a damaged state".into(),
+        ),
+        (StateEdit::StepCount(1 << 31), "not a count Adam can use".into()),
+        (
+            StateEdit::StepCount(i32::MAX as u64),
+            "not a count Adam can use".into(),
+        ),
         (
             StateEdit::StepCount(2),
-            "is UInt(2), past the 1 steps the run has taken",
+            "is UInt(2), past the 1 steps the run has taken".into(),
         ),
         (
             StateEdit::HugeFirstMoment,
-            "holds 3e38 at 0, more than an average of gradients can be beside",
+            "holds 3e38 at 0, more than an average of gradients can be beside".into(),
         ),
         // A state missing a parameter's entries, or every entry, resumed with exit status 0:
         // burn's loader skipped what it could not rebuild, and Adam started again for those
-        // parameters (hostile round 17).
-        (StateEdit::Emptied, "is missing: Adam would start again for it"),
+        // parameters (hostile round 17). Moments written as numbers are missing all the same.
+        (
+            StateEdit::Emptied,
+            "is missing: a damaged state (burn would start Adam again".into(),
+        ),
         (
             StateEdit::WithoutStepCounts,
-            ".momentum.time`, the state of `decoder.",
+            ".momentum.time`, the state of `decoder.".into(),
         ),
-        (
-            StateEdit::WithoutOneParameter,
-            "is missing: Adam would start again for it",
-        ),
+        (StateEdit::WithoutOneParameter, missing("moment_1")),
+        (StateEdit::MomentsAsScalars, missing("moment_1")),
     ] {
         fs::write(&ours, &original).unwrap();
         let mut checkpoint = read(&ours).unwrap();
         checkpoint.decoder_optimizer = edited_state(&checkpoint.decoder_optimizer, edit);
         fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
-        fails_with(&["train", "--resume", run, "--max-steps", "2"], expected);
+        fails_with(&["train", "--resume", run, "--max-steps", "2"], &expected);
     }
 
     fs::write(&ours, &original).unwrap();
@@ -1282,6 +1291,15 @@ enum StateEdit {
     WithoutStepCounts,
     /// Every entry of one parameter left out.
     WithoutOneParameter,
+    /// One parameter's moments as scalars of their names, not tensors.
+    MomentsAsScalars,
+}
+
+/// The id of the parameter whose state comes first in burn's optimizer state `bytes`.
+fn first_param_id(bytes: &[u8]) -> String {
+    let reader = burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
+    let first = reader.scalars().keys().next().unwrap();
+    first.split('.').next().unwrap().to_string()
 }
 
 /// Burn's optimizer state `bytes` (a burnpack) with one value made hostile, or entries left out.
@@ -1289,18 +1307,13 @@ fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
     use burn_pack::{Bytes, Reader, Scalar, Tensor, Writer};
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).unwrap();
     let (scalars, metadata) = (reader.scalars().clone(), reader.metadata().clone());
-    let first_id = scalars
-        .keys()
-        .next()
-        .unwrap()
-        .split('.')
-        .next()
-        .unwrap()
-        .to_string();
+    let first_id = first_param_id(bytes);
+    let first_moment = |name: &str| name.starts_with(&format!("{first_id}.momentum.moment_"));
     let kept = |name: &str| match edit {
         StateEdit::Emptied => false,
         StateEdit::WithoutStepCounts => !name.ends_with(".time"),
         StateEdit::WithoutOneParameter => name.split('.').next() != Some(first_id.as_str()),
+        StateEdit::MomentsAsScalars => !first_moment(name),
         _ => true,
     };
     let mut done = false;
@@ -1324,6 +1337,11 @@ fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
         Tensor::new(name, dtype, shape, id, Bytes::from_bytes_vec(data))
     });
     let mut writer = Writer::new(tensors.collect());
+    if let StateEdit::MomentsAsScalars = edit {
+        for moment in ["moment_1", "moment_2"] {
+            writer = writer.with_scalar(&format!("{first_id}.momentum.{moment}"), Scalar::UInt(0));
+        }
+    }
     for (key, value) in scalars.iter().filter(|(key, _)| kept(key)) {
         let value = match edit {
             StateEdit::StepCount(count) if key.ends_with(".time") => Scalar::UInt(count),

@@ -45,9 +45,31 @@ pub struct Imported {
 
 /// Runs an import: reads the files, maps names, infers the config, checks everything loads.
 pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
-    let mut notes = Vec::new();
     let checkpoint = request.checkpoint.as_deref().map(read_checkpoint).transpose()?;
     let encoder_file = request.encoder.as_deref().map(read_checkpoint).transpose()?;
+    let integer_weights: Vec<String> = [&checkpoint, &encoder_file]
+        .into_iter()
+        .flatten()
+        .flat_map(|file| file.integer_weights.iter().cloned())
+        .collect();
+    // An error about a missing weight says why, where an integer tensor has its name.
+    import_files(request, checkpoint, encoder_file, device).map_err(|e| match integer_weights.is_empty() {
+        true => e,
+        false => anyhow!(
+            "{e:#} (integer tensors left out: {}; Glimpse imports float weights only)",
+            integer_weights.join(", ")
+        ),
+    })
+}
+
+/// [`import`] of the files read.
+fn import_files(
+    request: &ImportRequest,
+    checkpoint: Option<TorchWeights>,
+    encoder_file: Option<TorchWeights>,
+    device: &Device,
+) -> Result<Imported> {
+    let mut notes = Vec::new();
     let layout = choose_layout(request.layout, checkpoint.as_ref(), encoder_file.as_ref())?;
     let Canonical { mut weights, scalars } = canonical_weights(layout, checkpoint, encoder_file, &mut notes)?;
     let (encoder, preprocess) = encoder_config(request, layout, &weights, device)?;
@@ -95,7 +117,11 @@ fn choose_layout(
         (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
             let first: Vec<&str> = checkpoint.tensors.names().take(5).collect();
             match first.is_empty() {
-                true => anyhow!("{}: holds no float tensor", checkpoint.path.display()),
+                true => anyhow!(
+                    "{}: holds no float tensor ({} other tensor(s))",
+                    checkpoint.path.display(),
+                    checkpoint.skipped.len()
+                ),
                 false => anyhow!(
                     "{}: cannot tell the layout from its keys (first: {}); pass --layout notebook|sgrvinod|torchvision",
                     checkpoint.path.display(),

@@ -197,7 +197,7 @@ pub(crate) fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[Stri
     }
     if skipped > 0 {
         notes.push(format!(
-            "skipped {skipped} integer tensor(s) of {} (step counters such as num_batches_tracked)",
+            "skipped {skipped} tensor(s) of {} that hold no float weights (step counters such as num_batches_tracked)",
             shown(path)
         ));
     }
@@ -252,6 +252,7 @@ pub(crate) mod tests {
             path: "big.pth".into(),
             tensors,
             skipped: Vec::new(),
+            integer_weights: Vec::new(),
             scalars: Default::default(),
         }
     }

@@ -18,6 +18,8 @@ pub struct TorchWeights {
     /// Tensors left out: integer ones (step counters, `num_batches_tracked`) and kinds that
     /// cannot be represented (sparse, quantized).
     pub skipped: Vec<String>,
+    /// The skipped integer tensors named as weights (`` `conv1.weight` (torch.int64) ``).
+    pub integer_weights: Vec<String>,
     /// Top-level integers and floats (`embed_size`, `epoch`, `bleu-4`, …).
     pub scalars: BTreeMap<String, f64>,
 }
@@ -28,22 +30,10 @@ pub struct TorchWeights {
 /// here rather than by the machine's memory.
 pub const MAX_TOTAL_ELEMENTS: usize = 1 << 28;
 
-/// The names of what a PyTorch module stores as floats whatever its dtype: its parameters
-/// (`nn.Parameter` trains only floats) and BatchNorm's running statistics.
-const FLOAT_ONLY_NAMES: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
-
-/// Fails where an integer tensor has a name only float tensors have: left out like
-/// `num_batches_tracked`, it was reported as missing, or the layout as unknown with no name.
-fn refuse_integer_weight(path: &Path, name: &str, dtype: impl std::fmt::Debug) -> Result<()> {
-    let last = name.rsplit('.').next().unwrap_or(name);
-    if FLOAT_ONLY_NAMES.contains(&last) {
-        bail!(
-            "{}: tensor `{name}` is {dtype:?}, but a module's `{last}` is a float tensor",
-            path.display()
-        );
-    }
-    Ok(())
-}
+/// The last parts of the names the importer reads weights under. An integer tensor named so is
+/// left out like any other, but named in the import's error: an int64 `conv1.weight` was reported
+/// as missing.
+const WEIGHT_NAMES: [&str; 4] = ["weight", "bias", "running_mean", "running_var"];
 
 /// Reads every float tensor of a `.pth` / `.pt` file (zip or legacy container). Only a regular
 /// file of at most [`caps::MODEL`] bytes is read: a FIFO or a device is refused at once.
@@ -72,10 +62,14 @@ impl TorchWeights {
             );
         }
         let mut tensors = TensorMap::new();
+        let mut integer_weights = Vec::new();
         let mut budget = MAX_TOTAL_ELEMENTS;
         for pth::FoundTensor { name, tensor } in found {
-            if !tensor.storage.dtype.is_float() {
-                refuse_integer_weight(path, &name, tensor.storage.dtype)?;
+            let dtype = tensor.storage.dtype;
+            if !dtype.is_float() {
+                if WEIGHT_NAMES.contains(&name.rsplit('.').next().unwrap_or_default()) {
+                    integer_weights.push(format!("`{name}` ({})", dtype.torch_name()));
+                }
                 skipped.push(name);
                 continue;
             }
@@ -89,6 +83,7 @@ impl TorchWeights {
             path: path.to_path_buf(),
             tensors,
             skipped,
+            integer_weights,
             scalars: file.scalars(),
         })
     }

@@ -276,14 +276,35 @@ fn an_integer_tensor_at_a_weights_name_is_named_with_its_dtype() {
     // Left out as `num_batches_tracked` is, an int64 `conv1.weight` was reported as missing, or
     // the layout as unknown from an empty list of keys (hostile round 17).
     let long = ("LongStorage", 8);
-    let (checkpoint, _) = write_checkpoint_of("long", &[("conv1.weight".into(), vec![8])], long);
-    let err = format!("{:#}", read_checkpoint(&checkpoint).unwrap_err());
-    assert!(
-        err.contains("tensor `conv1.weight` is I64, but a module's `weight` is a float tensor"),
-        "{err}"
-    );
+    let stem = [("conv1.weight".to_string(), vec![8])];
+    let (checkpoint, vocab) = write_checkpoint_of("long", &stem, long);
+    let left_out =
+        "(integer tensors left out: `conv1.weight` (torch.int64); Glimpse imports float weights only)";
+    let as_encoder = ImportRequest {
+        encoder: Some(checkpoint.clone()),
+        vocab: Some(vocab.clone()),
+        created: "2026-01-01".into(),
+        ..ImportRequest::default()
+    };
+    let as_checkpoint = ImportRequest {
+        layout: None,
+        ..notebook_request(&checkpoint, vocab)
+    };
+    for (request, expected) in [
+        (
+            as_encoder,
+            "long.pth: neither `conv1.weight` (ResNet) nor `features.0.0.weight`",
+        ),
+        (
+            as_checkpoint,
+            "long.pth: holds no float tensor (1 other tensor(s))",
+        ),
+    ] {
+        let err = format!("{:#}", import(&request, &Device::flex()).map(drop).unwrap_err());
+        assert!(err.contains(expected) && err.ends_with(left_out), "{err}");
+    }
     remove_written(&checkpoint);
-    // A step counter alone is left out as before, and the checkpoint said to hold no weights.
+    // A step counter is left out as before, and named nowhere.
     let counter = [("bn1.num_batches_tracked".to_string(), vec![])];
     let (checkpoint, vocab) = write_checkpoint_of("counter", &counter, long);
     let request = ImportRequest {
@@ -291,6 +312,9 @@ fn an_integer_tensor_at_a_weights_name_is_named_with_its_dtype() {
         ..notebook_request(&checkpoint, vocab)
     };
     let err = format!("{:#}", import(&request, &Device::flex()).map(drop).unwrap_err());
-    assert!(err.ends_with("counter.pth: holds no float tensor"), "{err}");
+    assert!(
+        err.ends_with("counter.pth: holds no float tensor (1 other tensor(s))"),
+        "{err}"
+    );
     remove_written(&checkpoint);
 }

@@ -8,7 +8,7 @@
 //! And the state must be whole: burn's loader skips what it cannot rebuild, so a state missing
 //! a parameter's moments or step count restarted Adam for it, without a word.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::{Result, anyhow, bail};
 use burn::module::Param;
@@ -50,8 +50,8 @@ struct Trained {
     shape: Vec<usize>,
 }
 
-/// The parameters of `part` that receive gradients, by parameter id.
-fn trained_params(model: &CaptionModel, part: Part) -> HashMap<u64, Trained> {
+/// The parameters of `part` that receive gradients, by parameter id, in the model's order.
+fn trained_params(model: &CaptionModel, part: Part) -> Vec<(u64, Trained)> {
     fn described<const D: usize>(param: &Param<Tensor<D>>) -> (u64, Vec<usize>, bool) {
         let shape = param.lazy_shape().as_slice().to_vec();
         (param.id.val(), shape, param.val().is_require_grad())
@@ -60,7 +60,7 @@ fn trained_params(model: &CaptionModel, part: Part) -> HashMap<u64, Trained> {
         Part::Decoder => "decoder.",
         Part::Encoder => "encoder.",
     };
-    let mut trained = HashMap::new();
+    let mut trained = Vec::new();
     // (Visiting needs `&mut`; a clone shares the tensors.)
     model.clone().visit_params("", &mut |name, slot| {
         let (id, shape, receives_gradients) = match slot {
@@ -70,7 +70,7 @@ fn trained_params(model: &CaptionModel, part: Part) -> HashMap<u64, Trained> {
             ParamSlot::Running1(_) => return,
         };
         if receives_gradients && name.starts_with(prefix) {
-            trained.insert(id, Trained { name, shape });
+            trained.push((id, Trained { name, shape }));
         }
     });
     trained
@@ -78,40 +78,21 @@ fn trained_params(model: &CaptionModel, part: Part) -> HashMap<u64, Trained> {
 
 /// Fails, naming the entry, unless the burnpack `bytes` is the whole Adam state of the
 /// parameters of `model`'s `part` that are trained, after `steps` steps (none before the first):
-/// for each, F32 moments of its shape, its rank and a step count of at most `steps`. `what` names
-/// the state in errors (`last.safetensors: optimizer state`).
+/// for each, F32 moments of its shape, its rank and a step count of at most `steps`. `what`
+/// names the state in errors (`last.safetensors: optimizer state`).
 pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &str) -> Result<()> {
     let trained = trained_params(model, part);
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
-    let mut entries: HashSet<String> = reader.scalars().keys().cloned().collect();
     for (name, value) in reader.scalars() {
-        let count = match *value {
-            Scalar::UInt(n) => Some(n),
-            Scalar::Int(n) => u64::try_from(n).ok(),
-            _ => None,
-        };
-        if count.is_none_or(|n| n >= i32::MAX as u64) {
-            bail!("{what}: `{name}` is {value:?}, not a count Adam can use");
-        }
-        if name.ends_with(TIME_SUFFIX) && count.is_some_and(|n| n > steps) {
-            bail!("{what}: `{name}` is {value:?}, past the {steps} steps the run has taken");
-        }
-        let Some(id) = name.strip_suffix(RANK_SUFFIX) else {
-            continue;
-        };
-        let shape = param_shape(&trained, id, name, what)?;
-        if *value != Scalar::UInt(shape.len() as u64) && *value != Scalar::Int(shape.len() as i64) {
-            bail!(
-                "{what}: `{name}` is {value:?}, but that parameter has rank {}",
-                shape.len()
-            );
-        }
+        check_scalar(name, value, &trained, steps, what)?;
     }
+    let scalars: BTreeSet<String> = reader.scalars().keys().cloned().collect();
     let tensors = reader
         .into_tensors()
         .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
     let (mut firsts, mut seconds) = (HashMap::new(), HashMap::new());
+    let mut tensor_names = BTreeSet::new();
     for tensor in tensors {
         let name = &tensor.name;
         let id = name.split('.').next().unwrap_or_default();
@@ -119,7 +100,6 @@ pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &
             bail!("{what}: `{name}` is not marked as the state of parameter {id}");
         }
         let shape = param_shape(&trained, id, name, what)?;
-        entries.insert(name.clone());
         if tensor.dtype != DType::F32 || tensor.shape.as_slice() != shape {
             bail!(
                 "{what}: `{name}` is {:?} {:?}, but its parameter is F32 {shape:?}: the state of another model",
@@ -133,41 +113,87 @@ pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &
         } else if let Some(moment) = name.strip_suffix("moment_2") {
             seconds.insert(moment.to_string(), (name.clone(), values));
         }
+        tensor_names.insert(name.clone());
     }
     check_moments(&firsts, &seconds, what)?;
-    check_whole(&trained, &entries, steps, what)
+    check_whole(&trained, &tensor_names, &scalars, steps, what)
 }
 
-/// Each trained parameter's moments, step count and rank (`{id}.momentum.moment_1`, …) among
-/// `entries` once a step was taken; none before (nothing else is there: each entry was checked
-/// to belong to a trained parameter).
-fn check_whole(
-    trained: &HashMap<u64, Trained>,
-    entries: &HashSet<String>,
+/// A scalar entry: a count Adam can use, a step count of at most `steps`, a rank of its
+/// parameter's.
+fn check_scalar(
+    name: &str,
+    value: &Scalar,
+    trained: &[(u64, Trained)],
     steps: u64,
     what: &str,
 ) -> Result<()> {
-    if steps == 0 {
-        return match entries.iter().next() {
-            Some(entry) => bail!("{what}: `{entry}` is the state of a step, but the run has taken none"),
-            None => Ok(()),
-        };
+    let count = match *value {
+        Scalar::UInt(n) => Some(n),
+        Scalar::Int(n) => u64::try_from(n).ok(),
+        _ => None,
+    };
+    let Some(count) = count.filter(|&n| n < i32::MAX as u64) else {
+        bail!("{what}: `{name}` is {value:?}, not a count Adam can use");
+    };
+    let id = name.split('.').next().unwrap_or_default();
+    let shape = param_shape(trained, id, name, what)?;
+    if name.ends_with(TIME_SUFFIX) && count > steps {
+        bail!("{what}: `{name}` is {value:?}, past the {steps} steps the run has taken");
     }
-    for (id, param) in trained {
-        let wanted = [
+    if name.ends_with(RANK_SUFFIX) && count != shape.len() as u64 {
+        bail!(
+            "{what}: `{name}` is {value:?}, but that parameter has rank {}",
+            shape.len()
+        );
+    }
+    Ok(())
+}
+
+/// Each trained parameter's moments among the `tensors` and its step count and rank among the
+/// `scalars` once a step was taken, and nothing else there; nothing at all before.
+fn check_whole(
+    trained: &[(u64, Trained)],
+    tensors: &BTreeSet<String>,
+    scalars: &BTreeSet<String>,
+    steps: u64,
+    what: &str,
+) -> Result<()> {
+    let (mut wanted_tensors, mut wanted_scalars) = (BTreeSet::new(), BTreeSet::new());
+    for (id, param) in trained.iter().filter(|_| steps > 0) {
+        let moments = [
             format!("{id}.momentum.moment_1"),
             format!("{id}.momentum.moment_2"),
+        ];
+        let counts = [
             format!("{id}.momentum{TIME_SUFFIX}"),
             format!("{id}{RANK_SUFFIX}"),
         ];
-        if let Some(missing) = wanted.iter().find(|entry| !entries.contains(*entry)) {
-            bail!(
-                "{what}: `{missing}`, the state of `{}`, is missing: Adam would start again for it, a damaged state",
-                param.name
-            );
+        for (entry, kind, among) in moments
+            .into_iter()
+            .map(|m| (m, "tensor", tensors))
+            .chain(counts.into_iter().map(|c| (c, "scalar", scalars)))
+        {
+            if !among.contains(&entry) {
+                bail!(
+                    "{what}: the {kind} `{entry}`, the state of `{}`, is missing: a damaged state (burn would start Adam again for it)",
+                    param.name
+                );
+            }
+            match kind {
+                "tensor" => wanted_tensors.insert(entry),
+                _ => wanted_scalars.insert(entry),
+            };
         }
     }
-    Ok(())
+    let unwanted = tensors
+        .difference(&wanted_tensors)
+        .chain(scalars.difference(&wanted_scalars));
+    match (unwanted.into_iter().next(), steps) {
+        (Some(entry), 0) => bail!("{what}: `{entry}` is the state of a step, but the run has taken none"),
+        (Some(entry), _) => bail!("{what}: `{entry}` is no part of Adam's state"),
+        (None, _) => Ok(()),
+    }
 }
 
 /// Every value finite, and a second moment (a mean of squares) never negative; the values.
@@ -215,16 +241,12 @@ fn check_moments(firsts: &Moments, seconds: &Moments, what: &str) -> Result<()> 
 }
 
 /// The shape of the trained parameter whose id `id` (decimal) is, or an error naming `entry`.
-fn param_shape<'s>(
-    trained: &'s HashMap<u64, Trained>,
-    id: &str,
-    entry: &str,
-    what: &str,
-) -> Result<&'s [usize]> {
-    id.parse::<u64>()
-        .ok()
-        .and_then(|id| trained.get(&id))
-        .map(|param| param.shape.as_slice())
+fn param_shape<'s>(trained: &'s [(u64, Trained)], id: &str, entry: &str, what: &str) -> Result<&'s [usize]> {
+    let id = id.parse::<u64>().ok();
+    trained
+        .iter()
+        .find(|(param, _)| Some(*param) == id)
+        .map(|(_, param)| param.shape.as_slice())
         .ok_or_else(|| {
             anyhow!(
                 "{what}: `{entry}` belongs to no parameter this optimizer trains: the state of another model"
@@ -276,39 +298,66 @@ mod tests {
         assert!(err.contains("has no second moment"), "{err}");
     }
 
-    /// Before the first step there is no state; after it, every entry of every trained parameter.
+    /// Before the first step there is no state; after it, every entry of every trained parameter,
+    /// each of its kind, and nothing else.
     #[test]
     fn the_state_is_whole_after_a_step_and_empty_before() {
-        let trained = HashMap::from([(
+        let trained = [(
             7,
             Trained {
                 name: "decoder.fcn.bias".into(),
                 shape: vec![5],
             },
-        )]);
-        let whole: HashSet<String> = [
-            "7.momentum.moment_1",
-            "7.momentum.moment_2",
-            "7.momentum.time",
-            "7.__rank",
-        ]
-        .map(String::from)
-        .into();
-        check_whole(&trained, &HashSet::new(), 0, "state").unwrap();
-        check_whole(&trained, &whole, 3, "state").unwrap();
-        let err = check_whole(&trained, &whole, 0, "state").unwrap_err().to_string();
+        )];
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        let tensors = set(&["7.momentum.moment_1", "7.momentum.moment_2"]);
+        let scalars = set(&["7.momentum.time", "7.__rank"]);
+        let none = BTreeSet::new();
+        check_whole(&trained, &none, &none, 0, "state").unwrap();
+        check_whole(&trained, &tensors, &scalars, 3, "state").unwrap();
+        let err = check_whole(&trained, &tensors, &scalars, 0, "state")
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("is the state of a step, but the run has taken none"),
+            err.ends_with("is the state of a step, but the run has taken none"),
             "{err}"
         );
-        for left_out in &whole {
-            let mut entries = whole.clone();
-            entries.remove(left_out);
-            let err = check_whole(&trained, &entries, 3, "state")
-                .unwrap_err()
-                .to_string();
-            let expected = format!("state: `{left_out}`, the state of `decoder.fcn.bias`, is missing");
-            assert!(err.starts_with(&expected), "{err}");
+        for left_out in tensors.iter().chain(&scalars) {
+            let without =
+                |names: &BTreeSet<String>| names.iter().filter(|n| *n != left_out).cloned().collect();
+            let err = check_whole(&trained, &without(&tensors), &without(&scalars), 3, "state");
+            let err = err.unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "`{left_out}`, the state of `decoder.fcn.bias`, is missing"
+                )),
+                "{err}"
+            );
         }
+        // A moment given as a scalar (burn reads moments only as tensors) is missing all the same.
+        let err = check_whole(
+            &trained,
+            &set(&["7.momentum.moment_2"]),
+            &set(&["7.momentum.moment_1", "7.momentum.time", "7.__rank"]),
+            3,
+            "state",
+        );
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("the tensor `7.momentum.moment_1`")
+        );
+        let extra = set(&[
+            "7.momentum.moment_1",
+            "7.momentum.moment_2",
+            "7.momentum.velocity",
+        ]);
+        let err = check_whole(&trained, &extra, &scalars, 3, "state")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("`7.momentum.velocity` is no part of Adam's state"),
+            "{err}"
+        );
     }
 }

@@ -447,11 +447,11 @@ impl<'r> Setup<'r> {
             return Ok((optimizers, new_state(&self.data, dataset)));
         };
         let steps = resumed.state.step;
-        let state_of =
+        let check_state =
             |bytes, part, what| optimizer_state::check(bytes, model, part, steps, &format!("{LAST}: {what}"));
-        state_of(&resumed.decoder_optimizer, Part::Decoder, "optimizer state")?;
+        check_state(&resumed.decoder_optimizer, Part::Decoder, "optimizer state")?;
         if let Some(bytes) = &resumed.encoder_optimizer {
-            state_of(bytes, Part::Encoder, "encoder optimizer state")?;
+            check_state(bytes, Part::Encoder, "encoder optimizer state")?;
         }
         optimizers.decoder = optimizers
             .decoder

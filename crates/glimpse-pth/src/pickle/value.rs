@@ -49,6 +49,22 @@ impl StorageDtype {
         }
     }
 
+    /// PyTorch's name for it (`torch.int64`), as users know it.
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            StorageDtype::F64 => "torch.float64",
+            StorageDtype::F32 => "torch.float32",
+            StorageDtype::F16 => "torch.float16",
+            StorageDtype::BF16 => "torch.bfloat16",
+            StorageDtype::I64 => "torch.int64",
+            StorageDtype::I32 => "torch.int32",
+            StorageDtype::I16 => "torch.int16",
+            StorageDtype::I8 => "torch.int8",
+            StorageDtype::U8 => "torch.uint8",
+            StorageDtype::Bool => "torch.bool",
+        }
+    }
+
     pub fn is_float(self) -> bool {
         matches!(
             self,
