@@ -159,36 +159,33 @@ fn check_whole(
     steps: u64,
     what: &str,
 ) -> Result<()> {
-    let (mut wanted_tensors, mut wanted_scalars) = (BTreeSet::new(), BTreeSet::new());
+    // Indices into `present`, `wanted` and `KINDS`.
+    const TENSOR: usize = 0;
+    const SCALAR: usize = 1;
+    const KINDS: [&str; 2] = ["tensor", "scalar"];
+    let present = [tensors, scalars];
+    let mut wanted = [BTreeSet::new(), BTreeSet::new()];
     for (id, param) in trained.iter().filter(|_| steps > 0) {
-        let moments = [
-            format!("{id}.momentum.moment_1"),
-            format!("{id}.momentum.moment_2"),
+        let entries = [
+            (TENSOR, format!("{id}.momentum.moment_1")),
+            (TENSOR, format!("{id}.momentum.moment_2")),
+            (SCALAR, format!("{id}.momentum{TIME_SUFFIX}")),
+            (SCALAR, format!("{id}{RANK_SUFFIX}")),
         ];
-        let counts = [
-            format!("{id}.momentum{TIME_SUFFIX}"),
-            format!("{id}{RANK_SUFFIX}"),
-        ];
-        for (entry, kind, among) in moments
-            .into_iter()
-            .map(|m| (m, "tensor", tensors))
-            .chain(counts.into_iter().map(|c| (c, "scalar", scalars)))
-        {
-            if !among.contains(&entry) {
+        for (kind, entry) in entries {
+            if !present[kind].contains(&entry) {
                 bail!(
-                    "{what}: the {kind} `{entry}`, the state of `{}`, is missing: a damaged state (burn would start Adam again for it)",
+                    "{what}: the {} `{entry}`, the state of `{}`, is missing: a damaged state (burn would start Adam again for it)",
+                    KINDS[kind],
                     param.name
                 );
             }
-            match kind {
-                "tensor" => wanted_tensors.insert(entry),
-                _ => wanted_scalars.insert(entry),
-            };
+            wanted[kind].insert(entry);
         }
     }
     let unwanted = tensors
-        .difference(&wanted_tensors)
-        .chain(scalars.difference(&wanted_scalars));
+        .difference(&wanted[TENSOR])
+        .chain(scalars.difference(&wanted[SCALAR]));
     match (unwanted.into_iter().next(), steps) {
         (Some(entry), 0) => bail!("{what}: `{entry}` is the state of a step, but the run has taken none"),
         (Some(entry), _) => bail!("{what}: `{entry}` is no part of Adam's state"),
