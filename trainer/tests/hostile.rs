@@ -356,7 +356,8 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         "the training progress it holds: field `history` holds 0 epochs' records, but field `epoch` says 1 are done",
     );
     // A step so close to the cap that the epochs still to come would pass it: the run trained
-    // an epoch and then failed to record it.
+    // an epoch and then failed to record it. Its optimizer state, whose step counts cannot pass
+    // `i32`, now refuses it first.
     fs::write(&last, &original).unwrap();
     edit_train_config(&last, "epochs", 2.into());
     edit_metadata(&last, "glimpse.train_state", |state| {
@@ -371,7 +372,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
     });
     fails_with(
         &resume,
-        "the checkpoint's field `step` is 9007199254740992, too close to 9007199254740992 for the epochs still to come",
+        ".momentum.time` is UInt(1), but the run has taken 9007199254740992 steps, each of every parameter",
     );
     assert_eq!(fs::read_to_string(run.join("steps.csv")).unwrap(), steps);
     fs::write(&last, &original).unwrap();
@@ -380,6 +381,11 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         state["step"] = 1_000_000.into();
         state["epoch_samples"] = 0.into();
     });
+    // (With its optimizer state's step counts, which must be the run's.)
+    let mut checkpoint = glimpse::train::checkpoint::Checkpoint::read(&last).unwrap();
+    let state = &checkpoint.decoder_optimizer;
+    checkpoint.decoder_optimizer = edited_state(state, StateEdit::StepCount(1_000_000));
+    fs::write(&last, checkpoint.to_bytes().unwrap()).unwrap();
     fails_with(
         &resume,
         "the checkpoint's field `batch_in_epoch` is 1000000, past the ",
@@ -1213,6 +1219,10 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
         (
             StateEdit::StepCount(2),
             "is UInt(2), past the 1 steps the run has taken".into(),
+        ),
+        (
+            StateEdit::StepCount(0),
+            "is UInt(0), but the run has taken 1 steps, each of every parameter".into(),
         ),
         (
             StateEdit::HugeFirstMoment,

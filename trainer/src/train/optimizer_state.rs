@@ -1,9 +1,10 @@
 //! A checkpoint's optimizer state checked against the model before burn loads it. Adam's
-//! moments are stored per parameter id, and the ids come from the run's seed, so another run's
-//! state for tensors of other sizes loaded without complaint and the first step panicked adding
-//! tensors of different shapes (and a state tensor without an id panics inside burn's loader).
+//! moments are stored per parameter id (once drawn from the run's seed, now hashed from the
+//! parameter's name), so another model's state for tensors of other sizes loaded without
+//! complaint and the first step panicked adding tensors of different shapes (and a state tensor
+//! without an id panics inside burn's loader).
 //! Values are checked too: a NaN or negative second moment, a step count past `i32` (Adam
-//! raises β to it as an `i32` after adding one) or past the run's steps, or a first moment too
+//! raises β to it as an `i32` after adding one) or other than the run's steps, or a first moment too
 //! large for its second turned the weights NaN, which training blamed on the learning rate.
 //! And the state must be whole: burn's loader skips what it cannot rebuild, so a state missing
 //! a parameter's moments or step count restarted Adam for it, without a word.
@@ -78,8 +79,8 @@ fn trained_params(model: &CaptionModel, part: Part) -> Vec<(u64, Trained)> {
 
 /// Fails, naming the entry, unless the burnpack `bytes` is the whole Adam state of the
 /// parameters of `model`'s `part` that are trained, after `steps` steps (none before the first):
-/// for each, F32 moments of its shape, its rank and a step count of at most `steps`. `what`
-/// names the state in errors (`last.safetensors: optimizer state`).
+/// for each, F32 moments of its shape, its rank and a step count of `steps`. `what` names the
+/// state in errors (`last.safetensors: optimizer state`).
 pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &str) -> Result<()> {
     let trained = trained_params(model, part);
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
@@ -119,8 +120,7 @@ pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &
     check_whole(&trained, &tensor_names, &scalars, steps, what)
 }
 
-/// A scalar entry: a count Adam can use, a step count of at most `steps`, a rank of its
-/// parameter's.
+/// A scalar entry: a count Adam can use, a step count of `steps`, a rank of its parameter's.
 fn check_scalar(
     name: &str,
     value: &Scalar,
@@ -140,6 +140,11 @@ fn check_scalar(
     let shape = param_shape(trained, id, name, what)?;
     if name.ends_with(TIME_SUFFIX) && count > steps {
         bail!("{what}: `{name}` is {value:?}, past the {steps} steps the run has taken");
+    }
+    // Every step steps every trained parameter (a failed step ends the run), so a smaller count
+    // was edited: it made Adam's next updates larger or smaller (hostile round 18).
+    if name.ends_with(TIME_SUFFIX) && count < steps {
+        bail!("{what}: `{name}` is {value:?}, but the run has taken {steps} steps, each of every parameter");
     }
     if name.ends_with(RANK_SUFFIX) && count != shape.len() as u64 {
         bail!(
