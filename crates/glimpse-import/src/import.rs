@@ -53,11 +53,16 @@ pub fn import(request: &ImportRequest, device: &Device) -> Result<Imported> {
         .flat_map(|file| file.integer_weights.iter().cloned())
         .collect();
     // An error about a missing weight says why, where an integer tensor has its name.
-    import_files(request, checkpoint, encoder_file, device).map_err(|e| match integer_weights.is_empty() {
-        true => e,
-        false => anyhow!(
-            "{e:#} (integer tensors left out: {}; Glimpse imports float weights only)",
-            integer_weights.join(", ")
+    import_files(request, checkpoint, encoder_file, device).map_err(|e| match integer_weights.len() {
+        0 => e,
+        count => anyhow!(
+            "{e:#} (integer tensors left out: {}{}; Glimpse imports float weights only)",
+            integer_weights[..count.min(4)].join(", "),
+            if count > 4 {
+                format!(" and {} more", count - 4)
+            } else {
+                String::new()
+            }
         ),
     })
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::{caps, read_regular};
+use glimpse_model::error::excerpt;
 use glimpse_model::{HostTensor, TensorMap};
 
 use glimpse_pth as pth;
@@ -68,7 +69,7 @@ impl TorchWeights {
             let dtype = tensor.storage.dtype;
             if !dtype.is_float() {
                 if WEIGHT_NAMES.contains(&name.rsplit('.').next().unwrap_or_default()) {
-                    integer_weights.push(format!("`{name}` ({})", dtype.torch_name()));
+                    integer_weights.push(format!("`{}` ({})", excerpt(&name), dtype.torch_name()));
                 }
                 skipped.push(name);
                 continue;

@@ -304,6 +304,36 @@ fn an_integer_tensor_at_a_weights_name_is_named_with_its_dtype() {
         assert!(err.contains(expected) && err.ends_with(left_out), "{err}");
     }
     remove_written(&checkpoint);
+    // Many, with a long name: the first four named, the long one cut (a file may hold 2^18
+    // tensors of 1 KiB names).
+    let long_name = format!("{}.weight", "a".repeat(300));
+    let many: Vec<(String, Vec<usize>)> = [
+        long_name.as_str(),
+        "b.weight",
+        "c.bias",
+        "d.weight",
+        "e.weight",
+        "f.weight",
+    ]
+    .iter()
+    .map(|name| (name.to_string(), vec![1]))
+    .collect();
+    let (checkpoint, vocab) = write_checkpoint_of("many", &many, ("IntStorage", 4));
+    let request = ImportRequest {
+        layout: None,
+        ..notebook_request(&checkpoint, vocab)
+    };
+    let err = format!("{:#}", import(&request, &Device::flex()).map(drop).unwrap_err());
+    let listed = format!(
+        "left out: `{}… (307 bytes in all)` (torch.int32), `b.weight` (torch.int32)",
+        "a".repeat(80)
+    );
+    assert!(err.contains(&listed), "{err}");
+    assert!(
+        err.ends_with("`d.weight` (torch.int32) and 2 more; Glimpse imports float weights only)"),
+        "{err}"
+    );
+    remove_written(&checkpoint);
     // A step counter is left out as before, and named nowhere.
     let counter = [("bn1.num_batches_tracked".to_string(), vec![])];
     let (checkpoint, vocab) = write_checkpoint_of("counter", &counter, long);
