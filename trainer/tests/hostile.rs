@@ -1240,13 +1240,22 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
             ".momentum.time`, the state of `decoder.".into(),
         ),
         (StateEdit::WithoutOneParameter, missing("moment_1")),
-        (StateEdit::MomentsAsScalars, missing("moment_1")),
+        (
+            StateEdit::MomentsAsScalars,
+            format!("`{first}.momentum.moment_1` is no part of Adam's state"),
+        ),
+        // A name of 1 MiB, quoted whole; the message is cut.
+        (
+            StateEdit::LongExtraScalar,
+            format!("optimizer state: `{first}.{}", "x".repeat(40)),
+        ),
     ] {
         fs::write(&ours, &original).unwrap();
         let mut checkpoint = read(&ours).unwrap();
         checkpoint.decoder_optimizer = edited_state(&checkpoint.decoder_optimizer, edit);
         fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
-        fails_with(&["train", "--resume", run, "--max-steps", "2"], &expected);
+        let out = fails_with(&["train", "--resume", run, "--max-steps", "2"], &expected);
+        assert!(out.stderr.len() < 2000, "{} bytes of messages", out.stderr.len());
     }
 
     fs::write(&ours, &original).unwrap();
@@ -1303,6 +1312,8 @@ enum StateEdit {
     WithoutOneParameter,
     /// One parameter's moments as scalars of their names, not tensors.
     MomentsAsScalars,
+    /// A scalar of a 1 MiB name under a parameter's id.
+    LongExtraScalar,
 }
 
 /// The id of the parameter whose state comes first in burn's optimizer state `bytes`.
@@ -1347,6 +1358,10 @@ fn edited_state(bytes: &[u8], edit: StateEdit) -> Vec<u8> {
         Tensor::new(name, dtype, shape, id, Bytes::from_bytes_vec(data))
     });
     let mut writer = Writer::new(tensors.collect());
+    if let StateEdit::LongExtraScalar = edit {
+        let name = format!("{first_id}.{}", "x".repeat(1 << 20));
+        writer = writer.with_scalar(&name, Scalar::UInt(1));
+    }
     if let StateEdit::MomentsAsScalars = edit {
         for moment in ["moment_1", "moment_2"] {
             writer = writer.with_scalar(&format!("{first_id}.momentum.{moment}"), Scalar::UInt(0));

@@ -16,6 +16,7 @@ use burn::module::Param;
 use burn::tensor::{Bytes, DType, Tensor};
 use burn_pack::{Reader, Scalar};
 use glimpse_model::CaptionModel;
+use glimpse_model::error::excerpt_of;
 use glimpse_model::params::{ParamSlot, TorchParams};
 
 /// The suffix of burn's per-parameter rank entries (`{id}.__rank`).
@@ -82,11 +83,22 @@ fn trained_params(model: &CaptionModel, part: Part) -> Vec<(u64, Trained)> {
 /// for each, F32 moments of its shape, its rank and a step count of `steps`. `what` names the
 /// state in errors (`last.safetensors: optimizer state`).
 pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &str) -> Result<()> {
+    // Entry names come from the file, and its metadata may hold 100 MiB of them.
+    check_state(bytes, model, part, steps, what)
+        .map_err(|e| anyhow!("{}", excerpt_of(&e.to_string(), MESSAGE_CHARS)))
+}
+
+/// The most characters of an error message about the state.
+const MESSAGE_CHARS: usize = 400;
+
+/// [`check`], with messages whole.
+fn check_state(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &str) -> Result<()> {
     let trained = trained_params(model, part);
+    let by_id: ById = trained.iter().map(|(id, param)| (*id, param)).collect();
     let reader = Reader::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
         .map_err(|e| anyhow!("{what}: not burn's optimizer state: {e}"))?;
     for (name, value) in reader.scalars() {
-        check_scalar(name, value, &trained, steps, what)?;
+        check_scalar(name, value, &by_id, steps, what)?;
     }
     let scalars: BTreeSet<String> = reader.scalars().keys().cloned().collect();
     let tensors = reader
@@ -100,7 +112,7 @@ pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &
         if tensor.param_id.map(|p| p.to_string()).as_deref() != Some(id) {
             bail!("{what}: `{name}` is not marked as the state of parameter {id}");
         }
-        let shape = param_shape(&trained, id, name, what)?;
+        let shape = param_shape(&by_id, id, name, what)?;
         if tensor.dtype != DType::F32 || tensor.shape.as_slice() != shape {
             bail!(
                 "{what}: `{name}` is {:?} {:?}, but its parameter is F32 {shape:?}: the state of another model",
@@ -121,13 +133,15 @@ pub fn check(bytes: &[u8], model: &CaptionModel, part: Part, steps: u64, what: &
 }
 
 /// A scalar entry: a count Adam can use, a step count of `steps`, a rank of its parameter's.
-fn check_scalar(
-    name: &str,
-    value: &Scalar,
-    trained: &[(u64, Trained)],
-    steps: u64,
-    what: &str,
-) -> Result<()> {
+fn check_scalar(name: &str, value: &Scalar, by_id: &ById, steps: u64, what: &str) -> Result<()> {
+    let id = name.split('.').next().unwrap_or_default();
+    let shape = param_shape(by_id, id, name, what)?;
+    // Only these reach burn: refused at once, a forged state's millions of others are not
+    // each checked first.
+    let suffix = &name[id.len()..];
+    if suffix != format!(".momentum{TIME_SUFFIX}") && suffix != RANK_SUFFIX {
+        bail!("{what}: `{name}` is no part of Adam's state");
+    }
     let count = match *value {
         Scalar::UInt(n) => Some(n),
         Scalar::Int(n) => u64::try_from(n).ok(),
@@ -136,8 +150,6 @@ fn check_scalar(
     let Some(count) = count.filter(|&n| n < i32::MAX as u64) else {
         bail!("{what}: `{name}` is {value:?}, not a count Adam can use");
     };
-    let id = name.split('.').next().unwrap_or_default();
-    let shape = param_shape(trained, id, name, what)?;
     if name.ends_with(TIME_SUFFIX) && count > steps {
         bail!("{what}: `{name}` is {value:?}, past the {steps} steps the run has taken");
     }
@@ -242,13 +254,15 @@ fn check_moments(firsts: &Moments, seconds: &Moments, what: &str) -> Result<()> 
     }
 }
 
+/// The trained parameters by id.
+type ById<'t> = HashMap<u64, &'t Trained>;
+
 /// The shape of the trained parameter whose id `id` (decimal) is, or an error naming `entry`.
-fn param_shape<'s>(trained: &'s [(u64, Trained)], id: &str, entry: &str, what: &str) -> Result<&'s [usize]> {
-    let id = id.parse::<u64>().ok();
-    trained
-        .iter()
-        .find(|(param, _)| Some(*param) == id)
-        .map(|(_, param)| param.shape.as_slice())
+fn param_shape<'s>(by_id: &ById<'s>, id: &str, entry: &str, what: &str) -> Result<&'s [usize]> {
+    id.parse::<u64>()
+        .ok()
+        .and_then(|id| by_id.get(&id))
+        .map(|param| param.shape.as_slice())
         .ok_or_else(|| {
             anyhow!(
                 "{what}: `{entry}` belongs to no parameter this optimizer trains: the state of another model"

@@ -103,7 +103,9 @@ impl Trainer<'_> {
     }
 
     /// The run's last step must still be one an epoch's record accepts (at most [`MAX_STEP`]):
-    /// an edited `step` of 2^53 trained a whole epoch and then failed to record it.
+    /// an edited `step` of 2^53 trained a whole epoch and then failed to record it. (Its test now
+    /// meets the optimizer state's check first, whose step counts must equal the step and stay
+    /// within `i32`; this stays for whatever else the caps allow.)
     fn check_steps_to_come(&self, batches: usize) -> Result<()> {
         let epochs_left = self.config.epochs.saturating_sub(self.state.epoch) as u64;
         let last_step = epochs_left
