@@ -1299,6 +1299,69 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
     assert!(!bundle.exists());
 }
 
+/// A run fine-tuning its encoder keeps a second optimizer state, for the encoder's trained
+/// stage, checked as the decoder's is: an emptied, partial or step-shifted one resumed with
+/// Adam restarted for those parameters, and the decoder's in its place trained nothing of the
+/// encoder (hostile rounds 17 and 18 tried these by hand).
+#[test]
+fn a_fine_tuning_runs_damaged_encoder_state_is_refused_by_name() {
+    use glimpse::train::checkpoint::Checkpoint;
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(
+        dir.path(),
+        serde_json::json!({"epochs": 1, "fine_tune_stages": 1, "encoder_lr": 0.01}),
+    );
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let last = run.join("last.safetensors");
+    let original = fs::read(&last).unwrap();
+    let encoder_state = || Checkpoint::read(&last).unwrap().encoder_optimizer.unwrap();
+    let first = first_param_id(&encoder_state());
+    let what = "last.safetensors: encoder optimizer state: ";
+    let cases: [(fn(&mut Checkpoint), String); 5] = [
+        (
+            |c| c.encoder_optimizer = None,
+            "holds no encoder optimizer state".into(),
+        ),
+        (
+            |c| {
+                let state = c.encoder_optimizer.as_deref().unwrap();
+                c.encoder_optimizer = Some(edited_state(state, StateEdit::Emptied));
+            },
+            format!("{what}the tensor `"),
+        ),
+        (
+            |c| {
+                let state = c.encoder_optimizer.as_deref().unwrap();
+                c.encoder_optimizer = Some(edited_state(state, StateEdit::WithoutOneParameter));
+            },
+            format!("{what}the tensor `{first}.momentum.moment_1`, the state of `encoder.layer4."),
+        ),
+        (
+            |c| {
+                let state = c.encoder_optimizer.as_deref().unwrap();
+                c.encoder_optimizer = Some(edited_state(state, StateEdit::StepCount(0)));
+            },
+            format!("{what}`{first}.momentum.time` is UInt(0), but the run has taken 1 steps"),
+        ),
+        // The decoder's state as the encoder's names parameters the encoder does not train.
+        (
+            |c| c.encoder_optimizer = Some(c.decoder_optimizer.clone()),
+            "belongs to no parameter this optimizer trains".into(),
+        ),
+    ];
+    let resume = ["train", "--resume", run.to_str().unwrap(), "--max-steps", "2"];
+    for (edit, expected) in cases {
+        let mut checkpoint = Checkpoint::read(&last).unwrap();
+        edit(&mut checkpoint);
+        fs::write(&last, checkpoint.to_bytes().unwrap()).unwrap();
+        fails_with(&resume, &expected);
+        fs::write(&last, &original).unwrap();
+    }
+    let out = ok(&resume);
+    assert!(out.contains("resuming at epoch 1, batch 1, step 1"), "{out}");
+}
+
 #[derive(Clone, Copy)]
 enum StateEdit {
     NegativeSecondMoment,
