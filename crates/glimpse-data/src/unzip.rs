@@ -3,13 +3,15 @@
 //! entries declare before anything is written and again from what they really expand to; and a
 //! file already in the folder is never replaced unless it is the archive's own copy.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::{shown, terminal_safe};
+use glimpse_model::error::excerpt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// What unpacking one archive may write. A zip bomb (a few MB that expand to GBs) is refused
@@ -159,13 +161,22 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
 /// file that is not the archive's own copy of it (same size and CRC-32), and returns the entries
 /// already there (an earlier unpack, cut short, wrote them). `glimpse data` unpacks into a folder
 /// the user names, and the archives without a published checksum are trusted on first download:
-/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own.
+/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. Links and two
+/// entries for one path are refused too ([`check_entry_names`]).
 fn check_no_overwrites<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     archive: &Path,
     dir: &Path,
 ) -> Result<HashSet<usize>> {
+    if zip.has_duplicate_names() {
+        // (The zip reader keeps one of them.)
+        bail!(
+            "{}: its directory lists one name twice; refusing an ambiguous archive",
+            shown(archive)
+        );
+    }
     let mut unpacked = HashSet::new();
+    let mut paths = HashMap::new();
     for index in 0..zip.len() {
         let entry = zip
             .by_index_raw(index)
@@ -173,18 +184,20 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
         let Some(name) = entry.enclosed_name() else {
             continue; // refused by name when unpacked
         };
-        let target = dir.join(&name);
-        if entry.is_file() && !is_macos_metadata(&name) {
-            // A FIFO or a device at an entry's name (chosen by the archive) was renamed over.
-            glimpse_files::check_replaceable(&target).map_err(|e| {
-                anyhow!(
-                    "{}: its file `{}` would replace {e}",
-                    shown(archive),
-                    shown(&name)
-                )
-            })?;
+        check_entry_names(&entry, &name, &mut paths, archive)?;
+        if entry.is_dir() || is_macos_metadata(&name) {
+            continue;
         }
-        if !entry.is_file() || !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
+        let target = dir.join(&name);
+        // A FIFO or a device at an entry's name (chosen by the archive) was renamed over.
+        glimpse_files::check_replaceable(&target).map_err(|e| {
+            anyhow!(
+                "{}: its file `{}` would replace {e}",
+                shown(archive),
+                shown(&name)
+            )
+        })?;
+        if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
             continue; // nothing of the user's there (a link or a FIFO is replaced, never followed)
         }
         if !holds_copy(&target, entry.size(), entry.crc32())? {
@@ -198,6 +211,40 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
         unpacked.insert(index);
     }
     Ok(unpacked)
+}
+
+/// Refuses a link entry (written as a file, it replaced whatever was at its name unchecked) and
+/// an entry at a path an earlier one of `paths` (path → that entry's name) takes, unless both
+/// are folders: `a.txt` and `./a.txt` are one file, the later silently won, and an unpack cut
+/// short between them could never finish.
+fn check_entry_names<R: Read>(
+    entry: &zip::read::ZipFile<'_, R>,
+    path: &Path,
+    paths: &mut HashMap<PathBuf, (String, bool)>,
+    archive: &Path,
+) -> Result<()> {
+    // (A name may have 64 KiB.)
+    let raw = || terminal_safe(&excerpt(&String::from_utf8_lossy(entry.name_raw()))).into_owned();
+    if entry.is_symlink() {
+        bail!(
+            "{}: entry `{}` is a symbolic link; glimpse data unpacks files and folders only",
+            shown(archive),
+            raw()
+        );
+    }
+    match paths.entry(path.to_path_buf()) {
+        Entry::Occupied(earlier) if !(earlier.get().1 && entry.is_dir()) => bail!(
+            "{}: entries `{}` and `{}` name one path; refusing an ambiguous archive",
+            shown(archive),
+            earlier.get().0,
+            raw()
+        ),
+        Entry::Occupied(_) => {}
+        Entry::Vacant(slot) => {
+            slot.insert((raw(), entry.is_dir()));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the regular file `path` has `size` bytes whose CRC-32 is `crc`.
@@ -496,6 +543,64 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left.len(), 3, "no temporary file left: {left:?}"); // and the marker
+    }
+
+    /// A link entry was written as a file (its target's bytes) over whatever held its name,
+    /// unchecked; two entries for one path had the later one silently win.
+    #[test]
+    fn links_and_entries_sharing_a_path_are_refused_before_writing() {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        writer.start_file("captions.txt", options).unwrap();
+        writer.write_all(b"a dog").unwrap();
+        writer.add_symlink(".bashrc", "echo pwned", options).unwrap();
+        let linked = writer.finish().unwrap().into_inner();
+        // The same name twice: the writer refuses it, so the second name is patched in.
+        let mut twice = zip_of(&[("notes/a.txt", b"A"), ("notes/b.txt", b"B")]);
+        let at: Vec<usize> = (0..twice.len() - 11)
+            .filter(|&i| &twice[i..i + 11] == b"notes/b.txt")
+            .collect();
+        assert_eq!(at.len(), 2, "a local and a central header");
+        for i in at {
+            twice[i + 6] = b'a';
+        }
+        for (archive, expected) in [
+            (
+                linked,
+                "entry `.bashrc` is a symbolic link; glimpse data unpacks files and folders only",
+            ),
+            (
+                zip_of(&[("a.txt", b"A"), ("./a.txt", b"B")]),
+                "entries `a.txt` and `./a.txt` name one path; refusing an ambiguous archive",
+            ),
+            (
+                zip_of(&[("Images/", b""), ("Images/../Images", b"B")]),
+                "entries `Images/` and `Images/../Images` name one path",
+            ),
+            (
+                twice,
+                "its directory lists one name twice; refusing an ambiguous archive",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, out) = (dir.path().join("data.zip"), dir.path().join("out"));
+            fs::write(&path, &archive).unwrap();
+            fs::create_dir(&out).unwrap();
+            fs::write(out.join(".bashrc"), "# mine").unwrap();
+            let err = unzip(&path, &out).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("{}: ", path.display())) && err.contains(expected),
+                "{err}"
+            );
+            assert_eq!(fs::read_to_string(out.join(".bashrc")).unwrap(), "# mine");
+            assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
+        }
+        // Folders listed twice are one folder.
+        let (_dir, result) = unzip_bytes(
+            &zip_of(&[("Images/", b""), ("./Images/", b""), ("Images/1.jpg", b"jpeg")]),
+            &UnzipLimits::default(),
+        );
+        result.unwrap();
     }
 
     #[test]
