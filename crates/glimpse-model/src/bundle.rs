@@ -5,7 +5,7 @@
 //! (JSON array, index = id) and the model card (JSON). Storage is F32, F16 or int8 (weights as
 //! I8 with per-channel scales, see [`crate::quantize`]); computation is always f32. Everything here works on bytes: the browser has no file system.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use half::f16;
 use safetensors::SafeTensors;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::config::limits::MAX_TENSOR_NAME_BYTES;
-use crate::error::{Error, Result, excerpt, excerpt_of};
+use crate::error::{Error, Result, excerpt, parser_message};
 use crate::quantize;
 use crate::vocab::Vocabulary;
 use crate::weights::{HostTensor, TensorMap};
@@ -58,7 +58,23 @@ pub const MAX_CARD_METRICS: usize = 64;
 /// Longest metric name, in bytes.
 pub const MAX_METRIC_NAME_BYTES: usize = 64;
 
+/// Longest card JSON, in bytes: its six texts at their limit, each character escaped (six
+/// bytes), and its metrics, with room.
+pub const MAX_CARD_JSON_BYTES: usize = 1 << 20;
+
 impl ModelCard {
+    /// Parses a card (unchecked); the message of a failure.
+    fn from_json(json: &str) -> std::result::Result<ModelCard, String> {
+        if json.len() > MAX_CARD_JSON_BYTES {
+            // (Its metrics are a map built whole before they are counted.)
+            return Err(format!(
+                "{} bytes of JSON, over the limit of {MAX_CARD_JSON_BYTES}",
+                json.len()
+            ));
+        }
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
     /// Refuses text longer than the page and the model card can show: each field within
     /// [`MAX_CARD_TEXT_BYTES`], at most [`MAX_CARD_METRICS`] metrics with names within
     /// [`MAX_METRIC_NAME_BYTES`].
@@ -177,15 +193,13 @@ impl Bundle {
         // A parser's message may quote the file's text at any length: quoted in part.
         let metadata_error = |key: &str, message: String| Error::Metadata {
             field: key.into(),
-            // Three excerpts' worth: the parser's own words around one quoted value.
-            message: excerpt_of(&message, 240),
+            message: parser_message(&message),
         };
         let config = ModelConfig::from_json(field(CONFIG_KEY)?)
             .map_err(|e| metadata_error(CONFIG_KEY, e.to_string()))?;
         let vocab =
             Vocabulary::from_json(field(VOCAB_KEY)?).map_err(|e| metadata_error(VOCAB_KEY, e.to_string()))?;
-        let card: ModelCard =
-            serde_json::from_str(field(CARD_KEY)?).map_err(|e| metadata_error(CARD_KEY, e.to_string()))?;
+        let card = ModelCard::from_json(field(CARD_KEY)?).map_err(|e| metadata_error(CARD_KEY, e))?;
         card.check()?;
         if vocab.len() != config.decoder.vocab_size {
             return Err(Error::Metadata {
@@ -201,6 +215,7 @@ impl Bundle {
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| file_error(e, bytes))?;
         check_tensor_names(tensors.names())?;
         let views = tensors.iter().collect();
+        check_ranks(&views)?;
         check_names_and_shapes(&config, &views)?;
         check_load_memory(bytes.len(), &views, memory)?;
         let weights = read_weights(&views)?;
@@ -427,6 +442,21 @@ fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
 /// unused or oversized int8 tensor would otherwise be dequantised (four times its size) only to
 /// be refused. Missing and smaller misshapen tensors are reported when the model is built.
 #[cfg(feature = "flex")]
+/// The most dimensions a model's tensor (a convolution's weight) has.
+pub const MAX_RANK: usize = 4;
+
+/// Refuses a tensor (int8 scales among them) of more than [`MAX_RANK`] dimensions before its
+/// shape is copied or shown: `[1; 10_000_000]` holds one value in a 20 MB header.
+fn check_ranks(views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
+    match views.iter().find(|(_, view)| view.shape().len() > MAX_RANK) {
+        Some((name, view)) => Err(Error::Rank {
+            name: name.to_string(),
+            rank: view.shape().len(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn check_names_and_shapes(config: &ModelConfig, views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
     use crate::error::{NamedShape, ShapeMismatch, WeightsMismatch};
     // Parameters are created lazily: this model allocates nothing but its BatchNorm statistics.
@@ -561,7 +591,10 @@ fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
             Error::NotSafetensors(format!("the header is not UTF-8 text: {e}"))
         }
         SafeTensorError::InvalidHeaderDeserialization(e) => {
-            Error::NotSafetensors(format!("the header is not a safetensors JSON header: {e}"))
+            // serde quotes the value it did not expect, at any length.
+            Error::NotSafetensors(parser_message(&format!(
+                "the header is not a safetensors JSON header: {e}"
+            )))
         }
         SafeTensorError::MetadataIncompleteBuffer => {
             let needed = data_end(bytes);
@@ -576,7 +609,8 @@ fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
                 None => Error::NotSafetensors("tensor offsets do not cover the data".into()),
             }
         }
-        other => Error::NotSafetensors(other.to_string()),
+        // (Some name the tensor whole.)
+        other => Error::NotSafetensors(parser_message(&other.to_string())),
     }
 }
 
@@ -585,12 +619,17 @@ fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
 /// file's).
 fn data_end(bytes: &[u8]) -> Option<usize> {
     let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
+    /// A tensor's entry, the rest of it (a shape of millions) skipped, not built.
+    #[derive(Deserialize)]
+    struct Entry {
+        data_offsets: Option<(u64, u64)>,
+    }
+    let header: HashMap<String, Entry> =
+        serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
     let end = header
-        .as_object()?
         .iter()
         .filter(|(key, _)| *key != "__metadata__")
-        .filter_map(|(_, info)| info.get("data_offsets")?.get(1)?.as_u64())
+        .filter_map(|(_, entry)| Some(entry.data_offsets?.1))
         .max()
         .unwrap_or(0);
     (8 + n).checked_add(usize::try_from(end).ok()?)

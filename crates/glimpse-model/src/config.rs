@@ -244,6 +244,9 @@ pub mod limits {
     /// Longest word, in bytes (English's longest dictionary words have 45 letters; a word is
     /// shown as a button in the page and printed in every caption).
     pub const MAX_WORD_BYTES: usize = 256;
+    /// Longest config JSON, in bytes (a Glimpse config has about 600): parsed into a tree
+    /// first, which costs many times the text.
+    pub const MAX_CONFIG_JSON_BYTES: usize = 64 << 10;
     /// Longest tensor name, in bytes (the longest a Glimpse model has is under 60).
     pub const MAX_TENSOR_NAME_BYTES: usize = 256;
     /// Widest embedding, attention or LSTM layer (real models use 256–1024).
@@ -270,6 +273,11 @@ pub mod limits {
     /// at once). Each factor is capped on its own, but their product was not: a bundle within
     /// every cap above (a 64×64 grid, attention of 8192) made `--beam 64` ask for 4.8 GB at once.
     pub const MAX_ATTENTION_VALUES: u64 = 1 << 26;
+    /// Most word scores (logits, then log-probabilities) computed at once: captions decoded
+    /// together × the vocabulary, or a scored caption's positions × the vocabulary (2²⁶, as
+    /// [`MAX_ATTENTION_VALUES`]). A vocabulary of a million words is within its cap, and so is a
+    /// caption of 199 words, but scoring one against the other took several copies of 800 MB.
+    pub const MAX_WORD_SCORES: u64 = 1 << 26;
     /// Most input pixels the encoder takes at once (2²², 64 images of 256×256; about 96 bytes of
     /// activations a pixel, measured: 1,600 images of 224×224 took 7.7 GB). A batch of 64 was
     /// safe at 224 pixels but not at the 1,024 a bundle may declare: 6.6 GB, and an abort.
@@ -334,6 +342,13 @@ impl ModelConfig {
 
     /// Parses and validates a config from JSON.
     pub fn from_json(json: &str) -> Result<Self> {
+        if json.len() > limits::MAX_CONFIG_JSON_BYTES {
+            return Err(Error::Config(format!(
+                "{} bytes of JSON, over the limit of {}",
+                json.len(),
+                limits::MAX_CONFIG_JSON_BYTES
+            )));
+        }
         // Read the version first so that a newer format gets a version error, not a field error.
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| Error::Config(format!("not JSON: {e}")))?;
@@ -561,6 +576,7 @@ impl ModelConfig {
     /// Checks that decoding `rows` captions at once (`what`: how the caller sets that number)
     /// stays within [`limits::MAX_ATTENTION_VALUES`] for this model, before anything is decoded.
     pub fn check_decoding_rows(&self, rows: usize, what: &str) -> Result<()> {
+        self.check_word_scores(rows, what)?;
         let per_row = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
         let values = per_row.saturating_mul(rows as u64);
         if values > limits::MAX_ATTENTION_VALUES {
@@ -571,6 +587,23 @@ impl ModelConfig {
                 self.positions(),
                 self.attention.dim,
                 limits::MAX_ATTENTION_VALUES
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that scoring every word of the vocabulary for `rows` captions or positions at
+    /// once (`what`: how the caller sets that number) stays within
+    /// [`limits::MAX_WORD_SCORES`].
+    pub fn check_word_scores(&self, rows: usize, what: &str) -> Result<()> {
+        let words = self.decoder.vocab_size as u64;
+        let values = words.saturating_mul(rows as u64);
+        if values > limits::MAX_WORD_SCORES {
+            return Err(Error::InvalidArgument(format!(
+                "{what} {rows} × {words} words = {values} word scores at once, over the limit of {}: \
+                 this model scores at most {} at once",
+                limits::MAX_WORD_SCORES,
+                limits::MAX_WORD_SCORES / words.max(1)
             )));
         }
         Ok(())
@@ -598,8 +631,11 @@ impl ModelConfig {
     pub fn images_at_once(&self, greedy: bool) -> usize {
         let by_encoder = limits::MAX_ENCODER_PIXELS / self.input_pixels().max(1);
         let per_row = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
+        let words = self.decoder.vocab_size as u64;
         let by_attention = match greedy {
-            true => limits::MAX_ATTENTION_VALUES / per_row.max(1),
+            true => {
+                (limits::MAX_ATTENTION_VALUES / per_row.max(1)).min(limits::MAX_WORD_SCORES / words.max(1))
+            }
             false => u64::MAX,
         };
         by_encoder

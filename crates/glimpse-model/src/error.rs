@@ -96,6 +96,13 @@ pub enum Error {
     )]
     TooLarge { file: u64, weights: u64, memory: u64 },
 
+    /// A tensor has more dimensions than any of a model's (a file may list millions).
+    #[error(
+        "tensor `{name}` has {rank} dimensions; a model's tensors have at most {}",
+        crate::bundle::MAX_RANK
+    )]
+    Rank { name: String, rank: usize },
+
     /// A caller passed a value outside what the operation accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -152,6 +159,16 @@ pub fn excerpt(text: &str) -> String {
     excerpt_of(text, EXCERPT_CHARS)
 }
 
+/// Most characters of a parser's message about a file that an error shows: three excerpts'
+/// worth, the parser's own words around one quoted value.
+const PARSER_MESSAGE_CHARS: usize = 240;
+
+/// A parser's `message` about a file's text (which it may quote at any length), cut to
+/// [`PARSER_MESSAGE_CHARS`].
+pub fn parser_message(message: &str) -> String {
+    excerpt_of(message, PARSER_MESSAGE_CHARS)
+}
+
 /// `text` whole when it has at most `most` characters, else its first `most` and its length.
 pub fn excerpt_of(text: &str, most: usize) -> String {
     match text.char_indices().nth(most) {
@@ -167,7 +184,11 @@ impl fmt::Display for WeightsMismatch {
             parts.push(format!(
                 "{} missing tensor(s): {}",
                 self.missing.len(),
-                list(self.missing.iter().map(|t| format!("`{}` {:?}", t.name, t.shape)))
+                list(
+                    self.missing
+                        .iter()
+                        .map(|t| format!("`{}` {}", t.name, dims(&t.shape)))
+                )
             ));
         }
         if !self.unexpected.is_empty() {
@@ -177,7 +198,7 @@ impl fmt::Display for WeightsMismatch {
                 list(
                     self.unexpected
                         .iter()
-                        .map(|t| format!("`{}` {:?}", t.name, t.shape))
+                        .map(|t| format!("`{}` {}", t.name, dims(&t.shape)))
                 )
             ));
         }
@@ -185,14 +206,26 @@ impl fmt::Display for WeightsMismatch {
             parts.push(format!(
                 "{} tensor(s) with the wrong shape: {}",
                 self.wrong_shape.len(),
-                list(
-                    self.wrong_shape
-                        .iter()
-                        .map(|t| format!("`{}` is {:?}, expected {:?}", t.name, t.actual, t.expected))
-                )
+                list(self.wrong_shape.iter().map(|t| format!(
+                    "`{}` is {}, expected {}",
+                    t.name,
+                    dims(&t.actual),
+                    dims(&t.expected)
+                )))
             ));
         }
         write!(f, "weights do not fit the model: {}", parts.join("; "))
+    }
+}
+
+/// Most dimensions of a shape a message shows.
+const SHOWN_DIMS: usize = 8;
+
+/// `shape` as `[a, b, …]`, its first [`SHOWN_DIMS`] dimensions and how many there are past them.
+fn dims(shape: &[usize]) -> String {
+    match shape.get(..SHOWN_DIMS).filter(|_| shape.len() > SHOWN_DIMS) {
+        Some(first) => format!("{:?}… ({} dimensions)", first, shape.len()),
+        None => format!("{shape:?}"),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use crate::config::limits::{MAX_VOCAB_SIZE, MAX_WORD_BYTES};
-use crate::error::{Error, Result, excerpt};
+use crate::error::{Error, Result, excerpt, parser_message};
 
 /// Spellings of each special token, the notebook's first.
 const PAD: [&str; 2] = ["<PAD>", "<pad>"];
@@ -49,6 +49,15 @@ impl Vocabulary {
                 )));
             }
         }
+        for spellings in [PAD, START, END, UNK] {
+            if let [Some(first), Some(second)] = spellings.map(|s| ids.get(s)) {
+                // The second would be an ordinary word: a caption could say `<end>` and go on.
+                return Err(Error::Vocabulary(format!(
+                    "holds both {:?} (id {first}) and {:?} (id {second}), two spellings of one special token",
+                    spellings[0], spellings[1]
+                )));
+            }
+        }
         let find = |spellings: [&str; 2]| spellings.iter().find_map(|s| ids.get(*s).copied());
         let start =
             find(START).ok_or_else(|| Error::Vocabulary(format!("no start token (one of {START:?})")))?;
@@ -67,10 +76,10 @@ impl Vocabulary {
     /// Reads a vocabulary from JSON: an array (index = id) or an object word → id whose ids are
     /// exactly `0..n` (sgrvinod's `WORDMAP_*.json`).
     pub fn from_json(json: &str) -> Result<Self> {
-        let value: serde_json::Value =
-            serde_json::from_str(json).map_err(|e| Error::Vocabulary(format!("not JSON: {e}")))?;
-        match value {
-            serde_json::Value::Array(items) => {
+        let entries: Entries = serde_json::from_str(json)
+            .map_err(|e| Error::Vocabulary(parser_message(&format!("not JSON: {e}"))))?;
+        match entries {
+            Entries::Array(items) => {
                 let words = items
                     .into_iter()
                     .enumerate()
@@ -84,7 +93,7 @@ impl Vocabulary {
                     .collect::<Result<Vec<_>>>()?;
                 Vocabulary::from_words(words)
             }
-            serde_json::Value::Object(map) => {
+            Entries::Object(map) => {
                 let n = map.len();
                 let mut words: Vec<Option<String>> = vec![None; n];
                 for (word, id) in map {
@@ -119,9 +128,8 @@ impl Vocabulary {
                 // n distinct ids below n cover every id, so nothing is left unset.
                 Vocabulary::from_words(words.into_iter().flatten().collect())
             }
-            other => Err(Error::Vocabulary(format!(
-                "expected a JSON array or object, found {}",
-                json_kind(&other)
+            Entries::Other(kind) => Err(Error::Vocabulary(format!(
+                "expected a JSON array or object, found {kind}"
             ))),
         }
     }
@@ -193,6 +201,82 @@ pub fn is_printable_word(word: &str) -> bool {
 /// The Unicode controls that reorder the text around them (the "Trojan Source" characters).
 pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A vocabulary's JSON as read: its entries, refused past [`MAX_VOCAB_SIZE`] before more are
+/// built (a tree of 25 million one-letter words took GBs for 100 MB of text).
+enum Entries {
+    Array(Vec<serde_json::Value>),
+    Object(Vec<(String, serde_json::Value)>),
+    /// Neither, by kind.
+    Other(&'static str),
+}
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(EntriesVisitor)
+    }
+}
+
+struct EntriesVisitor;
+
+impl EntriesVisitor {
+    fn check_count<E: serde::de::Error>(count: usize) -> std::result::Result<(), E> {
+        match count > MAX_VOCAB_SIZE {
+            true => Err(E::custom(format!("more than {MAX_VOCAB_SIZE} words"))),
+            false => Ok(()),
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+    type Value = Entries;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array or object")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Entries, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+            Self::check_count(items.len())?;
+        }
+        Ok(Entries::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Entries, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+            Self::check_count(entries.len())?;
+        }
+        Ok(Entries::Object(entries))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Entries, E> {
+        Ok(Entries::Other("null"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Entries, E> {
+        Ok(Entries::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Entries, E> {
+        Ok(Entries::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Entries, E> {
+        Ok(Entries::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Entries, E> {
+        Ok(Entries::Other("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Entries, E> {
+        Ok(Entries::Other("a string"))
+    }
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {

@@ -541,7 +541,7 @@ fn card_text_past_its_caps_is_refused_by_field_and_quoted_in_part() {
     let err = long.to_bytes(StorageType::F32).unwrap_err().to_string();
     assert!(err.contains("65 metrics, over the limit of 64"), "{err}");
     // A parser's message that quotes the file is cut short.
-    let bad_card = format!(r#"{{"epochs": "{}"}}"#, "9".repeat(1 << 20));
+    let bad_card = format!(r#"{{"epochs": "{}"}}"#, "9".repeat(100_000));
     let err = Bundle::from_bytes(&with_metadata(&bundle, CARD_KEY, bad_card))
         .unwrap_err()
         .to_string();
@@ -641,4 +641,159 @@ fn the_header_is_the_one_the_safetensors_crate_writes_up_to_metadata_order() {
         )
     };
     assert_eq!(header(&ours), header(&theirs));
+}
+
+/// `bundle`'s F32 file with `edit` applied to its header's JSON and `extra` bytes of data
+/// appended.
+fn with_header(bundle: &Bundle, edit: impl FnOnce(&mut serde_json::Value, usize), extra: usize) -> Vec<u8> {
+    let bytes = bundle.to_bytes(StorageType::F32).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    edit(&mut header, bytes.len() - 8 - n);
+    let header = header.to_string().into_bytes();
+    let data = [&bytes[8 + n..], &vec![0u8; extra][..]].concat();
+    [&(header.len() as u64).to_le_bytes()[..], &header, &data].concat()
+}
+
+/// A header may list a tensor of a million dimensions (one value, 2 MB of `1, `), a name or a
+/// dtype of a megabyte, or configs, cards and vocabularies whose JSON trees take many times
+/// their text: each is refused from a short message, before its claims are built.
+#[test]
+fn header_claims_are_refused_with_short_messages_before_they_are_built() {
+    let bundle = tiny_bundle();
+    let load = |bytes: Vec<u8>| Bundle::from_bytes(&bytes).unwrap_err().to_string();
+    let ranked = with_header(
+        &bundle,
+        |header, end| {
+            header["x"] = serde_json::json!({"dtype": "F32", "shape": vec![1; 1_000_000],
+            "data_offsets": [end, end + 4]})
+        },
+        4,
+    );
+    let err = load(ranked);
+    assert!(
+        err.contains("tensor `x` has 1000000 dimensions; a model's tensors have at most 4"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    let long = "a".repeat(1 << 20);
+    let named = with_header(
+        &bundle,
+        |header, end| {
+            header[&long] = serde_json::json!({"dtype": "F32", "shape": [1],
+            "data_offsets": [end + 4, end + 8]})
+        },
+        8,
+    );
+    let typed = with_header(
+        &bundle,
+        |header, end| {
+            header["x"] = serde_json::json!({"dtype": long, "shape": [1],
+            "data_offsets": [end, end + 4]})
+        },
+        4,
+    );
+    for bytes in [named, typed] {
+        let err = load(bytes);
+        assert!(
+            err.starts_with("not a safetensors bundle: ") && err.len() < 400,
+            "{} bytes",
+            err.len()
+        );
+    }
+
+    let config = format!(r#"{{"version": 1, "x": [{}0]}}"#, "0,".repeat(40_000));
+    let err = load(with_metadata(&bundle, "glimpse.config", config.clone()));
+    assert!(
+        err.contains(&config_error(&format!(
+            "{} bytes of JSON, over the limit of 65536",
+            config.len()
+        ))),
+        "{err}"
+    );
+    let card = format!(r#"{{"metrics": {{{}"m": 0}}}}"#, r#""m": 0, "#.repeat(200_000));
+    let err = load(with_metadata(&bundle, CARD_KEY, card.clone()));
+    assert!(
+        err.contains(&format!(
+            "`glimpse.card`: {} bytes of JSON, over the limit of 1048576",
+            card.len()
+        )),
+        "{err}"
+    );
+}
+
+/// A vocabulary of three million one-letter words (12 MB of JSON) was built whole as a JSON
+/// tree before its length was checked.
+#[test]
+fn a_vocabulary_past_its_cap_is_refused_while_it_is_read() {
+    let json = format!("[{}\"a\"]", "\"a\",".repeat(3_000_000));
+    let (peak, result) = peak_heap(|| Vocabulary::from_json(&json));
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("more than 1000000 words"), "{err}");
+    assert!(peak < 80 << 20, "{} MB", peak >> 20);
+    let object = format!(
+        "{{{}\"b\": 0}}",
+        (0..1_100_000)
+            .map(|i| format!("\"w{i}\": 0, "))
+            .collect::<String>()
+    );
+    let err = Vocabulary::from_json(&object).unwrap_err().to_string();
+    assert!(err.contains("more than 1000000 words"), "{err}");
+}
+
+/// `<end>` beside `<EOS>` was an ordinary word: a caption could say it and go on to its
+/// longest.
+#[test]
+fn a_vocabulary_with_two_spellings_of_a_special_token_is_refused() {
+    for (extra, expected) in [
+        (
+            "<end>",
+            r#"holds both "<EOS>" (id 2) and "<end>" (id 4), two spellings of one special token"#,
+        ),
+        ("<start>", r#"holds both "<SOS>" (id 1) and "<start>" (id 4)"#),
+        ("<pad>", r#"holds both "<PAD>" (id 0) and "<pad>" (id 4)"#),
+    ] {
+        let words = ["<PAD>", "<SOS>", "<EOS>", "<UNK>", extra]
+            .map(String::from)
+            .to_vec();
+        let err = Vocabulary::from_words(words).unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
+/// A vocabulary and a caption each within their caps scored every word at every position at
+/// once: a million words against 199 typed ones took several copies of 800 MB. Scoring and
+/// greedy batches are held to [`limits::MAX_WORD_SCORES`].
+#[test]
+fn word_scores_past_their_budget_are_refused_before_decoding() {
+    let mut config = small_config();
+    config.decoder.vocab_size = 400_000;
+    let device = Device::flex();
+    let weights = pollster::block_on(CaptionModel::new(&config, &device).unwrap().weights()).unwrap();
+    let bundle = Bundle {
+        config: config.clone(),
+        vocab: words(400_000),
+        card: ModelCard::default(),
+        weights,
+    };
+    let captioner = Captioner::from_bundle(bundle, &device).unwrap();
+    let input = vec![0.0; 3 * 64 * 64];
+    let encoded = captioner.encode_inputs(&[input]).unwrap();
+    let typed: Vec<String> = (0..199).map(|i| format!("w{}", i + 4)).collect();
+    let err = pollster::block_on(captioner.score_encoded(&encoded, &typed, 0)).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "a scored caption's positions 200 × 400000 words = 80000000 word scores at once, over the limit of 67108864: this model scores at most 167 at once"
+        ),
+        "{err}"
+    );
+    let scored = pollster::block_on(captioner.score_encoded(&encoded, &typed[..100], 0)).unwrap();
+    assert_eq!(scored.words.len(), 100);
+    // Greedy batches are cut to fit (a beam of the widest, 64, fits a million words).
+    assert_eq!(config.images_at_once(true), 167);
+    let err = config
+        .check_decoding_rows(168, "greedy batch")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("greedy batch 168 × 400000 words"), "{err}");
 }

@@ -62,7 +62,8 @@ pub async fn beam_hypotheses(
         // logits [L, V], alpha [L, P]
         let out = decoder.step(&rows, index_tensor(&last, &device), state);
         let scores = read_step(out.logits, out.alpha, step).await?;
-        let best = top_candidates(extensions(&live, &scores), k - finished.len());
+        let wanted = k - finished.len();
+        let best = top_candidates(extensions(&live, &scores, wanted), wanted);
         let chosen = Chosen {
             step: &scores,
             vocab,
@@ -122,13 +123,15 @@ async fn start(
     Ok((hypothesis, state))
 }
 
-/// Every extension of every live hypothesis by every word, as (score, hypothesis, word).
-fn extensions(live: &[Hypothesis], step: &StepRows) -> Vec<(f64, usize, u32)> {
-    let mut candidates = Vec::with_capacity(live.len() * step.vocab);
+/// The `n` best extensions of each live hypothesis by a word, as (score, hypothesis, word):
+/// the `n` best of all are among them, and a row at a time they take `n` per hypothesis, not
+/// the vocabulary's size (a beam of 64 over a million words held 1 GiB of them on wasm32).
+fn extensions(live: &[Hypothesis], step: &StepRows, n: usize) -> Vec<(f64, usize, u32)> {
+    let mut candidates = Vec::with_capacity(live.len() * n);
     for (b, hypothesis) in live.iter().enumerate() {
-        for (w, &lp) in step.log_probs(b).iter().enumerate() {
-            candidates.push((hypothesis.caption.log_prob + lp as f64, b, w as u32));
-        }
+        let row = step.log_probs(b).iter().enumerate();
+        let row = row.map(|(w, &lp)| (hypothesis.caption.log_prob + lp as f64, b, w as u32));
+        candidates.extend(top_candidates(row.collect(), n));
     }
     candidates
 }
@@ -152,14 +155,16 @@ fn advance(
 ) -> (Vec<Hypothesis>, Vec<u32>) {
     let mut next = Vec::with_capacity(best.len());
     let mut keep = Vec::with_capacity(best.len());
+    // Each hypothesis's most probable words, found once however many extensions it has.
+    let mut alternatives = vec![None; live.len()];
     for (score, b, word) in best {
         let mut caption = live[b].caption.clone();
         caption.log_prob = score;
         if chosen.alternatives > 0 {
             let row = chosen.step.log_probs(b);
-            caption
-                .alternatives
-                .push(top_words(row, chosen.alternatives, chosen.vocab));
+            let top =
+                alternatives[b].get_or_insert_with(|| top_words(row, chosen.alternatives, chosen.vocab));
+            caption.alternatives.push(top.clone());
         }
         if word == chosen.vocab.end {
             caption.finished = true;
