@@ -1,7 +1,7 @@
 //! Flickr8k as it is distributed: Kaggle's `captions.txt`, the original `Flickr8k.token.txt`,
 //! and the original split files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -71,7 +71,10 @@ fn unquote(field: &str) -> std::result::Result<String, String> {
 /// `Flickr8k.token.txt`: `image.jpg#N<TAB>caption` per line.
 pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
     let mut table = CaptionTable::default();
-    for (location, line) in TextFile::read(path, problems)?.lines() {
+    let file = TextFile::read(path, problems)?;
+    // Each `image#N` with where it was read: a second one added a sixth reference unnoticed.
+    let mut keys: HashMap<&str, String> = HashMap::new();
+    for (location, line) in file.lines() {
         let Some((key, caption)) = line.split_once('\t') else {
             problems.bad_row(&location, "no tab between `image#N` and the caption; skipped");
             continue;
@@ -84,6 +87,14 @@ pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<Ca
             problems.bad_row(&location, format!("`{key}` is not `image#N`; skipped"));
             continue;
         }
+        if let Some(first) = keys.get(key) {
+            problems.bad_row(
+                &location,
+                format!("`{key}` was read already, at {first}; skipped"),
+            );
+            continue;
+        }
+        keys.insert(key, location.clone());
         table.push(image, location, caption.trim().to_string())?;
     }
     Ok(table)

@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use glimpse_files::{PathError, caps, confined, read_regular, shown};
+use glimpse_files::{PathError, caps, confined, read_regular, shown, terminal_safe};
+use glimpse_model::error::excerpt;
 use serde::Deserialize;
 
 use crate::problems::Problems;
@@ -72,6 +73,7 @@ pub fn find(root: &Path) -> Result<Option<PathBuf>> {
 /// (absolute, or with `..`), are reported and skipped.
 pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
     let file = parse(path)?;
+    check_dataset_name(file.dataset.as_deref(), path)?;
     let mut splits = Assignments::new();
     let mut captions = CaptionTable::default();
     for (index, image) in file.images.into_iter().enumerate() {
@@ -101,6 +103,24 @@ pub fn read(path: &Path, problems: &mut Problems) -> Result<KarpathySplits> {
         splits,
         captions,
     })
+}
+
+/// Longest `"dataset"` name, in bytes (Karpathy's are `flickr8k`, `flickr30k` and `coco`).
+pub const MAX_DATASET_NAME_BYTES: usize = 256;
+
+/// Refuses a `"dataset"` name past [`MAX_DATASET_NAME_BYTES`]: it is printed, kept in every
+/// checkpoint and written into the model card, whose fields `export` refuses past 16 KiB
+/// (after hours of training), and at 100 MB no checkpoint could be written.
+fn check_dataset_name(name: Option<&str>, path: &Path) -> Result<()> {
+    match name.filter(|name| name.len() > MAX_DATASET_NAME_BYTES) {
+        Some(name) => bail!(
+            "{}: \"dataset\" is {} bytes long (\"{}\"), over the limit of {MAX_DATASET_NAME_BYTES}",
+            shown(path),
+            name.len(),
+            terminal_safe(&excerpt(name))
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The file's JSON, refused when it holds more than [`MAX_CAPTIONS`] sentences.

@@ -5,6 +5,7 @@
 //! `data-problems.txt`, a name can neither send escape sequences nor forge lines.
 
 use glimpse_files::terminal_safe;
+use glimpse_model::error::excerpt_of;
 
 /// Problems met while reading a dataset. The first [`MAX_KEPT`] messages are kept (the first
 /// ones are shown to the user; the kept ones are written to the run folder), all are counted,
@@ -18,6 +19,10 @@ pub struct Problems {
 
 /// Messages kept: a file of millions of bad rows is reported, not stored row by row.
 pub const MAX_KEPT: usize = 10_000;
+
+/// Most characters of a message kept: its file and line, a problem, and the names it quotes,
+/// which are the file's own and may be of any length.
+pub const MESSAGE_CHARS: usize = 400;
 
 impl Problems {
     /// A row that could not be read at all (malformed, not UTF-8); `location` is `file:line`.
@@ -46,7 +51,9 @@ impl Problems {
     fn push(&mut self, message: String) {
         self.count += 1;
         if self.messages.len() < MAX_KEPT {
-            self.messages.push(terminal_safe(&message).into_owned());
+            // Cut before escaping: a name may be 200 MB of control characters.
+            self.messages
+                .push(terminal_safe(&excerpt_of(&message, MESSAGE_CHARS)).into_owned());
         }
     }
 

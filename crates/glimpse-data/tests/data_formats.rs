@@ -617,3 +617,72 @@ fn captions_past_the_word_budget_are_refused() {
     let err = Dataset::load(root, &options(19)).unwrap_err().to_string();
     assert!(err.contains("the captions hold more than 19 words"), "{err}");
 }
+
+/// A second `image#N` row added a sixth reference to the image without a word.
+#[test]
+fn a_token_file_row_read_twice_is_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(4);
+    touch_images(
+        &root.join("Flicker8k_Dataset"),
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let mut token: String = names
+        .iter()
+        .flat_map(|n| (0..5).map(move |k| format!("{n}#{k}\tA child in a pink dress {k} .\n")))
+        .collect();
+    token.push_str("img0.jpg#0\tA dog .\n");
+    fs::write(root.join("Flickr8k.token.txt"), token).unwrap();
+    write_splits(root, &names);
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.split(Split::Train)[0].tokens.len(), 5);
+    let problems = data.problems.first(10).join("\n");
+    assert!(
+        problems.contains("Flickr8k.token.txt:21: `img0.jpg#0` was read already, at ")
+            && problems.contains("Flickr8k.token.txt:1; skipped"),
+        "{problems}"
+    );
+}
+
+/// A Karpathy file's `"dataset"` name is printed, kept in every checkpoint and written into the
+/// model card: one of 17 KB trained for hours and then could not be exported.
+#[test]
+fn a_karpathy_dataset_name_past_its_cap_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    touch_images(root, &["a.jpg"]);
+    let json = serde_json::json!({"dataset": "\u{1f}".repeat(17_000), "images": [
+        {"filename": "a.jpg", "split": "test", "sentences": [{"raw": "A dog."}]}]});
+    fs::write(root.join("dataset_x.json"), json.to_string()).unwrap();
+    let err = Dataset::load(root, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("dataset_x.json: \"dataset\" is 17000 bytes long (\"\\u{1f}")
+            && err.contains("over the limit of 256")
+            && err.len() < 1000,
+        "{err}"
+    );
+}
+
+/// Problems quote the file's names, which may be of any length: a name of 100,000 control
+/// characters (600,000 bytes escaped) was repeated whole in every message and in the error.
+#[test]
+fn problems_quoting_huge_names_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let name = "\u{1f}".repeat(100_000);
+    touch_images(&root.join("Images"), &["a.jpg"]);
+    fs::write(
+        root.join("captions.txt"),
+        format!("image,caption\n{name},a dog\n"),
+    )
+    .unwrap();
+    let err = format!("{:#}", Dataset::load(root, &LoadOptions::default()).unwrap_err());
+    assert!(
+        err.contains("1 of 1 images are unusable") && err.contains("bytes in all)") && err.len() < 2000,
+        "{} bytes",
+        err.len()
+    );
+}

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use glimpse_files::{caps, read_regular, shown};
+use glimpse_files::{caps, read_regular, shown, terminal_safe};
+use glimpse_model::error::excerpt;
 use serde::{Deserialize, Serialize};
 
 use crate::split::Split;
@@ -76,7 +77,15 @@ impl SynthSidecar {
         if width == 0 || height == 0 {
             return Err(format!("the image size {width}×{height} is empty"));
         }
+        // A second entry for one file silently replaced the first's boxes in grounding.
+        let mut files = std::collections::HashMap::new();
         for (i, image) in self.images.iter().enumerate() {
+            if let Some(first) = files.insert(image.file.as_str(), i) {
+                return Err(format!(
+                    "images[{i}].file `{}` is listed twice (first at images[{first}])",
+                    terminal_safe(&excerpt(&image.file))
+                ));
+            }
             if image.objects.len() > MAX_OBJECTS {
                 return Err(format!(
                     "images[{i}] has {} objects; a synth image has at most {MAX_OBJECTS}",
@@ -137,6 +146,12 @@ mod tests {
         assert_eq!(
             crowded.check_boxes().unwrap_err(),
             "images[0] has 17 objects; a synth image has at most 16"
+        );
+        let mut twice = sidecar(224, [0, 0, 1, 1]);
+        twice.images.push(twice.images[0].clone());
+        assert_eq!(
+            twice.check_boxes().unwrap_err(),
+            "images[1].file `a.png` is listed twice (first at images[0])"
         );
     }
 }
