@@ -446,3 +446,24 @@ fn eval_refuses_a_compare_folder() {
     assert_eq!(outputs(), kept);
     assert!(!compared.join("captions.json").exists());
 }
+
+/// Problems within the 5% allowance change the scores (a reference left out, a photo
+/// missing): `compare` and `eval` dropped them without a word, where `train` notes them.
+#[test]
+fn compare_notes_the_datas_problems_as_train_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("x/captions.json");
+    let (data, _) = data_and_captions(dir.path(), &set);
+    let mut rows = fs::read_to_string(data.join("captions.txt")).unwrap();
+    rows.push_str("a row without a comma\n");
+    fs::write(data.join("captions.txt"), rows).unwrap();
+    let run = compare_into(&data, &dir.path().join("c"), &format!("mine={}", set.display()));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("data: 1 problems, 1 unreadable rows (skipped):")
+            && stderr.contains("captions.txt:")
+            && stderr.contains("no comma"),
+        "{stderr}"
+    );
+}

@@ -20,6 +20,9 @@ pub struct Problems {
 /// Messages kept: a file of millions of bad rows is reported, not stored row by row.
 pub const MAX_KEPT: usize = 10_000;
 
+/// Messages a summary shows.
+pub const NOTED: usize = 5;
+
 /// Most characters of a message kept: its file and line, a problem, and the names it quotes,
 /// which are the file's own and may be of any length.
 pub const MESSAGE_CHARS: usize = 400;
@@ -77,6 +80,23 @@ impl Problems {
 
     pub fn first(&self, n: usize) -> Vec<String> {
         self.messages.iter().take(n).cloned().collect()
+    }
+
+    /// Notes on standard error how many problems there were and the first [`NOTED`]; `where_all`
+    /// says where all kept ones are (`(all in run/data-problems.txt)`), if anywhere. Nothing
+    /// when there were none.
+    pub fn note_summary(&self, where_all: &str) {
+        if self.is_empty() {
+            return;
+        }
+        glimpse_files::note!(
+            "data: {} problems, {} unreadable rows{where_all}:",
+            self.len(),
+            self.bad_rows()
+        );
+        for message in self.first(NOTED) {
+            glimpse_files::note!("  {message}");
+        }
     }
 }
 

@@ -15,13 +15,16 @@ use crate::similarity::{ImageSimilarity, SimilaritySummary};
 
 /// A dataset as scorers see it: every reference kept, however long.
 pub fn load_for_scoring(data: &Path) -> Result<Dataset> {
-    Dataset::load(
+    let dataset = Dataset::load(
         data,
         &LoadOptions {
             max_caption_tokens: usize::MAX,
             ..LoadOptions::default()
         },
-    )
+    )?;
+    // What was skipped changes the scores: said, as `train` says it.
+    dataset.problems.note_summary(" (skipped)");
+    Ok(dataset)
 }
 
 /// One caption to score, with the image it is for.

@@ -583,17 +583,7 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
         );
     }
     write_replacing(&run.join(DATA_PROBLEMS), kept.as_bytes())?;
-    if !problems.is_empty() {
-        note!(
-            "data: {} problems, {} unreadable rows (all in {}):",
-            problems.len(),
-            problems.bad_rows(),
-            shown(&run.join(DATA_PROBLEMS))
-        );
-        for message in problems.first(5) {
-            note!("  {message}");
-        }
-    }
+    problems.note_summary(&format!(" (all in {})", shown(&run.join(DATA_PROBLEMS))));
     Ok(())
 }
 
