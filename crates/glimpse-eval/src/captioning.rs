@@ -132,8 +132,8 @@ pub fn caption_files<'a, T>(
         };
         let ms = share(started, done);
         for ((item, photo, warning), mut ranked) in kept.into_iter().zip(captions) {
+            let warning = captioner.caption_warning(warning, &ranked);
             let caption = ranked.remove(0);
-            let warning = captioner.caption_warning(warning, &caption);
             each(Captioned::Caption {
                 item,
                 photo,

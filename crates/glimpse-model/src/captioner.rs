@@ -250,14 +250,27 @@ impl Captioner {
         Ok(captions.remove(0))
     }
 
-    /// What the user should read beside `caption`: `image_warning` (a damaged photo that still
-    /// decoded, from [`preprocess::decode_image_checked`]) and the caption's own
-    /// [`special_token_warning`], joined; `None` when there is nothing to say.
-    pub fn caption_warning(&self, image_warning: Option<String>, caption: &Caption) -> Option<String> {
-        let warnings: Vec<String> = image_warning
-            .into_iter()
-            .chain(special_token_warning(caption, &self.vocab))
+    /// What the user should read beside the captions `ranked` (the best first, then the other
+    /// beams shown): `image_warning` (a damaged photo that still decoded, from
+    /// [`preprocess::decode_image_checked`]), the best caption's own [`special_token_warning`],
+    /// and which other beams hold such tokens (each beam is shown); joined, `None` when there
+    /// is nothing to say.
+    pub fn caption_warning(&self, image_warning: Option<String>, ranked: &[Caption]) -> Option<String> {
+        let best = ranked
+            .first()
+            .and_then(|caption| special_token_warning(caption, &self.vocab));
+        let others: Vec<String> = (1..ranked.len())
+            .filter(|&i| special_token_warning(&ranked[i], &self.vocab).is_some())
+            .map(|i| (i + 1).to_string())
             .collect();
+        let others = (!others.is_empty()).then(|| {
+            format!(
+                "beam(s) {} of {} hold a start or padding token, which a trained model never generates",
+                others.join(", "),
+                ranked.len()
+            )
+        });
+        let warnings: Vec<String> = image_warning.into_iter().chain(best).chain(others).collect();
         (!warnings.is_empty()).then(|| warnings.join("; "))
     }
 }

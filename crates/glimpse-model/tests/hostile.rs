@@ -330,12 +330,20 @@ fn pad_and_start_tokens_in_a_caption_get_a_warning_unk_is_a_word() {
         pollster::block_on(captioner.caption_inputs(&[vec![0.5; plane]], options(Decoding::Greedy))).unwrap();
     assert_eq!(caption[0].text(), "<UNK> <UNK> <UNK>");
     assert_eq!(special_token_warning(&caption[0], &captioner.vocab), None);
-    assert_eq!(captioner.caption_warning(None, &caption[0]), None);
+    assert_eq!(captioner.caption_warning(None, &caption), None);
     assert_eq!(
         captioner
-            .caption_warning(Some("cut short".into()), &caption[0])
+            .caption_warning(Some("cut short".into()), &caption)
             .as_deref(),
         Some("cut short")
+    );
+    // Every beam is shown with `--all-beams` and in the page: only the best one was checked.
+    let mut beams = vec![caption[0].clone(); 4];
+    beams[1].token_ids[1] = captioner.vocab.start;
+    beams[3].token_ids[2] = captioner.vocab.pad.unwrap();
+    assert_eq!(
+        captioner.caption_warning(None, &beams).as_deref(),
+        Some("beam(s) 2, 4 of 4 hold a start or padding token, which a trained model never generates")
     );
 }
 
@@ -351,7 +359,7 @@ fn a_damaged_photo_and_a_start_token_give_one_warning_saying_both() {
     let caption = pollster::block_on(captioner.caption_inputs(&[vec![0.5; 3 * 64 * 64]], options)).unwrap();
     assert_eq!(
         captioner
-            .caption_warning(Some("the file is truncated".into()), &caption[0])
+            .caption_warning(Some("the file is truncated".into()), &caption)
             .as_deref(),
         Some(
             "the file is truncated; the model generated <SOS> as word 1, which a trained model \

@@ -178,7 +178,7 @@ impl Captioner {
                 .await
             })
             .await?;
-        let warnings = self.inner.caption_warning(image_warning, &ranked[0]);
+        let warnings = self.inner.caption_warning(image_warning, &ranked);
         let meta = CaptionMeta {
             backend: self.placement.name(),
             ms: js_sys::Date::now() - started,
