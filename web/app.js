@@ -71,8 +71,13 @@ function where(backend, info = model?.info) {
   return info?.threads > 1 ? `CPU (${info.threads} threads)` : "CPU";
 }
 
-/** Seconds a model download may go without a byte before it gives up. */
+/** Seconds a model download may go without a byte, or without MIN_WINDOW_BYTES, before it
+ * gives up. */
 const STALL_SECONDS = 30;
+
+/** Bytes a model download must bring in every STALL_SECONDS (64 KiB a minute, as `glimpse data`
+ * asks): a server sending a byte every 25 s kept the page, and every photo, waiting for ever. */
+const MIN_WINDOW_BYTES = 32 << 10;
 
 function formatMB(bytes) {
   return (bytes / 1e6).toFixed(1);
@@ -82,24 +87,39 @@ function formatMB(bytes) {
  * (`client.limits()`): a download that stays under it never waits for the module to start. */
 const UNCHECKED_BYTES = 64 << 20;
 
-/** A download's stop switch: `signal` (another model was asked for), a stall of STALL_SECONDS
- * (`waiting()` restarts the clock after each byte) and the download's own refusals abort it. */
+/** A download's stop switch: `signal` (another model was asked for), a stall (less than
+ * MIN_WINDOW_BYTES in STALL_SECONDS: `waiting(bytes)` counts what arrived, and starts the clock
+ * again once the window has its bytes; `pause()` stops it while the page, not the server, is
+ * waited for) and the download's own refusals abort it. */
 function downloadControl(url, signal) {
   const controller = new AbortController();
   const stop = (reason) => controller.abort(reason);
   signal.addEventListener("abort", () => stop(signal.reason), { once: true });
   const aborted = new Promise((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason)));
   aborted.catch(() => {});
-  let timer;
+  let timer = null;
+  let windowBytes = 0;
+  const stalled = () =>
+    windowBytes === 0
+      ? `${url.pathname} sent nothing for ${STALL_SECONDS} s`
+      : `${url.pathname} sent only ${windowBytes} bytes in ${STALL_SECONDS} s, less than ${MIN_WINDOW_BYTES >> 10} KiB`;
+  const start = () => {
+    clearTimeout(timer);
+    windowBytes = 0;
+    timer = setTimeout(() => stop(new Error(stalled())), STALL_SECONDS * 1000);
+  };
   return {
     signal: controller.signal,
     stop,
     aborted,
-    waiting() {
-      clearTimeout(timer);
-      timer = setTimeout(() => stop(new Error(`${url.pathname} sent nothing for ${STALL_SECONDS} s`)), STALL_SECONDS * 1000);
+    waiting(bytes = 0) {
+      windowBytes += bytes;
+      if (timer === null || windowBytes >= MIN_WINDOW_BYTES) start();
     },
-    pause: () => clearTimeout(timer),
+    pause() {
+      clearTimeout(timer);
+      timer = null;
+    },
   };
 }
 
@@ -114,10 +134,13 @@ function modelLimit(url, control) {
     known: () => limit !== null,
     async check(bytes) {
       if (bytes <= UNCHECKED_BYTES) return;
-      control.pause();
-      const most = await Promise.race([limits, control.aborted]);
-      control.waiting();
-      if (bytes > most) throw new Error(`${url.pathname} is ${bytes} bytes or more, over the limit of ${most / 2 ** 20} MiB for a model`);
+      if (limit === null) {
+        // (Once known, never paused again: each pause starts the server's clock afresh.)
+        control.pause();
+        await Promise.race([limits, control.aborted]);
+        control.waiting();
+      }
+      if (bytes > limit) throw new Error(`${url.pathname} is ${bytes} bytes or more, over the limit of ${limit / 2 ** 20} MiB for a model`);
     },
   };
 }
@@ -169,9 +192,9 @@ async function fetchWithProgress(url, signal) {
     els.progress.hidden = false;
     els.progress.max = total || 1;
     for (;;) {
-      control.waiting();
       const { done, value } = await reader.read();
       if (done) break;
+      control.waiting(value.length);
       received += value.length;
       await limit.check(received);
       chunks.push(value);

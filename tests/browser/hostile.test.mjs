@@ -65,9 +65,10 @@ describe("files and servers from strangers", () => {
     const held = (name) => (name === "bundles/stalls.safetensors" ? new Promise(() => {}) : undefined);
     // `huge.safetensors` comes at 10 MB/s: what the page reads of it before it stops shows
     // whether it stopped at the headers, with seconds to spare for a busy machine's page.
-    const pace = (name) => (name === "bundles/huge.safetensors" ? 10e6 : 0);
+    // `trickles.safetensors` at 500 bytes a second: a byte now and then, never a stall.
+    const pace = (name) => ({ "bundles/huge.safetensors": 10e6, "bundles/trickles.safetensors": 500 })[name] ?? 0;
     const bundles = { "bundles/huge.safetensors": hugeBundle, "bundles/broken.safetensors": brokenBundle };
-    for (const name of ["tried", "kept"]) bundles[`bundles/${name}.safetensors`] = otherBundle;
+    for (const name of ["tried", "kept", "trickles"]) bundles[`bundles/${name}.safetensors`] = otherBundle;
     server = await servePage("/g/", bundles, { before: async (name) => held(name), pace });
     browser = await launch(CPU);
     await browser.page.goto(server.url);
@@ -157,6 +158,21 @@ describe("files and servers from strangers", () => {
       assert.match(await modelError(page), /stalls\.safetensors sent nothing for 30 s\. Loaded the default model instead\./);
       assert.ok(Date.now() - started >= 30_000, "gave up before 30 s");
       assert.ok(await page.locator("#model-progress").isHidden(), "the progress bar is gone");
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("?model= on a server that sends less than 32 KiB in 30 s gives up, naming it; the default model loads instead", async () => {
+    const started = Date.now();
+    const page = await visit("?model=bundles/trickles.safetensors", /Ready: default\.safetensors/);
+    try {
+      // It sent a byte every 2 ms, and the page waited for it for ever.
+      assert.match(
+        await modelError(page),
+        /trickles\.safetensors sent only \d+ bytes in 30 s, less than 32 KiB\. Loaded the default model instead\./,
+      );
+      assert.ok(Date.now() - started >= 30_000, "gave up before 30 s");
     } finally {
       await page.close();
     }

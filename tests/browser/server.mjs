@@ -127,11 +127,19 @@ export async function serve(
 }
 
 /** A stream that passes bytes on at `bytesPerSecond`, as a server across a network sends them
- * (on loopback a browser takes hundreds of MB before a page can answer). */
+ * (on loopback a browser takes hundreds of MB before a page can answer), in pieces of a tenth
+ * of a second's bytes at most (a slow one trickles, not pauses). */
 function paced(bytesPerSecond) {
+  const piece = Math.max(1, Math.floor(bytesPerSecond / 10));
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   return new Transform({
-    transform(chunk, _encoding, done) {
-      setTimeout(() => done(null, chunk), (1000 * chunk.length) / bytesPerSecond);
+    async transform(chunk, _encoding, done) {
+      for (let at = 0; at < chunk.length; at += piece) {
+        const part = chunk.subarray(at, at + piece);
+        await wait((1000 * part.length) / bytesPerSecond);
+        this.push(part);
+      }
+      done();
     },
   });
 }
