@@ -82,15 +82,27 @@ function scratchFor(width, height) {
   return scratch;
 }
 
-/** The height of `photo` (an <img> or a canvas) scaled to `width`. */
-function scaledHeight(photo, width) {
-  const [w, h] = [photo.naturalWidth ?? photo.width, photo.naturalHeight ?? photo.height];
-  return Math.max(1, Math.round((h * width) / w));
+/** The tallest panel, in pixels, as the CLI's figures (a photo may be 64 times as tall as wide:
+ * 60 panels 160 pixels wide took 390 MB). */
+export const MAX_PANEL_HEIGHT = 512;
+
+/** `[width, height]` of a photo of `photoWidth`×`photoHeight` in a panel `width` wide, or
+ * narrower where it would be taller than MAX_PANEL_HEIGHT. */
+export function panelSize(photoWidth, photoHeight, width) {
+  const height = Math.max(1, Math.round((photoHeight * width) / photoWidth));
+  if (height <= MAX_PANEL_HEIGHT) return [width, height];
+  return [Math.max(1, Math.round((photoWidth * MAX_PANEL_HEIGHT) / photoHeight)), MAX_PANEL_HEIGHT];
 }
 
-/** A panel: the photo (an <img> or a canvas) scaled to `width` with one word's heatmap over it. */
-export function panel(photo, attention, grid, width, opacity, colormap) {
-  const height = scaledHeight(photo, width);
+/** [`panelSize`] of `photo` (an <img> or a canvas). */
+function photoPanelSize(photo, width) {
+  return panelSize(photo.naturalWidth ?? photo.width, photo.naturalHeight ?? photo.height, width);
+}
+
+/** A panel: the photo (an <img> or a canvas) scaled to `width` (or less, see panelSize) with
+ * one word's heatmap over it. */
+export function panel(photo, attention, grid, panelWidth, opacity, colormap) {
+  const [width, height] = photoPanelSize(photo, panelWidth);
   const canvas = document.createElement("canvas");
   canvas.width = width;
   canvas.height = height;
@@ -106,7 +118,7 @@ export function figure(photo, result, { panelWidth = 224, opacity = 0.7, colorma
   const n = Math.max(result.tokens.length, 1);
   const cols = Math.ceil(Math.sqrt(n));
   const rows = Math.ceil(n / cols);
-  const panelHeight = scaledHeight(photo, panelWidth);
+  const panelHeight = photoPanelSize(photo, panelWidth)[1];
   const gap = 8;
   const title = 28;
   const canvas = document.createElement("canvas");
@@ -123,7 +135,8 @@ export function figure(photo, result, { panelWidth = 224, opacity = 0.7, colorma
     const x = gap + (i % cols) * (panelWidth + gap);
     const y = gap + Math.floor(i / cols) * (panelHeight + title + gap);
     ctx.fillText(word, x + panelWidth / 2, y + 4);
-    ctx.drawImage(panel(photo, result.attention[i], result.grid, panelWidth, opacity, colormap), x, y + title);
+    const drawn = panel(photo, result.attention[i], result.grid, panelWidth, opacity, colormap);
+    ctx.drawImage(drawn, x + (panelWidth - drawn.width) / 2, y + title);
   });
   return canvas;
 }

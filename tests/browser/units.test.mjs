@@ -52,6 +52,16 @@ test("heatmaps are upsampled as PyTorch's bilinear interpolate (align_corners=Fa
   assert.deepEqual([...reused], [...expected, -1, -1, -1, -1]);
 });
 
+test("a panel keeps the photo's shape within 512 pixels of height", async () => {
+  const { panelSize, MAX_PANEL_HEIGHT } = await import("../../web/heatmap.js");
+  assert.deepEqual(panelSize(640, 480, 160), [160, 120]);
+  assert.deepEqual(panelSize(100, 320, 160), [160, 512]);
+  // 1:64, the tallest photo the model takes: 160×10240 before, 6.5 MB a panel.
+  assert.deepEqual(panelSize(16, 1024, 160), [8, MAX_PANEL_HEIGHT]);
+  assert.deepEqual(panelSize(1, 64_000, 160), [1, MAX_PANEL_HEIGHT]);
+  assert.deepEqual(panelSize(20_000, 1, 160), [160, 1]);
+});
+
 test("index.html preloads exactly the modules app.js imports, however deep", async () => {
   const { readFileSync } = await import("node:fs");
   const web = new URL("../../web/", import.meta.url);
