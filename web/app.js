@@ -162,6 +162,8 @@ async function openModel(url, control, limit) {
     // Not kept as it arrives: only a model that loads is (keepOffline).
     const response = await fetchOnce(url, fetch(url, { signal }), signal, { keep: false });
     if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
+    // A 204 or 205 is "ok" and has no body at all.
+    if (!response.body) throw new Error(`${url.pathname} answered ${response.status} with no model`);
     return [response, attempt];
   };
   let [response, attempt] = await ask();

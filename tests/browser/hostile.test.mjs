@@ -63,13 +63,15 @@ describe("files and servers from strangers", () => {
   before(async () => {
     // `stalls.safetensors` is never answered: a server that accepts and then sends nothing.
     const held = (name) => (name === "bundles/stalls.safetensors" ? new Promise(() => {}) : undefined);
+    // `empty.safetensors` is answered 204 No Content: "ok", with no body.
+    const before = async (name, res) => (name === "bundles/empty.safetensors" ? res.writeHead(204).end() : held(name));
     // `huge.safetensors` comes at 10 MB/s: what the page reads of it before it stops shows
     // whether it stopped at the headers, with seconds to spare for a busy machine's page.
     // `trickles.safetensors` at 500 bytes a second: a byte now and then, never a stall.
     const pace = (name) => ({ "bundles/huge.safetensors": 10e6, "bundles/trickles.safetensors": 500 })[name] ?? 0;
     const bundles = { "bundles/huge.safetensors": hugeBundle, "bundles/broken.safetensors": brokenBundle };
     for (const name of ["tried", "kept", "trickles"]) bundles[`bundles/${name}.safetensors`] = otherBundle;
-    server = await servePage("/g/", bundles, { before: async (name) => held(name), pace });
+    server = await servePage("/g/", bundles, { before, pace });
     browser = await launch(CPU);
     await browser.page.goto(server.url);
     await waitForModel(browser);
@@ -173,6 +175,21 @@ describe("files and servers from strangers", () => {
         /trickles\.safetensors sent only \d+ bytes in 30 s, less than 32 KiB\. Loaded the default model instead\./,
       );
       assert.ok(Date.now() - started >= 30_000, "gave up before 30 s");
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("?model= answered 204 No Content says so; the default model loads instead", async () => {
+    const page = await visit("?model=bundles/empty.safetensors", /Ready: default\.safetensors/);
+    try {
+      // Without the offline cache's service worker in the way it failed with the browser's
+      // "Cannot read properties of null (reading 'getReader')"; through it, the answer is an
+      // empty file.
+      assert.match(
+        await modelError(page),
+        /(empty\.safetensors answered 204 with no model|not a safetensors bundle: the file is 0 bytes, shorter than the 8-byte header length every safetensors file starts with)\. Loaded the default model instead\./,
+      );
     } finally {
       await page.close();
     }

@@ -61,7 +61,8 @@ export async function serve(
       res.writeHead(400).end(); // a malformed `%` escape: it stopped the server
       return;
     }
-    await before(relative);
+    await before(relative, res);
+    if (res.writableEnded) return; // answered by `before`
     let file = extra[relative] ?? path.join(root, relative);
     if (!extra[relative] && !file.startsWith(root)) {
       res.writeHead(403).end();
