@@ -1318,7 +1318,8 @@ fn a_fine_tuning_runs_damaged_encoder_state_is_refused_by_name() {
     let encoder_state = || Checkpoint::read(&last).unwrap().encoder_optimizer.unwrap();
     let first = first_param_id(&encoder_state());
     let what = "last.safetensors: encoder optimizer state: ";
-    let cases: [(fn(&mut Checkpoint), String); 5] = [
+    type Edit = fn(&mut Checkpoint);
+    let cases: [(Edit, String); 5] = [
         (
             |c| c.encoder_optimizer = None,
             "holds no encoder optimizer state".into(),
