@@ -513,17 +513,25 @@ mod tests {
         archive[at..at + 4].copy_from_slice(&size.to_le_bytes());
     }
 
+    /// `archive` as `data.zip` unpacked into `out`, a folder holding the user's `.bashrc` ("#
+    /// mine"): the folder, both paths and the result.
+    fn unzip_beside_users_file(archive: &[u8]) -> (tempfile::TempDir, PathBuf, PathBuf, Result<()>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, out) = (dir.path().join("data.zip"), dir.path().join("out"));
+        fs::write(&path, archive).unwrap();
+        fs::create_dir(&out).unwrap();
+        fs::write(out.join(".bashrc"), "# mine").unwrap();
+        let result = unzip(&path, &out);
+        (dir, path, out, result)
+    }
+
     /// A file of the user's under an entry's name stops the unpack before anything is written;
     /// the archive's own copy, left by an unpack cut short, is kept and the rest unpacked.
     #[test]
     fn files_already_in_the_folder_are_never_replaced() {
         let archive = zip_of(&[("captions.txt", b"a dog"), (".bashrc", b"echo pwned")]);
-        let dir = tempfile::tempdir().unwrap();
-        let (path, out) = (dir.path().join("data.zip"), dir.path().join("out"));
-        fs::write(&path, &archive).unwrap();
-        fs::create_dir(&out).unwrap();
-        fs::write(out.join(".bashrc"), "# mine").unwrap();
-        let err = unzip(&path, &out).unwrap_err().to_string();
+        let (_dir, path, out, result) = unzip_beside_users_file(&archive);
+        let err = result.unwrap_err().to_string();
         assert!(
             err.contains("data.zip: its file `.bashrc` would replace")
                 && err.contains("glimpse data does not overwrite files"),
@@ -582,12 +590,8 @@ mod tests {
                 "its directory lists one name twice; refusing an ambiguous archive",
             ),
         ] {
-            let dir = tempfile::tempdir().unwrap();
-            let (path, out) = (dir.path().join("data.zip"), dir.path().join("out"));
-            fs::write(&path, &archive).unwrap();
-            fs::create_dir(&out).unwrap();
-            fs::write(out.join(".bashrc"), "# mine").unwrap();
-            let err = unzip(&path, &out).unwrap_err().to_string();
+            let (_dir, path, out, result) = unzip_beside_users_file(&archive);
+            let err = result.unwrap_err().to_string();
             assert!(
                 err.starts_with(&format!("{}: ", path.display())) && err.contains(expected),
                 "{err}"

@@ -65,10 +65,9 @@ fn kaggle_layout_with_quotes_commas_and_split_files() {
     assert!(data.problems.is_empty(), "{:?}", data.problems.kept());
 }
 
-#[test]
-fn original_flickr8k_token_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// An original-layout Flickr8k folder in `root`: four images of five captions each in
+/// `Flickr8k.token.txt`, then the rows `extra`, and the original split files.
+fn token_folder(root: &Path, extra: &str) {
     let names = names(4);
     touch_images(
         &root.join("Flicker8k_Dataset"),
@@ -78,8 +77,15 @@ fn original_flickr8k_token_file() {
         .iter()
         .flat_map(|n| (0..5).map(move |k| format!("{n}#{k}\tA child in a pink dress {k} .\n")))
         .collect();
-    fs::write(root.join("Flickr8k.token.txt"), token).unwrap();
+    fs::write(root.join("Flickr8k.token.txt"), token + extra).unwrap();
     write_splits(root, &names);
+}
+
+#[test]
+fn original_flickr8k_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    token_folder(root, "");
     let data = Dataset::load(root, &LoadOptions::default()).unwrap();
     assert_eq!(data.layout, Layout::Flickr8kOriginal);
     assert_eq!(data.split(Split::Train).len(), 2);
@@ -623,18 +629,7 @@ fn captions_past_the_word_budget_are_refused() {
 fn a_token_file_row_read_twice_is_reported_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let names = names(4);
-    touch_images(
-        &root.join("Flicker8k_Dataset"),
-        &names.iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    let mut token: String = names
-        .iter()
-        .flat_map(|n| (0..5).map(move |k| format!("{n}#{k}\tA child in a pink dress {k} .\n")))
-        .collect();
-    token.push_str("img0.jpg#0\tA dog .\n");
-    fs::write(root.join("Flickr8k.token.txt"), token).unwrap();
-    write_splits(root, &names);
+    token_folder(root, "img0.jpg#0\tA dog .\n");
     let data = Dataset::load(root, &LoadOptions::default()).unwrap();
     assert_eq!(data.split(Split::Train)[0].tokens.len(), 5);
     let problems = data.problems.first(10).join("\n");
