@@ -72,9 +72,11 @@ fn unquote(field: &str) -> std::result::Result<String, String> {
 pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<CaptionTable> {
     let mut table = CaptionTable::default();
     let file = TextFile::read(path, problems)?;
-    // Each `image#N` with where it was read: a second one added a sixth reference unnoticed.
-    let mut keys: HashMap<&str, String> = HashMap::new();
-    for (location, line) in file.lines() {
+    // Each image and caption number with the line it was read on: a second one (`x.jpg#0` again,
+    // or `x.jpg#00`) added another reference unnoticed.
+    let mut keys: HashMap<(&str, u32), usize> = HashMap::new();
+    for (line_number, line) in file.numbered_lines() {
+        let location = file.location(line_number);
         let Some((key, caption)) = line.split_once('\t') else {
             problems.bad_row(&location, "no tab between `image#N` and the caption; skipped");
             continue;
@@ -83,18 +85,19 @@ pub(crate) fn read_token_file(path: &Path, problems: &mut Problems) -> Result<Ca
             problems.bad_row(&location, format!("`{key}` is not `image#N`; skipped"));
             continue;
         };
-        if image.is_empty() || number.parse::<u32>().is_err() {
+        let Some(caption_number) = number.parse::<u32>().ok().filter(|_| !image.is_empty()) else {
             problems.bad_row(&location, format!("`{key}` is not `image#N`; skipped"));
             continue;
-        }
-        if let Some(first) = keys.get(key) {
+        };
+        // The first line of a number stays the one named.
+        if let Some(&first) = keys.get(&(image, caption_number)) {
             problems.bad_row(
                 &location,
-                format!("`{key}` was read already, at {first}; skipped"),
+                format!("`{key}` is caption {caption_number} of `{image}` again (line {first}); skipped"),
             );
             continue;
         }
-        keys.insert(key, location.clone());
+        keys.insert((image, caption_number), line_number);
         table.push(image, location, caption.trim().to_string())?;
     }
     Ok(table)

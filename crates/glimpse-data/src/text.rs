@@ -44,9 +44,15 @@ impl TextFile {
     /// Each UTF-8 line that is not blank, with its `file:line`, without its line ending or a
     /// byte-order mark.
     pub fn lines(&self) -> impl Iterator<Item = (String, &str)> {
+        self.numbered_lines()
+            .map(|(number, text)| (self.location(number), text))
+    }
+
+    /// [`TextFile::lines`], each with its line number instead.
+    pub fn numbered_lines(&self) -> impl Iterator<Item = (usize, &str)> {
         self.raw_lines().filter_map(|(number, raw)| {
             let text = std::str::from_utf8(raw).ok()?.trim_start_matches('\u{feff}');
-            (!text.trim().is_empty()).then(|| (self.location(number), text))
+            (!text.trim().is_empty()).then_some((number, text))
         })
     }
 
@@ -58,7 +64,8 @@ impl TextFile {
             .map(|(index, raw)| (index + 1, raw.strip_suffix(b"\r").unwrap_or(raw)))
     }
 
-    fn location(&self, number: usize) -> String {
+    /// `file:line` of line `number`.
+    pub fn location(&self, number: usize) -> String {
         format!("{}:{number}", self.shown)
     }
 }

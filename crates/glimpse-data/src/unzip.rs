@@ -127,7 +127,7 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
             .by_index_raw(index)
             .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
         let (size, packed) = (entry.size(), entry.compressed_size());
-        let label = || terminal_safe(&String::from_utf8_lossy(entry.name_raw())).into_owned();
+        let label = || entry_label(entry.name_raw());
         if size > limits.max_entry {
             bail!(
                 "{}: entry `{}` would expand to {size} bytes, over the {}-byte limit for one file; refusing to unpack",
@@ -194,7 +194,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
             anyhow!(
                 "{}: its file `{}` would replace {e}",
                 shown(archive),
-                shown(&name)
+                entry_label(entry.name_raw())
             )
         })?;
         if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
@@ -204,7 +204,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
             bail!(
                 "{}: its file `{}` would replace {}, which is not the archive's copy; glimpse data does not overwrite files: move it away or unpack into another folder",
                 shown(archive),
-                shown(&name),
+                entry_label(entry.name_raw()),
                 shown(&target)
             );
         }
@@ -223,8 +223,7 @@ fn check_entry_names<R: Read>(
     paths: &mut HashMap<PathBuf, (String, bool)>,
     archive: &Path,
 ) -> Result<()> {
-    // (A name may have 64 KiB.)
-    let raw = || terminal_safe(&excerpt(&String::from_utf8_lossy(entry.name_raw()))).into_owned();
+    let raw = || entry_label(entry.name_raw());
     if entry.is_symlink() {
         bail!(
             "{}: entry `{}` is a symbolic link; glimpse data unpacks files and folders only",
@@ -245,6 +244,11 @@ fn check_entry_names<R: Read>(
         }
     }
     Ok(())
+}
+
+/// An entry's name as messages quote it: an excerpt (a name may have 64 KiB), escaped.
+fn entry_label(raw: &[u8]) -> String {
+    terminal_safe(&excerpt(&String::from_utf8_lossy(raw))).into_owned()
 }
 
 /// Whether the regular file `path` has `size` bytes whose CRC-32 is `crc`.
@@ -287,7 +291,7 @@ fn unpack_entry<R: Read>(
         bail!(
             "{}: entry `{}` points outside the folder; refusing to unpack",
             shown(archive),
-            terminal_safe(&String::from_utf8_lossy(entry.name_raw()))
+            entry_label(entry.name_raw())
         );
     };
     if is_macos_metadata(&relative) {
@@ -302,12 +306,12 @@ fn unpack_entry<R: Read>(
     }
     let room = limits.max_entry.min(limits.max_total.saturating_sub(*written));
     let copied = write_capped(&mut entry, &target, room)
-        .with_context(|| format!("{}: entry `{}`", shown(archive), shown(&relative)))?;
+        .with_context(|| format!("{}: entry `{}`", shown(archive), entry_label(entry.name_raw())))?;
     if copied > room {
         bail!(
             "{}: entry `{}` expands past its declared {} bytes and the unpacking limits ({} bytes per file, {} in all); refusing to unpack",
             shown(archive),
-            shown(&relative),
+            entry_label(entry.name_raw()),
             entry.size(),
             limits.max_entry,
             limits.max_total
@@ -437,6 +441,18 @@ mod tests {
             "{err}"
         );
         assert!(!dir.path().join("out/zeros.txt").exists());
+        // A name of 60,000 control characters was quoted whole, escaped: 360 KB of message.
+        let name = format!("{}.txt", "\u{1}".repeat(60_000));
+        for name in [name.clone(), format!("../{name}")] {
+            let archive = zip_of(&[(&name, &vec![0u8; 20 << 20])]);
+            let (_dir, result) = unzip_bytes(&archive, &UnzipLimits::default());
+            let err = result.unwrap_err().to_string();
+            assert!(
+                err.contains("bytes in all)") && err.len() < 1000,
+                "{} bytes",
+                err.len()
+            );
+        }
     }
 
     #[test]

@@ -437,11 +437,6 @@ fn to_json<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::InvalidArgument(format!("writing {what}: {e}")))
 }
 
-/// No tensor the file holds is unknown to `config`'s model or larger than the model's tensor of
-/// its name (int8 scales aside), checked from the header before anything is converted: an
-/// unused or oversized int8 tensor would otherwise be dequantised (four times its size) only to
-/// be refused. Missing and smaller misshapen tensors are reported when the model is built.
-#[cfg(feature = "flex")]
 /// The most dimensions a model's tensor (a convolution's weight) has.
 pub const MAX_RANK: usize = 4;
 
@@ -457,6 +452,11 @@ fn check_ranks(views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
     }
 }
 
+/// No tensor the file holds is unknown to `config`'s model or larger than the model's tensor of
+/// its name (int8 scales aside), checked from the header before anything is converted: an
+/// unused or oversized int8 tensor would otherwise be dequantised (four times its size) only to
+/// be refused. Missing and smaller misshapen tensors are reported when the model is built.
+#[cfg(feature = "flex")]
 fn check_names_and_shapes(config: &ModelConfig, views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
     use crate::error::{NamedShape, ShapeMismatch, WeightsMismatch};
     // Parameters are created lazily: this model allocates nothing but its BatchNorm statistics.
