@@ -84,10 +84,10 @@ impl Vocabulary {
                     .into_iter()
                     .enumerate()
                     .map(|(id, item)| match item {
-                        serde_json::Value::String(word) => Ok(word),
+                        Item::Text(word) => Ok(word),
                         other => Err(Error::Vocabulary(format!(
                             "entry {id} is {}, not a string",
-                            json_kind(&other)
+                            other.kind()
                         ))),
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -97,17 +97,13 @@ impl Vocabulary {
                 let n = map.len();
                 let mut words: Vec<Option<String>> = vec![None; n];
                 for (word, id) in map {
-                    let id = id.as_u64().ok_or_else(|| {
-                        Error::Vocabulary(format!(
+                    let Item::Whole(id) = id else {
+                        return Err(Error::Vocabulary(format!(
                             "id of {:?} is {}, not a whole number",
                             excerpt(&word),
-                            if id.is_number() {
-                                excerpt(&id.to_string())
-                            } else {
-                                json_kind(&id).into()
-                            }
-                        ))
-                    })?;
+                            id.described()
+                        )));
+                    };
                     // Compared as u64: on wasm32 `as usize` would wrap a large id into range.
                     if id >= n as u64 {
                         return Err(Error::Vocabulary(format!(
@@ -204,12 +200,39 @@ pub fn is_bidi_control(c: char) -> bool {
 }
 
 /// A vocabulary's JSON as read: its entries, refused past [`MAX_VOCAB_SIZE`] before more are
-/// built (a tree of 25 million one-letter words took GBs for 100 MB of text).
+/// read (a tree of 25 million one-letter words took GBs for 100 MB of text).
 enum Entries {
-    Array(Vec<serde_json::Value>),
-    Object(Vec<(String, serde_json::Value)>),
+    Array(Vec<Item>),
+    Object(Vec<(String, Item)>),
     /// Neither, by kind.
     Other(&'static str),
+}
+
+/// One value of a vocabulary's JSON, kept as far as a vocabulary can use it: an array or an
+/// object there is skipped, never built (one entry of 44 million numbers took 1.65 GB).
+enum Item {
+    Text(String),
+    Whole(u64),
+    /// Anything else: its kind, and a number's text.
+    Other(&'static str, Option<String>),
+}
+
+impl Item {
+    fn kind(&self) -> &'static str {
+        match self {
+            Item::Text(_) => "a string",
+            Item::Whole(_) => "a number",
+            Item::Other(kind, _) => kind,
+        }
+    }
+
+    /// A number as written, else its kind.
+    fn described(&self) -> String {
+        match self {
+            Item::Other(_, Some(number)) => excerpt(number),
+            other => other.kind().into(),
+        }
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for Entries {
@@ -218,16 +241,21 @@ impl<'de> serde::Deserialize<'de> for Entries {
     }
 }
 
-struct EntriesVisitor;
-
-impl EntriesVisitor {
-    fn check_count<E: serde::de::Error>(count: usize) -> std::result::Result<(), E> {
-        match count > MAX_VOCAB_SIZE {
-            true => Err(E::custom(format!("more than {MAX_VOCAB_SIZE} words"))),
-            false => Ok(()),
-        }
+impl<'de> serde::Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemVisitor)
     }
 }
+
+/// Fails once `count` entries are more than a vocabulary may hold.
+fn check_count<E: serde::de::Error>(count: usize) -> std::result::Result<(), E> {
+    match count > MAX_VOCAB_SIZE {
+        true => Err(E::custom(format!("more than {MAX_VOCAB_SIZE} words"))),
+        false => Ok(()),
+    }
+}
+
+struct EntriesVisitor;
 
 impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
     type Value = Entries;
@@ -240,7 +268,7 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element()? {
             items.push(item);
-            Self::check_count(items.len())?;
+            check_count(items.len())?;
         }
         Ok(Entries::Array(items))
     }
@@ -249,7 +277,7 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
         let mut entries = Vec::new();
         while let Some(entry) = map.next_entry()? {
             entries.push(entry);
-            Self::check_count(entries.len())?;
+            check_count(entries.len())?;
         }
         Ok(Entries::Object(entries))
     }
@@ -279,14 +307,54 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
     }
 }
 
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
+struct ItemVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ItemVisitor {
+    type Value = Item;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a word or an id")
+    }
+
+    fn visit_str<E>(self, text: &str) -> std::result::Result<Item, E> {
+        Ok(Item::Text(text.to_string()))
+    }
+
+    fn visit_string<E>(self, text: String) -> std::result::Result<Item, E> {
+        Ok(Item::Text(text))
+    }
+
+    fn visit_u64<E>(self, id: u64) -> std::result::Result<Item, E> {
+        Ok(Item::Whole(id))
+    }
+
+    fn visit_i64<E>(self, number: i64) -> std::result::Result<Item, E> {
+        Ok(Item::Other("a number", Some(number.to_string())))
+    }
+
+    fn visit_f64<E>(self, number: f64) -> std::result::Result<Item, E> {
+        Ok(Item::Other("a number", Some(number.to_string())))
+    }
+
+    fn visit_unit<E>(self) -> std::result::Result<Item, E> {
+        Ok(Item::Other("null", None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Item, E> {
+        Ok(Item::Other("a boolean", None))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Item, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Item::Other("an array", None))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Item, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(Item::Other("an object", None))
     }
 }
 

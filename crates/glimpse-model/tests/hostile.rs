@@ -747,6 +747,20 @@ fn a_vocabulary_past_its_cap_is_refused_while_it_is_read() {
     );
     let err = Vocabulary::from_json(&object).unwrap_err().to_string();
     assert!(err.contains("more than 1000000 words"), "{err}");
+    // One entry, or one id, of three million numbers was built whole (1.65 GB at 44 million).
+    let numbers = format!("[{}0]", "0,".repeat(3_000_000));
+    for (json, expected) in [
+        (format!("[{numbers}]"), "entry 0 is an array, not a string"),
+        (
+            format!("{{\"<PAD>\": {numbers}}}"),
+            "id of \"<PAD>\" is an array, not a whole number",
+        ),
+    ] {
+        let (peak, result) = peak_heap(|| Vocabulary::from_json(&json));
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+        assert!(peak < 1 << 20, "{} KB", peak >> 10);
+    }
 }
 
 /// `<end>` beside `<EOS>` was an ordinary word: a caption could say it and go on to its
