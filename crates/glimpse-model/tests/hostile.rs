@@ -701,6 +701,34 @@ fn header_claims_are_refused_with_short_messages_before_they_are_built() {
         },
         4,
     );
+    // What the safetensors crate held whole before reading it: a field it ignores, or a
+    // million tensors.
+    let padded = with_header(
+        &bundle,
+        |header, end| {
+            header["x"] = serde_json::json!({"dtype": "F32", "shape": [1],
+            "data_offsets": [end, end + 4], "junk": vec![0; 3_000_000]})
+        },
+        4,
+    );
+    let many = with_header(
+        &bundle,
+        |header, end| {
+            for i in 0..70_000 {
+                header[format!("t{i}")] = serde_json::json!({"dtype": "U8", "shape": [0],
+                    "data_offsets": [end, end]});
+            }
+        },
+        0,
+    );
+    for (bytes, expected) in [
+        (padded, "unknown field `junk`"),
+        (many, "more than 65536 tensors"),
+    ] {
+        let (peak, err) = peak_heap(|| Bundle::from_bytes(&bytes).unwrap_err().to_string());
+        assert!(err.contains(expected) && err.len() < 400, "{err}");
+        assert!(peak < 4 << 20, "{} KB", peak >> 10);
+    }
     for bytes in [named, typed] {
         let err = load(bytes);
         assert!(
