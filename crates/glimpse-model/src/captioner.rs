@@ -229,10 +229,7 @@ impl Captioner {
         alternatives: usize,
     ) -> Result<ScoredCaption> {
         let (ids, notes) = self.lookup_words(words)?;
-        // Every position, the end token's among them, is scored at once.
-        let positions = ids.len().saturating_add(1);
-        self.config
-            .check_word_scores(positions, "a scored caption's positions")?;
+        self.config.check_scored_words(ids.len())?;
         let grid = self.config.grid();
         let scored = score(&self.model, encoded, &self.vocab, grid, &ids, alternatives).await?;
         Ok(ScoredCaption { notes, ..scored })

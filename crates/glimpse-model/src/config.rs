@@ -609,6 +609,22 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Checks that a caption of `words` words may be scored: every position, its end token's
+    /// among them, is scored against the whole vocabulary at once ([`limits::MAX_WORD_SCORES`]).
+    pub fn check_scored_words(&self, words: usize) -> Result<()> {
+        let vocabulary = self.decoder.vocab_size as u64;
+        let most = (limits::MAX_WORD_SCORES / vocabulary.max(1)).saturating_sub(1);
+        if words as u64 > most {
+            return Err(Error::InvalidArgument(format!(
+                "a caption of {words} words and its end token is {} × {vocabulary} word scores at once, \
+                 over the limit of {}: this model scores captions of at most {most} words",
+                words as u64 + 1,
+                limits::MAX_WORD_SCORES
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks that the encoder may take `images` inputs at once
     /// ([`limits::MAX_ENCODER_PIXELS`]).
     pub fn check_encoder_batch(&self, images: usize) -> Result<()> {

@@ -833,7 +833,7 @@ fn word_scores_past_their_budget_are_refused_before_decoding() {
     let err = pollster::block_on(captioner.score_encoded(&encoded, &typed, 0)).unwrap_err();
     assert!(
         err.to_string().contains(
-            "a scored caption's positions 200 × 400000 words = 80000000 word scores at once, over the limit of 67108864: this model scores at most 167 at once"
+            "a caption of 199 words and its end token is 200 × 400000 word scores at once, over the limit of 67108864: this model scores captions of at most 166 words"
         ),
         "{err}"
     );
