@@ -120,19 +120,6 @@ impl ModelCard {
     }
 }
 
-/// Refuses a tensor name longer than [`MAX_TENSOR_NAME_BYTES`]: every message about a tensor
-/// quotes its name.
-fn check_tensor_names(names: Vec<&str>) -> Result<()> {
-    match names.into_iter().find(|name| name.len() > MAX_TENSOR_NAME_BYTES) {
-        Some(name) => Err(Error::NotSafetensors(format!(
-            "a tensor name is {} bytes long (\"{}\"), over the limit of {MAX_TENSOR_NAME_BYTES}",
-            name.len(),
-            excerpt(name)
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// How tensors are stored in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageType {
@@ -216,7 +203,6 @@ impl Bundle {
         }
 
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| file_error(e, bytes))?;
-        check_tensor_names(tensors.names())?;
         let views = tensors.iter().collect();
         check_names_and_shapes(&config, &views)?;
         check_load_memory(bytes.len(), &views, memory)?;
@@ -457,15 +443,18 @@ fn check_tensor_entries(bytes: &[u8]) -> Result<()> {
     let Some(header) = header_of(bytes) else {
         return Ok(());
     };
-    let entries = serde_json::from_slice::<header::Entries>(header).map_err(|e| {
-        Error::NotSafetensors(parser_message(&format!(
+    header::check(header).map_err(|refusal| match refusal {
+        header::Refusal::Parse(e) => Error::NotSafetensors(parser_message(&format!(
             "the header is not a safetensors JSON header: {e}"
-        )))
-    })?;
-    match entries.too_many_dimensions {
-        Some((name, rank)) => Err(Error::Rank { name, rank }),
-        None => Ok(()),
-    }
+        ))),
+        header::Refusal::TooManyTensors => Error::NotSafetensors(format!(
+            "the header lists more than {MAX_TENSORS} tensors, more than any model has"
+        )),
+        header::Refusal::LongName(bytes, name) => Error::NotSafetensors(format!(
+            "a tensor name is {bytes} bytes long (\"{name}\"), over the limit of {MAX_TENSOR_NAME_BYTES}"
+        )),
+        header::Refusal::Rank(name, rank) => Error::Rank { name, rank },
+    })
 }
 
 /// The header's text, when the file holds as much as its first 8 bytes say.
@@ -640,21 +629,20 @@ fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
 /// `None` when the header cannot say or the sum does not fit (checked: the numbers are the
 /// file's).
 fn data_end(bytes: &[u8]) -> Option<usize> {
-    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
-    /// A tensor's entry, the rest of it (a shape of millions) skipped, not built.
+    let header = header_of(bytes)?;
+    /// A tensor's entry, the rest of it skipped, not built.
     #[derive(Deserialize)]
     struct Entry {
         data_offsets: Option<(u64, u64)>,
     }
-    let header: HashMap<String, Entry> =
-        serde_json::from_slice(bytes.get(8..8usize.checked_add(n)?)?).ok()?;
-    let end = header
+    let entries: HashMap<String, Entry> = serde_json::from_slice(header).ok()?;
+    let end = entries
         .iter()
         .filter(|(key, _)| *key != "__metadata__")
         .filter_map(|(_, entry)| Some(entry.data_offsets?.1))
         .max()
         .unwrap_or(0);
-    (8 + n).checked_add(usize::try_from(end).ok()?)
+    (8 + header.len()).checked_add(usize::try_from(end).ok()?)
 }
 
 #[cfg(test)]

@@ -721,9 +721,42 @@ fn header_claims_are_refused_with_short_messages_before_they_are_built() {
         },
         0,
     );
+    // Each field of its type: a dtype, shape or offsets of millions of numbers passed a first
+    // version that skipped their values.
+    let entry = |field: &str, value: serde_json::Value| {
+        with_header(
+            &bundle,
+            |header, end| {
+                let mut entry =
+                    serde_json::json!({"dtype": "F32", "shape": [1], "data_offsets": [end, end + 4]});
+                entry[field] = value;
+                header["x"] = entry;
+            },
+            4,
+        )
+    };
+    let numbers = serde_json::Value::from(vec![0; 3_000_000]);
+    let long_name = with_header(
+        &bundle,
+        |header, end| {
+            header["n".repeat(1 << 20)] = serde_json::json!({"dtype": "F32",
+            "shape": vec![1; 5], "data_offsets": [end, end + 4]})
+        },
+        4,
+    );
     for (bytes, expected) in [
         (padded, "unknown field `junk`"),
-        (many, "more than 65536 tensors"),
+        (many, "the header lists more than 65536 tensors"),
+        (
+            entry("dtype", numbers.clone()),
+            "invalid type: sequence, expected a dtype's name",
+        ),
+        (
+            entry("shape", serde_json::json!([numbers.clone()])),
+            "invalid type: sequence, expected u64",
+        ),
+        (entry("data_offsets", numbers.clone()), "trailing"),
+        (long_name, "a tensor name is 1048576 bytes long (\"nnnn"),
     ] {
         let (peak, err) = peak_heap(|| Bundle::from_bytes(&bytes).unwrap_err().to_string());
         assert!(err.contains(expected) && err.len() < 400, "{err}");

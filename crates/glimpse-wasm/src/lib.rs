@@ -207,6 +207,7 @@ impl Captioner {
         let alternatives = convert::whole(&options, "alternatives", 0)?;
         // Checked here, not inside `on_device`: a bad caption is not a WebGPU failure.
         self.inner.lookup_words(&typed).map_err(to_js)?;
+        self.inner.config.check_scored_words(typed.len()).map_err(to_js)?;
         glimpse_model::generate::explore::check_alternatives(alternatives).map_err(to_js)?;
         let started = js_sys::Date::now();
         let (input, _) = image_input(&self.inner, &image)?;

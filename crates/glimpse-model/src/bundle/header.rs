@@ -1,38 +1,67 @@
 //! A first, typed reading of a safetensors header's tensor entries: what the safetensors crate
 //! would hold whole before reading them (serde buffers every entry of its flattened map) is
-//! skipped here, value by value, and counted.
+//! read here field by field, each to the type the format gives it, and counted.
 
+use std::cell::RefCell;
 use std::fmt;
 
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::{MAX_RANK, MAX_TENSORS};
+use crate::config::limits::MAX_TENSOR_NAME_BYTES;
+use crate::error::excerpt;
 
-/// What the header's tensor entries hold, as far as a bundle cares before the crate reads them.
-pub(super) struct Entries {
+/// Why a header's entries are refused.
+pub(super) enum Refusal {
+    /// Not a header of tensor entries (serde_json's message).
+    Parse(String),
+    /// More than [`MAX_TENSORS`] entries.
+    TooManyTensors,
+    /// A name over [`MAX_TENSOR_NAME_BYTES`]: its length and an excerpt.
+    LongName(usize, String),
     /// The first tensor of more than [`MAX_RANK`] dimensions, and its rank.
-    pub too_many_dimensions: Option<(String, usize)>,
+    Rank(String, usize),
 }
 
-/// One tensor's entry: its fields and nothing else, their values skipped but the shape's
-/// dimensions counted.
+/// Reads `header` (its JSON text) entry by entry, without building what an entry holds.
+pub(super) fn check(header: &[u8]) -> Result<(), Refusal> {
+    let refusal = RefCell::new(None);
+    let mut reader = serde_json::Deserializer::from_slice(header);
+    let read = reader
+        .deserialize_map(EntriesVisitor { refusal: &refusal })
+        .and_then(|()| reader.end());
+    // A refusal the visitor made ended the reading with a placeholder error.
+    match (refusal.into_inner(), read) {
+        (Some(refusal), _) => Err(refusal),
+        (None, Err(e)) => Err(Refusal::Parse(e.to_string())),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
+/// One tensor's entry: its three fields, each of its type, and nothing else.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
     #[serde(rename = "dtype")]
-    _dtype: IgnoredAny,
+    _dtype: DtypeName,
     shape: Rank,
     #[serde(rename = "data_offsets")]
-    _data_offsets: IgnoredAny,
+    _data_offsets: (u64, u64),
 }
 
-/// How many dimensions a shape has.
+/// The longest dtype name the format has (`F8_E4M3`, `F8_E5M2`, `BF16`, …), with room.
+const MAX_DTYPE_BYTES: usize = 16;
+
+/// A dtype's name, read without being kept.
+struct DtypeName;
+
+/// How many dimensions a shape has (each a whole number).
 struct Rank(usize);
 
-impl<'de> Deserialize<'de> for Entries {
+impl<'de> Deserialize<'de> for DtypeName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(EntriesVisitor)
+        deserializer.deserialize_str(DtypeVisitor)
     }
 }
 
@@ -42,17 +71,27 @@ impl<'de> Deserialize<'de> for Rank {
     }
 }
 
-struct EntriesVisitor;
+struct EntriesVisitor<'r> {
+    refusal: &'r RefCell<Option<Refusal>>,
+}
 
-impl<'de> Visitor<'de> for EntriesVisitor {
-    type Value = Entries;
+impl EntriesVisitor<'_> {
+    /// Ends the reading, refusing the header for `refusal`.
+    fn refuse<E: de::Error>(&self, refusal: Refusal) -> E {
+        *self.refusal.borrow_mut() = Some(refusal);
+        E::custom("refused")
+    }
+}
+
+impl<'de> Visitor<'de> for EntriesVisitor<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a map of tensor names to their entries")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
-        let (mut tensors, mut too_many_dimensions) = (0usize, None);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut tensors = 0usize;
         while let Some(name) = map.next_key::<String>()? {
             if name == "__metadata__" {
                 map.next_value::<IgnoredAny>()?; // read by the crate, and checked field by field
@@ -60,16 +99,44 @@ impl<'de> Visitor<'de> for EntriesVisitor {
             }
             tensors += 1;
             if tensors > MAX_TENSORS {
-                return Err(de::Error::custom(format!("more than {MAX_TENSORS} tensors")));
+                return Err(self.refuse(Refusal::TooManyTensors));
+            }
+            if name.len() > MAX_TENSOR_NAME_BYTES {
+                return Err(self.refuse(Refusal::LongName(name.len(), excerpt(&name))));
             }
             let Entry {
                 shape: Rank(rank), ..
             } = map.next_value()?;
-            if rank > MAX_RANK && too_many_dimensions.is_none() {
-                too_many_dimensions = Some((name, rank));
+            if rank > MAX_RANK && self.refusal.borrow().is_none() {
+                *self.refusal.borrow_mut() = Some(Refusal::Rank(name, rank));
             }
         }
-        Ok(Entries { too_many_dimensions })
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for EntriesVisitor<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+struct DtypeVisitor;
+
+impl<'de> Visitor<'de> for DtypeVisitor {
+    type Value = DtypeName;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a dtype's name of at most {MAX_DTYPE_BYTES} bytes")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<DtypeName, E> {
+        match name.len() <= MAX_DTYPE_BYTES {
+            true => Ok(DtypeName),
+            false => Err(E::invalid_length(name.len(), &self)),
+        }
     }
 }
 
@@ -84,7 +151,7 @@ impl<'de> Visitor<'de> for RankVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Rank, A::Error> {
         let mut rank = 0;
-        while seq.next_element::<IgnoredAny>()?.is_some() {
+        while seq.next_element::<u64>()?.is_some() {
             rank += 1;
         }
         Ok(Rank(rank))
