@@ -2324,3 +2324,26 @@ fn cache_kept_in_the_run_folder(out: &std::process::Output, run: &Path) {
     let cached = fs::read_dir(caches[0].as_ref().unwrap().path()).unwrap().count();
     assert!(cached > 0, "the train and val photos' features are cached");
 }
+
+/// A checkpoint's header is read as a bundle's is, before the safetensors crate holds its
+/// entries whole: a field of three million numbers in one entry is refused by name.
+#[test]
+fn a_checkpoint_header_entry_with_an_unknown_field_is_refused_before_it_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let last = run.join("last.safetensors");
+    let bytes = fs::read(&last).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["decoder.fcn.bias"]["junk"] = Value::from(vec![0; 3_000_000]);
+    let header = header.to_string().into_bytes();
+    let edited = [&(header.len() as u64).to_le_bytes()[..], &header, &bytes[8 + n..]].concat();
+    fs::write(&last, edited).unwrap();
+    let out = fails_with(
+        &["train", "--resume", run.to_str().unwrap()],
+        "last.safetensors: not a glimpse training checkpoint: not a safetensors bundle: the header is not a safetensors JSON header: unknown field `junk`",
+    );
+    assert!(out.stderr.len() < 1000, "{} bytes", out.stderr.len());
+}

@@ -439,7 +439,7 @@ pub const MAX_TENSORS: usize = 1 << 16;
 /// it reads it (a field of 44 million numbers took 2.85 GB, 1.4 million tensors 1.3 GB, and one
 /// value of 10 million dimensions made a 30 MB message). A header it cannot find is left to the
 /// crate, which names the problem.
-fn check_tensor_entries(bytes: &[u8]) -> Result<()> {
+pub fn check_tensor_entries(bytes: &[u8]) -> Result<()> {
     let Some(header) = header_of(bytes) else {
         return Ok(());
     };
@@ -460,6 +460,8 @@ fn check_tensor_entries(bytes: &[u8]) -> Result<()> {
 /// The header's text, when the file holds as much as its first 8 bytes say.
 fn header_of(bytes: &[u8]) -> Option<&[u8]> {
     let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    // The crate's own limit, which it names.
+    (n <= MAX_HEADER_BYTES).then_some(())?;
     bytes.get(8..8usize.checked_add(n)?)
 }
 

@@ -76,8 +76,11 @@ impl Vocabulary {
     /// Reads a vocabulary from JSON: an array (index = id) or an object word → id whose ids are
     /// exactly `0..n` (sgrvinod's `WORDMAP_*.json`).
     pub fn from_json(json: &str) -> Result<Self> {
-        let entries: Entries = serde_json::from_str(json)
-            .map_err(|e| Error::Vocabulary(parser_message(&format!("not JSON: {e}"))))?;
+        let entries: Entries = serde_json::from_str(json).map_err(|e| {
+            Error::Vocabulary(parser_message(&format!(
+                "not a JSON list of words or map of ids: {e}"
+            )))
+        })?;
         match entries {
             Entries::Array(items) => {
                 let words = items
@@ -112,6 +115,10 @@ impl Vocabulary {
                         )));
                     }
                     let id = id as usize;
+                    if words[id].as_ref() == Some(&word) {
+                        // (A map's key twice: the old reader kept one.)
+                        return Err(Error::Vocabulary(format!("{:?} is listed twice", excerpt(&word))));
+                    }
                     if let Some(other) = &words[id] {
                         return Err(Error::Vocabulary(format!(
                             "id {id} is given to both {:?} and {:?}",
@@ -400,10 +407,11 @@ mod tests {
         assert!(err(r#"["<SOS>", "a"]"#).contains("no end token"));
         assert!(err(r#"{"<SOS>": 0, "<EOS>": 2}"#).contains("out of range"));
         assert!(err(r#"{"<SOS>": 0, "<EOS>": 0}"#).contains("is given to both"));
+        assert!(err(r#"{"<SOS>": 0, "<SOS>": 0, "<EOS>": 1}"#).contains(r#""<SOS>" is listed twice"#));
         assert!(err(r#"{"<SOS>": 0, "<EOS>": "1"}"#).contains("not a whole number"));
         assert!(err(r#"["<SOS>", 3]"#).contains("entry 1"));
         assert!(err("42").contains("found a number"));
-        assert!(err("[").contains("not JSON"));
+        assert!(err("[").contains("not a JSON list of words or map of ids: EOF"));
         // Words a caption would show as nothing, as two words, or reordering the line.
         assert!(err(r#"["<SOS>", "", "<EOS>"]"#).contains("word 1 (\"\") is empty or holds whitespace"));
         assert!(err(r#"["<SOS>", "a b", "<EOS>"]"#).contains("is empty or holds whitespace"));

@@ -235,6 +235,9 @@ impl Checkpoint {
 
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
         let at = || path.display().to_string();
+        // Read as a bundle's header is first: the crate holds every entry whole.
+        glimpse_model::bundle::check_tensor_entries(bytes)
+            .map_err(|e| anyhow!("{}: not a glimpse training checkpoint: {e}", at()))?;
         let (_, metadata) = SafeTensors::read_metadata(bytes)
             .map_err(|e| anyhow!("{}: not a glimpse training checkpoint: {e}", at()))?;
         let entries = metadata.metadata().clone().unwrap_or_default();
