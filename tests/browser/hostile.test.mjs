@@ -169,7 +169,8 @@ describe("files and servers from strangers", () => {
     const started = Date.now();
     const page = await visit("?model=bundles/trickles.safetensors", /Ready: default\.safetensors/);
     try {
-      // It sent a byte every 2 ms, and the page waited for it for ever.
+      // 50 bytes every tenth of a second: each restarted the stall clock, and the page waited
+      // for ever.
       assert.match(
         await modelError(page),
         /trickles\.safetensors sent only \d+ bytes in 30 s, less than 32 KiB\. Loaded the default model instead\./,

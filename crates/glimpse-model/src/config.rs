@@ -574,7 +574,8 @@ impl ModelConfig {
     }
 
     /// Checks that decoding `rows` captions at once (`what`: how the caller sets that number)
-    /// stays within [`limits::MAX_ATTENTION_VALUES`] for this model, before anything is decoded.
+    /// stays within [`limits::MAX_ATTENTION_VALUES`] and [`limits::MAX_WORD_SCORES`] for this
+    /// model, before anything is decoded.
     pub fn check_decoding_rows(&self, rows: usize, what: &str) -> Result<()> {
         self.check_word_scores(rows, what)?;
         let per_row = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
@@ -603,17 +604,22 @@ impl ModelConfig {
                 "{what} {rows} × {words} words = {values} word scores at once, over the limit of {}: \
                  this model scores at most {} at once",
                 limits::MAX_WORD_SCORES,
-                limits::MAX_WORD_SCORES / words.max(1)
+                self.word_score_rows()
             )));
         }
         Ok(())
+    }
+
+    /// How many rows of scores over the whole vocabulary fit [`limits::MAX_WORD_SCORES`].
+    fn word_score_rows(&self) -> u64 {
+        limits::MAX_WORD_SCORES / (self.decoder.vocab_size as u64).max(1)
     }
 
     /// Checks that a caption of `words` words may be scored: every position, its end token's
     /// among them, is scored against the whole vocabulary at once ([`limits::MAX_WORD_SCORES`]).
     pub fn check_scored_words(&self, words: usize) -> Result<()> {
         let vocabulary = self.decoder.vocab_size as u64;
-        let most = (limits::MAX_WORD_SCORES / vocabulary.max(1)).saturating_sub(1);
+        let most = self.word_score_rows().saturating_sub(1);
         if words as u64 > most {
             return Err(Error::InvalidArgument(format!(
                 "a caption of {words} words and its end token is {} × {vocabulary} word scores at once, \
@@ -642,16 +648,13 @@ impl ModelConfig {
     }
 
     /// The most images this model takes at once within its encoder's and (when they are
-    /// decoded together, `greedy`) its attention's budget; at least 1 (the caps on the input
-    /// size and on a row's attention leave room for one).
+    /// decoded together, `greedy`) its attention's and word scores' budgets; at least 1 (the
+    /// caps on the input size, a row's attention and the vocabulary leave room for one).
     pub fn images_at_once(&self, greedy: bool) -> usize {
         let by_encoder = limits::MAX_ENCODER_PIXELS / self.input_pixels().max(1);
         let per_row = (self.positions() as u64).saturating_mul(self.attention.dim as u64);
-        let words = self.decoder.vocab_size as u64;
         let by_attention = match greedy {
-            true => {
-                (limits::MAX_ATTENTION_VALUES / per_row.max(1)).min(limits::MAX_WORD_SCORES / words.max(1))
-            }
+            true => (limits::MAX_ATTENTION_VALUES / per_row.max(1)).min(self.word_score_rows()),
             false => u64::MAX,
         };
         by_encoder
