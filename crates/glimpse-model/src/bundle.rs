@@ -454,6 +454,13 @@ pub fn check_tensor_entries(bytes: &[u8]) -> Result<()> {
             "a tensor name is {bytes} bytes long (\"{name}\"), over the limit of {MAX_TENSOR_NAME_BYTES}"
         )),
         header::Refusal::Rank(name, rank) => Error::Rank { name, rank },
+        header::Refusal::TooManyMetadataEntries => Error::NotSafetensors(format!(
+            "the header's metadata holds more than {} entries",
+            header::MAX_METADATA_ENTRIES
+        )),
+        header::Refusal::Twice(name) => Error::NotSafetensors(format!(
+            "the header lists `{name}` twice; refusing an ambiguous file"
+        )),
     })
 }
 

@@ -3,6 +3,7 @@
 //! read here field by field, each to the type the format gives it, and counted.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -18,10 +19,15 @@ pub(super) enum Refusal {
     Parse(String),
     /// More than [`MAX_TENSORS`] entries.
     TooManyTensors,
+    /// More than [`MAX_METADATA_ENTRIES`] metadata entries.
+    TooManyMetadataEntries,
     /// A name over [`MAX_TENSOR_NAME_BYTES`]: its length and an excerpt.
     LongName(usize, String),
     /// The first tensor of more than [`MAX_RANK`] dimensions, and its rank.
     Rank(String, usize),
+    /// A tensor name or a metadata key listed twice (an excerpt): the crate keeps one of them,
+    /// silently.
+    Twice(String),
 }
 
 /// Reads `header` (its JSON text) entry by entry, without building what an entry holds.
@@ -92,10 +98,17 @@ impl<'de> Visitor<'de> for EntriesVisitor<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut tensors = 0usize;
+        let mut names = HashSet::new();
         while let Some(name) = map.next_key::<String>()? {
+            if name.len() <= MAX_TENSOR_NAME_BYTES && !names.insert(name.clone()) {
+                return Err(self.refuse(Refusal::Twice(excerpt(&name))));
+            }
             if name == "__metadata__" {
-                map.next_value::<IgnoredAny>()?; // read by the crate, and checked field by field
-                continue;
+                let MetadataKeys(refusal) = map.next_value()?; // the values are checked field by field
+                match refusal {
+                    Some(refusal) => return Err(self.refuse(refusal)),
+                    None => continue,
+                }
             }
             tensors += 1;
             if tensors > MAX_TENSORS {
@@ -120,6 +133,45 @@ impl<'de> DeserializeSeed<'de> for EntriesVisitor<'_> {
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
         deserializer.deserialize_map(self)
+    }
+}
+
+/// The most metadata entries a header may hold (a bundle has 3, a checkpoint 5).
+pub(super) const MAX_METADATA_ENTRIES: usize = 1024;
+
+/// A metadata map's keys, read for one listed twice, or too many, values skipped.
+struct MetadataKeys(Option<Refusal>);
+
+impl<'de> Deserialize<'de> for MetadataKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MetadataVisitor)
+    }
+}
+
+struct MetadataVisitor;
+
+impl<'de> Visitor<'de> for MetadataVisitor {
+    type Value = MetadataKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of metadata")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MetadataKeys, A::Error> {
+        let mut keys = HashSet::new();
+        let mut refusal = None;
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            if refusal.is_some() {
+                continue; // read to its end, as the map must be
+            }
+            if keys.len() == MAX_METADATA_ENTRIES {
+                refusal = Some(Refusal::TooManyMetadataEntries);
+            } else if !keys.insert(key.clone()) {
+                refusal = Some(Refusal::Twice(excerpt(&key)));
+            }
+        }
+        Ok(MetadataKeys(refusal))
     }
 }
 
