@@ -378,13 +378,29 @@ async function addFiles(files) {
   }
 }
 
+/** The result template without the whitespace between its tags (a third of its nodes; its
+ * containers lay their children out as flex rows), its view apart: a result is made with an
+ * empty view, built as it comes near the screen (ResultView.nearScreen), so that a hundred
+ * photos dropped at once do not build a hundred views. */
+const [resultTemplate, blankView] = (() => {
+  const fragment = els.template.content.cloneNode(true);
+  const blanks = document.createTreeWalker(fragment, NodeFilter.SHOW_TEXT);
+  const found = [];
+  while (blanks.nextNode()) if (!blanks.currentNode.data.trim()) found.push(blanks.currentNode);
+  for (const blank of found) blank.remove();
+  const view = $(".view", fragment);
+  const full = view.cloneNode(true);
+  view.replaceChildren();
+  return [fragment.firstElementChild, full];
+})();
+
 function addPhoto(file) {
-  const element = els.template.content.firstElementChild.cloneNode(true);
+  const element = resultTemplate.cloneNode(true);
   // The photo's bytes are read from `file` when needed, not kept: a hundred photos stay on disk.
   const photo = { file, element, copy: null, result: null }; // copy: the Blob shown (displayCopy)
   photos.push(photo);
   $(".file-name", element).textContent = file.name;
-  photo.view = new ResultView(photo, { client, settings: options, mean: () => model.info.config.preprocess.mean });
+  photo.view = new ResultView(photo, { client, settings: options, mean: () => model.info.config.preprocess.mean, blankView });
   els.results.prepend(element);
   els.recaption.disabled = false;
   caption(photo);
@@ -450,7 +466,7 @@ async function captionNow(photo) {
     const result = await client.caption(photo.file, photo.view.captionOptions());
     // The copy shown is made once the model has taken the photo, so a photo it refuses (over
     // the pixel budget) is never decoded here; it is made while the worker captions the next.
-    const copy = photo.copy ? Promise.resolve(photo.copy) : displayCopy(photo.file, shownWidth(photo.element));
+    const copy = photo.copy ? Promise.resolve(photo.copy) : displayCopy(photo.file, photo.view.shownWidth());
     return () => render(photo, result, copy);
   } catch (err) {
     return () => showError(photo, err.message);
@@ -513,17 +529,6 @@ async function scaledCopy(file, bitmap, width) {
   return canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
 }
 
-/** The width, in device pixels, at which a result shows its photo, measured while its view may
- * still be hidden: shown for the measurement (a layout, not painted) and hidden again. */
-function shownWidth(element) {
-  const view = $(".view", element);
-  const hidden = view.hidden;
-  view.hidden = false;
-  const width = $(".photo", element).clientWidth;
-  view.hidden = hidden;
-  return width * devicePixelRatio;
-}
-
 /** Shows `result` for `photo`; `copy`: a promise of its display copy (see displayCopy). */
 async function render(photo, result, copy) {
   const { element } = photo;
@@ -531,10 +536,10 @@ async function render(photo, result, copy) {
   element.glimpseResult = result;
   element.dataset.backend = result.backend;
   const where = result.backend === "webgpu" ? "WebGPU" : "CPU";
-  $(".meta", element).textContent = `${where} · ${Math.round(result.ms)} ms · log p = ${result.logProb.toFixed(2)}`;
+  // The model changed device during this caption (a GPU fault): the note says so.
+  photo.view.meta = `${where} · ${Math.round(result.ms)} ms · log p = ${result.logProb.toFixed(2)}${result.note ? ` · ${result.note}` : ""}`;
   if (result.note) {
-    // The model changed device during this caption (a GPU fault): say so where the model is shown.
-    $(".meta", element).textContent += ` · ${result.note}`;
+    // ...and so does the line where the model is shown.
     setStatus("ready", `Ready: ${model.label} on CPU. ${result.note}.`, result.backend);
   }
   // A damaged photo that still decoded, or <PAD>/<SOS> in the caption: say so beside it.
@@ -545,8 +550,8 @@ async function render(photo, result, copy) {
   // The page shows (and draws panels and figures from) a copy of the photo at the size it is
   // shown; the full photo is decoded only when needed (hiding a region) and let go again.
   photo.copy ??= await copy;
-  const image = photo.copy && (await photo.view.showPhoto());
-  await photo.view.show(result, image);
+  if (photo.copy) await photo.view.showPhoto();
+  await photo.view.show(result);
   // Done only once the caption, its words and its heatmap are on the page.
   element.dataset.state = "done";
 }

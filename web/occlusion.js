@@ -52,7 +52,6 @@ export class Occlusion {
     this.view = view;
     this.element = view.element;
     this.mean = mean;
-    this.#wire();
   }
 
   /** The fill colour: the mean, which normalisation turns into zero input. */
@@ -163,7 +162,9 @@ export class Occlusion {
     out.replaceChildren("Without the hidden region: ", ...parts, `(${verdict})`);
   }
 
-  #wire() {
+  /** The listeners of the heatmap and the buttons (ResultView wires them each time it builds
+   * its view). */
+  wire() {
     const canvas = $("canvas[data-testid=attention]", this.element);
     const point = (event) => {
       const box = canvas.getBoundingClientRect();

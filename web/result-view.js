@@ -30,13 +30,32 @@ function button(text, className, testid) {
   return element;
 }
 
-/** Arrow keys move the focus along a row of buttons. */
-function arrowKeys(row, event, i) {
-  const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
-  if (!step) return;
-  event.preventDefault();
-  const n = row.children.length;
-  row.children[(i + step + n) % n].focus();
+/** A row of buttons (words, beams, alternatives) answers through listeners on the row, not on
+ * each button: a hundred results would otherwise hold thousands of listeners, and rows are
+ * rebuilt on every selection. `act(i, button)` gets the index of the button clicked (with
+ * `hover`: also pointed at or focused); arrow keys move the focus along the row. */
+function wireRow(row, act, { hover = false } = {}) {
+  const indexOf = (event) => {
+    const chip = event.target.closest?.("button");
+    return chip?.parentElement === row ? [...row.children].indexOf(chip) : -1;
+  };
+  const onChip = (event) => {
+    const i = indexOf(event);
+    if (i >= 0) act(i, row.children[i]);
+  };
+  row.addEventListener("click", onChip);
+  if (hover) {
+    row.addEventListener("mouseover", onChip);
+    row.addEventListener("focusin", onChip);
+  }
+  row.addEventListener("keydown", (event) => {
+    const i = indexOf(event);
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+    if (i < 0 || !step) return;
+    event.preventDefault();
+    const n = row.children.length;
+    row.children[(i + step + n) % n].focus();
+  });
 }
 
 /** The heatmap's canvas has this many times fewer pixels a side than the photo's box, and CSS
@@ -45,8 +64,9 @@ function arrowKeys(row, event, i) {
  * size. */
 const HEATMAP_DOWNSCALE = 2;
 
-/** Results more than this far off screen give their heatmap canvas's and photo's memory back (a
- * hundred photos would otherwise keep a hundred of each); they draw again when they come near. */
+/** Results more than this far off screen give their heatmap canvas's and photo's memory back,
+ * and unused views their nodes (a hundred photos would otherwise keep a hundred of each); they
+ * are built and drawn again as they come near (ResultView.nearScreen). */
 const farFromScreen = new IntersectionObserver(
   (entries) => {
     for (const { target, isIntersecting } of entries) target.glimpseView?.nearScreen(isIntersecting);
@@ -54,26 +74,38 @@ const farFromScreen = new IntersectionObserver(
   { rootMargin: "3000px 0px" },
 );
 
+/** A photo's box changed size (the window, the layout): its heatmap is drawn again to fit. One
+ * observer for every result. */
+const pictureResized = new ResizeObserver((entries) => {
+  for (const { target } of entries) target.closest(".result")?.glimpseView?.draw();
+});
+
 export class ResultView {
   #history = []; // caption results, the current one last (branches push, Back pops)
   #beam = 0; // which of the current result's beams is shown
   #scored = null; // the score of the caption typed in the box
   #showScored = false; // whether the typed caption (not the model's) is shown
   #selected = 0;
-  #image = null; // the decoded photo, for panels and figures
+  #blank; // the view as the template makes it: empty views are built from it
+  #built = false; // the view holds its nodes (see nearScreen)
+  #used = false; // the view has been clicked, typed in or changed: it is never emptied
+  #meta = ""; // the line under the controls (see meta)
+  #aspectRatio = ""; // the photo's shape, for its box while it is not painted
   #busy = 0;
-  #farOffScreen = false; // the heatmap canvas is released while the result is far off screen
-  #pictureShown = false; // the photo's display copy has been painted (see showPhoto)
+  #farOffScreen = false; // known to be far off screen (see nearScreen)
+  #pictureShown = false; // the photo's display copy decoded (see showPhoto): it can be painted
   #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
   #model = null; // the load of the model that made the caption shown (client.model)
 
-  /** `photo`: { file, element, url }; `client`: the CaptionerClient; `settings()`: the
-   * page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills hidden regions). */
-  constructor(photo, { client, settings, mean }) {
+  /** `photo`: { file, element, url }, the element's view empty; `client`: the CaptionerClient;
+   * `settings()`: the page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills
+   * hidden regions); `blankView`: a view as the template makes it. */
+  constructor(photo, { client, settings, mean, blankView }) {
     this.photo = photo;
     this.client = client;
     this.settings = settings;
     this.element = photo.element;
+    this.#blank = blankView;
     this.occlusion = new Occlusion(this, mean);
     this.#wire();
   }
@@ -85,15 +117,17 @@ export class ResultView {
   }
 
   /** Shows a fresh caption of the photo: branches, score and hidden region start over. */
-  async show(result, image) {
+  async show(result) {
     this.#generation += 1;
     this.#model = result.model;
-    this.#image = image;
     this.#history = [result];
     this.#beam = 0;
     this.#scored = null;
     this.#showScored = false;
     this.#selected = 0;
+    // An empty view was never used: there is nothing to start over in it. It is built now
+    // unless it is known to be far off screen (the first caption may come before that is known).
+    if (!this.#built) return this.#farOffScreen ? undefined : this.#build();
     this.occlusion.reset();
     $("[data-testid=scored-words]", this.element).replaceChildren();
     $("[data-testid=score-summary]", this.element).textContent = "";
@@ -102,20 +136,32 @@ export class ResultView {
     this.#render();
   }
 
-  /** The decoded photo (null until shown, or when the browser cannot display it). */
+  /** The photo's canvas, for panels and figures (null until shown, while the view is empty,
+   * or when the browser cannot display it). */
   get image() {
-    return this.#image;
+    return this.#pictureShown && this.#built ? $(".picture", this.element) : null;
+  }
+
+  /** A setting of the view's controls ("view", "colormap", "opacity"); an empty view was never
+   * used, so its settings are the template's. */
+  #setting(name) {
+    return $(`[data-setting=${name}]`, this.#built ? this.element : this.#blank).value;
+  }
+
+  /** The heatmap's opacity, from 0 to 1. */
+  get opacity() {
+    return Number(this.#setting("opacity"));
   }
 
   /** The colour map chosen for this photo's heatmaps, panels and figure. */
   get colormap() {
-    return $("[data-testid=colormap]", this.element).value;
+    return this.#setting("colormap");
   }
 
   /** The map shown: the selected word's, or the overall one in that view; with its grid. */
   get selectedMap() {
     const { attention, grid } = this.panels;
-    const overallView = $("[data-testid=view]", this.element).value === "overall";
+    const overallView = this.#setting("view") === "overall";
     return { map: overallView ? attention[0] : attention[this.#selected], grid };
   }
 
@@ -148,7 +194,7 @@ export class ResultView {
   /** The maps as the chosen view draws them, with a title each. */
   get panels() {
     const { tokens, attention, grid, entropy } = this.sequence;
-    const view = $("[data-testid=view]", this.element).value;
+    const view = this.#setting("view");
     if (view === "overall") return attention.length ? { tokens: ["overall"], attention: [overall(attention)], grid } : { tokens: [], attention: [], grid };
     if (view === "focus" && entropy) {
       return { tokens: tokens.map((t, i) => `${t} (${entropy[i].toFixed(2)} nats)`), attention, grid };
@@ -181,6 +227,7 @@ export class ResultView {
   // ------------------------------------------------------------ drawing
 
   #render() {
+    if (!this.#built) return;
     const { element } = this;
     const caption = this.caption;
     $("[data-testid=caption]", element).textContent = caption.caption || "(no words)";
@@ -204,9 +251,9 @@ export class ResultView {
     const ctx = canvas.getContext("2d");
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     const { attention, grid } = this.panels;
-    const overallView = attention.length === 1 && $("[data-testid=view]", element).value === "overall";
+    const overallView = attention.length === 1 && this.#setting("view") === "overall";
     const map = overallView ? attention[0] : attention[this.#selected];
-    if (map) drawHeatmap(ctx, map, grid, Number($(".opacity", element).value), this.colormap);
+    if (map) drawHeatmap(ctx, map, grid, this.opacity, this.colormap);
     canvas.dataset.word = overallView ? "overall" : String(this.#selected);
     this.occlusion.showMask();
     for (const row of element.querySelectorAll("[data-testid=words], [data-testid=scored-words]")) {
@@ -222,7 +269,6 @@ export class ResultView {
    * the browser keeps no decoded copy of its own, so a result far off screen can give its
    * pixels back by emptying the canvas. */
   async showPhoto() {
-    const picture = $(".picture", this.element);
     let bitmap;
     try {
       bitmap = await createImageBitmap(this.photo.copy);
@@ -230,30 +276,87 @@ export class ResultView {
       return null;
     }
     // The box keeps the photo's shape while the canvas is emptied far off screen.
-    picture.style.aspectRatio = `${bitmap.width} / ${bitmap.height}`;
+    this.#aspectRatio = `${bitmap.width} / ${bitmap.height}`;
     this.#pictureShown = true;
     // It may have gone far off screen while decoding: then it is painted when it comes near.
-    if (!this.#farOffScreen) {
-      picture.width = bitmap.width;
-      picture.height = bitmap.height;
-      picture.getContext("2d").drawImage(bitmap, 0, 0);
-      this.draw();
+    if (this.#built) {
+      const picture = $(".picture", this.element);
+      picture.style.aspectRatio = this.#aspectRatio;
+      if (!this.#farOffScreen) {
+        picture.width = bitmap.width;
+        picture.height = bitmap.height;
+        picture.getContext("2d").drawImage(bitmap, 0, 0);
+        this.draw();
+      }
     }
     bitmap.close();
-    return picture;
+    return this.image;
   }
 
   /** Called as the result comes within (or goes beyond) 3000 px of the screen: far away, its
-   * heatmap canvas and its photo give their pixels back; near again, they are painted again. */
+   * heatmap canvas and its photo give their pixels back, and a view nobody has used gives its
+   * nodes back too (a hundred views kept ~13 MB of them); near again, the view is built from
+   * the template if it was, and painted again. */
   nearScreen(near) {
     this.#farOffScreen = !near;
     if (near) {
+      if (!this.#built) return this.#build();
       if (this.#pictureShown && !$(".picture", this.element).width) this.showPhoto();
       return this.draw();
     }
+    if (!this.#built) return;
     for (const canvas of this.element.querySelectorAll(".picture, canvas[data-testid=attention]")) {
       canvas.width = canvas.height = 0;
     }
+    // A used view holds what its controls say (a typed caption, a hidden region, a branch...);
+    // an unused one is all the template's and the result's, so it can be built again.
+    if (!this.#used && !this.element.contains(document.activeElement)) this.#unbuild();
+  }
+
+  /** Empties the view (see nearScreen); `#build` fills it again. The empty view keeps its height,
+   * so that the page keeps its length. A new element, not the old one emptied: the old one's
+   * last layout (its grid's caches) held every node it had laid out. */
+  #unbuild() {
+    const view = $(".view", this.element);
+    pictureResized.unobserve($(".picture", view));
+    const empty = view.cloneNode(false);
+    empty.style.height = `${view.getBoundingClientRect().height}px`;
+    view.replaceWith(empty);
+    this.#built = false;
+  }
+
+  /** Fills the view from the template, wires it, and shows the result in it; resolves once the
+   * photo is painted. */
+  async #build() {
+    const view = $(".view", this.element);
+    view.style.height = "";
+    view.replaceChildren(...this.#blank.cloneNode(true).childNodes);
+    this.#built = true;
+    this.#wireView();
+    $(".meta", this.element).textContent = this.#meta;
+    if (this.#aspectRatio) $(".picture", this.element).style.aspectRatio = this.#aspectRatio;
+    if (this.current) this.#render();
+    if (this.#pictureShown) await this.showPhoto();
+  }
+
+  /** The width, in device pixels, at which the photo is shown, measured while the view may be
+   * hidden (not yet captioned) or empty (far off screen): shown, and built, for the measurement
+   * (a layout, not painted), then put back. */
+  shownWidth() {
+    const view = $(".view", this.element);
+    const [hidden, built] = [view.hidden, this.#built];
+    if (!built) view.replaceChildren(...this.#blank.cloneNode(true).childNodes);
+    view.hidden = false;
+    const width = $(".photo", view).clientWidth;
+    view.hidden = hidden;
+    if (!built) view.replaceChildren();
+    return width * devicePixelRatio;
+  }
+
+  /** The line under the photo's controls: where and how fast it was captioned. */
+  set meta(text) {
+    this.#meta = text;
+    if (this.#built) $(".meta", this.element).textContent = text;
   }
 
   select(i, scored = false) {
@@ -268,7 +371,7 @@ export class ResultView {
     const row = $("[data-testid=words]", this.element);
     const caption = this.caption;
     const cells = caption.attention[0]?.length ?? 1;
-    const focusView = $("[data-testid=view]", this.element).value === "focus";
+    const focusView = this.#setting("view") === "focus";
     row.replaceChildren(
       ...caption.tokens.map((token, i) => {
         const chip = button(token, "word", "word");
@@ -277,10 +380,6 @@ export class ResultView {
         chip.title = alternatives.map((a) => `${a.word} ${(100 * a.prob).toFixed(1)}%`).join(", ");
         if (focusView && cells > 1) chip.style.setProperty("--fill", `${100 * (1 - caption.entropy[i] / Math.log(cells))}%`);
         chip.classList.toggle("filled", focusView);
-        chip.addEventListener("mouseenter", () => this.select(i));
-        chip.addEventListener("focus", () => this.select(i));
-        chip.addEventListener("click", () => this.select(i));
-        chip.addEventListener("keydown", (event) => arrowKeys(row, event, i));
         return chip;
       }),
     );
@@ -295,13 +394,6 @@ export class ResultView {
       ...beams.map((beam, i) => {
         const item = button(`${beam.score.toFixed(2)} · ${beam.caption || "(no words)"}`, "beam", "beam");
         item.setAttribute("aria-pressed", String(i === this.#beam));
-        item.addEventListener("click", () => {
-          this.#beam = i;
-          this.#showScored = false;
-          this.#render();
-          list.children[i]?.focus(); // the list was rebuilt: keep the keyboard where it was
-        });
-        item.addEventListener("keydown", (event) => arrowKeys(list, event, i));
         return item;
       }),
     );
@@ -336,13 +428,11 @@ export class ResultView {
     // shown but cannot be picked (picking one always failed).
     const room = i + 1 < this.captionOptions().maxLen;
     list.replaceChildren(
-      ...choices.map((alternative, j) => {
+      ...choices.map((alternative) => {
         const choice = button(`${alternative.word} ${(100 * alternative.prob).toFixed(1)}%`, "alternative", "alternative");
         choice.dataset.word = alternative.word;
         choice.disabled = alternative.word === token || !room;
         if (!room) choice.title = "The caption is at its Max words here: raise Max words to rewrite it from this word";
-        choice.addEventListener("click", () => this.#branch(i, alternative.word));
-        choice.addEventListener("keydown", (event) => arrowKeys(list, event, j));
         return choice;
       }),
     );
@@ -351,16 +441,16 @@ export class ResultView {
 
   #renderGrid() {
     const gridView = $("[data-testid=grid]", this.element);
-    if (!this.#image) return;
+    if (!this.image) return;
     const { tokens, attention, grid } = this.panels;
-    const opacity = Number($(".opacity", this.element).value);
+    const opacity = this.opacity;
     gridView.replaceChildren(
       ...tokens.map((token, i) => {
         const fig = document.createElement("figure");
         fig.dataset.testid = "panel";
         const title = document.createElement("figcaption");
         title.textContent = token;
-        fig.append(title, panel(this.#image, attention[i], grid, 160, opacity, this.colormap));
+        fig.append(title, panel(this.image, attention[i], grid, 160, opacity, this.colormap));
         return fig;
       }),
     );
@@ -406,10 +496,6 @@ export class ResultView {
         chip.style.setProperty("--fill", `${100 * word.prob}%`);
         chip.title = `p = ${word.prob.toFixed(4)}, rank ${word.rank}`;
         chip.dataset.prob = String(word.prob);
-        chip.addEventListener("mouseenter", () => this.select(i, true));
-        chip.addEventListener("focus", () => this.select(i, true));
-        chip.addEventListener("click", () => this.select(i, true));
-        chip.addEventListener("keydown", (event) => arrowKeys(row, event, i));
         return chip;
       }),
     );
@@ -427,6 +513,17 @@ export class ResultView {
 
   #wire() {
     const { element } = this;
+    // Whatever a person does in the view marks it used (nearScreen keeps it whole from then on).
+    for (const type of ["click", "input", "change", "submit", "pointerdown", "keydown"]) {
+      element.addEventListener(type, () => (this.#used = true), { capture: true });
+    }
+    farFromScreen.observe(element);
+    element.glimpseView = this;
+  }
+
+  /** The listeners of the view's controls (again each time it is built). */
+  #wireView() {
+    const { element } = this;
     $("[data-testid=back]", element).addEventListener("click", () => this.#back());
     $("[data-testid=view]", element).addEventListener("change", () => this.#render());
     $("[data-testid=colormap]", element).addEventListener("change", () => this.draw());
@@ -436,11 +533,26 @@ export class ResultView {
       const text = $("[data-testid=score-input]", element).value.trim();
       if (text) this.#score(text);
     });
-    new ResizeObserver(() => this.draw()).observe($(".picture", element));
-    farFromScreen.observe(element);
-    element.glimpseView = this;
+    this.#wireRows();
+    pictureResized.observe($(".picture", element));
+    this.occlusion.wire();
     this.#wirePlay();
     this.#wireFigures();
+  }
+
+  #wireRows() {
+    const { element } = this;
+    wireRow($("[data-testid=words]", element), (i) => this.select(i), { hover: true });
+    wireRow($("[data-testid=scored-words]", element), (i) => this.select(i, true), { hover: true });
+    const beams = $("[data-testid=beams]", element);
+    wireRow(beams, (i) => {
+      this.#beam = i;
+      this.#showScored = false;
+      this.#render();
+      beams.children[i]?.focus(); // the list was rebuilt: keep the keyboard where it was
+    });
+    // The alternatives shown are those of the selected word (the list is rebuilt as it changes).
+    wireRow($("[data-testid=alternatives]", element), (_, choice) => this.#branch(this.#selected, choice.dataset.word));
   }
 
   #wirePlay() {
@@ -474,9 +586,9 @@ export class ResultView {
       if (!gridView.hidden) this.#renderGrid();
     });
     $(".download", element).addEventListener("click", () => {
-      if (!this.#image) return;
-      const opacity = Number($(".opacity", element).value);
-      figure(this.#image, this.panels, { opacity, colormap: this.colormap }).toBlob((blob) => {
+      if (!this.image) return;
+      const opacity = this.opacity;
+      figure(this.image, this.panels, { opacity, colormap: this.colormap }).toBlob((blob) => {
         if (!blob) {
           // The figure is larger than the browser can encode (a very tall photo, many words).
           const error = $("[data-testid=explore-error]", element);

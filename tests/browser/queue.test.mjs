@@ -90,6 +90,46 @@ describe("a hundred photos at once", () => {
     assert.ok(afterHundred <= afterTen * 1.1, `${mb(afterHundred)} MB after 100 photos, ${mb(afterTen)} MB after 10`);
   });
 
+  test("results far off screen hold an empty view: built as they come near, with their words, heatmap and photo, emptied (keeping their height) as they go far, unless used", async () => {
+    const { page } = browser;
+    const views = () =>
+      page.$$eval("[data-testid=result]", (results) => results.map((result) => result.querySelector(".view").childElementCount > 0));
+    const built = (await views()).filter(Boolean).length;
+    assert.ok(built >= 1 && built <= 15, `${built} of 100 results hold their views`);
+
+    // The top result, used: a typed caption and a changed opacity stay while it is far away.
+    const top = page.locator("[data-testid=result]").first();
+    await top.locator("[data-testid=score-input]").fill("a typed caption");
+    await top.locator(".opacity").fill("0.3");
+    const far = page.locator("[data-testid=result]").nth(60);
+    const shown = async () => {
+      await far.scrollIntoViewIfNeeded();
+      await far.locator("[data-testid=word]").first().waitFor();
+      return far.evaluate((element) => ({
+        words: [...element.querySelectorAll("[data-testid=word]")].map((chip) => chip.textContent),
+        tokens: element.glimpseResult.tokens,
+        picture: element.querySelector(".picture").width,
+        heatmap: element.querySelector("canvas[data-testid=attention]").dataset.word,
+        height: element.querySelector(".view").getBoundingClientRect().height,
+      }));
+    };
+    const first = await shown();
+    assert.deepEqual(first.words, first.tokens);
+    assert.ok(first.picture > 0, "the photo is painted");
+    assert.equal(first.heatmap, "0", "the first word's heatmap is drawn");
+    assert.equal((await views())[0], true, "the used top result kept its view");
+    assert.equal(await top.locator("[data-testid=score-input]").inputValue(), "a typed caption");
+    assert.equal(await top.locator(".opacity").inputValue(), "0.3");
+
+    // Scrolled away (not used), the 61st result empties its view and keeps its height.
+    await top.scrollIntoViewIfNeeded();
+    await page.waitForFunction((element) => element.querySelector(".view").childElementCount === 0, await far.elementHandle());
+    const emptied = await far.evaluate((element) => element.querySelector(".view").getBoundingClientRect().height);
+    assert.ok(Math.abs(emptied - first.height) < 1, `built ${first.height} px, emptied ${emptied} px`);
+    assert.deepEqual(await shown(), first, "built again, it shows the same");
+    await top.scrollIntoViewIfNeeded();
+  });
+
   test("cancel stops the waiting photos; the one being captioned finishes; “Caption all again” captions them", async () => {
     const { page } = browser;
     const before = await doneCount();

@@ -44,6 +44,9 @@ async function occludeEach(mode, images) {
         outcomes.set(image.file, { caption: result.tokens.join(" "), word: null });
         continue;
       }
+      // A result far off screen has an empty view (web/result-view.js, nearScreen): scrolled to,
+      // as a person would, it is built.
+      await card.scrollIntoViewIfNeeded();
       await card.locator("[data-testid=word]").nth(index).click();
       await card.locator("[data-testid=hide-top]").click();
       const occludedCaption = card.locator("[data-testid=occluded-caption]");
@@ -73,6 +76,7 @@ async function occludeEach(mode, images) {
  * scored word by word (tests/artifacts/explore-synth.png). */
 async function scoreAndShow(page, image) {
   const card = page.locator("[data-testid=result]", { has: page.locator(".file-name", { hasText: image.file }) });
+  await card.scrollIntoViewIfNeeded();
   await card.locator("[data-testid=score-input]").fill(image.captions[0]);
   await card.locator("[data-testid=score-form] button[type=submit]").click();
   await page.waitForFunction((element) => !element.dataset.busy && element.querySelector("[data-testid=score-summary]").textContent, await card.elementHandle());
