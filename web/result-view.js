@@ -41,7 +41,7 @@ function wireRow(row, act, { hover = false } = {}) {
   };
   const onChip = (event) => {
     const i = indexOf(event);
-    if (i >= 0) act(i, row.children[i]);
+    if (i >= 0 && !row.children[i].disabled) act(i, row.children[i]);
   };
   row.addEventListener("click", onChip);
   if (hover) {
@@ -54,7 +54,11 @@ function wireRow(row, act, { hover = false } = {}) {
     if (i < 0 || !step) return;
     event.preventDefault();
     const n = row.children.length;
-    row.children[(i + step + n) % n].focus();
+    // The next button that can take the focus (disabled ones cannot).
+    for (let k = 1; k < n; k++) {
+      const next = row.children[(i + k * step + n * n) % n];
+      if (!next.disabled) return next.focus();
+    }
   });
 }
 
@@ -74,6 +78,10 @@ const farFromScreen = new IntersectionObserver(
   { rootMargin: "3000px 0px" },
 );
 
+/** The height of the last view emptied: a view captioned far off screen, never built, stands in
+ * at it (px; the first guess is a view with a 4:3 photo). */
+let typicalViewHeight = 480;
+
 /** A photo's box changed size (the window, the layout): its heatmap is drawn again to fit. One
  * observer for every result. */
 const pictureResized = new ResizeObserver((entries) => {
@@ -88,12 +96,13 @@ export class ResultView {
   #selected = 0;
   #blank; // the view as the template makes it: empty views are built from it
   #built = false; // the view holds its nodes (see nearScreen)
-  #used = false; // the view has been clicked, typed in or changed: it is never emptied
   #meta = ""; // the line under the controls (see meta)
   #aspectRatio = ""; // the photo's shape, for its box while it is not painted
   #busy = 0;
+  #playing = false; // Play steps through the words
   #farOffScreen = false; // known to be far off screen (see nearScreen)
-  #pictureShown = false; // the photo's display copy decoded (see showPhoto): it can be painted
+  #pictureShown = false; // the photo has a display copy to paint (see showPhoto)
+  #painted = false; // the picture canvas holds the photo
   #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
   #model = null; // the load of the model that made the caption shown (client.model)
 
@@ -125,9 +134,15 @@ export class ResultView {
     this.#scored = null;
     this.#showScored = false;
     this.#selected = 0;
-    // An empty view was never used: there is nothing to start over in it. It is built now
-    // unless it is known to be far off screen (the first caption may come before that is known).
-    if (!this.#built) return this.#farOffScreen ? undefined : this.#build();
+    this.#writeCaption();
+    // An empty view holds nothing to start over. It is built now unless it is known to be far
+    // off screen (the first caption may come before that is known); far, it stands in at the
+    // height views have had, so that the page's length stays about right.
+    if (!this.#built) {
+      if (!this.#farOffScreen) return this.#build();
+      $(".view", this.element).style.height ||= `${typicalViewHeight}px`;
+      return;
+    }
     this.occlusion.reset();
     $("[data-testid=scored-words]", this.element).replaceChildren();
     $("[data-testid=score-summary]", this.element).textContent = "";
@@ -136,16 +151,16 @@ export class ResultView {
     this.#render();
   }
 
-  /** The photo's canvas, for panels and figures (null until shown, while the view is empty,
-   * or when the browser cannot display it). */
+  /** The photo's canvas, for panels and figures, while it holds the photo (null until then,
+   * while it is emptied far off screen, or when the browser cannot display the photo). */
   get image() {
-    return this.#pictureShown && this.#built ? $(".picture", this.element) : null;
+    return this.#painted ? $(".picture", this.element) : null;
   }
 
-  /** A setting of the view's controls ("view", "colormap", "opacity"); an empty view was never
-   * used, so its settings are the template's. */
-  #setting(name) {
-    return $(`[data-setting=${name}]`, this.#built ? this.element : this.#blank).value;
+  /** A setting of the view's controls ("view", "colormap", "opacity"): an empty view's are the
+   * template's (it is emptied only so). */
+  #setting(name, root = this.#built ? this.element : this.#blank) {
+    return $(`[data-setting=${name}]`, root).value;
   }
 
   /** The heatmap's opacity, from 0 to 1. */
@@ -226,11 +241,16 @@ export class ResultView {
 
   // ------------------------------------------------------------ drawing
 
+  /** The caption line, over the view (kept while the view is empty). */
+  #writeCaption() {
+    $("[data-testid=caption]", this.element).textContent = this.caption.caption || "(no words)";
+  }
+
+  /** The view: words, beams, Back and the heatmap of the caption shown. */
   #render() {
     if (!this.#built) return;
     const { element } = this;
     const caption = this.caption;
-    $("[data-testid=caption]", element).textContent = caption.caption || "(no words)";
     $(".picture", element).setAttribute("aria-label", caption.caption || "photo (no caption)");
     this.#selected = Math.min(this.#selected, Math.max(0, this.sequence.tokens.length - 1));
     this.#renderWords();
@@ -264,53 +284,73 @@ export class ResultView {
     if (!$("[data-testid=grid]", element).hidden) this.#renderGrid();
   }
 
-  /** Paints the photo's display copy (`photo.copy`, a Blob) on the picture canvas; resolves
-   * with the canvas, or null when the browser cannot decode the photo. A canvas, not an <img>:
-   * the browser keeps no decoded copy of its own, so a result far off screen can give its
-   * pixels back by emptying the canvas. */
+  /** Paints the photo's display copy (`photo.copy`, a Blob) on the picture canvas, once the view
+   * is built and near the screen (an empty view paints it as it is built). A canvas, not an
+   * <img>: the browser keeps no decoded copy of its own, so a result far off screen can give
+   * its pixels back by emptying the canvas. */
   async showPhoto() {
+    this.#pictureShown = true;
+    if (!this.#built) return;
     let bitmap;
     try {
       bitmap = await createImageBitmap(this.photo.copy);
     } catch {
-      return null;
+      return;
     }
     // The box keeps the photo's shape while the canvas is emptied far off screen.
     this.#aspectRatio = `${bitmap.width} / ${bitmap.height}`;
-    this.#pictureShown = true;
-    // It may have gone far off screen while decoding: then it is painted when it comes near.
-    if (this.#built) {
+    // It may have been emptied, or gone far off screen, while decoding: then it is painted
+    // when it comes near.
+    if (this.#built && !this.#farOffScreen) {
       const picture = $(".picture", this.element);
       picture.style.aspectRatio = this.#aspectRatio;
-      if (!this.#farOffScreen) {
-        picture.width = bitmap.width;
-        picture.height = bitmap.height;
-        picture.getContext("2d").drawImage(bitmap, 0, 0);
-        this.draw();
-      }
+      picture.width = bitmap.width;
+      picture.height = bitmap.height;
+      picture.getContext("2d").drawImage(bitmap, 0, 0);
+      this.#painted = true;
+      this.draw();
     }
     bitmap.close();
-    return this.image;
   }
 
   /** Called as the result comes within (or goes beyond) 3000 px of the screen: far away, its
-   * heatmap canvas and its photo give their pixels back, and a view nobody has used gives its
-   * nodes back too (a hundred views kept ~13 MB of them); near again, the view is built from
-   * the template if it was, and painted again. */
+   * heatmap canvas and its photo give their pixels back, and a view holding nothing but its
+   * result (see #holdsMore) gives its nodes back too (a hundred views kept ~13 MB of them);
+   * near again, the view is built from the template if it is shown, and painted again. */
   nearScreen(near) {
     this.#farOffScreen = !near;
     if (near) {
-      if (!this.#built) return this.#build();
-      if (this.#pictureShown && !$(".picture", this.element).width) this.showPhoto();
+      if (!this.#built) return $(".view", this.element).hidden ? undefined : this.#build();
+      if (this.#pictureShown && !this.#painted) this.showPhoto();
       return this.draw();
     }
     if (!this.#built) return;
+    if (!this.#holdsMore()) return this.#unbuild();
+    this.#painted = false;
     for (const canvas of this.element.querySelectorAll(".picture, canvas[data-testid=attention]")) {
       canvas.width = canvas.height = 0;
     }
-    // A used view holds what its controls say (a typed caption, a hidden region, a branch...);
-    // an unused one is all the template's and the result's, so it can be built again.
-    if (!this.#used && !this.element.contains(document.activeElement)) this.#unbuild();
+  }
+
+  /** Whether the view holds more than its result and the template give it again: a request
+   * under way, a score, a hidden region, a typed caption, a changed setting, the grid, Play,
+   * an error, or the focus. (Branches and beams are the result's: built again, they show.) */
+  #holdsMore() {
+    const { element } = this;
+    const settings = [...element.querySelectorAll("[data-setting]")];
+    const changed = settings.some((control) => control.value !== this.#setting(control.dataset.setting, this.#blank));
+    return (
+      this.#busy > 0 ||
+      this.#scored !== null ||
+      this.occlusion.mask !== null ||
+      $("[data-testid=occluded-caption]", element).childNodes.length > 0 ||
+      $("[data-testid=score-input]", element).value !== "" ||
+      changed ||
+      !$("[data-testid=grid]", element).hidden ||
+      this.#playing ||
+      !$("[data-testid=explore-error]", element).hidden ||
+      element.contains(document.activeElement)
+    );
   }
 
   /** Empties the view (see nearScreen); `#build` fills it again. The empty view keeps its height,
@@ -320,9 +360,12 @@ export class ResultView {
     const view = $(".view", this.element);
     pictureResized.unobserve($(".picture", view));
     const empty = view.cloneNode(false);
-    empty.style.height = `${view.getBoundingClientRect().height}px`;
+    const { height } = view.getBoundingClientRect();
+    if (height > 0) typicalViewHeight = height; // (a hidden view, an error's, has none)
+    empty.style.height = `${height}px`;
     view.replaceWith(empty);
     this.#built = false;
+    this.#painted = false;
   }
 
   /** Fills the view from the template, wires it, and shows the result in it; resolves once the
@@ -340,16 +383,17 @@ export class ResultView {
   }
 
   /** The width, in device pixels, at which the photo is shown, measured while the view may be
-   * hidden (not yet captioned) or empty (far off screen): shown, and built, for the measurement
-   * (a layout, not painted), then put back. */
+   * hidden (not yet captioned) or empty (far off screen): a view shown, and built, in its place
+   * for the measurement (a layout, not painted), then the view put back. */
   shownWidth() {
     const view = $(".view", this.element);
-    const [hidden, built] = [view.hidden, this.#built];
-    if (!built) view.replaceChildren(...this.#blank.cloneNode(true).childNodes);
-    view.hidden = false;
-    const width = $(".photo", view).clientWidth;
-    view.hidden = hidden;
-    if (!built) view.replaceChildren();
+    const probe = this.#built ? view : this.#blank.cloneNode(true);
+    const hidden = view.hidden;
+    if (probe !== view) view.replaceWith(probe);
+    probe.hidden = false;
+    const width = $(".photo", probe).clientWidth;
+    probe.hidden = hidden;
+    if (probe !== view) probe.replaceWith(view);
     return width * devicePixelRatio;
   }
 
@@ -468,6 +512,7 @@ export class ResultView {
     this.#beam = 0;
     this.#showScored = false;
     this.#selected = i;
+    this.#writeCaption();
     this.#render();
     $("[data-testid=words]", this.element).children[i]?.focus();
   }
@@ -476,6 +521,7 @@ export class ResultView {
     if (this.#history.length < 2) return;
     this.#history.pop();
     this.#beam = 0;
+    this.#writeCaption();
     this.#render();
     // Back hides itself at the first caption: the keyboard goes to the selected word.
     if (this.#history.length < 2) $("[data-testid=words]", this.element).children[this.#selected]?.focus();
@@ -513,10 +559,6 @@ export class ResultView {
 
   #wire() {
     const { element } = this;
-    // Whatever a person does in the view marks it used (nearScreen keeps it whole from then on).
-    for (const type of ["click", "input", "change", "submit", "pointerdown", "keydown"]) {
-      element.addEventListener(type, () => (this.#used = true), { capture: true });
-    }
     farFromScreen.observe(element);
     element.glimpseView = this;
   }
@@ -548,6 +590,7 @@ export class ResultView {
     wireRow(beams, (i) => {
       this.#beam = i;
       this.#showScored = false;
+      this.#writeCaption();
       this.#render();
       beams.children[i]?.focus(); // the list was rebuilt: keep the keyboard where it was
     });
@@ -561,11 +604,13 @@ export class ResultView {
     const stop = () => {
       clearInterval(timer);
       timer = null;
+      this.#playing = false;
       play.textContent = "▶ Play";
     };
     play.addEventListener("click", () => {
       if (timer) return stop();
       play.textContent = "■ Stop";
+      this.#playing = true;
       let i = 0;
       this.select(i, this.#showScored);
       timer = setInterval(() => {

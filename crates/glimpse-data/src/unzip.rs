@@ -3,8 +3,8 @@
 //! entries declare before anything is written and again from what they really expand to; and a
 //! file already in the folder is never replaced unless it is the archive's own copy.
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -161,8 +161,9 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
 /// file that is not the archive's own copy of it (same size and CRC-32), and returns the entries
 /// already there (an earlier unpack, cut short, wrote them). `glimpse data` unpacks into a folder
 /// the user names, and the archives without a published checksum are trusted on first download:
-/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. Links and two
-/// entries for one path are refused too ([`check_entry_names`]).
+/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. Links, two
+/// entries for one path and an entry inside a file are refused too ([`check_entry_names`],
+/// [`check_no_entry_inside_a_file`]).
 fn check_no_overwrites<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     archive: &Path,
@@ -176,7 +177,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
         );
     }
     let mut unpacked = HashSet::new();
-    let mut paths = HashMap::new();
+    let mut paths = BTreeMap::new();
     for index in 0..zip.len() {
         let entry = zip
             .by_index_raw(index)
@@ -210,6 +211,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
         }
         unpacked.insert(index);
     }
+    check_no_entry_inside_a_file(&paths, archive)?;
     Ok(unpacked)
 }
 
@@ -220,7 +222,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
 fn check_entry_names<R: Read>(
     entry: &zip::read::ZipFile<'_, R>,
     path: &Path,
-    paths: &mut HashMap<PathBuf, (String, bool)>,
+    paths: &mut BTreeMap<PathBuf, (String, bool)>,
     archive: &Path,
 ) -> Result<()> {
     let raw = || entry_label(entry.name_raw());
@@ -241,6 +243,22 @@ fn check_entry_names<R: Read>(
         Entry::Occupied(_) => {}
         Entry::Vacant(slot) => {
             slot.insert((raw(), entry.is_dir()));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses an entry whose path lies inside a file entry's (`a` and `a/b.txt`): unpacking failed
+/// only once `a` was written, and could never finish. Paths sort component by component, so an
+/// entry's paths inside it follow it at once: each is compared with the next only (a name of
+/// 64 KiB holds 32,768 components, and looking up each of its ancestors took quadratic time).
+fn check_no_entry_inside_a_file(paths: &BTreeMap<PathBuf, (String, bool)>, archive: &Path) -> Result<()> {
+    for ((path, (name, is_dir)), (next, (inside, _))) in paths.iter().zip(paths.iter().skip(1)) {
+        if !is_dir && next.starts_with(path) {
+            bail!(
+                "{}: entry `{inside}` lies inside `{name}`, which is a file; refusing an ambiguous archive",
+                shown(archive)
+            );
         }
     }
     Ok(())
@@ -605,6 +623,14 @@ mod tests {
                 twice,
                 "its directory lists one name twice; refusing an ambiguous archive",
             ),
+            (
+                zip_of(&[("a", b"A"), ("a b", b"C"), ("a/b.txt", b"B")]),
+                "entry `a/b.txt` lies inside `a`, which is a file; refusing an ambiguous archive",
+            ),
+            (
+                zip_of(&[("notes/a/b/c.txt", b"C"), ("notes/a", b"A"), ("notes/a-b", b"D")]),
+                "entry `notes/a/b/c.txt` lies inside `notes/a`, which is a file",
+            ),
         ] {
             let (_dir, path, out, result) = unzip_beside_users_file(&archive);
             let err = result.unwrap_err().to_string();
@@ -615,6 +641,18 @@ mod tests {
             assert_eq!(fs::read_to_string(out.join(".bashrc")).unwrap(), "# mine");
             assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
         }
+        // A file under a file 32,000 folders deep, named in full only once (an excerpt).
+        let deep = format!("{}y", "x/".repeat(32_000));
+        let (_dir, path, out, result) =
+            unzip_beside_users_file(&zip_of(&[("x", b"X"), (deep.as_str(), b"Y")]));
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: entry `x/x/x/", path.display()))
+                && err.ends_with("lies inside `x`, which is a file; refusing an ambiguous archive")
+                && err.len() < 1_000,
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
         // Folders listed twice are one folder.
         let (_dir, result) = unzip_bytes(
             &zip_of(&[("Images/", b""), ("./Images/", b""), ("Images/1.jpg", b"jpeg")]),
