@@ -88,7 +88,7 @@ export class Occlusion {
    * than a quarter of the photo (attention spread nearly evenly). */
   hideWhereLooked() {
     const { map, grid } = this.view.selectedMap;
-    if (!map || !this.view.image) return;
+    if (!map || !this.view.displayable) return;
     const [rows, cols] = grid;
     const peak = map.indexOf(Math.max(...map));
     const strong = (cell) => map[cell] >= LOOKED * map[peak];
@@ -172,7 +172,7 @@ export class Occlusion {
     };
     let start = null;
     canvas.addEventListener("pointerdown", (event) => {
-      if (!this.view.image) return;
+      if (!this.view.displayable) return;
       start = point(event);
       canvas.setPointerCapture(event.pointerId);
     });
@@ -201,7 +201,7 @@ export class Occlusion {
       return this.#set(null);
     }
     const [dx, dy] = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] }[event.key] ?? [];
-    if (dx === undefined || !this.view.image) return;
+    if (dx === undefined || !this.view.displayable) return;
     event.preventDefault();
     const m = this.mask ?? { x: 0.375, y: 0.375, w: 0.25, h: 0.25 };
     const next = event.shiftKey

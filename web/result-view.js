@@ -69,7 +69,7 @@ function wireRow(row, act, { hover = false } = {}) {
 const HEATMAP_DOWNSCALE = 2;
 
 /** Results more than this far off screen give their heatmap canvas's and photo's memory back,
- * and unused views their nodes (a hundred photos would otherwise keep a hundred of each); they
+ * and views holding nothing more than their result their nodes (a hundred photos would otherwise keep a hundred of each); they
  * are built and drawn again as they come near (ResultView.nearScreen). */
 const farFromScreen = new IntersectionObserver(
   (entries) => {
@@ -149,6 +149,11 @@ export class ResultView {
     // An error about the caption before (a branch, a score) is not about this one.
     $("[data-testid=explore-error]", this.element).hidden = true;
     this.#render();
+  }
+
+  /** Whether the photo can be shown (a region of it hidden): the browser decoded it for display. */
+  get displayable() {
+    return this.#pictureShown;
   }
 
   /** The photo's canvas, for panels and figures, while it holds the photo (null until then,
@@ -360,9 +365,12 @@ export class ResultView {
     const view = $(".view", this.element);
     pictureResized.unobserve($(".picture", view));
     const empty = view.cloneNode(false);
+    // (A hidden view, an error's, has no height: shown again, it is built or stands in.)
     const { height } = view.getBoundingClientRect();
-    if (height > 0) typicalViewHeight = height; // (a hidden view, an error's, has none)
-    empty.style.height = `${height}px`;
+    if (height > 0) {
+      typicalViewHeight = height;
+      empty.style.height = `${height}px`;
+    }
     view.replaceWith(empty);
     this.#built = false;
     this.#painted = false;
