@@ -47,16 +47,17 @@ export class Occlusion {
   mask = null;
   #timer = null;
 
-  /** `mean()`: the model's normalisation mean per channel, in [0, 1]. */
+  /** `mean()`: the model's normalisation mean per channel (a bundle's may lie outside [0, 1]). */
   constructor(view, mean) {
     this.view = view;
     this.element = view.element;
     this.mean = mean;
   }
 
-  /** The fill colour: the mean, which normalisation turns into zero input. */
+  /** The fill colour: the mean, which normalisation turns into zero input; for a mean outside
+   * [0, 1] the colour nearest to it, whose input is the nearest to zero (as `glimpse eval`'s). */
   get #fill() {
-    return this.mean().map((m) => Math.round(255 * m));
+    return this.mean().map((m) => Math.round(255 * clamp(m, 0, 1)));
   }
 
   reset() {

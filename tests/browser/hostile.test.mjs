@@ -449,10 +449,23 @@ describe("the client's API given what a page's own users typed (hostile round 9)
           manyWords: await outcome(client.score(dog, Array(1_000_000).fill("a"))),
           longWord: await outcome(client.score(dog, ["a", "x".repeat(100_000)])),
         };
+        // The module itself, given 2^32 + 100 bytes (lengths read as 32-bit numbers took them for
+        // 100): refused by their real size, unread (the array's pages are never touched), and
+        // the same captioner then captions a photo.
+        const glue = await import("./pkg/cpu/glimpse_wasm.js");
+        await glue.default();
+        const direct = await glue.Captioner.load(new Uint8Array(await bundle.arrayBuffer()), { backend: "cpu" });
+        const over4GiB = () => new Uint8Array(2 ** 32 + 100);
+        const module = {
+          photo: await outcome((async () => direct.caption(over4GiB()))()),
+          pixels: await outcome((async () => direct.caption({ width: 32768, height: 32768, data: new Uint8ClampedArray(2 ** 32 + 100) }))()),
+          bundle: await outcome((async () => glue.Captioner.load(over4GiB(), { backend: "cpu" }))()),
+          after: await outcome(direct.caption(new Uint8Array(await dog.arrayBuffer()))),
+        };
         // Asked, then the model reloaded on another backend before they were answered.
         const asked = [1, 2, 3].map(() => outcome(client.caption(dog)));
         await client.load(bundle, "auto");
-        return { refused, during: await Promise.all(asked), after: await outcome(client.caption(dog)) };
+        return { refused, module, during: await Promise.all(asked), after: await outcome(client.caption(dog)) };
       });
       const { refused } = outcomes;
       assert.equal(refused.backend.error, 'backend must be "auto", "webgpu" or "cpu", got "WebGPU"');
@@ -468,6 +481,12 @@ describe("the client's API given what a page's own users typed (hostile round 9)
       assert.equal(refused.manyWords.error, "invalid argument: a caption of 1000000 words is over the limit of 199");
       assert.equal(refused.longWord.error, "caption is 100001 characters long, over the limit of 65536");
       const native = nativeCaptions(DEFAULT_BUNDLE, [DOG], 1).get("dog.jpg").caption;
+      assert.deepEqual(outcomes.module, {
+        photo: { error: "the photo is 4294967396 bytes, over the limit of 256 MiB" },
+        pixels: { error: "the photo is 4294967396 bytes, over the limit of 256 MiB" },
+        bundle: { error: "the bundle is 4294967396 bytes, over the limit of 1 GiB" },
+        after: { ok: native },
+      });
       assert.deepEqual(outcomes.during, [1, 2, 3].map(() => ({ ok: native })), "captions asked before the reload");
       assert.deepEqual(outcomes.after, { ok: native });
     } finally {

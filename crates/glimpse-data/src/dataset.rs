@@ -114,12 +114,15 @@ impl Dataset {
         let mut tally = Tally::default();
         let mut files: HashMap<FileId, String> = HashMap::new(); // each kept photo → its name
         for (name, (split, relative)) in assignments {
+            tally.images_seen += 1;
             let Some(captions) = table.get(&name) else {
+                // Counted: split files from one download beside captions from another matched
+                // a few names and trained on those without a complaint.
                 self.problems
                     .note(format!("{name}: listed in a split but has no captions; skipped"));
+                tally.images_bad += 1;
                 continue;
             };
-            tally.images_seen += 1;
             let Some(path) = self.image_file(images_dir, &name, relative.as_deref(), captions) else {
                 tally.images_bad += 1;
                 continue;

@@ -61,7 +61,7 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let marker = dir.join(format!(".{name}.unpacked"));
+    let marker = dir.join(marker_name(&name));
     // Only our own empty file counts: a link or a FIFO there (which hung the write below) does not.
     if fs::symlink_metadata(&marker).is_ok_and(|m| m.is_file()) {
         return Ok(());
@@ -161,9 +161,9 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
 /// file that is not the archive's own copy of it (same size and CRC-32), and returns the entries
 /// already there (an earlier unpack, cut short, wrote them). `glimpse data` unpacks into a folder
 /// the user names, and the archives without a published checksum are trusted on first download:
-/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. Links, two
-/// entries for one path and an entry inside a file are refused too ([`check_entry_names`],
-/// [`check_no_entry_inside_a_file`]).
+/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. Names outside
+/// the folder, links, markers, two entries for one path and an entry inside a file are refused
+/// too ([`enclosed_name`], [`check_entry_names`], [`check_no_entry_inside_a_file`]).
 fn check_no_overwrites<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     archive: &Path,
@@ -182,9 +182,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
         let entry = zip
             .by_index_raw(index)
             .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
-        let Some(name) = entry.enclosed_name() else {
-            continue; // refused by name when unpacked
-        };
+        let name = enclosed_name(&entry, archive)?;
         check_entry_names(&entry, &name, &mut paths, archive)?;
         if entry.is_dir() || is_macos_metadata(&name) {
             continue;
@@ -215,14 +213,46 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
     Ok(unpacked)
 }
 
-/// Refuses a link entry (written as a file, it replaced whatever was at its name unchecked) and
-/// an entry at a path an earlier one of `paths` (path → that entry's name) takes, unless both
-/// are folders: `a.txt` and `./a.txt` are one file, the later silently won, and an unpack cut
-/// short between them could never finish.
+/// The empty file that says the archive named `archive_name` is unpacked in its folder.
+fn marker_name(archive_name: &str) -> String {
+    format!(".{archive_name}.unpacked")
+}
+
+/// The path inside the folder where `entry` goes, or why it has none (zip's `enclosed_name`
+/// refuses `..` past the top, absolute paths and NUL bytes).
+fn enclosed_name<R: Read>(entry: &zip::read::ZipFile<'_, R>, archive: &Path) -> Result<PathBuf> {
+    entry.enclosed_name().ok_or_else(|| {
+        let why = if entry.name_raw().contains(&0) {
+            "holds a NUL byte"
+        } else {
+            "points outside the folder"
+        };
+        anyhow!(
+            "{}: entry `{}` {why}; refusing to unpack",
+            shown(archive),
+            entry_label(entry.name_raw())
+        )
+    })
+}
+
+/// An earlier entry of the archive: its name (as messages quote it), its path, and whether it
+/// is a folder.
+struct Listed {
+    label: String,
+    path: PathBuf,
+    is_dir: bool,
+}
+
+/// Refuses a link entry (written as a file, it replaced whatever was at its name unchecked), a
+/// file named as [`marker_name`]s are (it would say another archive is unpacked, which then never
+/// is), and an entry at a path an earlier one of `paths` (path without case → that entry) takes,
+/// unless both are folders: `a.txt` and `./a.txt` are one file, the later silently won, and an
+/// unpack cut short between them could never finish; `notes.txt` and `NOTES.txt` are one file
+/// on macOS and Windows, so they are refused everywhere.
 fn check_entry_names<R: Read>(
     entry: &zip::read::ZipFile<'_, R>,
     path: &Path,
-    paths: &mut BTreeMap<PathBuf, (String, bool)>,
+    paths: &mut BTreeMap<PathBuf, Listed>,
     archive: &Path,
 ) -> Result<()> {
     let raw = || entry_label(entry.name_raw());
@@ -233,16 +263,41 @@ fn check_entry_names<R: Read>(
             raw()
         );
     }
-    match paths.entry(path.to_path_buf()) {
-        Entry::Occupied(earlier) if !(earlier.get().1 && entry.is_dir()) => bail!(
-            "{}: entries `{}` and `{}` name one path; refusing an ambiguous archive",
+    // (`enclosed_name` made `path` from a `str`.)
+    let caseless = PathBuf::from(path.to_string_lossy().to_lowercase());
+    let file_name = caseless
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    if !entry.is_dir() && file_name.starts_with('.') && file_name.ends_with(".unpacked") {
+        bail!(
+            "{}: entry `{}` is named as glimpse data's marker of an unpacked archive; refusing to unpack",
             shown(archive),
-            earlier.get().0,
             raw()
-        ),
+        );
+    }
+    match paths.entry(caseless) {
+        Entry::Occupied(earlier) if !(earlier.get().is_dir && entry.is_dir()) => {
+            let earlier = earlier.get();
+            let how = if earlier.path == path {
+                ""
+            } else {
+                " where case does not count (macOS, Windows)"
+            };
+            bail!(
+                "{}: entries `{}` and `{}` name one path{how}; refusing an ambiguous archive",
+                shown(archive),
+                earlier.label,
+                raw()
+            )
+        }
         Entry::Occupied(_) => {}
         Entry::Vacant(slot) => {
-            slot.insert((raw(), entry.is_dir()));
+            slot.insert(Listed {
+                label: raw(),
+                path: path.to_path_buf(),
+                is_dir: entry.is_dir(),
+            });
         }
     }
     Ok(())
@@ -252,12 +307,14 @@ fn check_entry_names<R: Read>(
 /// only once `a` was written, and could never finish. Paths sort component by component, so an
 /// entry's paths inside it follow it at once: each is compared with the next only (a name of
 /// 64 KiB holds 32,768 components, and looking up each of its ancestors took quadratic time).
-fn check_no_entry_inside_a_file(paths: &BTreeMap<PathBuf, (String, bool)>, archive: &Path) -> Result<()> {
-    for ((path, (name, is_dir)), (next, (inside, _))) in paths.iter().zip(paths.iter().skip(1)) {
-        if !is_dir && next.starts_with(path) {
+fn check_no_entry_inside_a_file(paths: &BTreeMap<PathBuf, Listed>, archive: &Path) -> Result<()> {
+    for ((path, listed), (next, inside)) in paths.iter().zip(paths.iter().skip(1)) {
+        if !listed.is_dir && next.starts_with(path) {
             bail!(
-                "{}: entry `{inside}` lies inside `{name}`, which is a file; refusing an ambiguous archive",
-                shown(archive)
+                "{}: entry `{}` lies inside `{}`, which is a file; refusing an ambiguous archive",
+                shown(archive),
+                inside.label,
+                listed.label
             );
         }
     }
@@ -305,13 +362,7 @@ fn unpack_entry<R: Read>(
     limits: &UnzipLimits,
     written: &mut u64,
 ) -> Result<()> {
-    let Some(relative) = entry.enclosed_name() else {
-        bail!(
-            "{}: entry `{}` points outside the folder; refusing to unpack",
-            shown(archive),
-            entry_label(entry.name_raw())
-        );
-    };
+    let relative = enclosed_name(&entry, archive)?;
     if is_macos_metadata(&relative) {
         return Ok(());
     }
@@ -597,15 +648,13 @@ mod tests {
         writer.write_all(b"a dog").unwrap();
         writer.add_symlink(".bashrc", "echo pwned", options).unwrap();
         let linked = writer.finish().unwrap().into_inner();
-        // The same name twice: the writer refuses it, so the second name is patched in.
-        let mut twice = zip_of(&[("notes/a.txt", b"A"), ("notes/b.txt", b"B")]);
-        let at: Vec<usize> = (0..twice.len() - 11)
-            .filter(|&i| &twice[i..i + 11] == b"notes/b.txt")
-            .collect();
-        assert_eq!(at.len(), 2, "a local and a central header");
-        for i in at {
-            twice[i + 6] = b'a';
-        }
+        // The same name twice, and a NUL in a name: the writer refuses both, so they are patched in.
+        let twice = renamed(
+            zip_of(&[("notes/a.txt", b"A"), ("notes/b.txt", b"B")]),
+            "notes/b.txt",
+            "notes/a.txt",
+        );
+        let nul = renamed(zip_of(&[("a.txt", b"A"), ("b_txt", b"B")]), "b_txt", "b\0txt");
         for (archive, expected) in [
             (
                 linked,
@@ -622,6 +671,23 @@ mod tests {
             (
                 twice,
                 "its directory lists one name twice; refusing an ambiguous archive",
+            ),
+            (
+                zip_of(&[("notes.txt", b"A"), ("Images/", b""), ("NOTES.txt", b"B")]),
+                "entries `notes.txt` and `NOTES.txt` name one path where case does not count (macOS, Windows); refusing an ambiguous archive",
+            ),
+            (
+                zip_of(&[("Images/", b""), ("images", b"B")]),
+                "entries `Images/` and `images` name one path where case does not count",
+            ),
+            (
+                zip_of(&[("a.txt", b"A"), ("../escape.txt", b"x")]),
+                "entry `../escape.txt` points outside the folder; refusing to unpack",
+            ),
+            (nul, "holds a NUL byte; refusing to unpack"),
+            (
+                zip_of(&[("a.txt", b"A"), (".Flickr8k_text.zip.unpacked", b"")]),
+                "entry `.Flickr8k_text.zip.unpacked` is named as glimpse data's marker of an unpacked archive",
             ),
             (
                 zip_of(&[("a", b"A"), ("a b", b"C"), ("a/b.txt", b"B")]),
@@ -653,23 +719,31 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
-        // Folders listed twice are one folder.
+        // Folders listed twice, in any case, are one folder; a folder may have a marker's name.
         let (_dir, result) = unzip_bytes(
-            &zip_of(&[("Images/", b""), ("./Images/", b""), ("Images/1.jpg", b"jpeg")]),
+            &zip_of(&[
+                ("Images/", b""),
+                ("./images/", b""),
+                ("Images/1.jpg", b"jpeg"),
+                (".old.zip.unpacked/", b""),
+            ]),
             &UnzipLimits::default(),
         );
         result.unwrap();
     }
 
-    #[test]
-    fn entries_outside_the_folder_are_refused() {
-        let (dir, result) = unzip_bytes(&zip_of(&[("../escape.txt", b"x")]), &UnzipLimits::default());
-        let err = result.unwrap_err().to_string();
-        assert!(
-            err.contains("entry `../escape.txt` points outside the folder"),
-            "{err}"
-        );
-        assert!(!dir.path().join("escape.txt").exists());
+    /// `archive` with its entry name `from` (in the local and the central header) made `to`,
+    /// of the same length.
+    fn renamed(mut archive: Vec<u8>, from: &str, to: &str) -> Vec<u8> {
+        assert_eq!(from.len(), to.len());
+        let at: Vec<usize> = (0..archive.len() - from.len())
+            .filter(|&i| &archive[i..i + from.len()] == from.as_bytes())
+            .collect();
+        assert_eq!(at.len(), 2, "a local and a central header");
+        for i in at {
+            archive[i..i + to.len()].copy_from_slice(to.as_bytes());
+        }
+        archive
     }
 
     /// A link planted where a file or a folder of the archive goes is never written through,

@@ -231,6 +231,42 @@ fn too_much_bad_data_fails_with_a_clear_message() {
     assert!(Dataset::load(root, &options).is_ok());
 }
 
+/// Names the split files list without a caption count as unusable images: split files of one
+/// download beside the captions of another loaded the few names they shared, without a word.
+#[test]
+fn split_names_without_captions_count_toward_the_threshold() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let listed = names(40);
+    let captioned = &listed[..36];
+    let csv: String = captioned.iter().map(|name| format!("{name},a dog\n")).collect();
+    kaggle_folder(root, &listed, &format!("image,caption\n{csv}"));
+    let err = Dataset::load(root, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("4 of 40 images are unusable")
+            && err.contains("img36.jpg: listed in a split but has no captions; skipped"),
+        "{err}"
+    );
+    // One of 40 is within the 5%, and noted.
+    let csv: String = listed[..39]
+        .iter()
+        .map(|name| format!("{name},a dog\n"))
+        .collect();
+    fs::write(root.join("captions.txt"), format!("image,caption\n{csv}")).unwrap();
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.split(Split::Train).len(), 38);
+    assert!(
+        data.problems
+            .kept()
+            .iter()
+            .any(|p| p.contains("img39.jpg: listed in a split")),
+        "{:?}",
+        data.problems.kept()
+    );
+}
+
 #[test]
 fn wrong_folders_and_headers_are_named() {
     let dir = tempfile::tempdir().unwrap();

@@ -52,11 +52,13 @@ pub fn occlusion_test<'a>(
     cases: impl IntoIterator<Item = OcclusionCase<'a>>,
     seed: u64,
 ) -> Result<Occlusion> {
+    // The mean is zero input once normalised; a bundle's mean outside [0, 1] has no colour, and
+    // the nearest one (clamped) gives the input nearest to zero.
     let fill = captioner
         .config
         .preprocess
         .mean
-        .map(|m| (m * 255.0).round() as u8);
+        .map(|m| (m.clamp(0.0, 1.0) * 255.0).round() as u8);
     let mut rng = Rng::new(seed);
     let (mut tested, mut removed_hidden, mut removed_elsewhere, mut skipped) = (0, 0, 0, 0);
     for case in cases {

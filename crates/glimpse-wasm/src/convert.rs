@@ -251,22 +251,22 @@ pub fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsErr
 /// The encoder input for encoded bytes or decoded RGBA pixels, and the decoder's warning
 /// about a damaged file that still decoded (a truncated JPEG).
 pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, Option<String>), JsError> {
-    let photo = |length| check_length(length, glimpse_files::caps::IMAGE, "photo");
+    let photo = |array: &JsValue| check_length(array, glimpse_files::caps::IMAGE, "photo");
     if let Some(bytes) = image.dyn_ref::<Uint8Array>() {
-        photo(bytes.length())?;
+        photo(bytes)?;
         return encoded_input(captioner, &bytes.to_vec());
     }
     if let Some(buffer) = image.dyn_ref::<ArrayBuffer>() {
-        photo(buffer.byte_length())?;
+        photo(buffer)?;
         return encoded_input(captioner, &Uint8Array::new(buffer).to_vec());
     }
     let data = get(image, "data");
     if let (Some(width), Some(height)) = (pixels_across(image, "width")?, pixels_across(image, "height")?) {
         let pixels = if let Some(clamped) = data.dyn_ref::<Uint8ClampedArray>() {
-            photo(clamped.length())?;
+            photo(clamped)?;
             clamped.to_vec()
         } else if let Some(plain) = data.dyn_ref::<Uint8Array>() {
-            photo(plain.length())?;
+            photo(plain)?;
             plain.to_vec()
         } else {
             return Err(JsError::new(

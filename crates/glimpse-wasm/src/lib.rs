@@ -84,10 +84,14 @@ const MODULE_MEMORY_BYTES: u64 = if cfg!(feature = "threads") {
     4 << 30
 };
 
-/// Refuses `length` bytes of `what` over `cap` before they are copied into this module's
-/// memory (which never shrinks).
-pub(crate) fn check_length(length: u32, cap: u64, what: &str) -> Result<(), JsError> {
-    if u64::from(length) > cap {
+/// Refuses `array` (a typed array or an `ArrayBuffer`) of more than `cap` bytes of `what` before
+/// it is copied into this module's memory (which never shrinks). Its `byteLength` is read as
+/// JavaScript's number: js-sys's lengths are `u32`s, which took 2^32 + 100 bytes for 100.
+pub(crate) fn check_length(array: &JsValue, cap: u64, what: &str) -> Result<(), JsError> {
+    let length = convert::get(array, "byteLength")
+        .as_f64()
+        .unwrap_or(f64::INFINITY);
+    if length > cap as f64 {
         return Err(JsError::new(&format!(
             "the {what} is {length} bytes, over the limit of {}",
             glimpse_files::caps::human(cap)
@@ -125,7 +129,7 @@ impl Captioner {
         #[wasm_bindgen(unchecked_optional_param_type = "LoadOptions")] options: JsValue,
     ) -> Result<Captioner, JsValue> {
         let choice = read_load_options(&options)?;
-        check_length(bundle.length(), glimpse_files::caps::MODEL, "bundle")?;
+        check_length(&bundle, glimpse_files::caps::MODEL, "bundle")?;
         let bytes = bundle.to_vec();
         let parsed = Bundle::from_bytes_within(&bytes, MODULE_MEMORY_BYTES).map_err(load_error)?;
         let placement = place(choice).await?;
