@@ -103,6 +103,7 @@ export class ResultView {
   #farOffScreen = false; // known to be far off screen (see nearScreen)
   #pictureShown = false; // the photo has a display copy to paint (see showPhoto)
   #painted = false; // the picture canvas holds the photo
+  #painting = Promise.resolve(); // the last showPhoto, settled once it has painted (or not)
   #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
   #model = null; // the load of the model that made the caption shown (client.model)
 
@@ -293,8 +294,14 @@ export class ResultView {
    * is built and near the screen (an empty view paints it as it is built). A canvas, not an
    * <img>: the browser keeps no decoded copy of its own, so a result far off screen can give
    * its pixels back by emptying the canvas. */
-  async showPhoto() {
+  showPhoto() {
     this.#pictureShown = true;
+    this.#painting = this.#paint();
+    return this.#painting;
+  }
+
+  /** showPhoto's work: decodes the copy and paints it where the view can show it. */
+  async #paint() {
     if (!this.#built) return;
     let bitmap;
     try {
@@ -638,13 +645,17 @@ export class ResultView {
       toggle.setAttribute("aria-expanded", String(!gridView.hidden));
       if (!gridView.hidden) this.#renderGrid();
     });
-    $(".download", element).addEventListener("click", () => {
+    $(".download", element).addEventListener("click", async () => {
+      // A view just built paints its photo a moment later: the figure is made once it has.
+      await this.#painting;
       if (!this.image) return;
       const opacity = this.opacity;
       figure(this.image, this.panels, { opacity, colormap: this.colormap }).toBlob((blob) => {
         if (!blob) {
           // The figure is larger than the browser can encode (a very tall photo, many words).
+          // (The view may have been emptied meanwhile: then there is nowhere to say it.)
           const error = $("[data-testid=explore-error]", element);
+          if (!error) return;
           error.textContent = "This figure is too large for the browser to save; the grid above shows the same panels.";
           error.hidden = false;
           return;

@@ -3,7 +3,7 @@
 // its caption, and the renderer's memory after 100 is within 10% of its memory after 10.
 
 import assert from "node:assert/strict";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -139,6 +139,24 @@ describe("a hundred photos at once", () => {
     await page.waitForFunction((element) => element.querySelector(".view").childElementCount === 0, await far.elementHandle());
     const emptied = await far.evaluate((element) => element.querySelector(".view").getBoundingClientRect().height);
     assert.ok(Math.abs(emptied - first.height) < 1, `built ${first.height} px, emptied ${emptied} px`);
+    // "Download" clicked as the view is built, before its photo is decoded and painted (a click
+    // in that moment did nothing), saves the figure once it is painted.
+    const download = page.waitForEvent("download", { timeout: 60_000 });
+    const paintedAtClick = await far.evaluate(
+      (element) =>
+        new Promise((resolve) => {
+          new MutationObserver((_, observer) => {
+            const button = element.querySelector(".download");
+            if (!button) return;
+            observer.disconnect();
+            button.click();
+            resolve(element.glimpseView.image !== null);
+          }).observe(element, { childList: true, subtree: true });
+          element.scrollIntoView();
+        }),
+    );
+    assert.equal(paintedAtClick, false, "clicked before the photo was painted");
+    assert.equal(readFileSync(await (await download).path()).subarray(1, 4).toString(), "PNG");
     assert.deepEqual(await shown(), first, "built again, it shows the same");
     await top.scrollIntoViewIfNeeded();
   });
