@@ -140,7 +140,8 @@ describe("a hundred photos at once", () => {
     const emptied = await far.evaluate((element) => element.querySelector(".view").getBoundingClientRect().height);
     assert.ok(Math.abs(emptied - first.height) < 1, `built ${first.height} px, emptied ${emptied} px`);
     // "Download" clicked as the view is built, before its photo is decoded and painted (a click
-    // in that moment did nothing), saves the figure once it is painted.
+    // in that moment saved nothing), saves the figure once it is painted; "All words" opened
+    // then gets its panels.
     const download = page.waitForEvent("download", { timeout: 60_000 });
     const paintedAtClick = await far.evaluate(
       (element) =>
@@ -150,6 +151,7 @@ describe("a hundred photos at once", () => {
             if (!button) return;
             observer.disconnect();
             button.click();
+            element.querySelector(".toggle-grid").click();
             resolve(element.glimpseView.image !== null);
           }).observe(element, { childList: true, subtree: true });
           element.scrollIntoView();
@@ -157,6 +159,9 @@ describe("a hundred photos at once", () => {
     );
     assert.equal(paintedAtClick, false, "clicked before the photo was painted");
     assert.equal(readFileSync(await (await download).path()).subarray(1, 4).toString(), "PNG");
+    await far.locator("[data-testid=panel]").nth(first.tokens.length - 1).waitFor();
+    assert.equal(await far.locator("[data-testid=panel]").count(), first.tokens.length);
+    await far.locator(".toggle-grid").click();
     assert.deepEqual(await shown(), first, "built again, it shows the same");
     await top.scrollIntoViewIfNeeded();
   });
