@@ -365,9 +365,9 @@ export class ResultView {
     );
   }
 
-  /** Empties the view (see nearScreen); `#build` fills it again. The empty view keeps its height,
-   * so that the page keeps its length. A new element, not the old one emptied: the old one's
-   * last layout (its grid's caches) held every node it had laid out. */
+  /** Empties the view (see nearScreen); `#build` fills it again. The empty view keeps its place
+   * (see #standIns), so that the page keeps its length. A new element, not the old one emptied:
+   * the old one's last layout (its grid's caches) held every node it had laid out. */
   #unbuild() {
     const view = $(".view", this.element);
     pictureResized.unobserve($(".picture", view));
@@ -376,11 +376,24 @@ export class ResultView {
     const { height } = view.getBoundingClientRect();
     if (height > 0) {
       typicalViewHeight = height;
-      empty.style.height = `${height}px`;
+      empty.append(...this.#standIns(view));
     }
     view.replaceWith(empty);
     this.#built = false;
     this.#painted = false;
+  }
+
+  /** What an emptied view holds in place of `view`, laid out by the view's own grid: a box of
+   * the photo's shape in the photo's column and one of the side's height. A height in pixels
+   * for the whole view went stale when the window changed width (a phone turned, one column). */
+  #standIns(view) {
+    const photo = document.createElement("div");
+    photo.className = "photo";
+    if (this.#aspectRatio) photo.style.aspectRatio = this.#aspectRatio;
+    else photo.style.height = `${$(".photo", view).getBoundingClientRect().height}px`;
+    const side = document.createElement("div");
+    side.style.height = `${$(".side", view).getBoundingClientRect().height}px`;
+    return [photo, side];
   }
 
   /** Fills the view from the template, wires it, and shows the result in it; resolves once the
