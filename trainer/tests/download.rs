@@ -1070,6 +1070,71 @@ fn a_folder_that_cannot_take_the_files_keeps_the_archive() {
     assert!(!dir.path().join("Flickr8k.token.txt").exists());
 }
 
+/// The text archive `entries` from a mirror, `glimpse data` run into a folder already holding
+/// `Flickr8k.token.txt` of the user's: its stderr and the folder.
+fn data_beside_users_token_file(entries: &[(&str, &[u8])]) -> (String, tempfile::TempDir) {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in entries {
+        writer
+            .start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    let archive = writer.finish().unwrap().into_inner();
+    let state = Arc::new(Mutex::new(State::default()));
+    state
+        .lock()
+        .unwrap()
+        .files
+        .insert("/m/Flickr8k_text.zip".into(), Behaviour::Serve(archive));
+    let address = serve(Arc::clone(&state));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Flickr8k.token.txt"), "mine").unwrap();
+    let output = output(
+        std::process::Command::new(env!("CARGO_BIN_EXE_glimpse"))
+            .args(["data", "flickr8k"])
+            .arg(dir.path())
+            .args(["--no-weights", "--mirror", &format!("{address}/m")]),
+    )
+    .unwrap();
+    assert!(!output.status.success());
+    (String::from_utf8_lossy(&output.stderr).into_owned(), dir)
+}
+
+/// A file of the user's where the archive writes is the folder's problem: the archive and its
+/// checksum are kept (the error said to delete the archive and download it again, which could
+/// not help). An archive holding the next download (or its partial file) is refused before
+/// anything is written: the planted file was taken for the download, and its checksum pinned.
+#[test]
+fn a_users_file_keeps_the_archive_and_a_planted_download_is_refused() {
+    let (stderr, dir) = data_beside_users_token_file(&[("Flickr8k.token.txt", b"a dog")]);
+    assert!(
+        stderr.contains("is not the archive's copy")
+            && stderr.contains("the archive is kept: make room or fix the folder, and run again")
+            && !stderr.contains("delete"),
+        "{stderr}"
+    );
+    let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
+    assert!(sums.contains("Flickr8k_text.zip"), "{sums}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("Flickr8k.token.txt")).unwrap(),
+        "mine"
+    );
+
+    for planted in ["Flickr8k_Dataset.zip", "Flickr8k_Dataset.zip.part.version"] {
+        let (stderr, dir) = data_beside_users_token_file(&[("readme.txt", b"hi"), (planted, b"PK")]);
+        let expected = format!(
+            "entry `{planted}` takes the place of `{}`, which glimpse data writes itself",
+            planted.to_lowercase()
+        );
+        assert!(
+            stderr.contains(&expected) && stderr.contains("delete"),
+            "{stderr}"
+        );
+        assert!(!dir.path().join(planted).exists() && !dir.path().join("readme.txt").exists());
+    }
+}
+
 /// A server for one path answering as `behaviour`: the file to fetch (capped at 1 MiB, with
 /// no checksum known) and the server's state.
 fn serving(behaviour: Behaviour) -> (RemoteFile, Arc<Mutex<State>>) {

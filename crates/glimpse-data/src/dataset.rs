@@ -113,18 +113,20 @@ impl Dataset {
     ) -> Result<()> {
         let mut tally = Tally::default();
         let mut files: HashMap<FileId, String> = HashMap::new(); // each kept photo → its name
+        self.note_unassigned(&table, &assignments);
         for (name, (split, relative)) in assignments {
-            tally.images_seen += 1;
+            let images = tally.images.entry(split).or_default();
+            images.seen += 1;
             let Some(captions) = table.get(&name) else {
                 // Counted: split files from one download beside captions from another matched
                 // a few names and trained on those without a complaint.
                 self.problems
                     .note(format!("{name}: listed in a split but has no captions; skipped"));
-                tally.images_bad += 1;
+                images.bad += 1;
                 continue;
             };
             let Some(path) = self.image_file(images_dir, &name, relative.as_deref(), captions) else {
-                tally.images_bad += 1;
+                images.bad += 1;
                 continue;
             };
             let id = file_id(&path);
@@ -133,7 +135,7 @@ impl Dataset {
                 self.problems.note(format!(
                     "{name}: the same file as {first} (one photo under two names); skipped"
                 ));
-                tally.images_bad += 1;
+                images.bad += 1;
                 continue;
             }
             let mut sample = Sample {
@@ -165,6 +167,21 @@ impl Dataset {
             self.splits.entry(split).or_default().push(sample);
         }
         self.check_tally(&tally, options)
+    }
+
+    /// Notes how many captioned images no split names (split files of one download beside the
+    /// captions of another left most of them out without a word).
+    fn note_unassigned(&mut self, table: &CaptionTable, assignments: &Assignments) {
+        let unassigned = table
+            .images()
+            .filter(|name| !assignments.contains_key(*name))
+            .count();
+        if unassigned > 0 {
+            self.problems.note(format!(
+                "{unassigned} of {} captioned images are in no split; left out",
+                table.images().count()
+            ));
+        }
     }
 
     /// The image file of `name`, or `None` with the reason noted (at its first caption's line
@@ -235,13 +252,23 @@ impl Dataset {
             options,
             &self.problems,
         )?;
-        check_fraction(
-            "images",
-            tally.images_bad,
-            tally.images_seen,
-            options,
-            &self.problems,
-        )?;
+        let all = tally.images.values().fold(Seen::default(), |all, split| Seen {
+            seen: all.seen + split.seen,
+            bad: all.bad + split.bad,
+        });
+        check_fraction("images", all.bad, all.seen, options, &self.problems)?;
+        // And split by split: within the whole's 5%, half of a test split of 10 could be
+        // missing, and its scores were then of the 5 left. One image a split may be missing
+        // whatever its size (a split of 4 holding one photo twice).
+        for (split, images) in tally.images.iter().filter(|(_, images)| images.bad > 1) {
+            check_fraction(
+                &format!("{} images", split.name()),
+                images.bad,
+                images.seen,
+                options,
+                &self.problems,
+            )?;
+        }
         // Training needs a train split and checks for it; scoring a test-only set needs none.
         if self.splits.values().all(Vec::is_empty) {
             bail!("{}: no split has usable images", shown(&self.root));
@@ -349,11 +376,18 @@ fn read_layout(root: &Path, problems: &mut Problems) -> Result<Found> {
 struct Tally {
     captions_seen: usize,
     captions_bad: usize,
-    images_seen: usize,
-    images_bad: usize,
+    /// Images listed in each split, and how many of them were unusable.
+    images: BTreeMap<Split, Seen>,
     /// Each kept word is a string of its own (about 60 bytes): the words are what bounds a
     /// dataset's memory (1 million captions of 28 one-letter words once took 3.6 GB).
     words: usize,
+}
+
+/// How many of something were met, and how many of those were unusable.
+#[derive(Default)]
+struct Seen {
+    seen: usize,
+    bad: usize,
 }
 
 impl Tally {

@@ -29,7 +29,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest as _, Sha256};
 
 use crate::proxy::{proxy_credentials, proxy_for, proxy_for_ureq, proxy_shown};
-pub use crate::unzip::{UnpackWriteError, UnzipLimits, unzip, unzip_with_limits};
+pub use crate::unzip::{InTheWay, UnpackWriteError, UnzipLimits, unzip, unzip_reserving, unzip_with_limits};
 pub use body::StallRule;
 use body::{BodyError, Meter, copy_body};
 
@@ -119,12 +119,17 @@ pub fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> Res
     // checked the other's half-written archive.
     let _held = hold_folder(dir)?;
     let mut sums = read_sums(dir)?;
+    let owned = owned_paths(files);
+    let owned: Vec<&str> = owned.iter().map(String::as_str).collect();
     for file in files {
         let path = fetch(file, dir, &mut sums, stall)?;
         if file.unzip
-            && let Err(error) = unzip(&path, dir)
+            && let Err(error) = unzip_reserving(&path, dir, &owned)
         {
-            if error.chain().any(|cause| cause.is::<UnpackWriteError>()) {
+            if error
+                .chain()
+                .any(|cause| cause.is::<UnpackWriteError>() || cause.is::<InTheWay>())
+            {
                 return Err(error.context(format!(
                     "cannot unpack {} into {}; the archive is kept: make room or fix the folder, and run again",
                     glimpse_files::shown(&path),
@@ -135,6 +140,29 @@ pub fn fetch_all_with(files: &[RemoteFile], dir: &Path, stall: StallRule) -> Res
         }
     }
     Ok(())
+}
+
+/// The paths in the folder that a run writes itself, which no archive may hold: each download,
+/// its partial file and that file's version, the recorded checksums and the lock. An archive
+/// holding the next download was taken for it (and its checksum recorded); one holding its
+/// partial file had the download resume from it.
+fn owned_paths(files: &[RemoteFile]) -> Vec<String> {
+    let mut owned = vec![SUMS.to_string(), glimpse_files::LOCK_FILE.to_string()];
+    for file in files {
+        let partial = partial_path(Path::new(&file.path));
+        for path in [validator_path(&partial), partial] {
+            owned.push(path.to_string_lossy().into_owned());
+        }
+        owned.push(file.path.clone());
+    }
+    owned
+}
+
+/// Where the download to `path` is written until it is whole.
+fn partial_path(path: &Path) -> PathBuf {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".part");
+    PathBuf::from(partial)
 }
 
 /// An archive that does not unpack. A checksum Glimpse recorded for it (none was published) is
@@ -242,7 +270,7 @@ pub fn fetch(
     if target.is_file() {
         return already_there(file, &target, dir, sums);
     }
-    let partial = PathBuf::from(format!("{}.part", target.display()));
+    let partial = partial_path(&target);
     download_with_retries(file, &partial, stall)?;
     if let Err(e) = verify(file, &partial, dir, sums) {
         remove(&partial)?;

@@ -249,6 +249,30 @@ fn split_names_without_captions_count_toward_the_threshold() {
             && err.contains("img36.jpg: listed in a split but has no captions; skipped"),
         "{err}"
     );
+    // Half of a test split of 10 is over the 5% of that split, though within the whole's; the
+    // captioned images no split names are noted.
+    let listed = names(100);
+    let (train, rest) = listed.split_at(80);
+    fs::write(root.join("Flickr_8k.trainImages.txt"), train.join("\n")).unwrap();
+    fs::write(root.join("Flickr_8k.devImages.txt"), rest[..10].join("\n")).unwrap();
+    fs::write(root.join("Flickr_8k.testImages.txt"), rest[10..].join("\n")).unwrap();
+    let unlisted = names(103);
+    let captioned = listed[..90].iter().chain(&listed[95..]).chain(&unlisted[100..]);
+    let csv: String = captioned.map(|name| format!("{name},a dog\n")).collect();
+    fs::write(root.join("captions.txt"), format!("image,caption\n{csv}")).unwrap();
+    touch_images(&root.join("Images"), &["img100.jpg", "img101.jpg", "img102.jpg"]);
+    touch_images(
+        &root.join("Images"),
+        &listed.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let err = format!("{:#}", Dataset::load(root, &LoadOptions::default()).unwrap_err());
+    assert!(
+        err.contains("5 of 10 test images are unusable")
+            && err.contains("3 of 98 captioned images are in no split; left out"),
+        "{err}"
+    );
+    write_splits(root, &listed[..40]);
+
     // One of 40 is within the 5%, and noted.
     let csv: String = listed[..39]
         .iter()

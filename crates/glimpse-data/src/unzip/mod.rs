@@ -1,18 +1,22 @@
 //! Unpacking the downloaded zip archives, safely: entries that would land outside the folder
-//! are refused (zip-slip), and so is a zip bomb (a few MB that expand to GBs), from the sizes the
-//! entries declare before anything is written and again from what they really expand to; and a
-//! file already in the folder is never replaced unless it is the archive's own copy.
+//! are refused (zip-slip), and so are ambiguous names ([`names`]) and a zip bomb (a few MB that
+//! expand to GBs), from the sizes the entries declare and the bytes they share before anything
+//! is written and again from what they really expand to; and a file already in the folder is
+//! never replaced unless it is the archive's own copy.
 
-use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashSet};
+mod names;
+
+use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use glimpse_files::{shown, terminal_safe};
-use glimpse_model::error::excerpt;
+use glimpse_files::shown;
 use indicatif::{ProgressBar, ProgressStyle};
+
+pub use names::MAX_DEPTH;
+use names::{EntryNames, enclosed_name, entry_label, is_folder, is_macos_metadata, marker_name};
 
 /// What unpacking one archive may write. A zip bomb (a few MB that expand to GBs) is refused
 /// from the sizes its entries declare, before anything is written, and again while writing in
@@ -57,6 +61,16 @@ pub fn unzip(archive: &Path, dir: &Path) -> Result<()> {
 
 /// [`unzip`] under the given limits.
 pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Result<()> {
+    unpack(archive, dir, limits, &[])
+}
+
+/// [`unzip`], refusing an entry at (or inside) any of `reserved`, the paths in `dir` that the
+/// caller writes itself (its downloads and their partial files).
+pub fn unzip_reserving(archive: &Path, dir: &Path, reserved: &[&str]) -> Result<()> {
+    unpack(archive, dir, &UnzipLimits::default(), reserved)
+}
+
+fn unpack(archive: &Path, dir: &Path, limits: &UnzipLimits, reserved: &[&str]) -> Result<()> {
     let name = archive
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -71,7 +85,7 @@ pub fn unzip_with_limits(archive: &Path, dir: &Path, limits: &UnzipLimits) -> Re
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| anyhow!("{}: not a readable zip archive: {e}", shown(archive)))?;
     check_declared_sizes(&mut zip, archive, limits)?;
-    let unpacked = check_no_overwrites(&mut zip, archive, dir)?;
+    let unpacked = check_no_overwrites(&mut zip, archive, dir, reserved)?;
     let progress = ProgressBar::new(zip.len() as u64).with_style(
         ProgressStyle::with_template("unpacking {prefix} {bar:30} {pos}/{len}").expect("a valid template"),
     );
@@ -154,6 +168,17 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
             );
         }
     }
+    // Entries sharing their compressed bytes each pass the ratio: 12 entries of 100 MB, each
+    // 53 times its share, came from 1.97 MB.
+    if zip
+        .has_overlapping_files()
+        .map_err(|e| anyhow!("{}: {e}", shown(archive)))?
+    {
+        bail!(
+            "{}: entries share their compressed bytes (a zip bomb?); refusing to unpack",
+            shown(archive)
+        );
+    }
     Ok(())
 }
 
@@ -161,13 +186,13 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
 /// file that is not the archive's own copy of it (same size and CRC-32), and returns the entries
 /// already there (an earlier unpack, cut short, wrote them). `glimpse data` unpacks into a folder
 /// the user names, and the archives without a published checksum are trusted on first download:
-/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. Names outside
-/// the folder, links, markers, two entries for one path and an entry inside a file are refused
-/// too ([`enclosed_name`], [`check_entry_names`], [`check_no_entry_inside_a_file`]).
+/// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. So is one whose
+/// folder is taken by a file or a link, and entries named as [`names`] refuses.
 fn check_no_overwrites<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     archive: &Path,
     dir: &Path,
+    reserved: &[&str],
 ) -> Result<HashSet<usize>> {
     if zip.has_duplicate_names() {
         // (The zip reader keeps one of them.)
@@ -177,153 +202,76 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
         );
     }
     let mut unpacked = HashSet::new();
-    let mut paths = BTreeMap::new();
+    let mut names = EntryNames::new(archive, reserved);
+    let mut folders = HashSet::new(); // the folders of entries already checked
     for index in 0..zip.len() {
         let entry = zip
             .by_index_raw(index)
             .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
         let name = enclosed_name(&entry, archive)?;
-        check_entry_names(&entry, &name, &mut paths, archive)?;
-        if entry.is_dir() || is_macos_metadata(&name) {
+        if is_macos_metadata(&name) {
+            continue; // never written
+        }
+        names.check(&entry, &name)?;
+        let folder = if is_folder(&entry) {
+            Some(name.as_path())
+        } else {
+            name.parent()
+        };
+        check_folders_free(dir, folder.unwrap_or(Path::new("")), &mut folders, archive)?;
+        if is_folder(&entry) {
             continue;
         }
         let target = dir.join(&name);
+        let label = || entry_label(entry.name_raw());
         // A FIFO or a device at an entry's name (chosen by the archive) was renamed over.
         glimpse_files::check_replaceable(&target).map_err(|e| {
-            anyhow!(
+            in_the_way(format!(
                 "{}: its file `{}` would replace {e}",
                 shown(archive),
-                entry_label(entry.name_raw())
-            )
+                label()
+            ))
         })?;
         if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
             continue; // nothing of the user's there (a link or a FIFO is replaced, never followed)
         }
         if !holds_copy(&target, entry.size(), entry.crc32())? {
-            bail!(
+            return Err(in_the_way(format!(
                 "{}: its file `{}` would replace {}, which is not the archive's copy; glimpse data does not overwrite files: move it away or unpack into another folder",
                 shown(archive),
-                entry_label(entry.name_raw()),
+                label(),
                 shown(&target)
-            );
+            )));
         }
         unpacked.insert(index);
     }
-    check_no_entry_inside_a_file(&paths, archive)?;
+    names.finish()?;
     Ok(unpacked)
 }
 
-/// The empty file that says the archive named `archive_name` is unpacked in its folder.
-fn marker_name(archive_name: &str) -> String {
-    format!(".{archive_name}.unpacked")
-}
-
-/// The path inside the folder where `entry` goes, or why it has none (zip's `enclosed_name`
-/// refuses `..` past the top, absolute paths and NUL bytes).
-fn enclosed_name<R: Read>(entry: &zip::read::ZipFile<'_, R>, archive: &Path) -> Result<PathBuf> {
-    entry.enclosed_name().ok_or_else(|| {
-        let why = if entry.name_raw().contains(&0) {
-            "holds a NUL byte"
-        } else {
-            "points outside the folder"
-        };
-        anyhow!(
-            "{}: entry `{}` {why}; refusing to unpack",
-            shown(archive),
-            entry_label(entry.name_raw())
-        )
-    })
-}
-
-/// An earlier entry of the archive: its name (as messages quote it), its path, and whether it
-/// is a folder.
-struct Listed {
-    label: String,
-    path: PathBuf,
-    is_dir: bool,
-}
-
-/// Refuses a link entry (written as a file, it replaced whatever was at its name unchecked), a
-/// file named as [`marker_name`]s are (it would say another archive is unpacked, which then never
-/// is), and an entry at a path an earlier one of `paths` (path without case → that entry) takes,
-/// unless both are folders: `a.txt` and `./a.txt` are one file, the later silently won, and an
-/// unpack cut short between them could never finish; `notes.txt` and `NOTES.txt` are one file
-/// on macOS and Windows, so they are refused everywhere.
-fn check_entry_names<R: Read>(
-    entry: &zip::read::ZipFile<'_, R>,
-    path: &Path,
-    paths: &mut BTreeMap<PathBuf, Listed>,
+/// Refuses, before anything is written, a file or a link in `dir` at `folder` or a folder above
+/// it, where the archive writes a folder (unpacking stopped there, halfway). Each is looked at
+/// once.
+fn check_folders_free(
+    dir: &Path,
+    folder: &Path,
+    checked: &mut HashSet<PathBuf>,
     archive: &Path,
 ) -> Result<()> {
-    let raw = || entry_label(entry.name_raw());
-    if entry.is_symlink() {
-        bail!(
-            "{}: entry `{}` is a symbolic link; glimpse data unpacks files and folders only",
-            shown(archive),
-            raw()
-        );
-    }
-    // (`enclosed_name` made `path` from a `str`.)
-    let caseless = PathBuf::from(path.to_string_lossy().to_lowercase());
-    let file_name = caseless
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    if !entry.is_dir() && file_name.starts_with('.') && file_name.ends_with(".unpacked") {
-        bail!(
-            "{}: entry `{}` is named as glimpse data's marker of an unpacked archive; refusing to unpack",
-            shown(archive),
-            raw()
-        );
-    }
-    match paths.entry(caseless) {
-        Entry::Occupied(earlier) if !(earlier.get().is_dir && entry.is_dir()) => {
-            let earlier = earlier.get();
-            let how = if earlier.path == path {
-                ""
-            } else {
-                " where case does not count (macOS, Windows)"
-            };
-            bail!(
-                "{}: entries `{}` and `{}` name one path{how}; refusing an ambiguous archive",
-                shown(archive),
-                earlier.label,
-                raw()
-            )
+    for folder in folder.ancestors().filter(|f| !f.as_os_str().is_empty()) {
+        if !checked.insert(folder.to_path_buf()) {
+            return Ok(()); // and so were the folders above it
         }
-        Entry::Occupied(_) => {}
-        Entry::Vacant(slot) => {
-            slot.insert(Listed {
-                label: raw(),
-                path: path.to_path_buf(),
-                is_dir: entry.is_dir(),
-            });
+        let path = dir.join(folder);
+        if fs::symlink_metadata(&path).is_ok_and(|m| !m.is_dir()) {
+            return Err(in_the_way(format!(
+                "{}: {} is a link or a file where a folder of the archive goes; glimpse data does not overwrite files: move it away or unpack into another folder",
+                shown(archive),
+                shown(&path)
+            )));
         }
     }
     Ok(())
-}
-
-/// Refuses an entry whose path lies inside a file entry's (`a` and `a/b.txt`): unpacking failed
-/// only once `a` was written, and could never finish. Paths sort component by component, so an
-/// entry's paths inside it follow it at once: each is compared with the next only (a name of
-/// 64 KiB holds 32,768 components, and looking up each of its ancestors took quadratic time).
-fn check_no_entry_inside_a_file(paths: &BTreeMap<PathBuf, Listed>, archive: &Path) -> Result<()> {
-    for ((path, listed), (next, inside)) in paths.iter().zip(paths.iter().skip(1)) {
-        if !listed.is_dir && next.starts_with(path) {
-            bail!(
-                "{}: entry `{}` lies inside `{}`, which is a file; refusing an ambiguous archive",
-                shown(archive),
-                inside.label,
-                listed.label
-            );
-        }
-    }
-    Ok(())
-}
-
-/// An entry's name as messages quote it: an excerpt (a name may have 64 KiB), escaped.
-fn entry_label(raw: &[u8]) -> String {
-    terminal_safe(&excerpt(&String::from_utf8_lossy(raw))).into_owned()
 }
 
 /// Whether the regular file `path` has `size` bytes whose CRC-32 is `crc`.
@@ -367,7 +315,7 @@ fn unpack_entry<R: Read>(
         return Ok(());
     }
     let target = dir.join(&relative);
-    if entry.is_dir() {
+    if is_folder(&entry) {
         return create_folders(dir, &relative, &shown(archive).to_string(), "the archive");
     }
     if let Some(parent) = relative.parent() {
@@ -388,14 +336,6 @@ fn unpack_entry<R: Read>(
     }
     *written += copied;
     Ok(())
-}
-
-/// The resource forks and folder of metadata that macOS's archiver adds, never unpacked.
-fn is_macos_metadata(relative: &Path) -> bool {
-    relative.starts_with("__MACOSX")
-        || relative
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("._"))
 }
 
 /// Creates each folder of `relative` under `dir` that is missing, refusing a link or a file on
@@ -460,6 +400,23 @@ impl std::fmt::Display for UnpackWriteError {
 }
 
 impl std::error::Error for UnpackWriteError {}
+
+/// The folder, not the archive, stops the unpack: a file of the user's (or a link, a FIFO) where
+/// the archive writes. A new download would stop the same way, so the archive is kept.
+#[derive(Debug)]
+pub struct InTheWay(String);
+
+impl std::fmt::Display for InTheWay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InTheWay {}
+
+fn in_the_way(message: String) -> anyhow::Error {
+    anyhow::Error::new(InTheWay(message))
+}
 
 /// Errors only writing gives: reading a damaged archive fails otherwise (invalid data, an
 /// early end).
@@ -674,11 +631,15 @@ mod tests {
             ),
             (
                 zip_of(&[("notes.txt", b"A"), ("Images/", b""), ("NOTES.txt", b"B")]),
-                "entries `notes.txt` and `NOTES.txt` name one path where case does not count (macOS, Windows); refusing an ambiguous archive",
+                "entries `notes.txt` and `NOTES.txt` name one path where case and Unicode normalisation do not count (macOS, Windows); refusing an ambiguous archive",
             ),
             (
                 zip_of(&[("Images/", b""), ("images", b"B")]),
-                "entries `Images/` and `images` name one path where case does not count",
+                "entries `Images/` and `images` name one path where case",
+            ),
+            (
+                zip_of(&[("caf\u{e9}.txt", b"A"), ("cafe\u{301}.txt", b"B")]),
+                "entries `caf\u{e9}.txt` and `cafe\u{301}.txt` name one path where case and Unicode normalisation",
             ),
             (
                 zip_of(&[("a.txt", b"A"), ("../escape.txt", b"x")]),
@@ -688,6 +649,20 @@ mod tests {
             (
                 zip_of(&[("a.txt", b"A"), (".Flickr8k_text.zip.unpacked", b"")]),
                 "entry `.Flickr8k_text.zip.unpacked` is named as glimpse data's marker of an unpacked archive",
+            ),
+            (
+                // A folder there stopped every later run at writing the marker.
+                zip_of(&[("a.txt", b"A"), (".Flickr8k_Dataset.zip.unpacked/", b"")]),
+                "entry `.Flickr8k_Dataset.zip.unpacked/` is named as glimpse data's marker",
+            ),
+            (
+                zip_of(&[("a.txt", b"A"), (&format!("{}b.txt", "d/".repeat(33)), b"B")]),
+                "lies 33 folders deep, over the limit of 32; refusing to unpack",
+            ),
+            (
+                // The bytes of one entry listed again under another name.
+                shared_bytes(),
+                "entries share their compressed bytes (a zip bomb?); refusing to unpack",
             ),
             (
                 zip_of(&[("a", b"A"), ("a b", b"C"), ("a/b.txt", b"B")]),
@@ -707,29 +682,107 @@ mod tests {
             assert_eq!(fs::read_to_string(out.join(".bashrc")).unwrap(), "# mine");
             assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
         }
-        // A file under a file 32,000 folders deep, named in full only once (an excerpt).
+        // A file 32,000 folders deep, named in full only once (an excerpt).
         let deep = format!("{}y", "x/".repeat(32_000));
         let (_dir, path, out, result) =
             unzip_beside_users_file(&zip_of(&[("x", b"X"), (deep.as_str(), b"Y")]));
         let err = result.unwrap_err().to_string();
         assert!(
             err.starts_with(&format!("{}: entry `x/x/x/", path.display()))
-                && err.ends_with("lies inside `x`, which is a file; refusing an ambiguous archive")
+                && err.ends_with("lies 32000 folders deep, over the limit of 32; refusing to unpack")
                 && err.len() < 1_000,
             "{err}"
         );
         assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
-        // Folders listed twice, in any case, are one folder; a folder may have a marker's name.
-        let (_dir, result) = unzip_bytes(
-            &zip_of(&[
-                ("Images/", b""),
-                ("./images/", b""),
-                ("Images/1.jpg", b"jpeg"),
-                (".old.zip.unpacked/", b""),
-            ]),
-            &UnzipLimits::default(),
-        );
+        // Folders listed twice, in any case, are one folder; a folder written without its slash
+        // (its Unix mode says folder) holds its files; macOS's metadata is never written, so its
+        // names are not compared; a marker's name below the top is no marker.
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in [
+            ("Images/", &b""[..]),
+            ("./images/", b""),
+            ("Images/1.jpg", b"jpeg"),
+            ("notes/.old.zip.unpacked", b""),
+            ("__MACOSX/._a.txt", b"meta"),
+            ("__MACOSX/._A.txt", b"meta"),
+            ("abc/1.txt", b"1"),
+        ] {
+            writer.start_file(name, options).unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.add_directory("ab/", options).unwrap();
+        let archive = renamed(writer.finish().unwrap().into_inner(), "ab/", "abc");
+        let (dir, result) = unzip_bytes(&archive, &UnzipLimits::default());
         result.unwrap();
+        let out = dir.path().join("out");
+        assert_eq!(fs::read(out.join("abc/1.txt")).unwrap(), b"1");
+        assert!(out.join("notes/.old.zip.unpacked").is_file());
+        assert!(!out.join("__MACOSX").exists());
+    }
+
+    /// `a.txt` and `b.txt`, whose directory entry points at `a.txt`'s bytes.
+    fn shared_bytes() -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default();
+        writer.start_file("a.txt", options).unwrap();
+        writer.write_all(b"A").unwrap();
+        writer.shallow_copy_file("a.txt", "b.txt").unwrap();
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// The paths a caller writes itself, in any case, and what lies inside them, are refused
+    /// before anything is written: an archive holding the next download was taken for it.
+    #[test]
+    fn paths_the_caller_owns_are_refused() {
+        let owned = [
+            "Flickr8k_Dataset.zip",
+            "Flickr8k_Dataset.zip.part",
+            "weights/mobilenet_v2-b0353104.pth",
+        ];
+        for (archive, expected) in [
+            (
+                zip_of(&[("a.txt", b"A"), ("Flickr8k_Dataset.zip", b"PK")]),
+                "entry `Flickr8k_Dataset.zip` takes the place of `flickr8k_dataset.zip`, which glimpse data writes itself",
+            ),
+            (
+                zip_of(&[("a.txt", b"A"), ("FLICKR8K_Dataset.zip.part/x", b"")]),
+                "entry `FLICKR8K_Dataset.zip.part/x` takes the place of `flickr8k_dataset.zip.part`",
+            ),
+            (
+                zip_of(&[("weights/", b""), ("weights/mobilenet_v2-b0353104.pth", b"PK")]),
+                "entry `weights/mobilenet_v2-b0353104.pth` takes the place of",
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, out) = (dir.path().join("Flickr8k_text.zip"), dir.path().join("out"));
+            fs::write(&path, &archive).unwrap();
+            let err = unzip_reserving(&path, &out, &owned).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!out.exists(), "nothing written");
+        }
+    }
+
+    /// A file or a link of the user's where a folder of the archive goes is refused before
+    /// anything is written (`a.txt` was), as the folder's problem (the archive is kept).
+    #[test]
+    fn a_file_where_a_folder_goes_is_refused_before_writing() {
+        let (_dir, path, out, result) = unzip_beside_users_file(&zip_of(&[
+            ("a.txt", b"A"),
+            (".bashrc/b.txt", b"B"),
+            ("z.txt", b"Z"),
+        ]));
+        let err = result.unwrap_err();
+        assert!(err.chain().any(|cause| cause.is::<InTheWay>()), "{err:#}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "{}: {} is a link or a file where a folder of the archive goes",
+                path.display(),
+                out.join(".bashrc").display()
+            )),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing written");
     }
 
     /// `archive` with its entry name `from` (in the local and the central header) made `to`,
