@@ -526,7 +526,12 @@ async function scaledCopy(file, bitmap, width) {
   const [w, h] = [Math.max(1, Math.round(bitmap.width * scale)), Math.max(1, Math.round(bitmap.height * scale))];
   const canvas = new OffscreenCanvas(w, h);
   canvas.getContext("2d").drawImage(bitmap, 0, 0, w, h);
-  return canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
+  try {
+    return await canvas.convertToBlob({ type: "image/jpeg", quality: 0.92 });
+  } finally {
+    // Its pixels go now, not at the page's next collection (a hundred photos' canvases waited).
+    canvas.width = canvas.height = 0;
+  }
 }
 
 /** Shows `result` for `photo`; `copy`: a promise of its display copy (see displayCopy). */
