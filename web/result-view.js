@@ -141,7 +141,9 @@ export class ResultView {
     // height views have had, so that the page's length stays about right.
     if (!this.#built) {
       if (!this.#farOffScreen) return this.#build();
-      $(".view", this.element).style.height ||= `${typicalViewHeight}px`;
+      // (One emptied before holds its stand-ins, which follow the window's width.)
+      const view = $(".view", this.element);
+      if (!view.firstElementChild) view.style.height ||= `${typicalViewHeight}px`;
       return;
     }
     this.occlusion.reset();

@@ -141,6 +141,14 @@ describe("a hundred photos at once", () => {
     await page.waitForFunction(isEmptied, await far.elementHandle());
     const emptied = await far.evaluate(viewHeight);
     assert.ok(Math.abs(emptied - first.height) < 1, `built ${first.height} px, emptied ${emptied} px`);
+    // Captioned again while emptied ("Caption all again"), it keeps its stand-ins, not a height
+    // in pixels.
+    const again = await far.evaluate(async (element) => {
+      await element.glimpseView.show(element.glimpseResult);
+      const view = element.querySelector(".view");
+      return { height: view.style.height, standIns: view.childElementCount };
+    });
+    assert.deepEqual(again, { height: "", standIns: 2 });
     // In a narrower window (a phone turned: one column) the emptied view follows the layout:
     // within a tenth of the height the view has there once built (a height in pixels kept the
     // two columns' height).

@@ -146,14 +146,16 @@ fn read_split_files_capped(
                 );
             }
             if let Some((earlier, _)) = assignments.insert(name.to_string(), (split, None)) {
-                problems.at(
-                    &location,
+                let problem = if earlier == split {
+                    format!("{name} is listed twice in the {} split", split.name())
+                } else {
                     format!(
                         "{name} was already in the {} split; now in {}",
                         earlier.name(),
                         split.name()
-                    ),
-                );
+                    )
+                };
+                problems.at(&location, problem);
             }
         }
     }

@@ -464,7 +464,7 @@ fn karpathy_entries_sharing_a_file_name_are_reported_not_merged() {
 fn one_photo_under_two_names_is_one_sample() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
-    let good = photos(&root, 60);
+    let good = photos(&root, 80);
     std::os::unix::fs::symlink(root.join("Images").join(&good[1]), root.join("Images/link.jpg")).unwrap();
     let aliases = [
         format!("./{}", good[0]),
@@ -497,7 +497,8 @@ fn one_photo_under_two_names_is_one_sample() {
         "test",
         "A red circle.",
     ));
-    images.push(karpathy_entry("link.jpg", None, "test", "A blue square."));
+    // (In another split: two of a split of two would be over its allowance.)
+    images.push(karpathy_entry("link.jpg", None, "val", "A blue square."));
     write_karpathy(&root, &images);
     let karpathy = Dataset::load(&root, &LoadOptions::default()).unwrap();
 
@@ -508,10 +509,10 @@ fn one_photo_under_two_names_is_one_sample() {
             .flatten()
             .map(|sample| sample.path.canonicalize().unwrap())
             .collect();
-        assert_eq!(files.len(), 60, "every photo once");
+        assert_eq!(files.len(), 80, "every photo once");
         files.sort();
         files.dedup();
-        assert_eq!(files.len(), 60, "no photo twice");
+        assert_eq!(files.len(), 80, "no photo twice");
         let problems = data.problems.kept().join("\n");
         assert_eq!(
             problems.matches("(one photo under two names); skipped").count(),
@@ -726,6 +727,50 @@ fn a_karpathy_dataset_name_past_its_cap_is_refused_at_once() {
             && err.contains("over the limit of 256")
             && err.len() < 1000,
         "{err}"
+    );
+}
+
+/// Images all of whose captions are unusable count against their split too: two of a test split
+/// of 10 are over its 5%, though 2 of 100 captions and images are within the whole's.
+#[test]
+fn images_without_a_usable_caption_count_against_their_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let listed = names(100);
+    let csv: String = listed
+        .iter()
+        .enumerate()
+        .map(|(i, name)| format!("{name},{}\n", if i == 90 || i == 91 { "" } else { "a dog" }))
+        .collect();
+    kaggle_folder(root, &listed, &format!("image,caption\n{csv}"));
+    let (train, rest) = listed.split_at(80);
+    fs::write(root.join("Flickr_8k.trainImages.txt"), train.join("\n")).unwrap();
+    fs::write(root.join("Flickr_8k.devImages.txt"), rest[..10].join("\n")).unwrap();
+    fs::write(root.join("Flickr_8k.testImages.txt"), rest[10..].join("\n")).unwrap();
+    let err = format!("{:#}", Dataset::load(root, &LoadOptions::default()).unwrap_err());
+    assert!(
+        err.contains("2 of 10 test images are unusable")
+            && err.contains("img90.jpg: no usable caption; skipped"),
+        "{err}"
+    );
+}
+
+/// A name a split file lists twice is said to be listed twice (it read "already in the train
+/// split; now in train").
+#[test]
+fn a_name_listed_twice_in_one_split_is_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = names(40);
+    let csv: String = names.iter().map(|name| format!("{name},a dog\n")).collect();
+    kaggle_folder(dir.path(), &names, &format!("image,caption\n{csv}"));
+    let train = dir.path().join("Flickr_8k.trainImages.txt");
+    let listed = fs::read_to_string(&train).unwrap();
+    fs::write(&train, format!("{listed}\nimg3.jpg")).unwrap();
+    let data = Dataset::load(dir.path(), &LoadOptions::default()).unwrap();
+    let problems = data.problems.kept().join("\n");
+    assert!(
+        problems.contains("img3.jpg is listed twice in the train split"),
+        "{problems}"
     );
 }
 

@@ -9,7 +9,7 @@ mod names;
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::shown;
@@ -203,7 +203,7 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
     }
     let mut unpacked = HashSet::new();
     let mut names = EntryNames::new(archive, reserved);
-    let mut folders = HashSet::new(); // the folders of entries already checked
+    let mut folders = FolderSet::default(); // the folders of entries already checked
     for index in 0..zip.len() {
         let entry = zip
             .by_index_raw(index)
@@ -252,14 +252,9 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
 /// Refuses, before anything is written, a file or a link in `dir` at `folder` or a folder above
 /// it, where the archive writes a folder (unpacking stopped there, halfway). Each is looked at
 /// once.
-fn check_folders_free(
-    dir: &Path,
-    folder: &Path,
-    checked: &mut HashSet<PathBuf>,
-    archive: &Path,
-) -> Result<()> {
+fn check_folders_free(dir: &Path, folder: &Path, checked: &mut FolderSet, archive: &Path) -> Result<()> {
     for folder in folder.ancestors().filter(|f| !f.as_os_str().is_empty()) {
-        if !checked.insert(folder.to_path_buf()) {
+        if !checked.insert(folder) {
             return Ok(()); // and so were the folders above it
         }
         let path = dir.join(folder);
@@ -272,6 +267,23 @@ fn check_folders_free(
         }
     }
     Ok(())
+}
+
+/// Folders already looked at, by a keyed hash of their path: the paths themselves (65,536
+/// entries of 1 KiB names, 32 folders each) could take a GiB. Two folders sharing a hash (a
+/// chance of 2^-64 a pair, the key random) leave the second to be refused while unpacking.
+#[derive(Default)]
+struct FolderSet {
+    hashes: HashSet<u64>,
+    keys: std::collections::hash_map::RandomState,
+}
+
+impl FolderSet {
+    /// Adds `folder`; false if it was there.
+    fn insert(&mut self, folder: &Path) -> bool {
+        self.hashes
+            .insert(std::hash::BuildHasher::hash_one(&self.keys, folder))
+    }
 }
 
 /// Whether the regular file `path` has `size` bytes whose CRC-32 is `crc`.
@@ -431,6 +443,7 @@ fn is_write_failure(kind: std::io::ErrorKind) -> bool {
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Write};
+    use std::path::PathBuf;
 
     use super::*;
 
@@ -656,6 +669,10 @@ mod tests {
                 "entry `.Flickr8k_Dataset.zip.unpacked/` is named as glimpse data's marker",
             ),
             (
+                zip_of(&[("a.txt", b"A"), (".Flickr8k_Dataset.zip.unpacked/x", b"")]),
+                "entry `.Flickr8k_Dataset.zip.unpacked/x` is named as glimpse data's marker",
+            ),
+            (
                 zip_of(&[("a.txt", b"A"), (&format!("{}b.txt", "d/".repeat(33)), b"B")]),
                 "lies 33 folders deep, over the limit of 32; refusing to unpack",
             ),
@@ -697,6 +714,7 @@ mod tests {
         // Folders listed twice, in any case, are one folder; a folder written without its slash
         // (its Unix mode says folder) holds its files; macOS's metadata is never written, so its
         // names are not compared; a marker's name below the top is no marker.
+        let deep32 = format!("{}b.txt", "d/".repeat(32));
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default();
         for (name, bytes) in [
@@ -707,6 +725,7 @@ mod tests {
             ("__MACOSX/._a.txt", b"meta"),
             ("__MACOSX/._A.txt", b"meta"),
             ("abc/1.txt", b"1"),
+            (deep32.as_str(), b"32 folders deep"),
         ] {
             writer.start_file(name, options).unwrap();
             writer.write_all(bytes).unwrap();
@@ -717,6 +736,7 @@ mod tests {
         result.unwrap();
         let out = dir.path().join("out");
         assert_eq!(fs::read(out.join("abc/1.txt")).unwrap(), b"1");
+        assert!(out.join(&deep32).is_file());
         assert!(out.join("notes/.old.zip.unpacked").is_file());
         assert!(!out.join("__MACOSX").exists());
     }
@@ -743,11 +763,21 @@ mod tests {
         for (archive, expected) in [
             (
                 zip_of(&[("a.txt", b"A"), ("Flickr8k_Dataset.zip", b"PK")]),
-                "entry `Flickr8k_Dataset.zip` takes the place of `flickr8k_dataset.zip`, which glimpse data writes itself",
+                "entry `Flickr8k_Dataset.zip` takes the place of `Flickr8k_Dataset.zip`, which glimpse data writes itself",
+            ),
+            (
+                // (`ſ` is `s` where case does not count.)
+                zip_of(&[("a.txt", b"A"), ("Flickr8k_Dataſet.zip", b"PK")]),
+                "entry `Flickr8k_Dataſet.zip` takes the place of `Flickr8k_Dataset.zip`",
+            ),
+            (
+                // A file where the download's folder goes.
+                zip_of(&[("a.txt", b"A"), ("WEIGHTS", b"")]),
+                "entry `WEIGHTS` takes the place of `weights/mobilenet_v2-b0353104.pth`",
             ),
             (
                 zip_of(&[("a.txt", b"A"), ("FLICKR8K_Dataset.zip.part/x", b"")]),
-                "entry `FLICKR8K_Dataset.zip.part/x` takes the place of `flickr8k_dataset.zip.part`",
+                "entry `FLICKR8K_Dataset.zip.part/x` takes the place of `Flickr8k_Dataset.zip.part`",
             ),
             (
                 zip_of(&[("weights/", b""), ("weights/mobilenet_v2-b0353104.pth", b"PK")]),

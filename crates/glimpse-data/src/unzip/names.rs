@@ -63,12 +63,13 @@ pub(super) fn entry_label(raw: &[u8]) -> String {
 }
 
 /// `path` as a file system that ignores case and Unicode normalisation (macOS's, Windows')
-/// compares it: composed (NFC), lower case.
+/// compares it, or more strictly: composed (NFC), upper then lower case (lower case alone kept
+/// `ſ`, which such systems take for `s`).
 fn folded(path: &Path) -> PathBuf {
     let composed = ComposingNormalizerBorrowed::new_nfc()
         .normalize(&path.to_string_lossy())
         .into_owned();
-    PathBuf::from(composed.to_lowercase())
+    PathBuf::from(composed.to_uppercase().to_lowercase())
 }
 
 /// An earlier entry of the archive.
@@ -83,18 +84,21 @@ struct Listed {
 /// together ([`EntryNames::finish`]).
 pub(super) struct EntryNames<'a> {
     archive: &'a Path,
-    /// Folded paths the run owns.
-    reserved: Vec<PathBuf>,
+    /// The paths the run owns: folded, and as the run names them.
+    reserved: Vec<(PathBuf, &'a str)>,
     /// Folded path → the entry listed there.
     listed: BTreeMap<PathBuf, Listed>,
 }
 
 impl<'a> EntryNames<'a> {
     /// `reserved`: paths in the folder that the run owns and no entry may take.
-    pub(super) fn new(archive: &'a Path, reserved: &[&str]) -> Self {
+    pub(super) fn new(archive: &'a Path, reserved: &[&'a str]) -> Self {
         EntryNames {
             archive,
-            reserved: reserved.iter().map(|path| folded(Path::new(path))).collect(),
+            reserved: reserved
+                .iter()
+                .map(|path| (folded(Path::new(path)), *path))
+                .collect(),
             listed: BTreeMap::new(),
         }
     }
@@ -114,17 +118,17 @@ impl<'a> EntryNames<'a> {
                 label()
             );
         }
-        let depth = path.components().count();
-        if depth > MAX_DEPTH {
+        let is_folder = is_folder(entry);
+        // (A folder lies inside the folders its path names; a file inside all but the last.)
+        let folders = path.components().count() - usize::from(!is_folder);
+        if folders > MAX_DEPTH {
             bail!(
-                "{archive}: entry `{}` lies {} folders deep, over the limit of {MAX_DEPTH}; refusing to unpack",
-                label(),
-                depth - 1
+                "{archive}: entry `{}` lies {folders} folders deep, over the limit of {MAX_DEPTH}; refusing to unpack",
+                label()
             );
         }
         let key = folded(path);
-        self.check_not_reserved(&key, &label)?;
-        let is_folder = is_folder(entry);
+        self.check_not_reserved(&key, is_folder, &label)?;
         match self.listed.entry(key) {
             Entry::Occupied(earlier) if !(earlier.get().is_folder && is_folder) => {
                 let earlier = earlier.get();
@@ -151,22 +155,23 @@ impl<'a> EntryNames<'a> {
         Ok(())
     }
 
-    /// Refuses an entry (file or folder) at, or inside, a path the run owns, and one named as a
-    /// marker at the top of the folder: a planted `Flickr8k_Dataset.zip` was taken for the
-    /// download, a planted marker said an archive was unpacked that never was, and a folder at
-    /// a marker's name stopped every later run.
-    fn check_not_reserved(&self, key: &Path, label: &dyn Fn() -> String) -> Result<()> {
+    /// Refuses an entry (file or folder) at, or inside, a path the run owns, a file where a
+    /// folder of one goes, and one at or inside a marker's name at the top of the folder: a
+    /// planted `Flickr8k_Dataset.zip` was taken for the download, a planted marker said an
+    /// archive was unpacked that never was, and a folder at a marker's name stopped every later
+    /// run.
+    fn check_not_reserved(&self, key: &Path, is_folder: bool, label: &dyn Fn() -> String) -> Result<()> {
         let archive = shown(self.archive);
-        if let Some(owned) = self.reserved.iter().find(|owned| key.starts_with(owned)) {
+        let taken = |owned: &Path| key.starts_with(owned) || (!is_folder && owned.starts_with(key));
+        if let Some((_, owned)) = self.reserved.iter().find(|(folded, _)| taken(folded)) {
             bail!(
                 "{archive}: entry `{}` takes the place of `{}`, which glimpse data writes itself; refusing to unpack",
                 label(),
-                terminal_safe(&excerpt(&owned.to_string_lossy()))
+                terminal_safe(&excerpt(owned))
             );
         }
-        let top = key.components().count() == 1;
-        let name = key.to_string_lossy();
-        if top && name.starts_with('.') && name.ends_with(".unpacked") {
+        let top = key.components().next().map(|c| c.as_os_str().to_string_lossy());
+        if top.is_some_and(|name| name.starts_with('.') && name.ends_with(".unpacked")) {
             bail!(
                 "{archive}: entry `{}` is named as glimpse data's marker of an unpacked archive; refusing to unpack",
                 label()
