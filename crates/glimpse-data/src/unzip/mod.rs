@@ -660,6 +660,10 @@ mod tests {
             ),
             (nul, "holds a NUL byte; refusing to unpack"),
             (
+                zip_of(&[("a.txt", b"A"), ("./", b""), ("sub/..", b"X")]),
+                "entry `sub/..` is a file named as the folder itself; refusing to unpack",
+            ),
+            (
                 zip_of(&[("a.txt", b"A"), (".Flickr8k_text.zip.unpacked", b"")]),
                 "entry `.Flickr8k_text.zip.unpacked` is named as glimpse data's marker of an unpacked archive",
             ),

@@ -25,9 +25,17 @@ pub(super) fn marker_name(archive_name: &str) -> String {
 }
 
 /// The path inside the folder where `entry` goes, or why it has none (zip's `enclosed_name`
-/// refuses `..` past the top, absolute paths and NUL bytes).
+/// refuses `..` past the top, absolute paths and NUL bytes; a file named `.` would be the folder).
 pub(super) fn enclosed_name<R: Read>(entry: &zip::read::ZipFile<'_, R>, archive: &Path) -> Result<PathBuf> {
-    entry.enclosed_name().ok_or_else(|| {
+    let enclosed = entry.enclosed_name();
+    if enclosed.as_ref().is_some_and(|path| path.as_os_str().is_empty()) && !is_folder(entry) {
+        bail!(
+            "{}: entry `{}` is a file named as the folder itself; refusing to unpack",
+            shown(archive),
+            entry_label(entry.name_raw())
+        );
+    }
+    enclosed.ok_or_else(|| {
         let why = if entry.name_raw().contains(&0) {
             "holds a NUL byte"
         } else {
@@ -120,7 +128,7 @@ impl<'a> EntryNames<'a> {
         }
         let is_folder = is_folder(entry);
         // (A folder lies inside the folders its path names; a file inside all but the last.)
-        let folders = path.components().count() - usize::from(!is_folder);
+        let folders = path.components().count().saturating_sub(usize::from(!is_folder));
         if folders > MAX_DEPTH {
             bail!(
                 "{archive}: entry `{}` lies {folders} folders deep, over the limit of {MAX_DEPTH}; refusing to unpack",
