@@ -9,7 +9,7 @@ mod names;
 use std::collections::HashSet;
 use std::fs;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::shown;
@@ -187,13 +187,48 @@ fn check_declared_sizes<R: Read + std::io::Seek>(
 /// already there (an earlier unpack, cut short, wrote them). `glimpse data` unpacks into a folder
 /// the user names, and the archives without a published checksum are trusted on first download:
 /// a mirror's archive holding `notes.txt` and `.bashrc` replaced the user's own. So is one whose
-/// folder is taken by a file or a link, and entries named as [`names`] refuses.
+/// folder is taken by a file or a link, and entries named as [`names`] refuses. The archive's
+/// own faults are looked for first: a hostile archive beside a file of the user's in its way
+/// was taken for a sound one, and kept.
 fn check_no_overwrites<R: Read + std::io::Seek>(
     zip: &mut zip::ZipArchive<R>,
     archive: &Path,
     dir: &Path,
     reserved: &[&str],
 ) -> Result<HashSet<usize>> {
+    let entries = check_names(zip, archive, reserved)?;
+    let mut unpacked = HashSet::new();
+    let mut folders = FolderSet::default(); // the folders of entries already checked
+    for entry in entries {
+        let folder = if entry.is_folder {
+            Some(entry.name.as_path())
+        } else {
+            entry.name.parent()
+        };
+        check_folders_free(dir, folder.unwrap_or(Path::new("")), &mut folders, archive)?;
+        if !entry.is_folder && holds_users_file(dir, &entry, archive)? {
+            unpacked.insert(entry.index);
+        }
+    }
+    Ok(unpacked)
+}
+
+/// What the second look at an entry needs: where it goes, and the copy it would write.
+struct Listed {
+    index: usize,
+    name: PathBuf,
+    label: String,
+    is_folder: bool,
+    size: u64,
+    crc: u32,
+}
+
+/// Every entry [`names`] accepts, but macOS's metadata (never written).
+fn check_names<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    archive: &Path,
+    reserved: &[&str],
+) -> Result<Vec<Listed>> {
     if zip.has_duplicate_names() {
         // (The zip reader keeps one of them.)
         bail!(
@@ -201,52 +236,58 @@ fn check_no_overwrites<R: Read + std::io::Seek>(
             shown(archive)
         );
     }
-    let mut unpacked = HashSet::new();
     let mut names = EntryNames::new(archive, reserved);
-    let mut folders = FolderSet::default(); // the folders of entries already checked
+    let mut listed = Vec::new();
     for index in 0..zip.len() {
         let entry = zip
             .by_index_raw(index)
             .map_err(|e| anyhow!("{}: entry {index}: {e}", shown(archive)))?;
         let name = enclosed_name(&entry, archive)?;
         if is_macos_metadata(&name) {
-            continue; // never written
-        }
-        names.check(&entry, &name)?;
-        let folder = if is_folder(&entry) {
-            Some(name.as_path())
-        } else {
-            name.parent()
-        };
-        check_folders_free(dir, folder.unwrap_or(Path::new("")), &mut folders, archive)?;
-        if is_folder(&entry) {
             continue;
         }
-        let target = dir.join(&name);
-        let label = || entry_label(entry.name_raw());
-        // A FIFO or a device at an entry's name (chosen by the archive) was renamed over.
-        glimpse_files::check_replaceable(&target).map_err(|e| {
-            in_the_way(format!(
-                "{}: its file `{}` would replace {e}",
-                shown(archive),
-                label()
-            ))
-        })?;
-        if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
-            continue; // nothing of the user's there (a link or a FIFO is replaced, never followed)
-        }
-        if !holds_copy(&target, entry.size(), entry.crc32())? {
-            return Err(in_the_way(format!(
-                "{}: its file `{}` would replace {}, which is not the archive's copy; glimpse data does not overwrite files: move it away or unpack into another folder",
-                shown(archive),
-                label(),
-                shown(&target)
-            )));
-        }
-        unpacked.insert(index);
+        names.check(&entry, &name)?;
+        listed.push(Listed {
+            index,
+            name,
+            label: entry_label(entry.name_raw()),
+            is_folder: is_folder(&entry),
+            size: entry.size(),
+            crc: entry.crc32(),
+        });
     }
     names.finish()?;
-    Ok(unpacked)
+    Ok(listed)
+}
+
+/// Whether `dir` already holds the archive's own copy of the file `entry` (an unpack cut short
+/// wrote it); refuses a file of the user's, or a FIFO or a device, at its name (a FIFO was
+/// renamed over), as [`InTheWay`].
+fn holds_users_file(dir: &Path, entry: &Listed, archive: &Path) -> Result<bool> {
+    let target = dir.join(&entry.name);
+    let in_the_way_as = |what: String| {
+        in_the_way(format!(
+            "{}: its file `{}` would replace {what}",
+            shown(archive),
+            entry.label
+        ))
+    };
+    glimpse_files::check_replaceable(&target).map_err(|e| in_the_way_as(e.to_string()))?;
+    if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
+        return Ok(false); // nothing of the user's there (a link or a FIFO is replaced, never followed)
+    }
+    // (A file of the user's that cannot be read is theirs to look at, not the archive's fault.)
+    match holds_copy(&target, entry.size, entry.crc) {
+        Ok(true) => Ok(true),
+        Ok(false) => Err(in_the_way_as(format!(
+            "{}, which is not the archive's copy; glimpse data does not overwrite files: move it away or unpack into another folder",
+            shown(&target)
+        ))),
+        Err(e) => Err(in_the_way_as(format!(
+            "{}, which cannot be read: {e:#}",
+            shown(&target)
+        ))),
+    }
 }
 
 /// Refuses, before anything is written, a file or a link in `dir` at `folder` or a folder above
@@ -443,7 +484,6 @@ fn is_write_failure(kind: std::io::ErrorKind) -> bool {
 #[cfg(test)]
 mod tests {
     use std::io::{Cursor, Write};
-    use std::path::PathBuf;
 
     use super::*;
 
@@ -618,6 +658,13 @@ mod tests {
         writer.write_all(b"a dog").unwrap();
         writer.add_symlink(".bashrc", "echo pwned", options).unwrap();
         let linked = writer.finish().unwrap().into_inner();
+        // The archive's own fault is said first, not the user's file in its way (which keeps
+        // a download and its checksum).
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        writer.start_file(".bashrc", options).unwrap();
+        writer.write_all(b"theirs").unwrap();
+        writer.add_symlink("z", "/etc/passwd", options).unwrap();
+        let linked_after_users_file = writer.finish().unwrap().into_inner();
         // The same name twice, and a NUL in a name: the writer refuses both, so they are patched in.
         let twice = renamed(
             zip_of(&[("notes/a.txt", b"A"), ("notes/b.txt", b"B")]),
@@ -629,6 +676,10 @@ mod tests {
             (
                 linked,
                 "entry `.bashrc` is a symbolic link; glimpse data unpacks files and folders only",
+            ),
+            (
+                linked_after_users_file,
+                "entry `z` is a symbolic link; glimpse data unpacks files and folders only",
             ),
             (
                 zip_of(&[("a.txt", b"A"), ("./a.txt", b"B")]),
