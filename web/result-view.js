@@ -661,8 +661,13 @@ export class ResultView {
       if (!gridView.hidden) this.#renderGrid();
     });
     $(".download", element).addEventListener("click", async () => {
-      // A view just built paints its photo a moment later: the figure is made once it has.
-      await this.#painting;
+      // A view just built paints its photo a moment later (one emptied and built again
+      // meanwhile paints anew): the figure is made once it has.
+      let painting;
+      do {
+        painting = this.#painting;
+        await painting;
+      } while (!this.image && painting !== this.#painting);
       if (!this.image) return;
       const opacity = this.opacity;
       figure(this.image, this.panels, { opacity, colormap: this.colormap }).toBlob((blob) => {
