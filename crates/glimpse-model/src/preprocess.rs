@@ -10,6 +10,7 @@
 mod jpeg_colour;
 mod jpeg_end;
 mod metadata;
+mod png_palette;
 mod resize;
 mod webp_chunks;
 
@@ -78,6 +79,9 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     if format == ImageFormat::WebP {
         webp_chunks::check_chunk_sizes(bytes, MAX_HEADER_ALLOC)?;
         webp_chunks::check_frames(bytes)?;
+    }
+    if format == ImageFormat::Png {
+        png_palette::check_palette(bytes)?;
     }
     let mut decoder = reader.into_decoder().map_err(|e| match e {
         image::ImageError::Limits(_) => Error::Image(format!(
