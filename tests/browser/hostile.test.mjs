@@ -21,6 +21,7 @@ import {
   launch,
   nativeCaptions,
   readResults,
+  ROOT,
   servePage,
   waitForModel,
   waitForResults,
@@ -53,6 +54,9 @@ writeFileSync(brokenBundle, "not a bundle");
 const copy = (source, name) => (copyFileSync(source, path.join(scratch, name)), path.join(scratch, name));
 const TRAPPED = copy(DOG, "trapped.jpg");
 const AFTER_TRAP = copy(EAGLE, "after-trap.jpg");
+const AFTER_PALETTE = copy(EAGLE, "after-palette.jpg");
+// The fuzzer's PNG (round 51) whose palette holds 13 bytes: png 0.18.1 panicked on it.
+const BAD_PALETTE = path.join(ROOT, "tests/fixtures/hostile/png_palette_not_whole_colours.png");
 
 const status = (page) => page.locator("[data-testid=model-status]").textContent();
 const modelError = (page) => page.locator("#model-error").textContent();
@@ -102,6 +106,19 @@ describe("files and servers from strangers", () => {
     assert.match(results.get("big.jpg").error, /the photo is 268435457 bytes, over the limit of 256 MiB/);
     assert.equal(await worker.evaluate(() => self.largeReads), 0, "the large photo was read");
     assertMatchesNative("dog.jpg after the refused photo", results.get("dog.jpg"), nativeCaptions(DEFAULT_BUNDLE, [DOG], 1).get("dog.jpg"));
+  });
+
+  test("a PNG whose palette is not whole colours is refused by name, no trap; the next photo gets its caption", async () => {
+    const { page } = browser;
+    const before = (await readResults(page)).size;
+    await page.setInputFiles("input[type=file]", [BAD_PALETTE, AFTER_PALETTE]);
+    await waitForResults(page, before + 2);
+    const results = await readResults(page);
+    assert.equal(results.get("png_palette_not_whole_colours.png").state, "error");
+    assert.match(results.get("png_palette_not_whole_colours.png").error, /PNG palette \(PLTE\) holds 13 bytes, not 1 to 256 colours of 3 bytes each/);
+    assert.ok(!browser.consoleLines.some((line) => /RuntimeError|unreachable|panicked/.test(line)), browser.consoleLines.join("\n"));
+    const native = nativeCaptions(DEFAULT_BUNDLE, [AFTER_PALETTE], 1).get("after-palette.jpg");
+    assertMatchesNative("a photo after the refused PNG", results.get("after-palette.jpg"), native);
   });
 
   test("a trap in the model's worker fails that photo only: a fresh worker captions the next", async () => {
