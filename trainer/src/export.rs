@@ -73,10 +73,9 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
         );
     }
     let checkpoint = Checkpoint::read(&path)?;
-    // Every tensor a number, present and shaped as its model's: a checkpoint edited elsewhere
-    // was written as a bundle that no command could then load.
+    // Every tensor present and shaped as its model's (and a number: Checkpoint::read): a
+    // checkpoint edited elsewhere was written as a bundle that no command could then load.
     let cannot = || format!("{}: cannot be exported", shown(&path));
-    checkpoint.weights.check_finite().with_context(cannot)?;
     let device = Backend::first_built().device()?;
     CaptionModel::from_weights(&checkpoint.model_config, &checkpoint.weights, &device)
         .with_context(cannot)?;
@@ -106,13 +105,23 @@ fn stored_again(request: &ExportRequest) -> Result<Bundle> {
 fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>, created: String) -> Bundle {
     let state = &checkpoint.state;
     let train = &checkpoint.train_config;
-    // The card reports the exported epoch's own validation scores.
+    // The card reports the exported weights' own validation scores: none for weights saved
+    // within an epoch (`--which last` of a paused run), which the last scores were not measured
+    // on (its card gave them as the model's: review 66).
     let exported_epoch = state
         .history
         .iter()
         .rev()
         .find(|r| Some(r.epoch) == state.best_epoch && path.ends_with(BEST));
-    let record = exported_epoch.or(state.history.last());
+    let record = exported_epoch.or(state.history.last().filter(|r| r.step == state.step));
+    let unvalidated = match record {
+        Some(_) => String::new(),
+        None => format!(
+            " (saved after {} batches of epoch {}: not validated)",
+            state.batch_in_epoch,
+            state.epoch + 1
+        ),
+    };
     let arch = checkpoint.model_config.encoder.arch.name();
     Bundle {
         card: ModelCard {
@@ -128,7 +137,7 @@ fn to_bundle(checkpoint: Checkpoint, path: &Path, name: Option<String>, created:
             epochs: record.and_then(|r| u32::try_from(r.epoch).ok()),
             created,
             notes: format!(
-                "{} steps, {} s of training; batch {}, decoder lr {}, λ {}, seed {}",
+                "{} steps{unvalidated}, {} s of training; batch {}, decoder lr {}, λ {}, seed {}",
                 record.map_or(state.step, |r| r.step),
                 rounded_text(state.train_seconds, 0),
                 train.batch_size,

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use glimpse_files::{caps, is_escaped, number_text, read_regular, rounded_text, shown, terminal_safe};
 use glimpse_model::Bundle;
 
@@ -16,28 +16,46 @@ use crate::files::write_atomically;
 /// is never overwritten.
 const MARKER: &str = "<!-- model card written by glimpse from";
 
-/// Writes the card of `bundle` (stored at `bundle_path`) as `README.md` in the bundle's folder,
-/// or, when that folder holds a README.md Glimpse did not write, as `<stem>.README.md`.
-/// Returns where it went.
+/// Writes the card of `bundle` (stored at `bundle_path`) where [`card_path`] says. Returns
+/// where it went.
 pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> {
-    let file_name = bundle_path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let [readme, own_name] = card_paths(bundle_path);
-    // Replaced only when it is this bundle's own card; anything else there (another bundle's
-    // card, someone's notes, a file that cannot be read) is kept.
-    let own = format!("{MARKER} {} -->", marker_name(&file_name));
-    // (A regular file of at most a config's size: a FIFO there hung `export`.)
-    let ours = match read_regular(&readme, caps::CONFIG, "model card") {
-        Ok(bytes) => bytes.starts_with(own.as_bytes()),
-        Err(e) => e.is_not_found(),
-    };
-    let path = if ours { readme } else { own_name };
     // The bundle is written by then: say so (the message read as if nothing had been).
-    write_atomically(&path, model_card(bundle, &file_name).as_bytes())
-        .with_context(|| format!("{} is written, but its model card is not", shown(bundle_path)))?;
+    let written = || format!("{} is written, but its model card is not", shown(bundle_path));
+    let path = card_path(bundle_path).with_context(written)?;
+    write_atomically(&path, model_card(bundle, &file_name(bundle_path)).as_bytes()).with_context(written)?;
     Ok(path)
+}
+
+/// Where the card of the bundle at `bundle_path` goes: `README.md` in its folder, or, when that
+/// holds a README.md Glimpse did not write for this bundle, `<stem>.README.md`. Each is replaced
+/// only when absent or this bundle's own card; anything else there (another bundle's card,
+/// someone's notes, a file that cannot be read) is kept, and with both taken nothing is
+/// written (someone's `m.README.md` was replaced: review 66). Commands ask before writing.
+pub fn card_path(bundle_path: &Path) -> Result<PathBuf> {
+    let own = format!("{MARKER} {} -->", marker_name(&file_name(bundle_path)));
+    let [readme, own_name] = card_paths(bundle_path);
+    for path in [&readme, &own_name] {
+        // (A regular file of at most a config's size: a FIFO there hung `export`.)
+        let ours = match read_regular(path, caps::CONFIG, "model card") {
+            Ok(bytes) => bytes.starts_with(own.as_bytes()),
+            Err(e) => e.is_not_found(),
+        };
+        if ours {
+            return Ok(path.clone());
+        }
+    }
+    bail!(
+        "{} and {} are not this bundle's model card: both kept, and no card written; move one away",
+        shown(&readme),
+        shown(&own_name)
+    )
+}
+
+fn file_name(bundle_path: &Path) -> String {
+    bundle_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Where [`write_model_card`] may write the card of the bundle at `bundle_path`: `README.md` in
@@ -357,5 +375,15 @@ mod tests {
             std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
             "# my project\n"
         );
+        // Nor someone's own notes at the second name: with both taken, nothing is written.
+        std::fs::write(dir.path().join("m.README.md"), "my notes\n").unwrap();
+        let err = format!("{:#}", write_model_card(&path, &bundle).unwrap_err());
+        assert!(
+            err.contains("are not this bundle's model card: both kept"),
+            "{err}"
+        );
+        for (name, text) in [("README.md", "# my project\n"), ("m.README.md", "my notes\n")] {
+            assert_eq!(std::fs::read_to_string(dir.path().join(name)).unwrap(), text);
+        }
     }
 }

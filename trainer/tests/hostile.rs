@@ -275,10 +275,20 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
     ] {
         fs::write(&last, &original).unwrap();
         edit_train_config(&last, field, value);
-        fails_with(
-            &resume,
-            &format!("the training config it holds: {expected}; they must agree"),
-        );
+        let expected = format!("the training config it holds: {expected}; they must agree");
+        fails_with(&resume, &expected);
+        // `export` checks it too: its card described layer sizes its model did not have.
+        let out = dir.path().join("exported.safetensors");
+        let export = [
+            "export",
+            run.to_str().unwrap(),
+            "--which",
+            "last",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        fails_with(&export, &expected);
+        assert!(!out.exists());
     }
     // Its progress: a wrapped step, an epoch past the last, a best score of 309 digits.
     let u64_max = Value::from(u64::MAX);
@@ -307,6 +317,12 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             "epoch_samples",
             Value::from(1_000_000),
             "field `epoch_samples` 1000000 is more than".into(),
+        ),
+        // Trained for hours, then refused by every export (the card's limit).
+        (
+            "dataset",
+            Value::from("x".repeat(17_000)),
+            "field `dataset` is 17000 bytes long, over the limit of 256".into(),
         ),
         // Below the step its records reach: `steps.csv` was cut back to it.
         (
@@ -1292,9 +1308,7 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
     fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
     fails_with(
         &export,
-        &format!(
-            "last.safetensors: cannot be exported: tensor `{bias}` holds a non-finite value (NaN) at flat index 0"
-        ),
+        &format!("last.safetensors: tensor `{bias}` holds a non-finite value (NaN) at flat index 0"),
     );
     assert!(!bundle.exists());
 }
@@ -1553,6 +1567,106 @@ fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
     );
 }
 
+#[test]
+fn a_new_run_never_replaces_an_earlier_runs_results_nor_files_no_run_wrote() {
+    // A finished run whose last.safetensors was deleted to save space lost its best model and
+    // metrics to the next run into its folder, without a word (review 66).
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
+    let run = dir.path().join("run");
+    let train = |run: &Path| train_args(&data, run, &config, &["--max-steps", "1"]);
+    // What a run killed before its first checkpoint leaves is replaced: run again, it trains.
+    ok(&train(&run));
+    fs::remove_file(run.join("last.safetensors")).unwrap();
+    ok(&train(&run));
+    fs::remove_file(run.join("last.safetensors")).unwrap();
+    let earlier = "an earlier run's results (its last.safetensors is gone)";
+    for (name, planted, expected) in [
+        ("best.safetensors", "precious", earlier),
+        ("metrics.csv", "epoch,mine\n", earlier),
+        ("config.json", "{\"theme\": \"dark\"}", "not a training config"),
+        ("vocab.json", "[\"mine\"]", "not a vocabulary"),
+        ("steps.csv", "my,own,table\n", "not a run's step log"),
+    ] {
+        let folder = dir.path().join(format!("into-{name}"));
+        fs::create_dir(&folder).unwrap();
+        for file in ["config.json", "vocab.json", "steps.csv"] {
+            fs::copy(run.join(file), folder.join(file)).unwrap();
+        }
+        fs::write(folder.join(name), planted).unwrap();
+        let args = train(&folder);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(
+            &args,
+            &format!("{name}: {expected}, which a new run would replace"),
+        );
+        assert_eq!(fs::read_to_string(folder.join(name)).unwrap(), planted);
+        assert!(!folder.join("last.safetensors").exists());
+    }
+}
+
+#[test]
+fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
+    // `export --which last` of a paused run gave the previous epoch's BLEU, epochs and steps as
+    // the exported weights' own, into the card a model hub reads (review 66).
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
+    let read = glimpse::train::checkpoint::Checkpoint::read;
+    let export = |run: &Path| {
+        let out = run.join("exported.safetensors");
+        let [run_arg, out_arg] = [run, &out].map(|p| p.to_str().unwrap());
+        ok(&["export", run_arg, "--which", "last", "--out", out_arg].map(String::from));
+        glimpse_model::Bundle::from_bytes(&fs::read(&out).unwrap())
+            .unwrap()
+            .card
+    };
+    let whole = dir.path().join("whole");
+    ok(&train_args(&data, &whole, &config, &[]));
+    let card = export(&whole);
+    assert!(card.metrics.contains_key("val_Bleu_4"), "{:?}", card.metrics);
+    assert!(card.epochs.is_some());
+    let epoch_steps = read(&whole.join("last.safetensors")).unwrap().state.history[0].step;
+
+    let paused = dir.path().join("paused");
+    let steps = (epoch_steps + 1).to_string();
+    ok(&train_args(&data, &paused, &config, &["--max-steps", &steps]));
+    let card = export(&paused);
+    assert_eq!(card.metrics, Default::default());
+    assert_eq!(card.epochs, None);
+    let expected = format!("{steps} steps (saved after 1 batches of epoch 2: not validated)");
+    assert!(card.notes.starts_with(&expected), "{}", card.notes);
+}
+
+#[test]
+fn a_non_finite_weight_in_a_resumed_checkpoint_is_named_before_any_feature_is_cached() {
+    // A NaN in a frozen encoder's weight was cached as NaN features, then blamed on the cache
+    // file ("delete it to recompute", which computed it again); in the decoder, on the
+    // learning rates (review 66).
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let last = run.join("last.safetensors");
+    let read = glimpse::train::checkpoint::Checkpoint::read;
+    let mut checkpoint = read(&last).unwrap();
+    let name = checkpoint
+        .weights
+        .names()
+        .find(|name| name.starts_with("encoder.") && name.ends_with("running_var"))
+        .unwrap()
+        .to_string();
+    let mut tensor = checkpoint.weights.remove(&name).unwrap();
+    tensor.data[1] = f32::INFINITY;
+    checkpoint.weights.insert(&name, tensor);
+    fs::write(&last, checkpoint.to_bytes().unwrap()).unwrap();
+    fs::remove_dir_all(data.join(".glimpse-cache")).unwrap();
+    fails_with(
+        &["train", "--resume", run.to_str().unwrap(), "--max-steps", "2"],
+        &format!("last.safetensors: tensor `{name}` holds a non-finite value (inf) at flat index 1"),
+    );
+    assert!(!data.join(".glimpse-cache").exists(), "no feature was cached");
+}
+
 /// A co-user's link planted as a cache file fed whatever it named, of the right size, into
 /// training (hostile round 15), and so did a hard link where the system lets a co-user make one
 /// (hostile round 16): the file is encoded again, and the link replaced, not followed.
@@ -1597,6 +1711,9 @@ fn a_resumed_checkpoint_whose_decoder_is_too_large_to_train_is_refused() {
         config["decoder"]["embed_dim"] = 1000.into();
         config["decoder"]["hidden_dim"] = 5792.into();
     });
+    // (Its training config agreeing: else that disagreement is refused first.)
+    edit_train_config(&last, "embed_dim", 1000.into());
+    edit_train_config(&last, "decoder_dim", 5792.into());
     fails_with(
         &["train", "--resume", run.to_str().unwrap()],
         "Glimpse trains decoders of at most 67108864",

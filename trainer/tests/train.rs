@@ -299,7 +299,28 @@ fn unreadable_images_are_skipped_and_counted() {
     let output = glimpse(&train_args(&data, &dir.path().join("run2"), &config, &[]));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
-    assert!(stderr.contains("are unreadable (more than 5%)"), "{stderr}");
+    assert!(
+        stderr.contains("train images are unreadable (more than 5%, or all)"),
+        "{stderr}"
+    );
+
+    // Each split on its own, and never emptied, whatever the allowance: a split with no image
+    // left trained (or validated) on nothing and exited 0 (review 66).
+    let all = tiny_config(
+        dir.path(),
+        serde_json::json!({"epochs": 1, "max_bad_fraction": 1.0}),
+    );
+    let train_images = fs::read_to_string(data.join("Flickr_8k.trainImages.txt")).unwrap();
+    for image in train_images.lines() {
+        fs::write(data.join("Images").join(image), b"garbage").unwrap();
+    }
+    let output = glimpse(&train_args(&data, &dir.path().join("run4"), &all, &[]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("train images are unreadable (more than 100%, or all)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -95,16 +95,30 @@ pub fn escape(text: &str) -> String {
 
 /// Axis ticks at round numbers (1, 2 or 5 × 10^k apart) from at or below `min` to at or above
 /// `max`, about `intervals` of them (Heckbert's "nice numbers"): what people expect on a chart
-/// they paste into a paper. An empty or non-finite range gives `[min]` (or `[0]`).
+/// they paste into a paper. An empty or non-finite range gives `[min]` (or `[0]`); one too
+/// narrow for its step to be a number (subnormal, as a BLEU of 5e-324 is) gives `[min, max]`.
 pub fn nice_ticks(min: f64, max: f64, intervals: usize) -> Vec<f64> {
     if !(min.is_finite() && max.is_finite()) || max <= min {
         return vec![if min.is_finite() { min } else { 0.0 }];
     }
-    let step = nice_number((max - min) / intervals.max(1) as f64);
+    let intervals = intervals.max(1);
+    let step = nice_number((max - min) / intervals as f64);
     let (first, last) = ((min / step).floor() as i64, (max / step).ceil() as i64);
+    // (A zero step made 0..=i64::MAX ticks: "capacity overflow", review 66.)
+    let round_steps = last.checked_sub(first).and_then(|n| usize::try_from(n).ok());
+    if !(step.is_finite() && step > 0.0) || round_steps.is_none_or(|n| n > 2 * intervals + 2) {
+        return vec![min, max];
+    }
     // Multiples of the step, rounded to its decimals so 0.1 × 3 prints as 0.3.
-    let decimals = tick_decimals(step) as i32;
-    let round = |v: f64| (v * 10f64.powi(decimals)).round() / 10f64.powi(decimals);
+    // (Past 10^308 the scale is infinite: ticks that small are left as they are, not NaN.)
+    let scale = 10f64.powi(tick_decimals(step) as i32);
+    let round = |v: f64| {
+        if scale.is_finite() {
+            (v * scale).round() / scale
+        } else {
+            v
+        }
+    };
     (first..=last).map(|k| round(k as f64 * step)).collect()
 }
 
@@ -170,6 +184,10 @@ mod tests {
         );
         assert_eq!(nice_ticks(2.0, 2.0, 5), [2.0]);
         assert_eq!(nice_ticks(f64::NAN, 1.0, 5), [0.0]);
+        // A subnormal range: a zero step panicked making 2^63 ticks.
+        assert_eq!(nice_ticks(0.0, 5e-324, 5), [0.0, 5e-324]);
+        let tiny = nice_ticks(1e-310, 3e-310, 5);
+        assert!(tiny.len() > 2 && tiny.iter().all(|t| t.is_finite()), "{tiny:?}");
         let ticks = nice_ticks(0.0, 0.87, 5);
         assert_eq!(tick_label(0.4, &ticks), "0.4");
         assert_eq!(tick_label(1000.0, &nice_ticks(0.0, 2750.0, 5)), "1000");

@@ -122,13 +122,22 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
         path: path.to_path_buf(),
         error,
     })?;
-    if durable && let Some(dir) = path.parent() {
+    if durable {
         // Makes the rename itself durable; not supported everywhere, so best effort.
-        if let Ok(dir) = fs::File::open(dir) {
+        if let Ok(dir) = fs::File::open(folder_of(path)) {
             let _ = dir.sync_all();
         }
     }
     Ok(())
+}
+
+/// The folder `path` is in: `.` for a bare file name, whose parent is "" (which no one can
+/// open, so the rename of `--out model.safetensors` was never synced: review 66).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// Writes `bytes` to a [`Staged`] temporary file beside `path`, with the permissions of the
@@ -203,6 +212,13 @@ pub fn open_append(path: &Path) -> std::io::Result<fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_folder_synced_for_a_bare_name_is_the_current_one() {
+        assert_eq!(folder_of(Path::new("model.safetensors")), Path::new("."));
+        assert_eq!(folder_of(Path::new("runs/model.safetensors")), Path::new("runs"));
+        assert_eq!(folder_of(Path::new("/model.safetensors")), Path::new("/"));
+    }
 
     /// A replaced output keeps its permissions (a private 0600 bundle came back 0644).
     #[cfg(unix)]

@@ -67,6 +67,12 @@ impl<'a> Examples<'a> {
         self.samples.retain(|_| keep.next().copied().unwrap_or(false));
     }
 
+    /// Keeps the first `count` samples and their pairs.
+    pub fn keep_first(&mut self, count: usize) {
+        self.samples.truncate(count);
+        self.pairs.retain(|pair| pair.sample < count);
+    }
+
     /// Bytes of an epoch's order of these pairs ([`Trainer::epoch_order`]), made anew each epoch.
     pub fn order_bytes(&self) -> u64 {
         (self.pairs.len() as u64).saturating_mul(size_of::<usize>() as u64)

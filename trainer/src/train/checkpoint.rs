@@ -8,7 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use glimpse_files::{caps, read_regular, shown};
+use glimpse_data::MAX_DATASET_NAME_BYTES;
+use glimpse_files::{caps, read_regular, shown, terminal_safe};
 use glimpse_model::bundle::{CONFIG_KEY, StoredTensor, VOCAB_KEY, write_safetensors};
 use glimpse_model::{HostTensor, ModelConfig, TensorMap, Vocabulary};
 use safetensors::SafeTensors;
@@ -124,6 +125,13 @@ impl TrainState {
             if value > max {
                 bail!("field `{field}` must be at most {max}, got {value}");
             }
+        }
+        // Kept on the exported card: a longer one trained for hours, then could not be exported.
+        if self.dataset.len() > MAX_DATASET_NAME_BYTES {
+            bail!(
+                "field `dataset` is {} bytes long, over the limit of {MAX_DATASET_NAME_BYTES}",
+                self.dataset.len()
+            );
         }
         self.check_history()?;
         let samples = self.batch_in_epoch.checked_mul(config.batch_size);
@@ -300,13 +308,21 @@ impl Checkpoint {
     /// Reads a checkpoint file: a regular file of at most [`caps::MODEL`] bytes, its training
     /// config valid as a fresh start's and its progress consistent with that config (an edited
     /// run folder exported a card of epoch 4294967297 as epoch 1, and BLEU-4 scores of 9).
-    /// Resuming checks more: that the run can go on ([`TrainConfig::check_trainable`]).
+    /// Every weight a number: a NaN resumed was blamed on the feature cache it went into, or on
+    /// the learning rates. Resuming checks more: that the run can go on
+    /// ([`TrainConfig::check_trainable`]).
     pub fn read(path: &Path) -> Result<Checkpoint> {
         let bytes = read_regular(path, caps::MODEL, "checkpoint")?;
         let checkpoint = Checkpoint::from_bytes(&bytes, path)?;
         checkpoint
+            .weights
+            .check_finite()
+            .with_context(|| format!("{}", shown(path)))?;
+        // (`export` too: it described layer sizes its model did not have, review 66.)
+        checkpoint
             .train_config
             .validate()
+            .and_then(|()| same_model(&checkpoint.train_config, &checkpoint.model_config))
             .with_context(|| format!("{}: the training config it holds", shown(path)))?;
         checkpoint
             .state
@@ -318,6 +334,81 @@ impl Checkpoint {
     pub fn write(&self, path: &Path) -> Result<()> {
         Ok(crate::files::write_atomically(path, &self.to_bytes()?)?)
     }
+}
+
+/// A run's model is the one its training config describes: a checkpoint whose two disagree was
+/// edited, and resuming silently used the model's and saved both back (the dropout, then the
+/// encoder, input size and layer sizes: hostile round 11).
+fn same_model(config: &TrainConfig, model: &ModelConfig) -> Result<()> {
+    let (attention, decoder) = (&model.attention, &model.decoder);
+    let input = config.input_size;
+    let fields = [
+        (
+            "dropout",
+            "decoder.dropout",
+            config.dropout == decoder.dropout,
+            config.dropout.to_string(),
+            decoder.dropout.to_string(),
+        ),
+        (
+            "embed_dim",
+            "decoder.embed_dim",
+            config.embed_dim == decoder.embed_dim,
+            config.embed_dim.to_string(),
+            decoder.embed_dim.to_string(),
+        ),
+        (
+            "decoder_dim",
+            "decoder.decoder_dim",
+            config.decoder_dim == decoder.decoder_dim,
+            config.decoder_dim.to_string(),
+            decoder.decoder_dim.to_string(),
+        ),
+        (
+            "attention_dim",
+            "attention.dim",
+            config.attention_dim == attention.dim,
+            config.attention_dim.to_string(),
+            attention.dim.to_string(),
+        ),
+        (
+            "attention_activation",
+            "attention.activation",
+            config.attention_activation == attention.activation,
+            format!("{:?}", config.attention_activation),
+            format!("{:?}", attention.activation),
+        ),
+        (
+            "gate",
+            "attention.gate",
+            config.gate == attention.gate,
+            config.gate.to_string(),
+            attention.gate.to_string(),
+        ),
+        (
+            "input_size",
+            "preprocess.size",
+            [input, input] == model.preprocess.size,
+            input.to_string(),
+            format!("{:?}", model.preprocess.size),
+        ),
+        (
+            "encoder",
+            "encoder.arch",
+            config.arch().ok() == Some(model.encoder.arch),
+            config.encoder.clone(),
+            model.encoder.arch.name().to_string(),
+        ),
+    ];
+    if let Some((field, path, _, ours, models)) = fields.into_iter().find(|(_, _, same, _, _)| !same) {
+        bail!(
+            "field `{}` is {} but the model's {path} is {}; they must agree",
+            field,
+            terminal_safe(&ours),
+            terminal_safe(&models)
+        );
+    }
+    Ok(())
 }
 
 /// An optimizer's burnpack bytes as a `U8` tensor of shape `[len]`.

@@ -2,7 +2,7 @@
 //! training goes), `metrics.csv` (one row per epoch) and the `loss.svg` / `bleu.svg` curves.
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -11,7 +11,9 @@ use super::checkpoint::EpochRecord;
 use super::curves;
 use super::step::StepLoss;
 use super::{BLEU_CHART, LOSS_CHART, METRICS, STEPS};
-use glimpse_files::{caps, note, number_text, open_append, read_regular_to_string, rounded_text, shown};
+use glimpse_files::{
+    caps, note, number_text, open_append, open_regular, read_regular_to_string, rounded_text, shown,
+};
 
 use crate::files::{write_atomically, write_replacing};
 
@@ -80,6 +82,16 @@ impl Records {
     }
 }
 
+/// Whether the file at `path` starts with `steps.csv`'s first line (a run wrote it).
+pub(super) fn starts_as_steps_csv(path: &Path) -> bool {
+    let Ok((file, _)) = open_regular(path, "step log") else {
+        return false;
+    };
+    let mut start = Vec::new();
+    let read = file.take(STEPS_HEADER.len() as u64 + 1).read_to_end(&mut start);
+    read.is_ok() && start.strip_suffix(b"\n").unwrap_or(&start) == STEPS_HEADER.as_bytes()
+}
+
 /// `steps.csv`'s first line.
 const STEPS_HEADER: &str = "step,epoch,batch,loss,cross_entropy,attention";
 
@@ -106,10 +118,10 @@ fn metrics_csv(history: &[EpochRecord]) -> String {
             r.step,
             number_text(r.train_loss),
             number_text(r.val_loss),
-            r.bleu[0],
-            r.bleu[1],
-            r.bleu[2],
-            r.bleu[3],
+            number_text(r.bleu[0]),
+            number_text(r.bleu[1]),
+            number_text(r.bleu[2]),
+            number_text(r.bleu[3]),
             number_text(r.decoder_lr),
             number_text(r.encoder_lr),
             rounded_text(r.samples_per_s, 2),
@@ -237,7 +249,8 @@ mod tests {
             step: 9,
             train_loss: 1.7e308,
             val_loss: 2.5,
-            bleu: [0.5, 0.25, 0.125, 0.0625],
+            // (A subnormal BLEU was written with its 324 digits.)
+            bleu: [0.5, 0.25, 0.125, 5e-324],
             decoder_lr: 4e-4,
             encoder_lr: 1e-20,
             samples_per_s: 12.5,
@@ -247,7 +260,7 @@ mod tests {
         let row = csv.lines().nth(1).unwrap();
         assert_eq!(
             row,
-            "1,9,1.7e308,2.5,0.5,0.25,0.125,0.0625,0.0004,1e-20,12.50,1.80e308"
+            "1,9,1.7e308,2.5,0.5,0.25,0.125,5e-324,0.0004,1e-20,12.50,1.80e308"
         );
     }
 

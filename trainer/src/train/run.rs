@@ -12,7 +12,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
-use glimpse_files::{FolderLock, hold_folder, note, say, shown, terminal_safe, write_replacing};
+use glimpse_files::{
+    FolderLock, caps, hold_folder, note, open_append, read_regular_to_string, say, shown, terminal_safe,
+    write_replacing,
+};
 use glimpse_model::params::set_trainable;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
@@ -25,10 +28,13 @@ use super::features::FeatureCache;
 use super::footprint::{Footprint, StepBudget};
 use super::init;
 use super::optimizer_state::{self, Part};
-use super::records::Records;
+use super::records::{self, Records};
 use super::step::Optimizers;
 use super::trainer::{Devices, Limits, Trainer};
-use super::{CONFIG, DATA_PROBLEMS, LAST, RUN_FILES, TrainOutcome, TrainRequest, VOCAB};
+use super::{
+    BEST, BLEU_CHART, CONFIG, DATA_PROBLEMS, LAST, LOSS_CHART, METRICS, RUN_FILES, STEPS, TrainOutcome,
+    TrainRequest, VOCAB,
+};
 
 /// Starts or resumes a run.
 pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
@@ -72,6 +78,10 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         0 => Some(setup.feature_cache(&start, &model, &dataset, [&mut train, &mut val], &devices.plain)?),
         _ => None,
     };
+    // After the unreadable images have left: validation scores `val_images` it can read.
+    if let Some(limit) = setup.config.val_images {
+        val.keep_first(limit.max(1));
+    }
     let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &model)?;
     let records = Records::open(&request.run, state.step)?;
     // From here Ctrl-C saves and pauses; until here it ended the run at once.
@@ -123,81 +133,6 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
     Ok(held)
 }
 
-/// A run's model is the one its training config describes: a checkpoint whose two disagree was
-/// edited, and resuming silently used the model's and saved both back (the dropout, then the
-/// encoder, input size and layer sizes: hostile round 11).
-fn same_model(config: &TrainConfig, model: &ModelConfig) -> Result<()> {
-    let (attention, decoder) = (&model.attention, &model.decoder);
-    let input = config.input_size;
-    let fields = [
-        (
-            "dropout",
-            "decoder.dropout",
-            config.dropout == decoder.dropout,
-            config.dropout.to_string(),
-            decoder.dropout.to_string(),
-        ),
-        (
-            "embed_dim",
-            "decoder.embed_dim",
-            config.embed_dim == decoder.embed_dim,
-            config.embed_dim.to_string(),
-            decoder.embed_dim.to_string(),
-        ),
-        (
-            "decoder_dim",
-            "decoder.decoder_dim",
-            config.decoder_dim == decoder.decoder_dim,
-            config.decoder_dim.to_string(),
-            decoder.decoder_dim.to_string(),
-        ),
-        (
-            "attention_dim",
-            "attention.dim",
-            config.attention_dim == attention.dim,
-            config.attention_dim.to_string(),
-            attention.dim.to_string(),
-        ),
-        (
-            "attention_activation",
-            "attention.activation",
-            config.attention_activation == attention.activation,
-            format!("{:?}", config.attention_activation),
-            format!("{:?}", attention.activation),
-        ),
-        (
-            "gate",
-            "attention.gate",
-            config.gate == attention.gate,
-            config.gate.to_string(),
-            attention.gate.to_string(),
-        ),
-        (
-            "input_size",
-            "preprocess.size",
-            [input, input] == model.preprocess.size,
-            input.to_string(),
-            format!("{:?}", model.preprocess.size),
-        ),
-        (
-            "encoder",
-            "encoder.arch",
-            config.arch().ok() == Some(model.encoder.arch),
-            config.encoder.clone(),
-            model.encoder.arch.name().to_string(),
-        ),
-    ];
-    if let Some((field, path, _, ours, models)) = fields.into_iter().find(|(_, _, same, _, _)| !same) {
-        bail!(
-            "field `{}` is {} but the model's {path} is {}; they must agree",
-            field,
-            terminal_safe(&ours),
-            terminal_safe(&models)
-        );
-    }
-    Ok(())
-}
-
 /// The checkpoint to resume from; `None` for a new run, whose folder must not hold one. Either
 /// way the config the run will use is validated here, before anything is loaded or trained: a
 /// checkpoint's is checked exactly as a fresh one's.
@@ -219,7 +154,6 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
         checkpoint
             .train_config
             .check_trainable(&checkpoint.model_config, &budget)
-            .and_then(|()| same_model(&checkpoint.train_config, &checkpoint.model_config))
             .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
         if checkpoint.vocab.unk.is_none() {
             // Training maps words outside the vocabulary to <UNK>; a run always has one.
@@ -237,8 +171,42 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
             request.run.display()
         );
     }
+    check_nothing_to_replace(&request.run)?;
     request.config.validate()?;
     Ok(None)
+}
+
+/// A new run replaces the files of [`RUN_FILES`] in its folder. It may replace those a run
+/// killed before its first checkpoint left, but not an earlier run's results (its `last`
+/// deleted to save space, its `best` replaced after the first epoch: review 66) nor files that
+/// are no run's (a `config.json` of the user's in `--out .`).
+fn check_nothing_to_replace(run: &Path) -> Result<()> {
+    let refuse = |name: &str, what: &str| {
+        bail!(
+            "{}: {what}, which a new run would replace; move it away or choose a new folder",
+            shown(&run.join(name))
+        )
+    };
+    // (A link is replaced, never followed: replacing it loses nothing of what it names.)
+    let holds = |name: &str| fs::symlink_metadata(run.join(name)).is_ok_and(|m| !m.file_type().is_symlink());
+    // Written only once an epoch has ended, with a checkpoint this folder no longer holds.
+    for name in [BEST, METRICS, LOSS_CHART, BLEU_CHART] {
+        if holds(name) {
+            refuse(name, &format!("an earlier run's results (its {LAST} is gone)"))?;
+        }
+    }
+    if holds(CONFIG) && TrainConfig::read(&run.join(CONFIG)).is_err() {
+        refuse(CONFIG, "not a training config")?;
+    }
+    let vocab = |text: String| Vocabulary::from_json(&text).is_ok();
+    if holds(VOCAB) && !read_regular_to_string(&run.join(VOCAB), caps::CONFIG, "vocabulary").is_ok_and(vocab)
+    {
+        refuse(VOCAB, "not a vocabulary")?;
+    }
+    if holds(STEPS) && !records::starts_as_steps_csv(&run.join(STEPS)) {
+        refuse(STEPS, "not a run's step log")?;
+    }
+    Ok(())
 }
 
 /// Where training continues from: a new run's initial model, or a checkpoint's.
@@ -431,7 +399,7 @@ impl<'r> Setup<'r> {
             report.computed,
             report.failed.len()
         )?;
-        drop_unreadable(dataset, &report.failed, examples, &self.config, self.run())?;
+        drop_unreadable(&report.failed, examples, &self.config, self.run())?;
         Ok(cache)
     }
 
@@ -479,19 +447,15 @@ impl<'r> Setup<'r> {
         Ok((optimizers, state))
     }
 
-    /// The train and val examples; validation scores at most `val_images` images (fewer where
-    /// the frozen encoder cannot read some of them).
+    /// The train and val examples (all of the val split: `run` keeps `val_images` of them).
     fn examples<'d>(&self, dataset: &'d Dataset, vocab: &Vocabulary) -> Result<(Examples<'d>, Examples<'d>)> {
         let train: Vec<&Sample> = dataset.split(Split::Train).iter().collect();
-        let mut val: Vec<&Sample> = dataset.split(Split::Val).iter().collect();
+        let val: Vec<&Sample> = dataset.split(Split::Val).iter().collect();
         if val.is_empty() {
             bail!(
                 "{}: the val split is empty; validation BLEU-4 needs it",
                 self.data.display()
             );
-        }
-        if let Some(limit) = self.config.val_images {
-            val.truncate(limit.max(1));
         }
         Ok((Examples::new(train, vocab), Examples::new(val, vocab)))
     }
@@ -587,10 +551,11 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Leaves out of `examples` images the encoder could not read, within the same threshold as
-/// the data.
+/// Leaves out of the train and val `examples` images the encoder could not read, within the
+/// same threshold as the data, each split on its own (over all three, with the test split
+/// counted, 40% of val could go; a split could be emptied, and the run "finish" having trained
+/// or validated on nothing: review 66).
 fn drop_unreadable(
-    dataset: &Dataset,
     failed: &[(String, String)],
     examples: [&mut Examples; 2],
     config: &TrainConfig,
@@ -599,26 +564,29 @@ fn drop_unreadable(
     if failed.is_empty() {
         return Ok(());
     }
-    let total: usize = dataset.splits.values().map(Vec::len).sum();
-    let mut log = fs::OpenOptions::new()
-        .append(true)
-        .open(run.join(DATA_PROBLEMS))?;
+    let problems = run.join(DATA_PROBLEMS);
+    let mut log = open_append(&problems).with_context(|| format!("{}", shown(&problems)))?;
     for (_, reason) in failed {
         let reason = terminal_safe(reason);
         note!("  unreadable image, skipped: {reason}");
-        writeln!(log, "{reason}: unreadable image; skipped")?;
-    }
-    if failed.len() as f64 > config.max_bad_fraction * total as f64 {
-        bail!(
-            "{} of {total} images are unreadable (more than {:.0}%); first: {}",
-            failed.len(),
-            config.max_bad_fraction * 100.0,
-            terminal_safe(&failed[0].1)
-        );
+        writeln!(log, "{reason}: unreadable image; skipped")
+            .with_context(|| format!("{}", shown(&problems)))?;
     }
     let names: HashSet<&str> = failed.iter().map(|(name, _)| name.as_str()).collect();
-    for split in examples {
-        split.drop_samples(&names);
+    for (split, examples) in [Split::Train, Split::Val].into_iter().zip(examples) {
+        let total = examples.samples.len();
+        let first = examples.samples.iter().find(|s| names.contains(s.name.as_str()));
+        let first = first.and_then(|s| failed.iter().find(|(name, _)| name == &s.name));
+        examples.drop_samples(&names);
+        let lost = total - examples.samples.len();
+        // (One bad image in a small split is allowed, as the data's own check allows it.)
+        if examples.samples.is_empty() || (lost > 1 && lost as f64 > config.max_bad_fraction * total as f64) {
+            bail!(
+                "{lost} of {total} {split} images are unreadable (more than {:.0}%, or all); first: {}",
+                config.max_bad_fraction * 100.0,
+                terminal_safe(first.map_or("", |(_, reason)| reason))
+            );
+        }
     }
     Ok(())
 }
