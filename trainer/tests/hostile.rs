@@ -322,7 +322,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         (
             "dataset",
             Value::from("x".repeat(17_000)),
-            "field `dataset` is 17000 bytes long, over the limit of 256".into(),
+            "field `dataset` is 17000 bytes long, over the limit of 16320".into(),
         ),
         // Below the step its records reach: `steps.csv` was cut back to it.
         (
@@ -472,6 +472,18 @@ fn a_resume_refuses_other_data_at_the_same_path() {
     for (photo, bytes) in photos.iter().zip(kept) {
         fs::write(photo, bytes).unwrap();
     }
+    // Without its fingerprint a checkpoint saved within an epoch resumed on any data, at a batch
+    // of another order (review 66).
+    let last = run.join("last.safetensors");
+    let original = fs::read(&last).unwrap();
+    edit_metadata(&last, "glimpse.train_state", |state| {
+        state.as_object_mut().unwrap().remove("data_fingerprint");
+    });
+    fails_with(
+        &resume,
+        "last.safetensors: holds no fingerprint of the data it was trained on, so it cannot be resumed within an epoch (batch 1 of epoch 1)",
+    );
+    fs::write(&last, original).unwrap();
     ok(&resume);
 }
 
@@ -1210,6 +1222,12 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
         &["train", "--resume", run, "--max-steps", "2"],
         "last.safetensors: optimizer state: `",
     );
+    // Refused before the feature cache is looked at (it was after: review 66).
+    assert!(
+        !text(&out.stdout).contains("feature cache"),
+        "{}",
+        text(&out.stdout)
+    );
     assert!(
         text(&out.stderr).contains("the state of another model"),
         "{}",
@@ -1635,6 +1653,54 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     assert_eq!(card.epochs, None);
     let expected = format!("{steps} steps (saved after 1 batches of epoch 2: not validated)");
     assert!(card.notes.starts_with(&expected), "{}", card.notes);
+}
+
+#[test]
+fn a_checkpoints_tensors_are_checked_against_its_model_before_they_are_read() {
+    // A checkpoint's tensors were all converted (an unknown 4 GiB one, twice its size) before
+    // its model refused them, after the data had loaded (review 66).
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let last = run.join("last.safetensors");
+    let read = glimpse::train::checkpoint::Checkpoint::read;
+    let mut checkpoint = read(&last).unwrap();
+    let values = 16 << 20; // 64 MiB
+    let extra = glimpse_model::HostTensor::new(vec![values], vec![0.0; values]).unwrap();
+    checkpoint.weights.insert("extra.weight", extra);
+    fs::write(&last, checkpoint.to_bytes().unwrap()).unwrap();
+    let resume = ["train", "--resume", run.to_str().unwrap(), "--max-steps", "2"];
+    let out = fails_with(
+        &resume,
+        "last.safetensors: weights do not fit the model: 1 unexpected tensor(s): `extra.weight`",
+    );
+    assert!(
+        !text(&out.stdout).contains("data: "),
+        "refused after the data loaded"
+    );
+}
+
+#[test]
+fn export_refuses_before_writing_where_both_card_names_hold_someones_files() {
+    // Someone's `m.README.md` beside their README.md was replaced by the card (review 66); with
+    // both kept the bundle is not written either, so no bundle goes without its card.
+    let dir = tempfile::tempdir().unwrap();
+    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    fs::write(out.join("README.md"), "# my project\n").unwrap();
+    fs::write(out.join("m.README.md"), "my notes\n").unwrap();
+    let bundle = out.join("m.safetensors");
+    let [run_arg, bundle_arg] = [&run, &bundle].map(|p| p.to_str().unwrap());
+    fails_with(
+        &["export", run_arg, "--which", "last", "--out", bundle_arg],
+        "m.README.md are not this bundle's model card: both kept, and no card written",
+    );
+    assert!(!bundle.exists(), "the bundle was written without its card");
+    assert_eq!(fs::read_to_string(out.join("m.README.md")).unwrap(), "my notes\n");
 }
 
 #[test]

@@ -385,6 +385,27 @@ fn fine_tuning_run() -> (tempfile::TempDir, PathBuf, PathBuf) {
 }
 
 #[test]
+fn a_fine_tuning_run_leaves_out_a_photo_that_does_not_decode_and_resumes_past_it() {
+    // Read at every step, such a photo stopped the run at its batch, and every resume at the
+    // same one (review 66); now each is decoded once before the first step.
+    let (dir, data, config) = fine_tuning_run();
+    let train_images = fs::read_to_string(data.join("Flickr_8k.trainImages.txt")).unwrap();
+    let bad = train_images.lines().next().unwrap();
+    fs::write(data.join("Images").join(bad), b"not a jpeg at all").unwrap();
+    let run = dir.path().join("run");
+    let out = ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    assert!(out.contains("1 unreadable"), "{out}");
+    let problems = fs::read_to_string(run.join("data-problems.txt")).unwrap();
+    assert!(
+        problems.contains(bad) && problems.contains("unreadable image"),
+        "{problems}"
+    );
+    let out = ok(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(out.contains("resuming at epoch 1, batch 1, step 1"), "{out}");
+    assert!(out.contains("done: best validation BLEU-4"), "{out}");
+}
+
+#[test]
 fn fine_tuning_trains_only_the_last_stages_and_resumes() {
     use glimpse::train::checkpoint::Checkpoint;
     let (dir, data, config) = fine_tuning_run();

@@ -34,7 +34,6 @@ pub mod unzip;
 pub mod vocab_builder;
 
 pub use dataset::{Dataset, DatasetFormat, LoadOptions, Sample};
-pub use karpathy::MAX_DATASET_NAME_BYTES;
 pub use problems::Problems;
 pub use rng::Rng;
 pub use split::Split;

@@ -476,8 +476,9 @@ fn header_of(bytes: &[u8]) -> Option<&[u8]> {
 /// its name (int8 scales aside), checked from the header before anything is converted: an
 /// unused or oversized int8 tensor would otherwise be dequantised (four times its size) only to
 /// be refused. Missing and smaller misshapen tensors are reported when the model is built.
+/// (The trainer's checkpoints are checked so too.)
 #[cfg(feature = "flex")]
-fn check_names_and_shapes(config: &ModelConfig, views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
+pub fn check_names_and_shapes(config: &ModelConfig, views: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
     use crate::error::{NamedShape, ShapeMismatch, WeightsMismatch};
     // Parameters are created lazily: this model allocates nothing but its BatchNorm statistics.
     let mut model = crate::CaptionModel::new(config, &burn::tensor::Device::flex())?;
@@ -512,7 +513,7 @@ fn check_names_and_shapes(config: &ModelConfig, views: &BTreeMap<&str, TensorVie
 
 /// Without the CPU backend the model is checked when it is built, after conversion.
 #[cfg(not(feature = "flex"))]
-fn check_names_and_shapes(_: &ModelConfig, _: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
+pub fn check_names_and_shapes(_: &ModelConfig, _: &BTreeMap<&str, TensorView<'_>>) -> Result<()> {
     Ok(())
 }
 

@@ -5,15 +5,15 @@
 //! Written atomically (temporary file, fsync, rename, fsync of the folder): a crash or `kill -9`
 //! at any moment leaves either the previous checkpoint or the new one, never half a file.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use glimpse_data::MAX_DATASET_NAME_BYTES;
 use glimpse_files::{caps, read_regular, shown, terminal_safe};
 use glimpse_model::bundle::{CONFIG_KEY, StoredTensor, VOCAB_KEY, write_safetensors};
 use glimpse_model::{HostTensor, ModelConfig, TensorMap, Vocabulary};
 use safetensors::SafeTensors;
-use safetensors::tensor::Dtype;
+use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
@@ -102,6 +102,11 @@ pub struct TrainState {
     pub history: Vec<EpochRecord>,
 }
 
+/// The longest dataset name a checkpoint may hold: the card it is exported with is named
+/// "`arch` on `dataset`", within the card's limit (a fresh run's name, a data folder's in lossy
+/// UTF-8, is at most 765 bytes).
+const MAX_DATASET_BYTES: usize = glimpse_model::bundle::MAX_CARD_TEXT_BYTES - 64;
+
 /// The most optimizer steps a run may have taken: far past any run, and low enough that the
 /// steps still to come cannot overflow the count (an edited checkpoint's 2^64 − 1 wrapped to 0).
 pub const MAX_STEP: u64 = 1 << 53;
@@ -127,9 +132,9 @@ impl TrainState {
             }
         }
         // Kept on the exported card: a longer one trained for hours, then could not be exported.
-        if self.dataset.len() > MAX_DATASET_NAME_BYTES {
+        if self.dataset.len() > MAX_DATASET_BYTES {
             bail!(
-                "field `dataset` is {} bytes long, over the limit of {MAX_DATASET_NAME_BYTES}",
+                "field `dataset` is {} bytes long, over the limit of {MAX_DATASET_BYTES}",
                 self.dataset.len()
             );
         }
@@ -271,6 +276,7 @@ impl Checkpoint {
         let state: TrainState =
             serde_json::from_str(field(STATE_KEY)?).map_err(|e| anyhow!("{}: {STATE_KEY}: {e}", at()))?;
         let tensors = SafeTensors::deserialize(bytes).map_err(|e| anyhow!("{}: {e}", at()))?;
+        check_sizes(&tensors, &model_config).map_err(|e| anyhow!("{}: {e}", at()))?;
         let mut weights = TensorMap::new();
         let (mut decoder_optimizer, mut encoder_optimizer) = (None, None);
         for (name, view) in tensors.iter() {
@@ -410,6 +416,49 @@ fn same_model(config: &TrainConfig, model: &ModelConfig) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checks a checkpoint's tensors from its header, before any is copied: the weights as a
+/// bundle's are (none the model lacks, none larger than the model's of its name), and each
+/// optimizer state no larger than Adam's two moments of those weights, with room for its
+/// names. A 4 GiB checkpoint of unknown tensors was converted whole, twice its size, before
+/// the model refused it (review 66).
+fn check_sizes(tensors: &SafeTensors<'_>, model: &ModelConfig) -> Result<()> {
+    let is_optimizer = |name: &str| name == DECODER_OPTIM || name == ENCODER_OPTIM;
+    // Dtypes first: beside an I8 tensor, an F32 one named as its int8 scale would pass the check
+    // below unmeasured (review 67).
+    for (name, view) in tensors.iter() {
+        let wanted = if is_optimizer(name) { Dtype::U8 } else { Dtype::F32 };
+        if view.dtype() != wanted {
+            bail!(
+                "tensor `{name}` has dtype {:?}; checkpoints hold {wanted:?} there",
+                view.dtype()
+            );
+        }
+    }
+    let weights: BTreeMap<&str, TensorView<'_>> =
+        tensors.iter().filter(|(name, _)| !is_optimizer(name)).collect();
+    glimpse_model::bundle::check_names_and_shapes(model, &weights)?;
+    let weight_bytes: u64 = weights.values().map(|view| view.data().len() as u64).sum();
+    let most = weight_bytes
+        .saturating_mul(2)
+        .saturating_add(OPTIMIZER_BYTES_PER_WEIGHT.saturating_mul(weights.len() as u64))
+        .saturating_add(OPTIMIZER_BYTES_BASE);
+    for (name, view) in tensors.iter().filter(|(name, _)| is_optimizer(name)) {
+        let bytes = view.data().len() as u64;
+        if bytes > most {
+            bail!(
+                "tensor `{name}` holds {bytes} bytes, more than Adam's state of {} weights of {weight_bytes} bytes can ({most})",
+                weights.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Room in an optimizer state for each weight's names and record, and for the file's own: far
+/// more than burnpack writes (a few hundred bytes per weight).
+const OPTIMIZER_BYTES_PER_WEIGHT: u64 = 16 << 10;
+const OPTIMIZER_BYTES_BASE: u64 = 1 << 20;
 
 /// An optimizer's burnpack bytes as a `U8` tensor of shape `[len]`.
 fn optimizer_tensor(name: &str, bytes: &[u8]) -> StoredTensor {

@@ -13,10 +13,12 @@ use burn::module::Module;
 use burn::tensor::{Bytes, Device};
 use glimpse_data::{Dataset, LoadOptions, Sample, Split, build_vocabulary};
 use glimpse_files::{
-    FolderLock, caps, hold_folder, note, open_append, read_regular_to_string, say, shown, terminal_safe,
-    write_replacing,
+    FolderLock, caps, hold_folder, note, open_append, read_regular, read_regular_to_string, say, shown,
+    terminal_safe, write_replacing,
 };
+use glimpse_model::config::PreprocessConfig;
 use glimpse_model::params::set_trainable;
+use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
 
 use crate::signals::StopOnSignal;
@@ -74,15 +76,21 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     let mut model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff)?;
     let stages = setup.config.fine_tune_stages;
     set_trainable(&mut model, &|name| init::is_trainable(name, stages));
+    if let Some(resumed) = &start.resumed {
+        check_optimizer_states(resumed, &model)?;
+    }
     let cache = match stages {
         0 => Some(setup.feature_cache(&start, &model, &dataset, [&mut train, &mut val], &devices.plain)?),
-        _ => None,
+        _ => {
+            setup.check_photos([&mut train, &mut val], &start.model_config.preprocess)?;
+            None
+        }
     };
     // After the unreadable images have left: validation scores `val_images` it can read.
     if let Some(limit) = setup.config.val_images {
         val.keep_first(limit.max(1));
     }
-    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &model)?;
+    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset)?;
     let records = Records::open(&request.run, state.step)?;
     // From here Ctrl-C saves and pauses; until here it ended the run at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -408,19 +416,11 @@ impl<'r> Setup<'r> {
         &self,
         resumed: Option<Resumed>,
         dataset: &Dataset,
-        model: &CaptionModel,
     ) -> Result<(Optimizers, TrainState)> {
         let mut optimizers = Optimizers::adam(self.config.grad_clip, self.config.fine_tune_stages > 0);
         let Some(resumed) = resumed else {
             return Ok((optimizers, new_state(&self.data, dataset)));
         };
-        let steps = resumed.state.step;
-        let check_state =
-            |bytes, part, what| optimizer_state::check(bytes, model, part, steps, &format!("{LAST}: {what}"));
-        check_state(&resumed.decoder_optimizer, Part::Decoder, "optimizer state")?;
-        if let Some(bytes) = &resumed.encoder_optimizer {
-            check_state(bytes, Part::Encoder, "encoder optimizer state")?;
-        }
         optimizers.decoder = optimizers
             .decoder
             .from_bytes(Bytes::from_bytes_vec(resumed.decoder_optimizer))
@@ -445,6 +445,20 @@ impl<'r> Setup<'r> {
             state.step
         )?;
         Ok((optimizers, state))
+    }
+
+    /// Decodes each photo a fine-tuning run reads at every step once, before the first: one that
+    /// did not decode stopped the run at its batch, and every resume at the same one (review
+    /// 66). Those that fail leave the examples, as the frozen encoder's do.
+    fn check_photos(&self, examples: [&mut Examples; 2], preprocess: &PreprocessConfig) -> Result<()> {
+        let samples: Vec<&Sample> = examples.iter().flat_map(|e| e.samples.iter().copied()).collect();
+        let failed = unreadable_photos(&samples, preprocess);
+        say!(
+            "photos: {} read, {} unreadable",
+            samples.len() - failed.len(),
+            failed.len()
+        )?;
+        drop_unreadable(&failed, examples, &self.config, self.run())
     }
 
     /// The train and val examples (all of the val split: `run` keeps `val_images` of them).
@@ -499,7 +513,20 @@ fn same_data(state: &mut TrainState, dataset: &Dataset, data: &Path) -> Result<(
             terminal_safe(&state.dataset)
         ),
         Some(_) => Ok(()),
+        // Within an epoch the batch order is this data's: other data would continue it at a
+        // batch of another order (a checkpoint without the field resumed on any data: review 66).
+        None if state.batch_in_epoch > 0 => bail!(
+            "{}: holds no fingerprint of the data it was trained on, so it cannot be resumed within \
+             an epoch (batch {} of epoch {}); resume a checkpoint saved at an epoch's end, or start a new run",
+            LAST,
+            state.batch_in_epoch,
+            state.epoch + 1
+        ),
         None => {
+            note!(
+                "note: {LAST} holds no fingerprint of its data; resuming on {} as given",
+                shown(data)
+            );
             state.data_fingerprint = Some(now);
             Ok(())
         }
@@ -551,6 +578,32 @@ fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A resumed run's optimizer states are its model's, checked before any photo is decoded or
+/// feature cached (another model's state was refused only after hours of encoding: review 66).
+fn check_optimizer_states(resumed: &Resumed, model: &CaptionModel) -> Result<()> {
+    let steps = resumed.state.step;
+    let check =
+        |bytes, part, what| optimizer_state::check(bytes, model, part, steps, &format!("{LAST}: {what}"));
+    check(&resumed.decoder_optimizer, Part::Decoder, "optimizer state")?;
+    if let Some(bytes) = &resumed.encoder_optimizer {
+        check(bytes, Part::Encoder, "encoder optimizer state")?;
+    }
+    Ok(())
+}
+
+/// The photos of `samples` that cannot be read and preprocessed, with why (`(name, reason)`).
+/// One at a time, as a step reads them: a photo may take up to the pixel budget's memory.
+fn unreadable_photos(samples: &[&Sample], preprocess: &PreprocessConfig) -> Vec<(String, String)> {
+    let unreadable = |sample: &&Sample| {
+        let bytes = read_regular(&sample.path, caps::IMAGE, "image").map_err(|e| e.to_string());
+        let input = bytes.and_then(|bytes| {
+            bytes_to_input(&bytes, preprocess).map_err(|e| format!("{}: {e}", shown(&sample.path)))
+        });
+        input.err().map(|reason| (sample.name.clone(), reason))
+    };
+    samples.iter().filter_map(unreadable).collect()
+}
+
 /// Leaves out of the train and val `examples` images the encoder could not read, within the
 /// same threshold as the data, each split on its own (over all three, with the test split
 /// counted, 40% of val could go; a split could be emptied, and the run "finish" having trained
@@ -579,8 +632,10 @@ fn drop_unreadable(
         let first = first.and_then(|s| failed.iter().find(|(name, _)| name == &s.name));
         examples.drop_samples(&names);
         let lost = total - examples.samples.len();
-        // (One bad image in a small split is allowed, as the data's own check allows it.)
-        if examples.samples.is_empty() || (lost > 1 && lost as f64 > config.max_bad_fraction * total as f64) {
+        // (One bad image in a small split is allowed, as the data's own check allows it, unless
+        // none may be.)
+        let allowed = lost <= 1 && config.max_bad_fraction > 0.0;
+        if examples.samples.is_empty() || (!allowed && lost as f64 > config.max_bad_fraction * total as f64) {
             bail!(
                 "{lost} of {total} {split} images are unreadable (more than {:.0}%, or all); first: {}",
                 config.max_bad_fraction * 100.0,
