@@ -100,23 +100,28 @@ const photoBytes = {
       reader = stream.getReader({ mode: "byob" });
     } catch (err) {
       if (!(err instanceof TypeError)) throw err;
-      return new Uint8Array(await blob.arrayBuffer()); // (a browser whose Blob streams are not byte streams)
+      stream.cancel(); // (a browser whose Blob streams are not byte streams)
+      return new Uint8Array(await blob.arrayBuffer());
     }
     clearTimeout(this.idle);
     let buffer = this.spare?.byteLength >= blob.size ? this.spare : new ArrayBuffer(Math.max(1, blob.size));
     this.spare = null;
+    // (A File changed on disk since it was chosen: refused, whatever the buffer's size.)
+    const changed = () => new Error("the photo changed while it was being read");
     let filled = 0;
     for (;;) {
       if (filled === buffer.byteLength) {
-        // Full: the stream must end here (a File changed on disk since it was chosen).
-        if (!(await reader.read(new Uint8Array(1))).done) throw new Error("the photo changed while it was being read");
-        return new Uint8Array(buffer, 0, filled);
+        // Full: the stream must end here.
+        if (!(await reader.read(new Uint8Array(1))).done) throw changed();
+        break;
       }
       const { value, done } = await reader.read(new Uint8Array(buffer, filled));
       buffer = value.buffer;
-      if (done) return new Uint8Array(buffer, 0, filled);
+      if (done) break;
       filled += value.byteLength;
     }
+    if (filled !== blob.size) throw changed();
+    return new Uint8Array(buffer, 0, filled);
   },
 
   /** Takes `bytes`' buffer back for the next photo, for 5 s. */
