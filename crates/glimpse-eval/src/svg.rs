@@ -96,7 +96,8 @@ pub fn escape(text: &str) -> String {
 /// Axis ticks at round numbers (1, 2 or 5 × 10^k apart) from at or below `min` to at or above
 /// `max`, about `intervals` of them (Heckbert's "nice numbers"): what people expect on a chart
 /// they paste into a paper. An empty or non-finite range gives `[min]` (or `[0]`); one too
-/// narrow for its step to be a number (subnormal, as a BLEU of 5e-324 is) gives `[min, max]`.
+/// narrow for round ticks (a subnormal step, as a BLEU of 5e-324 gives, or a range a few
+/// floating-point values wide, whose ticks repeat) gives `[min, max]`.
 pub fn nice_ticks(min: f64, max: f64, intervals: usize) -> Vec<f64> {
     if !(min.is_finite() && max.is_finite()) || max <= min {
         return vec![if min.is_finite() { min } else { 0.0 }];
@@ -119,7 +120,16 @@ pub fn nice_ticks(min: f64, max: f64, intervals: usize) -> Vec<f64> {
             v
         }
     };
-    (first..=last).map(|k| round(k as f64 * step)).collect()
+    let ticks: Vec<f64> = (first..=last).map(|k| round(k as f64 * step)).collect();
+    // (Values a few ulps apart made one tick, or repeated ones short of the range, and the chart
+    // divided by a span of 0: review 67.)
+    let slack = step * 1e-6;
+    let covers = |t: &[f64]| t[0] <= min + slack && t[t.len() - 1] >= max - slack;
+    if ticks.len() >= 2 && ticks.windows(2).all(|w| w[0] < w[1]) && covers(&ticks) {
+        ticks
+    } else {
+        vec![min, max]
+    }
 }
 
 /// 1, 2 or 5 × 10^k, the one nearest `x` (Heckbert's rounding).
@@ -186,6 +196,10 @@ mod tests {
         assert_eq!(nice_ticks(f64::NAN, 1.0, 5), [0.0]);
         // A subnormal range: a zero step panicked making 2^63 ticks.
         assert_eq!(nice_ticks(0.0, 5e-324, 5), [0.0, 5e-324]);
+        // A range one float wide: its ends, not one tick or repeated ones.
+        let bleu = 0.486_885_507_085_139_45_f64;
+        let next = f64::from_bits(bleu.to_bits() + 1);
+        assert_eq!(nice_ticks(bleu, next, 5), [bleu, next]);
         let tiny = nice_ticks(1e-310, 3e-310, 5);
         assert!(tiny.len() > 2 && tiny.iter().all(|t| t.is_finite()), "{tiny:?}");
         let ticks = nice_ticks(0.0, 0.87, 5);
