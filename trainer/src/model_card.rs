@@ -6,23 +6,23 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use glimpse_files::{caps, is_escaped, number_text, read_regular, rounded_text, shown, terminal_safe};
 use glimpse_model::Bundle;
 
-use crate::files::write_atomically;
+use glimpse_files::write_together_durably;
 
 /// The first line of every card Glimpse writes: a README.md that lacks it is someone else's and
 /// is never overwritten.
 const MARKER: &str = "<!-- model card written by glimpse from";
 
-/// Writes the card of `bundle` (stored at `bundle_path`) where [`card_path`] says. Returns
-/// where it went.
-pub fn write_model_card(bundle_path: &Path, bundle: &Bundle) -> Result<PathBuf> {
-    // The bundle is written by then: say so (the message read as if nothing had been).
-    let written = || format!("{} is written, but its model card is not", shown(bundle_path));
-    let path = card_path(bundle_path).with_context(written)?;
-    write_atomically(&path, model_card(bundle, &file_name(bundle_path)).as_bytes()).with_context(written)?;
+/// Writes `bytes`, the stored `bundle`, at `bundle_path` and its card where [`card_path`] says,
+/// neither replaced unless both can be written (the bundle went first, and a failed card write
+/// left an older card beside it: review 66). Returns where the card went.
+pub fn write_bundle_with_card(bundle_path: &Path, bytes: &[u8], bundle: &Bundle) -> Result<PathBuf> {
+    let path = card_path(bundle_path)?;
+    let card = model_card(bundle, &file_name(bundle_path));
+    write_together_durably(&[(bundle_path, bytes), (&path, card.as_bytes())])?;
     Ok(path)
 }
 
@@ -58,7 +58,7 @@ fn file_name(bundle_path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Where [`write_model_card`] may write the card of the bundle at `bundle_path`: `README.md` in
+/// Where [`write_bundle_with_card`] may write the card of the bundle at `bundle_path`: `README.md` in
 /// its folder, or `<stem>.README.md` there (so a command checks both against what it reads).
 pub fn card_paths(bundle_path: &Path) -> [PathBuf; 2] {
     let folder = bundle_path.parent().unwrap_or(Path::new("."));
@@ -352,23 +352,23 @@ mod tests {
         let bundle = demo();
         let path = dir.path().join("m.safetensors");
         assert_eq!(
-            write_model_card(&path, &bundle).unwrap(),
+            write_bundle_with_card(&path, b"bundle", &bundle).unwrap(),
             dir.path().join("README.md")
         );
         // Glimpse's own card is replaced on the next export…
         assert_eq!(
-            write_model_card(&path, &bundle).unwrap(),
+            write_bundle_with_card(&path, b"bundle", &bundle).unwrap(),
             dir.path().join("README.md")
         );
         // …but another bundle's card is not, nor a README.md written by someone else.
         let other = dir.path().join("other.safetensors");
         assert_eq!(
-            write_model_card(&other, &bundle).unwrap(),
+            write_bundle_with_card(&other, b"bundle", &bundle).unwrap(),
             dir.path().join("other.README.md")
         );
         std::fs::write(dir.path().join("README.md"), "# my project\n").unwrap();
         assert_eq!(
-            write_model_card(&path, &bundle).unwrap(),
+            write_bundle_with_card(&path, b"bundle", &bundle).unwrap(),
             dir.path().join("m.README.md")
         );
         assert_eq!(
@@ -377,7 +377,10 @@ mod tests {
         );
         // Nor someone's own notes at the second name: with both taken, nothing is written.
         std::fs::write(dir.path().join("m.README.md"), "my notes\n").unwrap();
-        let err = format!("{:#}", write_model_card(&path, &bundle).unwrap_err());
+        let err = format!(
+            "{:#}",
+            write_bundle_with_card(&path, b"bundle", &bundle).unwrap_err()
+        );
         assert!(
             err.contains("are not this bundle's model card: both kept"),
             "{err}"

@@ -36,9 +36,22 @@ pub fn write_replacing(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 /// earlier one's folder on a full disk left its new scores beside the old report, hostile round
 /// 13). Refused as [`write_replacing`] refuses.
 pub fn write_together(files: &[(&Path, &[u8])]) -> Result<(), WriteError> {
+    stage_and_place(files, false)
+}
+
+/// [`write_together`], each file fsynced before any is renamed (a model and its card).
+pub fn write_together_durably(files: &[(&Path, &[u8])]) -> Result<(), WriteError> {
+    stage_and_place(files, true)?;
+    for (path, _) in files {
+        sync_folder_of(path);
+    }
+    Ok(())
+}
+
+fn stage_and_place(files: &[(&Path, &[u8])], durable: bool) -> Result<(), WriteError> {
     let staged = files
         .iter()
-        .map(|(path, bytes)| stage(path, bytes, false))
+        .map(|(path, bytes)| stage(path, bytes, durable))
         .collect::<Result<Vec<_>, _>>()?;
     for (staged, (path, _)) in staged.into_iter().zip(files) {
         staged.place(path).map_err(|error| WriteError {
@@ -123,12 +136,16 @@ fn write_through_temporary(path: &Path, bytes: &[u8], durable: bool) -> Result<(
         error,
     })?;
     if durable {
-        // Makes the rename itself durable; not supported everywhere, so best effort.
-        if let Ok(dir) = fs::File::open(folder_of(path)) {
-            let _ = dir.sync_all();
-        }
+        sync_folder_of(path);
     }
     Ok(())
+}
+
+/// Makes a rename into `path`'s folder durable; not supported everywhere, so best effort.
+fn sync_folder_of(path: &Path) {
+    if let Ok(dir) = fs::File::open(folder_of(path)) {
+        let _ = dir.sync_all();
+    }
 }
 
 /// The folder `path` is in: `.` for a bare file name, whose parent is "" (which no one can

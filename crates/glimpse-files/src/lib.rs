@@ -57,7 +57,7 @@ mod zip_end;
 
 pub use atomic::{
     WriteError, check_output_folder, check_replaceable, create_fresh, open_append, stage, write_atomically,
-    write_replacing, write_together,
+    write_replacing, write_together, write_together_durably,
 };
 pub use confine::{PathError, confined};
 pub use console::OutputError;

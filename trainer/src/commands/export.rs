@@ -7,8 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use glimpse::backend::Backend;
 use glimpse::export::{ExportRequest, Which, export};
-use glimpse::files::write_atomically;
-use glimpse::model_card::{card_path, card_paths, write_model_card};
+use glimpse::model_card::{card_paths, write_bundle_with_card};
 use glimpse::train::{BEST, LAST};
 use glimpse_files::{say, shown, terminal_safe};
 use glimpse_import::{
@@ -86,9 +85,7 @@ pub fn run(args: ExportArgs) -> Result<Exit> {
         return write_pth(&args.out, &bundle, args.storage);
     }
     let bytes = bundle.to_bytes(args.storage.storage())?;
-    card_path(&args.out)?; // (refused before the bundle is written)
-    write_atomically(&args.out, &bytes)?;
-    let card = write_model_card(&args.out, &bundle)?;
+    let card = write_bundle_with_card(&args.out, &bytes, &bundle)?;
     let metrics: Vec<String> = bundle
         .card
         .metrics

@@ -7,8 +7,7 @@ use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use glimpse::backend::Backend;
 use glimpse::card::today;
-use glimpse::files::write_atomically;
-use glimpse::model_card::{card_path, card_paths, write_model_card};
+use glimpse::model_card::{card_paths, write_bundle_with_card};
 use glimpse_files::{note, shown};
 use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
@@ -121,9 +120,7 @@ pub fn run(source: ImportSource) -> Result<Exit> {
     let device = Backend::first_built().device()?;
     let imported = import(&request, &device)?;
     let bytes = imported.bundle.to_bytes(args.storage.storage())?;
-    card_path(&args.out)?; // (refused before the bundle is written)
-    write_atomically(&args.out, &bytes)?;
-    let card = write_model_card(&args.out, &imported.bundle)?;
+    let card = write_bundle_with_card(&args.out, &bytes, &imported.bundle)?;
     for note in &imported.notes {
         note!("note: {}", glimpse_files::terminal_safe(note));
     }
