@@ -82,6 +82,15 @@ fn cache_filled(dir: &Path) -> (PathBuf, impl Fn(&str) -> Vec<String>) {
     (data, train)
 }
 
+/// A synthetic set in `dir/data` and a run of two epochs into `dir/run` paused after its first
+/// step.
+fn one_step_run(dir: &Path) -> (PathBuf, PathBuf) {
+    let (data, config) = synth_and_config(dir, serde_json::json!({"epochs": 2}));
+    let run = dir.join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    (data, run)
+}
+
 /// The feature cache folder of data folder `data`, which has one.
 fn feature_cache(data: &Path) -> PathBuf {
     let mut caches = fs::read_dir(data.join(".glimpse-cache")).unwrap();
@@ -1660,9 +1669,7 @@ fn a_checkpoints_tensors_are_checked_against_its_model_before_they_are_read() {
     // A checkpoint's tensors were all converted (an unknown 4 GiB one, twice its size) before
     // its model refused them, after the data had loaded (review 66).
     let dir = tempfile::tempdir().unwrap();
-    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
-    let run = dir.path().join("run");
-    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let (_, run) = one_step_run(dir.path());
     let last = run.join("last.safetensors");
     let read = glimpse::train::checkpoint::Checkpoint::read;
     let mut checkpoint = read(&last).unwrap();
@@ -1686,9 +1693,7 @@ fn export_refuses_before_writing_where_both_card_names_hold_someones_files() {
     // Someone's `m.README.md` beside their README.md was replaced by the card (review 66); with
     // both kept the bundle is not written either, so no bundle goes without its card.
     let dir = tempfile::tempdir().unwrap();
-    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
-    let run = dir.path().join("run");
-    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let (_, run) = one_step_run(dir.path());
     let out = dir.path().join("out");
     fs::create_dir(&out).unwrap();
     fs::write(out.join("README.md"), "# my project\n").unwrap();
@@ -1709,9 +1714,7 @@ fn a_non_finite_weight_in_a_resumed_checkpoint_is_named_before_any_feature_is_ca
     // file ("delete it to recompute", which computed it again); in the decoder, on the
     // learning rates (review 66).
     let dir = tempfile::tempdir().unwrap();
-    let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 2}));
-    let run = dir.path().join("run");
-    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let (data, run) = one_step_run(dir.path());
     let last = run.join("last.safetensors");
     let read = glimpse::train::checkpoint::Checkpoint::read;
     let mut checkpoint = read(&last).unwrap();
