@@ -4,7 +4,9 @@
 //!   until written; in WebAssembly the module's memory grows by the whole size and never shrinks,
 //!   so a WebP of a few hundred bytes could take gigabytes of the page's memory;
 //! - it panics (`yuv.rs:93`, a slice out of range) on an animation frame whose image data is
-//!   larger than the frame's declared size (found by the `image` fuzzer, round 29).
+//!   larger than the frame's declared size (found by the `image` fuzzer, round 29; and in
+//!   round 53 where the data follows an `ALPH` chunk in a chunk of any name, which it decodes
+//!   as lossy data without looking at the name or, there, the size).
 
 use crate::error::{Error, Result};
 
@@ -40,7 +42,7 @@ pub(super) fn check_frames(bytes: &[u8]) -> Result<()> {
         let Some(header) = frame.get(..16) else { continue };
         let side = |at: usize| 1 + u32::from_le_bytes([header[at], header[at + 1], header[at + 2], 0]);
         let declared = (side(6), side(9));
-        let coded = chunks(&frame[16..]).find_map(|(name, data)| image_size(name, data));
+        let coded = frame_image_size(&frame[16..]);
         if let Some(coded) = coded.filter(|&coded| coded != declared) {
             return Err(Error::Image(format!(
                 "WebP animation frame {index} is declared {}×{} but its image data is {}×{}",
@@ -49,6 +51,25 @@ pub(super) fn check_frames(bytes: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The size a frame's image data codes, found as image-webp 0.2.4 finds it: the frame's first
+/// chunk, or, when that is `ALPH`, the chunk after it, decoded as lossy (`VP8 `) data whatever
+/// its name (a 1×1 frame's `ALPH` followed by 9×7 data named `VP9 ` panicked). A chunk cut short
+/// is read as far as it goes, as the decoder reads it.
+fn frame_image_size(chunks: &[u8]) -> Option<(u32, u32)> {
+    let (name, size, data) = chunk_header(chunks)?;
+    if name != b"ALPH" {
+        return image_size(name, within(size, data));
+    }
+    let next = data.get(usize::try_from(size + (size & 1)).ok()?..)?;
+    let (_, next_size, next_data) = chunk_header(next)?;
+    image_size(b"VP8 ", within(next_size, next_data))
+}
+
+/// The first `size` bytes of `data`, or all of it when it holds fewer.
+fn within(size: u64, data: &[u8]) -> &[u8] {
+    usize::try_from(size).map_or(data, |n| &data[..n.min(data.len())])
 }
 
 /// The chunks of `bytes` that lie whole within it: name and data.
@@ -115,6 +136,14 @@ mod tests {
         }
         let crash = hostile("webp_frame_smaller_than_its_data.webp");
         check_chunk_sizes(&crash, u64::MAX).unwrap();
+        let err = check_frames(&crash).unwrap_err().to_string();
+        assert!(
+            err.contains("WebP animation frame 0 is declared 1×1 but its image data is 9×7"),
+            "{err}"
+        );
+        assert!(super::super::decode_image(&crash, 1 << 20).is_err());
+        // Round 53's: the 9×7 data after the frame's `ALPH`, in a chunk named `VP9 `.
+        let crash = hostile("webp_frame_data_after_alpha_of_any_name.webp");
         let err = check_frames(&crash).unwrap_err().to_string();
         assert!(
             err.contains("WebP animation frame 0 is declared 1×1 but its image data is 9×7"),
