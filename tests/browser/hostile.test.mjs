@@ -57,6 +57,8 @@ const AFTER_TRAP = copy(EAGLE, "after-trap.jpg");
 const AFTER_PALETTE = copy(EAGLE, "after-palette.jpg");
 // The fuzzer's PNG (round 51) whose palette holds 13 bytes: png 0.18.1 panicked on it.
 const BAD_PALETTE = path.join(ROOT, "tests/fixtures/hostile/png_palette_not_whole_colours.png");
+// The fuzzer's round 53: image-webp 0.2.4 panicked on it, a release build and the module alike.
+const BAD_WEBP_FRAME = path.join(ROOT, "tests/fixtures/hostile/webp_frame_data_after_alpha_of_any_name.webp");
 
 const status = (page) => page.locator("[data-testid=model-status]").textContent();
 const modelError = (page) => page.locator("#model-error").textContent();
@@ -110,14 +112,17 @@ describe("files and servers from strangers", () => {
     assertMatchesNative("dog.jpg after the refused photo", results.get("dog.jpg"), nativeCaptions(DEFAULT_BUNDLE, [DOG], 1).get("dog.jpg"));
   });
 
-  test("a PNG whose palette is not whole colours is refused by name, no trap; the next photo gets its caption", async () => {
+  test("a PNG whose palette is not whole colours, and a WebP frame larger than declared, are refused by name, no trap; the next photo gets its caption", async () => {
     const { page } = browser;
     const before = (await readResults(page)).size;
-    await page.setInputFiles("input[type=file]", [BAD_PALETTE, AFTER_PALETTE]);
-    await waitForResults(page, before + 2);
+    await page.setInputFiles("input[type=file]", [BAD_PALETTE, BAD_WEBP_FRAME, AFTER_PALETTE]);
+    await waitForResults(page, before + 3);
     const results = await readResults(page);
     assert.equal(results.get("png_palette_not_whole_colours.png").state, "error");
     assert.match(results.get("png_palette_not_whole_colours.png").error, /PNG palette \(PLTE\) holds 13 bytes, not 1 to 256 colours of 3 bytes each/);
+    const webp = results.get("webp_frame_data_after_alpha_of_any_name.webp");
+    assert.equal(webp.state, "error");
+    assert.match(webp.error, /WebP animation frame 0 is declared 1×1 but its image data is 9×7/);
     assert.ok(!browser.consoleLines.some((line) => /RuntimeError|unreachable|panicked/.test(line)), browser.consoleLines.join("\n"));
     const native = nativeCaptions(DEFAULT_BUNDLE, [AFTER_PALETTE], 1).get("after-palette.jpg");
     assertMatchesNative("a photo after the refused PNG", results.get("after-palette.jpg"), native);
