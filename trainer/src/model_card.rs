@@ -32,8 +32,15 @@ pub fn write_bundle_with_card(bundle_path: &Path, bytes: &[u8], bundle: &Bundle)
 /// someone's notes, a file that cannot be read) is kept, and with both taken nothing is
 /// written (someone's `m.README.md` was replaced: review 66). Commands ask before writing.
 pub fn card_path(bundle_path: &Path) -> Result<PathBuf> {
-    let own = format!("{MARKER} {} -->", marker_name(&file_name(bundle_path)));
     let [readme, own_name] = card_paths(bundle_path);
+    // (Its card replaced it, the command reporting both written: hostile round 21.)
+    if bundle_path.file_name() == readme.file_name() {
+        bail!(
+            "{}: a bundle cannot be named README.md, where its model card goes; choose another name",
+            shown(bundle_path)
+        );
+    }
+    let own = format!("{MARKER} {} -->", marker_name(&file_name(bundle_path)));
     for path in [&readme, &own_name] {
         // (A regular file of at most a config's size: a FIFO there hung `export`.)
         let ours = match read_regular(path, caps::CONFIG, "model card") {
@@ -375,6 +382,12 @@ mod tests {
             std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
             "# my project\n"
         );
+        // A bundle named as its card is refused, not replaced by it.
+        let err = format!(
+            "{:#}",
+            write_bundle_with_card(&dir.path().join("README.md"), b"bundle", &bundle).unwrap_err()
+        );
+        assert!(err.contains("a bundle cannot be named README.md"), "{err}");
         // Nor someone's own notes at the second name: with both taken, nothing is written.
         std::fs::write(dir.path().join("m.README.md"), "my notes\n").unwrap();
         let err = format!(

@@ -327,6 +327,13 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             Value::from(1_000_000),
             "field `epoch_samples` 1000000 is more than".into(),
         ),
+        // Blamed on the data, where the file is damaged (hostile round 21).
+        (
+            "data_fingerprint",
+            Value::from("zz"),
+            "field `data_fingerprint` is not a SHA-256 in hex (64 of 0-9, a-f), so the file is damaged"
+                .into(),
+        ),
         // Trained for hours, then refused by every export (the card's limit).
         (
             "dataset",
@@ -359,6 +366,18 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
         &resume,
         "the training progress it holds: field `history[0]`: a BLEU score of 1e308 is not in [0, 1]",
     );
+    // A loss no f32 holds drew an infinite tick in `loss.svg` (hostile round 21).
+    fs::write(&last, &original).unwrap();
+    edit_metadata(&last, "glimpse.train_state", |state| {
+        state["epoch"] = 1.into();
+        state["history"] = serde_json::json!([{"epoch": 1, "step": 1, "train_loss": f64::MAX,
+            "val_loss": 1.0, "bleu": [0.5, 0.0, 0.0, 0.0], "decoder_lr": 0.001, "encoder_lr": 0.0,
+            "samples_per_s": 1.0, "seconds": 1.0}]);
+    });
+    fails_with(
+        &resume,
+        "field `history[0]`: field `train_loss` 1.7976931348623157e308 is past any loss (the largest f32)",
+    );
     // `export` checks the same (an audit: it wrote such scores, and epoch 4294967297 as 1, into
     // the card), and writes nothing.
     let bundle = dir.path().join("edited.safetensors");
@@ -371,7 +390,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             "--out",
             bundle.to_str().unwrap(),
         ],
-        "last.safetensors: the training progress it holds: field `history[0]`: a BLEU score of 1e308 is not in [0, 1]",
+        "last.safetensors: the training progress it holds: field `history[0]`: field `train_loss` 1.7976931348623157e308 is past any loss",
     );
     assert!(!bundle.exists());
     fs::write(&last, &original).unwrap();
@@ -1608,14 +1627,27 @@ fn a_new_run_never_replaces_an_earlier_runs_results_nor_files_no_run_wrote() {
     ok(&train(&run));
     fs::remove_file(run.join("last.safetensors")).unwrap();
     let earlier = "an earlier run's results (its last.safetensors is gone)";
-    for (name, planted, expected) in [
+    for (case, (name, planted, expected)) in [
         ("best.safetensors", "precious", earlier),
         ("metrics.csv", "epoch,mine\n", earlier),
-        ("config.json", "{\"theme\": \"dark\"}", "not a training config"),
+        (
+            "config.json",
+            "{\"theme\": \"dark\"}",
+            "not this run's training config",
+        ),
+        // A training config of the user's, not the one given: kept (hostile round 21).
+        (
+            "config.json",
+            "{\"encoder\": \"resnet18\", \"epochs\": 3}",
+            "not this run's training config",
+        ),
         ("vocab.json", "[\"mine\"]", "not a vocabulary"),
         ("steps.csv", "my,own,table\n", "not a run's step log"),
-    ] {
-        let folder = dir.path().join(format!("into-{name}"));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let folder = dir.path().join(format!("into-{case}"));
         fs::create_dir(&folder).unwrap();
         for file in ["config.json", "vocab.json", "steps.csv"] {
             fs::copy(run.join(file), folder.join(file)).unwrap();

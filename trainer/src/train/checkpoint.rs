@@ -51,6 +51,13 @@ impl EpochRecord {
         if let Some(bleu) = self.bleu.iter().find(|b| !(0.0..=1.0).contains(*b)) {
             bail!("a BLEU score of {bleu:?} is not in [0, 1]");
         }
+        // Losses are computed in f32: a larger one drew an infinite tick in `loss.svg` (hostile
+        // round 21).
+        for (field, loss) in [("train_loss", self.train_loss), ("val_loss", self.val_loss)] {
+            if loss > f64::from(f32::MAX) {
+                bail!("field `{field}` {loss:?} is past any loss (the largest f32)");
+            }
+        }
         check_measures(&[
             ("train_loss", self.train_loss),
             ("val_loss", self.val_loss),
@@ -130,6 +137,17 @@ impl TrainState {
             if value > max {
                 bail!("field `{field}` must be at most {max}, got {value}");
             }
+        }
+        // A SHA-256 in hex: another was blamed on the data ("not those this run was trained on").
+        if let Some(fingerprint) = &self.data_fingerprint
+            && !(fingerprint.len() == 64
+                && fingerprint
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        {
+            bail!(
+                "field `data_fingerprint` is not a SHA-256 in hex (64 of 0-9, a-f), so the file is damaged"
+            );
         }
         // Kept on the exported card: a longer one trained for hours, then could not be exported.
         if self.dataset.len() > MAX_DATASET_BYTES {

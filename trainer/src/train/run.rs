@@ -179,7 +179,7 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
             request.run.display()
         );
     }
-    check_nothing_to_replace(&request.run)?;
+    check_nothing_to_replace(&request.run, &request.config)?;
     request.config.validate()?;
     Ok(None)
 }
@@ -187,8 +187,10 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
 /// A new run replaces the files of [`RUN_FILES`] in its folder. It may replace those a run
 /// killed before its first checkpoint left, but not an earlier run's results (its `last`
 /// deleted to save space, its `best` replaced after the first epoch: review 66) nor files that
-/// are no run's (a `config.json` of the user's in `--out .`).
-fn check_nothing_to_replace(run: &Path) -> Result<()> {
+/// are no run's (a `config.json` of the user's in `--out .`). A `config.json` is replaced only
+/// when it holds `config`, the one this run writes there: a training config written by hand
+/// was replaced too (hostile round 21).
+fn check_nothing_to_replace(run: &Path, config: &TrainConfig) -> Result<()> {
     let refuse = |name: &str, what: &str| {
         bail!(
             "{}: {what}, which a new run would replace; move it away or choose a new folder",
@@ -203,8 +205,8 @@ fn check_nothing_to_replace(run: &Path) -> Result<()> {
             refuse(name, &format!("an earlier run's results (its {LAST} is gone)"))?;
         }
     }
-    if holds(CONFIG) && TrainConfig::read(&run.join(CONFIG)).is_err() {
-        refuse(CONFIG, "not a training config")?;
+    if holds(CONFIG) && TrainConfig::read(&run.join(CONFIG)).ok().as_ref() != Some(config) {
+        refuse(CONFIG, "not this run's training config")?;
     }
     let vocab = |text: String| Vocabulary::from_json(&text).is_ok();
     if holds(VOCAB) && !read_regular_to_string(&run.join(VOCAB), caps::CONFIG, "vocabulary").is_ok_and(vocab)
