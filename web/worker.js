@@ -109,16 +109,21 @@ const photoBytes = {
     // (A File changed on disk since it was chosen: refused, whatever the buffer's size.)
     const changed = () => new Error("the photo changed while it was being read");
     let filled = 0;
-    for (;;) {
-      if (filled === buffer.byteLength) {
-        // Full: the stream must end here.
-        if (!(await reader.read(new Uint8Array(1))).done) throw changed();
-        break;
+    try {
+      for (;;) {
+        if (filled === buffer.byteLength) {
+          // Full: the stream must end here.
+          if (!(await reader.read(new Uint8Array(1))).done) throw changed();
+          break;
+        }
+        const { value, done } = await reader.read(new Uint8Array(buffer, filled));
+        buffer = value.buffer;
+        if (done) break;
+        filled += value.byteLength;
       }
-      const { value, done } = await reader.read(new Uint8Array(buffer, filled));
-      buffer = value.buffer;
-      if (done) break;
-      filled += value.byteLength;
+    } catch (err) {
+      reader.cancel().catch(() => {}); // (its data stayed queued until the reader was collected)
+      throw err;
     }
     if (filled !== blob.size) throw changed();
     return new Uint8Array(buffer, 0, filled);

@@ -54,6 +54,7 @@ writeFileSync(brokenBundle, "not a bundle");
 const copy = (source, name) => (copyFileSync(source, path.join(scratch, name)), path.join(scratch, name));
 const TRAPPED = copy(DOG, "trapped.jpg");
 const AFTER_TRAP = copy(EAGLE, "after-trap.jpg");
+const [SHORT_READ, LONG_READ, AFTER_CHANGE] = ["short-read.jpg", "long-read.jpg", "after-change.jpg"].map((name) => copy(DOG, name));
 const AFTER_PALETTE = copy(EAGLE, "after-palette.jpg");
 // The fuzzer's PNG (round 51) whose palette holds 13 bytes: png 0.18.1 panicked on it.
 const BAD_PALETTE = path.join(ROOT, "tests/fixtures/hostile/png_palette_not_whole_colours.png");
@@ -151,6 +152,45 @@ describe("files and servers from strangers", () => {
     const native = nativeCaptions(DEFAULT_BUNDLE, [AFTER_TRAP], 1).get("after-trap.jpg");
     assertMatchesNative("a photo after the trap, on the fresh worker", results.get("after-trap.jpg"), native);
     assert.match(await status(page), /^Ready: default\.safetensors/);
+  });
+
+  test("a photo whose bytes end short of its size, or run past it, is refused as changed while read; the next gets its caption", async () => {
+    const { page } = browser;
+    const before = (await readResults(page)).size;
+    // A File changed on disk after it was chosen: the next two streams the worker opens give
+    // one byte fewer, then 1000 bytes more, than the Blob's size (Chromium usually errors such a
+    // stream itself, so the module's own check is reached this way).
+    const [worker] = page.workers();
+    await worker.evaluate(() => {
+      const read = Blob.prototype.stream;
+      const extra = [-1, 1000];
+      self.cancelled = 0;
+      Blob.prototype.stream = function () {
+        const bytes = this.size + extra.shift();
+        if (extra.length === 0) Blob.prototype.stream = read;
+        return new ReadableStream({
+          type: "bytes",
+          start(controller) {
+            controller.enqueue(new Uint8Array(bytes));
+            controller.close();
+          },
+          cancel() {
+            self.cancelled += 1;
+          },
+        });
+      };
+    });
+    await page.setInputFiles("input[type=file]", [SHORT_READ, LONG_READ, AFTER_CHANGE]);
+    await waitForResults(page, before + 3);
+    const results = await readResults(page);
+    for (const name of ["short-read.jpg", "long-read.jpg"]) {
+      assert.equal(results.get(name).state, "error", name);
+      assert.match(results.get(name).error, /the photo changed while it was being read/, name);
+    }
+    // The stream that ran past was cancelled, not left holding its data.
+    assert.equal(await worker.evaluate(() => self.cancelled), 1);
+    const native = nativeCaptions(DEFAULT_BUNDLE, [AFTER_CHANGE], 1).get("after-change.jpg");
+    assertMatchesNative("a photo after the changed ones", results.get("after-change.jpg"), native);
   });
 
   /** A fresh tab of the page at `query`; resolves once its status is `ready` with `text`. */
