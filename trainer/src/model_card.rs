@@ -33,8 +33,9 @@ pub fn write_bundle_with_card(bundle_path: &Path, bytes: &[u8], bundle: &Bundle)
 /// written (someone's `m.README.md` was replaced: review 66). Commands ask before writing.
 pub fn card_path(bundle_path: &Path) -> Result<PathBuf> {
     let [readme, own_name] = card_paths(bundle_path);
-    // (Its card replaced it, the command reporting both written: hostile round 21.)
-    if bundle_path.file_name() == readme.file_name() {
+    // (Its card replaced it, the command reporting both written: hostile round 21; in any
+    // case, as a case-insensitive file system would: review 68.)
+    if file_name(bundle_path).eq_ignore_ascii_case(&file_name(&readme)) {
         bail!(
             "{}: a bundle cannot be named README.md, where its model card goes; choose another name",
             shown(bundle_path)
@@ -77,9 +78,11 @@ pub fn card_paths(bundle_path: &Path) -> [PathBuf; 2] {
 }
 
 /// The bundle's file name as the marker comment holds it (one line, no `--`, no `<>&`): the
-/// form cards written before Markdown was escaped hold, so they are still recognised.
+/// form cards written before Markdown was escaped hold, so they are still recognised. Controls
+/// and hidden characters escaped (`cat README.md` obeyed a name's terminal escapes: hostile
+/// round 22).
 fn marker_name(file_name: &str) -> String {
-    let entities = one_line(file_name)
+    let entities = terminal_safe(&one_line(file_name))
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
@@ -325,6 +328,14 @@ mod tests {
             card.contains("  - \"shapes\\u0085\\u2028\"\n"),
             "C1 and separators escaped: {card}"
         );
+        // Nor a file name's terminal escapes on the marker line (hostile round 22).
+        let card = model_card(&bundle, "evil\u{1b}]0;pwned\u{7}\u{202e}.safetensors");
+        let marker = card.lines().next().unwrap();
+        assert!(!marker.chars().any(is_escaped), "{marker:?}");
+        assert!(
+            marker.contains("evil\\u{1b}]0;pwned\\u{7}\\u{202e}.safetensors"),
+            "{marker:?}"
+        );
     }
 
     #[test]
@@ -382,12 +393,17 @@ mod tests {
             std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
             "# my project\n"
         );
-        // A bundle named as its card is refused, not replaced by it.
-        let err = format!(
-            "{:#}",
-            write_bundle_with_card(&dir.path().join("README.md"), b"bundle", &bundle).unwrap_err()
-        );
-        assert!(err.contains("a bundle cannot be named README.md"), "{err}");
+        // A bundle named as its card is refused, not replaced by it, in any case (as a
+        // case-insensitive file system reads the name).
+        for name in ["README.md", "readme.md", "ReadMe.MD"] {
+            let path = dir.path().join("fresh").join(name);
+            let err = format!(
+                "{:#}",
+                write_bundle_with_card(&path, b"bundle", &bundle).unwrap_err()
+            );
+            assert!(err.contains("a bundle cannot be named README.md"), "{err}");
+        }
+        assert!(!dir.path().join("fresh").exists());
         // Nor someone's own notes at the second name: with both taken, nothing is written.
         std::fs::write(dir.path().join("m.README.md"), "my notes\n").unwrap();
         let err = format!(

@@ -150,7 +150,7 @@ fn eval_and_compare_score_write_and_report() {
         &glimpse(&[
             "compare", "--data", data_arg, "--split", "test", "--out", out_arg, &twice,
         ]),
-        "holds `glimpse eval`'s outputs (captions.json)",
+        "metrics.json: `glimpse eval`'s metrics.json, which `glimpse compare` would replace",
     );
     assert_eq!(fs::read(out.join("metrics.json")).unwrap(), eval_metrics);
     fails_saying(
@@ -428,9 +428,10 @@ fn compare_refuses_to_write_over_a_caption_set() {
 }
 
 /// The reverse of compare refusing eval's folder: `eval --out` into a compare folder replaced
-/// compare's `metrics.json` and `report.html` without a word.
+/// compare's `metrics.json` and `report.html` without a word; and a user's own `captions.json`
+/// (another captioner's results) too (hostile round 22). Its own outputs it replaces.
 #[test]
-fn eval_refuses_a_compare_folder() {
+fn eval_replaces_only_its_own_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let set = dir.path().join("x/captions.json");
     let (data, _) = data_and_captions(dir.path(), &set);
@@ -441,10 +442,25 @@ fn eval_refuses_a_compare_folder() {
     let kept = outputs();
     fails_saying(
         &eval_into(&default_bundle(), &data, &compared),
-        "holds `glimpse compare`'s outputs (metrics.json, report.html, no captions.json): eval would replace them",
+        "metrics.json: `glimpse compare`'s metrics.json, which `glimpse eval` would replace",
     );
     assert_eq!(outputs(), kept);
     assert!(!compared.join("captions.json").exists());
+
+    let mine = dir.path().join("mine");
+    fs::create_dir(&mine).unwrap();
+    let theirs = "{\"synth_000009.jpg\": \"vit-gpt2 says: a red square\"}";
+    fs::write(mine.join("captions.json"), theirs).unwrap();
+    fails_saying(
+        &eval_into(&default_bundle(), &data, &mine),
+        "captions.json: a captions.json that `glimpse eval` did not write, which `glimpse eval` would replace",
+    );
+    assert_eq!(fs::read_to_string(mine.join("captions.json")).unwrap(), theirs);
+    let evaluated = dir.path().join("e");
+    for _ in 0..2 {
+        let run = eval_into(&default_bundle(), &data, &evaluated);
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    }
 }
 
 /// Problems within the 5% allowance change the scores (a reference left out, a photo

@@ -376,7 +376,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
     });
     fails_with(
         &resume,
-        "field `history[0]`: field `train_loss` 1.7976931348623157e308 is past any loss (the largest f32)",
+        "field `history[0]`: field `train_loss` 1.7976931348623157e308 is not a loss (a number from 0 to the largest f32)",
     );
     // `export` checks the same (an audit: it wrote such scores, and epoch 4294967297 as 1, into
     // the card), and writes nothing.
@@ -390,7 +390,7 @@ fn a_resumed_run_validates_its_checkpoint_config_before_any_step() {
             "--out",
             bundle.to_str().unwrap(),
         ],
-        "last.safetensors: the training progress it holds: field `history[0]`: field `train_loss` 1.7976931348623157e308 is past any loss",
+        "last.safetensors: the training progress it holds: field `history[0]`: field `train_loss` 1.7976931348623157e308 is not a loss",
     );
     assert!(!bundle.exists());
     fs::write(&last, &original).unwrap();
@@ -501,18 +501,24 @@ fn a_resume_refuses_other_data_at_the_same_path() {
         fs::write(photo, bytes).unwrap();
     }
     // Without its fingerprint a checkpoint saved within an epoch resumed on any data, at a batch
-    // of another order (review 66).
+    // of another order (review 66); refused, it could not be resumed at all (review 68): its
+    // epoch starts again.
     let last = run.join("last.safetensors");
-    let original = fs::read(&last).unwrap();
     edit_metadata(&last, "glimpse.train_state", |state| {
         state.as_object_mut().unwrap().remove("data_fingerprint");
     });
-    fails_with(
-        &resume,
-        "last.safetensors: holds no fingerprint of the data it was trained on, so it cannot be resumed within an epoch (batch 1 of epoch 1)",
+    let out = glimpse_within(PROMPT, &[], &resume);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("holds no fingerprint of its data; resuming on")
+            && stderr.contains("epoch 1 starts again from its first batch"),
+        "{stderr}"
     );
-    fs::write(&last, original).unwrap();
-    ok(&resume);
+    assert!(
+        stdout.contains("resuming at epoch 1, batch 0, step 1"),
+        "{stdout}"
+    );
 }
 
 /// A batch of 4096 with attention of 8192, each within its cap, took 7.4 GB at the first step
@@ -1242,6 +1248,17 @@ fn another_models_optimizer_state_or_weight_in_a_checkpoint_is_refused_by_name()
     let (ours, theirs) = (run("a", 64), run("b", 48));
     let original = fs::read(&ours).unwrap();
     let read = glimpse::train::checkpoint::Checkpoint::read;
+    // A frozen run's decoder state is bounded by the decoder's weights, not the whole model's
+    // (padded to 8 MiB, 48 times its size passed: hostile round 21).
+    let mut padded = read(&ours).unwrap();
+    padded.decoder_optimizer.resize(8 << 20, 0);
+    fs::write(&ours, padded.to_bytes().unwrap()).unwrap();
+    let resume = ["train", "--resume", ours.parent().unwrap().to_str().unwrap()];
+    fails_with(
+        &resume,
+        "tensor `optimizer.decoder` holds 8388608 bytes, more than Adam's state of the",
+    );
+    fs::write(&ours, &original).unwrap();
     let (mut checkpoint, mut other) = (read(&ours).unwrap(), read(&theirs).unwrap());
     checkpoint.decoder_optimizer = std::mem::take(&mut other.decoder_optimizer);
     fs::write(&ours, checkpoint.to_bytes().unwrap()).unwrap();
@@ -1614,6 +1631,49 @@ fn a_damaged_feature_cache_is_named_rather_than_blamed_on_the_learning_rate() {
 }
 
 #[test]
+fn data_that_stops_reading_mid_run_ends_it_with_its_steps_saved_and_a_resume_goes_on() {
+    // Cached features (or a photo) that changed after the run checked them ended it with the
+    // steps since its last checkpoint lost, and no word of a resume (hostile round 21).
+    let dir = tempfile::tempdir().unwrap();
+    let (data, run) = one_step_run(dir.path());
+    let val_images = fs::read_to_string(data.join("Flickr_8k.devImages.txt")).unwrap();
+    let first_val = format!("{}.", val_images.lines().next().unwrap());
+    let mut cached = fs::read_dir(feature_cache(&data))
+        .unwrap()
+        .map(|file| file.unwrap().path());
+    let named = |path: &PathBuf| {
+        path.file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with(&first_val)
+    };
+    let damaged = cached.find(named).unwrap();
+    let values = fs::metadata(&damaged).unwrap().len() as usize / 2;
+    fs::write(&damaged, [0x00, 0x7e].repeat(values)).unwrap(); // f16 NaN
+    let resume = ["train", "--resume", run.to_str().unwrap()];
+    // Read by validation, after the epoch's last batch: every step of the epoch is kept.
+    let out = fails_with(&resume, "not a finite number (a damaged file)");
+    let steps = fs::read_to_string(run.join("steps.csv")).unwrap().lines().count() - 1;
+    assert!(steps > 1, "{steps}");
+    let saved = format!("last.safetensors at step {steps}: once that file is repaired or removed");
+    assert!(text(&out.stderr).contains(&saved), "{}", text(&out.stderr));
+    let checkpoint = glimpse::train::checkpoint::Checkpoint::read(&run.join("last.safetensors")).unwrap();
+    assert_eq!(
+        (checkpoint.state.step, checkpoint.state.batch_in_epoch),
+        (steps as u64, steps)
+    );
+    fs::remove_file(&damaged).unwrap();
+    let out = ok(&resume);
+    assert!(
+        out.contains(&format!("resuming at epoch 1, batch {steps}, step {steps}")),
+        "{out}"
+    );
+    assert!(out.contains("1 computed, 0 unreadable"), "{out}");
+    assert!(out.contains("done: best validation BLEU-4"), "{out}");
+}
+
+#[test]
 fn a_new_run_never_replaces_an_earlier_runs_results_nor_files_no_run_wrote() {
     // A finished run whose last.safetensors was deleted to save space lost its best model and
     // metrics to the next run into its folder, without a word (review 66).
@@ -1621,7 +1681,15 @@ fn a_new_run_never_replaces_an_earlier_runs_results_nor_files_no_run_wrote() {
     let (data, config) = synth_and_config(dir.path(), serde_json::json!({"epochs": 1}));
     let run = dir.path().join("run");
     let train = |run: &Path| train_args(&data, run, &config, &["--max-steps", "1"]);
-    // What a run killed before its first checkpoint leaves is replaced: run again, it trains.
+    // What a run ended before its first checkpoint leaves is replaced, whatever its settings:
+    // one refused for its encoder weights left its config, and the rerun without was refused
+    // (review 68).
+    let not_weights = dir.path().join("not-weights.pth");
+    fs::write(&not_weights, "no").unwrap();
+    let mut args = train(&run);
+    args.extend(["--encoder-weights".into(), not_weights.to_str().unwrap().into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    fails_with(&args, "not-weights.pth");
     ok(&train(&run));
     fs::remove_file(run.join("last.safetensors")).unwrap();
     ok(&train(&run));
@@ -1643,13 +1711,18 @@ fn a_new_run_never_replaces_an_earlier_runs_results_nor_files_no_run_wrote() {
         ),
         ("vocab.json", "[\"mine\"]", "not a vocabulary"),
         ("steps.csv", "my,own,table\n", "not a run's step log"),
+        (
+            "data-problems.txt",
+            "my notes on the data\n",
+            "not a run's list of data problems",
+        ),
     ]
     .into_iter()
     .enumerate()
     {
         let folder = dir.path().join(format!("into-{case}"));
         fs::create_dir(&folder).unwrap();
-        for file in ["config.json", "vocab.json", "steps.csv"] {
+        for file in ["config.json", "vocab.json", "steps.csv", "data-problems.txt"] {
             fs::copy(run.join(file), folder.join(file)).unwrap();
         }
         fs::write(folder.join(name), planted).unwrap();
@@ -1694,6 +1767,39 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     assert_eq!(card.epochs, None);
     let expected = format!("{steps} steps (saved after 1 batches of epoch 2: not validated)");
     assert!(card.notes.starts_with(&expected), "{}", card.notes);
+
+    // A resume checks the run's best.safetensors: another run's was exported as this one's, and
+    // a missing one announced as the run's best (review 66).
+    let best = paused.join("best.safetensors");
+    let own = fs::read(&best).unwrap();
+    fs::copy(whole.join("best.safetensors"), &best).unwrap();
+    let resume = ["train", "--resume", paused.to_str().unwrap()];
+    fails_with(
+        &resume,
+        "best.safetensors: not this run's best weights (its records of epochs 1 to 1 are not this run's)",
+    );
+    fs::write(&best, own).unwrap();
+    fs::copy(paused.join("last.safetensors"), dir.path().join("paused-last")).unwrap();
+    ok(&resume);
+    fs::copy(dir.path().join("paused-last"), paused.join("last.safetensors")).unwrap();
+    fs::remove_file(&best).unwrap();
+    let out = glimpse_within(PROMPT, &[], &resume);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "best.safetensors is missing: the weights of the best epoch so far (1) are not on disk"
+        ),
+        "{stderr}"
+    );
+    // Epoch 2 is saved as the best only if it scored higher: the last line says which.
+    let announced = stdout.contains("; export with `glimpse export");
+    let not_on_disk = stdout.contains("its weights are not on disk (no best.safetensors)");
+    assert_eq!(
+        (announced, not_on_disk),
+        (best.exists(), !best.exists()),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -1984,6 +2090,17 @@ fn a_figure_never_replaces_an_input_photo() {
     assert_eq!(captioned.lines().count(), 2, "{captioned}");
     assert_eq!(fs::read(&staged).unwrap(), before);
     assert!(photos.join("b.attention.png").is_file());
+
+    // Nor a user's own file of a figure's name (hostile round 22); its own figure it replaces.
+    let again = [&args[..], &[photos.to_str().unwrap(), b_arg]].concat();
+    ok(&again);
+    let figure = photos.join("b.attention.png");
+    fs::write(&figure, "my own notes").unwrap();
+    fails_with(
+        &again,
+        "b.attention.png: not an attention figure `glimpse caption` wrote, which the figure of",
+    );
+    assert_eq!(fs::read_to_string(&figure).unwrap(), "my own notes");
 }
 
 #[cfg(unix)]

@@ -34,6 +34,8 @@ fn main() {
     println!("test scoring_references_of_distinct_words_takes_memory_in_proportion_to_them ... ok");
     a_colour_profile_bomb_is_captioned_in_bounded_memory();
     println!("test a_colour_profile_bomb_is_captioned_in_bounded_memory ... ok");
+    a_batch_of_large_photos_is_captioned_holding_one_photo_at_a_time();
+    println!("test a_batch_of_large_photos_is_captioned_holding_one_photo_at_a_time ... ok");
     a_freed_large_buffer_stays_resident_for_reuse();
     println!("test a_freed_large_buffer_stays_resident_for_reuse ... ok");
 }
@@ -136,6 +138,42 @@ fn a_colour_profile_bomb_is_captioned_in_bounded_memory() {
     let (stderr, succeeded, peak) = glimpse_peak_memory(PROMPT, LIMIT, &args);
     assert!(succeeded, "{stderr}");
     assert!(peak < LIMIT, "captioning took {} MB", peak >> 20);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn a_batch_of_large_photos_is_captioned_holding_one_photo_at_a_time() {
+    // A batch kept each photo whole until it was captioned: 64 phone photos of 48 MP held
+    // 7.9 GB and aborted (hostile round 22). Here 16 of 12 MP (36 MB each decoded, 576 MB held
+    // together), with their attention figures, which take each photo at its panel's size.
+    const LIMIT: u64 = 300 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let (width, height) = (4000u32, 3000u32);
+    let photo = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let first = dir.path().join("photo-0.png");
+    photo.save(&first).unwrap();
+    drop(photo);
+    let mut photos = vec![first.clone()];
+    for i in 1..16 {
+        let copy = dir.path().join(format!("photo-{i}.png"));
+        fs::copy(&first, &copy).unwrap();
+        photos.push(copy);
+    }
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web/models/default.safetensors");
+    let figures = dir.path().join("figures");
+    let mut args = vec![OsStr::new("caption"), OsStr::new("--model"), model.as_os_str()];
+    args.extend([
+        OsStr::new("--batch"),
+        OsStr::new("16"),
+        OsStr::new("--attention-png"),
+    ]);
+    args.push(figures.as_os_str());
+    args.extend(photos.iter().map(|p| p.as_os_str()));
+    let (stderr, succeeded, peak) = glimpse_peak_memory(PROMPT, LIMIT, &args);
+    assert!(succeeded, "{stderr}");
+    assert!(peak < LIMIT, "captioning took {} MB", peak >> 20);
+    assert_eq!(fs::read_dir(&figures).unwrap().count(), 16);
 }
 
 /// Runs `glimpse ARGS` (stdout discarded) within `seconds` and returns its stderr, whether it

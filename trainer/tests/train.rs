@@ -406,6 +406,40 @@ fn a_fine_tuning_run_leaves_out_a_photo_that_does_not_decode_and_resumes_past_it
 }
 
 #[test]
+fn a_resume_within_an_epoch_over_other_readable_photos_starts_the_epoch_again() {
+    // A photo that stopped decoding at the same size kept the data's fingerprint, and the
+    // epoch went on in the batch order of another train split (hostile round 21).
+    let (dir, data, config) = fine_tuning_run();
+    let run = dir.path().join("run");
+    ok(&train_args(&data, &run, &config, &["--max-steps", "1"]));
+    let train_images = fs::read_to_string(data.join("Flickr_8k.trainImages.txt")).unwrap();
+    let photo = data.join("Images").join(train_images.lines().next().unwrap());
+    let size = fs::metadata(&photo).unwrap().len() as usize;
+    fs::write(&photo, vec![0x55; size]).unwrap();
+    let output = glimpse(&["train", "--resume", run.to_str().unwrap(), "--max-steps", "2"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(" read, 1 unreadable"), "{stdout}");
+    assert!(
+        stderr.contains("the train images that can be read are not those of batch 1 of epoch 1"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("resuming at epoch 1, batch 0, step 1"),
+        "{stdout}"
+    );
+    let steps = fs::read_to_string(run.join("steps.csv")).unwrap();
+    // step, epoch, batch
+    let rows: Vec<String> = steps
+        .lines()
+        .skip(1)
+        .map(|row| row.splitn(4, ',').take(3).collect::<Vec<_>>().join(","))
+        .collect();
+    assert_eq!(rows, ["1,1,1", "2,1,1"], "{steps}");
+}
+
+#[test]
 fn fine_tuning_trains_only_the_last_stages_and_resumes() {
     use glimpse::train::checkpoint::Checkpoint;
     let (dir, data, config) = fine_tuning_run();

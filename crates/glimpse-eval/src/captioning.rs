@@ -13,6 +13,8 @@ use glimpse_model::{Caption, Captioner, ExploreOptions, GenerateOptions, StageTi
 use image::RgbImage;
 use indicatif::ProgressBar;
 
+use crate::figure::panel_photo;
+
 /// Loads a bundle file onto `device`. Only a regular file of at most [`caps::MODEL`] bytes is
 /// read: a FIFO or a device given as the model is refused at once.
 pub fn load_captioner(path: &Path, device: &Device) -> Result<Captioner> {
@@ -48,14 +50,15 @@ pub fn read_image_checked(path: &Path, max_pixels: u64) -> std::result::Result<D
 pub enum Captioned<'a, T> {
     /// The file could not be read or decoded; nothing else is done with it.
     Unreadable { item: &'a T, error: ImageError },
-    /// The image's caption and its decoded photo. `ms` is the image's share of its batch's time
+    /// The image's caption and its photo at its figure panel's size (when the request asks
+    /// for it: [`CaptionRequest::figure_panel_width`]). `ms` is the image's share of its batch's time
     /// (reading, decoding, preprocessing, encoder and decoder), the batch's time split equally
     /// among all its images, the unreadable ones included. `warning` says the file was damaged
     /// but still decoded (a truncated JPEG), so the caption describes a partly invented photo,
     /// or that the caption holds `<PAD>` or the start token ([`Captioner::caption_warning`]).
     Caption {
         item: &'a T,
-        photo: RgbImage,
+        photo: Option<RgbImage>,
         caption: Caption,
         /// The beam's other hypotheses, best first (only with [`ExploreOptions::all_beams`]).
         beams: Vec<Caption>,
@@ -71,6 +74,10 @@ pub enum Captioned<'a, T> {
 pub struct CaptionRequest {
     pub options: GenerateOptions,
     pub explore: ExploreOptions,
+    /// The panel width of the attention figures the caller draws, if it does: each photo is
+    /// kept at its panel's size ([`panel_photo`]), and only then. (Kept whole, a batch of 64
+    /// phone photos of 48 MP held 7.9 GB and aborted: hostile round 22.)
+    pub figure_panel_width: Option<u32>,
 }
 
 /// `batch` (of `items` images), lowered with a note to what the model takes at once: its
@@ -116,7 +123,8 @@ pub fn caption_files<'a, T>(
             match read_image_checked(path(item), preprocess.max_pixels) {
                 Ok(DecodedImage { image, warning }) => {
                     inputs.push(image_to_input(&image, preprocess));
-                    kept.push((item, image, warning));
+                    let photo = request.figure_panel_width.map(|width| panel_photo(&image, width));
+                    kept.push((item, photo, warning));
                 }
                 Err(error) => each(Captioned::Unreadable { item, error })?,
             }

@@ -14,7 +14,7 @@ use glimpse_model::error::excerpt;
 
 use crate::caption_file::read_captions;
 use crate::outputs::{
-    COMPARE_OUTPUTS, refuse_eval_folder, refuse_outputs_over_inputs, refuse_outputs_over_photos,
+    COMPARE, COMPARE_OUTPUTS, refuse_outputs_over_inputs, refuse_outputs_over_photos, refuse_replacing_others,
 };
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, load_for_scoring, score_set};
@@ -44,6 +44,12 @@ pub fn parse_set(text: &str) -> std::result::Result<(String, PathBuf), String> {
         .ok_or_else(|| format!("`{text}` is not NAME=CAPTIONS.json"))?;
     if name.is_empty() || file.is_empty() {
         return Err(format!("`{text}` is not NAME=CAPTIONS.json"));
+    }
+    // `metrics.json` holds each set's scores under its name, beside the file's generator.
+    if name == "generator" {
+        return Err(format!(
+            "`{text}`: a caption set cannot be named `generator`; choose another NAME"
+        ));
     }
     Ok((name.to_string(), PathBuf::from(file)))
 }
@@ -247,8 +253,8 @@ fn refuse_unsafe_out(request: &CompareRequest, out: &Path) -> Result<()> {
         .map(|(what, (_, path))| (what.as_str(), path.as_path()))
         .collect();
     refuse_outputs_over_inputs("compare", out, &COMPARE_OUTPUTS, &sets)?;
-    refuse_eval_folder(out)?;
-    Ok(glimpse_files::check_output_folder(out, &COMPARE_OUTPUTS)?)
+    glimpse_files::check_output_folder(out, &COMPARE_OUTPUTS)?;
+    refuse_replacing_others(COMPARE, out, &COMPARE_OUTPUTS)
 }
 
 /// `metrics.json` (per set) and `report.html` in `out`, placed once both are written.
@@ -259,8 +265,12 @@ fn write_outputs(
     out: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
-    let metrics: BTreeMap<&str, &BTreeMap<String, f64>> =
-        models.iter().map(|m| (m.name.as_str(), &m.metrics)).collect();
+    let mut metrics: BTreeMap<&str, serde_json::Value> = models
+        .iter()
+        .map(|m| Ok((m.name.as_str(), serde_json::to_value(&m.metrics)?)))
+        .collect::<Result<_>>()?;
+    // (Set names are refused as "generator": `parse_set`.)
+    metrics.insert("generator", COMPARE.into());
     let metrics = terminal_safe_json(serde_json::to_string_pretty(&metrics)?) + "\n";
     let images: Vec<ReportImage> = samples
         .iter()
@@ -271,6 +281,7 @@ fn write_outputs(
         })
         .collect();
     let html = render(
+        COMPARE,
         "Glimpse comparison",
         &format!(
             "{} split of {} ({} images)",

@@ -19,7 +19,7 @@ use crate::clip_score::ClipSummary;
 use crate::grounding::{Grounding, GroundingTotals, WordGrounding, by_file, ground_caption};
 use crate::occlusion::{Occlusion, OcclusionCase, occlusion_test};
 use crate::outputs::{
-    EVAL_OUTPUTS, refuse_compare_folder, refuse_outputs_over_inputs, refuse_outputs_over_photos,
+    EVAL, EVAL_OUTPUTS, refuse_outputs_over_inputs, refuse_outputs_over_photos, refuse_replacing_others,
 };
 use crate::report::{ReportCaption, ReportImage, ReportModel, render};
 use crate::score::{Candidate, Embedders, ImageScores, load_for_scoring, score_set};
@@ -141,9 +141,9 @@ pub fn evaluate(request: &EvalRequest) -> Result<Evaluation> {
 fn refuse_unsafe_out(request: &EvalRequest, out: &Path) -> Result<()> {
     let model = [("the --model bundle", request.model.as_path())];
     refuse_outputs_over_inputs("eval", out, &EVAL_OUTPUTS, &model)?;
-    refuse_compare_folder(out)?;
     // A file at --out, or a FIFO at one output, was found only once the split was captioned.
-    Ok(glimpse_files::check_output_folder(out, &EVAL_OUTPUTS)?)
+    glimpse_files::check_output_folder(out, &EVAL_OUTPUTS)?;
+    refuse_replacing_others(EVAL, out, &EVAL_OUTPUTS)
 }
 
 /// The split's samples, at most `request.limit` of them; an empty split is an error.
@@ -370,6 +370,7 @@ fn metrics_json(evaluation: &Evaluation, request: &EvalRequest) -> Result<serde_
     metrics["model"] = request.model.display().to_string().into();
     metrics["data"] = request.data.display().to_string().into();
     metrics["beam"] = request.options.decoding.beam_width().into();
+    metrics["generator"] = EVAL.into();
     if let Some(grounding) = &evaluation.grounding {
         metrics["grounding"] = serde_json::to_value(grounding)?;
     }
@@ -413,6 +414,7 @@ fn report_html(evaluation: &Evaluation, request: &EvalRequest) -> Result<String>
             .collect(),
     };
     render(
+        EVAL,
         &format!("Glimpse evaluation: {}", request.model.display()),
         &format!(
             "{} split of {} ({} images), beam {}",

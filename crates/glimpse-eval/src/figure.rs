@@ -55,6 +55,49 @@ pub fn panel_size(photo: (u32, u32), panel_width: u32) -> (u32, u32) {
     (narrow.max(1), MAX_PANEL_SIDE)
 }
 
+/// `photo` at the size of a panel of `panel_width` ([`panel_size`]): all a figure takes of it,
+/// and a figure of this photo is the same as of the original.
+pub fn panel_photo(photo: &RgbImage, panel_width: u32) -> RgbImage {
+    let (width, height) = panel_size(photo.dimensions(), panel_width);
+    resize_rgb(photo, width, height)
+}
+
+/// The `Software` text chunk that marks a figure PNG as written by `glimpse caption`, which
+/// replaces only such a file (a user's own file of a figure's name was replaced: hostile round
+/// 22). It follows the header, as the encoder writes text chunks given before the header.
+const SOFTWARE: (&str, &str) = ("Software", "glimpse caption");
+
+/// `figure` as a PNG file marked as a Glimpse figure ([`is_figure_png`]).
+pub fn figure_png(figure: &RgbImage) -> Result<Vec<u8>, png::EncodingError> {
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, figure.width(), figure.height());
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.add_text_chunk(SOFTWARE.0.into(), SOFTWARE.1.into())?;
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(figure.as_raw())?;
+    writer.finish()?;
+    Ok(bytes)
+}
+
+/// Whether `start` (a file's first bytes, [`FIGURE_MARK_BYTES`] of them) begins a PNG that
+/// [`figure_png`] wrote: the signature, a header chunk (13 bytes of fields and a CRC), then the
+/// text chunk.
+pub fn is_figure_png(start: &[u8]) -> bool {
+    let text = [SOFTWARE.0.as_bytes(), b"\0", SOFTWARE.1.as_bytes()].concat();
+    let chunk = [&(text.len() as u32).to_be_bytes()[..], b"tEXt", &text].concat();
+    start.get(..16) == Some(b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR")
+        && start
+            .get(HEADER_END..)
+            .is_some_and(|rest| rest.starts_with(&chunk))
+}
+
+/// Where a PNG's header chunk ends: the signature, then its length, type, 13 bytes and CRC.
+const HEADER_END: usize = 8 + 4 + 4 + 13 + 4;
+
+/// How many bytes [`is_figure_png`] reads.
+pub const FIGURE_MARK_BYTES: usize = HEADER_END + 8 + SOFTWARE.0.len() + 1 + SOFTWARE.1.len();
+
 /// Bilinear upsampling of a `[rows, cols]` grid to `width × height` pixels, sampling cell
 /// centres (PyTorch's `align_corners=False`), so each cell's value sits over its part of the photo.
 /// A map that does not hold `rows × cols` values upsamples to zeros.
@@ -108,8 +151,8 @@ pub fn overlay(photo: &RgbImage, attention: &[f32], grid: [usize; 2], style: Fig
 
 /// The whole figure for one caption: panels in a near-square grid, each titled with its word.
 pub fn attention_figure(photo: &RgbImage, caption: &Caption, style: FigureStyle) -> RgbImage {
-    let (panel_w, panel_h) = panel_size(photo.dimensions(), style.panel_width);
-    let photo = resize_rgb(photo, panel_w, panel_h);
+    let photo = panel_photo(photo, style.panel_width);
+    let (panel_w, panel_h) = photo.dimensions();
     let n = caption.tokens.len().max(1) as u32;
     let cols = (n as f64).sqrt().ceil() as u32;
     let rows = n.div_ceil(cols);
@@ -174,6 +217,21 @@ impl DrawTarget for ImageTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A figure's PNG reads back as the figure, marked as Glimpse's; other PNGs are not.
+    #[test]
+    fn figure_pngs_are_marked_and_told_from_others() {
+        let figure = RgbImage::from_fn(5, 3, |x, y| Rgb([x as u8 * 40, y as u8 * 80, 7]));
+        let bytes = figure_png(&figure).unwrap();
+        assert!(is_figure_png(&bytes[..FIGURE_MARK_BYTES]));
+        assert_eq!(image::load_from_memory(&bytes).unwrap().to_rgb8(), figure);
+        let mut plain = Vec::new();
+        figure
+            .write_to(&mut std::io::Cursor::new(&mut plain), image::ImageFormat::Png)
+            .unwrap();
+        assert!(!is_figure_png(&plain));
+        assert!(!is_figure_png(b"my own notes"));
+    }
 
     #[test]
     fn upsampling_keeps_a_uniform_map_uniform_and_interpolates_between_cells() {

@@ -5,6 +5,7 @@
 //! and each command, pointed at the other's folder, replaced its `metrics.json` and
 //! `report.html`.
 
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -22,6 +23,60 @@ pub const REPORT: &str = "report.html";
 pub const EVAL_OUTPUTS: [&str; 3] = [CAPTIONS, METRICS, REPORT];
 /// What `glimpse compare` writes.
 pub const COMPARE_OUTPUTS: [&str; 2] = [METRICS, REPORT];
+
+/// Who wrote an output folder's files, as their `generator` says: `metrics.json`'s field and
+/// `report.html`'s `<meta name="generator">`.
+pub const EVAL: &str = "glimpse eval";
+pub const COMPARE: &str = "glimpse compare";
+
+/// The head `report.html` starts with, up to and including its generator (an HTML and JSON
+/// safe string).
+pub(crate) fn report_start(generator: &str) -> String {
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{generator}">"#
+    )
+}
+
+/// Refuses to replace a file of `outputs` in `out` that `generator` did not write: a user's
+/// `captions.json` (another captioner's results), `metrics.json` or `report.html` was replaced
+/// without a word (hostile round 22), as was the other command's. A `captions.json` is eval's
+/// when eval's `metrics.json` is beside it (they are written together, the captions first).
+pub(crate) fn refuse_replacing_others(generator: &str, out: &Path, outputs: &[&str]) -> Result<()> {
+    // (A link is replaced, never followed: replacing it loses nothing of what it names.)
+    let file = |name: &str| std::fs::symlink_metadata(out.join(name)).is_ok_and(|m| !m.is_symlink());
+    for &name in outputs.iter().filter(|name| file(name)) {
+        let judged_by = if name == CAPTIONS { METRICS } else { name };
+        let writer = written_by(&out.join(judged_by));
+        if writer == Some(generator) {
+            continue;
+        }
+        let whose = match writer {
+            Some(other) => format!("`{other}`'s {name}"),
+            None => format!("a {name} that `{generator}` did not write"),
+        };
+        bail!(
+            "{}: {whose}, which `{generator}` would replace; move it away or choose another --out",
+            shown(&out.join(name))
+        );
+    }
+    Ok(())
+}
+
+/// Which command wrote the `metrics.json` or `report.html` at `path`, if one did.
+fn written_by(path: &Path) -> Option<&'static str> {
+    let (file, _) = glimpse_files::open_regular(path, "output").ok()?;
+    if path.ends_with(REPORT) {
+        let longest = [EVAL, COMPARE].map(|g| report_start(g).len()).into_iter().max()?;
+        let mut start = Vec::new();
+        file.take(longest as u64).read_to_end(&mut start).ok()?;
+        return [EVAL, COMPARE]
+            .into_iter()
+            .find(|g| start.starts_with(report_start(g).as_bytes()));
+    }
+    let text = glimpse_files::read_regular_to_string(path, glimpse_files::caps::CONFIG, "output").ok()?;
+    let generator = serde_json::from_str::<serde_json::Value>(&text).ok()?["generator"].clone();
+    [EVAL, COMPARE].into_iter().find(|g| generator == *g)
+}
 
 /// Refuses when one of `outputs` in `out` is one of `inputs` (`(what, path)`), by file identity
 /// (links and `..` included): the write would replace what `command` reads. Checked before
@@ -61,70 +116,66 @@ pub(crate) fn refuse_outputs_over_photos(
     refuse_outputs_over_inputs(command, out, outputs, &photos)
 }
 
-/// `glimpse eval --out DIR` then `glimpse compare --out DIR mine=DIR/captions.json` replaced
-/// eval's `metrics.json` and `report.html` (same names, other contents) without a word: a folder
-/// holding eval's `captions.json`, which compare never writes, is refused.
-pub(crate) fn refuse_eval_folder(out: &Path) -> Result<()> {
-    if holds(out, CAPTIONS) {
-        bail!(
-            "--out {} holds `glimpse eval`'s outputs ({CAPTIONS}): compare would replace their \
-             {METRICS} and {REPORT}; choose another folder",
-            shown(out)
-        );
-    }
-    Ok(())
-}
-
-/// The reverse of [`refuse_eval_folder`]: `glimpse eval --out` into a compare folder replaced
-/// compare's `metrics.json` and `report.html` without a word. A folder holding either of them
-/// but not eval's `captions.json` is compare's (eval writes its captions first); an eval folder
-/// is eval's own, and re-running eval into it replaces its outputs by design.
-pub(crate) fn refuse_compare_folder(out: &Path) -> Result<()> {
-    let found: Vec<&str> = COMPARE_OUTPUTS
-        .into_iter()
-        .filter(|name| holds(out, name))
-        .collect();
-    if !found.is_empty() && !holds(out, CAPTIONS) {
-        bail!(
-            "--out {} holds `glimpse compare`'s outputs ({}, no {CAPTIONS}): eval would replace \
-             them; choose another folder",
-            shown(out),
-            found.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Whether `folder` has an entry `name` of any kind (a link, even a dangling one, counts).
-fn holds(folder: &Path, name: &str) -> bool {
-    std::fs::symlink_metadata(folder.join(name)).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Writes `generator`'s outputs into `folder`, as it writes them.
+    fn outputs_of(folder: &Path, generator: &str) {
+        std::fs::create_dir(folder).unwrap();
+        let metrics = format!("{{\n  \"Bleu_1\": 0.5,\n  \"generator\": \"{generator}\"\n}}\n");
+        std::fs::write(folder.join(METRICS), metrics).unwrap();
+        std::fs::write(folder.join(REPORT), report_start(generator) + "<title>t</title>").unwrap();
+        if generator == EVAL {
+            std::fs::write(folder.join(CAPTIONS), "{\"a.jpg\": \"a dog\"}").unwrap();
+        }
+    }
+
     #[test]
-    fn each_command_refuses_the_others_folder_and_accepts_its_own() {
+    fn each_command_replaces_only_its_own_outputs() {
         let dir = tempfile::tempdir().unwrap();
         let (eval, compare) = (dir.path().join("eval"), dir.path().join("compare"));
-        for (folder, names) in [(&eval, &EVAL_OUTPUTS[..]), (&compare, &COMPARE_OUTPUTS[..])] {
-            std::fs::create_dir(folder).unwrap();
-            for name in names {
-                std::fs::write(folder.join(name), "{}").unwrap();
-            }
-        }
-        assert!(refuse_compare_folder(&eval).is_ok() && refuse_eval_folder(&compare).is_ok());
+        outputs_of(&eval, EVAL);
+        outputs_of(&compare, COMPARE);
+        assert!(refuse_replacing_others(EVAL, &eval, &EVAL_OUTPUTS).is_ok());
+        assert!(refuse_replacing_others(COMPARE, &compare, &COMPARE_OUTPUTS).is_ok());
         assert!(
-            refuse_compare_folder(dir.path()).is_ok(),
-            "an empty folder is no one's"
+            refuse_replacing_others(EVAL, dir.path(), &EVAL_OUTPUTS).is_ok(),
+            "nothing there"
         );
-        let error = refuse_compare_folder(&compare).unwrap_err().to_string();
+        let error = refuse_replacing_others(EVAL, &compare, &EVAL_OUTPUTS)
+            .unwrap_err()
+            .to_string();
         assert!(
-            error.contains("holds `glimpse compare`'s outputs (metrics.json, report.html, no captions.json)"),
+            error.contains(
+                "metrics.json: `glimpse compare`'s metrics.json, which `glimpse eval` would replace"
+            ),
             "{error}"
         );
-        assert!(refuse_eval_folder(&eval).is_err());
+        let error = refuse_replacing_others(COMPARE, &eval, &COMPARE_OUTPUTS)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`glimpse eval`'s metrics.json, which `glimpse compare` would replace"),
+            "{error}"
+        );
+        // Someone's own files of these names (another captioner's captions): kept.
+        for (name, theirs) in [
+            (CAPTIONS, "{\"a.jpg\": \"vit-gpt2 says: a dog\"}"),
+            (METRICS, "{\"visits\": 12345}"),
+            (REPORT, "<html><body>my own site</body></html>"),
+        ] {
+            let mine = dir.path().join(format!("mine-{name}"));
+            std::fs::create_dir(&mine).unwrap();
+            std::fs::write(mine.join(name), theirs).unwrap();
+            let error = refuse_replacing_others(EVAL, &mine, &EVAL_OUTPUTS)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(&format!("a {name} that `glimpse eval` did not write")),
+                "{error}"
+            );
+        }
     }
 
     #[test]

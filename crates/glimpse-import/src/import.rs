@@ -118,6 +118,20 @@ fn choose_layout(
     encoder_file: Option<&TorchWeights>,
 ) -> Result<CheckpointLayout> {
     Ok(match (asked, checkpoint, encoder_file) {
+        // Keys of another layout can still all be found: the notebook's under `--layout
+        // sgrvinod` imported another model (relu attention and the notebook's never-trained
+        // gate), without a word (hostile round 22).
+        (Some(layout), Some(checkpoint), _) => match detect_layout(&checkpoint.tensors) {
+            Some(keys) if keys != layout => bail!(
+                "{}: its keys are the {} layout's, not the {} layout's that --layout asks for; \
+                 leave --layout out to import it as {}",
+                checkpoint.path.display(),
+                keys.name(),
+                layout.name(),
+                keys.name()
+            ),
+            _ => layout,
+        },
         (Some(layout), _, _) => layout,
         (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
             let first: Vec<&str> = checkpoint.tensors.names().take(5).collect();
@@ -268,7 +282,7 @@ fn check_loads(
             config.decoder.vocab_size
         );
     }
-    weights.check_finite()?;
+    weights.check_values()?;
     CaptionModel::from_weights(config, weights, device)
         .context("the imported weights do not fit the inferred model")?;
     Ok(())

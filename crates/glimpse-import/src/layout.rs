@@ -1,12 +1,13 @@
 //! Which code wrote a checkpoint, told from its keys, and the renames that bring each layout's
 //! names to the canonical ones: `encoder.<torchvision name>`, `decoder.<notebook name>`.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use glimpse_files::shown;
-use glimpse_model::TensorMap;
 use glimpse_model::error::excerpt;
+use glimpse_model::{HostTensor, TensorMap};
 
 use crate::torch_weights::TorchWeights;
 
@@ -72,6 +73,48 @@ pub(crate) fn without_module_segments(name: &str) -> String {
         .join(".")
 }
 
+/// The tensors of one checkpoint under their canonical names, each taken from one stored name
+/// only: two that became one (`decoder.init_h.bias` and `module.decoder.init_h.bias`, a
+/// DataParallel state dict merged into a plain one) gave whichever sorted later, without a
+/// word (hostile round 22).
+pub(crate) struct Renamed<'p> {
+    path: &'p Path,
+    /// Canonical name → the stored name it came from.
+    from: HashMap<String, String>,
+}
+
+impl<'p> Renamed<'p> {
+    pub(crate) fn new(path: &'p Path) -> Renamed<'p> {
+        Renamed {
+            path,
+            from: HashMap::new(),
+        }
+    }
+
+    /// Puts `tensor`, stored as `stored`, into `map` as `canonical`; refuses a second tensor of
+    /// one canonical name.
+    pub(crate) fn insert(
+        &mut self,
+        map: &mut TensorMap,
+        canonical: String,
+        stored: &str,
+        tensor: HostTensor,
+    ) -> Result<()> {
+        if let Some(first) = self.from.insert(canonical.clone(), stored.to_string()) {
+            bail!(
+                "{}: `{}` and `{}` are both `{}` once renamed (DataParallel's `module.` dropped); \
+                 refusing an ambiguous checkpoint: keep one of them",
+                shown(self.path),
+                excerpt(&first),
+                excerpt(stored),
+                excerpt(&canonical)
+            );
+        }
+        map.insert(canonical, tensor);
+        Ok(())
+    }
+}
+
 /// The prefix (`""`, `"state_dict."`, `"model."`, …) under which `marker` sits.
 pub(crate) fn root_of(tensors: &TensorMap, marker: &str) -> Option<String> {
     tensors.names().find_map(|name| {
@@ -114,6 +157,7 @@ pub(crate) fn captioner_weights(
         notes.push("dropped the notebook's unused `decoder.f_beta`".into());
     }
     let (mut encoder, mut decoder) = (TensorMap::new(), TensorMap::new());
+    let mut renamed = Renamed::new(&checkpoint.path);
     let mut ignored = Vec::new();
     // Tensors are moved, never copied: a checkpoint may hold a gigabyte of them.
     for (stored, tensor) in checkpoint.tensors {
@@ -124,19 +168,17 @@ pub(crate) fn captioner_weights(
         };
         if let Some(rest) = name.strip_prefix("encoder.resnet.") {
             match resnet_child_name(rest) {
-                Some(renamed) => {
-                    encoder.insert(renamed, tensor);
-                }
+                Some(canonical) => renamed.insert(&mut encoder, canonical, &stored, tensor)?,
                 None => ignored.push(stored),
             }
         } else if name.starts_with("encoder.features.") {
             // A MobileNetV2 encoder, as `glimpse export --format pth` writes it.
-            encoder.insert(name.to_string(), tensor);
+            renamed.insert(&mut encoder, name.to_string(), &stored, tensor)?;
         } else if let Some(rest) = name.strip_prefix("decoder.") {
             if layout == CheckpointLayout::Notebook && rest.starts_with("f_beta.") {
                 continue; // defined but never called by the notebook
             }
-            decoder.insert(decoder_name(layout, rest), tensor);
+            renamed.insert(&mut decoder, decoder_name(layout, rest), &stored, tensor)?;
         } else {
             ignored.push(stored);
         }
@@ -285,6 +327,51 @@ pub(crate) mod tests {
         assert_eq!(
             without_module_segments("decoder.module.fc.weight"),
             "decoder.fc.weight"
+        );
+    }
+
+    /// A tensor stored under two names that become one is refused, naming both: whichever
+    /// sorted later was taken, without a word (hostile round 22).
+    #[test]
+    fn two_tensors_of_one_canonical_name_are_refused() {
+        for (layout, names) in [
+            (
+                CheckpointLayout::Notebook,
+                [
+                    "decoder.embedding.weight",
+                    "decoder.init_h.bias",
+                    "module.decoder.init_h.bias",
+                ],
+            ),
+            (
+                CheckpointLayout::Notebook,
+                [
+                    "decoder.embedding.weight",
+                    "encoder.resnet.1.bias",
+                    "encoder.module.resnet.1.bias",
+                ],
+            ),
+        ] {
+            let Err(err) = captioner_weights(big_checkpoint(&names), layout, &mut Vec::new()) else {
+                panic!("{names:?} accepted");
+            };
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("`{}` and `{}` are both", names[1], names[2]))
+                    || message.contains(&format!("`{}` and `{}` are both", names[2], names[1])),
+                "{message}"
+            );
+        }
+        let file = big_checkpoint(&[
+            "conv1.weight",
+            "layer1.0.conv1.weight",
+            "module.layer1.0.conv1.weight",
+        ]);
+        let err = crate::torchvision::torchvision_encoder(file, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("are both `encoder.layer1.0.conv1.weight` once renamed"),
+            "{err}"
         );
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::{Result, anyhow};
 use glimpse_model::TensorMap;
 
-use crate::layout::{note_ignored, root_of, without_module_segments};
+use crate::layout::{Renamed, note_ignored, root_of, without_module_segments};
 use crate::torch_weights::TorchWeights;
 
 /// A torchvision ImageNet state dict → `encoder.*` tensors (its classifier dropped). What was
@@ -19,6 +19,7 @@ pub fn torchvision_encoder(file: TorchWeights, notes: &mut Vec<String>) -> Resul
             )
         })?;
     let mut encoder = TensorMap::new();
+    let mut renamed = Renamed::new(&file.path);
     let mut ignored = Vec::new();
     let mut classifier = 0;
     // Tensors are moved, never copied: a state dict may hold a gigabyte of them.
@@ -26,9 +27,7 @@ pub fn torchvision_encoder(file: TorchWeights, notes: &mut Vec<String>) -> Resul
         let name = without_module_segments(&stored);
         match name.strip_prefix(&root) {
             Some(rest) if rest.starts_with("fc.") || rest.starts_with("classifier.") => classifier += 1,
-            Some(rest) => {
-                encoder.insert(format!("encoder.{rest}"), tensor);
-            }
+            Some(rest) => renamed.insert(&mut encoder, format!("encoder.{rest}"), &stored, tensor)?,
             None => ignored.push(stored),
         }
     }

@@ -234,6 +234,26 @@ fn a_checkpoint_the_walk_could_not_search_is_refused() {
 }
 
 #[test]
+fn a_layout_asked_for_against_the_checkpoints_keys_is_refused() {
+    // The notebook's keys are all found under sgrvinod's names too: `--layout sgrvinod` made
+    // another model of them (relu attention, the notebook's never-trained gate), without a
+    // word (hostile round 22).
+    let device = Device::flex();
+    let (checkpoint, vocab) = write_checkpoint("forced-layout", &notebook_shapes(&device));
+    let request = ImportRequest {
+        layout: Some(CheckpointLayout::Sgrvinod),
+        ..notebook_request(&checkpoint, vocab)
+    };
+    let result = import(&request, &device).map(drop).map_err(|e| format!("{e:#}"));
+    remove_written(&checkpoint);
+    let err = result.expect_err("refused");
+    assert!(
+        err.contains("its keys are the notebook layout's, not the sgrvinod layout's that --layout asks for"),
+        "{err}"
+    );
+}
+
+#[test]
 fn keys_outside_the_model_are_noted_in_excerpts() {
     // Four keys of 1,000 bytes (the walk's longest name is 1,024) were quoted whole in the
     // card's notes: a checkpoint's keys fill a note that no one reads past its start.

@@ -235,7 +235,7 @@ impl Bundle {
                 self.config.decoder.vocab_size
             )));
         }
-        self.weights.check_finite()?;
+        self.weights.check_values()?;
         // JSON has no NaN: serde_json would write `null`, which no reader accepts as a score.
         if let Some((name, value)) = self.card.metrics.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::Metadata {
@@ -359,7 +359,7 @@ pub fn write_safetensors<'a>(
 }
 
 /// safetensors' own limit on the header, which its reader enforces.
-const MAX_HEADER_BYTES: usize = 100_000_000;
+pub const MAX_HEADER_BYTES: usize = 100_000_000;
 
 /// The tensors in the order the safetensors crate stores them (alignment descending, then
 /// name), each checked to hold exactly its shape's bytes, names unique.
@@ -562,7 +562,7 @@ fn read_weights(views: &BTreeMap<&str, TensorView<'_>>) -> Result<TensorMap> {
             }
             _ => HostTensor::new(view.shape().to_vec(), read_floats(name, view)?)?,
         };
-        tensor.check_finite(name)?;
+        tensor.check_values(name)?;
         weights.insert(name, tensor);
     }
     Ok(weights)

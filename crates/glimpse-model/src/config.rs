@@ -361,7 +361,9 @@ impl ModelConfig {
             }
             None => return Err(Error::Config("field `version` is missing".into())),
         }
-        let config: ModelConfig = serde_json::from_value(value).map_err(|e| Error::Config(e.to_string()))?;
+        // From the text, not the value: a value keeps the last of a field given twice, which a
+        // first-wins reader of the same bundle would not use (hostile round 22).
+        let config: ModelConfig = serde_json::from_str(json).map_err(|e| Error::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -785,6 +787,20 @@ mod tests {
         value.as_object_mut().unwrap().remove("version");
         let err = ModelConfig::from_json(&value.to_string()).unwrap_err();
         assert!(err.to_string().contains("`version` is missing"), "{err}");
+    }
+
+    /// A field given twice is refused, at any depth: the last one was used, where a first-wins
+    /// reader of the same bundle would use the other (hostile round 22).
+    #[test]
+    fn fields_given_twice_are_refused() {
+        let json = ModelConfig::notebook(10).to_json();
+        assert!(ModelConfig::from_json(&json).is_ok());
+        for (field, first) in [("\"version\":", "1"), ("\"mean\":", "[100,100,100]")] {
+            assert!(json.contains(field), "{json}");
+            let twice = json.replacen(field, &format!("{field}{first},{field}"), 1);
+            let err = ModelConfig::from_json(&twice).unwrap_err().to_string();
+            assert!(err.contains("duplicate field"), "{field}: {err}");
+        }
     }
 
     #[test]

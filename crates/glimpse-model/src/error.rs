@@ -34,6 +34,10 @@ pub enum Error {
     #[error("tensor `{name}` holds a non-finite value ({value}) at flat index {index}")]
     NonFinite { name: String, index: usize, value: f32 },
 
+    /// A BatchNorm running variance below 0 (whose square root is NaN).
+    #[error("tensor `{name}` holds {value} at flat index {index}, but a variance cannot be negative")]
+    NegativeVariance { name: String, index: usize, value: f32 },
+
     /// The vocabulary does not fit the embedding / output layers.
     #[error("vocabulary has {vocab} words but `{tensor}` has {rows} rows")]
     VocabularySize {

@@ -31,15 +31,22 @@ impl HostTensor {
         self.data.len()
     }
 
-    /// Fails on the first NaN or infinity, naming the tensor.
-    pub fn check_finite(&self, name: &str) -> Result<()> {
-        match self.data.iter().position(|v| !v.is_finite()) {
-            None => Ok(()),
-            Some(index) => Err(Error::NonFinite {
-                name: name.to_string(),
-                index,
-                value: self.data[index],
-            }),
+    /// Fails on the first NaN or infinity, naming the tensor, and on a BatchNorm running
+    /// variance below 0: finite, it passed, and every caption failed on a NaN that named no
+    /// tensor (hostile round 22).
+    pub fn check_values(&self, name: &str) -> Result<()> {
+        let error = |index: usize| (name.to_string(), index, self.data[index]);
+        if let Some(index) = self.data.iter().position(|v| !v.is_finite()) {
+            let (name, index, value) = error(index);
+            return Err(Error::NonFinite { name, index, value });
+        }
+        let variance = name == "running_var" || name.ends_with(".running_var");
+        match self.data.iter().position(|v| *v < 0.0) {
+            Some(index) if variance => {
+                let (name, index, value) = error(index);
+                Err(Error::NegativeVariance { name, index, value })
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -114,11 +121,11 @@ impl TensorMap {
         self.tensors.extend(other.tensors);
     }
 
-    /// Checks every tensor for NaN and infinities.
-    pub fn check_finite(&self) -> Result<()> {
+    /// Checks every tensor's values ([`HostTensor::check_values`]).
+    pub fn check_values(&self) -> Result<()> {
         self.tensors
             .iter()
-            .try_for_each(|(name, tensor)| tensor.check_finite(name))
+            .try_for_each(|(name, tensor)| tensor.check_values(name))
     }
 }
 
@@ -151,9 +158,32 @@ mod tests {
     }
 
     #[test]
+    fn a_negative_running_variance_is_refused_by_name() {
+        let tensor = HostTensor::new(vec![3], vec![1.0, 0.0, -5.0]).unwrap();
+        let err = tensor
+            .check_values("encoder.bn1.running_var")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "`encoder.bn1.running_var` holds -5 at flat index 2, but a variance cannot be negative"
+            ),
+            "{err}"
+        );
+        // Any other tensor may hold negative values; a variance of 0 is one.
+        assert!(tensor.check_values("encoder.bn1.running_mean").is_ok());
+        assert!(
+            HostTensor::new(vec![2], vec![0.0, -0.0])
+                .unwrap()
+                .check_values("running_var")
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn non_finite_values_are_named() {
         let tensor = HostTensor::new(vec![3], vec![1.0, f32::NAN, 2.0]).unwrap();
-        let err = tensor.check_finite("decoder.fcn.bias").unwrap_err().to_string();
+        let err = tensor.check_values("decoder.fcn.bias").unwrap_err().to_string();
         assert!(
             err.contains("`decoder.fcn.bias`") && err.contains("flat index 1"),
             "{err}"

@@ -26,6 +26,10 @@ pub enum PthError {
     UnknownFormat { first_bytes: Vec<u8> },
     #[error("the checkpoint was written on a big-endian machine; only little-endian files are supported")]
     BigEndian,
+    #[error(
+        "the checkpoint's byte order is {0:?}, neither \"little\" nor \"big\": not a file torch.save wrote"
+    )]
+    UnknownByteOrder(String),
     #[error("{part}: {error}")]
     Pickle { part: &'static str, error: PickleError },
 

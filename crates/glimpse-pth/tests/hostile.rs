@@ -641,3 +641,41 @@ fn two_checkpoints_in_one_archive_are_refused_naming_both() {
     let file = PthFile::from_bytes(data).unwrap();
     assert_eq!(file.read_f32(&file.tensors().0[0].tensor).unwrap(), [0.0; 4]);
 }
+
+#[test]
+fn a_byte_order_or_pickle_past_what_it_can_hold_is_refused_unread() {
+    // Inflated within a storage's cap (1 GiB), a deflated `byteorder` or `data.pkl` of 1 MB
+    // took 1.1 GB; and any byte order but "little" was called big-endian (hostile round 22).
+    let mut pickle = Pickle::new();
+    pickle.empty_tuple().stop();
+    let pickled = pickle.bytes();
+    let with = |entries: &[(&str, &[u8])]| {
+        let mut all = vec![("archive/data.pkl", &pickled[..])];
+        all.extend_from_slice(entries);
+        PthFile::from_bytes(archive(&all, CompressionMethod::Deflated))
+    };
+    assert!(with(&[("archive/byteorder", b"little")]).is_ok());
+    let big = with(&[("archive/byteorder", b"big")]).unwrap_err().to_string();
+    assert!(big.contains("big-endian"), "{big}");
+    let odd = with(&[("archive/byteorder", b"LITTLE")]).unwrap_err().to_string();
+    assert!(
+        odd.contains("byte order is \"LITTLE\", neither \"little\" nor \"big\""),
+        "{odd}"
+    );
+    let zeros = vec![0u8; 1 << 20];
+    let huge = with(&[("archive/byteorder", &zeros)]).unwrap_err().to_string();
+    assert!(
+        huge.contains("zip entry `byteorder` would inflate to more than 16 bytes"),
+        "{huge}"
+    );
+    let long_pickle = [pickled.clone(), vec![0; 64 << 20]].concat();
+    let huge = PthFile::from_bytes(archive(
+        &[("archive/data.pkl", &long_pickle)],
+        CompressionMethod::Deflated,
+    ));
+    let huge = huge.unwrap_err().to_string();
+    assert!(
+        huge.contains("zip entry `data.pkl` would inflate to more than 67108864 bytes"),
+        "{huge}"
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +16,7 @@ use clap::Args;
 use glimpse::backend::Backend;
 use glimpse_eval::captioning::{CaptionRequest, Captioned, ImageError, caption_files, load_captioner};
 use glimpse_eval::colormap::Colormap;
-use glimpse_eval::figure::{FigureStyle, attention_figure};
+use glimpse_eval::figure::{FIGURE_MARK_BYTES, FigureStyle, attention_figure, figure_png, is_figure_png};
 use glimpse_files::{
     FileId, file_id, fitting_name, note, path_text, shown, terminal_safe, unique_by, write_replacing,
 };
@@ -136,6 +136,10 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     let caption_request = CaptionRequest {
         options,
         explore: explore_options(request, &captioner)?,
+        figure_panel_width: request
+            .attention_png
+            .as_ref()
+            .map(|_| figure_style(request).panel_width),
     };
     if !captioner.card.decoder_trained {
         note!(
@@ -147,6 +151,7 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     if let Some(dir) = &request.attention_png {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", shown(dir)))?;
         refuse_figures_over_inputs(dir, &items)?;
+        refuse_figures_over_others(dir, &items)?;
     }
     let mut failures = 0;
     caption_files(
@@ -170,6 +175,15 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How `--attention-png` figures look.
+fn figure_style(request: &CaptionArgs) -> FigureStyle {
+    FigureStyle {
+        alpha: request.alpha,
+        colormap: request.colormap,
+        ..FigureStyle::default()
+    }
 }
 
 /// Prints an image's caption, or why it has none, and saves its figure when asked.
@@ -202,15 +216,12 @@ fn print_outcome(
                 warning,
             };
             print_caption(request, path, captioned, out)?;
-            let Some(dir) = &request.attention_png else {
-                return Ok(());
-            };
-            let style = FigureStyle {
-                alpha: request.alpha,
-                colormap: request.colormap,
-                ..FigureStyle::default()
-            };
-            save_figure(&dir.join(figure), &photo, &caption, style)
+            match (&request.attention_png, photo) {
+                (Some(dir), Some(photo)) => {
+                    save_figure(&dir.join(figure), &photo, &caption, figure_style(request))
+                }
+                _ => Ok(()),
+            }
         }
     }
 }
@@ -306,11 +317,34 @@ fn refuse_figures_over_inputs(dir: &Path, items: &[(PathBuf, OsString)]) -> Resu
     Ok(())
 }
 
+/// Nor any file but a figure `glimpse caption` wrote ([`is_figure_png`]): a user's own file of a
+/// figure's name was replaced (hostile round 22). A link is replaced, never followed.
+fn refuse_figures_over_others(dir: &Path, items: &[(PathBuf, OsString)]) -> Result<()> {
+    for (image, figure) in items {
+        let figure = dir.join(figure);
+        if std::fs::symlink_metadata(&figure).is_ok_and(|m| m.is_symlink()) {
+            continue;
+        }
+        let Ok((file, _)) = glimpse_files::open_regular(&figure, "figure") else {
+            continue; // absent, or not a regular file (which the write refuses)
+        };
+        let mut start = Vec::new();
+        let read = file.take(FIGURE_MARK_BYTES as u64).read_to_end(&mut start);
+        if read.is_err() || !is_figure_png(&start) {
+            bail!(
+                "{}: not an attention figure `glimpse caption` wrote, which the figure of {} would replace; \
+                 move it away or choose another --attention-png folder",
+                shown(&figure),
+                shown(image)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Writes the attention figure of a caption to `file`.
 fn save_figure(file: &Path, photo: &RgbImage, caption: &Caption, style: FigureStyle) -> Result<()> {
-    let figure = attention_figure(photo, caption, style);
-    let mut png = Vec::new();
-    figure.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    let png = figure_png(&attention_figure(photo, caption, style))?;
     // The error names the figure (naming it here again showed it twice).
     Ok(write_replacing(file, &png)?)
 }

@@ -102,12 +102,20 @@ pub fn run(args: TrainArgs) -> Result<Exit> {
     };
     match train::run(&request)? {
         TrainOutcome::Finished(state) => {
+            let run = glimpse_files::shown(&request.run);
+            // (A resumed run whose best.safetensors was gone announced it: review 66.)
+            let export = match request.run.join(train::BEST).exists() {
+                true => format!("export with `glimpse export {run}`"),
+                false => format!(
+                    "its weights are not on disk (no {}): `glimpse export {run} --which last` exports the last epoch's",
+                    train::BEST
+                ),
+            };
             say!(
-                "done: best validation BLEU-4 {:.4} at epoch {}, {} s of training; export with `glimpse export {}`",
+                "done: best validation BLEU-4 {:.4} at epoch {}, {} s of training; {export}",
                 state.best_bleu4.unwrap_or(0.0),
                 state.best_epoch.unwrap_or(0),
                 glimpse_files::rounded_text(state.train_seconds, 0),
-                glimpse_files::shown(&request.run)
             )?;
             Ok(Exit::Done)
         }

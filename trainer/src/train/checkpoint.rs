@@ -6,11 +6,12 @@
 //! at any moment leaves either the previous checkpoint or the new one, never half a file.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use glimpse_files::{caps, read_regular, shown, terminal_safe};
-use glimpse_model::bundle::{CONFIG_KEY, StoredTensor, VOCAB_KEY, write_safetensors};
+use glimpse_files::{caps, open_regular, read_regular, shown, terminal_safe};
+use glimpse_model::bundle::{CONFIG_KEY, MAX_HEADER_BYTES, StoredTensor, VOCAB_KEY, write_safetensors};
 use glimpse_model::{HostTensor, ModelConfig, TensorMap, Vocabulary};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, TensorView};
@@ -51,22 +52,24 @@ impl EpochRecord {
         if let Some(bleu) = self.bleu.iter().find(|b| !(0.0..=1.0).contains(*b)) {
             bail!("a BLEU score of {bleu:?} is not in [0, 1]");
         }
-        // Losses are computed in f32: a larger one drew an infinite tick in `loss.svg` (hostile
-        // round 21).
         for (field, loss) in [("train_loss", self.train_loss), ("val_loss", self.val_loss)] {
-            if loss > f64::from(f32::MAX) {
-                bail!("field `{field}` {loss:?} is past any loss (the largest f32)");
+            if !is_loss(loss) {
+                bail!("field `{field}` {loss:?} is not a loss (a number from 0 to the largest f32)");
             }
         }
         check_measures(&[
-            ("train_loss", self.train_loss),
-            ("val_loss", self.val_loss),
             ("decoder_lr", self.decoder_lr),
             ("encoder_lr", self.encoder_lr),
             ("samples_per_s", self.samples_per_s),
             ("seconds", self.seconds),
         ])
     }
+}
+
+/// Whether `value` can be a loss, as the loss figures draw it: computed in f32, never negative
+/// (a larger one drew an infinite tick in `loss.svg`: hostile round 21; review 68).
+pub(super) fn is_loss(value: f64) -> bool {
+    (0.0..=f64::from(f32::MAX)).contains(&value)
 }
 
 /// Sums, rates and times: each finite and not negative.
@@ -90,6 +93,11 @@ pub struct TrainState {
     /// resume refuses other data. Absent in checkpoints written before it was kept.
     #[serde(default)]
     pub data_fingerprint: Option<String>,
+    /// [`readable_fingerprint`](super::run::readable_fingerprint) of the train images that
+    /// could be read when the run last started: an epoch's batch order is drawn over them, so a
+    /// resume within the epoch over others starts it again. Absent in older checkpoints.
+    #[serde(default)]
+    pub readable_train: Option<String>,
     /// The epoch in progress (0-based).
     pub epoch: usize,
     /// Batches of `epoch` already trained.
@@ -138,16 +146,20 @@ impl TrainState {
                 bail!("field `{field}` must be at most {max}, got {value}");
             }
         }
-        // A SHA-256 in hex: another was blamed on the data ("not those this run was trained on").
-        if let Some(fingerprint) = &self.data_fingerprint
-            && !(fingerprint.len() == 64
-                && fingerprint
-                    .bytes()
-                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-        {
-            bail!(
-                "field `data_fingerprint` is not a SHA-256 in hex (64 of 0-9, a-f), so the file is damaged"
-            );
+        // SHA-256s in hex: another was blamed on the data ("not those this run was trained on").
+        let fingerprints = [
+            ("data_fingerprint", &self.data_fingerprint),
+            ("readable_train", &self.readable_train),
+        ];
+        for (field, fingerprint) in fingerprints {
+            if let Some(fingerprint) = fingerprint
+                && !(fingerprint.len() == 64
+                    && fingerprint
+                        .bytes()
+                        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            {
+                bail!("field `{field}` is not a SHA-256 in hex (64 of 0-9, a-f), so the file is damaged");
+            }
         }
         // Kept on the exported card: a longer one trained for hours, then could not be exported.
         if self.dataset.len() > MAX_DATASET_BYTES {
@@ -298,10 +310,11 @@ impl Checkpoint {
         let mut weights = TensorMap::new();
         let (mut decoder_optimizer, mut encoder_optimizer) = (None, None);
         for (name, view) in tensors.iter() {
-            match (name, view.dtype()) {
-                (DECODER_OPTIM, Dtype::U8) => decoder_optimizer = Some(view.data().to_vec()),
-                (ENCODER_OPTIM, Dtype::U8) => encoder_optimizer = Some(view.data().to_vec()),
-                (_, Dtype::F32) => {
+            // (Dtypes are `check_sizes`'s: U8 optimizer states, F32 weights.)
+            match name {
+                DECODER_OPTIM => decoder_optimizer = Some(view.data().to_vec()),
+                ENCODER_OPTIM => encoder_optimizer = Some(view.data().to_vec()),
+                _ => {
                     let data = view
                         .data()
                         .chunks_exact(4)
@@ -311,10 +324,6 @@ impl Checkpoint {
                         .map_err(|e| anyhow!("{}: `{name}`: {e}", at()))?;
                     weights.insert(name, tensor);
                 }
-                (_, dtype) => bail!(
-                    "{}: tensor `{name}` has dtype {dtype:?}; checkpoints hold f32 weights",
-                    at()
-                ),
             }
         }
         Ok(Checkpoint {
@@ -340,7 +349,7 @@ impl Checkpoint {
         let checkpoint = Checkpoint::from_bytes(&bytes, path)?;
         checkpoint
             .weights
-            .check_finite()
+            .check_values()
             .with_context(|| format!("{}", shown(path)))?;
         // (`export` too: it described layer sizes its model did not have, review 66.)
         checkpoint
@@ -353,6 +362,40 @@ impl Checkpoint {
             .check(&checkpoint.train_config)
             .with_context(|| format!("{}: the training progress it holds", shown(path)))?;
         Ok(checkpoint)
+    }
+
+    /// The training progress of the checkpoint at `path`, from its header alone: what a resume
+    /// checks the run's `best.safetensors` by, without reading its weights.
+    pub fn read_state(path: &Path) -> Result<TrainState> {
+        /// A header's metadata; its tensor entries are skipped unread.
+        #[derive(Deserialize)]
+        struct Header {
+            #[serde(rename = "__metadata__")]
+            metadata: BTreeMap<String, String>,
+        }
+        let at = || shown(path).to_string();
+        let (mut file, size) = open_regular(path, "checkpoint")?;
+        let mut prefix = [0; 8];
+        file.read_exact(&mut prefix).with_context(at)?;
+        let length = u64::from_le_bytes(prefix);
+        let most = (MAX_HEADER_BYTES as u64).min(size.saturating_sub(8));
+        if length > most {
+            bail!(
+                "{}: a header of {length} bytes, past the file or the format's limit: not a checkpoint",
+                at()
+            );
+        }
+        let mut header = vec![0; length as usize];
+        file.read_exact(&mut header).with_context(at)?;
+        let header: Header =
+            serde_json::from_slice(&header).map_err(|e| anyhow!("{}: not a checkpoint: {e}", at()))?;
+        let state = header.metadata.get(STATE_KEY).ok_or_else(|| {
+            anyhow!(
+                "{}: metadata `{STATE_KEY}` missing: not a glimpse training checkpoint",
+                at()
+            )
+        })?;
+        serde_json::from_str(state).map_err(|e| anyhow!("{}: {STATE_KEY}: {e}", at()))
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {
@@ -456,17 +499,29 @@ fn check_sizes(tensors: &SafeTensors<'_>, model: &ModelConfig) -> Result<()> {
     let weights: BTreeMap<&str, TensorView<'_>> =
         tensors.iter().filter(|(name, _)| !is_optimizer(name)).collect();
     glimpse_model::bundle::check_names_and_shapes(model, &weights)?;
-    let weight_bytes: u64 = weights.values().map(|view| view.data().len() as u64).sum();
-    let most = weight_bytes
-        .saturating_mul(2)
-        .saturating_add(OPTIMIZER_BYTES_PER_WEIGHT.saturating_mul(weights.len() as u64))
-        .saturating_add(OPTIMIZER_BYTES_BASE);
     for (name, view) in tensors.iter().filter(|(name, _)| is_optimizer(name)) {
+        // Each trains one part: bounded by the whole model, a frozen run's decoder state could
+        // be 48 times its size (hostile round 21).
+        let part = if name == DECODER_OPTIM {
+            "decoder."
+        } else {
+            "encoder."
+        };
+        let part: Vec<&TensorView> = weights
+            .iter()
+            .filter(|(weight, _)| weight.starts_with(part))
+            .map(|(_, view)| view)
+            .collect();
+        let weight_bytes: u64 = part.iter().map(|view| view.data().len() as u64).sum();
+        let most = weight_bytes
+            .saturating_mul(2)
+            .saturating_add(OPTIMIZER_BYTES_PER_WEIGHT.saturating_mul(part.len() as u64))
+            .saturating_add(OPTIMIZER_BYTES_BASE);
         let bytes = view.data().len() as u64;
         if bytes > most {
             bail!(
-                "tensor `{name}` holds {bytes} bytes, more than Adam's state of {} weights of {weight_bytes} bytes can ({most})",
-                weights.len()
+                "tensor `{name}` holds {bytes} bytes, more than Adam's state of the {} weights of {weight_bytes} bytes it trains can ({most})",
+                part.len()
             );
         }
     }

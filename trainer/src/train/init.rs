@@ -43,7 +43,7 @@ pub fn initial_model(
     config.check_trainable(&model_config, budget)?;
     weights.extend(decoder.decoder_weights(&model_config, device)?);
     let weights = int8_encoder(config, weights);
-    weights.check_finite()?;
+    weights.check_values()?;
     // Every tensor present, named and shaped as the config says.
     CaptionModel::from_weights(&model_config, &weights, device)
         .context("the imported weights do not fit the inferred model")?;

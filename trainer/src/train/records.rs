@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::checkpoint::EpochRecord;
+use super::checkpoint::{EpochRecord, is_loss};
 use super::curves;
 use super::step::StepLoss;
 use super::{BLEU_CHART, LOSS_CHART, METRICS, STEPS};
@@ -82,28 +82,29 @@ impl Records {
     }
 }
 
-/// Whether the file at `path` starts with `steps.csv`'s first line (a run wrote it).
-pub(super) fn starts_as_steps_csv(path: &Path) -> bool {
-    let Ok((file, _)) = open_regular(path, "step log") else {
+/// Whether the regular file at `path` starts with the line `first` (one a run writes there).
+pub(super) fn starts_with_line(path: &Path, first: &str) -> bool {
+    let Ok((file, _)) = open_regular(path, "run file") else {
         return false;
     };
     let mut start = Vec::new();
-    let read = file.take(STEPS_HEADER.len() as u64 + 1).read_to_end(&mut start);
-    read.is_ok() && start.strip_suffix(b"\n").unwrap_or(&start) == STEPS_HEADER.as_bytes()
+    let read = file.take(first.len() as u64 + 1).read_to_end(&mut start);
+    read.is_ok() && start.strip_suffix(b"\n").unwrap_or(&start) == first.as_bytes()
 }
 
 /// `steps.csv`'s first line.
-const STEPS_HEADER: &str = "step,epoch,batch,loss,cross_entropy,attention";
+pub(super) const STEPS_HEADER: &str = "step,epoch,batch,loss,cross_entropy,attention";
 
-/// The step of a whole `steps.csv` row: six fields, three counts and three numbers. A row cut
-/// short by a failed write is not one.
+/// The step of a whole `steps.csv` row: six fields, three counts and three losses. A row cut
+/// short by a failed write is not one, nor one whose loss no step makes (its figure drew
+/// NaN coordinates: review 68).
 fn whole_row_step(line: &str) -> Option<u64> {
     let fields: Vec<&str> = line.split(',').collect();
     let [step, epoch, batch, losses @ ..] = fields.as_slice() else {
         return None;
     };
     let counts = epoch.parse::<usize>().is_ok() && batch.parse::<usize>().is_ok();
-    let numbers = losses.len() == 3 && losses.iter().all(|x| x.parse::<f64>().is_ok());
+    let numbers = losses.len() == 3 && losses.iter().all(|x| x.parse::<f64>().is_ok_and(is_loss));
     (counts && numbers).then(|| step.parse().ok()).flatten()
 }
 
@@ -274,6 +275,11 @@ mod tests {
             "192,2,32,3.06,3.01,",
             "x,2,32,1,1,1",
             "192,2,32,1,1,1,1",
+            // Losses no step makes: their figure drew NaN coordinates (review 68).
+            "192,2,32,-1.7e308,0,0",
+            "192,2,32,1.7e308,0,0",
+            "192,2,32,NaN,0,0",
+            "192,2,32,1,inf,0",
         ] {
             assert_eq!(whole_row_step(cut), None, "{cut}");
         }

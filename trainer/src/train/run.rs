@@ -20,6 +20,7 @@ use glimpse_model::config::PreprocessConfig;
 use glimpse_model::params::set_trainable;
 use glimpse_model::preprocess::bytes_to_input;
 use glimpse_model::{CaptionModel, ModelConfig, TensorMap, Vocabulary};
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::signals::StopOnSignal;
 
@@ -90,7 +91,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     if let Some(limit) = setup.config.val_images {
         val.keep_first(limit.max(1));
     }
-    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset)?;
+    let (optimizers, state) = setup.optimizers_and_state(start.resumed, &dataset, &train)?;
     let records = Records::open(&request.run, state.step)?;
     // From here Ctrl-C saves and pauses; until here it ended the run at once.
     let stop = Arc::new(AtomicBool::new(false));
@@ -104,6 +105,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         train,
         val,
         optimizers,
+        saved_at: state.step,
         state,
         limits: Limits {
             stop,
@@ -170,6 +172,7 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
                 shown(&path)
             );
         }
+        check_best(&request.run, &checkpoint.state)?;
         return Ok(Some(checkpoint));
     }
     if path.exists() {
@@ -179,8 +182,9 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
             request.run.display()
         );
     }
-    check_nothing_to_replace(&request.run, &request.config)?;
+    // (Validated first: an invalid setting was reported as "not this run's training config".)
     request.config.validate()?;
+    check_nothing_to_replace(&request.run, &request.config)?;
     Ok(None)
 }
 
@@ -213,8 +217,12 @@ fn check_nothing_to_replace(run: &Path, config: &TrainConfig) -> Result<()> {
     {
         refuse(VOCAB, "not a vocabulary")?;
     }
-    if holds(STEPS) && !records::starts_as_steps_csv(&run.join(STEPS)) {
+    let run_wrote = |name: &str, first: &str| records::starts_with_line(&run.join(name), first);
+    if holds(STEPS) && !run_wrote(STEPS, records::STEPS_HEADER) {
         refuse(STEPS, "not a run's step log")?;
+    }
+    if holds(DATA_PROBLEMS) && !run_wrote(DATA_PROBLEMS, PROBLEMS_HEADER) {
+        refuse(DATA_PROBLEMS, "not a run's list of data problems")?;
     }
     Ok(())
 }
@@ -318,11 +326,8 @@ impl<'r> Setup<'r> {
         Ok(vocab)
     }
 
-    /// A new run: the config written to the run folder, the initial model built on the first
-    /// device.
+    /// A new run: the initial model built on the first device.
     fn new_start(&self, vocab: &Vocabulary, budget: &StepBudget) -> Result<Start> {
-        let config = serde_json::to_string_pretty(&self.config)?;
-        write_replacing(&self.run().join(CONFIG), config.as_bytes())?;
         let device = self.request.first_device()?;
         let (model_config, weights) = init::initial_model(&self.config, vocab, device, budget)?;
         Ok(Start {
@@ -413,15 +418,18 @@ impl<'r> Setup<'r> {
         Ok(cache)
     }
 
-    /// Fresh optimisers and progress for a new run; the checkpoint's for a resumed one.
+    /// Fresh optimisers and progress for a new run; the checkpoint's for a resumed one, whose
+    /// states [`check_optimizer_states`] has checked (burn's loader trusts them).
     fn optimizers_and_state(
         &self,
         resumed: Option<Resumed>,
         dataset: &Dataset,
+        train: &Examples,
     ) -> Result<(Optimizers, TrainState)> {
         let mut optimizers = Optimizers::adam(self.config.grad_clip, self.config.fine_tune_stages > 0);
+        let readable = readable_fingerprint(train);
         let Some(resumed) = resumed else {
-            return Ok((optimizers, new_state(&self.data, dataset)));
+            return Ok((optimizers, new_state(&self.data, dataset, readable)));
         };
         optimizers.decoder = optimizers
             .decoder
@@ -439,7 +447,8 @@ impl<'r> Setup<'r> {
                     .map_err(|e| anyhow!("{LAST}: encoder optimizer state: {e:?}"))?,
             );
         }
-        let state = resumed.state;
+        let mut state = resumed.state;
+        same_readable(&mut state, readable);
         say!(
             "resuming at epoch {}, batch {}, step {}",
             state.epoch + 1,
@@ -503,6 +512,83 @@ pub(crate) fn data_fingerprint(dataset: &Dataset) -> String {
     format!("{:x}", hash.finalize())
 }
 
+/// SHA-256 over the names of the train images left once those that cannot be read are out,
+/// in order: what an epoch's batch order is drawn over.
+pub(super) fn readable_fingerprint(train: &Examples) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for sample in &train.samples {
+        hash.update((sample.name.len() as u64).to_le_bytes());
+        hash.update(sample.name.as_bytes());
+    }
+    format!("{:x}", hash.finalize())
+}
+
+/// Starts the epoch in progress again when the train images that can be read are not those of
+/// its checkpoint (a photo that stopped decoding, or was repaired, at the same size): the rest
+/// of its batch order, drawn over the others, would skip some images and repeat others
+/// (hostile round 21).
+fn same_readable(state: &mut TrainState, now: String) {
+    let then = state.readable_train.replace(now.clone());
+    if state.batch_in_epoch == 0 || then.is_none_or(|then| then == now) {
+        return;
+    }
+    note!(
+        "note: the train images that can be read are not those of batch {} of epoch {} (see {DATA_PROBLEMS})",
+        state.batch_in_epoch,
+        state.epoch + 1
+    );
+    restart_epoch(state);
+}
+
+/// Starts the epoch in progress again from its first batch, with the weights trained so far,
+/// where the rest of its batch order cannot be known to be this data's.
+fn restart_epoch(state: &mut TrainState) {
+    if state.batch_in_epoch == 0 {
+        return;
+    }
+    note!(
+        "note: epoch {} starts again from its first batch, with the weights trained so far",
+        state.epoch + 1
+    );
+    state.batch_in_epoch = 0;
+    state.epoch_loss_sum = 0.0;
+    state.epoch_samples = 0;
+    state.epoch_seconds = 0.0;
+}
+
+/// A resumed run's `best.safetensors` must be its best epoch's: another run's there was
+/// exported as this one's, and a missing one announced as the run's best (review 66).
+fn check_best(run: &Path, state: &TrainState) -> Result<()> {
+    let Some(epoch) = state.best_epoch else {
+        return Ok(());
+    };
+    let path = run.join(BEST);
+    if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        note!(
+            "note: {} is missing: the weights of the best epoch so far ({epoch}) are not on disk; \
+             a later epoch is saved there only if it scores higher",
+            shown(&path)
+        );
+        return Ok(());
+    }
+    // Its epochs are this run's up to the best (one written just before a killed run's last
+    // checkpoint is a later epoch of the same run).
+    let best = Checkpoint::read_state(&path)?;
+    if best
+        .history
+        .get(..epoch)
+        .is_none_or(|records| Some(records) != state.history.get(..epoch))
+    {
+        bail!(
+            "{}: not this run's best weights (its records of epochs 1 to {epoch} are not this run's); \
+             move it away, then resume",
+            shown(&path)
+        );
+    }
+    Ok(())
+}
+
 /// Refuses to resume on other data than the run's; a checkpoint from before fingerprints were
 /// kept takes the data's now.
 fn same_data(state: &mut TrainState, dataset: &Dataset, data: &Path) -> Result<()> {
@@ -515,20 +601,14 @@ fn same_data(state: &mut TrainState, dataset: &Dataset, data: &Path) -> Result<(
             terminal_safe(&state.dataset)
         ),
         Some(_) => Ok(()),
-        // Within an epoch the batch order is this data's: other data would continue it at a
-        // batch of another order (a checkpoint without the field resumed on any data: review 66).
-        None if state.batch_in_epoch > 0 => bail!(
-            "{}: holds no fingerprint of the data it was trained on, so it cannot be resumed within \
-             an epoch (batch {} of epoch {}); resume a checkpoint saved at an epoch's end, or start a new run",
-            LAST,
-            state.batch_in_epoch,
-            state.epoch + 1
-        ),
         None => {
             note!(
                 "note: {LAST} holds no fingerprint of its data; resuming on {} as given",
                 shown(data)
             );
+            // Within an epoch the batch order is this data's: other data went on at a batch of
+            // another order (review 66). (Refused, it could not be resumed at all: review 68.)
+            restart_epoch(state);
             state.data_fingerprint = Some(now);
             Ok(())
         }
@@ -536,11 +616,12 @@ fn same_data(state: &mut TrainState, dataset: &Dataset, data: &Path) -> Result<(
 }
 
 /// A new run's progress: nothing done yet.
-fn new_state(data: &Path, dataset: &Dataset) -> TrainState {
+fn new_state(data: &Path, dataset: &Dataset, readable_train: String) -> TrainState {
     TrainState {
         data: data.canonicalize().unwrap_or(data.to_path_buf()),
         dataset: dataset.name.clone(),
         data_fingerprint: Some(data_fingerprint(dataset)),
+        readable_train: Some(readable_train),
         epoch: 0,
         batch_in_epoch: 0,
         step: 0,
@@ -566,9 +647,15 @@ fn encoder_only(weights: &TensorMap) -> TensorMap {
     encoder
 }
 
+/// `data-problems.txt`'s first line: a file without it is not a run's (the user's own file of
+/// that name in `--out` was replaced: hostile round 21).
+const PROBLEMS_HEADER: &str =
+    "# the problems `glimpse train` found in the data (each run writes this file anew)";
+
 fn report_problems(dataset: &Dataset, run: &Path) -> Result<()> {
     let problems = &dataset.problems;
-    let mut kept = problems.kept().join("\n") + "\n";
+    let lines = std::iter::once(PROBLEMS_HEADER).chain(problems.kept().iter().map(String::as_str));
+    let mut kept = lines.collect::<Vec<_>>().join("\n") + "\n";
     if problems.len() > problems.kept().len() {
         kept += &format!(
             "… and {} more problems, not kept\n",
@@ -594,16 +681,24 @@ fn check_optimizer_states(resumed: &Resumed, model: &CaptionModel) -> Result<()>
 }
 
 /// The photos of `samples` that cannot be read and preprocessed, with why (`(name, reason)`).
-/// One at a time, as a step reads them: a photo may take up to the pixel budget's memory.
+/// One at a time, as a step reads them: a photo may take up to the pixel budget's memory. With
+/// a progress bar: a large set takes minutes, and looked hung (review 68).
 fn unreadable_photos(samples: &[&Sample], preprocess: &PreprocessConfig) -> Vec<(String, String)> {
+    let progress = ProgressBar::new(samples.len() as u64).with_style(
+        ProgressStyle::with_template("checking photos {bar:30} {pos}/{len}, {per_sec}, eta {eta}")
+            .expect("a valid template"),
+    );
     let unreadable = |sample: &&Sample| {
         let bytes = read_regular(&sample.path, caps::IMAGE, "image").map_err(|e| e.to_string());
         let input = bytes.and_then(|bytes| {
             bytes_to_input(&bytes, preprocess).map_err(|e| format!("{}: {e}", shown(&sample.path)))
         });
+        progress.inc(1);
         input.err().map(|reason| (sample.name.clone(), reason))
     };
-    samples.iter().filter_map(unreadable).collect()
+    let failed = samples.iter().filter_map(unreadable).collect();
+    progress.finish_and_clear();
+    failed
 }
 
 /// Leaves out of the train and val `examples` images the encoder could not read, within the

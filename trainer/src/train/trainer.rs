@@ -21,8 +21,8 @@ use super::dropout::{MaskStream, dropout_mask};
 use super::features::FeatureCache;
 use super::records::Records;
 use super::step::{Batch, Optimizers, StepLoss, replica_share, train_step, train_step_parallel};
-use super::{BEST, LAST, ORDER_STREAM, TrainOutcome};
-use crate::files::write_atomically;
+use super::{BEST, CONFIG, LAST, ORDER_STREAM, TrainOutcome};
+use crate::files::{write_atomically, write_replacing};
 
 /// The devices a run computes on.
 pub(super) struct Devices {
@@ -57,6 +57,8 @@ pub(super) struct Trainer<'a> {
     pub state: TrainState,
     pub limits: Limits,
     pub records: Records,
+    /// The step of the last checkpoint this run wrote or resumed from (0 for none).
+    pub saved_at: u64,
 }
 
 impl Trainer<'_> {
@@ -137,8 +139,12 @@ impl Trainer<'_> {
             }
             let indices = &order[batch_index * self.config.batch_size
                 ..((batch_index + 1) * self.config.batch_size).min(order.len())];
+            let batches = match self.step_batches(indices) {
+                Ok(batches) => batches,
+                Err(error) => return Err(self.save_and_stop(&mut model, error)),
+            };
             let loss;
-            (model, loss) = self.step(model, indices, learning_rates)?;
+            (model, loss) = self.step(model, batches, learning_rates)?;
             self.record_step(batch_index, indices.len(), loss)?;
             let seconds = self.state.epoch_seconds + started.elapsed().as_secs_f64();
             let rate = self.state.epoch_samples as f64 / seconds.max(1e-9);
@@ -179,27 +185,32 @@ impl Trainer<'_> {
         }
     }
 
-    /// One optimiser step on the training pairs `indices`, with the dropout masks of this
-    /// step's rows (`dropout.rs`).
+    /// The next step's batch of the training pairs `indices`, with the dropout masks of its
+    /// rows (`dropout.rs`): one per device, each a contiguous share of the rows.
+    fn step_batches(&self, indices: &[usize]) -> Result<Vec<Batch>> {
+        let pairs: Vec<&Pair> = indices.iter().map(|&i| &self.train.pairs[i]).collect();
+        let share = replica_share(pairs.len(), self.devices.replicas.len());
+        let shares = pairs.chunks(share).zip(&self.devices.replicas).enumerate();
+        let batches = shares.map(|(k, (chunk, device))| self.masked_batch(chunk, k * share, device));
+        batches
+            .collect::<Result<_>>()
+            .with_context(|| format!("step {}", self.state.step + 1))
+    }
+
+    /// One optimiser step on `batches` (one per device).
     fn step(
         &mut self,
         model: CaptionModel,
-        indices: &[usize],
+        mut batches: Vec<Batch>,
         learning_rates: (f64, f64),
     ) -> Result<(CaptionModel, StepLoss)> {
-        let pairs: Vec<&Pair> = indices.iter().map(|&i| &self.train.pairs[i]).collect();
         let step = self.state.step;
         let alpha_c = self.config.alpha_c;
-        if self.devices.replicas.len() == 1 {
-            let batch = self.masked_batch(&pairs, 0, &self.devices.autodiff)?;
+        if self.devices.replicas.len() == 1
+            && let Some(batch) = batches.pop()
+        {
             return train_step(model, &mut self.optimizers, batch, learning_rates, alpha_c)
                 .with_context(|| format!("step {}", step + 1));
-        }
-        // Contiguous shares of the batch, one per device.
-        let share = replica_share(pairs.len(), self.devices.replicas.len());
-        let mut batches = Vec::new();
-        for (k, (chunk, device)) in pairs.chunks(share).zip(&self.devices.replicas).enumerate() {
-            batches.push(self.masked_batch(chunk, k * share, device)?);
         }
         let devices = &self.devices.replicas[..batches.len()];
         train_step_parallel(
@@ -247,7 +258,10 @@ impl Trainer<'_> {
     fn end_epoch(&mut self, model: &mut CaptionModel) -> Result<bool> {
         let epoch = self.state.epoch;
         let seconds = self.state.epoch_seconds;
-        let (val_loss, bleu) = self.validate(model)?;
+        let (val_loss, bleu) = match self.validate(model) {
+            Ok(scores) => scores,
+            Err(error) => return Err(self.save_and_stop(model, error)),
+        };
         let (decoder_lr, encoder_lr) = self.config.learning_rates(epoch);
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -311,13 +325,35 @@ impl Trainer<'_> {
         Ok(TrainOutcome::Paused(self.state.clone()))
     }
 
+    /// The error that ends the run where its data could not be read (a photo or cached
+    /// features that changed after the run checked them), the steps since the last checkpoint
+    /// saved first: they were lost, and the error said nothing of a resume (hostile round 21).
+    fn save_and_stop(&mut self, model: &mut CaptionModel, error: anyhow::Error) -> anyhow::Error {
+        if self.state.step == self.saved_at {
+            return error;
+        }
+        if let Err(not_saved) = self.save(model, false) {
+            return anyhow!(
+                "{error:#}; the steps since the last checkpoint could not be saved: {not_saved:#}"
+            );
+        }
+        let run = &self.records.run;
+        anyhow!(
+            "{error:#}; the run stopped there and saved {} at step {}: once that file is repaired or \
+             removed, `glimpse train --resume {}` goes on (an image that cannot be read is then left out)",
+            shown(&run.join(LAST)),
+            self.state.step,
+            shown(run)
+        )
+    }
+
     /// Writes `best.safetensors` when `best`, then `last.safetensors`, flushing `steps.csv`
     /// first so the records never run behind the checkpoint.
     fn save(&mut self, model: &mut CaptionModel, best: bool) -> Result<()> {
         self.records.flush()?;
         let weights = pollster::block_on(model.weights())?;
         // A checkpoint of NaN weights would replace the last good one (and `best`) for good.
-        weights.check_finite().map_err(|e| {
+        weights.check_values().map_err(|e| {
             anyhow!(
                 "step {}: the weights are no longer numbers ({e}), so no checkpoint was saved; lower the learning rates or the gradient clip (after a resume, its optimizer state may be damaged)",
                 self.state.step
@@ -346,6 +382,10 @@ impl Trainer<'_> {
             },
         };
         let bytes = checkpoint.to_bytes()?;
+        // Written with a checkpoint, never before: a first run refused (its batch too large)
+        // left one that its corrected rerun was refused for, as not its own (review 68).
+        let config = serde_json::to_string_pretty(&self.config)?;
+        write_replacing(&self.records.run.join(CONFIG), config.as_bytes())?;
         // `best` first: `last` records this epoch as the best, and a resumed run rewrites
         // `best` only for a better score, so a `last` written before a failed (or killed)
         // `best` write lost those weights for good while the run reported them.
@@ -353,6 +393,7 @@ impl Trainer<'_> {
             write_atomically(&self.records.run.join(BEST), &bytes)?;
         }
         write_atomically(&self.records.run.join(LAST), &bytes)?;
+        self.saved_at = self.state.step;
         Ok(())
     }
 }

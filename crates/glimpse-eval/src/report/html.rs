@@ -10,13 +10,15 @@ use glimpse_model::config::DEFAULT_MAX_PIXELS;
 use image::imageops::FilterType;
 
 use super::{ReportModel, model_color};
+use crate::outputs::report_start;
 pub use crate::svg::escape;
 
-/// The page's head, style, title and subtitle.
-pub(super) fn head(page: &mut String, title: &str, subtitle: &str) {
+/// The page's head (starting as [`report_start`] says, so that the command that wrote it can
+/// tell it is its own), style, title and subtitle.
+pub(super) fn head(page: &mut String, generator: &str, title: &str, subtitle: &str) {
     let _ = write!(
         page,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{t}</title>
+        r#"{start}<title>{t}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1b1b1b; }}
@@ -26,6 +28,7 @@ figure {{ margin: 0; }} .card {{ border: 1px solid #ddd; border-radius: 6px; pad
 .card img.photo {{ width: 224px; }} .card img.figure {{ max-width: 100%; grid-column: 1 / -1; }} .swatch {{ display: inline-block; width: .8em; height: .8em; margin-right: .3em; }}
 ul {{ margin: .2rem 0; padding-left: 1.2rem; }} .scores {{ color: #555; font-size: 13px; }}
 </style></head><body><h1>{t}</h1><p>{s}</p>"#,
+        start = report_start(generator),
         t = escape(title),
         s = escape(subtitle)
     );

@@ -49,15 +49,16 @@ fn model_color(k: usize) -> &'static str {
     MODEL_COLORS[k % MODEL_COLORS.len()]
 }
 
-/// Returns the report's HTML.
+/// Returns the report's HTML; `generator` is the command that wrote it (`outputs::EVAL`, `outputs::COMPARE`).
 pub fn render(
+    generator: &str,
     title: &str,
     subtitle: &str,
     images: &[ReportImage<'_>],
     models: &[ReportModel],
 ) -> Result<String> {
     let mut page = String::new();
-    html::head(&mut page, title, subtitle);
+    html::head(&mut page, generator, title, subtitle);
     html::metrics_table(&mut page, models);
     html::grounding_table(&mut page, models);
     let per_image = histogram::per_image_charts(&mut page, models);
