@@ -72,6 +72,11 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
             request.run.display()
         );
     }
+    // Another run's best.safetensors dropped into the folder was exported as this run's, which
+    // a resume refuses (hostile round 23).
+    if request.which == Which::Best && request.run.join(LAST).is_file() {
+        crate::train::check_best(&request.run, &Checkpoint::read_state(&request.run.join(LAST))?)?;
+    }
     let checkpoint = Checkpoint::read(&path)?;
     // Every tensor present and shaped as its model's (and a number: Checkpoint::read): a
     // checkpoint edited elsewhere was written as a bundle that no command could then load.

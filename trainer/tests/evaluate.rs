@@ -453,7 +453,7 @@ fn eval_replaces_only_its_own_outputs() {
     fs::write(mine.join("captions.json"), theirs).unwrap();
     fails_saying(
         &eval_into(&default_bundle(), &data, &mine),
-        "captions.json: a captions.json that `glimpse eval` did not write, which `glimpse eval` would replace",
+        "captions.json: a captions.json that `glimpse eval` did not write",
     );
     assert_eq!(fs::read_to_string(mine.join("captions.json")).unwrap(), theirs);
     let evaluated = dir.path().join("e");

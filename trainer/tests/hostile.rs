@@ -1656,7 +1656,7 @@ fn data_that_stops_reading_mid_run_ends_it_with_its_steps_saved_and_a_resume_goe
     let out = fails_with(&resume, "not a finite number (a damaged file)");
     let steps = fs::read_to_string(run.join("steps.csv")).unwrap().lines().count() - 1;
     assert!(steps > 1, "{steps}");
-    let saved = format!("last.safetensors at step {steps}: once that file is repaired or removed");
+    let saved = format!("last.safetensors (step {steps}): keep it, repair or remove the file named first");
     assert!(text(&out.stderr).contains(&saved), "{}", text(&out.stderr));
     let checkpoint = glimpse::train::checkpoint::Checkpoint::read(&run.join("last.safetensors")).unwrap();
     assert_eq!(
@@ -1778,6 +1778,14 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
         &resume,
         "best.safetensors: not this run's best weights (its records of epochs 1 to 1 are not this run's)",
     );
+    // Nor exported as this run's (hostile round 23).
+    let exported = dir.path().join("exported-best.safetensors");
+    let [run_arg, out_arg] = [&paused, &exported].map(|p| p.to_str().unwrap());
+    fails_with(
+        &["export", run_arg, "--out", out_arg],
+        "best.safetensors: not this run's best weights",
+    );
+    assert!(!exported.exists());
     fs::write(&best, own).unwrap();
     fs::copy(paused.join("last.safetensors"), dir.path().join("paused-last")).unwrap();
     ok(&resume);
@@ -2098,9 +2106,15 @@ fn a_figure_never_replaces_an_input_photo() {
     fs::write(&figure, "my own notes").unwrap();
     fails_with(
         &again,
-        "b.attention.png: not an attention figure `glimpse caption` wrote, which the figure of",
+        "b.attention.png: not an attention figure `glimpse caption` wrote",
     );
     assert_eq!(fs::read_to_string(&figure).unwrap(), "my own notes");
+    // A file given as the figures' folder is named as such ("File exists (os error 17)").
+    let not_folder = [&args[..], &[figure.to_str().unwrap(), b_arg]].concat();
+    fails_with(
+        &not_folder,
+        "b.attention.png: a file, not a folder; the figures go in a folder",
+    );
 }
 
 #[cfg(unix)]

@@ -45,14 +45,19 @@ pub(crate) fn refuse_replacing_others(generator: &str, out: &Path, outputs: &[&s
     // (A link is replaced, never followed: replacing it loses nothing of what it names.)
     let file = |name: &str| std::fs::symlink_metadata(out.join(name)).is_ok_and(|m| !m.is_symlink());
     for &name in outputs.iter().filter(|name| file(name)) {
-        let judged_by = if name == CAPTIONS { METRICS } else { name };
-        let writer = written_by(&out.join(judged_by));
+        let writer = match name {
+            // (compare writes no captions: beside its metrics, a captions.json is someone's.)
+            CAPTIONS => written_by(&out.join(METRICS)).filter(|writer| *writer == EVAL),
+            _ => written_by(&out.join(name)),
+        };
         if writer == Some(generator) {
             continue;
         }
         let whose = match writer {
             Some(other) => format!("`{other}`'s {name}"),
-            None => format!("a {name} that `{generator}` did not write"),
+            None => format!(
+                "a {name} that `{generator}` did not write (or that a glimpse older than its marks wrote)"
+            ),
         };
         bail!(
             "{}: {whose}, which `{generator}` would replace; move it away or choose another --out",
@@ -62,8 +67,13 @@ pub(crate) fn refuse_replacing_others(generator: &str, out: &Path, outputs: &[&s
     Ok(())
 }
 
-/// Which command wrote the `metrics.json` or `report.html` at `path`, if one did.
+/// Which command wrote the `metrics.json` or `report.html` at `path`, if one did. A link is no
+/// command's: one to an eval's metrics made a user's `captions.json` beside it eval's (hostile
+/// round 23).
 fn written_by(path: &Path) -> Option<&'static str> {
+    if std::fs::symlink_metadata(path).map_or(true, |m| m.is_symlink()) {
+        return None;
+    }
     let (file, _) = glimpse_files::open_regular(path, "output").ok()?;
     if path.ends_with(REPORT) {
         let longest = [EVAL, COMPARE].map(|g| report_start(g).len()).into_iter().max()?;
@@ -173,6 +183,21 @@ mod tests {
                 .to_string();
             assert!(
                 error.contains(&format!("a {name} that `glimpse eval` did not write")),
+                "{error}"
+            );
+        }
+        // Nor beside a link to eval's metrics (hostile round 23).
+        #[cfg(unix)]
+        {
+            let linked = dir.path().join("linked");
+            std::fs::create_dir(&linked).unwrap();
+            std::fs::write(linked.join(CAPTIONS), "{}").unwrap();
+            std::os::unix::fs::symlink(eval.join(METRICS), linked.join(METRICS)).unwrap();
+            let error = refuse_replacing_others(EVAL, &linked, &EVAL_OUTPUTS)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("a captions.json that `glimpse eval` did not write"),
                 "{error}"
             );
         }

@@ -226,13 +226,14 @@ fn decoder_name(layout: CheckpointLayout, rest: &str) -> String {
 /// Notes the tensors of `path` that were left out: outside the model (`ignored`, the first few
 /// named) and integer ones (`skipped`).
 pub(crate) fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[String], skipped: usize) {
+    let path = file_name(path);
     if !ignored.is_empty() {
         // Excerpts: a checkpoint's key may be any length, and the card's notes are capped.
         let listed: Vec<_> = ignored.iter().take(4).map(|name| excerpt(name)).collect();
         notes.push(format!(
             "ignored {} tensor(s) of {} outside the model ({}{})",
             ignored.len(),
-            shown(path),
+            shown(&path),
             listed.join(", "),
             if ignored.len() > listed.len() { ", …" } else { "" }
         ));
@@ -240,9 +241,15 @@ pub(crate) fn note_ignored(notes: &mut Vec<String>, path: &Path, ignored: &[Stri
     if skipped > 0 {
         notes.push(format!(
             "skipped {skipped} tensor(s) of {} that hold no float weights (step counters such as num_batches_tracked)",
-            shown(path)
+            shown(&path)
         ));
     }
+}
+
+/// The file name of `path`, as the notes name a checkpoint: they go on the model card a bundle
+/// is published with, which carried the path as typed (a home folder's: hostile round 22).
+pub(crate) fn file_name(path: &Path) -> std::path::PathBuf {
+    path.file_name().map_or_else(|| path.to_path_buf(), Into::into)
 }
 
 #[cfg(test)]

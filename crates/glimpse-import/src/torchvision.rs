@@ -1,9 +1,10 @@
 //! torchvision ImageNet state dicts (ResNet-18…152, MobileNetV2) as Glimpse encoders.
 
 use anyhow::{Result, anyhow};
+use glimpse_files::shown;
 use glimpse_model::TensorMap;
 
-use crate::layout::{Renamed, note_ignored, root_of, without_module_segments};
+use crate::layout::{Renamed, file_name, note_ignored, root_of, without_module_segments};
 use crate::torch_weights::TorchWeights;
 
 /// A torchvision ImageNet state dict → `encoder.*` tensors (its classifier dropped). What was
@@ -34,7 +35,7 @@ pub fn torchvision_encoder(file: TorchWeights, notes: &mut Vec<String>) -> Resul
     if classifier > 0 {
         notes.push(format!(
             "dropped {classifier} ImageNet classifier tensor(s) from {}",
-            file.path.display()
+            shown(&file_name(&file.path))
         ));
     }
     note_ignored(notes, &file.path, &ignored, file.skipped.len());

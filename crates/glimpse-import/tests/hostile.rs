@@ -271,6 +271,9 @@ fn keys_outside_the_model_are_noted_in_excerpts() {
         .find(|n| n.contains("outside the model"))
         .expect("a note");
     assert!(note.starts_with("ignored 5 tensor(s) of "), "{note}");
+    // The file's name only: the note goes on the card a bundle is published with.
+    let named = format!("of {} outside", checkpoint.file_name().unwrap().to_str().unwrap());
+    assert!(note.contains(&named) && !note.contains('/'), "{note}");
     assert!(note.contains("(1000 bytes in all), …)"), "{note}");
     assert!(note.len() < 600, "{} bytes: {note}", note.len());
 }

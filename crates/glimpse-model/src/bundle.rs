@@ -591,6 +591,14 @@ pub(crate) fn read_floats(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>>
 
 /// Explains why bytes are not a readable safetensors file, telling truncation apart.
 fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
+    // A zip archive (what `torch.save` writes) was described by its first 8 bytes as a header of
+    // 43 GB (hostile round 22).
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Error::NotSafetensors(
+            "it is a zip archive (a PyTorch checkpoint?), not a safetensors bundle; a PyTorch checkpoint is imported first"
+                .into(),
+        );
+    }
     let header_len = bytes
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
@@ -713,6 +721,19 @@ mod tests {
         assert_eq!(
             read.weights.get("decoder.fcn.bias"),
             bundle.weights.get("decoder.fcn.bias")
+        );
+    }
+
+    /// A PyTorch zip given as a bundle is named as such (its first 8 bytes read as a header of
+    /// 43 GB: hostile round 22).
+    #[test]
+    fn a_zip_archive_is_named_as_one() {
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend([0x14, 0, 0, 0, 0, 0, 0x21, 0x1b, 0, 0, 0, 0]);
+        let err = Bundle::from_bytes(&zip).unwrap_err().to_string();
+        assert!(
+            err.contains("it is a zip archive (a PyTorch checkpoint?), not a safetensors bundle"),
+            "{err}"
         );
     }
 

@@ -51,6 +51,9 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
 
 /// [`decode_image`], with a warning when the file is truncated but still decoded.
 pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage> {
+    if bytes.is_empty() {
+        return Err(Error::Image("the file is empty".into()));
+    }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::Image(format!("cannot read the image header: {e}")))?;
@@ -327,7 +330,7 @@ mod tests {
         let err = decode_image(&png[..png.len() / 2], 1 << 20).unwrap_err();
         assert!(err.to_string().contains("corrupt Png"), "{err}");
         let err = decode_image(&[], 1000).unwrap_err();
-        assert!(err.to_string().contains("not a recognised image format"), "{err}");
+        assert!(err.to_string().contains("the file is empty"), "{err}");
     }
 
     #[test]

@@ -76,6 +76,9 @@ impl Vocabulary {
     /// Reads a vocabulary from JSON: an array (index = id) or an object word → id whose ids are
     /// exactly `0..n` (sgrvinod's `WORDMAP_*.json`).
     pub fn from_json(json: &str) -> Result<Self> {
+        // (A byte-order mark, as some editors save: refused as "expected value at line 1
+        // column 1", where every other text file Glimpse reads takes it: hostile round 22.)
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
         let entries: Entries = serde_json::from_str(json).map_err(|e| {
             Error::Vocabulary(parser_message(&format!(
                 "not a JSON list of words or map of ids: {e}"
@@ -102,7 +105,7 @@ impl Vocabulary {
                 for (word, id) in map {
                     let Item::Whole(id) = id else {
                         return Err(Error::Vocabulary(format!(
-                            "id of {:?} is {}, not a whole number",
+                            "id of {:?} is {}, not an id (ids are whole numbers from 0, written without a point or exponent)",
                             excerpt(&word),
                             id.described()
                         )));
@@ -340,7 +343,8 @@ impl<'de> serde::de::Visitor<'de> for ItemVisitor {
     }
 
     fn visit_f64<E>(self, number: f64) -> std::result::Result<Item, E> {
-        Ok(Item::Other("a number", Some(number.to_string())))
+        // As a float reads (46.0, 1.8446744073709552e19), not as a whole number (46).
+        Ok(Item::Other("a number", Some(format!("{number:?}"))))
     }
 
     fn visit_unit<E>(self) -> std::result::Result<Item, E> {
@@ -408,7 +412,17 @@ mod tests {
         assert!(err(r#"{"<SOS>": 0, "<EOS>": 2}"#).contains("out of range"));
         assert!(err(r#"{"<SOS>": 0, "<EOS>": 0}"#).contains("is given to both"));
         assert!(err(r#"{"<SOS>": 0, "<SOS>": 0, "<EOS>": 1}"#).contains(r#""<SOS>" is listed twice"#));
-        assert!(err(r#"{"<SOS>": 0, "<EOS>": "1"}"#).contains("not a whole number"));
+        assert!(
+            err(r#"{"<SOS>": 0, "<EOS>": "1"}"#).contains("is a string, not an id (ids are whole numbers")
+        );
+        // A fraction or a number past u64 was called "46, not a whole number" (hostile round 22).
+        assert!(err(r#"{"<SOS>": 0, "<EOS>": 1.0}"#).contains("is 1.0, not an id"));
+        assert!(
+            err(r#"{"<SOS>": 0, "<EOS>": 18446744073709551621}"#)
+                .contains("is 1.8446744073709552e19, not an id")
+        );
+        // A byte-order mark is taken, as in every other text file.
+        assert!(Vocabulary::from_json("\u{feff}[\"<SOS>\", \"<EOS>\"]").is_ok());
         assert!(err(r#"["<SOS>", 3]"#).contains("entry 1"));
         assert!(err("42").contains("found a number"));
         assert!(err("[").contains("not a JSON list of words or map of ids: EOF"));

@@ -510,7 +510,7 @@ fn overlong_words_are_refused_and_quoted_in_part() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("is an array, not a whole number") && err.len() < 300,
+        err.contains("is an array, not an id") && err.len() < 300,
         "{} bytes",
         err.len()
     );
@@ -861,7 +861,7 @@ fn a_vocabulary_past_its_cap_is_refused_while_it_is_read() {
         (format!("[{numbers}]"), "entry 0 is an array, not a string"),
         (
             format!("{{\"<PAD>\": {numbers}}}"),
-            "id of \"<PAD>\" is an array, not a whole number",
+            "id of \"<PAD>\" is an array, not an id",
         ),
     ] {
         let (peak, result) = peak_heap(|| Vocabulary::from_json(&json));

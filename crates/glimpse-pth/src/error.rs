@@ -86,6 +86,12 @@ pub enum PthError {
     StorageSizeMissing { key: String },
     #[error("storage {key} has size {count}")]
     StorageSize { key: String, count: i64 },
+    #[error("storage {key} holds {count} elements in the file, but the checkpoint declares {declared}")]
+    StorageSizeMismatch {
+        key: String,
+        declared: usize,
+        count: i64,
+    },
     #[error("truncated: storage {key} needs {bytes} bytes at byte {start}, the file has {len}")]
     StorageTruncated {
         key: String,

@@ -51,6 +51,17 @@ impl Stream<'_> {
             .and_then(<[u8]>::first_chunk::<8>)
             .map(|b| i64::from_le_bytes(*b))
             .ok_or_else(|| PthError::StorageSizeMissing { key: key.to_string() })?;
+        // A count other than the declared one misread every storage after it ("storage 110 has
+        // size -4865571588787504585": hostile round 22), as torch refuses it ("wrong size").
+        if let Some(&declared) = self.loader.sizes.get(key)
+            && usize::try_from(count).ok() != Some(declared)
+        {
+            return Err(PthError::StorageSizeMismatch {
+                key: key.to_string(),
+                declared,
+                count,
+            });
+        }
         let bytes = usize::try_from(count)
             .ok()
             .and_then(|c| c.checked_mul(dtype.size()))
@@ -111,4 +122,33 @@ fn storage_keys(keys: Value) -> Result<Vec<String>, PthError> {
         _ => None,
     }
     .ok_or(PthError::StorageKeys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pickle::StorageDtype;
+
+    /// A storage whose count in the stream is not the one its id declares is refused by its
+    /// key, before anything after it is misread (hostile round 22).
+    #[test]
+    fn a_storage_count_other_than_declared_is_refused_by_its_key() {
+        let mut loader = StorageLoader::new(true);
+        loader.dtypes.insert("11".into(), StorageDtype::F32);
+        loader.sizes.insert("11".into(), 64);
+        let data = [10i64.to_le_bytes().to_vec(), vec![0; 40]].concat();
+        let mut stream = Stream {
+            data: &data,
+            at: 0,
+            loader,
+        };
+        let err = stream.storage("11").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "storage 11 holds 10 elements in the file, but the checkpoint declares 64"
+        );
+        stream.at = 0;
+        stream.loader.sizes.insert("11".into(), 10);
+        assert_eq!(stream.storage("11").unwrap(), 8..48);
+    }
 }

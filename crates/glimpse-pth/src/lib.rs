@@ -123,23 +123,11 @@ pub struct FoundTensor {
 /// optimizer's state) take under 1 GB.
 pub const MAX_FILE_BYTES: u64 = 1 << 32;
 
-/// The longest `byteorder` entry read (torch writes `little` or `big`).
+/// The most of a `byteorder` entry read (torch writes `little` or `big`).
 const MAX_BYTE_ORDER: u64 = 16;
-/// The largest `data.pkl` read: a checkpoint's is tens of KB (a model's structure and names),
-/// never more than the longest text a pickle may hold.
-const MAX_PICKLE: u64 = pickle::MAX_TEXT as u64;
-
-/// The entry `name` of `zip`, refused if it holds more than `most` bytes.
-fn small_entry<'z>(zip: &'z ZipStorages, name: &str, most: u64) -> Result<Option<Cow<'z, [u8]>>, PthError> {
-    let entry = zip.entry(name, Some(most + 1))?;
-    if entry.as_ref().is_some_and(|bytes| bytes.len() as u64 > most) {
-        return Err(PthError::EntryTooLarge {
-            name: name.to_string(),
-            limit: most,
-        });
-    }
-    Ok(entry)
-}
+/// The most a compressed `data.pkl` may inflate to: a checkpoint's is tens of KB (a model's
+/// structure and names); this leaves room for pickled arrays. (A stored one is in the file.)
+const MAX_PICKLE: u64 = 1 << 26;
 
 /// The longest top-level key [`PthFile::scalars`] reports (real ones are words like `epoch`).
 const MAX_SCALAR_KEY_BYTES: usize = 256;
@@ -174,14 +162,26 @@ impl PthFile {
 
     fn from_zip(data: Vec<u8>) -> Result<PthFile, PthError> {
         let zip = ZipStorages::open(data)?;
-        // Each within what it can hold: inflated within a storage's cap, a 1 MB `byteorder` or
+        // Each inflated within what it can hold: within a storage's cap, a 1 MB `byteorder` or
         // `data.pkl` took 1.1 GB (hostile round 22).
-        match small_entry(&zip, "byteorder", MAX_BYTE_ORDER)?.as_deref() {
+        match zip.entry("byteorder", Some(MAX_BYTE_ORDER))?.as_deref() {
             None | Some(b"little") => {}
             Some(b"big") => return Err(PthError::BigEndian),
-            Some(other) => return Err(PthError::UnknownByteOrder(String::from_utf8_lossy(other).into())),
+            Some(other) => {
+                let shown = &other[..other.len().min(MAX_BYTE_ORDER as usize)];
+                return Err(PthError::UnknownByteOrder(String::from_utf8_lossy(shown).into()));
+            }
         }
-        let pickle = small_entry(&zip, "data.pkl", MAX_PICKLE)?.ok_or(PthError::NoDataPkl)?;
+        let pickle = zip
+            .entry("data.pkl", Some(MAX_PICKLE + 1))?
+            .ok_or(PthError::NoDataPkl)?;
+        // (Stored, it is in the file already; inflated past the limit, it is refused.)
+        if matches!(pickle, Cow::Owned(_)) && pickle.len() as u64 > MAX_PICKLE {
+            return Err(PthError::EntryTooLarge {
+                name: "data.pkl".into(),
+                limit: MAX_PICKLE,
+            });
+        }
         let mut loader = StorageLoader::new(false);
         let (root, _) = parse(&pickle, &mut loader).map_err(|error| PthError::Pickle {
             part: "data.pkl",

@@ -18,6 +18,9 @@ pub(crate) struct StorageLoader {
     legacy: bool,
     /// Root storage key → its dtype (the legacy stream needs it to size each storage).
     pub(crate) dtypes: HashMap<Rc<str>, StorageDtype>,
+    /// Root storage key → the element count its first id declares (the legacy stream's count
+    /// is checked against it).
+    pub(crate) sizes: HashMap<Rc<str>, usize>,
 }
 
 impl StorageLoader {
@@ -25,6 +28,7 @@ impl StorageLoader {
         StorageLoader {
             legacy,
             dtypes: HashMap::new(),
+            sizes: HashMap::new(),
         }
     }
 }
@@ -61,6 +65,7 @@ impl PersistentLoad for StorageLoader {
             });
         }
         self.dtypes.insert(key.clone(), dtype);
+        self.sizes.entry(key.clone()).or_insert(numel);
         let (offset, numel) = match (self.legacy, fields.get(5)) {
             // (view key, offset, size) into the root storage.
             (true, Some(Value::Tuple(view))) => legacy_view(view)?,

@@ -149,6 +149,13 @@ fn caption_all(request: &CaptionArgs, out: &mut impl Write) -> Result<()> {
     }
     let items = with_figure_names(&request.images);
     if let Some(dir) = &request.attention_png {
+        // ("cannot create: File exists (os error 17)" said nothing of why: hostile round 22.)
+        if dir.exists() && !dir.is_dir() {
+            bail!(
+                "--attention-png {}: a file, not a folder; the figures go in a folder",
+                shown(dir)
+            );
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", shown(dir)))?;
         refuse_figures_over_inputs(dir, &items)?;
         refuse_figures_over_others(dir, &items)?;
@@ -325,15 +332,17 @@ fn refuse_figures_over_others(dir: &Path, items: &[(PathBuf, OsString)]) -> Resu
         if std::fs::symlink_metadata(&figure).is_ok_and(|m| m.is_symlink()) {
             continue;
         }
-        let Ok((file, _)) = glimpse_files::open_regular(&figure, "figure") else {
-            continue; // absent, or not a regular file (which the write refuses)
-        };
         let mut start = Vec::new();
-        let read = file.take(FIGURE_MARK_BYTES as u64).read_to_end(&mut start);
-        if read.is_err() || !is_figure_png(&start) {
+        let read = match glimpse_files::open_regular(&figure, "figure") {
+            Err(e) if e.is_not_found() => continue,
+            Err(_) => None, // (one that cannot be read is not known to be a figure: review 69)
+            Ok((file, _)) => file.take(FIGURE_MARK_BYTES as u64).read_to_end(&mut start).ok(),
+        };
+        if read.is_none() || !is_figure_png(&start) {
             bail!(
-                "{}: not an attention figure `glimpse caption` wrote, which the figure of {} would replace; \
-                 move it away or choose another --attention-png folder",
+                "{}: not an attention figure `glimpse caption` wrote (or one a glimpse older than its \
+                 marks wrote), which the figure of {} would replace; move it away or choose another \
+                 --attention-png folder",
                 shown(&figure),
                 shown(image)
             );

@@ -39,6 +39,7 @@ use footprint::StepBudget;
 
 use crate::memory::MemoryLimit;
 
+pub(crate) use run::check_best;
 pub use run::run;
 
 pub const LAST: &str = "last.safetensors";

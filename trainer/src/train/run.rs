@@ -53,6 +53,10 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
         say!("{}: this run has already finished", shown(&request.run))?;
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
+    // (Not for a finished run, which trains nothing: review 69.)
+    if let Some(checkpoint) = &resumed {
+        check_best(&request.run, &checkpoint.state)?;
+    }
     let before = request.budget().held();
     let dataset = setup.load_dataset()?;
     let (vocab, resumed) = match resumed {
@@ -172,7 +176,6 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
                 shown(&path)
             );
         }
-        check_best(&request.run, &checkpoint.state)?;
         return Ok(Some(checkpoint));
     }
     if path.exists() {
@@ -559,7 +562,7 @@ fn restart_epoch(state: &mut TrainState) {
 
 /// A resumed run's `best.safetensors` must be its best epoch's: another run's there was
 /// exported as this one's, and a missing one announced as the run's best (review 66).
-fn check_best(run: &Path, state: &TrainState) -> Result<()> {
+pub(crate) fn check_best(run: &Path, state: &TrainState) -> Result<()> {
     let Some(epoch) = state.best_epoch else {
         return Ok(());
     };
@@ -582,7 +585,7 @@ fn check_best(run: &Path, state: &TrainState) -> Result<()> {
     {
         bail!(
             "{}: not this run's best weights (its records of epochs 1 to {epoch} are not this run's); \
-             move it away, then resume",
+             move it away",
             shown(&path)
         );
     }

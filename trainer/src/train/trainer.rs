@@ -141,7 +141,10 @@ impl Trainer<'_> {
                 ..((batch_index + 1) * self.config.batch_size).min(order.len())];
             let batches = match self.step_batches(indices) {
                 Ok(batches) => batches,
-                Err(error) => return Err(self.save_and_stop(&mut model, error)),
+                Err(error) => {
+                    clock(&mut self.state, &mut started);
+                    return Err(self.save_and_stop(&mut model, error));
+                }
             };
             let loss;
             (model, loss) = self.step(model, batches, learning_rates)?;
@@ -339,8 +342,9 @@ impl Trainer<'_> {
         }
         let run = &self.records.run;
         anyhow!(
-            "{error:#}; the run stopped there and saved {} at step {}: once that file is repaired or \
-             removed, `glimpse train --resume {}` goes on (an image that cannot be read is then left out)",
+            "{error:#}; the run stopped there and saved its steps in {} (step {}): keep it, repair or \
+             remove the file named first, then `glimpse train --resume {}` goes on (an image that cannot \
+             be read is then left out)",
             shown(&run.join(LAST)),
             self.state.step,
             shown(run)
