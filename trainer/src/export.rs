@@ -74,8 +74,14 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     }
     // Another run's best.safetensors dropped into the folder was exported as this run's, which
     // a resume refuses (hostile round 23).
-    if request.which == Which::Best && request.run.join(LAST).is_file() {
-        crate::train::check_best(&request.run, &Checkpoint::read_state(&request.run.join(LAST))?)?;
+    let last = request.run.join(LAST);
+    if request.which == Which::Best && last.is_file() {
+        let state = Checkpoint::read_state(&last).with_context(|| {
+            format!(
+                "reading it to check that {BEST} is this run's (`--which last` cannot be exported either)"
+            )
+        })?;
+        crate::train::check_best(&request.run, &state)?;
     }
     let checkpoint = Checkpoint::read(&path)?;
     // Every tensor present and shaped as its model's (and a number: Checkpoint::read): a

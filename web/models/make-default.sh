@@ -20,7 +20,7 @@ assets="${GLIMPSE_ASSETS:-$root/.assets}"
 cargo build --release -p glimpse-captioner
 glimpse="$target_dir/release/glimpse"
 
-rm -rf "$work/synth" "$work/run"
+rm -rf "$work/synth" "$work/run" "$work/eval"
 "$glimpse" synth "$work/synth" --images 2000 --seed 7
 start=$(date +%s)
 "$glimpse" train --data "$work/synth" --out "$work/run" --config web/models/default-train.json \

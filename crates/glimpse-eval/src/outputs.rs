@@ -56,7 +56,7 @@ pub(crate) fn refuse_replacing_others(generator: &str, out: &Path, outputs: &[&s
         let whose = match writer {
             Some(other) => format!("`{other}`'s {name}"),
             None => format!(
-                "a {name} that `{generator}` did not write (or that a glimpse older than its marks wrote)"
+                "a {name} that `{generator}` did not write (or one from a glimpse before outputs were marked)"
             ),
         };
         bail!(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use burn::tensor::Device;
+use glimpse_files::shown;
 use glimpse_model::bundle::{Bundle, ModelCard};
 use glimpse_model::config::{EncoderConfig, ModelConfig, PreprocessConfig};
 use glimpse_model::{CaptionModel, TensorMap, Vocabulary};
@@ -208,7 +209,7 @@ fn captioner_with_encoder(
             if !encoder.is_empty() {
                 notes.push(format!(
                     "encoder weights taken from {} instead of the checkpoint's",
-                    file.path.display()
+                    shown(&crate::layout::file_name(&file.path))
                 ));
             }
             drop(encoder);

@@ -335,14 +335,18 @@ fn refuse_figures_over_others(dir: &Path, items: &[(PathBuf, OsString)]) -> Resu
         let mut start = Vec::new();
         let read = match glimpse_files::open_regular(&figure, "figure") {
             Err(e) if e.is_not_found() => continue,
-            Err(_) => None, // (one that cannot be read is not known to be a figure: review 69)
-            Ok((file, _)) => file.take(FIGURE_MARK_BYTES as u64).read_to_end(&mut start).ok(),
+            // (One that cannot be read is not known to be a figure: review 69.)
+            Err(e) => bail!(
+                "{e}: the figure of {} would replace it; choose another --attention-png folder",
+                shown(image)
+            ),
+            Ok((file, _)) => file.take(FIGURE_MARK_BYTES as u64).read_to_end(&mut start),
         };
-        if read.is_none() || !is_figure_png(&start) {
+        if read.is_err() || !is_figure_png(&start) {
             bail!(
-                "{}: not an attention figure `glimpse caption` wrote (or one a glimpse older than its \
-                 marks wrote), which the figure of {} would replace; move it away or choose another \
-                 --attention-png folder",
+                "{}: not an attention figure `glimpse caption` wrote (or one from a glimpse before \
+                 figures were marked), which the figure of {} would replace; move it away or choose \
+                 another --attention-png folder",
                 shown(&figure),
                 shown(image)
             );
