@@ -56,15 +56,15 @@ impl Classifier {
         let captioner = Captioner::from_bundle(imported.bundle, &device).unwrap();
 
         // torchvision's classifier.1 from the same file (the import drops it).
-        let checkpoint = read_checkpoint(&weights).unwrap();
+        let mut checkpoint = read_checkpoint(&weights).unwrap();
         let prefix = ImageNetHead::torch_name(EncoderArch::MobilenetV2);
         let mut head_weights = TensorMap::new();
         for part in ["weight", "bias"] {
             let tensor = checkpoint
                 .tensors
-                .get(&format!("{prefix}.{part}"))
+                .take(&format!("{prefix}.{part}"))
                 .unwrap()
-                .clone();
+                .unwrap();
             head_weights.insert(part, tensor);
         }
         let mut head = ImageNetHead::new(1280, 1000, &device);

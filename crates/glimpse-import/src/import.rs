@@ -122,7 +122,7 @@ fn choose_layout(
         // Keys of another layout can still all be found: the notebook's under `--layout
         // sgrvinod` imported another model (relu attention and the notebook's never-trained
         // gate), without a word (hostile round 22).
-        (Some(layout), Some(checkpoint), _) => match detect_layout(&checkpoint.tensors) {
+        (Some(layout), Some(checkpoint), _) => match detect_layout(checkpoint.tensors.names()) {
             Some(keys) if keys != layout => bail!(
                 "{}: its keys are the {} layout's, not the {} layout's that --layout asks for; \
                  leave --layout out to import it as {}",
@@ -134,7 +134,7 @@ fn choose_layout(
             _ => layout,
         },
         (Some(layout), _, _) => layout,
-        (None, Some(checkpoint), _) => detect_layout(&checkpoint.tensors).ok_or_else(|| {
+        (None, Some(checkpoint), _) => detect_layout(checkpoint.tensors.names()).ok_or_else(|| {
             let first: Vec<&str> = checkpoint.tensors.names().take(5).collect();
             match first.is_empty() {
                 true => anyhow!(

@@ -6,10 +6,10 @@ use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use glimpse_files::shown;
+use glimpse_model::TensorMap;
 use glimpse_model::error::excerpt;
-use glimpse_model::{HostTensor, TensorMap};
 
-use crate::torch_weights::TorchWeights;
+use crate::torch_weights::{StoredTensors, TorchWeights};
 
 /// Which code wrote the checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +52,8 @@ impl CheckpointLayout {
 }
 
 /// Recognises a layout from characteristic keys anywhere in the checkpoint.
-pub fn detect_layout(tensors: &TensorMap) -> Option<CheckpointLayout> {
-    let has = |suffix: &str| tensors.names().any(|n| n.ends_with(suffix));
+pub fn detect_layout<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Option<CheckpointLayout> {
+    let has = |suffix: &str| names.clone().any(|n| n.ends_with(suffix));
     if has("decoder.attention.U.weight") || has("decoder.fcn.weight") {
         Some(CheckpointLayout::Notebook)
     } else if has("decoder.attention.encoder_att.weight") || has("decoder.decode_step.weight_ih") {
@@ -91,14 +91,14 @@ impl<'p> Renamed<'p> {
         }
     }
 
-    /// Puts `tensor`, stored as `stored`, into `map` as `canonical`; refuses a second tensor of
-    /// one canonical name.
+    /// Reads the tensor stored as `stored` into `map` as `canonical`; refuses a second tensor of
+    /// one canonical name before reading it.
     pub(crate) fn insert(
         &mut self,
         map: &mut TensorMap,
         canonical: String,
         stored: &str,
-        tensor: HostTensor,
+        tensors: &mut StoredTensors,
     ) -> Result<()> {
         if let Some(first) = self.from.insert(canonical.clone(), stored.to_string()) {
             bail!(
@@ -110,14 +110,15 @@ impl<'p> Renamed<'p> {
                 excerpt(&canonical)
             );
         }
+        let tensor = tensors.take(stored).expect("a name of `tensors`")?;
         map.insert(canonical, tensor);
         Ok(())
     }
 }
 
 /// The prefix (`""`, `"state_dict."`, `"model."`, …) under which `marker` sits.
-pub(crate) fn root_of(tensors: &TensorMap, marker: &str) -> Option<String> {
-    tensors.names().find_map(|name| {
+pub(crate) fn root_of<'a>(mut names: impl Iterator<Item = &'a str>, marker: &str) -> Option<String> {
+    names.find_map(|name| {
         let name = without_module_segments(name);
         name.strip_suffix(marker).map(str::to_string)
     })
@@ -145,7 +146,7 @@ pub(crate) fn captioner_weights(
     layout: CheckpointLayout,
     notes: &mut Vec<String>,
 ) -> Result<CaptionerWeights> {
-    let root = root_of(&checkpoint.tensors, "decoder.embedding.weight").ok_or_else(|| {
+    let root = root_of(checkpoint.tensors.names(), "decoder.embedding.weight").ok_or_else(|| {
         anyhow!(
             "{}: no `decoder.embedding.weight`: not a {layout:?} checkpoint",
             checkpoint.path.display()
@@ -159,29 +160,35 @@ pub(crate) fn captioner_weights(
     let (mut encoder, mut decoder) = (TensorMap::new(), TensorMap::new());
     let mut renamed = Renamed::new(&checkpoint.path);
     let mut ignored = Vec::new();
-    // Tensors are moved, never copied: a checkpoint may hold a gigabyte of them.
-    for (stored, tensor) in checkpoint.tensors {
+    let mut tensors = checkpoint.tensors;
+    // Only the tensors kept are read, each once: a checkpoint may hold a gigabyte of others.
+    for stored in tensors.names().map(str::to_string).collect::<Vec<_>>() {
         let name = without_module_segments(&stored);
         let Some(name) = name.strip_prefix(&root) else {
-            ignored.push(stored.to_string());
+            ignored.push(stored);
             continue;
         };
-        if let Some(rest) = name.strip_prefix("encoder.resnet.") {
+        let (map, canonical) = if let Some(rest) = name.strip_prefix("encoder.resnet.") {
             match resnet_child_name(rest) {
-                Some(canonical) => renamed.insert(&mut encoder, canonical, &stored, tensor)?,
-                None => ignored.push(stored),
+                Some(canonical) => (&mut encoder, canonical),
+                None => {
+                    ignored.push(stored);
+                    continue;
+                }
             }
         } else if name.starts_with("encoder.features.") {
             // A MobileNetV2 encoder, as `glimpse export --format pth` writes it.
-            renamed.insert(&mut encoder, name.to_string(), &stored, tensor)?;
+            (&mut encoder, name.to_string())
         } else if let Some(rest) = name.strip_prefix("decoder.") {
             if layout == CheckpointLayout::Notebook && rest.starts_with("f_beta.") {
                 continue; // defined but never called by the notebook
             }
-            renamed.insert(&mut decoder, decoder_name(layout, rest), &stored, tensor)?;
+            (&mut decoder, decoder_name(layout, rest))
         } else {
             ignored.push(stored);
-        }
+            continue;
+        };
+        renamed.insert(map, canonical, &stored, &mut tensors)?;
     }
     note_ignored(notes, &checkpoint.path, &ignored, checkpoint.skipped.len());
     Ok(CaptionerWeights { encoder, decoder })
@@ -255,17 +262,10 @@ pub(crate) fn file_name(path: &Path) -> std::path::PathBuf {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use glimpse_model::HostTensor;
-
-    fn names(keys: &[&str]) -> TensorMap {
-        keys.iter()
-            .map(|n| (n.to_string(), HostTensor::new(vec![1], vec![0.0]).unwrap()))
-            .collect()
-    }
 
     #[test]
     fn layouts_are_recognised_by_their_keys() {
-        let detect = |keys: &[&str]| detect_layout(&names(keys));
+        let detect = |keys: &[&str]| detect_layout(keys.iter().copied());
         assert_eq!(
             detect(&["state_dict.decoder.attention.U.weight"]),
             Some(CheckpointLayout::Notebook)
@@ -285,43 +285,52 @@ pub(crate) mod tests {
         assert_eq!(detect(&["bert.embeddings.word_embeddings.weight"]), None);
     }
 
-    /// A checkpoint of the named tensors, each 16 MiB of one value (its index).
+    /// A checkpoint of the named tensors, each 16 MiB of one value (its index), as a `.pth`
+    /// file stores them (uncompressed: reading one allocates only its values).
     pub(crate) fn big_checkpoint(names: &[&str]) -> TorchWeights {
-        let tensors = names
+        let data: Vec<Vec<f32>> = (0..names.len()).map(|i| vec![i as f32; 1 << 22]).collect();
+        let tensors: Vec<_> = names
             .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                (
-                    n.to_string(),
-                    HostTensor::new(vec![1 << 22], vec![i as f32; 1 << 22]).unwrap(),
-                )
+            .zip(&data)
+            .map(|(name, data)| glimpse_pth::NamedTensor {
+                name,
+                shape: &[1 << 22],
+                data,
             })
             .collect();
-        TorchWeights {
-            path: "big.pth".into(),
-            tensors,
-            skipped: Vec::new(),
-            integer_weights: Vec::new(),
-            scalars: Default::default(),
-        }
+        let bytes = glimpse_pth::write_state_dict(&tensors).unwrap();
+        TorchWeights::from_bytes(Path::new("big.pth"), bytes).unwrap()
     }
 
+    /// 16 MiB, one tensor's values.
+    pub(crate) const BIG_TENSOR_BYTES: usize = 4 << 22;
+
     #[test]
-    fn tensors_are_moved_not_copied() {
+    fn only_the_tensors_kept_are_read_each_once() {
         let checkpoint = big_checkpoint(&[
+            "decoder_optimizer.state.0.exp_avg",
             "state_dict.decoder.embedding.weight",
             "state_dict.encoder.resnet.0.weight",
+            "state_dict.encoder.resnet.8.weight",
         ]);
+        let mut notes = Vec::new();
         let (weights, peak) = crate::peak_alloc::peak_during(|| {
-            captioner_weights(checkpoint, CheckpointLayout::Notebook, &mut Vec::new()).unwrap()
+            captioner_weights(checkpoint, CheckpointLayout::Notebook, &mut notes).unwrap()
         });
-        // Copying would allocate 32 MiB; names and map nodes take a few hundred bytes.
-        assert!(peak < 1 << 16, "{peak} bytes allocated while renaming");
+        // The two kept: reading the two left out, or copying one, would take 16 MiB more.
+        assert!(
+            peak < 2 * BIG_TENSOR_BYTES + (1 << 16),
+            "{peak} bytes allocated while renaming"
+        );
         let stem = weights.encoder.get("encoder.conv1.weight").unwrap();
-        assert_eq!((stem.numel(), stem.data[0]), (1 << 22, 1.0));
+        assert_eq!((stem.numel(), stem.data[0]), (1 << 22, 2.0));
         assert_eq!(
             weights.decoder.iter().map(|(_, t)| t.data[0]).collect::<Vec<_>>(),
-            [0.0]
+            [1.0]
+        );
+        assert!(
+            notes[0].starts_with("ignored 2 tensor(s) of big.pth"),
+            "{notes:?}"
         );
     }
 

@@ -1,8 +1,11 @@
 //! A PyTorch `.pth` file's float tensors and top-level numbers, read with `glimpse-pth`
-//! (which parses the pickle without executing anything in it).
+//! (which parses the pickle without executing anything in it). A tensor's data is read only
+//! when the import takes it: an optimizer's moments or a classifier that it leaves out are
+//! never inflated (hostile round 22: 1 MB of an ignored deflated tensor cost 2 GB).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use glimpse_files::{caps, read_regular};
@@ -11,11 +14,11 @@ use glimpse_model::{HostTensor, TensorMap};
 
 use glimpse_pth as pth;
 
-/// A checkpoint's float tensors (as f32) and its top-level numbers.
+/// A checkpoint's float tensors and its top-level numbers.
 #[derive(Debug)]
 pub struct TorchWeights {
     pub path: PathBuf,
-    pub tensors: TensorMap,
+    pub tensors: StoredTensors,
     /// Tensors left out: integer ones (step counters, `num_batches_tracked`) and kinds that
     /// cannot be represented (sparse, quantized).
     pub skipped: Vec<String>,
@@ -62,9 +65,8 @@ impl TorchWeights {
                 if left_out.len() > 1 { "; …" } else { "" }
             );
         }
-        let mut tensors = TensorMap::new();
+        let mut tensors = BTreeMap::new();
         let mut integer_weights = Vec::new();
-        let mut budget = MAX_TOTAL_ELEMENTS;
         for pth::FoundTensor { name, tensor } in found {
             let dtype = tensor.storage.dtype;
             if !dtype.is_float() {
@@ -74,38 +76,161 @@ impl TorchWeights {
                 skipped.push(name);
                 continue;
             }
-            let tensor = read_tensor(&file, &tensor, &mut budget)
-                .with_context(|| format!("{}: tensor `{name}`", path.display()))?;
+            // Every view is checked now, used or not: a file with a broken one is refused.
+            pth::PthFile::check_f32(&tensor)
+                .map_err(|e| anyhow!("{}: tensor `{name}`: {e}", path.display()))?;
             if tensors.insert(name.clone(), tensor).is_some() {
                 bail!("{}: two tensors are named `{name}`", path.display());
             }
         }
+        let scalars = file.scalars();
         Ok(TorchWeights {
             path: path.to_path_buf(),
-            tensors,
+            tensors: StoredTensors {
+                path: path.to_path_buf(),
+                file,
+                views: tensors,
+                budget: MAX_TOTAL_ELEMENTS,
+            },
             skipped,
             integer_weights,
-            scalars: file.scalars(),
+            scalars,
         })
     }
 }
 
-/// One float tensor, its element count first taken from `budget` (geometry, bounds and the
-/// per-tensor cap are checked by `read_f32` before anything is allocated).
-fn read_tensor(
-    file: &pth::PthFile,
-    tensor: &pth::pickle::TensorRef,
-    budget: &mut usize,
-) -> Result<HostTensor> {
-    let numel = tensor.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    if let Some(numel) = numel {
-        *budget = budget.checked_sub(numel).ok_or_else(|| {
-            anyhow!(
-                "shape {:?}: the checkpoint's float tensors hold more than {MAX_TOTAL_ELEMENTS} elements in all",
-                tensor.shape
-            )
-        })?;
+/// A checkpoint's float tensors by name, each read (inflated, converted to f32) only when
+/// taken, and then no longer held here.
+pub struct StoredTensors {
+    path: PathBuf,
+    file: pth::PthFile,
+    views: BTreeMap<String, Rc<pth::pickle::TensorRef>>,
+    /// Elements that may still be read: [`MAX_TOTAL_ELEMENTS`] less those taken.
+    budget: usize,
+}
+
+impl std::fmt::Debug for StoredTensors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredTensors")
+            .field("path", &self.path)
+            .field("names", &self.views.keys().collect::<Vec<_>>())
+            .finish()
     }
-    let data = file.read_f32(tensor)?;
-    HostTensor::new(tensor.shape.clone(), data).map_err(|e| anyhow!("{e}"))
+}
+
+impl StoredTensors {
+    /// The names of the tensors not yet taken, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.views.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.views.len()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.views.contains_key(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.views.is_empty()
+    }
+
+    /// Reads tensor `name` and lets go of it (`None` if there is no such tensor or it was
+    /// taken). Its element count comes out of the budget before anything is allocated.
+    pub fn take(&mut self, name: &str) -> Option<Result<HostTensor>> {
+        let view = self.views.remove(name)?;
+        Some(
+            self.read(&view)
+                .with_context(|| format!("{}: tensor `{name}`", self.path.display())),
+        )
+    }
+
+    /// Every tensor, read.
+    pub fn read_all(mut self) -> Result<TensorMap> {
+        let names: Vec<String> = self.views.keys().cloned().collect();
+        names
+            .into_iter()
+            .map(|name| {
+                let tensor = self.take(&name).expect("a listed name")?;
+                Ok((name, tensor))
+            })
+            .collect()
+    }
+
+    fn read(&mut self, view: &pth::pickle::TensorRef) -> Result<HostTensor> {
+        // (A product that overflows has a zero dimension: the view was checked at opening.)
+        if let Some(numel) = view.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+            self.budget = self.budget.checked_sub(numel).ok_or_else(|| {
+                anyhow!(
+                    "shape {:?}: the checkpoint's float tensors hold more than {MAX_TOTAL_ELEMENTS} elements in all",
+                    view.shape
+                )
+            })?;
+        }
+        let data = self.file.read_f32(view)?;
+        HostTensor::new(view.shape.clone(), data).map_err(|e| anyhow!("{e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Read, Write};
+
+    use super::*;
+    use crate::layout::{CheckpointLayout, captioner_weights};
+    use glimpse_pth::{NamedTensor, write_state_dict};
+
+    /// `bytes`, a `.pth` zip, with every entry deflated (as a crafted file may store them).
+    fn deflated(bytes: &[u8]) -> Vec<u8> {
+        let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for i in 0..archive.len() {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            out.start_file(entry.name().unwrap().to_string(), options)
+                .unwrap();
+            out.write_all(&data).unwrap();
+        }
+        out.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_tensor_left_out_is_never_inflated() {
+        // Hostile round 22: 1 MB of deflated zeros under a name the import ignores took 2 GB,
+        // its storage inflated and converted before the layout dropped it. Here 64 MiB.
+        let (kept, left_out) = ([1.0f32, 2.0, 3.0, 4.0], vec![0.0f32; 1 << 24]);
+        let bytes = write_state_dict(&[
+            NamedTensor {
+                name: "state_dict.decoder.embedding.weight",
+                shape: &[4],
+                data: &kept,
+            },
+            NamedTensor {
+                name: "decoder_optimizer.state.0.exp_avg",
+                shape: &[1 << 24],
+                data: &left_out,
+            },
+        ])
+        .unwrap();
+        drop(left_out);
+        let file = TorchWeights::from_bytes(Path::new("crafted.pth"), deflated(&bytes)).unwrap();
+        let mut notes = Vec::new();
+        let (weights, peak) = crate::peak_alloc::peak_during(|| {
+            captioner_weights(file, CheckpointLayout::Notebook, &mut notes).unwrap()
+        });
+        // Reading it would allocate 128 MiB or more (inflated, then as f32).
+        assert!(peak < 1 << 20, "{peak} bytes allocated");
+        assert_eq!(
+            weights.decoder.get("decoder.embedding.weight").unwrap().data,
+            kept
+        );
+        assert!(
+            notes[0].contains("(decoder_optimizer.state.0.exp_avg)"),
+            "{notes:?}"
+        );
+    }
 }

@@ -255,12 +255,19 @@ impl PthFile {
     /// is checked first (at most [`MAX_ELEMENTS`] elements, all inside the storage); then the
     /// storage is read, once, and not kept.
     pub fn read_f32(&self, tensor: &TensorRef) -> Result<Vec<f32>, PthError> {
+        Self::check_f32(tensor)?;
+        let bytes = self.storage_bytes(tensor)?;
+        strided::read_f32(tensor, &bytes)
+    }
+
+    /// What [`PthFile::read_f32`] checks before it reads: a float tensor whose view lies inside
+    /// its storage. Nothing is read, so a tensor that is never used costs nothing.
+    pub fn check_f32(tensor: &TensorRef) -> Result<(), PthError> {
         geometry::check(tensor)?;
         if !tensor.storage.dtype.is_float() {
             return Err(PthError::NotFloat(tensor.storage.dtype));
         }
-        let bytes = self.storage_bytes(tensor)?;
-        strided::read_f32(tensor, &bytes)
+        Ok(())
     }
 
     /// The bytes of the (root) storage a tensor views.
