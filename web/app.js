@@ -3,7 +3,7 @@
 // and handed to the worker; the only fetches are this site's own files.
 
 import { CaptionerClient, defaultModelUrl as DEFAULT_MODEL } from "./captioner-client.js";
-import { CACHE, fetchOnce, keepForOffline } from "./offline.js";
+import { CACHE, MODEL_HEADER, fetchOnce, keepForOffline } from "./offline.js";
 import { ResultView } from "./result-view.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -49,13 +49,15 @@ client.onBackend = ({ backend, note }) => {
   keepOffline().catch(() => {});
 };
 client.onLost = (err) => {
+  // Kept to try again on another backend (the client still holds the bundle).
+  lastTried = model && { bytes: client.bundle, label: model.label };
   model = null;
   setStatus("error", `No model loaded: it stopped and could not be started again (${err.message}).`);
 };
 document.documentElement.dataset.cache = CACHE;
 let model = null; // { info, label }
 let modelLoading = Promise.resolve();
-const photos = []; // { file, element, url, result, view }
+const photos = []; // { file, element, copy, result, view }
 
 // ---------------------------------------------------------------- model
 
@@ -75,8 +77,9 @@ function where(backend, info = model?.info) {
  * gives up. */
 const STALL_SECONDS = 30;
 
-/** Bytes a model download must bring in every STALL_SECONDS (64 KiB a minute, as `glimpse data`
- * asks): a server sending a byte every 25 s kept the page, and every photo, waiting for ever. */
+/** Bytes a model download must bring in every STALL_SECONDS (the rate `glimpse data` asks, 64 KiB
+ * a minute, over half its window): a server sending a byte every 25 s kept the page, and every
+ * photo, waiting for ever. */
 const MIN_WINDOW_BYTES = 32 << 10;
 
 function formatMB(bytes) {
@@ -160,7 +163,8 @@ async function openModel(url, control, limit) {
     const attempt = new AbortController();
     const signal = AbortSignal.any([control.signal, attempt.signal]);
     // Not kept as it arrives: only a model that loads is (keepOffline).
-    const response = await fetchOnce(url, fetch(url, { signal }), signal, { keep: false });
+    // Marked as a model, which the service worker leaves to the network whatever its URL.
+    const response = await fetchOnce(url, fetch(url, { signal, headers: { [MODEL_HEADER]: "1" } }), signal, { keep: false });
     if (!response.ok) throw new Error(`${url.pathname} answered ${response.status} ${response.statusText}`);
     // A 204 or 205 is "ok" and has no body at all.
     if (!response.body) throw new Error(`${url.pathname} answered ${response.status} with no model`);
@@ -400,7 +404,9 @@ function addPhoto(file) {
   const photo = { file, element, copy: null, result: null }; // copy: the Blob shown (displayCopy)
   photos.push(photo);
   $(".file-name", element).textContent = file.name;
-  photo.view = new ResultView(photo, { client, settings: options, mean: () => model.info.config.preprocess.mean, blankView });
+  // (Mid-grey where no model is left to say: a region shown after one was lost threw.)
+  const mean = () => model?.info.config.preprocess.mean ?? [0.5, 0.5, 0.5];
+  photo.view = new ResultView(photo, { client, settings: options, mean, blankView });
   els.results.prepend(element);
   els.recaption.disabled = false;
   caption(photo);
@@ -598,7 +604,13 @@ els.backend.value = ["auto", "webgpu", "cpu"].includes(params.get("backend")) ? 
 // did not load on the backend chosen before), it tries that bundle again on this one.
 els.backend.addEventListener("change", () => {
   const loading = modelLoading;
-  const reload = () => (model ? loadModel(client.bundle, model.label) : lastTried && loadModel(lastTried.bytes, lastTried.label));
+  const mine = asked;
+  const reload = () => {
+    // A model asked for since (a bundle dropped during the load) loads on the backend chosen by
+    // then: reloading the one in place after it put that one back over it (review 71).
+    if (asked !== mine) return;
+    return model ? loadModel(client.bundle, model.label) : lastTried && loadModel(lastTried.bytes, lastTried.label);
+  };
   modelLoading = loading.then(reload).catch(() => {});
 });
 

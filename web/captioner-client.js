@@ -65,7 +65,12 @@ class ModelWorker {
     };
     this.#worker.onerror = (event) => {
       event.preventDefault();
-      const error = Object.assign(new Error(`the model worker failed: ${event.message}`), { fatal: true });
+      // A script that did not load fires a bare Event, not an ErrorEvent: its module never
+      // started, which was reported as a trap, "needs more than the 4 GiB …" (review 71).
+      const error =
+        event instanceof ErrorEvent
+          ? Object.assign(new Error(`the model worker failed: ${event.message}`), { fatal: true })
+          : Object.assign(new Error(`could not load ${this.url.pathname}`), { startup: true });
       for (const { reject } of this.#pending.values()) reject(error);
       this.#pending.clear();
       if (this.#retiring) this.terminate();
@@ -76,8 +81,10 @@ class ModelWorker {
     if (this.#stopped) return Promise.reject(Object.assign(new Error("the model worker was stopped"), { fatal: this.broken }));
     const id = this.#next++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      // Posted first: a message that cannot be sent (a DataCloneError) left its entry pending,
+      // and a retiring worker, its model with it, was never stopped.
       this.#worker.postMessage({ ...message, id }, transfer);
+      this.#pending.set(id, { resolve, reject });
     });
   }
 
@@ -100,9 +107,10 @@ class ModelWorker {
   }
 
   /** Sends `message` with `image`: a Blob (a File) by reference, read inside the worker; bytes
-   * copied and transferred; pixels cloned. */
+   * copied and transferred (a Uint8Array's own bytes only: cloned, a view of a larger buffer
+   * took all of it along); pixels cloned. */
   #withImage(message, image) {
-    const copy = image instanceof ArrayBuffer ? image.slice(0) : image;
+    const copy = image instanceof ArrayBuffer ? image.slice(0) : image instanceof Uint8Array ? image.slice().buffer : image;
     return this.request({ ...message, image: copy }, copy instanceof ArrayBuffer ? [copy] : []);
   }
 
@@ -185,8 +193,9 @@ export class CaptionerClient {
   #relaxedSimd;
 
   /** `offlineCache`: the workers keep each .wasm they download in this build's Cache Storage
-   * cache (`glimpse-<build>`), for a page whose service worker serves it offline and deletes
-   * older builds' caches (this page does). Off by default: nothing else would ever delete them.
+   * cache (`glimpse-<build>`), for a page whose service worker serves it offline and which
+   * deletes older builds' caches (this page does, offline.js). Off by default: nothing else
+   * would ever delete them.
    * `threads`: on a cross-origin isolated page with more than one core, the CPU runs
    * pkg/cpu-threads. `relaxedSimd`: where the browser validates relaxed SIMD, the
    * single-threaded CPU runs pkg/cpu-relaxed. Both off by default (the npm package ships pkg/cpu
@@ -395,7 +404,8 @@ export class CaptionerClient {
     const times = `a test caption took ${Math.round(gpuMs)} ms on WebGPU against ${Math.round(cpuMs)} ms on the CPU`;
     this.#probing = null;
     if (gpuMs < cpuMs) {
-      this.#spare = this.#active;
+      // A CPU worker that trapped meanwhile is being replaced (#restart): no spare to fall back on.
+      this.#spare = this.#active.broken ? null : this.#active;
       this.#active = gpu;
       this.#settle(generation, "webgpu", `WebGPU is faster (${times}), so captions run on WebGPU`);
     } else {
@@ -475,7 +485,7 @@ export class CaptionerClient {
    * (see #restart). */
   async #toCpu(broken) {
     broken.terminate({ fatal: true });
-    const cpu = this.#spare;
+    const cpu = this.#spare?.broken ? null : this.#spare;
     this.#spare = null;
     if (cpu) this.#active = cpu;
     else await this.#restart(broken, this.#cpuModule());

@@ -1,13 +1,14 @@
 // Hiding a region of the photo and captioning it again: how a person tests whether the model
 // really uses what its heatmap shows. The region is dragged over the photo with the pointer,
 // moved with the arrow keys (Shift+arrows resize it), or set to where the selected word looked;
-// it is filled with the model's normalisation mean (the ImageNet mean: zero once normalised),
-// and the new caption appears beside the old with the changed words marked.
+// it is filled with the model's normalisation mean (the ImageNet mean: zero once normalised) by
+// the module, on the photo as it decodes it for the caption it is compared with, and the new
+// caption appears beside the old with the changed words marked. (Filled here on the browser's
+// own decode, colour-managed, premultiplied and rescaled, words changed for pixels outside the
+// region: review 71.)
 
 const $ = (selector, root) => root.querySelector(selector);
 
-/** Photos are occluded at most this many pixels (larger ones are scaled down first). */
-const MAX_PIXELS = 4_000_000;
 /** A drag smaller than this (fraction of a side) is a click, not a region. */
 const MIN_SIDE = 0.02;
 /** A word "looked" at the cells holding at least this share of its largest weight. */
@@ -54,8 +55,8 @@ export class Occlusion {
     this.mean = mean;
   }
 
-  /** The fill colour: the mean, which normalisation turns into zero input; for a mean outside
-   * [0, 1] the colour nearest to it, whose input is the nearest to zero (as `glimpse eval`'s). */
+  /** The colour the region is shown in: the mean, which normalisation turns into zero input; for
+   * a mean outside [0, 1] the colour nearest to it (as the module fills it: `mean_colour`). */
   get #fill() {
     return this.mean().map((m) => Math.round(255 * clamp(m, 0, 1)));
   }
@@ -116,35 +117,20 @@ export class Occlusion {
     else this.#showCaption(null);
   }
 
-  /** The photo's pixels with the region filled, at most MAX_PIXELS: decoded afresh from its file
-   * at full resolution (the page shows a smaller copy), then let go. */
-  async #pixels() {
-    const image = await createImageBitmap(this.view.photo.file);
-    const scale = Math.min(1, Math.sqrt(MAX_PIXELS / (image.width * image.height)));
-    const [width, height] = [Math.max(1, Math.round(image.width * scale)), Math.max(1, Math.round(image.height * scale))];
-    const ctx = new OffscreenCanvas(width, height).getContext("2d");
-    ctx.drawImage(image, 0, 0, width, height);
-    image.close();
-    ctx.fillStyle = `rgb(${this.#fill.join(" ")})`;
-    const { x, y, w, h } = this.mask;
-    ctx.fillRect(Math.floor(x * width), Math.floor(y * height), Math.ceil(w * width), Math.ceil(h * height));
-    return ctx.getImageData(0, 0, width, height);
-  }
-
   async #recaption() {
     const mask = this.mask;
-    const options = this.view.captionOptions({ alternatives: 0, allBeams: false });
-    const result = await this.view.request(async () => this.view.client.caption(await this.#pixels(), options));
-    if (result && this.mask === mask) this.#showCaption(result);
+    const options = this.view.captionOptions({ alternatives: 0, allBeams: false, hide: mask });
+    const result = await this.view.request(async () => this.view.client.caption(this.view.photo.file, options));
+    if (result && this.mask === mask) this.#showCaption(result, mask);
   }
 
   /** "Without the hidden region: …": the new caption, its words that are not in the model's own
    * caption of the whole photo marked, and the words it lost struck through (a word diff). The
    * region is captioned without any branch's prefix, so it is compared with the unbranched
    * caption. */
-  #showCaption(result) {
+  #showCaption(result, region = null) {
     const out = $("[data-testid=occluded-caption]", this.element);
-    this.element.occludedResult = result;
+    this.element.occluded = result && { result, region };
     if (!result) {
       out.replaceChildren();
       delete out.dataset.changed;

@@ -1,7 +1,10 @@
 // The offline cache, shared by the page, its workers and the service worker (sw.js): one cache
 // per build, named from pkg/version.js, which web/build.sh writes from a hash of every file the
-// page serves. Files from one build therefore never mix with another's (a new glimpse_wasm.js
-// never meets an old .wasm), and the service worker deletes the caches of older builds.
+// page serves. Files answered from one build's cache therefore never mix with another's (a new
+// glimpse_wasm.js never meets an old .wasm offline; online, a deploy during a visit can still
+// pair them, as URLs carry no version). Once the page has filled this build's cache it marks it
+// complete and deletes older builds' caches; until then the service worker answers offline from
+// the newest complete one.
 //
 // Nothing is downloaded twice on a first visit: the WebAssembly is put into the cache by whoever
 // downloads it (`fetchOnce`), and once the model is ready the page adds the model it loaded and
@@ -13,6 +16,15 @@ await import("./pkg/version.js");
 
 /** This build's cache name. */
 export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
+
+/** The entry that marks a cache complete: it holds every file the page needs offline (sw.js
+ * has its twin). */
+const COMPLETE = new URL("./offline-complete", import.meta.url).href;
+
+/** Marks a cached answer as a model (whatever its URL), and says which file it holds; on a
+ * request, marks the page's model download, which the service worker leaves to the network
+ * (sw.js has its twin). */
+export const MODEL_HEADER = "X-Glimpse-Model";
 
 /** `fetch(url)` that also keeps a successful answer in this build's offline cache (unless
  * `keep` is false), and answers from that cache when the network fails even if no service worker
@@ -47,7 +59,7 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined, {
  * only `model` stands for); and `model` ({ url, blob, version }: the model in use, from the
  * bytes the page holds), keeping besides it only `defaultModel` and, while the default is in
  * use, the last other model kept. Before each file it awaits `idle()`, so that work the user
- * waits for goes first. */
+ * waits for goes first. Then marks the cache complete and deletes older builds' caches. */
 export async function keepForOffline({ extra = [], skip = new Set(), idle = async () => {}, model = null, defaultModel } = {}) {
   const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
   const ours = loaded.filter((url) => {
@@ -63,10 +75,12 @@ export async function keepForOffline({ extra = [], skip = new Set(), idle = asyn
     await idle();
     await keepModel(cache, model, new URL(defaultModel).href);
   }
+  await cache.put(COMPLETE, new Response(""));
+  // Only caches made before this one (Cache Storage lists in order of making): an old tab that
+  // completes its build's cache late must not delete a newer build's.
+  const builds = (await caches.keys()).filter((key) => key.startsWith("glimpse-"));
+  await Promise.all(builds.slice(0, builds.indexOf(CACHE)).map((key) => caches.delete(key)));
 }
-
-/** Marks a cached answer as a model (whatever its URL), and says which file it holds. */
-const MODEL_HEADER = "X-Glimpse-Model";
 
 /** Puts `model` into `cache` unless it holds that file (the same size and version), after deleting the other models but
  * the default and, while the default is in use, the one kept last (Cache Storage lists in order

@@ -107,7 +107,7 @@ export class ResultView {
   #generation = 0; // bumps on every fresh caption: answers to questions about an older one are dropped
   #model = null; // the load of the model that made the caption shown (client.model)
 
-  /** `photo`: { file, element, url }, the element's view empty; `client`: the CaptionerClient;
+  /** `photo`: { file, element, copy }, the element's view empty; `client`: the CaptionerClient;
    * `settings()`: the page's `{ beam, maxLen }`; `mean()`: the model's normalisation mean (fills
    * hidden regions); `blankView`: a view as the template makes it. */
   constructor(photo, { client, settings, mean, blankView }) {
@@ -311,20 +311,23 @@ export class ResultView {
     } catch {
       return;
     }
-    // The box keeps the photo's shape while the canvas is emptied far off screen.
-    this.#aspectRatio = `${bitmap.width} / ${bitmap.height}`;
-    // It may have been emptied, or gone far off screen, while decoding: then it is painted
-    // when it comes near.
-    if (this.#built && !this.#farOffScreen) {
-      const picture = $(".picture", this.element);
-      picture.style.aspectRatio = this.#aspectRatio;
-      picture.width = bitmap.width;
-      picture.height = bitmap.height;
-      picture.getContext("2d").drawImage(bitmap, 0, 0);
-      this.#painted = true;
-      this.draw();
+    try {
+      // The box keeps the photo's shape while the canvas is emptied far off screen.
+      this.#aspectRatio = `${bitmap.width} / ${bitmap.height}`;
+      // It may have been emptied, or gone far off screen, while decoding: then it is painted
+      // when it comes near.
+      if (this.#built && !this.#farOffScreen) {
+        const picture = $(".picture", this.element);
+        picture.style.aspectRatio = this.#aspectRatio;
+        picture.width = bitmap.width;
+        picture.height = bitmap.height;
+        picture.getContext("2d").drawImage(bitmap, 0, 0);
+        this.#painted = true;
+        this.draw();
+      }
+    } finally {
+      bitmap.close(); // (a throw above kept its pixels until the next collection)
     }
-    bitmap.close();
   }
 
   /** Called as the result comes within (or goes beyond) 3000 px of the screen: far away, its

@@ -4,9 +4,12 @@
 // sub-path work.
 //
 // One cache per build (see offline.js): pkg/version.js names it, and a new build changes that
-// file, so the browser installs a new service worker, which deletes the older builds' caches.
-// The page, not this worker, fills the cache on a first visit (offline.js), with exactly the
-// files it loaded and without downloading any of them twice.
+// file, so the browser installs a new service worker. The page, not this worker, fills the cache
+// on a first visit (offline.js), with exactly the files it loaded and without downloading any of
+// them twice, then marks it complete and deletes the older builds' caches. Until then, offline,
+// this worker answers from the newest complete cache: deleting the old one as this worker
+// started left an update's first visit, gone offline before its page had filled the new one,
+// with no page at all (review 71).
 //
 // Every answer also carries the cross-origin isolation headers (COOP and COEP), which most
 // static hosts cannot be told to send: an isolated page may share memory between workers, so
@@ -16,29 +19,28 @@
 importScripts("./pkg/version.js");
 
 const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
+/** The entry that marks a cache complete (offline.js's COMPLETE). */
+const COMPLETE = new URL("./offline-complete", self.location).href;
+/** The header the page's model downloads carry (offline.js's MODEL_HEADER). */
+const MODEL_HEADER = "X-Glimpse-Model";
 
 self.addEventListener("install", (event) => {
   event.waitUntil(self.skipWaiting());
 });
 
 self.addEventListener("activate", (event) => {
-  event.waitUntil(
-    caches
-      .keys()
-      .then((keys) => Promise.all(keys.filter((key) => key.startsWith("glimpse-") && key !== CACHE).map((key) => caches.delete(key))))
-      .then(() => self.clients.claim()),
-  );
+  event.waitUntil(self.clients.claim());
 });
 
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
-  // Models go straight to the network: the page keeps the ones it loads (offline.js) and
-  // answers from that copy offline. A fetch passed on by this worker outlives the page's abort,
-  // so each silent server asked for a model kept a connection until the browser had none left
-  // for this site.
-  if (url.pathname.endsWith(".safetensors")) return;
+  // Models go straight to the network, whatever their URL: the page keeps the ones it loads
+  // (offline.js) and answers from that copy offline. A fetch passed on by this worker outlives
+  // the page's abort, so each silent server asked for a model kept a connection until the
+  // browser had none left for this site; and a model's answer was kept here whole, any size.
+  if (request.headers.has(MODEL_HEADER)) return;
   event.respondWith(
     (async () => {
       const cache = await caches.open(CACHE);
@@ -49,7 +51,8 @@ self.addEventListener("fetch", (event) => {
       } catch (offline) {
         // `index.html?model=…` is the page cached as `./?backend=cpu`; `worker.js?module=cpu`
         // the one script whatever its query (the worker reads its own URL).
-        const cached = (await cache.match(request, { ignoreSearch: true })) ?? (await cache.match(samePage(url), { ignoreSearch: true }));
+        const complete = await completeCache();
+        const cached = (await complete.match(request, { ignoreSearch: true })) ?? (await complete.match(samePage(url), { ignoreSearch: true }));
         if (cached) return wasm ? cached : isolated(cached);
         throw offline;
       }
@@ -65,6 +68,17 @@ self.addEventListener("fetch", (event) => {
     })(),
   );
 });
+
+/** The cache offline answers come from: this build's once its page has completed it, else the
+ * newest complete one, whose files all come from one build; else this build's. */
+async function completeCache() {
+  const builds = (await caches.keys()).filter((key) => key.startsWith("glimpse-"));
+  for (const name of [CACHE, ...builds.reverse()]) {
+    const cache = await caches.open(name);
+    if (await cache.match(COMPLETE)) return cache;
+  }
+  return caches.open(CACHE);
+}
 
 /** `response`, the network's answer for a WebAssembly module, as this build's cache holds it:
  * the entry there if it holds the same file (the network's body is then dropped), else the

@@ -15,6 +15,19 @@
 // no thread pool), whatever the request. `tooLarge`: the module refused a model its memory cannot
 // hold (a module with more memory may load it).
 
+/** The most pool threads: each instantiates the module and keeps a stack in its 2 GiB of
+ * shared memory, and a 128-core workstation started 128. */
+const MAX_THREADS = 16;
+/** Seconds the thread pool may take to start. */
+const POOL_SECONDS = 30;
+
+/** `promise`, or a rejection with `message` after `seconds`. */
+function withTimeout(promise, seconds, message) {
+  let timer;
+  const late = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(message)), seconds * 1000)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 // No static imports: offline.js awaits at its top level, and until a module worker's imports
 // have run it has no `onmessage`, so the page's first message would be lost.
 const params = new URL(import.meta.url).searchParams;
@@ -33,8 +46,14 @@ const ready = (async () => {
   ]);
   // The .wasm goes into the offline cache as it arrives: no second download for it.
   await glue.default({ module_or_path: fetchOnce(wasmUrl, wasmRequest) });
-  // One pool thread per core; this worker only waits while they run a kernel.
-  if (module === "cpu-threads") await glue.initThreadPool(navigator.hardwareConcurrency);
+  // One pool thread per core, up to MAX_THREADS; this worker only waits while they run a kernel.
+  // A pool thread that fails to start is never heard of (wasm-bindgen-rayon waits for each
+  // without a timeout), and every request waited for ever: after POOL_SECONDS the module counts
+  // as not started, and the page runs a single-threaded one.
+  if (module === "cpu-threads") {
+    const threads = Math.min(navigator.hardwareConcurrency, MAX_THREADS);
+    await withTimeout(glue.initThreadPool(threads), POOL_SECONDS, `the thread pool of ${threads} did not start within ${POOL_SECONDS} s`);
+  }
   return glue;
 })();
 let captioner = null;
@@ -65,8 +84,12 @@ async function handle({ type, bundle, backend, image, caption, options }) {
     case "caption":
     case "score": {
       if (!captioner) throw new Error("no model is loaded");
-      // A file is refused before it is read: the module would refuse it after the copy.
-      if (image instanceof Blob) refuseOver(image.size, glue.maxImageBytes(), "photo");
+      // A file is refused before it is read: the module would refuse it after the copy (its
+      // memory never shrinks: a 250 MB video dropped as a photo kept 250 MB for good).
+      if (image instanceof Blob) {
+        refuseOver(image.size, glue.maxImageBytes(), "photo");
+        glue.checkPhotoStart(new Uint8Array(await image.slice(0, 16).arrayBuffer())); // (FORMAT_SIGNATURE_BYTES)
+      }
       const input = image instanceof Blob ? await photoBytes.read(image) : image instanceof ArrayBuffer ? new Uint8Array(image) : image;
       try {
         return type === "caption" ? await captioner.caption(input, options) : await captioner.score(input, caption, options);

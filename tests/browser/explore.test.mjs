@@ -6,12 +6,26 @@
 
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import zlib from "node:zlib";
 
-import { FIXTURES, GLIMPSE, MODES, artifact, importFixtureBundle, launch, servePage, waitForModel, waitForResults } from "./harness.mjs";
+import {
+  FIXTURES,
+  GLIMPSE,
+  MODES,
+  artifact,
+  assertMatchesNative,
+  bundleInfo,
+  importFixtureBundle,
+  launch,
+  nativeCaptions,
+  servePage,
+  waitForModel,
+  waitForResults,
+} from "./harness.mjs";
 
 const scratch = mkdtempSync(path.join(tmpdir(), "glimpse-explore-"));
 const BUNDLE = importFixtureBundle(path.join(scratch, "notebook.safetensors"));
@@ -177,7 +191,7 @@ for (const mode of MODES) {
       await settled(card);
       const occluded = card.locator("[data-testid=occluded-caption]");
       await page.waitForFunction((element) => element.dataset.changed !== undefined, await occluded.elementHandle());
-      const result = await card.evaluate((element) => element.occludedResult);
+      const result = await card.evaluate((element) => element.occluded.result);
       const own = await card.evaluate((element) => element.glimpseResult);
       const marked = (await occluded.locator("mark").count()) + (await occluded.locator("del").count());
       assert.equal(Number(await occluded.getAttribute("data-changed")), marked);
@@ -236,5 +250,61 @@ for (const mode of MODES) {
       await card.locator("[data-testid=colormap]").selectOption("inferno");
       assert.equal(await sum(), inferno);
     });
+
+    // (Last: the photo it drops becomes the first result, which `card` names.)
+    test("a hidden region is filled on the photo the caption it is compared with was made from: native glimpse's words and attention for the photo filled there", async () => {
+      const { page } = browser;
+      // A photo with transparent blocks: the browser's own decode (premultiplied: black there)
+      // gave other pixels than the module's (the stored colour), outside the region too.
+      const [width, height] = [160, 120];
+      const pixel = (x, y) => [(x * 37 + y * 11) % 256, (x * 5 + y * 23) % 256, (x * y) % 256, (x >> 4) % 3 === 0 && (y >> 4) % 2 === 0 ? 0 : 255];
+      const photo = path.join(scratch, "transparent.png");
+      writeFileSync(photo, png(width, height, 4, pixel));
+      await page.setInputFiles("input[type=file]", [photo]);
+      await waitForResults(page, 2);
+      const dropped = page.locator("[data-testid=result]").first();
+      await dropped.locator("[data-testid=word]").nth(0).click();
+      await dropped.locator("[data-testid=hide-top]").click();
+      const occluded = dropped.locator("[data-testid=occluded-caption]");
+      await page.waitForFunction((element) => element.dataset.changed !== undefined, await occluded.elementHandle(), { timeout: 600_000 });
+      await settled(dropped);
+      const { result, region } = await dropped.evaluate(({ occluded: { result, region } }) => ({
+        result: { caption: result.caption, tokens: result.tokens, grid: result.grid, attention: result.attention.map((a) => Array.from(a)) },
+        region,
+      }));
+
+      // The reference: the region filled with the mean colour in this photo's own pixels (a
+      // canvas's fillRect covers it: start rounded down, size up), alpha dropped.
+      const mean = bundleInfo(BUNDLE).config.preprocess.mean.map((m) => Math.round(255 * Math.min(Math.max(m, 0), 1)));
+      const [x0, y0] = [Math.floor(region.x * width), Math.floor(region.y * height)];
+      const [x1, y1] = [x0 + Math.ceil(region.w * width), y0 + Math.ceil(region.h * height)];
+      const hidden = (x, y) => (x >= x0 && x < x1 && y >= y0 && y < y1 ? mean : pixel(x, y).slice(0, 3));
+      const reference = path.join(scratch, "hidden.png");
+      writeFileSync(reference, png(width, height, 3, hidden));
+      const want = nativeCaptions(BUNDLE, [reference]).get("hidden.png");
+      assertMatchesNative("the photo without the hidden region", { caption: result.caption, result }, want);
+    });
   });
+}
+
+/** A PNG of `channels` (3: RGB, 4: RGBA) 8-bit channels, `pixel(x, y)` giving each pixel's. */
+function png(width, height, channels, pixel) {
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, channels === 4 ? 6 : 2, 0, 0, 0], 8);
+  const rows = Buffer.alloc(height * (1 + width * channels)); // each row: filter 0, then pixels
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) rows.set(pixel(x, y), y * (1 + width * channels) + 1 + x * channels);
+  }
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return Buffer.concat([signature, chunk("IHDR", header), chunk("IDAT", zlib.deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
 }

@@ -53,7 +53,7 @@ async function occludeEach(mode, images) {
       await page.waitForFunction((element) => element.dataset.changed !== undefined, await occludedCaption.elementHandle(), {
         timeout: 600_000,
       });
-      const occluded = await card.evaluate((element) => element.occludedResult.tokens);
+      const occluded = await card.evaluate((element) => element.occluded.result.tokens);
       const word = result.tokens[index];
       outcomes.set(image.file, {
         caption: result.tokens.join(" "),

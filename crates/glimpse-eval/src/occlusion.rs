@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use glimpse_data::rng::Rng;
 use glimpse_data::synth::SynthImage;
-use glimpse_model::preprocess::image_to_input;
+use glimpse_model::preprocess::{fill_boxes, image_to_input};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use serde::Serialize;
 
 use crate::grounding::{attribute, overlap, referent_boxes};
@@ -52,13 +52,7 @@ pub fn occlusion_test<'a>(
     cases: impl IntoIterator<Item = OcclusionCase<'a>>,
     seed: u64,
 ) -> Result<Occlusion> {
-    // The mean is zero input once normalised; a bundle's mean outside [0, 1] has no colour, and
-    // the nearest one (clamped) gives the input nearest to zero.
-    let fill = captioner
-        .config
-        .preprocess
-        .mean
-        .map(|m| (m.clamp(0.0, 1.0) * 255.0).round() as u8);
+    let fill = captioner.config.preprocess.mean_colour();
     let mut rng = Rng::new(seed);
     let (mut tested, mut removed_hidden, mut removed_elsewhere, mut skipped) = (0, 0, 0, 0);
     for case in cases {
@@ -126,16 +120,7 @@ fn names(caption: &Caption, kind: &str, value: &str) -> bool {
 /// `photo` with `boxes` (`[x0, y0, x1, y1]`, end exclusive) filled with `fill`.
 fn hide(photo: &RgbImage, boxes: &[[f64; 4]], fill: [u8; 3]) -> RgbImage {
     let mut hidden = photo.clone();
-    let (width, height) = (photo.width() as f64, photo.height() as f64);
-    for b in boxes {
-        let (x0, x1) = (b[0].clamp(0.0, width) as u32, b[2].clamp(0.0, width) as u32);
-        let (y0, y1) = (b[1].clamp(0.0, height) as u32, b[3].clamp(0.0, height) as u32);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                hidden.put_pixel(x, y, Rgb(fill));
-            }
-        }
-    }
+    fill_boxes(&mut hidden, boxes, fill);
     hidden
 }
 
@@ -168,6 +153,7 @@ fn place_elsewhere(boxes: &[[f64; 4]], size: [u32; 2], rng: &mut Rng) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     #[test]
     fn hidden_boxes_take_the_fill_and_nothing_else_changes() {

@@ -84,11 +84,6 @@ impl Captioner {
         preprocess::bytes_to_input(bytes, &self.config.preprocess)
     }
 
-    /// Preprocesses browser pixels (RGBA) for [`Self::caption_inputs`].
-    pub fn prepare_rgba(&self, width: u32, height: u32, rgba: &[u8]) -> Result<Vec<f32>> {
-        preprocess::rgba_to_input(width, height, rgba, &self.config.preprocess)
-    }
-
     /// Captions preprocessed inputs (`[3, H, W]` each), encoded as one batch: greedy decoding
     /// decodes them together, beam search one after the other (see [`decode`]). Fails if the
     /// model computes NaN or an infinity for an image still being decoded; captions holding `<PAD>` or the start token are

@@ -7,6 +7,7 @@
 //! budget whatever the image's shape: the resize keeps one row of scratch
 //! ([`resize::resize_rgb`]).
 
+mod hide;
 mod jpeg_colour;
 mod jpeg_end;
 mod metadata;
@@ -18,6 +19,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
+pub use self::hide::{Region, fill_boxes};
 use self::jpeg_end::{jpeg_is_cut, jpeg_is_truncated};
 pub use self::resize::resize_rgb;
 use crate::config::PreprocessConfig;
@@ -49,6 +51,37 @@ pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<RgbImage> {
     decode_image_checked(bytes, max_pixels).map(|decoded| decoded.image)
 }
 
+/// The most bytes at a file's start that tell its format (WebP's `RIFF….WEBP` takes 12).
+pub const FORMAT_SIGNATURE_BYTES: usize = 16;
+
+/// Refuses from its first bytes (at least [`FORMAT_SIGNATURE_BYTES`] of them, where the file
+/// has as many) a file that [`decode_image`] refuses for its format, with the same message: a
+/// page need not copy a whole video into the module's memory, which never shrinks, to be told.
+pub fn check_format(start: &[u8]) -> Result<()> {
+    if start.is_empty() {
+        return Err(Error::Image("the file is empty".into()));
+    }
+    supported_format(image::guess_format(start).ok()).map(drop)
+}
+
+/// `format` if the decoder takes it; else why not.
+fn supported_format(format: Option<ImageFormat>) -> Result<ImageFormat> {
+    let format = format.ok_or_else(|| {
+        Error::Image(format!(
+            "not a recognised image format (supported: {SUPPORTED_FORMATS})"
+        ))
+    })?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp
+    ) {
+        return Err(Error::Image(format!(
+            "{format:?} images are not supported (supported: {SUPPORTED_FORMATS})"
+        )));
+    }
+    Ok(format)
+}
+
 /// [`decode_image`], with a warning when the file is truncated but still decoded.
 pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImage> {
     if bytes.is_empty() {
@@ -63,19 +96,7 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     let mut header_limits = Limits::default();
     header_limits.max_alloc = Some(MAX_HEADER_ALLOC);
     reader.limits(header_limits);
-    let format = reader.format().ok_or_else(|| {
-        Error::Image(format!(
-            "not a recognised image format (supported: {SUPPORTED_FORMATS})"
-        ))
-    })?;
-    if !matches!(
-        format,
-        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif | ImageFormat::Bmp
-    ) {
-        return Err(Error::Image(format!(
-            "{format:?} images are not supported (supported: {SUPPORTED_FORMATS})"
-        )));
-    }
+    let format = supported_format(reader.format())?;
     if format == ImageFormat::Jpeg {
         metadata::check_jpeg_profile(bytes, MAX_HEADER_ALLOC)?;
     }
@@ -185,6 +206,15 @@ pub fn bytes_to_input(bytes: &[u8], config: &PreprocessConfig) -> Result<Vec<f32
 /// Preprocesses pixels a browser already decoded (`ImageData`: RGBA, row-major), with the
 /// same budget and aspect-ratio checks as encoded images.
 pub fn rgba_to_input(width: u32, height: u32, rgba: &[u8], config: &PreprocessConfig) -> Result<Vec<f32>> {
+    Ok(image_to_input(
+        &rgba_to_image(width, height, rgba, config)?,
+        config,
+    ))
+}
+
+/// Pixels a browser already decoded (`ImageData`: RGBA, row-major) as an RGB image, alpha
+/// dropped as [`decode_image`] drops it, after the budget and aspect-ratio checks.
+pub fn rgba_to_image(width: u32, height: u32, rgba: &[u8], config: &PreprocessConfig) -> Result<RgbImage> {
     let pixels = check_dimensions(width, height, config.max_pixels)?;
     let needed = pixels.checked_mul(4);
     if needed != Some(rgba.len() as u64) {
@@ -195,9 +225,8 @@ pub fn rgba_to_input(width: u32, height: u32, rgba: &[u8], config: &PreprocessCo
         )));
     }
     let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-    let image = RgbImage::from_raw(width, height, rgb)
-        .ok_or_else(|| Error::Image(format!("{width}×{height} RGBA pixels do not fit their buffer")))?;
-    Ok(image_to_input(&image, config))
+    RgbImage::from_raw(width, height, rgb)
+        .ok_or_else(|| Error::Image(format!("{width}×{height} RGBA pixels do not fit their buffer")))
 }
 
 #[cfg(test)]
@@ -319,6 +348,21 @@ mod tests {
                 budget: 50_000_000,
             }) => {}
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_files_first_bytes_tell_what_decoding_it_would_refuse_for_its_format() {
+        let png = encode(DynamicImage::ImageRgb8(gradient(4, 4)), ImageFormat::Png);
+        let webp = encode(DynamicImage::ImageRgb8(gradient(4, 4)), ImageFormat::WebP);
+        for photo in [&png, &webp] {
+            assert!(check_format(&photo[..FORMAT_SIGNATURE_BYTES]).is_ok());
+        }
+        let tiff = b"II*\0\x08\0\0\0 a TIFF's header, then anything";
+        for refused in [&b"this is a text file, not a photo"[..], &tiff[..], &[]] {
+            let start = &refused[..refused.len().min(FORMAT_SIGNATURE_BYTES)];
+            let whole = decode_image(refused, 1000).unwrap_err().to_string();
+            assert_eq!(check_format(start).unwrap_err().to_string(), whole);
         }
     }
 

@@ -2,8 +2,9 @@
 //! one `Float32Array` per word.
 
 use glimpse_model::generate::attention_entropy;
-use glimpse_model::preprocess::{decode_image_checked, image_to_input};
-use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions, StageTimes};
+use glimpse_model::preprocess::{Region, decode_image_checked, fill_boxes, image_to_input, rgba_to_image};
+use glimpse_model::{Caption, Captioner, Decoding, GenerateOptions, PreprocessConfig, StageTimes};
+use image::RgbImage;
 use js_sys::{Array, ArrayBuffer, Float32Array, Object, Reflect, Uint8Array, Uint8ClampedArray};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsError, JsValue};
@@ -52,6 +53,17 @@ export interface CaptionOptions {
   alternatives?: number | null;
   /** Every beam hypothesis in `beams`, best first (default false). */
   allBeams?: boolean | null;
+  /** A region to hide, in fractions of the photo's width and height: filled with the model's
+   * mean colour (what it sees as no signal) after the photo is decoded, before it is resized. */
+  hide?: HiddenRegion | null;
+}
+
+/** A rectangle in fractions of a photo: `x`, `y` in [0, 1), `w`, `h` in (0, 1]. */
+export interface HiddenRegion {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
 }
 
 /** Milliseconds of each stage of one call, timed inside the module. */
@@ -248,17 +260,44 @@ pub fn read_generate_options(options: &JsValue) -> Result<GenerateOptions, JsErr
     })
 }
 
-/// The encoder input for encoded bytes or decoded RGBA pixels, and the decoder's warning
-/// about a damaged file that still decoded (a truncated JPEG).
-pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, Option<String>), JsError> {
+/// Option `hide`: `{ x, y, w, h }`, the region to hide in fractions of the photo, if any.
+pub fn read_hidden_region(options: &JsValue) -> Result<Option<Region>, JsError> {
+    let hide = get(options, "hide");
+    if hide.is_undefined() || hide.is_null() {
+        return Ok(None);
+    }
+    if !hide.is_object() {
+        return Err(JsError::new(
+            "option `hide` must be an object { x, y, w, h } in fractions of the photo",
+        ));
+    }
+    let field = |key: &str| {
+        get(&hide, key).as_f64().ok_or_else(|| {
+            JsError::new(&format!(
+                "option `hide.{key}` must be a number (a fraction of the photo)"
+            ))
+        })
+    };
+    let region = Region::new(field("x")?, field("y")?, field("w")?, field("h")?);
+    region.map(Some).map_err(to_js)
+}
+
+/// The encoder input for encoded bytes or decoded RGBA pixels, with `hide`'s region filled if
+/// given, and the decoder's warning about a damaged file that still decoded (a truncated JPEG).
+pub fn image_input(
+    captioner: &Captioner,
+    image: &JsValue,
+    hide: Option<Region>,
+) -> Result<(Vec<f32>, Option<String>), JsError> {
     let photo = |array: &JsValue| check_length(array, glimpse_files::caps::IMAGE, "photo");
+    let preprocess = &captioner.config.preprocess;
     if let Some(bytes) = image.dyn_ref::<Uint8Array>() {
         photo(bytes)?;
-        return encoded_input(captioner, &bytes.to_vec());
+        return encoded_input(preprocess, &bytes.to_vec(), hide);
     }
     if let Some(buffer) = image.dyn_ref::<ArrayBuffer>() {
         photo(buffer)?;
-        return encoded_input(captioner, &Uint8Array::new(buffer).to_vec());
+        return encoded_input(preprocess, &Uint8Array::new(buffer).to_vec(), hide);
     }
     let data = get(image, "data");
     if let (Some(width), Some(height)) = (pixels_across(image, "width")?, pixels_across(image, "height")?) {
@@ -273,8 +312,8 @@ pub fn image_input(captioner: &Captioner, image: &JsValue) -> Result<(Vec<f32>, 
                 "image.data must be a Uint8ClampedArray of RGBA pixels",
             ));
         };
-        let input = captioner.prepare_rgba(width, height, &pixels);
-        return Ok((input.map_err(to_js)?, None));
+        let decoded = rgba_to_image(width, height, &pixels, preprocess).map_err(to_js)?;
+        return Ok((hidden_input(decoded, hide, preprocess), None));
     }
     Err(JsError::new(
         "image must be encoded bytes (Uint8Array or ArrayBuffer) or ImageData",
@@ -298,10 +337,22 @@ fn pixels_across(image: &JsValue, key: &str) -> Result<Option<u32>, JsError> {
     Ok(Some(value as u32))
 }
 
-fn encoded_input(captioner: &Captioner, bytes: &[u8]) -> Result<(Vec<f32>, Option<String>), JsError> {
-    let preprocess = &captioner.config.preprocess;
+fn encoded_input(
+    preprocess: &PreprocessConfig,
+    bytes: &[u8],
+    hide: Option<Region>,
+) -> Result<(Vec<f32>, Option<String>), JsError> {
     let decoded = decode_image_checked(bytes, preprocess.max_pixels).map_err(to_js)?;
-    Ok((image_to_input(&decoded.image, preprocess), decoded.warning))
+    Ok((hidden_input(decoded.image, hide, preprocess), decoded.warning))
+}
+
+/// The encoder input of `photo`, `hide`'s region first filled with the mean colour.
+fn hidden_input(mut photo: RgbImage, hide: Option<Region>, preprocess: &PreprocessConfig) -> Vec<f32> {
+    if let Some(region) = hide {
+        let hidden = region.pixels(photo.width(), photo.height());
+        fill_boxes(&mut photo, &[hidden], preprocess.mean_colour());
+    }
+    image_to_input(&photo, preprocess)
 }
 
 pub(crate) fn set(object: &Object, key: &str, value: impl Into<JsValue>) {

@@ -69,6 +69,14 @@ pub fn max_image_bytes() -> f64 {
     glimpse_files::caps::IMAGE as f64
 }
 
+/// Refuses, from its first bytes (16 tell any format), a file `caption` would refuse for its
+/// format, with the same message: a page need not copy a whole video into the module's memory,
+/// which never shrinks, to be told it is no photo.
+#[wasm_bindgen(js_name = checkPhotoStart)]
+pub fn check_photo_start(start: &[u8]) -> Result<(), JsError> {
+    glimpse_model::preprocess::check_format(start).map_err(to_js)
+}
+
 /// The most bytes of a bundle `Captioner.load` takes (the native tool's cap for a 32-bit
 /// address space), so that a page can stop a download that goes past it.
 #[wasm_bindgen(js_name = maxBundleBytes)]
@@ -101,13 +109,14 @@ pub(crate) fn check_length(array: &JsValue, cap: u64, what: &str) -> Result<(), 
 }
 
 /// What `caption()`'s options may name.
-const CAPTION_OPTIONS: [&str; 6] = [
+const CAPTION_OPTIONS: [&str; 7] = [
     "beam",
     "maxLen",
     "lengthPenalty",
     "prefix",
     "alternatives",
     "allBeams",
+    "hide",
 ];
 
 /// A loaded model, ready to caption.
@@ -148,7 +157,9 @@ impl Captioner {
     /// bytes) or decoded pixels (`ImageData`, or any `{ width, height, data }` RGBA object).
     /// Options: `{ beam = 1, maxLen = 20, lengthPenalty = 0 }`, and to explore: `prefix` (words
     /// the caption starts with: a string or an array of vocabulary words), `alternatives` (the
-    /// top words recorded at every position), `allBeams` (every hypothesis in `beams`).
+    /// top words recorded at every position), `allBeams` (every hypothesis in `beams`), and
+    /// `hide` (a region `{ x, y, w, h }` in fractions of the photo, filled with the mean colour
+    /// before resizing).
     #[wasm_bindgen(unchecked_return_type = "CaptionResult")]
     pub async fn caption(
         &mut self,
@@ -159,6 +170,7 @@ impl Captioner {
         let generate: GenerateOptions = read_generate_options(&options)?;
         generate.validate().map_err(to_js)?;
         let request = read_explore_request(&options)?;
+        let hide = convert::read_hidden_region(&options)?;
         let (prefix, prefix_notes) = self.inner.lookup_words(&request.prefix).map_err(to_js)?;
         let explore = ExploreOptions {
             prefix,
@@ -170,7 +182,7 @@ impl Captioner {
             .map_err(to_js)?;
         let started = js_sys::Date::now();
         let gpu_before = self.placement.choice_is_gpu();
-        let (input, image_warning) = image_input(&self.inner, &image)?;
+        let (input, image_warning) = image_input(&self.inner, &image, hide)?;
         let prepare_ms = js_sys::Date::now() - started;
         let input = std::slice::from_ref(&input);
         let explore = &explore;
@@ -214,7 +226,7 @@ impl Captioner {
         self.inner.config.check_scored_words(typed.len()).map_err(to_js)?;
         glimpse_model::generate::explore::check_alternatives(alternatives).map_err(to_js)?;
         let started = js_sys::Date::now();
-        let (input, _) = image_input(&self.inner, &image)?;
+        let (input, _) = image_input(&self.inner, &image, None)?;
         let prepare_ms = js_sys::Date::now() - started;
         let input = std::slice::from_ref(&input);
         let typed_words = &typed;
@@ -292,7 +304,9 @@ impl Captioner {
             return Ok(());
         };
         forget_webgpu(&reason);
-        let bundle = Bundle::from_bytes(bytes).map_err(to_js)?;
+        // Within the module's memory, as a load is: a CPU copy that cannot fit is refused by name
+        // rather than trapping.
+        let bundle = Bundle::from_bytes_within(bytes, MODULE_MEMORY_BYTES).map_err(to_js)?;
         let placement = Placement::cpu(Some(reason));
         self.inner = placement.load(bundle).map_err(to_js)?;
         self.placement = placement;
