@@ -2,6 +2,7 @@
 //! `glimpse caption` load, with a model card saying what it was trained on and how well it did.
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -10,6 +11,7 @@ use glimpse_model::{Bundle, CaptionModel, ModelCard};
 
 use crate::backend::Backend;
 use crate::card::today;
+use crate::model_card::RANDOM_ENCODER;
 use crate::train::checkpoint::{Checkpoint, EpochRecord};
 use crate::train::config::TrainConfig;
 use crate::train::{BEST, LAST};
@@ -58,19 +60,27 @@ pub struct ExportRequest {
 
 /// The run's checkpoint as a bundle with its model card (the caller writes it).
 pub fn export(request: &ExportRequest) -> Result<Bundle> {
-    if request.run.is_file() {
+    // A FIFO, a folder at best.safetensors' name, a link loop: each was "no best.safetensors".
+    let run = fs::metadata(&request.run).with_context(|| format!("{}", shown(&request.run)))?;
+    if run.is_file() {
         return stored_again(request);
+    }
+    if !run.is_dir() {
+        bail!("{}: neither a run folder nor a bundle file", shown(&request.run));
     }
     let file = match request.which {
         Which::Best => BEST,
         Which::Last => LAST,
     };
     let path = request.run.join(file);
-    if !path.is_file() {
-        bail!(
+    match fs::metadata(&path) {
+        Ok(found) if !found.is_file() => bail!("{}: not a regular file", shown(&path)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "{}: no {file} (has this run finished an epoch? `--which last` exports the latest state)",
             request.run.display()
-        );
+        ),
+        Err(e) => bail!("{}: {e}", shown(&path)),
     }
     // Another run's best.safetensors dropped into the folder was exported as this run's, which
     // a resume refuses (hostile round 23).
@@ -78,7 +88,7 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     if request.which == Which::Best && last.is_file() {
         let state = Checkpoint::read_state(&last).with_context(|| {
             format!(
-                "reading it to check that {BEST} is this run's (`--which last` cannot be exported either)"
+                "{BEST} is checked against {LAST}, which cannot be read (nor exported with `--which last`)"
             )
         })?;
         crate::train::check_best(&request.run, &state)?;
@@ -189,6 +199,29 @@ fn encoder_weights(train: &TrainConfig) -> String {
                 format!("last {} stages fine-tuned", train.fine_tune_stages)
             }
         ),
-        None => "trained from scratch".to_string(),
+        // Frozen random weights were carded "trained from scratch" (hostile round 24).
+        None => match train.fine_tune_stages {
+            0 => format!("{RANDOM_ENCODER}, frozen (never trained)"),
+            stages => format!("{RANDOM_ENCODER}, its last {stages} stages trained"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_encoder_started_from_random_weights_is_carded_so() {
+        let mut config = TrainConfig {
+            encoder_weights: None,
+            ..TrainConfig::default()
+        };
+        assert_eq!(encoder_weights(&config), "random weights, frozen (never trained)");
+        config.fine_tune_stages = 2;
+        assert_eq!(
+            encoder_weights(&config),
+            "random weights, its last 2 stages trained"
+        );
     }
 }

@@ -16,6 +16,10 @@ use glimpse_files::write_together_durably;
 /// is never overwritten.
 const MARKER: &str = "<!-- model card written by glimpse from";
 
+/// How a card's `encoder_weights` starts for an encoder that no pretrained file started: such a
+/// model has no `base_model`.
+pub const RANDOM_ENCODER: &str = "random weights";
+
 /// Writes `bytes`, the stored `bundle`, at `bundle_path` and its card where [`card_path`] says,
 /// neither replaced unless both can be written (the bundle went first, and a failed card write
 /// left an older card beside it: review 66). Returns where the card went.
@@ -170,7 +174,10 @@ fn front_matter(out: &mut String, bundle: &Bundle) {
     if !card.trained_on.is_empty() {
         let _ = writeln!(out, "datasets:\n  - {}", yaml(&card.trained_on));
     }
-    let _ = writeln!(out, "base_model: {}", yaml(&format!("torchvision/{arch}")));
+    // (A random encoder was carded as fine-tuned from torchvision's: hostile round 24.)
+    if !card.encoder_weights.starts_with(RANDOM_ENCODER) {
+        let _ = writeln!(out, "base_model: {}", yaml(&format!("torchvision/{arch}")));
+    }
     if card.metrics.is_empty() {
         out.push_str("---\n\n");
         return;
@@ -276,6 +283,15 @@ mod tests {
     fn demo() -> Bundle {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/models/default.safetensors");
         Bundle::from_bytes(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_encoder_no_pretrained_file_started_has_no_base_model() {
+        let mut bundle = demo();
+        bundle.card.encoder_weights = format!("{RANDOM_ENCODER}, frozen (never trained)");
+        let card = model_card(&bundle, "random.safetensors");
+        assert!(!card.contains("base_model:"), "{card}");
+        assert!(card.contains("random weights, frozen (never trained)"), "{card}");
     }
 
     #[test]

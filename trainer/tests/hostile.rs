@@ -895,17 +895,59 @@ fn images_sharing_a_stem_get_their_own_figures() {
         fs::copy(&photo, path).unwrap();
     }
     let args = [&a, &b, &real].map(|p| p.to_str().unwrap().to_string());
-    ok(&[
-        &[
-            "caption",
-            "--model",
-            bundle.to_str().unwrap(),
-            "--attention-png",
-            figures.to_str().unwrap(),
-        ][..],
-        &args.iter().map(String::as_str).collect::<Vec<_>>(),
-    ]
-    .concat());
+    let caption = |json: &[&str]| {
+        ok(&[
+            &[
+                "caption",
+                "--model",
+                bundle.to_str().unwrap(),
+                "--attention-png",
+                figures.to_str().unwrap(),
+            ][..],
+            json,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        ]
+        .concat())
+    };
+    // Which figure is whose is said where a name is not the photo's own (hostile round 24:
+    // `cat-2.attention.png` is b/cat.png's, not cat-2.png's).
+    let stdout = caption(&[]);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let figure_after = |photo: &Path| {
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with(photo.to_str().unwrap()))
+            .unwrap();
+        lines[at + 1]
+            .strip_prefix("  figure: ")
+            .map(|f| Path::new(f).file_name().unwrap().to_owned())
+    };
+    assert_eq!(figure_after(&a), None, "{stdout}");
+    assert_eq!(figure_after(&b).unwrap(), "cat-2.attention.png", "{stdout}");
+    assert_eq!(figure_after(&real).unwrap(), "cat-2-2.attention.png", "{stdout}");
+    fs::remove_dir_all(&figures).unwrap();
+    let records: Vec<serde_json::Value> = caption(&["--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let figures_named: Vec<&str> = records
+        .iter()
+        .map(|r| {
+            Path::new(r["figure"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        figures_named,
+        [
+            "cat.attention.png",
+            "cat-2.attention.png",
+            "cat-2-2.attention.png"
+        ]
+    );
     let names = sorted_names(&figures);
     assert_eq!(
         names,
@@ -953,7 +995,9 @@ fn a_photo_with_a_long_name_gets_a_figure_and_the_run_goes_on() {
     ];
     args.extend(photos.iter().map(|p| p.to_str().unwrap()));
     let out = ok(&args);
-    assert_eq!(out.lines().count(), 3, "all captioned: {out}");
+    // (Figures not named `STEM.attention.png` are named under their photo's line.)
+    let captions = out.lines().filter(|line| !line.starts_with("  figure: "));
+    assert_eq!(captions.count(), 3, "all captioned: {out}");
     let names = sorted_names(&figures);
     assert_eq!(names.len(), 3, "a figure each: {names:?}");
     assert!(names.contains(&"after.attention.png".to_string()), "{names:?}");
@@ -1776,17 +1820,42 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     let resume = ["train", "--resume", paused.to_str().unwrap()];
     fails_with(
         &resume,
-        "best.safetensors: not this run's best weights (its records of epochs 1 to 1 are not this run's)",
+        "best.safetensors: its records of epochs 1 to 1 are not those last.safetensors holds",
     );
     // Nor exported as this run's (hostile round 23).
     let exported = dir.path().join("exported-best.safetensors");
     let [run_arg, out_arg] = [&paused, &exported].map(|p| p.to_str().unwrap());
+    let export_best = ["export", run_arg, "--out", out_arg];
     fails_with(
-        &["export", run_arg, "--out", out_arg],
-        "best.safetensors: not this run's best weights",
+        &export_best,
+        "best.safetensors: its records of epochs 1 to 1 are not those",
+    );
+    // Nor a later checkpoint of this run: its weights went out under the best epoch's card
+    // (hostile round 24).
+    let last = paused.join("last.safetensors");
+    fs::copy(&last, &best).unwrap();
+    fails_with(
+        &export_best,
+        "best.safetensors: holds the run as it was at batch 1 of epoch 2, not at the end of its best epoch (1)",
     );
     assert!(!exported.exists());
     fs::write(&best, own).unwrap();
+    // A damaged progress in last.safetensors is named there, not blamed on best.safetensors.
+    let intact = fs::read(&last).unwrap();
+    let mut damaged = read(&last).unwrap();
+    damaged.state.best_epoch = Some(99);
+    fs::write(&last, damaged.to_bytes().unwrap()).unwrap();
+    let out = fails_with(
+        &export_best,
+        "best.safetensors is checked against last.safetensors, which cannot be read (nor exported \
+         with `--which last`): ",
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("last.safetensors: the training progress it holds: fields `best_bleu4`"),
+        "{stderr}"
+    );
+    fs::write(&last, intact).unwrap();
     fs::copy(paused.join("last.safetensors"), dir.path().join("paused-last")).unwrap();
     ok(&resume);
     fs::copy(dir.path().join("paused-last"), paused.join("last.safetensors")).unwrap();
@@ -2202,6 +2271,31 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
         "kept.vocab.json: exists and is not a regular file; not replaced",
     );
     assert_eq!(fs::read(&kept).unwrap(), b"keep");
+    // A user's own file of the vocabulary's name (another tool's word map) was replaced (hostile
+    // round 24); one of words, as an earlier export wrote it, is replaced.
+    let mine = dir.path().join("mine.pth");
+    let word_map = br#"{"<start>": 0, "a": 1}"#;
+    fs::write(dir.path().join("mine.vocab.json"), word_map).unwrap();
+    let mine_args = [
+        "export",
+        bundle_arg,
+        "--format",
+        "pth",
+        "--out",
+        mine.to_str().unwrap(),
+    ];
+    fails_with(
+        &mine_args,
+        "mine.vocab.json: not a vocabulary as `--format pth` writes one (a JSON array of words)",
+    );
+    assert_eq!(fs::read(dir.path().join("mine.vocab.json")).unwrap(), word_map);
+    assert!(!mine.exists());
+    fs::write(dir.path().join("mine.vocab.json"), br#"["<PAD>", "old"]"#).unwrap();
+    ok(&mine_args);
+    assert!(mine.exists());
+    let words: Vec<String> =
+        serde_json::from_slice(&fs::read(dir.path().join("mine.vocab.json")).unwrap()).unwrap();
+    assert_ne!(words, ["<PAD>", "old"]);
 
     let cards = dir.path().join("cards");
     fs::create_dir(&cards).unwrap();

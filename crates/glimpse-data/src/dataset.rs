@@ -315,9 +315,22 @@ fn read_layout(root: &Path, problems: &mut Problems) -> Result<Found> {
     // `exists`, not `is_file`: a captions.txt that is a FIFO or a folder is refused by name when
     // read, rather than mistaken for no dataset at all.
     if root.join("captions.txt").exists() {
+        // Each source left unread is said (hostile round 24: a token file's captions, or a
+        // Karpathy file's splits, were left out without a word).
+        if root.join("Flickr8k.token.txt").exists() {
+            problems.note("Flickr8k.token.txt: not read: captions.txt (Kaggle's layout) gives the captions");
+        }
         let table = flickr8k::read_kaggle(&root.join("captions.txt"), problems)?;
         let assignments = match flickr8k::read_split_files(root, problems)? {
-            Some(assignments) => assignments,
+            Some(assignments) => {
+                if let Some(file) = &karpathy_file {
+                    problems.note(format!(
+                        "{}: its splits not used: the split files Flickr_8k.{{train,dev,test}}Images.txt give them",
+                        shown(file)
+                    ));
+                }
+                assignments
+            }
             None => match &karpathy_file {
                 Some(file) => karpathy::read(file, problems)?.splits,
                 None => flickr8k::default_split(table.images()),
@@ -339,6 +352,12 @@ fn read_layout(root: &Path, problems: &mut Problems) -> Result<Found> {
                 shown(root)
             );
         };
+        if let Some(file) = &karpathy_file {
+            problems.note(format!(
+                "{}: not read: Flickr8k.token.txt and its split files give the captions and splits",
+                shown(file)
+            ));
+        }
         return Ok(Found {
             layout: DatasetFormat::Flickr8kOriginal,
             name: "Flickr8k".to_string(),
@@ -361,19 +380,29 @@ fn read_layout(root: &Path, problems: &mut Problems) -> Result<Found> {
     })
 }
 
-/// How many captioned images no split names, said as a note (split files of one download beside
-/// the captions of another left most of them out without a word); `None` when all are named.
+/// How many captioned images no split names, the first few named, said as a note (split files
+/// of one download beside the captions of another left most of them out without a word; with
+/// none named, 8,000 images could not be searched for the few: hostile round 24); `None` when
+/// all are named.
 fn unassigned_note(table: &CaptionTable, assignments: &Assignments) -> Option<String> {
-    let unassigned = table
-        .images()
-        .filter(|name| !assignments.contains_key(*name))
-        .count();
-    (unassigned > 0).then(|| {
+    let mut unassigned = table.images().filter(|name| !assignments.contains_key(*name));
+    let first: Vec<String> = unassigned.by_ref().take(3).map(|name| shown_name(name)).collect();
+    let count = first.len() + unassigned.count();
+    (count > 0).then(|| {
         format!(
-            "{unassigned} of {} captioned images are in no split; left out",
-            table.images().count()
+            "{count} of {} captioned images are in no split ({}{}); left out",
+            table.images().count(),
+            first.join(", "),
+            if count > first.len() { ", …" } else { "" }
         )
     })
+}
+
+/// An image's name as a note shows it: escaped, and cut past 60 characters.
+fn shown_name(name: &str) -> String {
+    let cut: String = name.chars().take(60).collect();
+    let more = if cut.len() < name.len() { "…" } else { "" };
+    format!("{}{more}", shown(Path::new(&cut)))
 }
 
 /// Counts over the whole dataset: the unusable fractions and the word budget.

@@ -82,6 +82,31 @@ fn token_folder(root: &Path, extra: &str) {
 }
 
 #[test]
+fn caption_and_split_files_left_unread_are_named() {
+    // Hostile round 24: a token file beside captions.txt, and a Karpathy file beside the split
+    // files, were left out without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let names = names(5);
+    let csv: String = names
+        .iter()
+        .map(|name| format!("{name},A dog runs .\n"))
+        .collect();
+    kaggle_folder(root, &names, &format!("image,caption\n{csv}"));
+    fs::write(root.join("Flickr8k.token.txt"), "img0.jpg#0\tA zebra .\n").unwrap();
+    write_karpathy(root, &[karpathy_entry("img0.jpg", None, "test", "A zebra .")]);
+    let data = Dataset::load(root, &LoadOptions::default()).unwrap();
+    assert_eq!(data.layout, Layout::Kaggle);
+    let notes = data.problems.kept().join("\n");
+    for line in [
+        "Flickr8k.token.txt: not read: captions.txt (Kaggle's layout) gives the captions",
+        "dataset_flickr8k.json: its splits not used: the split files Flickr_8k.{train,dev,test}Images.txt give them",
+    ] {
+        assert!(notes.contains(line), "{line} not in:\n{notes}");
+    }
+}
+
+#[test]
 fn original_flickr8k_token_file() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -268,7 +293,9 @@ fn split_names_without_captions_count_toward_the_threshold() {
     let err = format!("{:#}", Dataset::load(root, &LoadOptions::default()).unwrap_err());
     assert!(
         err.contains("5 of 10 test images are unusable")
-            && err.contains("3 of 98 captioned images are in no split; left out"),
+            && err.contains(
+                "3 of 98 captioned images are in no split (img100.jpg, img101.jpg, img102.jpg); left out"
+            ),
         "{err}"
     );
     write_splits(root, &listed[..40]);

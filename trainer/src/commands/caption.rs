@@ -96,6 +96,9 @@ pub struct CaptionRecord<'a> {
     /// With --all-beams: every hypothesis, best first (the first is this caption).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub beams: Vec<BeamRecord<'a>>,
+    /// With --attention-png: this image's figure (photos that share a name get `-2`, `-3`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub figure: Option<String>,
 }
 
 /// One beam hypothesis in `--json` output.
@@ -216,17 +219,17 @@ fn print_outcome(
             if let Some(warning) = &warning {
                 note!("warning: {}: {warning}", shown(path));
             }
+            let figure = request.attention_png.as_ref().map(|dir| dir.join(figure));
             let captioned = Shown {
                 caption: &caption,
                 beams: &beams,
                 times: (ms, stages),
                 warning,
+                figure: figure.as_deref(),
             };
             print_caption(request, path, captioned, out)?;
-            match (&request.attention_png, photo) {
-                (Some(dir), Some(photo)) => {
-                    save_figure(&dir.join(figure), &photo, &caption, figure_style(request))
-                }
+            match (figure, photo) {
+                (Some(figure), Some(photo)) => save_figure(&figure, &photo, &caption, figure_style(request)),
                 _ => Ok(()),
             }
         }
@@ -270,6 +273,13 @@ fn progress_bar(images: usize) -> ProgressBar {
 
 /// What an attention figure's file name ends with.
 const FIGURE_SUFFIX: &str = ".attention.png";
+
+/// Whether `figure` is named `STEM.attention.png` after `image`, its first name.
+fn is_stem_figure(image: &Path, figure: &Path) -> bool {
+    let mut first = image.file_stem().unwrap_or_default().to_os_string();
+    first.push(FIGURE_SUFFIX);
+    figure.file_name() == Some(first.as_os_str())
+}
 
 /// Each image with the file name of its attention figure, `STEM.attention.png`: images that
 /// share a stem (`a/cat.jpg`, `b/cat.png`) get `cat.attention.png`, `cat-2.attention.png`, … in
@@ -379,6 +389,8 @@ struct Shown<'a> {
     /// Milliseconds, in all and by stage.
     times: (f64, StageTimes),
     warning: Option<String>,
+    /// The attention figure's path, when figures are drawn.
+    figure: Option<&'a Path>,
 }
 
 fn print_caption(
@@ -392,6 +404,7 @@ fn print_caption(
         beams,
         times: (ms, stages),
         warning,
+        figure,
     } = shown_caption;
     let penalty = request.decoding.options()?.decoding.length_penalty();
     if request.json {
@@ -415,6 +428,7 @@ fn print_caption(
                     .collect(),
                 false => Vec::new(),
             },
+            figure: figure.map(|figure| path_text(figure).into_owned()),
         };
         writeln!(out, "{}", super::json_line(&record)?)?;
         return Ok(());
@@ -426,6 +440,11 @@ fn print_caption(
         writeln!(out, "{}\t{}", shown(path), terminal_safe(&caption.text()))?;
     }
     print_alternatives(caption, out)?;
+    // Named where it is not `STEM.attention.png`: `photo-2.attention.png` may be another
+    // `photo`'s, not `photo-2`'s (hostile round 24).
+    if let Some(figure) = figure.filter(|figure| !is_stem_figure(path, figure)) {
+        writeln!(out, "  figure: {}", shown(figure))?;
+    }
     for (rank, beam) in beams.iter().enumerate() {
         let score = beam.beam_score(penalty);
         writeln!(

@@ -146,6 +146,29 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
     for output in &written {
         glimpse_files::check_replaceable(output)?;
     }
+    if args.format == Format::Pth {
+        refuse_replacing_another_vocabulary(&pth_vocabulary(&args.out))?;
+    }
+    Ok(())
+}
+
+/// A `STEM.vocab.json` already there is replaced only if it is a vocabulary as `--format pth`
+/// writes one (a JSON array of words): a user's own file of that name (another tool's word map,
+/// notes) was replaced without a word (hostile round 24).
+fn refuse_replacing_another_vocabulary(path: &Path) -> Result<()> {
+    if !path.is_file() {
+        return Ok(()); // nothing there (or what `check_replaceable` judged)
+    }
+    let refused = || {
+        anyhow::anyhow!(
+            "{}: not a vocabulary as `--format pth` writes one (a JSON array of words), which the \
+             export would replace; move it away or choose another --out",
+            shown(path)
+        )
+    };
+    let bytes = glimpse_files::read_regular(path, glimpse_files::caps::CONFIG, "vocabulary")
+        .map_err(|_| refused())?;
+    serde_json::from_slice::<Vec<String>>(&bytes).map_err(|_| refused())?;
     Ok(())
 }
 

@@ -375,6 +375,9 @@ impl Checkpoint {
         }
         let at = || shown(path).to_string();
         let (mut file, size) = open_regular(path, "checkpoint")?;
+        if size < 8 {
+            bail!("{}: {size} bytes, too short for a checkpoint", at());
+        }
         let mut prefix = [0; 8];
         file.read_exact(&mut prefix).with_context(at)?;
         let length = u64::from_le_bytes(prefix);
@@ -389,13 +392,24 @@ impl Checkpoint {
         file.read_exact(&mut header).with_context(at)?;
         let header: Header =
             serde_json::from_slice(&header).map_err(|e| anyhow!("{}: not a checkpoint: {e}", at()))?;
-        let state = header.metadata.get(STATE_KEY).ok_or_else(|| {
-            anyhow!(
-                "{}: metadata `{STATE_KEY}` missing: not a glimpse training checkpoint",
-                at()
-            )
-        })?;
-        serde_json::from_str(state).map_err(|e| anyhow!("{}: {STATE_KEY}: {e}", at()))
+        let field = |key: &str| {
+            header.metadata.get(key).ok_or_else(|| {
+                anyhow!(
+                    "{}: metadata `{key}` missing: not a glimpse training checkpoint",
+                    at()
+                )
+            })
+        };
+        let config: TrainConfig =
+            serde_json::from_str(field(TRAIN_KEY)?).map_err(|e| anyhow!("{}: {TRAIN_KEY}: {e}", at()))?;
+        let state: TrainState =
+            serde_json::from_str(field(STATE_KEY)?).map_err(|e| anyhow!("{}: {STATE_KEY}: {e}", at()))?;
+        // As `read` checks it: a damaged progress was trusted, and export blamed the other file
+        // for it (hostile round 24).
+        state
+            .check(&config)
+            .with_context(|| format!("{}: the training progress it holds", at()))?;
+        Ok(state)
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {

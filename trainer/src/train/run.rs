@@ -584,7 +584,21 @@ pub(crate) fn check_best(run: &Path, state: &TrainState) -> Result<()> {
         .is_none_or(|records| Some(records) != state.history.get(..epoch))
     {
         bail!(
-            "{}: not this run's best weights (its records of epochs 1 to {epoch} are not this run's); \
+            "{}: its records of epochs 1 to {epoch} are not those {LAST} holds, so it is not this \
+             run's best (or {LAST} was edited); move it away if it is another run's",
+            shown(&path)
+        );
+    }
+    // Saved as its best epoch ended: a later checkpoint of the same run (a copy of `last`, or
+    // the two swapped) passed the check above, and its weights were exported under the best
+    // epoch's card (hostile round 24).
+    if best.epoch != epoch || best.batch_in_epoch != 0 {
+        let when = match best.batch_in_epoch {
+            0 => format!("the end of epoch {}", best.epoch),
+            batch => format!("batch {batch} of epoch {}", best.epoch + 1),
+        };
+        bail!(
+            "{}: holds the run as it was at {when}, not at the end of its best epoch ({epoch}); \
              move it away",
             shown(&path)
         );
