@@ -50,7 +50,7 @@ client.onBackend = ({ backend, note }) => {
 };
 client.onLost = (err) => {
   // Kept to try again on another backend (the client still holds the bundle).
-  lastTried = model && { bytes: client.bundle, label: model.label };
+  if (model) lastTried = { bytes: client.bundle, label: model.label };
   model = null;
   setStatus("error", `No model loaded: it stopped and could not be started again (${err.message}).`);
 };

@@ -108,9 +108,10 @@ class ModelWorker {
 
   /** Sends `message` with `image`: a Blob (a File) by reference, read inside the worker; bytes
    * copied and transferred (a Uint8Array's own bytes only: cloned, a view of a larger buffer
-   * took all of it along); pixels cloned. */
+   * took all of it along; `new Uint8Array` copies, where a Node Buffer's `slice` is a view of its
+   * pool); pixels cloned. */
   #withImage(message, image) {
-    const copy = image instanceof ArrayBuffer ? image.slice(0) : image instanceof Uint8Array ? image.slice().buffer : image;
+    const copy = image instanceof ArrayBuffer ? image.slice(0) : image instanceof Uint8Array ? new Uint8Array(image).buffer : image;
     return this.request({ ...message, image: copy }, copy instanceof ArrayBuffer ? [copy] : []);
   }
 

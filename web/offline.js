@@ -3,8 +3,8 @@
 // page serves. Files answered from one build's cache therefore never mix with another's (a new
 // glimpse_wasm.js never meets an old .wasm offline; online, a deploy during a visit can still
 // pair them, as URLs carry no version). Once the page has filled this build's cache it marks it
-// complete and deletes older builds' caches; until then the service worker answers offline from
-// the newest complete one.
+// complete, and the service worker of that build then deletes the others' caches; until then it
+// answers offline from the newest complete one.
 //
 // Nothing is downloaded twice on a first visit: the WebAssembly is put into the cache by whoever
 // downloads it (`fetchOnce`), and once the model is ready the page adds the model it loaded and
@@ -59,7 +59,7 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined, {
  * only `model` stands for); and `model` ({ url, blob, version }: the model in use, from the
  * bytes the page holds), keeping besides it only `defaultModel` and, while the default is in
  * use, the last other model kept. Before each file it awaits `idle()`, so that work the user
- * waits for goes first. Then marks the cache complete and deletes older builds' caches. */
+ * waits for goes first. Then marks the cache complete and tells the service worker so. */
 export async function keepForOffline({ extra = [], skip = new Set(), idle = async () => {}, model = null, defaultModel } = {}) {
   const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
   const ours = loaded.filter((url) => {
@@ -76,10 +76,9 @@ export async function keepForOffline({ extra = [], skip = new Set(), idle = asyn
     await keepModel(cache, model, new URL(defaultModel).href);
   }
   await cache.put(COMPLETE, new Response(""));
-  // Only caches made before this one (Cache Storage lists in order of making): an old tab that
-  // completes its build's cache late must not delete a newer build's.
-  const builds = (await caches.keys()).filter((key) => key.startsWith("glimpse-"));
-  await Promise.all(builds.slice(0, builds.indexOf(CACHE)).map((key) => caches.delete(key)));
+  // The service worker deletes the other builds' caches, if this is its build's: an old tab's
+  // page, completing a cache it had made again, deleted the newer build's (review 72).
+  (await navigator.serviceWorker?.ready)?.active?.postMessage({ complete: CACHE });
 }
 
 /** Puts `model` into `cache` unless it holds that file (the same size and version), after deleting the other models but

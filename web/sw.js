@@ -6,10 +6,10 @@
 // One cache per build (see offline.js): pkg/version.js names it, and a new build changes that
 // file, so the browser installs a new service worker. The page, not this worker, fills the cache
 // on a first visit (offline.js), with exactly the files it loaded and without downloading any of
-// them twice, then marks it complete and deletes the older builds' caches. Until then, offline,
-// this worker answers from the newest complete cache: deleting the old one as this worker
-// started left an update's first visit, gone offline before its page had filled the new one,
-// with no page at all (review 71).
+// them twice, then marks it complete and says so; this worker then deletes the other builds'
+// caches. Until then, offline, it answers from the newest complete cache: deleting the old one as
+// this worker started left an update's first visit, gone offline before its page had filled the
+// new one, with no page at all (review 71).
 //
 // Every answer also carries the cross-origin isolation headers (COOP and COEP), which most
 // static hosts cannot be told to send: an isolated page may share memory between workers, so
@@ -30,6 +30,16 @@ self.addEventListener("install", (event) => {
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(self.clients.claim());
+});
+
+// A page has completed a cache (offline.js): if it is this build's, the others go. (A page of an
+// older build, in a tab still open, completes its own, which stays until this build's page
+// completes this one.)
+self.addEventListener("message", (event) => {
+  if (event.data?.complete !== CACHE) return;
+  event.waitUntil(
+    caches.keys().then((keys) => Promise.all(keys.filter((key) => key.startsWith("glimpse-") && key !== CACHE).map((key) => caches.delete(key)))),
+  );
 });
 
 self.addEventListener("fetch", (event) => {

@@ -273,11 +273,11 @@ for (const mode of MODES) {
         region,
       }));
 
-      // The reference: the region filled with the mean colour in this photo's own pixels (a
-      // canvas's fillRect covers it: start rounded down, size up), alpha dropped.
+      // The reference: the region filled with the mean colour in this photo's own pixels (every
+      // pixel it touches), alpha dropped.
       const mean = bundleInfo(BUNDLE).config.preprocess.mean.map((m) => Math.round(255 * Math.min(Math.max(m, 0), 1)));
       const [x0, y0] = [Math.floor(region.x * width), Math.floor(region.y * height)];
-      const [x1, y1] = [x0 + Math.ceil(region.w * width), y0 + Math.ceil(region.h * height)];
+      const [x1, y1] = [Math.ceil((region.x + region.w) * width), Math.ceil((region.y + region.h) * height)];
       const hidden = (x, y) => (x >= x0 && x < x1 && y >= y0 && y < y1 ? mean : pixel(x, y).slice(0, 3));
       const reference = path.join(scratch, "hidden.png");
       writeFileSync(reference, png(width, height, 3, hidden));

@@ -76,22 +76,31 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     match fs::metadata(&path) {
         Ok(found) if !found.is_file() => bail!("{}: not a regular file", shown(&path)),
         Ok(_) => {}
+        Err(_) if fs::symlink_metadata(&path).is_ok() => {
+            bail!("{}: a link to nothing", shown(&path))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
             "{}: no {file} (has this run finished an epoch? `--which last` exports the latest state)",
-            request.run.display()
+            shown(&request.run)
         ),
         Err(e) => bail!("{}: {e}", shown(&path)),
     }
     // Another run's best.safetensors dropped into the folder was exported as this run's, which
     // a resume refuses (hostile round 23).
     let last = request.run.join(LAST);
-    if request.which == Which::Best && last.is_file() {
-        let state = Checkpoint::read_state(&last).with_context(|| {
-            format!(
-                "{BEST} is checked against {LAST}, which cannot be read (nor exported with `--which last`)"
-            )
-        })?;
-        crate::train::check_best(&request.run, &state)?;
+    match request.which {
+        Which::Best if last.is_file() => {
+            let state = Checkpoint::read_state(&last).with_context(|| {
+                format!(
+                    "{BEST} is checked against {LAST}, which cannot be read (nor exported with `--which last`)"
+                )
+            })?;
+            crate::train::check_best(&request.run, &state)?;
+        }
+        // Without a last to compare with, by its own progress (a `last` moved over it went out
+        // under the best epoch's card: hostile round 25).
+        Which::Best => drop(crate::train::read_best_state(&path)?),
+        Which::Last => {}
     }
     let checkpoint = Checkpoint::read(&path)?;
     // Every tensor present and shaped as its model's (and a number: Checkpoint::read): a

@@ -1836,8 +1836,13 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     fs::copy(&last, &best).unwrap();
     fails_with(
         &export_best,
-        "best.safetensors: holds the run as it was at batch 1 of epoch 2, not at the end of its best epoch (1)",
+        "best.safetensors: holds the run as it was at batch 1 of epoch 2, its best epoch 1: not a \
+         best epoch's end",
     );
+    // With no last.safetensors to compare with, by its own progress (hostile round 25).
+    fs::rename(&last, dir.path().join("paused-last-aside")).unwrap();
+    fails_with(&export_best, "not a best epoch's end");
+    fs::rename(dir.path().join("paused-last-aside"), &last).unwrap();
     assert!(!exported.exists());
     fs::write(&best, own).unwrap();
     // A damaged progress in last.safetensors is named there, not blamed on best.safetensors.
@@ -1856,6 +1861,17 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
         "{stderr}"
     );
     fs::write(&last, intact).unwrap();
+    // A best padded or cut short is said to be (hostile round 24: "incomplete metadata, file not
+    // fully covered").
+    let intact_best = fs::read(&best).unwrap();
+    fs::write(&best, [&intact_best[..], &[0]].concat()).unwrap();
+    fails_with(
+        &export_best,
+        "best.safetensors: not a checkpoint: 1 bytes follow the last tensor",
+    );
+    fs::write(&best, &intact_best[..intact_best.len() - 1]).unwrap();
+    fails_with(&export_best, "best.safetensors: cut short: the tensors need");
+    fs::write(&best, intact_best).unwrap();
     fs::copy(paused.join("last.safetensors"), dir.path().join("paused-last")).unwrap();
     ok(&resume);
     fs::copy(dir.path().join("paused-last"), paused.join("last.safetensors")).unwrap();
@@ -1877,6 +1893,36 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
         (best.exists(), !best.exists()),
         "{stdout}"
     );
+
+    // A run killed between writing best.safetensors and last.safetensors leaves its best ahead
+    // of its last: the run's own, exported as it is (round 24's check refused it: round 25).
+    let (ahead, behind) = (
+        read(&whole.join("last.safetensors")).unwrap(),
+        read(&whole.join("last.safetensors")).unwrap(),
+    );
+    let killed = dir.path().join("killed");
+    fs::create_dir(&killed).unwrap();
+    let mut best_state = ahead;
+    best_state.state.best_epoch = Some(2);
+    best_state.state.best_bleu4 = Some(best_state.state.history[1].bleu[3]);
+    best_state.state.epochs_without_improvement = 0;
+    fs::write(killed.join("best.safetensors"), best_state.to_bytes().unwrap()).unwrap();
+    let mut last_state = behind;
+    last_state.state.history.truncate(1);
+    last_state.state.epoch = 1;
+    last_state.state.step = last_state.state.history[0].step;
+    last_state.state.best_epoch = Some(1);
+    last_state.state.best_bleu4 = Some(last_state.state.history[0].bleu[3]);
+    last_state.state.epochs_without_improvement = 0;
+    last_state.state.finished = false;
+    fs::write(killed.join("last.safetensors"), last_state.to_bytes().unwrap()).unwrap();
+    let out = dir.path().join("killed-best.safetensors");
+    let [run_arg, out_arg] = [&killed, &out].map(|p| p.to_str().unwrap());
+    ok(&["export", run_arg, "--out", out_arg]);
+    let card = glimpse_model::Bundle::from_bytes(&fs::read(&out).unwrap())
+        .unwrap()
+        .card;
+    assert_eq!(card.epochs, Some(2));
 }
 
 #[test]
@@ -2271,11 +2317,11 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
         "kept.vocab.json: exists and is not a regular file; not replaced",
     );
     assert_eq!(fs::read(&kept).unwrap(), b"keep");
-    // A user's own file of the vocabulary's name (another tool's word map) was replaced (hostile
-    // round 24); one of words, as an earlier export wrote it, is replaced.
+    // A user's own file of the vocabulary's name (another tool's word map, another list of
+    // words) was replaced (hostile rounds 24 and 25); the same words, as an export of this model
+    // wrote them, are written again.
     let mine = dir.path().join("mine.pth");
-    let word_map = br#"{"<start>": 0, "a": 1}"#;
-    fs::write(dir.path().join("mine.vocab.json"), word_map).unwrap();
+    let mine_vocab = dir.path().join("mine.vocab.json");
     let mine_args = [
         "export",
         bundle_arg,
@@ -2284,18 +2330,22 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
         "--out",
         mine.to_str().unwrap(),
     ];
-    fails_with(
-        &mine_args,
-        "mine.vocab.json: not a vocabulary as `--format pth` writes one (a JSON array of words)",
-    );
-    assert_eq!(fs::read(dir.path().join("mine.vocab.json")).unwrap(), word_map);
-    assert!(!mine.exists());
-    fs::write(dir.path().join("mine.vocab.json"), br#"["<PAD>", "old"]"#).unwrap();
+    for theirs in [
+        &br#"{"<start>": 0, "a": 1}"#[..],
+        br#"["MY", "OWN", "VOCAB"]"#,
+        b"notes",
+    ] {
+        fs::write(&mine_vocab, theirs).unwrap();
+        fails_with(&mine_args, "mine.vocab.json: not this model's vocabulary");
+        assert_eq!(fs::read(&mine_vocab).unwrap(), theirs);
+        assert!(!mine.exists());
+    }
+    fs::remove_file(&mine_vocab).unwrap();
     ok(&mine_args);
-    assert!(mine.exists());
-    let words: Vec<String> =
-        serde_json::from_slice(&fs::read(dir.path().join("mine.vocab.json")).unwrap()).unwrap();
-    assert_ne!(words, ["<PAD>", "old"]);
+    let written = fs::read(&mine_vocab).unwrap();
+    fs::remove_file(&mine).unwrap();
+    ok(&mine_args);
+    assert_eq!(fs::read(&mine_vocab).unwrap(), written);
 
     let cards = dir.path().join("cards");
     fs::create_dir(&cards).unwrap();

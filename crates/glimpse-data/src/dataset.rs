@@ -332,7 +332,13 @@ fn read_layout(root: &Path, problems: &mut Problems) -> Result<Found> {
                 assignments
             }
             None => match &karpathy_file {
-                Some(file) => karpathy::read(file, problems)?.splits,
+                Some(file) => {
+                    problems.note(format!(
+                        "{}: its captions not used (its splits are): captions.txt gives them",
+                        shown(file)
+                    ));
+                    karpathy::read(file, problems)?.splits
+                }
                 None => flickr8k::default_split(table.images()),
             },
         };

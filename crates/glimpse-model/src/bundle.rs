@@ -589,8 +589,9 @@ pub(crate) fn read_floats(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>>
     })
 }
 
-/// Explains why bytes are not a readable safetensors file, telling truncation apart.
-fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
+/// Explains why bytes are not a readable safetensors file, telling truncation apart (a training
+/// checkpoint's reader says it so too).
+pub fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
     // A zip archive (what `torch.save` writes) was described by its first 8 bytes as a header of
     // 43 GB (hostile round 22).
     if bytes.starts_with(b"PK\x03\x04") {

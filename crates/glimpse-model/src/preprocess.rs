@@ -7,6 +7,7 @@
 //! budget whatever the image's shape: the resize keeps one row of scratch
 //! ([`resize::resize_rgb`]).
 
+mod header_size;
 mod hide;
 mod jpeg_colour;
 mod jpeg_end;
@@ -103,6 +104,14 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     if format == ImageFormat::WebP {
         webp_chunks::check_chunk_sizes(bytes, MAX_HEADER_ALLOC)?;
         webp_chunks::check_frames(bytes)?;
+    }
+    let header_size = match format {
+        ImageFormat::Png => header_size::png(bytes),
+        ImageFormat::Bmp => header_size::bmp(bytes),
+        _ => None,
+    };
+    if let Some((width, height)) = header_size {
+        check_dimensions(width, height, max_pixels)?;
     }
     if format == ImageFormat::Png {
         png_palette::check_palette(bytes)?;
@@ -334,6 +343,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(decode_image(&bytes, 5000).is_ok());
+    }
+
+    #[test]
+    fn a_png_or_bmp_headers_size_out_of_range_is_named_as_such() {
+        // Hostile round 24: "its metadata needs more than 64 MiB" and "too large" instead.
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend(i32::MAX.to_be_bytes());
+        png.extend(1u32.to_be_bytes());
+        png.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+        match decode_image(&png, 50_000_000) {
+            Err(Error::TooManyPixels { width, height: 1, .. }) if width == i32::MAX as u32 => {}
+            other => panic!("{other:?}"),
+        }
+        let mut bmp = b"BM".to_vec();
+        bmp.extend([0; 12]);
+        bmp.extend([40i32, 0, 0].iter().flat_map(|v| v.to_le_bytes()));
+        bmp.extend([0; 28]);
+        let err = decode_image(&bmp, 1000).unwrap_err().to_string();
+        assert!(err.contains("the image is 0×0: it has no pixels"), "{err}");
     }
 
     #[test]

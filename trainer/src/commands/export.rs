@@ -146,29 +146,25 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
     for output in &written {
         glimpse_files::check_replaceable(output)?;
     }
-    if args.format == Format::Pth {
-        refuse_replacing_another_vocabulary(&pth_vocabulary(&args.out))?;
-    }
     Ok(())
 }
 
-/// A `STEM.vocab.json` already there is replaced only if it is a vocabulary as `--format pth`
-/// writes one (a JSON array of words): a user's own file of that name (another tool's word map,
-/// notes) was replaced without a word (hostile round 24).
-fn refuse_replacing_another_vocabulary(path: &Path) -> Result<()> {
+/// A `STEM.vocab.json` already there is replaced only if it holds the words this export writes
+/// there: a user's own file of that name (another tool's word map, notes, another vocabulary)
+/// was replaced without a word (hostile rounds 24 and 25).
+fn refuse_replacing_another_vocabulary(path: &Path, json: &str) -> Result<()> {
     if !path.is_file() {
         return Ok(()); // nothing there (or what `check_replaceable` judged)
     }
-    let refused = || {
-        anyhow::anyhow!(
-            "{}: not a vocabulary as `--format pth` writes one (a JSON array of words), which the \
-             export would replace; move it away or choose another --out",
+    let bytes = glimpse_files::read_regular(path, glimpse_files::caps::CONFIG, "vocabulary")?;
+    let words = |text: &[u8]| serde_json::from_slice::<Vec<String>>(text).ok();
+    if words(&bytes).is_none_or(|found| Some(found) != words(json.as_bytes())) {
+        bail!(
+            "{}: not this model's vocabulary, which the export would write there; move it away \
+             or choose another --out",
             shown(path)
-        )
-    };
-    let bytes = glimpse_files::read_regular(path, glimpse_files::caps::CONFIG, "vocabulary")
-        .map_err(|_| refused())?;
-    serde_json::from_slice::<Vec<String>>(&bytes).map_err(|_| refused())?;
+        );
+    }
     Ok(())
 }
 
@@ -186,11 +182,13 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
             "--format pth writes float32 tensors, as the notebook holds them: drop --f16/--int8/--int8-decoder"
         );
     }
-    let bytes = notebook_state_dict(bundle)?;
     let vocab = pth_vocabulary(out);
+    let vocab_json = bundle.vocab.to_json();
+    refuse_replacing_another_vocabulary(&vocab, &vocab_json)?;
+    let bytes = notebook_state_dict(bundle)?;
     // Dropped unplaced (a failed check), the temporary files are removed.
     let state_dict = glimpse_files::stage(out, &bytes, true)?;
-    let vocabulary = glimpse_files::stage(&vocab, bundle.vocab.to_json().as_bytes(), true)?;
+    let vocabulary = glimpse_files::stage(&vocab, vocab_json.as_bytes(), true)?;
     check_round_trip(bundle, state_dict.path(), vocabulary.path())?;
     state_dict.place(out).with_context(|| format!("{}", shown(out)))?;
     vocabulary

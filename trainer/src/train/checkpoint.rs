@@ -281,8 +281,16 @@ impl Checkpoint {
         // Read as a bundle's header is first: the crate holds every entry whole.
         glimpse_model::bundle::check_tensor_entries(bytes)
             .map_err(|e| anyhow!("{}: not a glimpse training checkpoint: {e}", at()))?;
-        let (_, metadata) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| anyhow!("{}: not a glimpse training checkpoint: {e}", at()))?;
+        // (Cut short or padded: said so, where the crate's words were "incomplete metadata, file
+        // not fully covered": hostile round 24.)
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| {
+            let why = match glimpse_model::bundle::file_error(e, bytes) {
+                glimpse_model::Error::Truncated(why) => format!("cut short: {why}"),
+                glimpse_model::Error::NotSafetensors(why) => format!("not a checkpoint: {why}"),
+                other => other.to_string(),
+            };
+            anyhow!("{}: {why}", at())
+        })?;
         let entries = metadata.metadata().clone().unwrap_or_default();
         let field = |key: &str| {
             entries.get(key).ok_or_else(|| {

@@ -39,8 +39,8 @@ use footprint::StepBudget;
 
 use crate::memory::MemoryLimit;
 
-pub(crate) use run::check_best;
 pub use run::run;
+pub(crate) use run::{check_best, read_best_state};
 
 pub const LAST: &str = "last.safetensors";
 pub const BEST: &str = "best.safetensors";

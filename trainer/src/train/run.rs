@@ -563,21 +563,24 @@ fn restart_epoch(state: &mut TrainState) {
 /// A resumed run's `best.safetensors` must be its best epoch's: another run's there was
 /// exported as this one's, and a missing one announced as the run's best (review 66).
 pub(crate) fn check_best(run: &Path, state: &TrainState) -> Result<()> {
+    let path = run.join(BEST);
+    if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+        if let Some(epoch) = state.best_epoch {
+            note!(
+                "note: {} is missing: the weights of the best epoch so far ({epoch}) are not on \
+                 disk; a later epoch is saved there only if it scores higher",
+                shown(&path)
+            );
+        }
+        return Ok(());
+    }
+    let best = read_best_state(&path)?;
+    // (A best beside a last with none yet: a run killed between writing the two.)
     let Some(epoch) = state.best_epoch else {
         return Ok(());
     };
-    let path = run.join(BEST);
-    if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-        note!(
-            "note: {} is missing: the weights of the best epoch so far ({epoch}) are not on disk; \
-             a later epoch is saved there only if it scores higher",
-            shown(&path)
-        );
-        return Ok(());
-    }
     // Its epochs are this run's up to the best (one written just before a killed run's last
     // checkpoint is a later epoch of the same run).
-    let best = Checkpoint::read_state(&path)?;
     if best
         .history
         .get(..epoch)
@@ -589,21 +592,31 @@ pub(crate) fn check_best(run: &Path, state: &TrainState) -> Result<()> {
             shown(&path)
         );
     }
-    // Saved as its best epoch ended: a later checkpoint of the same run (a copy of `last`, or
-    // the two swapped) passed the check above, and its weights were exported under the best
-    // epoch's card (hostile round 24).
-    if best.epoch != epoch || best.batch_in_epoch != 0 {
+    Ok(())
+}
+
+/// The progress `best.safetensors` at `path` holds, which must be the end of its own best
+/// epoch, as a run saves it: a later checkpoint of the same run (a copy of `last`, the two
+/// swapped) passed the records check, and its weights were exported under the best epoch's card
+/// (hostile round 24). Its own state, not `last`'s, is the measure: a run killed between
+/// writing `best` and `last` leaves a best ahead of `last`, and that one is the run's.
+pub(crate) fn read_best_state(path: &Path) -> Result<TrainState> {
+    let best = Checkpoint::read_state(path)?;
+    if best.best_epoch != Some(best.epoch) || best.batch_in_epoch != 0 {
         let when = match best.batch_in_epoch {
             0 => format!("the end of epoch {}", best.epoch),
             batch => format!("batch {batch} of epoch {}", best.epoch + 1),
         };
+        let its_best = best
+            .best_epoch
+            .map_or("none yet".into(), |epoch| format!("epoch {epoch}"));
         bail!(
-            "{}: holds the run as it was at {when}, not at the end of its best epoch ({epoch}); \
-             move it away",
-            shown(&path)
+            "{}: holds the run as it was at {when}, its best {its_best}: not a best epoch's end, \
+             as a run saves its best (a later checkpoint copied there?); move it away",
+            shown(path)
         );
     }
-    Ok(())
+    Ok(best)
 }
 
 /// Refuses to resume on other data than the run's; a checkpoint from before fingerprints were

@@ -44,17 +44,17 @@ impl Region {
         Ok(Region { x, y, w, h })
     }
 
-    /// `[x0, y0, x1, y1]` in pixels of a `width`×`height` photo (end exclusive): its start
-    /// rounded down and its size up, as a canvas's `fillRect` covers it.
+    /// `[x0, y0, x1, y1]` in pixels of a `width`×`height` photo (end exclusive): every pixel
+    /// it touches (its start rounded down, its end up; a size rounded up from a start rounded
+    /// down left a partly covered last pixel shown: review 72).
     pub fn pixels(&self, width: u32, height: u32) -> [f64; 4] {
         let (width, height) = (f64::from(width), f64::from(height));
         let (x0, y0) = ((self.x * width).floor(), (self.y * height).floor());
-        [
-            x0,
-            y0,
-            x0 + (self.w * width).ceil(),
-            y0 + (self.h * height).ceil(),
-        ]
+        let (x1, y1) = (
+            ((self.x + self.w) * width).ceil(),
+            ((self.y + self.h) * height).ceil(),
+        );
+        [x0, y0, x1, y1]
     }
 }
 
@@ -86,14 +86,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_region_covers_what_a_canvas_fill_of_it_covers() {
-        // fillRect(floor(0.25 · 10), floor(0.5 · 7), ceil(0.3 · 10), ceil(0.5 · 7))
+    fn a_region_covers_every_pixel_it_touches() {
+        // x from 2.5 to 5.5 of 10 pixels: pixels 2 to 5; y from 3.5 to 7 of 7: rows 3 to 6.
         let region = Region::new(0.25, 0.5, 0.3, 0.5).unwrap();
-        assert_eq!(region.pixels(10, 7), [2.0, 3.0, 5.0, 7.0]);
+        assert_eq!(region.pixels(10, 7), [2.0, 3.0, 6.0, 7.0]);
         let mut photo = RgbImage::from_pixel(10, 7, Rgb([9, 9, 9]));
         fill_boxes(&mut photo, &[region.pixels(10, 7)], [1, 2, 3]);
         for (x, y, pixel) in photo.enumerate_pixels() {
-            let hidden = (2..5).contains(&x) && (3..7).contains(&y);
+            let hidden = (2..6).contains(&x) && (3..7).contains(&y);
             assert_eq!(pixel.0, if hidden { [1, 2, 3] } else { [9, 9, 9] }, "({x}, {y})");
         }
     }
