@@ -28,19 +28,23 @@ self.addEventListener("install", (event) => {
   event.waitUntil(self.skipWaiting());
 });
 
+// The other builds' caches go once this build's is complete: when this worker starts, if its
+// page completed it first (while an older worker still answered), or when its page says so.
 self.addEventListener("activate", (event) => {
-  event.waitUntil(self.clients.claim());
+  event.waitUntil(Promise.all([self.clients.claim(), deleteOthersOnceComplete()]));
 });
 
-// A page has completed a cache (offline.js): if it is this build's, the others go. (A page of an
-// older build, in a tab still open, completes its own, which stays until this build's page
-// completes this one.)
+// A page has completed a cache (offline.js). (A page of an older build, in a tab still open,
+// completes its own, which stays until this build's page completes this one.)
 self.addEventListener("message", (event) => {
-  if (event.data?.complete !== CACHE) return;
-  event.waitUntil(
-    caches.keys().then((keys) => Promise.all(keys.filter((key) => key.startsWith("glimpse-") && key !== CACHE).map((key) => caches.delete(key)))),
-  );
+  if (event.data?.complete === CACHE) event.waitUntil(deleteOthersOnceComplete());
 });
+
+async function deleteOthersOnceComplete() {
+  if (!(await (await caches.open(CACHE)).match(COMPLETE))) return;
+  const others = (await caches.keys()).filter((key) => key.startsWith("glimpse-") && key !== CACHE);
+  await Promise.all(others.map((key) => caches.delete(key)));
+}
 
 self.addEventListener("fetch", (event) => {
   const { request } = event;

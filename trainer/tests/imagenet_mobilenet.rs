@@ -60,11 +60,7 @@ impl Classifier {
         let prefix = ImageNetHead::torch_name(EncoderArch::MobilenetV2);
         let mut head_weights = TensorMap::new();
         for part in ["weight", "bias"] {
-            let tensor = checkpoint
-                .tensors
-                .take(&format!("{prefix}.{part}"))
-                .unwrap()
-                .unwrap();
+            let tensor = checkpoint.tensors.take(&format!("{prefix}.{part}")).unwrap();
             head_weights.insert(part, tensor);
         }
         let mut head = ImageNetHead::new(1280, 1000, &device);

@@ -110,7 +110,7 @@ impl<'p> Renamed<'p> {
                 excerpt(&canonical)
             );
         }
-        let tensor = tensors.take(stored).expect("a name of `tensors`")?;
+        let tensor = tensors.take(stored)?;
         map.insert(canonical, tensor);
         Ok(())
     }

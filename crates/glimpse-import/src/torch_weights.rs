@@ -138,14 +138,15 @@ impl StoredTensors {
         self.views.is_empty()
     }
 
-    /// Reads tensor `name` and lets go of it (`None` if there is no such tensor or it was
+    /// Reads tensor `name` and lets go of it (an error if there is no such tensor, or it was
     /// taken). Its element count comes out of the budget before anything is allocated.
-    pub fn take(&mut self, name: &str) -> Option<Result<HostTensor>> {
-        let view = self.views.remove(name)?;
-        Some(
-            self.read(&view)
-                .with_context(|| format!("{}: tensor `{name}`", self.path.display())),
-        )
+    pub fn take(&mut self, name: &str) -> Result<HostTensor> {
+        let at = format!("{}: tensor `{name}`", self.path.display());
+        let view = self
+            .views
+            .remove(name)
+            .ok_or_else(|| anyhow!("{at}: none (or read already)"))?;
+        self.read(&view).context(at)
     }
 
     /// Every tensor, read.
@@ -154,7 +155,7 @@ impl StoredTensors {
         names
             .into_iter()
             .map(|name| {
-                let tensor = self.take(&name).expect("a listed name")?;
+                let tensor = self.take(&name)?;
                 Ok((name, tensor))
             })
             .collect()

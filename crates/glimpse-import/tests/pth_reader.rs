@@ -33,7 +33,7 @@ fn both_containers_give_pytorchs_values_exactly() {
             "{file}"
         );
         for (name, want) in want {
-            let got = checkpoint.tensors.take(name).unwrap().unwrap();
+            let got = checkpoint.tensors.take(name).unwrap();
             let shape: Vec<usize> = want["shape"]
                 .as_array()
                 .unwrap()
