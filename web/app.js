@@ -629,8 +629,7 @@ async function captionsIdle() {
  * (`data-offline` on <html> names the cache): until then, going offline could miss a file. */
 async function keepOffline() {
   const files = { extra: await client.workerFiles(), skip: askedModels, idle: captionsIdle };
-  await keepForOffline({ ...files, model: fromUrl, defaultModel: DEFAULT_MODEL });
-  document.documentElement.dataset.offline = CACHE;
+  if (await keepForOffline({ ...files, model: fromUrl, defaultModel: DEFAULT_MODEL })) document.documentElement.dataset.offline = CACHE;
 }
 
 /** Offline use, once the model is ready: the service worker, and into the cache what the page

@@ -1,6 +1,6 @@
 // The offline cache, shared by the page, its workers and the service worker (sw.js): one cache
-// per build, named from pkg/version.js, which web/build.sh writes from a hash of every file the
-// page serves. Files answered from one build's cache therefore never mix with another's (a new
+// per build and site folder, named from pkg/version.js, which web/build.sh writes from a hash of
+// every file the page serves, and from the folder this page is served from. Files answered from one build's cache therefore never mix with another's (a new
 // glimpse_wasm.js never meets an old .wasm offline; online, a deploy during a visit can still
 // pair them, as URLs carry no version). Once the page has filled this build's cache it marks it
 // complete, and the service worker of that build then deletes the others' caches; until then it
@@ -14,8 +14,21 @@
 
 await import("./pkg/version.js");
 
-/** This build's cache name. */
-export const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
+/** This build's cache name (sw.js has its twin): with the site folder in it, two deployments on
+ * one origin keep their own caches. */
+export const CACHE = `glimpse-${self.GLIMPSE_VERSION}@${new URL("./", import.meta.url).pathname}`;
+
+/** Whether this page (or worker) has found or made its build's cache. */
+let cacheSeen = false;
+
+/** This build's cache; `null` once it is gone from under this page: a newer build's page
+ * completed its own and deleted it, and what the server sends now is that build's files, which
+ * must not be kept under this build's name (an old tab made its cache again so, review 73). */
+async function ownCache() {
+  if (cacheSeen && !(await caches.has(CACHE))) return null;
+  cacheSeen = true;
+  return caches.open(CACHE);
+}
 
 /** The entry that marks a cache complete: it holds every file the page needs offline (sw.js
  * has its twin). */
@@ -45,9 +58,8 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined, {
     const copy = response.clone();
     // An entry this build's cache already holds stays: the service worker answered from it, and
     // a new one would lose the compiled code the browser keeps beside it (sw.js).
-    caches
-      .open(CACHE)
-      .then(async (cache) => (await cache.match(url)) ?? cache.put(url, copy))
+    ownCache()
+      .then(async (cache) => cache && ((await cache.match(url)) ?? cache.put(url, copy)))
       .catch((err) => console.warn(`not cached for offline use: ${url} (${err.message})`));
   }
   return response;
@@ -59,26 +71,33 @@ export async function fetchOnce(url, request = fetch(url), signal = undefined, {
  * only `model` stands for); and `model` ({ url, blob, version }: the model in use, from the
  * bytes the page holds), keeping besides it only `defaultModel` and, while the default is in
  * use, the last other model kept. Before each file it awaits `idle()`, so that work the user
- * waits for goes first. Then marks the cache complete and tells the service worker so. */
+ * waits for goes first. Then, with a model kept, marks the cache complete and tells the service
+ * worker so. Resolves to whether it did (not without a model loaded by URL, nor once a newer
+ * build has deleted this build's cache). */
 export async function keepForOffline({ extra = [], skip = new Set(), idle = async () => {}, model = null, defaultModel } = {}) {
   const loaded = [location.href, ...performance.getEntriesByType("resource").map((entry) => entry.name), ...extra];
   const ours = loaded.filter((url) => {
     const parsed = new URL(url);
     return parsed.origin === location.origin && parsed.protocol.startsWith("http") && !skip.has(parsed.href);
   });
-  const cache = await caches.open(CACHE);
+  const cache = await ownCache();
+  if (!cache) return false;
   for (const url of new Set(ours)) {
     await idle();
     if (!(await cache.match(url))) await cache.add(url);
   }
-  if (model) {
-    await idle();
-    await keepModel(cache, model, new URL(defaultModel).href);
-  }
+  // Complete only with a model in it: the service worker would then delete the other builds'
+  // caches, and an update's page whose model failed, or that ran only a dropped bundle, left
+  // nothing to caption with offline (review 72).
+  if (!model) return false;
+  await idle();
+  await keepModel(cache, model, new URL(defaultModel).href);
   await cache.put(COMPLETE, new Response(""));
   // The service worker deletes the other builds' caches, if this is its build's: an old tab's
-  // page, completing a cache it had made again, deleted the newer build's (review 72).
-  (await navigator.serviceWorker?.ready)?.active?.postMessage({ complete: CACHE });
+  // page, completing a cache it had made again, deleted the newer build's (review 72). (Asked
+  // of the registration: `ready` never settles where registering failed.)
+  (await navigator.serviceWorker?.getRegistration())?.active?.postMessage({ complete: CACHE });
+  return true;
 }
 
 /** Puts `model` into `cache` unless it holds that file (the same size and version), after deleting the other models but

@@ -3,13 +3,16 @@
 // site's own GET requests are handled. Every URL is relative to this file, so any static host and
 // sub-path work.
 //
-// One cache per build (see offline.js): pkg/version.js names it, and a new build changes that
-// file, so the browser installs a new service worker. The page, not this worker, fills the cache
-// on a first visit (offline.js), with exactly the files it loaded and without downloading any of
-// them twice, then marks it complete and says so; this worker then deletes the other builds'
-// caches. Until then, offline, it answers from the newest complete cache: deleting the old one as
-// this worker started left an update's first visit, gone offline before its page had filled the
-// new one, with no page at all (review 71).
+// One cache per build and site folder (see offline.js): pkg/version.js names the build, and a new
+// build changes that file, so the browser installs a new service worker. The page, not this
+// worker, fills the cache on a first visit (offline.js), with exactly the files it loaded and
+// without downloading any of them twice, then marks it complete and says so; this worker then
+// deletes this folder's other builds' caches. Until then, offline, it answers from the newest
+// complete cache: deleting the old one as this worker started left an update's first visit, gone
+// offline before its page had filled the new one, with no page at all (review 71). A complete
+// cache is never written here again: an update's first visit is served by the old build's worker,
+// which kept the new build's page and scripts in the old build's cache, the one offline then fell
+// back on (review 73).
 //
 // Every answer also carries the cross-origin isolation headers (COOP and COEP), which most
 // static hosts cannot be told to send: an isolated page may share memory between workers, so
@@ -18,7 +21,11 @@
 
 importScripts("./pkg/version.js");
 
-const CACHE = `glimpse-${self.GLIMPSE_VERSION}`;
+/** This site folder: two deployments on one origin (two sub-paths of one host) keep their own
+ * caches, which Cache Storage does not part by itself. */
+const FOLDER = new URL("./", self.location).pathname;
+/** This build's cache (offline.js's CACHE, its twin). */
+const CACHE = `glimpse-${self.GLIMPSE_VERSION}@${FOLDER}`;
 /** The entry that marks a cache complete (offline.js's COMPLETE). */
 const COMPLETE = new URL("./offline-complete", self.location).href;
 /** The header the page's model downloads carry (offline.js's MODEL_HEADER). */
@@ -41,9 +48,26 @@ self.addEventListener("message", (event) => {
 });
 
 async function deleteOthersOnceComplete() {
-  if (!(await (await caches.open(CACHE)).match(COMPLETE))) return;
-  const others = (await caches.keys()).filter((key) => key.startsWith("glimpse-") && key !== CACHE);
-  await Promise.all(others.map((key) => caches.delete(key)));
+  if (!(await isComplete(await caches.open(CACHE)))) return;
+  const builds = (await caches.keys()).filter((key) => key !== CACHE);
+  const others = await Promise.all(builds.map(async (key) => ((await ofThisFolder(key)) ? key : null)));
+  await Promise.all(others.filter(Boolean).map((key) => caches.delete(key)));
+}
+
+/** Whether the cache `key` is one of this folder's builds': named so, or named as before the
+ * name held the folder (`glimpse-HASH`) and holding a file of this folder itself. */
+async function ofThisFolder(key) {
+  if (!key.startsWith("glimpse-")) return false;
+  if (key.includes("@")) return key.endsWith(`@${FOLDER}`);
+  const requests = await (await caches.open(key)).keys();
+  return requests.some((request) => {
+    const { pathname } = new URL(request.url);
+    return pathname.startsWith(FOLDER) && !pathname.slice(FOLDER.length).includes("/");
+  });
+}
+
+async function isComplete(cache) {
+  return Boolean(await cache.match(COMPLETE));
 }
 
 self.addEventListener("fetch", (event) => {
@@ -77,26 +101,33 @@ self.addEventListener("fetch", (event) => {
       if (wasm) return fromCache(cache, request, response);
       // The answer goes to the page as it arrives; keeping a copy may fail (storage full) or
       // finish later without holding it back.
-      if (response.status === 200 && !response.redirected) event.waitUntil(cache.put(request, response.clone()).catch(() => {}));
+      if (response.status === 200 && !response.redirected) event.waitUntil(keep(cache, request, response.clone()).catch(() => {}));
       return isolated(response);
     })(),
   );
 });
 
+/** Keeps `response` in `cache` unless the cache is complete: its files are one build's, and what
+ * the network answers may be a newer build's. */
+async function keep(cache, request, response) {
+  if (!(await isComplete(cache))) await cache.put(request, response);
+}
+
 /** The cache offline answers come from: this build's once its page has completed it, else the
- * newest complete one, whose files all come from one build; else this build's. */
+ * newest complete one of this folder (its marker is this folder's), whose files all come from
+ * one build; else this build's. */
 async function completeCache() {
   const builds = (await caches.keys()).filter((key) => key.startsWith("glimpse-"));
   for (const name of [CACHE, ...builds.reverse()]) {
     const cache = await caches.open(name);
-    if (await cache.match(COMPLETE)) return cache;
+    if (await isComplete(cache)) return cache;
   }
   return caches.open(CACHE);
 }
 
 /** `response`, the network's answer for a WebAssembly module, as this build's cache holds it:
  * the entry there if it holds the same file (the network's body is then dropped), else the
- * entry made from `response`. An answer from Cache Storage itself, not rebuilt, is one beside
+ * entry made from `response` (unless the cache is complete: then `response` itself). An answer from Cache Storage itself, not rebuilt, is one beside
  * which the browser keeps the code V8 compiles for the module, and the next visit starts from
  * that code instead of compiling the module again; an answer from the network passed on by this
  * worker has no such place. (A module needs no isolation headers: only documents and workers
@@ -108,6 +139,7 @@ async function fromCache(cache, request, response) {
     response.body?.cancel();
     return cached;
   }
+  if (await isComplete(cache)) return response;
   try {
     await cache.put(request, response.clone());
   } catch {

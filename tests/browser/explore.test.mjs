@@ -276,8 +276,10 @@ for (const mode of MODES) {
       // The reference: the region filled with the mean colour in this photo's own pixels (every
       // pixel it touches), alpha dropped.
       const mean = bundleInfo(BUNDLE).config.preprocess.mean.map((m) => Math.round(255 * Math.min(Math.max(m, 0), 1)));
-      const [x0, y0] = [Math.floor(region.x * width), Math.floor(region.y * height)];
-      const [x1, y1] = [Math.ceil((region.x + region.w) * width), Math.ceil((region.y + region.h) * height)];
+      // (A value within rounding of a whole pixel is that pixel.)
+      const whole = (v) => (Math.abs(v - Math.round(v)) <= 1e-9 * Math.max(Math.abs(Math.round(v)), 1) ? Math.round(v) : v);
+      const [x0, y0] = [Math.floor(whole(region.x * width)), Math.floor(whole(region.y * height))];
+      const [x1, y1] = [Math.ceil(whole((region.x + region.w) * width)), Math.ceil(whole((region.y + region.h) * height))];
       const hidden = (x, y) => (x >= x0 && x < x1 && y >= y0 && y < y1 ? mean : pixel(x, y).slice(0, 3));
       const reference = path.join(scratch, "hidden.png");
       writeFileSync(reference, png(width, height, 3, hidden));

@@ -101,7 +101,7 @@ export async function waitForResults(page, count, timeout = 600_000) {
   );
 }
 
-/** The page's offline cache name (`glimpse-<build version>`, see web/offline.js). */
+/** The page's offline cache name (`glimpse-<build version>@<site folder>`, see web/offline.js). */
 export function cacheName(page) {
   return page.evaluate(() => document.documentElement.dataset.cache);
 }

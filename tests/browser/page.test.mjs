@@ -549,10 +549,7 @@ describe("auto, and updates", () => {
       // The second build: its glue differs from the first's (every CPU module's: from this
       // reload on, the service worker isolates the page, so with `?threads=1` it runs
       // pkg/cpu-threads).
-      for (const module of ["cpu", "cpu-relaxed", "cpu-threads"]) {
-        appendFileSync(path.join(site, `pkg/${module}/glimpse_wasm.js`), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
-      }
-      execFileSync("bash", [path.join(site, "version.sh")], { stdio: "pipe" });
+      deploySecondBuild(site);
       await page.reload();
       await waitForModel(browser);
       const second = await cacheName(page);
@@ -603,4 +600,88 @@ describe("auto, and updates", () => {
       rmSync(site, { recursive: true, force: true });
     }
   });
+
+  test("an update's first visit, gone offline before the new build's cache is complete, gets the old build whole", async () => {
+    const site = mkdtempSync(path.join(tmpdir(), "glimpse-site-"));
+    cpSync(WEB, site, { recursive: true });
+    const server = await serve(site, "/app/");
+    const browser = await launch(MODES[1]);
+    const { page, context } = browser;
+    try {
+      await page.goto(`${server.url}?threads=0`);
+      await waitForModel(browser);
+      const module = MODES[1].module; // not threaded (`threads=0`), so the same on every visit
+      await waitForOfflineCache(page, [`pkg/${module}/glimpse_wasm.js`, `pkg/${module}/glimpse_wasm_bg.wasm`]);
+      const first = await cacheName(page);
+      deploySecondBuild(site);
+      // The second build's page never gets its model, so its cache is never complete.
+      await context.route(/\.safetensors/, (route) => route.abort());
+      await page.reload();
+      await page.waitForFunction((first) => (document.documentElement.dataset.cache ?? first) !== first, first);
+      const second = await cacheName(page);
+      assert.equal(await page.locator("#second-build").count(), 1);
+      // Its service worker has taken over: it keeps what it fetches in the second build's cache.
+      await waitForAsync(
+        page,
+        async (name) => {
+          await fetch("./?probe");
+          return Boolean(await (await caches.open(name)).match("./?probe"));
+        },
+        second,
+        { what: "the second build's service worker to answer" },
+      );
+      await context.setOffline(true);
+      await page.reload();
+      await waitForModel(browser);
+      // The first build's worker answered that first visit; it kept the second build's page and
+      // scripts in the first build's complete cache, and offline the page was a mix of both.
+      assert.equal(await cacheName(page), first);
+      assert.equal(await page.locator("#second-build").count(), 0, "the second build's page, offline");
+      await page.setInputFiles("input[type=file]", [path.join(ASSETS, "darknet/horses.jpg")]);
+      await waitForResults(page, 1);
+      const native = nativeCaptions(DEFAULT_BUNDLE, [path.join(ASSETS, "darknet/horses.jpg")], 1).get("horses.jpg");
+      assertMatchesNative("horses.jpg offline, the first build", (await readResults(page)).get("horses.jpg"), native);
+    } finally {
+      await context.setOffline(false);
+      await browser.close();
+      await server.close();
+      rmSync(site, { recursive: true, force: true });
+    }
+  });
+
+  test("two deployments on one origin keep their own offline caches", async () => {
+    const root = mkdtempSync(path.join(tmpdir(), "glimpse-sites-"));
+    for (const folder of ["glimpse", "glimpse-dev"]) cpSync(WEB, path.join(root, folder), { recursive: true });
+    deploySecondBuild(path.join(root, "glimpse-dev"));
+    const server = await serve(root, "/");
+    const browser = await launch(MODES[1]);
+    const { page } = browser;
+    try {
+      const names = [];
+      for (const folder of ["glimpse", "glimpse-dev"]) {
+        await page.goto(`${server.url}${folder}/?threads=0`);
+        await waitForModel(browser);
+        await waitForOfflineCache(page, [`pkg/${MODES[1].module}/glimpse_wasm.js`]);
+        names.push(await cacheName(page));
+      }
+      assert.deepEqual(names.map((name) => name.split("@")[1]), ["/glimpse/", "/glimpse-dev/"]);
+      // The second's completion deleted the first's cache (every `glimpse-*` but its own).
+      assert.deepEqual((await page.evaluate(() => caches.keys())).sort(), names.sort());
+    } finally {
+      await browser.close();
+      await server.close();
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
+
+/** Makes the site folder `site` a new build: its page and CPU modules' glue differ from the
+ * first's, and pkg/version.js names it. */
+function deploySecondBuild(site) {
+  const index = path.join(site, "index.html");
+  writeFileSync(index, readFileSync(index, "utf8").replace("</main>", '<p id="second-build" hidden></p></main>'));
+  for (const module of ["cpu", "cpu-relaxed", "cpu-threads"]) {
+    appendFileSync(path.join(site, `pkg/${module}/glimpse_wasm.js`), "\nglobalThis.GLIMPSE_SECOND_BUILD = true;\n");
+  }
+  execFileSync("bash", [path.join(site, "version.sh")], { stdio: "pipe" });
+}

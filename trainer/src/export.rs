@@ -76,7 +76,7 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     match fs::metadata(&path) {
         Ok(found) if !found.is_file() => bail!("{}: not a regular file", shown(&path)),
         Ok(_) => {}
-        Err(_) if fs::symlink_metadata(&path).is_ok() => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && fs::symlink_metadata(&path).is_ok() => {
             bail!("{}: a link to nothing", shown(&path))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
@@ -90,12 +90,12 @@ pub fn export(request: &ExportRequest) -> Result<Bundle> {
     let last = request.run.join(LAST);
     match request.which {
         Which::Best if last.is_file() => {
-            let state = Checkpoint::read_state(&last).with_context(|| {
+            let (config, state) = Checkpoint::read_state(&last).with_context(|| {
                 format!(
                     "{BEST} is checked against {LAST}, which cannot be read (nor exported with `--which last`)"
                 )
             })?;
-            crate::train::check_best(&request.run, &state)?;
+            crate::train::check_best(&request.run, &config, &state)?;
         }
         // Without a last to compare with, by its own progress (a `last` moved over it went out
         // under the best epoch's card: hostile round 25).

@@ -153,6 +153,37 @@ fn bad_images_are_reported_and_the_others_still_captioned() {
     assert!(error(4).contains("cannot read the file"), "{}", error(4));
     assert_eq!(lines[1]["caption"].as_str().unwrap(), expected_words());
     assert_eq!(lines[5]["caption"].as_str().unwrap(), expected_words());
+
+    // Weights whose logits overflow: the batch's photos are named (review 73: "at step 1" of
+    // no photo).
+    let mut broken = glimpse_model::Bundle::from_bytes(&std::fs::read(&bundle).unwrap()).unwrap();
+    let mut bias = broken.weights.get("decoder.fcn.bias").unwrap().clone();
+    (bias.data[4], bias.data[5]) = (3.0e38, -3.0e38);
+    broken.weights.insert("decoder.fcn.bias", bias);
+    let broken_path = dir.path().join("broken.safetensors");
+    std::fs::write(
+        &broken_path,
+        broken.to_bytes(glimpse_model::StorageType::F32).unwrap(),
+    )
+    .unwrap();
+    let copy = dir.path().join("copy.png");
+    std::fs::copy(&good, &copy).unwrap();
+    let out = glimpse(&[
+        "caption",
+        "--batch",
+        "2",
+        "--model",
+        broken_path.to_str().unwrap(),
+        good.to_str().unwrap(),
+        copy.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("captioning {}, {}", good.display(), copy.display()))
+            && stderr.contains("the model computed a non-finite value"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -333,6 +364,33 @@ fn import_errors_name_the_problem() {
 
     let err = fail(&["import", "torch", "--out", out]);
     assert!(err.contains("nothing to import"), "{err}");
+
+    // A card's text past its limit is named by its flag, before anything is read, not quoted
+    // whole (round 24 found it named as the card's field, after the checkpoint was read).
+    let long = "a".repeat(glimpse_model::bundle::MAX_CARD_TEXT_BYTES + 1);
+    for args in [
+        &[
+            "import",
+            "torch",
+            "--checkpoint",
+            checkpoint,
+            "--out",
+            out,
+            "--trained-on",
+            &long,
+        ][..],
+        &["export", checkpoint, "--out", out, "--name", &long],
+        &["export", checkpoint, "--out", out, "--description", &long],
+    ] {
+        let err = fail(args);
+        let flag = args[args.len() - 2];
+        assert!(
+            err.contains(&format!("error: `{flag} <"))
+                && err.contains(">` is 16385 bytes, over the model card's limit of 16384"),
+            "{err}"
+        );
+        assert!(err.len() < 1000, "{err}");
+    }
     assert!(
         !out_path.exists(),
         "a failed import must not leave a bundle behind"
@@ -460,6 +518,25 @@ fn score_rates_a_typed_caption_word_by_word() {
         "{table}"
     );
     assert!(text(&out.stderr).contains("\"zebra\" is not in the vocabulary"));
+
+    // A caption that splits to no words is refused, not scored as its end token alone; too many
+    // alternatives before the model is read (review 73).
+    let empty = [&args[..4], &["--caption", " "]].concat();
+    fails_saying(&glimpse(&empty), "the caption to score has no words");
+    let missing = [
+        "score",
+        "--model",
+        "/nonexistent.safetensors",
+        args[3],
+        "--caption",
+        "a",
+        "--alternatives",
+        "51",
+    ];
+    fails_saying(
+        &glimpse(&missing),
+        "51 alternatives asked for, at most 50 are recorded",
+    );
 }
 
 /// `caption --prefix --alternatives --all-beams --json` continues the prefix by beam search and

@@ -1754,6 +1754,12 @@ fn a_new_run_never_replaces_an_earlier_runs_results_nor_files_no_run_wrote() {
             "not this run's training config",
         ),
         ("vocab.json", "[\"mine\"]", "not a vocabulary"),
+        // Another model's vocabulary: replaced (hostile round 26).
+        (
+            "vocab.json",
+            "[\"<PAD>\", \"<SOS>\", \"<EOS>\", \"<UNK>\", \"zebra\", \"giraffe\"]",
+            "not the vocabulary this run builds from its data",
+        ),
         ("steps.csv", "my,own,table\n", "not a run's step log"),
         (
             "data-problems.txt",
@@ -1871,6 +1877,13 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     );
     fs::write(&best, &intact_best[..intact_best.len() - 1]).unwrap();
     fails_with(&export_best, "best.safetensors: cut short: the tensors need");
+    // Cut inside its header, as its progress alone is read (it was "not a checkpoint": hostile
+    // round 26).
+    fs::write(&best, &intact_best[..100]).unwrap();
+    fails_with(
+        &export_best,
+        "best.safetensors: cut short: the header is declared as",
+    );
     fs::write(&best, intact_best).unwrap();
     fs::copy(paused.join("last.safetensors"), dir.path().join("paused-last")).unwrap();
     ok(&resume);
@@ -1923,6 +1936,52 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
         .unwrap()
         .card;
     assert_eq!(card.epochs, Some(2));
+    // A resume goes on from it: from last, it trained that epoch again (review 73). (Here the
+    // run's last epoch: so it has finished.)
+    let resume_killed = ["train", "--resume", run_arg];
+    let out = glimpse_within(PROMPT, &[], &resume_killed);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("best.safetensors (the end of epoch 2): the run stopped after saving it, before saving last.safetensors"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("this run has already finished"), "{stdout}");
+
+    // Only one epoch ahead: a best two epochs past a last (one restored from an older copy) was
+    // accepted, and the resume replaced it with a worse epoch (hostile round 26).
+    let mut early = last_state;
+    early.state.history.clear();
+    (early.state.epoch, early.state.step) = (0, 0);
+    (early.state.best_epoch, early.state.best_bleu4) = (None, None);
+    fs::write(killed.join("last.safetensors"), early.to_bytes().unwrap()).unwrap();
+    let export_killed = ["export", run_arg, "--out", out_arg];
+    fails_with(
+        &export_killed,
+        "best.safetensors: holds the end of epoch 2, past last.safetensors (in epoch 1) by more than a run killed between writing the two leaves",
+    );
+    fails_with(&resume_killed, "past last.safetensors (in epoch 1) by more than");
+    // Another run's best beside a last with no best yet (another seed here) was exported as
+    // this run's (hostile round 26).
+    let mut first = read(&whole.join("last.safetensors")).unwrap();
+    first.state.history.truncate(1);
+    (first.state.epoch, first.state.step) = (1, first.state.history[0].step);
+    (first.state.best_epoch, first.state.best_bleu4) = (Some(1), Some(first.state.history[0].bleu[3]));
+    first.state.finished = false;
+    first.train_config.seed += 1;
+    fs::write(killed.join("best.safetensors"), first.to_bytes().unwrap()).unwrap();
+    fails_with(
+        &export_killed,
+        "best.safetensors: another run's best: its training config or data are not those last.safetensors holds",
+    );
+    // An earlier best of this run is named as such, not as another run's.
+    first.train_config.seed -= 1;
+    fs::write(killed.join("best.safetensors"), first.to_bytes().unwrap()).unwrap();
+    fs::write(killed.join("last.safetensors"), best_state.to_bytes().unwrap()).unwrap();
+    fails_with(
+        &export_killed,
+        "best.safetensors: an earlier best of this run (epoch 1), where last.safetensors records epoch 2 as its best",
+    );
 }
 
 #[test]
@@ -1946,6 +2005,24 @@ fn a_checkpoints_tensors_are_checked_against_its_model_before_they_are_read() {
     assert!(
         !text(&out.stdout).contains("data: "),
         "refused after the data loaded"
+    );
+    // A missing one is found as the model is built, and named with its file too (hostile
+    // round 26).
+    checkpoint.weights.remove("extra.weight");
+    checkpoint.weights.remove("decoder.fcn.bias");
+    fs::write(&last, checkpoint.to_bytes().unwrap()).unwrap();
+    fails_with(
+        &resume,
+        "last.safetensors: weights do not fit the model: 1 missing tensor(s): `decoder.fcn.bias`",
+    );
+    // A link loop is read, and named as what it is (it was "nothing to resume").
+    fs::remove_file(&last).unwrap();
+    std::os::unix::fs::symlink("last.safetensors", &last).unwrap();
+    let out = fails_with(&resume, "last.safetensors");
+    assert!(
+        !text(&out.stderr).contains("nothing to resume"),
+        "{}",
+        text(&out.stderr)
     );
 }
 
@@ -2346,6 +2423,16 @@ fn outputs_that_would_destroy_a_special_file_an_input_or_come_late_are_refused_f
     fs::remove_file(&mine).unwrap();
     ok(&mine_args);
     assert_eq!(fs::read(&mine_vocab).unwrap(), written);
+    // The pair an earlier export wrote (a state dict of as many words as the list beside it) is
+    // replaced whole: a retrained model's export to the same name was refused (review 73).
+    let mut earlier: Vec<String> = serde_json::from_slice(&written).unwrap();
+    earlier[4] = "retrained".into();
+    fs::write(&mine_vocab, serde_json::to_vec(&earlier).unwrap()).unwrap();
+    ok(&mine_args);
+    assert_eq!(fs::read(&mine_vocab).unwrap(), written);
+    earlier.push("one more".into());
+    fs::write(&mine_vocab, serde_json::to_vec(&earlier).unwrap()).unwrap();
+    fails_with(&mine_args, "mine.vocab.json: not this model's vocabulary");
 
     let cards = dir.path().join("cards");
     fs::create_dir(&cards).unwrap();

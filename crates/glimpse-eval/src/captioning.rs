@@ -130,7 +130,15 @@ pub fn caption_files<'a, T>(
             }
         }
         let prepared = Instant::now();
-        let (captions, encoded) = encode_and_decode(captioner, &inputs, request)?;
+        // A non-finite value in one photo's decoding ends the run: the photos are named (a batch
+        // of 16 was stopped "at step 3" of none: review 73).
+        let (captions, encoded) = encode_and_decode(captioner, &inputs, request).with_context(|| {
+            let names: Vec<String> = kept
+                .iter()
+                .map(|(item, ..)| shown(path(item)).to_string())
+                .collect();
+            format!("captioning {}", names.join(", "))
+        })?;
         let share = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1000.0 / chunk.len() as f64;
         let done = Instant::now();
         let stages = StageTimes {

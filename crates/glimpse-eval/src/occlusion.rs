@@ -163,6 +163,18 @@ mod tests {
         assert_eq!(filled, 4);
         assert_eq!(hidden.get_pixel(3, 2).0, [9, 9, 9]);
         assert_eq!(hidden.get_pixel(4, 2).0, [1, 2, 3]);
+        // Scaled boxes are fractional: a partly covered last pixel is hidden too (its end was
+        // rounded down: hostile round 26).
+        let scaled = scaled(&[[10.0, 10.0, 31.0, 31.0]], [256, 256], [100, 100]);
+        let hidden = hide(
+            &RgbImage::from_pixel(100, 100, Rgb([1, 2, 3])),
+            &scaled,
+            [9, 9, 9],
+        );
+        let filled: Vec<u32> = (0..100)
+            .filter(|&x| hidden.get_pixel(x, 8).0 == [9, 9, 9])
+            .collect();
+        assert_eq!(filled, (3..13).collect::<Vec<_>>());
     }
 
     #[test]

@@ -46,17 +46,17 @@ pub fn torchvision_encoder(file: TorchWeights, notes: &mut Vec<String>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::tests::{BIG_TENSOR_BYTES, big_checkpoint};
+    use crate::layout::tests::{BIG_TENSOR_BYTES, big_checkpoint_file, open_big};
 
     #[test]
     fn only_the_tensors_kept_are_read_each_once() {
-        let file = big_checkpoint(&[
+        let file = big_checkpoint_file(&[
             "classifier.1.weight",
             "features.0.0.weight",
             "features.1.conv.0.0.weight",
         ]);
         let (encoder, peak) =
-            crate::peak_alloc::peak_during(|| torchvision_encoder(file, &mut Vec::new()).unwrap());
+            crate::peak_alloc::peak_during(|| torchvision_encoder(open_big(file), &mut Vec::new()).unwrap());
         // The two kept: reading the classifier, or copying one, would take 16 MiB more.
         assert!(
             peak < 2 * BIG_TENSOR_BYTES + (1 << 16),

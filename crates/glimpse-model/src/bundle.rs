@@ -639,9 +639,52 @@ pub fn file_error(err: SafeTensorError, bytes: &[u8]) -> Error {
                 None => Error::NotSafetensors("tensor offsets do not cover the data".into()),
             }
         }
+        // The crate's message names no tensor.
+        other @ (SafeTensorError::TensorInvalidInfo
+        | SafeTensorError::ValidationOverflow
+        | SafeTensorError::MisalignedSlice) => {
+            Error::NotSafetensors(misfit_tensor(bytes).unwrap_or_else(|| other.to_string()))
+        }
         // (Some name the tensor whole.)
         other => Error::NotSafetensors(parser_message(&other.to_string())),
     }
+}
+
+/// Names the first tensor, in data order as the crate checks them, whose offsets do not span
+/// the bytes its shape and dtype need. `None` when the header cannot say (the shapes' ranks
+/// were checked first, by [`check_tensor_entries`]).
+fn misfit_tensor(bytes: &[u8]) -> Option<String> {
+    /// A tensor's entry (the metadata's, with none of these fields, is skipped).
+    #[derive(Deserialize)]
+    struct Entry {
+        dtype: Option<Dtype>,
+        shape: Option<Vec<u64>>,
+        data_offsets: Option<(u64, u64)>,
+    }
+    let entries: HashMap<String, Entry> = serde_json::from_slice(header_of(bytes)?).ok()?;
+    let mut tensors: Vec<_> = entries
+        .iter()
+        .filter_map(|(name, e)| Some((e.data_offsets?, name, e.dtype?, e.shape.as_ref()?)))
+        .collect();
+    tensors.sort_by_key(|(offsets, ..)| *offsets);
+    tensors.into_iter().find_map(|((start, end), name, dtype, shape)| {
+        let bits = shape
+            .iter()
+            .try_fold(dtype.bitsize() as u128, |bits, &n| bits.checked_mul(u128::from(n)));
+        let span = end.checked_sub(start).map(u128::from);
+        match bits {
+            None => Some(format!("tensor `{name}`: its shape {shape:?} is larger than any file")),
+            Some(bits) if bits % 8 != 0 => Some(format!(
+                "tensor `{name}`: its shape {shape:?} of {dtype:?} is not a whole number of bytes"
+            )),
+            Some(bits) if span != Some(bits / 8) => Some(format!(
+                "tensor `{name}`: its offsets {start}..{end} span {} bytes, but its shape {shape:?} of {dtype:?} needs {}",
+                end.saturating_sub(start),
+                bits / 8
+            )),
+            Some(_) => None,
+        }
+    })
 }
 
 /// Where the tensor data ends according to the header (header length + largest end offset),
@@ -734,6 +777,34 @@ mod tests {
         let err = Bundle::from_bytes(&zip).unwrap_err().to_string();
         assert!(
             err.contains("it is a zip archive (a PyTorch checkpoint?), not a safetensors bundle"),
+            "{err}"
+        );
+    }
+
+    /// A tensor whose offsets do not span its shape's bytes is named (the crate names none).
+    #[test]
+    fn a_tensor_whose_offsets_misfit_its_shape_is_named() {
+        let bytes = tiny_bundle().to_bytes(StorageType::F32).unwrap();
+        let header = std::str::from_utf8(header_of(&bytes).unwrap()).unwrap();
+        let with_shape = |shape: &str| {
+            let header = header.replacen(r#""shape":[5]"#, &format!(r#""shape":{shape}"#), 1);
+            let mut file = (header.len() as u64).to_le_bytes().to_vec();
+            file.extend(header.as_bytes());
+            file.extend(&bytes[8 + header_of(&bytes).unwrap().len()..]);
+            Bundle::from_bytes(&file).unwrap_err().to_string()
+        };
+        assert_eq!(header.matches(r#""shape":[5]"#).count(), 1);
+        let err = with_shape("[6]");
+        assert!(
+            err.contains("tensor `decoder.fcn.bias`: its offsets 40..60 span 20 bytes, but its shape [6] of F32 needs 24"),
+            "{err}"
+        );
+        let err = with_shape(&format!("[{0},{0},{0}]", u64::MAX));
+        let huge = format!("[{0}, {0}, {0}]", u64::MAX);
+        assert!(
+            err.contains(&format!(
+                "tensor `decoder.fcn.bias`: its shape {huge} is larger than any file"
+            )),
             "{err}"
         );
     }

@@ -216,13 +216,21 @@ impl Captioner {
 
     /// Scores a person's caption for one encoded image: `words` as
     /// [`crate::generate::caption_words`] splits them; words the vocabulary lacks are read as
-    /// `<UNK>` and named in the result's `notes`.
+    /// `<UNK>` and named in the result's `notes`. A caption of no words is refused: its end
+    /// token alone was scored without a word (an empty `--caption`: review 73).
     pub async fn score_encoded(
         &self,
         encoded: &EncodedImages,
         words: &[String],
         alternatives: usize,
     ) -> Result<ScoredCaption> {
+        if words.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the caption to score has no words (split as training captions are: lowercased, \
+                 punctuation dropped)"
+                    .into(),
+            ));
+        }
         let (ids, notes) = self.lookup_words(words)?;
         self.config.check_scored_words(ids.len())?;
         let grid = self.config.grid();

@@ -7,6 +7,7 @@
 //! budget whatever the image's shape: the resize keeps one row of scratch
 //! ([`resize::resize_rgb`]).
 
+mod gif_frame;
 mod header_size;
 mod hide;
 mod jpeg_colour;
@@ -98,6 +99,10 @@ pub fn decode_image_checked(bytes: &[u8], max_pixels: u64) -> Result<DecodedImag
     header_limits.max_alloc = Some(MAX_HEADER_ALLOC);
     reader.limits(header_limits);
     let format = supported_format(reader.format())?;
+    if format == ImageFormat::Gif {
+        let image = gif_frame::decode_first_frame(bytes, max_pixels)?;
+        return Ok(DecodedImage { image, warning: None });
+    }
     if format == ImageFormat::Jpeg {
         metadata::check_jpeg_profile(bytes, MAX_HEADER_ALLOC)?;
     }

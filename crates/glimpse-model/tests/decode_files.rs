@@ -57,3 +57,37 @@ fn decoded_pixels_match_pil() {
         }
     }
 }
+
+/// GIFs whose first frame does not cover its screen (tests/fixtures/make_gif_fixtures.py):
+/// pixel for pixel what PIL makes of each, saved beside it as a PNG.
+#[test]
+fn gif_first_frames_match_pil() {
+    let dir = dir().join("gif");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "gif") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let image =
+            decode_image(&std::fs::read(&path).unwrap(), 1_000_000).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let pil = decode_image(&std::fs::read(path.with_extension("pil.png")).unwrap(), 1_000_000).unwrap();
+        assert_eq!(image.dimensions(), pil.dimensions(), "{name}: size");
+        let differing = image.pixels().zip(pil.pixels()).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 0, "{name}: pixels unlike PIL's");
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
+
+/// A 60000×60000 first frame on a 2×2 screen (41 bytes) is refused from its descriptor, as an
+/// image of that size, before anything is allocated for it.
+#[test]
+fn a_gif_frame_far_past_its_screen_is_refused_by_its_size() {
+    let path = dir().join("../hostile/gif_frame_far_past_its_screen.gif");
+    let err = decode_image(&std::fs::read(path).unwrap(), 50_000_000)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("60000×60000"), "{err}");
+}

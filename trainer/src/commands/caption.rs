@@ -227,11 +227,12 @@ fn print_outcome(
                 warning,
                 figure: figure.as_deref(),
             };
-            print_caption(request, path, captioned, out)?;
-            match (figure, photo) {
-                (Some(figure), Some(photo)) => save_figure(&figure, &photo, &caption, figure_style(request)),
-                _ => Ok(()),
+            // Written before it is named (`--json`'s `figure`): a failed write named a figure
+            // never written (review 72).
+            if let (Some(figure), Some(photo)) = (&captioned.figure, photo) {
+                save_figure(figure, &photo, &caption, figure_style(request))?;
             }
+            print_caption(request, path, captioned, out)
         }
     }
 }

@@ -16,7 +16,7 @@ use glimpse_import::{
 };
 use glimpse_model::{Bundle, ModelConfig, StorageType};
 
-use super::{Choice, Exit, StorageArgs, choice};
+use super::{CardText, Choice, Exit, StorageArgs, choice};
 
 /// What `glimpse export` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +66,10 @@ pub struct ExportArgs {
     #[command(flatten)]
     storage: StorageArgs,
     /// Model name for the card.
-    #[arg(long)]
+    #[arg(long, value_parser = CardText)]
     name: Option<String>,
     /// Description for the card (what the model is for, what it cannot do).
-    #[arg(long)]
+    #[arg(long, value_parser = CardText)]
     description: Option<String>,
 }
 
@@ -150,15 +150,21 @@ fn refuse_overwriting_inputs(args: &ExportArgs) -> Result<()> {
 }
 
 /// A `STEM.vocab.json` already there is replaced only if it holds the words this export writes
-/// there: a user's own file of that name (another tool's word map, notes, another vocabulary)
-/// was replaced without a word (hostile rounds 24 and 25).
-fn refuse_replacing_another_vocabulary(path: &Path, json: &str) -> Result<()> {
+/// there, or is the vocabulary of the state dict at `out`, which the export replaces too (the
+/// pair an earlier export wrote: a retrained model's export was refused, review 73): a user's
+/// own file of that name (another tool's word map, notes, another vocabulary) was replaced
+/// without a word (hostile rounds 24 and 25).
+fn refuse_replacing_another_vocabulary(path: &Path, out: &Path, json: &str) -> Result<()> {
     if !path.is_file() {
         return Ok(()); // nothing there (or what `check_replaceable` judged)
     }
-    let bytes = glimpse_files::read_regular(path, glimpse_files::caps::CONFIG, "vocabulary")?;
+    let bytes = glimpse_files::read_regular(path, glimpse_files::caps::CONFIG, "vocabulary")
+        .with_context(|| format!("{}: read to check it before the export replaces it", shown(path)))?;
     let words = |text: &[u8]| serde_json::from_slice::<Vec<String>>(text).ok();
-    if words(&bytes).is_none_or(|found| Some(found) != words(json.as_bytes())) {
+    let found = words(&bytes);
+    let ours = found.is_some() && found == words(json.as_bytes());
+    let pair = found.is_some_and(|found| notebook_vocab_size(out) == Some(found.len()));
+    if !ours && !pair {
         bail!(
             "{}: not this model's vocabulary, which the export would write there; move it away \
              or choose another --out",
@@ -166,6 +172,17 @@ fn refuse_replacing_another_vocabulary(path: &Path, json: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `vocab_size` of the notebook checkpoint at `out`, where one is (as `--format pth` writes
+/// it).
+fn notebook_vocab_size(out: &Path) -> Option<usize> {
+    let size = *glimpse_import::read_checkpoint(out)
+        .ok()?
+        .scalars
+        .get("vocab_size")?;
+    // A whole number of words (the file's own number: checked, not cast blindly).
+    (size >= 0.0 && size.fract() == 0.0 && size <= u32::MAX as f64).then_some(size as usize)
 }
 
 /// Where `--format pth` writes the vocabulary: `STEM.vocab.json` beside the state dict.
@@ -184,7 +201,7 @@ fn write_pth(out: &Path, bundle: &Bundle, storage: StorageArgs) -> Result<Exit> 
     }
     let vocab = pth_vocabulary(out);
     let vocab_json = bundle.vocab.to_json();
-    refuse_replacing_another_vocabulary(&vocab, &vocab_json)?;
+    refuse_replacing_another_vocabulary(&vocab, out, &vocab_json)?;
     let bytes = notebook_state_dict(bundle)?;
     // Dropped unplaced (a failed check), the temporary files are removed.
     let state_dict = glimpse_files::stage(out, &bytes, true)?;

@@ -13,7 +13,7 @@ use glimpse_import::{CheckpointLayout, FreshDecoder, ImportRequest, import};
 use glimpse_model::ModelConfig;
 use glimpse_model::config::AttentionActivation;
 
-use super::{Exit, StorageArgs, choice};
+use super::{CardText, Exit, StorageArgs, choice};
 
 /// The notebook's model: where the fresh decoder's defaults come from.
 static NOTEBOOK: LazyLock<ModelConfig> = LazyLock::new(|| ModelConfig::notebook(0));
@@ -55,10 +55,10 @@ pub struct ImportTorchArgs {
     #[arg(long)]
     input_size: Option<u32>,
     /// Model name for the card (default: the file name).
-    #[arg(long)]
+    #[arg(long, value_parser = CardText)]
     name: Option<String>,
     /// What the decoder was trained on, for the card.
-    #[arg(long)]
+    #[arg(long, value_parser = CardText)]
     trained_on: Option<String>,
     /// Fresh decoder: word embedding size.
     #[arg(long, default_value_t = NOTEBOOK.decoder.embed_dim)]

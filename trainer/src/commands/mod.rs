@@ -20,6 +20,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use glimpse::export::Which;
 use glimpse_data::Split;
 use glimpse_import::CheckpointLayout;
+use glimpse_model::bundle::MAX_CARD_TEXT_BYTES;
 use glimpse_model::{Decoding, GenerateOptions, StorageType};
 
 /// How a command ended.
@@ -206,6 +207,34 @@ pub fn check_thread_variable() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A model card's text from the command line (`--name`, `--description`, `--trained-on`), within
+/// [`MAX_CARD_TEXT_BYTES`]: refused by its flag and length before any file is read, not quoted
+/// whole as clap quotes a value it refuses.
+#[derive(Clone)]
+pub struct CardText;
+
+impl TypedValueParser for CardText {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<String, clap::Error> {
+        let text = clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)?;
+        if text.len() <= MAX_CARD_TEXT_BYTES {
+            return Ok(text);
+        }
+        let flag = arg.map_or_else(|| "a model card's text".into(), |arg| format!("`{arg}`"));
+        let message = format!(
+            "{flag} is {} bytes, over the model card's limit of {MAX_CARD_TEXT_BYTES}\n",
+            text.len()
+        );
+        Err(clap::Error::raw(clap::error::ErrorKind::ValueValidation, message).with_cmd(cmd))
+    }
 }
 
 /// `--batch`: 1 to [`MAX_BATCH`].

@@ -372,9 +372,9 @@ impl Checkpoint {
         Ok(checkpoint)
     }
 
-    /// The training progress of the checkpoint at `path`, from its header alone: what a resume
-    /// checks the run's `best.safetensors` by, without reading its weights.
-    pub fn read_state(path: &Path) -> Result<TrainState> {
+    /// The training config and progress of the checkpoint at `path`, from its header alone: what
+    /// a resume checks the run's `best.safetensors` by, without reading its weights.
+    pub fn read_state(path: &Path) -> Result<(TrainConfig, TrainState)> {
         /// A header's metadata; its tensor entries are skipped unread.
         #[derive(Deserialize)]
         struct Header {
@@ -389,10 +389,17 @@ impl Checkpoint {
         let mut prefix = [0; 8];
         file.read_exact(&mut prefix).with_context(at)?;
         let length = u64::from_le_bytes(prefix);
-        let most = (MAX_HEADER_BYTES as u64).min(size.saturating_sub(8));
-        if length > most {
+        if length > MAX_HEADER_BYTES as u64 {
             bail!(
-                "{}: a header of {length} bytes, past the file or the format's limit: not a checkpoint",
+                "{}: a header of {length} bytes, past the format's limit: not a checkpoint",
+                at()
+            );
+        }
+        // Worded as the whole file's reader words it (hostile round 26).
+        let follow = size - 8;
+        if length > follow {
+            bail!(
+                "{}: cut short: the header is declared as {length} bytes but only {follow} bytes follow",
                 at()
             );
         }
@@ -417,7 +424,7 @@ impl Checkpoint {
         state
             .check(&config)
             .with_context(|| format!("{}: the training progress it holds", at()))?;
-        Ok(state)
+        Ok((config, state))
     }
 
     pub fn write(&self, path: &Path) -> Result<()> {

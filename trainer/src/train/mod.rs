@@ -13,6 +13,7 @@
 //! drawing dropout masks (`dropout.rs`) and keeping the run's records (`records.rs`).
 
 mod batch;
+mod best;
 pub mod checkpoint;
 pub mod config;
 pub mod curves;
@@ -39,8 +40,8 @@ use footprint::StepBudget;
 
 use crate::memory::MemoryLimit;
 
+pub(crate) use best::{check_best, read_best_state};
 pub use run::run;
-pub(crate) use run::{check_best, read_best_state};
 
 pub const LAST: &str = "last.safetensors";
 pub const BEST: &str = "best.safetensors";

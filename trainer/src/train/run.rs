@@ -25,6 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::signals::StopOnSignal;
 
 use super::batch::Examples;
+use super::best::{BestBeside, check_best};
 use super::checkpoint::{Checkpoint, TrainState};
 use super::config::TrainConfig;
 use super::features::FeatureCache;
@@ -45,25 +46,26 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     // save yet (hostile round 10: a 255 MB `captions.txt` kept `timeout`'s SIGTERM waiting 70 s).
     crate::signals::handle_signals().context("installing the Ctrl-C handler")?;
     let _held = hold_run_folder(request)?;
-    let resumed = previous_checkpoint(request)?;
-    let setup = Setup::new(request, resumed.as_ref())?;
-    if let Some(checkpoint) = &resumed
+    let resumed = match previous_checkpoint(request)? {
+        // (Not for a finished run, which trains nothing: review 69.)
+        Some(last) if !last.state.finished => Some(furthest_checkpoint(request, last)?),
+        Some(last) => Some((last, request.run.join(LAST))),
+        None => None,
+    };
+    let setup = Setup::new(request, resumed.as_ref().map(|(checkpoint, _)| checkpoint))?;
+    if let Some((checkpoint, _)) = &resumed
         && checkpoint.state.finished
     {
         say!("{}: this run has already finished", shown(&request.run))?;
         return Ok(TrainOutcome::Finished(checkpoint.state.clone()));
     }
-    // (Not for a finished run, which trains nothing: review 69.)
-    if let Some(checkpoint) = &resumed {
-        check_best(&request.run, &checkpoint.state)?;
-    }
     let before = request.budget().held();
     let dataset = setup.load_dataset()?;
     let (vocab, resumed) = match resumed {
-        Some(mut checkpoint) => {
+        Some((mut checkpoint, from)) => {
             // Before any work on the data (its features take minutes to compute).
             same_data(&mut checkpoint.state, &dataset, &setup.data)?;
-            let (vocab, start) = Start::resumed(checkpoint);
+            let (vocab, start) = Start::resumed(checkpoint, from);
             (vocab, Some(start))
         }
         None => (setup.new_vocabulary(&dataset)?, None),
@@ -73,12 +75,17 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     // the model, they fill what loading freed): a step has what is left.
     let budget = request.budget().less_since(before).less(train.order_bytes());
     let start = match resumed {
-        Some(start) => start.checked(&setup.config, &budget, &request.run)?,
+        Some(start) => start.checked(&setup.config, &budget)?,
         None => setup.new_start(&vocab, &budget)?,
     };
     setup.print_model(&start, &vocab)?;
     let devices = setup.devices()?;
-    let mut model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff)?;
+    let model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff);
+    // (A checkpoint's missing tensor was reported without the file: hostile round 26.)
+    let mut model = match &start.resumed {
+        Some(resumed) => model.with_context(|| format!("{}", shown(&resumed.from)))?,
+        None => model?,
+    };
     let stages = setup.config.fine_tune_stages;
     set_trainable(&mut model, &|name| init::is_trainable(name, stages));
     if let Some(resumed) = &start.resumed {
@@ -153,30 +160,14 @@ fn hold_run_folder(request: &TrainRequest) -> Result<Option<FolderLock>> {
 fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
     let path = request.run.join(LAST);
     if request.resume {
-        if !path.exists() {
+        // (A link loop read as no checkpoint: it is named as one, by reading it.)
+        if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             bail!(
                 "{}: nothing to resume (no {LAST} in the run folder)",
                 shown(&request.run)
             );
         }
-        let checkpoint = Checkpoint::read(&path)?;
-        // Memory is checked once the dataset is loaded (Start::checked).
-        let budget = StepBudget {
-            memory: None,
-            ..request.budget()
-        };
-        checkpoint
-            .train_config
-            .check_trainable(&checkpoint.model_config, &budget)
-            .with_context(|| format!("{}: the training config it holds", shown(&path)))?;
-        if checkpoint.vocab.unk.is_none() {
-            // Training maps words outside the vocabulary to <UNK>; a run always has one.
-            bail!(
-                "{}: its vocabulary has no <UNK> token, so no run wrote it",
-                shown(&path)
-            );
-        }
-        return Ok(Some(checkpoint));
+        return resumable(&path, request).map(Some);
     }
     if path.exists() {
         bail!(
@@ -189,6 +180,45 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
     request.config.validate()?;
     check_nothing_to_replace(&request.run, &request.config)?;
     Ok(None)
+}
+
+/// The checkpoint at `path`, read and checked as one to resume from.
+fn resumable(path: &Path, request: &TrainRequest) -> Result<Checkpoint> {
+    let checkpoint = Checkpoint::read(path)?;
+    // Memory is checked once the dataset is loaded (Start::checked).
+    let budget = StepBudget {
+        memory: None,
+        ..request.budget()
+    };
+    checkpoint
+        .train_config
+        .check_trainable(&checkpoint.model_config, &budget)
+        .with_context(|| format!("{}: the training config it holds", shown(path)))?;
+    if checkpoint.vocab.unk.is_none() {
+        // Training maps words outside the vocabulary to <UNK>; a run always has one.
+        bail!(
+            "{}: its vocabulary has no <UNK> token, so no run wrote it",
+            shown(path)
+        );
+    }
+    Ok(checkpoint)
+}
+
+/// Where a resumed run goes on from: its `last` checkpoint, or its best where the run was killed
+/// between writing the two (best then holds what last would, and resuming from last trained
+/// that epoch again: review 73).
+fn furthest_checkpoint(request: &TrainRequest, last: Checkpoint) -> Result<(Checkpoint, PathBuf)> {
+    if check_best(&request.run, &last.train_config, &last.state)? != BestBeside::Ahead {
+        return Ok((last, request.run.join(LAST)));
+    }
+    let path = request.run.join(BEST);
+    note!(
+        "note: resuming from {} (the end of epoch {}): the run stopped after saving it, before \
+         saving {LAST}",
+        shown(&path),
+        last.state.epoch + 1
+    );
+    Ok((resumable(&path, request)?, path))
 }
 
 /// A new run replaces the files of [`RUN_FILES`] in its folder. It may replace those a run
@@ -239,6 +269,8 @@ struct Start {
 }
 
 struct Resumed {
+    /// The checkpoint's file.
+    from: PathBuf,
     state: TrainState,
     decoder_optimizer: Vec<u8>,
     encoder_optimizer: Option<Vec<u8>>,
@@ -246,11 +278,12 @@ struct Resumed {
 
 impl Start {
     /// The checkpoint's vocabulary and run, its memory not yet checked ([`Start::checked`]).
-    fn resumed(checkpoint: Checkpoint) -> (Vocabulary, Start) {
+    fn resumed(checkpoint: Checkpoint, from: PathBuf) -> (Vocabulary, Start) {
         let start = Start {
             model_config: checkpoint.model_config,
             weights: checkpoint.weights,
             resumed: Some(Resumed {
+                from,
                 state: checkpoint.state,
                 decoder_optimizer: checkpoint.decoder_optimizer,
                 encoder_optimizer: checkpoint.encoder_optimizer,
@@ -260,10 +293,16 @@ impl Start {
     }
 
     /// The resumed run, if a step of `config` fits in `budget`.
-    fn checked(self, config: &TrainConfig, budget: &StepBudget, run: &Path) -> Result<Start> {
+    fn checked(self, config: &TrainConfig, budget: &StepBudget) -> Result<Start> {
+        let from = self.resumed.as_ref().map(|resumed| resumed.from.as_path());
         Footprint::of(config, &self.model_config, budget.devices)
             .check(budget.memory)
-            .with_context(|| format!("{}: the training config it holds", shown(&run.join(LAST))))?;
+            .with_context(|| {
+                format!(
+                    "{}: the training config it holds",
+                    shown(from.unwrap_or(Path::new(LAST)))
+                )
+            })?;
         Ok(self)
     }
 }
@@ -325,7 +364,25 @@ impl<'r> Setup<'r> {
     /// A new run's vocabulary, of the train split, written to the run folder.
     fn new_vocabulary(&self, dataset: &Dataset) -> Result<Vocabulary> {
         let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
-        write_replacing(&self.run().join(VOCAB), vocab.to_json().as_bytes())?;
+        let path = self.run().join(VOCAB);
+        // Replaced only when it holds the vocabulary this run builds, as `config.json` only when
+        // it holds this run's config: another model's vocabulary, or a word map of sgrvinod's
+        // shape, was replaced (hostile round 26). (A link is replaced, never followed.)
+        let file = fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_symlink());
+        let found = || read_regular_to_string(&path, caps::CONFIG, "vocabulary").ok();
+        if file
+            && found()
+                .and_then(|text| Vocabulary::from_json(&text).ok())
+                .as_ref()
+                != Some(&vocab)
+        {
+            bail!(
+                "{}: not the vocabulary this run builds from its data, which a new run would \
+                 replace; move it away or choose a new folder",
+                shown(&path)
+            );
+        }
+        write_replacing(&path, vocab.to_json().as_bytes())?;
         Ok(vocab)
     }
 
@@ -558,65 +615,6 @@ fn restart_epoch(state: &mut TrainState) {
     state.epoch_loss_sum = 0.0;
     state.epoch_samples = 0;
     state.epoch_seconds = 0.0;
-}
-
-/// A resumed run's `best.safetensors` must be its best epoch's: another run's there was
-/// exported as this one's, and a missing one announced as the run's best (review 66).
-pub(crate) fn check_best(run: &Path, state: &TrainState) -> Result<()> {
-    let path = run.join(BEST);
-    if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
-        if let Some(epoch) = state.best_epoch {
-            note!(
-                "note: {} is missing: the weights of the best epoch so far ({epoch}) are not on \
-                 disk; a later epoch is saved there only if it scores higher",
-                shown(&path)
-            );
-        }
-        return Ok(());
-    }
-    let best = read_best_state(&path)?;
-    // (A best beside a last with none yet: a run killed between writing the two.)
-    let Some(epoch) = state.best_epoch else {
-        return Ok(());
-    };
-    // Its epochs are this run's up to the best (one written just before a killed run's last
-    // checkpoint is a later epoch of the same run).
-    if best
-        .history
-        .get(..epoch)
-        .is_none_or(|records| Some(records) != state.history.get(..epoch))
-    {
-        bail!(
-            "{}: its records of epochs 1 to {epoch} are not those {LAST} holds, so it is not this \
-             run's best (or {LAST} was edited); move it away if it is another run's",
-            shown(&path)
-        );
-    }
-    Ok(())
-}
-
-/// The progress `best.safetensors` at `path` holds, which must be the end of its own best
-/// epoch, as a run saves it: a later checkpoint of the same run (a copy of `last`, the two
-/// swapped) passed the records check, and its weights were exported under the best epoch's card
-/// (hostile round 24). Its own state, not `last`'s, is the measure: a run killed between
-/// writing `best` and `last` leaves a best ahead of `last`, and that one is the run's.
-pub(crate) fn read_best_state(path: &Path) -> Result<TrainState> {
-    let best = Checkpoint::read_state(path)?;
-    if best.best_epoch != Some(best.epoch) || best.batch_in_epoch != 0 {
-        let when = match best.batch_in_epoch {
-            0 => format!("the end of epoch {}", best.epoch),
-            batch => format!("batch {batch} of epoch {}", best.epoch + 1),
-        };
-        let its_best = best
-            .best_epoch
-            .map_or("none yet".into(), |epoch| format!("epoch {epoch}"));
-        bail!(
-            "{}: holds the run as it was at {when}, its best {its_best}: not a best epoch's end, \
-             as a run saves its best (a later checkpoint copied there?); move it away",
-            shown(path)
-        );
-    }
-    Ok(best)
 }
 
 /// Refuses to resume on other data than the run's; a checkpoint from before fingerprints were
