@@ -18,17 +18,25 @@ await import("./pkg/version.js");
  * one origin keep their own caches. */
 export const CACHE = `glimpse-${self.GLIMPSE_VERSION}@${new URL("./", import.meta.url).pathname}`;
 
-/** Whether this page (or worker) has found or made its build's cache. */
+/** Whether this realm makes the cache: the page does, as it starts; its workers only write to
+ * it once made (each imports this file afresh, so a worker started in an old tab after a newer
+ * build had deleted the cache made it again: review 74). */
+const MAKES_CACHE = typeof document !== "undefined";
+
+/** Whether this realm has found or made its build's cache. */
 let cacheSeen = false;
 
 /** This build's cache; `null` once it is gone from under this page: a newer build's page
  * completed its own and deleted it, and what the server sends now is that build's files, which
  * must not be kept under this build's name (an old tab made its cache again so, review 73). */
 async function ownCache() {
-  if (cacheSeen && !(await caches.has(CACHE))) return null;
+  if ((cacheSeen || !MAKES_CACHE) && !(await caches.has(CACHE))) return null;
   cacheSeen = true;
   return caches.open(CACHE);
 }
+
+// Made before the page starts its workers, which then keep their module in it.
+if (MAKES_CACHE && "caches" in self) ownCache().catch(() => {});
 
 /** The entry that marks a cache complete: it holds every file the page needs offline (sw.js
  * has its twin). */

@@ -28,6 +28,8 @@ const FOLDER = new URL("./", self.location).pathname;
 const CACHE = `glimpse-${self.GLIMPSE_VERSION}@${FOLDER}`;
 /** The entry that marks a cache complete (offline.js's COMPLETE). */
 const COMPLETE = new URL("./offline-complete", self.location).href;
+/** The file that names a build (web/version.sh writes it). */
+const VERSION_FILE = new URL("./pkg/version.js", self.location).href;
 /** The header the page's model downloads carry (offline.js's MODEL_HEADER). */
 const MODEL_HEADER = "X-Glimpse-Model";
 
@@ -58,7 +60,8 @@ async function deleteOthersOnceComplete() {
  * name held the folder (`glimpse-HASH`) and holding a file of this folder itself. */
 async function ofThisFolder(key) {
   if (!key.startsWith("glimpse-")) return false;
-  if (key.includes("@")) return key.endsWith(`@${FOLDER}`);
+  // (A version is a hex hash: the first `@` ends it. A folder may hold one.)
+  if (key.includes("@")) return key.slice(key.indexOf("@") + 1) === FOLDER;
   const requests = await (await caches.open(key)).keys();
   return requests.some((request) => {
     const { pathname } = new URL(request.url);
@@ -114,15 +117,24 @@ async function keep(cache, request, response) {
 }
 
 /** The cache offline answers come from: this build's once its page has completed it, else the
- * newest complete one of this folder (its marker is this folder's), whose files all come from
- * one build; else this build's. */
+ * newest complete one of this folder (its marker is this folder's) whose files all come from
+ * its own build; else this build's. */
 async function completeCache() {
   const builds = (await caches.keys()).filter((key) => key.startsWith("glimpse-"));
   for (const name of [CACHE, ...builds.reverse()]) {
     const cache = await caches.open(name);
-    if (await isComplete(cache)) return cache;
+    if ((await isComplete(cache)) && (await holdsItsOwnBuild(cache, name))) return cache;
   }
   return caches.open(CACHE);
+}
+
+/** Whether the cache `name` holds its own build's `pkg/version.js`: a build's worker from before
+ * complete caches were frozen (any before review 73) kept the next build's page and scripts in
+ * its cache, and the next build's version.js among them (the page imports it at once). */
+async function holdsItsOwnBuild(cache, name) {
+  const version = (await cache.match(VERSION_FILE))?.text();
+  const build = name.slice("glimpse-".length).split("@")[0];
+  return (await version)?.includes(`"${build}"`) ?? false;
 }
 
 /** `response`, the network's answer for a WebAssembly module, as this build's cache holds it:

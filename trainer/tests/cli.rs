@@ -521,7 +521,14 @@ fn score_rates_a_typed_caption_word_by_word() {
 
     // A caption that splits to no words is refused, not scored as its end token alone; too many
     // alternatives before the model is read (review 73).
-    let empty = [&args[..4], &["--caption", " "]].concat();
+    let empty = [
+        "score",
+        "--model",
+        "/nonexistent.safetensors",
+        args[3],
+        "--caption",
+        " ",
+    ];
     fails_saying(&glimpse(&empty), "the caption to score has no words");
     let missing = [
         "score",

@@ -1936,17 +1936,35 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
         .unwrap()
         .card;
     assert_eq!(card.epochs, Some(2));
-    // A resume goes on from it: from last, it trained that epoch again (review 73). (Here the
-    // run's last epoch: so it has finished.)
+    // A resume puts it in last's place with its epoch's records (from last, it trained that
+    // epoch again: review 73). Here the run's final epoch, so it has finished: last and
+    // metrics.csv never reached that epoch (review 74).
     let resume_killed = ["train", "--resume", run_arg];
-    let out = glimpse_within(PROMPT, &[], &resume_killed);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("best.safetensors (the end of epoch 2): the run stopped after saving it, before saving last.safetensors"),
-        "{stderr}"
-    );
-    assert!(stdout.contains("this run has already finished"), "{stdout}");
+    let caught_up = "best.safetensors holds the end of epoch 2, saved just before the run stopped: it takes the place of last.safetensors";
+    let resumed = |expected: &str| {
+        let out = glimpse_within(PROMPT, &[], &resume_killed);
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stderr.contains(caught_up), "{stderr}");
+        assert!(stdout.contains(expected), "{stdout}");
+        let rows = fs::read_to_string(killed.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            - 1;
+        (rows, fs::read(killed.join("last.safetensors")).unwrap())
+    };
+    let (rows, last) = resumed("this run has already finished");
+    assert_eq!((rows, last), (2, best_state.to_bytes().unwrap()));
+    // Not the final epoch: the run goes on from there.
+    for checkpoint in [&mut best_state, &mut last_state] {
+        checkpoint.train_config.epochs = 3;
+    }
+    best_state.state.finished = false;
+    fs::write(killed.join("best.safetensors"), best_state.to_bytes().unwrap()).unwrap();
+    fs::write(killed.join("last.safetensors"), last_state.to_bytes().unwrap()).unwrap();
+    let (rows, _) = resumed("epoch 3/3");
+    assert_eq!(rows, 3);
 
     // Only one epoch ahead: a best two epochs past a last (one restored from an older copy) was
     // accepted, and the resume replaced it with a worse epoch (hostile round 26).
@@ -1955,6 +1973,7 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     (early.state.epoch, early.state.step) = (0, 0);
     (early.state.best_epoch, early.state.best_bleu4) = (None, None);
     fs::write(killed.join("last.safetensors"), early.to_bytes().unwrap()).unwrap();
+    fs::write(killed.join("best.safetensors"), best_state.to_bytes().unwrap()).unwrap();
     let export_killed = ["export", run_arg, "--out", out_arg];
     fails_with(
         &export_killed,
@@ -1964,6 +1983,7 @@ fn weights_saved_within_an_epoch_are_exported_without_the_last_epochs_scores() {
     // Another run's best beside a last with no best yet (another seed here) was exported as
     // this run's (hostile round 26).
     let mut first = read(&whole.join("last.safetensors")).unwrap();
+    first.train_config.epochs = 3;
     first.state.history.truncate(1);
     (first.state.epoch, first.state.step) = (1, first.state.history[0].step);
     (first.state.best_epoch, first.state.best_bleu4) = (Some(1), Some(first.state.history[0].bleu[3]));

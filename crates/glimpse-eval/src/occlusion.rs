@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use anyhow::Result;
 use glimpse_data::rng::Rng;
 use glimpse_data::synth::SynthImage;
-use glimpse_model::preprocess::{fill_boxes, image_to_input};
+use glimpse_model::preprocess::{fill_boxes, image_to_input, touched_pixels};
 use glimpse_model::{Caption, Captioner, GenerateOptions};
 use image::RgbImage;
 use serde::Serialize;
@@ -95,12 +95,14 @@ pub fn occlusion_test<'a>(
 }
 
 /// `boxes` given in an image of size `from`, in one of size `to` (as the pointing game maps
-/// them): a set whose sidecar and photos differ in size once tested no word.
+/// them): a set whose sidecar and photos differ in size once tested no word. Each is the whole
+/// pixels it touches there, which are hidden: the controls placed elsewhere then hide as many
+/// pixels, and none of the objects' (fractional boxes shared a pixel: review 74).
 fn scaled(boxes: &[[f64; 4]], from: [u32; 2], to: [u32; 2]) -> Vec<[f64; 4]> {
     let [sx, sy] = [0, 1].map(|i| f64::from(to[i]) / f64::from(from[i].max(1)));
     boxes
         .iter()
-        .map(|b| [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy])
+        .map(|b| touched_pixels([b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy]))
         .collect()
 }
 

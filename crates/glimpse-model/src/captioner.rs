@@ -224,13 +224,7 @@ impl Captioner {
         words: &[String],
         alternatives: usize,
     ) -> Result<ScoredCaption> {
-        if words.is_empty() {
-            return Err(Error::InvalidArgument(
-                "the caption to score has no words (split as training captions are: lowercased, \
-                 punctuation dropped)"
-                    .into(),
-            ));
-        }
+        crate::generate::explore::check_words_to_score(words)?;
         let (ids, notes) = self.lookup_words(words)?;
         self.config.check_scored_words(ids.len())?;
         let grid = self.config.grid();

@@ -21,7 +21,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
 
-pub use self::hide::{Region, fill_boxes};
+pub use self::hide::{Region, fill_boxes, touched_pixels};
 use self::jpeg_end::{jpeg_is_cut, jpeg_is_truncated};
 pub use self::resize::resize_rgb;
 use crate::config::PreprocessConfig;

@@ -78,7 +78,21 @@ fn gif_first_frames_match_pil() {
         assert_eq!(differing, 0, "{name}: pixels unlike PIL's");
         checked += 1;
     }
-    assert_eq!(checked, 6);
+    assert_eq!(checked, 9);
+}
+
+/// An interlaced first frame of no rows read none, and the blank image was captioned (review
+/// 74); PIL refuses it.
+#[test]
+fn a_gif_frame_of_no_pixels_is_refused() {
+    let path = dir().join("../hostile/gif_frame_of_no_rows.gif");
+    let err = decode_image(&std::fs::read(path).unwrap(), 1_000_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the GIF's first frame is 4×0: it has no pixels"),
+        "{err}"
+    );
 }
 
 /// A 60000×60000 first frame on a 2×2 screen (41 bytes) is refused from its descriptor, as an

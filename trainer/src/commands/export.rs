@@ -175,7 +175,8 @@ fn refuse_replacing_another_vocabulary(path: &Path, out: &Path, json: &str) -> R
 }
 
 /// The `vocab_size` of the notebook checkpoint at `out`, where one is (as `--format pth` writes
-/// it).
+/// it). It reads the whole file, once, and only where a `STEM.vocab.json` of other words is
+/// there.
 fn notebook_vocab_size(out: &Path) -> Option<usize> {
     let size = *glimpse_import::read_checkpoint(out)
         .ok()?

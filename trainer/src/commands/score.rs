@@ -59,7 +59,8 @@ struct ScoreRecord<'a> {
 
 pub fn run(args: ScoreArgs) -> Result<Exit> {
     let typed = caption_words(&args.caption)?;
-    // Before the model loads and the photo is encoded, as `caption` checks it.
+    // Before the model loads and the photo is encoded, as `caption` checks them.
+    glimpse_model::generate::explore::check_words_to_score(&typed)?;
     glimpse_model::generate::explore::check_alternatives(args.alternatives)?;
     let captioner = load_captioner(&args.model, &args.backend.device()?)?;
     let preprocess = &captioner.config.preprocess;

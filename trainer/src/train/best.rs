@@ -42,7 +42,10 @@ pub(crate) fn check_best(run: &Path, config: &TrainConfig, last: &TrainState) ->
     }
     let (best_config, best) = read_best_state(&path)?;
     let refuse = |why: String| -> Result<BestBeside> { bail!("{}: {why}; move it away", shown(&path)) };
-    if best_config != *config || best.data_fingerprint != last.data_fingerprint {
+    // (A fingerprint only in last is a run from before fingerprints, its first resume's: review
+    // 74.)
+    let other_data = best.data_fingerprint.is_some() && best.data_fingerprint != last.data_fingerprint;
+    if best_config != *config || other_data {
         return refuse(format!(
             "another run's best: its training config or data are not those {LAST} holds"
         ));

@@ -68,18 +68,24 @@ impl Records {
 
     /// Rewrites `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs so far.
     pub fn write_metrics(&self, history: &[EpochRecord]) -> Result<()> {
-        write_atomically(&self.run.join(METRICS), metrics_csv(history).as_bytes())?;
-        // The chart is a view of the log: a log grown past its cap loses its per-step curve, not
-        // the run (it failed after an epoch).
-        let steps = read_steps(&self.run.join(STEPS)).unwrap_or_else(|e| {
-            note!("{LOSS_CHART}: the per-step curve is left out: {e:#}");
-            None
-        });
-        let steps = steps.unwrap_or_default();
-        write_replacing(&self.run.join(LOSS_CHART), loss_chart(&steps, history).as_bytes())?;
-        write_replacing(&self.run.join(BLEU_CHART), bleu_chart(history).as_bytes())?;
-        Ok(())
+        write_metrics(&self.run, history)
     }
+}
+
+/// Rewrites the run folder `run`'s `metrics.csv`, `loss.svg` and `bleu.svg` from the epochs in
+/// `history`.
+pub(super) fn write_metrics(run: &Path, history: &[EpochRecord]) -> Result<()> {
+    write_atomically(&run.join(METRICS), metrics_csv(history).as_bytes())?;
+    // The chart is a view of the log: a log grown past its cap loses its per-step curve, not
+    // the run (it failed after an epoch).
+    let steps = read_steps(&run.join(STEPS)).unwrap_or_else(|e| {
+        note!("{LOSS_CHART}: the per-step curve is left out: {e:#}");
+        None
+    });
+    let steps = steps.unwrap_or_default();
+    write_replacing(&run.join(LOSS_CHART), loss_chart(&steps, history).as_bytes())?;
+    write_replacing(&run.join(BLEU_CHART), bleu_chart(history).as_bytes())?;
+    Ok(())
 }
 
 /// Whether the regular file at `path` starts with the line `first` (one a run writes there).

@@ -46,14 +46,9 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     // save yet (hostile round 10: a 255 MB `captions.txt` kept `timeout`'s SIGTERM waiting 70 s).
     crate::signals::handle_signals().context("installing the Ctrl-C handler")?;
     let _held = hold_run_folder(request)?;
-    let resumed = match previous_checkpoint(request)? {
-        // (Not for a finished run, which trains nothing: review 69.)
-        Some(last) if !last.state.finished => Some(furthest_checkpoint(request, last)?),
-        Some(last) => Some((last, request.run.join(LAST))),
-        None => None,
-    };
-    let setup = Setup::new(request, resumed.as_ref().map(|(checkpoint, _)| checkpoint))?;
-    if let Some((checkpoint, _)) = &resumed
+    let resumed = previous_checkpoint(request)?;
+    let setup = Setup::new(request, resumed.as_ref())?;
+    if let Some(checkpoint) = &resumed
         && checkpoint.state.finished
     {
         say!("{}: this run has already finished", shown(&request.run))?;
@@ -62,10 +57,10 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     let before = request.budget().held();
     let dataset = setup.load_dataset()?;
     let (vocab, resumed) = match resumed {
-        Some((mut checkpoint, from)) => {
+        Some(mut checkpoint) => {
             // Before any work on the data (its features take minutes to compute).
             same_data(&mut checkpoint.state, &dataset, &setup.data)?;
-            let (vocab, start) = Start::resumed(checkpoint, from);
+            let (vocab, start) = Start::resumed(checkpoint);
             (vocab, Some(start))
         }
         None => (setup.new_vocabulary(&dataset)?, None),
@@ -75,7 +70,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     // the model, they fill what loading freed): a step has what is left.
     let budget = request.budget().less_since(before).less(train.order_bytes());
     let start = match resumed {
-        Some(start) => start.checked(&setup.config, &budget)?,
+        Some(start) => start.checked(&setup.config, &budget, &request.run)?,
         None => setup.new_start(&vocab, &budget)?,
     };
     setup.print_model(&start, &vocab)?;
@@ -83,7 +78,7 @@ pub fn run(request: &TrainRequest) -> Result<TrainOutcome> {
     let model = CaptionModel::from_weights(&start.model_config, &start.weights, &devices.autodiff);
     // (A checkpoint's missing tensor was reported without the file: hostile round 26.)
     let mut model = match &start.resumed {
-        Some(resumed) => model.with_context(|| format!("{}", shown(&resumed.from)))?,
+        Some(_) => model.with_context(|| format!("{}", shown(&request.run.join(LAST))))?,
         None => model?,
     };
     let stages = setup.config.fine_tune_stages;
@@ -167,6 +162,11 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
                 shown(&request.run)
             );
         }
+        // (Not for a finished run, which trains nothing: review 69.)
+        let (config, state) = Checkpoint::read_state(&path)?;
+        if !state.finished {
+            catch_up_from_best(&request.run, &config, &state)?;
+        }
         return resumable(&path, request).map(Some);
     }
     if path.exists() {
@@ -204,21 +204,26 @@ fn resumable(path: &Path, request: &TrainRequest) -> Result<Checkpoint> {
     Ok(checkpoint)
 }
 
-/// Where a resumed run goes on from: its `last` checkpoint, or its best where the run was killed
-/// between writing the two (best then holds what last would, and resuming from last trained
-/// that epoch again: review 73).
-fn furthest_checkpoint(request: &TrainRequest, last: Checkpoint) -> Result<(Checkpoint, PathBuf)> {
-    if check_best(&request.run, &last.train_config, &last.state)? != BestBeside::Ahead {
-        return Ok((last, request.run.join(LAST)));
+/// Checks the run's `best.safetensors` against its last checkpoint (`config`, `state`); where
+/// the run was killed between writing the two, puts best in last's place with that epoch's
+/// records: a save writes the same bytes to both, best first, so best holds what last would
+/// (resuming from last trained that epoch again, and a killed final epoch never reached last
+/// nor `metrics.csv`: reviews 73 and 74).
+fn catch_up_from_best(run: &Path, config: &TrainConfig, state: &TrainState) -> Result<()> {
+    if check_best(run, config, state)? != BestBeside::Ahead {
+        return Ok(());
     }
-    let path = request.run.join(BEST);
+    let (best, last) = (run.join(BEST), run.join(LAST));
     note!(
-        "note: resuming from {} (the end of epoch {}): the run stopped after saving it, before \
-         saving {LAST}",
-        shown(&path),
-        last.state.epoch + 1
+        "note: {} holds the end of epoch {}, saved just before the run stopped: it takes the \
+         place of {LAST}",
+        shown(&best),
+        state.epoch + 1
     );
-    Ok((resumable(&path, request)?, path))
+    let bytes = read_regular(&best, caps::MODEL, "checkpoint")?;
+    crate::files::write_atomically(&last, &bytes)?;
+    let (_, caught_up) = Checkpoint::read_state(&last)?;
+    records::write_metrics(run, &caught_up.history)
 }
 
 /// A new run replaces the files of [`RUN_FILES`] in its folder. It may replace those a run
@@ -269,8 +274,6 @@ struct Start {
 }
 
 struct Resumed {
-    /// The checkpoint's file.
-    from: PathBuf,
     state: TrainState,
     decoder_optimizer: Vec<u8>,
     encoder_optimizer: Option<Vec<u8>>,
@@ -278,12 +281,11 @@ struct Resumed {
 
 impl Start {
     /// The checkpoint's vocabulary and run, its memory not yet checked ([`Start::checked`]).
-    fn resumed(checkpoint: Checkpoint, from: PathBuf) -> (Vocabulary, Start) {
+    fn resumed(checkpoint: Checkpoint) -> (Vocabulary, Start) {
         let start = Start {
             model_config: checkpoint.model_config,
             weights: checkpoint.weights,
             resumed: Some(Resumed {
-                from,
                 state: checkpoint.state,
                 decoder_optimizer: checkpoint.decoder_optimizer,
                 encoder_optimizer: checkpoint.encoder_optimizer,
@@ -293,16 +295,10 @@ impl Start {
     }
 
     /// The resumed run, if a step of `config` fits in `budget`.
-    fn checked(self, config: &TrainConfig, budget: &StepBudget) -> Result<Start> {
-        let from = self.resumed.as_ref().map(|resumed| resumed.from.as_path());
+    fn checked(self, config: &TrainConfig, budget: &StepBudget, run: &Path) -> Result<Start> {
         Footprint::of(config, &self.model_config, budget.devices)
             .check(budget.memory)
-            .with_context(|| {
-                format!(
-                    "{}: the training config it holds",
-                    shown(from.unwrap_or(Path::new(LAST)))
-                )
-            })?;
+            .with_context(|| format!("{}: the training config it holds", shown(&run.join(LAST))))?;
         Ok(self)
     }
 }
@@ -365,8 +361,8 @@ impl<'r> Setup<'r> {
     fn new_vocabulary(&self, dataset: &Dataset) -> Result<Vocabulary> {
         let vocab = build_vocabulary(dataset.split(Split::Train), self.config.min_word_count)?;
         let path = self.run().join(VOCAB);
-        // Replaced only when it holds the vocabulary this run builds, as `config.json` only when
-        // it holds this run's config: another model's vocabulary, or a word map of sgrvinod's
+        // Replaced (with the first checkpoint, as `config.json` is) only when it holds the
+        // vocabulary this run builds: another model's vocabulary, or a word map of sgrvinod's
         // shape, was replaced (hostile round 26). (A link is replaced, never followed.)
         let file = fs::symlink_metadata(&path).is_ok_and(|m| !m.file_type().is_symlink());
         let found = || read_regular_to_string(&path, caps::CONFIG, "vocabulary").ok();
@@ -382,7 +378,6 @@ impl<'r> Setup<'r> {
                 shown(&path)
             );
         }
-        write_replacing(&path, vocab.to_json().as_bytes())?;
         Ok(vocab)
     }
 

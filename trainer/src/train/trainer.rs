@@ -21,7 +21,7 @@ use super::dropout::{MaskStream, dropout_mask};
 use super::features::FeatureCache;
 use super::records::Records;
 use super::step::{Batch, Optimizers, StepLoss, replica_share, train_step, train_step_parallel};
-use super::{BEST, CONFIG, LAST, ORDER_STREAM, TrainOutcome};
+use super::{BEST, CONFIG, LAST, ORDER_STREAM, TrainOutcome, VOCAB};
 use crate::files::{write_atomically, write_replacing};
 
 /// The devices a run computes on.
@@ -387,9 +387,11 @@ impl Trainer<'_> {
         };
         let bytes = checkpoint.to_bytes()?;
         // Written with a checkpoint, never before: a first run refused (its batch too large)
-        // left one that its corrected rerun was refused for, as not its own (review 68).
+        // left one that its corrected rerun was refused for, as not its own (review 68; the
+        // vocabulary too, which a run stopped while caching features left: review 74).
         let config = serde_json::to_string_pretty(&self.config)?;
         write_replacing(&self.records.run.join(CONFIG), config.as_bytes())?;
+        write_replacing(&self.records.run.join(VOCAB), self.vocab.to_json().as_bytes())?;
         // `best` first: `last` records this epoch as the best, and a resumed run rewrites
         // `best` only for a better score, so a `last` written before a failed (or killed)
         // `best` write lost those weights for good while the run reported them.

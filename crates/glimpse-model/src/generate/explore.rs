@@ -98,6 +98,19 @@ pub fn caption_words(text: &str) -> Result<Vec<String>> {
     Ok(glimpse_metrics::tokenize(text))
 }
 
+/// Refuses a caption to score of no words (its end token alone was scored without a word: review
+/// 73).
+pub fn check_words_to_score(words: &[String]) -> Result<()> {
+    if words.is_empty() {
+        return Err(Error::InvalidArgument(
+            "the caption to score has no words (split as training captions are: lowercased, \
+             punctuation dropped)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Vocabulary ids for a person's words, with a note for each word the vocabulary lacks, which
 /// stands as `<UNK>` (refused when the vocabulary has no `<UNK>`). Special tokens other than
 /// `<UNK>` are refused, naming the word.

@@ -66,22 +66,32 @@ impl PreprocessConfig {
 }
 
 /// `photo` with `boxes` (`[x0, y0, x1, y1]` in pixels, end exclusive, cut to the photo) filled
-/// with `fill`: every pixel a box touches, its start rounded down and its end up (a partly
-/// covered last pixel was left shown: review 72, hostile round 26), a value within rounding of a
-/// whole pixel taken as it (`0.1 + 0.2` of 10 pixels hid pixel 3 too: review 73).
+/// with `fill`: every pixel a box touches ([`touched_pixels`]).
 pub fn fill_boxes(photo: &mut RgbImage, boxes: &[[f64; 4]], fill: [u8; 3]) {
     let (width, height) = (f64::from(photo.width()), f64::from(photo.height()));
     for b in boxes {
-        let [x0, y0] =
-            [(b[0], width), (b[1], height)].map(|(v, size)| whole(v).floor().clamp(0.0, size) as u32);
-        let [x1, y1] =
-            [(b[2], width), (b[3], height)].map(|(v, size)| whole(v).ceil().clamp(0.0, size) as u32);
+        let [x0, y0, x1, y1] = touched_pixels(*b);
+        let [x0, x1] = [x0, x1].map(|x| x.clamp(0.0, width) as u32);
+        let [y0, y1] = [y0, y1].map(|y| y.clamp(0.0, height) as u32);
         for y in y0..y1 {
             for x in x0..x1 {
                 photo.put_pixel(x, y, Rgb(fill));
             }
         }
     }
+}
+
+/// The whole pixels a box (`[x0, y0, x1, y1]` in pixels, end exclusive) touches: its start
+/// rounded down and its end up (a partly covered last pixel was left shown: review 72, hostile
+/// round 26), a value within rounding of a whole pixel taken as it (`0.1 + 0.2` of 10 pixels
+/// hid pixel 3 too: review 73).
+pub fn touched_pixels(b: [f64; 4]) -> [f64; 4] {
+    [
+        whole(b[0]).floor(),
+        whole(b[1]).floor(),
+        whole(b[2]).ceil(),
+        whole(b[3]).ceil(),
+    ]
 }
 
 /// `value`, or the whole number it differs from by rounding alone (products of fractions that
