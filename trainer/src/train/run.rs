@@ -162,11 +162,16 @@ fn previous_checkpoint(request: &TrainRequest) -> Result<Option<Checkpoint>> {
                 shown(&request.run)
             );
         }
+        let last = resumable(&path, request)?;
         // (Not for a finished run, which trains nothing: review 69.)
-        let (config, state) = Checkpoint::read_state(&path)?;
-        if !state.finished {
-            catch_up_from_best(&request.run, &config, &state)?;
+        if last.state.finished
+            || check_best(&request.run, &last.train_config, &last.state)? != BestBeside::Ahead
+        {
+            return Ok(Some(last));
         }
+        let epoch = last.state.epoch;
+        drop(last); // (one checkpoint in memory at a time)
+        catch_up_from_best(&request.run, epoch)?;
         return resumable(&path, request).map(Some);
     }
     if path.exists() {
@@ -204,21 +209,18 @@ fn resumable(path: &Path, request: &TrainRequest) -> Result<Checkpoint> {
     Ok(checkpoint)
 }
 
-/// Checks the run's `best.safetensors` against its last checkpoint (`config`, `state`); where
-/// the run was killed between writing the two, puts best in last's place with that epoch's
-/// records: a save writes the same bytes to both, best first, so best holds what last would
-/// (resuming from last trained that epoch again, and a killed final epoch never reached last
-/// nor `metrics.csv`: reviews 73 and 74).
-fn catch_up_from_best(run: &Path, config: &TrainConfig, state: &TrainState) -> Result<()> {
-    if check_best(run, config, state)? != BestBeside::Ahead {
-        return Ok(());
-    }
+/// Puts the run's best checkpoint, one epoch past its last (`epoch` ended), in last's place
+/// with that epoch's records: the run was killed between writing the two, and a save writes the
+/// same bytes to both, best first, so best holds what last would (resuming from last trained
+/// that epoch again, and a killed final epoch never reached last nor `metrics.csv`: reviews 73
+/// and 74).
+fn catch_up_from_best(run: &Path, epoch: usize) -> Result<()> {
     let (best, last) = (run.join(BEST), run.join(LAST));
     note!(
         "note: {} holds the end of epoch {}, saved just before the run stopped: it takes the \
          place of {LAST}",
         shown(&best),
-        state.epoch + 1
+        epoch + 1
     );
     let bytes = read_regular(&best, caps::MODEL, "checkpoint")?;
     crate::files::write_atomically(&last, &bytes)?;
